@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE
+#include "image_dev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct image_dev {
+	struct pkt_blockdev dev;
+	int fd;
+	bool strict;
+	_Atomic uint64_t read_cmds, read_sectors, write_cmds, write_sectors, sync_cmds, rejected;
+};
+
+static struct image_dev *to_image(struct pkt_blockdev *dev)
+{
+	return (struct image_dev *)dev;
+}
+
+static int check_range(const struct pkt_geometry *geo, uint64_t lba, uint32_t count)
+{
+	if (lba > geo->sector_count || count > geo->sector_count - lba)
+		return -EIO;
+	return 0;
+}
+
+/* pread/pwrite loop: short transfers happen on some file systems and on signals. */
+static int full_io(int fd, void *buf, size_t len, off_t off, bool write)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = write ? pwrite(fd, p, len, off) : pread(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			if (write)
+				return -EIO;
+			/* A file that shrank under us: the missing tail reads as zeros, as a hole would. */
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static int image_read(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf)
+{
+	struct image_dev *img = to_image(dev);
+	int rc = check_range(&dev->geo, lba, count);
+
+	if (rc)
+		return rc;
+	atomic_fetch_add(&img->read_cmds, 1);
+	atomic_fetch_add(&img->read_sectors, count);
+	return full_io(img->fd, buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE), false);
+}
+
+static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+{
+	struct image_dev *img = to_image(dev);
+	int rc = check_range(&dev->geo, lba, count);
+
+	if (rc)
+		return rc;
+	if (!dev->geo.writable)
+		return -EROFS;
+	if (img->strict && !pkt_geometry_is_packet_write(&dev->geo, lba, count)) {
+		atomic_fetch_add(&img->rejected, 1);
+		return -EINVAL;
+	}
+	atomic_fetch_add(&img->write_cmds, 1);
+	atomic_fetch_add(&img->write_sectors, count);
+	return full_io(img->fd, (void *)buf, (size_t)count * PKT_SECTOR_SIZE,
+		       (off_t)(lba * PKT_SECTOR_SIZE), true);
+}
+
+static int image_sync(struct pkt_blockdev *dev)
+{
+	struct image_dev *img = to_image(dev);
+
+	atomic_fetch_add(&img->sync_cmds, 1);
+	if (!dev->geo.writable)
+		return 0;
+	return fdatasync(img->fd) ? -errno : 0;
+}
+
+static void image_close(struct pkt_blockdev *dev)
+{
+	struct image_dev *img = to_image(dev);
+
+	close(img->fd);
+	free(img);
+}
+
+static size_t image_describe(struct pkt_blockdev *dev, char *buf, size_t len)
+{
+	struct image_dev_counters c = image_dev_counters(dev);
+	int n = snprintf(buf, len,
+			 "backend: image\n"
+			 "backend_read_commands: %" PRIu64 "\n"
+			 "backend_write_commands: %" PRIu64 "\n"
+			 "backend_sync_commands: %" PRIu64 "\n"
+			 "backend_rejected_writes: %" PRIu64 "\n",
+			 c.read_cmds, c.write_cmds, c.sync_cmds, c.rejected_writes);
+	if (n < 0)
+		return 0;
+	return (size_t)n < len ? (size_t)n : len ? len - 1 : 0;
+}
+
+static const struct pkt_blockdev_ops image_ops = {
+	.read = image_read,
+	.write = image_write,
+	.sync = image_sync,
+	.close = image_close,
+	.describe = image_describe,
+};
+
+struct image_dev_counters image_dev_counters(struct pkt_blockdev *dev)
+{
+	struct image_dev_counters c = {0};
+
+	if (!dev || dev->ops != &image_ops)
+		return c;
+	struct image_dev *img = to_image(dev);
+	c.read_cmds = atomic_load(&img->read_cmds);
+	c.read_sectors = atomic_load(&img->read_sectors);
+	c.write_cmds = atomic_load(&img->write_cmds);
+	c.write_sectors = atomic_load(&img->write_sectors);
+	c.sync_cmds = atomic_load(&img->sync_cmds);
+	c.rejected_writes = atomic_load(&img->rejected);
+	return c;
+}
+
+struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_options *opt, char *err,
+				    size_t errlen)
+{
+	uint32_t ps = opt->packet_sectors ? opt->packet_sectors : 32;
+	struct stat st;
+	int fd;
+
+	if (ps > PKT_MAX_PACKET_SECTORS) {
+		snprintf(err, errlen, "packet size %u sectors is larger than the maximum %u", ps,
+			 PKT_MAX_PACKET_SECTORS);
+		return NULL;
+	}
+	fd = open(path, (opt->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (!opt->read_only && (e == EACCES || e == EROFS || e == EPERM))
+			snprintf(err, errlen, "%s: %s (use -o ro to serve it read-only)", path, strerror(e));
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular image file", path);
+		goto fail;
+	}
+	if (st.st_size == 0 || st.st_size % PKT_SECTOR_SIZE) {
+		snprintf(err, errlen, "%s: size %lld is not a positive multiple of 2048 bytes", path,
+			 (long long)st.st_size);
+		goto fail;
+	}
+	if (opt->lock && flock(fd, (opt->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen, "%s: image is in use by another pktfuse", path);
+		else
+			snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+		goto fail;
+	}
+
+	struct image_dev *img = calloc(1, sizeof(*img));
+	if (!img) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	img->fd = fd;
+	img->strict = opt->strict;
+	img->dev.ops = &image_ops;
+	img->dev.priv = img;
+	img->dev.geo.sector_size = PKT_SECTOR_SIZE;
+	img->dev.geo.packet_sectors = ps;
+	img->dev.geo.sector_count = (uint64_t)st.st_size / PKT_SECTOR_SIZE;
+	img->dev.geo.writable = !opt->read_only;
+	return &img->dev;
+fail:
+	close(fd);
+	return NULL;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything pktfuse needs to build, test and demo on Debian 12.
+# Idempotent: when every package is already installed it does not touch apt at all.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libfuse3-dev fuse3
+  libsgutils2-dev sg3-utils
+  check
+  fio e2fsprogs util-linux udftools
+  clang libclang-rt-14-dev
+  procps psmisc kmod
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages (${missing[*]}); run this script as root" >&2
+    exit 1
+  fi
+  echo "deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The FUSE device must exist for any mount; loop devices for the block-file scenarios.
+if [ ! -e /dev/fuse ] && [ "$(id -u)" -eq 0 ]; then
+  modprobe fuse 2>/dev/null || true
+fi

@@ -39,6 +39,9 @@ struct pkt_blockdev_ops {
 	int (*sync)(struct pkt_blockdev *dev);
 	/* Releases the backend; the struct itself is freed by the backend. May be NULL. */
 	void (*close)(struct pkt_blockdev *dev);
+	/* Told by the cache when it starts holding dirty data (true) and when all of it is on the
+	 * medium again (false): a drive locks its tray meanwhile.  May be NULL. */
+	void (*hold)(struct pkt_blockdev *dev, bool dirty);
 	/* Appends backend-specific "name: value" lines to buf (for the stats file). May be NULL.
 	 * Returns the number of bytes written (snprintf-style, never more than len - 1). */
 	size_t (*describe)(struct pkt_blockdev *dev, char *buf, size_t len);

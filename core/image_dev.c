@@ -161,7 +161,9 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 	fd = open(path, (opt->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		if (!opt->read_only && (e == EACCES || e == EROFS || e == EPERM))
+		if (e == EISDIR)
+			snprintf(err, errlen, "%s: is a directory, not an image file", path);
+		else if (!opt->read_only && (e == EACCES || e == EROFS || e == EPERM))
 			snprintf(err, errlen, "%s: %s (use -o ro to serve it read-only)", path, strerror(e));
 		else
 			snprintf(err, errlen, "%s: %s", path, strerror(e));
@@ -172,7 +174,8 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular image file", path);
+		snprintf(err, errlen, "%s: %s, not an image file", path,
+			 S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
 		goto fail;
 	}
 	if (st.st_size == 0 || st.st_size % PKT_SECTOR_SIZE) {

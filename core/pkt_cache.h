@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The packet-aligned write-back cache.
+ *
+ * Users read and write any byte range; the cache holds whole packets with per-sector valid and dirty
+ * bits, gathers the missing sectors of a dirty packet before writing it, and hands the backend only
+ * whole, aligned packets.  A background flusher writes dirty packets in ascending order (an
+ * elevator) when the dirty high watermark is reached (draining to the low watermark), when dirty data
+ * grows older than the configured age, when a reader or writer needs a clean slot, and on flush.
+ *
+ * All memory is allocated by pkt_cache_create(): nothing on the read or write path allocates, so a
+ * loop device over the block file cannot deadlock on memory reclaim through us.
+ */
+#ifndef PKTFUSE_PKT_CACHE_H
+#define PKTFUSE_PKT_CACHE_H
+
+#include "blockdev.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pkt_cache;
+
+struct pkt_cache_config {
+	uint64_t cache_bytes;      /* 0 → 32 MiB; rounded down to whole packets, at least one */
+	unsigned dirty_high_pct;   /* 0 → 75: writers wait while this share of packets is dirty */
+	unsigned dirty_low_pct;    /* 0 → 50: the flusher drains to this share once started */
+	unsigned dirty_age_ms;     /* 0 → 5000: dirty data older than this is written */
+	uint32_t max_batch_bytes;  /* 0 → 1 MiB: largest single backend write (whole packets) */
+};
+
+struct pkt_cache_stats {
+	uint64_t user_read_bytes;
+	uint64_t user_write_bytes;
+	uint64_t packets_written;     /* packets handed to the backend */
+	uint64_t medium_write_bytes;  /* bytes handed to the backend */
+	uint64_t write_commands;      /* backend write calls (a call may carry several packets) */
+	uint64_t gather_read_sectors; /* sectors read to complete a dirty packet before writing it */
+	uint64_t gather_read_commands;
+	uint64_t miss_read_sectors;   /* sectors read to serve a read miss or a sub-sector write */
+	uint64_t miss_read_commands;
+	uint64_t cache_hits;          /* packet accesses served from the cache */
+	uint64_t cache_misses;        /* packet accesses that had to load or allocate */
+	uint64_t flushes;             /* pkt_cache_flush calls (fsync, unmount) */
+	uint64_t syncs;               /* backend sync calls */
+	uint64_t congestion_waits;    /* writers that waited at the dirty high watermark */
+	uint64_t slot_waits;          /* operations that waited for a clean packet slot */
+	uint64_t evictions;
+	uint64_t write_errors;
+	uint64_t read_errors;
+	uint64_t dirty_packets;       /* now */
+	uint64_t cached_packets;      /* now */
+	uint64_t capacity_packets;
+	uint64_t cache_bytes;         /* preallocated */
+	int memory_locked;            /* the cache memory could be mlock'ed */
+};
+
+/* Creates the cache and starts its flusher.  On failure returns a negative errno and a one-line
+ * reason in err. */
+int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cfg, struct pkt_cache **out,
+		     char *err, size_t errlen);
+
+/* Flushes, stops the flusher and frees everything (not the backend).  Returns the flush result:
+ * a non-zero value means some data could not be written. */
+int pkt_cache_destroy(struct pkt_cache *c);
+
+/* Byte-granular I/O inside [0, capacity).  0 or a negative errno; a read or write either completes
+ * whole or fails (-EIO for a medium error, -EROFS, -EINVAL for a range outside the medium). */
+int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off);
+int pkt_cache_write(struct pkt_cache *c, const void *buf, size_t len, uint64_t off);
+
+/* Writes every packet dirtied before the call, then syncs the backend: fsync semantics.  Returns
+ * -EIO if any of that data could not be written (it stays cached and dirty; a later flush retries). */
+int pkt_cache_flush(struct pkt_cache *c);
+
+/* Drops every clean, idle packet from the cache (tests, and dropping caches on a medium change). */
+void pkt_cache_drop_clean(struct pkt_cache *c);
+
+const struct pkt_geometry *pkt_cache_geometry(const struct pkt_cache *c);
+uint64_t pkt_cache_capacity_bytes(const struct pkt_cache *c);
+
+void pkt_cache_get_stats(struct pkt_cache *c, struct pkt_cache_stats *st);
+
+/* Renders the statistics (and the backend's own lines) as "name: value" lines. Returns the length. */
+size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len);
+
+#endif

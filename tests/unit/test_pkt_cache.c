@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The packet cache against an in-memory reference model, over many seeds, on a strict image backend
+ * (every write that is not whole aligned packets is refused and counted), plus targeted tests of
+ * gathering, ageing, congestion, errors and the hold callback.
+ */
+#define _GNU_SOURCE
+#include "image_dev.h"
+#include "pkt_cache.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- helpers ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* splitmix64: deterministic per seed, good enough to drive the workloads */
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rng_below(uint64_t *s, uint64_t n)
+{
+	return n ? rng_next(s) % n : 0;
+}
+
+struct fixture {
+	char path[64];
+	uint8_t *model;
+	size_t bytes;
+	struct pkt_blockdev *dev;
+};
+
+/* Makes an image of `sectors` sectors filled with a seed-dependent pattern (so that gathering reads
+ * matter), opened strict. */
+static void fixture_open(struct fixture *f, uint64_t sectors, uint32_t ps, uint64_t seed)
+{
+	char err[256];
+	int fd;
+
+	strcpy(f->path, "/tmp/pktcache-XXXXXX");
+	fd = mkstemp(f->path);
+	ck_assert_int_ge(fd, 0);
+	f->bytes = (size_t)sectors * PKT_SECTOR_SIZE;
+	f->model = malloc(f->bytes);
+	ck_assert_ptr_nonnull(f->model);
+	uint64_t s = seed * 7919 + 1;
+	for (size_t i = 0; i < f->bytes; i += 8) {
+		uint64_t v = rng_next(&s);
+		memcpy(f->model + i, &v, 8);
+	}
+	ck_assert_int_eq(pwrite(fd, f->model, f->bytes, 0), (ssize_t)f->bytes);
+	close(fd);
+	struct image_dev_options o = {.packet_sectors = ps, .strict = true};
+	f->dev = image_dev_open(f->path, &o, err, sizeof(err));
+	ck_assert_msg(f->dev != NULL, "%s", err);
+}
+
+/* The image file must equal the model byte for byte. */
+static void fixture_check_medium(struct fixture *f)
+{
+	uint8_t *disk = malloc(f->bytes);
+	int fd = open(f->path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, disk, f->bytes, 0), (ssize_t)f->bytes);
+	close(fd);
+	for (size_t i = 0; i < f->bytes; i++)
+		if (disk[i] != f->model[i])
+			ck_abort_msg("medium differs from the model at byte %zu (sector %zu)", i, i / 2048);
+	free(disk);
+}
+
+static void fixture_close(struct fixture *f)
+{
+	struct image_dev_counters ic = image_dev_counters(f->dev);
+
+	ck_assert_uint_eq(ic.rejected_writes, 0);
+	pkt_blockdev_close(f->dev);
+	unlink(f->path);
+	free(f->model);
+}
+
+static struct pkt_cache *cache_new(struct pkt_blockdev *dev, uint64_t bytes, unsigned age_ms)
+{
+	struct pkt_cache_config cfg = {.cache_bytes = bytes, .dirty_age_ms = age_ms};
+	struct pkt_cache *c = NULL;
+	char err[256];
+	int rc = pkt_cache_create(dev, &cfg, &c, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "%s", err);
+	return c;
+}
+
+/* ---- geometry and the image backend ---- */
+
+START_TEST(test_geometry_packet_write)
+{
+	struct pkt_geometry g = {.sector_size = 2048, .packet_sectors = 32, .sector_count = 100};
+
+	ck_assert(pkt_geometry_is_packet_write(&g, 0, 32));
+	ck_assert(pkt_geometry_is_packet_write(&g, 32, 64));
+	ck_assert(pkt_geometry_is_packet_write(&g, 96, 4));   /* the short final packet */
+	ck_assert(pkt_geometry_is_packet_write(&g, 64, 36));  /* a packet and the short tail */
+	ck_assert(!pkt_geometry_is_packet_write(&g, 96, 3));  /* not all of the tail */
+	ck_assert(!pkt_geometry_is_packet_write(&g, 1, 32));  /* unaligned */
+	ck_assert(!pkt_geometry_is_packet_write(&g, 0, 31));  /* short */
+	ck_assert(!pkt_geometry_is_packet_write(&g, 0, 0));
+	ck_assert(!pkt_geometry_is_packet_write(&g, 96, 32)); /* past the end */
+}
+END_TEST
+
+START_TEST(test_image_strict_refuses)
+{
+	struct fixture f;
+	uint8_t buf[64 * 2048] = {0};
+
+	fixture_open(&f, 64, 16, 1);
+	ck_assert_int_eq(pkt_blockdev_write(f.dev, 1, 16, buf), -EINVAL);
+	ck_assert_int_eq(pkt_blockdev_write(f.dev, 0, 1, buf), -EINVAL);
+	ck_assert_int_eq(pkt_blockdev_write(f.dev, 0, 16, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_write(f.dev, 64, 16, buf), -EIO);
+	struct image_dev_counters ic = image_dev_counters(f.dev);
+	ck_assert_uint_eq(ic.rejected_writes, 2);
+	ck_assert_uint_eq(ic.write_cmds, 1);
+	ck_assert_uint_eq(ic.write_sectors, 16);
+	pkt_blockdev_close(f.dev);
+	unlink(f.path);
+	free(f.model);
+}
+END_TEST
+
+START_TEST(test_image_bad_inputs)
+{
+	char path[] = "/tmp/pktimg-XXXXXX", err[256];
+	int fd = mkstemp(path);
+	struct image_dev_options o = {.packet_sectors = 32, .lock = true};
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "multiple of 2048"), "%s", err); /* empty */
+	ck_assert_int_eq(ftruncate(fd, 4097), 0);
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "multiple of 2048"), "%s", err);
+	ck_assert_int_eq(ftruncate(fd, 2048 * 40), 0);
+	struct pkt_blockdev *a = image_dev_open(path, &o, err, sizeof(err));
+	ck_assert_msg(a != NULL, "%s", err);
+	ck_assert_uint_eq(a->geo.sector_count, 40);
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "in use"), "%s", err);
+	pkt_blockdev_close(a);
+	ck_assert_ptr_null(image_dev_open("/nonexistent/disc.img", &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "No such file"), "%s", err);
+	ck_assert_ptr_null(image_dev_open("/tmp", &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "directory"), "%s", err);
+	o.packet_sectors = PKT_MAX_PACKET_SECTORS + 1;
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+/* ---- randomized model test ---- */
+
+static void random_io(struct pkt_cache *c, struct fixture *f, uint64_t *rs, size_t lo, size_t hi,
+		      uint8_t *scratch, size_t max_len)
+{
+	size_t span = hi - lo;
+	size_t len = 1 + (size_t)rng_below(rs, max_len);
+	uint64_t off;
+
+	if (len > span)
+		len = span;
+	switch (rng_below(rs, 4)) {
+	case 0: /* sector aligned */
+		off = lo + rng_below(rs, span / 2048) * 2048;
+		len = (len + 2047) / 2048 * 2048;
+		break;
+	default:
+		off = lo + rng_below(rs, span);
+		break;
+	}
+	if (off + len > hi)
+		len = hi - off;
+	if (len == 0)
+		return;
+	if (rng_below(rs, 3) == 0) {
+		ck_assert_int_eq(pkt_cache_read(c, scratch, len, off), 0);
+		if (memcmp(scratch, f->model + off, len) != 0)
+			ck_abort_msg("read of %zu bytes at %llu differs from the model", len,
+				     (unsigned long long)off);
+	} else {
+		for (size_t i = 0; i < len; i++)
+			scratch[i] = (uint8_t)rng_next(rs);
+		ck_assert_int_eq(pkt_cache_write(c, scratch, len, off), 0);
+		memcpy(f->model + off, scratch, len);
+	}
+}
+
+static const struct {
+	uint32_t ps;
+	uint64_t sectors;
+	uint64_t cache_packets;
+} shapes[] = {
+	{32, 32 * 24, 4}, {32, 32 * 24 + 7, 1}, {16, 16 * 40 + 3, 2}, {16, 16 * 40, 64}, {1, 300, 3},
+	{64, 64 * 6 + 33, 3},
+};
+
+START_TEST(test_cache_random_model)
+{
+	const int seeds = 40;
+	uint8_t *scratch = malloc(3 * 64 * 2048);
+
+	for (size_t sh = 0; sh < sizeof(shapes) / sizeof(shapes[0]); sh++) {
+		for (int seed = 0; seed < seeds; seed++) {
+			struct fixture f;
+			uint64_t rs = (uint64_t)seed * 1000003u + sh;
+			fixture_open(&f, shapes[sh].sectors, shapes[sh].ps, rs);
+			uint64_t pbytes = (uint64_t)shapes[sh].ps * 2048;
+			struct pkt_cache *c = cache_new(f.dev, shapes[sh].cache_packets * pbytes, 1 + seed % 7);
+			for (int op = 0; op < 300; op++) {
+				switch (rng_below(&rs, 40)) {
+				case 0:
+					ck_assert_int_eq(pkt_cache_flush(c), 0);
+					fixture_check_medium(&f);
+					break;
+				case 1:
+					pkt_cache_drop_clean(c);
+					break;
+				default:
+					random_io(c, &f, &rs, 0, f.bytes, scratch, (size_t)(2.5 * pbytes));
+				}
+			}
+			ck_assert_int_eq(pkt_cache_destroy(c), 0);
+			fixture_check_medium(&f);
+			fixture_close(&f);
+		}
+	}
+	free(scratch);
+}
+END_TEST
+
+/* Several threads, each with its own region (so the model stays deterministic), plus one thread
+ * that keeps flushing and dropping clean packets; regions are not packet-aligned so that threads
+ * share packets at their borders. */
+struct worker {
+	struct pkt_cache *c;
+	struct fixture *f;
+	size_t lo, hi;
+	uint64_t seed;
+	int ops;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t *scratch = malloc(200 * 1024);
+	uint64_t rs = w->seed;
+
+	for (int i = 0; i < w->ops; i++)
+		random_io(w->c, w->f, &rs, w->lo, w->hi, scratch, 150 * 1024);
+	free(scratch);
+	return NULL;
+}
+
+struct flusher_arg {
+	struct pkt_cache *c;
+	_Atomic int stop;
+	int failures;
+};
+
+static void *flush_main(void *arg)
+{
+	struct flusher_arg *a = arg;
+	int n = 0;
+
+	while (!a->stop) {
+		if (pkt_cache_flush(a->c) != 0)
+			a->failures++;
+		if (++n % 3 == 0)
+			pkt_cache_drop_clean(a->c);
+		usleep(200);
+	}
+	return NULL;
+}
+
+START_TEST(test_cache_concurrent)
+{
+	enum { NT = 4 };
+
+	for (int seed = 0; seed < 12; seed++) {
+		struct fixture f;
+		uint32_t ps = seed % 2 ? 16 : 32;
+		fixture_open(&f, (uint64_t)ps * 48 + 5, ps, (uint64_t)seed + 77);
+		struct pkt_cache *c = cache_new(f.dev, (uint64_t)(3 + seed % 5) * ps * 2048, 2);
+		struct worker w[NT];
+		pthread_t th[NT], ft;
+		struct flusher_arg fa = {.c = c};
+		size_t region = f.bytes / NT;
+		for (int i = 0; i < NT; i++) {
+			w[i] = (struct worker){c, &f, region * i + (i ? 1000 : 0), i == NT - 1 ? f.bytes : region * (i + 1) + 1000,
+					       (uint64_t)seed * 31 + (uint64_t)i, 250};
+			ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+		}
+		ck_assert_int_eq(pthread_create(&ft, NULL, flush_main, &fa), 0);
+		for (int i = 0; i < NT; i++)
+			pthread_join(th[i], NULL);
+		fa.stop = 1;
+		pthread_join(ft, NULL);
+		ck_assert_int_eq(fa.failures, 0);
+		ck_assert_int_eq(pkt_cache_destroy(c), 0);
+		fixture_check_medium(&f);
+		fixture_close(&f);
+	}
+}
+END_TEST
+
+/* ---- gathering, amplification, ageing, congestion ---- */
+
+START_TEST(test_cache_gather_only_missing)
+{
+	struct fixture f;
+	uint8_t sec[2048];
+
+	fixture_open(&f, 32 * 4, 32, 5);
+	struct pkt_cache *c = cache_new(f.dev, 1 << 20, 60000);
+	memset(sec, 0xA5, sizeof(sec));
+	/* Sectors 3 and 10 of packet 1, plus half of sector 20. */
+	ck_assert_int_eq(pkt_cache_write(c, sec, 2048, (32 + 3) * 2048), 0);
+	ck_assert_int_eq(pkt_cache_write(c, sec, 2048, (32 + 10) * 2048), 0);
+	memcpy(f.model + (32 + 3) * 2048, sec, 2048);
+	memcpy(f.model + (32 + 10) * 2048, sec, 2048);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.packets_written, 1);
+	ck_assert_uint_eq(st.gather_read_sectors, 30);
+	ck_assert_uint_eq(st.gather_read_commands, 3); /* runs 0-2, 4-9, 11-31 */
+	ck_assert_uint_eq(st.medium_write_bytes, 32 * 2048);
+	/* A second flush with nothing dirty writes nothing; a rewrite needs no new gathering. */
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_int_eq(pkt_cache_write(c, sec, 1000, (32 + 20) * 2048 + 500), 0);
+	memcpy(f.model + (32 + 20) * 2048 + 500, sec, 1000);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.packets_written, 2);
+	ck_assert_uint_eq(st.gather_read_sectors, 30);
+	ck_assert_uint_eq(st.miss_read_sectors, 0);
+	ck_assert_uint_eq(st.syncs, 3);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_sub_sector_write_reads_old_data)
+{
+	struct fixture f;
+	uint8_t b[10] = "0123456789";
+
+	fixture_open(&f, 16 * 4, 16, 6);
+	struct pkt_cache *c = cache_new(f.dev, 1 << 20, 60000);
+	ck_assert_int_eq(pkt_cache_write(c, b, 10, 2048 * 5 + 2040), 0); /* straddles two sectors */
+	memcpy(f.model + 2048 * 5 + 2040, b, 10);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.miss_read_sectors, 16); /* the whole packet was loaded once */
+	ck_assert_uint_eq(st.miss_read_commands, 1);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_sequential_no_amplification)
+{
+	struct fixture f;
+	const size_t chunk = 100000; /* deliberately not packet-sized */
+
+	fixture_open(&f, 32 * 64, 32, 7);
+	struct pkt_cache *c = cache_new(f.dev, 8 * 32 * 2048, 60000);
+	uint8_t *buf = malloc(chunk);
+	for (size_t off = 0; off < f.bytes; off += chunk) {
+		size_t n = f.bytes - off < chunk ? f.bytes - off : chunk;
+		memset(buf, (int)(off / chunk), n);
+		ck_assert_int_eq(pkt_cache_write(c, buf, n, off), 0);
+		memcpy(f.model + off, buf, n);
+	}
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.user_write_bytes, f.bytes);
+	ck_assert_uint_eq(st.medium_write_bytes, f.bytes);
+	ck_assert_uint_eq(st.gather_read_sectors, 0);
+	ck_assert_uint_eq(st.packets_written, 64);
+	ck_assert_uint_gt(st.congestion_waits, 0); /* 64 packets through an 8-packet cache */
+	ck_assert_uint_lt(st.write_commands, st.packets_written); /* batches of consecutive packets */
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_cache_random_in_cache_writes_each_packet_once)
+{
+	struct fixture f;
+	uint8_t b[4096];
+	uint64_t rs = 99;
+
+	fixture_open(&f, 16 * 256, 16, 8);
+	/* Every 4 KiB block of the medium once, in random order: a working set that fits the cache
+	 * below its dirty watermark. */
+	struct pkt_cache *c = cache_new(f.dev, 128 * 16 * 2048, 60000);
+	size_t nblk = 64 * 16 * 2048 / 4096; /* the first 64 packets */
+	uint32_t *perm = malloc(nblk * sizeof(*perm));
+	for (size_t i = 0; i < nblk; i++)
+		perm[i] = (uint32_t)i;
+	for (size_t i = nblk - 1; i > 0; i--) {
+		size_t j = (size_t)rng_below(&rs, i + 1);
+		uint32_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (size_t i = 0; i < nblk; i++) {
+		memset(b, (int)i, sizeof(b));
+		ck_assert_int_eq(pkt_cache_write(c, b, 4096, (uint64_t)perm[i] * 4096), 0);
+		memcpy(f.model + (size_t)perm[i] * 4096, b, 4096);
+	}
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.medium_write_bytes, st.user_write_bytes);
+	ck_assert_uint_eq(st.gather_read_sectors, 0);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+	free(perm);
+}
+END_TEST
+
+START_TEST(test_cache_age_writes_back)
+{
+	struct fixture f;
+	uint8_t b[2048];
+
+	fixture_open(&f, 32 * 4, 32, 9);
+	struct pkt_cache *c = cache_new(f.dev, 1 << 20, 50);
+	memset(b, 0x42, sizeof(b));
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 2048 * 40), 0);
+	memcpy(f.model + 2048 * 40, b, sizeof(b));
+	struct pkt_cache_stats st;
+	for (int i = 0; i < 200; i++) {
+		pkt_cache_get_stats(c, &st);
+		if (st.packets_written)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(st.packets_written, 1);
+	ck_assert_uint_eq(st.dirty_packets, 0);
+	fixture_check_medium(&f); /* on the medium without any flush */
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_no_early_writeback)
+{
+	struct fixture f;
+	uint8_t b[2048] = {1};
+
+	fixture_open(&f, 32 * 8, 32, 10);
+	struct pkt_cache *c = cache_new(f.dev, 8 * 32 * 2048, 60000);
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 0), 0);
+	usleep(100000);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.packets_written, 0); /* below the watermark and young: stays cached */
+	ck_assert_uint_eq(st.dirty_packets, 1);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	memcpy(f.model, b, sizeof(b));
+	fixture_check_medium(&f);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_read_hits_and_misses)
+{
+	struct fixture f;
+	uint8_t *b = malloc(64 * 2048);
+
+	fixture_open(&f, 32 * 4, 32, 11);
+	struct pkt_cache *c = cache_new(f.dev, 1 << 20, 60000);
+	ck_assert_int_eq(pkt_cache_read(c, b, 100, 2048 * 33 + 7), 0);
+	ck_assert_mem_eq(b, f.model + 2048 * 33 + 7, 100);
+	ck_assert_int_eq(pkt_cache_read(c, b, 64 * 1024, 2048 * 32), 0);
+	ck_assert_mem_eq(b, f.model + 2048 * 32, 64 * 1024);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.cache_misses, 1);
+	ck_assert_uint_eq(st.cache_hits, 1);
+	ck_assert_uint_eq(st.miss_read_sectors, 32);
+	ck_assert_uint_eq(st.user_read_bytes, 100 + 64 * 1024);
+	ck_assert_int_eq(pkt_cache_read(c, b, 1, f.bytes), -EINVAL);
+	ck_assert_int_eq(pkt_cache_write(c, b, 2, f.bytes - 1), -EINVAL);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+	free(b);
+}
+END_TEST
+
+/* ---- a backend that fails on demand ---- */
+
+struct faulty {
+	struct pkt_blockdev dev;
+	struct pkt_blockdev *inner;
+	int fail_writes; /* fail while > 0 */
+	int fail_reads;
+	int holds, releases, held;
+	pthread_mutex_t m;
+};
+
+static int faulty_read(struct pkt_blockdev *d, uint64_t lba, uint32_t n, void *buf)
+{
+	struct faulty *f = d->priv;
+	if (__atomic_load_n(&f->fail_reads, __ATOMIC_SEQ_CST))
+		return -EIO;
+	return pkt_blockdev_read(f->inner, lba, n, buf);
+}
+
+static int faulty_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void *buf)
+{
+	struct faulty *f = d->priv;
+	if (__atomic_load_n(&f->fail_writes, __ATOMIC_SEQ_CST))
+		return -EIO;
+	return pkt_blockdev_write(f->inner, lba, n, buf);
+}
+
+static int faulty_sync(struct pkt_blockdev *d)
+{
+	struct faulty *f = d->priv;
+	return pkt_blockdev_sync(f->inner);
+}
+
+static void faulty_hold(struct pkt_blockdev *d, bool dirty)
+{
+	struct faulty *f = d->priv;
+	pthread_mutex_lock(&f->m);
+	ck_assert_int_ne(f->held, dirty); /* strictly alternating */
+	f->held = dirty;
+	if (dirty)
+		f->holds++;
+	else
+		f->releases++;
+	pthread_mutex_unlock(&f->m);
+}
+
+static const struct pkt_blockdev_ops faulty_ops = {
+	.read = faulty_read, .write = faulty_write, .sync = faulty_sync, .hold = faulty_hold};
+
+static void faulty_init(struct faulty *fd, struct pkt_blockdev *inner)
+{
+	memset(fd, 0, sizeof(*fd));
+	fd->dev.ops = &faulty_ops;
+	fd->dev.geo = inner->geo;
+	fd->dev.priv = fd;
+	fd->inner = inner;
+	pthread_mutex_init(&fd->m, NULL);
+}
+
+START_TEST(test_cache_write_error_keeps_data)
+{
+	struct fixture f;
+	struct faulty fd;
+	uint8_t b[2048], r[2048];
+
+	fixture_open(&f, 16 * 8, 16, 12);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 1 << 20, 60000);
+	memset(b, 0x77, sizeof(b));
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 2048 * 17), 0);
+	memcpy(f.model + 2048 * 17, b, sizeof(b));
+	fd.fail_writes = 1;
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO); /* retried, and failed again: still reported */
+	pkt_cache_drop_clean(c);
+	ck_assert_int_eq(pkt_cache_read(c, r, sizeof(r), 2048 * 17), 0);
+	ck_assert_mem_eq(r, b, sizeof(r)); /* the data is still held */
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_ge(st.write_errors, 2);
+	ck_assert_uint_eq(st.dirty_packets, 1);
+	fd.fail_writes = 0;
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	fixture_check_medium(&f);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	ck_assert_int_eq(fd.holds, fd.releases);
+	ck_assert_int_ge(fd.holds, 1);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_gather_error_is_reported)
+{
+	struct fixture f;
+	struct faulty fd;
+	uint8_t b[2048];
+
+	fixture_open(&f, 16 * 8, 16, 13);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 1 << 20, 60000);
+	memset(b, 0x11, sizeof(b));
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 2048 * 3), 0);
+	fd.fail_reads = 1;
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO); /* never a packet with holes written as success */
+	struct image_dev_counters ic = image_dev_counters(f.dev);
+	ck_assert_uint_eq(ic.write_cmds, 0);
+	uint8_t r[100];
+	ck_assert_int_eq(pkt_cache_read(c, r, sizeof(r), 2048 * 40), -EIO);
+	fd.fail_reads = 0;
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 3, b, sizeof(b));
+	fixture_check_medium(&f);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_stuck_writers_get_eio)
+{
+	struct fixture f;
+	struct faulty fd;
+	uint8_t b[16 * 2048];
+
+	fixture_open(&f, 16 * 8, 16, 14);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 2 * 16 * 2048, 60000);
+	fd.fail_writes = 1;
+	memset(b, 1, sizeof(b));
+	int rc = 0;
+	for (int p = 0; p < 8 && rc == 0; p++)
+		rc = pkt_cache_write(c, b, sizeof(b), (uint64_t)p * sizeof(b));
+	ck_assert_int_eq(rc, -EIO); /* the cache is full of unwritable data: no hang */
+	fd.fail_writes = 0;
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_read_only)
+{
+	char err[256];
+	struct fixture f;
+	uint8_t b[10] = {0};
+
+	fixture_open(&f, 32, 16, 15);
+	pkt_blockdev_close(f.dev);
+	struct image_dev_options o = {.packet_sectors = 16, .read_only = true};
+	f.dev = image_dev_open(f.path, &o, err, sizeof(err));
+	ck_assert_ptr_nonnull(f.dev);
+	struct pkt_cache *c = cache_new(f.dev, 1 << 20, 0);
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 0), -EROFS);
+	ck_assert_int_eq(pkt_cache_read(c, b, sizeof(b), 0), 0);
+	ck_assert_mem_eq(b, f.model, sizeof(b));
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache_stats_text)
+{
+	struct fixture f;
+	char text[4096];
+	uint8_t b[4096] = {0};
+
+	fixture_open(&f, 32 * 2, 32, 16);
+	struct pkt_cache *c = cache_new(f.dev, 1 << 20, 0);
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 0), 0);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	size_t n = pkt_cache_format_stats(c, text, sizeof(text));
+	ck_assert_uint_eq(n, strlen(text));
+	ck_assert_msg(strstr(text, "user_write_bytes: 4096\n"), "%s", text);
+	ck_assert_msg(strstr(text, "packets_written: 1\n"), "%s", text);
+	ck_assert_msg(strstr(text, "gather_read_sectors: 30\n"), "%s", text);
+	ck_assert_msg(strstr(text, "write_amplification: 16.000\n"), "%s", text);
+	ck_assert_msg(strstr(text, "backend: image\n"), "%s", text);
+	/* A short buffer is cut, never overrun. */
+	n = pkt_cache_format_stats(c, text, 10);
+	ck_assert_uint_eq(n, 9);
+	ck_assert_uint_eq(strlen(text), 9);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+static Suite *cache_suite(void)
+{
+	Suite *s = suite_create("pkt_cache");
+	TCase *t = tcase_create("core");
+
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, test_geometry_packet_write);
+	tcase_add_test(t, test_image_strict_refuses);
+	tcase_add_test(t, test_image_bad_inputs);
+	tcase_add_test(t, test_cache_random_model);
+	tcase_add_test(t, test_cache_concurrent);
+	tcase_add_test(t, test_cache_gather_only_missing);
+	tcase_add_test(t, test_cache_sub_sector_write_reads_old_data);
+	tcase_add_test(t, test_cache_sequential_no_amplification);
+	tcase_add_test(t, test_cache_random_in_cache_writes_each_packet_once);
+	tcase_add_test(t, test_cache_age_writes_back);
+	tcase_add_test(t, test_cache_no_early_writeback);
+	tcase_add_test(t, test_cache_read_hits_and_misses);
+	tcase_add_test(t, test_cache_write_error_keeps_data);
+	tcase_add_test(t, test_cache_gather_error_is_reported);
+	tcase_add_test(t, test_cache_stuck_writers_get_eio);
+	tcase_add_test(t, test_cache_read_only);
+	tcase_add_test(t, test_cache_stats_text);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(cache_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

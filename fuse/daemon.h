@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* State shared by the FUSE callbacks of a running daemon. */
+#ifndef PKTFUSE_DAEMON_H
+#define PKTFUSE_DAEMON_H
+
+#include "options.h"
+#include "pkt_cache.h"
+
+#include <sys/types.h>
+#include <time.h>
+
+struct pktfuse {
+	struct pktfuse_opts opts;
+	struct pkt_blockdev *dev;
+	struct pkt_cache *cache;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mount_time;
+	struct timespec disc_mtime; /* last write through `disc` */
+};
+
+/* The extended attribute on the mount's root that `pktfuse status` reads, in every view. */
+#define PKTFUSE_STATS_XATTR "user.pktfuse.stats"
+
+/* Replies to req with a negative errno from the core; anything that is not a valid errno becomes
+ * EIO.  The single place where core errors become FUSE errors. */
+void pktfuse_reply_err(fuse_req_t req, int rc);
+
+/* Renders the statistics text (daemon lines, cache lines, backend lines).  Returns its length. */
+size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len);
+
+extern const struct fuse_lowlevel_ops pktfuse_image_ops;
+
+#endif

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pktfuse: the daemon and its subcommands.
+ *
+ * The daemon validates everything it can (options, mountpoint, source) before it forks, and the
+ * parent exits only once the child has mounted and started its cache: an error is always a line on
+ * the terminal and a non-zero exit, never a silent background failure.
+ */
+#define _GNU_SOURCE
+#include "daemon.h"
+#include "image_dev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+#include <unistd.h>
+
+static bool daemonized;
+
+/* After the fork, stderr is /dev/null: errors go to syslog too. */
+static void report(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (daemonized) {
+		vsyslog(LOG_ERR, fmt, ap);
+	} else {
+		fputs("pktfuse: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	char buf[16384];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: pktfuse status MOUNTPOINT\n");
+		return 2;
+	}
+	ssize_t n = getxattr(argv[1], PKTFUSE_STATS_XATTR, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		int e = errno;
+		if (e == ENODATA || e == ENOTSUP)
+			fprintf(stderr, "pktfuse: %s is not a pktfuse mount\n", argv[1]);
+		else if (e == ENOTCONN)
+			fprintf(stderr, "pktfuse: %s: the daemon is gone (unmount it with fusermount3 -u)\n", argv[1]);
+		else
+			fprintf(stderr, "pktfuse: %s: %s\n", argv[1], strerror(e));
+		return 1;
+	}
+	fwrite(buf, 1, (size_t)n, stdout);
+	return 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	char err[512];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: pktfuse info SOURCE\n");
+		return 2;
+	}
+	struct image_dev_options io = {.read_only = true};
+	struct pkt_blockdev *dev = image_dev_open(argv[1], &io, err, sizeof(err));
+	if (!dev) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	printf("source: %s\n"
+	       "type: image file\n"
+	       "capacity_bytes: %llu\n"
+	       "sectors: %llu\n"
+	       "sector_size: %u\n"
+	       "packet_sectors: %u (image files take -o packet=N when mounted)\n",
+	       argv[1], (unsigned long long)(dev->geo.sector_count * PKT_SECTOR_SIZE),
+	       (unsigned long long)dev->geo.sector_count, dev->geo.sector_size, dev->geo.packet_sectors);
+	pkt_blockdev_close(dev);
+	return 0;
+}
+
+static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
+{
+	char err[512];
+	struct image_dev_options io = {
+		.packet_sectors = o->packet,
+		.read_only = o->read_only,
+		.strict = o->strict,
+		.lock = true,
+	};
+	struct pkt_blockdev *dev = image_dev_open(o->source, &io, err, sizeof(err));
+
+	if (!dev)
+		report("%s", err);
+	return dev;
+}
+
+/* Forks; the parent waits for one status line from the child and exits with it. */
+static int daemonize_with_report(int *report_fd)
+{
+	int p[2];
+
+	if (pipe(p) < 0) {
+		report("pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		report("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		char msg[600];
+		ssize_t n;
+		size_t got = 0;
+		close(p[1]);
+		while ((n = read(p[0], msg + got, sizeof(msg) - 1 - got)) > 0)
+			got += (size_t)n;
+		msg[got] = '\0';
+		if (got > 0 && strcmp(msg, "ok") == 0)
+			_exit(0);
+		if (got == 0) {
+			int st;
+			waitpid(pid, &st, 0);
+			fprintf(stderr, "pktfuse: the daemon exited during start-up\n");
+		} else {
+			fprintf(stderr, "pktfuse: %s\n", msg);
+		}
+		_exit(1);
+	}
+	close(p[0]);
+	setsid();
+	*report_fd = p[1];
+	return 0;
+}
+
+static void report_to_parent(int *fd, const char *msg)
+{
+	if (*fd < 0)
+		return;
+	ssize_t n = write(*fd, msg, strlen(msg));
+	(void)n;
+	close(*fd);
+	*fd = -1;
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	if (chdir("/") < 0) {
+		/* nothing else to do: the mountpoint and source were already resolved */
+	}
+}
+
+static int run_daemon(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct pktfuse pf;
+	struct fuse_session *se = NULL;
+	int report_fd = -1, status = 1;
+	char err[512];
+
+	memset(&pf, 0, sizeof(pf));
+	if (pktfuse_parse_options(&args, &pf.opts) != 0)
+		goto out_args;
+	if (pf.opts.show_help) {
+		pktfuse_usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		status = 0;
+		goto out_args;
+	}
+	if (pf.opts.show_version) {
+		printf("pktfuse version %s\n", PKTFUSE_VERSION);
+		fuse_lowlevel_version();
+		status = 0;
+		goto out_args;
+	}
+	/* The files view arrives with the UDF engine; until then every mount shows the block file. */
+	pf.opts.image_view = true;
+
+	struct stat st;
+	if (stat(pf.opts.mountpoint, &st) < 0) {
+		report("mountpoint %s: %s", pf.opts.mountpoint, strerror(errno));
+		goto out_args;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		report("mountpoint %s is not a directory", pf.opts.mountpoint);
+		goto out_args;
+	}
+	pf.dev = open_source(&pf.opts);
+	if (!pf.dev)
+		goto out_args;
+	pf.uid = getuid();
+	pf.gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &pf.mount_time);
+
+	if (!pf.opts.foreground) {
+		if (daemonize_with_report(&report_fd) < 0)
+			goto out_dev;
+		daemonized = true;
+		openlog("pktfuse", LOG_PID, LOG_DAEMON);
+	}
+
+	struct pkt_cache_config cc = {
+		.cache_bytes = pf.opts.cache_bytes,
+		.dirty_age_ms = pf.opts.dirty_age_ms,
+		.dirty_high_pct = pf.opts.dirty_high,
+		.dirty_low_pct = pf.opts.dirty_low,
+	};
+	if (pkt_cache_create(pf.dev, &cc, &pf.cache, err, sizeof(err)) != 0) {
+		report("%s", err);
+		report_to_parent(&report_fd, err);
+		goto out_dev;
+	}
+	se = fuse_session_new(&args, &pktfuse_image_ops, sizeof(pktfuse_image_ops), &pf);
+	if (!se) {
+		report_to_parent(&report_fd, "cannot create the FUSE session (bad FUSE option?)");
+		goto out_cache;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		report_to_parent(&report_fd, "cannot install signal handlers");
+		goto out_session;
+	}
+	if (fuse_session_mount(se, pf.opts.mountpoint) != 0) {
+		snprintf(err, sizeof(err), "cannot mount on %s (is /dev/fuse usable and fusermount3 installed?)",
+			 pf.opts.mountpoint);
+		report("%s", err);
+		report_to_parent(&report_fd, err);
+		goto out_signals;
+	}
+	if (daemonized) {
+		report_to_parent(&report_fd, "ok");
+		detach_stdio();
+	}
+
+	int loop_rc;
+	if (pf.opts.singlethread) {
+		loop_rc = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *lc = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_idle_threads(lc, pf.opts.max_idle_threads ? pf.opts.max_idle_threads : 10);
+		loop_rc = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	fuse_session_unmount(se);
+	status = loop_rc == 0 ? 0 : 1;
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_cache:
+	/* Unmount, SIGTERM and SIGINT all end here: everything dirty goes to the medium first. */
+	if (pkt_cache_destroy(pf.cache) != 0) {
+		report("could not write all cached data to %s: the medium reported errors", pf.opts.source);
+		status = 1;
+	}
+out_dev:
+	pkt_blockdev_close(pf.dev);
+	report_to_parent(&report_fd, "start-up failed (see syslog)");
+out_args:
+	pktfuse_free_options(&pf.opts);
+	fuse_opt_free_args(&args);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "info") == 0)
+		return cmd_info(argc - 1, argv + 1);
+	return run_daemon(argc, argv);
+}

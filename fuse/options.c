@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION };
+
+#define PKT_OPT(t, p) {t, offsetof(struct pktfuse_opts, p), 1}
+static const struct fuse_opt pkt_opts[] = {
+	PKT_OPT("packet=%s", packet_str),
+	PKT_OPT("cache=%s", cache_str),
+	PKT_OPT("dirty_age=%s", age_str),
+	PKT_OPT("dirty_high=%s", high_str),
+	PKT_OPT("dirty_low=%s", low_str),
+	FUSE_OPT_KEY("image", KEY_IMAGE),
+	FUSE_OPT_KEY("strict", KEY_STRICT),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END,
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct pktfuse_opts *o = data;
+	(void)outargs;
+
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!o->source) {
+			o->source = strdup(arg);
+			return 0;
+		}
+		return 1; /* the mountpoint: fuse_parse_cmdline takes it */
+	case KEY_IMAGE:
+		o->image_view = true;
+		return 0;
+	case KEY_RO:
+		o->read_only = true;
+		return 1; /* the kernel should know too */
+	case KEY_HELP:
+		o->show_help = true;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = true;
+		return 0;
+	case KEY_STRICT:
+		o->strict = true;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+int pktfuse_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t mult = 1;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		mult = 1ull << 10;
+		end++;
+		break;
+	case 'M':
+		mult = 1ull << 20;
+		end++;
+		break;
+	case 'G':
+		mult = 1ull << 30;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end == 'i' || *end == 'B') /* accept "MiB" and "MB" spellings as binary units */
+		end += *end == 'i' ? 1 : 0;
+	if (*end == 'B')
+		end++;
+	if (*end != '\0' || (v && mult > UINT64_MAX / v))
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+int pktfuse_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int pktfuse_parse_seconds_ms(const char *s, unsigned max_ms, unsigned *out)
+{
+	unsigned long ms = 0;
+	const char *p = s;
+	int frac = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		ms = ms * 10 + (unsigned long)(*p - '0');
+		if (ms > max_ms)
+			return -1;
+	}
+	if (p == s)
+		return -1;
+	ms *= 1000;
+	if (*p == '.') {
+		unsigned long scale = 100;
+		for (p++; isdigit((unsigned char)*p) && frac < 3; p++, frac++, scale /= 10)
+			ms += (unsigned long)(*p - '0') * scale;
+		if (frac == 0)
+			return -1;
+	}
+	if (*p || ms == 0 || ms > max_ms)
+		return -1;
+	*out = (unsigned)ms;
+	return 0;
+}
+
+static int bad(const char *what, const char *val, const char *expect)
+{
+	fprintf(stderr, "pktfuse: invalid value '%s' for -o %s (expected %s)\n", val, what, expect);
+	return -1;
+}
+
+int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
+{
+	struct fuse_cmdline_opts co;
+
+	memset(o, 0, sizeof(*o));
+	if (fuse_opt_parse(args, o, pkt_opts, opt_proc) != 0)
+		return -1;
+	if (o->show_help || o->show_version)
+		return 0;
+	if (fuse_parse_cmdline(args, &co) != 0)
+		return -1;
+	o->mountpoint = co.mountpoint;
+	o->foreground = co.foreground;
+	o->debug = co.debug;
+	o->singlethread = co.singlethread;
+	o->max_idle_threads = co.max_idle_threads;
+	if (co.show_help)
+		o->show_help = true;
+	if (co.show_version)
+		o->show_version = true;
+	if (o->show_help || o->show_version)
+		return 0;
+
+	if (o->packet_str && pktfuse_parse_uint(o->packet_str, 1, 1024, &o->packet))
+		return bad("packet", o->packet_str, "a number of 2 KiB sectors from 1 to 1024");
+	if (o->cache_str) {
+		if (pktfuse_parse_size(o->cache_str, &o->cache_bytes) || o->cache_bytes < 64 * 1024 ||
+		    o->cache_bytes > (64ull << 30))
+			return bad("cache", o->cache_str, "a size from 64K to 64G, e.g. 32M");
+	}
+	if (o->age_str && pktfuse_parse_seconds_ms(o->age_str, 3600 * 1000, &o->dirty_age_ms))
+		return bad("dirty_age", o->age_str, "seconds from 0.001 to 3600");
+	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
+		return bad("dirty_high", o->high_str, "a percentage from 2 to 100");
+	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
+		return bad("dirty_low", o->low_str, "a percentage from 1 to 99");
+	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
+	if (lo >= hi) {
+		fprintf(stderr, "pktfuse: -o dirty_low=%u must be below dirty_high=%u\n", lo, hi);
+		return -1;
+	}
+	if (!o->source) {
+		fprintf(stderr, "pktfuse: no SOURCE given (see pktfuse --help)\n");
+		return -1;
+	}
+	if (!o->mountpoint) {
+		fprintf(stderr, "pktfuse: no MOUNTPOINT given (see pktfuse --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+void pktfuse_free_options(struct pktfuse_opts *o)
+{
+	free(o->source);
+	free(o->mountpoint);
+	free(o->packet_str);
+	free(o->cache_str);
+	free(o->age_str);
+	free(o->high_str);
+	free(o->low_str);
+}
+
+void pktfuse_usage(const char *prog)
+{
+	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
+	       "       %s status MOUNTPOINT\n"
+	       "       %s info SOURCE\n"
+	       "\n"
+	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
+	       "SOURCE is an image file whose size is a multiple of 2048 bytes.\n"
+	       "\n"
+	       "pktfuse options:\n"
+	       "    -o image             show a directory with `disc` (the block file) and `stats`\n"
+	       "    -o packet=N          packet size of an image source, in 2 KiB sectors (default 32)\n"
+	       "    -o cache=SIZE        packet cache size (default 32M), preallocated\n"
+	       "    -o dirty_age=SECONDS write dirty data older than this (default 5)\n"
+	       "    -o dirty_high=PCT    writers wait while this share of the cache is dirty (default 75)\n"
+	       "    -o dirty_low=PCT     the flusher then drains to this share (default 50)\n"
+	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"
+	       "    -o ro                read-only\n"
+	       "\n",
+	       prog, prog, prog);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Command-line options of the daemon, parsed with fuse_opt. */
+#ifndef PKTFUSE_OPTIONS_H
+#define PKTFUSE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+struct pktfuse_opts {
+	char *source;          /* image file (later: drive or emu:) */
+	char *mountpoint;
+	bool image_view;       /* -o image: a directory with `disc` and `stats` */
+	bool read_only;        /* -o ro */
+	bool strict;           /* -o strict: the image backend refuses non-packet writes */
+	unsigned packet;       /* -o packet=N sectors (image sources), 0 = default */
+	uint64_t cache_bytes;  /* -o cache=SIZE */
+	unsigned dirty_age_ms; /* -o dirty_age=SECONDS */
+	unsigned dirty_high;   /* -o dirty_high=PERCENT */
+	unsigned dirty_low;    /* -o dirty_low=PERCENT */
+	/* from fuse_parse_cmdline */
+	bool foreground, debug, singlethread, show_help, show_version;
+	unsigned max_idle_threads;
+	/* raw option strings, validated after parsing so that errors name the option */
+	char *packet_str, *cache_str, *age_str, *high_str, *low_str;
+};
+
+/* Parses argv into opts and leaves the options FUSE itself handles in args.  Returns 0, or -1 after
+ * printing a one-line error naming the bad option. */
+int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *opts);
+void pktfuse_free_options(struct pktfuse_opts *opts);
+void pktfuse_usage(const char *prog);
+
+/* "32M", "1G", "65536", "512K" → bytes.  Returns 0, or -1 for anything else (including overflow). */
+int pktfuse_parse_size(const char *s, uint64_t *out);
+/* Unsigned decimal within [min, max]; -1 otherwise. */
+int pktfuse_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+/* Seconds with up to three decimals ("5", "0.25") → milliseconds within [1, max_ms]. */
+int pktfuse_parse_seconds_ms(const char *s, unsigned max_ms, unsigned *out);
+
+#endif

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Shared helpers of the end-to-end tests.  Each test sources this file, makes its own scratch
+# directory, and everything it mounted, attached or started is undone on exit, pass or fail.
+set -euo pipefail
+
+PKTFUSE=${PKTFUSE:?PKTFUSE must name the pktfuse binary}
+PATTERN=${PATTERN:?PATTERN must name the test data generator}
+SKIP=77
+
+T=$(mktemp -d /tmp/pktfuse-e2e.XXXXXX)
+chmod 755 "$T"
+_mounts=()   # fuse mountpoints
+_fsmounts=() # kernel mounts
+_loops=()
+_pids=()
+
+cleanup() {
+	local m l p
+	set +e
+	for m in "${_fsmounts[@]}"; do umount "$m" 2>/dev/null; done
+	for l in "${_loops[@]}"; do losetup -d "$l" 2>/dev/null; done
+	for m in "${_mounts[@]}"; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "-- $*"
+}
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (loop devices, mounts)"; exit $SKIP; }
+	[ -c /dev/fuse ] || { echo "SKIP: no /dev/fuse"; exit $SKIP; }
+}
+
+# stat_of MOUNTPOINT NAME → the value of one statistics line
+stat_of() {
+	"$PKTFUSE" status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'
+}
+
+# start_pktfuse SOURCE MOUNTPOINT [options…]: mounts and remembers the daemon's pid
+start_pktfuse() {
+	local src=$1 mnt=$2
+	shift 2
+	mkdir -p "$mnt"
+	"$PKTFUSE" "$src" "$mnt" "$@" || fail "pktfuse $src $mnt $* did not start"
+	_mounts+=("$mnt")
+	local pid
+	pid=$(stat_of "$mnt" daemon_pid)
+	[ -n "$pid" ] || fail "no daemon_pid in the statistics of $mnt"
+	_pids+=("$pid")
+	eval "PID_$(echo "$mnt" | md5sum | cut -c1-8)=$pid"
+}
+
+pid_of_mount() {
+	local v="PID_$(echo "$1" | md5sum | cut -c1-8)"
+	echo "${!v}"
+}
+
+# wait_gone PID: the daemon has exited (its final flush is done)
+wait_gone() {
+	local pid=$1 i
+	for i in $(seq 1 600); do
+		if ! kill -0 "$pid" 2>/dev/null; then return 0; fi
+		# an exited daemon whose new parent has not reaped it yet is done too
+		if [ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" = Z ]; then return 0; fi
+		sleep 0.1
+	done
+	fail "daemon $pid still running 60 s after unmount"
+}
+
+# stop_pktfuse MOUNTPOINT: unmounts and waits for the daemon to finish writing
+stop_pktfuse() {
+	local mnt=$1 pid
+	pid=$(pid_of_mount "$mnt")
+	fusermount3 -u "$mnt" || fail "fusermount3 -u $mnt failed"
+	wait_gone "$pid"
+}
+
+attach_loop() { # attach_loop FILE [losetup options…] → device name
+	local f=$1 dev
+	shift
+	dev=$(losetup -f --show "$@" "$f") || fail "losetup $* $f failed"
+	_loops+=("$dev")
+	echo "$dev"
+}
+
+detach_loop() {
+	losetup -d "$1" || fail "losetup -d $1 failed"
+}
+
+mount_fs() { # mount_fs DEV DIR [mount options…]
+	local dev=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	mount "$@" "$dev" "$dir" || fail "mount $dev $dir failed"
+	_fsmounts+=("$dir")
+}
+
+# make_tree DIR SEED: a deterministic tree of files of many sizes (packet and sector boundaries)
+make_tree() {
+	local dir=$1 seed=$2 i
+	mkdir -p "$dir/a/b/c" "$dir/empty" "$dir/many"
+	local sizes=(0 1 2047 2048 2049 4096 65535 65536 65537 131072 200000 1048576 3145728)
+	for i in "${!sizes[@]}"; do
+		"$PATTERN" "$seed-$i" "${sizes[$i]}" > "$dir/a/file$i"
+	done
+	for i in $(seq 1 200); do echo "small file $i of seed $seed" > "$dir/many/f$i"; done
+	"$PATTERN" "$seed-big" 5000000 > "$dir/a/b/c/big"
+	ln -s ../file3 "$dir/a/b/link"
+}
+
+tree_sums() { # tree_sums DIR → sorted "type path sha" lines
+	(cd "$1" && find . -mindepth 1 \( -type f -printf 'f %p ' -exec sh -c 'sha256sum < "$1" | cut -c1-64' _ {} \; \) -o \( -type l -printf 'l %p %l\n' \) -o \( -type d -printf 'd %p\n' \) | sort)
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Option parsing: sizes, numbers, seconds, and whole command lines. */
+#include "options.h"
+
+#include <check.h>
+#include <stdlib.h>
+
+START_TEST(test_parse_size)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(pktfuse_parse_size("65536", &v), 0);
+	ck_assert_uint_eq(v, 65536);
+	ck_assert_int_eq(pktfuse_parse_size("32M", &v), 0);
+	ck_assert_uint_eq(v, 32u << 20);
+	ck_assert_int_eq(pktfuse_parse_size("512k", &v), 0);
+	ck_assert_uint_eq(v, 512u << 10);
+	ck_assert_int_eq(pktfuse_parse_size("1G", &v), 0);
+	ck_assert_uint_eq(v, 1u << 30);
+	ck_assert_int_eq(pktfuse_parse_size("2MiB", &v), 0);
+	ck_assert_uint_eq(v, 2u << 20);
+	ck_assert_int_eq(pktfuse_parse_size("4MB", &v), 0);
+	ck_assert_uint_eq(v, 4u << 20);
+	ck_assert_int_eq(pktfuse_parse_size("", &v), -1);
+	ck_assert_int_eq(pktfuse_parse_size("M", &v), -1);
+	ck_assert_int_eq(pktfuse_parse_size("-5M", &v), -1);
+	ck_assert_int_eq(pktfuse_parse_size("5T", &v), -1);
+	ck_assert_int_eq(pktfuse_parse_size("5Mx", &v), -1);
+	ck_assert_int_eq(pktfuse_parse_size("99999999999999999999", &v), -1);
+	ck_assert_int_eq(pktfuse_parse_size("18446744073709551615G", &v), -1);
+}
+END_TEST
+
+START_TEST(test_parse_uint_and_seconds)
+{
+	unsigned v;
+
+	ck_assert_int_eq(pktfuse_parse_uint("16", 1, 1024, &v), 0);
+	ck_assert_uint_eq(v, 16);
+	ck_assert_int_eq(pktfuse_parse_uint("0", 1, 1024, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_uint("1025", 1, 1024, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_uint("1x", 1, 1024, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_uint("-1", 0, 1024, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("5", 3600000, &v), 0);
+	ck_assert_uint_eq(v, 5000);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("0.25", 3600000, &v), 0);
+	ck_assert_uint_eq(v, 250);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("1.005", 3600000, &v), 0);
+	ck_assert_uint_eq(v, 1005);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("0", 3600000, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("1.", 3600000, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("1.2345", 3600000, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("3601", 3600000, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms("99999999999999", 3600000, &v), -1);
+	ck_assert_int_eq(pktfuse_parse_seconds_ms(".5", 3600000, &v), -1);
+}
+END_TEST
+
+static int parse(struct pktfuse_opts *o, int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	int rc = pktfuse_parse_options(&args, o);
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
+START_TEST(test_command_lines)
+{
+	struct pktfuse_opts o;
+	char *good[] = {"pktfuse", "disc.img", "/tmp", "-o", "image,packet=16,cache=8M,strict,dirty_age=0.5", "-f", "-s"};
+	ck_assert_int_eq(parse(&o, 7, good), 0);
+	ck_assert_str_eq(o.source, "disc.img");
+	ck_assert_ptr_nonnull(o.mountpoint);
+	ck_assert(o.image_view && o.strict && o.foreground && o.singlethread && !o.read_only);
+	ck_assert_uint_eq(o.packet, 16);
+	ck_assert_uint_eq(o.cache_bytes, 8u << 20);
+	ck_assert_uint_eq(o.dirty_age_ms, 500);
+	pktfuse_free_options(&o);
+
+	char *ro[] = {"pktfuse", "-o", "ro", "disc.img", "/tmp"};
+	ck_assert_int_eq(parse(&o, 5, ro), 0);
+	ck_assert(o.read_only && !o.image_view);
+	pktfuse_free_options(&o);
+
+	char *help[] = {"pktfuse", "-h"};
+	ck_assert_int_eq(parse(&o, 2, help), 0);
+	ck_assert(o.show_help);
+	pktfuse_free_options(&o);
+
+	char *bad_packet[] = {"pktfuse", "disc.img", "/tmp", "-o", "packet=0"};
+	ck_assert_int_eq(parse(&o, 5, bad_packet), -1);
+	pktfuse_free_options(&o);
+	char *bad_marks[] = {"pktfuse", "disc.img", "/tmp", "-o", "dirty_high=50,dirty_low=50"};
+	ck_assert_int_eq(parse(&o, 5, bad_marks), -1);
+	pktfuse_free_options(&o);
+	char *no_mnt[] = {"pktfuse", "disc.img"};
+	ck_assert_int_eq(parse(&o, 2, no_mnt), -1);
+	pktfuse_free_options(&o);
+	char *extra[] = {"pktfuse", "disc.img", "/tmp", "/var"};
+	ck_assert_int_eq(parse(&o, 4, extra), -1);
+	pktfuse_free_options(&o);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("options");
+	TCase *t = tcase_create("parse");
+	tcase_add_test(t, test_parse_size);
+	tcase_add_test(t, test_parse_uint_and_seconds);
+	tcase_add_test(t, test_command_lines);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

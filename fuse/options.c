@@ -157,8 +157,11 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 		return -1;
 	if (o->show_help || o->show_version)
 		return 0;
-	if (fuse_parse_cmdline(args, &co) != 0)
+	memset(&co, 0, sizeof(co));
+	if (fuse_parse_cmdline(args, &co) != 0) {
+		free(co.mountpoint); /* set before a later argument failed */
 		return -1;
+	}
 	o->mountpoint = co.mountpoint;
 	o->foreground = co.foreground;
 	o->debug = co.debug;

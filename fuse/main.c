@@ -110,7 +110,8 @@ static int daemonize_with_report(int *report_fd)
 {
 	int p[2];
 
-	if (pipe(p) < 0) {
+	/* Close-on-exec: fusermount3 (kept running by auto_unmount) must not hold the pipe open. */
+	if (pipe2(p, O_CLOEXEC) < 0) {
 		report("pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -124,9 +125,15 @@ static int daemonize_with_report(int *report_fd)
 		ssize_t n;
 		size_t got = 0;
 		close(p[1]);
-		while ((n = read(p[0], msg + got, sizeof(msg) - 1 - got)) > 0)
+		/* One line; do not wait for end-of-file, in case anything else inherited the pipe. */
+		while (got < sizeof(msg) - 1 && (n = read(p[0], msg + got, sizeof(msg) - 1 - got)) > 0) {
 			got += (size_t)n;
+			if (msg[got - 1] == '\n')
+				break;
+		}
 		msg[got] = '\0';
+		if (got && msg[got - 1] == '\n')
+			msg[--got] = '\0';
 		if (got > 0 && strcmp(msg, "ok") == 0)
 			_exit(0);
 		if (got == 0) {
@@ -148,7 +155,9 @@ static void report_to_parent(int *fd, const char *msg)
 {
 	if (*fd < 0)
 		return;
-	ssize_t n = write(*fd, msg, strlen(msg));
+	char line[600];
+	int len = snprintf(line, sizeof(line), "%s\n", msg);
+	ssize_t n = write(*fd, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
 	(void)n;
 	close(*fd);
 	*fd = -1;

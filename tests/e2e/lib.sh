@@ -83,16 +83,21 @@ stop_pktfuse() {
 	wait_gone "$pid"
 }
 
-attach_loop() { # attach_loop FILE [losetup options…] → device name
-	local f=$1 dev
-	shift
+# attach_loop VAR FILE [losetup options…]: attaches a loop device and stores its name in VAR (not
+# through $(…): the cleanup list must be extended in this shell, not in a subshell)
+attach_loop() {
+	local var=$1 f=$2 dev
+	shift 2
 	dev=$(losetup -f --show "$@" "$f") || fail "losetup $* $f failed"
 	_loops+=("$dev")
-	echo "$dev"
+	printf -v "$var" '%s' "$dev"
 }
 
 detach_loop() {
+	local keep=() l
 	losetup -d "$1" || fail "losetup -d $1 failed"
+	for l in "${_loops[@]}"; do [ "$l" = "$1" ] || keep+=("$l"); done
+	_loops=("${keep[@]}")
 }
 
 mount_fs() { # mount_fs DEV DIR [mount options…]

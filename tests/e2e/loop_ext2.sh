@@ -13,7 +13,7 @@ start_pktfuse "$T/img" "$T/mnt" -o image,strict,packet="$PS",cache=8M
 [ "$(stat_of "$T/mnt" packet_sectors)" = "$PS" ] || fail "packet size not $PS"
 
 make_tree "$T/src" "ext2-$PS"
-loop=$(attach_loop "$T/mnt/disc" --direct-io="$DIO" -b 2048)
+attach_loop loop "$T/mnt/disc" --direct-io="$DIO" -b 2048
 mkfs.ext2 -q -b 2048 "$loop" || fail "mkfs.ext2 failed"
 mount_fs "$loop" "$T/fs"
 cp -a "$T/src/." "$T/fs/"
@@ -30,7 +30,7 @@ stop_pktfuse "$T/mnt"
 
 # The image on its own, without pktfuse: fsck clean and the same files.
 fsck.ext2 -fn "$T/img" > "$T/fsck.log" 2>&1 || { cat "$T/fsck.log"; fail "fsck.ext2 found errors"; }
-loop=$(attach_loop "$T/img" -r)
+attach_loop loop "$T/img" -r
 mount_fs "$loop" "$T/check" -o ro
 tree_sums "$T/src" > "$T/want"
 tree_sums "$T/check" | grep -v ' ./lost+found' > "$T/got"

@@ -22,4 +22,11 @@ for how in unmount TERM INT; do
 	note "$how: all data on the image"
 	rm -f "$T/img"
 done
-echo "PASS: unmount, SIGTERM and SIGINT flush"
+
+# -o auto_unmount: a daemon killed outright leaves no dead mount behind.
+truncate -s 4M "$T/img"
+start_pktfuse "$T/img" "$T/mnt" -o image,auto_unmount
+kill -KILL "$(pid_of_mount "$T/mnt")"
+for i in $(seq 50); do mountpoint -q "$T/mnt" || break; sleep 0.1; done
+mountpoint -q "$T/mnt" && fail "auto_unmount left the mount after the daemon was killed"
+echo "PASS: unmount, SIGTERM and SIGINT flush; auto_unmount cleans up"

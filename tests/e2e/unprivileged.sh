@@ -22,6 +22,8 @@ as_user truncate -s 8M "$T/home/img"
 as_user mkdir "$T/home/mnt"
 as_user "$PKTFUSE" "$T/home/img" "$T/home/mnt" -o image,strict || fail "pktfuse did not start as $U"
 pid=$(as_user "$PKTFUSE" status "$T/home/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+_pids+=("$pid")
+_mounts+=("$T/home/mnt")
 [ "$(stat -c %U /proc/"$pid")" = "$U" ] || fail "the daemon does not run as $U"
 "$PATTERN" unpriv 1000000 > "$T/data"
 chmod 644 "$T/data"

@@ -95,6 +95,15 @@ static void iv_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 
+/* Sent by the kernel at unmount (synchronously, where it sends it at all) and by libfuse when the
+ * session ends: the data must be on the medium before the unmount is reported done. */
+static void iv_destroy(void *userdata)
+{
+	struct pktfuse *pf = userdata;
+
+	pkt_cache_flush(pf->cache);
+}
+
 static void iv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	if (parent != INO_ROOT)
@@ -336,6 +345,7 @@ static void iv_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 const struct fuse_lowlevel_ops pktfuse_image_ops = {
 	.init = iv_init,
+	.destroy = iv_destroy,
 	.lookup = iv_lookup,
 	.getattr = iv_getattr,
 	.setattr = iv_setattr,

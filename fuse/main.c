@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -60,6 +63,55 @@ static int cmd_status(int argc, char **argv)
 		return 1;
 	}
 	fwrite(buf, 1, (size_t)n, stdout);
+	return 0;
+}
+
+/* `pktfuse umount MOUNTPOINT`: unmounts and returns only when the daemon has written everything
+ * and exited, so that the disc can be removed.  (A FUSE unmount itself returns at once.) */
+static int cmd_umount(int argc, char **argv)
+{
+	char buf[16384];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: pktfuse umount MOUNTPOINT\n");
+		return 2;
+	}
+	ssize_t n = getxattr(argv[1], PKTFUSE_STATS_XATTR, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		fprintf(stderr, "pktfuse: %s is not a pktfuse mount (%s)\n", argv[1], strerror(errno));
+		return 1;
+	}
+	buf[n] = '\0';
+	char *line = strstr(buf, "daemon_pid: ");
+	long pid = line ? strtol(line + 12, NULL, 10) : 0;
+	if (pid <= 0) {
+		fprintf(stderr, "pktfuse: %s: no daemon_pid in its statistics\n", argv[1]);
+		return 1;
+	}
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	pid_t child = fork();
+	if (child == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "--", argv[1], (char *)NULL);
+		fprintf(stderr, "pktfuse: cannot run fusermount3: %s\n", strerror(errno));
+		_exit(127);
+	}
+	int st = 0;
+	if (child < 0 || waitpid(child, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "pktfuse: could not unmount %s\n", argv[1]);
+		if (pidfd >= 0)
+			close(pidfd);
+		return 1;
+	}
+	/* Wait for the daemon's final flush: a pidfd becomes readable when the process exits. */
+	if (pidfd >= 0) {
+		struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+			;
+		close(pidfd);
+	} else {
+		while (kill((pid_t)pid, 0) == 0)
+			usleep(50000);
+	}
 	return 0;
 }
 
@@ -296,6 +348,8 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
 		return cmd_status(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "umount") == 0)
+		return cmd_umount(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return cmd_info(argc - 1, argv + 1);
 	return run_daemon(argc, argv);

@@ -218,6 +218,7 @@ void pktfuse_usage(const char *prog)
 {
 	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
 	       "       %s status MOUNTPOINT\n"
+	       "       %s umount MOUNTPOINT\n"
 	       "       %s info SOURCE\n"
 	       "\n"
 	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
@@ -233,5 +234,5 @@ void pktfuse_usage(const char *prog)
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"
 	       "    -o ro                read-only\n"
 	       "\n",
-	       prog, prog, prog);
+	       prog, prog, prog, prog);
 }

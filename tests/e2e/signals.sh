@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Unmount, SIGTERM and SIGINT all flush dirty data before the daemon exits.
+# Unmount, SIGTERM and SIGINT all flush dirty data before the daemon exits; `pktfuse umount` returns
+# only after that.
 . "$(dirname "$0")/lib.sh"
 need_root
 
-for how in unmount TERM INT; do
+for how in pktfuse-umount unmount TERM INT; do
 	truncate -s 16M "$T/img"
 	start_pktfuse "$T/img" "$T/mnt" -o image,strict,dirty_age=3600
 	pid=$(pid_of_mount "$T/mnt")
@@ -11,6 +12,12 @@ for how in unmount TERM INT; do
 	"$PATTERN" "sig-$how-tail" 1000 | dd of="$T/mnt/disc" bs=1 seek=$(((16 << 20) - 1500)) conv=notrunc status=none
 	[ "$(stat_of "$T/mnt" dirty_packets)" -gt 0 ] || fail "nothing dirty to test with"
 	case $how in
+	pktfuse-umount)
+		# returns only when the data is on the image: checked before waiting for anything
+		"$PKTFUSE" umount "$T/mnt" || fail "pktfuse umount failed"
+		cmp <("$PATTERN" "sig-$how" 3000000) <(tail -c +$((3 * 65536 + 1)) "$T/img" | head -c 3000000) ||
+			fail "pktfuse umount returned before the data was on the image"
+		;;
 	unmount) fusermount3 -u "$T/mnt" ;;
 	*) kill -"$how" "$pid" ;;
 	esac

@@ -81,6 +81,7 @@ struct pkt_cache {
 	uint32_t nerror;             /* dirty slots whose last write failed */
 	uint32_t nwriteback;
 	uint32_t want_slot;          /* operations waiting for a clean slot */
+	uint32_t nwaiting;           /* threads waiting on `changed` */
 	uint32_t flush_waiters;
 	uint64_t flush_gen;
 	uint64_t seq;                /* user write sequence */
@@ -95,6 +96,21 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Every wait on `changed` goes through here, so that the many state changes with nobody waiting
+ * cost no broadcast (and waiters do not rescan for nothing). */
+static void wait_changed(struct pkt_cache *c)
+{
+	c->nwaiting++;
+	pthread_cond_wait(&c->changed, &c->lock);
+	c->nwaiting--;
+}
+
+static void wake_changed(struct pkt_cache *c)
+{
+	if (c->nwaiting)
+		pthread_cond_broadcast(&c->changed);
 }
 
 static bool bit_test(const uint64_t *map, uint32_t i)
@@ -239,7 +255,7 @@ static int get_slot(struct pkt_cache *c, uint64_t pkt, struct slot **out, bool *
 		struct slot *s = lookup(c, pkt);
 		if (s) {
 			if (s->flags & SLOT_LOADING) {
-				pthread_cond_wait(&c->changed, &c->lock);
+				wait_changed(c);
 				continue;
 			}
 			*hit = true;
@@ -263,7 +279,7 @@ static int get_slot(struct pkt_cache *c, uint64_t pkt, struct slot **out, bool *
 		}
 		c->want_slot++;
 		pthread_cond_signal(&c->kick);
-		pthread_cond_wait(&c->changed, &c->lock);
+		wait_changed(c);
 		c->want_slot--;
 	}
 }
@@ -274,7 +290,7 @@ static void put_slot(struct pkt_cache *c, struct slot *s)
 	/* A slot that was allocated but never filled holds nothing: give it back at once. */
 	if (s->refs == 0 && s->nvalid == 0 && s->flags == 0 && s->ndirty == 0)
 		slot_release(c, s);
-	pthread_cond_broadcast(&c->changed);
+	wake_changed(c);
 }
 
 /* Reads every invalid sector of a pinned slot, one backend read per run of invalid sectors.  Drops
@@ -285,7 +301,7 @@ static int fill_slot(struct pkt_cache *c, struct slot *s, bool gather)
 
 	/* Another operation may be filling this slot already: reading twice would double-count. */
 	while (s->flags & SLOT_LOADING)
-		pthread_cond_wait(&c->changed, &c->lock);
+		wait_changed(c);
 	if (s->nvalid == s->nsect)
 		return 0;
 	s->flags |= SLOT_LOADING;
@@ -319,7 +335,7 @@ static int fill_slot(struct pkt_cache *c, struct slot *s, bool gather)
 		i = j;
 	}
 	s->flags &= ~(uint32_t)SLOT_LOADING;
-	pthread_cond_broadcast(&c->changed);
+	wake_changed(c);
 	return rc;
 }
 
@@ -396,7 +412,7 @@ static int wait_congestion(struct pkt_cache *c)
 		}
 		c->draining = true;
 		pthread_cond_signal(&c->kick);
-		pthread_cond_wait(&c->changed, &c->lock);
+		wait_changed(c);
 	}
 	return 0;
 }
@@ -578,7 +594,7 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		for (uint32_t k = ok; k < n; k++)
 			c->slots[idx[k]].refs--;
 		n = ok;
-		pthread_cond_broadcast(&c->changed);
+		wake_changed(c);
 		if (n == 0)
 			return;
 	}
@@ -628,7 +644,7 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	} else {
 		c->st.write_errors++;
 	}
-	pthread_cond_broadcast(&c->changed);
+	wake_changed(c);
 }
 
 static void *flusher_main(void *arg)
@@ -722,7 +738,7 @@ int pkt_cache_flush(struct pkt_cache *c)
 	c->flush_waiters++;
 	pthread_cond_signal(&c->kick);
 	while (flush_pending(c, target, gen, &failed))
-		pthread_cond_wait(&c->changed, &c->lock);
+		wait_changed(c);
 	c->flush_waiters--;
 	pthread_mutex_unlock(&c->lock);
 	if (failed)

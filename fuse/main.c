@@ -252,6 +252,7 @@ static int run_daemon(int argc, char **argv)
 	}
 	if (pf.opts.show_version) {
 		printf("pktfuse version %s\n", PKTFUSE_VERSION);
+		fflush(stdout); /* before fusermount3 prints its own line */
 		fuse_lowlevel_version();
 		status = 0;
 		goto out_args;

@@ -16,7 +16,7 @@ struct pktfuse {
 	uid_t uid;
 	gid_t gid;
 	struct timespec mount_time;
-	struct timespec disc_mtime; /* last write through `disc` */
+	bool io_flusher;            /* PR_SET_IO_FLUSHER took effect */
 };
 
 /* The extended attribute on the mount's root that `pktfuse status` reads, in every view. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -282,6 +283,14 @@ static int run_daemon(int argc, char **argv)
 		daemonized = true;
 		openlog("pktfuse", LOG_PID, LOG_DAEMON);
 	}
+
+	/* The daemon sits in the writeback path of whatever is mounted over `disc`: its own allocations
+	 * must not wait for that writeback.  The kernel allows this flag only with CAP_SYS_RESOURCE; an
+	 * unprivileged daemon relies on the preallocated cache instead. */
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+	pf.io_flusher = prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == 0;
 
 	struct pkt_cache_config cc = {
 		.cache_bytes = pf.opts.cache_bytes,

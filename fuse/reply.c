@@ -21,8 +21,9 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 	int n = snprintf(buf, len,
 			 "source: %s\n"
 			 "daemon_pid: %ld\n"
-			 "view: %s\n",
-			 pf->opts.source, (long)getpid(), pf->opts.image_view ? "image" : "files");
+			 "view: %s\n"
+			 "io_flusher: %d\n",
+			 pf->opts.source, (long)getpid(), pf->opts.image_view ? "image" : "files", pf->io_flusher);
 	if (n < 0 || len == 0)
 		return 0;
 	size_t used = (size_t)n < len ? (size_t)n : len - 1;

@@ -6,6 +6,8 @@
 #include "options.h"
 #include "pkt_cache.h"
 
+struct udf_fs;
+
 #include <sys/types.h>
 #include <time.h>
 
@@ -13,6 +15,7 @@ struct pktfuse {
 	struct pktfuse_opts opts;
 	struct pkt_blockdev *dev;
 	struct pkt_cache *cache;
+	struct udf_fs *udf;         /* files view */
 	uid_t uid;
 	gid_t gid;
 	struct timespec mount_time;
@@ -29,6 +32,18 @@ void pktfuse_reply_err(fuse_req_t req, int rc);
 /* Renders the statistics text (daemon lines, cache lines, backend lines).  Returns its length. */
 size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len);
 
+#define PKTFUSE_STATS_MAX 8192
+
+/* A per-thread buffer of at least len bytes, kept for the thread's life (no allocation per
+ * request); NULL when memory is exhausted. */
+char *pktfuse_read_buffer(size_t len);
+
+/* Callbacks both views share: the final flush, and the statistics attribute on the root. */
+void pktfuse_destroy(void *userdata);
+void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void pktfuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+
 extern const struct fuse_lowlevel_ops pktfuse_image_ops;
+extern const struct fuse_lowlevel_ops pktfuse_files_ops;
 
 #endif

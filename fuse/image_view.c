@@ -27,7 +27,6 @@ struct stats_snapshot {
 	char text[];
 };
 
-#define STATS_MAX 8192
 
 static struct pktfuse *pf_of(fuse_req_t req)
 {
@@ -65,7 +64,7 @@ static void fill_attr(struct pktfuse *pf, fuse_ino_t ino, struct stat *st)
 		break;
 	}
 	case INO_STATS: {
-		char buf[STATS_MAX];
+		char buf[PKTFUSE_STATS_MAX];
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		st->st_size = (off_t)pktfuse_render_stats(pf, buf, sizeof(buf));
@@ -93,15 +92,6 @@ static void iv_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->max_readahead < (1u << 20))
 		conn->max_readahead = 1u << 20;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-}
-
-/* Sent by the kernel at unmount (synchronously, where it sends it at all) and by libfuse when the
- * session ends: the data must be on the medium before the unmount is reported done. */
-static void iv_destroy(void *userdata)
-{
-	struct pktfuse *pf = userdata;
-
-	pkt_cache_flush(pf->cache);
 }
 
 static void iv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -159,10 +149,10 @@ static void iv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ino == INO_STATS) {
 		if ((fi->flags & O_ACCMODE) != O_RDONLY)
 			return pktfuse_reply_err(req, -EACCES);
-		struct stats_snapshot *snap = malloc(sizeof(*snap) + STATS_MAX);
+		struct stats_snapshot *snap = malloc(sizeof(*snap) + PKTFUSE_STATS_MAX);
 		if (!snap)
 			return pktfuse_reply_err(req, -ENOMEM);
-		snap->len = pktfuse_render_stats(pf, snap->text, STATS_MAX);
+		snap->len = pktfuse_render_stats(pf, snap->text, PKTFUSE_STATS_MAX);
 		fi->fh = (uint64_t)(uintptr_t)snap;
 		/* The size changes between reads: always ask the daemon. */
 		fi->direct_io = 1;
@@ -177,35 +167,6 @@ static void iv_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (ino == INO_STATS)
 		free((void *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
-}
-
-/* One read buffer per FUSE thread, kept for the thread's life: no allocation per request. */
-static pthread_key_t rbuf_key;
-static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
-struct rbuf {
-	size_t cap;
-	char data[];
-};
-
-static void rbuf_make_key(void)
-{
-	pthread_key_create(&rbuf_key, free);
-}
-
-static char *read_buffer(size_t len)
-{
-	pthread_once(&rbuf_once, rbuf_make_key);
-	struct rbuf *b = pthread_getspecific(rbuf_key);
-	if (!b || b->cap < len) {
-		size_t cap = len < (1u << 20) ? (1u << 20) : len;
-		struct rbuf *nb = realloc(b, sizeof(*nb) + cap);
-		if (!nb)
-			return NULL;
-		nb->cap = cap;
-		b = nb;
-		pthread_setspecific(rbuf_key, b);
-	}
-	return b->data;
 }
 
 static void iv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -227,7 +188,7 @@ static void iv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return (void)fuse_reply_buf(req, NULL, 0);
 	if (size > cap - (uint64_t)off)
 		size = (size_t)(cap - (uint64_t)off);
-	char *buf = read_buffer(size);
+	char *buf = pktfuse_read_buffer(size);
 	if (!buf)
 		return pktfuse_reply_err(req, -ENOMEM);
 	int rc = pkt_cache_read(pf->cache, buf, size, (uint64_t)off);
@@ -321,31 +282,9 @@ static void iv_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-static void iv_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	if (ino != INO_ROOT || strcmp(name, PKTFUSE_STATS_XATTR) != 0)
-		return pktfuse_reply_err(req, -ENODATA);
-	char buf[STATS_MAX];
-	size_t len = pktfuse_render_stats(pf_of(req), buf, sizeof(buf));
-	if (size == 0)
-		return (void)fuse_reply_xattr(req, len);
-	if (size < len)
-		return pktfuse_reply_err(req, -ERANGE);
-	fuse_reply_buf(req, buf, len);
-}
-
-static void iv_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	(void)ino;
-	/* The statistics attribute is not listed, so that copying tools do not carry it along. */
-	if (size == 0)
-		return (void)fuse_reply_xattr(req, 0);
-	fuse_reply_buf(req, NULL, 0);
-}
-
 const struct fuse_lowlevel_ops pktfuse_image_ops = {
 	.init = iv_init,
-	.destroy = iv_destroy,
+	.destroy = pktfuse_destroy,
 	.lookup = iv_lookup,
 	.getattr = iv_getattr,
 	.setattr = iv_setattr,
@@ -357,6 +296,6 @@ const struct fuse_lowlevel_ops pktfuse_image_ops = {
 	.flush = iv_flush,
 	.readdir = iv_readdir,
 	.statfs = iv_statfs,
-	.getxattr = iv_getxattr,
-	.listxattr = iv_listxattr,
+	.getxattr = pktfuse_getxattr,
+	.listxattr = pktfuse_listxattr,
 };

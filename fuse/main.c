@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "image_dev.h"
+#include "udf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,6 +143,12 @@ static int cmd_info(int argc, char **argv)
 	return 0;
 }
 
+/* The UDF engine reads through the packet cache. */
+static int udf_read_through_cache(void *ctx, uint64_t off, size_t len, void *buf)
+{
+	return pkt_cache_read(ctx, buf, len, off);
+}
+
 static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 {
 	char err[512];
@@ -258,8 +265,9 @@ static int run_daemon(int argc, char **argv)
 		status = 0;
 		goto out_args;
 	}
-	/* The files view arrives with the UDF engine; until then every mount shows the block file. */
-	pf.opts.image_view = true;
+	/* UDF writing is not implemented yet: the files view is read-only, and the kernel knows it. */
+	if (!pf.opts.image_view && !pf.opts.read_only)
+		fuse_opt_add_arg(&args, "-oro");
 
 	struct stat st;
 	if (stat(pf.opts.mountpoint, &st) < 0) {
@@ -303,7 +311,19 @@ static int run_daemon(int argc, char **argv)
 		report_to_parent(&report_fd, err);
 		goto out_dev;
 	}
-	se = fuse_session_new(&args, &pktfuse_image_ops, sizeof(pktfuse_image_ops), &pf);
+	if (!pf.opts.image_view) {
+		struct udf_io io = {udf_read_through_cache, pf.cache, pkt_cache_capacity_bytes(pf.cache)};
+		struct udf_mount_opts mo = {pf.uid, pf.gid};
+		if (udf_mount(&io, &mo, &pf.udf, err, sizeof(err)) != 0) {
+			report("%s: %s", pf.opts.source, err);
+			char line[700];
+			snprintf(line, sizeof(line), "%s: %s", pf.opts.source, err);
+			report_to_parent(&report_fd, line);
+			goto out_cache;
+		}
+	}
+	const struct fuse_lowlevel_ops *ops = pf.opts.image_view ? &pktfuse_image_ops : &pktfuse_files_ops;
+	se = fuse_session_new(&args, ops, sizeof(*ops), &pf);
 	if (!se) {
 		report_to_parent(&report_fd, "cannot create the FUSE session (bad FUSE option?)");
 		goto out_cache;
@@ -340,6 +360,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_cache:
+	udf_unmount(pf.udf);
 	/* Unmount, SIGTERM and SIGINT all end here: everything dirty goes to the medium first. */
 	if (pkt_cache_destroy(pf.cache) != 0) {
 		report("could not write all cached data to %s: the medium reported errors", pf.opts.source);

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE
 #include "daemon.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -29,3 +33,64 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 	size_t used = (size_t)n < len ? (size_t)n : len - 1;
 	return used + pkt_cache_format_stats(pf->cache, buf + used, len - used);
 }
+
+/* One read buffer per FUSE thread, kept for the thread's life: no allocation per request. */
+static pthread_key_t rbuf_key;
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+struct rbuf {
+	size_t cap;
+	char data[];
+};
+
+static void rbuf_make_key(void)
+{
+	pthread_key_create(&rbuf_key, free);
+}
+
+char *pktfuse_read_buffer(size_t len)
+{
+	pthread_once(&rbuf_once, rbuf_make_key);
+	struct rbuf *b = pthread_getspecific(rbuf_key);
+	if (!b || b->cap < len) {
+		size_t cap = len < (1u << 20) ? (1u << 20) : len;
+		struct rbuf *nb = realloc(b, sizeof(*nb) + cap);
+		if (!nb)
+			return NULL;
+		nb->cap = cap;
+		b = nb;
+		pthread_setspecific(rbuf_key, b);
+	}
+	return b->data;
+}
+
+/* Sent by the kernel at unmount (synchronously, where it sends it at all) and by libfuse when the
+ * session ends: the data must be on the medium before the unmount is reported done. */
+void pktfuse_destroy(void *userdata)
+{
+	struct pktfuse *pf = userdata;
+
+	pkt_cache_flush(pf->cache);
+}
+
+void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	if (ino != FUSE_ROOT_ID || strcmp(name, PKTFUSE_STATS_XATTR) != 0)
+		return pktfuse_reply_err(req, -ENODATA);
+	char buf[PKTFUSE_STATS_MAX];
+	size_t len = pktfuse_render_stats(fuse_req_userdata(req), buf, sizeof(buf));
+	if (size == 0)
+		return (void)fuse_reply_xattr(req, len);
+	if (size < len)
+		return pktfuse_reply_err(req, -ERANGE);
+	fuse_reply_buf(req, buf, len);
+}
+
+void pktfuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	(void)ino;
+	/* The statistics attribute is not listed, so that copying tools do not carry it along. */
+	if (size == 0)
+		return (void)fuse_reply_xattr(req, 0);
+	fuse_reply_buf(req, NULL, 0);
+}
+

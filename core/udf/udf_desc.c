@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE
+#include "udf_desc.h"
+
+#include <string.h>
+
+/* CRC-ITU-T (CCITT): polynomial 0x1021, initial value 0, MSB first (ECMA-167 1/7.2.6). */
+uint16_t udf_crc_itu(const uint8_t *p, size_t len)
+{
+	uint16_t crc = 0;
+
+	while (len--) {
+		crc ^= (uint16_t)(*p++ << 8);
+		for (int i = 0; i < 8; i++)
+			crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+	}
+	return crc;
+}
+
+int udf_tag_check(const uint8_t *p, size_t len, uint32_t location)
+{
+	uint8_t sum = 0;
+
+	if (len < 16)
+		return -1;
+	for (int i = 0; i < 16; i++)
+		if (i != 4)
+			sum = (uint8_t)(sum + p[i]);
+	if (sum != p[4])
+		return -1;
+	uint16_t crc_len = le16(p + 10);
+	if ((size_t)crc_len + 16 > len)
+		return -1;
+	if (udf_crc_itu(p + 16, crc_len) != le16(p + 8))
+		return -1;
+	if (location != UINT32_MAX && le32(p + 12) != location)
+		return -1;
+	return le16(p);
+}
+
+struct timespec udf_timestamp(const uint8_t *p)
+{
+	struct timespec ts = {0, 0};
+	uint16_t type_tz = le16(p);
+	int year = (int16_t)le16(p + 2);
+	int month = p[4], day = p[5], hour = p[6], min = p[7], sec = p[8];
+
+	if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+		return ts;
+	/* Days from the civil date (proleptic Gregorian), independent of the host's time zone. */
+	int y = year - (month <= 2);
+	int era = (y >= 0 ? y : y - 399) / 400;
+	int yoe = y - era * 400;
+	int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t days = (int64_t)era * 146097 + doe - 719468;
+	int64_t t = days * 86400 + hour * 3600 + min * 60 + sec;
+	if ((type_tz >> 12) == 1) {
+		int tz = type_tz & 0x0FFF;
+		if (tz & 0x0800)
+			tz -= 0x1000;
+		if (tz != -2047 && tz >= -1440 && tz <= 1440)
+			t -= (int64_t)tz * 60;
+	}
+	ts.tv_sec = (time_t)t;
+	long ns = (long)p[9] * 10000000L + (long)p[10] * 100000L + (long)p[11] * 1000L;
+	if (ns >= 0 && ns < 1000000000L)
+		ts.tv_nsec = ns;
+	return ts;
+}
+
+static size_t put_utf8(char *out, size_t pos, size_t outlen, uint32_t cp)
+{
+	char tmp[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		tmp[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		tmp[0] = (char)(0xC0 | cp >> 6);
+		tmp[1] = (char)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else if (cp < 0x10000) {
+		tmp[0] = (char)(0xE0 | cp >> 12);
+		tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		tmp[2] = (char)(0x80 | (cp & 0x3F));
+		n = 3;
+	} else {
+		tmp[0] = (char)(0xF0 | cp >> 18);
+		tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		tmp[3] = (char)(0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	if (pos + n >= outlen)
+		return SIZE_MAX;
+	memcpy(out + pos, tmp, n);
+	return pos + n;
+}
+
+int udf_cs0_to_utf8(const uint8_t *in, size_t len, char *out, size_t outlen)
+{
+	size_t pos = 0;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	if (len == 0)
+		return 0;
+	uint8_t comp = in[0];
+	in++;
+	len--;
+	if (comp == 8 || comp == 254) {
+		for (size_t i = 0; i < len; i++) {
+			pos = put_utf8(out, pos, outlen, in[i]);
+			if (pos == SIZE_MAX)
+				return -1;
+		}
+	} else if (comp == 16 || comp == 255) {
+		if (len % 2)
+			return -1;
+		for (size_t i = 0; i < len; i += 2) {
+			uint32_t cp = (uint32_t)in[i] << 8 | in[i + 1];
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				if (i + 4 > len)
+					return -1;
+				uint32_t lo = (uint32_t)in[i + 2] << 8 | in[i + 3];
+				if (lo < 0xDC00 || lo > 0xDFFF)
+					return -1;
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				i += 2;
+			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+				return -1;
+			}
+			pos = put_utf8(out, pos, outlen, cp);
+			if (pos == SIZE_MAX)
+				return -1;
+		}
+	} else {
+		return -1;
+	}
+	out[pos] = '\0';
+	return (int)pos;
+}
+
+void udf_dstring(const uint8_t *p, size_t field_len, char *out, size_t outlen)
+{
+	size_t used = p[field_len - 1];
+
+	if (used > field_len - 1 || udf_cs0_to_utf8(p, used, out, outlen) < 0)
+		out[0] = '\0';
+}

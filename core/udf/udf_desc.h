@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Decoding of ECMA-167 / UDF on-disc structures: explicit little-endian, verified tags. */
+#ifndef PKTFUSE_UDF_DESC_H
+#define PKTFUSE_UDF_DESC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum {
+	TAG_PVD = 1, TAG_AVDP = 2, TAG_VDP = 3, TAG_IUVD = 4, TAG_PD = 5, TAG_LVD = 6, TAG_USD = 7,
+	TAG_TD = 8, TAG_LVID = 9, TAG_FSD = 256, TAG_FID = 257, TAG_AED = 258, TAG_IE = 259,
+	TAG_TE = 260, TAG_FE = 261, TAG_EFE = 266,
+};
+
+static inline uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+uint16_t udf_crc_itu(const uint8_t *p, size_t len);
+
+/* Verifies a descriptor tag: checksum, CRC over crc-length bytes (which must fit in len), and,
+ * unless location is UINT32_MAX, the recorded location.  Returns the tag identifier or -1. */
+int udf_tag_check(const uint8_t *p, size_t len, uint32_t location);
+
+/* ECMA-167 timestamp → seconds and nanoseconds since the epoch (UTC). */
+struct timespec udf_timestamp(const uint8_t *p);
+
+/* OSTA CS0 → UTF-8 in out (NUL-terminated).  Returns the length, or -1 when the bytes are not a
+ * valid CS0 string (bad compression id, odd 16-bit length, unpaired surrogate). */
+int udf_cs0_to_utf8(const uint8_t *in, size_t len, char *out, size_t outlen);
+
+/* A dstring (last byte = used length) → UTF-8; "" when invalid. */
+void udf_dstring(const uint8_t *p, size_t field_len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,1179 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * UDF volume, partitions, file entries, directories and file data.
+ *
+ * Nodes (file entries) are loaded on first use and kept for the life of the mount in a hash table
+ * keyed by inode number (the ICB's partition reference and block); a directory is parsed once into
+ * an array of entries plus a name hash, so a lookup in a large directory never rescans it.
+ */
+#define _GNU_SOURCE
+#include "udf.h"
+#include "udf_desc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Hard limits against hostile images. */
+#define MAX_EXTENTS (1u << 20)      /* allocation descriptors of one file */
+#define MAX_AED_CHAIN 4096          /* continuation extents of one file */
+#define MAX_DIR_BYTES (256u << 20)  /* size of one directory */
+#define MAX_ICB_HOPS 64             /* indirect entries followed */
+#define MAX_VDS_DESCS 1024          /* descriptors read in one volume descriptor sequence */
+#define MAX_SYMLINK 4096
+#define MAX_PARTS 8
+
+enum part_kind { PART_PHYS, PART_SPARABLE, PART_VIRTUAL, PART_META };
+
+struct sparing_entry {
+	uint32_t orig, mapped;
+};
+
+struct part {
+	enum part_kind kind;
+	uint16_t number;      /* partition number of the underlying PD */
+	uint64_t start, len;  /* in blocks, from the PD */
+	bool have_pd;
+	uint16_t packet_len;  /* sparable */
+	struct sparing_entry *spare;
+	uint32_t nspare;
+};
+
+struct extent {
+	uint64_t file_off; /* offset of this extent in the file */
+	uint32_t len;      /* bytes */
+	uint8_t type;      /* 0 recorded, 1 allocated not recorded, 2 not allocated */
+	uint16_t part;
+	uint32_t lbn;
+};
+
+struct dirent_ {
+	char *name;
+	uint64_t ino;
+	uint8_t ftype; /* hint from the FID (directory bit) */
+	uint32_t hnext;
+};
+
+struct node {
+	uint64_t ino;
+	struct node *hnext;
+	struct stat st;
+	uint8_t file_type;
+	uint64_t size;
+	struct extent *ext;
+	uint32_t next;
+	uint8_t *inline_data; /* embedded data, size bytes */
+	/* directories, once parsed */
+	bool dir_loaded;
+	struct dirent_ *ents;
+	uint32_t nents;
+	uint32_t *dhash;
+	uint32_t dhash_mask;
+	uint64_t parent;
+};
+
+struct udf_fs {
+	struct udf_io io;
+	struct udf_mount_opts opts;
+	uint32_t bs;
+	uint64_t nblocks;
+	struct part parts[MAX_PARTS];
+	unsigned nparts;
+	uint64_t root_ino;
+	struct udf_statfs sf;
+	pthread_mutex_t lock;
+	struct node **nhash;
+	uint32_t nhash_mask;
+	uint64_t nnodes;
+	uint8_t *blk; /* one block of scratch, under lock */
+};
+
+#define INO_BASE 16u
+
+static uint64_t make_ino(uint16_t part, uint32_t lbn)
+{
+	return ((uint64_t)part << 32 | lbn) + INO_BASE;
+}
+
+static int read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
+{
+	if (off > fs->io.size || len > fs->io.size - off)
+		return -EIO;
+	return fs->io.read(fs->io.ctx, off, len, buf);
+}
+
+static int read_sector(struct udf_fs *fs, uint64_t sector, void *buf)
+{
+	return read_bytes(fs, sector * fs->bs, fs->bs, buf);
+}
+
+/* Partition-relative block → medium sector, through the sparing table where there is one. */
+static int map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sector)
+{
+	if (pref >= fs->nparts)
+		return -EIO;
+	struct part *p = &fs->parts[pref];
+	if (!p->have_pd || p->kind == PART_VIRTUAL || p->kind == PART_META)
+		return -EIO; /* not supported yet: refused, never guessed */
+	if (lbn >= p->len)
+		return -EIO;
+	if (p->kind == PART_SPARABLE && p->packet_len) {
+		uint32_t pkt = lbn - lbn % p->packet_len;
+		for (uint32_t i = 0; i < p->nspare; i++) {
+			if (p->spare[i].orig == pkt) {
+				*sector = (uint64_t)p->spare[i].mapped + lbn % p->packet_len;
+				return *sector < fs->nblocks ? 0 : -EIO;
+			}
+		}
+	}
+	*sector = p->start + lbn;
+	return *sector < fs->nblocks ? 0 : -EIO;
+}
+
+static int read_lb(struct udf_fs *fs, uint16_t pref, uint32_t lbn, void *buf)
+{
+	uint64_t sector;
+	int rc = map_block(fs, pref, lbn, &sector);
+
+	return rc ? rc : read_sector(fs, sector, buf);
+}
+
+/* ---- volume ---- */
+
+static bool has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc,
+		       uint32_t *main_len, uint32_t *res_loc, uint32_t *res_len)
+{
+	if (sector >= fs->nblocks || read_sector(fs, sector, buf))
+		return false;
+	if (udf_tag_check(buf, fs->bs, (uint32_t)sector) != TAG_AVDP)
+		return false;
+	*main_len = le32(buf + 16);
+	*main_loc = le32(buf + 20);
+	*res_len = le32(buf + 24);
+	*res_loc = le32(buf + 28);
+	return true;
+}
+
+static bool vrs_has_nsr(struct udf_fs *fs, uint8_t *buf)
+{
+	uint32_t step = fs->bs > 2048 ? fs->bs : 2048;
+	bool bea = false;
+
+	for (uint64_t off = 32768; off < 32768 + 64 * (uint64_t)step; off += step) {
+		if (read_bytes(fs, off, 7, buf))
+			return false;
+		if (buf[0] != 0 && memcmp(buf + 1, "CD001", 5) != 0)
+			return false;
+		if (memcmp(buf + 1, "BEA01", 5) == 0)
+			bea = true;
+		else if (bea && (memcmp(buf + 1, "NSR02", 5) == 0 || memcmp(buf + 1, "NSR03", 5) == 0))
+			return true;
+		else if (memcmp(buf + 1, "TEA01", 5) == 0)
+			return false;
+		else if (memcmp(buf + 1, "CD001", 5) && memcmp(buf + 1, "BOOT2", 5) && memcmp(buf + 1, "CDW02", 5))
+			return false;
+	}
+	return false;
+}
+
+struct vds {
+	bool have_pvd, have_lvd;
+	uint32_t pvd_seq, lvd_seq;
+	uint8_t lvd[2048];
+	size_t lvd_len;
+	struct {
+		uint16_t number;
+		uint32_t start, len;
+		uint32_t seq;
+	} pd[MAX_PARTS];
+	unsigned npd;
+};
+
+static int read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, uint8_t *buf)
+{
+	unsigned seen = 0;
+	uint32_t hops = 0;
+
+	memset(v, 0, sizeof(*v));
+	uint64_t n = len / fs->bs;
+	for (uint64_t i = 0; i < n && seen < MAX_VDS_DESCS; i++, seen++) {
+		uint64_t sector = (uint64_t)loc + i;
+		if (sector >= fs->nblocks || read_sector(fs, sector, buf))
+			return -EIO;
+		int tag = udf_tag_check(buf, fs->bs, (uint32_t)sector);
+		if (tag < 0)
+			return -EIO;
+		uint32_t seq = le32(buf + 16);
+		switch (tag) {
+		case TAG_PVD:
+			if (!v->have_pvd || seq >= v->pvd_seq) {
+				v->have_pvd = true;
+				v->pvd_seq = seq;
+			}
+			break;
+		case TAG_LVD:
+			if (!v->have_lvd || seq >= v->lvd_seq) {
+				v->have_lvd = true;
+				v->lvd_seq = seq;
+				v->lvd_len = fs->bs < sizeof(v->lvd) ? fs->bs : sizeof(v->lvd);
+				memcpy(v->lvd, buf, v->lvd_len);
+			}
+			break;
+		case TAG_PD: {
+			uint16_t num = le16(buf + 22);
+			unsigned k;
+			for (k = 0; k < v->npd && v->pd[k].number != num; k++)
+				;
+			if (k == v->npd) {
+				if (v->npd == MAX_PARTS)
+					break;
+				v->npd++;
+			} else if (seq < v->pd[k].seq) {
+				break;
+			}
+			v->pd[k].number = num;
+			v->pd[k].seq = seq;
+			v->pd[k].start = le32(buf + 188);
+			v->pd[k].len = le32(buf + 192);
+			break;
+		}
+		case TAG_VDP:
+			if (++hops > 16)
+				return -EIO;
+			loc = le32(buf + 24);
+			n = le32(buf + 20) / fs->bs;
+			i = (uint64_t)-1;
+			break;
+		case TAG_TD:
+			return v->have_pvd && v->have_lvd ? 0 : -EIO;
+		default:
+			break;
+		}
+	}
+	return v->have_pvd && v->have_lvd ? 0 : -EIO;
+}
+
+static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, uint8_t *buf)
+{
+	unsigned ntables = map[42];
+	uint32_t table_size = le32(map + 44);
+
+	if (ntables < 1 || ntables > 4 || table_size < 56 || table_size > (1u << 20))
+		return -EIO;
+	size_t blocks = (table_size + fs->bs - 1) / fs->bs;
+	uint8_t *tbl = malloc(blocks * fs->bs);
+	if (!tbl)
+		return -ENOMEM;
+	/* Use the first copy that verifies; the others exist for exactly this. */
+	for (unsigned t = 0; t < ntables; t++) {
+		uint32_t loc = le32(map + 48 + 4 * t);
+		bool ok = true;
+		for (size_t b = 0; b < blocks && ok; b++)
+			ok = (uint64_t)loc + b < fs->nblocks && read_sector(fs, (uint64_t)loc + b, tbl + b * fs->bs) == 0;
+		if (!ok)
+			continue;
+		uint16_t crc_len = le16(tbl + 10);
+		if (crc_len + 16u > blocks * fs->bs || udf_tag_check(tbl, blocks * fs->bs, loc) != 0)
+			continue;
+		if (memcmp(tbl + 17, "*UDF Sparing Table", 18) != 0)
+			continue;
+		uint16_t n = le16(tbl + 48);
+		if (56u + 8u * n > blocks * fs->bs)
+			continue;
+		p->spare = calloc(n ? n : 1, sizeof(*p->spare));
+		if (!p->spare) {
+			free(tbl);
+			return -ENOMEM;
+		}
+		for (uint16_t i = 0; i < n; i++) {
+			uint32_t orig = le32(tbl + 56 + 8 * i);
+			if (orig >= 0xFFFFFFF0u)
+				continue; /* free or defective spare */
+			p->spare[p->nspare].orig = orig;
+			p->spare[p->nspare].mapped = le32(tbl + 60 + 8 * i);
+			p->nspare++;
+		}
+		free(tbl);
+		return 0;
+	}
+	free(tbl);
+	(void)buf;
+	return -EIO;
+}
+
+static int setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *err, size_t errlen)
+{
+	const uint8_t *lvd = v->lvd;
+	uint32_t mt_len = le32(lvd + 264), nmaps = le32(lvd + 268);
+
+	if (nmaps == 0 || nmaps > MAX_PARTS || 440 + (uint64_t)mt_len > v->lvd_len) {
+		snprintf(err, errlen, "UDF logical volume has an invalid partition map table");
+		return -EIO;
+	}
+	const uint8_t *m = lvd + 440, *end = m + mt_len;
+	for (uint32_t i = 0; i < nmaps; i++) {
+		if (m + 2 > end || m[1] < 6 || m + m[1] > end) {
+			snprintf(err, errlen, "UDF partition map %u is damaged", i);
+			return -EIO;
+		}
+		struct part *p = &fs->parts[i];
+		uint16_t num;
+		if (m[0] == 1) {
+			p->kind = PART_PHYS;
+			num = le16(m + 4);
+		} else if (m[0] == 2 && m[1] >= 64) {
+			num = le16(m + 38);
+			if (memcmp(m + 5, "*UDF Sparable Partition", 23) == 0) {
+				p->kind = PART_SPARABLE;
+				p->packet_len = le16(m + 40);
+				if (p->packet_len == 0 || p->packet_len > 1024) {
+					snprintf(err, errlen, "UDF sparable partition has packet length %u", p->packet_len);
+					return -EIO;
+				}
+				if (load_sparing(fs, p, m, buf)) {
+					snprintf(err, errlen, "no readable UDF sparing table");
+					return -EIO;
+				}
+			} else if (memcmp(m + 5, "*UDF Virtual Partition", 22) == 0) {
+				p->kind = PART_VIRTUAL;
+			} else if (memcmp(m + 5, "*UDF Metadata Partition", 23) == 0) {
+				p->kind = PART_META;
+			} else {
+				snprintf(err, errlen, "unknown UDF partition map type");
+				return -EIO;
+			}
+		} else {
+			snprintf(err, errlen, "unknown UDF partition map type %u", m[0]);
+			return -EIO;
+		}
+		p->number = num;
+		for (unsigned k = 0; k < v->npd; k++) {
+			if (v->pd[k].number == num) {
+				p->start = v->pd[k].start;
+				p->len = v->pd[k].len;
+				p->have_pd = p->start < fs->nblocks && p->len <= fs->nblocks - p->start;
+			}
+		}
+		if (!p->have_pd) {
+			snprintf(err, errlen, "UDF partition %u is missing or lies outside the medium", num);
+			return -EIO;
+		}
+		m += m[1];
+	}
+	fs->nparts = nmaps;
+	return 0;
+}
+
+static void read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *buf)
+{
+	for (int hops = 0; hops < 16 && len >= fs->bs; hops++) {
+		if ((uint64_t)loc >= fs->nblocks || read_sector(fs, loc, buf))
+			return;
+		if (udf_tag_check(buf, fs->bs, loc) != TAG_LVID)
+			return;
+		uint32_t np = le32(buf + 72), liu = le32(buf + 76);
+		if (np > 64 || 80 + 8ull * np + liu > fs->bs)
+			return;
+		uint64_t free_blocks = 0;
+		for (uint32_t i = 0; i < np && i < fs->nparts; i++) {
+			uint32_t f = le32(buf + 80 + 4 * i);
+			if (f != 0xFFFFFFFFu)
+				free_blocks += f;
+		}
+		fs->sf.free_blocks = free_blocks;
+		if (liu >= 46) {
+			const uint8_t *iu = buf + 80 + 8 * np;
+			fs->sf.files = le32(iu + 32);
+			fs->sf.dirs = le32(iu + 36);
+		}
+		/* Follow the next integrity extent, where the newest LVID may be. */
+		uint32_t nlen = le32(buf + 32), nloc = le32(buf + 36);
+		if (nlen == 0)
+			return;
+		loc = nloc;
+		len = nlen;
+	}
+}
+
+/* ---- nodes ---- */
+
+static struct node *node_find(struct udf_fs *fs, uint64_t ino)
+{
+	for (struct node *n = fs->nhash[(ino * 0x9E3779B97F4A7C15ull >> 40) & fs->nhash_mask]; n; n = n->hnext)
+		if (n->ino == ino)
+			return n;
+	return NULL;
+}
+
+static void node_insert(struct udf_fs *fs, struct node *n)
+{
+	if (fs->nnodes + 1 > (uint64_t)fs->nhash_mask + 1) {
+		uint32_t nmask = fs->nhash_mask * 2 + 1;
+		struct node **nh = calloc((size_t)nmask + 1, sizeof(*nh));
+		if (nh) {
+			for (uint32_t i = 0; i <= fs->nhash_mask; i++) {
+				for (struct node *x = fs->nhash[i], *nx; x; x = nx) {
+					nx = x->hnext;
+					uint32_t b = (uint32_t)(x->ino * 0x9E3779B97F4A7C15ull >> 40) & nmask;
+					x->hnext = nh[b];
+					nh[b] = x;
+				}
+			}
+			free(fs->nhash);
+			fs->nhash = nh;
+			fs->nhash_mask = nmask;
+		}
+	}
+	uint32_t b = (uint32_t)(n->ino * 0x9E3779B97F4A7C15ull >> 40) & fs->nhash_mask;
+	n->hnext = fs->nhash[b];
+	fs->nhash[b] = n;
+	fs->nnodes++;
+}
+
+static void node_free(struct node *n)
+{
+	for (uint32_t i = 0; i < n->nents; i++)
+		free(n->ents[i].name);
+	free(n->ents);
+	free(n->dhash);
+	free(n->ext);
+	free(n->inline_data);
+	free(n);
+}
+
+static int add_extent(struct node *n, uint32_t *cap, uint64_t *off, uint32_t len, uint8_t type,
+		      uint16_t part, uint32_t lbn)
+{
+	if (len == 0)
+		return 0;
+	if (n->next == *cap) {
+		if (*cap >= MAX_EXTENTS)
+			return -EIO;
+		uint32_t nc = *cap ? *cap * 2 : 8;
+		struct extent *e = realloc(n->ext, nc * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		n->ext = e;
+		*cap = nc;
+	}
+	n->ext[n->next++] = (struct extent){*off, len, type, part, lbn};
+	*off += len;
+	return 0;
+}
+
+/* Decodes allocation descriptors (short, long or extended) from ad[0..len), following
+ * continuation extents into allocation extent descriptors. */
+static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t home_part, const uint8_t *ad,
+		     size_t len)
+{
+	uint32_t cap = 0, hops = 0;
+	uint64_t off = 0;
+	uint8_t *aed = NULL;
+	size_t adsz = adtype == 0 ? 8 : adtype == 1 ? 16 : 20;
+	int rc = 0;
+
+	while (rc == 0) {
+		uint32_t next_lbn = 0;
+		uint16_t next_part = home_part;
+		bool cont = false;
+		for (size_t i = 0; i + adsz <= len; i += adsz) {
+			uint32_t raw = le32(ad + i);
+			uint32_t elen = raw & 0x3FFFFFFF;
+			uint8_t type = (uint8_t)(raw >> 30);
+			uint32_t lbn;
+			uint16_t part = home_part;
+			if (elen == 0)
+				break; /* end of descriptors */
+			if (adtype == 0) {
+				lbn = le32(ad + i + 4);
+			} else if (adtype == 1) {
+				lbn = le32(ad + i + 4);
+				part = le16(ad + i + 8);
+			} else {
+				elen = le32(ad + i) & 0x3FFFFFFF;
+				lbn = le32(ad + i + 12);
+				part = le16(ad + i + 16);
+			}
+			if (type == 3) {
+				cont = true;
+				next_lbn = lbn;
+				next_part = part;
+				break;
+			}
+			if (part >= fs->nparts) {
+				rc = -EIO;
+				break;
+			}
+			rc = add_extent(n, &cap, &off, elen, type, part, lbn);
+			if (rc)
+				break;
+		}
+		if (rc || !cont)
+			break;
+		if (++hops > MAX_AED_CHAIN) {
+			rc = -ELOOP;
+			break;
+		}
+		if (!aed && !(aed = malloc(fs->bs))) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (read_lb(fs, next_part, next_lbn, aed) || udf_tag_check(aed, fs->bs, next_lbn) != TAG_AED) {
+			rc = -EIO;
+			break;
+		}
+		uint32_t l = le32(aed + 20);
+		if (24 + (uint64_t)l > fs->bs) {
+			rc = -EIO;
+			break;
+		}
+		ad = aed + 24;
+		len = l;
+	}
+	free(aed);
+	return rc;
+}
+
+static mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
+{
+	mode_t m = (mode_t)((perm & 7) | ((perm >> 5) & 7) << 3 | ((perm >> 10) & 7) << 6);
+
+	if (icbflags & 0x40)
+		m |= S_ISUID;
+	if (icbflags & 0x80)
+		m |= S_ISGID;
+	if (icbflags & 0x100)
+		m |= S_ISVTX;
+	switch (ftype) {
+	case 4:
+		return m | S_IFDIR;
+	case 6:
+		return m | S_IFBLK;
+	case 7:
+		return m | S_IFCHR;
+	case 9:
+		return m | S_IFIFO;
+	case 10:
+		return m | S_IFSOCK;
+	case 12:
+		return m | S_IFLNK;
+	default:
+		return m | S_IFREG;
+	}
+}
+
+/* Reads the file entry of an ICB, following strategy-4096 indirect entries. */
+static int load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out)
+{
+	uint64_t ino = make_ino(part, lbn);
+	struct node *n = node_find(fs, ino);
+	uint8_t *b = fs->blk;
+
+	if (n) {
+		*out = n;
+		return 0;
+	}
+	for (int hops = 0;; hops++) {
+		if (hops > MAX_ICB_HOPS)
+			return -ELOOP;
+		if (read_lb(fs, part, lbn, b))
+			return -EIO;
+		int tag = udf_tag_check(b, fs->bs, lbn);
+		if (tag == TAG_IE) {
+			part = le16(b + 44);
+			lbn = le32(b + 40);
+			continue;
+		}
+		if (tag != TAG_FE && tag != TAG_EFE)
+			return -EIO;
+		/* Strategy 4096: a newer entry may follow, or an indirect entry pointing to one. */
+		if (le16(b + 20) == 4096) {
+			uint8_t *nb = malloc(fs->bs);
+			if (!nb)
+				return -ENOMEM;
+			int rc = read_lb(fs, part, lbn + 1, nb);
+			if (rc == 0 && udf_tag_check(nb, fs->bs, lbn + 1) == TAG_IE) {
+				part = le16(nb + 44);
+				lbn = le32(nb + 40);
+				free(nb);
+				continue;
+			}
+			free(nb);
+		}
+		break;
+	}
+	bool efe = le16(b) == TAG_EFE;
+	size_t hdr = efe ? 216 : 176;
+	uint32_t lea = le32(b + (efe ? 208 : 168)), lad = le32(b + (efe ? 212 : 172));
+	if ((uint64_t)hdr + lea + lad > fs->bs)
+		return -EIO;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->ino = ino;
+	n->file_type = b[27];
+	uint16_t icbflags = le16(b + 34);
+	uint32_t uid = le32(b + 36), gid = le32(b + 40);
+	n->size = le64(b + 56);
+	n->st.st_ino = ino;
+	n->st.st_mode = udf_mode(le32(b + 44), icbflags, n->file_type);
+	n->st.st_nlink = le16(b + 48) ? le16(b + 48) : 1;
+	n->st.st_uid = uid == 0xFFFFFFFFu ? fs->opts.uid : uid;
+	n->st.st_gid = gid == 0xFFFFFFFFu ? fs->opts.gid : gid;
+	n->st.st_size = (off_t)n->size;
+	n->st.st_blksize = fs->bs;
+	n->st.st_blocks = (blkcnt_t)(le64(b + (efe ? 72 : 64)) * (fs->bs / 512));
+	n->st.st_atim = udf_timestamp(b + (efe ? 80 : 72));
+	n->st.st_mtim = udf_timestamp(b + (efe ? 92 : 84));
+	n->st.st_ctim = udf_timestamp(b + (efe ? 116 : 96));
+	int adtype = icbflags & 7;
+	const uint8_t *ad = b + hdr + lea;
+	int rc = 0;
+	if (adtype == 3) {
+		if (n->size > lad) {
+			rc = -EIO;
+		} else {
+			n->inline_data = malloc(n->size ? n->size : 1);
+			if (!n->inline_data)
+				rc = -ENOMEM;
+			else
+				memcpy(n->inline_data, ad, n->size);
+		}
+	} else if (adtype <= 2) {
+		rc = parse_ads(fs, n, adtype, part, ad, lad);
+	} else {
+		rc = -EIO;
+	}
+	if (rc == 0 && !n->inline_data) {
+		uint64_t total = n->next ? n->ext[n->next - 1].file_off + n->ext[n->next - 1].len : 0;
+		if (n->size > total)
+			rc = -EIO; /* information length beyond the allocated extents */
+	}
+	if (rc) {
+		node_free(n);
+		return rc;
+	}
+	node_insert(fs, n);
+	*out = n;
+	return 0;
+}
+
+static ssize_t node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf)
+{
+	if (off >= n->size)
+		return 0;
+	if (len > n->size - off)
+		len = (size_t)(n->size - off);
+	if (n->inline_data) {
+		memcpy(buf, n->inline_data + off, len);
+		return (ssize_t)len;
+	}
+	/* Binary search for the extent holding off. */
+	uint32_t lo = 0, hi = n->next;
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+		if (n->ext[mid].file_off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	size_t done = 0;
+	for (uint32_t i = lo; i < n->next && done < len; i++) {
+		struct extent *e = &n->ext[i];
+		uint64_t in = off + done - e->file_off;
+		size_t chunk = (size_t)(e->len - in < len - done ? e->len - in : len - done);
+		if (e->type != 0) {
+			memset(buf + done, 0, chunk);
+		} else {
+			/* Block by block through the partition map; runs of consecutive sectors at once. */
+			size_t c = 0;
+			while (c < chunk) {
+				uint64_t pos = in + c;
+				uint64_t blk = pos / fs->bs;
+				if ((uint64_t)e->lbn + blk > UINT32_MAX)
+					return -EIO;
+				uint64_t sector;
+				int rc = map_block(fs, e->part, (uint32_t)(e->lbn + blk), &sector);
+				if (rc)
+					return rc;
+				size_t boff = (size_t)(pos % fs->bs);
+				size_t n_here = fs->bs - boff;
+				uint64_t blk_end = ((uint64_t)e->len + fs->bs - 1) / fs->bs, next = sector + 1, s2;
+				while (c + n_here < chunk && blk + 1 < blk_end && (uint64_t)e->lbn + blk + 1 <= UINT32_MAX &&
+				       map_block(fs, e->part, (uint32_t)(e->lbn + blk + 1), &s2) == 0 && s2 == next) {
+					blk++;
+					next++;
+					n_here += fs->bs;
+				}
+				if (n_here > chunk - c)
+					n_here = chunk - c;
+				rc = read_bytes(fs, sector * fs->bs + boff, n_here, buf + done + c);
+				if (rc)
+					return rc;
+				c += n_here;
+			}
+		}
+		done += chunk;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- directories ---- */
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+static struct dirent_ *dir_find(struct node *d, const char *name)
+{
+	if (!d->dhash)
+		return NULL;
+	for (uint32_t i = d->dhash[name_hash(name) & d->dhash_mask]; i != UINT32_MAX; i = d->ents[i].hnext)
+		if (strcmp(d->ents[i].name, name) == 0)
+			return &d->ents[i];
+	return NULL;
+}
+
+/* A name a disc cannot use to escape or confuse: '/' and NUL become '_', '.' and '..' and names
+ * that are not valid CS0 get a suffix from the CRC of the raw bytes, so they stay unique and stable. */
+static char *safe_name(const uint8_t *raw, size_t len)
+{
+	char u[1024];
+	int n = udf_cs0_to_utf8(raw, len, u, sizeof(u));
+	bool bad = n <= 0;
+
+	if (!bad) {
+		for (int i = 0; i < n; i++) {
+			if (u[i] == '/' || u[i] == '\0') {
+				u[i] = '_';
+				bad = true;
+			}
+		}
+		if (strcmp(u, ".") == 0 || strcmp(u, "..") == 0)
+			bad = true;
+	} else {
+		size_t k = 0;
+		for (size_t i = 1; i < len && k < 200; i++)
+			u[k++] = raw[i] >= 0x20 && raw[i] < 0x7F && raw[i] != '/' ? (char)raw[i] : '_';
+		u[k] = '\0';
+		n = (int)k;
+	}
+	if (bad) {
+		char tmp[1100];
+		snprintf(tmp, sizeof(tmp), "%s#%04X", n > 0 ? u : "", udf_crc_itu(raw, len));
+		return strdup(tmp);
+	}
+	return strdup(u);
+}
+
+static int dir_load(struct udf_fs *fs, struct node *d)
+{
+	if (d->dir_loaded)
+		return 0;
+	if (d->size > MAX_DIR_BYTES)
+		return -EFBIG;
+	uint8_t *data = malloc(d->size ? d->size : 1);
+	if (!data)
+		return -ENOMEM;
+	ssize_t got = node_read(fs, d, 0, d->size, data);
+	if (got < 0 || (uint64_t)got != d->size) {
+		free(data);
+		return got < 0 ? (int)got : -EIO;
+	}
+	uint32_t cap = 0;
+	int rc = 0;
+	d->parent = d->ino;
+	for (uint64_t pos = 0; pos + 38 <= d->size;) {
+		const uint8_t *f = data + pos;
+		uint16_t liu = le16(f + 36);
+		uint8_t lfi = f[19];
+		uint64_t flen = (38u + liu + lfi + 3u) & ~3u;
+		if (le16(f) != TAG_FID || pos + flen > d->size ||
+		    udf_tag_check(f, (size_t)(d->size - pos), UINT32_MAX) != TAG_FID) {
+			rc = -EIO;
+			break;
+		}
+		uint8_t ch = f[18];
+		uint32_t icb_len = le32(f + 20) & 0x3FFFFFFF;
+		uint32_t lbn = le32(f + 24);
+		uint16_t part = le16(f + 28);
+		pos += flen;
+		if (ch & 0x05)
+			continue; /* deleted, or hidden (as the kernel shows them by default) */
+		if (ch & 0x08) {
+			d->parent = make_ino(part, lbn);
+			continue;
+		}
+		if (icb_len == 0 || part >= fs->nparts)
+			continue;
+		char *name = safe_name(f + 38 + liu, lfi);
+		if (!name) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (d->nents == cap) {
+			uint32_t nc = cap ? cap * 2 : 16;
+			struct dirent_ *ne = realloc(d->ents, nc * sizeof(*ne));
+			if (!ne) {
+				free(name);
+				rc = -ENOMEM;
+				break;
+			}
+			d->ents = ne;
+			cap = nc;
+		}
+		d->ents[d->nents++] = (struct dirent_){name, make_ino(part, lbn), (uint8_t)(ch & 0x02 ? 4 : 5), UINT32_MAX};
+	}
+	free(data);
+	if (rc == 0) {
+		uint32_t nb = 16;
+		while (nb < d->nents * 2u)
+			nb <<= 1;
+		d->dhash = malloc(nb * sizeof(uint32_t));
+		if (!d->dhash)
+			rc = -ENOMEM;
+		else {
+			memset(d->dhash, 0xFF, nb * sizeof(uint32_t));
+			d->dhash_mask = nb - 1;
+			uint32_t kept = 0;
+			for (uint32_t i = 0; i < d->nents; i++) {
+				/* A name seen twice (a hostile disc) shows once: lookups and listings agree. */
+				if (dir_find(d, d->ents[i].name)) {
+					free(d->ents[i].name);
+					continue;
+				}
+				d->ents[kept] = d->ents[i];
+				uint32_t b = name_hash(d->ents[kept].name) & d->dhash_mask;
+				d->ents[kept].hnext = d->dhash[b];
+				d->dhash[b] = kept;
+				kept++;
+			}
+			d->nents = kept;
+		}
+	}
+	if (rc) {
+		for (uint32_t i = 0; i < d->nents; i++)
+			free(d->ents[i].name);
+		free(d->ents);
+		d->ents = NULL;
+		d->nents = 0;
+		return rc;
+	}
+	d->dir_loaded = true;
+	return 0;
+}
+
+static int get_node(struct udf_fs *fs, uint64_t ino, struct node **out)
+{
+	struct node *n = node_find(fs, ino);
+
+	if (n) {
+		*out = n;
+		return 0;
+	}
+	if (ino < INO_BASE)
+		return -ENOENT;
+	uint64_t raw = ino - INO_BASE;
+	return load_node(fs, (uint16_t)(raw >> 32), (uint32_t)raw, out);
+}
+
+/* ---- public ---- */
+
+uint64_t udf_root_ino(const struct udf_fs *fs)
+{
+	return fs->root_ino;
+}
+
+int udf_getattr(struct udf_fs *fs, uint64_t ino, struct stat *st)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&fs->lock);
+	int rc = get_node(fs, ino, &n);
+	if (rc == 0)
+		*st = n->st;
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+int udf_lookup(struct udf_fs *fs, uint64_t dir, const char *name, uint64_t *ino, struct stat *st)
+{
+	struct node *d, *n;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	rc = get_node(fs, dir, &d);
+	if (rc == 0 && !S_ISDIR(d->st.st_mode))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = dir_load(fs, d);
+	if (rc == 0) {
+		if (strcmp(name, ".") == 0) {
+			n = d;
+		} else if (strcmp(name, "..") == 0) {
+			rc = get_node(fs, d->parent, &n);
+		} else {
+			struct dirent_ *e = dir_find(d, name);
+			rc = e ? get_node(fs, e->ino, &n) : -ENOENT;
+		}
+		if (rc == 0) {
+			*ino = n->ino;
+			*st = n->st;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+int udf_readdir(struct udf_fs *fs, uint64_t dir, uint64_t pos, udf_fill_fn fill, void *ctx)
+{
+	struct node *d;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	rc = get_node(fs, dir, &d);
+	if (rc == 0 && !S_ISDIR(d->st.st_mode))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = dir_load(fs, d);
+	if (rc) {
+		pthread_mutex_unlock(&fs->lock);
+		return rc;
+	}
+	for (uint64_t i = pos; i < (uint64_t)d->nents + 2; i++) {
+		const char *name;
+		uint64_t ino;
+		mode_t type;
+		if (i == 0) {
+			name = ".";
+			ino = d->ino;
+			type = S_IFDIR;
+		} else if (i == 1) {
+			name = "..";
+			ino = d->parent;
+			type = S_IFDIR;
+		} else {
+			struct dirent_ *e = &d->ents[i - 2];
+			name = e->name;
+			ino = e->ino;
+			type = e->ftype == 4 ? S_IFDIR : 0;
+		}
+		if (fill(ctx, name, ino, type, i + 1))
+			break;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+ssize_t udf_read(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&fs->lock);
+	ssize_t rc = get_node(fs, ino, &n);
+	if (rc == 0) {
+		if (S_ISDIR(n->st.st_mode))
+			rc = -EISDIR;
+		else
+			rc = node_read(fs, n, off, len, buf);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+int udf_readlink(struct udf_fs *fs, uint64_t ino, char *buf, size_t len)
+{
+	struct node *n;
+	uint8_t raw[MAX_SYMLINK];
+	size_t pos = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	int rc = get_node(fs, ino, &n);
+	if (rc == 0 && !S_ISLNK(n->st.st_mode))
+		rc = -EINVAL;
+	if (rc == 0 && n->size > sizeof(raw))
+		rc = -ENAMETOOLONG;
+	ssize_t got = 0;
+	if (rc == 0) {
+		got = node_read(fs, n, 0, (size_t)n->size, raw);
+		if (got < 0)
+			rc = (int)got;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		return rc;
+	/* Path components (ECMA-167 4/14.16.1). */
+	for (size_t i = 0; i + 4 <= (size_t)got;) {
+		uint8_t type = raw[i], lci = raw[i + 1];
+		if (i + 4 + lci > (size_t)got)
+			return -EIO;
+		char comp[1024];
+		const char *add;
+		switch (type) {
+		case 1:
+			pos = 0;
+			add = "/";
+			break;
+		case 2:
+			add = "..";
+			break;
+		case 3:
+			add = ".";
+			break;
+		case 5:
+			if (udf_cs0_to_utf8(raw + i + 4, lci, comp, sizeof(comp)) < 0 || strchr(comp, '/'))
+				return -EIO;
+			add = comp;
+			break;
+		default:
+			return -EIO;
+		}
+		size_t alen = strlen(add);
+		bool sep = pos > 0 && buf[pos - 1] != '/';
+		if (pos + sep + alen + 1 > len)
+			return -ENAMETOOLONG;
+		if (sep)
+			buf[pos++] = '/';
+		memcpy(buf + pos, add, alen);
+		pos += alen;
+		i += 4 + lci;
+	}
+	if (pos + 1 > len)
+		return -ENAMETOOLONG;
+	buf[pos] = '\0';
+	return 0;
+}
+
+void udf_statfs(struct udf_fs *fs, struct udf_statfs *st)
+{
+	*st = fs->sf;
+}
+
+int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct udf_fs **out, char *err,
+	      size_t errlen)
+{
+	static const uint32_t sizes[] = {2048, 512, 1024, 4096};
+	struct udf_fs *fs = calloc(1, sizeof(*fs));
+	uint8_t *buf = malloc(4096);
+	struct vds *v = malloc(sizeof(*v));
+	int rc = -EINVAL;
+
+	if (!fs || !buf || !v) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	fs->io = *io;
+	if (opts)
+		fs->opts = *opts;
+	pthread_mutex_init(&fs->lock, NULL);
+	uint32_t ml = 0, mloc = 0, rl = 0, rloc = 0;
+	bool found = false;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]) && !found; k++) {
+		fs->bs = sizes[k];
+		fs->nblocks = io->size / fs->bs;
+		if (fs->nblocks < 257)
+			continue;
+		uint64_t cand[] = {256, fs->nblocks - 1, fs->nblocks - 257};
+		for (size_t c = 0; c < 3 && !found; c++)
+			found = has_anchor(fs, cand[c], buf, &mloc, &ml, &rloc, &rl);
+	}
+	if (!found || !vrs_has_nsr(fs, buf)) {
+		snprintf(err, errlen, "no UDF file system found (use -o image for the block file, or format the "
+				      "disc with pktfuse format)");
+		goto fail;
+	}
+	/* The main sequence, else the reserve one. */
+	if (read_vds(fs, mloc, ml, v, buf) != 0 && read_vds(fs, rloc, rl, v, buf) != 0) {
+		snprintf(err, errlen, "UDF volume descriptors are damaged in both the main and the reserve sequence");
+		rc = -EIO;
+		goto fail;
+	}
+	if (le32(v->lvd + 212) != fs->bs) {
+		snprintf(err, errlen, "UDF logical block size %u differs from the medium's %u", le32(v->lvd + 212), fs->bs);
+		rc = -EIO;
+		goto fail;
+	}
+	udf_dstring(v->lvd + 84, 128, fs->sf.label, sizeof(fs->sf.label));
+	fs->sf.revision = le16(v->lvd + 216 + 24);
+	fs->sf.block_size = fs->bs;
+	if (setup_partitions(fs, v, buf, err, errlen)) {
+		rc = -EIO;
+		goto fail;
+	}
+	for (unsigned i = 0; i < fs->nparts; i++) {
+		if (fs->parts[i].kind == PART_VIRTUAL || fs->parts[i].kind == PART_META) {
+			snprintf(err, errlen, "UDF %s partitions are not supported yet",
+				 fs->parts[i].kind == PART_VIRTUAL ? "virtual (VAT)" : "metadata");
+			rc = -EOPNOTSUPP;
+			goto fail;
+		}
+	}
+	fs->sf.blocks = fs->parts[0].len;
+	read_lvid(fs, le32(v->lvd + 436), le32(v->lvd + 432), buf);
+	fs->blk = malloc(fs->bs);
+	fs->nhash_mask = 255;
+	fs->nhash = calloc(256, sizeof(*fs->nhash));
+	if (!fs->blk || !fs->nhash) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	/* File set descriptor → root directory. */
+	uint32_t fsd_lbn = le32(v->lvd + 248 + 4);
+	uint16_t fsd_part = le16(v->lvd + 248 + 8);
+	if (fsd_part >= fs->nparts || read_lb(fs, fsd_part, fsd_lbn, buf) ||
+	    udf_tag_check(buf, fs->bs, fsd_lbn) != TAG_FSD) {
+		snprintf(err, errlen, "the UDF file set descriptor is missing or damaged");
+		rc = -EIO;
+		goto fail;
+	}
+	uint32_t root_lbn = le32(buf + 400 + 4);
+	uint16_t root_part = le16(buf + 400 + 8);
+	struct node *root;
+	if (root_part >= fs->nparts || (rc = load_node(fs, root_part, root_lbn, &root)) != 0 ||
+	    !S_ISDIR(root->st.st_mode)) {
+		snprintf(err, errlen, "the UDF root directory is missing or damaged");
+		rc = -EIO;
+		goto fail;
+	}
+	fs->root_ino = root->ino;
+	free(buf);
+	free(v);
+	*out = fs;
+	return 0;
+fail:
+	free(buf);
+	free(v);
+	if (fs)
+		udf_unmount(fs);
+	return rc;
+}
+
+void udf_unmount(struct udf_fs *fs)
+{
+	if (!fs)
+		return;
+	if (fs->nhash) {
+		for (uint32_t i = 0; i <= fs->nhash_mask; i++) {
+			for (struct node *n = fs->nhash[i], *nx; n; n = nx) {
+				nx = n->hnext;
+				node_free(n);
+			}
+		}
+	}
+	for (unsigned i = 0; i < MAX_PARTS; i++)
+		free(fs->parts[i].spare);
+	free(fs->nhash);
+	free(fs->blk);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}

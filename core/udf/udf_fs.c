@@ -40,6 +40,9 @@ struct part {
 	uint16_t packet_len;  /* sparable */
 	struct sparing_entry *spare;
 	uint32_t nspare;
+	uint32_t *vat;        /* virtual: virtual block → block of the physical partition `phys` */
+	uint32_t nvat;
+	uint16_t phys;
 };
 
 struct extent {
@@ -116,6 +119,12 @@ static int map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *s
 	if (pref >= fs->nparts)
 		return -EIO;
 	struct part *p = &fs->parts[pref];
+	if (p->kind == PART_VIRTUAL) {
+		if (!p->vat || lbn >= p->nvat || p->vat[lbn] == 0xFFFFFFFFu)
+			return -EIO;
+		lbn = p->vat[lbn];
+		p = &fs->parts[p->phys];
+	}
 	if (!p->have_pd || p->kind == PART_VIRTUAL || p->kind == PART_META)
 		return -EIO; /* not supported yet: refused, never guessed */
 	if (lbn >= p->len)
@@ -885,6 +894,74 @@ static int get_node(struct udf_fs *fs, uint64_t ino, struct node **out)
 	return load_node(fs, (uint16_t)(raw >> 32), (uint32_t)raw, out);
 }
 
+/* The VAT of a write-once disc is the file entry in the last recorded block.  An image does not
+ * say which block that is: the last block that is not all zeros. */
+#define VAT_SCAN_LIMIT (1u << 20) /* blocks */
+static int find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
+{
+	struct part *pp = &fs->parts[phys];
+	uint8_t *chunk = malloc(64 * (size_t)fs->bs);
+	uint64_t last = UINT64_MAX;
+	int rc = -ENOENT;
+
+	if (!chunk)
+		return -ENOMEM;
+	uint64_t end = pp->start + pp->len, scanned = 0;
+	while (end > pp->start && last == UINT64_MAX && scanned < VAT_SCAN_LIMIT) {
+		uint64_t n = end - pp->start < 64 ? end - pp->start : 64;
+		if (read_bytes(fs, (end - n) * fs->bs, n * fs->bs, chunk))
+			break;
+		for (uint64_t i = n; i-- > 0 && last == UINT64_MAX;) {
+			const uint8_t *b = chunk + i * fs->bs;
+			for (uint32_t k = 0; k < fs->bs; k++)
+				if (b[k]) {
+					last = end - n + i;
+					break;
+				}
+		}
+		end -= n;
+		scanned += n;
+	}
+	free(chunk);
+	if (last == UINT64_MAX)
+		return -ENOENT;
+	struct node *n;
+	if (load_node(fs, phys, (uint32_t)(last - pp->start), &n))
+		return -ENOENT;
+	uint8_t *data = malloc(n->size ? n->size : 1);
+	if (!data || n->size > (64u << 20))
+		goto out;
+	if (node_read(fs, n, 0, (size_t)n->size, data) != (ssize_t)n->size)
+		goto out;
+	uint64_t first = 0, count = 0;
+	if (n->file_type == 248 && n->size >= 152) {
+		uint16_t lhd = le16(data);
+		if (lhd < 152 || lhd > n->size)
+			goto out;
+		first = lhd;
+		count = (n->size - lhd) / 4;
+		fs->sf.files = le32(data + 136);
+		fs->sf.dirs = le32(data + 140);
+	} else if (n->size >= 36 && memcmp(data + n->size - 36 + 1, "*UDF Virtual Alloc Tbl", 22) == 0) {
+		count = (n->size - 36) / 4;
+	} else {
+		goto out;
+	}
+	v->vat = malloc(count ? count * 4 : 4);
+	if (!v->vat) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < count; i++)
+		v->vat[i] = le32(data + first + 4 * i);
+	v->nvat = (uint32_t)count;
+	v->phys = phys;
+	rc = 0;
+out:
+	free(data);
+	return rc;
+}
+
 /* ---- public ---- */
 
 uint64_t udf_root_ino(const struct udf_fs *fs)
@@ -1109,14 +1186,6 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		rc = -EIO;
 		goto fail;
 	}
-	for (unsigned i = 0; i < fs->nparts; i++) {
-		if (fs->parts[i].kind == PART_VIRTUAL || fs->parts[i].kind == PART_META) {
-			snprintf(err, errlen, "UDF %s partitions are not supported yet",
-				 fs->parts[i].kind == PART_VIRTUAL ? "virtual (VAT)" : "metadata");
-			rc = -EOPNOTSUPP;
-			goto fail;
-		}
-	}
 	fs->sf.blocks = fs->parts[0].len;
 	read_lvid(fs, le32(v->lvd + 436), le32(v->lvd + 432), buf);
 	fs->blk = malloc(fs->bs);
@@ -1126,6 +1195,25 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
+	}
+	for (unsigned i = 0; i < fs->nparts; i++) {
+		struct part *p = &fs->parts[i];
+		if (p->kind == PART_META) {
+			snprintf(err, errlen, "UDF metadata partitions are not supported yet");
+			rc = -EOPNOTSUPP;
+			goto fail;
+		}
+		if (p->kind != PART_VIRTUAL)
+			continue;
+		unsigned k;
+		for (k = 0; k < fs->nparts; k++)
+			if (k != i && fs->parts[k].kind == PART_PHYS && fs->parts[k].number == p->number)
+				break;
+		if (k == fs->nparts || find_vat(fs, p, (uint16_t)k) != 0) {
+			snprintf(err, errlen, "the virtual allocation table (VAT) of this write-once disc was not found");
+			rc = -EIO;
+			goto fail;
+		}
 	}
 	/* File set descriptor → root directory. */
 	uint32_t fsd_lbn = le32(v->lvd + 248 + 4);
@@ -1170,8 +1258,10 @@ void udf_unmount(struct udf_fs *fs)
 			}
 		}
 	}
-	for (unsigned i = 0; i < MAX_PARTS; i++)
+	for (unsigned i = 0; i < MAX_PARTS; i++) {
 		free(fs->parts[i].spare);
+		free(fs->parts[i].vat);
+	}
 	free(fs->nhash);
 	free(fs->blk);
 	pthread_mutex_destroy(&fs->lock);

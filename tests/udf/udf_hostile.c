@@ -218,8 +218,12 @@ int main(int argc, char **argv)
 			uint8_t *f = img + off;
 			uint16_t liu = le16(f + 36);
 			if (lens[k] <= f[19]) {
+				/* Same FID length: the implementation-use field grows by what the name shrinks. */
+				uint16_t nliu = (uint16_t)(liu + f[19] - lens[k]);
 				memset(f + 38 + liu, 0, f[19]);
-				memcpy(f + 38 + liu, names[k], lens[k]);
+				memcpy(f + 38 + nliu, names[k], lens[k]);
+				f[36] = (uint8_t)nliu;
+				f[37] = (uint8_t)(nliu >> 8);
 				f[19] = lens[k];
 				refresh_tag(f, img_len - off);
 			}

@@ -8,7 +8,7 @@ PKGS=(
   libfuse3-dev fuse3
   libsgutils2-dev sg3-utils
   check
-  fio e2fsprogs util-linux udftools
+  fio e2fsprogs util-linux udftools udfclient
   clang libclang-rt-14-dev
   procps psmisc kmod
 )

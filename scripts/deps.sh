@@ -10,6 +10,7 @@ PKGS=(
   check
   fio e2fsprogs util-linux udftools udfclient
   clang libclang-rt-14-dev
+  qemu-system-x86 busybox-static cpio
   procps psmisc kmod
 )
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The kernel harness against known truth: Debian's stock kernel (udf module, under qemu) lists every
+# corpus image exactly as its manifest says.  This is the reference that pktfuse-written images will
+# be held to.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+CORPUS=${CORPUS:?}
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit 77; }
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+n=0
+for gz in "$CORPUS"/*.img.gz; do
+	name=$(basename "$gz" .img.gz)
+	gunzip -c "$gz" > "$W/img"
+	bash "$HERE/kudf.sh" "$W/img" "$HERE/manifest_guest.sh" > "$W/got" || { cat "$W/got"; echo "FAIL: $name: the guest failed"; exit 1; }
+	diff -u "$CORPUS/$name.manifest" "$W/got" > "$W/diff" || { head -30 "$W/diff"; echo "FAIL: $name: the kernel sees a different tree"; exit 1; }
+	echo "ok: $name: the kernel lists all $(wc -l < "$W/got") entries as the manifest says"
+	n=$((n + 1))
+done
+[ "$n" -gt 0 ] || { echo "FAIL: no image checked"; exit 1; }
+echo "PASS: the kernel harness reads $n corpus images exactly"

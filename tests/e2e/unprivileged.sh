@@ -38,4 +38,13 @@ chmod 644 "$T/root.img"
 as_user mkdir "$T/home/mnt2"
 if as_user "$PKTFUSE" "$T/root.img" "$T/home/mnt2" 2> "$T/err"; then fail "served root's image read-write"; fi
 grep -q "Permission denied" "$T/err" || fail "unclear error: $(cat "$T/err")"
-echo "PASS: unprivileged user"
+
+# -o allow_other: root's mount is open to the user only when asked for.
+truncate -s 4M "$T/shared.img"
+start_pktfuse "$T/shared.img" "$T/m-private" -o image
+if as_user stat "$T/m-private/disc" >/dev/null 2>&1; then fail "another user reached a mount without allow_other"; fi
+stop_pktfuse "$T/m-private"
+start_pktfuse "$T/shared.img" "$T/m-shared" -o image,allow_other
+as_user stat "$T/m-shared/disc" >/dev/null || fail "allow_other did not let another user in"
+stop_pktfuse "$T/m-shared"
+echo "PASS: unprivileged user; allow_other"

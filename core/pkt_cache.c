@@ -356,9 +356,29 @@ static int check_range(const struct pkt_cache *c, size_t len, uint64_t off)
 	return 0;
 }
 
-int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off)
+/* The part of a byte range that falls in one packet: the packet, the byte offset in it, the byte
+ * count, and the sectors [s0, s1) it touches. */
+struct segment {
+	uint64_t pkt, in;
+	size_t n;
+	uint32_t s0, s1;
+};
+
+static struct segment segment_of(const struct pkt_cache *c, uint64_t off, size_t len)
 {
 	const uint64_t pbytes = (uint64_t)c->ps * PKT_SECTOR_SIZE;
+	struct segment g;
+
+	g.pkt = off / pbytes;
+	g.in = off % pbytes;
+	g.n = (size_t)(pbytes - g.in < len ? pbytes - g.in : len);
+	g.s0 = (uint32_t)(g.in / PKT_SECTOR_SIZE);
+	g.s1 = (uint32_t)((g.in + g.n + PKT_SECTOR_SIZE - 1) / PKT_SECTOR_SIZE);
+	return g;
+}
+
+int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off)
+{
 	uint8_t *out = buf;
 	int rc = check_range(c, len, off);
 
@@ -366,15 +386,14 @@ int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off)
 		return rc;
 	pthread_mutex_lock(&c->lock);
 	while (len) {
-		uint64_t pkt = off / pbytes;
-		uint64_t in = off % pbytes;
-		size_t n = (size_t)(pbytes - in < len ? pbytes - in : len);
-		uint32_t s0 = (uint32_t)(in / PKT_SECTOR_SIZE);
-		uint32_t s1 = (uint32_t)((in + n + PKT_SECTOR_SIZE - 1) / PKT_SECTOR_SIZE);
+		struct segment g = segment_of(c, off, len);
+		uint64_t in = g.in;
+		size_t n = g.n;
+		uint32_t s0 = g.s0, s1 = g.s1;
 		struct slot *s;
 		bool hit;
 
-		rc = get_slot(c, pkt, &s, &hit);
+		rc = get_slot(c, g.pkt, &s, &hit);
 		if (rc)
 			break;
 		if (hit && range_valid(s, s0, s1)) {
@@ -419,7 +438,6 @@ static int wait_congestion(struct pkt_cache *c)
 
 int pkt_cache_write(struct pkt_cache *c, const void *buf, size_t len, uint64_t off)
 {
-	const uint64_t pbytes = (uint64_t)c->ps * PKT_SECTOR_SIZE;
 	const uint8_t *in_buf = buf;
 	int rc;
 
@@ -430,15 +448,14 @@ int pkt_cache_write(struct pkt_cache *c, const void *buf, size_t len, uint64_t o
 		return rc;
 	pthread_mutex_lock(&c->lock);
 	while (len) {
-		uint64_t pkt = off / pbytes;
-		uint64_t in = off % pbytes;
-		size_t n = (size_t)(pbytes - in < len ? pbytes - in : len);
-		uint32_t s0 = (uint32_t)(in / PKT_SECTOR_SIZE);
-		uint32_t s1 = (uint32_t)((in + n + PKT_SECTOR_SIZE - 1) / PKT_SECTOR_SIZE);
+		struct segment g = segment_of(c, off, len);
+		uint64_t in = g.in;
+		size_t n = g.n;
+		uint32_t s0 = g.s0, s1 = g.s1;
 		struct slot *s;
 		bool hit;
 
-		rc = get_slot(c, pkt, &s, &hit);
+		rc = get_slot(c, g.pkt, &s, &hit);
 		if (rc)
 			break;
 		if (hit)

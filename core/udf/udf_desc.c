@@ -38,6 +38,22 @@ int udf_tag_check(const uint8_t *p, size_t len, uint32_t location)
 	return le16(p);
 }
 
+void udf_tag_finish(uint8_t *p, size_t room)
+{
+	uint16_t crc_len = le16(p + 10);
+	uint8_t sum = 0;
+
+	if ((size_t)crc_len + 16 <= room) {
+		uint16_t crc = udf_crc_itu(p + 16, crc_len);
+		p[8] = (uint8_t)crc;
+		p[9] = (uint8_t)(crc >> 8);
+	}
+	for (int i = 0; i < 16; i++)
+		if (i != 4)
+			sum = (uint8_t)(sum + p[i]);
+	p[4] = sum;
+}
+
 struct timespec udf_timestamp(const uint8_t *p)
 {
 	struct timespec ts = {0, 0};

@@ -35,6 +35,10 @@ uint16_t udf_crc_itu(const uint8_t *p, size_t len);
  * unless location is UINT32_MAX, the recorded location.  Returns the tag identifier or -1. */
 int udf_tag_check(const uint8_t *p, size_t len, uint32_t location);
 
+/* Recomputes a descriptor tag's CRC (over its recorded CRC length, when that fits in room) and
+ * checksum after the descriptor was changed. */
+void udf_tag_finish(uint8_t *p, size_t room);
+
 /* ECMA-167 timestamp → seconds and nanoseconds since the epoch (UTC). */
 struct timespec udf_timestamp(const uint8_t *p);
 

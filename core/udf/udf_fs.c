@@ -962,6 +962,16 @@ out:
 	return rc;
 }
 
+/* The node of a directory, parsed. */
+static int get_dir(struct udf_fs *fs, uint64_t ino, struct node **out)
+{
+	int rc = get_node(fs, ino, out);
+
+	if (rc == 0 && !S_ISDIR((*out)->st.st_mode))
+		rc = -ENOTDIR;
+	return rc ? rc : dir_load(fs, *out);
+}
+
 /* ---- public ---- */
 
 uint64_t udf_root_ino(const struct udf_fs *fs)
@@ -987,11 +997,7 @@ int udf_lookup(struct udf_fs *fs, uint64_t dir, const char *name, uint64_t *ino,
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
-	rc = get_node(fs, dir, &d);
-	if (rc == 0 && !S_ISDIR(d->st.st_mode))
-		rc = -ENOTDIR;
-	if (rc == 0)
-		rc = dir_load(fs, d);
+	rc = get_dir(fs, dir, &d);
 	if (rc == 0) {
 		if (strcmp(name, ".") == 0) {
 			n = d;
@@ -1016,11 +1022,7 @@ int udf_readdir(struct udf_fs *fs, uint64_t dir, uint64_t pos, udf_fill_fn fill,
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
-	rc = get_node(fs, dir, &d);
-	if (rc == 0 && !S_ISDIR(d->st.st_mode))
-		rc = -ENOTDIR;
-	if (rc == 0)
-		rc = dir_load(fs, d);
+	rc = get_dir(fs, dir, &d);
 	if (rc) {
 		pthread_mutex_unlock(&fs->lock);
 		return rc;

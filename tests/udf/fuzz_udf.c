@@ -58,20 +58,6 @@ static void load_base(void)
 			desc[ndesc++] = b;
 }
 
-static void fix_tag(uint8_t *p)
-{
-	uint16_t crc_len = le16(p + 10);
-	if ((size_t)crc_len + 16 <= bs) {
-		uint16_t crc = udf_crc_itu(p + 16, crc_len);
-		p[8] = (uint8_t)crc;
-		p[9] = (uint8_t)(crc >> 8);
-	}
-	uint8_t sum = 0;
-	for (int i = 0; i < 16; i++)
-		if (i != 4)
-			sum = (uint8_t)(sum + p[i]);
-	p[4] = sum;
-}
 
 struct kids {
 	uint64_t ino[4096];
@@ -125,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t at = b * bs + (le32(data + i) / ndesc) % bs;
 		img[at] = data[i + 4];
 		if (data[i + 5] & 1)
-			fix_tag(img + b * bs);
+			udf_tag_finish(img + b * bs, bs);
 	}
 	struct udf_fs *fs;
 	char err[256];

@@ -138,20 +138,6 @@ static size_t *desc_blocks;
 static size_t ndesc;
 static uint32_t bs;
 
-static void refresh_tag(uint8_t *p, size_t room)
-{
-	uint16_t crc_len = le16(p + 10);
-	if ((size_t)crc_len + 16 <= room) {
-		uint16_t crc = udf_crc_itu(p + 16, crc_len);
-		p[8] = (uint8_t)crc;
-		p[9] = (uint8_t)(crc >> 8);
-	}
-	uint8_t sum = 0;
-	for (int i = 0; i < 16; i++)
-		if (i != 4)
-			sum = (uint8_t)(sum + p[i]);
-	p[4] = sum;
-}
 
 static void on_alarm(int sig)
 {
@@ -225,7 +211,7 @@ int main(int argc, char **argv)
 				f[36] = (uint8_t)nliu;
 				f[37] = (uint8_t)(nliu >> 8);
 				f[19] = lens[k];
-				refresh_tag(f, img_len - off);
+				udf_tag_finish(f, img_len - off);
 			}
 			break;
 		}
@@ -243,7 +229,7 @@ int main(int argc, char **argv)
 				blk[36] = 0x00;    /* extent length */
 				blk[37] = 0x08;
 				memcpy(blk + 40, &loc, 4); /* points at its own block */
-				refresh_tag(blk, bs);
+				udf_tag_finish(blk, bs);
 			}
 			break;
 		}
@@ -253,7 +239,7 @@ int main(int argc, char **argv)
 			if (le16(blk) == 261 || le16(blk) == 266) {
 				memset(blk + 56, 0xFF, 7);
 				blk[63] = 0x7F;
-				refresh_tag(blk, bs);
+				udf_tag_finish(blk, bs);
 			}
 			break;
 		}
@@ -279,7 +265,7 @@ int main(int argc, char **argv)
 					}
 				}
 				if (seed % 4 != 3)
-					refresh_tag(blk, bs);
+					udf_tag_finish(blk, bs);
 			}
 		}
 		}

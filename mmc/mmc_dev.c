@@ -208,6 +208,10 @@ static void hold_cb(struct pkt_blockdev *dev, bool dirty)
 	struct mmc_dev *m = to_mmc(dev);
 
 	pthread_mutex_lock(&m->lock);
+	/* About to hold data for this disc: make sure it still is the disc we probed, even if the unit
+	 * attention that would have told us was swallowed on the way. */
+	if (dirty && !m->locked && !m->gone)
+		recheck(m);
 	/* Lock the tray while data lives only in our cache: ejecting now would lose it. */
 	if (dirty != m->locked && !m->gone && mmc_prevent_allow(&m->ctx, dirty) == 0)
 		m->locked = dirty;

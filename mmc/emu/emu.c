@@ -930,6 +930,17 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+static bool is_numeric_option(const char *o)
+{
+	static const char *const names[] = {"speed", "access_ms", "wear_limit", "write_error", "read_error",
+					    "lwip", "media_change"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(o, names[i]))
+			return true;
+	return false;
+}
+
 struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 {
 	struct emu *e = calloc(1, sizeof(*e));
@@ -973,6 +984,7 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 		char *val = strchr(o, '=');
 		if (val)
 			*val++ = 0;
+		const char *name = o;
 		uint64_t v = 0;
 		bool ok = true;
 		if (!strcmp(o, "log") && val && *val)
@@ -984,6 +996,8 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 			e->tray_open = !val || strcmp(val, "0");
 		else if (!strcmp(o, "ro"))
 			e->write_protect = !val || strcmp(val, "0");
+		else if (!is_numeric_option(o))
+			ok = false, o = NULL;
 		else if (!val || !(ok = parse_u64(val, &v)))
 			ok = false;
 		else if (!strcmp(o, "speed"))
@@ -1000,9 +1014,9 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 			e->lwip = (uint32_t)(v > 1000000 ? 1000000 : v);
 		else if (!strcmp(o, "media_change"))
 			e->media_change_at = v;
-		else {
+		if (!o) {
 			snprintf(err, errlen, "emu: unknown option '%s' (size, speed, access_ms, wear_limit, "
-					      "write_error, read_error, lwip, media_change, tray_open, ro, log)", o);
+					      "write_error, read_error, lwip, media_change, tray_open, ro, log)", name);
 			goto fail;
 		}
 		if (!ok) {

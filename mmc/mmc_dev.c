@@ -59,7 +59,9 @@ static int recheck(struct mmc_dev *m)
 
 	m->ctx.unit_attention = false;
 	m->c.reprobes++;
+	m->ctx.return_unit_attention = false;
 	int rc = mmc_probe_medium(&m->ctx, m->source, &p, err, sizeof(err));
+	m->ctx.return_unit_attention = true;
 	if (rc || p.fingerprint != m->probe.fingerprint) {
 		if (!m->ctx.quiet)
 			fprintf(stderr, "pktfuse: %s: %s\n", m->source,
@@ -108,32 +110,6 @@ static int read_salvage(struct mmc_dev *m, uint32_t lba, uint32_t n, uint8_t *bu
 	return result;
 }
 
-static int read_cb(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf_)
-{
-	struct mmc_dev *m = to_mmc(dev);
-	uint8_t *buf = buf_;
-	int rc = check_range(&dev->geo, lba, count);
-
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&m->lock);
-	rc = settle(m);
-	while (!rc && count) {
-		uint32_t n = count < MAX_XFER_SECTORS ? count : MAX_XFER_SECTORS;
-		m->c.read_cmds++;
-		rc = mmc_read10(&m->ctx, (uint32_t)lba, (uint16_t)n, buf);
-		if (rc == -EIO && mmc_sense_classify(&m->ctx.last) == MMC_SC_MEDIUM)
-			rc = read_salvage(m, (uint32_t)lba, n, buf);
-		if (!rc && m->ctx.unit_attention)
-			rc = recheck(m);
-		lba += n;
-		count -= n;
-		buf += (size_t)n * PKT_SECTOR_SIZE;
-	}
-	pthread_mutex_unlock(&m->lock);
-	return rc;
-}
-
 static int write_params(struct mmc_dev *m)
 {
 	if (m->params_set || m->probe.profile != MMC_PROFILE_CDRW || m->probe.mrw)
@@ -146,44 +122,74 @@ static int write_params(struct mmc_dev *m)
 	return 0;
 }
 
-static int write_cb(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf_)
+/* One READ(10)/WRITE(10) of a chunk.  A unit attention is not retried blindly (the command did not run,
+ * and the disc may be another one): the disc is checked first, then the command is sent again. */
+static int chunk_io(struct mmc_dev *m, uint32_t lba, uint16_t n, uint8_t *buf, bool write)
+{
+	bool params_retried = false;
+
+	for (unsigned tries = 0;; tries++) {
+		int rc = write ? write_params(m) : 0;
+		if (!rc)
+			rc = write ? mmc_write10(&m->ctx, lba, n, buf) : mmc_read10(&m->ctx, lba, n, buf);
+		if (rc == -EAGAIN && tries < 3) {
+			rc = recheck(m);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (write && rc && !params_retried && m->ctx.last.valid && m->ctx.last.key == 5 &&
+		    m->ctx.last.asc == 0x64) {
+			/* The drive lost the write parameters (reset, another program): set them again once. */
+			params_retried = true;
+			m->params_set = false;
+			continue;
+		}
+		if (!write && rc == -EIO && mmc_sense_classify(&m->ctx.last) == MMC_SC_MEDIUM)
+			rc = read_salvage(m, lba, n, buf);
+		return rc;
+	}
+}
+
+static int transfer(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, uint8_t *buf, bool write)
 {
 	struct mmc_dev *m = to_mmc(dev);
-	const uint8_t *buf = buf_;
 	int rc = check_range(&dev->geo, lba, count);
 
 	if (rc)
 		return rc;
-	if (!dev->geo.writable)
+	if (write && !dev->geo.writable)
 		return -EROFS;
-	pthread_mutex_lock(&m->lock);
-	rc = settle(m);
-	if (!rc)
-		rc = write_params(m);
-	/* Chunks stay whole packets: MAX_XFER_SECTORS is a multiple of every packet size we accept. */
+	/* Chunks of whole packets: MAX_XFER_SECTORS is a multiple of every packet size we accept. */
 	uint32_t chunk = MAX_XFER_SECTORS / dev->geo.packet_sectors * dev->geo.packet_sectors;
 	if (!chunk)
-		chunk = dev->geo.packet_sectors;
+		chunk = MAX_XFER_SECTORS;
+	pthread_mutex_lock(&m->lock);
+	rc = settle(m);
 	while (!rc && count) {
 		uint32_t n = count < chunk ? count : chunk;
-		m->c.write_cmds++;
-		rc = n > 0xffff ? mmc_write12(&m->ctx, (uint32_t)lba, n, buf)
-				: mmc_write10(&m->ctx, (uint32_t)lba, (uint16_t)n, buf);
-		if (rc && m->ctx.last.valid && m->ctx.last.key == 5 && m->ctx.last.asc == 0x64) {
-			/* The drive lost the write parameters (reset, other program): set them again once. */
-			m->params_set = false;
-			rc = write_params(m);
-			if (!rc)
-				rc = mmc_write10(&m->ctx, (uint32_t)lba, (uint16_t)n, buf);
-		}
-		if (!rc && m->ctx.unit_attention)
-			rc = recheck(m);
+		if (write)
+			m->c.write_cmds++;
+		else
+			m->c.read_cmds++;
+		rc = chunk_io(m, (uint32_t)lba, (uint16_t)n, buf, write);
 		lba += n;
 		count -= n;
 		buf += (size_t)n * PKT_SECTOR_SIZE;
 	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+static int read_cb(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf)
+{
+	return transfer(dev, lba, count, buf, false);
+}
+
+static int write_cb(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+{
+	/* transfer() only reads from buf when writing. */
+	return transfer(dev, lba, count, (uint8_t *)buf, true);
 }
 
 static int sync_cb(struct pkt_blockdev *dev)
@@ -198,6 +204,11 @@ static int sync_cb(struct pkt_blockdev *dev)
 	if (!rc) {
 		m->c.sync_cmds++;
 		rc = mmc_sync_cache(&m->ctx, false);
+		if (rc == -EAGAIN) {
+			rc = recheck(m);
+			if (!rc)
+				rc = mmc_sync_cache(&m->ctx, false);
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
@@ -299,6 +310,7 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	}
 	m->ctx.t = t;
 	m->ctx.quiet = opt->quiet;
+	m->ctx.return_unit_attention = true;
 	snprintf(m->source, sizeof(m->source), "%s", source);
 	pthread_mutex_init(&m->lock, NULL);
 	if (mmc_probe_medium(&m->ctx, m->source, &m->probe, err, errlen))

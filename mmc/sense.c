@@ -200,6 +200,8 @@ static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 			 * run it again, but tell the owner that the medium must be checked. */
 			ctx->unit_attentions++;
 			ctx->unit_attention = true;
+			if (ctx->return_unit_attention)
+				return -EAGAIN;
 			if (!ua_retried) {
 				ua_retried = true;
 				continue;

@@ -38,6 +38,9 @@ struct mmc_ctx {
 	struct mmc_transport *t;
 	bool quiet;
 	bool unit_attention; /* set when a unit attention was seen: the owner must check the medium */
+	/* Return a unit attention as -EAGAIN instead of resending the command: for an owner that must
+	 * check the disc before anything is written to it. */
+	bool return_unit_attention;
 	unsigned max_wait_ms; /* total back-off budget per command; 0 → 120 s */
 	uint64_t retries, unit_attentions, errors;
 	struct mmc_sense last; /* sense of the last failed command */

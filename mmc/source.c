@@ -149,6 +149,15 @@ static int fail_sense(struct mmc_ctx *c, const char *source, const char *step, i
 	return -1;
 }
 
+/* Waits out an IMMED format or blank that started with rc (0: started). 0, or -1 with err. */
+static int finish(struct mmc_ctx *c, int rc, const char *source, const char *step, bool show, char *err,
+		  size_t errlen)
+{
+	if (!rc)
+		rc = wait_progress(c, step, show);
+	return rc ? fail_sense(c, source, step, rc, err, errlen) : 0;
+}
+
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
@@ -205,8 +214,9 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		type = MMC_FMT_FULL;
 		break;
 	}
-	if (mmc_read_format_capacities(&ctx, &fc)) {
-		rc = fail_sense(&ctx, source, "READ FORMAT CAPACITIES", -EIO, err, errlen);
+	rc = mmc_read_format_capacities(&ctx, &fc);
+	if (rc) {
+		rc = fail_sense(&ctx, source, "READ FORMAT CAPACITIES", rc, err, errlen);
 		goto fail_rc;
 	}
 	uint32_t blocks = 0;
@@ -222,27 +232,14 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 	}
 	/* A used CD-RW (or one written otherwise) must be blanked before fixed packets can be laid down. */
 	if (p.profile == MMC_PROFILE_CDRW && type == MMC_FMT_CD_DVD_FP && p.disc_status != 0) {
-		rc = mmc_blank(&ctx, opt->full ? 0 : 1, true);
-		if (rc) {
-			rc = fail_sense(&ctx, source, "BLANK", rc, err, errlen);
+		rc = finish(&ctx, mmc_blank(&ctx, opt->full ? 0 : 1, true), source, "BLANK", opt->progress, err, errlen);
+		if (rc)
 			goto fail_rc;
-		}
-		rc = wait_progress(&ctx, "blanking", opt->progress);
-		if (rc) {
-			rc = fail_sense(&ctx, source, "BLANK", rc, err, errlen);
-			goto fail_rc;
-		}
 	}
-	rc = mmc_format_unit(&ctx, type, blocks, param, true);
-	if (rc) {
-		rc = fail_sense(&ctx, source, "FORMAT UNIT", rc, err, errlen);
+	rc = finish(&ctx, mmc_format_unit(&ctx, type, blocks, param, true), source, "FORMAT UNIT", opt->progress, err,
+		    errlen);
+	if (rc)
 		goto fail_rc;
-	}
-	rc = wait_progress(&ctx, "formatting", opt->progress);
-	if (rc) {
-		rc = fail_sense(&ctx, source, "FORMAT UNIT", rc, err, errlen);
-		goto fail_rc;
-	}
 	mmc_sync_cache(&ctx, false);
 	if (mmc_probe_medium(&ctx, source, &p, err, errlen))
 		goto fail;

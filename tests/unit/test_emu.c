@@ -394,6 +394,11 @@ START_TEST(test_changed_disc)
 	ck_assert_int_eq(mmc_start_stop(&raw, true, false), 0);
 	ck_assert_int_eq(mmc_start_stop(&raw, true, true), 0);
 	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), -ENOMEDIUM);
+	struct emu_counters c = counters(dev);
+	ck_assert_uint_eq(c.write_cmds, 0); /* nothing reached the other disc */
+	struct mmc_dev_counters mc;
+	ck_assert(mmc_dev_get_counters(dev, &mc));
+	ck_assert_uint_eq(mc.unit_attentions, 1);
 	pkt_blockdev_close(dev);
 }
 END_TEST

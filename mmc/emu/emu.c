@@ -1,0 +1,1118 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE
+#include "emu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SECTOR 2048u
+#define STATE_MAGIC "PKTEMU01"
+
+enum rule {
+	RULE_FIXED_PACKETS, /* CD-RW: whole aligned packets, after page 05h says so */
+	RULE_ALIGNED,       /* DVD-RW restricted overwrite: 32 KiB aligned */
+	RULE_RMW,           /* DVD+RW, MRW: anything, partial blocks cost a read-modify-write */
+	RULE_RANDOM,        /* DVD-RAM, BD-RE: random writes (BD-RE still counts partial clusters) */
+};
+
+struct profile {
+	const char *name;
+	uint16_t code, code_blank; /* DVD-RW reports sequential (0014h) until formatted */
+	uint32_t sectors;          /* formatted capacity */
+	uint32_t packet;
+	uint8_t fmt_type;          /* the FORMAT UNIT type that makes it packet-writable */
+	enum rule rule;
+	double rate_1x;            /* user-data bytes/s at 1x (CD: 32 of 39 sectors are user data) */
+	unsigned access_ms;
+	uint32_t wear_limit;
+	bool mrw;
+};
+
+/* Capacities from ../shared/reference/mmc.md "Pitfalls"; CD-MRW's is an estimate (MRW keeps ~2% spares). */
+static const struct profile profiles[] = {
+	{"cdrw", 0x000A, 0x000A, 295264, 32, 0x10, RULE_FIXED_PACKETS, 153600.0 * 32 / 39, 100, 1000, false},
+	{"dvd-rw", 0x0013, 0x0014, 2297888, 16, 0x15, RULE_ALIGNED, 1385000.0, 150, 1000, false},
+	{"dvd+rw", 0x001A, 0x001A, 2295104, 16, 0x26, RULE_RMW, 1385000.0, 150, 1000, false},
+	{"dvd-ram", 0x0012, 0x0012, 2236704, 16, 0x00, RULE_RANDOM, 1385000.0, 100, 100000, false},
+	{"bd-re", 0x0043, 0x0043, 11826176, 32, 0x30, RULE_RANDOM, 4500000.0, 200, 10000, false},
+	{"cd-mrw", 0x000A, 0x000A, 289280, 32, 0x24, RULE_RMW, 153600.0 * 32 / 39, 100, 1000, true},
+};
+const char emu_profile_list[] = "cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw";
+
+struct emu {
+	struct mmc_transport t;
+	const struct profile *p;
+	char name[300];
+	char *image, *state_path;
+	int fd;
+	FILE *log;
+	/* medium */
+	bool formatted, blank_used; /* blank_used: CD-RW holds a (non-packet) session that must be blanked */
+	uint32_t sectors;
+	uint32_t *wear;
+	uint32_t npackets;
+	uint64_t gen; /* bumped by every format: part of the disc's identity */
+	/* drive */
+	bool locked, tray_open, write_protect;
+	uint8_t wp_write_type, wp_track_mode, wp_dbt;
+	bool wp_fp;
+	uint32_t wp_packet;
+	uint64_t busy_until_ns, busy_start_ns; /* format / blank in progress */
+	bool busy_is_format;
+	uint64_t head; /* next sector under the head, for the access-time model */
+	/* faults */
+	int64_t write_error, read_error;
+	uint32_t lwip;
+	uint64_t media_change_at;
+	bool ua_pending;
+	/* model */
+	unsigned speed, access_ms;
+	uint32_t wear_limit;
+	struct emu_counters c;
+	uint8_t sense[18];
+};
+
+static void put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint16_t cur_profile(const struct emu *e)
+{
+	return e->formatted ? e->p->code : e->p->code_blank;
+}
+
+/* Ends a command with CHECK CONDITION and fixed-format sense. */
+static int check(struct emu *e, struct mmc_cmd *cmd, uint8_t key, uint8_t asc, uint8_t ascq, int64_t info)
+{
+	uint8_t *s = e->sense;
+
+	memset(s, 0, sizeof(e->sense));
+	s[0] = 0x70;
+	if (info >= 0) {
+		s[0] |= 0x80;
+		put32(s + 3, (uint32_t)info);
+	}
+	s[2] = key;
+	s[7] = 10;
+	s[12] = asc;
+	s[13] = ascq;
+	if (key == 2 && asc == 4 && (ascq == 4 || ascq == 7) && e->busy_until_ns > e->busy_start_ns) {
+		uint64_t done = e->c.sim_ns - e->busy_start_ns, total = e->busy_until_ns - e->busy_start_ns;
+		s[15] = 0x80;
+		put16(s + 16, (uint32_t)(done * 65535 / total));
+	}
+	cmd->status = MMC_STATUS_CHECK;
+	memcpy(cmd->sense, s, sizeof(e->sense));
+	cmd->sense_len = sizeof(e->sense);
+	return 0;
+}
+
+/* Copies an answer into the data-in buffer, truncated to both the CDB's allocation length and the
+ * buffer, as a drive does. */
+static int answer(struct mmc_cmd *cmd, const void *data, uint32_t n, uint32_t alloc)
+{
+	uint32_t len = n < alloc ? n : alloc;
+
+	if (cmd->dir != MMC_DIR_IN || !cmd->buf)
+		len = 0;
+	if (len > cmd->len)
+		len = cmd->len;
+	if (len)
+		memcpy(cmd->buf, data, len);
+	cmd->resid = (int32_t)(cmd->len - len);
+	cmd->status = MMC_STATUS_GOOD;
+	return 0;
+}
+
+static void advance(struct emu *e, uint64_t ns)
+{
+	e->c.sim_ns += ns;
+}
+
+static double rate(const struct emu *e)
+{
+	return e->speed ? e->p->rate_1x * e->speed : 0;
+}
+
+/* Simulated cost of moving the head to lba and transferring n sectors. */
+static void model_io(struct emu *e, uint64_t lba, uint64_t n)
+{
+	if (!e->speed)
+		return;
+	if (lba != e->head)
+		advance(e, (uint64_t)e->access_ms * 1000000u);
+	advance(e, (uint64_t)((double)n * SECTOR / rate(e) * 1e9));
+	e->head = lba + n;
+}
+
+static bool busy(struct emu *e)
+{
+	if (e->busy_until_ns && e->c.sim_ns >= e->busy_until_ns) {
+		e->busy_until_ns = e->busy_start_ns = 0;
+		if (e->busy_is_format)
+			e->formatted = true;
+	}
+	return e->busy_until_ns != 0;
+}
+
+static int save_state(struct emu *e)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (e->write_protect)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", e->state_path);
+	f = fopen(tmp, "wb");
+	if (!f)
+		return -errno;
+	uint8_t hdr[32] = {0};
+	memcpy(hdr, STATE_MAGIC, 8);
+	hdr[8] = (uint8_t)(e->p - profiles);
+	hdr[9] = e->formatted;
+	hdr[10] = e->blank_used;
+	put32(hdr + 12, e->sectors);
+	put32(hdr + 16, e->npackets);
+	put32(hdr + 20, (uint32_t)(e->gen >> 32));
+	put32(hdr + 24, (uint32_t)e->gen);
+	bool ok = fwrite(hdr, sizeof(hdr), 1, f) == 1 &&
+		  (!e->npackets || fwrite(e->wear, sizeof(uint32_t), e->npackets, f) == e->npackets);
+	if (fclose(f) != 0 || !ok) {
+		unlink(tmp);
+		return -EIO;
+	}
+	return rename(tmp, e->state_path) ? -errno : 0;
+}
+
+static int load_state(struct emu *e, char *err, size_t errlen)
+{
+	FILE *f = fopen(e->state_path, "rb");
+	uint8_t hdr[32];
+
+	if (!f)
+		return -errno;
+	if (fread(hdr, sizeof(hdr), 1, f) != 1 || memcmp(hdr, STATE_MAGIC, 8)) {
+		fclose(f);
+		snprintf(err, errlen, "%s: not an emulator state file", e->state_path);
+		return -EINVAL;
+	}
+	if (hdr[8] != (uint8_t)(e->p - profiles)) {
+		fclose(f);
+		snprintf(err, errlen, "%s: the image holds a %s disc, not %s", e->image,
+			 hdr[8] < sizeof(profiles) / sizeof(profiles[0]) ? profiles[hdr[8]].name : "unknown",
+			 e->p->name);
+		return -EINVAL;
+	}
+	e->formatted = hdr[9];
+	e->blank_used = hdr[10];
+	e->sectors = get32(hdr + 12);
+	uint32_t np = get32(hdr + 16);
+	e->gen = (uint64_t)get32(hdr + 20) << 32 | get32(hdr + 24);
+	if (np != (e->sectors + e->p->packet - 1) / e->p->packet) {
+		fclose(f);
+		snprintf(err, errlen, "%s: corrupt state file", e->state_path);
+		return -EINVAL;
+	}
+	e->npackets = np;
+	e->wear = calloc(np ? np : 1, sizeof(uint32_t));
+	if (!e->wear || (np && fread(e->wear, sizeof(uint32_t), np, f) != np)) {
+		fclose(f);
+		snprintf(err, errlen, "%s: corrupt state file", e->state_path);
+		return -EINVAL;
+	}
+	fclose(f);
+	return 0;
+}
+
+static void logf_cmd(struct emu *e, const struct mmc_cmd *cmd, const char *extra)
+{
+	if (!e->log)
+		return;
+	fprintf(e->log, "op=%02X", cmd->cdb[0]);
+	if (extra && *extra)
+		fprintf(e->log, " %s", extra);
+	if (cmd->status == MMC_STATUS_GOOD)
+		fprintf(e->log, " status=GOOD\n");
+	else
+		fprintf(e->log, " status=CHECK sense=%02X/%02X/%02X\n", cmd->sense[2] & 15, cmd->sense[12],
+			cmd->sense[13]);
+}
+
+/* ---- medium access ---------------------------------------------------------------------------- */
+
+static int medium_gate(struct emu *e, struct mmc_cmd *cmd)
+{
+	if (e->tray_open)
+		return check(e, cmd, 2, 0x3a, 0x02, -1);
+	if (busy(e))
+		return check(e, cmd, 2, 0x04, e->busy_is_format ? 0x04 : 0x07, -1);
+	return 1;
+}
+
+static int do_read(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n)
+{
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	if (!e->formatted)
+		return check(e, cmd, 5, 0x21, 0x00, lba); /* nothing recorded yet */
+	if ((uint64_t)lba + n > e->sectors)
+		return check(e, cmd, 5, 0x21, 0x00, lba);
+	if (cmd->dir != MMC_DIR_IN || cmd->len < (uint64_t)n * SECTOR)
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	if (e->read_error >= 0 && (uint64_t)e->read_error >= lba && (uint64_t)e->read_error < (uint64_t)lba + n) {
+		e->c.medium_errors++;
+		return check(e, cmd, 3, 0x11, 0x00, e->read_error);
+	}
+	ssize_t got = pread(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR);
+	if (got < 0)
+		return check(e, cmd, 4, 0x44, 0x00, -1);
+	if ((size_t)got < (size_t)n * SECTOR)
+		memset((char *)cmd->buf + got, 0, (size_t)n * SECTOR - (size_t)got);
+	model_io(e, lba, n);
+	e->c.read_cmds++;
+	e->c.read_sectors += n;
+	cmd->status = MMC_STATUS_GOOD;
+	cmd->resid = (int32_t)(cmd->len - n * SECTOR);
+	return 0;
+}
+
+static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, char *note, size_t notelen)
+{
+	const struct profile *p = e->p;
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	if (e->write_protect)
+		return check(e, cmd, 7, 0x27, 0x00, -1);
+	if (!e->formatted)
+		return check(e, cmd, 5, 0x30, 0x05, -1); /* cannot write: incompatible format */
+	if ((uint64_t)lba + n > e->sectors || n == 0)
+		return check(e, cmd, 5, 0x21, 0x00, lba);
+	if (cmd->dir != MMC_DIR_OUT || cmd->len != (uint64_t)n * SECTOR)
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	if (e->lwip) {
+		e->lwip--;
+		advance(e, 5000000);
+		return check(e, cmd, 2, 0x04, 0x08, -1);
+	}
+	bool tail = (uint64_t)lba + n == e->sectors; /* the last packet of a disc may be short */
+	switch (p->rule) {
+	case RULE_FIXED_PACKETS:
+		if (e->wp_write_type != 0 || !e->wp_fp || e->wp_packet != p->packet || e->wp_dbt != 8) {
+			e->c.refused_writes++;
+			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " rule=refused(write parameters)", lba, n);
+			return check(e, cmd, 5, 0x64, 0x00, lba);
+		}
+		/* fixed packets have the same alignment rule as restricted overwrite */
+		__attribute__((fallthrough));
+	case RULE_ALIGNED:
+		if (lba % p->packet || (n % p->packet && !tail)) {
+			e->c.refused_writes++;
+			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " rule=refused(alignment)", lba, n);
+			return check(e, cmd, 5, 0x21, 0x02, lba);
+		}
+		break;
+	case RULE_RMW:
+	case RULE_RANDOM:
+		break;
+	}
+	if (e->write_error >= 0 && (uint64_t)e->write_error >= lba && (uint64_t)e->write_error < (uint64_t)lba + n) {
+		e->c.medium_errors++;
+		return check(e, cmd, 3, 0x0c, 0x00, e->write_error);
+	}
+	uint32_t first = lba / p->packet, last = (lba + n - 1) / p->packet;
+	for (uint32_t k = first; k <= last; k++)
+		if (e->wear[k] >= e->wear_limit) {
+			e->c.worn_failures++;
+			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " worn packet=%" PRIu32, lba, n, k);
+			return check(e, cmd, 3, 0x0c, 0x00, (int64_t)k * p->packet);
+		}
+	unsigned rmw = 0;
+	if (p->rule == RULE_RMW || p->rule == RULE_RANDOM) {
+		/* Partial blocks at either end make the drive read the block, merge and write it back. */
+		if (lba % p->packet)
+			rmw++;
+		if ((lba + n) % p->packet && !tail && (last != first || !rmw))
+			rmw++;
+	}
+	if (pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
+		return check(e, cmd, 3, 0x0c, 0x00, lba);
+	for (uint32_t k = first; k <= last; k++) {
+		e->wear[k]++;
+		if (e->wear[k] > e->c.max_wear)
+			e->c.max_wear = e->wear[k];
+	}
+	model_io(e, lba, n);
+	if (rmw && e->speed) /* reading the block back costs one more pass over it per partial block */
+		advance(e, (uint64_t)((double)rmw * p->packet * SECTOR / rate(e) * 1e9));
+	e->c.rmw += rmw;
+	e->c.write_cmds++;
+	e->c.write_sectors += n;
+	snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " rule=ok rmw=%u", lba, n, rmw);
+	cmd->status = MMC_STATUS_GOOD;
+	return 0;
+}
+
+/* ---- answers ------------------------------------------------------------------------------------ */
+
+static int do_inquiry(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t d[36] = {0};
+
+	if (cmd->cdb[1] & 1) /* vital product data pages are not emulated */
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	d[0] = 0x05;
+	d[1] = 0x80; /* removable */
+	d[2] = 0x05;
+	d[3] = 0x02;
+	d[4] = 31;
+	memcpy(d + 8, "PKTFUSE ", 8);
+	char prod[17];
+	snprintf(prod, sizeof(prod), "EMU %-12s", e->p->name);
+	memcpy(d + 16, prod, 16);
+	memcpy(d + 32, "0.1 ", 4);
+	return answer(cmd, d, sizeof(d), cmd->cdb[3] << 8 | cmd->cdb[4]);
+}
+
+static size_t add_feature(uint8_t *d, size_t off, uint16_t code, bool current, const uint8_t *data, uint8_t n)
+{
+	put16(d + off, code);
+	d[off + 2] = (uint8_t)((code == 0 ? 0x03 : 0x00) | (current ? 1 : 0));
+	d[off + 3] = n;
+	if (n)
+		memcpy(d + off + 4, data, n);
+	return off + 4 + n;
+}
+
+static int do_get_config(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t all[256] = {0}, out[256] = {0};
+	uint8_t rt = cmd->cdb[1] & 3;
+	uint16_t start = get16(cmd->cdb + 2);
+	bool present = !e->tray_open;
+	uint16_t prof = present ? cur_profile(e) : 0;
+	size_t n = 0;
+
+	uint8_t plist[8] = {0};
+	put16(plist, e->p->code);
+	plist[2] = prof == e->p->code;
+	uint8_t plen = 4;
+	if (e->p->code_blank != e->p->code) {
+		put16(plist + 4, e->p->code_blank);
+		plist[6] = prof == e->p->code_blank;
+		plen = 8;
+	}
+	n = add_feature(all, n, 0x0000, true, plist, plen);
+	uint8_t core[8] = {0, 0, 0, 1}; /* SCSI physical interface */
+	n = add_feature(all, n, 0x0001, true, core, 8);
+	uint8_t rw[8] = {0};
+	put32(rw, e->sectors ? e->sectors - 1 : 0);
+	put32(rw + 4, SECTOR);
+	bool random = e->p->rule == RULE_RMW || e->p->rule == RULE_RANDOM;
+	n = add_feature(all, n, 0x0020, random && e->formatted && present, rw, 8);
+	n = add_feature(all, n, 0x0023, present, NULL, 0);
+	if (e->p->code == 0x0013)
+		n = add_feature(all, n, 0x0026, e->formatted && present, NULL, 0);
+	if (e->p->mrw) {
+		uint8_t m[4] = {0x01};
+		n = add_feature(all, n, 0x0028, present, m, 4);
+	}
+	if (e->p->code == 0x001A) {
+		uint8_t w[4] = {0x01};
+		n = add_feature(all, n, 0x002A, present, w, 4);
+	}
+	/* Keep the features the request asks for, in ascending order. */
+	size_t o = 8;
+	for (size_t off = 0; off < n;) {
+		uint16_t code = get16(all + off);
+		size_t len = 4 + all[off + 3];
+		bool cur = all[off + 2] & 1;
+		bool take = rt == 2 ? code == start : code >= start && (rt == 0 || cur);
+		if (take) {
+			memcpy(out + o, all + off, len);
+			o += len;
+		}
+		off += len;
+	}
+	put32(out, (uint32_t)(o - 4));
+	put16(out + 6, prof);
+	return answer(cmd, out, (uint32_t)o, get16(cmd->cdb + 7));
+}
+
+static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t d[34] = {0};
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	put16(d, 32);
+	uint8_t status = 0, sess = 0;
+	if (e->formatted) {
+		status = e->p->rule == RULE_FIXED_PACKETS || e->p->code == 0x0013 ? 1 : 3;
+		sess = 1;
+	} else if (e->blank_used) {
+		status = 2;
+		sess = 3;
+	}
+	d[2] = (uint8_t)(0x10 | sess << 2 | status);
+	d[3] = 1;
+	d[4] = 1; /* sessions */
+	d[5] = 1;
+	d[6] = 1;
+	d[7] = (e->p->code == 0x001A || e->p->mrw) && e->formatted ? 3 : 0; /* background format complete */
+	put32(d + 12, (uint32_t)(e->gen * 2654435761u)); /* disc identification */
+	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+}
+
+static int do_track_info(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t d[36] = {0};
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	uint8_t at = cmd->cdb[1] & 3;
+	uint32_t addr = get32(cmd->cdb + 2);
+	if ((at == 1 || at == 2) && addr != 1)
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	if (at == 0 && addr >= (e->formatted ? e->sectors : 1))
+		return check(e, cmd, 5, 0x21, 0x00, addr);
+	put16(d, 34);
+	d[2] = 1;
+	d[3] = 1;
+	if (e->formatted) {
+		d[5] = 0x07;
+		d[6] = (uint8_t)(0x20 | (e->p->rule == RULE_FIXED_PACKETS || e->p->code == 0x0013 ? 0x10 : 0) | 1);
+		d[7] = 1;
+		put32(d + 12, 0);
+		put32(d + 20, e->p->packet);
+		put32(d + 24, e->sectors);
+	} else {
+		d[5] = 0x04;
+		d[6] = 0x40 | 0x0f; /* blank */
+		d[7] = 1;
+		put32(d + 16, e->sectors);
+	}
+	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+}
+
+static int do_format_caps(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t d[4 + 16] = {0};
+
+	if (e->tray_open) {
+		d[3] = 8;
+		put32(d + 4, 0xffffffffu);
+		d[8] = 3;
+		put32(d + 8, 3u << 24 | SECTOR);
+		return answer(cmd, d, 12, get16(cmd->cdb + 7));
+	}
+	d[3] = 16;
+	put32(d + 4, e->sectors);
+	put32(d + 8, (e->formatted ? 2u : 1u) << 24 | SECTOR);
+	put32(d + 12, e->sectors);
+	put32(d + 16, (uint32_t)e->p->fmt_type << 26 |
+			      (e->p->fmt_type == 0x10 ? e->p->packet : 0));
+	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+}
+
+/* Starts a simulated format or blank of the whole disc. */
+static void start_busy(struct emu *e, bool format, bool quick, bool immed)
+{
+	double r = e->p->rate_1x * (e->speed ? e->speed : 4);
+	/* A full pass over the disc, or the minute or so a quick format / background start takes. */
+	uint64_t ns = quick ? 60ull * 1000000000u : (uint64_t)((double)e->sectors * SECTOR / r * 1e9);
+
+	e->busy_is_format = format;
+	e->busy_start_ns = e->c.sim_ns;
+	e->busy_until_ns = e->c.sim_ns + ns;
+	if (!immed)
+		advance(e, ns);
+	busy(e);
+}
+
+static int do_format(struct emu *e, struct mmc_cmd *cmd)
+{
+	const uint8_t *pl = cmd->buf;
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	if (e->write_protect)
+		return check(e, cmd, 7, 0x27, 0x00, -1);
+	if (!(cmd->cdb[1] & 0x10) || (cmd->cdb[1] & 7) != 1 || cmd->dir != MMC_DIR_OUT || cmd->len < 12)
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	uint8_t type = pl[8] >> 2;
+	uint32_t param = (uint32_t)pl[9] << 16 | (uint32_t)pl[10] << 8 | pl[11];
+	bool ok = type == e->p->fmt_type;
+	if (e->p->code == 0x0013 && (type == 0x00 || type == 0x10))
+		ok = true; /* DVD-RW: full formats as well as the quick one */
+	if (e->p->code == 0x0043 && type == 0x31)
+		ok = true;
+	if (!ok || (type == 0x10 && param != e->p->packet))
+		return check(e, cmd, 5, 0x26, 0x00, -1);
+	if (e->p->rule == RULE_FIXED_PACKETS && e->blank_used)
+		return check(e, cmd, 5, 0x30, 0x05, -1); /* a CD-RW must be blanked before this format */
+	e->formatted = false;
+	e->gen++;
+	memset(e->wear, 0, sizeof(uint32_t) * e->npackets);
+	if (ftruncate(e->fd, 0) < 0 || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0)
+		return check(e, cmd, 4, 0x44, 0x00, -1);
+	e->c.formats++;
+	bool quick = type == 0x15 || type == 0x26 || type == 0x24 || type == 0x31;
+	start_busy(e, true, quick, pl[1] & 0x02);
+	save_state(e);
+	cmd->status = MMC_STATUS_GOOD;
+	return 0;
+}
+
+static int do_blank(struct emu *e, struct mmc_cmd *cmd)
+{
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	if (e->write_protect)
+		return check(e, cmd, 7, 0x27, 0x00, -1);
+	if (e->p->code != 0x000A && e->p->code != 0x0013)
+		return check(e, cmd, 5, 0x20, 0x00, -1); /* BLANK is for CD-RW and DVD-RW only */
+	uint8_t type = cmd->cdb[1] & 7;
+	if (type > 1)
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	e->formatted = false;
+	e->blank_used = false;
+	e->gen++;
+	e->c.blanks++;
+	start_busy(e, false, type == 1, cmd->cdb[1] & 0x10);
+	save_state(e);
+	cmd->status = MMC_STATUS_GOOD;
+	return 0;
+}
+
+static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t d[8 + 52] = {0};
+	uint8_t page = cmd->cdb[2] & 0x3f;
+	uint32_t n;
+
+	d[3] = e->write_protect ? 0x80 : 0; /* WP */
+	if (page == 0x05) {
+		uint8_t *pg = d + 8;
+		pg[0] = 0x05;
+		pg[1] = 50;
+		pg[2] = e->wp_write_type;
+		pg[3] = (uint8_t)((e->wp_fp ? 0x20 : 0) | e->wp_track_mode);
+		pg[4] = e->wp_dbt;
+		pg[8] = 0x00;
+		put32(pg + 10, e->wp_packet);
+		n = 8 + 52;
+	} else if (page == 0x2A) {
+		uint8_t *pg = d + 8;
+		unsigned kbs = (unsigned)(e->p->rate_1x / 1000.0 * (e->speed ? e->speed : 4));
+		pg[0] = 0x2A;
+		pg[1] = 28;
+		pg[2] = 0x3f;
+		pg[3] = 0x37;
+		pg[6] = 0x29; /* lock, eject */
+		put16(pg + 8, kbs);
+		put16(pg + 18, kbs);
+		put16(pg + 28, kbs);
+		n = 8 + 30;
+	} else {
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	}
+	put16(d, n - 2);
+	return answer(cmd, d, n, get16(cmd->cdb + 7));
+}
+
+static int do_mode_select(struct emu *e, struct mmc_cmd *cmd)
+{
+	const uint8_t *d = cmd->buf;
+	uint16_t plen = get16(cmd->cdb + 7);
+
+	if (cmd->dir != MMC_DIR_OUT || plen > cmd->len || plen < 8)
+		return check(e, cmd, 5, 0x1a, 0x00, -1);
+	size_t off = 8 + get16(d + 6);
+	if (off + 14 > plen)
+		return check(e, cmd, 5, 0x1a, 0x00, -1);
+	const uint8_t *pg = d + off;
+	if ((pg[0] & 0x3f) != 0x05)
+		return check(e, cmd, 5, 0x26, 0x00, -1);
+	uint8_t wt = pg[2] & 0x0f, dbt = pg[4] & 0x0f;
+	uint32_t packet = get32(pg + 10);
+	if (wt > 4 || (dbt != 8 && dbt != 10 && dbt != 0) || packet > 1024)
+		return check(e, cmd, 5, 0x26, 0x00, -1);
+	e->wp_write_type = wt;
+	e->wp_fp = pg[3] & 0x20;
+	e->wp_track_mode = pg[3] & 0x0f;
+	e->wp_dbt = dbt;
+	e->wp_packet = packet;
+	cmd->status = MMC_STATUS_GOOD;
+	return 0;
+}
+
+static int do_request_sense(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t s[18] = {0x70, 0, 0, 0, 0, 0, 0, 10};
+
+	if (busy(e)) {
+		check(e, cmd, 2, 0x04, e->busy_is_format ? 0x04 : 0x07, -1);
+		memcpy(s, e->sense, sizeof(s));
+	}
+	return answer(cmd, s, sizeof(s), cmd->cdb[4]);
+}
+
+static int do_gesn(struct emu *e, struct mmc_cmd *cmd)
+{
+	uint8_t d[8] = {0};
+
+	if (!(cmd->cdb[1] & 1))
+		return check(e, cmd, 5, 0x24, 0x00, -1); /* asynchronous mode is not offered */
+	put16(d, 6);
+	d[2] = 4;
+	d[3] = 0x10;
+	d[5] = e->tray_open ? 0x01 : 0x02;
+	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+}
+
+static void set_speed_kbs(struct emu *e, uint32_t kbs)
+{
+	/* 0xffff / 0xffffffff mean "as fast as possible": keep the configured speed. */
+	if (!e->speed || kbs == 0xffff || kbs == 0xffffffffu || !kbs)
+		return;
+	unsigned x = (unsigned)((double)kbs * 1000.0 / e->p->rate_1x + 0.5);
+	e->speed = x ? x : 1;
+}
+
+static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen)
+{
+	const uint8_t *c = cmd->cdb;
+
+	switch (c[0]) {
+	case 0x00: {
+		int g = medium_gate(e, cmd);
+		if (g <= 0)
+			return g;
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	}
+	case 0x03: return do_request_sense(e, cmd);
+	case 0x12: return do_inquiry(e, cmd);
+	case 0x46: return do_get_config(e, cmd);
+	case 0x4A: return do_gesn(e, cmd);
+	case 0x25: {
+		int g = medium_gate(e, cmd);
+		if (g <= 0)
+			return g;
+		uint8_t d[8];
+		put32(d, e->formatted ? e->sectors - 1 : 0);
+		put32(d + 4, SECTOR);
+		return answer(cmd, d, 8, 8);
+	}
+	case 0x51: return do_disc_info(e, cmd);
+	case 0x52: return do_track_info(e, cmd);
+	case 0x5A: return do_mode_sense(e, cmd);
+	case 0x55: return do_mode_select(e, cmd);
+	case 0x28:
+		snprintf(note, notelen, "lba=%" PRIu32 " n=%u", get32(c + 2), get16(c + 7));
+		return do_read(e, cmd, get32(c + 2), get16(c + 7));
+	case 0xA8:
+		snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32, get32(c + 2), get32(c + 6));
+		return do_read(e, cmd, get32(c + 2), get32(c + 6));
+	case 0x2A: return do_write(e, cmd, get32(c + 2), get16(c + 7), note, notelen);
+	case 0xAA: return do_write(e, cmd, get32(c + 2), get32(c + 6), note, notelen);
+	case 0x2F: {
+		int g = medium_gate(e, cmd);
+		if (g <= 0)
+			return g;
+		uint32_t lba = get32(c + 2), n = get16(c + 7);
+		if (!e->formatted || (uint64_t)lba + n > e->sectors)
+			return check(e, cmd, 5, 0x21, 0x00, lba);
+		if (e->read_error >= 0 && (uint64_t)e->read_error >= lba && (uint64_t)e->read_error < (uint64_t)lba + n)
+			return check(e, cmd, 3, 0x11, 0x00, e->read_error);
+		model_io(e, lba, n);
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	}
+	case 0x35: {
+		int g = medium_gate(e, cmd);
+		if (g <= 0)
+			return g;
+		e->c.syncs++;
+		if (save_state(e) < 0)
+			return check(e, cmd, 4, 0x44, 0x00, -1);
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	}
+	case 0x23: return do_format_caps(e, cmd);
+	case 0x04: return do_format(e, cmd);
+	case 0xA1: return do_blank(e, cmd);
+	case 0xBB:
+		set_speed_kbs(e, get16(c + 4));
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	case 0xB6: {
+		if (cmd->dir != MMC_DIR_OUT || cmd->len < 28)
+			return check(e, cmd, 5, 0x1a, 0x00, -1);
+		const uint8_t *pd = cmd->buf;
+		uint32_t t = get32(pd + 24);
+		set_speed_kbs(e, t ? (uint32_t)((uint64_t)get32(pd + 20) * 1000 / t) : 0);
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	}
+	case 0x1B:
+		if (c[4] & 2) {
+			bool open = !(c[4] & 1);
+			if (open && e->locked)
+				return check(e, cmd, 5, 0x53, 0x02, -1); /* medium removal prevented */
+			if (!open && e->tray_open)
+				e->ua_pending = true; /* a (possibly other) disc was loaded */
+			e->tray_open = open;
+		}
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	case 0x1E:
+		e->locked = c[4] & 1;
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	case 0x5B: {
+		int g = medium_gate(e, cmd);
+		if (g <= 0)
+			return g;
+		if ((c[2] & 7) > 6)
+			return check(e, cmd, 5, 0x24, 0x00, -1);
+		save_state(e);
+		cmd->status = MMC_STATUS_GOOD;
+		return 0;
+	}
+	default:
+		return check(e, cmd, 5, 0x20, 0x00, -1);
+	}
+}
+
+static int emu_exec(struct mmc_transport *t, struct mmc_cmd *cmd)
+{
+	struct emu *e = t->priv;
+	char note[128] = "";
+	int rc;
+
+	e->c.commands++;
+	cmd->resid = 0;
+	advance(e, e->speed ? 100000 : 0); /* command overhead: 0.1 ms */
+	if (e->media_change_at && e->c.commands == e->media_change_at)
+		e->ua_pending = true;
+	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC). */
+	if (e->ua_pending && cmd->cdb[0] != 0x12 && cmd->cdb[0] != 0x03) {
+		e->ua_pending = false;
+		rc = check(e, cmd, 6, 0x28, 0x00, -1);
+	} else {
+		rc = dispatch(e, cmd, note, sizeof(note));
+	}
+	logf_cmd(e, cmd, note);
+	return rc;
+}
+
+static void emu_sleep(struct mmc_transport *t, unsigned ms)
+{
+	struct emu *e = t->priv;
+
+	advance(e, (uint64_t)ms * 1000000u);
+}
+
+static size_t emu_describe(struct mmc_transport *t, char *buf, size_t len)
+{
+	struct emu *e = t->priv;
+	struct emu_counters *c = &e->c;
+	size_t n = mmc_appendf(buf, len,
+			       "emu_profile: %s\n"
+			       "emu_speed: %u\n"
+			       "emu_sim_seconds: %.3f\n"
+			       "emu_medium_rate_bytes_per_s: %.0f\n"
+			       "emu_write_commands: %" PRIu64 "\n"
+			       "emu_write_sectors: %" PRIu64 "\n"
+			       "emu_read_commands: %" PRIu64 "\n"
+			       "emu_refused_writes: %" PRIu64 "\n"
+			       "emu_rmw: %" PRIu64 "\n"
+			       "emu_max_wear: %" PRIu64 "\n",
+			       e->p->name, e->speed, (double)c->sim_ns / 1e9, rate(e), c->write_cmds,
+			       c->write_sectors, c->read_cmds, c->refused_writes, c->rmw, c->max_wear);
+	return n;
+}
+
+static void emu_close(struct mmc_transport *t)
+{
+	struct emu *e = t->priv;
+
+	save_state(e);
+	if (e->log)
+		fclose(e->log);
+	close(e->fd);
+	free(e->wear);
+	free(e->image);
+	free(e->state_path);
+	free(e);
+}
+
+static const struct mmc_transport_ops emu_ops = {
+	.exec = emu_exec, .sleep_ms = emu_sleep, .describe = emu_describe, .close = emu_close,
+};
+
+bool emu_get_counters(struct mmc_transport *t, struct emu_counters *out)
+{
+	if (!t || t->ops != &emu_ops)
+		return false;
+	struct emu *e = t->priv;
+	*out = e->c;
+	out->rate_bps = rate(e);
+	return true;
+}
+
+/* "64M" → bytes; false on garbage. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return false;
+	uint64_t mul = 1;
+	switch (*end) {
+	case 'k': case 'K': mul = 1024; end++; break;
+	case 'm': case 'M': mul = 1024 * 1024; end++; break;
+	case 'g': case 'G': mul = 1024ull * 1024 * 1024; end++; break;
+	case 's': case 'S': mul = SECTOR; end++; break; /* sectors */
+	default: break;
+	}
+	if (*end || v > UINT64_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool is_numeric_option(const char *o)
+{
+	static const char *const names[] = {"speed", "access_ms", "wear_limit", "write_error", "read_error",
+					    "lwip", "media_change"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(o, names[i]))
+			return true;
+	return false;
+}
+
+struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
+{
+	struct emu *e = calloc(1, sizeof(*e));
+	char *dup = strdup(spec ? spec : "");
+	char *log_path = NULL;
+	uint64_t size = 0;
+
+	if (!e || !dup) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	e->fd = -1;
+	e->write_error = e->read_error = -1;
+	snprintf(e->name, sizeof(e->name), "emu:%s", spec);
+	char *colon = strchr(dup, ':');
+	if (!colon) {
+		snprintf(err, errlen, "emu:%s: expected emu:PROFILE:IMAGE[,option=value...]", spec);
+		goto fail;
+	}
+	*colon = 0;
+	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+		if (!strcmp(dup, profiles[i].name))
+			e->p = &profiles[i];
+	if (!e->p) {
+		snprintf(err, errlen, "emu: unknown profile '%s' (known: %s)", dup, emu_profile_list);
+		goto fail;
+	}
+	e->wear_limit = e->p->wear_limit;
+	e->access_ms = e->p->access_ms;
+	char *image = colon + 1, *opts = strchr(image, ',');
+	if (opts)
+		*opts++ = 0;
+	if (!*image) {
+		snprintf(err, errlen, "emu:%s: no image file given", spec);
+		goto fail;
+	}
+	for (char *o = opts, *next; o && *o; o = next) {
+		next = strchr(o, ',');
+		if (next)
+			*next++ = 0;
+		char *val = strchr(o, '=');
+		if (val)
+			*val++ = 0;
+		const char *name = o;
+		uint64_t v = 0;
+		bool ok = true;
+		if (!strcmp(o, "log") && val && *val)
+			log_path = val;
+		else if (!strcmp(o, "size") && val)
+			ok = parse_size(val, &size) && size >= (uint64_t)SECTOR * e->p->packet &&
+			     size % SECTOR == 0 && size / SECTOR <= UINT32_MAX;
+		else if (!strcmp(o, "tray_open"))
+			e->tray_open = !val || strcmp(val, "0");
+		else if (!strcmp(o, "ro"))
+			e->write_protect = !val || strcmp(val, "0");
+		else if (!is_numeric_option(o))
+			ok = false, o = NULL;
+		else if (!val || !(ok = parse_u64(val, &v)))
+			ok = false;
+		else if (!strcmp(o, "speed"))
+			ok = v >= 1 && v <= 100 && (e->speed = (unsigned)v);
+		else if (!strcmp(o, "access_ms"))
+			ok = v <= 10000 && ((e->access_ms = (unsigned)v), true);
+		else if (!strcmp(o, "wear_limit"))
+			ok = v >= 1 && v <= UINT32_MAX && (e->wear_limit = (uint32_t)v);
+		else if (!strcmp(o, "write_error"))
+			e->write_error = (int64_t)(v & 0xffffffffu);
+		else if (!strcmp(o, "read_error"))
+			e->read_error = (int64_t)(v & 0xffffffffu);
+		else if (!strcmp(o, "lwip"))
+			e->lwip = (uint32_t)(v > 1000000 ? 1000000 : v);
+		else if (!strcmp(o, "media_change"))
+			e->media_change_at = v;
+		if (!o) {
+			snprintf(err, errlen, "emu: unknown option '%s' (size, speed, access_ms, wear_limit, "
+					      "write_error, read_error, lwip, media_change, tray_open, ro, log)", name);
+			goto fail;
+		}
+		if (!ok) {
+			snprintf(err, errlen, "emu: bad value for option '%s'", o);
+			goto fail;
+		}
+	}
+	e->image = strdup(image);
+	if (!e->image || asprintf(&e->state_path, "%s.state", image) < 0) {
+		e->state_path = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	struct stat st;
+	bool fresh = stat(image, &st) < 0;
+	if (fresh && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", image, strerror(errno));
+		goto fail;
+	}
+	if (!fresh && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", image);
+		goto fail;
+	}
+	if (fresh && e->write_protect) {
+		snprintf(err, errlen, "%s: no such image (a write-protected disc must exist)", image);
+		goto fail;
+	}
+	e->fd = open(image, (e->write_protect ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644);
+	if (e->fd < 0) {
+		snprintf(err, errlen, "%s: %s", image, strerror(errno));
+		goto fail;
+	}
+	if (fresh) {
+		/* A new blank disc: a sparse image of the profile's (or the given) capacity. */
+		e->sectors = size ? (uint32_t)(size / SECTOR) : e->p->sectors;
+		e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
+		e->wear = calloc(e->npackets, sizeof(uint32_t));
+		if (!e->wear || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0) {
+			snprintf(err, errlen, "%s: cannot create the image: %s", image,
+				 e->wear ? strerror(errno) : "out of memory");
+			unlink(image);
+			goto fail;
+		}
+		e->gen = 1;
+		if (save_state(e) < 0) {
+			snprintf(err, errlen, "%s: cannot write the state file", e->state_path);
+			unlink(image);
+			goto fail;
+		}
+	} else {
+		int rc = load_state(e, err, errlen);
+		if (rc == -ENOENT) {
+			/* An image made elsewhere: a formatted disc of the file's size. */
+			if (st.st_size < (off_t)SECTOR * e->p->packet || st.st_size % SECTOR ||
+			    st.st_size / SECTOR > UINT32_MAX) {
+				snprintf(err, errlen, "%s: size %lld is not a usable disc size", image,
+					 (long long)st.st_size);
+				goto fail;
+			}
+			e->sectors = (uint32_t)(st.st_size / SECTOR);
+			e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
+			e->wear = calloc(e->npackets, sizeof(uint32_t));
+			if (!e->wear) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			e->formatted = true;
+			e->gen = 1;
+		} else if (rc < 0) {
+			if (rc != -EINVAL)
+				snprintf(err, errlen, "%s: %s", e->state_path, strerror(-rc));
+			goto fail;
+		}
+	}
+	if (log_path) {
+		e->log = fopen(log_path, "a");
+		if (!e->log) {
+			snprintf(err, errlen, "emu log %s: %s", log_path, strerror(errno));
+			goto fail;
+		}
+		setvbuf(e->log, NULL, _IOLBF, 0);
+	}
+	free(dup);
+	e->t.ops = &emu_ops;
+	e->t.name = e->name;
+	e->t.priv = e;
+	return &e->t;
+fail:
+	if (e) {
+		if (e->fd >= 0)
+			close(e->fd);
+		free(e->wear);
+		free(e->image);
+		free(e->state_path);
+		free(e);
+	}
+	free(dup);
+	return NULL;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "probe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* TEST UNIT READY until the drive is ready; "becoming ready" and "in progress" are waited out. */
+static int wait_ready(struct mmc_ctx *c)
+{
+	unsigned waited = 0;
+
+	for (;;) {
+		int rc = mmc_test_unit_ready(c);
+		if (rc == -EAGAIN) /* a unit attention is reported once: ask again */
+			rc = mmc_test_unit_ready(c);
+		if (rc != -EBUSY || waited >= 30000)
+			return rc;
+		mmc_transport_sleep(c->t, 200);
+		waited += 200;
+	}
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+int mmc_probe_medium(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen)
+{
+	struct mmc_disc_info di = {0};
+	struct mmc_track_info ti = {0};
+	struct mmc_format_caps fc = {0};
+	uint16_t rd = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = mmc_inquiry(c, &out->inq);
+	if (rc) {
+		snprintf(err, errlen, "%s: does not answer INQUIRY (%s): not a SCSI/MMC drive", source, strerror(-rc));
+		return rc;
+	}
+	if (out->inq.peripheral_type != 0x05) {
+		snprintf(err, errlen, "%s: %s %s is not a CD/DVD/BD drive (peripheral type %02Xh)", source,
+			 out->inq.vendor, out->inq.product, out->inq.peripheral_type);
+		return -ENOTTY;
+	}
+	mmc_capabilities(c, &rd, &out->max_write_kbs); /* optional: speeds are informative only */
+	rc = wait_ready(c);
+	if (rc == -ENOMEDIUM) {
+		snprintf(err, errlen, "%s: no disc in the drive%s", source,
+			 c->last.ascq == 0x02 ? " (tray open)" : "");
+		return rc;
+	}
+	if (rc == -EBUSY) {
+		snprintf(err, errlen, "%s: the drive is still busy (formatting?): try again later", source);
+		return rc;
+	}
+	if (rc) {
+		char txt[96];
+		snprintf(err, errlen, "%s: drive not ready: %s", source, mmc_sense_text(&c->last, txt, sizeof(txt)));
+		return rc;
+	}
+	c->unit_attention = false;
+	rc = mmc_current_profile(c, &out->profile);
+	if (rc) {
+		snprintf(err, errlen, "%s: GET CONFIGURATION failed: %s", source, strerror(-rc));
+		return rc;
+	}
+	mmc_feature_current(c, MMC_FEATURE_MRW, &out->mrw); /* drives without MRW may refuse the query */
+	if (out->profile != MMC_PROFILE_CDRW && out->profile != MMC_PROFILE_DVDPRW)
+		out->mrw = false;
+	if (mmc_read_disc_info(c, &di) == 0) {
+		out->erasable = di.erasable;
+		out->disc_status = di.disc_status;
+	}
+	uint8_t ms[8];
+	if (mmc_mode_sense10(c, 0x2A, ms, sizeof(ms)) == 0)
+		out->write_protected = ms[3] & 0x80;
+	bool have_fc = mmc_read_format_capacities(c, &fc) == 0;
+	bool have_ti = mmc_read_track_info(c, 1, 1, &ti) == 0;
+	uint32_t last = 0, blen = 0;
+	bool have_cap = mmc_read_capacity(c, &last, &blen) == 0 && blen == 2048 && last;
+
+	snprintf(out->kind, sizeof(out->kind), "%s%s", mmc_profile_name(out->profile), out->mrw ? " (MRW)" : "");
+	switch (out->profile) {
+	case MMC_PROFILE_CDRW:
+		out->packet_writable = true;
+		if (out->mrw) {
+			out->packet_sectors = 32;
+			out->formatted = have_fc && fc.cur_type == 2;
+		} else {
+			out->packet_sectors = have_ti && ti.fixed_packet && ti.packet_size ? ti.packet_size : 32;
+			out->formatted = have_ti && ti.fixed_packet && !ti.blank;
+			if (have_ti && !ti.blank && !ti.fixed_packet && !out->problem[0])
+				snprintf(out->problem, sizeof(out->problem),
+					 "the CD-RW holds a session that is not written in fixed packets: "
+					 "blank and format it with `pktfuse format --force %s`", source);
+		}
+		break;
+	case MMC_PROFILE_DVDRW_RO:
+	case MMC_PROFILE_DVDPRW:
+	case MMC_PROFILE_DVDRAM:
+		out->packet_writable = true;
+		out->packet_sectors = 16;
+		out->formatted = have_fc ? fc.cur_type == 2 : have_cap;
+		break;
+	case MMC_PROFILE_BDRE:
+		out->packet_writable = true;
+		out->packet_sectors = 32;
+		out->formatted = have_fc ? fc.cur_type == 2 : have_cap;
+		break;
+	case MMC_PROFILE_DVDRW_SEQ:
+		out->packet_writable = true;
+		out->packet_sectors = 16;
+		snprintf(out->problem, sizeof(out->problem),
+			 "the DVD-RW is in sequential mode: format it for restricted overwrite with `pktfuse format %s`",
+			 source);
+		break;
+	case 0:
+		snprintf(err, errlen, "%s: no disc in the drive", source);
+		return -ENOMEDIUM;
+	default:
+		out->packet_sectors = out->profile >= 0x40 ? 32 : out->profile >= 0x10 ? 16 : 32;
+		out->formatted = have_cap;
+		if (out->profile == MMC_PROFILE_CDR || out->profile == MMC_PROFILE_DVDR || out->profile == 0x0015 ||
+		    out->profile == MMC_PROFILE_DVDPR || out->profile == 0x002B || out->profile == MMC_PROFILE_BDR ||
+		    out->profile == 0x0042)
+			snprintf(out->problem, sizeof(out->problem),
+				 "the disc is a write-once %s: pktfuse writes only rewritable discs (CD-RW, DVD±RW, "
+				 "DVD-RAM, BD-RE); it can be read with -o ro", out->kind);
+		else
+			snprintf(out->problem, sizeof(out->problem),
+				 "the disc is a read-only %s (profile %04Xh): it can be read with -o ro", out->kind,
+				 out->profile);
+		break;
+	}
+	if (out->formatted) {
+		if (have_cap)
+			out->sectors = last + 1;
+		else if (have_ti && ti.size)
+			out->sectors = ti.size;
+		else if (have_fc)
+			out->sectors = fc.cur_blocks;
+		if (!out->sectors)
+			out->formatted = false;
+	}
+	if (out->packet_sectors > 1024)
+		out->packet_sectors = 32;
+	if (!out->problem[0] && out->packet_writable && !out->formatted)
+		snprintf(out->problem, sizeof(out->problem), "the %s is %s: format it with `pktfuse format %s`",
+			 out->kind, out->disc_status == 0 ? "blank" : "not formatted for packet writing", source);
+	if (!out->problem[0] && out->write_protected)
+		snprintf(out->problem, sizeof(out->problem),
+			 "the %s is write-protected: it can be read with -o ro", out->kind);
+	uint64_t h = mix(0, out->profile);
+	h = mix(h, di.disc_id);
+	h = mix(h, out->sectors);
+	h = mix(h, out->formatted);
+	h = mix(h, out->mrw);
+	out->fingerprint = h;
+	return 0;
+}

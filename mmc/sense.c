@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "sense.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void decode_sks(const uint8_t *p, struct mmc_sense *out)
+{
+	out->sksv = p[0] & 0x80;
+	if (out->sksv && out->key == 0x02)
+		out->progress = (uint16_t)(p[1] << 8 | p[2]);
+}
+
+void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (len < 2)
+		return;
+	uint8_t code = sense[0] & 0x7f;
+
+	if (code == 0x70 || code == 0x71) {
+		if (len < 14)
+			return;
+		out->valid = true;
+		out->key = sense[2] & 0x0f;
+		out->asc = sense[12];
+		out->ascq = sense[13];
+		out->info_valid = sense[0] & 0x80;
+		out->info = be32(sense + 3);
+		if (len >= 18)
+			decode_sks(sense + 15, out);
+	} else if (code == 0x72 || code == 0x73) {
+		if (len < 8)
+			return;
+		out->valid = true;
+		out->key = sense[1] & 0x0f;
+		out->asc = sense[2];
+		out->ascq = sense[3];
+		/* Walk the descriptors; a truncated one ends the walk rather than reading past len. */
+		size_t end = 8 + (size_t)sense[7];
+		if (end > len)
+			end = len;
+		for (size_t off = 8; off + 2 <= end;) {
+			uint8_t type = sense[off], alen = sense[off + 1];
+			if (off + 2 + alen > end)
+				break;
+			if (type == 0x00 && alen >= 10) {
+				out->info_valid = sense[off + 2] & 0x80;
+				out->info = (uint64_t)be32(sense + off + 4) << 32 | be32(sense + off + 8);
+			} else if (type == 0x02 && alen >= 6) {
+				decode_sks(sense + off + 4, out);
+			}
+			off += 2 + (size_t)alen;
+		}
+	}
+}
+
+static const char *const key_names[16] = {
+	"NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR", "HARDWARE ERROR", "ILLEGAL REQUEST",
+	"UNIT ATTENTION", "DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED",
+	"ABORTED COMMAND", "EQUAL", "VOLUME OVERFLOW", "MISCOMPARE", "COMPLETED",
+};
+
+static const struct {
+	uint8_t asc, ascq; /* ascq 0xff: any */
+	const char *text;
+} asc_texts[] = {
+	{0x04, 0x01, "becoming ready"},
+	{0x04, 0x04, "format in progress"},
+	{0x04, 0x07, "operation in progress"},
+	{0x04, 0x08, "long write in progress"},
+	{0x04, 0xff, "not ready"},
+	{0x0c, 0xff, "write error"},
+	{0x11, 0xff, "unrecovered read error"},
+	{0x1a, 0xff, "parameter list length error"},
+	{0x20, 0xff, "invalid command operation code"},
+	{0x21, 0x00, "logical block address out of range"},
+	{0x21, 0x02, "invalid address for write"},
+	{0x24, 0xff, "invalid field in CDB"},
+	{0x26, 0xff, "invalid field in parameter list"},
+	{0x27, 0xff, "write protected"},
+	{0x28, 0xff, "medium may have changed"},
+	{0x29, 0xff, "power on or reset"},
+	{0x30, 0x05, "cannot write: incompatible format"},
+	{0x30, 0xff, "incompatible medium"},
+	{0x31, 0xff, "medium format corrupted"},
+	{0x32, 0xff, "no defect spare location available"},
+	{0x3a, 0xff, "medium not present"},
+	{0x64, 0xff, "illegal mode for this track"},
+};
+
+const char *mmc_sense_text(const struct mmc_sense *s, char *buf, size_t len)
+{
+	const char *t = "";
+
+	if (!s->valid) {
+		snprintf(buf, len, "no sense data");
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(asc_texts) / sizeof(asc_texts[0]); i++)
+		if (asc_texts[i].asc == s->asc && (asc_texts[i].ascq == 0xff || asc_texts[i].ascq == s->ascq)) {
+			t = asc_texts[i].text;
+			break;
+		}
+	snprintf(buf, len, "%s %02X/%02X/%02X%s%s", key_names[s->key & 15], s->key, s->asc, s->ascq,
+		 *t ? " " : "", t);
+	return buf;
+}
+
+enum mmc_sense_class mmc_sense_classify(const struct mmc_sense *s)
+{
+	if (!s->valid)
+		return MMC_SC_OTHER;
+	switch (s->key) {
+	case 0x00:
+	case 0x01:
+		return MMC_SC_OK;
+	case 0x02:
+		if (s->asc == 0x04 && (s->ascq == 0x01 || s->ascq == 0x04 || s->ascq == 0x07 || s->ascq == 0x08))
+			return MMC_SC_RETRY;
+		if (s->asc == 0x3a)
+			return MMC_SC_NO_MEDIUM;
+		return MMC_SC_OTHER;
+	case 0x03:
+	case 0x04:
+		return MMC_SC_MEDIUM;
+	case 0x05:
+		return MMC_SC_ILLEGAL;
+	case 0x06:
+		return MMC_SC_UNIT_ATTN;
+	case 0x07:
+		return MMC_SC_PROTECT;
+	default:
+		return MMC_SC_OTHER;
+	}
+}
+
+int mmc_sense_errno(const struct mmc_sense *s)
+{
+	switch (mmc_sense_classify(s)) {
+	case MMC_SC_OK:
+		return 0;
+	case MMC_SC_RETRY:
+		return -EBUSY;
+	case MMC_SC_UNIT_ATTN:
+		return -EAGAIN;
+	case MMC_SC_NO_MEDIUM:
+		return -ENOMEDIUM;
+	case MMC_SC_PROTECT:
+		return -EROFS;
+	case MMC_SC_ILLEGAL:
+		return (s->asc == 0x20 || s->asc == 0x24 || s->asc == 0x26) ? -EINVAL : -EIO;
+	case MMC_SC_MEDIUM:
+		/* A disc without spare areas left is worn out: nothing more can be written there. */
+		return s->asc == 0x32 ? -ENOSPC : -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
+{
+	unsigned budget = ctx->max_wait_ms ? ctx->max_wait_ms : 120000;
+	unsigned waited = 0, delay = 10;
+	bool ua_retried = false;
+
+	for (;;) {
+		int rc = mmc_transport_exec(ctx->t, cmd);
+		if (rc < 0) {
+			ctx->errors++;
+			if (log && !ctx->quiet)
+				fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name, cmd->cdb[0],
+					strerror(-rc));
+			return rc;
+		}
+		if (cmd->status == MMC_STATUS_GOOD)
+			return 0;
+		mmc_sense_decode(cmd->sense, cmd->sense_len, &ctx->last);
+		if (cmd->status != MMC_STATUS_CHECK)
+			ctx->last.valid = false;
+		enum mmc_sense_class c = mmc_sense_classify(&ctx->last);
+		if (c == MMC_SC_OK && ctx->last.valid)
+			return 0;
+		if (c == MMC_SC_RETRY && waited < budget) {
+			/* Bounded exponential back-off: the drive is busy, not broken. */
+			ctx->retries++;
+			mmc_transport_sleep(ctx->t, delay);
+			waited += delay;
+			delay = delay * 2 > 1000 ? 1000 : delay * 2;
+			continue;
+		}
+		if (c == MMC_SC_UNIT_ATTN) {
+			/* A unit attention is reported once and cleared; the command itself never ran, so
+			 * run it again, but tell the owner that the medium must be checked. */
+			ctx->unit_attentions++;
+			ctx->unit_attention = true;
+			if (ctx->return_unit_attention)
+				return -EAGAIN;
+			if (!ua_retried) {
+				ua_retried = true;
+				continue;
+			}
+		}
+		ctx->errors++;
+		if (log && !ctx->quiet) {
+			char txt[96];
+			mmc_sense_text(&ctx->last, txt, sizeof(txt));
+			if (ctx->last.info_valid)
+				fprintf(stderr, "pktfuse: %s: command %02Xh failed at sector %llu: %s\n", ctx->t->name,
+					cmd->cdb[0], (unsigned long long)ctx->last.info, txt);
+			else
+				fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name, cmd->cdb[0],
+					txt);
+		}
+		return ctx->last.valid ? mmc_sense_errno(&ctx->last) : -EIO;
+	}
+}
+
+int mmc_exec(struct mmc_ctx *ctx, struct mmc_cmd *cmd)
+{
+	return exec_policy(ctx, cmd, true);
+}
+
+int mmc_exec_quiet(struct mmc_ctx *ctx, struct mmc_cmd *cmd)
+{
+	return exec_policy(ctx, cmd, false);
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "source.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "emu/emu.h"
+#include "mmc_dev.h"
+
+/* Opens the transport for SOURCE.  1 with *t set, 0 when SOURCE is a plain file, -1 on error. */
+static int open_transport(const char *source, bool read_only, struct mmc_transport **t, char *err, size_t errlen)
+{
+	struct stat st;
+
+	*t = NULL;
+	if (!source || !*source) {
+		snprintf(err, errlen, "no source given");
+		return -1;
+	}
+	if (!strncmp(source, "emu:", 4)) {
+		*t = emu_open(source + 4, err, errlen);
+		return *t ? 1 : -1;
+	}
+	if (stat(source, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", source, strerror(errno));
+		return -1;
+	}
+	if (S_ISREG(st.st_mode))
+		return 0;
+	if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		snprintf(err, errlen, "%s: neither a drive nor an image file", source);
+		return -1;
+	}
+	*t = mmc_sg_open(source, read_only, err, errlen);
+	return *t ? 1 : -1;
+}
+
+int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out,
+		    char *err, size_t errlen)
+{
+	struct mmc_transport *t;
+	int rc = open_transport(source, opt->read_only, &t, err, errlen);
+
+	*out = NULL;
+	if (rc <= 0)
+		return rc;
+	struct mmc_dev_options mo = {.read_only = opt->read_only, .speed = opt->speed, .quiet = opt->quiet};
+	*out = mmc_dev_open(t, source, &mo, err, errlen);
+	return *out ? 1 : -1;
+}
+
+static const char *disc_status_name(uint8_t s)
+{
+	static const char *const names[] = {"empty", "incomplete", "finalized", "random access"};
+	return names[s & 3];
+}
+
+int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
+{
+	struct mmc_transport *t;
+	int rc = open_transport(source, true, &t, err, errlen);
+
+	if (rc == 0) {
+		snprintf(err, errlen, "%s: an image file, not a drive (nothing to ask)", source);
+		return -1;
+	}
+	if (rc < 0)
+		return -1;
+	struct mmc_ctx ctx = {.t = t, .quiet = true};
+	struct mmc_probe p;
+	uint8_t cfg[512];
+	uint32_t got = 0;
+
+	rc = mmc_probe_medium(&ctx, source, &p, err, errlen);
+	if (rc && p.inq.vendor[0] == 0) {
+		mmc_transport_close(t);
+		return -1;
+	}
+	fprintf(out, "drive: %s %s %s\n", p.inq.vendor, p.inq.product, p.inq.revision);
+	if (mmc_get_configuration(&ctx, 0, 0, cfg, sizeof(cfg), &got) == 0 && got >= 12 &&
+	    mmc_get_be16(cfg + 8) == 0) {
+		fprintf(out, "profiles:");
+		unsigned n = cfg[11];
+		for (unsigned i = 0; i + 4 <= n && 12 + i + 4 <= sizeof(cfg); i += 4)
+			fprintf(out, " %s%s", mmc_profile_name(mmc_get_be16(cfg + 12 + i)),
+				cfg[12 + i + 2] & 1 ? "*" : "");
+		fprintf(out, "\n");
+	}
+	if (p.max_write_kbs)
+		fprintf(out, "max write speed: %u kB/s\n", p.max_write_kbs);
+	if (rc) {
+		fprintf(out, "medium: none (%s)\n", err);
+		mmc_transport_close(t);
+		return 0;
+	}
+	fprintf(out, "medium: %s (profile %04Xh)\n", p.kind, p.profile);
+	fprintf(out, "disc status: %s\n", disc_status_name(p.disc_status));
+	fprintf(out, "formatted for packet writing: %s\n", p.formatted ? "yes" : "no");
+	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p.sectors, p.sectors * 2048.0 / 1048576.0);
+	fprintf(out, "packet size: %u sectors (%u KiB)\n", p.packet_sectors, p.packet_sectors * 2);
+	fprintf(out, "erasable: %s\n", p.erasable ? "yes" : "no");
+	fprintf(out, "writable: %s\n", p.problem[0] ? "no" : "yes");
+	struct emu_counters ec;
+	if (emu_get_counters(t, &ec))
+		fprintf(out, "wear: highest packet rewritten %llu times\n", (unsigned long long)ec.max_wear);
+	else
+		fprintf(out, "wear: unknown (drives do not report it)\n");
+	if (p.problem[0])
+		fprintf(out, "note: %s\n", p.problem);
+	mmc_transport_close(t);
+	return 0;
+}
+
+/* Polls TEST UNIT READY until the drive finishes a format or blank, drawing its progress. */
+static int wait_progress(struct mmc_ctx *c, const char *what, bool show)
+{
+	unsigned shown = 101;
+
+	for (unsigned polls = 0;; polls++) {
+		int rc = mmc_test_unit_ready(c);
+		if (rc != -EBUSY) {
+			if (show)
+				fprintf(stderr, "\r%s: [%-40s] 100%%\n", what, "########################################");
+			return rc;
+		}
+		if (polls > 1000000)
+			return -ETIMEDOUT;
+		if (show && c->last.sksv && c->last.progress * 100u / 65535u != shown) {
+			unsigned pct = shown = c->last.progress * 100u / 65535u;
+			char bar[41];
+			memset(bar, '#', pct * 40 / 100);
+			bar[pct * 40 / 100] = 0;
+			fprintf(stderr, "\r%s: [%-40s] %3u%%", what, bar, pct);
+		}
+		mmc_transport_sleep(c->t, 1000);
+	}
+}
+
+static int fail_sense(struct mmc_ctx *c, const char *source, const char *step, int rc, char *err, size_t errlen)
+{
+	char txt[96];
+
+	if (c->last.valid)
+		snprintf(err, errlen, "%s: %s failed: %s", source, step, mmc_sense_text(&c->last, txt, sizeof(txt)));
+	else
+		snprintf(err, errlen, "%s: %s failed: %s", source, step, strerror(-rc));
+	return -1;
+}
+
+/* Waits out an IMMED format or blank that started with rc (0: started). 0, or -1 with err. */
+static int finish(struct mmc_ctx *c, int rc, const char *source, const char *step, bool show, char *err,
+		  size_t errlen)
+{
+	if (!rc)
+		rc = wait_progress(c, step, show);
+	return rc ? fail_sense(c, source, step, rc, err, errlen) : 0;
+}
+
+int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen)
+{
+	struct mmc_transport *t;
+	struct mmc_probe p;
+	struct mmc_format_caps fc;
+	int rc;
+
+	if (opt->quick && opt->full) {
+		snprintf(err, errlen, "--quick and --full exclude each other");
+		return -1;
+	}
+	rc = open_transport(source, false, &t, err, errlen);
+	if (rc == 0) {
+		snprintf(err, errlen, "%s: an image file, not a drive: there is no medium to format", source);
+		return -1;
+	}
+	if (rc < 0)
+		return -1;
+	struct mmc_ctx ctx = {.t = t, .quiet = true};
+	if (mmc_probe_medium(&ctx, source, &p, err, errlen))
+		goto fail;
+	if (!p.packet_writable) {
+		snprintf(err, errlen, "%s: %s", source, p.problem);
+		goto fail;
+	}
+	if (p.write_protected) {
+		snprintf(err, errlen, "%s: the %s is write-protected", source, p.kind);
+		goto fail;
+	}
+	if ((p.formatted || p.disc_status != 0) && !opt->force) {
+		snprintf(err, errlen, "%s: the %s is %s and may hold data: add --force to erase it", source, p.kind,
+			 p.formatted ? "already formatted" : "not blank");
+		goto fail;
+	}
+	uint8_t type;
+	uint32_t param = 0;
+	switch (p.profile) {
+	case MMC_PROFILE_CDRW:
+		type = p.mrw ? MMC_FMT_MRW : MMC_FMT_CD_DVD_FP;
+		param = p.mrw ? 0 : 32;
+		break;
+	case MMC_PROFILE_DVDRW_RO:
+	case MMC_PROFILE_DVDRW_SEQ:
+		type = opt->full ? MMC_FMT_CD_DVD_FP : MMC_FMT_DVDRW_QUICK;
+		param = opt->full ? 16 : 0;
+		break;
+	case MMC_PROFILE_DVDPRW:
+		type = MMC_FMT_DVDPRW;
+		break;
+	case MMC_PROFILE_BDRE:
+		type = MMC_FMT_BD_SPARE;
+		break;
+	default:
+		type = MMC_FMT_FULL;
+		break;
+	}
+	rc = mmc_read_format_capacities(&ctx, &fc);
+	if (rc) {
+		rc = fail_sense(&ctx, source, "READ FORMAT CAPACITIES", rc, err, errlen);
+		goto fail_rc;
+	}
+	uint32_t blocks = 0;
+	for (unsigned i = 0; i < fc.n; i++)
+		if (fc.desc[i].type == type) {
+			blocks = fc.desc[i].blocks;
+			if (type == MMC_FMT_CD_DVD_FP && fc.desc[i].param)
+				param = fc.desc[i].param;
+		}
+	if (!blocks) {
+		snprintf(err, errlen, "%s: the drive offers no format of type %02Xh for this %s", source, type, p.kind);
+		goto fail;
+	}
+	/* A used CD-RW (or one written otherwise) must be blanked before fixed packets can be laid down. */
+	if (p.profile == MMC_PROFILE_CDRW && type == MMC_FMT_CD_DVD_FP && p.disc_status != 0) {
+		rc = finish(&ctx, mmc_blank(&ctx, opt->full ? 0 : 1, true), source, "BLANK", opt->progress, err, errlen);
+		if (rc)
+			goto fail_rc;
+	}
+	rc = finish(&ctx, mmc_format_unit(&ctx, type, blocks, param, true), source, "FORMAT UNIT", opt->progress, err,
+		    errlen);
+	if (rc)
+		goto fail_rc;
+	mmc_sync_cache(&ctx, false);
+	if (mmc_probe_medium(&ctx, source, &p, err, errlen))
+		goto fail;
+	if (!p.formatted) {
+		snprintf(err, errlen, "%s: the format finished but the %s still is not packet-writable", source, p.kind);
+		goto fail;
+	}
+	mmc_transport_close(t);
+	return 0;
+fail:
+	rc = -1;
+fail_rc:
+	mmc_transport_close(t);
+	return rc;
+}

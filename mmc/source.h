@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Entry points of the MMC side for the pktfuse command line and daemon. */
+#ifndef PKTFUSE_MMC_SOURCE_H
+#define PKTFUSE_MMC_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "blockdev.h"
+
+struct mmc_source_options {
+	bool read_only;
+	unsigned speed; /* 0 = drive default */
+	bool quiet;
+};
+
+/* SOURCE is a drive path (/dev/srN, /dev/sgN, any block/char device) or "emu:PROFILE:IMAGE[,opt=val...]".
+ * Returns 1 and sets *out when SOURCE is an MMC source; 0 when it is not (a plain image file: the
+ * caller uses image_dev_open); -1 on error with a one-line reason (no newline) in err. */
+int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out,
+		    char *err, size_t errlen);
+
+/* `pktfuse info SOURCE`: the drive and the medium, readable, on out.  0, or -1 with err. */
+int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen);
+
+struct mmc_format_options {
+	bool quick, full, force, progress;
+};
+/* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err. */
+int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen);
+
+#endif

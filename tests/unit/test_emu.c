@@ -1,0 +1,648 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The emulated drive and the MMC backend together: every profile end to end, the media rules, wear,
+ * injected faults, the speed model and bad input. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emu/emu.h"
+#include "mmc_cmds.h"
+#include "mmc_dev.h"
+#include "source.h"
+
+static char dir[64];
+static char err[512];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pktfuse-emu-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	err[0] = 0;
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *spec(const char *profile, const char *opts)
+{
+	static char s[512];
+
+	snprintf(s, sizeof(s), "emu:%s:%s/disc.img%s%s", profile, dir, *opts ? "," : "", opts);
+	return s;
+}
+
+static void pattern(uint8_t *buf, uint64_t lba, uint32_t n, uint32_t seed)
+{
+	for (uint32_t s = 0; s < n; s++)
+		for (unsigned i = 0; i < 2048; i += 8) {
+			uint64_t v = (lba + s) * 0x9e3779b97f4a7c15ull ^ (uint64_t)seed << 40 ^ i;
+			memcpy(buf + (size_t)s * 2048 + i, &v, 8);
+		}
+}
+
+static struct pkt_blockdev *open_dev(const char *src, bool ro)
+{
+	struct mmc_source_options o = {.read_only = ro, .quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	int rc = mmc_source_open(src, &o, &dev, err, sizeof(err));
+
+	ck_assert_msg(rc == 1, "open %s: %d %s", src, rc, err);
+	return dev;
+}
+
+static void format(const char *src, bool force)
+{
+	struct mmc_format_options fo = {.force = force};
+
+	ck_assert_msg(mmc_cmd_format(src, &fo, err, sizeof(err)) == 0, "format %s: %s", src, err);
+}
+
+static struct emu_counters counters(struct pkt_blockdev *dev)
+{
+	struct emu_counters c;
+
+	ck_assert(emu_get_counters(mmc_dev_transport(dev), &c));
+	return c;
+}
+
+/* A raw command channel straight to an emulator, for what the backend would never send. */
+struct raw {
+	struct mmc_transport *t;
+	struct mmc_ctx ctx;
+};
+
+static void raw_open(struct raw *r, const char *src)
+{
+	r->t = emu_open(src + 4, err, sizeof(err));
+	ck_assert_msg(r->t != NULL, "%s", err);
+	memset(&r->ctx, 0, sizeof(r->ctx));
+	r->ctx.t = r->t;
+	r->ctx.quiet = true;
+}
+
+static void expect_sense(struct raw *r, int rc, uint8_t key, uint8_t asc, uint8_t ascq)
+{
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(r->ctx.last.key == key && r->ctx.last.asc == asc && r->ctx.last.ascq == ascq,
+		      "sense %02X/%02X/%02X, want %02X/%02X/%02X", r->ctx.last.key, r->ctx.last.asc, r->ctx.last.ascq,
+		      key, asc, ascq);
+}
+
+static const struct {
+	const char *name;
+	uint32_t packet;
+	uint16_t profile;
+} profs[] = {
+	{"cdrw", 32, 0x000A}, {"dvd-rw", 16, 0x0013}, {"dvd+rw", 16, 0x001A},
+	{"dvd-ram", 16, 0x0012}, {"bd-re", 32, 0x0043}, {"cd-mrw", 32, 0x000A},
+};
+
+/* Every profile: blank disc refused with advice → format → whole packets written through the backend →
+ * read back after reopening → the emulator's log shows every write obeyed the medium's rules. */
+START_TEST(test_profile_end_to_end)
+{
+	char logp[128], opts[160];
+	snprintf(logp, sizeof(logp), "%s/cmd.log", dir);
+	snprintf(opts, sizeof(opts), "size=8M,log=%s", logp);
+	const char *src = spec(profs[_i].name, opts);
+	struct mmc_source_options o = {.quiet = true};
+	struct pkt_blockdev *dev = NULL;
+
+	ck_assert_int_eq(mmc_source_open(src, &o, &dev, err, sizeof(err)), -1);
+	ck_assert_ptr_null(dev);
+	ck_assert_msg(strstr(err, "pktfuse format"), "%s", err);
+	format(src, false);
+
+	dev = open_dev(src, false);
+	uint32_t ps = profs[_i].packet;
+	ck_assert_uint_eq(dev->geo.packet_sectors, ps);
+	ck_assert_uint_eq(dev->geo.sector_count, 4096);
+	ck_assert(dev->geo.writable);
+	uint8_t *buf = malloc(256 * 2048), *back = malloc(256 * 2048);
+	dev->ops->hold(dev, true);
+	/* A run of packets, a lone packet in the middle, and the last packet of the disc. */
+	pattern(buf, 0, 256, 1);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 256, buf), 0);
+	pattern(buf, 1024, ps, 1);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 1024, ps, buf), 0);
+	pattern(buf, 4096 - ps, ps, 1);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 4096 - ps, ps, buf), 0);
+	/* Rewrite the first packet: wear. */
+	pattern(buf, 0, ps, 2);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, ps, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
+	dev->ops->hold(dev, false);
+	struct emu_counters c = counters(dev);
+	ck_assert_uint_eq(c.refused_writes, 0);
+	ck_assert_uint_eq(c.rmw, 0);
+	ck_assert_uint_eq(c.write_sectors, 256 + 3 * ps);
+	ck_assert_uint_eq(c.max_wear, 2);
+	char desc[2048];
+	dev->ops->describe(dev, desc, sizeof(desc));
+	ck_assert_msg(strstr(desc, "backend: mmc") && strstr(desc, "emu_write_commands:"), "%s", desc);
+	pkt_blockdev_close(dev);
+
+	dev = open_dev(src, true);
+	ck_assert(!dev->geo.writable);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, ps, buf), -EROFS);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 0, 256, back), 0);
+	pattern(buf, 0, 256, 1);
+	pattern(buf, 0, ps, 2);
+	ck_assert(memcmp(buf, back, 256 * 2048) == 0);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 1024, ps, back), 0);
+	pattern(buf, 1024, ps, 1);
+	ck_assert(memcmp(buf, back, ps * 2048) == 0);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 4096 - ps, ps, back), 0);
+	pattern(buf, 4096 - ps, ps, 1);
+	ck_assert(memcmp(buf, back, ps * 2048) == 0);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 4096 - 1, 2, back), -EIO); /* past the end */
+	pkt_blockdev_close(dev);
+
+	/* The log: every WRITE was accepted, packet-aligned, whole packets, without internal RMW. */
+	FILE *f = fopen(logp, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[256];
+	unsigned writes = 0, prevent = 0, allow = 0, modesel = 0, formats = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned op = 0, lba = 0, n = 0, rmw = 9;
+		sscanf(line, "op=%x", &op);
+		if (op == 0x2A || op == 0xAA) {
+			ck_assert_msg(sscanf(line, "op=%x lba=%u n=%u rule=ok rmw=%u", &op, &lba, &n, &rmw) == 4, "%s",
+				      line);
+			ck_assert_msg(strstr(line, "status=GOOD"), "%s", line);
+			ck_assert_msg(lba % ps == 0 && n % ps == 0 && rmw == 0, "%s", line);
+			writes++;
+		}
+		prevent += op == 0x1E && strstr(line, "GOOD") != NULL;
+		modesel += op == 0x55;
+		formats += op == 0x04;
+		(void)allow;
+	}
+	fclose(f);
+	ck_assert_uint_ge(writes, 4);
+	ck_assert_uint_eq(formats, 1);
+	ck_assert_uint_ge(prevent, 2); /* locked while dirty, unlocked after */
+	/* Only the CD-RW in fixed packets needs the write parameters page. */
+	if (!strcmp(profs[_i].name, "cdrw"))
+		ck_assert_uint_ge(modesel, 1);
+	else
+		ck_assert_uint_eq(modesel, 0);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+START_TEST(test_rule_violations)
+{
+	struct raw r;
+	static uint8_t buf[64 * 2048];
+	int rc;
+
+	/* CD-RW: before formatting, a write is refused; then page 05h is required; then alignment. */
+	const char *cd = spec("cdrw", "size=4M");
+	raw_open(&r, cd);
+	expect_sense(&r, mmc_write10(&r.ctx, 0, 32, buf), 5, 0x30, 0x05);
+	mmc_transport_close(r.t);
+	format(cd, false);
+	raw_open(&r, cd);
+	expect_sense(&r, mmc_write10(&r.ctx, 0, 32, buf), 5, 0x64, 0x00);
+	ck_assert_int_eq(mmc_set_write_params_fixed(&r.ctx, 32), 0);
+	ck_assert_int_eq(mmc_write10(&r.ctx, 0, 32, buf), 0);
+	expect_sense(&r, mmc_write10(&r.ctx, 16, 32, buf), 5, 0x21, 0x02);
+	expect_sense(&r, mmc_write10(&r.ctx, 32, 1, buf), 5, 0x21, 0x02);
+	expect_sense(&r, mmc_write10(&r.ctx, 2048 - 32, 64, buf), 5, 0x21, 0x00);
+	/* Wrong packet size in page 05h: illegal mode. */
+	ck_assert_int_eq(mmc_set_write_params_fixed(&r.ctx, 16), 0);
+	expect_sense(&r, mmc_write10(&r.ctx, 0, 32, buf), 5, 0x64, 0x00);
+	struct emu_counters c;
+	ck_assert(emu_get_counters(r.t, &c));
+	ck_assert_uint_eq(c.refused_writes, 4);
+	mmc_transport_close(r.t);
+	teardown();
+	setup();
+
+	/* DVD-RW restricted overwrite: 32 KiB aligned. */
+	const char *dvd = spec("dvd-rw", "size=4M");
+	format(dvd, false);
+	raw_open(&r, dvd);
+	ck_assert_int_eq(mmc_write10(&r.ctx, 16, 16, buf), 0);
+	expect_sense(&r, mmc_write10(&r.ctx, 8, 16, buf), 5, 0x21, 0x02);
+	expect_sense(&r, mmc_write10(&r.ctx, 32, 4, buf), 5, 0x21, 0x02);
+	/* A transfer length that does not match the data: invalid field. */
+	struct mmc_cmd cmd = {.cdb = {0x2A, 0, 0, 0, 0, 0, 0, 0, 16, 0}, .cdb_len = 10, .dir = MMC_DIR_OUT,
+			      .buf = buf, .len = 2048};
+	rc = mmc_exec(&r.ctx, &cmd);
+	expect_sense(&r, rc, 5, 0x24, 0x00);
+	mmc_transport_close(r.t);
+	teardown();
+	setup();
+
+	/* DVD+RW: 2 KiB writes accepted, each partial ECC block counted as a read-modify-write. */
+	const char *plus = spec("dvd+rw", "size=4M");
+	format(plus, false);
+	raw_open(&r, plus);
+	ck_assert_int_eq(mmc_write10(&r.ctx, 3, 1, buf), 0);
+	ck_assert_int_eq(mmc_write10(&r.ctx, 16, 16, buf), 0);
+	ck_assert_int_eq(mmc_write10(&r.ctx, 40, 16, buf), 0); /* straddles two blocks: two partial ones */
+	ck_assert(emu_get_counters(r.t, &c));
+	ck_assert_uint_eq(c.rmw, 3);
+	ck_assert_uint_eq(c.refused_writes, 0);
+	mmc_transport_close(r.t);
+	teardown();
+	setup();
+
+	/* DVD-RAM and BD-RE: random writes. */
+	const char *ram = spec("dvd-ram", "size=4M");
+	format(ram, false);
+	raw_open(&r, ram);
+	ck_assert_int_eq(mmc_write10(&r.ctx, 5, 3, buf), 0);
+	ck_assert_int_eq(mmc_write12(&r.ctx, 1001, 7, buf), 0);
+	mmc_transport_close(r.t);
+	teardown();
+	setup();
+	const char *bd = spec("bd-re", "size=4M");
+	format(bd, false);
+	raw_open(&r, bd);
+	ck_assert_int_eq(mmc_write10(&r.ctx, 7, 2, buf), 0);
+	/* BLANK is not a BD command. */
+	expect_sense(&r, mmc_blank(&r.ctx, 1, false), 5, 0x20, 0x00);
+	/* An unknown opcode. */
+	struct mmc_cmd bad = {.cdb = {0xE7}, .cdb_len = 10, .dir = MMC_DIR_NONE};
+	expect_sense(&r, mmc_exec(&r.ctx, &bad), 5, 0x20, 0x00);
+	/* The wrong format type for the medium. */
+	expect_sense(&r, mmc_format_unit(&r.ctx, 0x26, 2048, 0, false), 5, 0x26, 0x00);
+	mmc_transport_close(r.t);
+}
+END_TEST
+
+START_TEST(test_wear_limit)
+{
+	const char *src = spec("cdrw", "size=4M,wear_limit=3");
+	static uint8_t buf[32 * 2048];
+
+	format(src, false);
+	struct pkt_blockdev *dev = open_dev(src, false);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pkt_blockdev_write(dev, 64, 32, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 64, 32, buf), -EIO);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 96, 32, buf), 0); /* the neighbour is fine */
+	struct emu_counters c = counters(dev);
+	ck_assert_uint_eq(c.worn_failures, 1);
+	ck_assert_uint_eq(c.max_wear, 3);
+	pkt_blockdev_close(dev);
+	/* Wear survives in the state file. */
+	dev = open_dev(src, false);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 64, 32, buf), -EIO);
+	pkt_blockdev_close(dev);
+	/* The default CD-RW limit is 1000 overwrites. */
+	teardown();
+	setup();
+	src = spec("cdrw", "size=4M");
+	format(src, false);
+	dev = open_dev(src, false);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), -EIO);
+	pkt_blockdev_close(dev);
+}
+END_TEST
+
+START_TEST(test_faults)
+{
+	static uint8_t buf[64 * 2048];
+	const char *src = spec("dvd+rw", "size=4M");
+
+	format(src, false);
+	/* Write error at one sector: only the packet holding it fails. */
+	struct pkt_blockdev *dev = open_dev(spec("dvd+rw", "write_error=40"), false);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 32, 16, buf), -EIO);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 48, 16, buf), 0);
+	pkt_blockdev_close(dev);
+
+	/* Read error: the good sectors of the run are returned, exactly one is counted bad. */
+	pattern(buf, 0, 32, 9);
+	dev = open_dev(src, false);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), 0);
+	pkt_blockdev_close(dev);
+	dev = open_dev(spec("dvd+rw", "read_error=5"), true);
+	static uint8_t back[32 * 2048];
+	ck_assert_int_eq(pkt_blockdev_read(dev, 0, 32, back), -EIO);
+	struct mmc_dev_counters mc;
+	ck_assert(mmc_dev_get_counters(dev, &mc));
+	ck_assert_uint_eq(mc.bad_sectors, 1);
+	ck_assert(memcmp(back, buf, 5 * 2048) == 0);
+	ck_assert(memcmp(back + 6 * 2048, buf + 6 * 2048, 26 * 2048) == 0);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 6, 26, back), 0);
+	pkt_blockdev_close(dev);
+
+	/* Long write in progress: waited out, the write succeeds. */
+	dev = open_dev(spec("dvd+rw", "lwip=5"), false);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 16, buf), 0);
+	ck_assert(mmc_dev_get_counters(dev, &mc));
+	ck_assert_uint_eq(mc.retries, 5);
+	pkt_blockdev_close(dev);
+
+	/* A medium change reported during use: the same disc, so work continues after a re-probe. */
+	dev = open_dev(spec("dvd+rw", "media_change=20"), false);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(pkt_blockdev_write(dev, (uint64_t)i * 16, 16, buf), 0);
+	ck_assert(mmc_dev_get_counters(dev, &mc));
+	ck_assert_uint_eq(mc.unit_attentions, 1);
+	ck_assert_uint_ge(mc.reprobes, 1);
+	pkt_blockdev_close(dev);
+
+	/* Tray open: a clear message. */
+	struct mmc_source_options o = {.quiet = true};
+	ck_assert_int_eq(mmc_source_open(spec("dvd+rw", "tray_open=1"), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "no disc") && strstr(err, "tray open"), "%s", err);
+}
+END_TEST
+
+/* A different disc behind our back (the sr driver may swallow the unit attention): the fingerprint
+ * checked when the cache starts holding dirty data catches it, and nothing is written. */
+START_TEST(test_changed_disc)
+{
+	static uint8_t buf[32 * 2048];
+	const char *src = spec("bd-re", "size=4M");
+
+	format(src, false);
+	struct pkt_blockdev *dev = open_dev(src, false);
+	struct mmc_ctx raw = {.t = mmc_dev_transport(dev), .quiet = true};
+	ck_assert_int_eq(mmc_format_unit(&raw, 0x30, 2048, 0, false), 0); /* "another disc" */
+	dev->ops->hold(dev, true);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), -ENOMEDIUM);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 0, 32, buf), -ENOMEDIUM);
+	pkt_blockdev_close(dev);
+
+	/* The same through a unit attention after eject and reload of another disc. */
+	dev = open_dev(src, false);
+	raw.t = mmc_dev_transport(dev);
+	ck_assert_int_eq(mmc_format_unit(&raw, 0x30, 2048, 0, false), 0);
+	ck_assert_int_eq(mmc_start_stop(&raw, true, false), 0);
+	ck_assert_int_eq(mmc_start_stop(&raw, true, true), 0);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), -ENOMEDIUM);
+	struct emu_counters c = counters(dev);
+	ck_assert_uint_eq(c.write_cmds, 0); /* nothing reached the other disc */
+	struct mmc_dev_counters mc;
+	ck_assert(mmc_dev_get_counters(dev, &mc));
+	ck_assert_uint_eq(mc.unit_attentions, 1);
+	pkt_blockdev_close(dev);
+}
+END_TEST
+
+START_TEST(test_tray_lock)
+{
+	const char *src = spec("dvd-ram", "size=4M");
+
+	format(src, false);
+	struct pkt_blockdev *dev = open_dev(src, false);
+	struct mmc_ctx raw = {.t = mmc_dev_transport(dev), .quiet = true};
+	dev->ops->hold(dev, true);
+	ck_assert_int_ne(mmc_start_stop(&raw, true, false), 0);
+	ck_assert_uint_eq(raw.last.asc, 0x53);
+	dev->ops->hold(dev, false);
+	ck_assert_int_eq(mmc_start_stop(&raw, true, false), 0);
+	ck_assert_int_eq(mmc_start_stop(&raw, true, true), 0);
+	pkt_blockdev_close(dev);
+}
+END_TEST
+
+START_TEST(test_format_rules)
+{
+	const char *src = spec("cdrw", "size=4M");
+	struct mmc_format_options fo = {0};
+	static uint8_t buf[32 * 2048];
+
+	format(src, false);
+	/* A formatted disc is not touched without --force. */
+	ck_assert_int_eq(mmc_cmd_format(src, &fo, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--force"), "%s", err);
+	struct pkt_blockdev *dev = open_dev(src, false);
+	pattern(buf, 0, 32, 3);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 32, buf), 0);
+	pkt_blockdev_close(dev);
+	/* With --force: the CD-RW is blanked first, then formatted; the old data is gone. */
+	char logp[128], opts[160];
+	snprintf(logp, sizeof(logp), "%s/f.log", dir);
+	snprintf(opts, sizeof(opts), "log=%s", logp);
+	format(spec("cdrw", opts), true);
+	dev = open_dev(src, true);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 0, 32, buf), 0);
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		ck_assert_uint_eq(buf[i], 0);
+	pkt_blockdev_close(dev);
+	FILE *f = fopen(logp, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[256];
+	int blank_at = -1, format_at = -1, n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "op=A1", 5) && strstr(line, "GOOD"))
+			blank_at = n;
+		if (!strncmp(line, "op=04", 5) && strstr(line, "GOOD"))
+			format_at = n;
+		n++;
+	}
+	fclose(f);
+	ck_assert_int_ge(blank_at, 0);
+	ck_assert_int_gt(format_at, blank_at);
+	fo.quick = fo.full = true;
+	ck_assert_int_eq(mmc_cmd_format(src, &fo, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(test_new_disc_capacity)
+{
+	const struct {
+		const char *p;
+		uint64_t sectors;
+	} caps[] = {{"cdrw", 295264}, {"dvd-rw", 2297888}, {"dvd+rw", 2295104}, {"dvd-ram", 2236704},
+		    {"bd-re", 11826176}};
+	struct stat st;
+	char img[128];
+
+	snprintf(img, sizeof(img), "%s/disc.img", dir);
+	for (unsigned i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		struct mmc_transport *t = emu_open(spec(caps[i].p, "") + 4, err, sizeof(err));
+		ck_assert_msg(t != NULL, "%s", err);
+		mmc_transport_close(t);
+		ck_assert_int_eq(stat(img, &st), 0);
+		ck_assert_uint_eq((uint64_t)st.st_size, caps[i].sectors * 2048);
+		ck_assert_uint_lt((uint64_t)st.st_blocks * 512, 1024 * 1024); /* sparse */
+		unlink(img);
+		char state[160];
+		snprintf(state, sizeof(state), "%s.state", img);
+		unlink(state);
+	}
+	/* Formatting a real-size DVD+RW is quick in simulated time, and the capacity is the real one. */
+	format(spec("dvd+rw", ""), false);
+	struct pkt_blockdev *dev = open_dev(spec("dvd+rw", ""), true);
+	ck_assert_uint_eq(dev->geo.sector_count, 2295104);
+	pkt_blockdev_close(dev);
+}
+END_TEST
+
+START_TEST(test_info)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	const char *src = spec("cd-mrw", "size=4M");
+
+	ck_assert_int_eq(mmc_cmd_info(src, f, err, sizeof(err)), 0);
+	fflush(f);
+	ck_assert_msg(strstr(text, "drive: PKTFUSE EMU cd-mrw") && strstr(text, "medium: CD-RW (MRW)") &&
+			      strstr(text, "formatted for packet writing: no") && strstr(text, "pktfuse format"),
+		      "%s", text);
+	fclose(f);
+	free(text);
+	format(src, false);
+	f = open_memstream(&text, &len);
+	ck_assert_int_eq(mmc_cmd_info(src, f, err, sizeof(err)), 0);
+	fflush(f);
+	ck_assert_msg(strstr(text, "formatted for packet writing: yes") && strstr(text, "packet size: 32 sectors") &&
+			      strstr(text, "capacity: 2048 sectors") && strstr(text, "writable: yes") &&
+			      strstr(text, "profiles: CD-RW*"),
+		      "%s", text);
+	fclose(f);
+	free(text);
+}
+END_TEST
+
+/* Sequential whole packets reach the medium's rate; the speed model runs on the simulated clock. */
+START_TEST(test_speed_model)
+{
+	static uint8_t buf[64 * 2048];
+	const struct {
+		const char *p;
+		unsigned x;
+	} cases[] = {{"cdrw", 4}, {"dvd+rw", 4}, {"bd-re", 2}};
+
+	for (unsigned k = 0; k < 3; k++) {
+		char opts[64];
+		snprintf(opts, sizeof(opts), "size=32M,speed=%u", cases[k].x);
+		const char *src = spec(cases[k].p, opts);
+		format(src, false);
+		struct mmc_source_options o = {.quiet = true, .speed = cases[k].x};
+		struct pkt_blockdev *dev = NULL;
+		ck_assert_int_eq(mmc_source_open(src, &o, &dev, err, sizeof(err)), 1);
+		uint32_t ps = dev->geo.packet_sectors;
+		struct emu_counters a = counters(dev);
+		uint64_t bytes = 0;
+		for (uint64_t lba = 0; lba + 64 <= 8192; lba += 64, bytes += 64 * 2048)
+			ck_assert_int_eq(pkt_blockdev_write(dev, lba, 64, buf), 0);
+		struct emu_counters b = counters(dev);
+		double secs = (double)(b.sim_ns - a.sim_ns) / 1e9;
+		double ratio = (double)bytes / secs / b.rate_bps;
+		ck_assert_msg(ratio >= 0.95 && ratio <= 1.0, "%s %ux sequential ratio %.3f", cases[k].p, cases[k].x,
+			      ratio);
+		/* Random whole packets: every one pays the access time. */
+		a = b;
+		uint64_t rbytes = 0;
+		for (unsigned i = 0; i < 32; i++, rbytes += ps * 2048)
+			ck_assert_int_eq(pkt_blockdev_write(dev, (uint64_t)((i * 7919u) % (8192 / ps)) * ps, ps, buf), 0);
+		b = counters(dev);
+		double rratio = (double)rbytes / ((double)(b.sim_ns - a.sim_ns) / 1e9) / b.rate_bps;
+		ck_assert_msg(rratio < 0.5, "%s random ratio %.3f", cases[k].p, rratio);
+		if (getenv("PKTFUSE_BENCH_VERBOSE"))
+			fprintf(stderr, "%s %ux: sequential %.3f x medium rate, random packets %.3f x\n", cases[k].p,
+				cases[k].x, ratio, rratio);
+		pkt_blockdev_close(dev);
+		teardown();
+		setup();
+	}
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+	struct mmc_source_options o = {.quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	char path[160];
+
+	ck_assert_int_eq(mmc_source_open(spec("floppy", ""), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "unknown profile 'floppy'") && strstr(err, "cdrw"), "%s", err);
+	ck_assert_int_eq(mmc_source_open("emu:cdrw:/nonexistent-dir/x/disc.img", &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "/nonexistent-dir/x/disc.img") && strstr(err, "No such file"), "%s", err);
+	ck_assert_int_eq(mmc_source_open("emu:cdrw", &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "expected emu:PROFILE:IMAGE"), "%s", err);
+	ck_assert_int_eq(mmc_source_open("emu:cdrw:", &o, &dev, err, sizeof(err)), -1);
+	ck_assert_int_eq(mmc_source_open(spec("cdrw", "size=banana"), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "bad value for option 'size'"), "%s", err);
+	ck_assert_int_eq(mmc_source_open(spec("cdrw", "size=1000"), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_int_eq(mmc_source_open(spec("cdrw", "colour=red"), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "unknown option 'colour'"), "%s", err);
+	ck_assert_int_eq(mmc_source_open(spec("cdrw", "speed=0"), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_int_eq(mmc_source_open(spec("cdrw", "speed=-3"), &o, &dev, err, sizeof(err)), -1);
+
+	/* A write-protected disc: refused for writing with the reason, served read-only. */
+	const char *src = spec("dvd-ram", "size=4M");
+	format(src, false);
+	ck_assert_int_eq(mmc_source_open(spec("dvd-ram", "ro=1"), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "write-protected"), "%s", err);
+	o.read_only = true;
+	ck_assert_int_eq(mmc_source_open(spec("dvd-ram", "ro=1"), &o, &dev, err, sizeof(err)), 1);
+	pkt_blockdev_close(dev);
+	struct mmc_format_options fo = {.force = true};
+	ck_assert_int_eq(mmc_cmd_format(spec("dvd-ram", "ro=1"), &fo, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "write-protected"), "%s", err);
+	o.read_only = false;
+
+	/* The image of another profile. */
+	ck_assert_int_eq(mmc_source_open(spec("bd-re", ""), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "holds a dvd-ram disc"), "%s", err);
+
+	/* Paths: missing, a directory, a plain image (not ours: 0), a character device that is no drive. */
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	ck_assert_int_eq(mmc_source_open(path, &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "No such file"), "%s", err);
+	ck_assert_int_eq(mmc_source_open(dir, &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "neither a drive nor an image file"), "%s", err);
+	snprintf(path, sizeof(path), "%s/disc.img", dir);
+	ck_assert_int_eq(mmc_source_open(path, &o, &dev, err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_cmd_info(path, stdout, err, sizeof(err)), -1);
+	ck_assert_int_eq(mmc_source_open("/dev/null", &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "not a SCSI/MMC drive"), "%s", err);
+	ck_assert_int_eq(mmc_cmd_info("/dev/null", stdout, err, sizeof(err)), -1);
+	ck_assert_int_eq(mmc_source_open("", &o, &dev, err, sizeof(err)), -1);
+	ck_assert_ptr_null(dev);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("emu");
+	TCase *tc = tcase_create("emu");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_profile_end_to_end, 0, sizeof(profs) / sizeof(profs[0]));
+	tcase_add_test(tc, test_rule_violations);
+	tcase_add_test(tc, test_wear_limit);
+	tcase_add_test(tc, test_faults);
+	tcase_add_test(tc, test_changed_disc);
+	tcase_add_test(tc, test_tray_lock);
+	tcase_add_test(tc, test_format_rules);
+	tcase_add_test(tc, test_new_disc_capacity);
+	tcase_add_test(tc, test_info);
+	tcase_add_test(tc, test_speed_model);
+	tcase_add_test(tc, test_bad_input);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "image_dev.h"
+#include "source.h"
 #include "udf.h"
 
 #include <errno.h>
@@ -125,6 +126,14 @@ static int cmd_info(int argc, char **argv)
 		fprintf(stderr, "usage: pktfuse info SOURCE\n");
 		return 2;
 	}
+	struct stat st;
+	if (strncmp(argv[1], "emu:", 4) == 0 || (stat(argv[1], &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+		if (mmc_cmd_info(argv[1], stdout, err, sizeof(err)) != 0) {
+			fprintf(stderr, "pktfuse: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
 	struct image_dev_options io = {.read_only = true};
 	struct pkt_blockdev *dev = image_dev_open(argv[1], &io, err, sizeof(err));
 	if (!dev) {
@@ -149,9 +158,60 @@ static int udf_read_through_cache(void *ctx, uint64_t off, size_t len, void *buf
 	return pkt_cache_read(ctx, buf, len, off);
 }
 
+/* `pktfuse format SOURCE [--quick|--full] [--force]`: brings the medium to a packet-writable state. */
+static int cmd_format(int argc, char **argv)
+{
+	struct mmc_format_options fo = {.progress = isatty(2)};
+	const char *source = NULL;
+	char err[512];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0)
+			fo.quick = true;
+		else if (strcmp(argv[i], "--full") == 0)
+			fo.full = true;
+		else if (strcmp(argv[i], "--force") == 0)
+			fo.force = true;
+		else if (argv[i][0] == '-' || source) {
+			fprintf(stderr, "usage: pktfuse format SOURCE [--quick|--full] [--force]\n");
+			return 2;
+		} else
+			source = argv[i];
+	}
+	if (!source || (fo.quick && fo.full)) {
+		fprintf(stderr, "usage: pktfuse format SOURCE [--quick|--full] [--force]\n");
+		return 2;
+	}
+	struct stat st;
+	if (strncmp(source, "emu:", 4) != 0 && stat(source, &st) == 0 && S_ISREG(st.st_mode)) {
+		fprintf(stderr, "pktfuse: %s is an image file: it needs no medium formatting (mkudffs can put "
+				"UDF on it)\n", source);
+		return 1;
+	}
+	if (mmc_cmd_format(source, &fo, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 {
 	char err[512];
+	struct mmc_source_options mo = {.read_only = o->read_only, .speed = o->speed};
+	struct pkt_blockdev *mdev = NULL;
+	int r = mmc_source_open(o->source, &mo, &mdev, err, sizeof(err));
+
+	if (r < 0) {
+		report("%s", err);
+		return NULL;
+	}
+	if (r == 1) {
+		/* A drive (or the emulator) knows its packet size and enforces its own rules. */
+		if (o->packet)
+			report("note: -o packet applies to image files; %s uses the medium's packet size", o->source);
+		return mdev;
+	}
 	struct image_dev_options io = {
 		.packet_sectors = o->packet,
 		.read_only = o->read_only,
@@ -381,6 +441,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "umount") == 0)
 		return cmd_umount(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "format") == 0)
+		return cmd_format(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return cmd_info(argc - 1, argv + 1);
 	return run_daemon(argc, argv);

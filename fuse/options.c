@@ -14,6 +14,7 @@ enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION };
 #define PKT_OPT(t, p) {t, offsetof(struct pktfuse_opts, p), 1}
 static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("packet=%s", packet_str),
+	PKT_OPT("speed=%s", speed_str),
 	PKT_OPT("cache=%s", cache_str),
 	PKT_OPT("dirty_age=%s", age_str),
 	PKT_OPT("dirty_high=%s", high_str),
@@ -176,6 +177,8 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 
 	if (o->packet_str && pktfuse_parse_uint(o->packet_str, 1, 1024, &o->packet))
 		return bad("packet", o->packet_str, "a number of 2 KiB sectors from 1 to 1024");
+	if (o->speed_str && pktfuse_parse_uint(o->speed_str, 1, 100, &o->speed))
+		return bad("speed", o->speed_str, "a write speed from 1 to 100 (times the medium's 1x rate)");
 	if (o->cache_str) {
 		if (pktfuse_parse_size(o->cache_str, &o->cache_bytes) || o->cache_bytes < 64 * 1024 ||
 		    o->cache_bytes > (64ull << 30))
@@ -212,6 +215,7 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 	free(o->age_str);
 	free(o->high_str);
 	free(o->low_str);
+	free(o->speed_str);
 }
 
 void pktfuse_usage(const char *prog)
@@ -220,14 +224,17 @@ void pktfuse_usage(const char *prog)
 	       "       %s status MOUNTPOINT\n"
 	       "       %s umount MOUNTPOINT\n"
 	       "       %s info SOURCE\n"
+	       "       %s format SOURCE [--quick|--full] [--force]\n"
 	       "\n"
 	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
-	       "SOURCE is an image file whose size is a multiple of 2048 bytes.  MOUNTPOINT shows the\n"
+	       "SOURCE is a drive (/dev/srN, /dev/sgN), an emulated drive (emu:PROFILE:IMAGE[,opt=val]) or an\n"
+	       "image file whose size is a multiple of 2048 bytes.  MOUNTPOINT shows the\n"
 	       "files of its UDF file system (read-only for now), or with -o image the block file.\n"
 	       "\n"
 	       "pktfuse options:\n"
 	       "    -o image             show a directory with `disc` (the block file) and `stats`\n"
 	       "    -o packet=N          packet size of an image source, in 2 KiB sectors (default 32)\n"
+	       "    -o speed=N           write speed of a drive, in multiples of the medium's 1x rate\n"
 	       "    -o cache=SIZE        packet cache size (default 32M), preallocated\n"
 	       "    -o dirty_age=SECONDS write dirty data older than this (default 5)\n"
 	       "    -o dirty_high=PCT    writers wait while this share of the cache is dirty (default 75)\n"
@@ -235,5 +242,5 @@ void pktfuse_usage(const char *prog)
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"
 	       "    -o ro                read-only\n"
 	       "\n",
-	       prog, prog, prog, prog);
+	       prog, prog, prog, prog, prog);
 }

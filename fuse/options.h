@@ -17,6 +17,7 @@ struct pktfuse_opts {
 	bool read_only;        /* -o ro */
 	bool strict;           /* -o strict: the image backend refuses non-packet writes */
 	unsigned packet;       /* -o packet=N sectors (image sources), 0 = default */
+	unsigned speed;        /* -o speed=N (drives), 0 = the drive's choice */
 	uint64_t cache_bytes;  /* -o cache=SIZE */
 	unsigned dirty_age_ms; /* -o dirty_age=SECONDS */
 	unsigned dirty_high;   /* -o dirty_high=PERCENT */
@@ -25,7 +26,7 @@ struct pktfuse_opts {
 	bool foreground, debug, singlethread, show_help, show_version;
 	unsigned max_idle_threads;
 	/* raw option strings, validated after parsing so that errors name the option */
-	char *packet_str, *cache_str, *age_str, *high_str, *low_str;
+	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str;
 };
 
 /* Parses argv into opts and leaves the options FUSE itself handles in args.  Returns 0, or -1 after

@@ -198,7 +198,8 @@ static int cmd_format(int argc, char **argv)
 static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 {
 	char err[512];
-	struct mmc_source_options mo = {.read_only = o->read_only, .speed = o->speed};
+	/* Quiet: the one-line reason below says it all; a detached daemon has no terminal anyway. */
+	struct mmc_source_options mo = {.read_only = o->read_only, .speed = o->speed, .quiet = true};
 	struct pkt_blockdev *mdev = NULL;
 	int r = mmc_source_open(o->source, &mo, &mdev, err, sizeof(err));
 

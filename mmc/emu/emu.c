@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1047,6 +1048,11 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 	e->fd = open(image, (e->write_protect ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644);
 	if (e->fd < 0) {
 		snprintf(err, errlen, "%s: %s", image, strerror(errno));
+		goto fail;
+	}
+	/* One drive, one user at a time: as a real drive opened with O_EXCL. */
+	if (flock(e->fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "%s: the emulated disc is in use by another pktfuse", image);
 		goto fail;
 	}
 	if (fresh) {

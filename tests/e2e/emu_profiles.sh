@@ -44,4 +44,28 @@ for p in cdrw dvd-rw dvd+rw dvd-ram bd-re cd-mrw; do
 	"$PKTFUSE" umount "$T/mnt"
 	note "$p: $writes writes, all within the medium's rules; $(awk -F': ' '$1=="write_amplification"{print "write amplification " $2}' "$T/stats")"
 done
+# Bad input: one line, non-zero exit, nothing created or changed.
+expect_fail() { # expect_fail WORD -- ARGS…
+	local word=$1 out
+	shift 2
+	if out=$("$PKTFUSE" "$@" 2>&1); then fail "pktfuse $* succeeded"; fi
+	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "pktfuse $*: more than one line: $out"
+	printf '%s' "$out" | grep -qi -- "$word" || fail "pktfuse $*: message lacks '$word': $out"
+	note "pktfuse $* → $out"
+}
+expect_fail "unknown profile" -- "emu:zip:$T/z.img" "$T/mnt" -o image
+[ ! -e "$T/z.img" ] || fail "an unknown profile created an image"
+expect_fail "No such file" -- "emu:cdrw:$T/no/such/dir/d.img" "$T/mnt" -o image
+expect_fail "No such file" -- "/dev/no-such-drive" "$T/mnt" -o image
+expect_fail "not a SCSI/MMC drive" -- /dev/null "$T/mnt" -o image
+mkfifo "$T/fifo"
+expect_fail "neither a drive nor an image" -- "$T/fifo" "$T/mnt" -o image
+start_pktfuse "emu:cdrw:$T/cdrw.img" "$T/mnt" -o image
+expect_fail "in use" -- "emu:cdrw:$T/cdrw.img" "$T/check" -o image
+"$PKTFUSE" umount "$T/mnt"
+sum=$(sha256sum < "$T/dvd+rw.img")
+start_pktfuse "emu:dvd+rw:$T/dvd+rw.img,ro=1" "$T/mnt" -o image
+if dd if=/dev/zero of="$T/mnt/disc" bs=32k count=1 conv=notrunc,fsync 2>/dev/null; then fail "wrote to a write-protected disc"; fi
+"$PKTFUSE" umount "$T/mnt"
+[ "$(sha256sum < "$T/dvd+rw.img")" = "$sum" ] || fail "the write-protected disc changed"
 echo "PASS: every emulated profile, formatted, written through ext2 on the block file, and read back"

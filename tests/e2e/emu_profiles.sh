@@ -64,7 +64,8 @@ start_pktfuse "emu:cdrw:$T/cdrw.img" "$T/mnt" -o image
 expect_fail "in use" -- "emu:cdrw:$T/cdrw.img" "$T/check" -o image
 "$PKTFUSE" umount "$T/mnt"
 sum=$(sha256sum < "$T/dvd+rw.img")
-start_pktfuse "emu:dvd+rw:$T/dvd+rw.img,ro=1" "$T/mnt" -o image
+expect_fail "write-protected" -- "emu:dvd+rw:$T/dvd+rw.img,ro=1" "$T/mnt" -o image
+start_pktfuse "emu:dvd+rw:$T/dvd+rw.img,ro=1" "$T/mnt" -o image,ro
 if dd if=/dev/zero of="$T/mnt/disc" bs=32k count=1 conv=notrunc,fsync 2>/dev/null; then fail "wrote to a write-protected disc"; fi
 "$PKTFUSE" umount "$T/mnt"
 [ "$(sha256sum < "$T/dvd+rw.img")" = "$sum" ] || fail "the write-protected disc changed"

@@ -619,6 +619,13 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
 	return 0;
 }
 
+/* The drive's "1x" in the kB/s of SET CD SPEED / SET STREAMING / page 2Ah: CD counts the raw 176.4 kB/s
+ * of audio, not the user-data rate. */
+static double kbs_1x(const struct emu *e)
+{
+	return e->p->code == 0x000A ? 176.4 : e->p->code == 0x0043 ? 4495.5 : 1385.0;
+}
+
 static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
 {
 	uint8_t d[8 + 52] = {0};
@@ -638,7 +645,7 @@ static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
 		n = 8 + 52;
 	} else if (page == 0x2A) {
 		uint8_t *pg = d + 8;
-		unsigned kbs = (unsigned)(e->p->rate_1x / 1000.0 * (e->speed ? e->speed : 4));
+		unsigned kbs = (unsigned)(kbs_1x(e) * (e->speed ? e->speed : 4));
 		pg[0] = 0x2A;
 		pg[1] = 28;
 		pg[2] = 0x3f;
@@ -710,7 +717,7 @@ static void set_speed_kbs(struct emu *e, uint32_t kbs)
 	/* 0xffff / 0xffffffff mean "as fast as possible": keep the configured speed. */
 	if (!e->speed || kbs == 0xffff || kbs == 0xffffffffu || !kbs)
 		return;
-	unsigned x = (unsigned)((double)kbs * 1000.0 / e->p->rate_1x + 0.5);
+	unsigned x = (unsigned)((double)kbs / kbs_1x(e) + 0.5);
 	e->speed = x ? x : 1;
 }
 

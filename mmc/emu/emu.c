@@ -64,6 +64,8 @@ struct emu {
 	bool wp_fp;
 	uint32_t wp_packet;
 	uint64_t busy_until_ns, busy_start_ns; /* format / blank in progress */
+	uint64_t bg_until_ns;                  /* DVD+RW background formatting runs until then */
+	bool bg_stopped;
 	bool busy_is_format;
 	uint64_t head; /* next sector under the head, for the access-time model */
 	/* faults */
@@ -489,7 +491,10 @@ static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 	d[4] = 1; /* sessions */
 	d[5] = 1;
 	d[6] = 1;
-	d[7] = (e->p->code == 0x001A || e->p->mrw) && e->formatted ? 3 : 0; /* background format complete */
+	if (e->p->code == 0x001A && e->formatted)
+		d[7] = e->c.sim_ns >= e->bg_until_ns ? 3 : e->bg_stopped ? 1 : 2; /* background format state */
+	else if (e->p->mrw && e->formatted)
+		d[7] = 3;
 	put32(d + 12, (uint32_t)(e->gen * 2654435761u)); /* disc identification */
 	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
 }
@@ -546,12 +551,18 @@ static int do_format_caps(struct emu *e, struct mmc_cmd *cmd)
 	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
 }
 
+/* Simulated length of a full pass over the disc, or of the minute or so a quick format takes. */
+static uint64_t pass_ns(const struct emu *e, bool quick)
+{
+	double r = e->p->rate_1x * (e->speed ? e->speed : 4);
+
+	return quick ? 60ull * 1000000000u : (uint64_t)((double)e->sectors * SECTOR / r * 1e9);
+}
+
 /* Starts a simulated format or blank of the whole disc. */
 static void start_busy(struct emu *e, bool format, bool quick, bool immed)
 {
-	double r = e->p->rate_1x * (e->speed ? e->speed : 4);
-	/* A full pass over the disc, or the minute or so a quick format / background start takes. */
-	uint64_t ns = quick ? 60ull * 1000000000u : (uint64_t)((double)e->sectors * SECTOR / r * 1e9);
+	uint64_t ns = pass_ns(e, quick);
 
 	e->busy_is_format = format;
 	e->busy_start_ns = e->c.sim_ns;
@@ -581,7 +592,7 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 		ok = true;
 	if (!ok || (type == 0x10 && param != e->p->packet))
 		return check(e, cmd, 5, 0x26, 0x00, -1);
-	if (e->p->rule == RULE_FIXED_PACKETS && e->blank_used)
+	if (e->p->rule == RULE_FIXED_PACKETS && (e->blank_used || e->formatted))
 		return check(e, cmd, 5, 0x30, 0x05, -1); /* a CD-RW must be blanked before this format */
 	e->formatted = false;
 	e->gen++;
@@ -590,6 +601,13 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 		return check(e, cmd, 4, 0x44, 0x00, -1);
 	e->c.formats++;
 	bool quick = type == 0x15 || type == 0x26 || type == 0x24 || type == 0x31;
+	e->bg_until_ns = 0;
+	e->bg_stopped = false;
+	if (type == 0x26) {
+		/* DVD+RW: usable once the quick start is done; the drive formats the rest in the background
+		 * for as long as a full pass over the disc would take. */
+		e->bg_until_ns = e->c.sim_ns + pass_ns(e, true) + pass_ns(e, false);
+	}
 	start_busy(e, true, quick, pl[1] & 0x02);
 	save_state(e);
 	cmd->status = MMC_STATUS_GOOD;
@@ -818,6 +836,10 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return g;
 		if ((c[2] & 7) > 6)
 			return check(e, cmd, 5, 0x24, 0x00, -1);
+		if (e->p->code == 0x001A && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
+			e->bg_stopped = true;
+			e->c.bg_stops++;
+		}
 		save_state(e);
 		cmd->status = MMC_STATUS_GOOD;
 		return 0;

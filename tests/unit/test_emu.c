@@ -403,6 +403,53 @@ START_TEST(test_changed_disc)
 }
 END_TEST
 
+/* DVD+RW: usable while it formats in the background; closing stops the background format first. */
+START_TEST(test_dvdplusrw_background)
+{
+	char logp[128], opts[160];
+	static uint8_t buf[16 * 2048];
+
+	snprintf(logp, sizeof(logp), "%s/bg.log", dir);
+	snprintf(opts, sizeof(opts), "size=64M,log=%s", logp);
+	const char *src = spec("dvd+rw", opts);
+	struct mmc_format_options fo = {0};
+	ck_assert_msg(mmc_cmd_format(src, &fo, err, sizeof(err)) == 0, "%s", err);
+	/* In one process, the drive's background format is still running: use the device right away. */
+	struct mmc_transport *t = emu_open(src + 4, err, sizeof(err));
+	ck_assert_ptr_nonnull(t);
+	struct mmc_ctx raw = {.t = t, .quiet = true};
+	ck_assert_int_eq(mmc_format_unit(&raw, 0x26, 32768, 0, false), 0);
+	struct mmc_disc_info di;
+	ck_assert_int_eq(mmc_read_disc_info(&raw, &di), 0);
+	ck_assert_uint_eq(di.bg_format, 2);
+	ck_assert_int_eq(mmc_write10(&raw, 0, 16, buf), 0);
+	mmc_transport_close(t);
+
+	/* Through the backend: its close() stops the background format and waits for it. */
+	struct pkt_blockdev *dev = open_dev(src, false);
+	raw.t = mmc_dev_transport(dev);
+	ck_assert_int_eq(mmc_format_unit(&raw, 0x26, 32768, 0, false), 0);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 16, 16, buf), 0);
+	pkt_blockdev_close(dev);
+	FILE *f = fopen(logp, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[256];
+	unsigned closes = 0;
+	bool stopped_after_write = false, wrote = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "op=2A lba=16", 12))
+			wrote = true;
+		if (!strncmp(line, "op=5B", 5) && strstr(line, "GOOD")) {
+			closes++;
+			stopped_after_write = wrote;
+		}
+	}
+	fclose(f);
+	ck_assert_uint_eq(closes, 2);
+	ck_assert(stopped_after_write);
+}
+END_TEST
+
 START_TEST(test_tray_lock)
 {
 	const char *src = spec("dvd-ram", "size=4M");
@@ -665,6 +712,7 @@ int main(void)
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_changed_disc);
 	tcase_add_test(tc, test_tray_lock);
+	tcase_add_test(tc, test_dvdplusrw_background);
 	tcase_add_test(tc, test_format_rules);
 	tcase_add_test(tc, test_new_disc_capacity);
 	tcase_add_test(tc, test_info);

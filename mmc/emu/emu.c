@@ -730,6 +730,29 @@ static int do_gesn(struct emu *e, struct mmc_cmd *cmd)
 	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
 }
 
+/* READ DVD STRUCTURE, format 00h (physical format information) only: what tools such as
+ * dvd+rw-mediainfo ask first. */
+static int do_dvd_structure(struct emu *e, struct mmc_cmd *cmd)
+{
+	static uint8_t d[4 + 2048];
+	uint16_t code = e->p->code;
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	if (code < 0x10 || code > 0x2f || cmd->cdb[7] != 0x00)
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	memset(d, 0, sizeof(d));
+	put16(d, 2048 + 2);
+	uint8_t book = code == 0x001A ? 0x9 : code == 0x0012 ? 0x1 : 0x3;
+	d[4] = (uint8_t)(book << 4 | 0x01);
+	d[5] = 0x0f;        /* 120 mm, maximum rate not specified */
+	d[6] = 0x04;        /* one layer, parallel track path, rewritable */
+	put32(d + 8, 0x030000);           /* first physical sector of the data area */
+	put32(d + 12, 0x030000 + e->sectors - 1);
+	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 8));
+}
+
 static void set_speed_kbs(struct emu *e, uint32_t kbs)
 {
 	/* 0xffff / 0xffffffff mean "as fast as possible": keep the configured speed. */
@@ -800,6 +823,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		return 0;
 	}
 	case 0x23: return do_format_caps(e, cmd);
+	case 0xAD: return do_dvd_structure(e, cmd);
 	case 0x04: return do_format(e, cmd);
 	case 0xA1: return do_blank(e, cmd);
 	case 0xBB:

@@ -229,12 +229,30 @@ static void hold_cb(struct pkt_blockdev *dev, bool dirty)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* A DVD+RW still formatting in the background must have that stopped and a lead-out written before it
+ * leaves the drive, or other drives may not read it.  BD-RE and DVD-RAM need only the flush. */
+static void finish_dvdplusrw(struct mmc_dev *m)
+{
+	struct mmc_disc_info di;
+
+	if (m->probe.profile != MMC_PROFILE_DVDPRW || m->probe.mrw || mmc_read_disc_info(&m->ctx, &di) ||
+	    di.bg_format != 2)
+		return;
+	if (mmc_close_track_session(&m->ctx, 0, 0) || mmc_close_track_session(&m->ctx, 2, 0))
+		return;
+	/* Some drives answer TEST UNIT READY too early after CLOSE: watch the disc information instead. */
+	for (unsigned i = 0; i < 600 && mmc_read_disc_info(&m->ctx, &di) == 0 && di.bg_format == 2; i++)
+		mmc_transport_sleep(m->ctx.t, 100);
+}
+
 static void close_cb(struct pkt_blockdev *dev)
 {
 	struct mmc_dev *m = to_mmc(dev);
 
-	if (!m->gone && dev->geo.writable)
+	if (!m->gone && dev->geo.writable) {
 		mmc_sync_cache(&m->ctx, false);
+		finish_dvdplusrw(m);
+	}
 	if (m->locked && !m->gone)
 		mmc_prevent_allow(&m->ctx, false);
 	mmc_transport_close(m->ctx.t);

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   libfuse3-dev fuse3
-  libsgutils2-dev sg3-utils
+  libsgutils2-dev sg3-utils dvd+rw-tools
   check
   fio e2fsprogs util-linux udftools udfclient
   clang libclang-rt-14-dev

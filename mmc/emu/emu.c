@@ -65,6 +65,8 @@ struct emu {
 	bool wp_fp;
 	uint32_t wp_packet;
 	uint64_t busy_until_ns, busy_start_ns; /* format / blank in progress */
+	uint64_t bg_until_ns;                  /* DVD+RW background formatting runs until then */
+	bool bg_stopped;
 	bool busy_is_format;
 	uint64_t head; /* next sector under the head, for the access-time model */
 	/* faults */
@@ -490,7 +492,10 @@ static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 	d[4] = 1; /* sessions */
 	d[5] = 1;
 	d[6] = 1;
-	d[7] = (e->p->code == 0x001A || e->p->mrw) && e->formatted ? 3 : 0; /* background format complete */
+	if (e->p->code == 0x001A && e->formatted)
+		d[7] = e->c.sim_ns >= e->bg_until_ns ? 3 : e->bg_stopped ? 1 : 2; /* background format state */
+	else if (e->p->mrw && e->formatted)
+		d[7] = 3;
 	put32(d + 12, (uint32_t)(e->gen * 2654435761u)); /* disc identification */
 	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
 }
@@ -547,12 +552,18 @@ static int do_format_caps(struct emu *e, struct mmc_cmd *cmd)
 	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
 }
 
+/* Simulated length of a full pass over the disc, or of the minute or so a quick format takes. */
+static uint64_t pass_ns(const struct emu *e, bool quick)
+{
+	double r = e->p->rate_1x * (e->speed ? e->speed : 4);
+
+	return quick ? 60ull * 1000000000u : (uint64_t)((double)e->sectors * SECTOR / r * 1e9);
+}
+
 /* Starts a simulated format or blank of the whole disc. */
 static void start_busy(struct emu *e, bool format, bool quick, bool immed)
 {
-	double r = e->p->rate_1x * (e->speed ? e->speed : 4);
-	/* A full pass over the disc, or the minute or so a quick format / background start takes. */
-	uint64_t ns = quick ? 60ull * 1000000000u : (uint64_t)((double)e->sectors * SECTOR / r * 1e9);
+	uint64_t ns = pass_ns(e, quick);
 
 	e->busy_is_format = format;
 	e->busy_start_ns = e->c.sim_ns;
@@ -582,7 +593,7 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 		ok = true;
 	if (!ok || (type == 0x10 && param != e->p->packet))
 		return check(e, cmd, 5, 0x26, 0x00, -1);
-	if (e->p->rule == RULE_FIXED_PACKETS && e->blank_used)
+	if (e->p->rule == RULE_FIXED_PACKETS && (e->blank_used || e->formatted))
 		return check(e, cmd, 5, 0x30, 0x05, -1); /* a CD-RW must be blanked before this format */
 	e->formatted = false;
 	e->gen++;
@@ -591,6 +602,13 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 		return check(e, cmd, 4, 0x44, 0x00, -1);
 	e->c.formats++;
 	bool quick = type == 0x15 || type == 0x26 || type == 0x24 || type == 0x31;
+	e->bg_until_ns = 0;
+	e->bg_stopped = false;
+	if (type == 0x26) {
+		/* DVD+RW: usable once the quick start is done; the drive formats the rest in the background
+		 * for as long as a full pass over the disc would take. */
+		e->bg_until_ns = e->c.sim_ns + pass_ns(e, true) + pass_ns(e, false);
+	}
 	start_busy(e, true, quick, pl[1] & 0x02);
 	save_state(e);
 	cmd->status = MMC_STATUS_GOOD;
@@ -620,6 +638,13 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
 	return 0;
 }
 
+/* The drive's "1x" in the kB/s of SET CD SPEED / SET STREAMING / page 2Ah: CD counts the raw 176.4 kB/s
+ * of audio, not the user-data rate. */
+static double kbs_1x(const struct emu *e)
+{
+	return e->p->code == 0x000A ? 176.4 : e->p->code == 0x0043 ? 4495.5 : 1385.0;
+}
+
 static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
 {
 	uint8_t d[8 + 52] = {0};
@@ -639,7 +664,7 @@ static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
 		n = 8 + 52;
 	} else if (page == 0x2A) {
 		uint8_t *pg = d + 8;
-		unsigned kbs = (unsigned)(e->p->rate_1x / 1000.0 * (e->speed ? e->speed : 4));
+		unsigned kbs = (unsigned)(kbs_1x(e) * (e->speed ? e->speed : 4));
 		pg[0] = 0x2A;
 		pg[1] = 28;
 		pg[2] = 0x3f;
@@ -706,12 +731,35 @@ static int do_gesn(struct emu *e, struct mmc_cmd *cmd)
 	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
 }
 
+/* READ DVD STRUCTURE, format 00h (physical format information) only: what tools such as
+ * dvd+rw-mediainfo ask first. */
+static int do_dvd_structure(struct emu *e, struct mmc_cmd *cmd)
+{
+	static uint8_t d[4 + 2048];
+	uint16_t code = e->p->code;
+	int g = medium_gate(e, cmd);
+
+	if (g <= 0)
+		return g;
+	if (code < 0x10 || code > 0x2f || cmd->cdb[7] != 0x00)
+		return check(e, cmd, 5, 0x24, 0x00, -1);
+	memset(d, 0, sizeof(d));
+	put16(d, 2048 + 2);
+	uint8_t book = code == 0x001A ? 0x9 : code == 0x0012 ? 0x1 : 0x3;
+	d[4] = (uint8_t)(book << 4 | 0x01);
+	d[5] = 0x0f;        /* 120 mm, maximum rate not specified */
+	d[6] = 0x04;        /* one layer, parallel track path, rewritable */
+	put32(d + 8, 0x030000);           /* first physical sector of the data area */
+	put32(d + 12, 0x030000 + e->sectors - 1);
+	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 8));
+}
+
 static void set_speed_kbs(struct emu *e, uint32_t kbs)
 {
 	/* 0xffff / 0xffffffff mean "as fast as possible": keep the configured speed. */
 	if (!e->speed || kbs == 0xffff || kbs == 0xffffffffu || !kbs)
 		return;
-	unsigned x = (unsigned)((double)kbs * 1000.0 / e->p->rate_1x + 0.5);
+	unsigned x = (unsigned)((double)kbs / kbs_1x(e) + 0.5);
 	e->speed = x ? x : 1;
 }
 
@@ -776,6 +824,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		return 0;
 	}
 	case 0x23: return do_format_caps(e, cmd);
+	case 0xAD: return do_dvd_structure(e, cmd);
 	case 0x04: return do_format(e, cmd);
 	case 0xA1: return do_blank(e, cmd);
 	case 0xBB:
@@ -812,6 +861,10 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return g;
 		if ((c[2] & 7) > 6)
 			return check(e, cmd, 5, 0x24, 0x00, -1);
+		if (e->p->code == 0x001A && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
+			e->bg_stopped = true;
+			e->c.bg_stops++;
+		}
 		save_state(e);
 		cmd->status = MMC_STATUS_GOOD;
 		return 0;

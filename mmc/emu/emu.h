@@ -23,6 +23,7 @@ struct emu_counters {
 	uint64_t rmw;                       /* internal read-modify-writes (partial ECC blocks / clusters) */
 	uint64_t worn_failures, medium_errors;
 	uint64_t formats, blanks, syncs;
+	uint64_t bg_stops; /* DVD+RW background formats stopped by CLOSE TRACK/SESSION */
 	uint64_t max_wear; /* highest overwrite count of any packet */
 	uint64_t sim_ns;   /* simulated time spent by the medium */
 	double rate_bps;   /* medium user-data rate at the current speed (0 when the model is off) */

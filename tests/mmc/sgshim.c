@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <scsi/sg.h>
@@ -108,6 +109,35 @@ int __open_2(const char *path, int flags)
 int __open64_2(const char *path, int flags)
 {
 	return open64(path, flags);
+}
+
+/* dvd+rw-tools insist on a block device: the fake drive looks like one on fstat(). */
+#define FSTAT_WRAPPER(name, type)                                                                              \
+	int name(int fd, struct type *st)                                                                      \
+	{                                                                                                      \
+		static int (*real)(int, struct type *);                                                        \
+		if (!real)                                                                                     \
+			real = (int (*)(int, struct type *))dlsym(RTLD_NEXT, #name);                           \
+		int rc = real(fd, st);                                                                         \
+		if (rc == 0 && fd >= 0 && fd == shim_fd)                                                       \
+			st->st_mode = S_IFBLK | 0660;                                                          \
+		return rc;                                                                                     \
+	}
+
+FSTAT_WRAPPER(fstat, stat)
+FSTAT_WRAPPER(fstat64, stat64)
+
+/* Programs built against glibc before 2.33 call __fxstat(). */
+int __fxstat(int ver, int fd, struct stat *st)
+{
+	static int (*real)(int, int, struct stat *);
+
+	if (!real)
+		real = (int (*)(int, int, struct stat *))dlsym(RTLD_NEXT, "__fxstat");
+	int rc = real(ver, fd, st);
+	if (rc == 0 && fd >= 0 && fd == shim_fd)
+		st->st_mode = S_IFBLK | 0660;
+	return rc;
 }
 
 static int serve_sg_io(struct sg_io_hdr *h)

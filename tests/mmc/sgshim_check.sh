@@ -26,6 +26,14 @@ run sg_get_config --current "$D/sr9" > "$D/cfg" 2>&1 || fail "sg_get_config: $(c
 grep -qi "DVD+RW" "$D/cfg" || fail "sg_get_config profile: $(cat "$D/cfg")"
 run sg_modes --page=0x2a "$D/sr9" > "$D/modes" 2>&1 || fail "sg_modes: $(cat "$D/modes")"
 grep -qi "2a" "$D/modes" || fail "sg_modes page 2a: $(cat "$D/modes")"
+# dvd+rw-tools, when installed (scripts/deps.sh installs it).
+if command -v dvd+rw-mediainfo > /dev/null; then
+	run dvd+rw-mediainfo "$D/sr9" > "$D/mi" 2>&1 || fail "dvd+rw-mediainfo: $(cat "$D/mi")"
+	grep -q "Mounted Media:[[:space:]]*1Ah, DVD+RW" "$D/mi" || fail "mediainfo profile: $(cat "$D/mi")"
+	grep -q "READ CAPACITY:[[:space:]]*32768\*2048" "$D/mi" || fail "mediainfo capacity: $(cat "$D/mi")"
+	grep -q "26h(0):[[:space:]]*32768\*2048" "$D/mi" || fail "mediainfo format capacities: $(cat "$D/mi")"
+	grep -q "BG Format Status:[[:space:]]*complete" "$D/mi" || fail "mediainfo background format: $(cat "$D/mi")"
+fi
 # pktfuse's own SG_IO transport through the same shim agrees with sg3-utils.
 run "$PKTMMC" info "$D/sr9" > "$D/info" 2>&1 || fail "pktmmc info over SG_IO: $(cat "$D/info")"
 grep -q "medium: DVD+RW" "$D/info" || fail "info medium: $(cat "$D/info")"

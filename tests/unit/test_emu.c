@@ -368,6 +368,21 @@ START_TEST(test_faults)
 	struct mmc_source_options o = {.quiet = true};
 	ck_assert_int_eq(mmc_source_open(spec("dvd+rw", "tray_open=1"), &o, &dev, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "no disc") && strstr(err, "tray open"), "%s", err);
+
+	/* A reset on a CD-RW: the drive forgot page 05h; the backend programs it again and carries on. */
+	teardown();
+	setup();
+	format(spec("cdrw", "size=4M"), false);
+	dev = open_dev(spec("cdrw", "reset=30"), false);
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(pkt_blockdev_write(dev, (uint64_t)i * 32, 32, buf), 0);
+	ck_assert(mmc_dev_get_counters(dev, &mc));
+	ck_assert_uint_eq(mc.unit_attentions, 1);
+	ck_assert_uint_eq(mc.param_sets, 2);
+	struct emu_counters ec = counters(dev);
+	ck_assert_uint_eq(ec.refused_writes, 0);
+	ck_assert_uint_eq(ec.write_cmds, 20);
+	pkt_blockdev_close(dev);
 }
 END_TEST
 

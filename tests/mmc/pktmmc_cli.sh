@@ -31,4 +31,12 @@ grep -q "unknown profile 'zip'" "$D/err" || fail "unknown profile message: $(cat
 grep -q "not a SCSI/MMC drive" "$D/err" || fail "/dev/null message: $(cat "$D/err")"
 "$PKTMMC" format "emu:cdrw:$D/cdrw.img" --quick --full 2> /dev/null && fail "--quick --full accepted"
 "$PKTMMC" bogus x 2> /dev/null; [ $? -eq 2 ] || fail "usage exit code"
+# A drive the user may not open: the message explains the cdrom group (needs root to set up).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null && mknod "$D/sr-locked" c 1 3 2> /dev/null; then
+	chmod 755 "$D"
+	chmod 600 "$D/sr-locked"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$PKTMMC" info "$D/sr-locked" 2> "$D/err" &&
+		fail "a drive without permission was opened"
+	grep -q "cdrom" "$D/err" || fail "permission message: $(cat "$D/err")"
+fi
 echo "pktmmc CLI: all checks passed"

@@ -16,6 +16,7 @@
 #include "mmc_cmds.h"
 #include "mmc_dev.h"
 #include "source.h"
+#include "test_mmc_util.h"
 
 static char dir[64];
 static char err[512];
@@ -735,9 +736,5 @@ int main(void)
 	tcase_add_test(tc, test_speed_option);
 	tcase_add_test(tc, test_bad_input);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }

@@ -883,6 +883,12 @@ static int emu_exec(struct mmc_transport *t, struct mmc_cmd *cmd)
 	e->c.commands++;
 	cmd->resid = 0;
 	advance(e, e->speed ? 100000 : 0); /* command overhead: 0.1 ms */
+	if ((cmd->len && !cmd->buf) || (cmd->dir == MMC_DIR_NONE && cmd->len)) {
+		/* A malformed request from the initiator: no data phase is possible. */
+		rc = check(e, cmd, 5, 0x24, 0x00, -1);
+		logf_cmd(e, cmd, "bad data buffer");
+		return rc;
+	}
 	if (e->media_change_at && e->c.commands == e->media_change_at)
 		e->ua_pending = true;
 	if (e->reset_at && e->c.commands == e->reset_at) {

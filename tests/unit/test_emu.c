@@ -480,6 +480,24 @@ START_TEST(test_tray_lock)
 	ck_assert_int_eq(mmc_start_stop(&raw, true, false), 0);
 	ck_assert_int_eq(mmc_start_stop(&raw, true, true), 0);
 	pkt_blockdev_close(dev);
+
+	/* Unmount while still holding: close flushes (SYNCHRONIZE CACHE) and then unlocks the tray. */
+	char logp[128], opts[160];
+	snprintf(logp, sizeof(logp), "%s/lock.log", dir);
+	snprintf(opts, sizeof(opts), "log=%s", logp);
+	dev = open_dev(spec("dvd-ram", opts), false);
+	dev->ops->hold(dev, true);
+	pkt_blockdev_close(dev);
+	FILE *f = fopen(logp, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[256], last_two[2][8] = {"", ""};
+	while (fgets(line, sizeof(line), f)) {
+		memcpy(last_two[0], last_two[1], sizeof(last_two[0]));
+		snprintf(last_two[1], sizeof(last_two[1]), "%.5s", line);
+	}
+	fclose(f);
+	ck_assert_str_eq(last_two[0], "op=35");
+	ck_assert_str_eq(last_two[1], "op=1E");
 }
 END_TEST
 

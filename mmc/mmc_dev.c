@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Largest transfer per command: 64 KiB packets ×2 stays under every HBA's limit we know of. */
-#define MAX_XFER_SECTORS 64u
+/* Largest transfer per command: 64 KiB, one CD or BD packet.  Some USB bridges cap a command at 120 KiB,
+ * and an SG_IO above the queue's limit fails outright instead of being split. */
+#define MAX_XFER_SECTORS 32u
 
 struct mmc_dev {
 	struct pkt_blockdev dev;

@@ -27,7 +27,20 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h;
 }
 
+static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen);
+
 int mmc_probe_medium(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen)
+{
+	/* Much of the probe is optional and fails on some drives and media: the reasons that matter are
+	 * reported through err, so the per-command log stays quiet meanwhile. */
+	bool quiet = c->quiet;
+	c->quiet = true;
+	int rc = probe_quietly(c, source, out, err, errlen);
+	c->quiet = quiet;
+	return rc;
+}
+
+static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen)
 {
 	struct mmc_disc_info di = {0};
 	struct mmc_track_info ti = {0};
@@ -46,7 +59,7 @@ int mmc_probe_medium(struct mmc_ctx *c, const char *source, struct mmc_probe *ou
 			 out->inq.vendor, out->inq.product, out->inq.peripheral_type);
 		return -ENOTTY;
 	}
-	mmc_capabilities(c, &rd, &out->max_write_kbs); /* optional: speeds are informative only */
+	mmc_capabilities(c, &rd, &out->max_write_kbs); /* speeds are informative only */
 	rc = wait_ready(c);
 	if (rc == -ENOMEDIUM) {
 		snprintf(err, errlen, "%s: no disc in the drive%s", source,

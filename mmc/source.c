@@ -205,7 +205,7 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		param = opt->full ? 16 : 0;
 		break;
 	case MMC_PROFILE_DVDPRW:
-		type = MMC_FMT_DVDPRW;
+		type = p.mrw ? MMC_FMT_MRW : MMC_FMT_DVDPRW; /* DVD+MRW formats as MRW */
 		break;
 	case MMC_PROFILE_BDRE:
 		type = MMC_FMT_BD_SPARE;

@@ -72,7 +72,8 @@ struct emu {
 	/* faults */
 	int64_t write_error, read_error;
 	uint32_t lwip;
-	uint64_t media_change_at;
+	uint64_t media_change_at, reset_at;
+	bool reset_pending;
 	bool ua_pending;
 	/* model */
 	unsigned speed, access_ms;
@@ -883,12 +884,29 @@ static int emu_exec(struct mmc_transport *t, struct mmc_cmd *cmd)
 	e->c.commands++;
 	cmd->resid = 0;
 	advance(e, e->speed ? 100000 : 0); /* command overhead: 0.1 ms */
+	if ((cmd->len && !cmd->buf) || (cmd->dir == MMC_DIR_NONE && cmd->len)) {
+		/* A malformed request from the initiator: no data phase is possible. */
+		rc = check(e, cmd, 5, 0x24, 0x00, -1);
+		logf_cmd(e, cmd, "bad data buffer");
+		return rc;
+	}
 	if (e->media_change_at && e->c.commands == e->media_change_at)
 		e->ua_pending = true;
+	if (e->reset_at && e->c.commands == e->reset_at) {
+		/* A bus reset: the drive forgets its mode pages and reports it once. */
+		e->reset_pending = true;
+		e->wp_write_type = 1;
+		e->wp_fp = false;
+		e->wp_packet = 0;
+		e->wp_dbt = 0;
+	}
 	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC). */
 	if (e->ua_pending && cmd->cdb[0] != 0x12 && cmd->cdb[0] != 0x03) {
 		e->ua_pending = false;
 		rc = check(e, cmd, 6, 0x28, 0x00, -1);
+	} else if (e->reset_pending && cmd->cdb[0] != 0x12 && cmd->cdb[0] != 0x03) {
+		e->reset_pending = false;
+		rc = check(e, cmd, 6, 0x29, 0x00, -1);
 	} else {
 		rc = dispatch(e, cmd, note, sizeof(note));
 	}
@@ -987,7 +1005,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 static bool is_numeric_option(const char *o)
 {
 	static const char *const names[] = {"speed", "access_ms", "wear_limit", "write_error", "read_error",
-					    "lwip", "media_change"};
+					    "lwip", "media_change", "reset"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(o, names[i]))
@@ -1068,9 +1086,11 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 			e->lwip = (uint32_t)(v > 1000000 ? 1000000 : v);
 		else if (!strcmp(o, "media_change"))
 			e->media_change_at = v;
+		else if (!strcmp(o, "reset"))
+			e->reset_at = v;
 		if (!o) {
 			snprintf(err, errlen, "emu: unknown option '%s' (size, speed, access_ms, wear_limit, "
-					      "write_error, read_error, lwip, media_change, tray_open, ro, log)", name);
+					      "write_error, read_error, lwip, media_change, reset, tray_open, ro, log)", name);
 			goto fail;
 		}
 		if (!ok) {

@@ -31,4 +31,19 @@ grep -q "unknown profile 'zip'" "$D/err" || fail "unknown profile message: $(cat
 grep -q "not a SCSI/MMC drive" "$D/err" || fail "/dev/null message: $(cat "$D/err")"
 "$PKTMMC" format "emu:cdrw:$D/cdrw.img" --quick --full 2> /dev/null && fail "--quick --full accepted"
 "$PKTMMC" bogus x 2> /dev/null; [ $? -eq 2 ] || fail "usage exit code"
+# The backend benchmark on the speed model: sequential whole packets reach the medium's rate.
+"$PKTMMC" format "emu:dvd+rw:$D/b.img,size=32M" || fail "bench format"
+"$PKTMMC" bench "emu:dvd+rw:$D/b.img,speed=4" 16 > "$D/bench" || fail "bench"
+awk '/^sequential packets/ { if ($6 + 0 < 0.95) exit 1; found = 1 } END { exit !found }' "$D/bench" ||
+	fail "bench sequential below 0.95: $(cat "$D/bench")"
+"$PKTMMC" bench "emu:dvd+rw:$D/b.img" 2> "$D/err" && fail "bench without the speed model"
+grep -q "speed=N" "$D/err" || fail "bench message: $(cat "$D/err")"
+# A drive the user may not open: the message explains the cdrom group (needs root to set up).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null && mknod "$D/sr-locked" c 1 3 2> /dev/null; then
+	chmod 755 "$D"
+	chmod 600 "$D/sr-locked"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$PKTMMC" info "$D/sr-locked" 2> "$D/err" &&
+		fail "a drive without permission was opened"
+	grep -q "cdrom" "$D/err" || fail "permission message: $(cat "$D/err")"
+fi
 echo "pktmmc CLI: all checks passed"

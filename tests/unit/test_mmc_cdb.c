@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mmc_cmds.h"
+#include "test_mmc_util.h"
 
 struct capture {
 	struct mmc_transport t;
@@ -39,12 +40,7 @@ static void cap_sleep(struct mmc_transport *t, unsigned ms)
 	(void)ms;
 }
 
-static void cap_close(struct mmc_transport *t)
-{
-	(void)t;
-}
-
-static const struct mmc_transport_ops cap_ops = {.exec = cap_exec, .sleep_ms = cap_sleep, .close = cap_close};
+static const struct mmc_transport_ops cap_ops = {.exec = cap_exec, .sleep_ms = cap_sleep, .close = fake_close};
 
 static struct capture cap;
 static struct mmc_ctx ctx;
@@ -52,12 +48,7 @@ static struct mmc_ctx ctx;
 static void setup(void)
 {
 	memset(&cap, 0, sizeof(cap));
-	cap.t.ops = &cap_ops;
-	cap.t.name = "capture";
-	cap.t.priv = &cap;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.t = &cap.t;
-	ctx.quiet = true;
+	fake_attach(&cap.t, &cap_ops, "capture", &cap, &ctx);
 }
 
 static void expect_cdb(const uint8_t *want, uint8_t len)
@@ -332,9 +323,5 @@ int main(void)
 	tcase_add_test(tc, test_speed_tray_close);
 	tcase_add_test(tc, test_be_helpers);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }

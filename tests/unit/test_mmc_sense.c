@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sense.h"
+#include "test_mmc_util.h"
 
 struct script {
 	struct mmc_transport t;
@@ -49,13 +50,8 @@ static void script_sleep(struct mmc_transport *t, unsigned ms)
 	s->sleeps++;
 }
 
-static void script_close(struct mmc_transport *t)
-{
-	(void)t;
-}
-
 static const struct mmc_transport_ops script_ops = {
-	.exec = script_exec, .sleep_ms = script_sleep, .close = script_close};
+	.exec = script_exec, .sleep_ms = script_sleep, .close = fake_close};
 
 static struct script sc;
 static struct mmc_ctx ctx;
@@ -64,12 +60,7 @@ static struct mmc_cmd cmd;
 static void setup(void)
 {
 	memset(&sc, 0, sizeof(sc));
-	sc.t.ops = &script_ops;
-	sc.t.name = "script";
-	sc.t.priv = &sc;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.t = &sc.t;
-	ctx.quiet = true;
+	fake_attach(&sc.t, &script_ops, "script", &sc, &ctx);
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.cdb[0] = 0x2A;
 	cmd.cdb_len = 10;
@@ -232,9 +223,5 @@ int main(void)
 	tcase_add_test(tc, test_unit_attention);
 	tcase_add_test(tc, test_medium_error_not_retried);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }

@@ -29,6 +29,10 @@ static int open_transport(const char *source, bool read_only, struct mmc_transpo
 	}
 	if (S_ISREG(st.st_mode))
 		return 0;
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: is a directory, not a drive or an image file", source);
+		return -1;
+	}
 	if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) {
 		snprintf(err, errlen, "%s: neither a drive nor an image file", source);
 		return -1;

@@ -771,7 +771,7 @@ START_TEST(test_bad_input)
 	ck_assert_int_eq(mmc_source_open(path, &o, &dev, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "No such file"), "%s", err);
 	ck_assert_int_eq(mmc_source_open(dir, &o, &dev, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "neither a drive nor an image file"), "%s", err);
+	ck_assert_msg(strstr(err, "is a directory, not a drive or an image file"), "%s", err);
 	snprintf(path, sizeof(path), "%s/disc.img", dir);
 	ck_assert_int_eq(mmc_source_open(path, &o, &dev, err, sizeof(err)), 0);
 	ck_assert_int_eq(mmc_cmd_info(path, stdout, err, sizeof(err)), -1);

@@ -9,11 +9,13 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "image_dev.h"
+#include "mmc_dev.h"
 #include "source.h"
 #include "udf.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +210,8 @@ static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 		return NULL;
 	}
 	if (r == 1) {
+		/* From now on a failed command is logged with its decoded sense (on the terminal with -f). */
+		mmc_dev_set_quiet(mdev, false);
 		/* A drive (or the emulator) knows its packet size and enforces its own rules. */
 		if (o->packet)
 			report("note: -o packet applies to image files; %s uses the medium's packet size", o->source);
@@ -410,7 +414,11 @@ static int run_daemon(int argc, char **argv)
 		loop_rc = fuse_session_loop(se);
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
-		fuse_loop_cfg_set_idle_threads(lc, pf.opts.max_idle_threads ? pf.opts.max_idle_threads : 10);
+		/* fuse_parse_cmdline leaves UINT_MAX for "not given" */
+		if (pf.opts.max_idle_threads && pf.opts.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, pf.opts.max_idle_threads);
+		if (pf.opts.max_threads && pf.opts.max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(lc, pf.opts.max_threads);
 		loop_rc = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}

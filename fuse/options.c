@@ -168,6 +168,7 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 	o->debug = co.debug;
 	o->singlethread = co.singlethread;
 	o->max_idle_threads = co.max_idle_threads;
+	o->max_threads = co.max_threads;
 	if (co.show_help)
 		o->show_help = true;
 	if (co.show_version)

@@ -24,7 +24,7 @@ struct pktfuse_opts {
 	unsigned dirty_low;    /* -o dirty_low=PERCENT */
 	/* from fuse_parse_cmdline */
 	bool foreground, debug, singlethread, show_help, show_version;
-	unsigned max_idle_threads;
+	unsigned max_idle_threads, max_threads; /* UINT_MAX / 0: FUSE's defaults */
 	/* raw option strings, validated after parsing so that errors name the option */
 	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str;
 };

@@ -317,6 +317,12 @@ struct mmc_transport *mmc_dev_transport(struct pkt_blockdev *dev)
 	return dev && dev->ops == &mmc_ops ? to_mmc(dev)->ctx.t : NULL;
 }
 
+void mmc_dev_set_quiet(struct pkt_blockdev *dev, bool quiet)
+{
+	if (dev && dev->ops == &mmc_ops)
+		to_mmc(dev)->ctx.quiet = quiet;
+}
+
 struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, const struct mmc_dev_options *opt,
 				  char *err, size_t errlen)
 {

@@ -28,5 +28,7 @@ struct mmc_dev_counters {
 bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out);
 /* The transport under an MMC device (NULL otherwise), for tests and the stats file. */
 struct mmc_transport *mmc_dev_transport(struct pkt_blockdev *dev);
+/* Whether failed commands are logged (with the decoded sense) on stderr from now on. */
+void mmc_dev_set_quiet(struct pkt_blockdev *dev, bool quiet);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine, builds pktfuse and shows the main job on a disc image it makes:
-# mount it with pktfuse, put ext2 on the virtual block file through a loop device, copy files,
-# unmount, and print the statistics.  Run as root (loop devices and mount need it; pktfuse does not).
+# Sets up a fresh Debian 12 machine, builds pktfuse and shows the main job on an emulated CD-RW (no
+# drive needed): format it, mount it with pktfuse, put ext2 on the virtual block file through a loop
+# device, copy files, unmount, and print the statistics.  Run as root (loop devices and mount need
+# it; pktfuse itself does not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -14,17 +15,19 @@ cleanup() {
 	set +e
 	mountpoint -q "$work/fs" && umount "$work/fs"
 	[ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
-	mountpoint -q "$work/mnt" && fusermount3 -u "$work/mnt"
+	mountpoint -q "$work/mnt" && "$PKTFUSE" umount "$work/mnt"
 	rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/mnt" "$work/fs"
 
-echo "1. A blank 128 MiB disc image (CD-RW-like: 32-sector packets)"
-truncate -s 128M "$work/disc.img"
-echo "2. pktfuse $work/disc.img $work/mnt -o image"
-"$PKTFUSE" "$work/disc.img" "$work/mnt" -o image,strict,packet=32
-pid=$("$PKTFUSE" status "$work/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+disc="emu:cdrw:$work/disc.img,size=128M,log=$work/drive.log"
+echo "1. A blank emulated 128 MiB CD-RW, formatted for fixed 32-sector packets:"
+echo "   pktfuse format $disc"
+"$PKTFUSE" format "$disc"
+"$PKTFUSE" info "$disc" | grep -E '^(medium|formatted|capacity|packet size|writable):' | sed 's/^/   /'
+echo "2. pktfuse $disc $work/mnt -o image"
+"$PKTFUSE" "$disc" "$work/mnt" -o image
 ls -l "$work/mnt"
 echo "3. ext2 on the block file through a loop device"
 loop=$(losetup -f --show --direct-io=on -b 2048 "$work/mnt/disc")
@@ -41,11 +44,13 @@ losetup -d "$loop"
 loop=
 echo "6. Statistics (pktfuse status):"
 "$PKTFUSE" status "$work/mnt"
-fusermount3 -u "$work/mnt"
-while kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ]; do sleep 0.1; done
-echo "7. The image on its own: fsck and the copied file"
-fsck.ext2 -fn "$work/disc.img" | tail -1
-loop=$(losetup -f --show -r "$work/disc.img")
+"$PKTFUSE" umount "$work/mnt"
+bad=$(grep '^op=2A' "$work/drive.log" | grep -vc 'rule=ok rmw=0 status=GOOD' || true)
+echo "7. The drive saw $(grep -c '^op=2A' "$work/drive.log") WRITE commands; $bad broke the CD-RW's fixed-packet rules"
+echo "8. The disc again, read-only: fsck and the copied file"
+"$PKTFUSE" "emu:cdrw:$work/disc.img" "$work/mnt" -o image,ro
+loop=$(losetup -f --show -r "$work/mnt/disc")
+fsck.ext2 -fn "$loop" | tail -1
 mount -o ro "$loop" "$work/fs"
-[ "$(sha256sum < "$work/fs/random.bin")" = "$sha" ] && echo "random.bin intact on the image"
+[ "$(sha256sum < "$work/fs/random.bin")" = "$sha" ] && echo "random.bin intact on the disc"
 echo "Demo finished."

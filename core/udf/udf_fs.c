@@ -43,6 +43,8 @@ struct part {
 	uint32_t *vat;        /* virtual: virtual block → block of the physical partition `phys` */
 	uint32_t nvat;
 	uint16_t phys;
+	uint32_t meta_loc, mirror_loc;  /* metadata: the metadata file and its mirror in `phys` */
+	struct node *meta;              /* metadata: the file whose extents map this partition */
 };
 
 struct extent {
@@ -123,6 +125,27 @@ static int map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *s
 		if (!p->vat || lbn >= p->nvat || p->vat[lbn] == 0xFFFFFFFFu)
 			return -EIO;
 		lbn = p->vat[lbn];
+		p = &fs->parts[p->phys];
+	} else if (p->kind == PART_META) {
+		/* A block of the metadata partition is a block of the metadata file. */
+		struct node *m = p->meta;
+		uint64_t off = (uint64_t)lbn * fs->bs;
+		if (!m || m->inline_data || off >= m->size)
+			return -EIO;
+		uint32_t lo = 0, hi = m->next;
+		while (hi - lo > 1) {
+			uint32_t mid = (lo + hi) / 2;
+			if (m->ext[mid].file_off <= off)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		if (lo >= m->next || m->ext[lo].type != 0 || off - m->ext[lo].file_off >= m->ext[lo].len)
+			return -EIO;
+		uint64_t plbn = m->ext[lo].lbn + (off - m->ext[lo].file_off) / fs->bs;
+		if (plbn > UINT32_MAX || m->ext[lo].part != p->phys)
+			return -EIO;
+		lbn = (uint32_t)plbn;
 		p = &fs->parts[p->phys];
 	}
 	if (!p->have_pd || p->kind == PART_VIRTUAL || p->kind == PART_META)
@@ -350,6 +373,8 @@ static int setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char
 				p->kind = PART_VIRTUAL;
 			} else if (memcmp(m + 5, "*UDF Metadata Partition", 23) == 0) {
 				p->kind = PART_META;
+				p->meta_loc = le32(m + 40);
+				p->mirror_loc = le32(m + 44);
 			} else {
 				snprintf(err, errlen, "unknown UDF partition map type");
 				return -EIO;
@@ -1201,9 +1226,31 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 	for (unsigned i = 0; i < fs->nparts; i++) {
 		struct part *p = &fs->parts[i];
 		if (p->kind == PART_META) {
-			snprintf(err, errlen, "UDF metadata partitions are not supported yet");
-			rc = -EOPNOTSUPP;
-			goto fail;
+			unsigned k;
+			for (k = 0; k < fs->nparts; k++)
+				if (k != i && (fs->parts[k].kind == PART_PHYS || fs->parts[k].kind == PART_SPARABLE) &&
+				    fs->parts[k].number == p->number)
+					break;
+			if (k == fs->nparts) {
+				snprintf(err, errlen, "the UDF metadata partition has no physical partition under it");
+				rc = -EIO;
+				goto fail;
+			}
+			p->phys = (uint16_t)k;
+			/* The metadata file, else its mirror (UDF 2.50 2.2.13): a damaged one is replaced. */
+			struct node *mn = NULL;
+			if (load_node(fs, (uint16_t)k, p->meta_loc, &mn) || mn->file_type != 250) {
+				mn = NULL;
+				if (load_node(fs, (uint16_t)k, p->mirror_loc, &mn) || mn->file_type != 251)
+					mn = NULL;
+			}
+			if (!mn) {
+				snprintf(err, errlen, "both the UDF metadata file and its mirror are damaged");
+				rc = -EIO;
+				goto fail;
+			}
+			p->meta = mn;
+			continue;
 		}
 		if (p->kind != PART_VIRTUAL)
 			continue;

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 	if (!img || pread(fd, img, len, 0) != (ssize_t)len)
 		return die("cannot read the input");
 	close(fd);
-	struct udf_io io = {mem_read, NULL, len};
+	struct udf_io io = {mem_read, NULL, len, 0};
 	struct udf_mount_opts mo = {0, 0};
 	struct udf_fs *fs;
 	char err[256];

@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 2;
 	}
-	struct udf_io io = {img_read, &fd, (uint64_t)st.st_size};
+	struct udf_io io = {img_read, &fd, (uint64_t)st.st_size, 0};
 	struct udf_mount_opts mo = {0, 0};
 	struct udf_fs *fs;
 	char err[256];

@@ -377,7 +377,8 @@ static int run_daemon(int argc, char **argv)
 		goto out_dev;
 	}
 	if (!pf.opts.image_view) {
-		struct udf_io io = {udf_read_through_cache, pf.cache, pkt_cache_capacity_bytes(pf.cache)};
+		/* Rewritable media in packet mode are single-session: the session starts at 0. */
+		struct udf_io io = {udf_read_through_cache, pf.cache, pkt_cache_capacity_bytes(pf.cache), 0};
 		struct udf_mount_opts mo = {pf.uid, pf.gid};
 		if (udf_mount(&io, &mo, &pf.udf, err, sizeof(err)) != 0) {
 			report("%s: %s", pf.opts.source, err);

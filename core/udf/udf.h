@@ -17,6 +17,9 @@ struct udf_io {
 	int (*read)(void *ctx, uint64_t off, size_t len, void *buf);
 	void *ctx;
 	uint64_t size; /* bytes */
+	/* First sector (of the UDF block size) of the last session of a multi-session disc, 0 for
+	 * single-session media and image files: its anchor and recognition sequence are found there. */
+	uint64_t session_start;
 };
 
 struct udf_mount_opts {

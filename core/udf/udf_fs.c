@@ -192,9 +192,10 @@ static bool has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_
 static bool vrs_has_nsr(struct udf_fs *fs, uint8_t *buf)
 {
 	uint32_t step = fs->bs > 2048 ? fs->bs : 2048;
+	uint64_t base = fs->io.session_start * fs->bs + 32768;
 	bool bea = false;
 
-	for (uint64_t off = 32768; off < 32768 + 64 * (uint64_t)step; off += step) {
+	for (uint64_t off = base; off < base + 64 * (uint64_t)step; off += step) {
 		if (read_bytes(fs, off, 7, buf))
 			return false;
 		if (buf[0] != 0 && memcmp(buf + 1, "CD001", 5) != 0)
@@ -1186,7 +1187,7 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		fs->nblocks = io->size / fs->bs;
 		if (fs->nblocks < 257)
 			continue;
-		uint64_t cand[] = {256, fs->nblocks - 1, fs->nblocks - 257};
+		uint64_t cand[] = {io->session_start + 256, fs->nblocks - 1, fs->nblocks - 257};
 		for (size_t c = 0; c < 3 && !found; c++)
 			found = has_anchor(fs, cand[c], buf, &mloc, &ml, &rloc, &rl);
 	}

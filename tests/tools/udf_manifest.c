@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 	struct udf_fs *fs;
 
 	if (argc != 2 && !(argc == 3 && strcmp(argv[1], "--statfs") == 0)) {
-		fprintf(stderr, "usage: udf_manifest [--statfs] IMAGE\n");
+		fprintf(stderr, "usage: udf_manifest [--statfs] IMAGE   (UDF_SESSION_START=sector for a later session)\n");
 		return 2;
 	}
 	const char *path = argv[argc - 1];
@@ -175,7 +175,8 @@ int main(int argc, char **argv)
 		perror(path);
 		return 2;
 	}
-	struct udf_io io = {img_read, &fd, (uint64_t)st.st_size};
+	const char *ss = getenv("UDF_SESSION_START");
+	struct udf_io io = {img_read, &fd, (uint64_t)st.st_size, ss ? strtoull(ss, NULL, 10) : 0};
 	struct udf_mount_opts mo = {getuid(), getgid()};
 	int rc = udf_mount(&io, &mo, &fs, err, sizeof(err));
 	if (rc) {

@@ -117,7 +117,7 @@ static int try_mount(size_t size)
 {
 	struct udf_fs *fs;
 	char err[512];
-	struct udf_io io = {mem_read, &size, size};
+	struct udf_io io = {mem_read, &size, size, 0};
 	struct udf_mount_opts mo = {1000, 1000};
 	struct udf_statfs sf;
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "udf_desc.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* CRC-ITU-T (CCITT): polynomial 0x1021, initial value 0, MSB first (ECMA-167 1/7.2.6). */
@@ -166,4 +167,125 @@ void udf_dstring(const uint8_t *p, size_t field_len, char *out, size_t outlen)
 
 	if (used > field_len - 1 || udf_cs0_to_utf8(p, used, out, outlen) < 0)
 		out[0] = '\0';
+}
+
+void udf_put_timestamp(uint8_t *p, struct timespec ts, int tz_minutes)
+{
+	int64_t t = (int64_t)ts.tv_sec + (int64_t)tz_minutes * 60;
+	int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	int64_t secs = t - days * 86400;
+	/* Civil date from days since the epoch (the inverse of the conversion in udf_timestamp). */
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	int month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	int64_t year = yoe + era * 400 + (month <= 2);
+	uint16_t tz = (uint16_t)(tz_minutes & 0x0FFF);
+	uint16_t type_tz = (uint16_t)(1u << 12 | tz);
+	long ns = ts.tv_nsec;
+
+	p[0] = (uint8_t)type_tz;
+	p[1] = (uint8_t)(type_tz >> 8);
+	p[2] = (uint8_t)year;
+	p[3] = (uint8_t)((uint16_t)year >> 8);
+	p[4] = (uint8_t)month;
+	p[5] = (uint8_t)day;
+	p[6] = (uint8_t)(secs / 3600);
+	p[7] = (uint8_t)(secs / 60 % 60);
+	p[8] = (uint8_t)(secs % 60);
+	p[9] = (uint8_t)(ns / 10000000L);
+	p[10] = (uint8_t)(ns / 100000L % 100);
+	p[11] = (uint8_t)(ns / 1000L % 100);
+}
+
+/* Next code point of a UTF-8 string, or -1 when it is not valid UTF-8 (overlong, surrogate, > U+10FFFF). */
+static int32_t utf8_next(const unsigned char **s)
+{
+	const unsigned char *p = *s;
+	uint32_t cp;
+	int n;
+
+	if (p[0] < 0x80) {
+		cp = p[0];
+		n = 0;
+	} else if ((p[0] & 0xE0) == 0xC0) {
+		cp = p[0] & 0x1F;
+		n = 1;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		cp = p[0] & 0x0F;
+		n = 2;
+	} else if ((p[0] & 0xF8) == 0xF0) {
+		cp = p[0] & 0x07;
+		n = 3;
+	} else {
+		return -1;
+	}
+	for (int i = 1; i <= n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return -1;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+	static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+	if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return -1;
+	*s = p + n + 1;
+	return (int32_t)cp;
+}
+
+int udf_utf8_to_cs0(const char *utf8, uint8_t *out, size_t outlen)
+{
+	const unsigned char *s = (const unsigned char *)utf8;
+	bool wide = false;
+	int32_t cp;
+
+	while (*s) {
+		if ((cp = utf8_next(&s)) < 0)
+			return -EINVAL;
+		if (cp > 0xFF)
+			wide = true;
+	}
+	if (outlen < 1)
+		return -ENAMETOOLONG;
+	size_t pos = 1;
+	out[0] = wide ? 16 : 8;
+	for (s = (const unsigned char *)utf8; *s;) {
+		cp = utf8_next(&s);
+		if (!wide) {
+			if (pos + 1 > outlen)
+				return -ENAMETOOLONG;
+			out[pos++] = (uint8_t)cp;
+		} else if (cp < 0x10000) {
+			if (pos + 2 > outlen)
+				return -ENAMETOOLONG;
+			out[pos++] = (uint8_t)(cp >> 8);
+			out[pos++] = (uint8_t)cp;
+		} else {
+			uint32_t v = (uint32_t)cp - 0x10000, hi = 0xD800 + (v >> 10), lo = 0xDC00 + (v & 0x3FF);
+			if (pos + 4 > outlen)
+				return -ENAMETOOLONG;
+			out[pos++] = (uint8_t)(hi >> 8);
+			out[pos++] = (uint8_t)hi;
+			out[pos++] = (uint8_t)(lo >> 8);
+			out[pos++] = (uint8_t)lo;
+		}
+	}
+	return (int)pos;
+}
+
+int udf_put_dstring(uint8_t *p, size_t field_len, const char *utf8)
+{
+	memset(p, 0, field_len);
+	if (!*utf8)
+		return 0;
+	int n = udf_utf8_to_cs0(utf8, p, field_len - 1);
+	if (n < 0) {
+		memset(p, 0, field_len);
+		return n;
+	}
+	p[field_len - 1] = (uint8_t)n;
+	return 0;
 }

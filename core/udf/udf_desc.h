@@ -49,4 +49,17 @@ int udf_cs0_to_utf8(const uint8_t *in, size_t len, char *out, size_t outlen);
 /* A dstring (last byte = used length) → UTF-8; "" when invalid. */
 void udf_dstring(const uint8_t *p, size_t field_len, char *out, size_t outlen);
 
+/* ---- encoding (for the writer): each the inverse of its decoder above ---- */
+
+/* seconds/nanoseconds since the epoch → ECMA-167 timestamp, local time at tz_minutes east of UTC. */
+void udf_put_timestamp(uint8_t *p, struct timespec ts, int tz_minutes);
+
+/* UTF-8 → OSTA CS0: 8-bit when every character is below U+0100, else 16-bit (surrogate pairs above
+ * U+FFFF).  Returns the length in bytes (compression id included), -EINVAL for invalid UTF-8 or NUL,
+ * -ENAMETOOLONG when it does not fit in outlen. */
+int udf_utf8_to_cs0(const char *utf8, uint8_t *out, size_t outlen);
+
+/* UTF-8 → dstring of field_len bytes (the last byte holds the used length); -ENAMETOOLONG/-EINVAL. */
+int udf_put_dstring(uint8_t *p, size_t field_len, const char *utf8);
+
 #endif

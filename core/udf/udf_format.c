@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A fresh UDF file system, laid out as mkudffs (udftools 2.3) lays it out for each medium:
+ *
+ *   plain (hd, DVD-RAM, DVD+RW, BD-RE)      sparable (CD-RW packets of 32, DVD-RW packets of 16)
+ *   16..18   VRS (BEA01, NSR02/03, TEA01)    16..18   VRS
+ *   96       main VDS (16 blocks)            96       main VDS (one packet)
+ *   128      LVID + TD (4 blocks)            112/160  first sparing table (after the VDS or the LVID)
+ *   256      anchor                          128      LVID + TD (one packet)
+ *   257      partition (length: N-514        256      anchor
+ *            rounded down to 8 blocks)       288/272  1024 blocks of spare packets (first packet after 256)
+ *   N-257    anchor                          1312/1296 partition, up to N-257 rounded down to a packet
+ *   N-160↓   reserve VDS (aligned to 32)     N-257    anchor
+ *   N-1      anchor                          N-160↓   reserve VDS;  N-packet↓: second sparing table
+ *                                            N-1      anchor
+ *
+ * Inside the partition: the unallocated space bitmap at block 0, then the File Set Descriptor, its
+ * Terminating Descriptor and the root directory's File Entry (the directory embedded in it: a single
+ * parent FID pointing to the root itself).  Everything else in the partition is free.
+ */
+#define _GNU_SOURCE
+#include "udf_format.h"
+#include "udf_desc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPARE_BLOCKS 1024u
+#define MIN_PART_BLOCKS 64u
+#define WRITE_CHUNK (256u * 1024u)
+
+static void put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v);
+	put16(p + 2, v >> 16);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t align_down(uint64_t v, uint64_t a)
+{
+	return v / a * a;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static const struct {
+	const char *name;
+	enum udf_media media;
+} media_names[] = {
+	{"hd", UDF_MEDIA_HD},         {"cdrw", UDF_MEDIA_CDRW},     {"cd-rw", UDF_MEDIA_CDRW},
+	{"dvdrw", UDF_MEDIA_DVDRW},   {"dvd-rw", UDF_MEDIA_DVDRW},  {"dvdram", UDF_MEDIA_DVDRAM},
+	{"dvd-ram", UDF_MEDIA_DVDRAM}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW}, {"dvdplusrw", UDF_MEDIA_DVDPLUSRW},
+	{"bdre", UDF_MEDIA_BDRE},     {"bd-re", UDF_MEDIA_BDRE},
+};
+
+int udf_media_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(media_names) / sizeof(media_names[0]); i++)
+		if (!strcasecmp(name, media_names[i].name))
+			return (int)media_names[i].media;
+	return -1;
+}
+
+const char *udf_media_name(enum udf_media m)
+{
+	static const char *const names[] = {"hd", "cdrw", "dvdrw", "dvdram", "dvd+rw", "bdre"};
+	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
+}
+
+static bool sparable(enum udf_media m)
+{
+	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW;
+}
+
+int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct udf_format_layout *l,
+		    char *err, size_t errlen)
+{
+	uint32_t bs = o->block_size ? o->block_size : 2048;
+	unsigned rev = o->revision ? o->revision : 0x0201;
+
+	memset(l, 0, sizeof(*l));
+	if (bs < 512 || bs > 4096 || (bs & (bs - 1))) {
+		snprintf(err, errlen, "block size %u: UDF here takes 512, 1024, 2048 or 4096", bs);
+		return -EINVAL;
+	}
+	if (rev != 0x0150 && rev != 0x0200 && rev != 0x0201) {
+		snprintf(err, errlen, "UDF revision %x.%02x: only 1.50, 2.00 and 2.01 are written", rev >> 8, rev & 0xff);
+		return -EINVAL;
+	}
+	if ((unsigned)o->media > UDF_MEDIA_BDRE) {
+		snprintf(err, errlen, "unknown media type %d", (int)o->media);
+		return -EINVAL;
+	}
+	uint64_t n = size_bytes / bs;
+	if (n > UINT32_MAX) {
+		snprintf(err, errlen, "%llu blocks of %u bytes: more than UDF can address", (unsigned long long)n, bs);
+		return -EINVAL;
+	}
+	l->blocks = n;
+	l->mvds = 96;
+	l->lvid = 128;
+	uint64_t min_blocks;
+	if (sparable(o->media)) {
+		uint32_t pl = o->packet_len ? o->packet_len : (o->media == UDF_MEDIA_CDRW ? 32 : 16);
+		if (pl != 16 && pl != 32) {
+			snprintf(err, errlen, "packet length %u: a sparable partition here has packets of 16 or 32", pl);
+			return -EINVAL;
+		}
+		l->packet_len = pl;
+		l->vds_len = pl;
+		l->lvid_len = pl;
+		l->stable_bytes = 56 + 8 * (SPARE_BLOCKS / pl);
+		uint32_t st_blocks = (uint32_t)align_up(l->stable_bytes, bs) / bs;
+		/* mkudffs: right after the main VDS when it fits before the LVID, else after the LVID. */
+		l->stable[0] = l->mvds + l->vds_len + st_blocks <= l->lvid ? l->mvds + l->vds_len : l->lvid + l->lvid_len;
+		l->spare_start = (uint32_t)align_up(257, pl);
+		l->spare_blocks = SPARE_BLOCKS;
+		l->part_start = l->spare_start + SPARE_BLOCKS;
+		min_blocks = l->part_start + MIN_PART_BLOCKS + 257 + pl;
+		if (n >= min_blocks) {
+			l->part_len = (uint32_t)(align_down(n - 257, pl) - l->part_start);
+			l->stable[1] = (uint32_t)align_down(n - pl, pl);
+		}
+	} else {
+		l->vds_len = 16;
+		l->lvid_len = 4;
+		l->part_start = 257;
+		min_blocks = 514 + MIN_PART_BLOCKS;
+		if (n >= min_blocks)
+			l->part_len = (uint32_t)align_down(n - 514, 8);
+	}
+	if (n < min_blocks) {
+		snprintf(err, errlen, "%llu bytes is too small for UDF on %s media (it needs at least %llu KiB)",
+			 (unsigned long long)size_bytes, udf_media_name(o->media),
+			 (unsigned long long)(min_blocks * bs + 1023) / 1024);
+		return -ENOSPC;
+	}
+	l->anchor[0] = 256;
+	l->anchor[1] = (uint32_t)(n - 257);
+	l->anchor[2] = (uint32_t)(n - 1);
+	l->rvds = (uint32_t)align_down(n - 160, l->packet_len > 16 ? l->packet_len : 32);
+	l->bitmap_blocks = (uint32_t)(align_up(24 + align_up(l->part_len, 8) / 8, bs) / bs);
+	l->fsd = l->bitmap_blocks;
+	l->root = l->fsd + 2; /* the FSD's Terminating Descriptor in between */
+	l->used = l->root + 1;
+	return 0;
+}
+
+/* ---- descriptor helpers ---- */
+
+struct fmt {
+	const struct udf_format_opts *o;
+	struct udf_format_layout l;
+	uint32_t bs;
+	unsigned rev;
+	uint16_t tagver;
+	uint8_t now[12];
+	char label[256];
+	char vsid[160];
+};
+
+/* Fills the tag and computes its CRC and checksum: call after the descriptor's contents. */
+static void tag(const struct fmt *f, uint8_t *p, uint16_t id, uint32_t loc, size_t total)
+{
+	put16(p, id);
+	put16(p + 2, f->tagver);
+	put16(p + 6, 1); /* serial number, as mkudffs */
+	put16(p + 10, (uint32_t)(total - 16));
+	put32(p + 12, loc);
+	udf_tag_finish(p, total);
+}
+
+enum suffix { SUF_NONE, SUF_DOMAIN, SUF_UDF, SUF_IMPL };
+
+static void regid(const struct fmt *f, uint8_t *p, const char *ident, enum suffix s)
+{
+	memset(p, 0, 32);
+	memcpy(p + 1, ident, strlen(ident) > 23 ? 23 : strlen(ident));
+	switch (s) {
+	case SUF_DOMAIN: /* UDF revision, domain flags (no hard or soft write protection) */
+		put16(p + 24, f->rev);
+		break;
+	case SUF_UDF: /* UDF revision, OS class UNIX, OS identifier Linux */
+		put16(p + 24, f->rev);
+		p[26] = 4;
+		p[27] = 5;
+		break;
+	case SUF_IMPL: /* OS class, OS identifier, implementation use */
+		p[24] = 4;
+		p[25] = 5;
+		break;
+	case SUF_NONE:
+		break;
+	}
+}
+
+static void charspec(uint8_t *p)
+{
+	memset(p, 0, 64);
+	memcpy(p + 1, "OSTA Compressed Unicode", 23);
+}
+
+static void long_ad(uint8_t *p, uint32_t len, uint32_t lbn)
+{
+	memset(p, 0, 16);
+	put32(p, len);
+	put32(p + 4, lbn);
+}
+
+#define APP_ID "*pktfuse"
+
+/* PVD, LVD, PD, USD, IUVD, TD in six blocks starting at volume block first (mkudffs' order). */
+static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
+{
+	const struct udf_format_layout *l = &f->l;
+	uint32_t bs = f->bs;
+	uint8_t *p;
+
+	/* Primary Volume Descriptor */
+	p = base;
+	put32(p + 16, 1);
+	put32(p + 20, 0);
+	udf_put_dstring(p + 24, 32, f->label);
+	put16(p + 56, 1);
+	put16(p + 58, 1);
+	put16(p + 60, 2);
+	put16(p + 62, 3);
+	put32(p + 64, 1);
+	put32(p + 68, 1);
+	udf_put_dstring(p + 72, 128, f->vsid);
+	charspec(p + 200);
+	charspec(p + 264);
+	regid(f, p + 344, APP_ID, SUF_IMPL);
+	memcpy(p + 376, f->now, 12);
+	regid(f, p + 388, APP_ID, SUF_IMPL);
+	tag(f, p, TAG_PVD, first, 512);
+
+	/* Logical Volume Descriptor */
+	p = base + bs;
+	put32(p + 16, 2);
+	charspec(p + 20);
+	udf_put_dstring(p + 84, 128, f->label);
+	put32(p + 212, bs);
+	regid(f, p + 216, "*OSTA UDF Compliant", SUF_DOMAIN);
+	long_ad(p + 248, bs, l->fsd);
+	regid(f, p + 272, APP_ID, SUF_IMPL);
+	put32(p + 432, l->lvid_len * bs);
+	put32(p + 436, l->lvid);
+	put32(p + 268, 1);
+	uint8_t *m = p + 440;
+	if (l->packet_len) {
+		m[0] = 2;
+		m[1] = 64;
+		regid(f, m + 4, "*UDF Sparable Partition", SUF_UDF);
+		put16(m + 36, 1);
+		put16(m + 38, 0);
+		put16(m + 40, l->packet_len);
+		m[42] = 2;
+		put32(m + 44, l->stable_bytes);
+		put32(m + 48, l->stable[0]);
+		put32(m + 52, l->stable[1]);
+		put32(p + 264, 64);
+		tag(f, p, TAG_LVD, first + 1, 440 + 64);
+	} else {
+		m[0] = 1;
+		m[1] = 6;
+		put16(m + 2, 1);
+		put16(m + 4, 0);
+		put32(p + 264, 6);
+		tag(f, p, TAG_LVD, first + 1, 440 + 6);
+	}
+
+	/* Partition Descriptor, its header pointing to the unallocated space bitmap */
+	p = base + 2 * bs;
+	put32(p + 16, 3);
+	put16(p + 20, 1); /* allocated */
+	put16(p + 22, 0);
+	regid(f, p + 24, f->rev >= 0x0200 ? "+NSR03" : "+NSR02", SUF_NONE);
+	put32(p + 64, l->bitmap_blocks * bs);
+	put32(p + 68, 0);
+	put32(p + 184, f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
+	put32(p + 188, l->part_start);
+	put32(p + 192, l->part_len);
+	regid(f, p + 196, APP_ID, SUF_IMPL);
+	tag(f, p, TAG_PD, first + 2, 512);
+
+	/* Unallocated Space Descriptor: no unallocated volume space is offered outside the partition */
+	p = base + 3 * bs;
+	put32(p + 16, 4);
+	put32(p + 20, 0);
+	tag(f, p, TAG_USD, first + 3, 24);
+
+	/* Implementation Use Volume Descriptor */
+	p = base + 4 * bs;
+	put32(p + 16, 5);
+	regid(f, p + 20, "*UDF LV Info", SUF_UDF);
+	charspec(p + 52);
+	udf_put_dstring(p + 116, 128, f->label);
+	regid(f, p + 352, APP_ID, SUF_IMPL);
+	tag(f, p, TAG_IUVD, first + 4, 512);
+
+	/* Terminating Descriptor */
+	tag(f, base + 5 * bs, TAG_TD, first + 5, 512);
+}
+
+static void build_anchor(const struct fmt *f, uint8_t *p, uint32_t loc)
+{
+	put32(p + 16, f->l.vds_len * f->bs);
+	put32(p + 20, f->l.mvds);
+	put32(p + 24, f->l.vds_len * f->bs);
+	put32(p + 28, f->l.rvds);
+	tag(f, p, TAG_AVDP, loc, 512);
+}
+
+static void build_sparing_table(const struct fmt *f, uint8_t *p, uint32_t loc)
+{
+	uint32_t entries = f->l.spare_blocks / f->l.packet_len;
+
+	regid(f, p + 16, "*UDF Sparing Table", SUF_UDF);
+	put16(p + 48, entries);
+	put32(p + 52, 0);
+	for (uint32_t i = 0; i < entries; i++) {
+		put32(p + 56 + 8 * i, 0xFFFFFFFFu); /* a free spare packet */
+		put32(p + 60 + 8 * i, f->l.spare_start + i * f->l.packet_len);
+	}
+	tag(f, p, 0, loc, f->l.stable_bytes);
+}
+
+static void build_lvid(const struct fmt *f, uint8_t *p)
+{
+	const struct udf_format_layout *l = &f->l;
+
+	memcpy(p + 16, f->now, 12);
+	put32(p + 28, 1);    /* close */
+	put64(p + 40, 16);   /* next unique ID: 0-15 are reserved */
+	put32(p + 72, 1);    /* partitions */
+	put32(p + 76, 46);   /* implementation use length */
+	put32(p + 80, l->part_len - l->used);
+	put32(p + 84, l->part_len);
+	uint8_t *iu = p + 88;
+	regid(f, iu, APP_ID, SUF_IMPL);
+	put32(iu + 32, 0);   /* files */
+	put32(iu + 36, 1);   /* directories: the root */
+	put16(iu + 40, f->rev);
+	put16(iu + 42, f->rev);
+	put16(iu + 44, f->rev);
+	tag(f, p, TAG_LVID, l->lvid, 88 + 46);
+}
+
+static void build_fsd(const struct fmt *f, uint8_t *p)
+{
+	const struct udf_format_layout *l = &f->l;
+
+	memcpy(p + 16, f->now, 12);
+	put16(p + 28, 3);
+	put16(p + 30, 3);
+	put32(p + 32, 1);
+	put32(p + 36, 1);
+	put32(p + 40, 0);
+	put32(p + 44, 0);
+	charspec(p + 48);
+	udf_put_dstring(p + 112, 128, f->label);
+	charspec(p + 240);
+	udf_put_dstring(p + 304, 32, f->label);
+	long_ad(p + 400, f->bs, l->root);
+	regid(f, p + 416, "*OSTA UDF Compliant", SUF_DOMAIN);
+	tag(f, p, TAG_FSD, l->fsd, 512);
+}
+
+/* The root directory: a File Entry with its one FID (the parent, itself) embedded. */
+static void build_root(const struct fmt *f, uint8_t *p)
+{
+	const struct udf_format_opts *o = f->o;
+	const struct udf_format_layout *l = &f->l;
+	mode_t mode = o->root_mode ? o->root_mode : 0755;
+	uint16_t icbflags = 3; /* data embedded in the ICB */
+
+	if (mode & 04000)
+		icbflags |= 1u << 6;
+	if (mode & 02000)
+		icbflags |= 1u << 7;
+	if (mode & 01000)
+		icbflags |= 1u << 8;
+	uint32_t perm = 0;
+	for (int cls = 0; cls < 3; cls++) { /* other, group, owner */
+		unsigned bits = (mode >> (3 * cls)) & 7; /* rwx */
+		perm |= (uint32_t)(((bits & 1) ? 1u : 0) | ((bits & 2) ? 2u : 0) | ((bits & 4) ? 4u : 0)) << (5 * cls);
+	}
+	perm |= 1u << 13; /* the owner may change attributes (as mkudffs) */
+
+	put32(p + 16, 0);
+	put16(p + 20, 4);
+	put16(p + 22, 0);
+	put16(p + 24, 1);
+	p[27] = 4; /* directory */
+	put16(p + 34, icbflags);
+	put32(p + 36, o->uid == (uid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->uid);
+	put32(p + 40, o->gid == (gid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->gid);
+	put32(p + 44, perm);
+	put16(p + 48, 1);
+	put64(p + 56, 40);
+	put64(p + 64, 0);
+	memcpy(p + 72, f->now, 12);
+	memcpy(p + 84, f->now, 12);
+	memcpy(p + 96, f->now, 12);
+	put32(p + 108, 1);
+	regid(f, p + 128, APP_ID, SUF_IMPL);
+	put64(p + 160, 0);
+	put32(p + 168, 0);
+	put32(p + 172, 40);
+
+	uint8_t *fid = p + 176;
+	put16(fid + 16, 1);
+	fid[18] = 0x0A; /* directory, parent */
+	fid[19] = 0;
+	long_ad(fid + 20, f->bs, l->root);
+	put16(fid + 36, 0);
+	tag(f, fid, TAG_FID, l->root, 40);
+	tag(f, p, TAG_FE, l->root, 176 + 40);
+}
+
+static void build_bitmap(const struct fmt *f, uint8_t *p)
+{
+	const struct udf_format_layout *l = &f->l;
+	uint32_t nbytes = (uint32_t)(align_up(l->part_len, 8) / 8);
+
+	put32(p + 16, l->part_len);
+	put32(p + 20, nbytes);
+	uint8_t *bits = p + 24;
+	memset(bits, 0xFF, nbytes);
+	for (uint32_t b = 0; b < l->used; b++)
+		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
+	for (uint32_t b = l->part_len; b < nbytes * 8; b++)
+		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
+	/* the tag's CRC covers only the 8 header bytes (as mkudffs) */
+	put16(p, 264);
+	put16(p + 2, f->tagver);
+	put16(p + 6, 1);
+	put16(p + 10, 8);
+	put32(p + 12, 0);
+	udf_tag_finish(p, 24);
+}
+
+static int write_all(int (*wr)(void *, uint64_t, size_t, const void *), void *ctx, uint64_t off, const uint8_t *buf,
+		     size_t len)
+{
+	while (len) {
+		size_t n = len < WRITE_CHUNK ? len : WRITE_CHUNK;
+		int rc = wr(ctx, off, n, buf);
+		if (rc)
+			return rc < 0 ? rc : -EIO;
+		off += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void random_hex(char *out)
+{
+	uint8_t r[8] = {0};
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (fd < 0 || read(fd, r, sizeof(r)) != (ssize_t)sizeof(r)) {
+		uint64_t v = (uint64_t)ts.tv_sec << 20 ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 40;
+		memcpy(r, &v, sizeof(r));
+	}
+	if (fd >= 0)
+		close(fd);
+	/* mkudffs puts the time in the first 8 hex digits (UDF asks them to be unique) */
+	snprintf(out, 17, "%08x%02x%02x%02x%02x", (unsigned)ts.tv_sec, r[0], r[1], r[2], r[3]);
+}
+
+int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t off, size_t len, const void *buf),
+	       void *ctx, uint64_t size_bytes, char *err, size_t errlen)
+{
+	struct fmt f = {.o = o};
+	int rc = udf_format_plan(o, size_bytes, &f.l, err, errlen);
+	if (rc)
+		return rc;
+	const struct udf_format_layout *l = &f.l;
+	f.bs = o->block_size ? o->block_size : 2048;
+	f.rev = o->revision ? o->revision : 0x0201;
+	f.tagver = f.rev >= 0x0200 ? 3 : 2;
+
+	const char *label = o->label ? o->label : "LinuxUDF";
+	uint8_t probe[32];
+	if (udf_put_dstring(probe, sizeof(probe), label) < 0) {
+		snprintf(err, errlen, "label \"%s\": %s", label,
+			 udf_utf8_to_cs0(label, probe, 0) == -EINVAL ? "not valid UTF-8"
+			 : "too long (a volume identifier holds 30 Latin-1 or 15 other characters)");
+		return -EINVAL;
+	}
+	snprintf(f.label, sizeof(f.label), "%s", label);
+	random_hex(f.vsid);
+	snprintf(f.vsid + 16, sizeof(f.vsid) - 16, "%s", label);
+	uint8_t vs[128];
+	if (udf_put_dstring(vs, sizeof(vs), f.vsid) < 0)
+		f.vsid[16] = 0;
+
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct tm tm;
+	localtime_r(&now.tv_sec, &tm);
+	udf_put_timestamp(f.now, now, (int)(tm.tm_gmtoff / 60));
+
+	uint32_t bs = f.bs;
+	uint64_t head_blocks = (uint64_t)l->part_start + l->used;
+	uint64_t tail_start = (uint64_t)l->part_start + l->part_len;
+	uint64_t tail_blocks = l->blocks - tail_start;
+	uint8_t *head = calloc(head_blocks, bs);
+	uint8_t *tail = calloc(tail_blocks, bs);
+	if (!head || !tail) {
+		free(head);
+		free(tail);
+		snprintf(err, errlen, "out of memory for the file system's %llu blocks of metadata",
+			 (unsigned long long)(head_blocks + tail_blocks));
+		return -ENOMEM;
+	}
+#define HB(b) (head + (uint64_t)(b) * bs)
+#define TB(b) (tail + ((uint64_t)(b) - tail_start) * bs)
+
+	/* Volume Recognition Sequence at byte 32768, one descriptor per 2048 bytes or per block. */
+	uint32_t vrs_step = bs > 2048 ? bs : 2048;
+	static const char *const vrs[3] = {"BEA01", NULL, "TEA01"};
+	for (int i = 0; i < 3; i++) {
+		uint8_t *d = head + 32768 + (uint64_t)i * vrs_step;
+		d[0] = 0;
+		memcpy(d + 1, vrs[i] ? vrs[i] : (f.rev >= 0x0200 ? "NSR03" : "NSR02"), 5);
+		d[6] = 1;
+	}
+	build_vds(&f, HB(l->mvds), l->mvds);
+	build_lvid(&f, HB(l->lvid));
+	tag(&f, HB(l->lvid + 1), TAG_TD, l->lvid + 1, 512);
+	build_anchor(&f, HB(256), 256);
+	if (l->packet_len)
+		build_sparing_table(&f, HB(l->stable[0]), l->stable[0]);
+	build_bitmap(&f, HB(l->part_start));
+	build_fsd(&f, HB(l->part_start + l->fsd));
+	tag(&f, HB(l->part_start + l->fsd + 1), TAG_TD, l->fsd + 1, 512);
+	build_root(&f, HB(l->part_start + l->root));
+
+	build_anchor(&f, TB(l->anchor[1]), l->anchor[1]);
+	build_vds(&f, TB(l->rvds), l->rvds);
+	if (l->packet_len)
+		build_sparing_table(&f, TB(l->stable[1]), l->stable[1]);
+	build_anchor(&f, TB(l->anchor[2]), l->anchor[2]);
+#undef HB
+#undef TB
+
+	rc = write_all(write, ctx, 0, head, head_blocks * bs);
+	if (!rc)
+		rc = write_all(write, ctx, tail_start * bs, tail, tail_blocks * bs);
+	free(head);
+	free(tail);
+	if (rc)
+		snprintf(err, errlen, "writing the file system failed: %s", strerror(-rc));
+	return rc;
+}

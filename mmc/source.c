@@ -251,6 +251,13 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		snprintf(err, errlen, "%s: the format finished but the %s still is not packet-writable", source, p.kind);
 		goto fail;
 	}
+	if (opt->result) {
+		opt->result->profile = p.profile;
+		opt->result->mrw = p.mrw;
+		opt->result->sectors = p.sectors;
+		opt->result->packet_sectors = p.packet_sectors;
+		snprintf(opt->result->kind, sizeof(opt->result->kind), "%s", p.kind);
+	}
 	mmc_transport_close(t);
 	return 0;
 fail:

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "blockdev.h"
@@ -24,8 +25,17 @@ int mmc_source_open(const char *source, const struct mmc_source_options *opt, st
 /* `pktfuse info SOURCE`: the drive and the medium, readable, on out.  0, or -1 with err. */
 int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen);
 
+/* What the medium is after a successful format (for the file system that goes on it next). */
+struct mmc_format_result {
+	uint16_t profile;
+	bool mrw;
+	uint32_t sectors, packet_sectors;
+	char kind[64];
+};
+
 struct mmc_format_options {
 	bool quick, full, force, progress;
+	struct mmc_format_result *result; /* filled on success when not NULL */
 };
 /* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err. */
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen);

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The UDF writer, end to end: a varied tree (nested and empty directories, embedded-size and
+# multi-MiB files, zeros and holes, names of 254/255 bytes, Latin-1 and 16-bit CS0 names, absolute,
+# relative and dangling symlinks, hard links, FIFOs, modes, owners, microsecond times, and the
+# appends, truncates, deletes and renames that follow) is written through the files view of
+# mkudffs images of several media and revisions.  The mount shows exactly what a tmpfs shows for
+# the same commands; after unmount and remount it still does; udfinfo finds the volume closed and
+# agrees on free space and counts; pktfuse's engine (udf_manifest) and udfclient read the same
+# bytes; deleting everything gives all the space back.
+. "$(dirname "$0")/../e2e/lib.sh"
+need_root
+. "$(dirname "$0")/rwlib.sh"
+need_udftools
+
+# The reference: the same commands on a tmpfs (mode 755, as mkudffs makes the root)
+mount_fs tmpfs "$T/ref" -t tmpfs -o size=128m,mode=755
+write_tree "$T/ref" rt
+rich_list "$T/ref" > "$T/want"
+entries=$(wc -l < "$T/want")
+
+# VARIANTS: media revision block-size (mkudffs) — default: the ones the writer must handle
+VARIANTS=${VARIANTS:-"hd 2.01 2048;cdrw 2.01 2048;hd 1.50 2048;dvdrw 2.00 2048;hd 2.01 512"}
+IFS=';' read -r -a variants <<< "$VARIANTS"
+for v in "${variants[@]}"; do
+	read -r media rev bs <<< "$v"
+	what="$media UDF $rev b$bs"
+	img="$T/$media-$rev-$bs.img"
+	mk_udf "$img" 96M "$media" "$rev" "$bs"
+	free0=$("$UDF_MANIFEST" --statfs "$img" | awk -F= '$1 == "freeblocks" { print $2 }')
+	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$media")"
+	assert_rw "$T/mnt"
+	write_tree "$T/mnt" rt 2> "$T/err" || { head -20 "$T/err"; fail "$what: writing the tree failed"; }
+	[ ! -s "$T/err" ] || { head -20 "$T/err"; fail "$what: errors while writing the tree"; }
+	rich_list "$T/mnt" > "$T/got1"
+	diff -u "$T/want" "$T/got1" > "$T/diff" || { head -40 "$T/diff"; fail "$what: the mount differs from tmpfs"; }
+	# statfs while mounted is the real free space: it went down by at least the data written
+	read -r sbs sfree < <(stat -f -c '%S %f' "$T/mnt")
+	[ "$sbs" = "$bs" ] || fail "$what: statfs block size $sbs"
+	need=$(used_data_blocks "$T/ref" "$bs")
+	[ $((free0 - sfree)) -ge "$need" ] || fail "$what: statfs free $sfree: only $((free0 - sfree)) blocks used for $need blocks of data"
+	(cd "$T/mnt" && find . -printf '%p\t%Cs\n' | LC_ALL=C sort) > "$T/ctimes1"
+	"$PKTFUSE" umount "$T/mnt" || fail "$what: pktfuse umount failed"
+	mountpoint -q "$T/mnt" && fail "$what: still mounted after pktfuse umount"
+
+	# the image alone, read by other implementations
+	read -r free1 used1 < <(check_udfinfo "$img" "$what")
+	[ "$free1" = "$sfree" ] || fail "$what: statfs said $sfree free blocks while mounted, udfinfo says $free1 after unmount"
+	used=$((free0 - free1))
+	meta_max=$((need + entries * 4 + 64 + 3 * 1048576 / bs))
+	[ "$used" -le "$meta_max" ] || fail "$what: $used blocks used for $need blocks of data and $entries entries (space leaked?)"
+	"$UDF_MANIFEST" "$img" > "$T/engine" || fail "$what: udf_manifest failed on the image"
+
+	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$media")"
+	assert_rw "$T/mnt"
+	rich_list "$T/mnt" > "$T/got2"
+	diff -u "$T/want" "$T/got2" > "$T/diff" || { head -40 "$T/diff"; fail "$what: after remount the tree differs"; }
+	(cd "$T/mnt" && find . -printf '%p\t%Cs\n' | LC_ALL=C sort) > "$T/ctimes2"
+	diff -u "$T/ctimes1" "$T/ctimes2" > "$T/diff" || { head -20 "$T/diff"; fail "$what: change times not kept"; }
+	corpus_list "$T/mnt" > "$T/clist"
+	diff -u "$T/clist" "$T/engine" > "$T/diff" || { head -40 "$T/diff"; fail "$what: udf_manifest reads the image differently from the mount"; }
+	check_counts "$img" "$T/mnt" "$what"
+	[ "$(stat -f -c %f "$T/mnt")" = "$free1" ] || fail "$what: statfs free $(stat -f -c %f "$T/mnt") after remount, udfinfo $free1"
+	"$PKTFUSE" umount "$T/mnt"
+
+	nuc=$(check_udfclient "$img" "$bs" "$T/clist" "$what")
+
+	# everything deleted: the space comes back (the root directory may keep its grown size)
+	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$media")"
+	rootblocks=$(( ($(stat -c %s "$T/mnt") + bs - 1) / bs ))
+	(cd "$T/mnt" && find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +) || fail "$what: rm -rf failed"
+	[ -z "$(ls -A "$T/mnt")" ] || fail "$what: entries left after rm -rf: $(ls -A "$T/mnt" | head -3)"
+	"$PKTFUSE" umount "$T/mnt"
+	read -r free2 _ < <(check_udfinfo "$img" "$what, emptied")
+	[ $((free0 - free2)) -le $((rootblocks + 1)) ] || fail "$what: $((free0 - free2)) blocks still used after deleting everything (free $free2, fresh $free0)"
+	"$UDF_MANIFEST" --statfs "$img" | grep -qx 'numfiles=0' || fail "$what: files counted after deleting everything"
+	"$UDF_MANIFEST" --statfs "$img" | grep -qx 'numdirs=1' || fail "$what: directories counted after deleting everything"
+	note "$what: $entries entries identical to tmpfs, after remount, to udf_manifest; $nuc files by udfclient; $used blocks used, all freed again"
+	rm -f "$img"
+done
+echo "PASS: the files view writes the tree on ${#variants[@]} kinds of UDF image, read back by pktfuse, udfinfo and udfclient"

@@ -43,7 +43,8 @@ for v in "${variants[@]}"; do
 	mountpoint -q "$T/mnt" && fail "$what: still mounted after pktfuse umount"
 
 	# the image alone, read by other implementations
-	read -r free1 used1 < <(check_udfinfo "$img" "$what")
+	check_udfinfo "$img" "$what" > "$T/ui"
+	read -r free1 used1 < "$T/ui"
 	[ "$free1" = "$sfree" ] || fail "$what: statfs said $sfree free blocks while mounted, udfinfo says $free1 after unmount"
 	used=$((free0 - free1))
 	meta_max=$((need + entries * 4 + 64 + 3 * 1048576 / bs))
@@ -70,7 +71,8 @@ for v in "${variants[@]}"; do
 	(cd "$T/mnt" && find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +) || fail "$what: rm -rf failed"
 	[ -z "$(ls -A "$T/mnt")" ] || fail "$what: entries left after rm -rf: $(ls -A "$T/mnt" | head -3)"
 	"$PKTFUSE" umount "$T/mnt"
-	read -r free2 _ < <(check_udfinfo "$img" "$what, emptied")
+	check_udfinfo "$img" "$what, emptied" > "$T/ui"
+	read -r free2 _ < "$T/ui"
 	[ $((free0 - free2)) -le $((rootblocks + 1)) ] || fail "$what: $((free0 - free2)) blocks still used after deleting everything (free $free2, fresh $free0)"
 	"$UDF_MANIFEST" --statfs "$img" | grep -qx 'numfiles=0' || fail "$what: files counted after deleting everything"
 	"$UDF_MANIFEST" --statfs "$img" | grep -qx 'numdirs=1' || fail "$what: directories counted after deleting everything"

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# pktfuse and the Linux udf driver (Debian's stock kernel under qemu, tests/kernel/kudf.sh) write
+# each other's file systems:
+#   1. pktfuse writes a varied tree (tests/udf/rwlib.sh) through the files view onto mkudffs images
+#      (hd 2.01, cdrw 1.50 sparable); a fresh mkudffs image is left empty for the kernel alone;
+#   2. one boot: the kernel mounts each, must list pktfuse's trees exactly as pktfuse listed them,
+#      then changes every tree (creates, appends, truncates, renames, deletes, chmod, chown, links,
+#      FIFO, device node), unmounts, and lists what it left;
+#   3. pktfuse (the mount, and its engine through udf_manifest) must read exactly that; udfinfo agrees;
+#   4. pktfuse changes the kernel's trees in turn; a second boot must read exactly what pktfuse wrote.
+# Failures are collected, so one run says everything that differs.
+. "$(dirname "$0")/../e2e/lib.sh"
+need_root
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../udf/rwlib.sh"
+need_udftools
+command -v qemu-system-x86_64 > /dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit $SKIP; }
+
+problems=()
+problem() {
+	echo "PROBLEM: $*" >&2
+	problems+=("$*")
+}
+
+# kudf_run DISK GUEST_BODY OUT: one boot over DISK with rich_list.sh + GUEST_BODY
+kudf_run() {
+	cat "$HERE/rich_list.sh" "$2" > "$T/guest.sh"
+	local rc=0
+	bash "$HERE/kudf.sh" "$1" "$T/guest.sh" > "$3" 2> "$3.err" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		if grep -q "kudf: cannot" "$3.err"; then
+			cat "$3.err"
+			echo "SKIP: Debian's kernel is not available"
+			exit $SKIP
+		fi
+		tail -20 "$3" "$3.err"
+		fail "the guest failed (exit $rc)"
+	fi
+	grep -E '^=== PART [0-9]+ (nomount|mounted-ro|change-failed|umount-failed|remount-failed)' "$3" > "$T/marks" || true
+	if [ -s "$T/marks" ]; then
+		cat "$T/marks"
+		sed -n '/^=== PART [0-9]* \(nomount\|change-failed\)/,/^=== /p' "$3" | head -20
+	fi
+}
+
+# section OUT N WHICH: the listing printed after "=== PART N WHICH"
+section() {
+	awk -v h="=== PART $2 $3" '$0 == h { f = 1; next } /^=== PART / { f = 0 } f' "$1"
+}
+
+# to_corpus: rich_list lines → the corpus manifest format that udf_manifest prints
+to_corpus() {
+	awk -F'|' '{
+		split($3, a, " ")
+		if ($1 == "D") print "D|" $2 "|" a[1] " " a[2] " " a[3]
+		else if ($1 == "P") print "P|" $2 "|" a[1]
+		else if ($1 == "C") printf "?|%s|2%04d\n", $2, a[1]
+		else if ($1 == "B") printf "?|%s|6%04d\n", $2, a[1]
+		else print
+	}'
+}
+
+# pktfuse_reads IMG WANT WHAT: the files view and udf_manifest show exactly WANT (a rich_list)
+pktfuse_reads() {
+	local img=$1 want=$2 what=$3
+	if ! "$PKTFUSE" "$img" "$T/mnt" 2> "$T/err"; then
+		problem "$what: pktfuse cannot mount: $(cat "$T/err")"
+		return
+	fi
+	_mounts+=("$T/mnt")
+	rich_list "$T/mnt" > "$T/got"
+	"$PKTFUSE" umount "$T/mnt"
+	diff -u "$want" "$T/got" > "$T/diff" || { head -30 "$T/diff"; problem "$what: the files view differs from the kernel"; }
+	"$UDF_MANIFEST" "$img" > "$T/engine" 2> "$T/err" || problem "$what: udf_manifest: $(head -3 "$T/err")"
+	to_corpus < "$want" > "$T/want.corpus"
+	diff -u "$T/want.corpus" "$T/engine" > "$T/diff" || { head -30 "$T/diff"; problem "$what: udf_manifest differs from the kernel"; }
+}
+
+# pktfuse_writes IMG MEDIA SEED WANT: writes the rwlib tree (and device nodes) through the files
+# view; WANT gets pktfuse's own listing of it
+pktfuse_writes() {
+	local img=$1 media=$2 seed=$3 want=$4
+	: > "$want"
+	if ! "$PKTFUSE" "$img" "$T/mnt" -o "$(packet_opt "$media")" 2> "$T/err"; then
+		problem "$img: pktfuse cannot mount: $(cat "$T/err")"
+		return 1
+	fi
+	_mounts+=("$T/mnt")
+	local ok=1
+	if ! (write_tree "$T/mnt" "$seed" && mknod "$T/mnt/special/null" c 1 3 && mknod -m 640 "$T/mnt/special/loop7" b 7 7 &&
+		chown 0:6 "$T/mnt/special/loop7") 2> "$T/err"; then
+		problem "$(basename "$img"): pktfuse could not write the tree: $(head -3 "$T/err")"
+		ok=0
+	fi
+	rich_list "$T/mnt" > "$want"
+	"$PKTFUSE" umount "$T/mnt"
+	[ "$ok" = 1 ] || return 1
+	(check_udfinfo "$img" "$(basename "$img") written by pktfuse") > /dev/null || problem "$(basename "$img"): udfinfo after pktfuse wrote"
+}
+
+# pktfuse_changes IMG: pktfuse changes a tree the kernel wrote; WANT gets its listing
+pktfuse_changes() {
+	local img=$1 want=$2
+	: > "$want"
+	"$PKTFUSE" "$img" "$T/mnt" 2> "$T/err" || { problem "$img: pktfuse cannot mount: $(cat "$T/err")"; return; }
+	_mounts+=("$T/mnt")
+	if ! (set -e; cd "$T/mnt"
+		"$PATTERN" pk-append 100000 >> kdir/seq.txt
+		rm kdir/sub1/f1 kdir/sub1/f100 kdir/rand3m
+		for i in $(seq 1 150); do echo "pktfuse after kernel $i" > "kdir/sub1/p$i"; done
+		mv kdir/sub1 kdir/sub1-renamed
+		mv kdir/small.txt kdir/empty/
+		"$PATTERN" pk-big 2500000 > kdir/new-big
+		truncate -s 12345 kdir/seq-hard
+		chmod 640 kdir/seq.txt
+		chown 77:88 kdir/new-big
+		rm kdir/fifo kdir/null
+		ln -s sub1-renamed/f2 kdir/new-link
+		mkdir -p "kdir/пакет/λ"
+		touch -d @1234567890 kdir/new-big "kdir/пакет/λ" kdir/seq.txt
+		if [ -d sizes ]; then rm -r nest/c-moved; mv kdir/"spaces in name" names/; fi) 2> "$T/err"; then
+		problem "$(basename "$img"): pktfuse could not change the kernel's tree: $(head -3 "$T/err")"
+	fi
+	rich_list "$T/mnt" > "$want"
+	"$PKTFUSE" umount "$T/mnt"
+	(check_udfinfo "$img" "$(basename "$img") changed by pktfuse") > /dev/null || problem "$(basename "$img"): udfinfo after pktfuse changed it"
+}
+
+# 1. the images
+mkdir -p "$T/mnt"
+mk_udf "$T/k.img" 64M cdrw 2.01          # the kernel alone writes this one first
+mk_udf "$T/w1.img" 96M hd 2.01 2048
+mk_udf "$T/w2.img" 96M cdrw 1.50
+w1ok=1 w2ok=1
+pktfuse_writes "$T/w1.img" hd kr1 "$T/w1.want" || w1ok=0
+pktfuse_writes "$T/w2.img" cdrw kr2 "$T/w2.want" || w2ok=0
+
+# 2. the kernel reads and changes all three
+python3 "$HERE/gpt_disk.py" build "$T/disk.img" "$T/k.img" "$T/w1.img" "$T/w2.img"
+kudf_run "$T/disk.img" "$HERE/roundtrip_guest.sh" "$T/boot1"
+[ -s "$T/marks" ] && problem "the kernel could not do everything: $(tr '\n' ';' < "$T/marks")"
+for n in 2 3; do
+	name=w$((n - 1))
+	section "$T/boot1" "$n" before > "$T/$name.kernel"
+	ok=w${name#w}ok
+	[ "${!ok}" = 1 ] || continue
+	diff -u "$T/$name.want" "$T/$name.kernel" > "$T/diff" ||
+		{ head -30 "$T/diff"; problem "$name: the kernel reads pktfuse's tree differently"; }
+	[ "$(wc -l < "$T/$name.kernel")" -gt 300 ] || problem "$name: the kernel lists only $(wc -l < "$T/$name.kernel") entries"
+done
+
+# 3. pktfuse reads what the kernel wrote
+for n in 1 2 3; do
+	name=$(echo k w1 w2 | cut -d' ' -f"$n")
+	python3 "$HERE/gpt_disk.py" extract "$T/disk.img" "$n" "$T/$name.img"
+	section "$T/boot1" "$n" after > "$T/$name.after"
+	[ "$(grep -c '^F|./kdir/sub1/' "$T/$name.after")" -ge 390 ] || problem "$name: the kernel's changes are not in its own listing"
+	(check_udfinfo "$T/$name.img" "$name after the kernel") > /dev/null || problem "$name: udfinfo after the kernel"
+	pktfuse_reads "$T/$name.img" "$T/$name.after" "$name, changed by the kernel"
+	note "$name: pktfuse read the kernel's $(wc -l < "$T/$name.after") entries"
+done
+
+# 4. pktfuse changes the kernel's trees; the kernel reads them
+for name in k w1 w2; do pktfuse_changes "$T/$name.img" "$T/$name.p3"; done
+python3 "$HERE/gpt_disk.py" build "$T/disk2.img" "$T/k.img" "$T/w1.img" "$T/w2.img"
+kudf_run "$T/disk2.img" "$HERE/list_parts_guest.sh" "$T/boot2"
+[ -s "$T/marks" ] && problem "the kernel could not mount pktfuse's changes: $(tr '\n' ';' < "$T/marks")"
+n=0
+for name in k w1 w2; do
+	n=$((n + 1))
+	section "$T/boot2" "$n" ok > "$T/$name.k2"
+	diff -u "$T/$name.p3" "$T/$name.k2" > "$T/diff" ||
+		{ head -30 "$T/diff"; problem "$name: the kernel reads pktfuse's changes differently"; }
+done
+
+if [ "${#problems[@]}" -gt 0 ]; then
+	printf 'FAIL: %s\n' "${problems[@]}"
+	exit 1
+fi
+echo "PASS: pktfuse and the kernel read exactly what the other wrote (3 images, 2 boots)"

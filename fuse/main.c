@@ -355,7 +355,7 @@ static int cmd_format(int argc, char **argv)
 		else if (!strcmp(a, "--no-udf"))
 			no_udf = true;
 		else if (a[0] == '-') {
-			fprintf(stderr, "pktfuse: format: unknown option '%s'\n" FORMAT_USAGE "\n", a);
+			fprintf(stderr, "pktfuse: format: unknown option '%s' (see pktfuse(1))\n", a);
 			return 2;
 		} else if (source) {
 			fprintf(stderr, "pktfuse: format: one SOURCE only ('%s' and '%s')\n", source, a);
@@ -432,6 +432,11 @@ static int cmd_format(int argc, char **argv)
 		return rc;
 	}
 
+	if (media_given) {
+		fprintf(stderr, "pktfuse: format: --media applies to image files; the type of the disc in %s decides "
+				"its layout\n", source);
+		return 2;
+	}
 	/* A drive or the emulator: say what the disc holds before the medium format erases it. */
 	if (!fo.force) {
 		struct mmc_source_options mo = {.read_only = true, .quiet = true};
@@ -469,11 +474,6 @@ static int cmd_format(int argc, char **argv)
 	default:
 		m = UDF_MEDIA_DVDPLUSRW;
 		break;
-	}
-	if (media_given && uo.media != m) {
-		fprintf(stderr, "pktfuse: format: --media %s does not match the %s in %s (the disc decides; the "
-				"medium is formatted, run again without --media)\n", udf_media_name(uo.media), fr.kind, source);
-		return 2;
 	}
 	uo.media = m;
 	struct mmc_source_options mo = {.quiet = true};

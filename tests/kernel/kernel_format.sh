@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Images written by `pktfuse format` (every media layout, UDF 1.50/2.00/2.01) are file systems the
+# Linux udf driver (Debian's stock kernel under qemu) mounts read-write, writes a file and a
+# directory into and unmounts cleanly; pktfuse's reader then lists what the kernel wrote, and
+# udfinfo finds the volume closed with the blocks the kernel used gone from the free space.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+PKTFUSE=${PKTFUSE:?}
+MANIFEST_TOOL=${UDF_MANIFEST:?}
+command -v qemu-system-x86_64 > /dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit 77; }
+command -v udfinfo > /dev/null || { echo "SKIP: udftools is not installed"; exit 77; }
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+n=0
+for media in hd cdrw dvdrw dvdram dvd+rw bdre; do
+	for rev in 1.50 2.00 2.01; do
+		img="$W/img"
+		rm -f "$img"
+		truncate -s 48M "$img"
+		"$PKTFUSE" format "$img" --media "$media" --revision "$rev" --label "K-$media" --uid 0 --gid 0 > /dev/null ||
+			fail "$media $rev: format"
+		free0=$(udfinfo "$img" 2> /dev/null | awk -F= '$1 == "freeblocks" {print $2}')
+		bash "$HERE/kudf.sh" "$img" "$HERE/format_guest.sh" > "$W/guest" 2>&1 ||
+			{ cat "$W/guest"; fail "$media $rev: the kernel could not use it"; }
+		grep -qx "free-before $((free0 * 2))" "$W/guest" || { cat "$W/guest"; fail "$media $rev: the kernel sees other free space than $free0 blocks"; }
+		"$MANIFEST_TOOL" "$img" | cut -d'|' -f1,2 > "$W/list" || fail "$media $rev: our reader cannot mount it after the kernel"
+		printf 'D|.\nD|./kdir\nF|./kdir/kfile.txt\nF|./ktop.txt\n' | diff - "$W/list" ||
+			fail "$media $rev: our reader lists something else"
+		udfinfo "$img" > "$W/info" 2> /dev/null || fail "$media $rev: udfinfo after the kernel"
+		grep -qx integrity=closed "$W/info" || fail "$media $rev: the kernel left it $(grep integrity= "$W/info")"
+		free1=$(awk -F= '$1 == "freeblocks" {print $2}' "$W/info")
+		[ "$free1" -lt "$free0" ] || fail "$media $rev: free space $free0 → $free1"
+		echo "ok: $media UDF $rev: the kernel mounted it rw, wrote a file and a directory ($free0 → $free1 free), unmounted cleanly; our reader lists them"
+		n=$((n + 1))
+	done
+done
+echo "PASS: the kernel writes to all $n images pktfuse formatted"

@@ -82,8 +82,8 @@ int main(int argc, char **argv)
 	if (!img || pread(fd, img, len, 0) != (ssize_t)len)
 		return die("cannot read the input");
 	close(fd);
-	struct udf_io io = {mem_read, NULL, len, 0};
-	struct udf_mount_opts mo = {0, 0};
+	struct udf_io io = {.read = mem_read, .ctx = NULL, .size = len, .session_start = 0};
+	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
 	struct udf_fs *fs;
 	char err[256];
 	if (udf_mount(&io, &mo, &fs, err, sizeof(err)))

@@ -77,8 +77,8 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 2;
 	}
-	struct udf_io io = {img_read, &fd, (uint64_t)st.st_size, 0};
-	struct udf_mount_opts mo = {0, 0};
+	struct udf_io io = {.read = img_read, .ctx = &fd, .size = (uint64_t)st.st_size, .session_start = 0};
+	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
 	struct udf_fs *fs;
 	char err[256];
 	if (udf_mount(&io, &mo, &fs, err, sizeof(err))) {

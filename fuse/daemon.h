@@ -8,6 +8,7 @@
 
 struct udf_fs;
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -20,7 +21,18 @@ struct pktfuse {
 	gid_t gid;
 	struct timespec mount_time;
 	bool io_flusher;            /* PR_SET_IO_FLUSHER took effect */
+	/* files view: the thread that commits UDF changes every dirty_age */
+	pthread_t committer;
+	bool committer_running;
+	bool udf_rw;                /* the files view can be written */
+	pthread_mutex_t commit_lock;
+	pthread_cond_t commit_cond;
+	bool commit_stop;
 };
+
+/* Starts / stops the files view's periodic commit (a writable UDF mount only). */
+int pktfuse_files_start(struct pktfuse *pf);
+void pktfuse_files_stop(struct pktfuse *pf);
 
 /* The extended attribute on the mount's root that `pktfuse status` reads, in every view. */
 #define PKTFUSE_STATS_XATTR "user.pktfuse.stats"

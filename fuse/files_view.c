@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The files view: the disc's UDF file system, shown directly (no loop device, no root).  Thin
- * callbacks over core/udf; the only translation is FUSE's root inode number.  Read-only for now.
+ * callbacks over core/udf; the only translation is FUSE's root inode number.  Writable when the
+ * engine says the volume can be written (else mounted read-only with the reason told).
  */
 #define _GNU_SOURCE
 #include "daemon.h"
@@ -9,13 +10,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-/* The medium cannot change under a read-only mount: let the kernel cache freely. */
-static const double FV_TIMEOUT = 3600.0;
+/* Every change goes through this daemon, so the kernel's caches stay true; a read-only mount
+ * cannot change at all. */
+#define FV_TIMEOUT (pf->udf_rw ? 1.0 : 3600.0)
 
 static struct pktfuse *pf_of(fuse_req_t req)
 {
@@ -50,7 +55,7 @@ static void fv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return pktfuse_reply_err(req, rc);
 	fix_attr(pf, &e.attr);
 	e.ino = to_fuse(pf, ino);
-	e.generation = 1;
+	e.generation = udf_generation(pf->udf, ino);
 	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
 	fuse_reply_entry(req, &e);
 }
@@ -110,7 +115,7 @@ static void fv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct pktfuse *pf = pf_of(req);
 	struct stat st;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && !pf->udf_rw)
 		return pktfuse_reply_err(req, -EROFS);
 	int rc = udf_getattr(pf->udf, to_udf(pf, ino), &st);
 	if (rc)
@@ -118,7 +123,9 @@ static void fv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (S_ISDIR(st.st_mode))
 		return pktfuse_reply_err(req, -EISDIR);
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	udf_open(pf->udf, to_udf(pf, ino));
+	if (fuse_reply_open(req, fi) != 0)
+		udf_release(pf->udf, to_udf(pf, ino));
 }
 
 static void fv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -162,18 +169,271 @@ static void fv_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bfree = sv.f_bavail = sf.free_blocks;
 	sv.f_files = sf.files + sf.dirs;
 	sv.f_namemax = 255;
-	sv.f_flag = ST_RDONLY;
+	sv.f_flag = pf->udf_rw ? 0 : ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- writing ---- */
+
+static void reply_entry(fuse_req_t req, struct pktfuse *pf, uint64_t ino, struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	fix_attr(pf, st);
+	e.attr = *st;
+	e.ino = to_fuse(pf, ino);
+	e.generation = udf_generation(pf->udf, ino);
+	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, const char *target,
+		     uint64_t *ino, struct stat *st)
+{
+	struct pktfuse *pf = pf_of(req);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	return udf_create(pf->udf, to_udf(pf, parent), name, mode, c->uid, c->gid, target, ino, st);
+}
+
+static void fv_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	uint64_t ino;
+	struct stat st;
+	(void)rdev;
+
+	int rc = make_node(req, parent, name, mode, NULL, &ino, &st);
+	if (rc)
+		return pktfuse_reply_err(req, rc);
+	reply_entry(req, pf_of(req), ino, &st);
+}
+
+static void fv_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fv_mknod(req, parent, name, (mode & 07777) | S_IFDIR, 0);
+}
+
+static void fv_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	uint64_t ino;
+	struct stat st;
+
+	int rc = make_node(req, parent, name, S_IFLNK | 0777, target, &ino, &st);
+	if (rc)
+		return pktfuse_reply_err(req, rc);
+	reply_entry(req, pf_of(req), ino, &st);
+}
+
+static void fv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct pktfuse *pf = pf_of(req);
+	uint64_t ino;
+	struct stat st;
+	struct fuse_entry_param e;
+
+	int rc = make_node(req, parent, name, (mode & 07777) | S_IFREG, NULL, &ino, &st);
+	if (rc)
+		return pktfuse_reply_err(req, rc);
+	memset(&e, 0, sizeof(e));
+	fix_attr(pf, &st);
+	e.attr = st;
+	e.ino = to_fuse(pf, ino);
+	e.generation = udf_generation(pf->udf, ino);
+	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	fi->keep_cache = 1;
+	udf_open(pf->udf, ino);
+	if (fuse_reply_create(req, &e, fi) != 0)
+		udf_release(pf->udf, ino);
+}
+
+static void fv_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct pktfuse *pf = pf_of(req);
+	struct stat st;
+
+	int rc = udf_link(pf->udf, to_udf(pf, ino), to_udf(pf, newparent), newname, &st);
+	if (rc)
+		return pktfuse_reply_err(req, rc);
+	reply_entry(req, pf, to_udf(pf, ino), &st);
+}
+
+static void fv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pktfuse *pf = pf_of(req);
+
+	pktfuse_reply_err(req, udf_unlink(pf->udf, to_udf(pf, parent), name));
+}
+
+static void fv_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pktfuse *pf = pf_of(req);
+
+	pktfuse_reply_err(req, udf_rmdir(pf->udf, to_udf(pf, parent), name));
+}
+
+static void fv_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct pktfuse *pf = pf_of(req);
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return pktfuse_reply_err(req, -EINVAL); /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	pktfuse_reply_err(req, udf_rename(pf->udf, to_udf(pf, parent), name, to_udf(pf, newparent), newname,
+					  flags & RENAME_NOREPLACE ? UDF_RENAME_NOREPLACE : 0));
+}
+
+static void fv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	struct pktfuse *pf = pf_of(req);
+	struct udf_setattr sa = {0};
+	struct stat st;
+	struct timespec t;
+	(void)fi;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.valid |= UDF_SET_MODE;
+		sa.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.valid |= UDF_SET_UID;
+		sa.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.valid |= UDF_SET_GID;
+		sa.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0)
+			return pktfuse_reply_err(req, -EINVAL);
+		sa.valid |= UDF_SET_SIZE;
+		sa.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		sa.valid |= UDF_SET_ATIME;
+		sa.atime = to_set & FUSE_SET_ATTR_ATIME_NOW ? t : attr->st_atim;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		sa.valid |= UDF_SET_MTIME;
+		sa.mtime = to_set & FUSE_SET_ATTR_MTIME_NOW ? t : attr->st_mtim;
+	}
+	int rc = udf_setattr(pf->udf, to_udf(pf, ino), &sa, &st);
+	if (rc)
+		return pktfuse_reply_err(req, rc);
+	fix_attr(pf, &st);
+	fuse_reply_attr(req, &st, FV_TIMEOUT);
+}
+
+static void fv_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct pktfuse *pf = pf_of(req);
+	(void)fi;
+
+	if (off < 0)
+		return pktfuse_reply_err(req, -EINVAL);
+	ssize_t n = udf_write(pf->udf, to_udf(pf, ino), (uint64_t)off, size, buf);
+	if (n < 0)
+		return pktfuse_reply_err(req, (int)n);
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void fv_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pktfuse *pf = pf_of(req);
+	(void)fi;
+
+	udf_release(pf->udf, to_udf(pf, ino));
+	fuse_reply_err(req, 0);
+}
+
+/* fsync of anything commits everything: UDF has one set of metadata for the whole disc. */
+static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct pktfuse *pf = pf_of(req);
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+
+	pktfuse_reply_err(req, pf->udf_rw ? udf_sync(pf->udf) : 0);
+}
+
+/* ---- the periodic commit ---- */
+
+static void *committer(void *arg)
+{
+	struct pktfuse *pf = arg;
+	unsigned ms = pf->opts.dirty_age_ms ? pf->opts.dirty_age_ms : 5000;
+
+	pthread_mutex_lock(&pf->commit_lock);
+	while (!pf->commit_stop) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec += ms / 1000;
+		t.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
+		if (pf->commit_stop)
+			break;
+		pthread_mutex_unlock(&pf->commit_lock);
+		/* A failed commit leaves everything dirty: it is tried again, and fsync reports it. */
+		if (udf_dirty(pf->udf))
+			udf_sync(pf->udf);
+		pthread_mutex_lock(&pf->commit_lock);
+	}
+	pthread_mutex_unlock(&pf->commit_lock);
+	return NULL;
+}
+
+int pktfuse_files_start(struct pktfuse *pf)
+{
+	pf->udf_rw = true;
+	pthread_mutex_init(&pf->commit_lock, NULL);
+	pthread_cond_init(&pf->commit_cond, NULL);
+	pf->commit_stop = false;
+	if (pthread_create(&pf->committer, NULL, committer, pf) != 0)
+		return -1;
+	pf->committer_running = true;
+	return 0;
+}
+
+void pktfuse_files_stop(struct pktfuse *pf)
+{
+	if (!pf->committer_running)
+		return;
+	pthread_mutex_lock(&pf->commit_lock);
+	pf->commit_stop = true;
+	pthread_cond_signal(&pf->commit_cond);
+	pthread_mutex_unlock(&pf->commit_lock);
+	pthread_join(pf->committer, NULL);
+	pf->committer_running = false;
 }
 
 const struct fuse_lowlevel_ops pktfuse_files_ops = {
 	.destroy = pktfuse_destroy,
 	.lookup = fv_lookup,
 	.getattr = fv_getattr,
+	.setattr = fv_setattr,
 	.readdir = fv_readdir,
 	.open = fv_open,
+	.create = fv_create,
 	.read = fv_read,
+	.write = fv_write,
+	.release = fv_release,
+	.fsync = fv_fsync,
+	.fsyncdir = fv_fsync,
 	.readlink = fv_readlink,
+	.mknod = fv_mknod,
+	.mkdir = fv_mkdir,
+	.symlink = fv_symlink,
+	.link = fv_link,
+	.unlink = fv_unlink,
+	.rmdir = fv_rmdir,
+	.rename = fv_rename,
 	.statfs = fv_statfs,
 	.getxattr = pktfuse_getxattr,
 	.listxattr = pktfuse_listxattr,

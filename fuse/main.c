@@ -157,10 +157,20 @@ static int cmd_info(int argc, char **argv)
 	return 0;
 }
 
-/* The UDF engine reads through the packet cache. */
+/* The UDF engine reads and writes through the packet cache. */
 static int udf_read_through_cache(void *ctx, uint64_t off, size_t len, void *buf)
 {
 	return pkt_cache_read(ctx, buf, len, off);
+}
+
+static int files_write_through_cache(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	return pkt_cache_write(ctx, buf, len, off);
+}
+
+static int udf_flush_cache(void *ctx)
+{
+	return pkt_cache_flush(ctx);
 }
 
 /* ---- `pktfuse format` ---- */
@@ -625,9 +635,9 @@ static int run_daemon(int argc, char **argv)
 		status = 0;
 		goto out_args;
 	}
-	/* UDF writing is not implemented yet: the files view is read-only, and the kernel knows it. */
-	if (!pf.opts.image_view && !pf.opts.read_only)
-		fuse_opt_add_arg(&args, "-oro");
+	/* The kernel checks permissions for the files view: the core stores modes, it does not judge. */
+	if (!pf.opts.image_view)
+		fuse_opt_add_arg(&args, "-odefault_permissions");
 
 	struct stat st;
 	if (stat(pf.opts.mountpoint, &st) < 0) {
@@ -673,13 +683,31 @@ static int run_daemon(int argc, char **argv)
 	}
 	if (!pf.opts.image_view) {
 		/* Rewritable media in packet mode are single-session: the session starts at 0. */
-		struct udf_io io = {udf_read_through_cache, pf.cache, pkt_cache_capacity_bytes(pf.cache), 0};
-		struct udf_mount_opts mo = {pf.uid, pf.gid};
+		const struct pkt_geometry *g = pkt_cache_geometry(pf.cache);
+		struct udf_io io = {
+			.read = udf_read_through_cache,
+			.write = g->writable && !pf.opts.read_only ? files_write_through_cache : NULL,
+			.flush = udf_flush_cache,
+			.ctx = pf.cache,
+			.size = pkt_cache_capacity_bytes(pf.cache),
+			.packet_blocks = g->packet_sectors,
+		};
+		struct udf_mount_opts mo = {.uid = pf.uid, .gid = pf.gid, .read_only = pf.opts.read_only};
 		if (udf_mount(&io, &mo, &pf.udf, err, sizeof(err)) != 0) {
 			report("%s: %s", pf.opts.source, err);
 			char line[700];
 			snprintf(line, sizeof(line), "%s: %s", pf.opts.source, err);
 			report_to_parent(&report_fd, line);
+			goto out_cache;
+		}
+		char why[256];
+		if (!udf_writable(pf.udf, why, sizeof(why))) {
+			/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */
+			if (!pf.opts.read_only && g->writable)
+				report("%s: %s", pf.opts.source, why);
+			fuse_opt_add_arg(&args, "-oro");
+		} else if (pktfuse_files_start(&pf) != 0) {
+			report_to_parent(&report_fd, "cannot start the commit thread");
 			goto out_cache;
 		}
 	}
@@ -725,6 +753,14 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_cache:
+	if (pf.udf) {
+		pktfuse_files_stop(&pf);
+		/* normally done by the destroy callback; here also for start-up failures */
+		if (udf_close(pf.udf) != 0) {
+			report("could not record the file system on %s: the medium reported errors", pf.opts.source);
+			status = 1;
+		}
+	}
 	udf_unmount(pf.udf);
 	/* Unmount, SIGTERM and SIGINT all end here: everything dirty goes to the medium first. */
 	if (pkt_cache_destroy(pf.cache) != 0) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "daemon.h"
+#include "udf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -12,10 +13,12 @@
 
 void pktfuse_reply_err(fuse_req_t req, int rc)
 {
+	if (rc == 0)
+		return (void)fuse_reply_err(req, 0); /* success of a call that returns no data */
 	int e = rc < 0 ? -rc : EIO;
 
 	/* Errors that only make sense inside the core must not leak to applications as surprises. */
-	if (e == 0 || e > 4095 || e == EAGAIN)
+	if (e > 4095 || e == EAGAIN)
 		e = EIO;
 	fuse_reply_err(req, e);
 }
@@ -69,6 +72,11 @@ void pktfuse_destroy(void *userdata)
 {
 	struct pktfuse *pf = userdata;
 
+	if (pf->udf) {
+		/* the clean unmount: last commit, integrity descriptor closed */
+		pktfuse_files_stop(pf);
+		udf_close(pf->udf);
+	}
 	pkt_cache_flush(pf->cache);
 }
 

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The UDF engine (reader).  It knows nothing of FUSE: inode numbers, struct stat and negative
- * errnos.  Every byte comes through struct udf_io, so the engine reads through the packet cache.
- * The disc is untrusted input: every descriptor is verified and every length bounds-checked.
+ * The UDF engine.  It knows nothing of FUSE: inode numbers, struct stat and negative errnos.  Every
+ * byte comes through struct udf_io, so the engine reads and writes through the packet cache.  The
+ * disc is untrusted input: every descriptor is verified and every length bounds-checked.
+ *
+ * Writing (revisions 1.50-2.01, one physical or sparable partition with a space bitmap): changes
+ * are made in memory and committed by udf_sync (on fsync, periodically, and at unmount) in an
+ * order that keeps the disc consistent if the process dies at any moment.
  */
 #ifndef PKTFUSE_UDF_H
 #define PKTFUSE_UDF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct udf_io {
 	/* Reads len bytes at byte offset off of the medium; 0 or -errno.  Thread-safe. */
@@ -20,11 +26,17 @@ struct udf_io {
 	/* First sector (of the UDF block size) of the last session of a multi-session disc, 0 for
 	 * single-session media and image files: its anchor and recognition sequence are found there. */
 	uint64_t session_start;
+	/* Writes len bytes at off; 0 or -errno.  NULL for a read-only medium. */
+	int (*write)(void *ctx, uint64_t off, size_t len, const void *buf);
+	/* Barrier: returns when everything written before is on the medium.  0 or -errno. */
+	int (*flush)(void *ctx);
+	uint32_t packet_blocks; /* the medium's packet size in UDF blocks (allocation aligns to it), 0 unknown */
 };
 
 struct udf_mount_opts {
 	uid_t uid; /* owner shown for files whose owner is not recorded */
 	gid_t gid;
+	bool read_only;  /* never write, even when the volume could be written */
 };
 
 struct udf_statfs {
@@ -60,5 +72,50 @@ ssize_t udf_read(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, void
 int udf_readlink(struct udf_fs *fs, uint64_t ino, char *buf, size_t len);
 
 void udf_statfs(struct udf_fs *fs, struct udf_statfs *st);
+
+/* ---- writing ---- */
+
+/* True when the mount can be written; otherwise why in why (a sentence). */
+bool udf_writable(struct udf_fs *fs, char *why, size_t len);
+
+/* The generation number FUSE pairs with ino (inode numbers are block addresses and get reused). */
+uint64_t udf_generation(struct udf_fs *fs, uint64_t ino);
+
+/* Creates name in dir: a regular file, directory, FIFO, socket or (with target) a symbolic link,
+ * as mode says.  Returns the new node's ino and attributes. */
+int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, uid_t uid, gid_t gid,
+	       const char *target, uint64_t *ino, struct stat *st);
+int udf_link(struct udf_fs *fs, uint64_t ino, uint64_t dir, const char *name, struct stat *st);
+int udf_unlink(struct udf_fs *fs, uint64_t dir, const char *name);
+int udf_rmdir(struct udf_fs *fs, uint64_t dir, const char *name);
+#define UDF_RENAME_NOREPLACE 1u
+int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndir, const char *nname,
+	       unsigned flags);
+
+enum { UDF_SET_MODE = 1, UDF_SET_UID = 2, UDF_SET_GID = 4, UDF_SET_SIZE = 8, UDF_SET_ATIME = 16,
+       UDF_SET_MTIME = 32 };
+struct udf_setattr {
+	unsigned valid;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec atime, mtime;
+};
+int udf_setattr(struct udf_fs *fs, uint64_t ino, const struct udf_setattr *sa, struct stat *st);
+
+/* Writes len bytes at off; returns len or -errno (-ENOSPC, -EFBIG, -EIO). */
+ssize_t udf_write(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, const void *buf);
+
+/* Open files: a file unlinked while open keeps its blocks until the last release. */
+void udf_open(struct udf_fs *fs, uint64_t ino);
+void udf_release(struct udf_fs *fs, uint64_t ino);
+
+/* Commits every change to the medium (and waits for it): fsync of any file or directory. */
+int udf_sync(struct udf_fs *fs);
+/* True when changes wait for udf_sync. */
+bool udf_dirty(struct udf_fs *fs);
+/* Final commit and the integrity descriptor marked closed: the clean unmount. */
+int udf_close(struct udf_fs *fs);
 
 #endif

@@ -17,93 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Hard limits against hostile images. */
-#define MAX_EXTENTS (1u << 20)      /* allocation descriptors of one file */
-#define MAX_AED_CHAIN 4096          /* continuation extents of one file */
-#define MAX_DIR_BYTES (256u << 20)  /* size of one directory */
-#define MAX_ICB_HOPS 64             /* indirect entries followed */
-#define MAX_VDS_DESCS 1024          /* descriptors read in one volume descriptor sequence */
-#define MAX_SYMLINK 4096
-#define MAX_PARTS 8
+#include "udf_int.h"
 
-enum part_kind { PART_PHYS, PART_SPARABLE, PART_VIRTUAL, PART_META };
-
-struct sparing_entry {
-	uint32_t orig, mapped;
-};
-
-struct part {
-	enum part_kind kind;
-	uint16_t number;      /* partition number of the underlying PD */
-	uint64_t start, len;  /* in blocks, from the PD */
-	bool have_pd;
-	uint16_t packet_len;  /* sparable */
-	struct sparing_entry *spare;
-	uint32_t nspare;
-	uint32_t *vat;        /* virtual: virtual block → block of the physical partition `phys` */
-	uint32_t nvat;
-	uint16_t phys;
-	uint32_t meta_loc, mirror_loc;  /* metadata: the metadata file and its mirror in `phys` */
-	struct node *meta;              /* metadata: the file whose extents map this partition */
-};
-
-struct extent {
-	uint64_t file_off; /* offset of this extent in the file */
-	uint32_t len;      /* bytes */
-	uint8_t type;      /* 0 recorded, 1 allocated not recorded, 2 not allocated */
-	uint16_t part;
-	uint32_t lbn;
-};
-
-struct dirent_ {
-	char *name;
-	uint64_t ino;
-	uint8_t ftype; /* hint from the FID (directory bit) */
-	uint32_t hnext;
-};
-
-struct node {
-	uint64_t ino;
-	struct node *hnext;
-	struct stat st;
-	uint8_t file_type;
-	uint64_t size;
-	struct extent *ext;
-	uint32_t next;
-	uint8_t *inline_data; /* embedded data, size bytes */
-	/* directories, once parsed */
-	bool dir_loaded;
-	struct dirent_ *ents;
-	uint32_t nents;
-	uint32_t *dhash;
-	uint32_t dhash_mask;
-	uint64_t parent;
-};
-
-struct udf_fs {
-	struct udf_io io;
-	struct udf_mount_opts opts;
-	uint32_t bs;
-	uint64_t nblocks;
-	struct part parts[MAX_PARTS];
-	unsigned nparts;
-	uint64_t root_ino;
-	struct udf_statfs sf;
-	pthread_mutex_t lock;
-	struct node **nhash;
-	uint32_t nhash_mask;
-	uint64_t nnodes;
-	uint8_t *blk; /* one block of scratch, under lock */
-};
-
-#define INO_BASE 16u
-
-static uint64_t make_ino(uint16_t part, uint32_t lbn)
+uint64_t udf_make_ino(uint16_t part, uint32_t lbn)
 {
 	return ((uint64_t)part << 32 | lbn) + INO_BASE;
 }
 
-static int read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
+/* A mount that may be written keeps what the writer needs to rewrite descriptors faithfully. */
+static bool keep_raw(const struct udf_fs *fs)
+{
+	return fs->io.write && !fs->opts.read_only;
+}
+
+int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
 {
 	if (off > fs->io.size || len > fs->io.size - off)
 		return -EIO;
@@ -112,11 +39,11 @@ static int read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
 
 static int read_sector(struct udf_fs *fs, uint64_t sector, void *buf)
 {
-	return read_bytes(fs, sector * fs->bs, fs->bs, buf);
+	return udf_read_bytes(fs, sector * fs->bs, fs->bs, buf);
 }
 
 /* Partition-relative block → medium sector, through the sparing table where there is one. */
-static int map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sector)
+int udf_map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sector)
 {
 	if (pref >= fs->nparts)
 		return -EIO;
@@ -165,10 +92,10 @@ static int map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *s
 	return *sector < fs->nblocks ? 0 : -EIO;
 }
 
-static int read_lb(struct udf_fs *fs, uint16_t pref, uint32_t lbn, void *buf)
+int udf_read_lb(struct udf_fs *fs, uint16_t pref, uint32_t lbn, void *buf)
 {
 	uint64_t sector;
-	int rc = map_block(fs, pref, lbn, &sector);
+	int rc = udf_map_block(fs, pref, lbn, &sector);
 
 	return rc ? rc : read_sector(fs, sector, buf);
 }
@@ -196,7 +123,7 @@ static bool vrs_has_nsr(struct udf_fs *fs, uint8_t *buf)
 	bool bea = false;
 
 	for (uint64_t off = base; off < base + 64 * (uint64_t)step; off += step) {
-		if (read_bytes(fs, off, 7, buf))
+		if (udf_read_bytes(fs, off, 7, buf))
 			return false;
 		if (buf[0] != 0 && memcmp(buf + 1, "CD001", 5) != 0)
 			return false;
@@ -221,6 +148,7 @@ struct vds {
 		uint16_t number;
 		uint32_t start, len;
 		uint32_t seq;
+		uint32_t access, usb_len, usb_lbn, ust_len;
 	} pd[MAX_PARTS];
 	unsigned npd;
 };
@@ -271,6 +199,11 @@ static int read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v
 			v->pd[k].seq = seq;
 			v->pd[k].start = le32(buf + 188);
 			v->pd[k].len = le32(buf + 192);
+			v->pd[k].access = le32(buf + 184);
+			/* Partition header descriptor (ECMA-167 4/14.3) in the contents use. */
+			v->pd[k].ust_len = le32(buf + 56) & 0x3FFFFFFF;
+			v->pd[k].usb_len = le32(buf + 64) & 0x3FFFFFFF;
+			v->pd[k].usb_lbn = le32(buf + 68);
 			break;
 		}
 		case TAG_VDP:
@@ -390,6 +323,10 @@ static int setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char
 				p->start = v->pd[k].start;
 				p->len = v->pd[k].len;
 				p->have_pd = p->start < fs->nblocks && p->len <= fs->nblocks - p->start;
+				p->access = v->pd[k].access;
+				p->usb_len = v->pd[k].usb_len;
+				p->usb_lbn = v->pd[k].usb_lbn;
+				p->ust_len = v->pd[k].ust_len;
 			}
 		}
 		if (!p->have_pd) {
@@ -419,6 +356,9 @@ static void read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *bu
 				free_blocks += f;
 		}
 		fs->sf.free_blocks = free_blocks;
+		fs->lvid_loc = loc;
+		fs->lvid_type = le32(buf + 28);
+		fs->next_uniq = le64(buf + 40);
 		if (liu >= 46) {
 			const uint8_t *iu = buf + 80 + 8 * np;
 			fs->sf.files = le32(iu + 32);
@@ -435,7 +375,7 @@ static void read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *bu
 
 /* ---- nodes ---- */
 
-static struct node *node_find(struct udf_fs *fs, uint64_t ino)
+struct node *udf_node_find(struct udf_fs *fs, uint64_t ino)
 {
 	for (struct node *n = fs->nhash[(ino * 0x9E3779B97F4A7C15ull >> 40) & fs->nhash_mask]; n; n = n->hnext)
 		if (n->ino == ino)
@@ -443,7 +383,7 @@ static struct node *node_find(struct udf_fs *fs, uint64_t ino)
 	return NULL;
 }
 
-static void node_insert(struct udf_fs *fs, struct node *n)
+void udf_node_insert(struct udf_fs *fs, struct node *n)
 {
 	if (fs->nnodes + 1 > (uint64_t)fs->nhash_mask + 1) {
 		uint32_t nmask = fs->nhash_mask * 2 + 1;
@@ -468,14 +408,32 @@ static void node_insert(struct udf_fs *fs, struct node *n)
 	fs->nnodes++;
 }
 
-static void node_free(struct node *n)
+void udf_node_remove(struct udf_fs *fs, struct node *n)
 {
-	for (uint32_t i = 0; i < n->nents; i++)
+	struct node **pp = &fs->nhash[(n->ino * 0x9E3779B97F4A7C15ull >> 40) & fs->nhash_mask];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == n) {
+			*pp = n->hnext;
+			fs->nnodes--;
+			return;
+		}
+	}
+}
+
+void udf_node_free(struct node *n)
+{
+	for (uint32_t i = 0; i < n->nents; i++) {
 		free(n->ents[i].name);
+		free(n->ents[i].raw);
+	}
 	free(n->ents);
 	free(n->dhash);
 	free(n->ext);
 	free(n->inline_data);
+	free(n->hdr);
+	free(n->aed);
+	free(n->keep_fids);
 	free(n);
 }
 
@@ -504,7 +462,7 @@ static int add_extent(struct node *n, uint32_t *cap, uint64_t *off, uint32_t len
 static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t home_part, const uint8_t *ad,
 		     size_t len)
 {
-	uint32_t cap = 0, hops = 0;
+	uint32_t cap = 0, hops = 0, aed_cap = 0;
 	uint64_t off = 0;
 	uint8_t *aed = NULL;
 	size_t adsz = adtype == 0 ? 8 : adtype == 1 ? 16 : 20;
@@ -556,7 +514,19 @@ static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t hom
 			rc = -ENOMEM;
 			break;
 		}
-		if (read_lb(fs, next_part, next_lbn, aed) || udf_tag_check(aed, fs->bs, next_lbn) != TAG_AED) {
+		if (keep_raw(fs)) {
+			if (n->naed == aed_cap) {
+				aed_cap = aed_cap ? aed_cap * 2 : 4;
+				uint32_t *na = realloc(n->aed, aed_cap * sizeof(*na));
+				if (!na) {
+					rc = -ENOMEM;
+					break;
+				}
+				n->aed = na;
+			}
+			n->aed[n->naed++] = next_lbn;
+		}
+		if (udf_read_lb(fs, next_part, next_lbn, aed) || udf_tag_check(aed, fs->bs, next_lbn) != TAG_AED) {
 			rc = -EIO;
 			break;
 		}
@@ -569,10 +539,11 @@ static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t hom
 		len = l;
 	}
 	free(aed);
+	n->ext_cap = cap;
 	return rc;
 }
 
-static mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
+mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
 {
 	mode_t m = (mode_t)((perm & 7) | ((perm >> 5) & 7) << 3 | ((perm >> 10) & 7) << 6);
 
@@ -601,20 +572,23 @@ static mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
 }
 
 /* Reads the file entry of an ICB, following strategy-4096 indirect entries. */
-static int load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out)
+int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out)
 {
-	uint64_t ino = make_ino(part, lbn);
-	struct node *n = node_find(fs, ino);
+	uint64_t ino = udf_make_ino(part, lbn);
+	struct node *n = udf_node_find(fs, ino);
 	uint8_t *b = fs->blk;
 
-	if (n) {
+	if (n && !n->dead) {
 		*out = n;
 		return 0;
 	}
-	for (int hops = 0;; hops++) {
+	if (n)
+		return -ENOENT;
+	bool indirect = false;
+	for (int hops = 0;; hops++, indirect = true) {
 		if (hops > MAX_ICB_HOPS)
 			return -ELOOP;
-		if (read_lb(fs, part, lbn, b))
+		if (udf_read_lb(fs, part, lbn, b))
 			return -EIO;
 		int tag = udf_tag_check(b, fs->bs, lbn);
 		if (tag == TAG_IE) {
@@ -629,7 +603,7 @@ static int load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node
 			uint8_t *nb = malloc(fs->bs);
 			if (!nb)
 				return -ENOMEM;
-			int rc = read_lb(fs, part, lbn + 1, nb);
+			int rc = udf_read_lb(fs, part, lbn + 1, nb);
 			if (rc == 0 && udf_tag_check(nb, fs->bs, lbn + 1) == TAG_IE) {
 				part = le16(nb + 44);
 				lbn = le32(nb + 40);
@@ -651,11 +625,31 @@ static int load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node
 	n->ino = ino;
 	n->file_type = b[27];
 	uint16_t icbflags = le16(b + 34);
+	if (keep_raw(fs)) {
+		n->hdr_len = (uint32_t)hdr + lea;
+		n->hdr = malloc(n->hdr_len);
+		if (!n->hdr) {
+			free(n);
+			return -ENOMEM;
+		}
+		memcpy(n->hdr, b, n->hdr_len);
+		n->lea = lea;
+		n->efe = efe;
+		n->fe_lbn = lbn;
+		n->ro_node = indirect || le16(b + 20) != 4 || part != 0;
+		n->uid_raw = le32(b + 36);
+		n->gid_raw = le32(b + 40);
+		n->perm_raw = le32(b + 44);
+		n->uniq = le64(b + (efe ? 200 : 160));
+	}
 	uint32_t uid = le32(b + 36), gid = le32(b + 40);
 	n->size = le64(b + 56);
 	n->st.st_ino = ino;
 	n->st.st_mode = udf_mode(le32(b + 44), icbflags, n->file_type);
 	n->st.st_nlink = le16(b + 48) ? le16(b + 48) : 1;
+	/* A directory's count leaves out its own "." (as the Linux kernel records it). */
+	if (n->file_type == 4)
+		n->st.st_nlink++;
 	n->st.st_uid = uid == 0xFFFFFFFFu ? fs->opts.uid : uid;
 	n->st.st_gid = gid == 0xFFFFFFFFu ? fs->opts.gid : gid;
 	n->st.st_size = (off_t)n->size;
@@ -688,15 +682,15 @@ static int load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node
 			rc = -EIO; /* information length beyond the allocated extents */
 	}
 	if (rc) {
-		node_free(n);
+		udf_node_free(n);
 		return rc;
 	}
-	node_insert(fs, n);
+	udf_node_insert(fs, n);
 	*out = n;
 	return 0;
 }
 
-static ssize_t node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf)
+ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf)
 {
 	if (off >= n->size)
 		return 0;
@@ -731,21 +725,21 @@ static ssize_t node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t
 				if ((uint64_t)e->lbn + blk > UINT32_MAX)
 					return -EIO;
 				uint64_t sector;
-				int rc = map_block(fs, e->part, (uint32_t)(e->lbn + blk), &sector);
+				int rc = udf_map_block(fs, e->part, (uint32_t)(e->lbn + blk), &sector);
 				if (rc)
 					return rc;
 				size_t boff = (size_t)(pos % fs->bs);
 				size_t n_here = fs->bs - boff;
 				uint64_t blk_end = ((uint64_t)e->len + fs->bs - 1) / fs->bs, next = sector + 1, s2;
 				while (c + n_here < chunk && blk + 1 < blk_end && (uint64_t)e->lbn + blk + 1 <= UINT32_MAX &&
-				       map_block(fs, e->part, (uint32_t)(e->lbn + blk + 1), &s2) == 0 && s2 == next) {
+				       udf_map_block(fs, e->part, (uint32_t)(e->lbn + blk + 1), &s2) == 0 && s2 == next) {
 					blk++;
 					next++;
 					n_here += fs->bs;
 				}
 				if (n_here > chunk - c)
 					n_here = chunk - c;
-				rc = read_bytes(fs, sector * fs->bs + boff, n_here, buf + done + c);
+				rc = udf_read_bytes(fs, sector * fs->bs + boff, n_here, buf + done + c);
 				if (rc)
 					return rc;
 				c += n_here;
@@ -758,7 +752,7 @@ static ssize_t node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t
 
 /* ---- directories ---- */
 
-static uint32_t name_hash(const char *s)
+uint32_t udf_name_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -767,12 +761,12 @@ static uint32_t name_hash(const char *s)
 	return h;
 }
 
-static struct dirent_ *dir_find(struct node *d, const char *name)
+struct dirent_ *udf_dir_find(struct node *d, const char *name)
 {
 	if (!d->dhash)
 		return NULL;
-	for (uint32_t i = d->dhash[name_hash(name) & d->dhash_mask]; i != UINT32_MAX; i = d->ents[i].hnext)
-		if (strcmp(d->ents[i].name, name) == 0)
+	for (uint32_t i = d->dhash[udf_name_hash(name) & d->dhash_mask]; i != UINT32_MAX; i = d->ents[i].hnext)
+		if (d->ents[i].name && strcmp(d->ents[i].name, name) == 0)
 			return &d->ents[i];
 	return NULL;
 }
@@ -809,7 +803,33 @@ static char *safe_name(const uint8_t *raw, size_t len)
 	return strdup(u);
 }
 
-static int dir_load(struct udf_fs *fs, struct node *d)
+/* Keeps a FID the writer must carry over verbatim (hidden, or a name seen twice). */
+static int keep_fid(struct node *d, const uint8_t *f, size_t len)
+{
+	uint8_t *k = realloc(d->keep_fids, d->keep_len + len);
+
+	if (!k)
+		return -ENOMEM;
+	memcpy(k + d->keep_len, f, len);
+	d->keep_fids = k;
+	d->keep_len += (uint32_t)len;
+	return 0;
+}
+
+/* Builds the name hash over the live entries of d->ents (names seen twice: the first one wins). */
+void udf_dir_rehash(struct node *d)
+{
+	memset(d->dhash, 0xFF, ((size_t)d->dhash_mask + 1) * sizeof(uint32_t));
+	for (uint32_t i = 0; i < d->nents; i++) {
+		if (!d->ents[i].name)
+			continue;
+		uint32_t b = udf_name_hash(d->ents[i].name) & d->dhash_mask;
+		d->ents[i].hnext = d->dhash[b];
+		d->dhash[b] = i;
+	}
+}
+
+int udf_dir_load(struct udf_fs *fs, struct node *d)
 {
 	if (d->dir_loaded)
 		return 0;
@@ -818,13 +838,14 @@ static int dir_load(struct udf_fs *fs, struct node *d)
 	uint8_t *data = malloc(d->size ? d->size : 1);
 	if (!data)
 		return -ENOMEM;
-	ssize_t got = node_read(fs, d, 0, d->size, data);
+	ssize_t got = udf_node_read(fs, d, 0, d->size, data);
 	if (got < 0 || (uint64_t)got != d->size) {
 		free(data);
 		return got < 0 ? (int)got : -EIO;
 	}
 	uint32_t cap = 0;
 	int rc = 0;
+	bool raw = keep_raw(fs);
 	d->parent = d->ino;
 	for (uint64_t pos = 0; pos + 38 <= d->size;) {
 		const uint8_t *f = data + pos;
@@ -841,14 +862,18 @@ static int dir_load(struct udf_fs *fs, struct node *d)
 		uint32_t lbn = le32(f + 24);
 		uint16_t part = le16(f + 28);
 		pos += flen;
-		if (ch & 0x05)
-			continue; /* deleted, or hidden (as the kernel shows them by default) */
+		if (ch & 0x04)
+			continue; /* deleted */
 		if (ch & 0x08) {
-			d->parent = make_ino(part, lbn);
+			d->parent = udf_make_ino(part, lbn);
 			continue;
 		}
-		if (icb_len == 0 || part >= fs->nparts)
+		if ((ch & 0x01) || icb_len == 0 || part >= fs->nparts) {
+			/* hidden (as the kernel shows them by default), or pointing nowhere */
+			if (raw && (rc = keep_fid(d, f, (size_t)flen)) != 0)
+				break;
 			continue;
+		}
 		char *name = safe_name(f + 38 + liu, lfi);
 		if (!name) {
 			rc = -ENOMEM;
@@ -865,7 +890,28 @@ static int dir_load(struct udf_fs *fs, struct node *d)
 			d->ents = ne;
 			cap = nc;
 		}
-		d->ents[d->nents++] = (struct dirent_){name, make_ino(part, lbn), (uint8_t)(ch & 0x02 ? 4 : 5), UINT32_MAX};
+		struct dirent_ *e = &d->ents[d->nents];
+		*e = (struct dirent_){name, udf_make_ino(part, lbn), (uint8_t)(ch & 0x02 ? 4 : 5), UINT32_MAX, 0, NULL,
+				      0, le32(f + 32)};
+		if (raw) {
+			e->raw = malloc(lfi ? lfi : 1);
+			if (!e->raw) {
+				free(name);
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(e->raw, f + 38 + liu, lfi);
+			e->rawlen = lfi;
+			if (part != 0 || lfi == 0) {
+				/* The writer records one partition; such an entry is carried over as it is. */
+				free(e->raw);
+				free(name);
+				if ((rc = keep_fid(d, f, (size_t)flen)) != 0)
+					break;
+				continue;
+			}
+		}
+		d->nents++;
 	}
 	free(data);
 	if (rc == 0) {
@@ -881,22 +927,30 @@ static int dir_load(struct udf_fs *fs, struct node *d)
 			uint32_t kept = 0;
 			for (uint32_t i = 0; i < d->nents; i++) {
 				/* A name seen twice (a hostile disc) shows once: lookups and listings agree. */
-				if (dir_find(d, d->ents[i].name)) {
+				if (udf_dir_find(d, d->ents[i].name)) {
+					if (raw)
+						d->ro_node = true; /* rewriting would drop the second FID */
 					free(d->ents[i].name);
+					free(d->ents[i].raw);
 					continue;
 				}
 				d->ents[kept] = d->ents[i];
-				uint32_t b = name_hash(d->ents[kept].name) & d->dhash_mask;
+				d->ents[kept].cookie = kept;
+				uint32_t b = udf_name_hash(d->ents[kept].name) & d->dhash_mask;
 				d->ents[kept].hnext = d->dhash[b];
 				d->dhash[b] = kept;
 				kept++;
 			}
 			d->nents = kept;
+			d->next_cookie = kept;
+			d->ents_cap = cap;
 		}
 	}
 	if (rc) {
-		for (uint32_t i = 0; i < d->nents; i++)
+		for (uint32_t i = 0; i < d->nents; i++) {
 			free(d->ents[i].name);
+			free(d->ents[i].raw);
+		}
 		free(d->ents);
 		d->ents = NULL;
 		d->nents = 0;
@@ -906,18 +960,18 @@ static int dir_load(struct udf_fs *fs, struct node *d)
 	return 0;
 }
 
-static int get_node(struct udf_fs *fs, uint64_t ino, struct node **out)
+int udf_get_node(struct udf_fs *fs, uint64_t ino, struct node **out)
 {
-	struct node *n = node_find(fs, ino);
+	struct node *n = udf_node_find(fs, ino);
 
 	if (n) {
 		*out = n;
-		return 0;
+		return n->dead ? -ENOENT : 0;
 	}
 	if (ino < INO_BASE)
 		return -ENOENT;
 	uint64_t raw = ino - INO_BASE;
-	return load_node(fs, (uint16_t)(raw >> 32), (uint32_t)raw, out);
+	return udf_load_node(fs, (uint16_t)(raw >> 32), (uint32_t)raw, out);
 }
 
 /* The VAT of a write-once disc is the file entry in the last recorded block.  An image does not
@@ -935,7 +989,7 @@ static int find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 	uint64_t end = pp->start + pp->len, scanned = 0;
 	while (end > pp->start && last == UINT64_MAX && scanned < VAT_SCAN_LIMIT) {
 		uint64_t n = end - pp->start < 64 ? end - pp->start : 64;
-		if (read_bytes(fs, (end - n) * fs->bs, n * fs->bs, chunk))
+		if (udf_read_bytes(fs, (end - n) * fs->bs, n * fs->bs, chunk))
 			break;
 		for (uint64_t i = n; i-- > 0 && last == UINT64_MAX;) {
 			const uint8_t *b = chunk + i * fs->bs;
@@ -952,12 +1006,12 @@ static int find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 	if (last == UINT64_MAX)
 		return -ENOENT;
 	struct node *n;
-	if (load_node(fs, phys, (uint32_t)(last - pp->start), &n))
+	if (udf_load_node(fs, phys, (uint32_t)(last - pp->start), &n))
 		return -ENOENT;
 	uint8_t *data = malloc(n->size ? n->size : 1);
 	if (!data || n->size > (64u << 20))
 		goto out;
-	if (node_read(fs, n, 0, (size_t)n->size, data) != (ssize_t)n->size)
+	if (udf_node_read(fs, n, 0, (size_t)n->size, data) != (ssize_t)n->size)
 		goto out;
 	uint64_t first = 0, count = 0;
 	if (n->file_type == 248 && n->size >= 152) {
@@ -989,13 +1043,13 @@ out:
 }
 
 /* The node of a directory, parsed. */
-static int get_dir(struct udf_fs *fs, uint64_t ino, struct node **out)
+int udf_get_dir(struct udf_fs *fs, uint64_t ino, struct node **out)
 {
-	int rc = get_node(fs, ino, out);
+	int rc = udf_get_node(fs, ino, out);
 
 	if (rc == 0 && !S_ISDIR((*out)->st.st_mode))
 		rc = -ENOTDIR;
-	return rc ? rc : dir_load(fs, *out);
+	return rc ? rc : udf_dir_load(fs, *out);
 }
 
 /* ---- public ---- */
@@ -1010,7 +1064,7 @@ int udf_getattr(struct udf_fs *fs, uint64_t ino, struct stat *st)
 	struct node *n;
 
 	pthread_mutex_lock(&fs->lock);
-	int rc = get_node(fs, ino, &n);
+	int rc = udf_get_node(fs, ino, &n);
 	if (rc == 0)
 		*st = n->st;
 	pthread_mutex_unlock(&fs->lock);
@@ -1023,15 +1077,15 @@ int udf_lookup(struct udf_fs *fs, uint64_t dir, const char *name, uint64_t *ino,
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
-	rc = get_dir(fs, dir, &d);
+	rc = udf_get_dir(fs, dir, &d);
 	if (rc == 0) {
 		if (strcmp(name, ".") == 0) {
 			n = d;
 		} else if (strcmp(name, "..") == 0) {
-			rc = get_node(fs, d->parent, &n);
+			rc = udf_get_node(fs, d->parent, &n);
 		} else {
-			struct dirent_ *e = dir_find(d, name);
-			rc = e ? get_node(fs, e->ino, &n) : -ENOENT;
+			struct dirent_ *e = udf_dir_find(d, name);
+			rc = e ? udf_get_node(fs, e->ino, &n) : -ENOENT;
 		}
 		if (rc == 0) {
 			*ino = n->ino;
@@ -1048,32 +1102,35 @@ int udf_readdir(struct udf_fs *fs, uint64_t dir, uint64_t pos, udf_fill_fn fill,
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
-	rc = get_dir(fs, dir, &d);
+	rc = udf_get_dir(fs, dir, &d);
 	if (rc) {
 		pthread_mutex_unlock(&fs->lock);
 		return rc;
 	}
-	for (uint64_t i = pos; i < (uint64_t)d->nents + 2; i++) {
-		const char *name;
-		uint64_t ino;
-		mode_t type;
-		if (i == 0) {
-			name = ".";
-			ino = d->ino;
-			type = S_IFDIR;
-		} else if (i == 1) {
-			name = "..";
-			ino = d->parent;
-			type = S_IFDIR;
-		} else {
-			struct dirent_ *e = &d->ents[i - 2];
-			name = e->name;
-			ino = e->ino;
-			type = e->ftype == 4 ? S_IFDIR : 0;
+	/* Positions: 0 ".", 1 "..", then 2 + the entry's cookie, stable while entries come and go. */
+	uint32_t first = 0;
+	if (pos > 2) {
+		uint32_t lo = 0, hi = d->nents;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (d->ents[mid].cookie + 2 < pos)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
-		if (fill(ctx, name, ino, type, i + 1))
+		first = lo;
+	}
+	for (uint64_t i = pos; i < 2; i++)
+		if (fill(ctx, i ? ".." : ".", i ? d->parent : d->ino, S_IFDIR, i + 1))
+			goto out;
+	for (uint32_t k = first; k < d->nents; k++) {
+		struct dirent_ *e = &d->ents[k];
+		if (!e->name)
+			continue;
+		if (fill(ctx, e->name, e->ino, e->ftype == 4 ? S_IFDIR : 0, e->cookie + 3))
 			break;
 	}
+out:
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
 }
@@ -1083,12 +1140,12 @@ ssize_t udf_read(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, void
 	struct node *n;
 
 	pthread_mutex_lock(&fs->lock);
-	ssize_t rc = get_node(fs, ino, &n);
+	ssize_t rc = udf_get_node(fs, ino, &n);
 	if (rc == 0) {
 		if (S_ISDIR(n->st.st_mode))
 			rc = -EISDIR;
 		else
-			rc = node_read(fs, n, off, len, buf);
+			rc = udf_node_read(fs, n, off, len, buf);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
@@ -1101,14 +1158,14 @@ int udf_readlink(struct udf_fs *fs, uint64_t ino, char *buf, size_t len)
 	size_t pos = 0;
 
 	pthread_mutex_lock(&fs->lock);
-	int rc = get_node(fs, ino, &n);
+	int rc = udf_get_node(fs, ino, &n);
 	if (rc == 0 && !S_ISLNK(n->st.st_mode))
 		rc = -EINVAL;
 	if (rc == 0 && n->size > sizeof(raw))
 		rc = -ENAMETOOLONG;
 	ssize_t got = 0;
 	if (rc == 0) {
-		got = node_read(fs, n, 0, (size_t)n->size, raw);
+		got = udf_node_read(fs, n, 0, (size_t)n->size, raw);
 		if (got < 0)
 			rc = (int)got;
 	}
@@ -1159,7 +1216,9 @@ int udf_readlink(struct udf_fs *fs, uint64_t ino, char *buf, size_t len)
 
 void udf_statfs(struct udf_fs *fs, struct udf_statfs *st)
 {
+	pthread_mutex_lock(&fs->lock);
 	*st = fs->sf;
+	pthread_mutex_unlock(&fs->lock);
 }
 
 int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct udf_fs **out, char *err,
@@ -1240,9 +1299,9 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 			p->phys = (uint16_t)k;
 			/* The metadata file, else its mirror (UDF 2.50 2.2.13): a damaged one is replaced. */
 			struct node *mn = NULL;
-			if (load_node(fs, (uint16_t)k, p->meta_loc, &mn) || mn->file_type != 250) {
+			if (udf_load_node(fs, (uint16_t)k, p->meta_loc, &mn) || mn->file_type != 250) {
 				mn = NULL;
-				if (load_node(fs, (uint16_t)k, p->mirror_loc, &mn) || mn->file_type != 251)
+				if (udf_load_node(fs, (uint16_t)k, p->mirror_loc, &mn) || mn->file_type != 251)
 					mn = NULL;
 			}
 			if (!mn) {
@@ -1268,22 +1327,27 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 	/* File set descriptor → root directory. */
 	uint32_t fsd_lbn = le32(v->lvd + 248 + 4);
 	uint16_t fsd_part = le16(v->lvd + 248 + 8);
-	if (fsd_part >= fs->nparts || read_lb(fs, fsd_part, fsd_lbn, buf) ||
+	if (fsd_part >= fs->nparts || udf_read_lb(fs, fsd_part, fsd_lbn, buf) ||
 	    udf_tag_check(buf, fs->bs, fsd_lbn) != TAG_FSD) {
 		snprintf(err, errlen, "the UDF file set descriptor is missing or damaged");
 		rc = -EIO;
 		goto fail;
 	}
+	fs->fsd_lbn = fsd_lbn;
+	fs->tag_version = le16(buf + 2);
+	fs->tag_serial = le16(buf + 6);
 	uint32_t root_lbn = le32(buf + 400 + 4);
 	uint16_t root_part = le16(buf + 400 + 8);
 	struct node *root;
-	if (root_part >= fs->nparts || (rc = load_node(fs, root_part, root_lbn, &root)) != 0 ||
+	if (root_part >= fs->nparts || (rc = udf_load_node(fs, root_part, root_lbn, &root)) != 0 ||
 	    !S_ISDIR(root->st.st_mode)) {
 		snprintf(err, errlen, "the UDF root directory is missing or damaged");
 		rc = -EIO;
 		goto fail;
 	}
 	fs->root_ino = root->ino;
+	if (keep_raw(fs) && (rc = udf_w_attach(fs, opts, err, errlen)) != 0)
+		goto fail;
 	free(buf);
 	free(v);
 	*out = fs;
@@ -1300,11 +1364,12 @@ void udf_unmount(struct udf_fs *fs)
 {
 	if (!fs)
 		return;
+	udf_w_detach(fs);
 	if (fs->nhash) {
 		for (uint32_t i = 0; i <= fs->nhash_mask; i++) {
 			for (struct node *n = fs->nhash[i], *nx; n; n = nx) {
 				nx = n->hnext;
-				node_free(n);
+				udf_node_free(n);
 			}
 		}
 	}

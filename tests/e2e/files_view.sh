@@ -26,6 +26,7 @@ n=0
 for gz in "$CORPUS"/*.img.gz; do
 	name=$(basename "$gz" .img.gz)
 	gunzip -c "$gz" > "$T/$name.img"
+	before=$(sha256sum < "$T/$name.img")
 	start_pktfuse "$T/$name.img" "$T/mnt"
 	manifest_of "$T/mnt" > "$T/$name.got"
 	diff -u "$CORPUS/$name.manifest" "$T/$name.got" | head -30 && true
@@ -33,9 +34,16 @@ for gz in "$CORPUS"/*.img.gz; do
 	# statfs from the LVID, and the mount is read-only
 	read -r bs blocks free < <(stat -f -c '%S %b %f' "$T/mnt")
 	[ "$blocks" -gt 0 ] && [ "$free" -gt 0 ] && [ "$free" -lt "$blocks" ] || fail "$name: statfs $bs $blocks $free"
-	if touch "$T/mnt/new-file" 2>/dev/null; then fail "$name: wrote to a read-only files view"; fi
 	"$PKTFUSE" status "$T/mnt" | grep -q '^view: files$' || fail "$name: status does not work in the files view"
 	"$PKTFUSE" umount "$T/mnt"
+	# reading a disc never writes to it, even when it could be written
+	[ "$(sha256sum < "$T/$name.img")" = "$before" ] || fail "$name: reading through the files view changed the image"
+	# -o ro: the kernel and the daemon refuse every change
+	start_pktfuse "$T/$name.img" "$T/mnt" -o ro
+	if touch "$T/mnt/new-file" 2>/dev/null; then fail "$name: wrote to a read-only files view"; fi
+	if mkdir "$T/mnt/new-dir" 2>/dev/null; then fail "$name: made a directory in a read-only files view"; fi
+	"$PKTFUSE" umount "$T/mnt"
+	[ "$(sha256sum < "$T/$name.img")" = "$before" ] || fail "$name: the read-only files view changed the image"
 	note "$name: $(wc -l < "$T/$name.got") entries identical; statfs blocks=$blocks free=$free"
 	n=$((n + 1))
 done

@@ -176,8 +176,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *ss = getenv("UDF_SESSION_START");
-	struct udf_io io = {img_read, &fd, (uint64_t)st.st_size, ss ? strtoull(ss, NULL, 10) : 0};
-	struct udf_mount_opts mo = {getuid(), getgid()};
+	struct udf_io io = {.read = img_read, .ctx = &fd, .size = (uint64_t)st.st_size,
+			     .session_start = ss ? strtoull(ss, NULL, 10) : 0};
+	struct udf_mount_opts mo = {.uid = getuid(), .gid = getgid()};
 	int rc = udf_mount(&io, &mo, &fs, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "udf_manifest: %s\n", err);

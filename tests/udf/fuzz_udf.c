@@ -115,8 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct udf_fs *fs;
 	char err[256];
-	struct udf_io io = {mem_read, NULL, len, 0};
-	struct udf_mount_opts mo = {0, 0};
+	struct udf_io io = {.read = mem_read, .ctx = NULL, .size = len, .session_start = 0};
+	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
 	if (udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0) {
 		walk(fs, udf_root_ino(fs), 0);
 		udf_unmount(fs);

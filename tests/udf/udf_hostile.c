@@ -117,8 +117,8 @@ static int try_mount(size_t size)
 {
 	struct udf_fs *fs;
 	char err[512];
-	struct udf_io io = {mem_read, &size, size, 0};
-	struct udf_mount_opts mo = {1000, 1000};
+	struct udf_io io = {.read = mem_read, .ctx = &size, .size = size, .session_start = 0};
+	struct udf_mount_opts mo = {.uid = 1000, .gid = 1000};
 	struct udf_statfs sf;
 
 	if (udf_mount(&io, &mo, &fs, err, sizeof(err)) != 0) {

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Internals shared by the UDF reader (udf_fs.c) and writer (udf_write.c).  Not a public API. */
+#ifndef PKTFUSE_UDF_INT_H
+#define PKTFUSE_UDF_INT_H
+
+#include "udf.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define INO_BASE 16u
+
+/* Hard limits against hostile images. */
+#define MAX_EXTENTS (1u << 20)      /* allocation descriptors of one file */
+#define MAX_AED_CHAIN 4096          /* continuation extents of one file */
+#define MAX_DIR_BYTES (256u << 20)  /* size of one directory */
+#define MAX_ICB_HOPS 64             /* indirect entries followed */
+#define MAX_VDS_DESCS 1024          /* descriptors read in one volume descriptor sequence */
+#define MAX_SYMLINK 4096
+#define MAX_PARTS 8
+
+enum part_kind { PART_PHYS, PART_SPARABLE, PART_VIRTUAL, PART_META };
+
+struct sparing_entry {
+	uint32_t orig, mapped;
+};
+
+struct part {
+	enum part_kind kind;
+	uint16_t number;      /* partition number of the underlying PD */
+	uint64_t start, len;  /* in blocks, from the PD */
+	bool have_pd;
+	uint32_t access;      /* PD access type: 1 read-only, 2 write-once, 3 rewritable, 4 overwritable */
+	uint32_t usb_len, usb_lbn; /* unallocated space bitmap (partition header) */
+	uint32_t ust_len;     /* unallocated space table, unsupported for writing */
+	uint16_t packet_len;  /* sparable */
+	struct sparing_entry *spare;
+	uint32_t nspare;
+	uint32_t *vat;        /* virtual: virtual block → block of the physical partition `phys` */
+	uint32_t nvat;
+	uint16_t phys;
+	uint32_t meta_loc, mirror_loc;  /* metadata: the metadata file and its mirror in `phys` */
+	struct node *meta;              /* metadata: the file whose extents map this partition */
+};
+
+struct extent {
+	uint64_t file_off; /* offset of this extent in the file */
+	uint32_t len;      /* bytes */
+	uint8_t type;      /* 0 recorded, 1 allocated not recorded, 2 not allocated */
+	uint16_t part;
+	uint32_t lbn;
+};
+
+struct dirent_ {
+	char *name;       /* NULL: a removed entry (its slot keeps readdir positions stable) */
+	uint64_t ino;
+	uint8_t ftype;    /* hint from the FID (directory bit) */
+	uint32_t hnext;
+	uint64_t cookie;  /* readdir position, increasing along the array */
+	/* writable mounts: what the FID is rebuilt from */
+	uint8_t *raw;     /* the name as recorded (CS0) */
+	uint8_t rawlen;
+	uint32_t uniq;    /* lower 32 bits of the unique ID, from the ICB's implementation use */
+};
+
+struct node {
+	uint64_t ino;
+	struct node *hnext;
+	struct stat st;
+	uint8_t file_type;
+	uint64_t size;
+	struct extent *ext;
+	uint32_t next;
+	uint8_t *inline_data; /* embedded data, size bytes */
+	/* directories, once parsed */
+	bool dir_loaded;
+	struct dirent_ *ents;
+	uint32_t nents;
+	uint32_t *dhash;
+	uint32_t dhash_mask;
+	uint64_t parent;
+	uint32_t ntomb;         /* removed entries still in ents */
+	uint32_t ents_cap;
+	uint64_t next_cookie;
+	/* writable mounts */
+	uint32_t ext_cap;
+	uint8_t *hdr;           /* the FE/EFE header and extended attributes as read (hdr_len bytes) */
+	uint32_t hdr_len, lea;
+	bool efe, ro_node;      /* ro_node: a layout the writer does not rewrite (indirect entries) */
+	uint32_t fe_lbn;        /* where the file entry is recorded (partition 0) */
+	uint32_t uid_raw, gid_raw, perm_raw;
+	uint64_t uniq;
+	uint32_t *aed;          /* allocation extent descriptor blocks, freed when rewritten */
+	uint32_t naed;
+	uint8_t *keep_fids;     /* hidden FIDs, rewritten verbatim */
+	uint32_t keep_len;
+	uint32_t open_count;
+	bool dirty, dir_dirty, is_new, dead, gained;
+	struct node *dnext;     /* dirty list */
+};
+
+struct udf_fs {
+	struct udf_io io;
+	struct udf_mount_opts opts;
+	uint32_t bs;
+	uint64_t nblocks;
+	struct part parts[MAX_PARTS];
+	unsigned nparts;
+	uint64_t root_ino;
+	struct udf_statfs sf;
+	pthread_mutex_t lock;
+	struct node **nhash;
+	uint32_t nhash_mask;
+	uint64_t nnodes;
+	uint8_t *blk; /* one block of scratch, under lock */
+	uint32_t lvid_loc;       /* the newest LVID, 0 when none */
+	uint32_t lvid_type;      /* 0 open, 1 closed */
+	uint64_t next_uniq;      /* from the LVID */
+	uint32_t fsd_lbn;
+	uint16_t tag_version, tag_serial;
+	struct udf_w *w;         /* writer state, NULL on a read-only mount */
+	char ro_reason[200];
+};
+
+
+
+uint64_t udf_make_ino(uint16_t part, uint32_t lbn);
+int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf);
+int udf_map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sector);
+int udf_read_lb(struct udf_fs *fs, uint16_t pref, uint32_t lbn, void *buf);
+struct node *udf_node_find(struct udf_fs *fs, uint64_t ino);
+void udf_node_insert(struct udf_fs *fs, struct node *n);
+void udf_node_remove(struct udf_fs *fs, struct node *n);
+void udf_node_free(struct node *n);
+mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype);
+int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out);
+ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf);
+uint32_t udf_name_hash(const char *s);
+struct dirent_ *udf_dir_find(struct node *d, const char *name);
+int udf_dir_load(struct udf_fs *fs, struct node *d);
+int udf_get_node(struct udf_fs *fs, uint64_t ino, struct node **out);
+int udf_get_dir(struct udf_fs *fs, uint64_t ino, struct node **out);
+void udf_dir_rehash(struct node *d);
+
+/* writer (udf_write.c) */
+int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen);
+void udf_w_detach(struct udf_fs *fs);
+
+#endif

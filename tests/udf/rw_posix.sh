@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# POSIX behaviour of the writable files view, errno by errno (rw_posix.py): renames over existing
+# names, unlink of open files, link counts, EEXIST/ENOTEMPTY/ENOTDIR/EISDIR/ENAMETOOLONG, modes,
+# owners, times, truncate and holes, device nodes, statfs; all of it again after a remount.  Then
+# what users other than root may do, `-o ro`, UDF 2.50/2.60 (read-only with a message), and a
+# small image filled to ENOSPC: it stays consistent, and deleting gives the space back.
+. "$(dirname "$0")/../e2e/lib.sh"
+need_root
+. "$(dirname "$0")/rwlib.sh"
+need_udftools
+PY="$T/rw_posix.py"
+cp "$(dirname "$0")/rw_posix.py" "$PY"
+chmod 755 "$PY"
+mkdir -p "$T/mnt"
+
+# A. POSIX behaviour, then again after a remount
+img="$T/posix.img"
+mk_udf "$img" 64M hd 2.01 2048
+start_pktfuse "$img" "$T/mnt"
+assert_rw "$T/mnt"
+python3 "$PY" basic "$T/mnt" "$T/state.json" || fail "POSIX behaviour (see the lines above)"
+rich_list "$T/mnt" > "$T/before"
+"$PKTFUSE" umount "$T/mnt"
+check_udfinfo "$img" "after the POSIX checks" > /dev/null
+start_pktfuse "$img" "$T/mnt"
+python3 "$PY" after "$T/mnt" "$T/state.json" || fail "after remount (see the lines above)"
+rich_list "$T/mnt" > "$T/after"
+grep -v '^F|./p/t|' "$T/before" > "$T/before.cmp" # p/t: read above, its atime is not listed anyway
+grep -v '^F|./p/t|' "$T/after" > "$T/after.cmp"
+diff -u "$T/before.cmp" "$T/after.cmp" > "$T/diff" || { head -30 "$T/diff"; fail "the tree changed across the remount"; }
+"$PKTFUSE" umount "$T/mnt"
+note "POSIX behaviour and its persistence: ok"
+
+# B. other users: what the modes allow and deny (the kernel checks them with default_permissions)
+start_pktfuse "$img" "$T/mnt" -o allow_other
+mkdir -p "$T/mnt/perm/private" "$T/mnt/perm/open"
+chmod 755 "$T/mnt/perm"
+chmod 700 "$T/mnt/perm/private"
+chmod 1777 "$T/mnt/perm/open"
+echo secret > "$T/mnt/perm/secret"
+chmod 600 "$T/mnt/perm/secret"
+printf public > "$T/mnt/perm/public"
+chmod 644 "$T/mnt/perm/public"
+echo r > "$T/mnt/perm/open/roots"
+[ "$(stat -c %a "$T/mnt/perm/secret")" = 600 ] || fail "chmod 600 not shown"
+opts=$(awk -v m="$T/mnt" '$2 == m { print $4 }' /proc/mounts)
+if [[ ",$opts," == *,default_permissions,* ]]; then
+	PYU=$(command -v /usr/bin/python3 || command -v python3)
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$PYU" "$PY" user "$T/mnt" 65534 ||
+		fail "permissions of other users (see the lines above)"
+	note "other users: modes enforced (default_permissions)"
+else
+	note "the files view is mounted without default_permissions ($opts): modes checked as st_mode only"
+fi
+"$PKTFUSE" umount "$T/mnt"
+
+# C. -o ro: nothing can be changed and the image stays byte for byte the same
+sum=$(sha256sum < "$img")
+start_pktfuse "$img" "$T/mnt" -o ro
+if touch "$T/mnt/ro-file" 2> "$T/err"; then fail "-o ro: created a file"; fi
+grep -q "Read-only file system" "$T/err" || fail "-o ro: not EROFS: $(cat "$T/err")"
+if rm "$T/mnt/p/plain" 2> /dev/null; then fail "-o ro: deleted a file"; fi
+python3 -c 'import os, sys; sys.exit(0 if os.statvfs(sys.argv[1]).f_flag & os.ST_RDONLY else 1)' "$T/mnt" ||
+	fail "-o ro: statfs does not say read-only"
+"$PKTFUSE" umount "$T/mnt"
+[ "$(sha256sum < "$img")" = "$sum" ] || fail "-o ro: the image changed"
+note "-o ro: read-only, image unchanged"
+
+# D. UDF 2.50 and 2.60: mounted read-only, with a message saying so; the image is not touched
+for rev in 2.50 2.60; do
+	mk_udf "$T/r.img" 32M hd "$rev" 2048
+	sum=$(sha256sum < "$T/r.img")
+	"$PKTFUSE" "$T/r.img" "$T/mnt" > "$T/out" 2>&1 || fail "UDF $rev: not mounted: $(cat "$T/out")"
+	_mounts+=("$T/mnt")
+	grep -qi "read-only" "$T/out" || fail "UDF $rev: mounted without a message about read-only: '$(cat "$T/out")'"
+	awk -v m="$T/mnt" '$2 == m { print $4 }' /proc/mounts | grep -q '^ro,' || fail "UDF $rev: not mounted read-only"
+	if mkdir "$T/mnt/x" 2> /dev/null; then fail "UDF $rev: wrote"; fi
+	"$PKTFUSE" umount "$T/mnt"
+	[ "$(sha256sum < "$T/r.img")" = "$sum" ] || fail "UDF $rev: the image changed"
+	note "UDF $rev: read-only with the message '$(head -1 "$T/out")'"
+done
+
+# E. full: ENOSPC, and the file system survives it
+img="$T/small.img"
+mk_udf "$img" 8M hd 2.01 2048
+free0=$("$UDF_MANIFEST" --statfs "$img" | awk -F= '$1 == "freeblocks" { print $2 }')
+start_pktfuse "$img" "$T/mnt"
+python3 "$PY" fill "$T/mnt" "$T/fill.json" || fail "filling to ENOSPC (see the lines above)"
+"$PKTFUSE" umount "$T/mnt" || fail "unmount of a full file system failed"
+check_udfinfo "$img" "full" > "$T/ui"
+read -r freefull _ < "$T/ui"
+[ "$freefull" -lt 64 ] || fail "full, but udfinfo says $freefull blocks free"
+start_pktfuse "$img" "$T/mnt"
+python3 "$PY" fillcheck "$T/mnt" "$T/fill.json" "$free0" || fail "after ENOSPC (see the lines above)"
+"$PKTFUSE" umount "$T/mnt"
+check_udfinfo "$img" "emptied after ENOSPC" > "$T/ui"
+read -r free2 _ < "$T/ui"
+[ "$free2" -ge $((free0 - 2)) ] || fail "after ENOSPC and deleting everything: $free2 free blocks, $free0 when fresh"
+note "ENOSPC: $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["done"]))' "$T/fill.json") files fitted, intact after remount; space returned ($free2 of $free0)"
+echo "PASS: POSIX behaviour of the writable files view"

@@ -700,6 +700,8 @@ static int run_daemon(int argc, char **argv)
 			report_to_parent(&report_fd, line);
 			goto out_cache;
 		}
+		if (*udf_mount_note(pf.udf))
+			report("%s: %s", pf.opts.source, udf_mount_note(pf.udf));
 		char why[256];
 		if (!udf_writable(pf.udf, why, sizeof(why))) {
 			/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */

@@ -75,6 +75,9 @@ void udf_statfs(struct udf_fs *fs, struct udf_statfs *st);
 
 /* ---- writing ---- */
 
+/* A sentence on what the mount found and did (the check after an unclean shutdown), or "". */
+const char *udf_mount_note(struct udf_fs *fs);
+
 /* True when the mount can be written; otherwise why in why (a sentence). */
 bool udf_writable(struct udf_fs *fs, char *why, size_t len);
 

@@ -97,6 +97,7 @@ struct node {
 	uint32_t keep_len;
 	uint32_t open_count;
 	bool dirty, dir_dirty, is_new, dead, gained;
+	uint32_t refs, subdirs; /* the check of an uncleanly unmounted disc */
 	struct node *dnext;     /* dirty list */
 };
 
@@ -121,6 +122,7 @@ struct udf_fs {
 	uint16_t tag_version, tag_serial;
 	struct udf_w *w;         /* writer state, NULL on a read-only mount */
 	char ro_reason[200];
+	char note[200];          /* what the mount found and did, for the log */
 };
 
 

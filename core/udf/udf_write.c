@@ -198,6 +198,7 @@ enum { ALLOC_META = 1, ALLOC_ALIGN = 2 };
 
 static int commit(struct udf_fs *fs);
 static void update_sf(struct udf_fs *fs);
+static int recover(struct udf_fs *fs);
 
 /* Allocates up to want consecutive blocks (at least one): at goal when it is free (a file growing in
  * place), else for data a packet-aligned run, else the first free run after the cursor. */
@@ -522,7 +523,7 @@ static void recount_blocks(struct udf_fs *fs, struct node *n)
 
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type == 0)
-			b += n->ext[i].len / fs->bs;
+			b += blocks_of(fs, n->ext[i].len);
 	n->st.st_blocks = (blkcnt_t)(b * (fs->bs / 512));
 }
 
@@ -814,7 +815,7 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 	uint64_t rec = 0;
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type == 0)
-			rec += n->ext[i].len / bs;
+			rec += blocks_of(fs, n->ext[i].len);
 	rec += n->naed;
 	if (n->efe) {
 		put64(b + 64, n->size);
@@ -976,7 +977,7 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 		}
 		for (uint32_t i = 0; i < d->next; i++)
 			if (d->ext[i].type != 2)
-				free_later(fs, d->ext[i].lbn, d->ext[i].len / fs->bs);
+				free_later(fs, d->ext[i].lbn, blocks_of(fs, d->ext[i].len));
 		d->next = 0;
 		free(d->inline_data);
 		d->inline_data = data;
@@ -1025,7 +1026,7 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 	}
 	for (uint32_t i = 0; i < d->next; i++)
 		if (d->ext[i].type != 2)
-			free_later(fs, d->ext[i].lbn, d->ext[i].len / fs->bs);
+			free_later(fs, d->ext[i].lbn, blocks_of(fs, d->ext[i].len));
 	free(d->inline_data);
 	d->inline_data = NULL;
 	d->next = 0;
@@ -1088,6 +1089,11 @@ static void dir_del(struct node *d, struct dirent_ *e)
 	e->name = NULL;
 	e->raw = NULL;
 	d->ntomb++;
+}
+
+/* Drops the slots of removed entries once they are many (positions of the others are kept). */
+static void dir_compact(struct node *d)
+{
 	if (d->ntomb > 64 && d->ntomb * 2 > d->nents) {
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < d->nents; i++)
@@ -1230,6 +1236,145 @@ static int commit(struct udf_fs *fs)
 	return 0;
 }
 
+/* ---- the check after an unclean shutdown ---- */
+
+static void mark_seen(struct udf_fs *fs, uint8_t *seen, uint64_t lbn, uint64_t n)
+{
+	for (uint64_t b = lbn; b < lbn + n && b < fs->w->nbits; b++)
+		seen[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+static void mark_node(struct udf_fs *fs, uint8_t *seen, struct node *n)
+{
+	mark_seen(fs, seen, n->fe_lbn, 1);
+	for (uint32_t i = 0; i < n->naed; i++)
+		mark_seen(fs, seen, n->aed[i], 1);
+	for (uint32_t i = 0; i < n->next; i++)
+		if (n->ext[i].type != 2 && n->ext[i].part == 0)
+			mark_seen(fs, seen, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+	/* an extended attribute file or a stream directory: their ICBs at least */
+	const uint8_t *h = n->hdr;
+	if (le32(h + (n->efe ? 136 : 112)) & 0x3FFFFFFF)
+		mark_seen(fs, seen, le32(h + (n->efe ? 140 : 116)), 1);
+	if (n->efe && (le32(h + 152) & 0x3FFFFFFF))
+		mark_seen(fs, seen, le32(h + 156), 1);
+}
+
+static int push(uint64_t **q, size_t *n, size_t *cap, uint64_t v)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		uint64_t *nq = realloc(*q, nc * sizeof(*nq));
+		if (!nq)
+			return -ENOMEM;
+		*q = nq;
+		*cap = nc;
+	}
+	(*q)[(*n)++] = v;
+	return 0;
+}
+
+/*
+ * Walks the whole tree once: blocks in use that the bitmap calls free are marked used (a later
+ * allocation would overwrite them), link counts are made to match the names found, a directory
+ * named from two places (a rename cut short) keeps only the name its own parent entry agrees
+ * with, and the file and directory counts are recounted.  Blocks the bitmap calls used that
+ * nothing references stay used: the walk cannot prove that nothing else owns them.
+ */
+static int recover(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+	uint8_t *seen = calloc(w->nbits / 8 + 1, 1);
+	uint64_t *q = NULL, files = 0, dirs = 1, fixed = 0, links = 0, dropped = 0;
+	size_t qn = 0, qcap = 0;
+	struct node *root;
+	int rc;
+
+	if (!seen)
+		return -ENOMEM;
+	if ((rc = udf_get_dir(fs, fs->root_ino, &root)) != 0 || (rc = push(&q, &qn, &qcap, root->ino)) != 0)
+		goto out;
+	root->refs = 1;
+	mark_node(fs, seen, root);
+	for (size_t qi = 0; qi < qn && rc == 0; qi++) {
+		struct node *d;
+		if ((rc = udf_get_dir(fs, q[qi], &d)) != 0)
+			break;
+		for (uint32_t i = 0; i < d->nents && rc == 0; i++) {
+			struct dirent_ *e = &d->ents[i];
+			struct node *c;
+			if (!e->name)
+				continue;
+			if ((rc = udf_get_node(fs, e->ino, &c)) != 0)
+				break;
+			if (S_ISDIR(c->st.st_mode)) {
+				if ((rc = udf_dir_load(fs, c)) != 0)
+					break;
+				if (c->parent != d->ino || c->refs) {
+					dir_del(d, e);
+					d->dir_dirty = true;
+					mark_dirty(fs, d);
+					dropped++;
+					continue;
+				}
+				d->subdirs++;
+				dirs++;
+				rc = push(&q, &qn, &qcap, c->ino);
+			} else if (c->refs == 0) {
+				files++;
+			}
+			if (c->refs++ == 0)
+				mark_node(fs, seen, c);
+		}
+		/* hidden entries own their files too */
+		for (uint32_t k = 0; k + 38 <= d->keep_len && rc == 0;) {
+			const uint8_t *f = d->keep_fids + k;
+			struct node *c;
+			k += (38u + le16(f + 36) + f[19] + 3u) & ~3u;
+			if ((le32(f + 20) & 0x3FFFFFFF) == 0 || le16(f + 28) != 0)
+				continue;
+			if (udf_get_node(fs, udf_make_ino(0, le32(f + 24)), &c) == 0 && c->refs++ == 0)
+				mark_node(fs, seen, c);
+		}
+		dir_compact(d);
+	}
+	if (rc)
+		goto out;
+	for (uint32_t i = 0; i <= fs->nhash_mask; i++) {
+		for (struct node *n = fs->nhash[i]; n; n = n->hnext) {
+			if (!n->refs || n->dead)
+				continue;
+			nlink_t want = S_ISDIR(n->st.st_mode) ? 2 + n->subdirs : n->refs;
+			if (n->st.st_nlink != want) {
+				n->st.st_nlink = want;
+				mark_dirty(fs, n);
+				links++;
+			}
+		}
+	}
+	for (uint64_t b = 0; b < w->nbits; b++) {
+		if ((seen[b / 8] >> (b % 8) & 1) && bm_is_free(w, b)) {
+			bm_mark(fs, b, false);
+			w->free_blocks--;
+			fixed++;
+		}
+	}
+	if (fixed)
+		w->changed = true;
+	fs->sf.files = files;
+	fs->sf.dirs = dirs;
+	w->lvid_open = true; /* it says open on the medium already */
+	snprintf(fs->note, sizeof(fs->note),
+		 "the disc was not cleanly unmounted: checked %llu files and %llu directories, repaired %llu "
+		 "bitmap blocks, %llu link counts, %llu duplicate directory names",
+		 (unsigned long long)files, (unsigned long long)dirs, (unsigned long long)fixed,
+		 (unsigned long long)links, (unsigned long long)dropped);
+out:
+	free(seen);
+	free(q);
+	return rc;
+}
+
 /* ---- attach / detach ---- */
 
 static int ro(struct udf_fs *fs, const char *why)
@@ -1255,9 +1400,6 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 					 : "the UDF partition has no space bitmap");
 	if (fs->lvid_loc == 0)
 		return ro(fs, "the UDF volume has no integrity descriptor");
-	if (fs->lvid_type != 1)
-		return ro(fs, "the disc was not cleanly unmounted (its integrity descriptor is open); "
-			      "mounted read-only");
 	struct udf_w *w = calloc(1, sizeof(*w));
 	if (!w) {
 		snprintf(err, errlen, "out of memory");
@@ -1318,6 +1460,18 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	w->tz = (int)(tm.tm_gmtoff / 60);
 	if (fs->next_uniq < 16)
 		fs->next_uniq = 16;
+	if (fs->lvid_type != 1) {
+		/* Not cleanly unmounted: check the tree before anything is allocated. */
+		int rc = recover(fs);
+		if (rc) {
+			udf_w_detach(fs);
+			if (rc == -ENOMEM) {
+				snprintf(err, errlen, "out of memory");
+				return rc;
+			}
+			return ro(fs, "the disc was not cleanly unmounted and its check found damage; mounted read-only");
+		}
+	}
 	update_sf(fs);
 	return 0;
 }
@@ -1339,6 +1493,11 @@ void udf_w_detach(struct udf_fs *fs)
 }
 
 /* ---- public operations ---- */
+
+const char *udf_mount_note(struct udf_fs *fs)
+{
+	return fs->note;
+}
 
 bool udf_writable(struct udf_fs *fs, char *why, size_t len)
 {
@@ -1566,7 +1725,7 @@ int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, u
 	if (rc) {
 		for (uint32_t i = 0; i < n->next; i++)
 			if (n->ext[i].type != 2)
-				free_later(fs, n->ext[i].lbn, n->ext[i].len / fs->bs);
+				free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
 		free_later(fs, lbn, 1);
 		udf_node_free(n);
 		n = NULL;
@@ -1639,7 +1798,7 @@ static void node_delete(struct udf_fs *fs, struct node *n)
 {
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type != 2)
-			free_later(fs, n->ext[i].lbn, n->ext[i].len / fs->bs);
+			free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
 	for (uint32_t i = 0; i < n->naed; i++)
 		free_later(fs, n->aed[i], 1);
 	free_later(fs, n->fe_lbn, 1);
@@ -1660,6 +1819,7 @@ static void node_delete(struct udf_fs *fs, struct node *n)
 static void unlink_entry(struct udf_fs *fs, struct node *d, struct dirent_ *e, struct node *n)
 {
 	dir_del(d, e);
+	dir_compact(d);
 	d->dir_dirty = true;
 	touch(fs, d, true);
 	if (S_ISDIR(n->st.st_mode)) {
@@ -1819,6 +1979,7 @@ int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndi
 		goto out;
 	oe = udf_dir_find(od, oname);
 	dir_del(od, oe);
+	dir_compact(od);
 	nd->dir_dirty = nd->gained = true;
 	od->dir_dirty = true;
 	touch(fs, nd, true);

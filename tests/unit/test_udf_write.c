@@ -1,0 +1,784 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The UDF writer against a model, on a medium in memory that behaves like the packet cache: writes
+ * between two barriers may reach the medium in any order and at any time, whole packets at a time.
+ *  - model test: random operations over many seeds, remounted now and then, compared in full;
+ *  - power-cut test: the medium stops at a random write; the disc must mount (and be writable)
+ *    with every file synced before the cut intact, and a further session must keep it sound;
+ *  - fragmented files (descriptors continued in allocation extent descriptors), ENOSPC, POSIX
+ *    rules of the operations.
+ */
+#define _GNU_SOURCE
+#include "udf.h"
+#include "udf_format.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BS 2048u
+
+struct pw {
+	uint64_t off;
+	size_t len;
+	uint8_t *data;
+};
+
+struct mem {
+	uint8_t *cur;  /* what reads see */
+	uint8_t *dur;  /* on the medium for sure (up to the last barrier) */
+	size_t size;
+	struct pw *pend;
+	size_t npend, cap;
+	long calls, crash_at;
+	bool crashed;
+	uint8_t *cut; /* the medium after the power cut */
+	unsigned pkt; /* blocks per packet */
+	uint64_t rng;
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void pend_clear(struct mem *m)
+{
+	for (size_t i = 0; i < m->npend; i++)
+		free(m->pend[i].data);
+	m->npend = 0;
+}
+
+/* The medium at the cut: each packet holds its state after some prefix of the writes since the
+ * last barrier (the cache writes a packet back whenever it likes, never an older copy after a
+ * newer one). */
+static void power_cut(struct mem *m)
+{
+	size_t pbytes = (size_t)m->pkt * BS;
+
+	m->crashed = true;
+	m->cut = malloc(m->size);
+	memcpy(m->cut, m->dur, m->size);
+	size_t npk = (m->size + pbytes - 1) / pbytes;
+	for (size_t p = 0; p < npk; p++) {
+		uint64_t ps = (uint64_t)p * pbytes, pe = ps + pbytes;
+		unsigned touching = 0;
+		for (size_t i = 0; i < m->npend; i++)
+			if (m->pend[i].off < pe && m->pend[i].off + m->pend[i].len > ps)
+				touching++;
+		if (!touching)
+			continue;
+		unsigned k = (unsigned)(rnd(&m->rng) % (touching + 1)), seen = 0;
+		for (size_t i = 0; i < m->npend && seen < k; i++) {
+			struct pw *w = &m->pend[i];
+			if (!(w->off < pe && w->off + w->len > ps))
+				continue;
+			seen++;
+			uint64_t a = w->off > ps ? w->off : ps, b = w->off + w->len < pe ? w->off + w->len : pe;
+			memcpy(m->cut + a, w->data + (a - w->off), b - a);
+		}
+	}
+}
+
+static int mem_read(void *ctx, uint64_t off, size_t len, void *buf)
+{
+	struct mem *m = ctx;
+
+	if (off + len > m->size)
+		return -EIO;
+	memcpy(buf, m->cur + off, len);
+	return 0;
+}
+
+static int mem_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	struct mem *m = ctx;
+
+	if (off + len > m->size)
+		return -EIO;
+	m->calls++;
+	if (!m->crashed && m->crash_at && m->calls == m->crash_at)
+		power_cut(m);
+	memcpy(m->cur + off, buf, len);
+	if (!m->crashed) {
+		if (m->npend == m->cap) {
+			m->cap = m->cap ? m->cap * 2 : 256;
+			m->pend = realloc(m->pend, m->cap * sizeof(*m->pend));
+		}
+		struct pw *w = &m->pend[m->npend++];
+		w->off = off;
+		w->len = len;
+		w->data = malloc(len);
+		memcpy(w->data, buf, len);
+	}
+	return 0;
+}
+
+static int mem_flush(void *ctx)
+{
+	struct mem *m = ctx;
+
+	m->calls++;
+	if (!m->crashed && m->crash_at && m->calls == m->crash_at)
+		power_cut(m);
+	if (!m->crashed) {
+		for (size_t i = 0; i < m->npend; i++)
+			memcpy(m->dur + m->pend[i].off, m->pend[i].data, m->pend[i].len);
+		pend_clear(m);
+	}
+	return 0;
+}
+
+static int fmt_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	struct mem *m = ctx;
+
+	memcpy(m->cur + off, buf, len);
+	memcpy(m->dur + off, buf, len);
+	return 0;
+}
+
+static void mem_init(struct mem *m, size_t mib, enum udf_media media, unsigned rev, uint64_t seed)
+{
+	char err[256];
+	struct udf_format_opts fo = {.revision = rev, .media = media, .uid = 0, .gid = 0};
+
+	memset(m, 0, sizeof(*m));
+	m->size = mib << 20;
+	m->cur = calloc(1, m->size);
+	m->dur = calloc(1, m->size);
+	m->pkt = media == UDF_MEDIA_CDRW ? 32 : 16;
+	m->rng = seed * 2654435761u + 1;
+	ck_assert_msg(udf_format(&fo, fmt_write, m, m->size, err, sizeof(err)) == 0, "format: %s", err);
+}
+
+static void mem_free(struct mem *m)
+{
+	pend_clear(m);
+	free(m->pend);
+	free(m->cur);
+	free(m->dur);
+	free(m->cut);
+}
+
+static struct udf_fs *mount_mem(struct mem *m)
+{
+	struct udf_io io = {.read = mem_read, .write = mem_write, .flush = mem_flush, .ctx = m, .size = m->size,
+			    .packet_blocks = m->pkt};
+	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
+	struct udf_fs *fs = NULL;
+	char err[256];
+	int rc = udf_mount(&io, &mo, &fs, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "mount: %s", err);
+	char why[256];
+	ck_assert_msg(udf_writable(fs, why, sizeof(why)), "not writable: %s", why);
+	return fs;
+}
+
+/* ---- the model ---- */
+
+#define MAXF 64
+#define NDIRS 4
+
+struct mfile {
+	char name[64];
+	int dir; /* index into dirs */
+	uint8_t *data;
+	size_t size;
+	bool live;
+};
+
+struct model {
+	struct mfile f[MAXF];
+	uint64_t dir_ino[NDIRS];
+	char dir_name[NDIRS][16];
+	int ndirs;
+	unsigned serial;
+};
+
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i % 8 == 0)
+			rnd(&seed);
+		p[i] = (uint8_t)(seed >> (8 * (i % 8)));
+	}
+}
+
+static uint64_t lookup_ino(struct udf_fs *fs, uint64_t dir, const char *name, struct stat *st)
+{
+	uint64_t ino = 0;
+	struct stat s;
+	int rc = udf_lookup(fs, dir, name, &ino, st ? st : &s);
+
+	return rc ? 0 : ino;
+}
+
+static void check_file(struct udf_fs *fs, uint64_t dir, const char *name, const uint8_t *data, size_t size,
+		       const char *when)
+{
+	struct stat st;
+	uint64_t ino = lookup_ino(fs, dir, name, &st);
+
+	ck_assert_msg(ino != 0, "%s: %s missing", when, name);
+	ck_assert_msg((size_t)st.st_size == size, "%s: %s size %lld, want %zu", when, name, (long long)st.st_size,
+		      size);
+	uint8_t *buf = malloc(size + 1);
+	ssize_t n = udf_read(fs, ino, 0, size + 1, buf);
+	ck_assert_msg(n == (ssize_t)size, "%s: %s read %zd of %zu", when, name, n, size);
+	ck_assert_msg(memcmp(buf, data, size) == 0, "%s: %s content differs", when, name);
+	free(buf);
+}
+
+struct count_ctx {
+	int n;
+};
+
+static int count_fill(void *ctx, const char *name, uint64_t ino, mode_t type, uint64_t next)
+{
+	(void)ino;
+	(void)type;
+	(void)next;
+	if (strcmp(name, ".") && strcmp(name, ".."))
+		((struct count_ctx *)ctx)->n++;
+	return 0;
+}
+
+static int count_entries(struct udf_fs *fs, uint64_t dir)
+{
+	struct count_ctx c = {0};
+
+	ck_assert_int_eq(udf_readdir(fs, dir, 0, count_fill, &c), 0);
+	return c.n;
+}
+
+/* Full comparison: every live file, and nothing else in the directories. */
+static void check_model(struct udf_fs *fs, struct model *md, const char *when)
+{
+	int per_dir[NDIRS] = {0};
+
+	/* directories are looked up again by name: inode numbers must survive a remount */
+	for (int d = 1; d < md->ndirs; d++) {
+		uint64_t ino = lookup_ino(fs, udf_root_ino(fs), md->dir_name[d], NULL);
+		ck_assert_msg(ino == md->dir_ino[d], "%s: directory %s moved", when, md->dir_name[d]);
+	}
+	for (int i = 0; i < MAXF; i++) {
+		if (!md->f[i].live)
+			continue;
+		check_file(fs, md->dir_ino[md->f[i].dir], md->f[i].name, md->f[i].data, md->f[i].size, when);
+		per_dir[md->f[i].dir]++;
+	}
+	for (int d = 0; d < md->ndirs; d++) {
+		int want = per_dir[d] + (d == 0 ? md->ndirs - 1 : 0);
+		ck_assert_msg(count_entries(fs, md->dir_ino[d]) == want, "%s: dir %d has %d entries, want %d", when, d,
+			      count_entries(fs, md->dir_ino[d]), want);
+	}
+	struct udf_statfs sf;
+	udf_statfs(fs, &sf);
+	ck_assert_msg(sf.free_blocks < sf.blocks, "%s: free %llu of %llu", when, (unsigned long long)sf.free_blocks,
+		      (unsigned long long)sf.blocks);
+}
+
+static void model_setup(struct udf_fs *fs, struct model *md)
+{
+	memset(md, 0, sizeof(*md));
+	md->dir_ino[0] = udf_root_ino(fs);
+	md->ndirs = NDIRS;
+	for (int d = 1; d < NDIRS; d++) {
+		struct stat st;
+		snprintf(md->dir_name[d], sizeof(md->dir_name[d]), "dir%d", d);
+		ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), md->dir_name[d], S_IFDIR | 0755, 0, 0, NULL,
+					    &md->dir_ino[d], &st),
+				 0);
+	}
+}
+
+/* One random operation on fs and the model.  Returns the index of the file it touched, or -1. */
+static int random_op_(struct udf_fs *fs, struct model *md, uint64_t *rng, bool *touched)
+{
+	unsigned op = (unsigned)(rnd(rng) % 10);
+	int i = (int)(rnd(rng) % MAXF);
+	struct mfile *f = &md->f[i];
+	struct stat st;
+	uint64_t ino;
+
+	if (op <= 4 && !f->live) {
+		/* create and write, sizes around the embedded limit, the block and the packet */
+		static const size_t sizes[] = {0, 1, 100, 1800, 1900, 2048, 2049, 4096, 32768, 65537, 200000};
+		f->size = sizes[rnd(rng) % (sizeof(sizes) / sizeof(sizes[0]))];
+		f->data = realloc(f->data, f->size + 1);
+		fill(f->data, f->size, rnd(rng));
+		f->dir = (int)(rnd(rng) % NDIRS);
+		snprintf(f->name, sizeof(f->name), "f%u-%d", md->serial++, i);
+		ck_assert_int_eq(udf_create(fs, md->dir_ino[f->dir], f->name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		/* written in uneven pieces */
+		for (size_t off = 0; off < f->size;) {
+			size_t n = 1 + rnd(rng) % 70000;
+			if (n > f->size - off)
+				n = f->size - off;
+			ck_assert_int_eq(udf_write(fs, ino, off, n, f->data + off), (ssize_t)n);
+			off += n;
+		}
+		f->live = true;
+		return i;
+	}
+	if (!f->live)
+		return -1;
+	ino = lookup_ino(fs, md->dir_ino[f->dir], f->name, &st);
+	ck_assert(ino != 0);
+	switch (op) {
+	case 5: /* unlink */
+		ck_assert_int_eq(udf_unlink(fs, md->dir_ino[f->dir], f->name), 0);
+		f->live = false;
+		break;
+	case 6: { /* rename into another directory */
+		int nd = (int)(rnd(rng) % NDIRS);
+		char nn[64];
+		snprintf(nn, sizeof(nn), "r%u-%d", md->serial++, i);
+		ck_assert_int_eq(udf_rename(fs, md->dir_ino[f->dir], f->name, md->dir_ino[nd], nn, 0), 0);
+		f->dir = nd;
+		memcpy(f->name, nn, sizeof(nn));
+		break;
+	}
+	case 7: { /* overwrite a piece, maybe growing */
+		size_t off = f->size ? rnd(rng) % f->size : 0, n = 1 + rnd(rng) % 9000;
+		if (off + n > f->size) {
+			f->data = realloc(f->data, off + n + 1);
+			f->size = off + n;
+		}
+		fill(f->data + off, n, rnd(rng));
+		ck_assert_int_eq(udf_write(fs, ino, off, n, f->data + off), (ssize_t)n);
+		break;
+	}
+	case 8: { /* truncate down or up */
+		size_t ns = rnd(rng) % 150000;
+		struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = ns};
+		f->data = realloc(f->data, ns + 1);
+		if (ns > f->size)
+			memset(f->data + f->size, 0, ns - f->size);
+		f->size = ns;
+		ck_assert_int_eq(udf_setattr(fs, ino, &sa, &st), 0);
+		ck_assert_int_eq(st.st_size, (off_t)ns);
+		break;
+	}
+	default: { /* rename over another live file */
+		int j = (int)(rnd(rng) % MAXF);
+		if (j == i || !md->f[j].live)
+			return -1;
+		ck_assert_int_eq(udf_rename(fs, md->dir_ino[f->dir], f->name, md->dir_ino[md->f[j].dir], md->f[j].name, 0),
+				 0);
+		md->f[j].live = false;
+		if (touched)
+			touched[i] = true;
+		f->dir = md->f[j].dir;
+		memcpy(f->name, md->f[j].name, sizeof(f->name));
+		return j;
+	}
+	}
+	return i;
+}
+
+static int random_op(struct udf_fs *fs, struct model *md, uint64_t *rng, bool *touched)
+{
+	int t = random_op_(fs, md, rng, touched);
+
+	if (t >= 0 && touched)
+		touched[t] = true;
+	return t;
+}
+
+static void model_free(struct model *md)
+{
+	for (int i = 0; i < MAXF; i++)
+		free(md->f[i].data);
+}
+
+static void run_model(enum udf_media media, unsigned rev, uint64_t seed)
+{
+	struct mem m;
+	struct model md;
+	uint64_t rng = seed * 7919 + 17;
+
+	mem_init(&m, 24, media, rev, seed);
+	struct udf_fs *fs = mount_mem(&m);
+	model_setup(fs, &md);
+	for (int round = 0; round < 4; round++) {
+		for (int k = 0; k < 60; k++) {
+			random_op(fs, &md, &rng, NULL);
+			if (rnd(&rng) % 16 == 0)
+				ck_assert_int_eq(udf_sync(fs), 0);
+		}
+		check_model(fs, &md, "before remount");
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		fs = mount_mem(&m);
+		ck_assert_str_eq(udf_mount_note(fs), ""); /* closed cleanly: no check needed */
+		check_model(fs, &md, "after remount");
+	}
+	/* everything deleted: all space comes back */
+	struct udf_statfs before;
+	for (int i = 0; i < MAXF; i++) {
+		if (md.f[i].live)
+			ck_assert_int_eq(udf_unlink(fs, md.dir_ino[md.f[i].dir], md.f[i].name), 0);
+		md.f[i].live = false;
+	}
+	for (int d = 1; d < NDIRS; d++)
+		ck_assert_int_eq(udf_rmdir(fs, udf_root_ino(fs), md.dir_name[d]), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	udf_statfs(fs, &before);
+	ck_assert_int_eq(before.files, 0);
+	ck_assert_int_eq(before.dirs, 1);
+	ck_assert_int_eq(count_entries(fs, udf_root_ino(fs)), 0);
+	udf_unmount(fs);
+	/* a fresh format has the same free space */
+	struct mem fresh;
+	mem_init(&fresh, 24, media, rev, seed);
+	struct udf_fs *f2 = mount_mem(&fresh);
+	struct udf_statfs after;
+	udf_statfs(f2, &after);
+	ck_assert_msg(before.free_blocks == after.free_blocks, "space leaked: %llu free, fresh %llu",
+		      (unsigned long long)before.free_blocks, (unsigned long long)after.free_blocks);
+	udf_unmount(f2);
+	mem_free(&fresh);
+	model_free(&md);
+	mem_free(&m);
+}
+
+START_TEST(model_hd_201)
+{
+	for (uint64_t seed = 1; seed <= 12; seed++)
+		run_model(UDF_MEDIA_HD, 0x0201, seed);
+}
+END_TEST
+
+START_TEST(model_cdrw_201)
+{
+	for (uint64_t seed = 100; seed <= 106; seed++)
+		run_model(UDF_MEDIA_CDRW, 0x0201, seed);
+}
+END_TEST
+
+START_TEST(model_150_200)
+{
+	for (uint64_t seed = 200; seed <= 204; seed++) {
+		run_model(UDF_MEDIA_HD, 0x0150, seed);
+		run_model(UDF_MEDIA_DVDRW, 0x0200, seed);
+	}
+}
+END_TEST
+
+/* ---- power cut ---- */
+
+static void run_cut(enum udf_media media, uint64_t seed)
+{
+	struct mem m;
+	struct model md, synced;
+	uint64_t rng = seed * 104729 + 3;
+
+	mem_init(&m, 24, media, 0x0201, seed);
+	struct udf_fs *fs = mount_mem(&m);
+	model_setup(fs, &md);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	m.crash_at = m.calls + 1 + (long)(rnd(&rng) % 400);
+	bool touched[MAXF] = {false};
+	memset(&synced, 0, sizeof(synced));
+	for (int k = 0; k < 120 && !m.crashed; k++) {
+		random_op(fs, &md, &rng, touched);
+		if (rnd(&rng) % 8 == 0) {
+			ck_assert_int_eq(udf_sync(fs), 0);
+			if (!m.crashed) {
+				/* this sync completed before the cut: its files must survive it */
+				for (int i = 0; i < MAXF; i++) {
+					free(synced.f[i].data);
+					synced.f[i] = md.f[i];
+					synced.f[i].data = malloc(md.f[i].size + 1);
+					memcpy(synced.f[i].data, md.f[i].data, md.f[i].size);
+					touched[i] = false;
+				}
+			}
+		}
+	}
+	udf_unmount(fs); /* the process is gone: nothing more reaches the medium */
+	if (!m.cut) {
+		m.cut = malloc(m.size);
+		memcpy(m.cut, m.dur, m.size);
+	}
+	/* the disc as the cut left it */
+	memcpy(m.cur, m.cut, m.size);
+	memcpy(m.dur, m.cut, m.size);
+	pend_clear(&m);
+	m.crashed = false;
+	m.crash_at = 0;
+	fs = mount_mem(&m);
+	/* from here the model is what the cut promised: synced files not touched since */
+	for (int i = 0; i < MAXF; i++) {
+		synced.f[i].live = synced.f[i].live && !touched[i];
+		if (synced.f[i].live)
+			check_file(fs, md.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data, synced.f[i].size,
+				   "after the cut");
+	}
+	for (int d = 0; d < NDIRS; d++) {
+		synced.dir_ino[d] = md.dir_ino[d];
+		memcpy(synced.dir_name[d], md.dir_name[d], sizeof(md.dir_name[d]));
+	}
+	synced.ndirs = NDIRS;
+	synced.serial = md.serial;
+	/* the repaired disc takes a new session and closes clean */
+	for (int k = 0; k < 40; k++)
+		random_op(fs, &synced, &rng, NULL);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	ck_assert_str_eq(udf_mount_note(fs), "");
+	for (int i = 0; i < MAXF; i++)
+		if (synced.f[i].live)
+			check_file(fs, synced.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
+				   synced.f[i].size, "the session after the cut");
+	udf_unmount(fs);
+	model_free(&synced);
+	model_free(&md);
+	mem_free(&m);
+}
+END_TEST
+
+START_TEST(power_cut_hd)
+{
+	for (uint64_t seed = 1; seed <= 60; seed++)
+		run_cut(UDF_MEDIA_HD, seed);
+}
+END_TEST
+
+START_TEST(power_cut_cdrw)
+{
+	for (uint64_t seed = 1000; seed <= 1030; seed++)
+		run_cut(UDF_MEDIA_CDRW, seed);
+}
+END_TEST
+
+/* ---- fragmentation, ENOSPC, POSIX rules ---- */
+
+START_TEST(fragmented_files)
+{
+	struct mem m;
+	uint64_t a, b;
+	struct stat st;
+	enum { PIECES = 700, PIECE = 4096 };
+
+	mem_init(&m, 24, UDF_MEDIA_HD, 0x0201, 5);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "a", S_IFREG | 0644, 0, 0, NULL, &a, &st), 0);
+	ck_assert_int_eq(udf_create(fs, root, "b", S_IFREG | 0644, 0, 0, NULL, &b, &st), 0);
+	uint8_t *da = malloc((size_t)PIECES * PIECE), *db = malloc((size_t)PIECES * PIECE);
+	fill(da, (size_t)PIECES * PIECE, 1);
+	fill(db, (size_t)PIECES * PIECE, 2);
+	/* alternating appends leave each file in hundreds of extents: more than a file entry holds */
+	for (int i = 0; i < PIECES; i++) {
+		ck_assert_int_eq(udf_write(fs, a, (uint64_t)i * PIECE, PIECE, da + (size_t)i * PIECE), PIECE);
+		ck_assert_int_eq(udf_write(fs, b, (uint64_t)i * PIECE, PIECE, db + (size_t)i * PIECE), PIECE);
+	}
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	check_file(fs, root, "a", da, (size_t)PIECES * PIECE, "fragmented");
+	check_file(fs, root, "b", db, (size_t)PIECES * PIECE, "fragmented");
+	/* shrink one into its file entry's reach again, and grow it with a hole */
+	struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = 10000};
+	ck_assert_int_eq(udf_setattr(fs, a, &sa, &st), 0);
+	sa.size = 300000;
+	ck_assert_int_eq(udf_setattr(fs, a, &sa, &st), 0);
+	memset(da + 10000, 0, 300000 - 10000);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	check_file(fs, root, "a", da, 300000, "shrunk and grown");
+	check_file(fs, root, "b", db, (size_t)PIECES * PIECE, "untouched neighbour");
+	udf_unmount(fs);
+	free(da);
+	free(db);
+	mem_free(&m);
+}
+END_TEST
+
+START_TEST(enospc_then_sound)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino;
+	uint8_t *chunk = malloc(1 << 20);
+
+	fill(chunk, 1 << 20, 9);
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 6);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "keep", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 100000, chunk), 100000);
+	ck_assert_int_eq(udf_create(fs, root, "fill", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ssize_t n = 0;
+	uint64_t off = 0;
+	while ((n = udf_write(fs, ino, off, 1 << 20, chunk)) > 0)
+		off += (uint64_t)n;
+	ck_assert_int_eq(n, -ENOSPC);
+	/* names keep working or fail cleanly while full */
+	int rc = 0;
+	for (int i = 0; i < 2000 && rc == 0; i++) {
+		char name[32];
+		uint64_t x;
+		snprintf(name, sizeof(name), "small%d", i);
+		rc = udf_create(fs, root, name, S_IFREG | 0644, 0, 0, NULL, &x, &st);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	check_file(fs, root, "keep", chunk, 100000, "after ENOSPC");
+	struct udf_statfs full, freed;
+	udf_statfs(fs, &full);
+	ck_assert_int_eq(udf_unlink(fs, root, "fill"), 0);
+	udf_statfs(fs, &freed);
+	ck_assert_msg(freed.free_blocks >= full.free_blocks + off / BS, "unlink returned %llu blocks of %llu",
+		      (unsigned long long)(freed.free_blocks - full.free_blocks), (unsigned long long)(off / BS));
+	ck_assert_int_eq(udf_create(fs, root, "again", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 1 << 20, chunk), 1 << 20);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	check_file(fs, root, "again", chunk, 1 << 20, "space reused");
+	udf_unmount(fs);
+	free(chunk);
+	mem_free(&m);
+}
+END_TEST
+
+START_TEST(posix_rules)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t d, e, f, g, s;
+	char buf[256];
+
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 7);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+	ck_assert_int_eq(st.st_nlink, 2);
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &e, &st), -EEXIST);
+	ck_assert_int_eq(udf_create(fs, d, "e", S_IFDIR | 0700, 0, 0, NULL, &e, &st), 0);
+	ck_assert_int_eq(udf_getattr(fs, d, &st), 0);
+	ck_assert_int_eq(st.st_nlink, 3);
+	ck_assert_int_eq(udf_create(fs, e, "f", S_IFREG | 0600, 1000, 100, NULL, &f, &st), 0);
+	ck_assert_int_eq(udf_rmdir(fs, d, "e"), -ENOTEMPTY);
+	ck_assert_int_eq(udf_unlink(fs, d, "e"), -EISDIR);
+	ck_assert_int_eq(udf_rmdir(fs, e, "f"), -ENOTDIR);
+	ck_assert_int_eq(udf_link(fs, f, root, "hard", &st), 0);
+	ck_assert_int_eq(st.st_nlink, 2);
+	ck_assert_int_eq(udf_link(fs, f, root, "hard", &st), -EEXIST);
+	ck_assert_int_eq(udf_link(fs, d, root, "dirlink", &st), -EPERM);
+	memset(buf, 'x', 255);
+	buf[255] = '\0';
+	ck_assert_int_eq(udf_create(fs, root, buf, S_IFREG | 0644, 0, 0, NULL, &g, &st), -ENAMETOOLONG);
+	buf[254] = '\0';
+	ck_assert_int_eq(udf_create(fs, root, buf, S_IFREG | 0644, 0, 0, NULL, &g, &st), 0);
+	ck_assert_int_eq(udf_rename(fs, root, "d", e, "inside", 0), -EINVAL); /* into itself */
+	ck_assert_int_eq(udf_create(fs, root, "empty", S_IFDIR | 0755, 0, 0, NULL, &g, &st), 0);
+	ck_assert_int_eq(udf_rename(fs, root, "d", root, "empty", 0), 0); /* over an empty directory */
+	ck_assert_int_eq(lookup_ino(fs, root, "empty", NULL), d);
+	ck_assert_int_eq(udf_create(fs, root, "l", S_IFLNK | 0777, 0, 0, "../a//b/./c", &s, &st), 0);
+	ck_assert_int_eq(udf_readlink(fs, s, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "../a/b/./c");
+	ck_assert_int_eq(udf_create(fs, root, "abs", S_IFLNK | 0777, 0, 0, "/etc/passwd", &s, &st), 0);
+	ck_assert_int_eq(udf_readlink(fs, s, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/etc/passwd");
+	/* an open file outlives its last name */
+	udf_open(fs, f);
+	ck_assert_int_eq(udf_write(fs, f, 0, 5, "hello"), 5);
+	ck_assert_int_eq(udf_unlink(fs, root, "hard"), 0);
+	ck_assert_int_eq(udf_unlink(fs, e, "f"), 0);
+	ck_assert_int_eq(udf_read(fs, f, 0, 5, buf), 5);
+	udf_release(fs, f);
+	ck_assert_int_eq(udf_getattr(fs, f, &st), -ENOENT);
+	struct udf_setattr sa = {.valid = UDF_SET_MODE | UDF_SET_UID | UDF_SET_MTIME, .mode = 04711, .uid = 42,
+				 .mtime = {.tv_sec = 1000000000, .tv_nsec = 123456000}};
+	ck_assert_int_eq(udf_setattr(fs, e, &sa, &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	ck_assert_int_eq(udf_lookup(fs, d, "e", &e, &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFDIR | 04711);
+	ck_assert_int_eq(st.st_uid, 42);
+	ck_assert_int_eq(st.st_mtim.tv_sec, 1000000000);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, 123456000);
+	ck_assert_int_eq(count_entries(fs, e), 0);
+	ck_assert_int_eq(udf_getattr(fs, root, &st), 0);
+	ck_assert_int_eq(st.st_nlink, 3); /* root: ., its name, and "empty"/.. */
+	udf_unmount(fs);
+	mem_free(&m);
+}
+END_TEST
+
+START_TEST(many_entries_one_dir)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino;
+	char name[32];
+
+	mem_init(&m, 32, UDF_MEDIA_HD, 0x0201, 8);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "entry-%05d", i);
+		ck_assert_int_eq(udf_create(fs, root, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		if (i % 500 == 0)
+			ck_assert_int_eq(udf_sync(fs), 0);
+	}
+	for (int i = 0; i < 3000; i += 3) {
+		snprintf(name, sizeof(name), "entry-%05d", i);
+		ck_assert_int_eq(udf_unlink(fs, root, name), 0);
+	}
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	ck_assert_int_eq(count_entries(fs, root), 2000);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "entry-%05d", i);
+		ck_assert_int_eq(lookup_ino(fs, root, name, NULL) != 0, i % 3 != 0);
+	}
+	struct udf_statfs sf;
+	udf_statfs(fs, &sf);
+	ck_assert_int_eq(sf.files, 2000);
+	udf_unmount(fs);
+	mem_free(&m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("udf_write");
+	TCase *tc = tcase_create("writer");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, posix_rules);
+	tcase_add_test(tc, fragmented_files);
+	tcase_add_test(tc, enospc_then_sound);
+	tcase_add_test(tc, many_entries_one_dir);
+	tcase_add_test(tc, model_hd_201);
+	tcase_add_test(tc, model_cdrw_201);
+	tcase_add_test(tc, model_150_200);
+	tcase_add_test(tc, power_cut_hd);
+	tcase_add_test(tc, power_cut_cdrw);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

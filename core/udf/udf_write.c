@@ -905,7 +905,8 @@ static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lb
 	put32(p + 24, icb_lbn);
 	put16(p + 28, 0);
 	put32(p + 32, uniq);
-	memcpy(p + 38, name, lfi);
+	if (lfi)
+		memcpy(p + 38, name, lfi);
 	put_tag(fs, p, TAG_FID, tagloc, (uint16_t)(len - 16));
 	udf_tag_finish(p, len);
 	return len;

@@ -500,7 +500,8 @@ static void run_cut(enum udf_media media, uint64_t seed)
 					free(synced.f[i].data);
 					synced.f[i] = md.f[i];
 					synced.f[i].data = malloc(md.f[i].size + 1);
-					memcpy(synced.f[i].data, md.f[i].data, md.f[i].size);
+					if (md.f[i].size)
+						memcpy(synced.f[i].data, md.f[i].data, md.f[i].size);
 					touched[i] = false;
 				}
 			}

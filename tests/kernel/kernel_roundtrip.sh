@@ -16,12 +16,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 need_udftools
 command -v qemu-system-x86_64 > /dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit $SKIP; }
 
-problems=()
-problem() {
-	echo "PROBLEM: $*" >&2
-	problems+=("$*")
-}
-
 # kudf_run DISK GUEST_BODY OUT: one boot over DISK with rich_list.sh + GUEST_BODY
 kudf_run() {
 	cat "$HERE/rich_list.sh" "$2" > "$T/guest.sh"
@@ -173,8 +167,4 @@ for name in k w1 w2; do
 		{ head -30 "$T/diff"; problem "$name: the kernel reads pktfuse's changes differently"; }
 done
 
-if [ "${#problems[@]}" -gt 0 ]; then
-	printf 'FAIL: %s\n' "${problems[@]}"
-	exit 1
-fi
-echo "PASS: pktfuse and the kernel read exactly what the other wrote (3 images, 2 boots)"
+finish "pktfuse and the kernel read exactly what the other wrote (3 images, 2 boots)"

@@ -33,7 +33,9 @@ for v in "${variants[@]}"; do
 	[ ! -s "$T/err" ] || { head -20 "$T/err"; fail "$what: errors while writing the tree"; }
 	rich_list "$T/mnt" > "$T/got1"
 	diff -u "$T/want" "$T/got1" > "$T/diff" || { head -40 "$T/diff"; fail "$what: the mount differs from tmpfs"; }
-	# statfs while mounted is the real free space: it went down by at least the data written
+	# statfs while mounted is the real free space: it went down by at least the data written, and
+	# once everything is on the medium (fsync) it is what udfinfo finds there
+	fsync_path "$T/mnt/sizes/s1" || fail "$what: fsync failed"
 	read -r sbs sfree < <(stat -f -c '%S %f' "$T/mnt")
 	[ "$sbs" = "$bs" ] || fail "$what: statfs block size $sbs"
 	need=$(used_data_blocks "$T/ref" "$bs")

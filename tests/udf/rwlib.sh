@@ -5,6 +5,20 @@ HERE_RW=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE_RW/../kernel/rich_list.sh"
 UDF_MANIFEST=${UDF_MANIFEST:?UDF_MANIFEST must name the udf_manifest tool}
 
+# problem MESSAGE: a failure that does not stop the test (the rest still runs); finish reports them
+problems=()
+problem() {
+	echo "PROBLEM: $*" >&2
+	problems+=("$*")
+}
+finish() { # finish PASS-MESSAGE
+	if [ "${#problems[@]}" -gt 0 ]; then
+		printf 'FAIL: %s\n' "${problems[@]}"
+		exit 1
+	fi
+	echo "PASS: $*"
+}
+
 need_udftools() {
 	command -v mkudffs > /dev/null && command -v udfinfo > /dev/null ||
 		{ echo "SKIP: mkudffs/udfinfo (udftools) are not installed"; exit $SKIP; }
@@ -36,6 +50,12 @@ assert_rw() {
 	case ",$opts," in *,ro,*) fail "$1 is mounted read-only ($opts)" ;; esac
 	python3 -c 'import os, sys; sys.exit(os.statvfs(sys.argv[1]).f_flag & os.ST_RDONLY)' "$1" ||
 		fail "$1: statfs says read-only"
+}
+
+# fsync_path PATH: fsync(2) of one file or directory (on the files view: everything written so far is
+# on the medium)
+fsync_path() {
+	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.close(fd)' "$1"
 }
 
 # corpus_list DIR: the corpus manifest format (what udf_manifest prints), built through a mount

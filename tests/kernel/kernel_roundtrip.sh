@@ -81,10 +81,14 @@ pktfuse_writes() {
 	fi
 	_mounts+=("$T/mnt")
 	local ok=1
-	if ! (write_tree "$T/mnt" "$seed" && mknod "$T/mnt/special/null" c 1 3 && mknod -m 640 "$T/mnt/special/loop7" b 7 7 &&
-		chown 0:6 "$T/mnt/special/loop7") 2> "$T/err"; then
+	if ! (write_tree "$T/mnt" "$seed") 2> "$T/err"; then
 		problem "$(basename "$img"): pktfuse could not write the tree: $(head -3 "$T/err")"
 		ok=0
+	fi
+	# device nodes (the kernel shows their numbers from the device specification)
+	if ! (mknod "$T/mnt/special/null" c 1 3 && mknod -m 640 "$T/mnt/special/loop7" b 7 7 &&
+		chown 0:6 "$T/mnt/special/loop7") 2> "$T/err"; then
+		problem "$(basename "$img"): pktfuse could not make device nodes: $(head -3 "$T/err")"
 	fi
 	rich_list "$T/mnt" > "$want"
 	"$PKTFUSE" umount "$T/mnt"

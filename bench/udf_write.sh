@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# UDF writer benchmark (not a test: it prints numbers measured side by side in one run).  Run as root.
+#   1. copying a 5,000-file tree (50 directories, small files) into the files view of a UDF image vs
+#      into ext2 on a loop device over a plain file on the same file system, each followed by the
+#      sync that puts it on the medium (fsync on the files view, syncfs on ext2); time ratio, target ≤ 1.5
+#   2. creating 10,000 and 20,000 empty files in one directory of the files view; time ratio
+#      20k/10k, target ≤ 2.2 (linear would be 2.0)
+#   3. on an emulated CD-RW whose drive log lists every WRITE: 1,000 small files created with one
+#      fsync at the end — WRITE commands and sectors, per 1,000 files, and how often the most-written
+#      packet was written (the metadata packets a careless writer rewrites per file)
+# Usage: bench/udf_write.sh [ROUNDS] (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+PKTFUSE=${PKTFUSE:-$PWD/build/fuse/pktfuse}
+[ -x "$PKTFUSE" ] || bash scripts/build.sh > /dev/null
+W=$(mktemp -d /var/tmp/pktfuse-udfw.XXXXXX)
+loops=()
+cleanup() {
+	set +e
+	mountpoint -q "$W/ext2" && umount "$W/ext2"
+	for l in "${loops[@]}"; do losetup -d "$l" 2> /dev/null; done
+	mountpoint -q "$W/mnt" && fusermount3 -u "$W/mnt"
+	rm -rf "$W"
+}
+trap cleanup EXIT
+mkdir -p "$W/mnt" "$W/ext2"
+now() { date +%s.%N; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+fsync_path() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.close(fd)' "$1"; }
+new_udf() { # new_udf IMAGE SIZE
+	rm -f "$1"
+	truncate -s "$2" "$1"
+	mkudffs --media-type=hd --udfrev=2.01 --blocksize=2048 "$1" > /dev/null
+}
+
+# the source tree: 50 directories × 100 files, mostly small, a few of 64-200 KiB
+python3 - "$W/src" << 'EOF'
+import os, random, sys
+random.seed(5000)
+root = sys.argv[1]
+for d in range(50):
+    os.makedirs(f"{root}/dir{d:02d}/sub", exist_ok=True)
+    for f in range(100):
+        n = random.choice([0, 10, 100, 700, 1500, 3000, 6000, 12000]) if f % 25 else random.randint(65536, 200000)
+        sub = "sub/" if f % 4 == 0 else ""
+        with open(f"{root}/dir{d:02d}/{sub}f{f:03d}", "wb") as fh:
+            fh.write(random.randbytes(n))
+EOF
+files=$(find "$W/src" -type f | wc -l)
+bytes=$(du -sb "$W/src" | cut -f1)
+echo "pktfuse UDF writer benchmark — $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), $ROUNDS rounds"
+echo
+echo "1. cp -r of $files files ($((bytes / 1024)) KiB) + sync: files view vs ext2 on a loop device over a plain file"
+r1=()
+for i in $(seq "$ROUNDS"); do
+	new_udf "$W/udf.img" 512M
+	"$PKTFUSE" "$W/udf.img" "$W/mnt"
+	t0=$(now)
+	cp -r "$W/src" "$W/mnt/copy"
+	fsync_path "$W/mnt/copy/dir00/f001"
+	t1=$(now)
+	"$PKTFUSE" umount "$W/mnt"
+	rm -f "$W/ext2.img"
+	truncate -s 512M "$W/ext2.img"
+	lp=$(losetup -f --show --direct-io=on -b 2048 "$W/ext2.img")
+	loops+=("$lp")
+	mkfs.ext2 -q -b 2048 "$lp"
+	mount "$lp" "$W/ext2"
+	t2=$(now)
+	cp -r "$W/src" "$W/ext2/copy"
+	sync -f "$W/ext2/copy"
+	t3=$(now)
+	umount "$W/ext2"
+	losetup -d "$lp"
+	loops=()
+	u=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	e=$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.3f", b - a }')
+	r=$(ratio "$u" "$e")
+	r1+=("$r")
+	printf "   round %d: files view %7ss   ext2 on loop %7ss   time ratio %s\n" "$i" "$u" "$e" "$r"
+done
+echo "   median time ratio files view / ext2: $(echo "${r1[@]}" | median)   (target ≤ 1.5)"
+
+echo
+echo "2. Creating N empty files in one directory of the files view, + fsync"
+create_n() { # create_n N → seconds
+	new_udf "$W/udf.img" 256M
+	"$PKTFUSE" "$W/udf.img" "$W/mnt"
+	mkdir "$W/mnt/d"
+	local s
+	s=$(python3 - "$W/mnt/d" "$1" << 'EOF'
+import os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+t0 = time.perf_counter()
+for i in range(n):
+    os.close(os.open(f"{d}/file-{i:06d}", os.O_CREAT | os.O_WRONLY, 0o644))
+fd = os.open(d, os.O_RDONLY)
+os.fsync(fd)
+os.close(fd)
+print(f"{time.perf_counter() - t0:.3f}")
+EOF
+)
+	[ "$(find "$W/mnt/d" -type f | wc -l)" = "$1" ] || { echo "   only $(find "$W/mnt/d" -type f | wc -l) of $1 files" >&2; }
+	"$PKTFUSE" umount "$W/mnt"
+	echo "$s"
+}
+r2=()
+for i in $(seq "$ROUNDS"); do
+	a=$(create_n 10000)
+	b=$(create_n 20000)
+	r=$(ratio "$b" "$a")
+	r2+=("$r")
+	printf "   round %d: 10,000 files %7ss   20,000 files %7ss   time ratio 20k/10k %s\n" "$i" "$a" "$b" "$r"
+done
+echo "   median ratio 20k/10k: $(echo "${r2[@]}" | median)   (target ≤ 2.2)"
+
+echo
+echo "3. Medium writes for 1,000 small files (100 B each) and one fsync, on an emulated CD-RW (drive log)"
+for i in $(seq "$ROUNDS"); do
+	img="$W/cd.img"
+	log="$W/cd.log"
+	rm -f "$img" "$img.state" "$log"
+	"$PKTFUSE" format "emu:cdrw:$img,size=256M" > /dev/null
+	"$PKTFUSE" "emu:cdrw:$img,log=$log" "$W/mnt"
+	w0=$("$PKTFUSE" status "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
+	l0=$(wc -l < "$log")
+	python3 - "$W/mnt" << 'EOF'
+import os, sys
+d = sys.argv[1]
+os.mkdir(f"{d}/small")
+for i in range(1000):
+    with open(f"{d}/small/f{i:04d}", "wb") as f:
+        f.write(b"x" * 100)
+fd = os.open(f"{d}/small/f0999", os.O_RDONLY)
+os.fsync(fd)
+os.close(fd)
+EOF
+	w1=$("$PKTFUSE" status "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
+	tail -n +$((l0 + 1)) "$log" > "$W/run.log"
+	"$PKTFUSE" umount "$W/mnt"
+	awk -v P=32 -v R="$i" -v WC=$((w1 - w0)) '$1 == "op=2A" { split($2, a, "="); split($3, b, "=");
+			cmds++; sec += b[2]
+			for (k = int(a[2] / P); k <= int((a[2] + b[2] - 1) / P); k++) w[k]++ }
+		END { for (k in w) { if (w[k] > m) { m = w[k]; mk = k } n++ }
+			printf "   round %d: %d WRITE commands (pktfuse counted %d), %d sectors (%.1f KiB per file), %d packets touched; the most-written packet (#%d, LBA %d) written %d times\n",
+				R, cmds, WC, sec, sec * 2 / 1000, n, mk, mk * P, m }' "$W/run.log"
+done
+echo "   (a writer that rewrote the directory and the allocation bitmap per file would write the same packets ~1,000 times)"

@@ -168,7 +168,7 @@ static void fv_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_blocks = sf.blocks;
 	sv.f_bfree = sv.f_bavail = sf.free_blocks;
 	sv.f_files = sf.files + sf.dirs;
-	sv.f_namemax = 255;
+	sv.f_namemax = UDF_NAME_MAX;
 	sv.f_flag = pf->udf_rw ? 0 : ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
 }
@@ -199,11 +199,12 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void fv_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	struct pktfuse *pf = pf_of(req);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
 	uint64_t ino;
 	struct stat st;
-	(void)rdev;
 
-	int rc = make_node(req, parent, name, mode, NULL, &ino, &st);
+	int rc = udf_mknod(pf->udf, to_udf(pf, parent), name, mode, rdev, c->uid, c->gid, &ino, &st);
 	if (rc)
 		return pktfuse_reply_err(req, rc);
 	reply_entry(req, pf_of(req), ino, &st);

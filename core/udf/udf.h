@@ -75,6 +75,9 @@ void udf_statfs(struct udf_fs *fs, struct udf_statfs *st);
 
 /* ---- writing ---- */
 
+/* The longest name created, in bytes of UTF-8: the most the Linux kernel's udf reads back as is. */
+#define UDF_NAME_MAX 254
+
 /* A sentence on what the mount found and did (the check after an unclean shutdown), or "". */
 const char *udf_mount_note(struct udf_fs *fs);
 
@@ -88,6 +91,9 @@ uint64_t udf_generation(struct udf_fs *fs, uint64_t ino);
  * as mode says.  Returns the new node's ino and attributes. */
 int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, uid_t uid, gid_t gid,
 	       const char *target, uint64_t *ino, struct stat *st);
+/* Creates a device node, FIFO or socket (a device node's number in an extended attribute). */
+int udf_mknod(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid, gid_t gid,
+	      uint64_t *ino, struct stat *st);
 int udf_link(struct udf_fs *fs, uint64_t ino, uint64_t dir, const char *name, struct stat *st);
 int udf_unlink(struct udf_fs *fs, uint64_t dir, const char *name);
 int udf_rmdir(struct udf_fs *fs, uint64_t dir, const char *name);

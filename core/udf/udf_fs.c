@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "udf_int.h"
 
@@ -571,6 +572,22 @@ mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
 	}
 }
 
+/* The device number from a Device Specification extended attribute (ECMA-167 4/14.10.7), else 0. */
+static dev_t device_of(const uint8_t *ea, uint32_t lea)
+{
+	if (lea < 24 || udf_tag_check(ea, lea, UINT32_MAX) != 262)
+		return 0;
+	for (uint32_t pos = 24; pos + 24 <= lea;) {
+		uint32_t type = le32(ea + pos), len = le32(ea + pos + 8);
+		if (len < 12 || len > lea - pos)
+			return 0;
+		if (type == 12 && ea[pos + 4] == 1 && len >= 24)
+			return makedev(le32(ea + pos + 16), le32(ea + pos + 20));
+		pos += len;
+	}
+	return 0;
+}
+
 /* Reads the file entry of an ICB, following strategy-4096 indirect entries. */
 int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out)
 {
@@ -658,6 +675,8 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 	n->st.st_atim = udf_timestamp(b + (efe ? 80 : 72));
 	n->st.st_mtim = udf_timestamp(b + (efe ? 92 : 84));
 	n->st.st_ctim = udf_timestamp(b + (efe ? 116 : 96));
+	if (n->file_type == 6 || n->file_type == 7)
+		n->st.st_rdev = device_of(b + hdr, lea);
 	int adtype = icbflags & 7;
 	const uint8_t *ad = b + hdr + lea;
 	int rc = 0;
@@ -1180,14 +1199,22 @@ int udf_readlink(struct udf_fs *fs, uint64_t ino, char *buf, size_t len)
 		char comp[1024];
 		const char *add;
 		switch (type) {
+		/* ECMA-167 4/14.16.1: 1 with no identifier and 2 are the root, 3 the parent, 4 this
+		 * directory; 1 with an identifier means something agreed elsewhere: skipped, as Linux does */
 		case 1:
+			if (lci) {
+				i += 4 + lci;
+				continue;
+			}
+			/* fall through */
+		case 2:
 			pos = 0;
 			add = "/";
 			break;
-		case 2:
+		case 3:
 			add = "..";
 			break;
-		case 3:
+		case 4:
 			add = ".";
 			break;
 		case 5:

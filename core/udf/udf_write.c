@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 struct pend {
@@ -1545,14 +1546,17 @@ static int writable_dir(struct udf_fs *fs, uint64_t ino, struct node **d)
 
 static int name_to_cs0(const char *name, uint8_t *raw)
 {
-	if (strlen(name) > 255)
+	/* Linux's udf shows at most 254 bytes of a name (longer ones get a checksum in place of their
+	 * end): a name it could not read back is refused here. */
+	if (strlen(name) > UDF_NAME_MAX)
 		return -ENAMETOOLONG;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return -EEXIST;
 	return udf_utf8_to_cs0(name, raw, 255);
 }
 
-/* Symbolic link target → path components (ECMA-167 4/14.16). */
+/* Symbolic link target → path components (ECMA-167 4/14.16): the root as type 1 with no
+ * identifier (as Linux writes it), ".." 3, "." 4, names 5. */
 static int encode_symlink(const char *target, uint8_t *out, size_t cap)
 {
 	size_t pos = 0;
@@ -1581,9 +1585,9 @@ static int encode_symlink(const char *target, uint8_t *out, size_t cap)
 			return -ENAMETOOLONG;
 		memset(out + pos, 0, 4);
 		if (strcmp(comp, "..") == 0) {
-			out[pos] = 2;
-		} else if (strcmp(comp, ".") == 0) {
 			out[pos] = 3;
+		} else if (strcmp(comp, ".") == 0) {
+			out[pos] = 4;
 		} else {
 			int n = udf_utf8_to_cs0(comp, out + pos + 4, cap - pos - 4 < 255 ? cap - pos - 4 : 255);
 			if (n < 0)
@@ -1642,15 +1646,61 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 	return n;
 }
 
+/* A Device Specification extended attribute behind an extended attribute header (as Linux
+ * records device nodes), in the node's header area. */
+static int add_device_ea(struct udf_fs *fs, struct node *n, dev_t rdev)
+{
+	uint32_t base = n->efe ? EFE_HDR : FE_HDR;
+	uint8_t *h = realloc(n->hdr, base + 48);
+
+	if (!h)
+		return -ENOMEM;
+	n->hdr = h;
+	uint8_t *ea = h + base;
+	memset(ea, 0, 48);
+	put32(ea + 16, 0xFFFFFFFFu); /* no implementation-use attributes */
+	put32(ea + 20, 0xFFFFFFFFu); /* no application-use attributes */
+	put_tag(fs, ea, 262, n->fe_lbn, 8);
+	udf_tag_finish(ea, 24);
+	put32(ea + 24, 12);
+	ea[28] = 1;
+	put32(ea + 32, 24);
+	put32(ea + 36, 0);
+	put32(ea + 40, major(rdev));
+	put32(ea + 44, minor(rdev));
+	n->lea = 48;
+	n->hdr_len = base + 48;
+	put32(h + (n->efe ? 208 : 168), 48);
+	n->st.st_rdev = rdev;
+	return 0;
+}
+
+static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid,
+		       gid_t gid, const char *target, uint64_t *ino, struct stat *st);
+
 int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, uid_t uid, gid_t gid,
 	       const char *target, uint64_t *ino, struct stat *st)
+{
+	if (S_ISBLK(mode) || S_ISCHR(mode))
+		return -EINVAL; /* udf_mknod */
+	return create_node(fs, dir, name, mode, 0, uid, gid, target, ino, st);
+}
+
+int udf_mknod(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid, gid_t gid,
+	      uint64_t *ino, struct stat *st)
+{
+	if (S_ISLNK(mode))
+		return -EINVAL;
+	return create_node(fs, dir, name, mode, rdev, uid, gid, NULL, ino, st);
+}
+
+static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid,
+		       gid_t gid, const char *target, uint64_t *ino, struct stat *st)
 {
 	struct node *d, *n = NULL;
 	uint8_t raw[256];
 	int rc;
 
-	if (S_ISBLK(mode) || S_ISCHR(mode))
-		return -EPERM; /* device nodes need an extended attribute the writer does not record */
 	pthread_mutex_lock(&fs->lock);
 	if ((rc = writable_dir(fs, dir, &d)) != 0)
 		goto out;
@@ -1716,6 +1766,8 @@ int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, u
 			n->dir_dirty = true;
 		}
 	}
+	if (rc == 0 && (S_ISBLK(mode) || S_ISCHR(mode)))
+		rc = add_device_ea(fs, n, rdev);
 	if (rc == 0 && link) {
 		ssize_t w = node_write(fs, n, 0, (size_t)linklen, link);
 		rc = w < 0 ? (int)w : 0;

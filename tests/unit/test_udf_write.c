@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #define BS 2048u
 
@@ -698,6 +699,23 @@ START_TEST(posix_rules)
 	ck_assert_int_eq(udf_create(fs, root, "abs", S_IFLNK | 0777, 0, 0, "/etc/passwd", &s, &st), 0);
 	ck_assert_int_eq(udf_readlink(fs, s, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "/etc/passwd");
+	/* path components as ECMA-167 numbers them (and Linux reads them): root 1, ".." 3, "." 4 */
+	uint8_t pc[64];
+	ck_assert_int_eq(udf_read(fs, s, 0, sizeof(pc), pc), 4 + (4 + 1 + 3) + (4 + 1 + 6));
+	ck_assert_int_eq(pc[0], 1);
+	ck_assert_int_eq(pc[1], 0);
+	ck_assert_int_eq(udf_create(fs, root, "up", S_IFLNK | 0777, 0, 0, "./../x", &s, &st), 0);
+	ck_assert_int_eq(udf_read(fs, s, 0, sizeof(pc), pc), 4 + 4 + 4 + 2);
+	ck_assert_int_eq(pc[0], 4);
+	ck_assert_int_eq(pc[4], 3);
+	ck_assert_int_eq(pc[8], 5);
+	ck_assert_int_eq(udf_readlink(fs, s, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "./../x");
+	/* device nodes carry their number in an extended attribute */
+	uint64_t dev;
+	ck_assert_int_eq(udf_mknod(fs, root, "null", S_IFCHR | 0666, makedev(1, 3), 0, 0, &dev, &st), 0);
+	ck_assert_int_eq(udf_mknod(fs, root, "sda", S_IFBLK | 0660, makedev(8, 0), 0, 6, &dev, &st), 0);
+	ck_assert_int_eq(udf_mknod(fs, root, "fifo", S_IFIFO | 0644, 0, 0, 0, &dev, &st), 0);
 	/* an open file outlives its last name */
 	udf_open(fs, f);
 	ck_assert_int_eq(udf_write(fs, f, 0, 5, "hello"), 5);
@@ -718,6 +736,14 @@ START_TEST(posix_rules)
 	ck_assert_int_eq(st.st_mtim.tv_sec, 1000000000);
 	ck_assert_int_eq(st.st_mtim.tv_nsec, 123456000);
 	ck_assert_int_eq(count_entries(fs, e), 0);
+	ck_assert_int_eq(udf_lookup(fs, root, "null", &dev, &st), 0);
+	ck_assert(S_ISCHR(st.st_mode));
+	ck_assert(st.st_rdev == makedev(1, 3));
+	ck_assert_int_eq(udf_lookup(fs, root, "sda", &dev, &st), 0);
+	ck_assert(S_ISBLK(st.st_mode));
+	ck_assert(st.st_rdev == makedev(8, 0));
+	ck_assert_int_eq(udf_lookup(fs, root, "fifo", &dev, &st), 0);
+	ck_assert(S_ISFIFO(st.st_mode));
 	ck_assert_int_eq(udf_getattr(fs, root, &st), 0);
 	ck_assert_int_eq(st.st_nlink, 3); /* root: ., its name, and "empty"/.. */
 	udf_unmount(fs);

@@ -564,8 +564,12 @@ static int daemonize_with_report(int *report_fd)
 		msg[got] = '\0';
 		if (got && msg[got - 1] == '\n')
 			msg[--got] = '\0';
-		if (got > 0 && strcmp(msg, "ok") == 0)
+		/* "ok", or "ok: something the user should know" (a read-only mount and why) */
+		if (got > 0 && strncmp(msg, "ok", 2) == 0 && (msg[2] == '\0' || msg[2] == ':')) {
+			if (msg[2])
+				fprintf(stderr, "pktfuse:%s\n", msg + 3);
 			_exit(0);
+		}
 		if (got == 0) {
 			int st;
 			waitpid(pid, &st, 0);
@@ -639,6 +643,7 @@ static int run_daemon(int argc, char **argv)
 	if (!pf.opts.image_view)
 		fuse_opt_add_arg(&args, "-odefault_permissions");
 
+	static char startup_note[600] = "ok";
 	struct stat st;
 	if (stat(pf.opts.mountpoint, &st) < 0) {
 		report("mountpoint %s: %s", pf.opts.mountpoint, strerror(errno));
@@ -700,13 +705,17 @@ static int run_daemon(int argc, char **argv)
 			report_to_parent(&report_fd, line);
 			goto out_cache;
 		}
-		if (*udf_mount_note(pf.udf))
+		if (*udf_mount_note(pf.udf)) {
 			report("%s: %s", pf.opts.source, udf_mount_note(pf.udf));
+			snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, udf_mount_note(pf.udf));
+		}
 		char why[256];
 		if (!udf_writable(pf.udf, why, sizeof(why))) {
 			/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */
-			if (!pf.opts.read_only && g->writable)
+			if (!pf.opts.read_only && g->writable) {
 				report("%s: %s", pf.opts.source, why);
+				snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, why);
+			}
 			fuse_opt_add_arg(&args, "-oro");
 		} else if (pktfuse_files_start(&pf) != 0) {
 			report_to_parent(&report_fd, "cannot start the commit thread");
@@ -731,7 +740,7 @@ static int run_daemon(int argc, char **argv)
 		goto out_signals;
 	}
 	if (daemonized) {
-		report_to_parent(&report_fd, "ok");
+		report_to_parent(&report_fd, startup_note);
 		detach_stdio();
 	}
 

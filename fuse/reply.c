@@ -34,6 +34,26 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 	if (n < 0 || len == 0)
 		return 0;
 	size_t used = (size_t)n < len ? (size_t)n : len - 1;
+	if (pf->udf && used < len) {
+		struct udf_statfs sf;
+		char why[256] = "";
+		bool rw = udf_writable(pf->udf, why, sizeof(why));
+		udf_statfs(pf->udf, &sf);
+		n = snprintf(buf + used, len - used,
+			     "udf_revision: %x.%02x\n"
+			     "udf_writable: %d\n"
+			     "udf_readonly_reason: %s\n"
+			     "udf_files: %llu\n"
+			     "udf_dirs: %llu\n"
+			     "udf_free_blocks: %llu\n"
+			     "udf_commits: %llu\n"
+			     "udf_uncommitted: %d\n",
+			     sf.revision >> 8, sf.revision & 0xFF, rw, rw ? "-" : why,
+			     (unsigned long long)sf.files, (unsigned long long)sf.dirs,
+			     (unsigned long long)sf.free_blocks, (unsigned long long)sf.commits, udf_dirty(pf->udf));
+		if (n > 0)
+			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+	}
 	return used + pkt_cache_format_stats(pf->cache, buf + used, len - used);
 }
 

@@ -46,6 +46,7 @@ struct udf_statfs {
 	uint64_t free_blocks; /* from the LVID */
 	uint64_t files, dirs; /* from the LVID */
 	unsigned revision;    /* e.g. 0x0201 */
+	uint64_t commits;     /* changes committed to the medium by this mount */
 };
 
 struct udf_fs;

@@ -1232,6 +1232,7 @@ static int commit(struct udf_fs *fs)
 	}
 	w->dirty = NULL;
 	w->changed = false;
+	fs->sf.commits++;
 	/* 4. freed blocks become allocatable */
 	apply_frees(fs);
 	update_sf(fs);

@@ -82,6 +82,8 @@ struct node {
 	uint64_t parent;
 	uint32_t ntomb;         /* removed entries still in ents */
 	uint32_t ents_cap;
+	uint64_t stream_len;    /* bytes of FIDs a rewrite records, once known (stream_len_ok) */
+	bool stream_len_ok;
 	uint64_t next_cookie;
 	/* writable mounts */
 	uint32_t ext_cap;

@@ -351,8 +351,14 @@ static void touch(struct udf_fs *fs, struct node *n, bool mtime)
 	n->st.st_ctim = t;
 	if (mtime)
 		n->st.st_mtim = t;
-	if (n->dir_dirty)
-		n->st.st_size = (off_t)dir_stream_len(n); /* what the commit will record */
+	if (n->dir_dirty) {
+		/* what the commit will record; known once, then kept by dir_add/dir_del */
+		if (!n->stream_len_ok) {
+			n->stream_len = dir_stream_len(n);
+			n->stream_len_ok = true;
+		}
+		n->st.st_size = (off_t)n->stream_len;
+	}
 	mark_dirty(fs, n);
 }
 
@@ -969,6 +975,9 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 	uint8_t *data = NULL;
 	int rc;
 
+	if (d->stream_len_ok && d->stream_len != len)
+		return -EIO; /* the running count disagrees with the entries: a bug, refused before writing */
+
 	if (len <= inline_cap(fs, d)) {
 		data = malloc(len);
 		if (!data)
@@ -1069,6 +1078,8 @@ static int dir_add(struct node *d, const char *name, const uint8_t *raw, uint8_t
 		return -ENOMEM;
 	}
 	memcpy(r, raw, rawlen);
+	if (d->stream_len_ok)
+		d->stream_len += fid_len(rawlen);
 	uint32_t i = d->nents++;
 	d->ents[i] = (struct dirent_){n, ino, (uint8_t)(is_dir ? 4 : 5), UINT32_MAX, d->next_cookie++, r, rawlen, uniq};
 	uint32_t b = udf_name_hash(n) & d->dhash_mask;
@@ -1086,6 +1097,8 @@ static void dir_del(struct node *d, struct dirent_ *e)
 		pp = &d->ents[*pp].hnext;
 	if (*pp == idx)
 		*pp = e->hnext;
+	if (d->stream_len_ok)
+		d->stream_len -= fid_len(e->rawlen);
 	free(e->name);
 	free(e->raw);
 	e->name = NULL;

@@ -228,6 +228,11 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 	unsigned ntables = map[42];
 	uint32_t table_size = le32(map + 44);
 
+	for (unsigned t = 0; t < ntables && t < 4; t++)
+		p->stable_loc[t] = le32(map + 48 + 4 * t);
+	p->nstable = ntables < 4 ? ntables : 4;
+	p->stable_len = table_size;
+
 	if (ntables < 1 || ntables > 4 || table_size < 56 || table_size > (1u << 20))
 		return -EIO;
 	size_t blocks = (table_size + fs->bs - 1) / fs->bs;
@@ -1283,6 +1288,10 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		goto fail;
 	}
 	/* The main sequence, else the reserve one. */
+	fs->vds_loc[0] = mloc;
+	fs->vds_len[0] = ml;
+	fs->vds_loc[1] = rloc;
+	fs->vds_len[1] = rl;
 	if (read_vds(fs, mloc, ml, v, buf) != 0 && read_vds(fs, rloc, rl, v, buf) != 0) {
 		snprintf(err, errlen, "UDF volume descriptors are damaged in both the main and the reserve sequence");
 		rc = -EIO;
@@ -1301,6 +1310,8 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		goto fail;
 	}
 	fs->sf.blocks = fs->parts[0].len;
+	fs->lvid_ext_loc = le32(v->lvd + 436);
+	fs->lvid_ext_len = le32(v->lvd + 432);
 	read_lvid(fs, le32(v->lvd + 436), le32(v->lvd + 432), buf);
 	fs->blk = malloc(fs->bs);
 	fs->nhash_mask = 255;

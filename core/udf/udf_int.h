@@ -35,6 +35,7 @@ struct part {
 	uint32_t usb_len, usb_lbn; /* unallocated space bitmap (partition header) */
 	uint32_t ust_len;     /* unallocated space table, unsupported for writing */
 	uint16_t packet_len;  /* sparable */
+	uint32_t stable_loc[4], stable_len, nstable; /* sparable: the sparing tables */
 	struct sparing_entry *spare;
 	uint32_t nspare;
 	uint32_t *vat;        /* virtual: virtual block → block of the physical partition `phys` */
@@ -125,6 +126,8 @@ struct udf_fs {
 	struct udf_w *w;         /* writer state, NULL on a read-only mount */
 	char ro_reason[200];
 	char note[200];          /* what the mount found and did, for the log */
+	/* where the volume structures are (medium sectors), so that nothing frees them */
+	uint32_t vds_loc[2], vds_len[2], lvid_ext_loc, lvid_ext_len;
 };
 
 

@@ -1260,7 +1260,7 @@ static void mark_seen(struct udf_fs *fs, uint8_t *seen, uint64_t lbn, uint64_t n
 		seen[b / 8] |= (uint8_t)(1u << (b % 8));
 }
 
-static void mark_node(struct udf_fs *fs, uint8_t *seen, struct node *n)
+static void mark_node(struct udf_fs *fs, uint8_t *seen, struct node *n, bool *no_reclaim)
 {
 	mark_seen(fs, seen, n->fe_lbn, 1);
 	for (uint32_t i = 0; i < n->naed; i++)
@@ -1268,12 +1268,98 @@ static void mark_node(struct udf_fs *fs, uint8_t *seen, struct node *n)
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type != 2 && n->ext[i].part == 0)
 			mark_seen(fs, seen, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
-	/* an extended attribute file or a stream directory: their ICBs at least */
+	/* an extended attribute file or a stream directory: their ICBs at least, and since what they
+	 * own is not followed, nothing unreferenced is freed */
 	const uint8_t *h = n->hdr;
-	if (le32(h + (n->efe ? 136 : 112)) & 0x3FFFFFFF)
+	if (le32(h + (n->efe ? 136 : 112)) & 0x3FFFFFFF) {
 		mark_seen(fs, seen, le32(h + (n->efe ? 140 : 116)), 1);
-	if (n->efe && (le32(h + 152) & 0x3FFFFFFF))
+		*no_reclaim = true;
+	}
+	if (n->efe && (le32(h + 152) & 0x3FFFFFFF)) {
 		mark_seen(fs, seen, le32(h + 156), 1);
+		*no_reclaim = true;
+	}
+	if (n->ro_node)
+		*no_reclaim = true; /* its indirect entries are not followed */
+}
+
+/* True when partition block b holds (part of) a volume structure, whatever the bitmap says. */
+static bool is_volume_structure(struct udf_fs *fs, uint64_t b)
+{
+	const struct part *p = &fs->parts[0];
+	uint64_t sec = p->start + b, n = fs->nblocks;
+	uint64_t fixed[] = {256, n - 257, n - 1, n - 256};
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (sec == fixed[i])
+			return true;
+	struct {
+		uint64_t loc, len;
+	} ext[] = {{fs->vds_loc[0], fs->vds_len[0]}, {fs->vds_loc[1], fs->vds_len[1]},
+		   {fs->lvid_ext_loc, fs->lvid_ext_len}, {p->stable_loc[0], p->stable_len},
+		   {p->stable_loc[1], p->stable_len}, {p->stable_loc[2], p->stable_len},
+		   {p->stable_loc[3], p->stable_len}};
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		if (i >= 3 && i - 3 >= p->nstable)
+			break;
+		uint64_t blocks = (ext[i].len + fs->bs - 1) / fs->bs;
+		if (sec >= ext[i].loc && sec < ext[i].loc + blocks)
+			return true;
+	}
+	/* in the partition: the bitmap, the file set descriptor and its terminator */
+	if (b >= fs->w->sbd_lbn && b < (uint64_t)fs->w->sbd_lbn + fs->w->sbd_blocks)
+		return true;
+	if (b == fs->fsd_lbn)
+		return true;
+	if (b == (uint64_t)fs->fsd_lbn + 1 && udf_read_lb(fs, 0, fs->fsd_lbn + 1, fs->w->buf) == 0 &&
+	    udf_tag_check(fs->w->buf, fs->bs, fs->fsd_lbn + 1) == TAG_TD)
+		return true;
+	return false;
+}
+
+/* The file set's system stream directory (UDF 2.00+: unique ID mapping, non-allocatable space)
+ * and the streams it names are in use too. */
+static void mark_system_streams(struct udf_fs *fs, uint8_t *seen, bool *no_reclaim)
+{
+	uint8_t *b = fs->w->buf;
+	struct node *sd, *c;
+
+	if (udf_read_lb(fs, 0, fs->fsd_lbn, b) || udf_tag_check(b, fs->bs, fs->fsd_lbn) != TAG_FSD) {
+		*no_reclaim = true;
+		return;
+	}
+	if ((le32(b + 464) & 0x3FFFFFFF) == 0)
+		return;
+	if (le16(b + 472) != 0 || udf_load_node(fs, 0, le32(b + 468), &sd) != 0 || sd->size > (1u << 20)) {
+		*no_reclaim = true;
+		return;
+	}
+	mark_node(fs, seen, sd, no_reclaim);
+	uint8_t *data = malloc(sd->size ? sd->size : 1);
+	if (!data || udf_node_read(fs, sd, 0, sd->size, data) != (ssize_t)sd->size) {
+		free(data);
+		*no_reclaim = true;
+		return;
+	}
+	for (uint64_t pos = 0; pos + 38 <= sd->size;) {
+		const uint8_t *f = data + pos;
+		uint64_t flen = (38u + le16(f + 36) + f[19] + 3u) & ~3u;
+		if (le16(f) != TAG_FID || pos + flen > sd->size) {
+			*no_reclaim = true;
+			break;
+		}
+		pos += flen;
+		if ((f[18] & 0x0C) || (le32(f + 20) & 0x3FFFFFFF) == 0)
+			continue; /* parent or deleted */
+		if (le16(f + 28) != 0 || udf_load_node(fs, 0, le32(f + 24), &c) != 0) {
+			*no_reclaim = true;
+			continue;
+		}
+		mark_node(fs, seen, c, no_reclaim);
+		if (c->file_type == 4 || c->file_type == 13)
+			*no_reclaim = true; /* deeper stream trees are not followed */
+	}
+	free(data);
 }
 
 static int push(uint64_t **q, size_t *n, size_t *cap, uint64_t v)
@@ -1295,13 +1381,16 @@ static int push(uint64_t **q, size_t *n, size_t *cap, uint64_t v)
  * allocation would overwrite them), link counts are made to match the names found, a directory
  * named from two places (a rename cut short) keeps only the name its own parent entry agrees
  * with, and the file and directory counts are recounted.  Blocks the bitmap calls used that
- * nothing references stay used: the walk cannot prove that nothing else owns them.
+ * nothing references (freed by the commit cut short, or owned by a file unlinked while open) are
+ * freed, unless some file has structures the walk does not follow (extended attribute files,
+ * streams, indirect entries): then nothing is freed, as nothing proves no one else owns them.
  */
 static int recover(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
 	uint8_t *seen = calloc(w->nbits / 8 + 1, 1);
-	uint64_t *q = NULL, files = 0, dirs = 1, fixed = 0, links = 0, dropped = 0;
+	uint64_t *q = NULL, files = 0, dirs = 1, fixed = 0, links = 0, dropped = 0, reclaimed = 0;
+	bool no_reclaim = false;
 	size_t qn = 0, qcap = 0;
 	struct node *root;
 	int rc;
@@ -1311,7 +1400,8 @@ static int recover(struct udf_fs *fs)
 	if ((rc = udf_get_dir(fs, fs->root_ino, &root)) != 0 || (rc = push(&q, &qn, &qcap, root->ino)) != 0)
 		goto out;
 	root->refs = 1;
-	mark_node(fs, seen, root);
+	mark_node(fs, seen, root, &no_reclaim);
+	mark_system_streams(fs, seen, &no_reclaim);
 	for (size_t qi = 0; qi < qn && rc == 0; qi++) {
 		struct node *d;
 		if ((rc = udf_get_dir(fs, q[qi], &d)) != 0)
@@ -1340,7 +1430,7 @@ static int recover(struct udf_fs *fs)
 				files++;
 			}
 			if (c->refs++ == 0)
-				mark_node(fs, seen, c);
+				mark_node(fs, seen, c, &no_reclaim);
 		}
 		/* hidden entries own their files too */
 		for (uint32_t k = 0; k + 38 <= d->keep_len && rc == 0;) {
@@ -1349,8 +1439,10 @@ static int recover(struct udf_fs *fs)
 			k += (38u + le16(f + 36) + f[19] + 3u) & ~3u;
 			if ((le32(f + 20) & 0x3FFFFFFF) == 0 || le16(f + 28) != 0)
 				continue;
-			if (udf_get_node(fs, udf_make_ino(0, le32(f + 24)), &c) == 0 && c->refs++ == 0)
-				mark_node(fs, seen, c);
+			if (udf_get_node(fs, udf_make_ino(0, le32(f + 24)), &c) != 0)
+				no_reclaim = true;
+			else if (c->refs++ == 0)
+				mark_node(fs, seen, c, &no_reclaim);
 		}
 		dir_compact(d);
 	}
@@ -1369,22 +1461,28 @@ static int recover(struct udf_fs *fs)
 		}
 	}
 	for (uint64_t b = 0; b < w->nbits; b++) {
-		if ((seen[b / 8] >> (b % 8) & 1) && bm_is_free(w, b)) {
+		bool used = seen[b / 8] >> (b % 8) & 1;
+		if (used && bm_is_free(w, b)) {
 			bm_mark(fs, b, false);
 			w->free_blocks--;
 			fixed++;
+		} else if (!used && !no_reclaim && !bm_is_free(w, b) && !is_volume_structure(fs, b)) {
+			/* freed by the last commit, or owned by a file unlinked while open */
+			free_later(fs, (uint32_t)b, 1);
+			reclaimed++;
 		}
 	}
-	if (fixed)
+	if (fixed || reclaimed)
 		w->changed = true;
 	fs->sf.files = files;
 	fs->sf.dirs = dirs;
 	w->lvid_open = true; /* it says open on the medium already */
 	snprintf(fs->note, sizeof(fs->note),
-		 "the disc was not cleanly unmounted: checked %llu files and %llu directories, repaired %llu "
-		 "bitmap blocks, %llu link counts, %llu duplicate directory names",
+		 "the disc was not cleanly unmounted: checked %llu files and %llu directories; %llu blocks "
+		 "in use marked, %llu unreferenced freed, %llu link counts and %llu duplicate directory names "
+		 "repaired",
 		 (unsigned long long)files, (unsigned long long)dirs, (unsigned long long)fixed,
-		 (unsigned long long)links, (unsigned long long)dropped);
+		 (unsigned long long)reclaimed, (unsigned long long)links, (unsigned long long)dropped);
 out:
 	free(seen);
 	free(q);

@@ -251,6 +251,22 @@ static int count_fill(void *ctx, const char *name, uint64_t ino, mode_t type, ui
 	return 0;
 }
 
+struct list_ctx {
+	char (*names)[64];
+	int n;
+};
+
+static int list_fill(void *ctx, const char *name, uint64_t ino, mode_t type, uint64_t next)
+{
+	struct list_ctx *l = ctx;
+	(void)ino;
+	(void)type;
+	(void)next;
+	if (strcmp(name, ".") && strcmp(name, "..") && l->n < 512)
+		snprintf(l->names[l->n++], 64, "%s", name);
+	return 0;
+}
+
 static int count_entries(struct udf_fs *fs, uint64_t dir)
 {
 	struct count_ctx c = {0};
@@ -544,7 +560,36 @@ static void run_cut(enum udf_media media, uint64_t seed)
 		if (synced.f[i].live)
 			check_file(fs, synced.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
 				   synced.f[i].size, "the session after the cut");
+	/* emptied, the disc has all its space again: the check freed what the cut left unreferenced
+	 * (files not synced, blocks freed by the commit that was cut), and nothing more */
+	for (int d = 0; d < NDIRS; d++) {
+		char names[512][64];
+		int k = 0;
+		struct list_ctx lc = {names, 0};
+		ck_assert_int_eq(udf_readdir(fs, synced.dir_ino[d], 0, list_fill, &lc), 0);
+		for (k = 0; k < lc.n; k++) {
+			if (d == 0 && strncmp(names[k], "dir", 3) == 0)
+				continue;
+			ck_assert_int_eq(udf_unlink(fs, synced.dir_ino[d], names[k]), 0);
+		}
+	}
+	for (int d = 1; d < NDIRS; d++)
+		ck_assert_int_eq(udf_rmdir(fs, udf_root_ino(fs), synced.dir_name[d]), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
+	fs = mount_mem(&m);
+	struct udf_statfs emptied, fresh_sf;
+	udf_statfs(fs, &emptied);
+	udf_unmount(fs);
+	struct mem fresh;
+	mem_init(&fresh, 24, media, 0x0201, seed);
+	fs = mount_mem(&fresh);
+	udf_statfs(fs, &fresh_sf);
+	udf_unmount(fs);
+	mem_free(&fresh);
+	ck_assert_msg(emptied.free_blocks == fresh_sf.free_blocks, "seed %llu: %llu free after the cut and emptying, "
+		      "%llu on a fresh disc", (unsigned long long)seed, (unsigned long long)emptied.free_blocks,
+		      (unsigned long long)fresh_sf.free_blocks);
 	model_free(&synced);
 	model_free(&md);
 	mem_free(&m);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine, builds pktfuse and shows the main job on an emulated CD-RW (no
-# drive needed): format it, mount it with pktfuse, put ext2 on the virtual block file through a loop
-# device, copy files, unmount, and print the statistics.  Run as root (loop devices and mount need
-# it; pktfuse itself does not).
+# Sets up a fresh Debian 12 machine, builds pktfuse and shows the main job on emulated CD-RWs (no
+# drive needed): format one with UDF, copy files onto it through the files view, unmount, read them
+# back; then the block file: ext2 on a second disc through a loop device.  Prints the statistics and
+# what the drive saw.  Run as root (loop devices and mount need it; pktfuse itself does not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -19,12 +19,34 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$work/mnt" "$work/fs"
+mkdir -p "$work/mnt" "$work/fs" "$work/files"
+
+udfdisc="emu:cdrw:$work/udf.img,size=128M,log=$work/udf-drive.log"
+echo "A1. A blank emulated 128 MiB CD-RW: fixed 32-sector packets and an empty UDF 2.01 file system"
+echo "    pktfuse format $udfdisc --label demo"
+"$PKTFUSE" format "$udfdisc" --label demo
+echo "A2. pktfuse $udfdisc $work/files    (the files view: no loop device, no root needed)"
+"$PKTFUSE" "$udfdisc" "$work/files"
+cp -r "$PWD/core" "$PWD/docs" "$work/files/"
+dd if=/dev/urandom of="$work/files/random.bin" bs=1M count=8 status=none
+udfsha=$(sha256sum < "$work/files/random.bin")
+sync "$work/files/random.bin" # fsync: everything so far is on the disc
+df -h "$work/files" | tail -1
+"$PKTFUSE" status "$work/files" | grep -E '^(udf_|packets_written|medium_write_bytes)'
+"$PKTFUSE" umount "$work/files"
+bad=$(grep '^op=2A' "$work/udf-drive.log" | grep -vc 'rule=ok rmw=0 status=GOOD' || true)
+echo "A3. The drive saw $(grep -c '^op=2A' "$work/udf-drive.log") WRITE commands; $bad broke the fixed-packet rules"
+echo "A4. The disc again: udfinfo, and the files read back"
+udfinfo "$work/udf.img" | grep -E '^(label|udfrev|numfiles|numdirs|integrity)='
+"$PKTFUSE" "emu:cdrw:$work/udf.img" "$work/files" -o ro
+diff -r "$PWD/core" "$work/files/core" && echo "core/ identical on the disc"
+[ "$(sha256sum < "$work/files/random.bin")" = "$udfsha" ] && echo "random.bin intact on the disc"
+"$PKTFUSE" umount "$work/files"
 
 disc="emu:cdrw:$work/disc.img,size=128M,log=$work/drive.log"
-echo "1. A blank emulated 128 MiB CD-RW, formatted for fixed 32-sector packets:"
-echo "   pktfuse format $disc"
-"$PKTFUSE" format "$disc"
+echo "1. A second blank CD-RW, formatted for fixed packets only (--no-udf): ext2 goes on it"
+echo "   pktfuse format $disc --no-udf"
+"$PKTFUSE" format "$disc" --no-udf
 "$PKTFUSE" info "$disc" | grep -E '^(medium|formatted|capacity|packet size|writable):' | sed 's/^/   /'
 echo "2. pktfuse $disc $work/mnt -o image"
 "$PKTFUSE" "$disc" "$work/mnt" -o image

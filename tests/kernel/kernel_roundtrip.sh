@@ -85,12 +85,6 @@ pktfuse_writes() {
 		problem "$(basename "$img"): pktfuse could not write the tree: $(head -3 "$T/err")"
 		ok=0
 	fi
-	# Linux shows at most 254 bytes of UTF-8 per name (UDF_NAME_LEN) and mangles longer ones
-	# ("ééé…#38FE"): the two 255-byte names (legal UDF, kept by rw_roundtrip.sh) lose a character here
-	if [ "$ok" = 1 ]; then
-		mv "$T/mnt/names/$NAME_LATIN255" "$T/mnt/names/${NAME_LATIN255#é}"
-		mv "$T/mnt/names/$NAME_CJK255" "$T/mnt/names/${NAME_CJK255#語}"
-	fi
 	# device nodes (the kernel shows their numbers from the device specification)
 	if ! (mknod "$T/mnt/special/null" c 1 3 && mknod -m 640 "$T/mnt/special/loop7" b 7 7 &&
 		chown 0:6 "$T/mnt/special/loop7") 2> "$T/err"; then

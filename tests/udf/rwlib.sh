@@ -83,10 +83,12 @@ rep() {
 }
 
 # The long and non-ASCII names of the tree.  In UDF a name is at most 255 bytes of CS0 including
-# its compression byte: 254 characters of 8 bits (Latin-1) or 127 of 16 bits.
+# its compression byte: 254 characters of 8 bits (Latin-1) or 127 of 16 bits.  pktfuse also limits
+# names to 254 bytes of UTF-8 (statfs f_namemax), the most Linux's udf driver reads back unmangled:
+# each long name below is 254 bytes of UTF-8 (rw_posix.sh checks what lies beyond).
 NAME_ASCII254=$(rep A 253)z
-NAME_LATIN255=$(rep é 127)a             # 255 bytes of UTF-8, 128 Latin-1 characters: 8-bit CS0
-NAME_CJK255=$(rep 語 85)                 # 255 bytes of UTF-8, 85 characters: 16-bit CS0
+NAME_LATIN254=$(rep é 127)              # 127 Latin-1 characters: 8-bit CS0
+NAME_CJK254=$(rep 語 84)ab               # 86 characters, some outside Latin-1: 16-bit CS0
 NAME_GREEK254=$(rep λ 127)              # 127 characters outside Latin-1: the longest 16-bit name
 UNICODE_NAMES=("ünïcødé" "日本語のファイル.txt" "Ελληνικά" "Кириллица и пробел" "mixed ü 語 €" \
 	"spaces in name" ".hidden" "semi;colon#hash%pct&amp" 'back\slash' "quote'and\"dq" "a:b*c?d<e>f|g")
@@ -115,8 +117,8 @@ write_tree() {
 	for i in $(seq -w 1 300); do echo "small file $i of tree $s" > "$d/many/f$i"; done
 	# names
 	echo "254 ASCII bytes" > "$d/names/$NAME_ASCII254"
-	echo "255 bytes, Latin-1" > "$d/names/$NAME_LATIN255"
-	echo "255 bytes, CJK" > "$d/names/$NAME_CJK255"
+	echo "254 bytes, Latin-1" > "$d/names/$NAME_LATIN254"
+	echo "254 bytes, CJK" > "$d/names/$NAME_CJK254"
 	echo "127 Greek letters" > "$d/names/$NAME_GREEK254"
 	mkdir "$d/names/dir-$(rep 語 40)"
 	n=0

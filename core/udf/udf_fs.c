@@ -710,6 +710,13 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 		return rc;
 	}
 	udf_node_insert(fs, n);
+	if (n->file_type == 12) {
+		/* as lstat(2) reports it (and Linux's udf): the length of the target, not of its encoding */
+		char *t = malloc(MAX_SYMLINK);
+		if (t && udf_link_target(fs, n, t, MAX_SYMLINK) == 0)
+			n->st.st_size = (off_t)strlen(t);
+		free(t);
+	}
 	*out = n;
 	return 0;
 }
@@ -1178,24 +1185,26 @@ ssize_t udf_read(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, void
 int udf_readlink(struct udf_fs *fs, uint64_t ino, char *buf, size_t len)
 {
 	struct node *n;
-	uint8_t raw[MAX_SYMLINK];
-	size_t pos = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	int rc = udf_get_node(fs, ino, &n);
-	if (rc == 0 && !S_ISLNK(n->st.st_mode))
-		rc = -EINVAL;
-	if (rc == 0 && n->size > sizeof(raw))
-		rc = -ENAMETOOLONG;
-	ssize_t got = 0;
-	if (rc == 0) {
-		got = udf_node_read(fs, n, 0, (size_t)n->size, raw);
-		if (got < 0)
-			rc = (int)got;
-	}
+	if (rc == 0)
+		rc = S_ISLNK(n->st.st_mode) ? udf_link_target(fs, n, buf, len) : -EINVAL;
 	pthread_mutex_unlock(&fs->lock);
-	if (rc)
-		return rc;
+	return rc;
+}
+
+/* A symbolic link's target from its path components; under the lock. */
+int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len)
+{
+	uint8_t raw[MAX_SYMLINK];
+	size_t pos = 0;
+
+	if (n->size > sizeof(raw))
+		return -ENAMETOOLONG;
+	ssize_t got = udf_node_read(fs, n, 0, (size_t)n->size, raw);
+	if (got < 0)
+		return (int)got;
 	/* Path components (ECMA-167 4/14.16.1). */
 	for (size_t i = 0; i + 4 <= (size_t)got;) {
 		uint8_t type = raw[i], lci = raw[i + 1];

@@ -101,6 +101,7 @@ struct node {
 	uint32_t open_count;
 	bool dirty, dir_dirty, is_new, dead, gained;
 	uint32_t refs, subdirs; /* the check of an uncleanly unmounted disc */
+	uint32_t reserved;      /* blocks the next commit needs for this node (rewritten directory) */
 	struct node *dnext;     /* dirty list */
 };
 
@@ -149,6 +150,7 @@ int udf_dir_load(struct udf_fs *fs, struct node *d);
 int udf_get_node(struct udf_fs *fs, uint64_t ino, struct node **out);
 int udf_get_dir(struct udf_fs *fs, uint64_t ino, struct node **out);
 void udf_dir_rehash(struct node *d);
+int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len);
 
 /* writer (udf_write.c) */
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen);

@@ -43,6 +43,7 @@ struct udf_w {
 	struct pend *pend;       /* freed, allocatable after the next commit */
 	size_t npend, cappend;
 	uint64_t pend_blocks;
+	uint64_t reserve;        /* blocks the next commit will need: only the commit may take them */
 	uint32_t meta_goal, data_goal, pkt;
 	uint32_t pkt_off;        /* first partition block that starts a packet of the medium */
 	uint8_t *lvid;
@@ -56,6 +57,7 @@ struct udf_w {
 };
 
 #define MAX_EXT_BYTES(bs) ((0x3FFFFFFFu / (bs)) * (bs))
+
 #define FE_HDR 176u
 #define EFE_HDR 216u
 
@@ -197,6 +199,9 @@ static uint32_t bm_run(const struct udf_w *w, uint64_t b, uint32_t max)
 
 enum { ALLOC_META = 1, ALLOC_ALIGN = 2 };
 
+static size_t dir_stream_len(const struct node *d);
+static uint32_t inline_cap(const struct udf_fs *fs, const struct node *n);
+static size_t fid_len(size_t lfi);
 static int commit(struct udf_fs *fs);
 static void update_sf(struct udf_fs *fs);
 static int recover(struct udf_fs *fs);
@@ -213,6 +218,16 @@ static int alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigne
 		want = maxlen;
 	for (int pass = 0; pass < 2; pass++) {
 		uint64_t b = UINT64_MAX;
+		if (!w->in_commit) {
+			/* what the next commit needs to rewrite the directories stays free for it, so that
+			 * a full disc can still commit (and so free space) */
+			uint64_t keep = w->reserve;
+			uint64_t avail = w->free_blocks > keep ? w->free_blocks - keep : 0;
+			if (avail == 0)
+				goto full;
+			if (want > avail)
+				want = (uint32_t)avail;
+		}
 		if (goal < w->nbits && bm_is_free(w, goal))
 			b = goal;
 		if (b == UINT64_MAX && (flags & ALLOC_ALIGN) && w->pkt > 1 && w->nbits > w->pkt_off + w->pkt) {
@@ -247,6 +262,7 @@ static int alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigne
 			update_sf(fs);
 			return 0;
 		}
+	full:
 		/* Full: blocks freed since the last commit become usable once a commit is done. */
 		if (w->npend == 0 || w->in_commit)
 			break;
@@ -301,9 +317,32 @@ static void apply_frees(struct udf_fs *fs)
 	w->pend_blocks = 0;
 }
 
+/* What statfs calls free: allocatable now or after the next commit, less what that commit needs. */
 static void update_sf(struct udf_fs *fs)
 {
-	fs->sf.free_blocks = fs->w->free_blocks + fs->w->pend_blocks;
+	uint64_t f = fs->w->free_blocks + fs->w->pend_blocks;
+
+	fs->sf.free_blocks = f > fs->w->reserve ? f - fs->w->reserve : 0;
+}
+
+/* Room for an operation that allocates `blocks` and adds `fid_bytes` of names to directory d: the
+ * commit must still find the blocks to rewrite d afterwards. */
+static int check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fid_bytes)
+{
+	struct udf_w *w = fs->w;
+	uint64_t len = (d->stream_len_ok ? d->stream_len : dir_stream_len(d)) + fid_bytes;
+	uint64_t need = len > inline_cap(fs, d) ? blocks_of(fs, len) : 0;
+	uint64_t reserve = w->reserve - d->reserved + need;
+
+	if (w->free_blocks >= reserve + blocks)
+		return 0;
+	if (w->npend == 0 || w->in_commit)
+		return -ENOSPC;
+	/* blocks freed since the last commit become usable once it is done */
+	int rc = commit(fs);
+	if (rc)
+		return rc;
+	return w->free_blocks >= w->reserve - d->reserved + need + blocks ? 0 : -ENOSPC;
 }
 
 /* ---- changes ---- */
@@ -342,7 +381,6 @@ static void mark_dirty(struct udf_fs *fs, struct node *n)
 	fs->w->changed = true;
 }
 
-static size_t dir_stream_len(const struct node *d);
 
 static void touch(struct udf_fs *fs, struct node *n, bool mtime)
 {
@@ -358,6 +396,10 @@ static void touch(struct udf_fs *fs, struct node *n, bool mtime)
 			n->stream_len_ok = true;
 		}
 		n->st.st_size = (off_t)n->stream_len;
+		uint32_t need = n->stream_len > inline_cap(fs, n) ? blocks_of(fs, n->stream_len) : 0;
+		fs->w->reserve += need;
+		fs->w->reserve -= n->reserved;
+		n->reserved = need;
 	}
 	mark_dirty(fs, n);
 }
@@ -632,6 +674,13 @@ static ssize_t node_write(struct udf_fs *fs, struct node *n, uint64_t off, size_
 		rc = alloc_blocks(fs, goal, want, flags, &lbn, &got);
 		if (rc == 0 && (rc = ext_set(fs, n, fb, got, 0, lbn)) != 0)
 			free_later(fs, lbn, got);
+		if (rc == -ENOSPC && fb > b0) {
+			/* full: a short write of what has a home, as write(2) allows */
+			b1 = fb - 1;
+			len = (size_t)((uint64_t)fb * bs - off);
+			end = off + len;
+			break;
+		}
 		if (rc) {
 			free(fresh);
 			return rc;
@@ -644,6 +693,10 @@ static ssize_t node_write(struct udf_fs *fs, struct node *n, uint64_t off, size_
 	rc = 0;
 	for (uint32_t fb = b0; fb <= b1 && rc == 0;) {
 		struct extent *e = ext_at(fs, n, fb);
+		if (!e || e->type != 0) {
+			rc = -EIO; /* pass 1 gave every block a home: never write anywhere else */
+			break;
+		}
 		uint32_t lbn = e->lbn + (uint32_t)(fb - e->file_off / bs);
 		uint64_t boff = off + done - (uint64_t)fb * bs;
 		size_t chunk = bs - boff < len - done ? bs - boff : len - done;
@@ -999,10 +1052,9 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 	}
 	uint32_t nb = blocks_of(fs, len), lbn, got;
 	/* one contiguous run keeps the FID tag locations simple and the directory in one read */
+	bool in_place = false;
 	rc = alloc_blocks(fs, d->fe_lbn + 1, nb, ALLOC_META, &lbn, &got);
-	if (rc)
-		return rc;
-	if (got < nb) {
+	if (rc == 0 && got < nb) {
 		/* look for a run of the full length elsewhere */
 		free_later(fs, lbn, got);
 		bool found = false;
@@ -1020,11 +1072,22 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 			c += r;
 		}
 		if (!found)
-			return -ENOSPC;
+			rc = -ENOSPC;
 	}
+	if (rc == -ENOSPC && d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb) {
+		/* The disc is full (the reserve fell short): a directory that shrank or kept its size is
+		 * rewritten where it is.  Not atomic across its packets, but the only way left to record
+		 * the deletions that free space. */
+		lbn = d->ext[0].lbn;
+		in_place = true;
+		rc = 0;
+	}
+	if (rc)
+		return rc;
 	data = calloc(nb, fs->bs);
 	if (!data) {
-		free_later(fs, lbn, nb);
+		if (!in_place)
+			free_later(fs, lbn, nb);
 		return -ENOMEM;
 	}
 	rc = dir_build(fs, d, data, len, lbn, false);
@@ -1032,12 +1095,18 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 		rc = write_run(fs, lbn, nb, data);
 	free(data);
 	if (rc) {
-		free_later(fs, lbn, nb);
+		if (!in_place)
+			free_later(fs, lbn, nb);
 		return rc;
 	}
-	for (uint32_t i = 0; i < d->next; i++)
-		if (d->ext[i].type != 2)
-			free_later(fs, d->ext[i].lbn, blocks_of(fs, d->ext[i].len));
+	if (in_place) {
+		uint32_t had = blocks_of(fs, d->ext[0].len);
+		free_later(fs, lbn + nb, had - nb);
+	} else {
+		for (uint32_t i = 0; i < d->next; i++)
+			if (d->ext[i].type != 2)
+				free_later(fs, d->ext[i].lbn, blocks_of(fs, d->ext[i].len));
+	}
 	free(d->inline_data);
 	d->inline_data = NULL;
 	d->next = 0;
@@ -1240,11 +1309,13 @@ static int commit(struct udf_fs *fs)
 		return rc; /* everything stays dirty: the next commit tries again */
 	for (struct node *n = w->dirty, *nx; n; n = nx) {
 		nx = n->dnext;
+		n->reserved = 0;
 		n->dirty = n->dir_dirty = n->is_new = n->gained = false;
 		n->dnext = NULL;
 	}
 	w->dirty = NULL;
 	w->changed = false;
+	w->reserve = 0;
 	fs->sf.commits++;
 	/* 4. freed blocks become allocatable */
 	apply_frees(fs);
@@ -1844,7 +1915,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 			goto out;
 		}
 	}
-	if ((rc = begin_change(fs)) != 0) {
+	if ((rc = check_room(fs, d, 1, fid_len((size_t)rl))) != 0 || (rc = begin_change(fs)) != 0) {
 		free(link);
 		goto out;
 	}
@@ -1883,6 +1954,8 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 	if (rc == 0 && link) {
 		ssize_t w = node_write(fs, n, 0, (size_t)linklen, link);
 		rc = w < 0 ? (int)w : 0;
+		if (rc == 0 && udf_link_target(fs, n, (char *)link, 4096) == 0)
+			n->st.st_size = (off_t)strlen((char *)link); /* the target's length, as lstat reports */
 	}
 	free(link);
 	if (rc == 0)
@@ -1944,7 +2017,7 @@ int udf_link(struct udf_fs *fs, uint64_t ino, uint64_t dir, const char *name, st
 		rc = -EEXIST;
 		goto out;
 	}
-	if ((rc = begin_change(fs)) != 0)
+	if ((rc = check_room(fs, d, 0, fid_len((size_t)rl))) != 0 || (rc = begin_change(fs)) != 0)
 		goto out;
 	if ((rc = dir_add(d, name, raw, (uint8_t)rl, n->ino, false, (uint32_t)n->uniq)) != 0)
 		goto out;
@@ -1976,6 +2049,8 @@ static void node_delete(struct udf_fs *fs, struct node *n)
 	n->next = 0;
 	n->naed = 0;
 	n->dead = true;
+	fs->w->reserve -= n->reserved;
+	n->reserved = 0;
 	fs->w->changed = true;
 	update_sf(fs);
 }
@@ -2132,7 +2207,7 @@ int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndi
 	}
 	if (isdir && (rc = udf_dir_load(fs, n)) != 0)
 		goto out;
-	if ((rc = begin_change(fs)) != 0)
+	if ((rc = check_room(fs, nd, 0, fid_len((size_t)rl))) != 0 || (rc = begin_change(fs)) != 0)
 		goto out;
 	uint32_t uniq = oe->uniq;
 	if (t) {

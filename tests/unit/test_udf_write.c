@@ -683,6 +683,8 @@ START_TEST(enospc_then_sound)
 		rc = udf_create(fs, root, name, S_IFREG | 0644, 0, 0, NULL, &x, &st);
 	}
 	ck_assert_int_eq(rc, -ENOSPC);
+	/* a full disc still commits: the commit's own space was kept for it */
+	ck_assert_int_eq(udf_sync(fs), 0);
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
 	fs = mount_mem(&m);
@@ -699,6 +701,45 @@ START_TEST(enospc_then_sound)
 	udf_unmount(fs);
 	fs = mount_mem(&m);
 	check_file(fs, root, "again", chunk, 1 << 20, "space reused");
+	udf_unmount(fs);
+	free(chunk);
+	mem_free(&m);
+}
+END_TEST
+
+/* A write that runs out of free blocks while blocks freed since the last commit wait: the commit it
+ * triggers in its middle must keep the blocks the write already took. */
+START_TEST(commit_in_the_middle_of_a_write)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino, app;
+	uint8_t *chunk = malloc(1 << 20);
+
+	fill(chunk, 1 << 20, 11);
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 12);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "a", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 20 * BS, chunk), 20 * BS);
+	ck_assert_int_eq(udf_create(fs, root, "b", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 49 * BS, chunk + 20 * BS), 49 * BS);
+	ck_assert_int_eq(udf_create(fs, root, "app", S_IFREG | 0644, 0, 0, NULL, &app, &st), 0);
+	ck_assert_int_eq(udf_write(fs, app, 0, 5000, chunk), 5000);
+	ck_assert_int_eq(udf_create(fs, root, "filler", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ssize_t n;
+	uint64_t off = 0;
+	while ((n = udf_write(fs, ino, off, 1 << 20, chunk)) > 0)
+		off += (uint64_t)n;
+	ck_assert_int_eq(n, -ENOSPC);
+	ck_assert_int_eq(udf_unlink(fs, root, "a"), 0);
+	ck_assert_int_eq(udf_sync(fs), 0); /* a's 20 blocks are free now */
+	ck_assert_int_eq(udf_unlink(fs, root, "b"), 0); /* b's 49 wait for the next commit */
+	ck_assert_int_eq(udf_write(fs, app, 5000, 60 * BS, chunk + 5000), 60 * BS);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	check_file(fs, root, "app", chunk, 5000 + 60 * BS, "written across a commit");
 	udf_unmount(fs);
 	free(chunk);
 	mem_free(&m);
@@ -756,6 +797,7 @@ START_TEST(posix_rules)
 	ck_assert_int_eq(pc[8], 5);
 	ck_assert_int_eq(udf_readlink(fs, s, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "./../x");
+	ck_assert_int_eq(st.st_size, 6); /* lstat: the target's length */
 	/* device nodes carry their number in an extended attribute */
 	uint64_t dev;
 	ck_assert_int_eq(udf_mknod(fs, root, "null", S_IFCHR | 0666, makedev(1, 3), 0, 0, &dev, &st), 0);
@@ -841,6 +883,7 @@ int main(void)
 	tcase_add_test(tc, posix_rules);
 	tcase_add_test(tc, fragmented_files);
 	tcase_add_test(tc, enospc_then_sound);
+	tcase_add_test(tc, commit_in_the_middle_of_a_write);
 	tcase_add_test(tc, many_entries_one_dir);
 	tcase_add_test(tc, model_hd_201);
 	tcase_add_test(tc, model_cdrw_201);

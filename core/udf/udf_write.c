@@ -1585,6 +1585,8 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 					 : "the UDF partition has no space bitmap");
 	if (fs->lvid_loc == 0)
 		return ro(fs, "the UDF volume has no integrity descriptor");
+	if ((uint64_t)p->usb_len > 24 + p->len / 8 + 2ull * fs->bs)
+		return ro(fs, "the space bitmap's recorded size does not match its partition");
 	struct udf_w *w = calloc(1, sizeof(*w));
 	if (!w) {
 		snprintf(err, errlen, "out of memory");

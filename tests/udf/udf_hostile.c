@@ -4,7 +4,8 @@
  * bytes changed inside descriptors (half of them with checksum and CRC recomputed, so the damage
  * reaches the deeper parsers), with self-referencing ICBs and extents, absurd sizes and names with
  * '/' and '..' — must mount or fail cleanly, and a full tree walk must finish without a crash, a hang
- * or a name that could escape the mount.  Run under ASan and UBSan in CI.
+ * or a name that could escape the mount.  Mounted writable (on a copy), changes and the commits
+ * that follow must fail cleanly or work, never crash.  Run under ASan and UBSan in CI.
  */
 #define _GNU_SOURCE
 #include "udf.h"
@@ -113,6 +114,70 @@ static void walk_dir(struct walk *w, uint64_t dir)
 	w->depth--;
 }
 
+static uint8_t *wimg;
+static unsigned long rw_mounts, rw_ops_ok;
+
+static int copy_read(void *ctx, uint64_t off, size_t len, void *buf)
+{
+	size_t size = *(size_t *)ctx;
+	if (off > size || len > size - off)
+		return -EIO;
+	memcpy(buf, wimg + off, len);
+	return 0;
+}
+
+static int copy_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	size_t size = *(size_t *)ctx;
+	if (off > size || len > size - off)
+		return -EIO;
+	memcpy(wimg + off, buf, len);
+	return 0;
+}
+
+static int copy_flush(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+/* The writer over a hostile disc: whatever it allows must not crash it. */
+static void try_write(size_t size)
+{
+	struct udf_fs *fs;
+	char err[512];
+	struct udf_io io = {.read = copy_read, .write = copy_write, .flush = copy_flush, .ctx = &size, .size = size};
+	struct udf_mount_opts mo = {.uid = 1000, .gid = 1000};
+	static uint8_t data[20000];
+
+	wimg = realloc(wimg, size ? size : 1);
+	memcpy(wimg, img, size);
+	if (udf_mount(&io, &mo, &fs, err, sizeof(err)) != 0)
+		return;
+	if (udf_writable(fs, NULL, 0)) {
+		uint64_t root = udf_root_ino(fs), ino, d;
+		struct stat st;
+		struct kids k = {0};
+		rw_mounts++;
+		memset(data, 'h', sizeof(data));
+		udf_readdir(fs, root, 0, collect, &k);
+		for (size_t i = 2; i < k.n && i < 6; i++) {
+			char nn[1200];
+			snprintf(nn, sizeof(nn), "%.1000s~", k.v[i].name);
+			rw_ops_ok += udf_rename(fs, root, k.v[i].name, root, nn, 0) == 0;
+			rw_ops_ok += udf_write(fs, k.v[i].ino, 100, sizeof(data), data) > 0;
+			rw_ops_ok += udf_unlink(fs, root, nn) == 0;
+		}
+		free(k.v);
+		rw_ops_ok += udf_create(fs, root, "new", S_IFREG | 0644, 1, 1, NULL, &ino, &st) == 0 &&
+			     udf_write(fs, ino, 0, sizeof(data), data) > 0;
+		rw_ops_ok += udf_create(fs, root, "newdir", S_IFDIR | 0755, 1, 1, NULL, &d, &st) == 0;
+		rw_ops_ok += udf_sync(fs) == 0;
+		rw_ops_ok += udf_close(fs) == 0;
+	}
+	udf_unmount(fs);
+}
+
 static int try_mount(size_t size)
 {
 	struct udf_fs *fs;
@@ -130,6 +195,9 @@ static int try_mount(size_t size)
 	struct walk w = {fs, {0}, 0};
 	walk_dir(&w, udf_root_ino(fs));
 	udf_unmount(fs);
+	static unsigned tries;
+	if (tries++ % 4 == 0) /* the writer on a quarter of them keeps the test's time in bounds */
+		try_write(size);
 	return 0;
 }
 
@@ -282,7 +350,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("%lu hostile variants: %lu mounted and walked (%lu entries), %lu refused with a reason; "
-	       "no crash, hang or unsafe name\n", seeds, mounted, walked, refused);
+	       "%lu mounted writable, %lu changes or commits succeeded; no crash, hang or unsafe name\n", seeds,
+	       mounted, walked, refused, rw_mounts, rw_ops_ok);
+	free(wimg);
 	free(orig);
 	free(img);
 	free(desc_blocks);

@@ -466,7 +466,9 @@ static int ext_normalize(struct udf_fs *fs, struct node *n)
 }
 
 /* Maps file blocks [fb, fb+cnt) to type/lbn, splitting and merging extents. */
-static int ext_set(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t cnt, uint8_t type, uint32_t lbn)
+static int ext_set(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t cnt, uint8_t type, uint32_t lbn);
+
+static int ext_set_one(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t cnt, uint8_t type, uint32_t lbn)
 {
 	uint32_t total = ext_blocks(fs, n);
 	struct extent ne = {(uint64_t)fb * fs->bs, cnt * fs->bs, type, 0, type == 2 ? 0 : lbn};
@@ -547,6 +549,25 @@ static int ext_set(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t cnt,
 			n->ext[m++] = n->ext[i];
 	}
 	n->next = m;
+	return 0;
+}
+
+/* Maps file blocks [fb, fb+cnt) to type/lbn, in pieces an allocation descriptor can record (a
+ * hole of gigabytes is several extents). */
+static int ext_set(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t cnt, uint8_t type, uint32_t lbn)
+{
+	uint32_t maxb = MAX_EXT_BYTES(fs->bs) / fs->bs;
+
+	while (cnt) {
+		uint32_t k = cnt < maxb ? cnt : maxb;
+		int rc = ext_set_one(fs, n, fb, k, type, lbn);
+		if (rc)
+			return rc;
+		fb += k;
+		cnt -= k;
+		if (type != 2)
+			lbn += k;
+	}
 	return 0;
 }
 

@@ -648,6 +648,24 @@ START_TEST(fragmented_files)
 	fs = mount_mem(&m);
 	check_file(fs, root, "a", da, 300000, "shrunk and grown");
 	check_file(fs, root, "b", db, (size_t)PIECES * PIECE, "untouched neighbour");
+	/* a hole of gigabytes: several extents, each within what a descriptor records */
+	uint64_t big;
+	ck_assert_int_eq(udf_create(fs, root, "sparse", S_IFREG | 0644, 0, 0, NULL, &big, &st), 0);
+	struct udf_setattr sb = {.valid = UDF_SET_SIZE, .size = 5ull << 30};
+	ck_assert_int_eq(udf_setattr(fs, big, &sb, &st), 0);
+	ck_assert_int_eq(udf_write(fs, big, (9ull << 29) + 1, 5000, db), 5000);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	ck_assert_int_eq(udf_lookup(fs, root, "sparse", &big, &st), 0);
+	ck_assert_int_eq(st.st_size, 5ll << 30);
+	uint8_t *back = malloc(5000);
+	ck_assert_int_eq(udf_read(fs, big, (9ull << 29) + 1, 5000, back), 5000);
+	ck_assert(memcmp(back, db, 5000) == 0);
+	ck_assert_int_eq(udf_read(fs, big, 3ull << 30, 5000, back), 5000);
+	for (int i = 0; i < 5000; i++)
+		ck_assert_int_eq(back[i], 0);
+	free(back);
 	udf_unmount(fs);
 	free(da);
 	free(db);

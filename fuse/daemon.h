@@ -25,6 +25,7 @@ struct pktfuse {
 	pthread_t committer;
 	bool committer_running;
 	bool udf_rw;                /* the files view can be written */
+	bool kernel_permissions;    /* default_permissions: the kernel checks access */
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
 	bool commit_stop;

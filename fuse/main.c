@@ -157,6 +157,26 @@ static int cmd_info(int argc, char **argv)
 	return 0;
 }
 
+/* True when one of the -o option lists in args holds name. */
+static bool has_fuse_option(const struct fuse_args *args, const char *name)
+{
+	for (int i = 0; i < args->argc; i++) {
+		const char *a = args->argv[i];
+		if (strncmp(a, "-o", 2) != 0)
+			continue;
+		a = a[2] ? a + 2 : (i + 1 < args->argc ? args->argv[++i] : "");
+		size_t n = strlen(name);
+		for (const char *p = a; *p;) {
+			const char *e = strchr(p, ',');
+			size_t l = e ? (size_t)(e - p) : strlen(p);
+			if (l == n && strncmp(p, name, n) == 0)
+				return true;
+			p += l + (e ? 1 : 0);
+		}
+	}
+	return false;
+}
+
 /* The UDF engine reads and writes through the packet cache. */
 static int udf_read_through_cache(void *ctx, uint64_t off, size_t len, void *buf)
 {
@@ -639,9 +659,15 @@ static int run_daemon(int argc, char **argv)
 		status = 0;
 		goto out_args;
 	}
-	/* The kernel checks permissions for the files view: the core stores modes, it does not judge. */
-	if (!pf.opts.image_view)
+	/* Permissions in the files view: with allow_other the kernel checks them (default_permissions),
+	 * as other users come in; a mount for one user checks them in the daemon, which saves the
+	 * kernel a GETATTR of the directory before each name it creates. */
+	if (!pf.opts.image_view && has_fuse_option(&args, "default_permissions"))
+		pf.kernel_permissions = true;
+	else if (!pf.opts.image_view && has_fuse_option(&args, "allow_other")) {
 		fuse_opt_add_arg(&args, "-odefault_permissions");
+		pf.kernel_permissions = true;
+	}
 
 	static char startup_note[600] = "ok";
 	struct stat st;

@@ -47,4 +47,44 @@ stop_pktfuse "$T/m-private"
 start_pktfuse "$T/shared.img" "$T/m-shared" -o image,allow_other
 as_user stat "$T/m-shared/disc" >/dev/null || fail "allow_other did not let another user in"
 stop_pktfuse "$T/m-shared"
-echo "PASS: unprivileged user; allow_other"
+# The desktop case: the files view of a disc the user owns, written without root.  Modes are kept
+# by the daemon itself here (no default_permissions): the user's own read-only file and directory
+# stay read-only, and files another system recorded for other owners are theirs.
+truncate -s 16M "$T/home/udf.img"
+"$PKTFUSE" format "$T/home/udf.img" > /dev/null || fail "format"
+start_pktfuse "$T/home/udf.img" "$T/m-root"
+echo root > "$T/m-root/rootfile"
+mkdir -m 1777 "$T/m-root/sticky"
+mkdir -m 700 "$T/m-root/locked"
+echo theirs > "$T/m-root/sticky/rootsfile"
+chmod 666 "$T/m-root/sticky/rootsfile"
+chmod 777 "$T/m-root"
+stop_pktfuse "$T/m-root"
+chown "$U" "$T/home/udf.img"
+as_user mkdir "$T/home/files"
+as_user "$PKTFUSE" "$T/home/udf.img" "$T/home/files" || fail "the files view did not start as $U"
+pid=$(as_user "$PKTFUSE" status "$T/home/files" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+_pids+=("$pid")
+_mounts+=("$T/home/files")
+F="$T/home/files"
+as_user sh -c "echo mine > '$F/mine' && mkdir '$F/dir' && echo in > '$F/dir/f'" || fail "$U cannot write its disc"
+as_user chmod 444 "$F/mine"
+if as_user sh -c "echo more >> '$F/mine'" 2> /dev/null; then fail "$U wrote its own 0444 file"; fi
+as_user chmod 555 "$F/dir"
+if as_user touch "$F/dir/new" 2> /dev/null; then fail "$U created a file in its own 0555 directory"; fi
+if as_user rm "$F/dir/f" 2> /dev/null; then fail "$U removed a file from its own 0555 directory"; fi
+if as_user sh -c "echo x >> '$F/rootfile'" 2> /dev/null; then fail "$U wrote root's 0644 file"; fi
+if as_user chmod 666 "$F/rootfile" 2> /dev/null; then fail "$U changed the mode of root's file"; fi
+if as_user ls "$F/locked" > /dev/null 2>&1; then fail "$U listed root's 0700 directory"; fi
+if as_user rm -f "$F/sticky/rootsfile" 2> /dev/null; then fail "$U removed root's file in a sticky directory"; fi
+as_user sh -c "echo ok >> '$F/sticky/rootsfile'" || fail "$U could not write a 0666 file"
+as_user sh -c "echo mine > '$F/sticky/usersfile' && rm '$F/sticky/usersfile'" || fail "$U could not use a sticky directory"
+[ "$(as_user cat "$F/mine")" = mine ] || fail "$U cannot read its own file back"
+as_user fusermount3 -u "$F" || fail "fusermount3 -u of the files view as $U"
+wait_gone "$pid"
+start_pktfuse "$T/home/udf.img" "$T/m-root"
+[ "$(cat "$T/m-root/dir/f")" = in ] && [ "$(cat "$T/m-root/sticky/rootsfile")" = "$(printf 'theirs\nok')" ] ||
+	fail "what $U wrote is not on the disc"
+[ "$(stat -c '%U %a' "$T/m-root/mine")" = "$U 444" ] || fail "owner and mode of $U's file: $(stat -c '%U %a' "$T/m-root/mine")"
+stop_pktfuse "$T/m-root"
+echo "PASS: unprivileged user; allow_other; the files view as a user, with its permissions"

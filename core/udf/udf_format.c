@@ -162,8 +162,12 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 	l->rvds = (uint32_t)align_down(n - 160, l->packet_len > 16 ? l->packet_len : 32);
 	l->bitmap_blocks = (uint32_t)(align_up(24 + align_up(l->part_len, 8) / 8, bs) / bs);
 	l->fsd = l->bitmap_blocks;
-	l->root = l->fsd + 2; /* the FSD's Terminating Descriptor in between */
-	l->used = l->root + 1;
+	/* The root's File Entry starts the next 32-sector packet (a multiple of every packet size):
+	 * the writer rewrites the bitmap and the root in different steps of a commit, and in
+	 * different packets each is written once per commit (mkudffs too keeps them apart). */
+	uint64_t root_sector = align_up((uint64_t)l->part_start + l->fsd + 2, 32);
+	l->root = (uint32_t)(root_sector - l->part_start);
+	l->used = l->bitmap_blocks + 3; /* bitmap, FSD, its Terminating Descriptor, root */
 	return 0;
 }
 
@@ -449,8 +453,9 @@ static void build_bitmap(const struct fmt *f, uint8_t *p)
 	put32(p + 20, nbytes);
 	uint8_t *bits = p + 24;
 	memset(bits, 0xFF, nbytes);
-	for (uint32_t b = 0; b < l->used; b++)
+	for (uint32_t b = 0; b < l->fsd + 2; b++) /* the bitmap, the FSD and its terminator */
 		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
+	bits[l->root / 8] &= (uint8_t)~(1u << (l->root % 8));
 	for (uint32_t b = l->part_len; b < nbytes * 8; b++)
 		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
 	/* the tag's CRC covers only the 8 header bytes (as mkudffs) */
@@ -528,7 +533,7 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 	udf_put_timestamp(f.now, now, (int)(tm.tm_gmtoff / 60));
 
 	uint32_t bs = f.bs;
-	uint64_t head_blocks = (uint64_t)l->part_start + l->used;
+	uint64_t head_blocks = (uint64_t)l->part_start + l->root + 1;
 	uint64_t tail_start = (uint64_t)l->part_start + l->part_len;
 	uint64_t tail_blocks = l->blocks - tail_start;
 	uint8_t *head = calloc(head_blocks, bs);

@@ -46,8 +46,11 @@ struct udf_w {
 	uint64_t reserve;        /* blocks the next commit will need: only the commit may take them */
 	uint32_t meta_goal, data_goal, pkt;
 	uint32_t pkt_off;        /* first partition block that starts a packet of the medium */
+	bool mp_valid;           /* the packet new metadata of this commit interval goes to */
+	uint64_t mp_start;
 	uint8_t *lvid;
 	bool lvid_open;          /* the medium's LVID says open */
+	uint64_t uniq_bound;     /* the next unique ID the medium's LVID records */
 	bool changed;            /* changes wait for a commit */
 	bool in_commit;
 	struct node *dirty;      /* nodes whose file entry (or directory) must be written */
@@ -57,6 +60,7 @@ struct udf_w {
 };
 
 #define MAX_EXT_BYTES(bs) ((0x3FFFFFFFu / (bs)) * (bs))
+#define UNIQ_AHEAD 65536u
 
 #define FE_HDR 176u
 #define EFE_HDR 216u
@@ -199,6 +203,37 @@ static uint32_t bm_run(const struct udf_w *w, uint64_t b, uint32_t max)
 
 enum { ALLOC_META = 1, ALLOC_ALIGN = 2 };
 
+/*
+ * New file entries and directories of one commit interval go into packets that held nothing when
+ * the interval began: a commit writes them in its first step and the entries that already existed
+ * in its second, so each packet is written once per commit.  Returns false when no wholly free
+ * packet is left (then any free block will do).
+ */
+static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
+{
+	if (w->pkt <= 1 || w->nbits <= w->pkt_off + w->pkt || want > w->pkt)
+		return false;
+	if (w->mp_valid) {
+		uint64_t f = bm_find(w, w->mp_start, w->mp_start + w->pkt);
+		if (f != UINT64_MAX && bm_run(w, f, want) == want && f + want <= w->mp_start + w->pkt) {
+			*b = f;
+			return true;
+		}
+	}
+	uint64_t npk = (w->nbits - w->pkt_off) / w->pkt;
+	uint64_t first = w->meta_goal > w->pkt_off ? (w->meta_goal - w->pkt_off) / w->pkt : 0;
+	for (uint64_t i = 0; i < npk; i++) {
+		uint64_t c = w->pkt_off + ((first + i) % npk) * w->pkt;
+		if (bm_run(w, c, w->pkt) == w->pkt) {
+			w->mp_valid = true;
+			w->mp_start = c;
+			*b = c;
+			return true;
+		}
+	}
+	return false;
+}
+
 static size_t dir_stream_len(const struct node *d);
 static uint32_t inline_cap(const struct udf_fs *fs, const struct node *n);
 static size_t fid_len(size_t lfi);
@@ -230,6 +265,16 @@ static int alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigne
 		}
 		if (goal < w->nbits && bm_is_free(w, goal))
 			b = goal;
+		if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
+			uint32_t n = bm_run(w, b, want);
+			for (uint32_t i = 0; i < n; i++)
+				bm_mark(fs, b + i, false);
+			w->free_blocks -= n;
+			*lbn = (uint32_t)b;
+			*got = n;
+			update_sf(fs);
+			return 0;
+		}
 		if (b == UINT64_MAX && (flags & ALLOC_ALIGN) && w->pkt > 1 && w->nbits > w->pkt_off + w->pkt) {
 			/* a whole free packet of the medium, so that a big file shares no packet */
 			uint64_t npk = (w->nbits - w->pkt_off) / w->pkt;
@@ -1074,7 +1119,7 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 	uint32_t nb = blocks_of(fs, len), lbn, got;
 	/* one contiguous run keeps the FID tag locations simple and the directory in one read */
 	bool in_place = false;
-	rc = alloc_blocks(fs, d->fe_lbn + 1, nb, ALLOC_META, &lbn, &got);
+	rc = alloc_blocks(fs, UINT64_MAX, nb, ALLOC_META, &lbn, &got);
 	if (rc == 0 && got < nb) {
 		/* look for a run of the full length elsewhere */
 		free_later(fs, lbn, got);
@@ -1224,7 +1269,12 @@ static int write_lvid(struct udf_fs *fs, bool open_)
 
 	udf_put_timestamp(b + 16, now(), w->tz);
 	put32(b + 28, open_ ? 0 : 1);
-	put64(b + 40, fs->next_uniq);
+	/* While open, the recorded next unique ID runs ahead of what is handed out, so that the
+	 * commits in between need not rewrite the LVID (its packet is written once per session
+	 * step, not per commit); a crash leaves an ID no file has. */
+	uint64_t next = open_ ? fs->next_uniq + UNIQ_AHEAD : fs->next_uniq;
+	put64(b + 40, next);
+	w->uniq_bound = next;
 	uint32_t np = le32(b + 72), liu = le32(b + 76);
 	if (np >= 1) {
 		put32(b + 80, (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
@@ -1291,7 +1341,7 @@ static int commit(struct udf_fs *fs)
 				n->aed = a;
 				for (uint32_t i = 0; i < need && rc == 0; i++) {
 					uint32_t got;
-					rc = alloc_blocks(fs, n->fe_lbn + 1, 1, ALLOC_META, &n->aed[i], &got);
+					rc = alloc_blocks(fs, UINT64_MAX, 1, ALLOC_META, &n->aed[i], &got);
 					if (rc == 0)
 						n->naed++;
 				}
@@ -1321,7 +1371,9 @@ static int commit(struct udf_fs *fs)
 			if (!n->dead && !n->is_new && !n->gained)
 				rc = write_fe(fs, n);
 	}
-	if (rc == 0)
+	/* the LVID only when the unique IDs handed out come near what it records (it says open, and
+	 * counts and free space are recorded exactly when it is closed) */
+	if (rc == 0 && fs->next_uniq + UNIQ_AHEAD / 2 > w->uniq_bound)
 		rc = write_lvid(fs, true);
 	if (rc == 0)
 		rc = barrier(fs);
@@ -1337,6 +1389,7 @@ static int commit(struct udf_fs *fs)
 	w->dirty = NULL;
 	w->changed = false;
 	w->reserve = 0;
+	w->mp_valid = false; /* what this commit wrote now holds existing entries */
 	fs->sf.commits++;
 	/* 4. freed blocks become allocatable */
 	apply_frees(fs);
@@ -1542,6 +1595,8 @@ static int recover(struct udf_fs *fs)
 		goto out;
 	for (uint32_t i = 0; i <= fs->nhash_mask; i++) {
 		for (struct node *n = fs->nhash[i]; n; n = n->hnext) {
+			if (n->uniq >= fs->next_uniq)
+				fs->next_uniq = n->uniq + 1; /* never hand out an ID a file already has */
 			if (!n->refs || n->dead)
 				continue;
 			nlink_t want = S_ISDIR(n->st.st_mode) ? 2 + n->subdirs : n->refs;

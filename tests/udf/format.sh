@@ -15,9 +15,10 @@ trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 val() { awk -F= -v k="$1" '$1 == k {print $2}' "$2"; }
 
-# Walks anchor → main VDS → PD → space bitmap; checks every volume descriptor's tag version and
-# that the bitmap's used bits are a prefix and nothing lies beyond the partition; prints the number
-# of free blocks the bitmap records.
+# Walks anchor → main VDS → PD → space bitmap; checks every volume descriptor's tag version, that
+# the bitmap marks used exactly the bitmap, the FSD, its terminator and the root File Entry, that the
+# root is in another 32-sector packet than the bitmap (each commit of the writer then writes each
+# once), and that nothing lies beyond the partition; prints the number of free blocks.
 cat > "$W/bitmap.py" << 'EOF'
 import struct, sys
 img, tagver = sys.argv[1], int(sys.argv[2])
@@ -37,6 +38,8 @@ for i in range(vlen // 2048):
     assert ver == tagver, 'descriptor %d has tag version %d' % (tid, ver)
     if tid == 5:
         part = d
+    if tid == 6:
+        fsd_lbn = struct.unpack_from('<I', d, 252)[0]
     if tid == 8:
         break
 assert part is not None, 'no partition descriptor'
@@ -51,8 +54,14 @@ assert nbits == length and nbytes == (length + 7) // 8, 'bitmap size %d/%d for %
 bits = sbd[24:24 + nbytes]
 free = [(bits[b // 8] >> (b % 8)) & 1 for b in range(nbytes * 8)]
 assert not any(free[length:]), 'free bits beyond the partition'
-used = free.index(1)
-assert all(free[used:length]), 'the used blocks are not a prefix'
+fsd = blk(start + fsd_lbn)
+assert struct.unpack_from('<H', fsd, 0)[0] == 256, 'no FSD where the LVD says'
+root = struct.unpack_from('<I', fsd, 404)[0]
+bm_blocks = (bm_len + 2047) // 2048
+want = set(range(bm_pos, bm_pos + bm_blocks)) | {fsd_lbn, fsd_lbn + 1, root}
+used = {b for b in range(length) if not free[b]}
+assert used == want, 'used blocks %s, expected %s' % (sorted(used)[:20], sorted(want))
+assert (start + root) // 32 != (start + bm_pos + bm_blocks - 1) // 32, 'the root shares the bitmap\'s packet'
 print(sum(free))
 EOF
 

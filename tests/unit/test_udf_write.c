@@ -556,10 +556,21 @@ static void run_cut(enum udf_media media, uint64_t seed)
 	udf_unmount(fs);
 	fs = mount_mem(&m);
 	ck_assert_str_eq(udf_mount_note(fs), "");
-	for (int i = 0; i < MAXF; i++)
-		if (synced.f[i].live)
-			check_file(fs, synced.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
-				   synced.f[i].size, "the session after the cut");
+	uint64_t gens[MAXF];
+	int ngen = 0;
+	for (int i = 0; i < MAXF; i++) {
+		if (!synced.f[i].live)
+			continue;
+		check_file(fs, synced.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
+			   synced.f[i].size, "the session after the cut");
+		/* unique IDs stay unique across the cut (the FUSE generation is the unique ID) */
+		uint64_t ino = lookup_ino(fs, synced.dir_ino[synced.f[i].dir], synced.f[i].name, NULL);
+		uint64_t g = udf_generation(fs, ino);
+		for (int k = 0; k < ngen; k++)
+			ck_assert_msg(gens[k] != g, "seed %llu: unique ID %llu twice", (unsigned long long)seed,
+				      (unsigned long long)g);
+		gens[ngen++] = g;
+	}
 	/* emptied, the disc has all its space again: the check freed what the cut left unreferenced
 	 * (files not synced, blocks freed by the commit that was cut), and nothing more */
 	for (int d = 0; d < NDIRS; d++) {

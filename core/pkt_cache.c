@@ -60,6 +60,7 @@ struct pkt_cache {
 	uint8_t *arena;             /* nslots packets, then the bounce buffer */
 	size_t arena_len;
 	uint8_t *bounce;
+	uint8_t *rescue;            /* one packet, for pkt_cache_rescue_failed */
 	uint64_t *bits;
 	uint32_t *bucket;
 	uint32_t bucket_mask;
@@ -777,6 +778,95 @@ int pkt_cache_flush(struct pkt_cache *c)
 	return rc;
 }
 
+/* A dirty packet whose last write failed, not busy; NULL when none. */
+static struct slot *failed_slot(struct pkt_cache *c)
+{
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		struct slot *s = &c->slots[i];
+		if (s->pkt != NO_PACKET && s->ndirty && s->err_gen && s->flags == 0 && s->refs == 0)
+			return s;
+	}
+	return NULL;
+}
+
+int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx)
+{
+	int rc = 0;
+	unsigned moved = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct slot *s; rc == 0 && (s = failed_slot(c)) != NULL;) {
+		s->refs++;
+		rc = fill_slot(c, s, true); /* the whole packet, as it will be written elsewhere */
+		if (rc) {
+			s->refs--;
+			break;
+		}
+		/* Taken out of the flusher's hands while it is written here, alone. */
+		uint64_t lba = s->pkt * c->ps;
+		uint32_t nsect = s->nsect;
+		memcpy(c->rescue, s->data, (size_t)nsect * PKT_SECTOR_SIZE);
+		memset(s->dirty, 0, c->words * sizeof(uint64_t));
+		s->ndirty = 0;
+		s->wb_seq = s->dirty_seq;
+		s->flags |= SLOT_WRITEBACK;
+		c->ndirty--;
+		c->nerror--;
+		c->nwriteback++;
+		pthread_mutex_unlock(&c->lock);
+		/* A batch fails as a whole: first this packet on its own, then elsewhere. */
+		int wrc = pkt_blockdev_write(c->dev, lba, nsect, c->rescue);
+		uint64_t at = lba;
+		for (int tries = 0; wrc != 0 && tries < 8; tries++) {
+			uint64_t to;
+			if ((rc = relocate(ctx, lba, &to)) != 0)
+				break;
+			wrc = pkt_blockdev_write(c->dev, to, nsect, c->rescue);
+			if (wrc == 0)
+				moved++;
+			lba = at = to; /* a spare that fails is given up in turn */
+		}
+		pthread_mutex_lock(&c->lock);
+		if (moved) {
+			/* a cached copy of the new place is stale now */
+			struct slot *d = lookup(c, at / c->ps);
+			if (d && d != s && slot_evictable(d))
+				slot_release(c, d);
+		}
+		s->flags &= ~(uint32_t)SLOT_WRITEBACK;
+		c->nwriteback--;
+		if (wrc == 0) {
+			s->err_gen = 0;
+			c->st.packets_written++;
+			c->st.medium_write_bytes += (uint64_t)nsect * PKT_SECTOR_SIZE;
+			c->st.write_commands++;
+		} else {
+			/* Still nowhere: dirty and failed again, never lost. */
+			if (s->ndirty == 0) {
+				c->ndirty++;
+				s->dirty_seq = s->wb_seq;
+			}
+			for (uint32_t i = 0; i < s->nsect; i++)
+				bit_set(s->dirty, i);
+			s->ndirty = s->nsect;
+			s->err_gen = c->flush_gen + 1;
+			c->nerror++;
+			c->st.write_errors++;
+			if (rc == 0)
+				rc = -EIO;
+		}
+		s->refs--;
+		/* Moved: the packet's old place is never read again (the caller maps it elsewhere). */
+		if (wrc == 0 && moved && s->refs == 0 && s->ndirty == 0 && s->flags == 0)
+			slot_release(c, s);
+		c->st.relocated_packets += moved;
+		moved = 0;
+		wake_changed(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 void pkt_cache_drop_clean(struct pkt_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -849,6 +939,7 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     "slot_waits: %" PRIu64 "\n"
 		     "evictions: %" PRIu64 "\n"
 		     "write_errors: %" PRIu64 "\n"
+		     "relocated_packets: %" PRIu64 "\n"
 		     "read_errors: %" PRIu64 "\n"
 		     "write_amplification: %.3f\n",
 		     c->geo.sector_size, c->geo.packet_sectors, pkt_cache_capacity_bytes(c), c->geo.writable,
@@ -856,7 +947,7 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     s.user_read_bytes, s.user_write_bytes, s.medium_write_bytes, s.packets_written,
 		     s.write_commands, s.gather_read_sectors, s.gather_read_commands, s.miss_read_sectors,
 		     s.miss_read_commands, s.cache_hits, s.cache_misses, s.flushes, s.syncs, s.congestion_waits,
-		     s.slot_waits, s.evictions, s.write_errors, s.read_errors, wa);
+		     s.slot_waits, s.evictions, s.write_errors, s.relocated_packets, s.read_errors, wa);
 	if (n < 0)
 		return 0;
 	used = (size_t)n < len ? (size_t)n : len - 1;
@@ -926,7 +1017,8 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	while (nbuckets < 2 * c->nslots)
 		nbuckets <<= 1;
 	c->bucket_mask = nbuckets - 1;
-	c->arena_len = (size_t)(c->nslots + c->batch_packets) * (size_t)pbytes;
+	/* slots, the flusher's bounce buffer, and one packet for pkt_cache_rescue_failed */
+	c->arena_len = (size_t)(c->nslots + c->batch_packets + 1) * (size_t)pbytes;
 	/* Preallocated and faulted in now: the write path never allocates or page-faults. */
 	c->arena = mmap(NULL, c->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
 			-1, 0);
@@ -947,6 +1039,7 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	}
 	c->st.memory_locked = mlock(c->arena, c->arena_len) == 0;
 	c->bounce = c->arena + (size_t)c->nslots * pbytes;
+	c->rescue = c->bounce + (size_t)c->batch_packets * pbytes;
 	for (uint32_t i = 0; i < nbuckets; i++)
 		c->bucket[i] = NO_SLOT;
 	for (uint32_t i = 0; i < c->nslots; i++) {

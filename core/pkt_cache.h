@@ -47,6 +47,7 @@ struct pkt_cache_stats {
 	uint64_t slot_waits;          /* operations that waited for a clean packet slot */
 	uint64_t evictions;
 	uint64_t write_errors;
+	uint64_t relocated_packets;   /* packets written elsewhere after a write error (defect management) */
 	uint64_t read_errors;
 	uint64_t dirty_packets;       /* now */
 	uint64_t cached_packets;      /* now */
@@ -72,6 +73,16 @@ int pkt_cache_write(struct pkt_cache *c, const void *buf, size_t len, uint64_t o
 /* Writes every packet dirtied before the call, then syncs the backend: fsync semantics.  Returns
  * -EIO if any of that data could not be written (it stays cached and dirty; a later flush retries). */
 int pkt_cache_flush(struct pkt_cache *c);
+
+/* Defect management: called with the medium sector of a packet that cannot be written, returns in
+ * *to the sector of the packet to write it to instead (the caller records the move, e.g. in a UDF
+ * sparing table), or a negative errno when there is none. */
+typedef int (*pkt_relocate_fn)(void *ctx, uint64_t lba, uint64_t *to);
+
+/* After a flush failed: writes each packet whose write failed again, on its own (a batch fails as
+ * a whole), and those that still fail at the place relocate() gives.  0 when every failed packet
+ * is on the medium now; a following pkt_cache_flush syncs it. */
+int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx);
 
 /* Drops every clean, idle packet from the cache (tests, and dropping caches on a medium change). */
 void pkt_cache_drop_clean(struct pkt_cache *c);

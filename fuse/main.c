@@ -193,6 +193,29 @@ static int udf_flush_cache(void *ctx)
 	return pkt_cache_flush(ctx);
 }
 
+/* Defect management: the cache rewrites failed packets, the engine's sparing table says where. */
+struct rescue_ctx {
+	int (*relocate)(void *rctx, uint64_t off, uint64_t *to);
+	void *rctx;
+};
+
+static int relocate_sectors(void *ctx, uint64_t lba, uint64_t *to)
+{
+	struct rescue_ctx *r = ctx;
+	uint64_t off;
+	int rc = r->relocate(r->rctx, lba * PKT_SECTOR_SIZE, &off);
+
+	*to = off / PKT_SECTOR_SIZE;
+	return rc;
+}
+
+static int udf_rescue_cache(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx)
+{
+	struct rescue_ctx r = {relocate, rctx};
+
+	return pkt_cache_rescue_failed(ctx, relocate_sectors, &r);
+}
+
 /* ---- `pktfuse format` ---- */
 
 #define FORMAT_USAGE                                                                                         \
@@ -719,6 +742,7 @@ static int run_daemon(int argc, char **argv)
 			.read = udf_read_through_cache,
 			.write = g->writable && !pf.opts.read_only ? files_write_through_cache : NULL,
 			.flush = udf_flush_cache,
+			.rescue = udf_rescue_cache,
 			.ctx = pf.cache,
 			.size = pkt_cache_capacity_bytes(pf.cache),
 			.packet_blocks = g->packet_sectors,

@@ -31,6 +31,9 @@ struct udf_io {
 	/* Barrier: returns when everything written before is on the medium.  0 or -errno. */
 	int (*flush)(void *ctx);
 	uint32_t packet_blocks; /* the medium's packet size in UDF blocks (allocation aligns to it), 0 unknown */
+	/* Defect management, after flush failed: writes each packet that failed again, and where that
+	 * fails asks relocate (the engine: the sparing table) for another place.  NULL: not offered. */
+	int (*rescue)(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
 };
 
 struct udf_mount_opts {
@@ -47,6 +50,7 @@ struct udf_statfs {
 	uint64_t files, dirs; /* from the LVID */
 	unsigned revision;    /* e.g. 0x0201 */
 	uint64_t commits;     /* changes committed to the medium by this mount */
+	uint64_t relocated;   /* packets moved into the sparing table's spares by this mount */
 };
 
 struct udf_fs;

@@ -260,6 +260,7 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 			free(tbl);
 			return -ENOMEM;
 		}
+		p->nspare_cap = n ? n : 1;
 		for (uint16_t i = 0; i < n; i++) {
 			uint32_t orig = le32(tbl + 56 + 8 * i);
 			if (orig >= 0xFFFFFFF0u)
@@ -268,7 +269,13 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 			p->spare[p->nspare].mapped = le32(tbl + 60 + 8 * i);
 			p->nspare++;
 		}
-		free(tbl);
+		if (keep_raw(fs)) {
+			/* the writer moves packets that fail into spares, and records it in every copy */
+			p->stable_raw = tbl;
+			p->stable_bytes = blocks * fs->bs;
+		} else {
+			free(tbl);
+		}
 		return 0;
 	}
 	free(tbl);
@@ -1421,6 +1428,7 @@ void udf_unmount(struct udf_fs *fs)
 		}
 	}
 	for (unsigned i = 0; i < MAX_PARTS; i++) {
+		free(fs->parts[i].stable_raw);
 		free(fs->parts[i].spare);
 		free(fs->parts[i].vat);
 	}

@@ -36,6 +36,9 @@ struct part {
 	uint32_t ust_len;     /* unallocated space table, unsupported for writing */
 	uint16_t packet_len;  /* sparable */
 	uint32_t stable_loc[4], stable_len, nstable; /* sparable: the sparing tables */
+	uint8_t *stable_raw;  /* writable mounts: the sparing table as read (stable_bytes) */
+	size_t stable_bytes;
+	uint32_t nspare_cap;
 	struct sparing_entry *spare;
 	uint32_t nspare;
 	uint32_t *vat;        /* virtual: virtual block → block of the physical partition `phys` */

@@ -150,9 +150,81 @@ static int write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t 
 	return 0;
 }
 
+/*
+ * Defect management (UDF 2.2.12): a packet of the sparable partition that cannot be written is
+ * given a spare packet, recorded in every copy of the sparing table (entries kept sorted, the
+ * sequence number raised); a spare that fails in turn is marked defective and replaced.  Called
+ * back by io.rescue, under the engine's lock (the commit holds it).
+ */
+static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
+{
+	struct udf_fs *fs = ctx;
+	struct part *p = &fs->parts[0];
+	uint8_t *t = p->stable_raw;
+	uint64_t sector = off / fs->bs;
+	uint32_t n = le16(t + 48), orig = UINT32_MAX;
+
+	if (56 + 8ull * n > p->stable_bytes || !p->packet_len)
+		return -EIO;
+	if (sector >= p->start && sector < p->start + p->len) {
+		if ((sector - p->start) % p->packet_len)
+			return -EIO;
+		orig = (uint32_t)(sector - p->start);
+	} else {
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *e = t + 56 + 8 * i;
+			if (le32(e + 4) == sector && le32(e) < 0xFFFFFFF0u) {
+				orig = le32(e);
+				put32(e, 0xFFFFFFF0u); /* this spare is worn too */
+				break;
+			}
+		}
+		if (orig == UINT32_MAX)
+			return -EIO; /* not a packet the sparing table can move */
+	}
+	uint8_t *freee = NULL;
+	for (uint32_t i = 0; i < n && !freee; i++)
+		if (le32(t + 56 + 8 * i) == 0xFFFFFFFFu)
+			freee = t + 56 + 8 * i;
+	if (!freee)
+		return -ENOSPC; /* every spare is used */
+	put32(freee, orig);
+	*to = (uint64_t)le32(freee + 4) * fs->bs;
+	/* entries in ascending order of their original location (free and defective ones last) */
+	for (uint32_t i = 1; i < n; i++) {
+		for (uint32_t k = i; k > 0 && le32(t + 56 + 8 * (k - 1)) > le32(t + 56 + 8 * k); k--) {
+			uint8_t tmp[8];
+			memcpy(tmp, t + 56 + 8 * k, 8);
+			memcpy(t + 56 + 8 * k, t + 56 + 8 * (k - 1), 8);
+			memcpy(t + 56 + 8 * (k - 1), tmp, 8);
+		}
+	}
+	put32(t + 52, le32(t + 52) + 1);
+	p->nspare = 0;
+	for (uint32_t i = 0; i < n && p->nspare < p->nspare_cap; i++) {
+		uint32_t o = le32(t + 56 + 8 * i);
+		if (o < 0xFFFFFFF0u)
+			p->spare[p->nspare++] = (struct sparing_entry){o, le32(t + 60 + 8 * i)};
+	}
+	for (uint32_t c = 0; c < p->nstable; c++) {
+		put32(t + 12, p->stable_loc[c]);
+		udf_tag_finish(t, p->stable_bytes);
+		/* a copy that cannot be written leaves the others; the next flush reports it */
+		fs->io.write(fs->io.ctx, (uint64_t)p->stable_loc[c] * fs->bs, p->stable_bytes, t);
+	}
+	fs->sf.relocated++;
+	return 0;
+}
+
 static int barrier(struct udf_fs *fs)
 {
-	return fs->io.flush ? fs->io.flush(fs->io.ctx) : 0;
+	if (!fs->io.flush)
+		return 0;
+	int rc = fs->io.flush(fs->io.ctx);
+	if (rc == -EIO && fs->io.rescue && fs->parts[0].kind == PART_SPARABLE && fs->parts[0].stable_raw &&
+	    fs->bs == 2048 && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
+		rc = fs->io.flush(fs->io.ctx); /* the moved packets and the sparing tables, synced */
+	return rc;
 }
 
 /* ---- space bitmap ---- */

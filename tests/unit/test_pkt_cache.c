@@ -525,6 +525,7 @@ struct faulty {
 	struct pkt_blockdev dev;
 	struct pkt_blockdev *inner;
 	int fail_writes; /* fail while > 0 */
+	int64_t bad_lba; /* a worn sector: every write covering it fails (-1: none) */
 	int fail_reads;
 	int holds, releases, held;
 	pthread_mutex_t m;
@@ -542,6 +543,9 @@ static int faulty_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const 
 {
 	struct faulty *f = d->priv;
 	if (__atomic_load_n(&f->fail_writes, __ATOMIC_SEQ_CST))
+		return -EIO;
+	int64_t bad = __atomic_load_n(&f->bad_lba, __ATOMIC_SEQ_CST);
+	if (bad >= 0 && (uint64_t)bad >= lba && (uint64_t)bad < lba + n)
 		return -EIO;
 	return pkt_blockdev_write(f->inner, lba, n, buf);
 }
@@ -575,6 +579,7 @@ static void faulty_init(struct faulty *fd, struct pkt_blockdev *inner)
 	fd->dev.geo = inner->geo;
 	fd->dev.priv = fd;
 	fd->inner = inner;
+	fd->bad_lba = -1;
 	pthread_mutex_init(&fd->m, NULL);
 }
 
@@ -606,6 +611,88 @@ START_TEST(test_cache_write_error_keeps_data)
 	ck_assert_int_eq(pkt_cache_destroy(c), 0);
 	ck_assert_int_eq(fd.holds, fd.releases);
 	ck_assert_int_ge(fd.holds, 1);
+	fixture_close(&f);
+}
+END_TEST
+
+struct relocations {
+	int calls;
+	uint64_t from[4];
+	uint64_t spare; /* next spare packet's first sector */
+};
+
+static int relocate_to_spare(void *ctx, uint64_t lba, uint64_t *to)
+{
+	struct relocations *r = ctx;
+	if (r->calls == 4)
+		return -ENOSPC;
+	r->from[r->calls++] = lba;
+	*to = r->spare;
+	r->spare += 16;
+	return 0;
+}
+
+static void set_bad(struct faulty *fd, int64_t lba)
+{
+	__atomic_store_n(&fd->bad_lba, lba, __ATOMIC_SEQ_CST);
+}
+
+/* Defect management: a batch of three packets fails because of one worn sector; the rescue writes
+ * the other two in place, and only the worn one where the caller says. */
+START_TEST(test_cache_rescue_moves_only_the_bad_packet)
+{
+	struct fixture f;
+	struct faulty fd;
+	static uint8_t b[3 * 16 * 2048];
+
+	fixture_open(&f, 16 * 16, 16, 14);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 1 << 20, 60000);
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 7 + 3);
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 2048 * 32), 0); /* packets 2, 3, 4 */
+	set_bad(&fd, 3 * 16 + 5);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	struct relocations r = {.spare = 12 * 16};
+	ck_assert_int_eq(pkt_cache_rescue_failed(c, relocate_to_spare, &r), 0);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_uint_eq(r.from[0], 3 * 16);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 32, b, 16 * 2048);                  /* packet 2 in place */
+	memcpy(f.model + 2048 * 64, b + 2 * 16 * 2048, 16 * 2048);  /* packet 4 in place */
+	memcpy(f.model + 2048 * 12 * 16, b + 16 * 2048, 16 * 2048); /* packet 3 moved to 12 */
+	fixture_check_medium(&f);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.relocated_packets, 1);
+	ck_assert_uint_eq(st.dirty_packets, 0);
+	/* a spare that wears out too is given up for the next one */
+	uint8_t one[2048];
+	memset(one, 0x5A, sizeof(one));
+	ck_assert_int_eq(pkt_cache_write(c, one, sizeof(one), 2048 * (6 * 16 + 1)), 0);
+	set_bad(&fd, 6 * 16 + 1);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	r.spare = 13 * 16;
+	ck_assert_int_eq(pkt_cache_rescue_failed(c, relocate_to_spare, &r), 0);
+	ck_assert_int_eq(r.calls, 2);
+	ck_assert_uint_eq(r.from[1], 6 * 16);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 13 * 16, f.model + 2048 * 6 * 16, 16 * 2048); /* the packet, gathered */
+	memcpy(f.model + 2048 * (13 * 16 + 1), one, sizeof(one));
+	fixture_check_medium(&f);
+	/* when the caller has no place left, the data stays dirty and the error stays */
+	ck_assert_int_eq(pkt_cache_write(c, one, sizeof(one), 2048 * (8 * 16)), 0);
+	set_bad(&fd, 8 * 16);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	r.calls = 4;
+	ck_assert_int_eq(pkt_cache_rescue_failed(c, relocate_to_spare, &r), -ENOSPC);
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.dirty_packets, 1);
+	set_bad(&fd, -1);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * (8 * 16), one, sizeof(one));
+	fixture_check_medium(&f);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
 	fixture_close(&f);
 }
 END_TEST
@@ -723,6 +810,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_no_early_writeback);
 	tcase_add_test(t, test_cache_read_hits_and_misses);
 	tcase_add_test(t, test_cache_write_error_keeps_data);
+	tcase_add_test(t, test_cache_rescue_moves_only_the_bad_packet);
 	tcase_add_test(t, test_cache_gather_error_is_reported);
 	tcase_add_test(t, test_cache_stuck_writers_get_eio);
 	tcase_add_test(t, test_cache_read_only);

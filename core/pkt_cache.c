@@ -588,6 +588,40 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 }
 
 /* Writes one run of packets: gather what is missing, copy to the bounce buffer, write, account. */
+/* A dirty slot's data goes to the medium: clean while in flight, out of the dirty counts. */
+static void writeback_begin(struct pkt_cache *c, struct slot *s)
+{
+	memset(s->dirty, 0, c->words * sizeof(uint64_t));
+	s->ndirty = 0;
+	s->wb_seq = s->dirty_seq;
+	s->flags |= SLOT_WRITEBACK;
+	c->ndirty--;
+	if (s->err_gen)
+		c->nerror--;
+	c->nwriteback++;
+}
+
+/* The write of a slot in flight ended; a failed one makes the packet dirty again, whole, and
+ * marked failed: data is never lost. */
+static void writeback_end(struct pkt_cache *c, struct slot *s, bool ok)
+{
+	s->flags &= ~(uint32_t)SLOT_WRITEBACK;
+	c->nwriteback--;
+	if (ok) {
+		s->err_gen = 0;
+		return;
+	}
+	if (s->ndirty == 0) {
+		c->ndirty++;
+		s->dirty_seq = s->wb_seq;
+	}
+	for (uint32_t i = 0; i < s->nsect; i++)
+		bit_set(s->dirty, i);
+	s->ndirty = s->nsect;
+	s->err_gen = c->flush_gen + 1;
+	c->nerror++;
+}
+
 static void write_batch(struct pkt_cache *c, uint32_t n)
 {
 	uint32_t *idx = c->order;
@@ -622,36 +656,14 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		struct slot *s = &c->slots[idx[k]];
 		memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)s->nsect * PKT_SECTOR_SIZE);
 		count += s->nsect;
-		memset(s->dirty, 0, c->words * sizeof(uint64_t));
-		s->ndirty = 0;
-		s->wb_seq = s->dirty_seq;
-		s->flags |= SLOT_WRITEBACK;
-		c->ndirty--;
-		if (s->err_gen)
-			c->nerror--;
-		c->nwriteback++;
+		writeback_begin(c, s);
 	}
 	pthread_mutex_unlock(&c->lock);
 	rc = pkt_blockdev_write(c->dev, first_lba, count, c->bounce);
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
-		s->flags &= ~(uint32_t)SLOT_WRITEBACK;
-		c->nwriteback--;
-		if (rc == 0) {
-			s->err_gen = 0;
-		} else {
-			/* Never lose data: the packet is dirty again, whole, and marked failed. */
-			if (s->ndirty == 0) {
-				c->ndirty++;
-				s->dirty_seq = s->wb_seq;
-			}
-			for (uint32_t i = 0; i < s->nsect; i++)
-				bit_set(s->dirty, i);
-			s->ndirty = s->nsect;
-			s->err_gen = c->flush_gen + 1;
-			c->nerror++;
-		}
+		writeback_end(c, s, rc == 0);
 		s->refs--;
 	}
 	if (rc == 0) {
@@ -806,13 +818,7 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 		uint64_t lba = s->pkt * c->ps;
 		uint32_t nsect = s->nsect;
 		memcpy(c->rescue, s->data, (size_t)nsect * PKT_SECTOR_SIZE);
-		memset(s->dirty, 0, c->words * sizeof(uint64_t));
-		s->ndirty = 0;
-		s->wb_seq = s->dirty_seq;
-		s->flags |= SLOT_WRITEBACK;
-		c->ndirty--;
-		c->nerror--;
-		c->nwriteback++;
+		writeback_begin(c, s);
 		pthread_mutex_unlock(&c->lock);
 		/* A batch fails as a whole: first this packet on its own, then elsewhere. */
 		int wrc = pkt_blockdev_write(c->dev, lba, nsect, c->rescue);
@@ -833,25 +839,13 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 			if (d && d != s && slot_evictable(d))
 				slot_release(c, d);
 		}
-		s->flags &= ~(uint32_t)SLOT_WRITEBACK;
-		c->nwriteback--;
+		writeback_end(c, s, wrc == 0);
 		if (wrc == 0) {
-			s->err_gen = 0;
 			c->st.packets_written++;
 			c->st.medium_write_bytes += (uint64_t)nsect * PKT_SECTOR_SIZE;
 			c->st.write_commands++;
 		} else {
-			/* Still nowhere: dirty and failed again, never lost. */
-			if (s->ndirty == 0) {
-				c->ndirty++;
-				s->dirty_seq = s->wb_seq;
-			}
-			for (uint32_t i = 0; i < s->nsect; i++)
-				bit_set(s->dirty, i);
-			s->ndirty = s->nsect;
-			s->err_gen = c->flush_gen + 1;
-			c->nerror++;
-			c->st.write_errors++;
+			c->st.write_errors++; /* still nowhere: dirty and failed again */
 			if (rc == 0)
 				rc = -EIO;
 		}

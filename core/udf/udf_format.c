@@ -36,24 +36,6 @@
 #define MIN_PART_BLOCKS 64u
 #define WRITE_CHUNK (256u * 1024u)
 
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static uint64_t align_down(uint64_t v, uint64_t a)
 {
 	return v / a * a;
@@ -187,11 +169,11 @@ struct fmt {
 /* Fills the tag and computes its CRC and checksum: call after the descriptor's contents. */
 static void tag(const struct fmt *f, uint8_t *p, uint16_t id, uint32_t loc, size_t total)
 {
-	put16(p, id);
-	put16(p + 2, f->tagver);
-	put16(p + 6, 1); /* serial number, as mkudffs */
-	put16(p + 10, (uint32_t)(total - 16));
-	put32(p + 12, loc);
+	put_le16(p, id);
+	put_le16(p + 2, f->tagver);
+	put_le16(p + 6, 1); /* serial number, as mkudffs */
+	put_le16(p + 10, (uint32_t)(total - 16));
+	put_le32(p + 12, loc);
 	udf_tag_finish(p, total);
 }
 
@@ -203,10 +185,10 @@ static void regid(const struct fmt *f, uint8_t *p, const char *ident, enum suffi
 	memcpy(p + 1, ident, strlen(ident) > 23 ? 23 : strlen(ident));
 	switch (s) {
 	case SUF_DOMAIN: /* UDF revision, domain flags (no hard or soft write protection) */
-		put16(p + 24, f->rev);
+		put_le16(p + 24, f->rev);
 		break;
 	case SUF_UDF: /* UDF revision, OS class UNIX, OS identifier Linux */
-		put16(p + 24, f->rev);
+		put_le16(p + 24, f->rev);
 		p[26] = 4;
 		p[27] = 5;
 		break;
@@ -228,8 +210,8 @@ static void charspec(uint8_t *p)
 static void long_ad(uint8_t *p, uint32_t len, uint32_t lbn)
 {
 	memset(p, 0, 16);
-	put32(p, len);
-	put32(p + 4, lbn);
+	put_le32(p, len);
+	put_le32(p + 4, lbn);
 }
 
 #define APP_ID "*pktfuse"
@@ -243,15 +225,15 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 
 	/* Primary Volume Descriptor */
 	p = base;
-	put32(p + 16, 1);
-	put32(p + 20, 0);
+	put_le32(p + 16, 1);
+	put_le32(p + 20, 0);
 	udf_put_dstring(p + 24, 32, f->label);
-	put16(p + 56, 1);
-	put16(p + 58, 1);
-	put16(p + 60, 2);
-	put16(p + 62, 3);
-	put32(p + 64, 1);
-	put32(p + 68, 1);
+	put_le16(p + 56, 1);
+	put_le16(p + 58, 1);
+	put_le16(p + 60, 2);
+	put_le16(p + 62, 3);
+	put_le32(p + 64, 1);
+	put_le32(p + 68, 1);
 	udf_put_dstring(p + 72, 128, f->vsid);
 	charspec(p + 200);
 	charspec(p + 264);
@@ -262,62 +244,62 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 
 	/* Logical Volume Descriptor */
 	p = base + bs;
-	put32(p + 16, 2);
+	put_le32(p + 16, 2);
 	charspec(p + 20);
 	udf_put_dstring(p + 84, 128, f->label);
-	put32(p + 212, bs);
+	put_le32(p + 212, bs);
 	regid(f, p + 216, "*OSTA UDF Compliant", SUF_DOMAIN);
 	long_ad(p + 248, bs, l->fsd);
 	regid(f, p + 272, APP_ID, SUF_IMPL);
-	put32(p + 432, l->lvid_len * bs);
-	put32(p + 436, l->lvid);
-	put32(p + 268, 1);
+	put_le32(p + 432, l->lvid_len * bs);
+	put_le32(p + 436, l->lvid);
+	put_le32(p + 268, 1);
 	uint8_t *m = p + 440;
 	if (l->packet_len) {
 		m[0] = 2;
 		m[1] = 64;
 		regid(f, m + 4, "*UDF Sparable Partition", SUF_UDF);
-		put16(m + 36, 1);
-		put16(m + 38, 0);
-		put16(m + 40, l->packet_len);
+		put_le16(m + 36, 1);
+		put_le16(m + 38, 0);
+		put_le16(m + 40, l->packet_len);
 		m[42] = 2;
-		put32(m + 44, l->stable_bytes);
-		put32(m + 48, l->stable[0]);
-		put32(m + 52, l->stable[1]);
-		put32(p + 264, 64);
+		put_le32(m + 44, l->stable_bytes);
+		put_le32(m + 48, l->stable[0]);
+		put_le32(m + 52, l->stable[1]);
+		put_le32(p + 264, 64);
 		tag(f, p, TAG_LVD, first + 1, 440 + 64);
 	} else {
 		m[0] = 1;
 		m[1] = 6;
-		put16(m + 2, 1);
-		put16(m + 4, 0);
-		put32(p + 264, 6);
+		put_le16(m + 2, 1);
+		put_le16(m + 4, 0);
+		put_le32(p + 264, 6);
 		tag(f, p, TAG_LVD, first + 1, 440 + 6);
 	}
 
 	/* Partition Descriptor, its header pointing to the unallocated space bitmap */
 	p = base + 2 * bs;
-	put32(p + 16, 3);
-	put16(p + 20, 1); /* allocated */
-	put16(p + 22, 0);
+	put_le32(p + 16, 3);
+	put_le16(p + 20, 1); /* allocated */
+	put_le16(p + 22, 0);
 	regid(f, p + 24, f->rev >= 0x0200 ? "+NSR03" : "+NSR02", SUF_NONE);
-	put32(p + 64, l->bitmap_blocks * bs);
-	put32(p + 68, 0);
-	put32(p + 184, f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
-	put32(p + 188, l->part_start);
-	put32(p + 192, l->part_len);
+	put_le32(p + 64, l->bitmap_blocks * bs);
+	put_le32(p + 68, 0);
+	put_le32(p + 184, f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
+	put_le32(p + 188, l->part_start);
+	put_le32(p + 192, l->part_len);
 	regid(f, p + 196, APP_ID, SUF_IMPL);
 	tag(f, p, TAG_PD, first + 2, 512);
 
 	/* Unallocated Space Descriptor: no unallocated volume space is offered outside the partition */
 	p = base + 3 * bs;
-	put32(p + 16, 4);
-	put32(p + 20, 0);
+	put_le32(p + 16, 4);
+	put_le32(p + 20, 0);
 	tag(f, p, TAG_USD, first + 3, 24);
 
 	/* Implementation Use Volume Descriptor */
 	p = base + 4 * bs;
-	put32(p + 16, 5);
+	put_le32(p + 16, 5);
 	regid(f, p + 20, "*UDF LV Info", SUF_UDF);
 	charspec(p + 52);
 	udf_put_dstring(p + 116, 128, f->label);
@@ -330,10 +312,10 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 
 static void build_anchor(const struct fmt *f, uint8_t *p, uint32_t loc)
 {
-	put32(p + 16, f->l.vds_len * f->bs);
-	put32(p + 20, f->l.mvds);
-	put32(p + 24, f->l.vds_len * f->bs);
-	put32(p + 28, f->l.rvds);
+	put_le32(p + 16, f->l.vds_len * f->bs);
+	put_le32(p + 20, f->l.mvds);
+	put_le32(p + 24, f->l.vds_len * f->bs);
+	put_le32(p + 28, f->l.rvds);
 	tag(f, p, TAG_AVDP, loc, 512);
 }
 
@@ -342,11 +324,11 @@ static void build_sparing_table(const struct fmt *f, uint8_t *p, uint32_t loc)
 	uint32_t entries = f->l.spare_blocks / f->l.packet_len;
 
 	regid(f, p + 16, "*UDF Sparing Table", SUF_UDF);
-	put16(p + 48, entries);
-	put32(p + 52, 0);
+	put_le16(p + 48, entries);
+	put_le32(p + 52, 0);
 	for (uint32_t i = 0; i < entries; i++) {
-		put32(p + 56 + 8 * i, 0xFFFFFFFFu); /* a free spare packet */
-		put32(p + 60 + 8 * i, f->l.spare_start + i * f->l.packet_len);
+		put_le32(p + 56 + 8 * i, 0xFFFFFFFFu); /* a free spare packet */
+		put_le32(p + 60 + 8 * i, f->l.spare_start + i * f->l.packet_len);
 	}
 	tag(f, p, 0, loc, f->l.stable_bytes);
 }
@@ -356,19 +338,19 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 
 	memcpy(p + 16, f->now, 12);
-	put32(p + 28, 1);    /* close */
-	put64(p + 40, 16);   /* next unique ID: 0-15 are reserved */
-	put32(p + 72, 1);    /* partitions */
-	put32(p + 76, 46);   /* implementation use length */
-	put32(p + 80, l->part_len - l->used);
-	put32(p + 84, l->part_len);
+	put_le32(p + 28, 1);    /* close */
+	put_le64(p + 40, 16);   /* next unique ID: 0-15 are reserved */
+	put_le32(p + 72, 1);    /* partitions */
+	put_le32(p + 76, 46);   /* implementation use length */
+	put_le32(p + 80, l->part_len - l->used);
+	put_le32(p + 84, l->part_len);
 	uint8_t *iu = p + 88;
 	regid(f, iu, APP_ID, SUF_IMPL);
-	put32(iu + 32, 0);   /* files */
-	put32(iu + 36, 1);   /* directories: the root */
-	put16(iu + 40, f->rev);
-	put16(iu + 42, f->rev);
-	put16(iu + 44, f->rev);
+	put_le32(iu + 32, 0);   /* files */
+	put_le32(iu + 36, 1);   /* directories: the root */
+	put_le16(iu + 40, f->rev);
+	put_le16(iu + 42, f->rev);
+	put_le16(iu + 44, f->rev);
 	tag(f, p, TAG_LVID, l->lvid, 88 + 46);
 }
 
@@ -377,12 +359,12 @@ static void build_fsd(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 
 	memcpy(p + 16, f->now, 12);
-	put16(p + 28, 3);
-	put16(p + 30, 3);
-	put32(p + 32, 1);
-	put32(p + 36, 1);
-	put32(p + 40, 0);
-	put32(p + 44, 0);
+	put_le16(p + 28, 3);
+	put_le16(p + 30, 3);
+	put_le32(p + 32, 1);
+	put_le32(p + 36, 1);
+	put_le32(p + 40, 0);
+	put_le32(p + 44, 0);
 	charspec(p + 48);
 	udf_put_dstring(p + 112, 128, f->label);
 	charspec(p + 240);
@@ -413,33 +395,33 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	}
 	perm |= 1u << 13; /* the owner may change attributes (as mkudffs) */
 
-	put32(p + 16, 0);
-	put16(p + 20, 4);
-	put16(p + 22, 0);
-	put16(p + 24, 1);
+	put_le32(p + 16, 0);
+	put_le16(p + 20, 4);
+	put_le16(p + 22, 0);
+	put_le16(p + 24, 1);
 	p[27] = 4; /* directory */
-	put16(p + 34, icbflags);
-	put32(p + 36, o->uid == (uid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->uid);
-	put32(p + 40, o->gid == (gid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->gid);
-	put32(p + 44, perm);
-	put16(p + 48, 1);
-	put64(p + 56, 40);
-	put64(p + 64, 0);
+	put_le16(p + 34, icbflags);
+	put_le32(p + 36, o->uid == (uid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->uid);
+	put_le32(p + 40, o->gid == (gid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->gid);
+	put_le32(p + 44, perm);
+	put_le16(p + 48, 1);
+	put_le64(p + 56, 40);
+	put_le64(p + 64, 0);
 	memcpy(p + 72, f->now, 12);
 	memcpy(p + 84, f->now, 12);
 	memcpy(p + 96, f->now, 12);
-	put32(p + 108, 1);
+	put_le32(p + 108, 1);
 	regid(f, p + 128, APP_ID, SUF_IMPL);
-	put64(p + 160, 0);
-	put32(p + 168, 0);
-	put32(p + 172, 40);
+	put_le64(p + 160, 0);
+	put_le32(p + 168, 0);
+	put_le32(p + 172, 40);
 
 	uint8_t *fid = p + 176;
-	put16(fid + 16, 1);
+	put_le16(fid + 16, 1);
 	fid[18] = 0x0A; /* directory, parent */
 	fid[19] = 0;
 	long_ad(fid + 20, f->bs, l->root);
-	put16(fid + 36, 0);
+	put_le16(fid + 36, 0);
 	tag(f, fid, TAG_FID, l->root, 40);
 	tag(f, p, TAG_FE, l->root, 176 + 40);
 }
@@ -449,8 +431,8 @@ static void build_bitmap(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 	uint32_t nbytes = (uint32_t)(align_up(l->part_len, 8) / 8);
 
-	put32(p + 16, l->part_len);
-	put32(p + 20, nbytes);
+	put_le32(p + 16, l->part_len);
+	put_le32(p + 20, nbytes);
 	uint8_t *bits = p + 24;
 	memset(bits, 0xFF, nbytes);
 	for (uint32_t b = 0; b < l->fsd + 2; b++) /* the bitmap, the FSD and its terminator */
@@ -459,11 +441,11 @@ static void build_bitmap(const struct fmt *f, uint8_t *p)
 	for (uint32_t b = l->part_len; b < nbytes * 8; b++)
 		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
 	/* the tag's CRC covers only the 8 header bytes (as mkudffs) */
-	put16(p, 264);
-	put16(p + 2, f->tagver);
-	put16(p + 6, 1);
-	put16(p + 10, 8);
-	put32(p + 12, 0);
+	put_le16(p, 264);
+	put_le16(p + 2, f->tagver);
+	put_le16(p + 6, 1);
+	put_le16(p + 10, 8);
+	put_le32(p + 12, 0);
 	udf_tag_finish(p, 24);
 }
 

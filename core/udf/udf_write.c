@@ -67,33 +67,15 @@ struct udf_w {
 
 /* ---- small helpers ---- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* Fills a descriptor tag; udf_tag_finish computes CRC and checksum once the body is complete. */
 static void put_tag(struct udf_fs *fs, uint8_t *p, uint16_t id, uint32_t loc, uint16_t crc_len)
 {
 	memset(p, 0, 16);
-	put16(p, id);
-	put16(p + 2, fs->tag_version ? fs->tag_version : 2);
-	put16(p + 6, fs->tag_serial);
-	put16(p + 10, crc_len);
-	put32(p + 12, loc);
+	put_le16(p, id);
+	put_le16(p + 2, fs->tag_version ? fs->tag_version : 2);
+	put_le16(p + 6, fs->tag_serial);
+	put_le16(p + 10, crc_len);
+	put_le32(p + 12, loc);
 }
 
 static void put_regid(uint8_t *p, const char *id, uint16_t rev)
@@ -175,7 +157,7 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 			uint8_t *e = t + 56 + 8 * i;
 			if (le32(e + 4) == sector && le32(e) < 0xFFFFFFF0u) {
 				orig = le32(e);
-				put32(e, 0xFFFFFFF0u); /* this spare is worn too */
+				put_le32(e, 0xFFFFFFF0u); /* this spare is worn too */
 				break;
 			}
 		}
@@ -188,7 +170,7 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 			freee = t + 56 + 8 * i;
 	if (!freee)
 		return -ENOSPC; /* every spare is used */
-	put32(freee, orig);
+	put_le32(freee, orig);
 	*to = (uint64_t)le32(freee + 4) * fs->bs;
 	/* entries in ascending order of their original location (free and defective ones last) */
 	for (uint32_t i = 1; i < n; i++) {
@@ -199,7 +181,7 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 			memcpy(t + 56 + 8 * (k - 1), tmp, 8);
 		}
 	}
-	put32(t + 52, le32(t + 52) + 1);
+	put_le32(t + 52, le32(t + 52) + 1);
 	p->nspare = 0;
 	for (uint32_t i = 0; i < n && p->nspare < p->nspare_cap; i++) {
 		uint32_t o = le32(t + 56 + 8 * i);
@@ -207,7 +189,7 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 			p->spare[p->nspare++] = (struct sparing_entry){o, le32(t + 60 + 8 * i)};
 	}
 	for (uint32_t c = 0; c < p->nstable; c++) {
-		put32(t + 12, p->stable_loc[c]);
+		put_le32(t + 12, p->stable_loc[c]);
 		udf_tag_finish(t, p->stable_bytes);
 		/* a copy that cannot be written leaves the others; the next flush reports it */
 		fs->io.write(fs->io.ctx, (uint64_t)p->stable_loc[c] * fs->bs, p->stable_bytes, t);
@@ -273,6 +255,17 @@ static uint32_t bm_run(const struct udf_w *w, uint64_t b, uint32_t max)
 	return n;
 }
 
+static void update_sf(struct udf_fs *fs);
+
+/* Marks the n free blocks from b used. */
+static void take_run(struct udf_fs *fs, uint64_t b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		bm_mark(fs, b + i, false);
+	fs->w->free_blocks -= n;
+	update_sf(fs);
+}
+
 enum { ALLOC_META = 1, ALLOC_ALIGN = 2 };
 
 /*
@@ -310,7 +303,6 @@ static size_t dir_stream_len(const struct node *d);
 static uint32_t inline_cap(const struct udf_fs *fs, const struct node *n);
 static size_t fid_len(size_t lfi);
 static int commit(struct udf_fs *fs);
-static void update_sf(struct udf_fs *fs);
 static int recover(struct udf_fs *fs);
 
 /* Allocates up to want consecutive blocks (at least one): at goal when it is free (a file growing in
@@ -338,13 +330,9 @@ static int alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigne
 		if (goal < w->nbits && bm_is_free(w, goal))
 			b = goal;
 		if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
-			uint32_t n = bm_run(w, b, want);
-			for (uint32_t i = 0; i < n; i++)
-				bm_mark(fs, b + i, false);
-			w->free_blocks -= n;
+			*got = bm_run(w, b, want);
 			*lbn = (uint32_t)b;
-			*got = n;
-			update_sf(fs);
+			take_run(fs, b, *got);
 			return 0;
 		}
 		if (b == UINT64_MAX && (flags & ALLOC_ALIGN) && w->pkt > 1 && w->nbits > w->pkt_off + w->pkt) {
@@ -367,16 +355,13 @@ static int alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigne
 		}
 		if (b != UINT64_MAX) {
 			uint32_t n = bm_run(w, b, want);
-			for (uint32_t i = 0; i < n; i++)
-				bm_mark(fs, b + i, false);
-			w->free_blocks -= n;
+			take_run(fs, b, n);
 			if (flags & ALLOC_META)
 				w->meta_goal = (uint32_t)(b + n);
 			else
 				w->data_goal = (uint32_t)(b + n);
 			*lbn = (uint32_t)b;
 			*got = n;
-			update_sf(fs);
 			return 0;
 		}
 	full:
@@ -413,6 +398,14 @@ static int free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n)
 	w->pend_blocks += n;
 	update_sf(fs);
 	return 0;
+}
+
+/* Frees (after the next commit) every block a node's extents hold. */
+static void free_extents(struct udf_fs *fs, const struct node *n)
+{
+	for (uint32_t i = 0; i < n->next; i++)
+		if (n->ext[i].type != 2)
+			free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
 }
 
 static void apply_frees(struct udf_fs *fs)
@@ -964,8 +957,8 @@ static void put_ad(const struct udf_fs *fs, const struct node *n, uint32_t i, ui
 	if (e->file_off + len > n->size)
 		len = n->size - e->file_off; /* the last extent records the exact length */
 	(void)fs;
-	put32(p, (uint32_t)len | (uint32_t)e->type << 30);
-	put32(p + 4, e->type == 2 ? 0 : e->lbn);
+	put_le32(p, (uint32_t)len | (uint32_t)e->type << 30);
+	put_le32(p + 4, e->type == 2 ? 0 : e->lbn);
 }
 
 /* How many AED blocks the node's descriptors need beyond what fits in its file entry. */
@@ -1002,34 +995,34 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 		flags |= 0x80;
 	if (m & S_ISVTX)
 		flags |= 0x100;
-	put32(b + 36, n->uid_raw);
-	put32(b + 40, n->gid_raw);
-	put32(b + 44, udf_perm(m, n->perm_raw));
+	put_le32(b + 36, n->uid_raw);
+	put_le32(b + 40, n->gid_raw);
+	put_le32(b + 44, udf_perm(m, n->perm_raw));
 	uint32_t links = (uint32_t)n->st.st_nlink;
 	if (S_ISDIR(m) && links > 0)
 		links--;
-	put16(b + 48, (uint16_t)(links > 0xFFFF ? 0xFFFF : links));
-	put64(b + 56, n->size);
+	put_le16(b + 48, (uint16_t)(links > 0xFFFF ? 0xFFFF : links));
+	put_le64(b + 56, n->size);
 	uint64_t rec = 0;
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type == 0)
 			rec += blocks_of(fs, n->ext[i].len);
 	rec += n->naed;
 	if (n->efe) {
-		put64(b + 64, n->size);
-		put64(b + 72, rec);
+		put_le64(b + 64, n->size);
+		put_le64(b + 72, rec);
 		udf_put_timestamp(b + 80, n->st.st_atim, fs->w->tz);
 		udf_put_timestamp(b + 92, n->st.st_mtim, fs->w->tz);
 		udf_put_timestamp(b + 116, n->st.st_ctim, fs->w->tz);
 		put_regid(b + 168, "*pktfuse", 0);
-		put64(b + 200, n->uniq);
+		put_le64(b + 200, n->uniq);
 	} else {
-		put64(b + 64, rec);
+		put_le64(b + 64, rec);
 		udf_put_timestamp(b + 72, n->st.st_atim, fs->w->tz);
 		udf_put_timestamp(b + 84, n->st.st_mtim, fs->w->tz);
 		udf_put_timestamp(b + 96, n->st.st_ctim, fs->w->tz);
 		put_regid(b + 128, "*pktfuse", 0);
-		put64(b + 160, n->uniq);
+		put_le64(b + 160, n->uniq);
 	}
 	uint8_t *ad = b + hdr + n->lea;
 	uint32_t lad;
@@ -1044,8 +1037,8 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 			put_ad(fs, n, i, ad + 8 * i);
 		lad = in_fe * 8;
 		if (n->naed) {
-			put32(ad + lad, bs | 3u << 30);
-			put32(ad + lad + 4, n->aed[0]);
+			put_le32(ad + lad, bs | 3u << 30);
+			put_le32(ad + lad + 4, n->aed[0]);
 			lad += 8;
 			/* the continuation blocks, each an allocation extent descriptor */
 			uint8_t *a = malloc(bs);
@@ -1059,12 +1052,12 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 				for (uint32_t j = 0; j < here; j++, i++, l += 8)
 					put_ad(fs, n, i, a + 24 + l);
 				if (!last) {
-					put32(a + 24 + l, bs | 3u << 30);
-					put32(a + 24 + l + 4, n->aed[k + 1]);
+					put_le32(a + 24 + l, bs | 3u << 30);
+					put_le32(a + 24 + l + 4, n->aed[k + 1]);
 					l += 8;
 				}
-				put32(a + 16, k ? n->aed[k - 1] : n->fe_lbn);
-				put32(a + 20, l);
+				put_le32(a + 16, k ? n->aed[k - 1] : n->fe_lbn);
+				put_le32(a + 20, l);
 				put_tag(fs, a, TAG_AED, n->aed[k], (uint16_t)(8 + l));
 				udf_tag_finish(a, bs);
 				int rc = write_lb(fs, n->aed[k], a);
@@ -1076,8 +1069,8 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 			free(a);
 		}
 	}
-	put16(b + 34, flags);
-	put32(b + (n->efe ? 212 : 172), lad);
+	put_le16(b + 34, flags);
+	put_le32(b + (n->efe ? 212 : 172), lad);
 	put_tag(fs, b, n->efe ? TAG_EFE : TAG_FE, n->fe_lbn, (uint16_t)(hdr + n->lea + lad - 16));
 	udf_tag_finish(b, bs);
 	return write_lb(fs, n->fe_lbn, b);
@@ -1096,13 +1089,13 @@ static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lb
 	size_t len = fid_len(lfi);
 
 	memset(p, 0, len);
-	put16(p + 16, 1);
+	put_le16(p + 16, 1);
 	p[18] = ch;
 	p[19] = lfi;
-	put32(p + 20, fs->bs);
-	put32(p + 24, icb_lbn);
-	put16(p + 28, 0);
-	put32(p + 32, uniq);
+	put_le32(p + 20, fs->bs);
+	put_le32(p + 24, icb_lbn);
+	put_le16(p + 28, 0);
+	put_le32(p + 32, uniq);
 	if (lfi)
 		memcpy(p + 38, name, lfi);
 	put_tag(fs, p, TAG_FID, tagloc, (uint16_t)(len - 16));
@@ -1143,7 +1136,7 @@ static int dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len
 		uint8_t *f = out + pos;
 		size_t flen = (38u + le16(d->keep_fids + k + 36) + d->keep_fids[k + 19] + 3u) & ~3u;
 		memcpy(f, d->keep_fids + k, flen);
-		put32(f + 12, fid_loc(fs, d, pos, base, embedded));
+		put_le32(f + 12, fid_loc(fs, d, pos, base, embedded));
 		udf_tag_finish(f, flen);
 		pos += flen;
 		k += (uint32_t)flen;
@@ -1177,9 +1170,7 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 			free(data);
 			return rc;
 		}
-		for (uint32_t i = 0; i < d->next; i++)
-			if (d->ext[i].type != 2)
-				free_later(fs, d->ext[i].lbn, blocks_of(fs, d->ext[i].len));
+		free_extents(fs, d);
 		d->next = 0;
 		free(d->inline_data);
 		d->inline_data = data;
@@ -1200,9 +1191,7 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 		     c = bm_find(fs->w, c + 1, fs->w->nbits)) {
 			uint32_t r = bm_run(fs->w, c, nb);
 			if (r == nb) {
-				for (uint32_t i = 0; i < nb; i++)
-					bm_mark(fs, c + i, false);
-				fs->w->free_blocks -= nb;
+				take_run(fs, c, nb);
 				lbn = (uint32_t)c;
 				found = true;
 				break;
@@ -1241,9 +1230,7 @@ static int dir_commit(struct udf_fs *fs, struct node *d)
 		uint32_t had = blocks_of(fs, d->ext[0].len);
 		free_later(fs, lbn + nb, had - nb);
 	} else {
-		for (uint32_t i = 0; i < d->next; i++)
-			if (d->ext[i].type != 2)
-				free_later(fs, d->ext[i].lbn, blocks_of(fs, d->ext[i].len));
+		free_extents(fs, d);
 	}
 	free(d->inline_data);
 	d->inline_data = NULL;
@@ -1340,25 +1327,25 @@ static int write_lvid(struct udf_fs *fs, bool open_)
 	uint8_t *b = w->lvid;
 
 	udf_put_timestamp(b + 16, now(), w->tz);
-	put32(b + 28, open_ ? 0 : 1);
+	put_le32(b + 28, open_ ? 0 : 1);
 	/* While open, the recorded next unique ID runs ahead of what is handed out, so that the
 	 * commits in between need not rewrite the LVID (its packet is written once per session
 	 * step, not per commit); a crash leaves an ID no file has. */
 	uint64_t next = open_ ? fs->next_uniq + UNIQ_AHEAD : fs->next_uniq;
-	put64(b + 40, next);
+	put_le64(b + 40, next);
 	w->uniq_bound = next;
 	uint32_t np = le32(b + 72), liu = le32(b + 76);
 	if (np >= 1) {
-		put32(b + 80, (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
-		put32(b + 80 + 4 * np, (uint32_t)w->plen);
+		put_le32(b + 80, (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
+		put_le32(b + 80 + 4 * np, (uint32_t)w->plen);
 	}
 	if (liu >= 46) {
 		uint8_t *iu = b + 80 + 8 * np;
 		put_regid(iu, "*pktfuse", 0);
-		put32(iu + 32, (uint32_t)fs->sf.files);
-		put32(iu + 36, (uint32_t)fs->sf.dirs);
+		put_le32(iu + 32, (uint32_t)fs->sf.files);
+		put_le32(iu + 36, (uint32_t)fs->sf.dirs);
 		if (le16(iu + 44) < fs->sf.revision)
-			put16(iu + 44, (uint16_t)fs->sf.revision);
+			put_le16(iu + 44, (uint16_t)fs->sf.revision);
 	}
 	udf_tag_finish(b, fs->bs);
 	return fs->io.write(fs->io.ctx, (uint64_t)fs->lvid_loc * fs->bs, fs->bs, b);
@@ -1776,9 +1763,11 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		udf_w_detach(fs);
 		return ro(fs, why);
 	}
-	for (uint64_t b = 0; b < w->nbits; b++)
-		if (bm_is_free(w, b))
-			w->free_blocks++;
+	/* whole bytes at once, then the bits of the last partial byte */
+	for (uint64_t i = 0; i < w->nbits / 8; i++)
+		w->free_blocks += (uint64_t)__builtin_popcount(w->sbd[24 + i]);
+	for (uint64_t b = w->nbits / 8 * 8; b < w->nbits; b++)
+		w->free_blocks += bm_is_free(w, b);
 	w->pkt = fs->parts[0].kind == PART_SPARABLE ? fs->parts[0].packet_len
 						       : (fs->io.packet_blocks ? fs->io.packet_blocks : 16);
 	/* File entries and directories gather near the start, file data after a small zone, so that
@@ -1864,6 +1853,26 @@ static uint64_t take_uniq(struct udf_fs *fs)
 		fs->next_uniq = u + 1;
 	}
 	return u;
+}
+
+/* A node that may be changed by this mount. */
+static int writable_node(struct udf_fs *fs, uint64_t ino, struct node **n)
+{
+	if (!fs->w)
+		return -EROFS;
+	int rc = udf_get_node(fs, ino, n);
+	if (rc)
+		return rc;
+	return (*n)->ro_node ? -EROFS : 0;
+}
+
+/* An empty file with nothing allocated starts embedded in its ICB. */
+static int start_embedded(struct node *n)
+{
+	if (n->next || n->inline_data || n->size)
+		return 0;
+	n->inline_data = malloc(1);
+	return n->inline_data ? 0 : -ENOMEM;
 }
 
 /* A directory that may be changed by this mount. */
@@ -1952,10 +1961,10 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 		return NULL;
 	}
 	uint8_t *h = n->hdr;
-	put32(h + 16, 0);  /* prior recorded direct entries */
-	put16(h + 20, 4);  /* strategy 4 */
-	put16(h + 24, 1);  /* maximum entries */
-	put32(h + (efe ? 128 : 108), 1); /* checkpoint */
+	put_le32(h + 16, 0);  /* prior recorded direct entries */
+	put_le16(h + 20, 4);  /* strategy 4 */
+	put_le16(h + 24, 1);  /* maximum entries */
+	put_le32(h + (efe ? 128 : 108), 1); /* checkpoint */
 	n->efe = efe;
 	n->fe_lbn = lbn;
 	n->ino = udf_make_ino(0, lbn);
@@ -1991,19 +2000,19 @@ static int add_device_ea(struct udf_fs *fs, struct node *n, dev_t rdev)
 	n->hdr = h;
 	uint8_t *ea = h + base;
 	memset(ea, 0, 48);
-	put32(ea + 16, 0xFFFFFFFFu); /* no implementation-use attributes */
-	put32(ea + 20, 0xFFFFFFFFu); /* no application-use attributes */
+	put_le32(ea + 16, 0xFFFFFFFFu); /* no implementation-use attributes */
+	put_le32(ea + 20, 0xFFFFFFFFu); /* no application-use attributes */
 	put_tag(fs, ea, 262, n->fe_lbn, 8);
 	udf_tag_finish(ea, 24);
-	put32(ea + 24, 12);
+	put_le32(ea + 24, 12);
 	ea[28] = 1;
-	put32(ea + 32, 24);
-	put32(ea + 36, 0);
-	put32(ea + 40, major(rdev));
-	put32(ea + 44, minor(rdev));
+	put_le32(ea + 32, 24);
+	put_le32(ea + 36, 0);
+	put_le32(ea + 40, major(rdev));
+	put_le32(ea + 44, minor(rdev));
 	n->lea = 48;
 	n->hdr_len = base + 48;
-	put32(h + (n->efe ? 208 : 168), 48);
+	put_le32(h + (n->efe ? 208 : 168), 48);
 	n->st.st_rdev = rdev;
 	return 0;
 }
@@ -2111,9 +2120,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 	if (rc == 0)
 		rc = dir_add(d, name, raw, (uint8_t)rl, n->ino, S_ISDIR(mode), (uint32_t)n->uniq);
 	if (rc) {
-		for (uint32_t i = 0; i < n->next; i++)
-			if (n->ext[i].type != 2)
-				free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+		free_extents(fs, n);
 		free_later(fs, lbn, 1);
 		udf_node_free(n);
 		n = NULL;
@@ -2184,9 +2191,7 @@ out:
 /* Drops a node whose last name is gone (its blocks are freed after the next commit). */
 static void node_delete(struct udf_fs *fs, struct node *n)
 {
-	for (uint32_t i = 0; i < n->next; i++)
-		if (n->ext[i].type != 2)
-			free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+	free_extents(fs, n);
 	for (uint32_t i = 0; i < n->naed; i++)
 		free_later(fs, n->aed[i], 1);
 	free_later(fs, n->fe_lbn, 1);
@@ -2392,16 +2397,8 @@ int udf_setattr(struct udf_fs *fs, uint64_t ino, const struct udf_setattr *sa, s
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
-	if (!fs->w) {
-		rc = -EROFS;
+	if ((rc = writable_node(fs, ino, &n)) != 0)
 		goto out;
-	}
-	if ((rc = udf_get_node(fs, ino, &n)) != 0)
-		goto out;
-	if (n->ro_node) {
-		rc = -EROFS;
-		goto out;
-	}
 	if ((sa->valid & UDF_SET_SIZE) && !S_ISREG(n->st.st_mode)) {
 		rc = S_ISDIR(n->st.st_mode) ? -EISDIR : -EINVAL;
 		goto out;
@@ -2409,13 +2406,8 @@ int udf_setattr(struct udf_fs *fs, uint64_t ino, const struct udf_setattr *sa, s
 	if ((rc = begin_change(fs)) != 0)
 		goto out;
 	if (sa->valid & UDF_SET_SIZE) {
-		if (n->next == 0 && !n->inline_data && n->size == 0) {
-			n->inline_data = malloc(1);
-			if (!n->inline_data) {
-				rc = -ENOMEM;
-				goto out;
-			}
-		}
+		if ((rc = start_embedded(n)) != 0)
+			goto out;
 		if (!n->inline_data)
 			ext_normalize(fs, n);
 		if ((rc = node_truncate(fs, n, sa->size)) != 0)
@@ -2466,13 +2458,8 @@ ssize_t udf_write(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, con
 	}
 	if ((rc = begin_change(fs)) != 0)
 		goto out;
-	if (n->next == 0 && !n->inline_data && n->size == 0) {
-		n->inline_data = malloc(1); /* an empty file starts embedded */
-		if (!n->inline_data) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
+	if ((rc = start_embedded(n)) != 0)
+		goto out;
 	if (!n->inline_data && !n->dirty)
 		ext_normalize(fs, n);
 	rc = node_write(fs, n, off, len, buf);

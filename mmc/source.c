@@ -147,12 +147,9 @@ static int wait_progress(struct mmc_ctx *c, const char *what, bool show)
 
 static int fail_sense(struct mmc_ctx *c, const char *source, const char *step, int rc, char *err, size_t errlen)
 {
-	char txt[96];
+	char txt[160];
 
-	if (c->last.valid)
-		snprintf(err, errlen, "%s: %s failed: %s", source, step, mmc_sense_text(&c->last, txt, sizeof(txt)));
-	else
-		snprintf(err, errlen, "%s: %s failed: %s", source, step, strerror(-rc));
+	snprintf(err, errlen, "%s: %s failed: %s", source, step, mmc_ctx_error(c, rc, txt, sizeof(txt)));
 	return -1;
 }
 

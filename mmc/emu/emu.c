@@ -321,10 +321,8 @@ static int destage(struct emu *e, uint32_t i)
 {
 	int rc = medium_write_held(e, &e->held[i], SECTOR);
 
-	if (rc == 0) {
+	if (rc == 0)
 		held_remove(e, i);
-		e->c.destaged_packets++;
-	}
 	return rc;
 }
 
@@ -356,6 +354,7 @@ static int hold_write(struct emu *e, uint32_t lba, uint32_t n, const uint8_t *bu
 				int rc = destage(e, (uint32_t)(emu_rnd(e) % e->nheld));
 				if (rc)
 					return rc;
+				e->c.destaged_packets++;
 			}
 			h = &e->held[e->nheld++];
 			h->pkt = pkt;

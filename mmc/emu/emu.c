@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,7 +320,7 @@ static void held_remove(struct emu *e, uint32_t i)
 
 static int destage(struct emu *e, uint32_t i)
 {
-	int rc = medium_write_held(e, &e->held[i], SECTOR);
+	int rc = medium_write_held(e, &e->held[i], UINT_MAX);
 
 	if (rc == 0)
 		held_remove(e, i);

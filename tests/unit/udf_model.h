@@ -339,10 +339,10 @@ static inline void model_check_after_cut(const struct cut_disc *d, const struct 
 	/* the repaired disc takes a new session and closes clean */
 	for (int k = 0; k < 40; k++)
 		random_op(fs, synced, rng, NULL);
-	ck_assert_int_eq(udf_close(fs), 0);
+	ck_assert_msg(udf_close(fs) == 0, "%s: the close after the cut failed", d->what);
 	d->unmount(d->ctx, fs);
 	fs = d->mount(d->ctx);
-	ck_assert_str_eq(udf_mount_note(fs), "");
+	ck_assert_msg(!*udf_mount_note(fs), "%s: closed, but the next mount says: %s", d->what, udf_mount_note(fs));
 	snprintf(when, sizeof(when), "%s: the session after the cut", d->what);
 	uint64_t gens[MAXF];
 	int ngen = 0;
@@ -363,16 +363,18 @@ static inline void model_check_after_cut(const struct cut_disc *d, const struct 
 	for (int d2 = 0; d2 < NDIRS; d2++) {
 		char names[512][64];
 		struct list_ctx lc = {names, 0};
-		ck_assert_int_eq(udf_readdir(fs, synced->dir_ino[d2], 0, list_fill, &lc), 0);
+		ck_assert_msg(udf_readdir(fs, synced->dir_ino[d2], 0, list_fill, &lc) == 0, "%s: readdir", d->what);
 		for (int k = 0; k < lc.n; k++) {
 			if (d2 == 0 && strncmp(names[k], "dir", 3) == 0)
 				continue;
-			ck_assert_int_eq(udf_unlink(fs, synced->dir_ino[d2], names[k]), 0);
+			ck_assert_msg(udf_unlink(fs, synced->dir_ino[d2], names[k]) == 0, "%s: unlink %s", d->what,
+				      names[k]);
 		}
 	}
 	for (int d2 = 1; d2 < NDIRS; d2++)
-		ck_assert_int_eq(udf_rmdir(fs, udf_root_ino(fs), synced->dir_name[d2]), 0);
-	ck_assert_int_eq(udf_close(fs), 0);
+		ck_assert_msg(udf_rmdir(fs, udf_root_ino(fs), synced->dir_name[d2]) == 0, "%s: rmdir %s", d->what,
+			      synced->dir_name[d2]);
+	ck_assert_msg(udf_close(fs) == 0, "%s: the close after the cut failed", d->what);
 	d->unmount(d->ctx, fs);
 	fs = d->mount(d->ctx);
 	struct udf_statfs emptied;

@@ -864,6 +864,26 @@ static int format_in_readonly_dir(void)
 	return 0;
 }
 
+static int format_readonly_image(void)
+{
+	struct mmc_format_options fo = {.force = true};
+
+	if (mmc_cmd_format(spec("dvd-ram", ""), &fo, err, sizeof(err)) == 0)
+		return 1;
+	if (!strstr(err, "cannot write the emulated disc's image") || !strstr(err, "disc.img: Permission denied")) {
+		fprintf(stderr, "format: %s\n", err);
+		return 2;
+	}
+	struct mmc_source_options o = {.quiet = true, .read_only = true};
+	struct pkt_blockdev *dev = NULL;
+	if (mmc_source_open(spec("dvd-ram", ""), &o, &dev, err, sizeof(err)) != 1) {
+		fprintf(stderr, "read-only open: %s\n", err);
+		return 3;
+	}
+	pkt_blockdev_close(dev);
+	return 0;
+}
+
 /* An emulated disc in a directory the user cannot write: refused at open with the reason, not by a
  * HARDWARE ERROR at the first SYNCHRONIZE CACHE. */
 START_TEST(test_readonly_directory)
@@ -880,6 +900,12 @@ START_TEST(test_readonly_directory)
 	int rc = as_nobody(format_in_readonly_dir);
 	ck_assert_int_eq(chmod(dir, 0700), 0);
 	ck_assert_msg(rc == 0, "unprivileged check failed at step %d", rc);
+	/* the image itself read-only, in a writable directory */
+	ck_assert_int_eq(chmod(img, 0444), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	rc = as_nobody(format_readonly_image);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	ck_assert_msg(rc == 0, "unprivileged check of a read-only image failed at step %d", rc);
 }
 END_TEST
 

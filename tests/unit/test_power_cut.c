@@ -298,7 +298,8 @@ int main(void)
 	Suite *s = suite_create("power_cut");
 	TCase *tc = tcase_create("power_cut");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	/* in the parent, once: a failed run's images are removed too */
+	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, power_cut_sweep, 0, sizeof(media) / sizeof(media[0]));
 	suite_add_tcase(s, tc);

@@ -70,9 +70,12 @@ int mmc_test_unit_ready(struct mmc_ctx *c)
 
 	cmd_init(&cmd, 0x00, 6, MMC_DIR_NONE, NULL, 0);
 	/* Not retried: callers poll TEST UNIT READY to watch progress, so they want NOT READY back. */
+	mmc_ctx_begin(c, cmd.cdb[0]);
 	int rc = mmc_transport_exec(c->t, &cmd);
-	if (rc < 0)
+	if (rc < 0) {
+		c->last_os_error = -rc;
 		return rc;
+	}
 	if (cmd.status == MMC_STATUS_GOOD)
 		return 0;
 	mmc_sense_decode(cmd.sense, cmd.sense_len, &c->last);

@@ -51,7 +51,12 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	memset(out, 0, sizeof(*out));
 	rc = mmc_inquiry(c, &out->inq);
 	if (rc) {
-		snprintf(err, errlen, "%s: does not answer INQUIRY (%s): not a SCSI/MMC drive", source, strerror(-rc));
+		char txt[160];
+		if (c->last_os_error == EPERM)
+			snprintf(err, errlen, "%s: %s", source, mmc_ctx_error(c, rc, txt, sizeof(txt)));
+		else
+			snprintf(err, errlen, "%s: does not answer INQUIRY (%s): not a SCSI/MMC drive", source,
+				 strerror(-rc));
 		return rc;
 	}
 	if (out->inq.peripheral_type != 0x05) {
@@ -71,14 +76,15 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 		return rc;
 	}
 	if (rc) {
-		char txt[96];
-		snprintf(err, errlen, "%s: drive not ready: %s", source, mmc_sense_text(&c->last, txt, sizeof(txt)));
+		char txt[160];
+		snprintf(err, errlen, "%s: drive not ready: %s", source, mmc_ctx_error(c, rc, txt, sizeof(txt)));
 		return rc;
 	}
 	c->unit_attention = false;
 	rc = mmc_current_profile(c, &out->profile);
 	if (rc) {
-		snprintf(err, errlen, "%s: GET CONFIGURATION failed: %s", source, strerror(-rc));
+		char txt[160];
+		snprintf(err, errlen, "%s: GET CONFIGURATION failed: %s", source, mmc_ctx_error(c, rc, txt, sizeof(txt)));
 		return rc;
 	}
 	mmc_feature_current(c, MMC_FEATURE_MRW, &out->mrw); /* drives without MRW may refuse the query */

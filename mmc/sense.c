@@ -164,6 +164,48 @@ int mmc_sense_errno(const struct mmc_sense *s)
 	}
 }
 
+const char *mmc_op_name(uint8_t op)
+{
+	static const struct {
+		uint8_t op;
+		const char *name;
+	} names[] = {
+		{0x00, "TEST UNIT READY"}, {0x03, "REQUEST SENSE"}, {0x04, "FORMAT UNIT"}, {0x12, "INQUIRY"},
+		{0x1B, "START STOP UNIT"}, {0x1E, "PREVENT ALLOW MEDIUM REMOVAL"}, {0x23, "READ FORMAT CAPACITIES"},
+		{0x25, "READ CAPACITY"}, {0x28, "READ(10)"}, {0x2A, "WRITE(10)"}, {0x2F, "VERIFY(10)"},
+		{0x35, "SYNCHRONIZE CACHE"}, {0x46, "GET CONFIGURATION"}, {0x4A, "GET EVENT STATUS NOTIFICATION"},
+		{0x51, "READ DISC INFORMATION"}, {0x52, "READ TRACK INFORMATION"}, {0x55, "MODE SELECT(10)"},
+		{0x5A, "MODE SENSE(10)"}, {0x5B, "CLOSE TRACK/SESSION"}, {0xA1, "BLANK"}, {0xA8, "READ(12)"},
+		{0xAA, "WRITE(12)"}, {0xAD, "READ DVD STRUCTURE"}, {0xB6, "SET STREAMING"}, {0xBB, "SET CD SPEED"},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].op == op)
+			return names[i].name;
+	return "unknown";
+}
+
+void mmc_ctx_begin(struct mmc_ctx *ctx, uint8_t op)
+{
+	memset(&ctx->last, 0, sizeof(ctx->last));
+	ctx->last_os_error = 0;
+	ctx->last_op = op;
+}
+
+const char *mmc_ctx_error(const struct mmc_ctx *ctx, int rc, char *buf, size_t len)
+{
+	char txt[96];
+
+	if (ctx->last_os_error == EPERM)
+		snprintf(buf, len, "the kernel refused command %02Xh (%s) for this user: %s", ctx->last_op,
+			 mmc_op_name(ctx->last_op), strerror(EPERM));
+	else if (ctx->last.valid)
+		snprintf(buf, len, "%s", mmc_sense_text(&ctx->last, txt, sizeof(txt)));
+	else
+		snprintf(buf, len, "%s", strerror(rc < 0 ? -rc : EIO));
+	return buf;
+}
+
 static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 {
 	unsigned budget = ctx->max_wait_ms ? ctx->max_wait_ms : 120000;
@@ -171,12 +213,19 @@ static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 	bool ua_retried = false;
 
 	for (;;) {
+		mmc_ctx_begin(ctx, cmd->cdb[0]);
 		int rc = mmc_transport_exec(ctx->t, cmd);
 		if (rc < 0) {
+			char txt[160];
 			ctx->errors++;
-			if (log && !ctx->quiet)
-				fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name, cmd->cdb[0],
-					strerror(-rc));
+			ctx->last_os_error = -rc;
+			if (log && !ctx->quiet) {
+				if (rc == -EPERM)
+					fprintf(stderr, "pktfuse: %s: %s\n", ctx->t->name, mmc_ctx_error(ctx, rc, txt, sizeof(txt)));
+				else
+					fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name,
+						cmd->cdb[0], strerror(-rc));
+			}
 			return rc;
 		}
 		if (cmd->status == MMC_STATUS_GOOD)

@@ -43,8 +43,18 @@ struct mmc_ctx {
 	bool return_unit_attention;
 	unsigned max_wait_ms; /* total back-off budget per command; 0 → 120 s */
 	uint64_t retries, unit_attentions, errors;
-	struct mmc_sense last; /* sense of the last failed command */
+	struct mmc_sense last; /* sense of the last failed command (invalid when it carried none) */
+	int last_os_error;     /* errno of the last command that did not reach the drive, else 0 */
+	uint8_t last_op;       /* opcode of the last command sent */
 };
+
+/* Why the last command failed with rc, one line: the kernel's refusal (EPERM from the SG_IO filter),
+ * the drive's sense, or the errno. */
+const char *mmc_ctx_error(const struct mmc_ctx *ctx, int rc, char *buf, size_t len);
+/* "FORMAT UNIT" for 04h; "unknown" for an opcode pktfuse does not send. */
+const char *mmc_op_name(uint8_t op);
+/* Clears what the previous command left in ctx; every command starts with it. */
+void mmc_ctx_begin(struct mmc_ctx *ctx, uint8_t op);
 
 /* Sends cmd with the retry policy.  Returns 0 on GOOD, otherwise a negative errno with ctx->last
  * holding the decoded sense (logged to stderr unless quiet or the caller passes expect_fail). */

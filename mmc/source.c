@@ -9,8 +9,10 @@
 #include "emu/emu.h"
 #include "mmc_dev.h"
 
-/* Opens the transport for SOURCE.  1 with *t set, 0 when SOURCE is a plain file, -1 on error. */
-static int open_transport(const char *source, bool read_only, struct mmc_transport **t, char *err, size_t errlen)
+/* Opens the transport for SOURCE.  1 with *t set, 0 when SOURCE is a plain file, -1 on error.  create: a
+ * missing emulated disc is made (pktfuse format); otherwise only an explicit size= makes one. */
+static int open_transport(const char *source, bool read_only, bool create, struct mmc_transport **t, char *err,
+			  size_t errlen)
 {
 	struct stat st;
 
@@ -20,7 +22,8 @@ static int open_transport(const char *source, bool read_only, struct mmc_transpo
 		return -1;
 	}
 	if (!strncmp(source, "emu:", 4)) {
-		*t = emu_open(source + 4, err, errlen);
+		struct emu_open_options eo = {.read_only = read_only, .create = create};
+		*t = emu_open_opts(source + 4, &eo, err, errlen);
 		return *t ? 1 : -1;
 	}
 	if (stat(source, &st) < 0) {
@@ -45,7 +48,7 @@ int mmc_source_open(const char *source, const struct mmc_source_options *opt, st
 		    char *err, size_t errlen)
 {
 	struct mmc_transport *t;
-	int rc = open_transport(source, opt->read_only, &t, err, errlen);
+	int rc = open_transport(source, opt->read_only, false, &t, err, errlen);
 
 	*out = NULL;
 	if (rc <= 0)
@@ -64,7 +67,7 @@ static const char *disc_status_name(uint8_t s)
 int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
-	int rc = open_transport(source, true, &t, err, errlen);
+	int rc = open_transport(source, true, false, &t, err, errlen);
 
 	if (rc == 0) {
 		snprintf(err, errlen, "%s: an image file, not a drive (nothing to ask)", source);
@@ -144,12 +147,9 @@ static int wait_progress(struct mmc_ctx *c, const char *what, bool show)
 
 static int fail_sense(struct mmc_ctx *c, const char *source, const char *step, int rc, char *err, size_t errlen)
 {
-	char txt[96];
+	char txt[160];
 
-	if (c->last.valid)
-		snprintf(err, errlen, "%s: %s failed: %s", source, step, mmc_sense_text(&c->last, txt, sizeof(txt)));
-	else
-		snprintf(err, errlen, "%s: %s failed: %s", source, step, strerror(-rc));
+	snprintf(err, errlen, "%s: %s failed: %s", source, step, mmc_ctx_error(c, rc, txt, sizeof(txt)));
 	return -1;
 }
 
@@ -173,7 +173,7 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		snprintf(err, errlen, "--quick and --full exclude each other");
 		return -1;
 	}
-	rc = open_transport(source, false, &t, err, errlen);
+	rc = open_transport(source, false, true, &t, err, errlen);
 	if (rc == 0) {
 		snprintf(err, errlen, "%s: an image file, not a drive: there is no medium to format", source);
 		return -1;

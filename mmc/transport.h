@@ -55,9 +55,13 @@ int mmc_transport_exec(struct mmc_transport *t, struct mmc_cmd *cmd);
 void mmc_transport_sleep(struct mmc_transport *t, unsigned ms);
 void mmc_transport_close(struct mmc_transport *t);
 
-/* Opens a drive (/dev/srN, /dev/sgN) O_RDWR|O_NONBLOCK|O_EXCL (O_RDONLY when read_only) for SG_IO.
- * On failure returns NULL with a one-line reason in err. */
+/* Opens a drive (/dev/srN, /dev/sgN) for SG_IO with mmc_sg_open_flags().  On failure returns NULL with a
+ * one-line reason in err. */
 struct mmc_transport *mmc_sg_open(const char *path, bool read_only, char *err, size_t errlen);
+/* O_RDWR|O_NONBLOCK|O_EXCL to write; O_RDONLY|O_NONBLOCK to read.  O_EXCL is what keeps a mounted
+ * /dev/srN (and a second pktfuse) away from a disc being written; a read-only look needs no exclusivity,
+ * and the sg driver refuses O_EXCL with O_RDONLY (EPERM). */
+int mmc_sg_open_flags(bool read_only);
 
 /* snprintf that returns the bytes actually stored, for describe() chains. */
 size_t mmc_appendf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -80,6 +80,11 @@ static const struct mmc_transport_ops sg_ops = {
 	.exec = sg_exec, .sleep_ms = sg_sleep, .describe = sg_describe, .close = sg_close,
 };
 
+int mmc_sg_open_flags(bool read_only)
+{
+	return read_only ? O_RDONLY | O_NONBLOCK : O_RDWR | O_NONBLOCK | O_EXCL;
+}
+
 struct mmc_transport *mmc_sg_open(const char *path, bool read_only, char *err, size_t errlen)
 {
 	struct stat st;
@@ -93,7 +98,7 @@ struct mmc_transport *mmc_sg_open(const char *path, bool read_only, char *err, s
 		snprintf(err, errlen, "%s: not a drive (neither a block nor a character device)", path);
 		return NULL;
 	}
-	fd = scsi_pt_open_flags(path, (read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_EXCL, 0);
+	fd = scsi_pt_open_flags(path, mmc_sg_open_flags(read_only), 0);
 	if (fd < 0) {
 		int e = -fd;
 		if (e == EACCES || e == EPERM)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,21 @@ struct emu {
 	uint32_t wear_limit;
 	struct emu_counters c;
 	uint8_t sense[18];
+	bool read_only; /* opened for reading only: neither the image nor the state file is written */
+	/* the drive's volatile write cache: packets held until SYNCHRONIZE CACHE or until it is full */
+	struct held *held;
+	uint32_t nheld, held_cap; /* held_cap 0: no cache, writes go straight to the medium */
+	uint64_t rng;             /* the drive's choices: which held packet to write, what a power cut keeps */
+	/* power */
+	uint64_t cut_after, cut_count; /* lose power once cut_count reaches cut_after (0: never) */
+	bool cut_writes_only, cut_torn, powered_off;
+};
+
+/* One packet in the drive's write cache: the sectors written to it since it last reached the medium. */
+struct held {
+	uint32_t pkt;
+	uint64_t valid; /* bit s: sector s of the packet is held (packets are at most 64 sectors) */
+	uint8_t *data;  /* packet-sized */
 };
 
 static void put16(uint8_t *p, uint32_t v)
@@ -104,6 +120,14 @@ static uint32_t get32(const uint8_t *p)
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint64_t emu_rnd(struct emu *e)
+{
+	e->rng ^= e->rng << 13;
+	e->rng ^= e->rng >> 7;
+	e->rng ^= e->rng << 17;
+	return e->rng;
 }
 
 static uint16_t cur_profile(const struct emu *e)
@@ -190,7 +214,7 @@ static int save_state(struct emu *e)
 	char tmp[4096];
 	FILE *f;
 
-	if (e->write_protect)
+	if (e->write_protect || e->read_only)
 		return 0;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", e->state_path);
 	f = fopen(tmp, "wb");
@@ -254,6 +278,147 @@ static int load_state(struct emu *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- the drive's write cache and its power ---------------------------------------------------- */
+
+static uint64_t sector_mask(uint32_t first, uint32_t n)
+{
+	return (n >= 64 ? ~0ull : (1ull << n) - 1) << first;
+}
+
+/* Writes the first keep held sectors of h (in sector order: a packet is recorded from its start) to
+ * the medium. */
+static int medium_write_held(struct emu *e, const struct held *h, unsigned keep)
+{
+	uint32_t ps = e->p->packet;
+	unsigned done = 0;
+
+	for (uint32_t s = 0; s < ps && done < keep;) {
+		if (!(h->valid >> s & 1)) {
+			s++;
+			continue;
+		}
+		uint32_t run = 0;
+		while (s + run < ps && (h->valid >> (s + run) & 1) && done + run < keep)
+			run++;
+		size_t bytes = (size_t)run * SECTOR;
+		if (pwrite(e->fd, h->data + (size_t)s * SECTOR, bytes, ((off_t)h->pkt * ps + s) * SECTOR) != (ssize_t)bytes)
+			return -EIO;
+		done += run;
+		s += run;
+	}
+	return 0;
+}
+
+/* Forgets held packet i (its buffer stays in the pool). */
+static void held_remove(struct emu *e, uint32_t i)
+{
+	struct held tmp = e->held[i];
+
+	e->held[i] = e->held[e->nheld - 1];
+	e->held[--e->nheld] = tmp;
+}
+
+static int destage(struct emu *e, uint32_t i)
+{
+	int rc = medium_write_held(e, &e->held[i], UINT_MAX);
+
+	if (rc == 0)
+		held_remove(e, i);
+	return rc;
+}
+
+/* SYNCHRONIZE CACHE: every held packet reaches the medium, in an order of the drive's choosing. */
+static int destage_all(struct emu *e)
+{
+	while (e->nheld) {
+		int rc = destage(e, (uint32_t)(emu_rnd(e) % e->nheld));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A write accepted by the drive lands in its cache; a full cache first writes a held packet of its
+ * choosing to the medium. */
+static int hold_write(struct emu *e, uint32_t lba, uint32_t n, const uint8_t *buf)
+{
+	uint32_t ps = e->p->packet;
+
+	for (uint32_t s = 0; s < n;) {
+		uint32_t pkt = (lba + s) / ps, off = (lba + s) % ps, k = ps - off < n - s ? ps - off : n - s;
+		struct held *h = NULL;
+		for (uint32_t i = 0; i < e->nheld && !h; i++)
+			if (e->held[i].pkt == pkt)
+				h = &e->held[i];
+		if (!h) {
+			if (e->nheld == e->held_cap) {
+				int rc = destage(e, (uint32_t)(emu_rnd(e) % e->nheld));
+				if (rc)
+					return rc;
+				e->c.destaged_packets++;
+			}
+			h = &e->held[e->nheld++];
+			h->pkt = pkt;
+			h->valid = 0;
+		}
+		memcpy(h->data + (size_t)off * SECTOR, buf + (size_t)s * SECTOR, (size_t)k * SECTOR);
+		h->valid |= sector_mask(off, k);
+		s += k;
+	}
+	return 0;
+}
+
+/* Reads see what the cache holds over what the medium has. */
+static void overlay_held(const struct emu *e, uint32_t lba, uint32_t n, uint8_t *buf)
+{
+	uint32_t ps = e->p->packet;
+
+	for (uint32_t i = 0; i < e->nheld; i++) {
+		const struct held *h = &e->held[i];
+		uint64_t start = (uint64_t)h->pkt * ps;
+		for (uint32_t s = 0; s < ps; s++)
+			if ((h->valid >> s & 1) && start + s >= lba && start + s < (uint64_t)lba + n)
+				memcpy(buf + (size_t)(start + s - lba) * SECTOR, h->data + (size_t)s * SECTOR, SECTOR);
+	}
+}
+
+/* The drive loses power: each held packet reaches the medium whole, not at all or (torn) a part of
+ * it from its start, as the drive's seeded choices fall; from now on no command is answered. */
+static void power_off(struct emu *e)
+{
+	uint64_t written = 0, lost = 0, torn = 0;
+
+	while (e->nheld) {
+		uint32_t i = (uint32_t)(emu_rnd(e) % e->nheld);
+		const struct held *h = &e->held[i];
+		unsigned count = (unsigned)__builtin_popcountll(h->valid);
+		unsigned fate = (unsigned)(emu_rnd(e) % (e->cut_torn && count > 1 ? 3 : 2));
+		if (fate == 1) {
+			medium_write_held(e, h, count);
+			written++;
+		} else if (fate == 2) {
+			medium_write_held(e, h, 1 + (unsigned)(emu_rnd(e) % (count - 1)));
+			torn++;
+		} else {
+			lost++;
+		}
+		held_remove(e, i);
+	}
+	e->powered_off = true;
+	e->c.powered_off = true;
+	e->c.cut_written += written;
+	e->c.cut_lost += lost;
+	e->c.cut_torn += torn;
+	if (e->log)
+		fprintf(e->log, "power cut after command %" PRIu64 ": held packets written %" PRIu64 ", lost %" PRIu64
+				", torn %" PRIu64 "\n", e->c.commands, written, lost, torn);
+}
+
+static bool is_medium_write_or_sync(uint8_t op)
+{
+	return op == 0x2A || op == 0xAA || op == 0x35;
+}
+
 static void logf_cmd(struct emu *e, const struct mmc_cmd *cmd, const char *extra)
 {
 	if (!e->log)
@@ -300,6 +465,7 @@ static int do_read(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n)
 		return check(e, cmd, 4, 0x44, 0x00, -1);
 	if ((size_t)got < (size_t)n * SECTOR)
 		memset((char *)cmd->buf + got, 0, (size_t)n * SECTOR - (size_t)got);
+	overlay_held(e, lba, n, cmd->buf);
 	model_io(e, lba, n);
 	e->c.read_cmds++;
 	e->c.read_sectors += n;
@@ -315,7 +481,7 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 
 	if (g <= 0)
 		return g;
-	if (e->write_protect)
+	if (e->write_protect || e->read_only)
 		return check(e, cmd, 7, 0x27, 0x00, -1);
 	if (!e->formatted)
 		return check(e, cmd, 5, 0x30, 0x05, -1); /* cannot write: incompatible format */
@@ -368,7 +534,8 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 		if ((lba + n) % p->packet && !tail && (last != first || !rmw))
 			rmw++;
 	}
-	if (pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
+	if (e->held_cap ? hold_write(e, lba, n, cmd->buf) != 0
+			: pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
 		return check(e, cmd, 3, 0x0c, 0x00, lba);
 	for (uint32_t k = first; k <= last; k++) {
 		e->wear[k]++;
@@ -581,7 +748,7 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 
 	if (g <= 0)
 		return g;
-	if (e->write_protect)
+	if (e->write_protect || e->read_only)
 		return check(e, cmd, 7, 0x27, 0x00, -1);
 	if (!(cmd->cdb[1] & 0x10) || (cmd->cdb[1] & 7) != 1 || cmd->dir != MMC_DIR_OUT || cmd->len < 12)
 		return check(e, cmd, 5, 0x24, 0x00, -1);
@@ -598,6 +765,7 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 		return check(e, cmd, 5, 0x30, 0x05, -1); /* a CD-RW must be blanked before this format */
 	e->formatted = false;
 	e->gen++;
+	e->nheld = 0; /* what the cache held is erased with the rest */
 	memset(e->wear, 0, sizeof(uint32_t) * e->npackets);
 	if (ftruncate(e->fd, 0) < 0 || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0)
 		return check(e, cmd, 4, 0x44, 0x00, -1);
@@ -622,13 +790,14 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
 
 	if (g <= 0)
 		return g;
-	if (e->write_protect)
+	if (e->write_protect || e->read_only)
 		return check(e, cmd, 7, 0x27, 0x00, -1);
 	if (e->p->code != 0x000A && e->p->code != 0x0013)
 		return check(e, cmd, 5, 0x20, 0x00, -1); /* BLANK is for CD-RW and DVD-RW only */
 	uint8_t type = cmd->cdb[1] & 7;
 	if (type > 1)
 		return check(e, cmd, 5, 0x24, 0x00, -1);
+	e->nheld = 0;
 	e->formatted = false;
 	e->blank_used = false;
 	e->gen++;
@@ -819,7 +988,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		if (g <= 0)
 			return g;
 		e->c.syncs++;
-		if (save_state(e) < 0)
+		if (destage_all(e) < 0 || save_state(e) < 0)
 			return check(e, cmd, 4, 0x44, 0x00, -1);
 		cmd->status = MMC_STATUS_GOOD;
 		return 0;
@@ -875,9 +1044,8 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 	}
 }
 
-static int emu_exec(struct mmc_transport *t, struct mmc_cmd *cmd)
+static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 {
-	struct emu *e = t->priv;
 	char note[128] = "";
 	int rc;
 
@@ -914,6 +1082,20 @@ static int emu_exec(struct mmc_transport *t, struct mmc_cmd *cmd)
 	return rc;
 }
 
+static int emu_exec(struct mmc_transport *t, struct mmc_cmd *cmd)
+{
+	struct emu *e = t->priv;
+
+	/* A drive without power answers nothing: the host sees the device gone. */
+	if (e->powered_off)
+		return -ENODEV;
+	int rc = exec_one(e, cmd);
+	if (e->cut_after && (!e->cut_writes_only || is_medium_write_or_sync(cmd->cdb[0])) &&
+	    ++e->cut_count >= e->cut_after)
+		power_off(e);
+	return rc;
+}
+
 static void emu_sleep(struct mmc_transport *t, unsigned ms)
 {
 	struct emu *e = t->priv;
@@ -935,24 +1117,40 @@ static size_t emu_describe(struct mmc_transport *t, char *buf, size_t len)
 			       "emu_read_commands: %" PRIu64 "\n"
 			       "emu_refused_writes: %" PRIu64 "\n"
 			       "emu_rmw: %" PRIu64 "\n"
-			       "emu_max_wear: %" PRIu64 "\n",
+			       "emu_max_wear: %" PRIu64 "\n"
+			       "emu_write_cache_bytes: %" PRIu64 "\n"
+			       "emu_write_cache_held_packets: %" PRIu32 "\n",
 			       e->p->name, e->speed, (double)c->sim_ns / 1e9, rate(e), c->write_cmds,
-			       c->write_sectors, c->read_cmds, c->refused_writes, c->rmw, c->max_wear);
+			       c->write_sectors, c->read_cmds, c->refused_writes, c->rmw, c->max_wear,
+			       (uint64_t)e->held_cap * e->p->packet * SECTOR, e->nheld);
 	return n;
 }
 
-static void emu_close(struct mmc_transport *t)
+static void emu_free(struct emu *e)
 {
-	struct emu *e = t->priv;
-
-	save_state(e);
 	if (e->log)
 		fclose(e->log);
-	close(e->fd);
+	if (e->fd >= 0)
+		close(e->fd);
+	for (uint32_t i = 0; e->held && i < e->held_cap; i++)
+		free(e->held[i].data);
+	free(e->held);
 	free(e->wear);
 	free(e->image);
 	free(e->state_path);
 	free(e);
+}
+
+/* The host lets go of the drive; the drive keeps its power and writes what it holds. */
+static void emu_close(struct mmc_transport *t)
+{
+	struct emu *e = t->priv;
+
+	if (!e->powered_off) {
+		destage_all(e);
+		save_state(e);
+	}
+	emu_free(e);
 }
 
 static const struct mmc_transport_ops emu_ops = {
@@ -966,7 +1164,26 @@ bool emu_get_counters(struct mmc_transport *t, struct emu_counters *out)
 	struct emu *e = t->priv;
 	*out = e->c;
 	out->rate_bps = rate(e);
+	out->held_packets = e->nheld;
 	return true;
+}
+
+int emu_set_power_cut(struct mmc_transport *t, const struct emu_power_cut *pc)
+{
+	if (!t || t->ops != &emu_ops)
+		return -EINVAL;
+	struct emu *e = t->priv;
+	if (e->powered_off)
+		return -ENODEV;
+	if (pc->seed)
+		e->rng = (pc->seed ^ 0x9e3779b97f4a7c15ull) * 2654435761u | 1;
+	e->cut_torn = pc->torn;
+	e->cut_writes_only = pc->writes_only;
+	e->cut_count = 0;
+	e->cut_after = pc->after;
+	if (!pc->after)
+		power_off(e);
+	return 0;
 }
 
 /* "64M" → bytes; false on garbage. */
@@ -1005,7 +1222,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 static bool is_numeric_option(const char *o)
 {
 	static const char *const names[] = {"speed", "access_ms", "wear_limit", "write_error", "read_error",
-					    "lwip", "media_change", "reset"};
+					    "lwip", "media_change", "reset", "power_cut", "seed"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(o, names[i]))
@@ -1013,12 +1230,145 @@ static bool is_numeric_option(const char *o)
 	return false;
 }
 
+#define DEFAULT_WCACHE (2u << 20) /* what CD and DVD writers have; BD writers often 4 MiB */
+#define MAX_WCACHE (256u << 20)
+
+/* The drive's write cache of wcache bytes: whole packets, buffers allocated once. */
+static int alloc_wcache(struct emu *e, uint64_t wcache)
+{
+	size_t pbytes = (size_t)e->p->packet * SECTOR;
+
+	e->held_cap = (uint32_t)(wcache / pbytes);
+	if (!e->held_cap)
+		return 0;
+	e->held = calloc(e->held_cap, sizeof(*e->held));
+	if (!e->held)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < e->held_cap; i++)
+		if (!(e->held[i].data = malloc(pbytes)))
+			return -ENOMEM;
+	return 0;
+}
+
+/* A new blank disc: a sparse image of the profile's (or the given) capacity.  0, or -1 with err. */
+static int create_disc(struct emu *e, uint64_t size, char *err, size_t errlen)
+{
+	e->fd = open(e->image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (e->fd < 0) {
+		snprintf(err, errlen, "%s: %s", e->image, strerror(errno));
+		return -1;
+	}
+	e->sectors = size ? (uint32_t)(size / SECTOR) : e->p->sectors;
+	e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
+	e->wear = calloc(e->npackets, sizeof(uint32_t));
+	if (!e->wear || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0) {
+		snprintf(err, errlen, "%s: cannot create the image: %s", e->image, e->wear ? strerror(errno) : "out of memory");
+		unlink(e->image);
+		return -1;
+	}
+	e->gen = 1;
+	/* A new disc has its state file even when opened only to be read (pktfuse info ...,size=). */
+	bool read_only = e->read_only;
+	e->read_only = false;
+	int rc = save_state(e);
+	e->read_only = read_only;
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write the emulated disc's state file %s: %s", e->state_path, strerror(-rc));
+		unlink(e->image);
+		return -1;
+	}
+	return 0;
+}
+
+/* An existing disc: its state file, or (an image made elsewhere) a formatted disc of the file's size. */
+static int load_disc(struct emu *e, const struct stat *st, char *err, size_t errlen)
+{
+	int rc = load_state(e, err, errlen);
+
+	if (rc == -ENOENT) {
+		if (st->st_size < (off_t)SECTOR * e->p->packet || st->st_size % SECTOR || st->st_size / SECTOR > UINT32_MAX) {
+			snprintf(err, errlen, "%s: size %lld is not a usable disc size", e->image, (long long)st->st_size);
+			return -1;
+		}
+		e->sectors = (uint32_t)(st->st_size / SECTOR);
+		e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
+		e->wear = calloc(e->npackets, sizeof(uint32_t));
+		if (!e->wear) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		e->formatted = true;
+		e->gen = 1;
+	} else if (rc < 0) {
+		if (rc != -EINVAL)
+			snprintf(err, errlen, "%s: %s", e->state_path, strerror(-rc));
+		return -1;
+	}
+	/* Writing the state now tells at once what SYNCHRONIZE CACHE would only find out later. */
+	rc = save_state(e);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write the emulated disc's state file %s: %s", e->state_path, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* The disc behind IMAGE: opened, locked, its state loaded; a new one only when asked.  0, or -1. */
+static int open_disc(struct emu *e, const struct emu_open_options *oo, uint64_t size, char *err, size_t errlen)
+{
+	struct stat st;
+	bool fresh = stat(e->image, &st) < 0;
+
+	if (fresh) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", e->image, strerror(errno));
+			return -1;
+		}
+		if (e->write_protect) {
+			snprintf(err, errlen, "%s: no such image (a write-protected disc must exist)", e->image);
+			return -1;
+		}
+		if (!oo->create && !size) {
+			snprintf(err, errlen, "no such emulated disc %s (pktfuse format emu:%s:%s creates one, or give size=)",
+				 e->image, e->p->name, e->image);
+			return -1;
+		}
+		if (create_disc(e, size, err, errlen))
+			return -1;
+	} else {
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s: not a regular file", e->image);
+			return -1;
+		}
+		e->fd = open(e->image, (e->write_protect || e->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (e->fd < 0) {
+			int en = errno;
+			snprintf(err, errlen, "cannot %s the emulated disc's image %s: %s", e->read_only ? "read" : "write",
+				 e->image, strerror(en));
+			return -1;
+		}
+	}
+	/* One drive, one user at a time: as a real drive opened with O_EXCL. */
+	if (flock(e->fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "%s: the emulated disc is in use by another pktfuse", e->image);
+		return -1;
+	}
+	return fresh ? 0 : load_disc(e, &st, err, errlen);
+}
+
 struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
+{
+	const struct emu_open_options oo = {0};
+
+	return emu_open_opts(spec, &oo, err, errlen);
+}
+
+struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_options *oo, char *err, size_t errlen)
 {
 	struct emu *e = calloc(1, sizeof(*e));
 	char *dup = strdup(spec ? spec : "");
 	char *log_path = NULL;
-	uint64_t size = 0;
+	uint64_t size = 0, wcache = DEFAULT_WCACHE, seed = 1;
 
 	if (!e || !dup) {
 		snprintf(err, errlen, "out of memory");
@@ -1026,6 +1376,7 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 	}
 	e->fd = -1;
 	e->write_error = e->read_error = -1;
+	e->read_only = oo->read_only;
 	snprintf(e->name, sizeof(e->name), "emu:%s", spec);
 	char *colon = strchr(dup, ':');
 	if (!colon) {
@@ -1064,10 +1415,15 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 		else if (!strcmp(o, "size") && val)
 			ok = parse_size(val, &size) && size >= (uint64_t)SECTOR * e->p->packet &&
 			     size % SECTOR == 0 && size / SECTOR <= UINT32_MAX;
+		else if (!strcmp(o, "wcache") && val)
+			ok = parse_size(val, &wcache) && wcache <= MAX_WCACHE &&
+			     (wcache == 0 || wcache >= (uint64_t)SECTOR * e->p->packet);
 		else if (!strcmp(o, "tray_open"))
 			e->tray_open = !val || strcmp(val, "0");
 		else if (!strcmp(o, "ro"))
 			e->write_protect = !val || strcmp(val, "0");
+		else if (!strcmp(o, "torn"))
+			e->cut_torn = !val || strcmp(val, "0");
 		else if (!is_numeric_option(o))
 			ok = false, o = NULL;
 		else if (!val || !(ok = parse_u64(val, &v)))
@@ -1088,9 +1444,14 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 			e->media_change_at = v;
 		else if (!strcmp(o, "reset"))
 			e->reset_at = v;
+		else if (!strcmp(o, "power_cut"))
+			ok = v >= 1 && ((e->cut_after = v), true);
+		else if (!strcmp(o, "seed"))
+			seed = v;
 		if (!o) {
-			snprintf(err, errlen, "emu: unknown option '%s' (size, speed, access_ms, wear_limit, "
-					      "write_error, read_error, lwip, media_change, reset, tray_open, ro, log)", name);
+			snprintf(err, errlen, "emu: unknown option '%s' (size, wcache, speed, access_ms, wear_limit, "
+					      "write_error, read_error, lwip, media_change, reset, tray_open, ro, "
+					      "power_cut, torn, seed, log)", name);
 			goto fail;
 		}
 		if (!ok) {
@@ -1098,77 +1459,18 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	e->rng = (seed ^ 0x9e3779b97f4a7c15ull) * 2654435761u | 1;
 	e->image = strdup(image);
 	if (!e->image || asprintf(&e->state_path, "%s.state", image) < 0) {
 		e->state_path = NULL;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	struct stat st;
-	bool fresh = stat(image, &st) < 0;
-	if (fresh && errno != ENOENT) {
-		snprintf(err, errlen, "%s: %s", image, strerror(errno));
+	if (open_disc(e, oo, size, err, errlen))
 		goto fail;
-	}
-	if (!fresh && !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", image);
+	if (alloc_wcache(e, e->read_only || e->write_protect ? 0 : wcache) < 0) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
-	}
-	if (fresh && e->write_protect) {
-		snprintf(err, errlen, "%s: no such image (a write-protected disc must exist)", image);
-		goto fail;
-	}
-	e->fd = open(image, (e->write_protect ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644);
-	if (e->fd < 0) {
-		snprintf(err, errlen, "%s: %s", image, strerror(errno));
-		goto fail;
-	}
-	/* One drive, one user at a time: as a real drive opened with O_EXCL. */
-	if (flock(e->fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen, "%s: the emulated disc is in use by another pktfuse", image);
-		goto fail;
-	}
-	if (fresh) {
-		/* A new blank disc: a sparse image of the profile's (or the given) capacity. */
-		e->sectors = size ? (uint32_t)(size / SECTOR) : e->p->sectors;
-		e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
-		e->wear = calloc(e->npackets, sizeof(uint32_t));
-		if (!e->wear || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0) {
-			snprintf(err, errlen, "%s: cannot create the image: %s", image,
-				 e->wear ? strerror(errno) : "out of memory");
-			unlink(image);
-			goto fail;
-		}
-		e->gen = 1;
-		if (save_state(e) < 0) {
-			snprintf(err, errlen, "%s: cannot write the state file", e->state_path);
-			unlink(image);
-			goto fail;
-		}
-	} else {
-		int rc = load_state(e, err, errlen);
-		if (rc == -ENOENT) {
-			/* An image made elsewhere: a formatted disc of the file's size. */
-			if (st.st_size < (off_t)SECTOR * e->p->packet || st.st_size % SECTOR ||
-			    st.st_size / SECTOR > UINT32_MAX) {
-				snprintf(err, errlen, "%s: size %lld is not a usable disc size", image,
-					 (long long)st.st_size);
-				goto fail;
-			}
-			e->sectors = (uint32_t)(st.st_size / SECTOR);
-			e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
-			e->wear = calloc(e->npackets, sizeof(uint32_t));
-			if (!e->wear) {
-				snprintf(err, errlen, "out of memory");
-				goto fail;
-			}
-			e->formatted = true;
-			e->gen = 1;
-		} else if (rc < 0) {
-			if (rc != -EINVAL)
-				snprintf(err, errlen, "%s: %s", e->state_path, strerror(-rc));
-			goto fail;
-		}
 	}
 	if (log_path) {
 		e->log = fopen(log_path, "a");
@@ -1184,14 +1486,8 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 	e->t.priv = e;
 	return &e->t;
 fail:
-	if (e) {
-		if (e->fd >= 0)
-			close(e->fd);
-		free(e->wear);
-		free(e->image);
-		free(e->state_path);
-		free(e);
-	}
+	if (e)
+		emu_free(e);
 	free(dup);
 	return NULL;
 }

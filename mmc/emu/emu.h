@@ -27,9 +27,32 @@ struct emu_counters {
 	uint64_t max_wear; /* highest overwrite count of any packet */
 	uint64_t sim_ns;   /* simulated time spent by the medium */
 	double rate_bps;   /* medium user-data rate at the current speed (0 when the model is off) */
+	uint64_t destaged_packets;  /* held packets the full write cache wrote to the medium on its own */
+	uint64_t held_packets;      /* packets in the write cache now */
+	bool powered_off;
+	uint64_t cut_written, cut_lost, cut_torn; /* what the power cut did to the held packets */
 };
 
+struct emu_open_options {
+	bool read_only; /* only read: image opened O_RDONLY, no state written, no write cache */
+	bool create;    /* a missing image becomes a new blank disc (pktfuse format) */
+};
+
+/* Opens the emulated drive of SPEC; NULL with a one-line reason in err. */
+struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_options *o, char *err, size_t errlen);
+/* emu_open_opts for reading and writing, creating a disc only when SPEC gives size=. */
 struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen);
+
+/* A power cut, for tests: after `after` more commands (only WRITE and SYNCHRONIZE CACHE counted when
+ * writes_only: those a single-threaded workload over the packet cache issues in a fixed order), or at
+ * once when after is 0.  Held packets land whole or not at all (torn: or in part), by seed (0: keep the
+ * drive's seed).  0, -EINVAL for a transport that is not an emulator, -ENODEV when already off. */
+struct emu_power_cut {
+	uint64_t after;
+	bool writes_only, torn;
+	uint64_t seed;
+};
+int emu_set_power_cut(struct mmc_transport *t, const struct emu_power_cut *pc);
 /* False when t is not an emulator. */
 bool emu_get_counters(struct mmc_transport *t, struct emu_counters *out);
 /* Names accepted as PROFILE, for messages. */

@@ -55,7 +55,33 @@ expect_fail() { # expect_fail WORD -- ARGS…
 }
 expect_fail "unknown profile" -- "emu:zip:$T/z.img" "$T/mnt" -o image
 [ ! -e "$T/z.img" ] || fail "an unknown profile created an image"
-expect_fail "No such file" -- "emu:cdrw:$T/no/such/dir/d.img" "$T/mnt" -o image
+expect_fail "no such emulated disc" -- "emu:cdrw:$T/no/such/dir/d.img" "$T/mnt" -o image
+# Only `pktfuse format` (or size=) makes a disc: a mount or `info` of a missing one says so, creates nothing.
+expect_fail "no such emulated disc $T/never.img (pktfuse format emu:cdrw:$T/never.img creates one, or give size=)" -- \
+	"emu:cdrw:$T/never.img" "$T/mnt"
+if out=$("$PKTFUSE" info "emu:cdrw:$T/never.img" 2>&1); then fail "info of a missing emulated disc succeeded: $out"; fi
+printf '%s' "$out" | grep -q "no such emulated disc $T/never.img" || fail "info of a missing disc: $out"
+[ ! -e "$T/never.img" ] && [ ! -e "$T/never.img.state" ] || fail "a mount or info created an emulated disc"
+if out=$("$PKTFUSE" format "emu:cdrw:$T/no/such/dir/d.img" 2>&1); then fail "format into a missing directory succeeded"; fi
+printf '%s' "$out" | grep -q "No such file" || fail "format into a missing directory: $out"
+# An emulated disc in a directory its user cannot write: refused at once with the reason (not with a
+# HARDWARE ERROR at the first SYNCHRONIZE CACHE), and served read-only.  As nobody: root ignores modes.
+if command -v setpriv > /dev/null; then
+	chmod 711 "$T"
+	mkdir "$T/rodir"
+	"$PKTFUSE" format "emu:dvd-ram:$T/rodir/d.img,size=16M" > /dev/null || fail "format in rodir"
+	cp "$PKTFUSE" "$T/pktfuse-nobody" && chmod 755 "$T/pktfuse-nobody"
+	chmod 666 "$T/rodir/d.img" "$T/rodir/d.img.state"
+	chmod 555 "$T/rodir"
+	nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$T/pktfuse-nobody" "$@"; }
+	if out=$(nobody format "emu:dvd-ram:$T/rodir/d.img" --force 2>&1); then fail "format in a read-only directory succeeded"; fi
+	printf '%s' "$out" | grep -q "cannot write the emulated disc's state file $T/rodir/d.img.state: Permission denied" ||
+		fail "format in a read-only directory: $out"
+	nobody info "emu:dvd-ram:$T/rodir/d.img" > "$T/roinfo" 2>&1 || fail "info in a read-only directory: $(cat "$T/roinfo")"
+	grep -q "formatted for packet writing: yes" "$T/roinfo" || fail "info in a read-only directory: $(cat "$T/roinfo")"
+	chmod 755 "$T/rodir"
+	note "as nobody, a disc in a read-only directory: $out"
+fi
 expect_fail "No such file" -- "/dev/no-such-drive" "$T/mnt" -o image
 expect_fail "not a SCSI/MMC drive" -- /dev/null "$T/mnt" -o image
 mkfifo "$T/fifo"

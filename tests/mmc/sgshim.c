@@ -4,6 +4,9 @@
  * (sg3-utils) and pktfuse's own SG_IO transport can be run against it and compared.
  *   PKTFUSE_SGSHIM_DEV=/some/fake/path  PKTFUSE_SGSHIM_EMU=PROFILE:IMAGE[,opts]  LD_PRELOAD=libsgshim.so CMD
  * Opening the fake path gives an fd on /dev/null; SG_IO ioctls on that fd go to the emulator.
+ * PKTFUSE_SGSHIM_SG=1: opens follow the sg driver's rule (O_EXCL with O_RDONLY: EPERM);
+ * PKTFUSE_SGSHIM_EPERM=XX: SG_IO of opcode XX (hex) fails with EPERM, as the kernel's SG_IO filter
+ * refuses a command to an unprivileged user.
  */
 /* The wrappers must define open() and open64() themselves, not have one renamed onto the other. */
 #undef _FILE_OFFSET_BITS
@@ -39,11 +42,16 @@ static bool is_fake(const char *path)
 	return path && dev && !strcmp(path, dev);
 }
 
-static int open_fake(void)
+static int open_fake(int flags)
 {
 	static int (*real_open)(const char *, int, ...);
 	char err[512];
+	const char *sg = getenv("PKTFUSE_SGSHIM_SG");
 
+	if (sg && *sg == '1' && (flags & O_EXCL) && (flags & O_ACCMODE) == O_RDONLY) {
+		errno = EPERM; /* drivers/scsi/sg.c: "Can't lock it with read only access" */
+		return -1;
+	}
 	if (!emu) {
 		const char *spec = getenv("PKTFUSE_SGSHIM_EMU");
 		emu = emu_open(spec ? spec : "", err, sizeof(err));
@@ -74,7 +82,7 @@ static int open_fake(void)
 			va_end(ap);                                                                            \
 		}                                                                                              \
 		if (is_fake(path))                                                                             \
-			return open_fake();                                                                    \
+			return open_fake(flags);                                                                    \
 		if (!real)                                                                                     \
 			real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name);                       \
 		return real(path, flags, mode);                                                                \
@@ -95,7 +103,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 		va_end(ap);
 	}
 	if (is_fake(path))
-		return open_fake();
+		return open_fake(flags);
 	if (!real)
 		real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
 	return real(dirfd, path, flags, mode);
@@ -146,6 +154,11 @@ static int serve_sg_io(struct sg_io_hdr *h)
 
 	if (h->interface_id != 'S' || h->cmd_len > sizeof(cmd.cdb) || !h->cmdp) {
 		errno = EINVAL;
+		return -1;
+	}
+	const char *refused = getenv("PKTFUSE_SGSHIM_EPERM");
+	if (refused && *refused && h->cmd_len && strtoul(refused, NULL, 16) == h->cmdp[0]) {
+		errno = EPERM;
 		return -1;
 	}
 	memset(&cmd, 0, sizeof(cmd));

@@ -41,6 +41,14 @@ grep -q "capacity: 32768 sectors" "$D/info" || fail "info capacity: $(cat "$D/in
 run "$PKTMMC" dd "$D/sr9" write 0 512 3 || fail "dd write over SG_IO"
 run "$PKTMMC" dd "$D/sr9" verify 0 512 3 || fail "dd verify over SG_IO"
 "$PKTMMC" dd "emu:dvd+rw:$D/disc.img" verify 0 512 3 || fail "data written over SG_IO not on the disc"
+# The sg driver's rule (O_EXCL needs write access): a read-only look opens without O_EXCL, a writer with it.
+PKTFUSE_SGSHIM_SG=1 run "$PKTMMC" info "$D/sr9" > "$D/info3" 2>&1 || fail "pktmmc info on an sg device: $(cat "$D/info3")"
+grep -q "medium: DVD+RW" "$D/info3" || fail "info on an sg device: $(cat "$D/info3")"
+PKTFUSE_SGSHIM_SG=1 run "$PKTMMC" dd "$D/sr9" write 0 64 4 || fail "dd write on an sg device"
+# A command the kernel's SG_IO filter refuses is named as such, not with an earlier command's sense.
+PKTFUSE_SGSHIM_EPERM=04 run "$PKTMMC" format "$D/sr9" --force > "$D/fmt" 2>&1 && fail "format with FORMAT UNIT refused succeeded"
+grep -q "the kernel refused command 04h (FORMAT UNIT) for this user: Operation not permitted" "$D/fmt" ||
+	fail "refused FORMAT UNIT: $(cat "$D/fmt")"
 # Errors travel back as sense: tray open → NOT READY, medium not present.
 export PKTFUSE_SGSHIM_EMU="dvd+rw:$D/disc.img,tray_open=1"
 run sg_turs "$D/sr9" > "$D/tur2" 2>&1 && fail "sg_turs with the tray open succeeded"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "emu/emu.h"
@@ -555,8 +556,9 @@ START_TEST(test_new_disc_capacity)
 	char img[128];
 
 	snprintf(img, sizeof(img), "%s/disc.img", dir);
+	const struct emu_open_options create = {.create = true};
 	for (unsigned i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
-		struct mmc_transport *t = emu_open(spec(caps[i].p, "") + 4, err, sizeof(err));
+		struct mmc_transport *t = emu_open_opts(spec(caps[i].p, "") + 4, &create, err, sizeof(err));
 		ck_assert_msg(t != NULL, "%s", err);
 		mmc_transport_close(t);
 		ck_assert_int_eq(stat(img, &st), 0);
@@ -737,6 +739,9 @@ START_TEST(test_bad_input)
 	ck_assert_int_eq(mmc_source_open(spec("floppy", ""), &o, &dev, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "unknown profile 'floppy'") && strstr(err, "cdrw"), "%s", err);
 	ck_assert_int_eq(mmc_source_open("emu:cdrw:/nonexistent-dir/x/disc.img", &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "no such emulated disc /nonexistent-dir/x/disc.img"), "%s", err);
+	struct mmc_format_options nofo = {0};
+	ck_assert_int_eq(mmc_cmd_format("emu:cdrw:/nonexistent-dir/x/disc.img", &nofo, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "/nonexistent-dir/x/disc.img") && strstr(err, "No such file"), "%s", err);
 	ck_assert_int_eq(mmc_source_open("emu:cdrw", &o, &dev, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "expected emu:PROFILE:IMAGE"), "%s", err);
@@ -783,6 +788,268 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* Only `format` (or an explicit size=) makes a disc: info and a mount of a missing image say so and
+ * create nothing. */
+START_TEST(test_missing_disc)
+{
+	struct mmc_source_options o = {.quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	char img[160], state[176], want[400];
+	struct stat st;
+
+	snprintf(img, sizeof(img), "%s/disc.img", dir);
+	snprintf(state, sizeof(state), "%s.state", img);
+	snprintf(want, sizeof(want), "no such emulated disc %s (pktfuse format emu:cdrw:%s creates one, or give size=)", img,
+		 img);
+	ck_assert_int_eq(mmc_cmd_info(spec("cdrw", ""), stdout, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, want), "%s", err);
+	ck_assert_int_eq(mmc_source_open(spec("cdrw", ""), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, want), "%s", err);
+	o.read_only = true;
+	ck_assert_int_eq(mmc_source_open(spec("cdrw", ""), &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, want), "%s", err);
+	ck_assert_int_ne(stat(img, &st), 0);
+	ck_assert_int_ne(stat(state, &st), 0);
+	/* format creates it, at the profile's capacity */
+	format(spec("cdrw", ""), false);
+	ck_assert_int_eq(stat(img, &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, 295264ull * 2048);
+	dev = open_dev(spec("cdrw", ""), true);
+	pkt_blockdev_close(dev);
+}
+END_TEST
+
+/* Runs fn in a child as an unprivileged user when we are root (root ignores permissions): the exit
+ * status of fn is the result. */
+static int as_nobody(int (*fn)(void))
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+			_exit(99);
+		_exit(fn());
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static int format_in_readonly_dir(void)
+{
+	struct mmc_format_options fo = {.force = true};
+	const char *want = "cannot write the emulated disc's state file";
+
+	if (mmc_cmd_format(spec("dvd-ram", ""), &fo, err, sizeof(err)) == 0)
+		return 1;
+	if (!strstr(err, want) || !strstr(err, "disc.img.state: Permission denied")) {
+		fprintf(stderr, "format: %s\n", err);
+		return 2;
+	}
+	struct mmc_source_options o = {.quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	if (mmc_source_open(spec("dvd-ram", ""), &o, &dev, err, sizeof(err)) != -1 || !strstr(err, want)) {
+		fprintf(stderr, "open: %s\n", err);
+		return 3;
+	}
+	/* read-only, the disc is served: nothing needs writing */
+	o.read_only = true;
+	if (mmc_source_open(spec("dvd-ram", ""), &o, &dev, err, sizeof(err)) != 1) {
+		fprintf(stderr, "read-only open: %s\n", err);
+		return 4;
+	}
+	pkt_blockdev_close(dev);
+	return 0;
+}
+
+static int format_readonly_image(void)
+{
+	struct mmc_format_options fo = {.force = true};
+
+	if (mmc_cmd_format(spec("dvd-ram", ""), &fo, err, sizeof(err)) == 0)
+		return 1;
+	if (!strstr(err, "cannot write the emulated disc's image") || !strstr(err, "disc.img: Permission denied")) {
+		fprintf(stderr, "format: %s\n", err);
+		return 2;
+	}
+	struct mmc_source_options o = {.quiet = true, .read_only = true};
+	struct pkt_blockdev *dev = NULL;
+	if (mmc_source_open(spec("dvd-ram", ""), &o, &dev, err, sizeof(err)) != 1) {
+		fprintf(stderr, "read-only open: %s\n", err);
+		return 3;
+	}
+	pkt_blockdev_close(dev);
+	return 0;
+}
+
+/* An emulated disc in a directory the user cannot write: refused at open with the reason, not by a
+ * HARDWARE ERROR at the first SYNCHRONIZE CACHE. */
+START_TEST(test_readonly_directory)
+{
+	char img[160], state[176];
+
+	format(spec("dvd-ram", "size=4M"), false);
+	snprintf(img, sizeof(img), "%s/disc.img", dir);
+	snprintf(state, sizeof(state), "%s.state", img);
+	/* the image and its state file are writable by anyone, their directory is not */
+	ck_assert_int_eq(chmod(img, 0666), 0);
+	ck_assert_int_eq(chmod(state, 0666), 0);
+	ck_assert_int_eq(chmod(dir, 0555), 0);
+	int rc = as_nobody(format_in_readonly_dir);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	ck_assert_msg(rc == 0, "unprivileged check failed at step %d", rc);
+	/* the image itself read-only, in a writable directory */
+	ck_assert_int_eq(chmod(img, 0444), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	rc = as_nobody(format_readonly_image);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	ck_assert_msg(rc == 0, "unprivileged check of a read-only image failed at step %d", rc);
+}
+END_TEST
+
+static void raw_write(struct raw *r, uint32_t lba, uint32_t n, uint32_t seed)
+{
+	static uint8_t buf[64 * 2048];
+
+	pattern(buf, lba, n, seed);
+	ck_assert_int_eq(mmc_write10(&r->ctx, lba, (uint16_t)n, buf), 0);
+}
+
+/* Compares sectors [lba, lba+n) of the image file (the medium, not what the drive holds) with seed's
+ * pattern; seed 0: zeros. */
+static bool medium_has(uint32_t lba, uint32_t n, uint32_t seed)
+{
+	static uint8_t want[64 * 2048], got[64 * 2048];
+	char img[160];
+
+	snprintf(img, sizeof(img), "%s/disc.img", dir);
+	int fd = open(img, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, got, (size_t)n * 2048, (off_t)lba * 2048), (ssize_t)n * 2048);
+	close(fd);
+	if (seed)
+		pattern(want, lba, n, seed);
+	else
+		memset(want, 0, (size_t)n * 2048);
+	return memcmp(want, got, (size_t)n * 2048) == 0;
+}
+
+/* Writes are held in the drive's cache until SYNCHRONIZE CACHE or until the cache is full; reads see
+ * them; closing the drive (it keeps power) writes them. */
+START_TEST(test_write_cache)
+{
+	struct raw r;
+	static uint8_t back[16 * 2048], want[16 * 2048];
+
+	format(spec("dvd-ram", "size=4M"), false);
+	raw_open(&r, spec("dvd-ram", "wcache=64K")); /* two packets of 16 sectors */
+	raw_write(&r, 0, 16, 1);
+	raw_write(&r, 32, 8, 2); /* half a packet */
+	ck_assert(medium_has(0, 16, 0) && medium_has(32, 8, 0));
+	ck_assert_int_eq(mmc_read10(&r.ctx, 28, 8, back), 0); /* the held half and what the medium has */
+	pattern(want + 4 * 2048, 32, 4, 2);
+	memset(want, 0, 4 * 2048);
+	ck_assert(memcmp(back, want, 8 * 2048) == 0);
+	struct emu_counters c;
+	ck_assert(emu_get_counters(r.t, &c));
+	ck_assert_uint_eq(c.held_packets, 2);
+	ck_assert_uint_eq(c.destaged_packets, 0);
+	raw_write(&r, 64, 16, 3); /* full: the drive writes one held packet of its choosing */
+	ck_assert(emu_get_counters(r.t, &c));
+	ck_assert_uint_eq(c.held_packets, 2);
+	ck_assert_uint_eq(c.destaged_packets, 1);
+	ck_assert_int_eq(medium_has(0, 16, 1) + medium_has(32, 8, 2) + medium_has(64, 16, 3), 1);
+	ck_assert_int_eq(mmc_sync_cache(&r.ctx, false), 0);
+	ck_assert(medium_has(0, 16, 1) && medium_has(32, 8, 2) && medium_has(64, 16, 3));
+	ck_assert(medium_has(40, 8, 0));
+	raw_write(&r, 0, 16, 4);
+	ck_assert(medium_has(0, 16, 1));
+	mmc_transport_close(r.t);
+	ck_assert(medium_has(0, 16, 4));
+	/* wcache=0: straight to the medium */
+	raw_open(&r, spec("dvd-ram", "wcache=0"));
+	raw_write(&r, 0, 16, 5);
+	ck_assert(medium_has(0, 16, 5));
+	mmc_transport_close(r.t);
+}
+END_TEST
+
+/* The state of packet k (16 sectors at 16*k) on the medium after a cut: 0 old (seed 1), 1 new (seed 2),
+ * 2 torn (a prefix new, the rest old), 3 anything else. */
+static int packet_state(uint32_t k)
+{
+	uint32_t lba = k * 16, s = 0;
+
+	while (s < 16 && medium_has(lba + s, 1, 2))
+		s++;
+	if (s == 16)
+		return 1;
+	if (!medium_has(lba + s, 16 - s, 1))
+		return 3;
+	return s ? 2 : 0;
+}
+
+/* A power cut: every held packet lands whole or not at all (torn: also a prefix of it), by the seed;
+ * what was synced stays; every later command fails as from a drive that is gone. */
+START_TEST(test_power_cut)
+{
+	unsigned seen[2][4] = {{0}};
+
+	format(spec("dvd-ram", "size=4M"), false);
+	for (uint64_t seed = 1; seed <= 12; seed++)
+		for (int torn = 0; torn < 2; torn++) {
+			struct raw r;
+			raw_open(&r, spec("dvd-ram", "wcache=1M"));
+			for (uint32_t k = 0; k < 8; k++)
+				raw_write(&r, k * 16, 16, 1);
+			ck_assert_int_eq(mmc_sync_cache(&r.ctx, false), 0);
+			for (uint32_t k = 0; k < 8; k++)
+				raw_write(&r, k * 16, 16, 2);
+			struct emu_power_cut pc = {.after = 0, .torn = torn, .seed = seed};
+			ck_assert_int_eq(emu_set_power_cut(r.t, &pc), 0);
+			ck_assert_int_eq(mmc_test_unit_ready(&r.ctx), -ENODEV);
+			ck_assert_int_eq(mmc_write10(&r.ctx, 0, 16, (uint8_t[16 * 2048]){0}), -ENODEV);
+			struct emu_counters c;
+			ck_assert(emu_get_counters(r.t, &c));
+			ck_assert(c.powered_off);
+			ck_assert_uint_eq(c.cut_written + c.cut_lost + c.cut_torn, 8);
+			mmc_transport_close(r.t);
+			unsigned torn_seen = 0;
+			for (uint32_t k = 0; k < 8; k++) {
+				int st = packet_state(k);
+				ck_assert_msg(st != 3 && (torn || st != 2), "seed %llu torn %d: packet %u in state %d",
+					      (unsigned long long)seed, torn, k, st);
+				seen[torn][st]++;
+				torn_seen += st == 2;
+			}
+			ck_assert_uint_eq(torn_seen, c.cut_torn);
+		}
+	/* over the seeds, each fate happened */
+	ck_assert(seen[0][0] && seen[0][1] && seen[1][0] && seen[1][1] && seen[1][2]);
+	/* power_cut=N: the drive goes after its Nth command; the same seed, the same outcome */
+	unsigned outcome[2] = {0, 0};
+	for (int run = 0; run < 2; run++) {
+		struct raw r;
+		raw_open(&r, spec("dvd-ram", ""));
+		for (uint32_t k = 0; k < 8; k++)
+			raw_write(&r, k * 16, 16, 1);
+		ck_assert_int_eq(mmc_sync_cache(&r.ctx, false), 0);
+		mmc_transport_close(r.t);
+		raw_open(&r, spec("dvd-ram", "wcache=1M,seed=7,torn=1,power_cut=8"));
+		for (uint32_t k = 0; k < 8; k++)
+			raw_write(&r, k * 16, 16, 2);
+		ck_assert_int_eq(mmc_sync_cache(&r.ctx, false), -ENODEV);
+		mmc_transport_close(r.t);
+		for (uint32_t k = 0; k < 8; k++)
+			outcome[run] |= (unsigned)packet_state(k) << (2 * k);
+	}
+	ck_assert_uint_eq(outcome[0], outcome[1]);
+	ck_assert_uint_ne(outcome[0], 0x5555); /* not everything landed: the cut lost or tore something */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("emu");
@@ -804,6 +1071,10 @@ int main(void)
 	tcase_add_test(tc, test_speed_option);
 	tcase_add_test(tc, test_random_cdbs);
 	tcase_add_test(tc, test_bad_input);
+	tcase_add_test(tc, test_missing_disc);
+	tcase_add_test(tc, test_readonly_directory);
+	tcase_add_test(tc, test_write_cache);
+	tcase_add_test(tc, test_power_cut);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -2,9 +2,11 @@
 /* Sense decoding (fixed and descriptor format) and the retry policy, against a scripted transport. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mmc_cmds.h"
 #include "sense.h"
 #include "test_mmc_util.h"
 
@@ -26,6 +28,8 @@ static int script_exec(struct mmc_transport *t, struct mmc_cmd *cmd)
 	s->calls++;
 	if (s->step[i].key == 0xff)
 		return -ENODEV;
+	if (s->step[i].key == 0xfe)
+		return -EPERM; /* the kernel's SG_IO filter refused the command */
 	if (!s->step[i].key) {
 		cmd->status = MMC_STATUS_GOOD;
 		return 0;
@@ -209,6 +213,50 @@ START_TEST(test_medium_error_not_retried)
 }
 END_TEST
 
+/* A command the kernel refuses (SG_IO EPERM) is reported as such, never with the sense text a previous
+ * command left behind. */
+START_TEST(test_refused_by_kernel)
+{
+	char txt[160];
+
+	add(5, 0x24, 0);
+	add(0xfe, 0, 0);
+	add(0xfe, 0, 0);
+	cmd.cdb[0] = 0x5A;
+	ck_assert_int_eq(mmc_exec(&ctx, &cmd), -EINVAL);
+	ck_assert(ctx.last.valid);
+	cmd.cdb[0] = 0x04;
+	ck_assert_int_eq(mmc_exec(&ctx, &cmd), -EPERM);
+	ck_assert_msg(!ctx.last.valid, "the sense of the previous command is still there");
+	ck_assert_str_eq(mmc_ctx_error(&ctx, -EPERM, txt, sizeof(txt)),
+			 "the kernel refused command 04h (FORMAT UNIT) for this user: Operation not permitted");
+	ck_assert_int_eq(mmc_test_unit_ready(&ctx), -EPERM);
+	ck_assert_str_eq(mmc_ctx_error(&ctx, -EPERM, txt, sizeof(txt)),
+			 "the kernel refused command 00h (TEST UNIT READY) for this user: Operation not permitted");
+	/* a failure with sense after it shows that sense */
+	setup();
+	add(0xfe, 0, 0);
+	add(3, 0x0c, 0);
+	ck_assert_int_eq(mmc_exec(&ctx, &cmd), -EPERM);
+	ck_assert_int_eq(mmc_exec(&ctx, &cmd), -EIO);
+	ck_assert_str_eq(mmc_ctx_error(&ctx, -EIO, txt, sizeof(txt)), "MEDIUM ERROR 03/0C/00 write error");
+}
+END_TEST
+
+/* The sg driver refuses O_EXCL with O_RDONLY: a read-only open asks for no exclusivity. */
+START_TEST(test_open_flags)
+{
+	int ro = mmc_sg_open_flags(true), rw = mmc_sg_open_flags(false);
+
+	ck_assert_int_eq(ro & O_ACCMODE, O_RDONLY);
+	ck_assert_int_eq(ro & O_EXCL, 0);
+	ck_assert_int_ne(ro & O_NONBLOCK, 0);
+	ck_assert_int_eq(rw & O_ACCMODE, O_RDWR);
+	ck_assert_int_ne(rw & O_EXCL, 0);
+	ck_assert_int_ne(rw & O_NONBLOCK, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mmc_sense");
@@ -222,6 +270,8 @@ int main(void)
 	tcase_add_test(tc, test_retry_bounded);
 	tcase_add_test(tc, test_unit_attention);
 	tcase_add_test(tc, test_medium_error_not_retried);
+	tcase_add_test(tc, test_refused_by_kernel);
+	tcase_add_test(tc, test_open_flags);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

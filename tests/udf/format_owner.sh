@@ -58,7 +58,7 @@ chown 4321:4322 "$T/mnt/users-dir"
 stop_pktfuse "$T/mnt"
 check_udfinfo "$img" "after writes by $U and root" > /dev/null
 if command -v udfclient > /dev/null; then
-	printf 'ls\nquit\n' | timeout 60 udfclient "$img" > "$T/uc" 2>&1 || problem "udfclient: $(tail -3 "$T/uc")"
+	printf 'ls\nquit\n' | timeout 60 udfclient -b 2048 "$img" > "$T/uc" 2>&1 || problem "udfclient: $(tail -3 "$T/uc")"
 	grep -q LinuxUDF "$T/uc" || problem "udfclient shows no volume: $(tail -3 "$T/uc")"
 fi
 # 3. the user again: still the root's owner; a chown recorded real ids, root's file is root's

@@ -323,9 +323,28 @@ static void fv_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	reply_entry(req, pf_of(req), ino, &st);
 }
 
+/* Opens the existing file name in dir as open(2) with flags would (EEXIST for O_EXCL); -ENOENT
+ * when there is none. */
+static int open_by_name(fuse_req_t req, uint64_t dir, const char *name, int flags, uint64_t *ino, struct stat *st)
+{
+	struct pktfuse *pf = pf_of(req);
+	int rc = may_ino(req, dir, X_OK, NULL);
+
+	if (rc == 0)
+		rc = udf_lookup(pf->udf, dir, name, ino, st);
+	if (rc)
+		return rc;
+	if (flags & O_EXCL)
+		return -EEXIST;
+	if (!S_ISREG(st->st_mode))
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EEXIST;
+	rc = open_existing(req, *ino, flags);
+	return rc ? rc : udf_getattr(pf->udf, *ino, st);
+}
+
 /* The kernel looks a name up before it creates it, so an existing name normally reaches open, and
  * O_EXCL on one is refused before this; should create still meet an existing name (e.g. made since
- * the lookup), O_EXCL gets EEXIST and otherwise the file is opened as open(2) would. */
+ * the lookup), it opens it as open(2) would. */
 static void fv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	struct pktfuse *pf = pf_of(req);
@@ -333,17 +352,11 @@ static void fv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct stat st;
 	struct fuse_entry_param e;
 
-	int rc = make_node(req, parent, name, (mode & 07777) | S_IFREG, NULL, &ino, &st);
-	if (rc == -EEXIST && !(fi->flags & O_EXCL)) {
-		rc = may_ino(req, to_udf(pf, parent), X_OK, NULL);
-		if (rc == 0)
-			rc = udf_lookup(pf->udf, to_udf(pf, parent), name, &ino, &st);
-		if (rc == 0 && !S_ISREG(st.st_mode))
-			rc = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
-		if (rc == 0)
-			rc = open_existing(req, ino, fi->flags);
-		if (rc == 0)
-			rc = udf_getattr(pf->udf, ino, &st);
+	int rc = open_by_name(req, to_udf(pf, parent), name, fi->flags, &ino, &st);
+	if (rc == -ENOENT) {
+		rc = make_node(req, parent, name, (mode & 07777) | S_IFREG, NULL, &ino, &st);
+		if (rc == -EEXIST)
+			rc = open_by_name(req, to_udf(pf, parent), name, fi->flags, &ino, &st);
 	}
 	if (rc)
 		return pktfuse_reply_err(req, rc);

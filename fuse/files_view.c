@@ -182,21 +182,39 @@ static void fv_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	free(d.buf);
 }
 
-static void fv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* What open(2) of an existing node leaves to the daemon: EROFS and EISDIR for writing opens, the
+ * permission the flags need, and O_TRUNC — libfuse turns on atomic O_TRUNC, so the kernel passes the
+ * flag here instead of truncating first.  Linux truncates on O_RDONLY|O_TRUNC too (asking for write
+ * permission), and ignores O_TRUNC on anything but a regular file. */
+static int open_existing(fuse_req_t req, uint64_t ino, int flags)
 {
 	struct pktfuse *pf = pf_of(req);
 	struct stat st;
+	int acc = flags & O_ACCMODE;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && !pf->udf_rw)
-		return pktfuse_reply_err(req, -EROFS);
-	int rc = udf_getattr(pf->udf, to_udf(pf, ino), &st);
+	if ((acc != O_RDONLY || (flags & O_TRUNC)) && !pf->udf_rw)
+		return -EROFS;
+	int rc = udf_getattr(pf->udf, ino, &st);
 	if (rc)
-		return pktfuse_reply_err(req, rc);
+		return rc;
 	if (S_ISDIR(st.st_mode))
-		return pktfuse_reply_err(req, -EISDIR);
-	int acc = fi->flags & O_ACCMODE;
-	int mask = (acc != O_WRONLY ? R_OK : 0) | (acc != O_RDONLY || (fi->flags & O_TRUNC) ? W_OK : 0);
+		return -EISDIR;
+	int mask = (acc != O_WRONLY ? R_OK : 0) | (acc != O_RDONLY || (flags & O_TRUNC) ? W_OK : 0);
 	if ((rc = may(req, &st, mask)) != 0)
+		return rc;
+	if ((flags & O_TRUNC) && S_ISREG(st.st_mode)) {
+		struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = 0};
+		rc = udf_setattr(pf->udf, ino, &sa, &st);
+	}
+	return rc;
+}
+
+static void fv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pktfuse *pf = pf_of(req);
+
+	int rc = open_existing(req, to_udf(pf, ino), fi->flags);
+	if (rc)
 		return pktfuse_reply_err(req, rc);
 	fi->keep_cache = 1;
 	udf_open(pf->udf, to_udf(pf, ino));
@@ -305,6 +323,28 @@ static void fv_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	reply_entry(req, pf_of(req), ino, &st);
 }
 
+/* Opens the existing file name in dir as open(2) with flags would (EEXIST for O_EXCL); -ENOENT
+ * when there is none. */
+static int open_by_name(fuse_req_t req, uint64_t dir, const char *name, int flags, uint64_t *ino, struct stat *st)
+{
+	struct pktfuse *pf = pf_of(req);
+	int rc = may_ino(req, dir, X_OK, NULL);
+
+	if (rc == 0)
+		rc = udf_lookup(pf->udf, dir, name, ino, st);
+	if (rc)
+		return rc;
+	if (flags & O_EXCL)
+		return -EEXIST;
+	if (!S_ISREG(st->st_mode))
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EEXIST;
+	rc = open_existing(req, *ino, flags);
+	return rc ? rc : udf_getattr(pf->udf, *ino, st);
+}
+
+/* The kernel looks a name up before it creates it, so an existing name normally reaches open, and
+ * O_EXCL on one is refused before this; should create still meet an existing name (e.g. made since
+ * the lookup), it opens it as open(2) would. */
 static void fv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	struct pktfuse *pf = pf_of(req);
@@ -312,7 +352,12 @@ static void fv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct stat st;
 	struct fuse_entry_param e;
 
-	int rc = make_node(req, parent, name, (mode & 07777) | S_IFREG, NULL, &ino, &st);
+	int rc = open_by_name(req, to_udf(pf, parent), name, fi->flags, &ino, &st);
+	if (rc == -ENOENT) {
+		rc = make_node(req, parent, name, (mode & 07777) | S_IFREG, NULL, &ino, &st);
+		if (rc == -EEXIST)
+			rc = open_by_name(req, to_udf(pf, parent), name, fi->flags, &ino, &st);
+	}
 	if (rc)
 		return pktfuse_reply_err(req, rc);
 	memset(&e, 0, sizeof(e));

@@ -332,7 +332,7 @@ static int cmd_format(int argc, char **argv)
 {
 	struct mmc_format_result fr;
 	struct mmc_format_options fo = {.progress = isatty(2), .result = &fr};
-	struct udf_format_opts uo = {.revision = 0x0201, .label = "LinuxUDF", .uid = getuid(), .gid = getgid(),
+	struct udf_format_opts uo = {.revision = 0x0201, .label = "LinuxUDF", .uid = (uid_t)-1, .gid = (gid_t)-1,
 				     .root_mode = 0755, .media = UDF_MEDIA_HD};
 	const char *source = NULL;
 	bool no_udf = false, media_given = false;

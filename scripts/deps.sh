@@ -8,6 +8,7 @@ PKGS=(
   libfuse3-dev fuse3
   libsgutils2-dev sg3-utils dvd+rw-tools
   check
+  autoconf automake
   fio e2fsprogs util-linux udftools udfclient
   clang libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio

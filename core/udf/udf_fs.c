@@ -809,6 +809,13 @@ struct dirent_ *udf_dir_find(struct node *d, const char *name)
 	return NULL;
 }
 
+/* The error for a name d does not hold: ENAMETOOLONG for one longer than any this engine creates
+ * (as Linux's udf answers), else ENOENT.  A longer name recorded by another system is still found. */
+int udf_missing_name(const char *name)
+{
+	return strlen(name) > UDF_NAME_MAX ? -ENAMETOOLONG : -ENOENT;
+}
+
 /* A name a disc cannot use to escape or confuse: '/' and NUL become '_', '.' and '..' and names
  * that are not valid CS0 get a suffix from the CRC of the raw bytes, so they stay unique and stable. */
 static char *safe_name(const uint8_t *raw, size_t len)
@@ -1123,7 +1130,7 @@ int udf_lookup(struct udf_fs *fs, uint64_t dir, const char *name, uint64_t *ino,
 			rc = udf_get_node(fs, d->parent, &n);
 		} else {
 			struct dirent_ *e = udf_dir_find(d, name);
-			rc = e ? udf_get_node(fs, e->ino, &n) : -ENOENT;
+			rc = e ? udf_get_node(fs, e->ino, &n) : udf_missing_name(name);
 		}
 		if (rc == 0) {
 			*ino = n->ino;

@@ -149,6 +149,7 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf);
 uint32_t udf_name_hash(const char *s);
 struct dirent_ *udf_dir_find(struct node *d, const char *name);
+int udf_missing_name(const char *name);
 int udf_dir_load(struct udf_fs *fs, struct node *d);
 int udf_get_node(struct udf_fs *fs, uint64_t ino, struct node **out);
 int udf_get_dir(struct udf_fs *fs, uint64_t ino, struct node **out);

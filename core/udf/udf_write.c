@@ -2242,7 +2242,7 @@ static int remove_name(struct udf_fs *fs, uint64_t dir, const char *name, bool w
 		goto out;
 	struct dirent_ *e = udf_dir_find(d, name);
 	if (!e) {
-		rc = strcmp(name, ".") == 0 ? -EINVAL : strcmp(name, "..") == 0 ? -ENOTEMPTY : -ENOENT;
+		rc = strcmp(name, ".") == 0 ? -EINVAL : strcmp(name, "..") == 0 ? -ENOTEMPTY : udf_missing_name(name);
 		goto out;
 	}
 	if ((rc = udf_get_node(fs, e->ino, &n)) != 0)
@@ -2311,7 +2311,7 @@ int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndi
 		goto out;
 	struct dirent_ *oe = udf_dir_find(od, oname);
 	if (!oe) {
-		rc = -ENOENT;
+		rc = udf_missing_name(oname);
 		goto out;
 	}
 	if ((rc = udf_get_node(fs, oe->ino, &n)) != 0)

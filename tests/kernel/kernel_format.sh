@@ -2,7 +2,8 @@
 # Images written by `pktfuse format` (every media layout, UDF 1.50/2.00/2.01) are file systems the
 # Linux udf driver (Debian's stock kernel under qemu) mounts read-write, writes a file and a
 # directory into and unmounts cleanly; pktfuse's reader then lists what the kernel wrote, and
-# udfinfo finds the volume closed with the blocks the kernel used gone from the free space.
+# udfinfo finds the volume closed with the blocks the kernel used gone from the free space.  UDF 2.01
+# images carry the default owner (unset, -1), the others one given with --uid/--gid.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKTFUSE=${PKTFUSE:?}
@@ -18,7 +19,10 @@ for media in hd cdrw dvdrw dvdram dvd+rw bdre; do
 		img="$W/img"
 		rm -f "$img"
 		truncate -s 48M "$img"
-		"$PKTFUSE" format "$img" --media "$media" --revision "$rev" --label "K-$media" --uid 0 --gid 0 > /dev/null ||
+		# 2.01 with the default owner (none recorded: -1), the others with --uid/--gid
+		owner=(--uid 0 --gid 0)
+		[ "$rev" != 2.01 ] || owner=()
+		"$PKTFUSE" format "$img" --media "$media" --revision "$rev" --label "K-$media" "${owner[@]}" > /dev/null ||
 			fail "$media $rev: format"
 		free0=$(udfinfo "$img" 2> /dev/null | awk -F= '$1 == "freeblocks" {print $2}')
 		bash "$HERE/kudf.sh" "$img" "$HERE/format_guest.sh" > "$W/guest" 2>&1 ||

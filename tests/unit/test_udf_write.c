@@ -575,6 +575,65 @@ START_TEST(posix_rules)
 }
 END_TEST
 
+/* Every operation taking a name: ENAMETOOLONG for a name longer than UDF_NAME_MAX (as Linux's udf
+ * answers), whether the name would be created or looked up, never ENOENT; UDF_NAME_MAX bytes work. */
+START_TEST(names_too_long)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t dir, file, ino;
+	char longest[UDF_NAME_MAX + 1], over[UDF_NAME_MAX + 2], far[400];
+
+	memset(longest, 'm', UDF_NAME_MAX);
+	longest[UDF_NAME_MAX] = '\0';
+	memset(over, 'o', UDF_NAME_MAX + 1);
+	over[UDF_NAME_MAX + 1] = '\0';
+	memset(far, 'f', sizeof(far) - 1);
+	far[sizeof(far) - 1] = '\0';
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 11);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "dir", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	ck_assert_int_eq(udf_create(fs, root, "file", S_IFREG | 0644, 0, 0, NULL, &file, &st), 0);
+	ck_assert_int_eq(udf_lookup(fs, root, "missing", &ino, &st), -ENOENT);
+	ck_assert_int_eq(udf_unlink(fs, root, "missing"), -ENOENT);
+	ck_assert_int_eq(udf_rmdir(fs, root, "missing"), -ENOENT);
+	ck_assert_int_eq(udf_rename(fs, root, "missing", root, "x", 0), -ENOENT);
+	const char *names[] = {over, far};
+	for (int i = 0; i < 2; i++) {
+		const char *n = names[i];
+		ck_assert_int_eq(udf_lookup(fs, root, n, &ino, &st), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_create(fs, root, n, S_IFREG | 0644, 0, 0, NULL, &ino, &st), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_create(fs, root, n, S_IFDIR | 0755, 0, 0, NULL, &ino, &st), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_create(fs, root, n, S_IFLNK | 0777, 0, 0, "file", &ino, &st), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_mknod(fs, root, n, S_IFCHR | 0600, makedev(1, 3), 0, 0, &ino, &st), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_mknod(fs, root, n, S_IFIFO | 0600, 0, 0, 0, &ino, &st), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_link(fs, file, root, n, &st), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_unlink(fs, root, n), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_rmdir(fs, root, n), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_rename(fs, root, n, root, "x", 0), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_rename(fs, root, "file", root, n, 0), -ENAMETOOLONG);
+		ck_assert_int_eq(udf_rename(fs, root, "dir", dir, n, 0), -ENAMETOOLONG); /* before "into itself", as Linux */
+		ck_assert_int_eq(udf_rename(fs, root, "file", dir, n, UDF_RENAME_NOREPLACE), -ENAMETOOLONG);
+	}
+	/* UDF_NAME_MAX bytes: created, found, linked, renamed, removed */
+	ck_assert_int_eq(udf_create(fs, dir, longest, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(lookup_ino(fs, dir, longest, NULL), ino);
+	ck_assert_int_eq(udf_link(fs, ino, root, longest, &st), 0);
+	ck_assert_int_eq(udf_rename(fs, root, longest, root, "short", 0), 0);
+	ck_assert_int_eq(udf_rename(fs, root, "short", root, longest, 0), 0);
+	ck_assert_int_eq(udf_unlink(fs, root, longest), 0);
+	ck_assert_int_eq(udf_unlink(fs, dir, longest), 0);
+	ck_assert_int_eq(udf_create(fs, dir, longest, S_IFDIR | 0755, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_rmdir(fs, dir, longest), 0);
+	ck_assert_int_eq(count_entries(fs, root), 2);
+	ck_assert_int_eq(count_entries(fs, dir), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	mem_free(&m);
+}
+END_TEST
+
 START_TEST(many_entries_one_dir)
 {
 	struct mem m;
@@ -618,6 +677,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, posix_rules);
+	tcase_add_test(tc, names_too_long);
 	tcase_add_test(tc, fragmented_files);
 	tcase_add_test(tc, enospc_then_sound);
 	tcase_add_test(tc, commit_in_the_middle_of_a_write);

@@ -104,6 +104,8 @@ wait_unmounted() {
 		is_mounted "$dir" || return 0
 		sleep 0.1
 	done
+	grep -F " $dir " /proc/self/mountinfo >&2 || true
+	pgrep -a fusermount3 | grep -F -- "$dir" >&2 || echo "(no fusermount3 is watching $dir)" >&2
 	fail "$dir is still mounted after $secs s"
 }
 

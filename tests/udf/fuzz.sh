@@ -5,7 +5,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${1:?}
 SECS=${2:-10}
-CORPUS=${CORPUS:-$SRC/../shared/corpus/kernel-udf}
+CORPUS=${CORPUS:-$SRC/tests/corpus/kernel-udf}
 command -v clang >/dev/null || { echo "SKIP: clang is not installed"; exit 77; }
 [ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
 mkdir -p "$OUT"

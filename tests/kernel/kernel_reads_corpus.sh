@@ -5,7 +5,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CORPUS=${CORPUS:?}
-[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit 77; }
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT

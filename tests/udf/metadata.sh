@@ -4,7 +4,7 @@
 # mirror; with both damaged it is refused with a clear reason.
 set -euo pipefail
 CORPUS=${CORPUS:?}
-[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 # the DVD-RAM image of the corpus, whatever its seed

@@ -3,7 +3,7 @@
 # end anchors removed) is found only through the session start, and then reads exactly as its manifest.
 set -euo pipefail
 CORPUS=${CORPUS:?}
-[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 # the DVD-RAM image of the corpus, whatever its seed

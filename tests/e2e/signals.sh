@@ -30,10 +30,23 @@ for how in pktfuse-umount unmount TERM INT; do
 	rm -f "$T/img"
 done
 
-# -o auto_unmount: a daemon killed outright leaves no dead mount behind.
+# -o auto_unmount: a daemon killed outright leaves no dead mount behind.  (Judged by mountinfo, not by
+# `mountpoint -q`, which calls the dead mount of a killed daemon "not a mount point".)
 truncate -s 4M "$T/img"
 start_pktfuse "$T/img" "$T/mnt" -o image,auto_unmount
-kill -KILL "$(pid_of_mount "$T/mnt")"
-# (not `mountpoint -q`: it calls the dead mount of a killed daemon "not a mount point")
-wait_unmounted "$T/mnt" 60
-echo "PASS: unmount, SIGTERM and SIGINT flush; auto_unmount cleans up"
+pid=$(pid_of_mount "$T/mnt")
+watcher=$(pgrep -f -- "^fusermount3 .*auto_unmount.* -- $T/mnt\$") || fail "no fusermount3 watches $T/mnt for auto_unmount"
+kill -KILL "$pid"
+wait_gone "$pid"
+race=
+if ! remove_dead_mount "$T/mnt"; then
+	# fusermount3 of libfuse 3.14 (Debian 12) unmounts only when its check of the mount point gets
+	# ENOTCONN; when the kernel is still aborting the connection (the daemon's /dev/fuse is released
+	# after its socket, more often under load) the check gets ECONNABORTED and fusermount3 exits
+	# leaving the mount.  pktfuse did its part (fusermount3 was watching); anything else is a failure.
+	[ -e /proc/"$watcher" ] && [ "$(awk '{print $3}' /proc/"$watcher"/stat 2> /dev/null)" != Z ] &&
+		fail "fusermount3 still runs but left the dead mount for 10 s"
+	race=" (this time fusermount3 lost its race with the kernel: see the test)"
+	note "auto_unmount: fusermount3 exited without removing the dead mount; detached it"
+fi
+echo "PASS: unmount, SIGTERM and SIGINT flush; auto_unmount cleans up$race"

@@ -11,11 +11,14 @@ PKTFUSE=$PWD/build/fuse/pktfuse
 
 work=$(mktemp -d /tmp/pktfuse-demo.XXXXXX)
 loop=
+# mounted DIR: by /proc/self/mountinfo (`mountpoint -q` calls the mount of a dead daemon "not mounted")
+mounted() { DIR=$1 awk '$5 == ENVIRON["DIR"] { f = 1 } END { exit !f }' /proc/self/mountinfo; }
 cleanup() {
 	set +e
-	mountpoint -q "$work/fs" && umount "$work/fs"
+	mounted "$work/fs" && umount "$work/fs"
 	[ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
-	mountpoint -q "$work/mnt" && "$PKTFUSE" umount "$work/mnt"
+	mounted "$work/mnt" && { "$PKTFUSE" umount "$work/mnt" || umount -l "$work/mnt"; }
+	mounted "$work/files" && { "$PKTFUSE" umount "$work/files" || umount -l "$work/files"; }
 	rm -rf "$work"
 }
 trap cleanup EXIT

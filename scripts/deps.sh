@@ -13,6 +13,10 @@ PKGS=(
   clang libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio
   procps psmisc kmod
+  # used by the tests and usually present, but not guaranteed on a minimal system: python3 (its
+  # standard library: tests/udf/rw_posix.py, tests/kernel/gpt_disk.py, scripts/test.sh's summary),
+  # file (tests/kernel/kudf.sh), losetup (mount), useradd (passwd), gzip, sha256sum and the rest
+  python3 file gzip coreutils diffutils findutils mount passwd
 )
 
 missing=()

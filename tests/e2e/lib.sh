@@ -83,6 +83,62 @@ stop_pktfuse() {
 	wait_gone "$pid"
 }
 
+# is_mounted DIR: DIR is a mount point in this mount namespace, judged by /proc/self/mountinfo and
+# not by stat: a FUSE mount whose daemon died answers stat with ENOTCONN, and `mountpoint -q` then
+# says "not a mount point" although the dead mount is still there.
+is_mounted() {
+	local dir=${1%/}
+	# mountinfo escapes space, tab, newline and backslash as octal
+	dir=${dir//\\/\\134}
+	dir=${dir// /\\040}
+	dir=${dir//$'\t'/\\011}
+	dir=${dir//$'\n'/\\012}
+	MNT_ESCAPED=$dir awk '$5 == ENVIRON["MNT_ESCAPED"] { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+# wait_unmounted DIR [SECONDS]: waits (60 s by default) until DIR is no longer a mount point, e.g.
+# until auto_unmount has removed the mount of a killed daemon; fails if it is still there
+wait_unmounted() {
+	local dir=$1 secs=${2:-60} i
+	for ((i = 0; i < secs * 10; i++)); do
+		is_mounted "$dir" || return 0
+		sleep 0.1
+	done
+	grep -F " $dir " /proc/self/mountinfo >&2 || true
+	pgrep -a fusermount3 | grep -F -- "$dir" >&2 || echo "(no fusermount3 is watching $dir)" >&2
+	fail "$dir is still mounted after $secs s"
+}
+
+# remove_dead_mount DIR: the daemon of DIR is gone; gives auto_unmount 10 s to remove its mount, then
+# detaches whatever is left itself, and waits until DIR is no longer a mount point.  Returns 1 when
+# it had to detach the mount itself, 0 otherwise.  (fusermount3 of libfuse 3.14 sometimes exits
+# without unmounting: its check of the mount point can meet ECONNABORTED while the kernel is still
+# aborting the connection, and it unmounts only on ENOTCONN; seen under load, about 1 kill in 60.)
+remove_dead_mount() {
+	local dir=$1 i
+	for ((i = 0; i < 100; i++)); do
+		is_mounted "$dir" || return 0
+		sleep 0.1
+	done
+	fusermount3 -u -z "$dir" 2> /dev/null || umount -l "$dir" 2> /dev/null || true
+	wait_unmounted "$dir" 30
+	return 1
+}
+
+# user_copy FILE…: copies FILE… into a directory every user can enter, and prints the copy of the
+# first.  A program run as another user (runuser, setpriv) cannot be executed or read from a clone
+# under a private home such as /root (mode 700).
+user_copy() {
+	local dir="$T/user-bin" f
+	mkdir -p "$dir"
+	chmod 755 "$T" "$dir"
+	for f in "$@"; do
+		cp "$f" "$dir/" || fail "cannot copy $f for another user"
+		chmod a+rX "$dir/$(basename "$f")"
+	done
+	echo "$dir/$(basename "$1")"
+}
+
 # attach_loop VAR FILE [losetup options…]: attaches a loop device and stores its name in VAR (not
 # through $(…): the cleanup list must be extended in this shell, not in a subshell)
 attach_loop() {

@@ -22,7 +22,7 @@ for how in pktfuse-umount unmount TERM INT; do
 	*) kill -"$how" "$pid" ;;
 	esac
 	wait_gone "$pid"
-	mountpoint -q "$T/mnt" && fail "still mounted after $how"
+	is_mounted "$T/mnt" && fail "still mounted after $how"
 	cmp <("$PATTERN" "sig-$how" 3000000) <(tail -c +$((3 * 65536 + 1)) "$T/img" | head -c 3000000) ||
 		fail "data lost on $how"
 	cmp <("$PATTERN" "sig-$how-tail" 1000) <(tail -c 1500 "$T/img" | head -c 1000) || fail "tail lost on $how"
@@ -30,10 +30,23 @@ for how in pktfuse-umount unmount TERM INT; do
 	rm -f "$T/img"
 done
 
-# -o auto_unmount: a daemon killed outright leaves no dead mount behind.
+# -o auto_unmount: a daemon killed outright leaves no dead mount behind.  (Judged by mountinfo, not by
+# `mountpoint -q`, which calls the dead mount of a killed daemon "not a mount point".)
 truncate -s 4M "$T/img"
 start_pktfuse "$T/img" "$T/mnt" -o image,auto_unmount
-kill -KILL "$(pid_of_mount "$T/mnt")"
-for i in $(seq 50); do mountpoint -q "$T/mnt" || break; sleep 0.1; done
-mountpoint -q "$T/mnt" && fail "auto_unmount left the mount after the daemon was killed"
-echo "PASS: unmount, SIGTERM and SIGINT flush; auto_unmount cleans up"
+pid=$(pid_of_mount "$T/mnt")
+watcher=$(pgrep -f -- "^fusermount3 .*auto_unmount.* -- $T/mnt\$") || fail "no fusermount3 watches $T/mnt for auto_unmount"
+kill -KILL "$pid"
+wait_gone "$pid"
+race=
+if ! remove_dead_mount "$T/mnt"; then
+	# fusermount3 of libfuse 3.14 (Debian 12) unmounts only when its check of the mount point gets
+	# ENOTCONN; when the kernel is still aborting the connection (the daemon's /dev/fuse is released
+	# after its socket, more often under load) the check gets ECONNABORTED and fusermount3 exits
+	# leaving the mount.  pktfuse did its part (fusermount3 was watching); anything else is a failure.
+	[ -e /proc/"$watcher" ] && [ "$(awk '{print $3}' /proc/"$watcher"/stat 2> /dev/null)" != Z ] &&
+		fail "fusermount3 still runs but left the dead mount for 10 s"
+	race=" (this time fusermount3 lost its race with the kernel: see the test)"
+	note "auto_unmount: fusermount3 exited without removing the dead mount; detached it"
+fi
+echo "PASS: unmount, SIGTERM and SIGINT flush; auto_unmount cleans up$race"

@@ -7,6 +7,8 @@ U=pktfuse-e2e
 id "$U" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$U" ||
 	fail "cannot create the test user"
 as_user() { runuser -u "$U" -- "$@"; }
+# the user runs its own copy: the build may be under a home only root can enter (/root is 0700)
+PKTFUSE=$(user_copy "$PKTFUSE")
 
 # Debian's udev rules make /dev/fuse mode 0666; some containers leave it 0600.  Match Debian for
 # the length of the test.

@@ -8,7 +8,7 @@ trap 'rm -rf "$D"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # A symlink to /dev/null: a character device to stat(), served by the shim when opened by this name.
 ln -s /dev/null "$D/sr9" || exit 1
-command -v sg_inq > /dev/null || { echo "sg3-utils not installed: skipped"; exit 0; }
+command -v sg_inq > /dev/null || { echo "SKIP: sg3-utils is not installed"; exit 77; }
 export PKTFUSE_SGSHIM_DEV="$D/sr9"
 run() { LD_PRELOAD="$SHIM" "$@"; }
 

@@ -5,9 +5,9 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${1:?}
 SECS=${2:-10}
-CORPUS=${CORPUS:-$SRC/../shared/corpus/kernel-udf}
+CORPUS=${CORPUS:-$SRC/tests/corpus/kernel-udf}
 command -v clang >/dev/null || { echo "SKIP: clang is not installed"; exit 77; }
-[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 mkdir -p "$OUT"
 clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-I"$SRC/core/udf" "$SRC/tests/udf/fuzz_udf.c" "$SRC/core/udf/udf_desc.c" "$SRC/core/udf/udf_fs.c" "$SRC/core/udf/udf_write.c" \

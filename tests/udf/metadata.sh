@@ -4,10 +4,11 @@
 # mirror; with both damaged it is refused with a clear reason.
 set -euo pipefail
 CORPUS=${CORPUS:?}
-[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-name=kernel-dvdram-r201-b2048-s1
+# the DVD-RAM image of the corpus, whatever its seed
+name=$(basename "$(ls "$CORPUS"/kernel-dvdram-r201-b2048-s*.img.gz | head -1)" .img.gz)
 gunzip -c "$CORPUS/$name.img.gz" > "$W/in.img"
 "$UDF_MAKE_META" "$W/in.img" "$W/meta.img"
 "$UDF_MANIFEST" "$W/meta.img" > "$W/got"

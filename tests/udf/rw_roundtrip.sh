@@ -42,7 +42,7 @@ for v in "${variants[@]}"; do
 	[ $((free0 - sfree)) -ge "$need" ] || fail "$what: statfs free $sfree: only $((free0 - sfree)) blocks used for $need blocks of data"
 	(cd "$T/mnt" && find . -printf '%p\t%Cs\n' | LC_ALL=C sort) > "$T/ctimes1"
 	"$PKTFUSE" umount "$T/mnt" || fail "$what: pktfuse umount failed"
-	mountpoint -q "$T/mnt" && fail "$what: still mounted after pktfuse umount"
+	is_mounted "$T/mnt" && fail "$what: still mounted after pktfuse umount"
 
 	# the image alone, read by other implementations
 	check_udfinfo "$img" "$what" > "$T/ui"

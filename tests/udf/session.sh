@@ -3,10 +3,11 @@
 # end anchors removed) is found only through the session start, and then reads exactly as its manifest.
 set -euo pipefail
 CORPUS=${CORPUS:?}
-[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-name=kernel-dvdram-r201-b2048-s1
+# the DVD-RAM image of the corpus, whatever its seed
+name=$(basename "$(ls "$CORPUS"/kernel-dvdram-r201-b2048-s*.img.gz | head -1)" .img.gz)
 gunzip -c "$CORPUS/$name.img.gz" > "$W/in.img"
 "$UDF_SHIFT" "$W/in.img" "$W/session.img" 10000
 if "$UDF_MANIFEST" "$W/session.img" > /dev/null 2>&1; then echo "FAIL: found without the session start"; exit 1; fi

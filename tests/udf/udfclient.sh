@@ -5,7 +5,7 @@
 set -euo pipefail
 CORPUS=${CORPUS:?}
 command -v udfclient >/dev/null || { echo "SKIP: udfclient is not installed"; exit 77; }
-[ -d "$CORPUS" ] || { echo "SKIP: no corpus"; exit 77; }
+[ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 total=0

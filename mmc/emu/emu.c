@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "emu.h"
+#include "disc_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -948,6 +949,7 @@ static void emu_close(struct mmc_transport *t)
 	save_state(e);
 	if (e->log)
 		fclose(e->log);
+	disc_lock_forget(e->fd);
 	close(e->fd);
 	free(e->wear);
 	free(e->image);
@@ -1124,10 +1126,8 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 		goto fail;
 	}
 	/* One drive, one user at a time: as a real drive opened with O_EXCL. */
-	if (flock(e->fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen, "%s: the emulated disc is in use by another pktfuse", image);
+	if (disc_lock_take(e->fd, image, !e->write_protect, err, errlen) != 0)
 		goto fail;
-	}
 	if (fresh) {
 		/* A new blank disc: a sparse image of the profile's (or the given) capacity. */
 		e->sectors = size ? (uint32_t)(size / SECTOR) : e->p->sectors;
@@ -1185,8 +1185,10 @@ struct mmc_transport *emu_open(const char *spec, char *err, size_t errlen)
 	return &e->t;
 fail:
 	if (e) {
-		if (e->fd >= 0)
+		if (e->fd >= 0) {
+			disc_lock_forget(e->fd);
 			close(e->fd);
+		}
 		free(e->wear);
 		free(e->image);
 		free(e->state_path);

@@ -2,8 +2,30 @@
 #include "sense.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+static mmc_log_sink log_sink;
+
+void mmc_set_log_sink(mmc_log_sink sink)
+{
+	log_sink = sink;
+}
+
+void mmc_log(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_sink)
+		log_sink(line);
+	else
+		fprintf(stderr, "pktfuse: %s\n", line);
+}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -175,8 +197,7 @@ static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 		if (rc < 0) {
 			ctx->errors++;
 			if (log && !ctx->quiet)
-				fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name, cmd->cdb[0],
-					strerror(-rc));
+				mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0], strerror(-rc));
 			return rc;
 		}
 		if (cmd->status == MMC_STATUS_GOOD)
@@ -212,11 +233,10 @@ static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 			char txt[96];
 			mmc_sense_text(&ctx->last, txt, sizeof(txt));
 			if (ctx->last.info_valid)
-				fprintf(stderr, "pktfuse: %s: command %02Xh failed at sector %llu: %s\n", ctx->t->name,
-					cmd->cdb[0], (unsigned long long)ctx->last.info, txt);
+				mmc_log("%s: command %02Xh failed at sector %llu: %s", ctx->t->name, cmd->cdb[0],
+					(unsigned long long)ctx->last.info, txt);
 			else
-				fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name, cmd->cdb[0],
-					txt);
+				mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0], txt);
 		}
 		return ctx->last.valid ? mmc_sense_errno(&ctx->last) : -EIO;
 	}

@@ -46,6 +46,12 @@ struct mmc_ctx {
 	struct mmc_sense last; /* sense of the last failed command */
 };
 
+/* Where the MMC layer reports failed commands and disc changes: one line without newline.  By
+ * default stderr with a "pktfuse: " prefix; a program sets its own sink (the daemon: its log). */
+typedef void (*mmc_log_sink)(const char *line);
+void mmc_set_log_sink(mmc_log_sink sink);
+void mmc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Sends cmd with the retry policy.  Returns 0 on GOOD, otherwise a negative errno with ctx->last
  * holding the decoded sense (logged to stderr unless quiet or the caller passes expect_fail). */
 int mmc_exec(struct mmc_ctx *ctx, struct mmc_cmd *cmd);

@@ -45,7 +45,7 @@ void pktfuse_reply_err(fuse_req_t req, int rc);
 /* Renders the statistics text (daemon lines, cache lines, backend lines).  Returns its length. */
 size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len);
 
-#define PKTFUSE_STATS_MAX 8192
+#define PKTFUSE_STATS_MAX 16384
 
 /* A per-thread buffer of at least len bytes, kept for the thread's life (no allocation per
  * request); NULL when memory is exhausted. */

@@ -381,6 +381,23 @@ static int udf_rescue_cache(void *ctx, int (*relocate)(void *rctx, uint64_t off,
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
 	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre]"
 
+#define FORMAT_HELP                                                                                          \
+	FORMAT_USAGE "\n"                                                                                     \
+	"\n"                                                                                                  \
+	"Brings a disc (a drive or emu:) to a packet-writable state, then writes an empty UDF file system\n"  \
+	"laid out for the medium; an image file gets the file system only.\n"                                \
+	"\n"                                                                                                  \
+	"    --quick, --full   a quick medium format where the medium allows one (default), or a full one\n" \
+	"    --force           erase a disc that holds data, or overwrite an image holding a file system\n"   \
+	"    --no-udf          format the medium only, write no file system (not for image files)\n"        \
+	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n"\
+	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
+	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
+	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
+	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
+	"                      dvdram, dvd+rw, bdre: plain)\n"                                                \
+	"    -h, --help        this text\n"
+
 /* Names a file system (or partition table) found in the first 68 KiB of a medium, or NULL. */
 static const char *fs_signature(const uint8_t *b, size_t len)
 {
@@ -566,7 +583,10 @@ static int cmd_format(int argc, char **argv)
 			fo.force = true;
 		else if (!strcmp(a, "--no-udf"))
 			no_udf = true;
-		else if (a[0] == '-') {
+		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(FORMAT_HELP, stdout);
+			return 0;
+		} else if (a[0] == '-') {
 			fprintf(stderr, "pktfuse: format: unknown option '%s' (see pktfuse(1))\n", a);
 			return 2;
 		} else if (source) {
@@ -576,7 +596,7 @@ static int cmd_format(int argc, char **argv)
 			source = a;
 	}
 	if (!source) {
-		fprintf(stderr, FORMAT_USAGE "\n");
+		fputs(FORMAT_HELP, stderr);
 		return 2;
 	}
 	if (fo.quick && fo.full) {

@@ -36,4 +36,28 @@ truncate -s 8M plain.img
 "$PKTFUSE" plain.img m -o image || fail "pktfuse plain.img m -o image"
 [ "$(stat_of m source)" = "$T/plain.img" ] || fail "source kept relative: $(stat_of m source)"
 "$PKTFUSE" umount m || fail "umount of the image view"
-echo "PASS: relative SOURCE paths with the daemon in the background"
+
+# The same as a user, who cannot write into / at all (every write failed with EIO before).
+U=pktfuse-e2e
+id "$U" > /dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$U" ||
+	fail "cannot create the test user"
+fuse_mode=$(stat -c %a /dev/fuse)
+if [ "$fuse_mode" != 666 ]; then
+	chmod 666 /dev/fuse
+	trap 'chmod "$fuse_mode" /dev/fuse; cleanup' EXIT
+fi
+install -d -m 755 "$T/bin"
+install -m 755 "$PKTFUSE" "$T/bin/pktfuse" # reachable by the user wherever the build lives
+install -d -o "$U" -m 700 "$T/home"
+cp want "$T/home/want"
+chmod 644 "$T/home/want"
+in_home() { runuser -u "$U" -- sh -c "cd '$T/home' && $*"; }
+in_home "'$T/bin/pktfuse' format emu:cdrw:cd.img,size=48M > /dev/null" || fail "format as $U"
+in_home "mkdir m && '$T/bin/pktfuse' emu:cdrw:cd.img m" || fail "pktfuse emu:cdrw:cd.img m as $U"
+_mounts+=("$T/home/m")
+_pids+=("$(in_home "'$T/bin/pktfuse' status m" | awk -F': ' '$1 == "daemon_pid" {print $2}')")
+in_home "cp want m/file && sync -f m/file" || fail "writing as $U through a relative emu: SOURCE failed"
+in_home "'$T/bin/pktfuse' umount m" || fail "pktfuse umount as $U"
+in_home "'$T/bin/pktfuse' emu:cdrw:cd.img m -o ro && cmp want m/file && '$T/bin/pktfuse' umount m" ||
+	fail "the user's file is not on the disc"
+echo "PASS: relative SOURCE paths with the daemon in the background, as root and as a user"

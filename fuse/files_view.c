@@ -509,7 +509,7 @@ static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)datasync;
 	(void)fi;
 
-	pktfuse_reply_err(req, pf->udf_rw ? udf_sync(pf->udf) : 0);
+	pktfuse_reply_err(req, pf->udf_rw ? pktfuse_logged(pf, "the commit", udf_sync(pf->udf)) : 0);
 }
 
 /* ---- the periodic commit ---- */

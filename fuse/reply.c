@@ -24,6 +24,13 @@ void pktfuse_reply_err(fuse_req_t req, int rc)
 	fuse_reply_err(req, e);
 }
 
+int pktfuse_logged(struct pktfuse *pf, const char *what, int rc)
+{
+	if (rc)
+		pktfuse_log(LOG_ERR, "%s: %s for an fsync failed: %s", pf->opts.source, what, strerror(rc < 0 ? -rc : EIO));
+	return rc;
+}
+
 size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 {
 	int n = snprintf(buf, len,

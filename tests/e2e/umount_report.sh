@@ -18,6 +18,7 @@ if dd if=/dev/null of="$T/mnt/disc" conv=notrunc,fsync status=none 2> /dev/null;
 grep -q '^last_error: .*command 2Ah failed at sector 2000: MEDIUM ERROR' "$T/status" ||
 	fail "pktfuse status lacks the drive's error: $(grep -i error "$T/status")"
 [ "$(awk -F': ' '$1 == "logged_errors" {print $2}' "$T/status")" -ge 1 ] || fail "logged_errors did not count it"
+grep -q '^last_error: .*the flush for an fsync failed: Input/output error' "$T/status" || fail "the failed fsync is not logged"
 pid=$(pid_of_mount "$T/mnt")
 report=$(stat_of "$T/mnt" report_file)
 set +e

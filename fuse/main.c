@@ -19,6 +19,7 @@
 #include "udf_format.h"
 #include "mmc_cmds.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,6 +43,21 @@ static bool daemonized;
 static void mmc_to_log(const char *line)
 {
 	pktfuse_log(LOG_ERR, "%s", line);
+}
+
+/* path made absolute (not resolved: an emulated disc may not exist yet).  Malloc'ed; NULL when out of
+ * memory or the working directory is gone. */
+static char *absolute_path(const char *path)
+{
+	char *out = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	char *cwd = getcwd(NULL, 0);
+	if (cwd && asprintf(&out, "%s/%s", strcmp(cwd, "/") ? cwd : "", path) < 0)
+		out = NULL;
+	free(cwd);
+	return out;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -124,6 +140,24 @@ static int report_outcome(const char *mnt, long pid, const char *report)
 	return running || failed ? 1 : 0;
 }
 
+/* Whether process pid runs (an exited one its parent has not reaped yet does not). */
+static bool process_alive(long pid)
+{
+	char path[64], stat[256];
+
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return true; /* no /proc: kill said it exists */
+	size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	const char *state = strrchr(stat, ')'); /* after the command name, which may hold anything */
+	return !(state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
+}
+
 /* Waits for process pid to exit (pidfd: readable at exit; without one, polls). */
 static void wait_exit(int pidfd, long pid)
 {
@@ -134,8 +168,68 @@ static void wait_exit(int pidfd, long pid)
 		close(pidfd);
 		return;
 	}
-	while (kill((pid_t)pid, 0) == 0)
+	while (process_alive(pid))
 		usleep(50000);
+}
+
+/* fusermount3 -u MNT; true when it succeeded. */
+static bool run_fusermount_u(const char *mnt)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
+		fprintf(stderr, "pktfuse: cannot run fusermount3: %s\n", strerror(errno));
+		_exit(127);
+	}
+	int st = 0;
+	if (child < 0 || waitpid(child, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "pktfuse: could not unmount %s\n", mnt);
+		return false;
+	}
+	return true;
+}
+
+/* The mount of a daemon that died: names the daemon from the report it left ("running") in the
+ * runtime directory, removes that report, and unmounts the dead mount.  Always 1: data the daemon
+ * had not written is lost. */
+static int umount_dead(const char *mnt)
+{
+	char dir[3800], path[4200], line[4200], want[4200];
+	char *abs = absolute_path(mnt);
+	long found = 0;
+
+	snprintf(want, sizeof(want), "mountpoint: %s\n", abs ? abs : mnt);
+	free(abs);
+	DIR *d = pktfuse_runtime_dir(dir, sizeof(dir)) == 0 ? opendir(dir) : NULL;
+	for (struct dirent *e; d && !found && (e = readdir(d));) {
+		long pid = strtol(e->d_name, NULL, 10);
+		char tail[32];
+		snprintf(tail, sizeof(tail), "%ld.report", pid);
+		if (pid <= 0 || strcmp(e->d_name, tail) != 0 || process_alive(pid))
+			continue; /* not a report, or its daemon still lives */
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "re");
+		bool ours = false, running = false;
+		while (f && fgets(line, sizeof(line), f)) {
+			ours = ours || !strcmp(line, want);
+			running = running || !strcmp(line, "outcome: running\n");
+		}
+		if (f)
+			fclose(f);
+		if (ours && running) {
+			found = pid;
+			unlink(path);
+		}
+	}
+	if (d)
+		closedir(d);
+	if (found)
+		fprintf(stderr, "pktfuse: %s: the daemon (pid %ld) ended without finishing (killed?): what it had not "
+				"written yet is lost\n", mnt, found);
+	else
+		fprintf(stderr, "pktfuse: %s: the daemon is gone: what it had not written yet is lost\n", mnt);
+	run_fusermount_u(mnt);
+	return 1;
 }
 
 /* `pktfuse umount MOUNTPOINT`: unmounts and returns only when the daemon has written everything
@@ -150,6 +244,8 @@ static int cmd_umount(int argc, char **argv)
 		return 2;
 	}
 	ssize_t n = getxattr(argv[1], PKTFUSE_STATS_XATTR, buf, sizeof(buf) - 1);
+	if (n < 0 && errno == ENOTCONN)
+		return umount_dead(argv[1]);
 	if (n < 0) {
 		fprintf(stderr, "pktfuse: %s is not a pktfuse mount (%s)\n", argv[1], strerror(errno));
 		return 1;
@@ -163,15 +259,7 @@ static int cmd_umount(int argc, char **argv)
 		return 1;
 	}
 	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	pid_t child = fork();
-	if (child == 0) {
-		execlp("fusermount3", "fusermount3", "-u", "--", argv[1], (char *)NULL);
-		fprintf(stderr, "pktfuse: cannot run fusermount3: %s\n", strerror(errno));
-		_exit(127);
-	}
-	int st = 0;
-	if (child < 0 || waitpid(child, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "pktfuse: could not unmount %s\n", argv[1]);
+	if (!run_fusermount_u(argv[1])) {
 		if (pidfd >= 0)
 			close(pidfd);
 		return 1;
@@ -233,21 +321,6 @@ static bool has_fuse_option(const struct fuse_args *args, const char *name)
 		}
 	}
 	return false;
-}
-
-/* path made absolute (not resolved: an emulated disc may not exist yet).  Malloc'ed; NULL when out of
- * memory or the working directory is gone. */
-static char *absolute_path(const char *path)
-{
-	char *out = NULL;
-
-	if (path[0] == '/')
-		return strdup(path);
-	char *cwd = getcwd(NULL, 0);
-	if (cwd && asprintf(&out, "%s/%s", strcmp(cwd, "/") ? cwd : "", path) < 0)
-		out = NULL;
-	free(cwd);
-	return out;
 }
 
 /* SOURCE with every path in it absolute: the daemon works in "/" once detached, and the emulator
@@ -975,14 +1048,14 @@ static int run_daemon(int argc, char **argv)
 			goto out_cache;
 		}
 		if (*udf_mount_note(pf.udf)) {
-			pktfuse_log(LOG_ERR, "%s: %s", pf.opts.source, udf_mount_note(pf.udf));
+			pktfuse_log(LOG_NOTICE, "%s: %s", pf.opts.source, udf_mount_note(pf.udf));
 			snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, udf_mount_note(pf.udf));
 		}
 		char why[256];
 		if (!udf_writable(pf.udf, why, sizeof(why))) {
 			/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */
 			if (!pf.opts.read_only && g->writable) {
-				pktfuse_log(LOG_ERR, "%s: %s", pf.opts.source, why);
+				pktfuse_log(LOG_NOTICE, "%s: %s", pf.opts.source, why);
 				snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, why);
 			}
 			fuse_opt_add_arg(&args, "-oro");

@@ -65,4 +65,19 @@ note "pktfuse umount of a killed daemon → $rc: $(cat "$T/err")"
 [ "$rc" -ne 0 ] || fail "pktfuse umount returned 0 for a daemon that was killed"
 grep -q "ended without finishing" "$T/err" || fail "umount does not say the daemon was killed"
 mountpoint -q "$T/mnt" && fail "still mounted"
+# A daemon killed before umount: the dead mount is cleaned up and the kill is reported.
+start_pktfuse "$T/ok.img" "$T/mnt" -o image,dirty_age=3600
+pid=$(pid_of_mount "$T/mnt")
+report=$(stat_of "$T/mnt" report_file)
+kill -KILL "$pid"
+wait_gone "$pid"
+set +e
+"$PKTFUSE" umount "$T/mnt" 2> "$T/err"
+rc=$?
+set -e
+note "pktfuse umount of a dead mount → $rc: $(cat "$T/err")"
+[ "$rc" -ne 0 ] || fail "pktfuse umount returned 0 for a daemon killed before it"
+grep -q "(pid $pid) ended without finishing" "$T/err" || fail "umount does not name the killed daemon"
+mountpoint -q "$T/mnt" 2> /dev/null && fail "the dead mount is still there"
+[ ! -e "$report" ] || fail "the killed daemon's report is left behind"
 echo "PASS: errors of a background daemon reach status and umount; umount reports failures and kills"

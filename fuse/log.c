@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "log.h"
+#include "mountinfo.h"
+
+#include <dirent.h>
+#include <signal.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,6 +126,58 @@ int pktfuse_runtime_dir(char *buf, size_t len)
 	return 0;
 }
 
+/* Whether process pid runs (an exited one its parent has not reaped yet does not). */
+bool pktfuse_process_alive(long pid)
+{
+	char path[64], stat[256];
+
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return true; /* no /proc: kill said it exists */
+	size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	const char *state = strrchr(stat, ')'); /* after the command name, which may hold anything */
+	return !(state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
+}
+
+/* Reports nobody will read: their daemon is gone, its mount too, and they are an hour old (a
+ * fresh one may be just what a waiting `pktfuse umount` is about to read). */
+static void remove_stale_reports(const char *dir)
+{
+	DIR *d = opendir(dir);
+	time_t now = time(NULL);
+	char path[sizeof(lg.report) + 300], line[4200];
+
+	for (struct dirent *e; d && (e = readdir(d));) {
+		long pid = strtol(e->d_name, NULL, 10);
+		char name[32];
+		struct stat st;
+		snprintf(name, sizeof(name), "%ld.report", pid);
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (pid <= 0 || strcmp(name, e->d_name) != 0 || pktfuse_process_alive(pid) || stat(path, &st) < 0 ||
+		    now - st.st_mtime < 3600)
+			continue;
+		FILE *f = fopen(path, "re");
+		bool mounted = false;
+		dev_t dev;
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "mountpoint: ", 12)) {
+				line[strcspn(line, "\n")] = '\0';
+				mounted = mountinfo_find(line + 12, &dev, NULL, 0) != 0;
+			}
+		if (f)
+			fclose(f);
+		if (!mounted)
+			unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* Writes text as the report, atomically (a reader sees the old or the new one). */
 static bool write_report(const char *text)
 {
@@ -151,6 +207,7 @@ bool pktfuse_report_start(const char *source, const char *mountpoint)
 			    strerror(-rc));
 		return false;
 	}
+	remove_stale_reports(dir);
 	snprintf(lg.report, sizeof(lg.report), "%s/%ld.report", dir, (long)getpid());
 	snprintf(text, sizeof(text), "pid: %ld\nsource: %s\nmountpoint: %s\noutcome: running\n", (long)getpid(), source,
 		 mountpoint);

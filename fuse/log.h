@@ -34,6 +34,8 @@ int pktfuse_runtime_dir(char *buf, size_t len);
 bool pktfuse_report_start(const char *source, const char *mountpoint);
 /* The report's path, or "-" when there is none. */
 const char *pktfuse_report_path(void);
+/* Whether process pid runs (an exited one its parent has not reaped yet does not). */
+bool pktfuse_process_alive(long pid);
 /* ok: removes the report.  Otherwise rewrites it "failed" with summary and the ring. */
 void pktfuse_report_finish(bool ok, const char *summary);
 

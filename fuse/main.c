@@ -140,24 +140,6 @@ static int report_outcome(const char *mnt, long pid, const char *report)
 	return running || failed ? 1 : 0;
 }
 
-/* Whether process pid runs (an exited one its parent has not reaped yet does not). */
-static bool process_alive(long pid)
-{
-	char path[64], stat[256];
-
-	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return true; /* no /proc: kill said it exists */
-	size_t n = fread(stat, 1, sizeof(stat) - 1, f);
-	fclose(f);
-	stat[n] = '\0';
-	const char *state = strrchr(stat, ')'); /* after the command name, which may hold anything */
-	return !(state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
-}
-
 /* Waits for process pid to exit (pidfd: readable at exit; without one, polls). */
 static void wait_exit(int pidfd, long pid)
 {
@@ -168,7 +150,7 @@ static void wait_exit(int pidfd, long pid)
 		close(pidfd);
 		return;
 	}
-	while (process_alive(pid))
+	while (pktfuse_process_alive(pid))
 		usleep(50000);
 }
 
@@ -205,7 +187,7 @@ static int umount_dead(const char *mnt)
 		long pid = strtol(e->d_name, NULL, 10);
 		char tail[32];
 		snprintf(tail, sizeof(tail), "%ld.report", pid);
-		if (pid <= 0 || strcmp(e->d_name, tail) != 0 || process_alive(pid))
+		if (pid <= 0 || strcmp(e->d_name, tail) != 0 || pktfuse_process_alive(pid))
 			continue; /* not a report, or its daemon still lives */
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		FILE *f = fopen(path, "re");

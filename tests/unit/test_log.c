@@ -4,6 +4,9 @@
 #include "log.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +49,29 @@ START_TEST(test_ring_and_report)
 	/* a short buffer is cut, never overrun */
 	ck_assert_uint_lt(pktfuse_log_render(text, 40), 40);
 
+	/* reports of a dead daemon whose mount is gone: removed once an hour old, kept while fresh */
+	pid_t dead = fork();
+	if (dead == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	char sub[256], old[300], fresh[300];
+	snprintf(sub, sizeof(sub), "%s/pktfuse", dir);
+	mkdir(sub, 0700);
+	snprintf(old, sizeof(old), "%s/%ld.report", sub, (long)dead);
+	snprintf(fresh, sizeof(fresh), "%s/%ld.report", sub, (long)dead + 1000000);
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(i ? fresh : old, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs("outcome: running\nmountpoint: /nonexistent/mnt\n", f);
+		fclose(f);
+	}
+	struct timespec hours_ago[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+	ck_assert_int_eq(utimensat(AT_FDCWD, old, hours_ago, 0), 0);
+
 	ck_assert(pktfuse_report_start("emu:cdrw:/x.img", "/mnt"));
+	ck_assert_msg(access(old, F_OK) != 0, "a stale report was kept");
+	ck_assert_msg(access(fresh, F_OK) == 0, "a fresh report was removed");
+	unlink(fresh);
 	char want[256];
 	snprintf(want, sizeof(want), "%s/pktfuse/%ld.report", dir, (long)getpid());
 	ck_assert_str_eq(pktfuse_report_path(), want);

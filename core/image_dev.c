@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "image_dev.h"
+#include "disc_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +103,7 @@ static void image_close(struct pkt_blockdev *dev)
 {
 	struct image_dev *img = to_image(dev);
 
+	disc_lock_forget(img->fd);
 	close(img->fd);
 	free(img);
 }
@@ -183,13 +184,8 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 			 (long long)st.st_size);
 		goto fail;
 	}
-	if (opt->lock && flock(fd, (opt->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			snprintf(err, errlen, "%s: image is in use by another pktfuse", path);
-		else
-			snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+	if (opt->lock && disc_lock_take(fd, path, !opt->read_only, err, errlen) != 0)
 		goto fail;
-	}
 
 	struct image_dev *img = calloc(1, sizeof(*img));
 	if (!img) {
@@ -206,6 +202,7 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 	img->dev.geo.writable = !opt->read_only;
 	return &img->dev;
 fail:
+	disc_lock_forget(fd);
 	close(fd);
 	return NULL;
 }

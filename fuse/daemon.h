@@ -42,10 +42,14 @@ void pktfuse_files_stop(struct pktfuse *pf);
  * EIO.  The single place where core errors become FUSE errors. */
 void pktfuse_reply_err(fuse_req_t req, int rc);
 
+/* Logs a failed fsync (what: "the flush", "the commit") and returns rc: an application may ignore
+ * the error it gets, the log keeps it. */
+int pktfuse_logged(struct pktfuse *pf, const char *what, int rc);
+
 /* Renders the statistics text (daemon lines, cache lines, backend lines).  Returns its length. */
 size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len);
 
-#define PKTFUSE_STATS_MAX 8192
+#define PKTFUSE_STATS_MAX 16384
 
 /* A per-thread buffer of at least len bytes, kept for the thread's life (no allocation per
  * request); NULL when memory is exhausted. */

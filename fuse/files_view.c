@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "udf.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -553,7 +554,7 @@ static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)datasync;
 	(void)fi;
 
-	pktfuse_reply_err(req, pf->udf_rw ? udf_sync(pf->udf) : 0);
+	pktfuse_reply_err(req, pf->udf_rw ? pktfuse_logged(pf, "the commit", udf_sync(pf->udf)) : 0);
 }
 
 /* ---- the periodic commit ---- */
@@ -562,6 +563,7 @@ static void *committer(void *arg)
 {
 	struct pktfuse *pf = arg;
 	unsigned ms = pf->opts.dirty_age_ms ? pf->opts.dirty_age_ms : 5000;
+	bool failing = false;
 
 	pthread_mutex_lock(&pf->commit_lock);
 	while (!pf->commit_stop) {
@@ -578,8 +580,13 @@ static void *committer(void *arg)
 			break;
 		pthread_mutex_unlock(&pf->commit_lock);
 		/* A failed commit leaves everything dirty: it is tried again, and fsync reports it. */
-		if (udf_dirty(pf->udf))
-			udf_sync(pf->udf);
+		if (udf_dirty(pf->udf)) {
+			int rc = udf_sync(pf->udf);
+			if (rc && !failing) /* once per run of failures: it is retried every interval */
+				pktfuse_log(LOG_ERR, "%s: committing the changes failed: %s (retried; fsync reports it)",
+					    pf->opts.source, strerror(rc < 0 ? -rc : EIO));
+			failing = rc != 0;
+		}
 		pthread_mutex_lock(&pf->commit_lock);
 	}
 	pthread_mutex_unlock(&pf->commit_lock);

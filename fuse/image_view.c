@@ -228,7 +228,7 @@ static void iv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)fi;
 	if (ino != INO_DISC)
 		return (void)fuse_reply_err(req, 0);
-	int rc = pkt_cache_flush(pf_of(req)->cache);
+	int rc = pktfuse_logged(pf_of(req), "the flush", pkt_cache_flush(pf_of(req)->cache));
 	if (rc)
 		return pktfuse_reply_err(req, rc);
 	fuse_reply_err(req, 0);

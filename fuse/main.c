@@ -8,7 +8,10 @@
  */
 #define _GNU_SOURCE
 #include "daemon.h"
+#include "disc_lock.h"
+#include "log.h"
 #include "image_dev.h"
+#include "mountinfo.h"
 #include "mmc_dev.h"
 #include "source.h"
 #include "udf.h"
@@ -16,6 +19,7 @@
 #include "udf_format.h"
 #include "mmc_cmds.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,25 +39,30 @@
 
 static bool daemonized;
 
-/* After the fork, stderr is /dev/null: errors go to syslog too. */
-static void report(const char *fmt, ...)
+/* The MMC layer's failed commands (with their decoded sense) go to the daemon's log. */
+static void mmc_to_log(const char *line)
 {
-	va_list ap;
+	pktfuse_log(LOG_ERR, "%s", line);
+}
 
-	va_start(ap, fmt);
-	if (daemonized) {
-		vsyslog(LOG_ERR, fmt, ap);
-	} else {
-		fputs("pktfuse: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-	va_end(ap);
+/* path made absolute (not resolved: an emulated disc may not exist yet).  Malloc'ed; NULL when out of
+ * memory or the working directory is gone. */
+static char *absolute_path(const char *path)
+{
+	char *out = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	char *cwd = getcwd(NULL, 0);
+	if (cwd && asprintf(&out, "%s/%s", strcmp(cwd, "/") ? cwd : "", path) < 0)
+		out = NULL;
+	free(cwd);
+	return out;
 }
 
 static int cmd_status(int argc, char **argv)
 {
-	char buf[16384];
+	char buf[PKTFUSE_STATS_MAX + 1];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: pktfuse status MOUNTPOINT\n");
@@ -74,53 +83,172 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/* The value of the "name: value" line of a statistics text, or "" when it has none. */
+static void stats_value(const char *text, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name);
+
+	out[0] = '\0';
+	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		if (strncmp(l, name, n) == 0 && l[n] == ':' && l[n + 1] == ' ') {
+			size_t v = strcspn(l + n + 2, "\n");
+			snprintf(out, len, "%.*s", (int)(v < len ? v : len - 1), l + n + 2);
+			return;
+		}
+	}
+}
+
+/* After the daemon's exit: prints what its outcome report says, removes it, and returns umount's
+ * exit status.  No report at all: the daemon wrote everything (it removes its report then). */
+static int report_outcome(const char *mnt, long pid, const char *report)
+{
+	char suffix[32], line[1024];
+	bool running = false, failed = false;
+
+	if (!*report || !strcmp(report, "-"))
+		return 0; /* the daemon could not keep a report (it said so when it started) */
+	/* Only the daemon's own report is read and removed: DIR/PID.report */
+	snprintf(suffix, sizeof(suffix), "/%ld.report", pid);
+	size_t n = strlen(report), k = strlen(suffix);
+	if (report[0] != '/' || n <= k || strcmp(report + n - k, suffix) != 0) {
+		fprintf(stderr, "pktfuse: %s: the daemon names no report of its own (%s)\n", mnt, report);
+		return 1;
+	}
+	FILE *f = fopen(report, "re");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, "pktfuse: %s: cannot read the daemon's report %s: %s\n", mnt, report, strerror(errno));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strcmp(line, "outcome: running"))
+			running = true;
+		else if (!strcmp(line, "outcome: failed"))
+			failed = true;
+		else if (!strncmp(line, "error: ", 7))
+			fprintf(stderr, "pktfuse: %s: %s\n", mnt, line + 7);
+		else if (!strncmp(line, "last_error: ", 12))
+			fprintf(stderr, "pktfuse:   %s\n", line + 12);
+	}
+	fclose(f);
+	unlink(report);
+	if (running)
+		fprintf(stderr, "pktfuse: %s: the daemon (pid %ld) ended without finishing (killed?): what it had not "
+				"written yet is lost\n", mnt, pid);
+	return running || failed ? 1 : 0;
+}
+
+/* Waits for process pid to exit (pidfd: readable at exit; without one, polls). */
+static void wait_exit(int pidfd, long pid)
+{
+	if (pidfd >= 0) {
+		struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+			;
+		close(pidfd);
+		return;
+	}
+	while (pktfuse_process_alive(pid))
+		usleep(50000);
+}
+
+/* fusermount3 -u MNT; true when it succeeded. */
+static bool run_fusermount_u(const char *mnt)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
+		fprintf(stderr, "pktfuse: cannot run fusermount3: %s\n", strerror(errno));
+		_exit(127);
+	}
+	int st = 0;
+	if (child < 0 || waitpid(child, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "pktfuse: could not unmount %s\n", mnt);
+		return false;
+	}
+	return true;
+}
+
+/* The mount of a daemon that died: names the daemon from the report it left ("running") in the
+ * runtime directory, removes that report, and unmounts the dead mount.  Always 1: data the daemon
+ * had not written is lost. */
+static int umount_dead(const char *mnt)
+{
+	char dir[3800], path[4200], line[4200], want[4200];
+	char *abs = absolute_path(mnt);
+	long found = 0;
+
+	snprintf(want, sizeof(want), "mountpoint: %s\n", abs ? abs : mnt);
+	free(abs);
+	DIR *d = pktfuse_runtime_dir(dir, sizeof(dir)) == 0 ? opendir(dir) : NULL;
+	for (struct dirent *e; d && !found && (e = readdir(d));) {
+		long pid = strtol(e->d_name, NULL, 10);
+		char tail[32];
+		snprintf(tail, sizeof(tail), "%ld.report", pid);
+		if (pid <= 0 || strcmp(e->d_name, tail) != 0 || pktfuse_process_alive(pid))
+			continue; /* not a report, or its daemon still lives */
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "re");
+		bool ours = false, running = false;
+		while (f && fgets(line, sizeof(line), f)) {
+			ours = ours || !strcmp(line, want);
+			running = running || !strcmp(line, "outcome: running\n");
+		}
+		if (f)
+			fclose(f);
+		if (ours && running) {
+			found = pid;
+			unlink(path);
+		}
+	}
+	if (d)
+		closedir(d);
+	if (found)
+		fprintf(stderr, "pktfuse: %s: the daemon (pid %ld) ended without finishing (killed?): what it had not "
+				"written yet is lost\n", mnt, found);
+	else
+		fprintf(stderr, "pktfuse: %s: the daemon is gone: what it had not written yet is lost\n", mnt);
+	run_fusermount_u(mnt);
+	return 1;
+}
+
 /* `pktfuse umount MOUNTPOINT`: unmounts and returns only when the daemon has written everything
- * and exited, so that the disc can be removed.  (A FUSE unmount itself returns at once.) */
+ * and exited, so that the disc can be removed.  (A FUSE unmount itself returns at once.)  Then
+ * says what the daemon could not write, from its outcome report, and exits 1 if anything. */
 static int cmd_umount(int argc, char **argv)
 {
-	char buf[16384];
+	char buf[PKTFUSE_STATS_MAX + 1], pidtext[32], report[4096];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: pktfuse umount MOUNTPOINT\n");
 		return 2;
 	}
 	ssize_t n = getxattr(argv[1], PKTFUSE_STATS_XATTR, buf, sizeof(buf) - 1);
+	if (n < 0 && errno == ENOTCONN)
+		return umount_dead(argv[1]);
 	if (n < 0) {
 		fprintf(stderr, "pktfuse: %s is not a pktfuse mount (%s)\n", argv[1], strerror(errno));
 		return 1;
 	}
 	buf[n] = '\0';
-	char *line = strstr(buf, "daemon_pid: ");
-	long pid = line ? strtol(line + 12, NULL, 10) : 0;
+	stats_value(buf, "daemon_pid", pidtext, sizeof(pidtext));
+	stats_value(buf, "report_file", report, sizeof(report));
+	long pid = strtol(pidtext, NULL, 10);
 	if (pid <= 0) {
 		fprintf(stderr, "pktfuse: %s: no daemon_pid in its statistics\n", argv[1]);
 		return 1;
 	}
 	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	pid_t child = fork();
-	if (child == 0) {
-		execlp("fusermount3", "fusermount3", "-u", "--", argv[1], (char *)NULL);
-		fprintf(stderr, "pktfuse: cannot run fusermount3: %s\n", strerror(errno));
-		_exit(127);
-	}
-	int st = 0;
-	if (child < 0 || waitpid(child, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "pktfuse: could not unmount %s\n", argv[1]);
+	if (!run_fusermount_u(argv[1])) {
 		if (pidfd >= 0)
 			close(pidfd);
 		return 1;
 	}
-	/* Wait for the daemon's final flush: a pidfd becomes readable when the process exits. */
-	if (pidfd >= 0) {
-		struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
-			;
-		close(pidfd);
-	} else {
-		while (kill((pid_t)pid, 0) == 0)
-			usleep(50000);
-	}
-	return 0;
+	/* Wait for the daemon's final flush, then for what it says about it. */
+	wait_exit(pidfd, pid);
+	return report_outcome(argv[1], pid, report);
 }
 
 static int cmd_info(int argc, char **argv)
@@ -177,6 +305,92 @@ static bool has_fuse_option(const struct fuse_args *args, const char *name)
 	return false;
 }
 
+/* SOURCE with every path in it absolute: the daemon works in "/" once detached, and the emulator
+ * reopens its state file by name.  An image or device path, or emu:PROFILE:IMAGE[,log=FILE,...].
+ * Malloc'ed; NULL when out of memory. */
+static char *absolute_source(const char *source)
+{
+	if (strncmp(source, "emu:", 4) != 0)
+		return absolute_path(source);
+	const char *image = strchr(source + 4, ':');
+	if (!image)
+		return strdup(source); /* malformed: the emulator says why */
+	image++;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	if (!f)
+		return NULL;
+	fprintf(f, "%.*s", (int)(image - source), source);
+	bool ok = true;
+	for (const char *p = image, *end; ok && p; p = *end ? end + 1 : NULL) {
+		end = p + strcspn(p, ",");
+		char *part = strndup(p, (size_t)(end - p));
+		bool is_path = p == image || !strncmp(part, "log=", 4);
+		const char *name = p == image ? part : part + 4;
+		char *abs = is_path && *name ? absolute_path(name) : NULL;
+		if (!part || (is_path && *name && !abs))
+			ok = false;
+		else if (abs)
+			fprintf(f, "%s%s%s", p == image ? "" : ",", p == image ? "" : "log=", abs);
+		else
+			fprintf(f, "%s%s", p == image ? "" : ",", part);
+		free(abs);
+		free(part);
+	}
+	if (fclose(f) != 0 || !ok) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Whether /etc/fuse.conf lets users other than root mount with allow_other (and allow_root), as
+ * fusermount3 reads it: a line holding user_allow_other alone, "#" starting a comment. */
+static bool fuse_conf_allows_other(void)
+{
+	FILE *f = fopen("/etc/fuse.conf", "re");
+	char line[512];
+	bool yes = false;
+
+	if (!f)
+		return false;
+	while (!yes && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "#\n")] = '\0';
+		char *p = line + strspn(line, " \t");
+		size_t n = strcspn(p, " \t\r");
+		yes = n == 16 && !strncmp(p, "user_allow_other", 16) && !p[n + strspn(p + n, " \t\r")];
+	}
+	fclose(f);
+	return yes;
+}
+
+/* The checks of the mount point fusermount3 would otherwise answer with an unclear message. */
+static bool mountpoint_usable(const char *mnt, const struct fuse_args *args)
+{
+	dev_t dev;
+	struct stat st, up;
+	char parent[PATH_MAX + 4];
+
+	snprintf(parent, sizeof(parent), "%s/..", mnt);
+	int mounted = mountinfo_find(mnt, &dev, NULL, 0);
+	if (mounted < 0) /* no /proc: a mount point is on another device than its parent */
+		mounted = stat(mnt, &st) == 0 && stat(parent, &up) == 0 && st.st_dev != up.st_dev;
+	if (mounted) {
+		pktfuse_log(LOG_ERR, "%s is already a mount point: unmount it first (pktfuse umount %s) or choose "
+				     "another directory", mnt, mnt);
+		return false;
+	}
+	if (getuid() != 0 && (has_fuse_option(args, "allow_other") || has_fuse_option(args, "allow_root")) &&
+	    !fuse_conf_allows_other()) {
+		pktfuse_log(LOG_ERR, "-o %s needs the line user_allow_other in /etc/fuse.conf when a user other than "
+				     "root mounts (ask the administrator to add it)",
+			    has_fuse_option(args, "allow_other") ? "allow_other" : "allow_root");
+		return false;
+	}
+	return true;
+}
+
 /* The UDF engine reads and writes through the packet cache. */
 static int udf_read_through_cache(void *ctx, uint64_t off, size_t len, void *buf)
 {
@@ -221,6 +435,23 @@ static int udf_rescue_cache(void *ctx, int (*relocate)(void *rctx, uint64_t off,
 #define FORMAT_USAGE                                                                                         \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
 	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre]"
+
+#define FORMAT_HELP                                                                                          \
+	FORMAT_USAGE "\n"                                                                                     \
+	"\n"                                                                                                  \
+	"Brings a disc (a drive or emu:) to a packet-writable state, then writes an empty UDF file system\n"  \
+	"laid out for the medium; an image file gets the file system only.\n"                                \
+	"\n"                                                                                                  \
+	"    --quick, --full   a quick medium format where the medium allows one (default), or a full one\n" \
+	"    --force           erase a disc that holds data, or overwrite an image holding a file system\n"   \
+	"    --no-udf          format the medium only, write no file system (not for image files)\n"        \
+	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n"\
+	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
+	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
+	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
+	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
+	"                      dvdram, dvd+rw, bdre: plain)\n"                                                \
+	"    -h, --help        this text\n"
 
 /* Names a file system (or partition table) found in the first 68 KiB of a medium, or NULL. */
 static const char *fs_signature(const uint8_t *b, size_t len)
@@ -407,7 +638,10 @@ static int cmd_format(int argc, char **argv)
 			fo.force = true;
 		else if (!strcmp(a, "--no-udf"))
 			no_udf = true;
-		else if (a[0] == '-') {
+		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(FORMAT_HELP, stdout);
+			return 0;
+		} else if (a[0] == '-') {
 			fprintf(stderr, "pktfuse: format: unknown option '%s' (see pktfuse(1))\n", a);
 			return 2;
 		} else if (source) {
@@ -417,7 +651,7 @@ static int cmd_format(int argc, char **argv)
 			source = a;
 	}
 	if (!source) {
-		fprintf(stderr, FORMAT_USAGE "\n");
+		fputs(FORMAT_HELP, stderr);
 		return 2;
 	}
 	if (fo.quick && fo.full) {
@@ -554,7 +788,7 @@ static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 	int r = mmc_source_open(o->source, &mo, &mdev, err, sizeof(err));
 
 	if (r < 0) {
-		report("%s", err);
+		pktfuse_log(LOG_ERR, "%s", err);
 		return NULL;
 	}
 	if (r == 1) {
@@ -562,7 +796,7 @@ static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 		mmc_dev_set_quiet(mdev, false);
 		/* A drive (or the emulator) knows its packet size and enforces its own rules. */
 		if (o->packet)
-			report("note: -o packet applies to image files; %s uses the medium's packet size", o->source);
+			pktfuse_log(LOG_NOTICE, "note: -o packet applies to image files; %s uses the medium's packet size", o->source);
 		return mdev;
 	}
 	struct image_dev_options io = {
@@ -574,7 +808,7 @@ static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 	struct pkt_blockdev *dev = image_dev_open(o->source, &io, err, sizeof(err));
 
 	if (!dev)
-		report("%s", err);
+		pktfuse_log(LOG_ERR, "%s", err);
 	return dev;
 }
 
@@ -585,12 +819,12 @@ static int daemonize_with_report(int *report_fd)
 
 	/* Close-on-exec: fusermount3 (kept running by auto_unmount) must not hold the pipe open. */
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		report("pipe: %s", strerror(errno));
+		pktfuse_log(LOG_ERR, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		report("fork: %s", strerror(errno));
+		pktfuse_log(LOG_ERR, "fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid > 0) {
@@ -613,13 +847,14 @@ static int daemonize_with_report(int *report_fd)
 				fprintf(stderr, "pktfuse:%s\n", msg + 3);
 			_exit(0);
 		}
-		if (got == 0) {
-			int st;
-			waitpid(pid, &st, 0);
+		/* The child still holds the disc: a start right after this one must not find it locked. */
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (got == 0)
 			fprintf(stderr, "pktfuse: the daemon exited during start-up\n");
-		} else {
+		else
 			fprintf(stderr, "pktfuse: %s\n", msg);
-		}
 		_exit(1);
 	}
 	close(p[0]);
@@ -656,15 +891,44 @@ static void detach_stdio(void)
 	}
 }
 
+/* Logs a final failure, and keeps the first one as the summary of the outcome report. */
+static void fail_with(char *summary, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail_with(char *summary, size_t len, const char *fmt, ...)
+{
+	char msg[700];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pktfuse_log(LOG_ERR, "%s", msg);
+	if (!summary[0])
+		snprintf(summary, len, "%s", msg);
+}
+
+/* The final flush; false (logged, with what stays unwritten) when the medium refused data. */
+static bool flush_all(struct pktfuse *pf, char *summary, size_t len)
+{
+	if (!pkt_cache_geometry(pf->cache)->writable || pkt_cache_flush(pf->cache) == 0)
+		return true;
+	struct pkt_cache_stats cs;
+	pkt_cache_get_stats(pf->cache, &cs);
+	uint64_t kib = cs.dirty_packets * pkt_cache_geometry(pf->cache)->packet_sectors * (PKT_SECTOR_SIZE / 1024);
+	fail_with(summary, len, "could not write all cached data to %s: %llu packets (%llu KiB) not written",
+		  pf->opts.source, (unsigned long long)cs.dirty_packets, (unsigned long long)kib);
+	return false;
+}
+
 static int run_daemon(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct pktfuse pf;
 	struct fuse_session *se = NULL;
 	int report_fd = -1, status = 1;
-	char err[512];
+	char err[512], summary[700] = "";
 
 	memset(&pf, 0, sizeof(pf));
+	mmc_set_log_sink(mmc_to_log);
 	if (pktfuse_parse_options(&args, &pf.opts) != 0)
 		goto out_args;
 	if (pf.opts.show_help) {
@@ -692,16 +956,26 @@ static int run_daemon(int argc, char **argv)
 		pf.kernel_permissions = true;
 	}
 
+	char *abs_source = absolute_source(pf.opts.source);
+	if (!abs_source) {
+		pktfuse_log(LOG_ERR, "%s: %s", pf.opts.source, strerror(errno));
+		goto out_args;
+	}
+	free(pf.opts.source);
+	pf.opts.source = abs_source;
+
 	static char startup_note[600] = "ok";
 	struct stat st;
 	if (stat(pf.opts.mountpoint, &st) < 0) {
-		report("mountpoint %s: %s", pf.opts.mountpoint, strerror(errno));
+		pktfuse_log(LOG_ERR, "mountpoint %s: %s", pf.opts.mountpoint, strerror(errno));
 		goto out_args;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		report("mountpoint %s is not a directory", pf.opts.mountpoint);
+		pktfuse_log(LOG_ERR, "mountpoint %s is not a directory", pf.opts.mountpoint);
 		goto out_args;
 	}
+	if (!mountpoint_usable(pf.opts.mountpoint, &args))
+		goto out_args;
 	pf.dev = open_source(&pf.opts);
 	if (!pf.dev)
 		goto out_args;
@@ -713,7 +987,7 @@ static int run_daemon(int argc, char **argv)
 		if (daemonize_with_report(&report_fd) < 0)
 			goto out_dev;
 		daemonized = true;
-		openlog("pktfuse", LOG_PID, LOG_DAEMON);
+		pktfuse_log_to_syslog();
 	}
 
 	/* The daemon sits in the writeback path of whatever is mounted over `disc`: its own allocations
@@ -731,7 +1005,7 @@ static int run_daemon(int argc, char **argv)
 		.dirty_low_pct = pf.opts.dirty_low,
 	};
 	if (pkt_cache_create(pf.dev, &cc, &pf.cache, err, sizeof(err)) != 0) {
-		report("%s", err);
+		pktfuse_log(LOG_ERR, "%s", err);
 		report_to_parent(&report_fd, err);
 		goto out_dev;
 	}
@@ -749,21 +1023,21 @@ static int run_daemon(int argc, char **argv)
 		};
 		struct udf_mount_opts mo = {.uid = pf.uid, .gid = pf.gid, .read_only = pf.opts.read_only};
 		if (udf_mount(&io, &mo, &pf.udf, err, sizeof(err)) != 0) {
-			report("%s: %s", pf.opts.source, err);
+			pktfuse_log(LOG_ERR, "%s: %s", pf.opts.source, err);
 			char line[700];
 			snprintf(line, sizeof(line), "%s: %s", pf.opts.source, err);
 			report_to_parent(&report_fd, line);
 			goto out_cache;
 		}
 		if (*udf_mount_note(pf.udf)) {
-			report("%s: %s", pf.opts.source, udf_mount_note(pf.udf));
+			pktfuse_log(LOG_NOTICE, "%s: %s", pf.opts.source, udf_mount_note(pf.udf));
 			snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, udf_mount_note(pf.udf));
 		}
 		char why[256];
 		if (!udf_writable(pf.udf, why, sizeof(why))) {
 			/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */
 			if (!pf.opts.read_only && g->writable) {
-				report("%s: %s", pf.opts.source, why);
+				pktfuse_log(LOG_NOTICE, "%s: %s", pf.opts.source, why);
 				snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, why);
 			}
 			fuse_opt_add_arg(&args, "-oro");
@@ -785,10 +1059,15 @@ static int run_daemon(int argc, char **argv)
 	if (fuse_session_mount(se, pf.opts.mountpoint) != 0) {
 		snprintf(err, sizeof(err), "cannot mount on %s (is /dev/fuse usable and fusermount3 installed?)",
 			 pf.opts.mountpoint);
-		report("%s", err);
+		pktfuse_log(LOG_ERR, "%s", err);
 		report_to_parent(&report_fd, err);
 		goto out_signals;
 	}
+	/* Another daemon for this disc is refused while this mount exists; see disc_lock.h. */
+	dev_t mount_dev;
+	if (mountinfo_find(pf.opts.mountpoint, &mount_dev, NULL, 0) == 1)
+		disc_lock_mounted(mount_dev);
+	pktfuse_report_start(pf.opts.source, pf.opts.mountpoint);
 	if (daemonized) {
 		report_to_parent(&report_fd, startup_note);
 		detach_stdio();
@@ -808,7 +1087,12 @@ static int run_daemon(int argc, char **argv)
 		fuse_loop_cfg_destroy(lc);
 	}
 	fuse_session_unmount(se);
-	status = loop_rc == 0 ? 0 : 1;
+	/* A new daemon for this disc may start now; it waits until this one has written its cache. */
+	disc_lock_unmounted();
+	/* After SIGINT, SIGTERM or SIGHUP the loop returns the signal's number: a clean end too. */
+	status = loop_rc < 0 ? 1 : 0;
+	if (loop_rc < 0)
+		snprintf(summary, sizeof(summary), "the FUSE session failed: %s", strerror(-loop_rc));
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
@@ -818,18 +1102,19 @@ out_cache:
 		pktfuse_files_stop(&pf);
 		/* normally done by the destroy callback; here also for start-up failures */
 		if (udf_close(pf.udf) != 0) {
-			report("could not record the file system on %s: the medium reported errors", pf.opts.source);
+			fail_with(summary, sizeof(summary), "could not record the file system on %s: the medium reported errors",
+				  pf.opts.source);
 			status = 1;
 		}
 	}
 	udf_unmount(pf.udf);
-	/* Unmount, SIGTERM and SIGINT all end here: everything dirty goes to the medium first. */
-	if (pkt_cache_destroy(pf.cache) != 0) {
-		report("could not write all cached data to %s: the medium reported errors", pf.opts.source);
+	/* Unmount, SIGTERM, SIGINT and SIGHUP all end here: everything dirty goes to the medium first. */
+	if (pf.cache && !flush_all(&pf, summary, sizeof(summary)))
 		status = 1;
-	}
+	pkt_cache_destroy(pf.cache);
 out_dev:
 	pkt_blockdev_close(pf.dev);
+	pktfuse_report_finish(status == 0, summary);
 	report_to_parent(&report_fd, "start-up failed (see syslog)");
 out_args:
 	pktfuse_free_options(&pf.opts);

@@ -225,12 +225,15 @@ void pktfuse_usage(const char *prog)
 	       "       %s status MOUNTPOINT\n"
 	       "       %s umount MOUNTPOINT\n"
 	       "       %s info SOURCE\n"
-	       "       %s format SOURCE [--quick|--full] [--force]\n"
+	       "       %s format SOURCE [options] (pktfuse format --help lists them)\n"
 	       "\n"
 	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
 	       "SOURCE is a drive (/dev/srN, /dev/sgN), an emulated drive (emu:PROFILE:IMAGE[,opt=val]) or an\n"
 	       "image file whose size is a multiple of 2048 bytes.  MOUNTPOINT shows the\n"
-	       "files of its UDF file system (read-only for now), or with -o image the block file.\n"
+	       "files of its UDF file system (writable on UDF 1.50-2.01; read-only otherwise, with the reason),\n"
+	       "or with -o image the block file.  Unmount with `pktfuse umount MOUNTPOINT`: it waits until\n"
+	       "everything is on the disc and says what could not be written.  Errors of the background\n"
+	       "daemon go to syslog and to the last_error lines of `pktfuse status`.\n"
 	       "\n"
 	       "pktfuse options:\n"
 	       "    -o image             show a directory with `disc` (the block file) and `stats`\n"
@@ -242,6 +245,8 @@ void pktfuse_usage(const char *prog)
 	       "    -o dirty_low=PCT     the flusher then drains to this share (default 50)\n"
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"
 	       "    -o ro                read-only\n"
+	       "    -o allow_other       let other users in (a user needs user_allow_other in /etc/fuse.conf)\n"
+	       "    -o allow_root        let root in, e.g. to loop-mount the user's disc file (the same line)\n"
 	       "\n",
 	       prog, prog, prog, prog, prog);
 }

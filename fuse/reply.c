@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "udf.h"
+#include "log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,14 +24,23 @@ void pktfuse_reply_err(fuse_req_t req, int rc)
 	fuse_reply_err(req, e);
 }
 
+int pktfuse_logged(struct pktfuse *pf, const char *what, int rc)
+{
+	if (rc)
+		pktfuse_log(LOG_ERR, "%s: %s for an fsync failed: %s", pf->opts.source, what, strerror(rc < 0 ? -rc : EIO));
+	return rc;
+}
+
 size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 {
 	int n = snprintf(buf, len,
 			 "source: %s\n"
 			 "daemon_pid: %ld\n"
 			 "view: %s\n"
-			 "io_flusher: %d\n",
-			 pf->opts.source, (long)getpid(), pf->opts.image_view ? "image" : "files", pf->io_flusher);
+			 "io_flusher: %d\n"
+			 "report_file: %s\n",
+			 pf->opts.source, (long)getpid(), pf->opts.image_view ? "image" : "files", pf->io_flusher,
+			 pktfuse_report_path());
 	if (n < 0 || len == 0)
 		return 0;
 	size_t used = (size_t)n < len ? (size_t)n : len - 1;
@@ -56,7 +66,8 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		if (n > 0)
 			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
 	}
-	return used + pkt_cache_format_stats(pf->cache, buf + used, len - used);
+	used += pkt_cache_format_stats(pf->cache, buf + used, len - used);
+	return used + pktfuse_log_render(buf + used, len - used);
 }
 
 /* One read buffer per FUSE thread, kept for the thread's life: no allocation per request. */
@@ -97,9 +108,12 @@ void pktfuse_destroy(void *userdata)
 	if (pf->udf) {
 		/* the clean unmount: last commit, integrity descriptor closed */
 		pktfuse_files_stop(pf);
-		udf_close(pf->udf);
+		if (udf_close(pf->udf) != 0)
+			pktfuse_log(LOG_ERR, "%s: the last commit at unmount failed", pf->opts.source);
 	}
-	pkt_cache_flush(pf->cache);
+	int rc = pkt_cache_flush(pf->cache);
+	if (rc)
+		pktfuse_log(LOG_ERR, "%s: the flush at unmount failed: %s", pf->opts.source, strerror(-rc));
 }
 
 void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)

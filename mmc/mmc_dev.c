@@ -65,8 +65,7 @@ static int recheck(struct mmc_dev *m)
 	m->ctx.return_unit_attention = true;
 	if (rc || p.fingerprint != m->probe.fingerprint) {
 		if (!m->ctx.quiet)
-			fprintf(stderr, "pktfuse: %s: %s\n", m->source,
-				rc ? err : "the disc was changed: refusing to touch the new one");
+			mmc_log("%s: %s", m->source, rc ? err : "the disc was changed: refusing to touch the new one");
 		m->gone = true;
 		return rc ? rc : -ENOMEDIUM;
 	}
@@ -353,8 +352,7 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	m->dev.geo.writable = !opt->read_only;
 	m->speed = opt->speed;
 	if (set_speed(m) && !opt->quiet)
-		fprintf(stderr, "pktfuse: %s: the drive did not accept speed %ux; using its default\n", source,
-			opt->speed);
+		mmc_log("%s: the drive did not accept speed %ux; using its default", source, opt->speed);
 	return &m->dev;
 fail:
 	mmc_transport_close(t);

@@ -2,8 +2,30 @@
 #include "sense.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+static mmc_log_sink log_sink;
+
+void mmc_set_log_sink(mmc_log_sink sink)
+{
+	log_sink = sink;
+}
+
+void mmc_log(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_sink)
+		log_sink(line);
+	else
+		fprintf(stderr, "pktfuse: %s\n", line);
+}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -221,10 +243,9 @@ static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 			ctx->last_os_error = -rc;
 			if (log && !ctx->quiet) {
 				if (rc == -EPERM)
-					fprintf(stderr, "pktfuse: %s: %s\n", ctx->t->name, mmc_ctx_error(ctx, rc, txt, sizeof(txt)));
+					mmc_log("%s: %s", ctx->t->name, mmc_ctx_error(ctx, rc, txt, sizeof(txt)));
 				else
-					fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name,
-						cmd->cdb[0], strerror(-rc));
+					mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0], strerror(-rc));
 			}
 			return rc;
 		}
@@ -261,11 +282,10 @@ static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 			char txt[96];
 			mmc_sense_text(&ctx->last, txt, sizeof(txt));
 			if (ctx->last.info_valid)
-				fprintf(stderr, "pktfuse: %s: command %02Xh failed at sector %llu: %s\n", ctx->t->name,
-					cmd->cdb[0], (unsigned long long)ctx->last.info, txt);
+				mmc_log("%s: command %02Xh failed at sector %llu: %s", ctx->t->name, cmd->cdb[0],
+					(unsigned long long)ctx->last.info, txt);
 			else
-				fprintf(stderr, "pktfuse: %s: command %02Xh failed: %s\n", ctx->t->name, cmd->cdb[0],
-					txt);
+				mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0], txt);
 		}
 		return ctx->last.valid ? mmc_sense_errno(&ctx->last) : -EIO;
 	}

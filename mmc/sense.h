@@ -55,6 +55,11 @@ const char *mmc_ctx_error(const struct mmc_ctx *ctx, int rc, char *buf, size_t l
 const char *mmc_op_name(uint8_t op);
 /* Clears what the previous command left in ctx; every command starts with it. */
 void mmc_ctx_begin(struct mmc_ctx *ctx, uint8_t op);
+/* Where the MMC layer reports failed commands and disc changes: one line without newline.  By
+ * default stderr with a "pktfuse: " prefix; a program sets its own sink (the daemon: its log). */
+typedef void (*mmc_log_sink)(const char *line);
+void mmc_set_log_sink(mmc_log_sink sink);
+void mmc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Sends cmd with the retry policy.  Returns 0 on GOOD, otherwise a negative errno with ctx->last
  * holding the decoded sense (logged to stderr unless quiet or the caller passes expect_fail). */

@@ -50,7 +50,7 @@ disc="emu:cdrw:$work/disc.img,size=128M,log=$work/drive.log"
 echo "1. A second blank CD-RW, formatted for fixed packets only (--no-udf): ext2 goes on it"
 echo "   pktfuse format $disc --no-udf"
 "$PKTFUSE" format "$disc" --no-udf
-"$PKTFUSE" info "$disc" | grep -E '^(medium|formatted|capacity|packet size|writable):' | sed 's/^/   /'
+"$PKTFUSE" info "$disc" | grep -E '^(medium|formatted for packet writing|capacity|packet size|writable):' | sed 's/^/   /'
 echo "2. pktfuse $disc $work/mnt -o image"
 "$PKTFUSE" "$disc" "$work/mnt" -o image
 ls -l "$work/mnt"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "emu.h"
+#include "disc_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1130,8 +1131,10 @@ static void emu_free(struct emu *e)
 {
 	if (e->log)
 		fclose(e->log);
-	if (e->fd >= 0)
+	if (e->fd >= 0) {
+		disc_lock_forget(e->fd);
 		close(e->fd);
+	}
 	for (uint32_t i = 0; e->held && i < e->held_cap; i++)
 		free(e->held[i].data);
 	free(e->held);
@@ -1349,10 +1352,8 @@ static int open_disc(struct emu *e, const struct emu_open_options *oo, uint64_t 
 		}
 	}
 	/* One drive, one user at a time: as a real drive opened with O_EXCL. */
-	if (flock(e->fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen, "%s: the emulated disc is in use by another pktfuse", e->image);
+	if (disc_lock_take(e->fd, e->image, !(e->write_protect || e->read_only), err, errlen) != 0)
 		return -1;
-	}
 	return fresh ? 0 : load_disc(e, &st, err, errlen);
 }
 

@@ -65,4 +65,14 @@ if dd if=/dev/zero of="$T/mnt/disc" bs=2048 count=1 conv=notrunc 2>/dev/null; th
 cmp -n 65536 "$T/mnt/disc" "$T/img" || fail "read-only mount reads wrong data"
 stop_pktfuse "$T/mnt"
 [ "$(sha256sum < "$T/img")" = "$before" ] || fail "the image changed"
+# Help: the files view is writable; format's options on request (exit 0), allow_root documented.
+"$PKTFUSE" --help > "$T/help" || fail "pktfuse --help failed"
+grep -q "read-only for now" "$T/help" && fail "--help still calls the files view read-only"
+grep -q "allow_root" "$T/help" && grep -q "user_allow_other" "$T/help" || fail "--help lacks allow_root/user_allow_other"
+for h in --help -h; do
+	"$PKTFUSE" format "$h" > "$T/fhelp" 2> "$T/err" || fail "pktfuse format $h failed: $(cat "$T/err")"
+	for w in --quick --force --no-udf --label --uid --mode --revision --media; do
+		grep -q -- "$w" "$T/fhelp" || fail "pktfuse format $h does not describe $w"
+	done
+done
 echo "PASS: bad input"

@@ -30,6 +30,41 @@ for how in pktfuse-umount unmount TERM INT; do
 	rm -f "$T/img"
 done
 
+# SIGTERM, SIGINT and SIGHUP are a clean end: exit status 0 once everything is written (-f shows the
+# status; in the background the outcome report is removed, which `pktfuse umount` reads as success).
+for sig in TERM INT HUP; do
+	truncate -s 16M "$T/img"
+	mkdir -p "$T/mnt"
+	# (a background job starts with SIGINT ignored, which libfuse respects: restore it, as a terminal has it)
+	env --default-signal=INT "$PKTFUSE" "$T/img" "$T/mnt" -f -o image,dirty_age=3600 2> "$T/err" &
+	fg=$!
+	_pids+=("$fg")
+	_mounts+=("$T/mnt")
+	for i in $(seq 300); do
+		"$PKTFUSE" status "$T/mnt" > /dev/null 2>&1 && break
+		kill -0 "$fg" 2> /dev/null || fail "pktfuse -f did not start: $(cat "$T/err")"
+		sleep 0.1
+	done
+	"$PATTERN" "fg-$sig" 2000000 | dd of="$T/mnt/disc" bs=65536 conv=notrunc status=none iflag=fullblock
+	kill -"$sig" "$fg"
+	set +e
+	wait "$fg"
+	rc=$?
+	set -e
+	[ "$rc" = 0 ] || fail "pktfuse -f exited $rc after SIG$sig with everything written: $(cat "$T/err")"
+	cmp <("$PATTERN" "fg-$sig" 2000000) <(head -c 2000000 "$T/img") || fail "data lost on SIG$sig (-f)"
+	start_pktfuse "$T/img" "$T/mnt" -o image,dirty_age=3600
+	pid=$(pid_of_mount "$T/mnt")
+	report=$(stat_of "$T/mnt" report_file)
+	[ -e "$report" ] || fail "no outcome report $report while running"
+	"$PATTERN" "bg-$sig" 2000000 | dd of="$T/mnt/disc" bs=65536 conv=notrunc status=none iflag=fullblock
+	kill -"$sig" "$pid"
+	wait_gone "$pid"
+	[ ! -e "$report" ] || fail "after SIG$sig the daemon reports a failure: $(cat "$report")"
+	cmp <("$PATTERN" "bg-$sig" 2000000) <(head -c 2000000 "$T/img") || fail "data lost on SIG$sig"
+	note "SIG$sig: exit 0, all data on the image"
+done
+
 # -o auto_unmount: a daemon killed outright leaves no dead mount behind.  (Judged by mountinfo, not by
 # `mountpoint -q`, which calls the dead mount of a killed daemon "not a mount point".)
 truncate -s 4M "$T/img"
@@ -49,4 +84,4 @@ if ! remove_dead_mount "$T/mnt"; then
 	race=" (this time fusermount3 lost its race with the kernel: see the test)"
 	note "auto_unmount: fusermount3 exited without removing the dead mount; detached it"
 fi
-echo "PASS: unmount, SIGTERM and SIGINT flush; auto_unmount cleans up$race"
+echo "PASS: unmount, SIGTERM, SIGINT and SIGHUP flush and exit 0; auto_unmount cleans up$race"

@@ -21,7 +21,7 @@ expect_error() {
 	[ "$rc" -ne 124 ] || fail "pktfuse $* hung"
 	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "pktfuse $* printed more than one line: $out"
 	for w in "${words[@]}"; do
-		printf '%s' "$out" | grep -qi -- "$w" || fail "pktfuse $*: message lacks '$w': $out"
+		grep -qi -- "$w" <<< "$out" || fail "pktfuse $*: message lacks '$w': $out"
 	done
 	note "pktfuse $* → $out"
 	[ "$(grep -c "$T" /proc/mounts || true)" = "$mounts" ] || fail "pktfuse $* left a mount behind"

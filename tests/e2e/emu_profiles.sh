@@ -28,7 +28,7 @@ for p in cdrw dvd-rw dvd+rw dvd-ram bd-re cd-mrw; do
 	# the emulator saw only writes the medium allows
 	writes=$(grep -c '^op=2A' "$T/$p.log" || true)
 	[ "$writes" -gt 0 ] || fail "$p: no writes reached the emulator"
-	if grep '^op=2A' "$T/$p.log" | grep -v 'rule=ok rmw=0 status=GOOD' | head -3 | grep .; then
+	if grep '^op=2A' "$T/$p.log" | grep -v 'rule=ok rmw=0 status=GOOD' | sed -n 1,3p | grep .; then
 		fail "$p: writes that broke the medium's rules"
 	fi
 	grep -q '^op=35' "$T/$p.log" || fail "$p: no SYNCHRONIZE CACHE reached the drive"
@@ -50,7 +50,7 @@ expect_fail() { # expect_fail WORD -- ARGS…
 	shift 2
 	if out=$("$PKTFUSE" "$@" 2>&1); then fail "pktfuse $* succeeded"; fi
 	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "pktfuse $*: more than one line: $out"
-	printf '%s' "$out" | grep -qi -- "$word" || fail "pktfuse $*: message lacks '$word': $out"
+	grep -qi -- "$word" <<< "$out" || fail "pktfuse $*: message lacks '$word': $out"
 	note "pktfuse $* → $out"
 }
 expect_fail "unknown profile" -- "emu:zip:$T/z.img" "$T/mnt" -o image
@@ -60,10 +60,10 @@ expect_fail "no such emulated disc" -- "emu:cdrw:$T/no/such/dir/d.img" "$T/mnt" 
 expect_fail "no such emulated disc $T/never.img (pktfuse format emu:cdrw:$T/never.img creates one, or give size=)" -- \
 	"emu:cdrw:$T/never.img" "$T/mnt"
 if out=$("$PKTFUSE" info "emu:cdrw:$T/never.img" 2>&1); then fail "info of a missing emulated disc succeeded: $out"; fi
-printf '%s' "$out" | grep -q "no such emulated disc $T/never.img" || fail "info of a missing disc: $out"
+grep -q "no such emulated disc $T/never.img" <<< "$out" || fail "info of a missing disc: $out"
 [ ! -e "$T/never.img" ] && [ ! -e "$T/never.img.state" ] || fail "a mount or info created an emulated disc"
 if out=$("$PKTFUSE" format "emu:cdrw:$T/no/such/dir/d.img" 2>&1); then fail "format into a missing directory succeeded"; fi
-printf '%s' "$out" | grep -q "No such file" || fail "format into a missing directory: $out"
+grep -q "No such file" <<< "$out" || fail "format into a missing directory: $out"
 # An emulated disc in a directory its user cannot write: refused at once with the reason (not with a
 # HARDWARE ERROR at the first SYNCHRONIZE CACHE), and served read-only.  As nobody: root ignores modes.
 if command -v setpriv > /dev/null; then
@@ -75,7 +75,7 @@ if command -v setpriv > /dev/null; then
 	chmod 555 "$T/rodir"
 	nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$T/pktfuse-nobody" "$@"; }
 	if out=$(nobody format "emu:dvd-ram:$T/rodir/d.img" --force 2>&1); then fail "format in a read-only directory succeeded"; fi
-	printf '%s' "$out" | grep -q "cannot write the emulated disc's state file $T/rodir/d.img.state: Permission denied" ||
+	grep -q "cannot write the emulated disc's state file $T/rodir/d.img.state: Permission denied" <<< "$out" ||
 		fail "format in a read-only directory: $out"
 	nobody info "emu:dvd-ram:$T/rodir/d.img" > "$T/roinfo" 2>&1 || fail "info in a read-only directory: $(cat "$T/roinfo")"
 	grep -q "formatted for packet writing: yes" "$T/roinfo" || fail "info in a read-only directory: $(cat "$T/roinfo")"

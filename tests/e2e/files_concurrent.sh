@@ -27,7 +27,7 @@ for j in 0 1 2 3; do
 done
 wait
 "$PKTFUSE" umount "$T/mnt"
-check_closed() { udfinfo "$img" 2> /dev/null | grep -qx 'integrity=closed' || fail "$1: the volume is not closed"; }
+check_closed() { grep -qx 'integrity=closed' <<< "$(udfinfo "$img" 2> /dev/null)" || fail "$1: the volume is not closed"; }
 check_closed "after the load"
 start_pktfuse "$img" "$T/mnt" -o packet=32
 fio --name=w --directory="$T/mnt" --numjobs=4 --size=8M --rw=randread --bs=4k --ioengine=psync \

@@ -19,7 +19,7 @@ for p in cdrw dvd+rw; do
 	S="emu:$p:$img,size=80M,log=$log"
 	"$PKTFUSE" format "$S" > "$T/format.out" 2>&1 || fail "$p: pktfuse format: $(cat "$T/format.out")"
 	"$UDF_MANIFEST" "$img" > "$T/fresh" || fail "$p: no UDF after pktfuse format"
-	grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | head -3 | grep . && fail "$p: pktfuse format broke the medium's rules"
+	grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | sed -n 1,3p | grep . && fail "$p: pktfuse format broke the medium's rules"
 	: > "$log" # from here on: the files view's writes only
 	start_pktfuse "$S" "$T/mnt"
 	assert_rw "$T/mnt"
@@ -31,7 +31,7 @@ for p in cdrw dvd+rw; do
 	# the drive saw only writes the medium allows, and a cache flush
 	writes=$(grep -c '^op=2A' "$log" || true)
 	[ "$writes" -gt 10 ] || fail "$p: only $writes WRITE commands reached the drive"
-	if grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | head -3 | grep .; then
+	if grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | sed -n 1,3p | grep .; then
 		fail "$p: WRITE commands that broke the medium's rules"
 	fi
 	grep -q '^op=35' "$log" || fail "$p: no SYNCHRONIZE CACHE reached the drive"

@@ -30,7 +30,7 @@ expect_refusal() {
 	set -e
 	note "$who: pktfuse $* → $rc: $out"
 	[ "$rc" -ne 0 ] || fail "$who: pktfuse $* succeeded"
-	printf '%s' "$out" | grep -q -- "$words" || fail "$who: message lacks '$words': $out"
+	grep -q -- "$words" <<< "$out" || fail "$who: message lacks '$words': $out"
 	printf '%s' "$out" | grep -q /dev/fuse && fail "$who: the /dev/fuse hint for another problem: $out"
 	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "$who: more than one line: $out"
 	[ "$(grep -c "$T" /proc/mounts || true)" = "$before" ] || fail "$who: pktfuse $* added a mount"

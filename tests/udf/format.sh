@@ -187,7 +187,7 @@ for p in cdrw dvd+rw; do
 	"$PKTFUSE" format "$S" --label "E-$p" > "$W/out" 2> "$W/err" || fail "$p: format failed: $(cat "$W/err")"
 	writes=$(grep -c '^op=2A' "$log" || true)
 	[ "$writes" -gt 0 ] || fail "$p: no writes reached the emulator"
-	if grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | head -3 | grep .; then
+	if grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | sed -n 1,3p | grep .; then
 		fail "$p: writes that broke the medium's rules"
 	fi
 	grep -q '^op=35' "$log" || fail "$p: no SYNCHRONIZE CACHE reached the drive"
@@ -206,7 +206,7 @@ for p in cdrw dvd+rw; do
 	: > "$log"
 	"$PKTFUSE" format "emu:$p:$disc,log=$log" --force --revision 1.50 --label again > /dev/null 2> "$W/err" ||
 		fail "$p: --force: $(cat "$W/err")"
-	if grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | head -3 | grep .; then
+	if grep '^op=2A' "$log" | grep -v 'rule=ok rmw=0 status=GOOD' | sed -n 1,3p | grep .; then
 		fail "$p: writes that broke the medium's rules (again)"
 	fi
 	[ "$(udfinfo "$disc" 2> /dev/null | awk -F= '$1 == "udfrev" {print $2}')" = 1.50 ] || fail "$p: --revision 1.50"

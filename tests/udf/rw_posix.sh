@@ -75,7 +75,7 @@ mk_udf "$T/r201.img" 32M hd 2.01 2048
 mk_udf "$T/r260.img" 32M bdr 2.60 2048
 for rev in 2.50 2.60; do
 	r="$T/r${rev/./}.img"
-	"$UDF_MANIFEST" --statfs "$r" | grep -qx "udfrev=$rev" || fail "the $rev image is not UDF $rev"
+	grep -qx "udfrev=$rev" <<< "$("$UDF_MANIFEST" --statfs "$r")" || fail "the $rev image is not UDF $rev"
 	sum=$(sha256sum < "$r")
 	"$PKTFUSE" "$r" "$T/mnt" > "$T/out" 2>&1 || fail "UDF $rev: not mounted: $(cat "$T/out")"
 	_mounts+=("$T/mnt")

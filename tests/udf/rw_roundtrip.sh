@@ -76,8 +76,8 @@ for v in "${variants[@]}"; do
 	check_udfinfo "$img" "$what, emptied" > "$T/ui"
 	read -r free2 _ < "$T/ui"
 	[ $((free0 - free2)) -le $((rootblocks + 1)) ] || fail "$what: $((free0 - free2)) blocks still used after deleting everything (free $free2, fresh $free0)"
-	"$UDF_MANIFEST" --statfs "$img" | grep -qx 'numfiles=0' || fail "$what: files counted after deleting everything"
-	"$UDF_MANIFEST" --statfs "$img" | grep -qx 'numdirs=1' || fail "$what: directories counted after deleting everything"
+	grep -qx 'numfiles=0' <<< "$("$UDF_MANIFEST" --statfs "$img")" || fail "$what: files counted after deleting everything"
+	grep -qx 'numdirs=1' <<< "$("$UDF_MANIFEST" --statfs "$img")" || fail "$what: directories counted after deleting everything"
 	note "$what: $entries entries identical to tmpfs, after remount, to udf_manifest; $nuc files by udfclient; $used blocks used, all freed again"
 	rm -f "$img"
 done

@@ -194,7 +194,7 @@ used_data_blocks() {
 check_udfinfo() {
 	local img=$1 what=$2 out ours k
 	out=$(udfinfo "$img" 2>&1) || { echo "$out" | tail -5; fail "$what: udfinfo rejects the image"; }
-	echo "$out" | grep -qx 'integrity=closed' || fail "$what: the integrity descriptor is not closed: $(echo "$out" | grep integrity)"
+	grep -qx 'integrity=closed' <<< "$out" || fail "$what: the integrity descriptor is not closed: $(echo "$out" | grep integrity)"
 	ours=$("$UDF_MANIFEST" --statfs "$img") || fail "$what: pktfuse's engine cannot mount the image"
 	for k in freeblocks numfiles numdirs; do
 		[ "$(echo "$out" | awk -F= -v k=$k '$1 == k { print $2 }')" = "$(echo "$ours" | awk -F= -v k=$k '$1 == k { print $2 }')" ] ||
@@ -210,8 +210,8 @@ check_counts() {
 	dirs=$(find "$dir" -type d | wc -l)
 	files=$(find "$dir" ! -type d -printf '%i\n' | sort -u | wc -l)
 	st=$("$UDF_MANIFEST" --statfs "$img")
-	echo "$st" | grep -qx "numdirs=$dirs" || fail "$what: LVID $(echo "$st" | grep numdirs), the tree has $dirs directories"
-	echo "$st" | grep -qx "numfiles=$files" || fail "$what: LVID $(echo "$st" | grep numfiles), the tree has $files files"
+	grep -qx "numdirs=$dirs" <<< "$st" || fail "$what: LVID $(echo "$st" | grep numdirs), the tree has $dirs directories"
+	grep -qx "numfiles=$files" <<< "$st" || fail "$what: LVID $(echo "$st" | grep numfiles), the tree has $files files"
 }
 
 # check_udfclient IMAGE BLOCKSIZE CORPUS_LIST WHAT: udfclient (an independent UDF implementation)

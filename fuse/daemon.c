@@ -17,6 +17,7 @@
 #include "paths.h"
 #include "source.h"
 #include "udf.h"
+#include "udf_cache_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,45 +107,6 @@ static bool mountpoint_usable(const char *mnt, const struct fuse_args *args)
 		return false;
 	}
 	return true;
-}
-
-/* The UDF engine reads and writes through the packet cache. */
-static int udf_read_through_cache(void *ctx, uint64_t off, size_t len, void *buf)
-{
-	return pkt_cache_read(ctx, buf, len, off);
-}
-
-static int files_write_through_cache(void *ctx, uint64_t off, size_t len, const void *buf)
-{
-	return pkt_cache_write(ctx, buf, len, off);
-}
-
-static int udf_flush_cache(void *ctx)
-{
-	return pkt_cache_flush(ctx);
-}
-
-/* Defect management: the cache rewrites failed packets, the engine's sparing table says where. */
-struct rescue_ctx {
-	int (*relocate)(void *rctx, uint64_t off, uint64_t *to);
-	void *rctx;
-};
-
-static int relocate_sectors(void *ctx, uint64_t lba, uint64_t *to)
-{
-	struct rescue_ctx *r = ctx;
-	uint64_t off;
-	int rc = r->relocate(r->rctx, lba * PKT_SECTOR_SIZE, &off);
-
-	*to = off / PKT_SECTOR_SIZE;
-	return rc;
-}
-
-static int udf_rescue_cache(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx)
-{
-	struct rescue_ctx r = {relocate, rctx};
-
-	return pkt_cache_rescue_failed(ctx, relocate_sectors, &r);
 }
 
 static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
@@ -380,15 +342,8 @@ int run_daemon(int argc, char **argv)
 	if (!pf.opts.image_view) {
 		/* Rewritable media in packet mode are single-session: the session starts at 0. */
 		const struct pkt_geometry *g = pkt_cache_geometry(pf.cache);
-		struct udf_io io = {
-			.read = udf_read_through_cache,
-			.write = g->writable && !pf.opts.read_only ? files_write_through_cache : NULL,
-			.flush = udf_flush_cache,
-			.rescue = udf_rescue_cache,
-			.ctx = pf.cache,
-			.size = pkt_cache_capacity_bytes(pf.cache),
-			.packet_blocks = g->packet_sectors,
-		};
+		struct udf_io io;
+		udf_cache_io_init(&io, pf.cache, g->writable && !pf.opts.read_only);
 		struct udf_mount_opts mo = {.uid = pf.uid, .gid = pf.gid, .read_only = pf.opts.read_only};
 		if (udf_mount(&io, &mo, &pf.udf, err, sizeof(err)) != 0) {
 			pktfuse_log(LOG_ERR, "%s: %s", pf.opts.source, err);

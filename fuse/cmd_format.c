@@ -11,7 +11,6 @@
 #include "udf_desc.h"
 #include "udf_cache_io.h"
 #include "udf_format.h"
-#include "mmc_cmds.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -285,25 +284,7 @@ int cmd_format(int argc, char **argv)
 	}
 	if (no_udf)
 		return 0;
-	enum udf_media m;
-	switch (fr.profile) {
-	case MMC_PROFILE_CDRW:
-		m = fr.mrw ? UDF_MEDIA_HD : UDF_MEDIA_CDRW; /* Mount Rainier: the drive spares defects */
-		break;
-	case MMC_PROFILE_DVDRW_RO:
-	case MMC_PROFILE_DVDRW_SEQ:
-		m = UDF_MEDIA_DVDRW;
-		break;
-	case MMC_PROFILE_DVDRAM:
-		m = UDF_MEDIA_DVDRAM;
-		break;
-	case MMC_PROFILE_BDRE:
-		m = UDF_MEDIA_BDRE;
-		break;
-	default:
-		m = UDF_MEDIA_DVDPLUSRW;
-		break;
-	}
+	enum udf_media m = (enum udf_media)udf_media_parse(mmc_format_media_name(&fr));
 	uo.media = m;
 	struct mmc_source_options mo = {.quiet = true};
 	struct pkt_blockdev *dev = NULL;

@@ -266,3 +266,20 @@ fail_rc:
 	mmc_transport_close(t);
 	return rc;
 }
+
+const char *mmc_format_media_name(const struct mmc_format_result *r)
+{
+	switch (r->profile) {
+	case MMC_PROFILE_CDRW:
+		return r->mrw ? "hd" : "cdrw"; /* Mount Rainier: the drive spares defects */
+	case MMC_PROFILE_DVDRW_RO:
+	case MMC_PROFILE_DVDRW_SEQ:
+		return "dvdrw";
+	case MMC_PROFILE_DVDRAM:
+		return "dvdram";
+	case MMC_PROFILE_BDRE:
+		return "bdre";
+	default:
+		return "dvd+rw";
+	}
+}

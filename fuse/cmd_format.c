@@ -8,6 +8,7 @@
 #include "mmc_dev.h"
 #include "pkt_cache.h"
 #include "source.h"
+#include "source_kind.h"
 #include "udf_desc.h"
 #include "udf_cache_io.h"
 #include "udf_format.h"
@@ -210,18 +211,12 @@ int cmd_format(int argc, char **argv)
 	}
 
 	struct stat st;
-	bool is_drive = strncmp(source, "emu:", 4) == 0;
-	if (!is_drive) {
-		if (stat(source, &st) != 0) {
-			fprintf(stderr, "pktfuse: %s: %s\n", source, strerror(errno));
-			return 1;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "pktfuse: %s: is a directory, not a drive or an image file\n", source);
-			return 1;
-		}
-		is_drive = !S_ISREG(st.st_mode);
+	enum source_kind kind = source_classify(source, &st, err, sizeof(err));
+	if (kind == SOURCE_MISSING || kind == SOURCE_DIRECTORY) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
 	}
+	bool is_drive = kind != SOURCE_IMAGE; /* the emulator, a drive; anything else the mmc layer refuses */
 
 	if (!is_drive) {
 		/* An image file: no medium to format, UDF straight onto the file. */

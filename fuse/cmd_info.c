@@ -4,10 +4,9 @@
 #include "cmd.h"
 #include "image_dev.h"
 #include "source.h"
+#include "source_kind.h"
 
 #include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
 
 int cmd_info(int argc, char **argv)
 {
@@ -17,8 +16,9 @@ int cmd_info(int argc, char **argv)
 		fprintf(stderr, "usage: pktfuse info SOURCE\n");
 		return 2;
 	}
-	struct stat st;
-	if (strncmp(argv[1], "emu:", 4) == 0 || (stat(argv[1], &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+	enum source_kind kind = source_classify(argv[1], NULL, err, sizeof(err));
+	/* A missing path or a directory is the image backend's to word, as for the daemon. */
+	if (kind == SOURCE_EMULATOR || kind == SOURCE_DRIVE || kind == SOURCE_OTHER) {
 		if (mmc_cmd_info(argv[1], stdout, err, sizeof(err)) != 0) {
 			fprintf(stderr, "pktfuse: %s\n", err);
 			return 1;

@@ -43,26 +43,6 @@ static void mmc_to_log(const char *line)
 	pktfuse_log(LOG_ERR, "%s", line);
 }
 
-/* True when one of the -o option lists in args holds name. */
-static bool has_fuse_option(const struct fuse_args *args, const char *name)
-{
-	for (int i = 0; i < args->argc; i++) {
-		const char *a = args->argv[i];
-		if (strncmp(a, "-o", 2) != 0)
-			continue;
-		a = a[2] ? a + 2 : (i + 1 < args->argc ? args->argv[++i] : "");
-		size_t n = strlen(name);
-		for (const char *p = a; *p;) {
-			const char *e = strchr(p, ',');
-			size_t l = e ? (size_t)(e - p) : strlen(p);
-			if (l == n && strncmp(p, name, n) == 0)
-				return true;
-			p += l + (e ? 1 : 0);
-		}
-	}
-	return false;
-}
-
 /* Whether /etc/fuse.conf lets users other than root mount with allow_other (and allow_root), as
  * fusermount3 reads it: a line holding user_allow_other alone, "#" starting a comment. */
 static bool fuse_conf_allows_other(void)
@@ -84,7 +64,7 @@ static bool fuse_conf_allows_other(void)
 }
 
 /* The checks of the mount point fusermount3 would otherwise answer with an unclear message. */
-static bool mountpoint_usable(const char *mnt, const struct fuse_args *args)
+static bool mountpoint_usable(const char *mnt, const struct pktfuse_opts *o)
 {
 	dev_t dev;
 	struct stat st, up;
@@ -99,11 +79,11 @@ static bool mountpoint_usable(const char *mnt, const struct fuse_args *args)
 				     "another directory", mnt, mnt);
 		return false;
 	}
-	if (getuid() != 0 && (has_fuse_option(args, "allow_other") || has_fuse_option(args, "allow_root")) &&
+	if (getuid() != 0 && (o->allow_other || o->allow_root) &&
 	    !fuse_conf_allows_other()) {
 		pktfuse_log(LOG_ERR, "-o %s needs the line user_allow_other in /etc/fuse.conf when a user other than "
 				     "root mounts (ask the administrator to add it)",
-			    has_fuse_option(args, "allow_other") ? "allow_other" : "allow_root");
+			    o->allow_other ? "allow_other" : "allow_root");
 		return false;
 	}
 	return true;
@@ -279,9 +259,9 @@ int run_daemon(int argc, char **argv)
 	/* Permissions in the files view: with allow_other the kernel checks them (default_permissions),
 	 * as other users come in; a mount for one user checks them in the daemon, which saves the
 	 * kernel a GETATTR of the directory before each name it creates. */
-	if (!pf.opts.image_view && has_fuse_option(&args, "default_permissions"))
+	if (!pf.opts.image_view && pf.opts.default_permissions)
 		pf.kernel_permissions = true;
-	else if (!pf.opts.image_view && has_fuse_option(&args, "allow_other")) {
+	else if (!pf.opts.image_view && pf.opts.allow_other) {
 		fuse_opt_add_arg(&args, "-odefault_permissions");
 		pf.kernel_permissions = true;
 	}
@@ -304,7 +284,7 @@ int run_daemon(int argc, char **argv)
 		pktfuse_log(LOG_ERR, "mountpoint %s is not a directory", pf.opts.mountpoint);
 		goto out_args;
 	}
-	if (!mountpoint_usable(pf.opts.mountpoint, &args))
+	if (!mountpoint_usable(pf.opts.mountpoint, &pf.opts))
 		goto out_args;
 	pf.dev = open_source(&pf.opts);
 	if (!pf.dev)

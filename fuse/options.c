@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION };
+enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_ALLOW_ROOT, KEY_DEFAULT_PERMISSIONS };
 
 #define PKT_OPT(t, p) {t, offsetof(struct pktfuse_opts, p), 1}
 static const struct fuse_opt pkt_opts[] = {
@@ -22,6 +22,9 @@ static const struct fuse_opt pkt_opts[] = {
 	FUSE_OPT_KEY("image", KEY_IMAGE),
 	FUSE_OPT_KEY("strict", KEY_STRICT),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -47,6 +50,16 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_RO:
 		o->read_only = true;
 		return 1; /* the kernel should know too */
+	/* FUSE's own options, seen here and kept for FUSE */
+	case KEY_ALLOW_OTHER:
+		o->allow_other = true;
+		return 1;
+	case KEY_ALLOW_ROOT:
+		o->allow_root = true;
+		return 1;
+	case KEY_DEFAULT_PERMISSIONS:
+		o->default_permissions = true;
+		return 1;
 	case KEY_HELP:
 		o->show_help = true;
 		return 0;

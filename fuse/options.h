@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FUSE_USE_VERSION 312
+/* FUSE_USE_VERSION comes from CMake (the top CMakeLists.txt). */
 #include <fuse_lowlevel.h>
 
 struct pktfuse_opts {

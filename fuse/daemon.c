@@ -63,51 +63,62 @@ static bool fuse_conf_allows_other(void)
 	return yes;
 }
 
-/* The checks of the mount point fusermount3 would otherwise answer with an unclear message. */
-static bool mountpoint_usable(const char *mnt, const struct pktfuse_opts *o)
+/* The checks of the mount point fusermount3 would otherwise answer with an unclear message.  0, or a
+ * negative errno with the reason in err. */
+static int check_mountpoint(const char *mnt, const struct pktfuse_opts *o, char *err, size_t errlen)
 {
 	dev_t dev;
 	struct stat st, up;
 	char parent[PATH_MAX + 4];
 
+	if (stat(mnt, &st) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "mountpoint %s: %s", mnt, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "mountpoint %s is not a directory", mnt);
+		return -ENOTDIR;
+	}
 	snprintf(parent, sizeof(parent), "%s/..", mnt);
 	int mounted = mountinfo_find(mnt, &dev, NULL, 0);
 	if (mounted < 0) /* no /proc: a mount point is on another device than its parent */
 		mounted = stat(mnt, &st) == 0 && stat(parent, &up) == 0 && st.st_dev != up.st_dev;
 	if (mounted) {
-		pktfuse_log(LOG_ERR, "%s is already a mount point: unmount it first (pktfuse umount %s) or choose "
-				     "another directory", mnt, mnt);
-		return false;
+		snprintf(err, errlen, "%s is already a mount point: unmount it first (pktfuse umount %s) or choose "
+				      "another directory", mnt, mnt);
+		return -EBUSY;
 	}
 	if (getuid() != 0 && (o->allow_other || o->allow_root) &&
 	    !fuse_conf_allows_other()) {
-		pktfuse_log(LOG_ERR, "-o %s needs the line user_allow_other in /etc/fuse.conf when a user other than "
-				     "root mounts (ask the administrator to add it)",
-			    o->allow_other ? "allow_other" : "allow_root");
-		return false;
+		snprintf(err, errlen, "-o %s needs the line user_allow_other in /etc/fuse.conf when a user other than "
+				      "root mounts (ask the administrator to add it)",
+			 o->allow_other ? "allow_other" : "allow_root");
+		return -EPERM;
 	}
-	return true;
+	return 0;
 }
 
-static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
+/* Opens the drive, the emulator or the image file the options name.  0 with *out set, or -ENODEV with
+ * the reason in err (the backends say why, not with an errno). */
+static int open_source(const struct pktfuse_opts *o, struct pkt_blockdev **out, char *err, size_t errlen)
 {
-	char err[512];
 	/* Quiet: the one-line reason below says it all; a detached daemon has no terminal anyway. */
 	struct mmc_source_options mo = {.read_only = o->read_only, .speed = o->speed, .quiet = true};
 	struct pkt_blockdev *mdev = NULL;
-	int r = mmc_source_open(o->source, &mo, &mdev, err, sizeof(err));
+	int r = mmc_source_open(o->source, &mo, &mdev, err, errlen);
 
-	if (r < 0) {
-		pktfuse_log(LOG_ERR, "%s", err);
-		return NULL;
-	}
+	*out = NULL;
+	if (r < 0)
+		return -ENODEV;
 	if (r == 1) {
 		/* From now on a failed command is logged with its decoded sense (on the terminal with -f). */
 		mmc_dev_set_quiet(mdev, false);
 		/* A drive (or the emulator) knows its packet size and enforces its own rules. */
 		if (o->packet)
 			pktfuse_log(LOG_NOTICE, "note: -o packet applies to image files; %s uses the medium's packet size", o->source);
-		return mdev;
+		*out = mdev;
+		return 0;
 	}
 	struct image_dev_options io = {
 		.packet_sectors = o->packet,
@@ -115,27 +126,29 @@ static struct pkt_blockdev *open_source(struct pktfuse_opts *o)
 		.strict = o->strict,
 		.lock = true,
 	};
-	struct pkt_blockdev *dev = image_dev_open(o->source, &io, err, sizeof(err));
-
-	if (!dev)
-		pktfuse_log(LOG_ERR, "%s", err);
-	return dev;
+	*out = image_dev_open(o->source, &io, err, errlen);
+	return *out ? 0 : -ENODEV;
 }
 
-/* Forks; the parent waits for one status line from the child and exits with it. */
-static int daemonize_with_report(int *report_fd)
+/* Forks; the parent waits for one status line from the child and exits with it.  In the child 0, or
+ * (no child) a negative errno with the reason in err. */
+static int daemonize_with_report(int *report_fd, char *err, size_t errlen)
 {
 	int p[2];
 
 	/* Close-on-exec: fusermount3 (kept running by auto_unmount) must not hold the pipe open. */
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		pktfuse_log(LOG_ERR, "pipe: %s", strerror(errno));
-		return -1;
+		int e = errno;
+		snprintf(err, errlen, "pipe: %s", strerror(e));
+		return -e;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		pktfuse_log(LOG_ERR, "fork: %s", strerror(errno));
-		return -1;
+		int e = errno;
+		snprintf(err, errlen, "fork: %s", strerror(e));
+		close(p[0]);
+		close(p[1]);
+		return -e;
 	}
 	if (pid > 0) {
 		char msg[600];
@@ -154,7 +167,7 @@ static int daemonize_with_report(int *report_fd)
 		/* "ok", or "ok: something the user should know" (a read-only mount and why) */
 		if (got > 0 && strncmp(msg, "ok", 2) == 0 && (msg[2] == '\0' || msg[2] == ':')) {
 			if (msg[2])
-				fprintf(stderr, "pktfuse:%s\n", msg + 3);
+				pktfuse_log(LOG_NOTICE, "%s", msg + 3 + (msg[3] == ' '));
 			_exit(0);
 		}
 		/* The child still holds the disc: a start right after this one must not find it locked. */
@@ -162,9 +175,9 @@ static int daemonize_with_report(int *report_fd)
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		if (got == 0)
-			fprintf(stderr, "pktfuse: the daemon exited during start-up\n");
+			pktfuse_log(LOG_ERR, "the daemon exited during start-up");
 		else
-			fprintf(stderr, "pktfuse: %s\n", msg);
+			pktfuse_log(LOG_ERR, "%s", msg);
 		_exit(1);
 	}
 	close(p[0]);
@@ -275,27 +288,20 @@ int run_daemon(int argc, char **argv)
 	pf.opts.source = abs_source;
 
 	static char startup_note[600] = "ok";
-	struct stat st;
-	if (stat(pf.opts.mountpoint, &st) < 0) {
-		pktfuse_log(LOG_ERR, "mountpoint %s: %s", pf.opts.mountpoint, strerror(errno));
+	if (check_mountpoint(pf.opts.mountpoint, &pf.opts, err, sizeof(err)) < 0 ||
+	    open_source(&pf.opts, &pf.dev, err, sizeof(err)) < 0) {
+		pktfuse_log(LOG_ERR, "%s", err);
 		goto out_args;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		pktfuse_log(LOG_ERR, "mountpoint %s is not a directory", pf.opts.mountpoint);
-		goto out_args;
-	}
-	if (!mountpoint_usable(pf.opts.mountpoint, &pf.opts))
-		goto out_args;
-	pf.dev = open_source(&pf.opts);
-	if (!pf.dev)
-		goto out_args;
 	pf.uid = getuid();
 	pf.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &pf.mount_time);
 
 	if (!pf.opts.foreground) {
-		if (daemonize_with_report(&report_fd) < 0)
+		if (daemonize_with_report(&report_fd, err, sizeof(err)) < 0) {
+			pktfuse_log(LOG_ERR, "%s", err);
 			goto out_dev;
+		}
 		daemonized = true;
 		pktfuse_log_to_syslog();
 	}
@@ -344,8 +350,9 @@ int run_daemon(int argc, char **argv)
 				snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, why);
 			}
 			fuse_opt_add_arg(&args, "-oro");
-		} else if (pktfuse_files_start(&pf) != 0) {
-			report_to_parent(&report_fd, "cannot start the commit thread");
+		} else if (pktfuse_files_start(&pf, err, sizeof(err)) != 0) {
+			pktfuse_log(LOG_ERR, "%s", err);
+			report_to_parent(&report_fd, err);
 			goto out_cache;
 		}
 	}
@@ -461,14 +468,17 @@ static void *committer(void *arg)
 	return NULL;
 }
 
-int pktfuse_files_start(struct pktfuse *pf)
+int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen)
 {
 	pf->udf_rw = true;
 	pthread_mutex_init(&pf->commit_lock, NULL);
 	pthread_cond_init(&pf->commit_cond, NULL);
 	pf->commit_stop = false;
-	if (pthread_create(&pf->committer, NULL, committer, pf) != 0)
-		return -1;
+	int rc = pthread_create(&pf->committer, NULL, committer, pf);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the commit thread");
+		return -rc;
+	}
 	pf->committer_running = true;
 	return 0;
 }

@@ -31,8 +31,9 @@ struct pktfuse {
 	bool commit_stop;
 };
 
-/* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c. */
-int pktfuse_files_start(struct pktfuse *pf);
+/* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a
+ * negative errno with the reason in err. */
+int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen);
 void pktfuse_files_stop(struct pktfuse *pf);
 
 /* The extended attribute on the mount's root that `pktfuse status` reads, in every view. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "options.h"
+#include "log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -158,7 +159,7 @@ int pktfuse_parse_seconds_ms(const char *s, unsigned max_ms, unsigned *out)
 
 static int bad(const char *what, const char *val, const char *expect)
 {
-	fprintf(stderr, "pktfuse: invalid value '%s' for -o %s (expected %s)\n", val, what, expect);
+	pktfuse_log(LOG_ERR, "invalid value '%s' for -o %s (expected %s)", val, what, expect);
 	return -1;
 }
 
@@ -206,15 +207,15 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 		return bad("dirty_low", o->low_str, "a percentage from 1 to 99");
 	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
 	if (lo >= hi) {
-		fprintf(stderr, "pktfuse: -o dirty_low=%u must be below dirty_high=%u\n", lo, hi);
+		pktfuse_log(LOG_ERR, "-o dirty_low=%u must be below dirty_high=%u", lo, hi);
 		return -1;
 	}
 	if (!o->source) {
-		fprintf(stderr, "pktfuse: no SOURCE given (see pktfuse --help)\n");
+		pktfuse_log(LOG_ERR, "no SOURCE given (see pktfuse --help)");
 		return -1;
 	}
 	if (!o->mountpoint) {
-		fprintf(stderr, "pktfuse: no MOUNTPOINT given (see pktfuse --help)\n");
+		pktfuse_log(LOG_ERR, "no MOUNTPOINT given (see pktfuse --help)");
 		return -1;
 	}
 	return 0;

@@ -98,19 +98,18 @@ static uint32_t media_packet(enum udf_media m)
 	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_HD || m == UDF_MEDIA_BDRE ? 32 : 16;
 }
 
-/* `pktfuse format SOURCE [options]`: brings the medium to a packet-writable state (drives and the
- * emulator), then writes an empty UDF file system laid out for the medium (drives, the emulator and
- * image files). */
-int cmd_format(int argc, char **argv)
-{
-	struct mmc_format_result fr;
-	struct mmc_format_options fo = {.progress = isatty(2), .result = &fr};
-	struct udf_format_opts uo = {.revision = 0x0201, .label = "LinuxUDF", .uid = (uid_t)-1, .gid = (gid_t)-1,
-				     .root_mode = 0755, .media = UDF_MEDIA_HD};
-	const char *source = NULL;
-	bool no_udf = false, media_given = false;
-	char err[512];
+/* The command line of `pktfuse format`. */
+struct format_args {
+	struct mmc_format_options fo;
+	struct udf_format_opts uo;
+	const char *source;
+	bool no_udf, media_given, help;
+};
 
+/* Parses argv into fa (stopping at --help, which sets fa->help).  0, or the exit status 2 after a
+ * one-line error. */
+static int parse_format_args(int argc, char **argv, struct format_args *fa)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
 		static const char *const valued[] = {"--label", "--uid", "--gid", "--mode", "--revision", "--media"};
@@ -133,16 +132,16 @@ int cmd_format(int argc, char **argv)
 			unsigned long v;
 			char *end;
 			if (!strcmp(name, "--label")) {
-				uo.label = val;
+				fa->uo.label = val;
 			} else if (!strcmp(name, "--uid") || !strcmp(name, "--gid")) {
 				if (!parse_id(val, &v)) {
 					fprintf(stderr, "pktfuse: format: %s '%s': not a numeric id\n", name, val);
 					return 2;
 				}
 				if (name[2] == 'u')
-					uo.uid = (uid_t)v;
+					fa->uo.uid = (uid_t)v;
 				else
-					uo.gid = (gid_t)v;
+					fa->uo.gid = (gid_t)v;
 			} else if (!strcmp(name, "--mode")) {
 				errno = 0;
 				v = strtoul(val, &end, 8);
@@ -150,14 +149,14 @@ int cmd_format(int argc, char **argv)
 					fprintf(stderr, "pktfuse: format: --mode '%s': not an octal mode (0000-7777)\n", val);
 					return 2;
 				}
-				uo.root_mode = (mode_t)v;
+				fa->uo.root_mode = (mode_t)v;
 			} else if (!strcmp(name, "--revision")) {
 				if (!strcmp(val, "1.50"))
-					uo.revision = 0x0150;
+					fa->uo.revision = 0x0150;
 				else if (!strcmp(val, "2.00"))
-					uo.revision = 0x0200;
+					fa->uo.revision = 0x0200;
 				else if (!strcmp(val, "2.01"))
-					uo.revision = 0x0201;
+					fa->uo.revision = 0x0201;
 				else {
 					fprintf(stderr, "pktfuse: format: --revision '%s': write 1.50, 2.00 or 2.01\n", val);
 					return 2;
@@ -169,130 +168,164 @@ int cmd_format(int argc, char **argv)
 							"dvd+rw, bdre\n", val);
 					return 2;
 				}
-				uo.media = (enum udf_media)m;
-				media_given = true;
+				fa->uo.media = (enum udf_media)m;
+				fa->media_given = true;
 			}
 		} else if (!strcmp(a, "--quick"))
-			fo.quick = true;
+			fa->fo.quick = true;
 		else if (!strcmp(a, "--full"))
-			fo.full = true;
+			fa->fo.full = true;
 		else if (!strcmp(a, "--force"))
-			fo.force = true;
+			fa->fo.force = true;
 		else if (!strcmp(a, "--no-udf"))
-			no_udf = true;
+			fa->no_udf = true;
 		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			fputs(FORMAT_HELP, stdout);
+			fa->help = true;
 			return 0;
 		} else if (a[0] == '-') {
 			fprintf(stderr, "pktfuse: format: unknown option '%s' (see pktfuse(1))\n", a);
 			return 2;
-		} else if (source) {
-			fprintf(stderr, "pktfuse: format: one SOURCE only ('%s' and '%s')\n", source, a);
+		} else if (fa->source) {
+			fprintf(stderr, "pktfuse: format: one SOURCE only ('%s' and '%s')\n", fa->source, a);
 			return 2;
 		} else
-			source = a;
+			fa->source = a;
 	}
-	if (!source) {
+	return 0;
+}
+
+/* An image file: UDF straight onto the file, after the checks a disc does not need. */
+static int format_image(struct format_args *fa, const struct stat *st)
+{
+	char err[512];
+
+	if (fa->no_udf) {
+		fprintf(stderr, "pktfuse: format: %s is an image file: it needs no medium formatting, and "
+				"--no-udf leaves nothing to do\n", fa->source);
+		return 2;
+	}
+	if (fa->fo.quick || fa->fo.full) {
+		fprintf(stderr, "pktfuse: format: --quick and --full format a disc; %s is an image file\n", fa->source);
+		return 2;
+	}
+	if (st->st_size < 1024 * 1024) {
+		fprintf(stderr, "pktfuse: %s: %lld bytes is too small for UDF (at least 1 MiB: make it with "
+				"truncate -s SIZE)\n", fa->source, (long long)st->st_size);
+		return 1;
+	}
+	struct image_dev_options io = {.packet_sectors = media_packet(fa->uo.media), .strict = true, .lock = true};
+	struct pkt_blockdev *dev = image_dev_open(fa->source, &io, err, sizeof(err));
+	if (!dev) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	const char *found = dev_signature(dev);
+	if (found && !fa->fo.force) {
+		fprintf(stderr, "pktfuse: %s already holds %s: add --force to overwrite it\n", fa->source, found);
+		pkt_blockdev_close(dev);
+		return 1;
+	}
+	if (fa->uo.media == UDF_MEDIA_CDRW || fa->uo.media == UDF_MEDIA_DVDRW)
+		fa->uo.packet_len = dev->geo.packet_sectors;
+	char what[64];
+	snprintf(what, sizeof(what), "an image file (%s layout)", udf_media_name(fa->uo.media));
+	int rc = format_udf(fa->source, dev, &fa->uo, what);
+	pkt_blockdev_close(dev);
+	return rc;
+}
+
+/* A drive or the emulator: the medium format, then UDF laid out for the medium it left. */
+static int format_disc(struct format_args *fa)
+{
+	struct mmc_format_result fr;
+	char err[512];
+
+	fa->fo.result = &fr;
+	if (fa->media_given) {
+		fprintf(stderr, "pktfuse: format: --media applies to image files; the type of the disc in %s decides "
+				"its layout\n", fa->source);
+		return 2;
+	}
+	/* A drive or the emulator: say what the disc holds before the medium format erases it. */
+	if (!fa->fo.force) {
+		struct mmc_source_options mo = {.read_only = true, .quiet = true};
+		struct pkt_blockdev *dev = NULL;
+		if (mmc_source_open(fa->source, &mo, &dev, err, sizeof(err)) == 1) {
+			const char *found = dev_signature(dev);
+			pkt_blockdev_close(dev);
+			if (found) {
+				fprintf(stderr, "pktfuse: %s: the disc holds %s: add --force to erase it\n", fa->source, found);
+				return 1;
+			}
+		}
+	}
+	if (mmc_cmd_format(fa->source, &fa->fo, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	if (fa->no_udf)
+		return 0;
+	enum udf_media m = (enum udf_media)udf_media_parse(mmc_format_media_name(&fr));
+	fa->uo.media = m;
+	struct mmc_source_options mo = {.quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	if (mmc_source_open(fa->source, &mo, &dev, err, sizeof(err)) != 1) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	mmc_dev_set_quiet(dev, false);
+	if (m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW)
+		fa->uo.packet_len = dev->geo.packet_sectors;
+	char what[96];
+	snprintf(what, sizeof(what), "the %s", fr.kind);
+	int rc = format_udf(fa->source, dev, &fa->uo, what);
+	pkt_blockdev_close(dev);
+	return rc;
+}
+
+/* `pktfuse format SOURCE [options]`: brings the medium to a packet-writable state (drives and the
+ * emulator), then writes an empty UDF file system laid out for the medium (drives, the emulator and
+ * image files). */
+int cmd_format(int argc, char **argv)
+{
+	struct format_args fa = {
+		.fo = {.progress = isatty(2)},
+		.uo = {.revision = 0x0201, .label = "LinuxUDF", .uid = (uid_t)-1, .gid = (gid_t)-1, .root_mode = 0755,
+		       .media = UDF_MEDIA_HD},
+	};
+	char err[512];
+	int rc = parse_format_args(argc, argv, &fa);
+
+	if (rc)
+		return rc;
+	if (fa.help) {
+		fputs(FORMAT_HELP, stdout);
+		return 0;
+	}
+	if (!fa.source) {
 		fputs(FORMAT_HELP, stderr);
 		return 2;
 	}
-	if (fo.quick && fo.full) {
+	if (fa.fo.quick && fa.fo.full) {
 		fprintf(stderr, "pktfuse: format: --quick and --full exclude each other\n");
 		return 2;
 	}
 	/* The label must fit the volume identifier: check before anything is erased. */
 	uint8_t probe[32];
-	if (udf_put_dstring(probe, sizeof(probe), uo.label) < 0) {
-		fprintf(stderr, "pktfuse: format: --label '%s': %s\n", uo.label,
-			udf_utf8_to_cs0(uo.label, probe, 0) == -EINVAL
+	if (udf_put_dstring(probe, sizeof(probe), fa.uo.label) < 0) {
+		fprintf(stderr, "pktfuse: format: --label '%s': %s\n", fa.uo.label,
+			udf_utf8_to_cs0(fa.uo.label, probe, 0) == -EINVAL
 				? "not valid UTF-8"
 				: "too long (at most 30 Latin-1 or 15 other characters)");
 		return 2;
 	}
 
 	struct stat st;
-	enum source_kind kind = source_classify(source, &st, err, sizeof(err));
+	enum source_kind kind = source_classify(fa.source, &st, err, sizeof(err));
 	if (kind == SOURCE_MISSING || kind == SOURCE_DIRECTORY) {
 		fprintf(stderr, "pktfuse: %s\n", err);
 		return 1;
 	}
-	bool is_drive = kind != SOURCE_IMAGE; /* the emulator, a drive; anything else the mmc layer refuses */
-
-	if (!is_drive) {
-		/* An image file: no medium to format, UDF straight onto the file. */
-		if (no_udf) {
-			fprintf(stderr, "pktfuse: format: %s is an image file: it needs no medium formatting, and "
-					"--no-udf leaves nothing to do\n", source);
-			return 2;
-		}
-		if (fo.quick || fo.full) {
-			fprintf(stderr, "pktfuse: format: --quick and --full format a disc; %s is an image file\n", source);
-			return 2;
-		}
-		if (st.st_size < 1024 * 1024) {
-			fprintf(stderr, "pktfuse: %s: %lld bytes is too small for UDF (at least 1 MiB: make it with "
-					"truncate -s SIZE)\n", source, (long long)st.st_size);
-			return 1;
-		}
-		struct image_dev_options io = {.packet_sectors = media_packet(uo.media), .strict = true, .lock = true};
-		struct pkt_blockdev *dev = image_dev_open(source, &io, err, sizeof(err));
-		if (!dev) {
-			fprintf(stderr, "pktfuse: %s\n", err);
-			return 1;
-		}
-		const char *found = dev_signature(dev);
-		if (found && !fo.force) {
-			fprintf(stderr, "pktfuse: %s already holds %s: add --force to overwrite it\n", source, found);
-			pkt_blockdev_close(dev);
-			return 1;
-		}
-		if (uo.media == UDF_MEDIA_CDRW || uo.media == UDF_MEDIA_DVDRW)
-			uo.packet_len = dev->geo.packet_sectors;
-		char what[64];
-		snprintf(what, sizeof(what), "an image file (%s layout)", udf_media_name(uo.media));
-		int rc = format_udf(source, dev, &uo, what);
-		pkt_blockdev_close(dev);
-		return rc;
-	}
-
-	if (media_given) {
-		fprintf(stderr, "pktfuse: format: --media applies to image files; the type of the disc in %s decides "
-				"its layout\n", source);
-		return 2;
-	}
-	/* A drive or the emulator: say what the disc holds before the medium format erases it. */
-	if (!fo.force) {
-		struct mmc_source_options mo = {.read_only = true, .quiet = true};
-		struct pkt_blockdev *dev = NULL;
-		if (mmc_source_open(source, &mo, &dev, err, sizeof(err)) == 1) {
-			const char *found = dev_signature(dev);
-			pkt_blockdev_close(dev);
-			if (found) {
-				fprintf(stderr, "pktfuse: %s: the disc holds %s: add --force to erase it\n", source, found);
-				return 1;
-			}
-		}
-	}
-	if (mmc_cmd_format(source, &fo, err, sizeof(err)) != 0) {
-		fprintf(stderr, "pktfuse: %s\n", err);
-		return 1;
-	}
-	if (no_udf)
-		return 0;
-	enum udf_media m = (enum udf_media)udf_media_parse(mmc_format_media_name(&fr));
-	uo.media = m;
-	struct mmc_source_options mo = {.quiet = true};
-	struct pkt_blockdev *dev = NULL;
-	if (mmc_source_open(source, &mo, &dev, err, sizeof(err)) != 1) {
-		fprintf(stderr, "pktfuse: %s\n", err);
-		return 1;
-	}
-	mmc_dev_set_quiet(dev, false);
-	if (m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW)
-		uo.packet_len = dev->geo.packet_sectors;
-	char what[96];
-	snprintf(what, sizeof(what), "the %s", fr.kind);
-	int rc = format_udf(source, dev, &uo, what);
-	pkt_blockdev_close(dev);
-	return rc;
+	/* the emulator, a drive; anything else the mmc layer refuses */
+	return kind == SOURCE_IMAGE ? format_image(&fa, &st) : format_disc(&fa);
 }

@@ -242,30 +242,87 @@ static bool flush_all(struct pktfuse *pf, char *summary, size_t len)
 	return false;
 }
 
+/* -h and -V: true when one was asked for (and shown). */
+static bool show_help_or_version(const struct pktfuse_opts *o, const char *prog)
+{
+	if (o->show_help) {
+		pktfuse_usage(prog);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return true;
+	}
+	if (o->show_version) {
+		printf("pktfuse version %s\n", PKTFUSE_VERSION);
+		fflush(stdout); /* before fusermount3 prints its own line */
+		fuse_lowlevel_version();
+		return true;
+	}
+	return false;
+}
+
+/* The files view: the UDF engine mounted over the cache, read-only (the reason told) when the writer
+ * cannot keep the disc consistent, else with its committer.  note gets what the user should know
+ * ("ok: ..."), if anything.  0, or a negative errno with the line for the log and the parent in err. */
+static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *note, size_t notelen, char *err,
+			    size_t errlen)
+{
+	char reason[512], why[256];
+	/* Rewritable media in packet mode are single-session: the session starts at 0. */
+	const struct pkt_geometry *g = pkt_cache_geometry(pf->cache);
+	struct udf_io io;
+	udf_cache_io_init(&io, pf->cache, g->writable && !pf->opts.read_only);
+	struct udf_mount_opts mo = {.uid = pf->uid, .gid = pf->gid, .read_only = pf->opts.read_only};
+	int rc = udf_mount(&io, &mo, &pf->udf, reason, sizeof(reason));
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", pf->opts.source, reason);
+		return rc;
+	}
+	if (*udf_mount_note(pf->udf)) {
+		pktfuse_log(LOG_NOTICE, "%s: %s", pf->opts.source, udf_mount_note(pf->udf));
+		snprintf(note, notelen, "ok: %s: %s", pf->opts.source, udf_mount_note(pf->udf));
+	}
+	if (!udf_writable(pf->udf, why, sizeof(why))) {
+		/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */
+		if (!pf->opts.read_only && g->writable) {
+			pktfuse_log(LOG_NOTICE, "%s: %s", pf->opts.source, why);
+			snprintf(note, notelen, "ok: %s: %s", pf->opts.source, why);
+		}
+		fuse_opt_add_arg(args, "-oro");
+		return 0;
+	}
+	return pktfuse_files_start(pf, err, errlen);
+}
+
+/* The FUSE loop, single- or multithreaded as the options say; its result. */
+static int run_session_loop(struct fuse_session *se, const struct pktfuse_opts *o)
+{
+	if (o->singlethread)
+		return fuse_session_loop(se);
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+	/* fuse_parse_cmdline leaves UINT_MAX for "not given" */
+	if (o->max_idle_threads && o->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(lc, o->max_idle_threads);
+	if (o->max_threads && o->max_threads != UINT_MAX)
+		fuse_loop_cfg_set_max_threads(lc, o->max_threads);
+	int rc = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return rc;
+}
+
 int run_daemon(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct pktfuse pf;
 	struct fuse_session *se = NULL;
 	int report_fd = -1, status = 1;
-	char err[512], summary[700] = "";
+	char err[700], summary[700] = ""; /* err: a backend's reason, with the source in front */
 
 	memset(&pf, 0, sizeof(pf));
 	mmc_set_log_sink(mmc_to_log);
 	if (pktfuse_parse_options(&args, &pf.opts) != 0)
 		goto out_args;
-	if (pf.opts.show_help) {
-		pktfuse_usage(argv[0]);
-		printf("FUSE options:\n");
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
-		status = 0;
-		goto out_args;
-	}
-	if (pf.opts.show_version) {
-		printf("pktfuse version %s\n", PKTFUSE_VERSION);
-		fflush(stdout); /* before fusermount3 prints its own line */
-		fuse_lowlevel_version();
+	if (show_help_or_version(&pf.opts, argv[0])) {
 		status = 0;
 		goto out_args;
 	}
@@ -326,31 +383,7 @@ int run_daemon(int argc, char **argv)
 		goto out_dev;
 	}
 	if (!pf.opts.image_view) {
-		/* Rewritable media in packet mode are single-session: the session starts at 0. */
-		const struct pkt_geometry *g = pkt_cache_geometry(pf.cache);
-		struct udf_io io;
-		udf_cache_io_init(&io, pf.cache, g->writable && !pf.opts.read_only);
-		struct udf_mount_opts mo = {.uid = pf.uid, .gid = pf.gid, .read_only = pf.opts.read_only};
-		if (udf_mount(&io, &mo, &pf.udf, err, sizeof(err)) != 0) {
-			pktfuse_log(LOG_ERR, "%s: %s", pf.opts.source, err);
-			char line[700];
-			snprintf(line, sizeof(line), "%s: %s", pf.opts.source, err);
-			report_to_parent(&report_fd, line);
-			goto out_cache;
-		}
-		if (*udf_mount_note(pf.udf)) {
-			pktfuse_log(LOG_NOTICE, "%s: %s", pf.opts.source, udf_mount_note(pf.udf));
-			snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, udf_mount_note(pf.udf));
-		}
-		char why[256];
-		if (!udf_writable(pf.udf, why, sizeof(why))) {
-			/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */
-			if (!pf.opts.read_only && g->writable) {
-				pktfuse_log(LOG_NOTICE, "%s: %s", pf.opts.source, why);
-				snprintf(startup_note, sizeof(startup_note), "ok: %s: %s", pf.opts.source, why);
-			}
-			fuse_opt_add_arg(&args, "-oro");
-		} else if (pktfuse_files_start(&pf, err, sizeof(err)) != 0) {
+		if (mount_files_view(&pf, &args, startup_note, sizeof(startup_note), err, sizeof(err)) != 0) {
 			pktfuse_log(LOG_ERR, "%s", err);
 			report_to_parent(&report_fd, err);
 			goto out_cache;
@@ -383,19 +416,7 @@ int run_daemon(int argc, char **argv)
 		detach_stdio();
 	}
 
-	int loop_rc;
-	if (pf.opts.singlethread) {
-		loop_rc = fuse_session_loop(se);
-	} else {
-		struct fuse_loop_config *lc = fuse_loop_cfg_create();
-		/* fuse_parse_cmdline leaves UINT_MAX for "not given" */
-		if (pf.opts.max_idle_threads && pf.opts.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(lc, pf.opts.max_idle_threads);
-		if (pf.opts.max_threads && pf.opts.max_threads != UINT_MAX)
-			fuse_loop_cfg_set_max_threads(lc, pf.opts.max_threads);
-		loop_rc = fuse_session_loop_mt(se, lc);
-		fuse_loop_cfg_destroy(lc);
-	}
+	int loop_rc = run_session_loop(se, &pf.opts);
 	fuse_session_unmount(se);
 	/* A new daemon for this disc may start now; it waits until this one has written its cache. */
 	disc_lock_unmounted();

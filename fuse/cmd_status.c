@@ -22,7 +22,7 @@ int cmd_status(int argc, char **argv)
 		int e = errno;
 		if (e == ENODATA || e == ENOTSUP)
 			fprintf(stderr, "pktfuse: %s is not a pktfuse mount\n", argv[1]);
-		else if (e == ENOTCONN)
+		else if (e == ENOTCONN || e == ECONNABORTED) /* aborted: the kernel's word for it too */
 			fprintf(stderr, "pktfuse: %s: the daemon is gone (unmount it with fusermount3 -u)\n", argv[1]);
 		else
 			fprintf(stderr, "pktfuse: %s: %s\n", argv[1], strerror(e));

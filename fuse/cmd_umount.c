@@ -161,7 +161,8 @@ int cmd_umount(int argc, char **argv)
 		return 2;
 	}
 	ssize_t n = getxattr(argv[1], PKTFUSE_STATS_XATTR, buf, sizeof(buf) - 1);
-	if (n < 0 && errno == ENOTCONN)
+	/* ENOTCONN, or ECONNABORTED when the kernel aborted the dead daemon's connection */
+	if (n < 0 && (errno == ENOTCONN || errno == ECONNABORTED))
 		return umount_dead(argv[1]);
 	if (n < 0) {
 		fprintf(stderr, "pktfuse: %s is not a pktfuse mount (%s)\n", argv[1], strerror(errno));

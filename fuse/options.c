@@ -33,6 +33,14 @@ static const struct fuse_opt pkt_opts[] = {
 	FUSE_OPT_END,
 };
 
+/* The field of FUSE's access option key. */
+static bool *fuse_access_flag(struct pktfuse_opts *o, int key)
+{
+	if (key == KEY_ALLOW_OTHER)
+		return &o->allow_other;
+	return key == KEY_ALLOW_ROOT ? &o->allow_root : &o->default_permissions;
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct pktfuse_opts *o = data;
@@ -51,16 +59,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_RO:
 		o->read_only = true;
 		return 1; /* the kernel should know too */
-	/* FUSE's own options, seen here and kept for FUSE */
 	case KEY_ALLOW_OTHER:
-		o->allow_other = true;
-		return 1;
 	case KEY_ALLOW_ROOT:
-		o->allow_root = true;
-		return 1;
 	case KEY_DEFAULT_PERMISSIONS:
-		o->default_permissions = true;
-		return 1;
+		*fuse_access_flag(o, key) = true;
+		return 1; /* FUSE's own option: seen here, kept for FUSE */
 	case KEY_HELP:
 		o->show_help = true;
 		return 0;

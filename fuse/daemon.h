@@ -31,14 +31,15 @@ struct pktfuse {
 	bool commit_stop;
 };
 
-/* Starts / stops the files view's periodic commit (a writable UDF mount only). */
-int pktfuse_files_start(struct pktfuse *pf);
+/* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a
+ * negative errno with the reason in err. */
+int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen);
 void pktfuse_files_stop(struct pktfuse *pf);
 
 /* The extended attribute on the mount's root that `pktfuse status` reads, in every view. */
 #define PKTFUSE_STATS_XATTR "user.pktfuse.stats"
 
-/* Replies to req with a negative errno from the core; anything that is not a valid errno becomes
+/* reply.c: replies to req with a negative errno from the core; anything that is not a valid errno becomes
  * EIO.  The single place where core errors become FUSE errors. */
 void pktfuse_reply_err(fuse_req_t req, int rc);
 
@@ -46,16 +47,17 @@ void pktfuse_reply_err(fuse_req_t req, int rc);
  * the error it gets, the log keeps it. */
 int pktfuse_logged(struct pktfuse *pf, const char *what, int rc);
 
-/* Renders the statistics text (daemon lines, cache lines, backend lines).  Returns its length. */
+/* stats.c: renders the statistics text (daemon lines, cache lines, backend lines).  Returns its length. */
 size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len);
 
 #define PKTFUSE_STATS_MAX 16384
 
-/* A per-thread buffer of at least len bytes, kept for the thread's life (no allocation per
+/* read_buffer.c: a per-thread buffer of at least len bytes, kept for the thread's life (no allocation per
  * request); NULL when memory is exhausted. */
 char *pktfuse_read_buffer(size_t len);
 
-/* Callbacks both views share: the final flush, and the statistics attribute on the root. */
+/* Callbacks both views share: the final flush (daemon.c), and the statistics attribute on the root
+ * (stats.c). */
 void pktfuse_destroy(void *userdata);
 void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void pktfuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "daemon.h"
+#include "fv_perm.h"
 #include "udf.h"
 #include "log.h"
 
@@ -39,75 +40,6 @@ static fuse_ino_t to_fuse(struct pktfuse *pf, uint64_t ino)
 	return ino == udf_root_ino(pf->udf) ? FUSE_ROOT_ID : (fuse_ino_t)ino;
 }
 
-/* ---- permissions (a mount for one user; with allow_other the kernel checks them) ---- */
-
-static bool in_group(fuse_req_t req, gid_t gid)
-{
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	gid_t list[64];
-
-	if (c->gid == gid)
-		return true;
-	int n = fuse_req_getgroups(req, 64, list);
-	for (int i = 0; i < n && i < 64; i++)
-		if (list[i] == gid)
-			return true;
-	return false;
-}
-
-/* 0, or -EACCES when the caller may not read/write/search (R_OK/W_OK/X_OK in mask) st. */
-static int may(fuse_req_t req, const struct stat *st, int mask)
-{
-	struct pktfuse *pf = fuse_req_userdata(req);
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-
-	if (pf->kernel_permissions || mask == 0)
-		return 0;
-	if (c->uid == 0) /* root: everything, but executing needs some x bit */
-		return (mask & X_OK) && !S_ISDIR(st->st_mode) && !(st->st_mode & 0111) ? -EACCES : 0;
-	unsigned bits;
-	if (c->uid == st->st_uid)
-		bits = (st->st_mode >> 6) & 7;
-	else if (in_group(req, st->st_gid))
-		bits = (st->st_mode >> 3) & 7;
-	else
-		bits = st->st_mode & 7;
-	return ((unsigned)mask & bits) == (unsigned)mask ? 0 : -EACCES;
-}
-
-static int may_ino(fuse_req_t req, uint64_t ino, int mask, struct stat *out)
-{
-	struct pktfuse *pf = fuse_req_userdata(req);
-	struct stat st;
-
-	if (pf->kernel_permissions && !out)
-		return 0;
-	int rc = udf_getattr(pf->udf, ino, &st);
-	if (rc)
-		return rc;
-	if (out)
-		*out = st;
-	return may(req, &st, mask);
-}
-
-/* The sticky bit: only the owner of the entry or of the directory (or root) removes or replaces. */
-static int may_remove(fuse_req_t req, uint64_t dir, const char *name)
-{
-	struct pktfuse *pf = fuse_req_userdata(req);
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct stat ds, st;
-	uint64_t ino;
-
-	if (pf->kernel_permissions)
-		return 0;
-	int rc = may_ino(req, dir, W_OK | X_OK, &ds);
-	if (rc || !(ds.st_mode & S_ISVTX) || c->uid == 0 || c->uid == ds.st_uid)
-		return rc;
-	if (udf_lookup(pf->udf, dir, name, &ino, &st) != 0)
-		return 0; /* the engine reports the missing name */
-	return c->uid == st.st_uid ? 0 : -EPERM;
-}
-
 static void fix_attr(struct pktfuse *pf, struct stat *st)
 {
 	/* Modes stay as recorded (cp -a keeps them); the mount itself is read-only. */
@@ -121,7 +53,7 @@ static void fv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 
 	memset(&e, 0, sizeof(e));
-	int rc = may_ino(req, to_udf(pf, parent), X_OK, NULL);
+	int rc = fv_may_ino(req, to_udf(pf, parent), X_OK, NULL);
 	if (rc == 0)
 		rc = udf_lookup(pf->udf, to_udf(pf, parent), name, &ino, &e.attr);
 	if (rc)
@@ -201,7 +133,7 @@ static int open_existing(fuse_req_t req, uint64_t ino, int flags)
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
 	int mask = (acc != O_WRONLY ? R_OK : 0) | (acc != O_RDONLY || (flags & O_TRUNC) ? W_OK : 0);
-	if ((rc = may(req, &st, mask)) != 0)
+	if ((rc = fv_may(req, &st, mask)) != 0)
 		return rc;
 	if ((flags & O_TRUNC) && S_ISREG(st.st_mode)) {
 		struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = 0};
@@ -288,7 +220,7 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	struct pktfuse *pf = pf_of(req);
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	int rc = may_ino(req, to_udf(pf, parent), W_OK | X_OK, NULL);
+	int rc = fv_may_ino(req, to_udf(pf, parent), W_OK | X_OK, NULL);
 
 	return rc ? rc : udf_create(pf->udf, to_udf(pf, parent), name, mode, c->uid, c->gid, target, ino, st);
 }
@@ -300,7 +232,7 @@ static void fv_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	uint64_t ino;
 	struct stat st;
 
-	int rc = may_ino(req, to_udf(pf, parent), W_OK | X_OK, NULL);
+	int rc = fv_may_ino(req, to_udf(pf, parent), W_OK | X_OK, NULL);
 	if (rc == 0)
 		rc = udf_mknod(pf->udf, to_udf(pf, parent), name, mode, rdev, c->uid, c->gid, &ino, &st);
 	if (rc)
@@ -329,7 +261,7 @@ static void fv_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 static int open_by_name(fuse_req_t req, uint64_t dir, const char *name, int flags, uint64_t *ino, struct stat *st)
 {
 	struct pktfuse *pf = pf_of(req);
-	int rc = may_ino(req, dir, X_OK, NULL);
+	int rc = fv_may_ino(req, dir, X_OK, NULL);
 
 	if (rc == 0)
 		rc = udf_lookup(pf->udf, dir, name, ino, st);
@@ -378,7 +310,7 @@ static void fv_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	struct pktfuse *pf = pf_of(req);
 	struct stat st;
 
-	int rc = may_ino(req, to_udf(pf, newparent), W_OK | X_OK, NULL);
+	int rc = fv_may_ino(req, to_udf(pf, newparent), W_OK | X_OK, NULL);
 	if (rc == 0)
 		rc = udf_link(pf->udf, to_udf(pf, ino), to_udf(pf, newparent), newname, &st);
 	if (rc)
@@ -390,7 +322,7 @@ static void fv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct pktfuse *pf = pf_of(req);
 
-	int rc = may_remove(req, to_udf(pf, parent), name);
+	int rc = fv_may_remove(req, to_udf(pf, parent), name);
 	pktfuse_reply_err(req, rc ? rc : udf_unlink(pf->udf, to_udf(pf, parent), name));
 }
 
@@ -398,7 +330,7 @@ static void fv_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct pktfuse *pf = pf_of(req);
 
-	int rc = may_remove(req, to_udf(pf, parent), name);
+	int rc = fv_may_remove(req, to_udf(pf, parent), name);
 	pktfuse_reply_err(req, rc ? rc : udf_rmdir(pf->udf, to_udf(pf, parent), name));
 }
 
@@ -409,53 +341,20 @@ static void fv_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
 		return pktfuse_reply_err(req, -EINVAL); /* RENAME_EXCHANGE, RENAME_WHITEOUT */
-	int rc = may_remove(req, to_udf(pf, parent), name);
+	int rc = fv_may_remove(req, to_udf(pf, parent), name);
 	if (rc == 0)
-		rc = may_remove(req, to_udf(pf, newparent), newname);
+		rc = fv_may_remove(req, to_udf(pf, newparent), newname);
 	if (rc == 0 && parent != newparent) {
 		/* a directory changing parents rewrites its ".." */
 		uint64_t ino;
 		struct stat st;
 		if (udf_lookup(pf->udf, to_udf(pf, parent), name, &ino, &st) == 0 && S_ISDIR(st.st_mode))
-			rc = may(req, &st, W_OK);
+			rc = fv_may(req, &st, W_OK);
 	}
 	if (rc)
 		return pktfuse_reply_err(req, rc);
 	pktfuse_reply_err(req, udf_rename(pf->udf, to_udf(pf, parent), name, to_udf(pf, newparent), newname,
 					  flags & RENAME_NOREPLACE ? UDF_RENAME_NOREPLACE : 0));
-}
-
-/* chmod, chown, truncate and utimens as the kernel would allow them (POSIX). */
-static int setattr_allowed(fuse_req_t req, uint64_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
-{
-	struct pktfuse *pf = fuse_req_userdata(req);
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct stat st;
-
-	if (pf->kernel_permissions)
-		return 0;
-	int rc = udf_getattr(pf->udf, ino, &st);
-	if (rc || c->uid == 0)
-		return rc;
-	bool owner = c->uid == st.st_uid;
-	if ((to_set & FUSE_SET_ATTR_MODE) && !owner)
-		return -EPERM;
-	if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & S_ISGID) &&
-	    !in_group(req, (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : st.st_gid))
-		attr->st_mode &= ~(mode_t)S_ISGID; /* as chmod(2) does for a group one is not in */
-	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid)
-		return -EPERM;
-	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st.st_gid && (!owner || !in_group(req, attr->st_gid)))
-		return -EPERM;
-	if ((to_set & FUSE_SET_ATTR_SIZE) && !fi && (rc = may(req, &st, W_OK)) != 0)
-		return rc;
-	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		bool now = (!(to_set & FUSE_SET_ATTR_ATIME) || (to_set & FUSE_SET_ATTR_ATIME_NOW)) &&
-			   (!(to_set & FUSE_SET_ATTR_MTIME) || (to_set & FUSE_SET_ATTR_MTIME_NOW));
-		if (!owner && (!now || may(req, &st, W_OK) != 0))
-			return now ? -EACCES : -EPERM;
-	}
-	return 0;
 }
 
 static void fv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
@@ -467,7 +366,7 @@ static void fv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	(void)fi;
 
 	clock_gettime(CLOCK_REALTIME, &t);
-	int rc = setattr_allowed(req, to_udf(pf, ino), attr, to_set, fi);
+	int rc = fv_setattr_allowed(req, to_udf(pf, ino), attr, to_set, fi);
 	if (rc)
 		return pktfuse_reply_err(req, rc);
 	if (to_set & FUSE_SET_ATTR_MODE) {
@@ -531,7 +430,7 @@ static void fv_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct pktfuse *pf = pf_of(req);
 	struct stat st;
 
-	int rc = may_ino(req, to_udf(pf, ino), R_OK, &st);
+	int rc = fv_may_ino(req, to_udf(pf, ino), R_OK, &st);
 	if (rc == 0 && !S_ISDIR(st.st_mode))
 		rc = -ENOTDIR;
 	if (rc)
@@ -543,7 +442,7 @@ static void fv_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct pktfuse *pf = pf_of(req);
 
-	pktfuse_reply_err(req, may_ino(req, to_udf(pf, ino), mask & (R_OK | W_OK | X_OK), NULL));
+	pktfuse_reply_err(req, fv_may_ino(req, to_udf(pf, ino), mask & (R_OK | W_OK | X_OK), NULL));
 }
 
 /* fsync of anything commits everything: UDF has one set of metadata for the whole disc. */
@@ -555,66 +454,6 @@ static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)fi;
 
 	pktfuse_reply_err(req, pf->udf_rw ? pktfuse_logged(pf, "the commit", udf_sync(pf->udf)) : 0);
-}
-
-/* ---- the periodic commit ---- */
-
-static void *committer(void *arg)
-{
-	struct pktfuse *pf = arg;
-	unsigned ms = pf->opts.dirty_age_ms ? pf->opts.dirty_age_ms : 5000;
-	bool failing = false;
-
-	pthread_mutex_lock(&pf->commit_lock);
-	while (!pf->commit_stop) {
-		struct timespec t;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_sec += ms / 1000;
-		t.tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
-		if (pf->commit_stop)
-			break;
-		pthread_mutex_unlock(&pf->commit_lock);
-		/* A failed commit leaves everything dirty: it is tried again, and fsync reports it. */
-		if (udf_dirty(pf->udf)) {
-			int rc = udf_sync(pf->udf);
-			if (rc && !failing) /* once per run of failures: it is retried every interval */
-				pktfuse_log(LOG_ERR, "%s: committing the changes failed: %s (retried; fsync reports it)",
-					    pf->opts.source, strerror(rc < 0 ? -rc : EIO));
-			failing = rc != 0;
-		}
-		pthread_mutex_lock(&pf->commit_lock);
-	}
-	pthread_mutex_unlock(&pf->commit_lock);
-	return NULL;
-}
-
-int pktfuse_files_start(struct pktfuse *pf)
-{
-	pf->udf_rw = true;
-	pthread_mutex_init(&pf->commit_lock, NULL);
-	pthread_cond_init(&pf->commit_cond, NULL);
-	pf->commit_stop = false;
-	if (pthread_create(&pf->committer, NULL, committer, pf) != 0)
-		return -1;
-	pf->committer_running = true;
-	return 0;
-}
-
-void pktfuse_files_stop(struct pktfuse *pf)
-{
-	if (!pf->committer_running)
-		return;
-	pthread_mutex_lock(&pf->commit_lock);
-	pf->commit_stop = true;
-	pthread_cond_signal(&pf->commit_cond);
-	pthread_mutex_unlock(&pf->commit_lock);
-	pthread_join(pf->committer, NULL);
-	pf->committer_running = false;
 }
 
 const struct fuse_lowlevel_ops pktfuse_files_ops = {

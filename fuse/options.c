@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "options.h"
+#include "log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION };
+enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_ALLOW_ROOT, KEY_DEFAULT_PERMISSIONS };
 
 #define PKT_OPT(t, p) {t, offsetof(struct pktfuse_opts, p), 1}
 static const struct fuse_opt pkt_opts[] = {
@@ -22,12 +23,23 @@ static const struct fuse_opt pkt_opts[] = {
 	FUSE_OPT_KEY("image", KEY_IMAGE),
 	FUSE_OPT_KEY("strict", KEY_STRICT),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_END,
 };
+
+/* The field of FUSE's access option key. */
+static bool *fuse_access_flag(struct pktfuse_opts *o, int key)
+{
+	if (key == KEY_ALLOW_OTHER)
+		return &o->allow_other;
+	return key == KEY_ALLOW_ROOT ? &o->allow_root : &o->default_permissions;
+}
 
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -47,6 +59,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_RO:
 		o->read_only = true;
 		return 1; /* the kernel should know too */
+	case KEY_ALLOW_OTHER:
+	case KEY_ALLOW_ROOT:
+	case KEY_DEFAULT_PERMISSIONS:
+		*fuse_access_flag(o, key) = true;
+		return 1; /* FUSE's own option: seen here, kept for FUSE */
 	case KEY_HELP:
 		o->show_help = true;
 		return 0;
@@ -145,7 +162,7 @@ int pktfuse_parse_seconds_ms(const char *s, unsigned max_ms, unsigned *out)
 
 static int bad(const char *what, const char *val, const char *expect)
 {
-	fprintf(stderr, "pktfuse: invalid value '%s' for -o %s (expected %s)\n", val, what, expect);
+	pktfuse_log(LOG_ERR, "invalid value '%s' for -o %s (expected %s)", val, what, expect);
 	return -1;
 }
 
@@ -193,15 +210,15 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 		return bad("dirty_low", o->low_str, "a percentage from 1 to 99");
 	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
 	if (lo >= hi) {
-		fprintf(stderr, "pktfuse: -o dirty_low=%u must be below dirty_high=%u\n", lo, hi);
+		pktfuse_log(LOG_ERR, "-o dirty_low=%u must be below dirty_high=%u", lo, hi);
 		return -1;
 	}
 	if (!o->source) {
-		fprintf(stderr, "pktfuse: no SOURCE given (see pktfuse --help)\n");
+		pktfuse_log(LOG_ERR, "no SOURCE given (see pktfuse --help)");
 		return -1;
 	}
 	if (!o->mountpoint) {
-		fprintf(stderr, "pktfuse: no MOUNTPOINT given (see pktfuse --help)\n");
+		pktfuse_log(LOG_ERR, "no MOUNTPOINT given (see pktfuse --help)");
 		return -1;
 	}
 	return 0;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FUSE_USE_VERSION 312
+/* FUSE_USE_VERSION comes from CMake (the top CMakeLists.txt). */
 #include <fuse_lowlevel.h>
 
 struct pktfuse_opts {
@@ -15,6 +15,8 @@ struct pktfuse_opts {
 	char *mountpoint;
 	bool image_view;       /* -o image: a directory with `disc` and `stats` */
 	bool read_only;        /* -o ro */
+	/* FUSE's own -o allow_other, allow_root, default_permissions (left in args for FUSE too) */
+	bool allow_other, allow_root, default_permissions;
 	bool strict;           /* -o strict: the image backend refuses non-packet writes */
 	unsigned packet;       /* -o packet=N sectors (image sources), 0 = default */
 	unsigned speed;        /* -o speed=N (drives), 0 = the drive's choice */

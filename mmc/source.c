@@ -8,36 +8,29 @@
 
 #include "emu/emu.h"
 #include "mmc_dev.h"
+#include "source_kind.h"
 
 /* Opens the transport for SOURCE.  1 with *t set, 0 when SOURCE is a plain file, -1 on error.  create: a
  * missing emulated disc is made (pktfuse format); otherwise only an explicit size= makes one. */
 static int open_transport(const char *source, bool read_only, bool create, struct mmc_transport **t, char *err,
 			  size_t errlen)
 {
-	struct stat st;
-
 	*t = NULL;
 	if (!source || !*source) {
 		snprintf(err, errlen, "no source given");
 		return -1;
 	}
-	if (!strncmp(source, "emu:", 4)) {
+	switch (source_classify(source, NULL, err, errlen)) {
+	case SOURCE_EMULATOR: {
 		struct emu_open_options eo = {.read_only = read_only, .create = create};
 		*t = emu_open_opts(source + 4, &eo, err, errlen);
 		return *t ? 1 : -1;
 	}
-	if (stat(source, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", source, strerror(errno));
-		return -1;
-	}
-	if (S_ISREG(st.st_mode))
+	case SOURCE_IMAGE:
 		return 0;
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: is a directory, not a drive or an image file", source);
-		return -1;
-	}
-	if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) {
-		snprintf(err, errlen, "%s: neither a drive nor an image file", source);
+	case SOURCE_DRIVE:
+		break;
+	default: /* missing, a directory, neither a drive nor an image file: err says which */
 		return -1;
 	}
 	*t = mmc_sg_open(source, read_only, err, errlen);
@@ -265,4 +258,21 @@ fail:
 fail_rc:
 	mmc_transport_close(t);
 	return rc;
+}
+
+const char *mmc_format_media_name(const struct mmc_format_result *r)
+{
+	switch (r->profile) {
+	case MMC_PROFILE_CDRW:
+		return r->mrw ? "hd" : "cdrw"; /* Mount Rainier: the drive spares defects */
+	case MMC_PROFILE_DVDRW_RO:
+	case MMC_PROFILE_DVDRW_SEQ:
+		return "dvdrw";
+	case MMC_PROFILE_DVDRAM:
+		return "dvdram";
+	case MMC_PROFILE_BDRE:
+		return "bdre";
+	default:
+		return "dvd+rw";
+	}
 }

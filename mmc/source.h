@@ -37,6 +37,10 @@ struct mmc_format_options {
 	bool quick, full, force, progress;
 	struct mmc_format_result *result; /* filled on success when not NULL */
 };
+/* The medium a format left, named as `pktfuse format --media` names layouts: "cdrw" and "dvdrw"
+ * (fixed packets; the file system spares defects), "dvdram", "dvd+rw", "bdre", and "hd" for a Mount
+ * Rainier disc (the drive spares defects itself: a plain layout). */
+const char *mmc_format_media_name(const struct mmc_format_result *r);
 /* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err. */
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen);
 

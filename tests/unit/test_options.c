@@ -3,7 +3,9 @@
 #include "options.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 START_TEST(test_parse_size)
 {
@@ -102,6 +104,35 @@ START_TEST(test_command_lines)
 }
 END_TEST
 
+/* FUSE's access options are seen through fuse_opt keys, and still reach FUSE. */
+START_TEST(test_fuse_access_options)
+{
+	struct pktfuse_opts o;
+	char *argv[] = {"pktfuse", "disc.img", "/tmp", "-o", "image,allow_other", "-odefault_permissions"};
+	struct fuse_args args = FUSE_ARGS_INIT(6, argv);
+
+	ck_assert_int_eq(pktfuse_parse_options(&args, &o), 0);
+	ck_assert(o.allow_other && o.default_permissions && !o.allow_root && o.image_view);
+	char all[512] = "";
+	for (int i = 0; i < args.argc; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s ", args.argv[i]);
+	ck_assert_msg(strstr(all, "allow_other") && strstr(all, "default_permissions") && !strstr(all, "image"),
+		      "left for FUSE: %s", all);
+	fuse_opt_free_args(&args);
+	pktfuse_free_options(&o);
+
+	char *root[] = {"pktfuse", "-o", "allow_root", "disc.img", "/tmp"};
+	ck_assert_int_eq(parse(&o, 5, root), 0);
+	ck_assert(o.allow_root && !o.allow_other && !o.default_permissions);
+	pktfuse_free_options(&o);
+	/* a value that merely contains the name is not the option */
+	char *other[] = {"pktfuse", "disc.img", "/tmp", "-o", "fsname=allow_other"};
+	ck_assert_int_eq(parse(&o, 5, other), 0);
+	ck_assert(!o.allow_other);
+	pktfuse_free_options(&o);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -109,6 +140,7 @@ int main(void)
 	tcase_add_test(t, test_parse_size);
 	tcase_add_test(t, test_parse_uint_and_seconds);
 	tcase_add_test(t, test_command_lines);
+	tcase_add_test(t, test_fuse_access_options);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

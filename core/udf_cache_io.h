@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The UDF engine's struct udf_io over a packet cache: the engine reads and writes bytes through the
+ * cache, its flush is the cache's barrier, and its defect management is the cache's rescue of failed
+ * packets, where the engine's sparing table (which speaks byte offsets) answers the cache (which
+ * speaks sectors).  ctx of each callback is the struct pkt_cache.
+ */
+#ifndef PKTFUSE_UDF_CACHE_IO_H
+#define PKTFUSE_UDF_CACHE_IO_H
+
+#include "pkt_cache.h"
+#include "udf.h"
+
+#include <stdbool.h>
+
+/* Fills *io for cache: size and packet size from the cache, session 0 (rewritable media in packet
+ * mode are single-session); write is NULL unless writable. */
+void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable);
+
+/* The callbacks, also for udf_format's write. */
+int udf_cache_read(void *cache, uint64_t off, size_t len, void *buf);
+int udf_cache_write(void *cache, uint64_t off, size_t len, const void *buf);
+int udf_cache_flush(void *cache);
+int udf_cache_rescue(void *cache, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
+
+#endif

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `pktfuse format SOURCE [options]`: its argument parser, the medium format (drives and the emulator)
+ * and the empty UDF file system written through a packet cache. */
+#define _GNU_SOURCE
+#include "cmd.h"
+#include "fs_sniff.h"
+#include "image_dev.h"
+#include "mmc_dev.h"
+#include "pkt_cache.h"
+#include "source.h"
+#include "source_kind.h"
+#include "udf_desc.h"
+#include "udf_cache_io.h"
+#include "udf_format.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FORMAT_USAGE                                                                                         \
+	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
+	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre]"
+
+#define FORMAT_HELP                                                                                          \
+	FORMAT_USAGE "\n"                                                                                     \
+	"\n"                                                                                                  \
+	"Brings a disc (a drive or emu:) to a packet-writable state, then writes an empty UDF file system\n"  \
+	"laid out for the medium; an image file gets the file system only.\n"                                \
+	"\n"                                                                                                  \
+	"    --quick, --full   a quick medium format where the medium allows one (default), or a full one\n" \
+	"    --force           erase a disc that holds data, or overwrite an image holding a file system\n"   \
+	"    --no-udf          format the medium only, write no file system (not for image files)\n"        \
+	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n"\
+	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
+	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
+	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
+	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
+	"                      dvdram, dvd+rw, bdre: plain)\n"                                                \
+	"    -h, --help        this text\n"
+
+/* Writes UDF onto dev through a packet cache (every medium write a whole, aligned packet). */
+static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_format_opts *uo, const char *what)
+{
+	char err[512];
+	struct udf_format_layout l;
+	uint64_t size = dev->geo.sector_count * PKT_SECTOR_SIZE;
+
+	if (udf_format_plan(uo, size, &l, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pktfuse: %s: %s\n", source, err);
+		return 1;
+	}
+	struct pkt_cache *cache;
+	struct pkt_cache_config cc = {0};
+	if (pkt_cache_create(dev, &cc, &cache, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pktfuse: %s: %s\n", source, err);
+		return 1;
+	}
+	int rc = udf_format(uo, udf_cache_write, cache, size, err, sizeof(err));
+	int frc = pkt_cache_flush(cache);
+	int drc = pkt_cache_destroy(cache);
+	if (rc) {
+		fprintf(stderr, "pktfuse: %s: %s\n", source, err);
+		return 1;
+	}
+	if (frc || drc) {
+		fprintf(stderr, "pktfuse: %s: the file system could not be written: %s\n", source,
+			strerror(frc ? -frc : (drc < 0 ? -drc : EIO)));
+		return 1;
+	}
+	unsigned rev = uo->revision;
+	printf("%s: UDF %x.%02x on %s: %s partition at block %u, %u blocks of %u bytes (%u free)", source, rev >> 8,
+	       rev & 0xff, what, l.packet_len ? "sparable" : "plain", l.part_start, l.part_len, PKT_SECTOR_SIZE,
+	       l.part_len - l.used);
+	if (l.packet_len)
+		printf(", packets of %u, %u spare packets", l.packet_len, l.spare_blocks / l.packet_len);
+	printf(", label \"%s\"\n", uo->label);
+	return 0;
+}
+
+/* Parses a decimal id (uid/gid); false if it is not one. */
+static bool parse_id(const char *s, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	*out = strtoul(s, &end, 10);
+	return !errno && !*end && *out < 0xFFFFFFFFul;
+}
+
+static uint32_t media_packet(enum udf_media m)
+{
+	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_HD || m == UDF_MEDIA_BDRE ? 32 : 16;
+}
+
+/* The command line of `pktfuse format`. */
+struct format_args {
+	struct mmc_format_options fo;
+	struct udf_format_opts uo;
+	const char *source;
+	bool no_udf, media_given, help;
+};
+
+/* Parses argv into fa (stopping at --help, which sets fa->help).  0, or the exit status 2 after a
+ * one-line error. */
+static int parse_format_args(int argc, char **argv, struct format_args *fa)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		static const char *const valued[] = {"--label", "--uid", "--gid", "--mode", "--revision", "--media"};
+		const char *name = NULL;
+		for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
+			size_t n = strlen(valued[k]);
+			if (!strncmp(a, valued[k], n) && (a[n] == '=' || a[n] == 0)) {
+				name = valued[k];
+				if (a[n] == '=')
+					val = a + n + 1;
+				else if (i + 1 < argc)
+					val = argv[++i];
+				else {
+					fprintf(stderr, "pktfuse: format: %s needs a value\n", name);
+					return 2;
+				}
+			}
+		}
+		if (name) {
+			unsigned long v;
+			char *end;
+			if (!strcmp(name, "--label")) {
+				fa->uo.label = val;
+			} else if (!strcmp(name, "--uid") || !strcmp(name, "--gid")) {
+				if (!parse_id(val, &v)) {
+					fprintf(stderr, "pktfuse: format: %s '%s': not a numeric id\n", name, val);
+					return 2;
+				}
+				if (name[2] == 'u')
+					fa->uo.uid = (uid_t)v;
+				else
+					fa->uo.gid = (gid_t)v;
+			} else if (!strcmp(name, "--mode")) {
+				errno = 0;
+				v = strtoul(val, &end, 8);
+				if (!*val || *end || errno || v > 07777 || *val == '-' || *val == '+') {
+					fprintf(stderr, "pktfuse: format: --mode '%s': not an octal mode (0000-7777)\n", val);
+					return 2;
+				}
+				fa->uo.root_mode = (mode_t)v;
+			} else if (!strcmp(name, "--revision")) {
+				if (!strcmp(val, "1.50"))
+					fa->uo.revision = 0x0150;
+				else if (!strcmp(val, "2.00"))
+					fa->uo.revision = 0x0200;
+				else if (!strcmp(val, "2.01"))
+					fa->uo.revision = 0x0201;
+				else {
+					fprintf(stderr, "pktfuse: format: --revision '%s': write 1.50, 2.00 or 2.01\n", val);
+					return 2;
+				}
+			} else {
+				int m = udf_media_parse(val);
+				if (m < 0) {
+					fprintf(stderr, "pktfuse: format: --media '%s': one of hd, cdrw, dvdrw, dvdram, "
+							"dvd+rw, bdre\n", val);
+					return 2;
+				}
+				fa->uo.media = (enum udf_media)m;
+				fa->media_given = true;
+			}
+		} else if (!strcmp(a, "--quick"))
+			fa->fo.quick = true;
+		else if (!strcmp(a, "--full"))
+			fa->fo.full = true;
+		else if (!strcmp(a, "--force"))
+			fa->fo.force = true;
+		else if (!strcmp(a, "--no-udf"))
+			fa->no_udf = true;
+		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fa->help = true;
+			return 0;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "pktfuse: format: unknown option '%s' (see pktfuse(1))\n", a);
+			return 2;
+		} else if (fa->source) {
+			fprintf(stderr, "pktfuse: format: one SOURCE only ('%s' and '%s')\n", fa->source, a);
+			return 2;
+		} else
+			fa->source = a;
+	}
+	return 0;
+}
+
+/* An image file: UDF straight onto the file, after the checks a disc does not need. */
+static int format_image(struct format_args *fa, const struct stat *st)
+{
+	char err[512];
+
+	if (fa->no_udf) {
+		fprintf(stderr, "pktfuse: format: %s is an image file: it needs no medium formatting, and "
+				"--no-udf leaves nothing to do\n", fa->source);
+		return 2;
+	}
+	if (fa->fo.quick || fa->fo.full) {
+		fprintf(stderr, "pktfuse: format: --quick and --full format a disc; %s is an image file\n", fa->source);
+		return 2;
+	}
+	if (st->st_size < 1024 * 1024) {
+		fprintf(stderr, "pktfuse: %s: %lld bytes is too small for UDF (at least 1 MiB: make it with "
+				"truncate -s SIZE)\n", fa->source, (long long)st->st_size);
+		return 1;
+	}
+	struct image_dev_options io = {.packet_sectors = media_packet(fa->uo.media), .strict = true, .lock = true};
+	struct pkt_blockdev *dev = image_dev_open(fa->source, &io, err, sizeof(err));
+	if (!dev) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	const char *found = dev_signature(dev);
+	if (found && !fa->fo.force) {
+		fprintf(stderr, "pktfuse: %s already holds %s: add --force to overwrite it\n", fa->source, found);
+		pkt_blockdev_close(dev);
+		return 1;
+	}
+	if (fa->uo.media == UDF_MEDIA_CDRW || fa->uo.media == UDF_MEDIA_DVDRW)
+		fa->uo.packet_len = dev->geo.packet_sectors;
+	char what[64];
+	snprintf(what, sizeof(what), "an image file (%s layout)", udf_media_name(fa->uo.media));
+	int rc = format_udf(fa->source, dev, &fa->uo, what);
+	pkt_blockdev_close(dev);
+	return rc;
+}
+
+/* A drive or the emulator: the medium format, then UDF laid out for the medium it left. */
+static int format_disc(struct format_args *fa)
+{
+	struct mmc_format_result fr;
+	char err[512];
+
+	fa->fo.result = &fr;
+	if (fa->media_given) {
+		fprintf(stderr, "pktfuse: format: --media applies to image files; the type of the disc in %s decides "
+				"its layout\n", fa->source);
+		return 2;
+	}
+	/* A drive or the emulator: say what the disc holds before the medium format erases it. */
+	if (!fa->fo.force) {
+		struct mmc_source_options mo = {.read_only = true, .quiet = true};
+		struct pkt_blockdev *dev = NULL;
+		if (mmc_source_open(fa->source, &mo, &dev, err, sizeof(err)) == 1) {
+			const char *found = dev_signature(dev);
+			pkt_blockdev_close(dev);
+			if (found) {
+				fprintf(stderr, "pktfuse: %s: the disc holds %s: add --force to erase it\n", fa->source, found);
+				return 1;
+			}
+		}
+	}
+	if (mmc_cmd_format(fa->source, &fa->fo, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	if (fa->no_udf)
+		return 0;
+	enum udf_media m = (enum udf_media)udf_media_parse(mmc_format_media_name(&fr));
+	fa->uo.media = m;
+	struct mmc_source_options mo = {.quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	if (mmc_source_open(fa->source, &mo, &dev, err, sizeof(err)) != 1) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	mmc_dev_set_quiet(dev, false);
+	if (m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW)
+		fa->uo.packet_len = dev->geo.packet_sectors;
+	char what[96];
+	snprintf(what, sizeof(what), "the %s", fr.kind);
+	int rc = format_udf(fa->source, dev, &fa->uo, what);
+	pkt_blockdev_close(dev);
+	return rc;
+}
+
+/* `pktfuse format SOURCE [options]`: brings the medium to a packet-writable state (drives and the
+ * emulator), then writes an empty UDF file system laid out for the medium (drives, the emulator and
+ * image files). */
+int cmd_format(int argc, char **argv)
+{
+	struct format_args fa = {
+		.fo = {.progress = isatty(2)},
+		.uo = {.revision = 0x0201, .label = "LinuxUDF", .uid = (uid_t)-1, .gid = (gid_t)-1, .root_mode = 0755,
+		       .media = UDF_MEDIA_HD},
+	};
+	char err[512];
+	int rc = parse_format_args(argc, argv, &fa);
+
+	if (rc)
+		return rc;
+	if (fa.help) {
+		fputs(FORMAT_HELP, stdout);
+		return 0;
+	}
+	if (!fa.source) {
+		fputs(FORMAT_HELP, stderr);
+		return 2;
+	}
+	if (fa.fo.quick && fa.fo.full) {
+		fprintf(stderr, "pktfuse: format: --quick and --full exclude each other\n");
+		return 2;
+	}
+	/* The label must fit the volume identifier: check before anything is erased. */
+	uint8_t probe[32];
+	if (udf_put_dstring(probe, sizeof(probe), fa.uo.label) < 0) {
+		fprintf(stderr, "pktfuse: format: --label '%s': %s\n", fa.uo.label,
+			udf_utf8_to_cs0(fa.uo.label, probe, 0) == -EINVAL
+				? "not valid UTF-8"
+				: "too long (at most 30 Latin-1 or 15 other characters)");
+		return 2;
+	}
+
+	struct stat st;
+	enum source_kind kind = source_classify(fa.source, &st, err, sizeof(err));
+	if (kind == SOURCE_MISSING || kind == SOURCE_DIRECTORY) {
+		fprintf(stderr, "pktfuse: %s\n", err);
+		return 1;
+	}
+	/* the emulator, a drive; anything else the mmc layer refuses */
+	return kind == SOURCE_IMAGE ? format_image(&fa, &st) : format_disc(&fa);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE
+/* The statistics text and the extended attribute on the root that carries it (`pktfuse status`). */
+#include "daemon.h"
+#include "udf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
+{
+	int n = snprintf(buf, len,
+			 "source: %s\n"
+			 "daemon_pid: %ld\n"
+			 "view: %s\n"
+			 "io_flusher: %d\n"
+			 "report_file: %s\n",
+			 pf->opts.source, (long)getpid(), pf->opts.image_view ? "image" : "files", pf->io_flusher,
+			 pktfuse_report_path());
+	if (n < 0 || len == 0)
+		return 0;
+	size_t used = (size_t)n < len ? (size_t)n : len - 1;
+	if (pf->udf && used < len) {
+		struct udf_statfs sf;
+		char why[256] = "";
+		bool rw = udf_writable(pf->udf, why, sizeof(why));
+		udf_statfs(pf->udf, &sf);
+		n = snprintf(buf + used, len - used,
+			     "udf_revision: %x.%02x\n"
+			     "udf_writable: %d\n"
+			     "udf_readonly_reason: %s\n"
+			     "udf_files: %llu\n"
+			     "udf_dirs: %llu\n"
+			     "udf_free_blocks: %llu\n"
+			     "udf_commits: %llu\n"
+			     "udf_relocated_packets: %llu\n"
+			     "udf_uncommitted: %d\n",
+			     sf.revision >> 8, sf.revision & 0xFF, rw, rw ? "-" : why,
+			     (unsigned long long)sf.files, (unsigned long long)sf.dirs,
+			     (unsigned long long)sf.free_blocks, (unsigned long long)sf.commits, (unsigned long long)sf.relocated,
+			     udf_dirty(pf->udf));
+		if (n > 0)
+			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+	}
+	used += pkt_cache_format_stats(pf->cache, buf + used, len - used);
+	return used + pktfuse_log_render(buf + used, len - used);
+}
+
+void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	if (ino != FUSE_ROOT_ID || strcmp(name, PKTFUSE_STATS_XATTR) != 0)
+		return pktfuse_reply_err(req, -ENODATA);
+	char buf[PKTFUSE_STATS_MAX];
+	size_t len = pktfuse_render_stats(fuse_req_userdata(req), buf, sizeof(buf));
+	if (size == 0)
+		return (void)fuse_reply_xattr(req, len);
+	if (size < len)
+		return pktfuse_reply_err(req, -ERANGE);
+	fuse_reply_buf(req, buf, len);
+}
+
+void pktfuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	(void)ino;
+	/* The statistics attribute is not listed, so that copying tools do not carry it along. */
+	if (size == 0)
+		return (void)fuse_reply_xattr(req, 0);
+	fuse_reply_buf(req, NULL, 0);
+}
+

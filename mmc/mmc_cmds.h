@@ -4,6 +4,8 @@
 #ifndef PKTFUSE_MMC_CMDS_H
 #define PKTFUSE_MMC_CMDS_H
 
+#include "mmc_be.h"
+#include "mmc_ops.h"
 #include "sense.h"
 
 /* MMC profile numbers (GET CONFIGURATION current profile). */
@@ -30,10 +32,6 @@
 #define MMC_FMT_DVDPRW 0x26
 #define MMC_FMT_BD_SPARE 0x30
 
-uint16_t mmc_get_be16(const uint8_t *p);
-uint32_t mmc_get_be32(const uint8_t *p);
-void mmc_put_be16(uint8_t *p, uint16_t v);
-void mmc_put_be32(uint8_t *p, uint32_t v);
 const char *mmc_profile_name(uint16_t profile);
 
 struct mmc_inquiry {

@@ -95,7 +95,7 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 		out->disc_status = di.disc_status;
 	}
 	uint8_t ms[8];
-	if (mmc_mode_sense10(c, 0x2A, ms, sizeof(ms)) == 0)
+	if (mmc_mode_sense10(c, MMC_PAGE_CAPABILITIES, ms, sizeof(ms)) == 0)
 		out->write_protected = ms[3] & 0x80;
 	bool have_fc = mmc_read_format_capacities(c, &fc) == 0;
 	bool have_ti = mmc_read_track_info(c, 1, 1, &ti) == 0;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "sense.h"
+#include "mmc_be.h"
+#include "mmc_ops.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,16 +29,20 @@ void mmc_log(const char *fmt, ...)
 		fprintf(stderr, "pktfuse: %s\n", line);
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static void decode_sks(const uint8_t *p, struct mmc_sense *out)
 {
 	out->sksv = p[0] & 0x80;
 	if (out->sksv && out->key == 0x02)
-		out->progress = (uint16_t)(p[1] << 8 | p[2]);
+		out->progress = mmc_get_be16(p + 1);
+}
+
+/* Both formats carry the key, ASC and ASCQ, at different offsets. */
+static void take_codes(struct mmc_sense *out, uint8_t key, uint8_t asc, uint8_t ascq)
+{
+	out->valid = true;
+	out->key = key & 0x0f;
+	out->asc = asc;
+	out->ascq = ascq;
 }
 
 void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
@@ -49,21 +55,15 @@ void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
 	if (code == 0x70 || code == 0x71) {
 		if (len < 14)
 			return;
-		out->valid = true;
-		out->key = sense[2] & 0x0f;
-		out->asc = sense[12];
-		out->ascq = sense[13];
+		take_codes(out, sense[MMC_SENSE_KEY], sense[MMC_SENSE_ASC], sense[MMC_SENSE_ASCQ]);
 		out->info_valid = sense[0] & 0x80;
-		out->info = be32(sense + 3);
-		if (len >= 18)
-			decode_sks(sense + 15, out);
+		out->info = mmc_get_be32(sense + MMC_SENSE_INFO);
+		if (len >= MMC_SENSE_FIXED_LEN)
+			decode_sks(sense + MMC_SENSE_SKS, out);
 	} else if (code == 0x72 || code == 0x73) {
 		if (len < 8)
 			return;
-		out->valid = true;
-		out->key = sense[1] & 0x0f;
-		out->asc = sense[2];
-		out->ascq = sense[3];
+		take_codes(out, sense[1], sense[2], sense[3]);
 		/* Walk the descriptors; a truncated one ends the walk rather than reading past len. */
 		size_t end = 8 + (size_t)sense[7];
 		if (end > len)
@@ -74,7 +74,7 @@ void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
 				break;
 			if (type == 0x00 && alen >= 10) {
 				out->info_valid = sense[off + 2] & 0x80;
-				out->info = (uint64_t)be32(sense + off + 4) << 32 | be32(sense + off + 8);
+				out->info = (uint64_t)mmc_get_be32(sense + off + 4) << 32 | mmc_get_be32(sense + off + 8);
 			} else if (type == 0x02 && alen >= 6) {
 				decode_sks(sense + off + 4, out);
 			}
@@ -192,13 +192,31 @@ const char *mmc_op_name(uint8_t op)
 		uint8_t op;
 		const char *name;
 	} names[] = {
-		{0x00, "TEST UNIT READY"}, {0x03, "REQUEST SENSE"}, {0x04, "FORMAT UNIT"}, {0x12, "INQUIRY"},
-		{0x1B, "START STOP UNIT"}, {0x1E, "PREVENT ALLOW MEDIUM REMOVAL"}, {0x23, "READ FORMAT CAPACITIES"},
-		{0x25, "READ CAPACITY"}, {0x28, "READ(10)"}, {0x2A, "WRITE(10)"}, {0x2F, "VERIFY(10)"},
-		{0x35, "SYNCHRONIZE CACHE"}, {0x46, "GET CONFIGURATION"}, {0x4A, "GET EVENT STATUS NOTIFICATION"},
-		{0x51, "READ DISC INFORMATION"}, {0x52, "READ TRACK INFORMATION"}, {0x55, "MODE SELECT(10)"},
-		{0x5A, "MODE SENSE(10)"}, {0x5B, "CLOSE TRACK/SESSION"}, {0xA1, "BLANK"}, {0xA8, "READ(12)"},
-		{0xAA, "WRITE(12)"}, {0xAD, "READ DVD STRUCTURE"}, {0xB6, "SET STREAMING"}, {0xBB, "SET CD SPEED"},
+		{MMC_OP_TEST_UNIT_READY, "TEST UNIT READY"},
+		{MMC_OP_REQUEST_SENSE, "REQUEST SENSE"},
+		{MMC_OP_FORMAT_UNIT, "FORMAT UNIT"},
+		{MMC_OP_INQUIRY, "INQUIRY"},
+		{MMC_OP_START_STOP_UNIT, "START STOP UNIT"},
+		{MMC_OP_PREVENT_ALLOW_MEDIUM_REMOVAL, "PREVENT ALLOW MEDIUM REMOVAL"},
+		{MMC_OP_READ_FORMAT_CAPACITIES, "READ FORMAT CAPACITIES"},
+		{MMC_OP_READ_CAPACITY, "READ CAPACITY"},
+		{MMC_OP_READ_10, "READ(10)"},
+		{MMC_OP_WRITE_10, "WRITE(10)"},
+		{MMC_OP_VERIFY_10, "VERIFY(10)"},
+		{MMC_OP_SYNCHRONIZE_CACHE, "SYNCHRONIZE CACHE"},
+		{MMC_OP_GET_CONFIGURATION, "GET CONFIGURATION"},
+		{MMC_OP_GET_EVENT_STATUS_NOTIFICATION, "GET EVENT STATUS NOTIFICATION"},
+		{MMC_OP_READ_DISC_INFORMATION, "READ DISC INFORMATION"},
+		{MMC_OP_READ_TRACK_INFORMATION, "READ TRACK INFORMATION"},
+		{MMC_OP_MODE_SELECT_10, "MODE SELECT(10)"},
+		{MMC_OP_MODE_SENSE_10, "MODE SENSE(10)"},
+		{MMC_OP_CLOSE_TRACK_SESSION, "CLOSE TRACK/SESSION"},
+		{MMC_OP_BLANK, "BLANK"},
+		{MMC_OP_READ_12, "READ(12)"},
+		{MMC_OP_WRITE_12, "WRITE(12)"},
+		{MMC_OP_READ_DVD_STRUCTURE, "READ DVD STRUCTURE"},
+		{MMC_OP_SET_STREAMING, "SET STREAMING"},
+		{MMC_OP_SET_CD_SPEED, "SET CD SPEED"},
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -5,8 +5,8 @@
 #define PKTFUSE_MMC_CMDS_H
 
 #include "mmc_be.h"
+#include "mmc_exec.h"
 #include "mmc_ops.h"
-#include "sense.h"
 
 /* MMC profile numbers (GET CONFIGURATION current profile). */
 #define MMC_PROFILE_CDROM 0x0008

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "mmc_cmds.h"
+#include "mmc_be.h"
+#include "mmc_ops.h"
 
 #include <errno.h>
 #include <string.h>

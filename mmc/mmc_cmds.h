@@ -4,9 +4,7 @@
 #ifndef PKTFUSE_MMC_CMDS_H
 #define PKTFUSE_MMC_CMDS_H
 
-#include "mmc_be.h"
 #include "mmc_exec.h"
-#include "mmc_ops.h"
 
 /* MMC profile numbers (GET CONFIGURATION current profile). */
 #define MMC_PROFILE_CDROM 0x0008

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "probe.h"
+#include "mmc_ops.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "source.h"
+#include "mmc_be.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "emu.h"
-#include "../mmc_be.h"
-#include "../mmc_ops.h"
+#include "mmc_be.h"
+#include "mmc_ops.h"
 #include "disc_lock.h"
 
 #include <errno.h>

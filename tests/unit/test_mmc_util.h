@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mmc_be.h"
 #include "mmc_exec.h"
 
 static inline void fake_close(struct mmc_transport *t)

@@ -18,13 +18,13 @@ const char *mmc_profile_name(uint16_t p)
 	case MMC_PROFILE_DVDRAM: return "DVD-RAM";
 	case MMC_PROFILE_DVDRW_RO: return "DVD-RW (restricted overwrite)";
 	case MMC_PROFILE_DVDRW_SEQ: return "DVD-RW (sequential)";
-	case 0x0015: return "DVD-R DL";
+	case MMC_PROFILE_DVDR_DL: return "DVD-R DL";
 	case MMC_PROFILE_DVDPRW: return "DVD+RW";
 	case MMC_PROFILE_DVDPR: return "DVD+R";
-	case 0x002B: return "DVD+R DL";
+	case MMC_PROFILE_DVDPR_DL: return "DVD+R DL";
 	case MMC_PROFILE_BDROM: return "BD-ROM";
 	case MMC_PROFILE_BDR: return "BD-R SRM";
-	case 0x0042: return "BD-R RRM";
+	case MMC_PROFILE_BDR_RRM: return "BD-R RRM";
 	case MMC_PROFILE_BDRE: return "BD-RE";
 	default: return "unknown medium";
 	}

@@ -3,6 +3,7 @@
 #include "emu.h"
 #include "mmc_be.h"
 #include "mmc_ops.h"
+#include "../mmc_profiles.h"
 #include "disc_lock.h"
 
 #include <errno.h>
@@ -41,12 +42,18 @@ struct profile {
 
 /* Capacities from ../shared/reference/mmc.md "Pitfalls"; CD-MRW's is an estimate (MRW keeps ~2% spares). */
 static const struct profile profiles[] = {
-	{"cdrw", 0x000A, 0x000A, 295264, 32, 0x10, RULE_FIXED_PACKETS, 153600.0 * 32 / 39, 100, 1000, false},
-	{"dvd-rw", 0x0013, 0x0014, 2297888, 16, 0x15, RULE_ALIGNED, 1385000.0, 150, 1000, false},
-	{"dvd+rw", 0x001A, 0x001A, 2295104, 16, 0x26, RULE_RMW, 1385000.0, 150, 1000, false},
-	{"dvd-ram", 0x0012, 0x0012, 2236704, 16, 0x00, RULE_RANDOM, 1385000.0, 100, 100000, false},
-	{"bd-re", 0x0043, 0x0043, 11826176, 32, 0x30, RULE_RANDOM, 4500000.0, 200, 10000, false},
-	{"cd-mrw", 0x000A, 0x000A, 289280, 32, 0x24, RULE_RMW, 153600.0 * 32 / 39, 100, 1000, true},
+	{"cdrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 295264, 32, MMC_FMT_CD_DVD_FP,
+	 RULE_FIXED_PACKETS, 153600.0 * 32 / 39, 100, 1000, false},
+	{"dvd-rw", MMC_PROFILE_DVDRW_RO, MMC_PROFILE_DVDRW_SEQ, 2297888, 16, MMC_FMT_DVDRW_QUICK,
+	 RULE_ALIGNED, 1385000.0, 150, 1000, false},
+	{"dvd+rw", MMC_PROFILE_DVDPRW, MMC_PROFILE_DVDPRW, 2295104, 16, MMC_FMT_DVDPRW,
+	 RULE_RMW, 1385000.0, 150, 1000, false},
+	{"dvd-ram", MMC_PROFILE_DVDRAM, MMC_PROFILE_DVDRAM, 2236704, 16, MMC_FMT_FULL,
+	 RULE_RANDOM, 1385000.0, 100, 100000, false},
+	{"bd-re", MMC_PROFILE_BDRE, MMC_PROFILE_BDRE, 11826176, 32, MMC_FMT_BD_SPARE,
+	 RULE_RANDOM, 4500000.0, 200, 10000, false},
+	{"cd-mrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 289280, 32, MMC_FMT_MRW,
+	 RULE_RMW, 153600.0 * 32 / 39, 100, 1000, true},
 };
 const char emu_profile_list[] = "cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw";
 
@@ -556,7 +563,7 @@ static int do_inquiry(struct emu *e, struct mmc_cmd *cmd)
 static size_t add_feature(uint8_t *d, size_t off, uint16_t code, bool current, const uint8_t *data, uint8_t n)
 {
 	mmc_put_be16(d + off, code);
-	d[off + 2] = (uint8_t)((code == 0 ? 0x03 : 0x00) | (current ? 1 : 0));
+	d[off + 2] = (uint8_t)((code == MMC_FEATURE_PROFILE_LIST ? 0x03 : 0x00) | (current ? 1 : 0));
 	d[off + 3] = n;
 	if (n)
 		memcpy(d + off + 4, data, n);
@@ -581,24 +588,24 @@ static int do_get_config(struct emu *e, struct mmc_cmd *cmd)
 		plist[6] = prof == e->p->code_blank;
 		plen = 8;
 	}
-	n = add_feature(all, n, 0x0000, true, plist, plen);
+	n = add_feature(all, n, MMC_FEATURE_PROFILE_LIST, true, plist, plen);
 	uint8_t core[8] = {0, 0, 0, 1}; /* SCSI physical interface */
-	n = add_feature(all, n, 0x0001, true, core, 8);
+	n = add_feature(all, n, MMC_FEATURE_CORE, true, core, 8);
 	uint8_t rw[8] = {0};
 	mmc_put_be32(rw, e->sectors ? e->sectors - 1 : 0);
 	mmc_put_be32(rw + 4, SECTOR);
 	bool random = e->p->rule == RULE_RMW || e->p->rule == RULE_RANDOM;
-	n = add_feature(all, n, 0x0020, random && e->formatted && present, rw, 8);
-	n = add_feature(all, n, 0x0023, present, NULL, 0);
-	if (e->p->code == 0x0013)
-		n = add_feature(all, n, 0x0026, e->formatted && present, NULL, 0);
+	n = add_feature(all, n, MMC_FEATURE_RANDOM_WRITABLE, random && e->formatted && present, rw, 8);
+	n = add_feature(all, n, MMC_FEATURE_FORMATTABLE, present, NULL, 0);
+	if (e->p->code == MMC_PROFILE_DVDRW_RO)
+		n = add_feature(all, n, MMC_FEATURE_RESTRICTED_OVERWRITE, e->formatted && present, NULL, 0);
 	if (e->p->mrw) {
 		uint8_t m[4] = {0x01};
-		n = add_feature(all, n, 0x0028, present, m, 4);
+		n = add_feature(all, n, MMC_FEATURE_MRW, present, m, 4);
 	}
-	if (e->p->code == 0x001A) {
+	if (e->p->code == MMC_PROFILE_DVDPRW) {
 		uint8_t w[4] = {0x01};
-		n = add_feature(all, n, 0x002A, present, w, 4);
+		n = add_feature(all, n, MMC_FEATURE_DVDPRW, present, w, 4);
 	}
 	/* Keep the features the request asks for, in ascending order. */
 	size_t o = 8;
@@ -628,7 +635,7 @@ static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 	mmc_put_be16(d, 32);
 	uint8_t status = 0, sess = 0;
 	if (e->formatted) {
-		status = e->p->rule == RULE_FIXED_PACKETS || e->p->code == 0x0013 ? 1 : 3;
+		status = e->p->rule == RULE_FIXED_PACKETS || e->p->code == MMC_PROFILE_DVDRW_RO ? 1 : 3;
 		sess = 1;
 	} else if (e->blank_used) {
 		status = 2;
@@ -639,7 +646,7 @@ static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 	d[4] = 1; /* sessions */
 	d[5] = 1;
 	d[6] = 1;
-	if (e->p->code == 0x001A && e->formatted)
+	if (e->p->code == MMC_PROFILE_DVDPRW && e->formatted)
 		d[7] = e->c.sim_ns >= e->bg_until_ns ? 3 : e->bg_stopped ? 1 : 2; /* background format state */
 	else if (e->p->mrw && e->formatted)
 		d[7] = 3;
@@ -665,7 +672,8 @@ static int do_track_info(struct emu *e, struct mmc_cmd *cmd)
 	d[3] = 1;
 	if (e->formatted) {
 		d[5] = 0x07;
-		d[6] = (uint8_t)(0x20 | (e->p->rule == RULE_FIXED_PACKETS || e->p->code == 0x0013 ? 0x10 : 0) | 1);
+		bool fixed = e->p->rule == RULE_FIXED_PACKETS || e->p->code == MMC_PROFILE_DVDRW_RO;
+		d[6] = (uint8_t)(0x20 | (fixed ? 0x10 : 0) | 1);
 		d[7] = 1;
 		mmc_put_be32(d + 12, 0);
 		mmc_put_be32(d + 20, e->p->packet);
@@ -695,7 +703,7 @@ static int do_format_caps(struct emu *e, struct mmc_cmd *cmd)
 	mmc_put_be32(d + 8, (e->formatted ? 2u : 1u) << 24 | SECTOR);
 	mmc_put_be32(d + 12, e->sectors);
 	mmc_put_be32(d + 16, (uint32_t)e->p->fmt_type << 26 |
-			      (e->p->fmt_type == 0x10 ? e->p->packet : 0));
+			      (e->p->fmt_type == MMC_FMT_CD_DVD_FP ? e->p->packet : 0));
 	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
@@ -734,11 +742,11 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 	uint8_t type = pl[8] >> 2;
 	uint32_t param = mmc_get_be24(pl + 9);
 	bool ok = type == e->p->fmt_type;
-	if (e->p->code == 0x0013 && (type == 0x00 || type == 0x10))
+	if (e->p->code == MMC_PROFILE_DVDRW_RO && (type == MMC_FMT_FULL || type == MMC_FMT_CD_DVD_FP))
 		ok = true; /* DVD-RW: full formats as well as the quick one */
-	if (e->p->code == 0x0043 && type == 0x31)
+	if (e->p->code == MMC_PROFILE_BDRE && type == MMC_FMT_BD_NO_SPARE)
 		ok = true;
-	if (!ok || (type == 0x10 && param != e->p->packet))
+	if (!ok || (type == MMC_FMT_CD_DVD_FP && param != e->p->packet))
 		return check(e, cmd, 5, 0x26, 0x00, -1);
 	if (e->p->rule == RULE_FIXED_PACKETS && (e->blank_used || e->formatted))
 		return check(e, cmd, 5, 0x30, 0x05, -1); /* a CD-RW must be blanked before this format */
@@ -749,10 +757,11 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 	if (ftruncate(e->fd, 0) < 0 || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0)
 		return check(e, cmd, 4, 0x44, 0x00, -1);
 	e->c.formats++;
-	bool quick = type == 0x15 || type == 0x26 || type == 0x24 || type == 0x31;
+	bool quick = type == MMC_FMT_DVDRW_QUICK || type == MMC_FMT_DVDPRW || type == MMC_FMT_MRW ||
+		     type == MMC_FMT_BD_NO_SPARE;
 	e->bg_until_ns = 0;
 	e->bg_stopped = false;
-	if (type == 0x26) {
+	if (type == MMC_FMT_DVDPRW) {
 		/* DVD+RW: usable once the quick start is done; the drive formats the rest in the background
 		 * for as long as a full pass over the disc would take. */
 		e->bg_until_ns = e->c.sim_ns + pass_ns(e, true) + pass_ns(e, false);
@@ -771,7 +780,7 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
 		return g;
 	if (e->write_protect || e->read_only)
 		return check(e, cmd, 7, 0x27, 0x00, -1);
-	if (e->p->code != 0x000A && e->p->code != 0x0013)
+	if (e->p->code != MMC_PROFILE_CDRW && e->p->code != MMC_PROFILE_DVDRW_RO)
 		return check(e, cmd, 5, 0x20, 0x00, -1); /* BLANK is for CD-RW and DVD-RW only */
 	uint8_t type = cmd->cdb[1] & 7;
 	if (type > 1)
@@ -791,7 +800,7 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
  * of audio, not the user-data rate. */
 static double kbs_1x(const struct emu *e)
 {
-	return e->p->code == 0x000A ? 176.4 : e->p->code == 0x0043 ? 4495.5 : 1385.0;
+	return e->p->code == MMC_PROFILE_CDRW ? 176.4 : e->p->code == MMC_PROFILE_BDRE ? 4495.5 : 1385.0;
 }
 
 static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
@@ -894,7 +903,7 @@ static int do_dvd_structure(struct emu *e, struct mmc_cmd *cmd)
 		return check(e, cmd, 5, 0x24, 0x00, -1);
 	memset(d, 0, sizeof(d));
 	mmc_put_be16(d, 2048 + 2);
-	uint8_t book = code == 0x001A ? 0x9 : code == 0x0012 ? 0x1 : 0x3;
+	uint8_t book = code == MMC_PROFILE_DVDPRW ? 0x9 : code == MMC_PROFILE_DVDRAM ? 0x1 : 0x3;
 	d[4] = (uint8_t)(book << 4 | 0x01);
 	d[5] = 0x0f;        /* 120 mm, maximum rate not specified */
 	d[6] = 0x04;        /* one layer, parallel track path, rewritable */
@@ -1021,7 +1030,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return g;
 		if ((c[2] & 7) > 6)
 			return check(e, cmd, 5, 0x24, 0x00, -1);
-		if (e->p->code == 0x001A && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
+		if (e->p->code == MMC_PROFILE_DVDPRW && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
 			e->bg_stopped = true;
 			e->c.bg_stops++;
 		}

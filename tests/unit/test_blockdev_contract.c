@@ -192,7 +192,8 @@ START_TEST(test_reads_what_was_written)
 			memset(back, 0, (size_t)runs[k].count * PKT_SECTOR_SIZE);
 			ck_assert_int_eq(pkt_blockdev_read(dev, runs[k].lba, runs[k].count, back), 0);
 			ck_assert_msg(memcmp(back, buf, (size_t)runs[k].count * PKT_SECTOR_SIZE) == 0,
-				      "%s: sectors %llu+%u differ", b->name, (unsigned long long)runs[k].lba, runs[k].count);
+				      "%s: sectors %llu+%u differ", b->name, (unsigned long long)runs[k].lba,
+				      runs[k].count);
 		}
 		close_dev(b, dev);
 		dev = b->open(b, true);
@@ -261,7 +262,8 @@ START_TEST(test_packet_rule)
 	int partial = pkt_blockdev_write(dev, (uint64_t)ps * 4, 1, buf);
 	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
 	if (dev->geo.whole_packets) {
-		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", b->name, misaligned, partial);
+		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", b->name, misaligned,
+			      partial);
 		pattern(buf, 0, ps, 1);
 		ck_assert_int_eq(pkt_blockdev_read(dev, 0, ps, back), 0);
 		ck_assert_mem_eq(back, buf, (size_t)ps * PKT_SECTOR_SIZE);

@@ -13,6 +13,7 @@
 #include "image_dev.h"
 #include "mmc_dev.h"
 #include "source.h"
+#include "test_tmpdir.h"
 
 #include <check.h>
 #include <errno.h>
@@ -42,17 +43,13 @@ static struct faulty fault;
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/pktfuse-contract-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	test_tmpdir_make(dir, sizeof(dir), "pktfuse-contract");
 	err[0] = 0;
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	test_tmpdir_remove(dir);
 }
 
 /* A medium of 64 packets and 5 sectors: the last packet is short. */
@@ -147,60 +144,88 @@ static void pattern(uint8_t *buf, uint64_t lba, uint32_t n, uint32_t seed)
 		}
 }
 
+/* One case: the backend under test, opened writable, and two packets of buffer. */
+struct run {
+	const struct backend *b;
+	struct pkt_blockdev *dev;
+	uint32_t ps;
+	uint8_t *buf, *back;
+};
+
+static void run_open(struct run *r, int i)
+{
+	r->b = &backends[i];
+	r->dev = r->b->open(r->b, false);
+	r->ps = r->dev->geo.packet_sectors;
+	r->buf = calloc((size_t)2 * r->ps, PKT_SECTOR_SIZE);
+	r->back = calloc((size_t)2 * r->ps, PKT_SECTOR_SIZE);
+	ck_assert(r->buf && r->back);
+}
+
+/* Closes and opens the device again, read-only or not. */
+static void run_reopen(struct run *r, bool read_only)
+{
+	close_dev(r->b, r->dev);
+	r->dev = r->b->open(r->b, read_only);
+}
+
+static void run_close(struct run *r)
+{
+	close_dev(r->b, r->dev);
+	free(r->buf);
+	free(r->back);
+}
+
 START_TEST(test_geometry_sane)
 {
-	const struct backend *b = &backends[_i];
-	struct pkt_blockdev *dev = b->open(b, false);
-	const struct pkt_geometry *g = &dev->geo;
+	struct run r;
 
+	run_open(&r, _i);
+	const struct pkt_geometry *g = &r.dev->geo;
 	ck_assert_uint_eq(g->sector_size, PKT_SECTOR_SIZE);
 	ck_assert_uint_ge(g->packet_sectors, 1);
 	ck_assert_uint_le(g->packet_sectors, PKT_MAX_PACKET_SECTORS);
 	ck_assert_uint_ge(g->sector_count, g->packet_sectors);
 	ck_assert(g->writable);
-	ck_assert_msg(g->whole_packets == b->expect_whole_packets, "%s: whole_packets %d", b->name, g->whole_packets);
-	ck_assert_ptr_nonnull(dev->ops->read);
-	ck_assert_ptr_nonnull(dev->ops->write);
-	ck_assert_ptr_nonnull(dev->ops->sync);
-	close_dev(b, dev);
+	ck_assert_msg(g->whole_packets == r.b->expect_whole_packets, "%s: whole_packets %d", r.b->name,
+		      g->whole_packets);
+	ck_assert_ptr_nonnull(r.dev->ops->read);
+	ck_assert_ptr_nonnull(r.dev->ops->write);
+	ck_assert_ptr_nonnull(r.dev->ops->sync);
+	run_close(&r);
 }
 END_TEST
 
 /* Whole packets at the start, in the middle (two at once) and the medium's last packet read back as
- * written, after a sync and after reopening. */
+ * written, after a sync and after reopening read-only. */
 START_TEST(test_reads_what_was_written)
 {
-	const struct backend *b = &backends[_i];
-	struct pkt_blockdev *dev = b->open(b, false);
-	uint32_t ps = dev->geo.packet_sectors;
-	uint64_t n = dev->geo.sector_count, last = (n - 1) / ps * ps;
-	uint32_t tail = (uint32_t)(n - last);
-	uint8_t *buf = malloc((size_t)2 * ps * PKT_SECTOR_SIZE), *back = malloc((size_t)2 * ps * PKT_SECTOR_SIZE);
+	struct run r;
+
+	run_open(&r, _i);
+	uint64_t n = r.dev->geo.sector_count, last = (n - 1) / r.ps * r.ps;
 	const struct {
 		uint64_t lba;
 		uint32_t count;
-	} runs[] = {{0, ps}, {(uint64_t)ps * 4, 2 * ps}, {last, tail}};
+	} runs[] = {{0, r.ps}, {(uint64_t)r.ps * 4, 2 * r.ps}, {last, (uint32_t)(n - last)}};
 
 	for (unsigned k = 0; k < 3; k++) {
-		pattern(buf, runs[k].lba, runs[k].count, 7);
-		ck_assert_int_eq(pkt_blockdev_write_packets(dev, runs[k].lba, runs[k].count, buf), 0);
+		pattern(r.buf, runs[k].lba, runs[k].count, 7);
+		ck_assert_int_eq(pkt_blockdev_write_packets(r.dev, runs[k].lba, runs[k].count, r.buf), 0);
 	}
-	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
+	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
 	for (int reopen = 0; reopen < 2; reopen++) {
 		for (unsigned k = 0; k < 3; k++) {
-			pattern(buf, runs[k].lba, runs[k].count, 7);
-			memset(back, 0, (size_t)runs[k].count * PKT_SECTOR_SIZE);
-			ck_assert_int_eq(pkt_blockdev_read(dev, runs[k].lba, runs[k].count, back), 0);
-			ck_assert_msg(memcmp(back, buf, (size_t)runs[k].count * PKT_SECTOR_SIZE) == 0,
-				      "%s: sectors %llu+%u differ", b->name, (unsigned long long)runs[k].lba,
-				      runs[k].count);
+			size_t bytes = (size_t)runs[k].count * PKT_SECTOR_SIZE;
+			pattern(r.buf, runs[k].lba, runs[k].count, 7);
+			memset(r.back, 0, bytes);
+			ck_assert_int_eq(pkt_blockdev_read(r.dev, runs[k].lba, runs[k].count, r.back), 0);
+			ck_assert_msg(memcmp(r.back, r.buf, bytes) == 0, "%s: sectors %llu+%u differ", r.b->name,
+				      (unsigned long long)runs[k].lba, runs[k].count);
 		}
-		close_dev(b, dev);
-		dev = b->open(b, true);
+		run_reopen(&r, true);
 	}
-	close_dev(b, dev);
-	free(buf);
-	free(back);
+	run_close(&r);
 }
 END_TEST
 
@@ -208,40 +233,34 @@ END_TEST
  * reads and writes alike. */
 START_TEST(test_out_of_range_refused)
 {
-	const struct backend *b = &backends[_i];
-	struct pkt_blockdev *dev = b->open(b, false);
-	uint32_t ps = dev->geo.packet_sectors;
-	uint64_t n = dev->geo.sector_count;
-	uint8_t *buf = calloc((size_t)2 * ps, PKT_SECTOR_SIZE);
+	struct run r;
+
+	run_open(&r, _i);
+	uint64_t n = r.dev->geo.sector_count;
 	const struct {
 		uint64_t lba;
 		uint32_t count;
-	} bad[] = {{n, 1}, {n - 1, 2}, {n / ps * ps + ps, ps}, {UINT64_MAX - 1, 2 * ps}};
+	} bad[] = {{n, 1}, {n - 1, 2}, {n / r.ps * r.ps + r.ps, r.ps}, {UINT64_MAX - 1, 2 * r.ps}};
 
 	for (unsigned k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-		ck_assert_int_eq(pkt_blockdev_read(dev, bad[k].lba, bad[k].count, buf), -EIO);
-		ck_assert_int_eq(pkt_blockdev_write(dev, bad[k].lba, bad[k].count, buf), -EIO);
+		ck_assert_int_eq(pkt_blockdev_read(r.dev, bad[k].lba, bad[k].count, r.buf), -EIO);
+		ck_assert_int_eq(pkt_blockdev_write(r.dev, bad[k].lba, bad[k].count, r.buf), -EIO);
 	}
-	close_dev(b, dev);
-	free(buf);
+	run_close(&r);
 }
 END_TEST
 
 START_TEST(test_read_only_refuses_writes)
 {
-	const struct backend *b = &backends[_i];
-	struct pkt_blockdev *dev = b->open(b, false);
-	uint32_t ps = dev->geo.packet_sectors;
-	uint8_t *buf = calloc(ps, PKT_SECTOR_SIZE);
+	struct run r;
 
-	close_dev(b, dev);
-	dev = b->open(b, true);
-	ck_assert(!dev->geo.writable);
-	ck_assert_int_eq(pkt_blockdev_write(dev, 0, ps, buf), -EROFS);
-	ck_assert_int_eq(pkt_blockdev_read(dev, 0, ps, buf), 0);
-	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
-	close_dev(b, dev);
-	free(buf);
+	run_open(&r, _i);
+	run_reopen(&r, true);
+	ck_assert(!r.dev->geo.writable);
+	ck_assert_int_eq(pkt_blockdev_write(r.dev, 0, r.ps, r.buf), -EROFS);
+	ck_assert_int_eq(pkt_blockdev_read(r.dev, 0, r.ps, r.back), 0);
+	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
+	run_close(&r);
 }
 END_TEST
 
@@ -250,52 +269,48 @@ END_TEST
  * elsewhere it is accepted. */
 START_TEST(test_packet_rule)
 {
-	const struct backend *b = &backends[_i];
-	struct pkt_blockdev *dev = b->open(b, false);
-	uint32_t ps = dev->geo.packet_sectors;
-	uint8_t *buf = malloc((size_t)ps * PKT_SECTOR_SIZE), *back = malloc((size_t)ps * PKT_SECTOR_SIZE);
+	struct run r;
 
-	pattern(buf, 0, ps, 1);
-	ck_assert_int_eq(pkt_blockdev_write_packets(dev, 0, ps, buf), 0);
-	pattern(buf, 1, ps, 2);
-	int misaligned = pkt_blockdev_write(dev, 1, ps, buf);
-	int partial = pkt_blockdev_write(dev, (uint64_t)ps * 4, 1, buf);
-	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
-	if (dev->geo.whole_packets) {
-		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", b->name, misaligned,
-			      partial);
-		pattern(buf, 0, ps, 1);
-		ck_assert_int_eq(pkt_blockdev_read(dev, 0, ps, back), 0);
-		ck_assert_mem_eq(back, buf, (size_t)ps * PKT_SECTOR_SIZE);
+	run_open(&r, _i);
+	size_t bytes = (size_t)r.ps * PKT_SECTOR_SIZE;
+	pattern(r.buf, 0, r.ps, 1);
+	ck_assert_int_eq(pkt_blockdev_write_packets(r.dev, 0, r.ps, r.buf), 0);
+	pattern(r.buf, 1, r.ps, 2);
+	int misaligned = pkt_blockdev_write(r.dev, 1, r.ps, r.buf);
+	int partial = pkt_blockdev_write(r.dev, (uint64_t)r.ps * 4, 1, r.buf);
+	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
+	if (r.dev->geo.whole_packets) {
+		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", r.b->name,
+			      misaligned, partial);
+		pattern(r.buf, 0, r.ps, 1);
+		ck_assert_int_eq(pkt_blockdev_read(r.dev, 0, r.ps, r.back), 0);
 	} else {
 		ck_assert_int_eq(misaligned, 0);
 		ck_assert_int_eq(partial, 0);
-		ck_assert_int_eq(pkt_blockdev_read(dev, 1, ps, back), 0);
-		ck_assert_mem_eq(back, buf, (size_t)ps * PKT_SECTOR_SIZE);
+		ck_assert_int_eq(pkt_blockdev_read(r.dev, 1, r.ps, r.back), 0);
 	}
-	close_dev(b, dev);
-	free(buf);
-	free(back);
+	ck_assert_mem_eq(r.back, r.buf, bytes);
+	run_close(&r);
 }
 END_TEST
 
 /* hold and describe through the choke point: optional callbacks are skipped, present ones run. */
 START_TEST(test_hold_and_describe)
 {
-	const struct backend *b = &backends[_i];
-	struct pkt_blockdev *dev = b->open(b, false);
+	struct run r;
 	char desc[2048] = "";
 
-	pkt_blockdev_hold(dev, true);
-	pkt_blockdev_hold(dev, false);
-	size_t n = pkt_blockdev_describe(dev, desc, sizeof(desc));
+	run_open(&r, _i);
+	pkt_blockdev_hold(r.dev, true);
+	pkt_blockdev_hold(r.dev, false);
+	size_t n = pkt_blockdev_describe(r.dev, desc, sizeof(desc));
 	ck_assert_uint_lt(n, sizeof(desc));
 	ck_assert_uint_eq(n, strlen(desc));
-	if (dev->ops->describe)
-		ck_assert_msg(strstr(desc, "backend: "), "%s: %s", b->name, desc);
+	if (r.dev->ops->describe)
+		ck_assert_msg(strstr(desc, "backend: "), "%s: %s", r.b->name, desc);
 	else
 		ck_assert_uint_eq(n, 0);
-	close_dev(b, dev);
+	run_close(&r);
 }
 END_TEST
 
@@ -304,12 +319,11 @@ END_TEST
  * any backend sees the write. */
 START_TEST(test_write_packets_asserts_rule)
 {
-	const struct backend *b = &backends[0]; /* strict image */
-	struct pkt_blockdev *dev = b->open(b, false);
-	uint8_t buf[PKT_SECTOR_SIZE] = {0};
+	struct run r;
 
-	pkt_blockdev_write_packets(dev, 1, 1, buf);
-	close_dev(b, dev);
+	run_open(&r, 0); /* strict image */
+	pkt_blockdev_write_packets(r.dev, 1, 1, r.buf);
+	run_close(&r);
 }
 END_TEST
 #endif

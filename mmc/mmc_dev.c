@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "mmc_dev.h"
+#include "mmc_ops.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -137,8 +138,8 @@ static int chunk_io(struct mmc_dev *m, uint32_t lba, uint16_t n, uint8_t *buf, b
 				return rc;
 			continue;
 		}
-		if (write && rc && !params_retried && m->ctx.last.valid && m->ctx.last.key == 5 &&
-		    m->ctx.last.asc == 0x64) {
+		if (write && rc && !params_retried && m->ctx.last.valid && m->ctx.last.key == MMC_SK_ILLEGAL_REQUEST &&
+		    m->ctx.last.asc == MMC_ASC_ILLEGAL_MODE_FOR_TRACK) {
 			/* The drive lost the write parameters (reset, another program): set them again once. */
 			params_retried = true;
 			m->params_set = false;

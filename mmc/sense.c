@@ -10,7 +10,7 @@
 static void decode_sks(const uint8_t *p, struct mmc_sense *out)
 {
 	out->sksv = p[0] & 0x80;
-	if (out->sksv && out->key == 0x02)
+	if (out->sksv && out->key == MMC_SK_NOT_READY)
 		out->progress = mmc_get_be16(p + 1);
 }
 
@@ -118,23 +118,24 @@ enum mmc_sense_class mmc_sense_classify(const struct mmc_sense *s)
 	if (!s->valid)
 		return MMC_SC_OTHER;
 	switch (s->key) {
-	case 0x00:
-	case 0x01:
+	case MMC_SK_NO_SENSE:
+	case MMC_SK_RECOVERED_ERROR:
 		return MMC_SC_OK;
-	case 0x02:
-		if (s->asc == 0x04 && (s->ascq == 0x01 || s->ascq == 0x04 || s->ascq == 0x07 || s->ascq == 0x08))
+	case MMC_SK_NOT_READY:
+		if (s->asc == MMC_ASC_NOT_READY &&
+		    (s->ascq == 0x01 || s->ascq == 0x04 || s->ascq == 0x07 || s->ascq == 0x08))
 			return MMC_SC_RETRY;
-		if (s->asc == 0x3a)
+		if (s->asc == MMC_ASC_MEDIUM_NOT_PRESENT)
 			return MMC_SC_NO_MEDIUM;
 		return MMC_SC_OTHER;
-	case 0x03:
-	case 0x04:
+	case MMC_SK_MEDIUM_ERROR:
+	case MMC_SK_HARDWARE_ERROR:
 		return MMC_SC_MEDIUM;
-	case 0x05:
+	case MMC_SK_ILLEGAL_REQUEST:
 		return MMC_SC_ILLEGAL;
-	case 0x06:
+	case MMC_SK_UNIT_ATTENTION:
 		return MMC_SC_UNIT_ATTN;
-	case 0x07:
+	case MMC_SK_DATA_PROTECT:
 		return MMC_SC_PROTECT;
 	default:
 		return MMC_SC_OTHER;
@@ -155,10 +156,11 @@ int mmc_sense_errno(const struct mmc_sense *s)
 	case MMC_SC_PROTECT:
 		return -EROFS;
 	case MMC_SC_ILLEGAL:
-		return (s->asc == 0x20 || s->asc == 0x24 || s->asc == 0x26) ? -EINVAL : -EIO;
+		return (s->asc == MMC_ASC_INVALID_OPCODE || s->asc == MMC_ASC_INVALID_FIELD_IN_CDB ||
+			s->asc == MMC_ASC_INVALID_FIELD_IN_PARAMETERS) ? -EINVAL : -EIO;
 	case MMC_SC_MEDIUM:
 		/* A disc without spare areas left is worn out: nothing more can be written there. */
-		return s->asc == 0x32 ? -ENOSPC : -EIO;
+		return s->asc == MMC_ASC_NO_SPARE_LEFT ? -ENOSPC : -EIO;
 	default:
 		return -EIO;
 	}

@@ -136,7 +136,8 @@ static int check(struct emu *e, struct mmc_cmd *cmd, uint8_t key, uint8_t asc, u
 	s[MMC_SENSE_ADD_LEN] = MMC_SENSE_FIXED_LEN - 8;
 	s[MMC_SENSE_ASC] = asc;
 	s[MMC_SENSE_ASCQ] = ascq;
-	if (key == 2 && asc == 4 && (ascq == 4 || ascq == 7) && e->busy_until_ns > e->busy_start_ns) {
+	bool long_op = key == MMC_SK_NOT_READY && asc == MMC_ASC_NOT_READY && (ascq == 4 || ascq == 7);
+	if (long_op && e->busy_until_ns > e->busy_start_ns) {
 		uint64_t done = e->c.sim_ns - e->busy_start_ns, total = e->busy_until_ns - e->busy_start_ns;
 		s[MMC_SENSE_SKS] = 0x80;
 		mmc_put_be16(s + MMC_SENSE_SKS + 1, (uint32_t)(done * 65535 / total));
@@ -424,9 +425,9 @@ static void logf_cmd(struct emu *e, const struct mmc_cmd *cmd, const char *extra
 static int medium_gate(struct emu *e, struct mmc_cmd *cmd)
 {
 	if (e->tray_open)
-		return check(e, cmd, 2, 0x3a, 0x02, -1);
+		return check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_MEDIUM_NOT_PRESENT, 0x02, -1);
 	if (busy(e))
-		return check(e, cmd, 2, 0x04, e->busy_is_format ? 0x04 : 0x07, -1);
+		return check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_NOT_READY, e->busy_is_format ? 0x04 : 0x07, -1);
 	return 1;
 }
 
@@ -437,18 +438,19 @@ static int do_read(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n)
 	if (g <= 0)
 		return g;
 	if (!e->formatted)
-		return check(e, cmd, 5, 0x21, 0x00, lba); /* nothing recorded yet */
+		/* nothing recorded yet */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 	if ((uint64_t)lba + n > e->sectors)
-		return check(e, cmd, 5, 0x21, 0x00, lba);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 	if (cmd->dir != MMC_DIR_IN || cmd->len < (uint64_t)n * SECTOR)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (e->read_error >= 0 && (uint64_t)e->read_error >= lba && (uint64_t)e->read_error < (uint64_t)lba + n) {
 		e->c.medium_errors++;
-		return check(e, cmd, 3, 0x11, 0x00, e->read_error);
+		return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_UNRECOVERED_READ_ERROR, 0x00, e->read_error);
 	}
 	ssize_t got = pread(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR);
 	if (got < 0)
-		return check(e, cmd, 4, 0x44, 0x00, -1);
+		return check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
 	if ((size_t)got < (size_t)n * SECTOR)
 		memset((char *)cmd->buf + got, 0, (size_t)n * SECTOR - (size_t)got);
 	overlay_held(e, lba, n, cmd->buf);
@@ -468,17 +470,18 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 	if (g <= 0)
 		return g;
 	if (e->write_protect || e->read_only)
-		return check(e, cmd, 7, 0x27, 0x00, -1);
+		return check(e, cmd, MMC_SK_DATA_PROTECT, MMC_ASC_WRITE_PROTECTED, 0x00, -1);
 	if (!e->formatted)
-		return check(e, cmd, 5, 0x30, 0x05, -1); /* cannot write: incompatible format */
+		/* cannot write: incompatible format */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INCOMPATIBLE_MEDIUM, 0x05, -1);
 	if ((uint64_t)lba + n > e->sectors || n == 0)
-		return check(e, cmd, 5, 0x21, 0x00, lba);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 	if (cmd->dir != MMC_DIR_OUT || cmd->len != (uint64_t)n * SECTOR)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (e->lwip) {
 		e->lwip--;
 		advance(e, 5000000);
-		return check(e, cmd, 2, 0x04, 0x08, -1);
+		return check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_NOT_READY, 0x08, -1);
 	}
 	bool tail = (uint64_t)lba + n == e->sectors; /* the last packet of a disc may be short */
 	switch (p->rule) {
@@ -486,7 +489,7 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 		if (e->wp_write_type != 0 || !e->wp_fp || e->wp_packet != p->packet || e->wp_dbt != 8) {
 			e->c.refused_writes++;
 			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " rule=refused(write parameters)", lba, n);
-			return check(e, cmd, 5, 0x64, 0x00, lba);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_ILLEGAL_MODE_FOR_TRACK, 0x00, lba);
 		}
 		/* fixed packets have the same alignment rule as restricted overwrite */
 		__attribute__((fallthrough));
@@ -494,7 +497,7 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 		if (lba % p->packet || (n % p->packet && !tail)) {
 			e->c.refused_writes++;
 			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " rule=refused(alignment)", lba, n);
-			return check(e, cmd, 5, 0x21, 0x02, lba);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x02, lba);
 		}
 		break;
 	case RULE_RMW:
@@ -503,14 +506,14 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 	}
 	if (e->write_error >= 0 && (uint64_t)e->write_error >= lba && (uint64_t)e->write_error < (uint64_t)lba + n) {
 		e->c.medium_errors++;
-		return check(e, cmd, 3, 0x0c, 0x00, e->write_error);
+		return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, e->write_error);
 	}
 	uint32_t first = lba / p->packet, last = (lba + n - 1) / p->packet;
 	for (uint32_t k = first; k <= last; k++)
 		if (e->wear[k] >= e->wear_limit) {
 			e->c.worn_failures++;
 			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " worn packet=%" PRIu32, lba, n, k);
-			return check(e, cmd, 3, 0x0c, 0x00, (int64_t)k * p->packet);
+			return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, (int64_t)k * p->packet);
 		}
 	unsigned rmw = 0;
 	if (p->rule == RULE_RMW || p->rule == RULE_RANDOM) {
@@ -522,7 +525,7 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 	}
 	if (e->held_cap ? hold_write(e, lba, n, cmd->buf) != 0
 			: pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
-		return check(e, cmd, 3, 0x0c, 0x00, lba);
+		return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, lba);
 	for (uint32_t k = first; k <= last; k++) {
 		e->wear[k]++;
 		if (e->wear[k] > e->c.max_wear)
@@ -546,7 +549,7 @@ static int do_inquiry(struct emu *e, struct mmc_cmd *cmd)
 	uint8_t d[36] = {0};
 
 	if (cmd->cdb[1] & 1) /* vital product data pages are not emulated */
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	d[0] = 0x05;
 	d[1] = 0x80; /* removable */
 	d[2] = 0x05;
@@ -664,9 +667,9 @@ static int do_track_info(struct emu *e, struct mmc_cmd *cmd)
 	uint8_t at = cmd->cdb[1] & 3;
 	uint32_t addr = mmc_get_be32(cmd->cdb + MMC_CDB_LBA);
 	if ((at == 1 || at == 2) && addr != 1)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (at == 0 && addr >= (e->formatted ? e->sectors : 1))
-		return check(e, cmd, 5, 0x21, 0x00, addr);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, addr);
 	mmc_put_be16(d, 34);
 	d[2] = 1;
 	d[3] = 1;
@@ -736,9 +739,9 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 	if (g <= 0)
 		return g;
 	if (e->write_protect || e->read_only)
-		return check(e, cmd, 7, 0x27, 0x00, -1);
+		return check(e, cmd, MMC_SK_DATA_PROTECT, MMC_ASC_WRITE_PROTECTED, 0x00, -1);
 	if (!(cmd->cdb[1] & 0x10) || (cmd->cdb[1] & 7) != 1 || cmd->dir != MMC_DIR_OUT || cmd->len < 12)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	uint8_t type = pl[8] >> 2;
 	uint32_t param = mmc_get_be24(pl + 9);
 	bool ok = type == e->p->fmt_type;
@@ -747,15 +750,16 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 	if (e->p->code == MMC_PROFILE_BDRE && type == MMC_FMT_BD_NO_SPARE)
 		ok = true;
 	if (!ok || (type == MMC_FMT_CD_DVD_FP && param != e->p->packet))
-		return check(e, cmd, 5, 0x26, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_PARAMETERS, 0x00, -1);
 	if (e->p->rule == RULE_FIXED_PACKETS && (e->blank_used || e->formatted))
-		return check(e, cmd, 5, 0x30, 0x05, -1); /* a CD-RW must be blanked before this format */
+		/* a CD-RW must be blanked before this format */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INCOMPATIBLE_MEDIUM, 0x05, -1);
 	e->formatted = false;
 	e->gen++;
 	e->nheld = 0; /* what the cache held is erased with the rest */
 	memset(e->wear, 0, sizeof(uint32_t) * e->npackets);
 	if (ftruncate(e->fd, 0) < 0 || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0)
-		return check(e, cmd, 4, 0x44, 0x00, -1);
+		return check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
 	e->c.formats++;
 	bool quick = type == MMC_FMT_DVDRW_QUICK || type == MMC_FMT_DVDPRW || type == MMC_FMT_MRW ||
 		     type == MMC_FMT_BD_NO_SPARE;
@@ -779,12 +783,13 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
 	if (g <= 0)
 		return g;
 	if (e->write_protect || e->read_only)
-		return check(e, cmd, 7, 0x27, 0x00, -1);
+		return check(e, cmd, MMC_SK_DATA_PROTECT, MMC_ASC_WRITE_PROTECTED, 0x00, -1);
 	if (e->p->code != MMC_PROFILE_CDRW && e->p->code != MMC_PROFILE_DVDRW_RO)
-		return check(e, cmd, 5, 0x20, 0x00, -1); /* BLANK is for CD-RW and DVD-RW only */
+		/* BLANK is for CD-RW and DVD-RW only */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_OPCODE, 0x00, -1);
 	uint8_t type = cmd->cdb[1] & 7;
 	if (type > 1)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	e->nheld = 0;
 	e->formatted = false;
 	e->blank_used = false;
@@ -833,7 +838,7 @@ static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
 		mmc_put_be16(pg + 28, kbs);
 		n = MMC_MODE_HEADER_LEN + 30;
 	} else {
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	}
 	mmc_put_be16(d, n - 2);
 	return answer(cmd, d, n, mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
@@ -845,17 +850,17 @@ static int do_mode_select(struct emu *e, struct mmc_cmd *cmd)
 	uint16_t plen = mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH);
 
 	if (cmd->dir != MMC_DIR_OUT || plen > cmd->len || plen < 8)
-		return check(e, cmd, 5, 0x1a, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_PARAMETER_LIST_LENGTH, 0x00, -1);
 	size_t off = MMC_MODE_HEADER_LEN + mmc_get_be16(d + MMC_MODE_HEADER_BD_LEN);
 	if (off + 14 > plen)
-		return check(e, cmd, 5, 0x1a, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_PARAMETER_LIST_LENGTH, 0x00, -1);
 	const uint8_t *pg = d + off;
 	if ((pg[0] & 0x3f) != MMC_PAGE_WRITE_PARAMETERS)
-		return check(e, cmd, 5, 0x26, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_PARAMETERS, 0x00, -1);
 	uint8_t wt = pg[2] & 0x0f, dbt = pg[4] & 0x0f;
 	uint32_t packet = mmc_get_be32(pg + 10);
 	if (wt > 4 || (dbt != 8 && dbt != 10 && dbt != 0) || packet > 1024)
-		return check(e, cmd, 5, 0x26, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_PARAMETERS, 0x00, -1);
 	e->wp_write_type = wt;
 	e->wp_fp = pg[3] & 0x20;
 	e->wp_track_mode = pg[3] & 0x0f;
@@ -870,7 +875,7 @@ static int do_request_sense(struct emu *e, struct mmc_cmd *cmd)
 	uint8_t s[MMC_SENSE_FIXED_LEN] = {0x70, 0, 0, 0, 0, 0, 0, MMC_SENSE_FIXED_LEN - 8};
 
 	if (busy(e)) {
-		check(e, cmd, 2, 0x04, e->busy_is_format ? 0x04 : 0x07, -1);
+		check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_NOT_READY, e->busy_is_format ? 0x04 : 0x07, -1);
 		memcpy(s, e->sense, sizeof(s));
 	}
 	return answer(cmd, s, sizeof(s), cmd->cdb[MMC_CDB6_ALLOC_LEN]);
@@ -881,7 +886,8 @@ static int do_gesn(struct emu *e, struct mmc_cmd *cmd)
 	uint8_t d[8] = {0};
 
 	if (!(cmd->cdb[1] & 1))
-		return check(e, cmd, 5, 0x24, 0x00, -1); /* asynchronous mode is not offered */
+		/* asynchronous mode is not offered */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	mmc_put_be16(d, 6);
 	d[2] = 4;
 	d[3] = 0x10;
@@ -900,7 +906,7 @@ static int do_dvd_structure(struct emu *e, struct mmc_cmd *cmd)
 	if (g <= 0)
 		return g;
 	if (code < 0x10 || code > 0x2f || cmd->cdb[7] != 0x00)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	memset(d, 0, sizeof(d));
 	mmc_put_be16(d, 2048 + 2);
 	uint8_t book = code == MMC_PROFILE_DVDPRW ? 0x9 : code == MMC_PROFILE_DVDRAM ? 0x1 : 0x3;
@@ -981,9 +987,9 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return g;
 		uint32_t lba = cdb_lba(c), n = cdb_count(c);
 		if (!e->formatted || (uint64_t)lba + n > e->sectors)
-			return check(e, cmd, 5, 0x21, 0x00, lba);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 		if (e->read_error >= 0 && (uint64_t)e->read_error >= lba && (uint64_t)e->read_error < (uint64_t)lba + n)
-			return check(e, cmd, 3, 0x11, 0x00, e->read_error);
+			return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_UNRECOVERED_READ_ERROR, 0x00, e->read_error);
 		model_io(e, lba, n);
 		return good(cmd);
 	}
@@ -993,7 +999,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return g;
 		e->c.syncs++;
 		if (destage_all(e) < 0 || save_state(e) < 0)
-			return check(e, cmd, 4, 0x44, 0x00, -1);
+			return check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
 		return good(cmd);
 	}
 	case MMC_OP_READ_FORMAT_CAPACITIES: return do_format_caps(e, cmd);
@@ -1005,7 +1011,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		return good(cmd);
 	case MMC_OP_SET_STREAMING: {
 		if (cmd->dir != MMC_DIR_OUT || cmd->len < 28)
-			return check(e, cmd, 5, 0x1a, 0x00, -1);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_PARAMETER_LIST_LENGTH, 0x00, -1);
 		const uint8_t *pd = cmd->buf;
 		uint32_t t = mmc_get_be32(pd + 24);
 		set_speed_kbs(e, t ? (uint32_t)((uint64_t)mmc_get_be32(pd + 20) * 1000 / t) : 0);
@@ -1015,7 +1021,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		if (c[4] & 2) {
 			bool open = !(c[4] & 1);
 			if (open && e->locked)
-				return check(e, cmd, 5, 0x53, 0x02, -1); /* medium removal prevented */
+				return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_MEDIUM_REMOVAL_PREVENTED, 0x02, -1);
 			if (!open && e->tray_open)
 				e->ua_pending = true; /* a (possibly other) disc was loaded */
 			e->tray_open = open;
@@ -1029,7 +1035,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		if (g <= 0)
 			return g;
 		if ((c[2] & 7) > 6)
-			return check(e, cmd, 5, 0x24, 0x00, -1);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 		if (e->p->code == MMC_PROFILE_DVDPRW && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
 			e->bg_stopped = true;
 			e->c.bg_stops++;
@@ -1038,7 +1044,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		return good(cmd);
 	}
 	default:
-		return check(e, cmd, 5, 0x20, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_OPCODE, 0x00, -1);
 	}
 }
 
@@ -1052,7 +1058,7 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 	advance(e, e->speed ? 100000 : 0); /* command overhead: 0.1 ms */
 	if ((cmd->len && !cmd->buf) || (cmd->dir == MMC_DIR_NONE && cmd->len)) {
 		/* A malformed request from the initiator: no data phase is possible. */
-		rc = check(e, cmd, 5, 0x24, 0x00, -1);
+		rc = check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 		logf_cmd(e, cmd, "bad data buffer");
 		return rc;
 	}
@@ -1069,10 +1075,10 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC). */
 	if (e->ua_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
 		e->ua_pending = false;
-		rc = check(e, cmd, 6, 0x28, 0x00, -1);
+		rc = check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_MEDIUM_MAY_HAVE_CHANGED, 0x00, -1);
 	} else if (e->reset_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
 		e->reset_pending = false;
-		rc = check(e, cmd, 6, 0x29, 0x00, -1);
+		rc = check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_POWER_ON_RESET, 0x00, -1);
 	} else {
 		rc = dispatch(e, cmd, note, sizeof(note));
 	}

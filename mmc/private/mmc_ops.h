@@ -61,4 +61,33 @@
 #define MMC_SENSE_ASCQ 13
 #define MMC_SENSE_SKS 15      /* sense-key specific: bit 7 SKSV, then 2 bytes (progress) */
 
+/* Sense keys (SPC). */
+#define MMC_SK_NO_SENSE 0x0
+#define MMC_SK_RECOVERED_ERROR 0x1
+#define MMC_SK_NOT_READY 0x2
+#define MMC_SK_MEDIUM_ERROR 0x3
+#define MMC_SK_HARDWARE_ERROR 0x4
+#define MMC_SK_ILLEGAL_REQUEST 0x5
+#define MMC_SK_UNIT_ATTENTION 0x6
+#define MMC_SK_DATA_PROTECT 0x7
+
+/* Additional sense codes (ASC) pktfuse acts on or the emulator reports; sense.c words them. */
+#define MMC_ASC_NOT_READY 0x04 /* ASCQ 01h becoming ready, 04h format, 07h operation, 08h long write */
+#define MMC_ASC_WRITE_ERROR 0x0C
+#define MMC_ASC_UNRECOVERED_READ_ERROR 0x11
+#define MMC_ASC_PARAMETER_LIST_LENGTH 0x1A
+#define MMC_ASC_INVALID_OPCODE 0x20
+#define MMC_ASC_LBA_OUT_OF_RANGE 0x21 /* ASCQ 02h: invalid address for write */
+#define MMC_ASC_INVALID_FIELD_IN_CDB 0x24
+#define MMC_ASC_INVALID_FIELD_IN_PARAMETERS 0x26
+#define MMC_ASC_WRITE_PROTECTED 0x27
+#define MMC_ASC_MEDIUM_MAY_HAVE_CHANGED 0x28
+#define MMC_ASC_POWER_ON_RESET 0x29
+#define MMC_ASC_INCOMPATIBLE_MEDIUM 0x30 /* ASCQ 05h: cannot write, incompatible format */
+#define MMC_ASC_NO_SPARE_LEFT 0x32
+#define MMC_ASC_MEDIUM_NOT_PRESENT 0x3A /* ASCQ 02h: tray open */
+#define MMC_ASC_INTERNAL_TARGET_FAILURE 0x44
+#define MMC_ASC_MEDIUM_REMOVAL_PREVENTED 0x53 /* ASCQ 02h */
+#define MMC_ASC_ILLEGAL_MODE_FOR_TRACK 0x64
+
 #endif

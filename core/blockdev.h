@@ -32,8 +32,9 @@ struct pkt_geometry {
 struct pkt_blockdev;
 
 /*
- * The backend's callbacks.  Only the pkt_blockdev_*() functions below call them, and those have
- * already checked what every backend would check in the same way, so a callback may assume:
+ * The backend's callbacks.  Only the pkt_blockdev_*() functions below call them (white-box tests
+ * aside), and those have already checked what every backend would check in the same way, so a
+ * callback may assume:
  *   - read/write: [lba, lba + count) lies within geo.sector_count (else -EIO, never reaching it);
  *   - write: geo.writable (else -EROFS), and buf holds count * PKT_SECTOR_SIZE bytes;
  *   - write from the packet cache: whole packets at packet-aligned lba, or exactly the final partial

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "blockdev.h"
 
+#include <assert.h>
+#include <errno.h>
+
 bool pkt_geometry_is_packet_write(const struct pkt_geometry *geo, uint64_t lba, uint32_t count)
 {
 	uint64_t ps = geo->packet_sectors;
@@ -11,4 +14,52 @@ bool pkt_geometry_is_packet_write(const struct pkt_geometry *geo, uint64_t lba, 
 		return false;
 	/* Whole packets, or a run that ends exactly at the end of a medium whose last packet is short. */
 	return count % ps == 0 || lba + count == geo->sector_count;
+}
+
+int pkt_blockdev_check_range(const struct pkt_geometry *geo, uint64_t lba, uint32_t count)
+{
+	if (lba > geo->sector_count || count > geo->sector_count - lba)
+		return -EIO;
+	return 0;
+}
+
+int pkt_blockdev_read(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf)
+{
+	int rc = pkt_blockdev_check_range(&dev->geo, lba, count);
+
+	return rc ? rc : dev->ops->read(dev, lba, count, buf);
+}
+
+int pkt_blockdev_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+{
+	int rc = pkt_blockdev_check_range(&dev->geo, lba, count);
+
+	if (rc)
+		return rc;
+	if (!dev->geo.writable)
+		return -EROFS;
+	return dev->ops->write(dev, lba, count, buf);
+}
+
+int pkt_blockdev_write_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+{
+	/* A breach here is a cache bug that a lenient medium would hide: stop where it happens. */
+	assert(!dev->geo.whole_packets || pkt_geometry_is_packet_write(&dev->geo, lba, count));
+	return pkt_blockdev_write(dev, lba, count, buf);
+}
+
+int pkt_blockdev_sync(struct pkt_blockdev *dev)
+{
+	return dev->ops->sync(dev);
+}
+
+void pkt_blockdev_hold(struct pkt_blockdev *dev, bool dirty)
+{
+	if (dev->ops->hold)
+		dev->ops->hold(dev, dirty);
+}
+
+size_t pkt_blockdev_describe(struct pkt_blockdev *dev, char *buf, size_t len)
+{
+	return dev->ops->describe ? dev->ops->describe(dev, buf, len) : 0;
 }

@@ -6,8 +6,6 @@
  * cache sits on top of it and the UDF engine and the virtual block file sit on the cache.  Sectors
  * are always 2048 bytes at this level.  A backend never sees a byte offset: it is addressed in whole
  * sectors, and the packet cache only ever hands it whole, packet-aligned packets to write.
- *
- * Return convention for every callback: 0 on success, a negative errno on failure.
  */
 #ifndef PKTFUSE_BLOCKDEV_H
 #define PKTFUSE_BLOCKDEV_H
@@ -25,22 +23,50 @@ struct pkt_geometry {
 	uint32_t packet_sectors; /* write unit in sectors (CD-RW 32, DVD 16, BD 32) */
 	uint64_t sector_count;   /* capacity; the last packet may be partial */
 	bool writable;
+	/* The medium refuses a write that is not whole packets (pkt_geometry_is_packet_write): a strict
+	 * image, a CD-RW in fixed packets, a DVD-RW in restricted overwrite.  Elsewhere a partial packet
+	 * costs the drive a read-modify-write but is accepted. */
+	bool whole_packets;
 };
 
 struct pkt_blockdev;
 
+/*
+ * The backend's callbacks.  Only the pkt_blockdev_*() functions below call them (white-box tests
+ * aside), and those have already checked what every backend would check in the same way, so a
+ * callback may assume:
+ *   - read/write: [lba, lba + count) lies within geo.sector_count (else -EIO, never reaching it);
+ *   - write: geo.writable (else -EROFS), and buf holds count * PKT_SECTOR_SIZE bytes;
+ *   - write from the packet cache: whole packets at packet-aligned lba, or exactly the final partial
+ *     packet of the medium (asserted in debug builds where geo.whole_packets).  Other callers (tools,
+ *     tests) may send anything in range: a backend enforces its medium's own rules and refuses the
+ *     rest with a negative errno.
+ * Threads: read may run on any thread that reads or writes through the cache (FUSE workers, the
+ * flusher gathering a packet, a rescue), concurrently with other reads, a write or a sync; write runs
+ * on the cache's flusher thread and on the thread of a defect rescue; sync on whichever thread
+ * flushes (fsync, the committer, unmount); hold only on the flusher (so that lock and unlock reach the
+ * backend in order) and once more in pkt_cache_destroy after the flusher has stopped; describe on
+ * whichever thread formats the stats.  No cache lock is held during any callback.  A backend that
+ * cannot take concurrent commands serializes them itself (mmc_dev: one mutex per drive).
+ * close runs last, once, on the owner's thread, with no other callback running or to come.
+ * Return convention: 0 on success, a negative errno on failure.
+ */
 struct pkt_blockdev_ops {
-	/* Reads count sectors starting at lba into buf. */
+	/* Reads count sectors starting at lba into buf.  A medium error fails the call with -EIO (the
+	 * sectors that could be read are still in buf where the backend salvages them). */
 	int (*read)(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf);
-	/* Writes count sectors; the cache guarantees whole packets at packet-aligned lba (the final
-	 * packet of a medium whose size is not a whole number of packets is written whole, shorter). */
+	/* Writes count sectors from buf; completed means handed to the medium or the drive's cache (sync
+	 * makes it durable). */
 	int (*write)(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf);
-	/* Makes every completed write durable on the medium (fdatasync, SYNCHRONIZE CACHE). */
+	/* Makes every completed write durable on the medium (fdatasync, SYNCHRONIZE CACHE); 0 at once on
+	 * a read-only device. */
 	int (*sync)(struct pkt_blockdev *dev);
-	/* Releases the backend; the struct itself is freed by the backend. May be NULL. */
+	/* Releases the backend, flushing what the medium needs to be readable elsewhere; the struct
+	 * itself is freed by the backend.  May be NULL. */
 	void (*close)(struct pkt_blockdev *dev);
 	/* Told by the cache when it starts holding dirty data (true) and when all of it is on the
-	 * medium again (false): a drive locks its tray meanwhile.  May be NULL. */
+	 * medium again (false), strictly alternating, starting with true: a drive locks its tray
+	 * meanwhile.  Cannot fail (a drive that refuses the lock is still written).  May be NULL. */
 	void (*hold)(struct pkt_blockdev *dev, bool dirty);
 	/* Appends backend-specific "name: value" lines to buf (for the stats file). May be NULL.
 	 * Returns the number of bytes written (snprintf-style, never more than len - 1). */
@@ -53,21 +79,22 @@ struct pkt_blockdev {
 	void *priv; /* backend state */
 };
 
-static inline int pkt_blockdev_read(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf)
-{
-	return dev->ops->read(dev, lba, count, buf);
-}
+/* The one way to call a backend: every caller (the packet cache, tools, tests) goes through these. */
 
-static inline int pkt_blockdev_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count,
-				     const void *buf)
-{
-	return dev->ops->write(dev, lba, count, buf);
-}
-
-static inline int pkt_blockdev_sync(struct pkt_blockdev *dev)
-{
-	return dev->ops->sync(dev);
-}
+/* 0 when [lba, lba + count) lies within the medium, else -EIO (what every backend answered). */
+int pkt_blockdev_check_range(const struct pkt_geometry *geo, uint64_t lba, uint32_t count);
+int pkt_blockdev_read(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf);
+/* Any in-range write of a writable device reaches the backend, which keeps its medium's rules. */
+int pkt_blockdev_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf);
+/* pkt_blockdev_write for a caller that promises the packet rule (the packet cache): in debug builds
+ * (NDEBUG not defined) a write breaking it aborts where geo.whole_packets says the medium would
+ * refuse it. */
+int pkt_blockdev_write_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf);
+int pkt_blockdev_sync(struct pkt_blockdev *dev);
+/* hold() when the backend has one. */
+void pkt_blockdev_hold(struct pkt_blockdev *dev, bool dirty);
+/* describe() when the backend has one, else 0 (nothing appended). */
+size_t pkt_blockdev_describe(struct pkt_blockdev *dev, char *buf, size_t len);
 
 static inline void pkt_blockdev_close(struct pkt_blockdev *dev)
 {

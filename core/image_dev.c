@@ -25,13 +25,6 @@ static struct image_dev *to_image(struct pkt_blockdev *dev)
 	return (struct image_dev *)dev;
 }
 
-static int check_range(const struct pkt_geometry *geo, uint64_t lba, uint32_t count)
-{
-	if (lba > geo->sector_count || count > geo->sector_count - lba)
-		return -EIO;
-	return 0;
-}
-
 /* pread/pwrite loop: short transfers happen on some file systems and on signals. */
 static int full_io(int fd, void *buf, size_t len, off_t off, bool write)
 {
@@ -61,10 +54,7 @@ static int full_io(int fd, void *buf, size_t len, off_t off, bool write)
 static int image_read(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, void *buf)
 {
 	struct image_dev *img = to_image(dev);
-	int rc = check_range(&dev->geo, lba, count);
 
-	if (rc)
-		return rc;
 	atomic_fetch_add(&img->read_cmds, 1);
 	atomic_fetch_add(&img->read_sectors, count);
 	return full_io(img->fd, buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE), false);
@@ -73,12 +63,7 @@ static int image_read(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, vo
 static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct image_dev *img = to_image(dev);
-	int rc = check_range(&dev->geo, lba, count);
 
-	if (rc)
-		return rc;
-	if (!dev->geo.writable)
-		return -EROFS;
 	if (img->strict && !pkt_geometry_is_packet_write(&dev->geo, lba, count)) {
 		atomic_fetch_add(&img->rejected, 1);
 		return -EINVAL;
@@ -200,6 +185,7 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 	img->dev.geo.packet_sectors = ps;
 	img->dev.geo.sector_count = (uint64_t)st.st_size / PKT_SECTOR_SIZE;
 	img->dev.geo.writable = !opt->read_only;
+	img->dev.geo.whole_packets = opt->strict;
 	return &img->dev;
 fail:
 	disc_lock_forget(fd);

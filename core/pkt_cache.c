@@ -659,7 +659,7 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		writeback_begin(c, s);
 	}
 	pthread_mutex_unlock(&c->lock);
-	rc = pkt_blockdev_write(c->dev, first_lba, count, c->bounce);
+	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
@@ -688,20 +688,16 @@ static void *flusher_main(void *arg)
 			c->release_hold = false;
 			if (!c->held) {
 				c->held = true;
-				if (c->dev->ops->hold) {
-					pthread_mutex_unlock(&c->lock);
-					c->dev->ops->hold(c->dev, true);
-					pthread_mutex_lock(&c->lock);
-				}
+				pthread_mutex_unlock(&c->lock);
+				pkt_blockdev_hold(c->dev, true);
+				pthread_mutex_lock(&c->lock);
 				continue;
 			}
 		} else if (c->held && c->release_hold && c->nwriteback == 0) {
 			c->held = c->release_hold = false;
-			if (c->dev->ops->hold) {
-				pthread_mutex_unlock(&c->lock);
-				c->dev->ops->hold(c->dev, false);
-				pthread_mutex_lock(&c->lock);
-			}
+			pthread_mutex_unlock(&c->lock);
+			pkt_blockdev_hold(c->dev, false);
+			pthread_mutex_lock(&c->lock);
 			continue;
 		}
 		if (c->draining && c->ndirty <= c->low)
@@ -821,12 +817,13 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 		writeback_begin(c, s);
 		pthread_mutex_unlock(&c->lock);
 		/* A batch fails as a whole: first this packet on its own, then elsewhere. */
-		int wrc = pkt_blockdev_write(c->dev, lba, nsect, c->rescue);
+		int wrc = pkt_blockdev_write_packets(c->dev, lba, nsect, c->rescue);
 		uint64_t at = lba;
 		for (int tries = 0; wrc != 0 && tries < 8; tries++) {
 			uint64_t to;
 			if ((rc = relocate(ctx, lba, &to)) != 0)
 				break;
+			/* Not write_packets: a short final packet keeps its length at the spare. */
 			wrc = pkt_blockdev_write(c->dev, to, nsect, c->rescue);
 			if (wrc == 0)
 				moved++;
@@ -945,8 +942,8 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 	if (n < 0)
 		return 0;
 	used = (size_t)n < len ? (size_t)n : len - 1;
-	if (c->dev->ops->describe && used < len - 1)
-		used += c->dev->ops->describe(c->dev, buf + used, len - used);
+	if (used < len - 1)
+		used += pkt_blockdev_describe(c->dev, buf + used, len - used);
 	return used;
 }
 
@@ -1083,8 +1080,8 @@ int pkt_cache_destroy(struct pkt_cache *c)
 		pthread_mutex_unlock(&c->lock);
 		pthread_join(c->flusher, NULL);
 	}
-	if (c->held && c->dev->ops->hold)
-		c->dev->ops->hold(c->dev, false);
+	if (c->held)
+		pkt_blockdev_hold(c->dev, false);
 	pthread_cond_destroy(&c->changed);
 	pthread_cond_destroy(&c->kick);
 	pthread_mutex_destroy(&c->lock);

@@ -4,37 +4,8 @@
 #ifndef PKTFUSE_MMC_CMDS_H
 #define PKTFUSE_MMC_CMDS_H
 
-#include "sense.h"
-
-/* MMC profile numbers (GET CONFIGURATION current profile). */
-#define MMC_PROFILE_CDROM 0x0008
-#define MMC_PROFILE_CDR 0x0009
-#define MMC_PROFILE_CDRW 0x000A
-#define MMC_PROFILE_DVDROM 0x0010
-#define MMC_PROFILE_DVDR 0x0011
-#define MMC_PROFILE_DVDRAM 0x0012
-#define MMC_PROFILE_DVDRW_RO 0x0013
-#define MMC_PROFILE_DVDRW_SEQ 0x0014
-#define MMC_PROFILE_DVDPRW 0x001A
-#define MMC_PROFILE_DVDPR 0x001B
-#define MMC_PROFILE_BDROM 0x0040
-#define MMC_PROFILE_BDR 0x0041
-#define MMC_PROFILE_BDRE 0x0043
-#define MMC_FEATURE_MRW 0x0028
-
-/* FORMAT UNIT format types. */
-#define MMC_FMT_FULL 0x00
-#define MMC_FMT_CD_DVD_FP 0x10
-#define MMC_FMT_DVDRW_QUICK 0x15
-#define MMC_FMT_MRW 0x24
-#define MMC_FMT_DVDPRW 0x26
-#define MMC_FMT_BD_SPARE 0x30
-
-uint16_t mmc_get_be16(const uint8_t *p);
-uint32_t mmc_get_be32(const uint8_t *p);
-void mmc_put_be16(uint8_t *p, uint16_t v);
-void mmc_put_be32(uint8_t *p, uint32_t v);
-const char *mmc_profile_name(uint16_t profile);
+#include "mmc_exec.h"
+#include "mmc_profiles.h"
 
 struct mmc_inquiry {
 	uint8_t peripheral_type; /* 05h: CD/DVD device */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "mmc_dev.h"
+#include "mmc_ops.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -77,19 +78,18 @@ static int recheck(struct mmc_dev *m)
 	return 0;
 }
 
+/* CD-RW in fixed packets and DVD-RW in restricted overwrite refuse anything but whole packets. */
+static bool needs_whole_packets(const struct mmc_probe *p)
+{
+	return (p->profile == MMC_PROFILE_CDRW && !p->mrw) || p->profile == MMC_PROFILE_DVDRW_RO;
+}
+
 static int settle(struct mmc_dev *m)
 {
 	if (m->gone)
 		return -ENOMEDIUM;
 	if (m->ctx.unit_attention)
 		return recheck(m);
-	return 0;
-}
-
-static int check_range(const struct pkt_geometry *geo, uint64_t lba, uint32_t count)
-{
-	if (lba > geo->sector_count || count > geo->sector_count - lba)
-		return -EIO;
 	return 0;
 }
 
@@ -138,8 +138,8 @@ static int chunk_io(struct mmc_dev *m, uint32_t lba, uint16_t n, uint8_t *buf, b
 				return rc;
 			continue;
 		}
-		if (write && rc && !params_retried && m->ctx.last.valid && m->ctx.last.key == 5 &&
-		    m->ctx.last.asc == 0x64) {
+		if (write && rc && !params_retried && m->ctx.last.valid && m->ctx.last.key == MMC_SK_ILLEGAL_REQUEST &&
+		    m->ctx.last.asc == MMC_ASC_ILLEGAL_MODE_FOR_TRACK) {
 			/* The drive lost the write parameters (reset, another program): set them again once. */
 			params_retried = true;
 			m->params_set = false;
@@ -154,12 +154,8 @@ static int chunk_io(struct mmc_dev *m, uint32_t lba, uint16_t n, uint8_t *buf, b
 static int transfer(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, uint8_t *buf, bool write)
 {
 	struct mmc_dev *m = to_mmc(dev);
-	int rc = check_range(&dev->geo, lba, count);
+	int rc;
 
-	if (rc)
-		return rc;
-	if (write && !dev->geo.writable)
-		return -EROFS;
 	/* Chunks of whole packets: MAX_XFER_SECTORS is a multiple of every packet size we accept. */
 	uint32_t chunk = MAX_XFER_SECTORS / dev->geo.packet_sectors * dev->geo.packet_sectors;
 	if (!chunk)
@@ -350,6 +346,7 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	m->dev.geo.packet_sectors = m->probe.packet_sectors;
 	m->dev.geo.sector_count = m->probe.sectors;
 	m->dev.geo.writable = !opt->read_only;
+	m->dev.geo.whole_packets = needs_whole_packets(&m->probe);
 	m->speed = opt->speed;
 	if (set_speed(m) && !opt->quiet)
 		mmc_log("%s: the drive did not accept speed %ux; using its default", source, opt->speed);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "probe.h"
+#include "mmc_ops.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,22 @@ static uint64_t mix(uint64_t h, uint64_t v)
 }
 
 static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen);
+
+static bool is_write_once(uint16_t profile)
+{
+	switch (profile) {
+	case MMC_PROFILE_CDR:
+	case MMC_PROFILE_DVDR:
+	case MMC_PROFILE_DVDR_DL:
+	case MMC_PROFILE_DVDPR:
+	case MMC_PROFILE_DVDPR_DL:
+	case MMC_PROFILE_BDR:
+	case MMC_PROFILE_BDR_RRM:
+		return true;
+	default:
+		return false;
+	}
+}
 
 int mmc_probe_medium(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen)
 {
@@ -95,7 +112,7 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 		out->disc_status = di.disc_status;
 	}
 	uint8_t ms[8];
-	if (mmc_mode_sense10(c, 0x2A, ms, sizeof(ms)) == 0)
+	if (mmc_mode_sense10(c, MMC_PAGE_CAPABILITIES, ms, sizeof(ms)) == 0)
 		out->write_protected = ms[3] & 0x80;
 	bool have_fc = mmc_read_format_capacities(c, &fc) == 0;
 	bool have_ti = mmc_read_track_info(c, 1, 1, &ti) == 0;
@@ -143,9 +160,7 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	default:
 		out->packet_sectors = out->profile >= 0x40 ? 32 : out->profile >= 0x10 ? 16 : 32;
 		out->formatted = have_cap;
-		if (out->profile == MMC_PROFILE_CDR || out->profile == MMC_PROFILE_DVDR || out->profile == 0x0015 ||
-		    out->profile == MMC_PROFILE_DVDPR || out->profile == 0x002B || out->profile == MMC_PROFILE_BDR ||
-		    out->profile == 0x0042)
+		if (is_write_once(out->profile))
 			snprintf(out->problem, sizeof(out->problem),
 				 "the disc is a write-once %s: pktfuse writes only rewritable discs (CD-RW, DVD±RW, "
 				 "DVD-RAM, BD-RE); it can be read with -o ro", out->kind);

@@ -1,42 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "sense.h"
+#include "mmc_be.h"
+#include "mmc_ops.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static mmc_log_sink log_sink;
-
-void mmc_set_log_sink(mmc_log_sink sink)
-{
-	log_sink = sink;
-}
-
-void mmc_log(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (log_sink)
-		log_sink(line);
-	else
-		fprintf(stderr, "pktfuse: %s\n", line);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static void decode_sks(const uint8_t *p, struct mmc_sense *out)
 {
 	out->sksv = p[0] & 0x80;
-	if (out->sksv && out->key == 0x02)
-		out->progress = (uint16_t)(p[1] << 8 | p[2]);
+	if (out->sksv && out->key == MMC_SK_NOT_READY)
+		out->progress = mmc_get_be16(p + 1);
+}
+
+/* Both formats carry the key, ASC and ASCQ, at different offsets. */
+static void take_codes(struct mmc_sense *out, uint8_t key, uint8_t asc, uint8_t ascq)
+{
+	out->valid = true;
+	out->key = key & 0x0f;
+	out->asc = asc;
+	out->ascq = ascq;
 }
 
 void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
@@ -49,21 +33,15 @@ void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
 	if (code == 0x70 || code == 0x71) {
 		if (len < 14)
 			return;
-		out->valid = true;
-		out->key = sense[2] & 0x0f;
-		out->asc = sense[12];
-		out->ascq = sense[13];
+		take_codes(out, sense[MMC_SENSE_KEY], sense[MMC_SENSE_ASC], sense[MMC_SENSE_ASCQ]);
 		out->info_valid = sense[0] & 0x80;
-		out->info = be32(sense + 3);
-		if (len >= 18)
-			decode_sks(sense + 15, out);
+		out->info = mmc_get_be32(sense + MMC_SENSE_INFO);
+		if (len >= MMC_SENSE_FIXED_LEN)
+			decode_sks(sense + MMC_SENSE_SKS, out);
 	} else if (code == 0x72 || code == 0x73) {
 		if (len < 8)
 			return;
-		out->valid = true;
-		out->key = sense[1] & 0x0f;
-		out->asc = sense[2];
-		out->ascq = sense[3];
+		take_codes(out, sense[1], sense[2], sense[3]);
 		/* Walk the descriptors; a truncated one ends the walk rather than reading past len. */
 		size_t end = 8 + (size_t)sense[7];
 		if (end > len)
@@ -74,7 +52,7 @@ void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
 				break;
 			if (type == 0x00 && alen >= 10) {
 				out->info_valid = sense[off + 2] & 0x80;
-				out->info = (uint64_t)be32(sense + off + 4) << 32 | be32(sense + off + 8);
+				out->info = (uint64_t)mmc_get_be32(sense + off + 4) << 32 | mmc_get_be32(sense + off + 8);
 			} else if (type == 0x02 && alen >= 6) {
 				decode_sks(sense + off + 4, out);
 			}
@@ -140,23 +118,24 @@ enum mmc_sense_class mmc_sense_classify(const struct mmc_sense *s)
 	if (!s->valid)
 		return MMC_SC_OTHER;
 	switch (s->key) {
-	case 0x00:
-	case 0x01:
+	case MMC_SK_NO_SENSE:
+	case MMC_SK_RECOVERED_ERROR:
 		return MMC_SC_OK;
-	case 0x02:
-		if (s->asc == 0x04 && (s->ascq == 0x01 || s->ascq == 0x04 || s->ascq == 0x07 || s->ascq == 0x08))
+	case MMC_SK_NOT_READY:
+		if (s->asc == MMC_ASC_NOT_READY &&
+		    (s->ascq == 0x01 || s->ascq == 0x04 || s->ascq == 0x07 || s->ascq == 0x08))
 			return MMC_SC_RETRY;
-		if (s->asc == 0x3a)
+		if (s->asc == MMC_ASC_MEDIUM_NOT_PRESENT)
 			return MMC_SC_NO_MEDIUM;
 		return MMC_SC_OTHER;
-	case 0x03:
-	case 0x04:
+	case MMC_SK_MEDIUM_ERROR:
+	case MMC_SK_HARDWARE_ERROR:
 		return MMC_SC_MEDIUM;
-	case 0x05:
+	case MMC_SK_ILLEGAL_REQUEST:
 		return MMC_SC_ILLEGAL;
-	case 0x06:
+	case MMC_SK_UNIT_ATTENTION:
 		return MMC_SC_UNIT_ATTN;
-	case 0x07:
+	case MMC_SK_DATA_PROTECT:
 		return MMC_SC_PROTECT;
 	default:
 		return MMC_SC_OTHER;
@@ -177,10 +156,11 @@ int mmc_sense_errno(const struct mmc_sense *s)
 	case MMC_SC_PROTECT:
 		return -EROFS;
 	case MMC_SC_ILLEGAL:
-		return (s->asc == 0x20 || s->asc == 0x24 || s->asc == 0x26) ? -EINVAL : -EIO;
+		return (s->asc == MMC_ASC_INVALID_OPCODE || s->asc == MMC_ASC_INVALID_FIELD_IN_CDB ||
+			s->asc == MMC_ASC_INVALID_FIELD_IN_PARAMETERS) ? -EINVAL : -EIO;
 	case MMC_SC_MEDIUM:
 		/* A disc without spare areas left is worn out: nothing more can be written there. */
-		return s->asc == 0x32 ? -ENOSPC : -EIO;
+		return s->asc == MMC_ASC_NO_SPARE_LEFT ? -ENOSPC : -EIO;
 	default:
 		return -EIO;
 	}
@@ -192,111 +172,35 @@ const char *mmc_op_name(uint8_t op)
 		uint8_t op;
 		const char *name;
 	} names[] = {
-		{0x00, "TEST UNIT READY"}, {0x03, "REQUEST SENSE"}, {0x04, "FORMAT UNIT"}, {0x12, "INQUIRY"},
-		{0x1B, "START STOP UNIT"}, {0x1E, "PREVENT ALLOW MEDIUM REMOVAL"}, {0x23, "READ FORMAT CAPACITIES"},
-		{0x25, "READ CAPACITY"}, {0x28, "READ(10)"}, {0x2A, "WRITE(10)"}, {0x2F, "VERIFY(10)"},
-		{0x35, "SYNCHRONIZE CACHE"}, {0x46, "GET CONFIGURATION"}, {0x4A, "GET EVENT STATUS NOTIFICATION"},
-		{0x51, "READ DISC INFORMATION"}, {0x52, "READ TRACK INFORMATION"}, {0x55, "MODE SELECT(10)"},
-		{0x5A, "MODE SENSE(10)"}, {0x5B, "CLOSE TRACK/SESSION"}, {0xA1, "BLANK"}, {0xA8, "READ(12)"},
-		{0xAA, "WRITE(12)"}, {0xAD, "READ DVD STRUCTURE"}, {0xB6, "SET STREAMING"}, {0xBB, "SET CD SPEED"},
+		{MMC_OP_TEST_UNIT_READY, "TEST UNIT READY"},
+		{MMC_OP_REQUEST_SENSE, "REQUEST SENSE"},
+		{MMC_OP_FORMAT_UNIT, "FORMAT UNIT"},
+		{MMC_OP_INQUIRY, "INQUIRY"},
+		{MMC_OP_START_STOP_UNIT, "START STOP UNIT"},
+		{MMC_OP_PREVENT_ALLOW_MEDIUM_REMOVAL, "PREVENT ALLOW MEDIUM REMOVAL"},
+		{MMC_OP_READ_FORMAT_CAPACITIES, "READ FORMAT CAPACITIES"},
+		{MMC_OP_READ_CAPACITY, "READ CAPACITY"},
+		{MMC_OP_READ_10, "READ(10)"},
+		{MMC_OP_WRITE_10, "WRITE(10)"},
+		{MMC_OP_VERIFY_10, "VERIFY(10)"},
+		{MMC_OP_SYNCHRONIZE_CACHE, "SYNCHRONIZE CACHE"},
+		{MMC_OP_GET_CONFIGURATION, "GET CONFIGURATION"},
+		{MMC_OP_GET_EVENT_STATUS_NOTIFICATION, "GET EVENT STATUS NOTIFICATION"},
+		{MMC_OP_READ_DISC_INFORMATION, "READ DISC INFORMATION"},
+		{MMC_OP_READ_TRACK_INFORMATION, "READ TRACK INFORMATION"},
+		{MMC_OP_MODE_SELECT_10, "MODE SELECT(10)"},
+		{MMC_OP_MODE_SENSE_10, "MODE SENSE(10)"},
+		{MMC_OP_CLOSE_TRACK_SESSION, "CLOSE TRACK/SESSION"},
+		{MMC_OP_BLANK, "BLANK"},
+		{MMC_OP_READ_12, "READ(12)"},
+		{MMC_OP_WRITE_12, "WRITE(12)"},
+		{MMC_OP_READ_DVD_STRUCTURE, "READ DVD STRUCTURE"},
+		{MMC_OP_SET_STREAMING, "SET STREAMING"},
+		{MMC_OP_SET_CD_SPEED, "SET CD SPEED"},
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].op == op)
 			return names[i].name;
 	return "unknown";
-}
-
-void mmc_ctx_begin(struct mmc_ctx *ctx, uint8_t op)
-{
-	memset(&ctx->last, 0, sizeof(ctx->last));
-	ctx->last_os_error = 0;
-	ctx->last_op = op;
-}
-
-const char *mmc_ctx_error(const struct mmc_ctx *ctx, int rc, char *buf, size_t len)
-{
-	char txt[96];
-
-	if (ctx->last_os_error == EPERM)
-		snprintf(buf, len, "the kernel refused command %02Xh (%s) for this user: %s", ctx->last_op,
-			 mmc_op_name(ctx->last_op), strerror(EPERM));
-	else if (ctx->last.valid)
-		snprintf(buf, len, "%s", mmc_sense_text(&ctx->last, txt, sizeof(txt)));
-	else
-		snprintf(buf, len, "%s", strerror(rc < 0 ? -rc : EIO));
-	return buf;
-}
-
-static int exec_policy(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
-{
-	unsigned budget = ctx->max_wait_ms ? ctx->max_wait_ms : 120000;
-	unsigned waited = 0, delay = 10;
-	bool ua_retried = false;
-
-	for (;;) {
-		mmc_ctx_begin(ctx, cmd->cdb[0]);
-		int rc = mmc_transport_exec(ctx->t, cmd);
-		if (rc < 0) {
-			char txt[160];
-			ctx->errors++;
-			ctx->last_os_error = -rc;
-			if (log && !ctx->quiet) {
-				if (rc == -EPERM)
-					mmc_log("%s: %s", ctx->t->name, mmc_ctx_error(ctx, rc, txt, sizeof(txt)));
-				else
-					mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0], strerror(-rc));
-			}
-			return rc;
-		}
-		if (cmd->status == MMC_STATUS_GOOD)
-			return 0;
-		mmc_sense_decode(cmd->sense, cmd->sense_len, &ctx->last);
-		if (cmd->status != MMC_STATUS_CHECK)
-			ctx->last.valid = false;
-		enum mmc_sense_class c = mmc_sense_classify(&ctx->last);
-		if (c == MMC_SC_OK && ctx->last.valid)
-			return 0;
-		if (c == MMC_SC_RETRY && waited < budget) {
-			/* Bounded exponential back-off: the drive is busy, not broken. */
-			ctx->retries++;
-			mmc_transport_sleep(ctx->t, delay);
-			waited += delay;
-			delay = delay * 2 > 1000 ? 1000 : delay * 2;
-			continue;
-		}
-		if (c == MMC_SC_UNIT_ATTN) {
-			/* A unit attention is reported once and cleared; the command itself never ran, so
-			 * run it again, but tell the owner that the medium must be checked. */
-			ctx->unit_attentions++;
-			ctx->unit_attention = true;
-			if (ctx->return_unit_attention)
-				return -EAGAIN;
-			if (!ua_retried) {
-				ua_retried = true;
-				continue;
-			}
-		}
-		ctx->errors++;
-		if (log && !ctx->quiet) {
-			char txt[96];
-			mmc_sense_text(&ctx->last, txt, sizeof(txt));
-			if (ctx->last.info_valid)
-				mmc_log("%s: command %02Xh failed at sector %llu: %s", ctx->t->name, cmd->cdb[0],
-					(unsigned long long)ctx->last.info, txt);
-			else
-				mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0], txt);
-		}
-		return ctx->last.valid ? mmc_sense_errno(&ctx->last) : -EIO;
-	}
-}
-
-int mmc_exec(struct mmc_ctx *ctx, struct mmc_cmd *cmd)
-{
-	return exec_policy(ctx, cmd, true);
-}
-
-int mmc_exec_quiet(struct mmc_ctx *ctx, struct mmc_cmd *cmd)
-{
-	return exec_policy(ctx, cmd, false);
 }

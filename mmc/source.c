@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "source.h"
+#include "mmc_be.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +38,18 @@ static int open_transport(const char *source, bool read_only, bool create, struc
 	return *t ? 1 : -1;
 }
 
+/* open_transport for a command that needs a drive: an image file is refused, the message ending in
+ * why_not_image.  0 or -1 with the message in err. */
+static int open_drive(const char *source, bool read_only, bool create, const char *why_not_image,
+		      struct mmc_transport **t, char *err, size_t errlen)
+{
+	int rc = open_transport(source, read_only, create, t, err, errlen);
+
+	if (rc == 0)
+		snprintf(err, errlen, "%s: an image file, not a drive%s", source, why_not_image);
+	return rc > 0 ? 0 : -1;
+}
+
 int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out,
 		    char *err, size_t errlen)
 {
@@ -60,13 +73,9 @@ static const char *disc_status_name(uint8_t s)
 int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
-	int rc = open_transport(source, true, false, &t, err, errlen);
+	int rc;
 
-	if (rc == 0) {
-		snprintf(err, errlen, "%s: an image file, not a drive (nothing to ask)", source);
-		return -1;
-	}
-	if (rc < 0)
+	if (open_drive(source, true, false, " (nothing to ask)", &t, err, errlen))
 		return -1;
 	struct mmc_ctx ctx = {.t = t, .quiet = true};
 	struct mmc_probe p;
@@ -166,12 +175,7 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		snprintf(err, errlen, "--quick and --full exclude each other");
 		return -1;
 	}
-	rc = open_transport(source, false, true, &t, err, errlen);
-	if (rc == 0) {
-		snprintf(err, errlen, "%s: an image file, not a drive: there is no medium to format", source);
-		return -1;
-	}
-	if (rc < 0)
+	if (open_drive(source, false, true, ": there is no medium to format", &t, err, errlen))
 		return -1;
 	struct mmc_ctx ctx = {.t = t, .quiet = true};
 	if (mmc_probe_medium(&ctx, source, &p, err, errlen))

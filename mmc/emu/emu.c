@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "emu.h"
+#include "mmc_be.h"
+#include "mmc_ops.h"
+#include "../mmc_profiles.h"
 #include "disc_lock.h"
 
 #include <errno.h>
@@ -39,12 +42,18 @@ struct profile {
 
 /* Capacities from ../shared/reference/mmc.md "Pitfalls"; CD-MRW's is an estimate (MRW keeps ~2% spares). */
 static const struct profile profiles[] = {
-	{"cdrw", 0x000A, 0x000A, 295264, 32, 0x10, RULE_FIXED_PACKETS, 153600.0 * 32 / 39, 100, 1000, false},
-	{"dvd-rw", 0x0013, 0x0014, 2297888, 16, 0x15, RULE_ALIGNED, 1385000.0, 150, 1000, false},
-	{"dvd+rw", 0x001A, 0x001A, 2295104, 16, 0x26, RULE_RMW, 1385000.0, 150, 1000, false},
-	{"dvd-ram", 0x0012, 0x0012, 2236704, 16, 0x00, RULE_RANDOM, 1385000.0, 100, 100000, false},
-	{"bd-re", 0x0043, 0x0043, 11826176, 32, 0x30, RULE_RANDOM, 4500000.0, 200, 10000, false},
-	{"cd-mrw", 0x000A, 0x000A, 289280, 32, 0x24, RULE_RMW, 153600.0 * 32 / 39, 100, 1000, true},
+	{"cdrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 295264, 32, MMC_FMT_CD_DVD_FP,
+	 RULE_FIXED_PACKETS, 153600.0 * 32 / 39, 100, 1000, false},
+	{"dvd-rw", MMC_PROFILE_DVDRW_RO, MMC_PROFILE_DVDRW_SEQ, 2297888, 16, MMC_FMT_DVDRW_QUICK,
+	 RULE_ALIGNED, 1385000.0, 150, 1000, false},
+	{"dvd+rw", MMC_PROFILE_DVDPRW, MMC_PROFILE_DVDPRW, 2295104, 16, MMC_FMT_DVDPRW,
+	 RULE_RMW, 1385000.0, 150, 1000, false},
+	{"dvd-ram", MMC_PROFILE_DVDRAM, MMC_PROFILE_DVDRAM, 2236704, 16, MMC_FMT_FULL,
+	 RULE_RANDOM, 1385000.0, 100, 100000, false},
+	{"bd-re", MMC_PROFILE_BDRE, MMC_PROFILE_BDRE, 11826176, 32, MMC_FMT_BD_SPARE,
+	 RULE_RANDOM, 4500000.0, 200, 10000, false},
+	{"cd-mrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 289280, 32, MMC_FMT_MRW,
+	 RULE_RMW, 153600.0 * 32 / 39, 100, 1000, true},
 };
 const char emu_profile_list[] = "cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw";
 
@@ -81,7 +90,7 @@ struct emu {
 	unsigned speed, access_ms;
 	uint32_t wear_limit;
 	struct emu_counters c;
-	uint8_t sense[18];
+	uint8_t sense[MMC_SENSE_FIXED_LEN];
 	bool read_only; /* opened for reading only: neither the image nor the state file is written */
 	/* the drive's volatile write cache: packets held until SYNCHRONIZE CACHE or until it is full */
 	struct held *held;
@@ -98,30 +107,6 @@ struct held {
 	uint64_t valid; /* bit s: sector s of the packet is held (packets are at most 64 sectors) */
 	uint8_t *data;  /* packet-sized */
 };
-
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 static uint64_t emu_rnd(struct emu *e)
 {
@@ -145,16 +130,17 @@ static int check(struct emu *e, struct mmc_cmd *cmd, uint8_t key, uint8_t asc, u
 	s[0] = 0x70;
 	if (info >= 0) {
 		s[0] |= 0x80;
-		put32(s + 3, (uint32_t)info);
+		mmc_put_be32(s + MMC_SENSE_INFO, (uint32_t)info);
 	}
-	s[2] = key;
-	s[7] = 10;
-	s[12] = asc;
-	s[13] = ascq;
-	if (key == 2 && asc == 4 && (ascq == 4 || ascq == 7) && e->busy_until_ns > e->busy_start_ns) {
+	s[MMC_SENSE_KEY] = key;
+	s[MMC_SENSE_ADD_LEN] = MMC_SENSE_FIXED_LEN - 8;
+	s[MMC_SENSE_ASC] = asc;
+	s[MMC_SENSE_ASCQ] = ascq;
+	bool long_op = key == MMC_SK_NOT_READY && asc == MMC_ASC_NOT_READY && (ascq == 4 || ascq == 7);
+	if (long_op && e->busy_until_ns > e->busy_start_ns) {
 		uint64_t done = e->c.sim_ns - e->busy_start_ns, total = e->busy_until_ns - e->busy_start_ns;
-		s[15] = 0x80;
-		put16(s + 16, (uint32_t)(done * 65535 / total));
+		s[MMC_SENSE_SKS] = 0x80;
+		mmc_put_be16(s + MMC_SENSE_SKS + 1, (uint32_t)(done * 65535 / total));
 	}
 	cmd->status = MMC_STATUS_CHECK;
 	memcpy(cmd->sense, s, sizeof(e->sense));
@@ -226,10 +212,10 @@ static int save_state(struct emu *e)
 	hdr[8] = (uint8_t)(e->p - profiles);
 	hdr[9] = e->formatted;
 	hdr[10] = e->blank_used;
-	put32(hdr + 12, e->sectors);
-	put32(hdr + 16, e->npackets);
-	put32(hdr + 20, (uint32_t)(e->gen >> 32));
-	put32(hdr + 24, (uint32_t)e->gen);
+	mmc_put_be32(hdr + 12, e->sectors);
+	mmc_put_be32(hdr + 16, e->npackets);
+	mmc_put_be32(hdr + 20, (uint32_t)(e->gen >> 32));
+	mmc_put_be32(hdr + 24, (uint32_t)e->gen);
 	bool ok = fwrite(hdr, sizeof(hdr), 1, f) == 1 &&
 		  (!e->npackets || fwrite(e->wear, sizeof(uint32_t), e->npackets, f) == e->npackets);
 	if (fclose(f) != 0 || !ok) {
@@ -260,9 +246,9 @@ static int load_state(struct emu *e, char *err, size_t errlen)
 	}
 	e->formatted = hdr[9];
 	e->blank_used = hdr[10];
-	e->sectors = get32(hdr + 12);
-	uint32_t np = get32(hdr + 16);
-	e->gen = (uint64_t)get32(hdr + 20) << 32 | get32(hdr + 24);
+	e->sectors = mmc_get_be32(hdr + 12);
+	uint32_t np = mmc_get_be32(hdr + 16);
+	e->gen = (uint64_t)mmc_get_be32(hdr + 20) << 32 | mmc_get_be32(hdr + 24);
 	if (np != (e->sectors + e->p->packet - 1) / e->p->packet) {
 		fclose(f);
 		snprintf(err, errlen, "%s: corrupt state file", e->state_path);
@@ -417,7 +403,7 @@ static void power_off(struct emu *e)
 
 static bool is_medium_write_or_sync(uint8_t op)
 {
-	return op == 0x2A || op == 0xAA || op == 0x35;
+	return op == MMC_OP_WRITE_10 || op == MMC_OP_WRITE_12 || op == MMC_OP_SYNCHRONIZE_CACHE;
 }
 
 static void logf_cmd(struct emu *e, const struct mmc_cmd *cmd, const char *extra)
@@ -430,8 +416,8 @@ static void logf_cmd(struct emu *e, const struct mmc_cmd *cmd, const char *extra
 	if (cmd->status == MMC_STATUS_GOOD)
 		fprintf(e->log, " status=GOOD\n");
 	else
-		fprintf(e->log, " status=CHECK sense=%02X/%02X/%02X\n", cmd->sense[2] & 15, cmd->sense[12],
-			cmd->sense[13]);
+		fprintf(e->log, " status=CHECK sense=%02X/%02X/%02X\n", cmd->sense[MMC_SENSE_KEY] & 15,
+			cmd->sense[MMC_SENSE_ASC], cmd->sense[MMC_SENSE_ASCQ]);
 }
 
 /* ---- medium access ---------------------------------------------------------------------------- */
@@ -439,9 +425,9 @@ static void logf_cmd(struct emu *e, const struct mmc_cmd *cmd, const char *extra
 static int medium_gate(struct emu *e, struct mmc_cmd *cmd)
 {
 	if (e->tray_open)
-		return check(e, cmd, 2, 0x3a, 0x02, -1);
+		return check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_MEDIUM_NOT_PRESENT, 0x02, -1);
 	if (busy(e))
-		return check(e, cmd, 2, 0x04, e->busy_is_format ? 0x04 : 0x07, -1);
+		return check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_NOT_READY, e->busy_is_format ? 0x04 : 0x07, -1);
 	return 1;
 }
 
@@ -452,18 +438,19 @@ static int do_read(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n)
 	if (g <= 0)
 		return g;
 	if (!e->formatted)
-		return check(e, cmd, 5, 0x21, 0x00, lba); /* nothing recorded yet */
+		/* nothing recorded yet */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 	if ((uint64_t)lba + n > e->sectors)
-		return check(e, cmd, 5, 0x21, 0x00, lba);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 	if (cmd->dir != MMC_DIR_IN || cmd->len < (uint64_t)n * SECTOR)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (e->read_error >= 0 && (uint64_t)e->read_error >= lba && (uint64_t)e->read_error < (uint64_t)lba + n) {
 		e->c.medium_errors++;
-		return check(e, cmd, 3, 0x11, 0x00, e->read_error);
+		return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_UNRECOVERED_READ_ERROR, 0x00, e->read_error);
 	}
 	ssize_t got = pread(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR);
 	if (got < 0)
-		return check(e, cmd, 4, 0x44, 0x00, -1);
+		return check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
 	if ((size_t)got < (size_t)n * SECTOR)
 		memset((char *)cmd->buf + got, 0, (size_t)n * SECTOR - (size_t)got);
 	overlay_held(e, lba, n, cmd->buf);
@@ -483,17 +470,18 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 	if (g <= 0)
 		return g;
 	if (e->write_protect || e->read_only)
-		return check(e, cmd, 7, 0x27, 0x00, -1);
+		return check(e, cmd, MMC_SK_DATA_PROTECT, MMC_ASC_WRITE_PROTECTED, 0x00, -1);
 	if (!e->formatted)
-		return check(e, cmd, 5, 0x30, 0x05, -1); /* cannot write: incompatible format */
+		/* cannot write: incompatible format */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INCOMPATIBLE_MEDIUM, 0x05, -1);
 	if ((uint64_t)lba + n > e->sectors || n == 0)
-		return check(e, cmd, 5, 0x21, 0x00, lba);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 	if (cmd->dir != MMC_DIR_OUT || cmd->len != (uint64_t)n * SECTOR)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (e->lwip) {
 		e->lwip--;
 		advance(e, 5000000);
-		return check(e, cmd, 2, 0x04, 0x08, -1);
+		return check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_NOT_READY, 0x08, -1);
 	}
 	bool tail = (uint64_t)lba + n == e->sectors; /* the last packet of a disc may be short */
 	switch (p->rule) {
@@ -501,7 +489,7 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 		if (e->wp_write_type != 0 || !e->wp_fp || e->wp_packet != p->packet || e->wp_dbt != 8) {
 			e->c.refused_writes++;
 			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " rule=refused(write parameters)", lba, n);
-			return check(e, cmd, 5, 0x64, 0x00, lba);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_ILLEGAL_MODE_FOR_TRACK, 0x00, lba);
 		}
 		/* fixed packets have the same alignment rule as restricted overwrite */
 		__attribute__((fallthrough));
@@ -509,7 +497,7 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 		if (lba % p->packet || (n % p->packet && !tail)) {
 			e->c.refused_writes++;
 			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " rule=refused(alignment)", lba, n);
-			return check(e, cmd, 5, 0x21, 0x02, lba);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x02, lba);
 		}
 		break;
 	case RULE_RMW:
@@ -518,14 +506,14 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 	}
 	if (e->write_error >= 0 && (uint64_t)e->write_error >= lba && (uint64_t)e->write_error < (uint64_t)lba + n) {
 		e->c.medium_errors++;
-		return check(e, cmd, 3, 0x0c, 0x00, e->write_error);
+		return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, e->write_error);
 	}
 	uint32_t first = lba / p->packet, last = (lba + n - 1) / p->packet;
 	for (uint32_t k = first; k <= last; k++)
 		if (e->wear[k] >= e->wear_limit) {
 			e->c.worn_failures++;
 			snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " worn packet=%" PRIu32, lba, n, k);
-			return check(e, cmd, 3, 0x0c, 0x00, (int64_t)k * p->packet);
+			return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, (int64_t)k * p->packet);
 		}
 	unsigned rmw = 0;
 	if (p->rule == RULE_RMW || p->rule == RULE_RANDOM) {
@@ -537,7 +525,7 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 	}
 	if (e->held_cap ? hold_write(e, lba, n, cmd->buf) != 0
 			: pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
-		return check(e, cmd, 3, 0x0c, 0x00, lba);
+		return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, lba);
 	for (uint32_t k = first; k <= last; k++) {
 		e->wear[k]++;
 		if (e->wear[k] > e->c.max_wear)
@@ -561,7 +549,7 @@ static int do_inquiry(struct emu *e, struct mmc_cmd *cmd)
 	uint8_t d[36] = {0};
 
 	if (cmd->cdb[1] & 1) /* vital product data pages are not emulated */
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	d[0] = 0x05;
 	d[1] = 0x80; /* removable */
 	d[2] = 0x05;
@@ -577,8 +565,8 @@ static int do_inquiry(struct emu *e, struct mmc_cmd *cmd)
 
 static size_t add_feature(uint8_t *d, size_t off, uint16_t code, bool current, const uint8_t *data, uint8_t n)
 {
-	put16(d + off, code);
-	d[off + 2] = (uint8_t)((code == 0 ? 0x03 : 0x00) | (current ? 1 : 0));
+	mmc_put_be16(d + off, code);
+	d[off + 2] = (uint8_t)((code == MMC_FEATURE_PROFILE_LIST ? 0x03 : 0x00) | (current ? 1 : 0));
 	d[off + 3] = n;
 	if (n)
 		memcpy(d + off + 4, data, n);
@@ -589,43 +577,43 @@ static int do_get_config(struct emu *e, struct mmc_cmd *cmd)
 {
 	uint8_t all[256] = {0}, out[256] = {0};
 	uint8_t rt = cmd->cdb[1] & 3;
-	uint16_t start = get16(cmd->cdb + 2);
+	uint16_t start = mmc_get_be16(cmd->cdb + 2);
 	bool present = !e->tray_open;
 	uint16_t prof = present ? cur_profile(e) : 0;
 	size_t n = 0;
 
 	uint8_t plist[8] = {0};
-	put16(plist, e->p->code);
+	mmc_put_be16(plist, e->p->code);
 	plist[2] = prof == e->p->code;
 	uint8_t plen = 4;
 	if (e->p->code_blank != e->p->code) {
-		put16(plist + 4, e->p->code_blank);
+		mmc_put_be16(plist + 4, e->p->code_blank);
 		plist[6] = prof == e->p->code_blank;
 		plen = 8;
 	}
-	n = add_feature(all, n, 0x0000, true, plist, plen);
+	n = add_feature(all, n, MMC_FEATURE_PROFILE_LIST, true, plist, plen);
 	uint8_t core[8] = {0, 0, 0, 1}; /* SCSI physical interface */
-	n = add_feature(all, n, 0x0001, true, core, 8);
+	n = add_feature(all, n, MMC_FEATURE_CORE, true, core, 8);
 	uint8_t rw[8] = {0};
-	put32(rw, e->sectors ? e->sectors - 1 : 0);
-	put32(rw + 4, SECTOR);
+	mmc_put_be32(rw, e->sectors ? e->sectors - 1 : 0);
+	mmc_put_be32(rw + 4, SECTOR);
 	bool random = e->p->rule == RULE_RMW || e->p->rule == RULE_RANDOM;
-	n = add_feature(all, n, 0x0020, random && e->formatted && present, rw, 8);
-	n = add_feature(all, n, 0x0023, present, NULL, 0);
-	if (e->p->code == 0x0013)
-		n = add_feature(all, n, 0x0026, e->formatted && present, NULL, 0);
+	n = add_feature(all, n, MMC_FEATURE_RANDOM_WRITABLE, random && e->formatted && present, rw, 8);
+	n = add_feature(all, n, MMC_FEATURE_FORMATTABLE, present, NULL, 0);
+	if (e->p->code == MMC_PROFILE_DVDRW_RO)
+		n = add_feature(all, n, MMC_FEATURE_RESTRICTED_OVERWRITE, e->formatted && present, NULL, 0);
 	if (e->p->mrw) {
 		uint8_t m[4] = {0x01};
-		n = add_feature(all, n, 0x0028, present, m, 4);
+		n = add_feature(all, n, MMC_FEATURE_MRW, present, m, 4);
 	}
-	if (e->p->code == 0x001A) {
+	if (e->p->code == MMC_PROFILE_DVDPRW) {
 		uint8_t w[4] = {0x01};
-		n = add_feature(all, n, 0x002A, present, w, 4);
+		n = add_feature(all, n, MMC_FEATURE_DVDPRW, present, w, 4);
 	}
 	/* Keep the features the request asks for, in ascending order. */
 	size_t o = 8;
 	for (size_t off = 0; off < n;) {
-		uint16_t code = get16(all + off);
+		uint16_t code = mmc_get_be16(all + off);
 		size_t len = 4 + all[off + 3];
 		bool cur = all[off + 2] & 1;
 		bool take = rt == 2 ? code == start : code >= start && (rt == 0 || cur);
@@ -635,9 +623,9 @@ static int do_get_config(struct emu *e, struct mmc_cmd *cmd)
 		}
 		off += len;
 	}
-	put32(out, (uint32_t)(o - 4));
-	put16(out + 6, prof);
-	return answer(cmd, out, (uint32_t)o, get16(cmd->cdb + 7));
+	mmc_put_be32(out, (uint32_t)(o - 4));
+	mmc_put_be16(out + 6, prof);
+	return answer(cmd, out, (uint32_t)o, mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
 static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
@@ -647,10 +635,10 @@ static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 
 	if (g <= 0)
 		return g;
-	put16(d, 32);
+	mmc_put_be16(d, 32);
 	uint8_t status = 0, sess = 0;
 	if (e->formatted) {
-		status = e->p->rule == RULE_FIXED_PACKETS || e->p->code == 0x0013 ? 1 : 3;
+		status = e->p->rule == RULE_FIXED_PACKETS || e->p->code == MMC_PROFILE_DVDRW_RO ? 1 : 3;
 		sess = 1;
 	} else if (e->blank_used) {
 		status = 2;
@@ -661,12 +649,12 @@ static int do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 	d[4] = 1; /* sessions */
 	d[5] = 1;
 	d[6] = 1;
-	if (e->p->code == 0x001A && e->formatted)
+	if (e->p->code == MMC_PROFILE_DVDPRW && e->formatted)
 		d[7] = e->c.sim_ns >= e->bg_until_ns ? 3 : e->bg_stopped ? 1 : 2; /* background format state */
 	else if (e->p->mrw && e->formatted)
 		d[7] = 3;
-	put32(d + 12, (uint32_t)(e->gen * 2654435761u)); /* disc identification */
-	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+	mmc_put_be32(d + 12, (uint32_t)(e->gen * 2654435761u)); /* disc identification */
+	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
 static int do_track_info(struct emu *e, struct mmc_cmd *cmd)
@@ -677,28 +665,29 @@ static int do_track_info(struct emu *e, struct mmc_cmd *cmd)
 	if (g <= 0)
 		return g;
 	uint8_t at = cmd->cdb[1] & 3;
-	uint32_t addr = get32(cmd->cdb + 2);
+	uint32_t addr = mmc_get_be32(cmd->cdb + MMC_CDB_LBA);
 	if ((at == 1 || at == 2) && addr != 1)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (at == 0 && addr >= (e->formatted ? e->sectors : 1))
-		return check(e, cmd, 5, 0x21, 0x00, addr);
-	put16(d, 34);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, addr);
+	mmc_put_be16(d, 34);
 	d[2] = 1;
 	d[3] = 1;
 	if (e->formatted) {
 		d[5] = 0x07;
-		d[6] = (uint8_t)(0x20 | (e->p->rule == RULE_FIXED_PACKETS || e->p->code == 0x0013 ? 0x10 : 0) | 1);
+		bool fixed = e->p->rule == RULE_FIXED_PACKETS || e->p->code == MMC_PROFILE_DVDRW_RO;
+		d[6] = (uint8_t)(0x20 | (fixed ? 0x10 : 0) | 1);
 		d[7] = 1;
-		put32(d + 12, 0);
-		put32(d + 20, e->p->packet);
-		put32(d + 24, e->sectors);
+		mmc_put_be32(d + 12, 0);
+		mmc_put_be32(d + 20, e->p->packet);
+		mmc_put_be32(d + 24, e->sectors);
 	} else {
 		d[5] = 0x04;
 		d[6] = 0x40 | 0x0f; /* blank */
 		d[7] = 1;
-		put32(d + 16, e->sectors);
+		mmc_put_be32(d + 16, e->sectors);
 	}
-	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
 static int do_format_caps(struct emu *e, struct mmc_cmd *cmd)
@@ -707,18 +696,18 @@ static int do_format_caps(struct emu *e, struct mmc_cmd *cmd)
 
 	if (e->tray_open) {
 		d[3] = 8;
-		put32(d + 4, 0xffffffffu);
+		mmc_put_be32(d + 4, 0xffffffffu);
 		d[8] = 3;
-		put32(d + 8, 3u << 24 | SECTOR);
-		return answer(cmd, d, 12, get16(cmd->cdb + 7));
+		mmc_put_be32(d + 8, 3u << 24 | SECTOR);
+		return answer(cmd, d, 12, mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 	}
 	d[3] = 16;
-	put32(d + 4, e->sectors);
-	put32(d + 8, (e->formatted ? 2u : 1u) << 24 | SECTOR);
-	put32(d + 12, e->sectors);
-	put32(d + 16, (uint32_t)e->p->fmt_type << 26 |
-			      (e->p->fmt_type == 0x10 ? e->p->packet : 0));
-	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+	mmc_put_be32(d + 4, e->sectors);
+	mmc_put_be32(d + 8, (e->formatted ? 2u : 1u) << 24 | SECTOR);
+	mmc_put_be32(d + 12, e->sectors);
+	mmc_put_be32(d + 16, (uint32_t)e->p->fmt_type << 26 |
+			      (e->p->fmt_type == MMC_FMT_CD_DVD_FP ? e->p->packet : 0));
+	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
 /* Simulated length of a full pass over the disc, or of the minute or so a quick format takes. */
@@ -750,31 +739,33 @@ static int do_format(struct emu *e, struct mmc_cmd *cmd)
 	if (g <= 0)
 		return g;
 	if (e->write_protect || e->read_only)
-		return check(e, cmd, 7, 0x27, 0x00, -1);
+		return check(e, cmd, MMC_SK_DATA_PROTECT, MMC_ASC_WRITE_PROTECTED, 0x00, -1);
 	if (!(cmd->cdb[1] & 0x10) || (cmd->cdb[1] & 7) != 1 || cmd->dir != MMC_DIR_OUT || cmd->len < 12)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	uint8_t type = pl[8] >> 2;
-	uint32_t param = (uint32_t)pl[9] << 16 | (uint32_t)pl[10] << 8 | pl[11];
+	uint32_t param = mmc_get_be24(pl + 9);
 	bool ok = type == e->p->fmt_type;
-	if (e->p->code == 0x0013 && (type == 0x00 || type == 0x10))
+	if (e->p->code == MMC_PROFILE_DVDRW_RO && (type == MMC_FMT_FULL || type == MMC_FMT_CD_DVD_FP))
 		ok = true; /* DVD-RW: full formats as well as the quick one */
-	if (e->p->code == 0x0043 && type == 0x31)
+	if (e->p->code == MMC_PROFILE_BDRE && type == MMC_FMT_BD_NO_SPARE)
 		ok = true;
-	if (!ok || (type == 0x10 && param != e->p->packet))
-		return check(e, cmd, 5, 0x26, 0x00, -1);
+	if (!ok || (type == MMC_FMT_CD_DVD_FP && param != e->p->packet))
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_PARAMETERS, 0x00, -1);
 	if (e->p->rule == RULE_FIXED_PACKETS && (e->blank_used || e->formatted))
-		return check(e, cmd, 5, 0x30, 0x05, -1); /* a CD-RW must be blanked before this format */
+		/* a CD-RW must be blanked before this format */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INCOMPATIBLE_MEDIUM, 0x05, -1);
 	e->formatted = false;
 	e->gen++;
 	e->nheld = 0; /* what the cache held is erased with the rest */
 	memset(e->wear, 0, sizeof(uint32_t) * e->npackets);
 	if (ftruncate(e->fd, 0) < 0 || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0)
-		return check(e, cmd, 4, 0x44, 0x00, -1);
+		return check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
 	e->c.formats++;
-	bool quick = type == 0x15 || type == 0x26 || type == 0x24 || type == 0x31;
+	bool quick = type == MMC_FMT_DVDRW_QUICK || type == MMC_FMT_DVDPRW || type == MMC_FMT_MRW ||
+		     type == MMC_FMT_BD_NO_SPARE;
 	e->bg_until_ns = 0;
 	e->bg_stopped = false;
-	if (type == 0x26) {
+	if (type == MMC_FMT_DVDPRW) {
 		/* DVD+RW: usable once the quick start is done; the drive formats the rest in the background
 		 * for as long as a full pass over the disc would take. */
 		e->bg_until_ns = e->c.sim_ns + pass_ns(e, true) + pass_ns(e, false);
@@ -792,12 +783,13 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
 	if (g <= 0)
 		return g;
 	if (e->write_protect || e->read_only)
-		return check(e, cmd, 7, 0x27, 0x00, -1);
-	if (e->p->code != 0x000A && e->p->code != 0x0013)
-		return check(e, cmd, 5, 0x20, 0x00, -1); /* BLANK is for CD-RW and DVD-RW only */
+		return check(e, cmd, MMC_SK_DATA_PROTECT, MMC_ASC_WRITE_PROTECTED, 0x00, -1);
+	if (e->p->code != MMC_PROFILE_CDRW && e->p->code != MMC_PROFILE_DVDRW_RO)
+		/* BLANK is for CD-RW and DVD-RW only */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_OPCODE, 0x00, -1);
 	uint8_t type = cmd->cdb[1] & 7;
 	if (type > 1)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	e->nheld = 0;
 	e->formatted = false;
 	e->blank_used = false;
@@ -813,62 +805,62 @@ static int do_blank(struct emu *e, struct mmc_cmd *cmd)
  * of audio, not the user-data rate. */
 static double kbs_1x(const struct emu *e)
 {
-	return e->p->code == 0x000A ? 176.4 : e->p->code == 0x0043 ? 4495.5 : 1385.0;
+	return e->p->code == MMC_PROFILE_CDRW ? 176.4 : e->p->code == MMC_PROFILE_BDRE ? 4495.5 : 1385.0;
 }
 
 static int do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
 {
-	uint8_t d[8 + 52] = {0};
+	uint8_t d[MMC_MODE_HEADER_LEN + 52] = {0};
 	uint8_t page = cmd->cdb[2] & 0x3f;
 	uint32_t n;
 
 	d[3] = e->write_protect ? 0x80 : 0; /* WP */
-	if (page == 0x05) {
-		uint8_t *pg = d + 8;
-		pg[0] = 0x05;
+	if (page == MMC_PAGE_WRITE_PARAMETERS) {
+		uint8_t *pg = d + MMC_MODE_HEADER_LEN;
+		pg[0] = MMC_PAGE_WRITE_PARAMETERS;
 		pg[1] = 50;
 		pg[2] = e->wp_write_type;
 		pg[3] = (uint8_t)((e->wp_fp ? 0x20 : 0) | e->wp_track_mode);
 		pg[4] = e->wp_dbt;
 		pg[8] = 0x00;
-		put32(pg + 10, e->wp_packet);
-		n = 8 + 52;
-	} else if (page == 0x2A) {
-		uint8_t *pg = d + 8;
+		mmc_put_be32(pg + 10, e->wp_packet);
+		n = MMC_MODE_HEADER_LEN + 52;
+	} else if (page == MMC_PAGE_CAPABILITIES) {
+		uint8_t *pg = d + MMC_MODE_HEADER_LEN;
 		unsigned kbs = (unsigned)(kbs_1x(e) * (e->speed ? e->speed : 4));
-		pg[0] = 0x2A;
+		pg[0] = MMC_PAGE_CAPABILITIES;
 		pg[1] = 28;
 		pg[2] = 0x3f;
 		pg[3] = 0x37;
 		pg[6] = 0x29; /* lock, eject */
-		put16(pg + 8, kbs);
-		put16(pg + 18, kbs);
-		put16(pg + 28, kbs);
-		n = 8 + 30;
+		mmc_put_be16(pg + 8, kbs);
+		mmc_put_be16(pg + 18, kbs);
+		mmc_put_be16(pg + 28, kbs);
+		n = MMC_MODE_HEADER_LEN + 30;
 	} else {
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	}
-	put16(d, n - 2);
-	return answer(cmd, d, n, get16(cmd->cdb + 7));
+	mmc_put_be16(d, n - 2);
+	return answer(cmd, d, n, mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
 static int do_mode_select(struct emu *e, struct mmc_cmd *cmd)
 {
 	const uint8_t *d = cmd->buf;
-	uint16_t plen = get16(cmd->cdb + 7);
+	uint16_t plen = mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH);
 
 	if (cmd->dir != MMC_DIR_OUT || plen > cmd->len || plen < 8)
-		return check(e, cmd, 5, 0x1a, 0x00, -1);
-	size_t off = 8 + get16(d + 6);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_PARAMETER_LIST_LENGTH, 0x00, -1);
+	size_t off = MMC_MODE_HEADER_LEN + mmc_get_be16(d + MMC_MODE_HEADER_BD_LEN);
 	if (off + 14 > plen)
-		return check(e, cmd, 5, 0x1a, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_PARAMETER_LIST_LENGTH, 0x00, -1);
 	const uint8_t *pg = d + off;
-	if ((pg[0] & 0x3f) != 0x05)
-		return check(e, cmd, 5, 0x26, 0x00, -1);
+	if ((pg[0] & 0x3f) != MMC_PAGE_WRITE_PARAMETERS)
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_PARAMETERS, 0x00, -1);
 	uint8_t wt = pg[2] & 0x0f, dbt = pg[4] & 0x0f;
-	uint32_t packet = get32(pg + 10);
+	uint32_t packet = mmc_get_be32(pg + 10);
 	if (wt > 4 || (dbt != 8 && dbt != 10 && dbt != 0) || packet > 1024)
-		return check(e, cmd, 5, 0x26, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_PARAMETERS, 0x00, -1);
 	e->wp_write_type = wt;
 	e->wp_fp = pg[3] & 0x20;
 	e->wp_track_mode = pg[3] & 0x0f;
@@ -880,13 +872,13 @@ static int do_mode_select(struct emu *e, struct mmc_cmd *cmd)
 
 static int do_request_sense(struct emu *e, struct mmc_cmd *cmd)
 {
-	uint8_t s[18] = {0x70, 0, 0, 0, 0, 0, 0, 10};
+	uint8_t s[MMC_SENSE_FIXED_LEN] = {0x70, 0, 0, 0, 0, 0, 0, MMC_SENSE_FIXED_LEN - 8};
 
 	if (busy(e)) {
-		check(e, cmd, 2, 0x04, e->busy_is_format ? 0x04 : 0x07, -1);
+		check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_NOT_READY, e->busy_is_format ? 0x04 : 0x07, -1);
 		memcpy(s, e->sense, sizeof(s));
 	}
-	return answer(cmd, s, sizeof(s), cmd->cdb[4]);
+	return answer(cmd, s, sizeof(s), cmd->cdb[MMC_CDB6_ALLOC_LEN]);
 }
 
 static int do_gesn(struct emu *e, struct mmc_cmd *cmd)
@@ -894,12 +886,13 @@ static int do_gesn(struct emu *e, struct mmc_cmd *cmd)
 	uint8_t d[8] = {0};
 
 	if (!(cmd->cdb[1] & 1))
-		return check(e, cmd, 5, 0x24, 0x00, -1); /* asynchronous mode is not offered */
-	put16(d, 6);
+		/* asynchronous mode is not offered */
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
+	mmc_put_be16(d, 6);
 	d[2] = 4;
 	d[3] = 0x10;
 	d[5] = e->tray_open ? 0x01 : 0x02;
-	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 7));
+	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
 /* READ DVD STRUCTURE, format 00h (physical format information) only: what tools such as
@@ -913,16 +906,16 @@ static int do_dvd_structure(struct emu *e, struct mmc_cmd *cmd)
 	if (g <= 0)
 		return g;
 	if (code < 0x10 || code > 0x2f || cmd->cdb[7] != 0x00)
-		return check(e, cmd, 5, 0x24, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	memset(d, 0, sizeof(d));
-	put16(d, 2048 + 2);
-	uint8_t book = code == 0x001A ? 0x9 : code == 0x0012 ? 0x1 : 0x3;
+	mmc_put_be16(d, 2048 + 2);
+	uint8_t book = code == MMC_PROFILE_DVDPRW ? 0x9 : code == MMC_PROFILE_DVDRAM ? 0x1 : 0x3;
 	d[4] = (uint8_t)(book << 4 | 0x01);
 	d[5] = 0x0f;        /* 120 mm, maximum rate not specified */
 	d[6] = 0x04;        /* one layer, parallel track path, rewritable */
-	put32(d + 8, 0x030000);           /* first physical sector of the data area */
-	put32(d + 12, 0x030000 + e->sectors - 1);
-	return answer(cmd, d, sizeof(d), get16(cmd->cdb + 8));
+	mmc_put_be32(d + 8, 0x030000);           /* first physical sector of the data area */
+	mmc_put_be32(d + 12, 0x030000 + e->sectors - 1);
+	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + 8));
 }
 
 static void set_speed_kbs(struct emu *e, uint32_t kbs)
@@ -934,114 +927,124 @@ static void set_speed_kbs(struct emu *e, uint32_t kbs)
 	e->speed = x ? x : 1;
 }
 
+/* Ends a command with GOOD status and no data. */
+static int good(struct mmc_cmd *cmd)
+{
+	cmd->status = MMC_STATUS_GOOD;
+	return 0;
+}
+
+/* The LBA and transfer length of READ, WRITE and VERIFY, (10) or (12). */
+static uint32_t cdb_lba(const uint8_t *c)
+{
+	return mmc_get_be32(c + MMC_CDB_LBA);
+}
+
+static uint32_t cdb_count(const uint8_t *c)
+{
+	bool twelve = c[0] == MMC_OP_READ_12 || c[0] == MMC_OP_WRITE_12;
+
+	return twelve ? mmc_get_be32(c + MMC_CDB12_LENGTH) : mmc_get_be16(c + MMC_CDB10_LENGTH);
+}
+
 static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen)
 {
 	const uint8_t *c = cmd->cdb;
 
 	switch (c[0]) {
-	case 0x00: {
+	case MMC_OP_TEST_UNIT_READY: {
 		int g = medium_gate(e, cmd);
 		if (g <= 0)
 			return g;
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
+		return good(cmd);
 	}
-	case 0x03: return do_request_sense(e, cmd);
-	case 0x12: return do_inquiry(e, cmd);
-	case 0x46: return do_get_config(e, cmd);
-	case 0x4A: return do_gesn(e, cmd);
-	case 0x25: {
+	case MMC_OP_REQUEST_SENSE: return do_request_sense(e, cmd);
+	case MMC_OP_INQUIRY: return do_inquiry(e, cmd);
+	case MMC_OP_GET_CONFIGURATION: return do_get_config(e, cmd);
+	case MMC_OP_GET_EVENT_STATUS_NOTIFICATION: return do_gesn(e, cmd);
+	case MMC_OP_READ_CAPACITY: {
 		int g = medium_gate(e, cmd);
 		if (g <= 0)
 			return g;
 		uint8_t d[8];
-		put32(d, e->formatted ? e->sectors - 1 : 0);
-		put32(d + 4, SECTOR);
+		mmc_put_be32(d, e->formatted ? e->sectors - 1 : 0);
+		mmc_put_be32(d + 4, SECTOR);
 		return answer(cmd, d, 8, 8);
 	}
-	case 0x51: return do_disc_info(e, cmd);
-	case 0x52: return do_track_info(e, cmd);
-	case 0x5A: return do_mode_sense(e, cmd);
-	case 0x55: return do_mode_select(e, cmd);
-	case 0x28:
-		snprintf(note, notelen, "lba=%" PRIu32 " n=%u", get32(c + 2), get16(c + 7));
-		return do_read(e, cmd, get32(c + 2), get16(c + 7));
-	case 0xA8:
-		snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32, get32(c + 2), get32(c + 6));
-		return do_read(e, cmd, get32(c + 2), get32(c + 6));
-	case 0x2A: return do_write(e, cmd, get32(c + 2), get16(c + 7), note, notelen);
-	case 0xAA: return do_write(e, cmd, get32(c + 2), get32(c + 6), note, notelen);
-	case 0x2F: {
+	case MMC_OP_READ_DISC_INFORMATION: return do_disc_info(e, cmd);
+	case MMC_OP_READ_TRACK_INFORMATION: return do_track_info(e, cmd);
+	case MMC_OP_MODE_SENSE_10: return do_mode_sense(e, cmd);
+	case MMC_OP_MODE_SELECT_10: return do_mode_select(e, cmd);
+	case MMC_OP_READ_10:
+	case MMC_OP_READ_12:
+		snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32, cdb_lba(c), cdb_count(c));
+		return do_read(e, cmd, cdb_lba(c), cdb_count(c));
+	case MMC_OP_WRITE_10:
+	case MMC_OP_WRITE_12: return do_write(e, cmd, cdb_lba(c), cdb_count(c), note, notelen);
+	case MMC_OP_VERIFY_10: {
 		int g = medium_gate(e, cmd);
 		if (g <= 0)
 			return g;
-		uint32_t lba = get32(c + 2), n = get16(c + 7);
+		uint32_t lba = cdb_lba(c), n = cdb_count(c);
 		if (!e->formatted || (uint64_t)lba + n > e->sectors)
-			return check(e, cmd, 5, 0x21, 0x00, lba);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 		if (e->read_error >= 0 && (uint64_t)e->read_error >= lba && (uint64_t)e->read_error < (uint64_t)lba + n)
-			return check(e, cmd, 3, 0x11, 0x00, e->read_error);
+			return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_UNRECOVERED_READ_ERROR, 0x00, e->read_error);
 		model_io(e, lba, n);
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
+		return good(cmd);
 	}
-	case 0x35: {
+	case MMC_OP_SYNCHRONIZE_CACHE: {
 		int g = medium_gate(e, cmd);
 		if (g <= 0)
 			return g;
 		e->c.syncs++;
 		if (destage_all(e) < 0 || save_state(e) < 0)
-			return check(e, cmd, 4, 0x44, 0x00, -1);
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
+			return check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
+		return good(cmd);
 	}
-	case 0x23: return do_format_caps(e, cmd);
-	case 0xAD: return do_dvd_structure(e, cmd);
-	case 0x04: return do_format(e, cmd);
-	case 0xA1: return do_blank(e, cmd);
-	case 0xBB:
-		set_speed_kbs(e, get16(c + 4));
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
-	case 0xB6: {
+	case MMC_OP_READ_FORMAT_CAPACITIES: return do_format_caps(e, cmd);
+	case MMC_OP_READ_DVD_STRUCTURE: return do_dvd_structure(e, cmd);
+	case MMC_OP_FORMAT_UNIT: return do_format(e, cmd);
+	case MMC_OP_BLANK: return do_blank(e, cmd);
+	case MMC_OP_SET_CD_SPEED:
+		set_speed_kbs(e, mmc_get_be16(c + 4));
+		return good(cmd);
+	case MMC_OP_SET_STREAMING: {
 		if (cmd->dir != MMC_DIR_OUT || cmd->len < 28)
-			return check(e, cmd, 5, 0x1a, 0x00, -1);
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_PARAMETER_LIST_LENGTH, 0x00, -1);
 		const uint8_t *pd = cmd->buf;
-		uint32_t t = get32(pd + 24);
-		set_speed_kbs(e, t ? (uint32_t)((uint64_t)get32(pd + 20) * 1000 / t) : 0);
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
+		uint32_t t = mmc_get_be32(pd + 24);
+		set_speed_kbs(e, t ? (uint32_t)((uint64_t)mmc_get_be32(pd + 20) * 1000 / t) : 0);
+		return good(cmd);
 	}
-	case 0x1B:
+	case MMC_OP_START_STOP_UNIT:
 		if (c[4] & 2) {
 			bool open = !(c[4] & 1);
 			if (open && e->locked)
-				return check(e, cmd, 5, 0x53, 0x02, -1); /* medium removal prevented */
+				return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_MEDIUM_REMOVAL_PREVENTED, 0x02, -1);
 			if (!open && e->tray_open)
 				e->ua_pending = true; /* a (possibly other) disc was loaded */
 			e->tray_open = open;
 		}
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
-	case 0x1E:
+		return good(cmd);
+	case MMC_OP_PREVENT_ALLOW_MEDIUM_REMOVAL:
 		e->locked = c[4] & 1;
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
-	case 0x5B: {
+		return good(cmd);
+	case MMC_OP_CLOSE_TRACK_SESSION: {
 		int g = medium_gate(e, cmd);
 		if (g <= 0)
 			return g;
 		if ((c[2] & 7) > 6)
-			return check(e, cmd, 5, 0x24, 0x00, -1);
-		if (e->p->code == 0x001A && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
+			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
+		if (e->p->code == MMC_PROFILE_DVDPRW && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
 			e->bg_stopped = true;
 			e->c.bg_stops++;
 		}
 		save_state(e);
-		cmd->status = MMC_STATUS_GOOD;
-		return 0;
+		return good(cmd);
 	}
 	default:
-		return check(e, cmd, 5, 0x20, 0x00, -1);
+		return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_OPCODE, 0x00, -1);
 	}
 }
 
@@ -1055,7 +1058,7 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 	advance(e, e->speed ? 100000 : 0); /* command overhead: 0.1 ms */
 	if ((cmd->len && !cmd->buf) || (cmd->dir == MMC_DIR_NONE && cmd->len)) {
 		/* A malformed request from the initiator: no data phase is possible. */
-		rc = check(e, cmd, 5, 0x24, 0x00, -1);
+		rc = check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 		logf_cmd(e, cmd, "bad data buffer");
 		return rc;
 	}
@@ -1070,12 +1073,12 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 		e->wp_dbt = 0;
 	}
 	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC). */
-	if (e->ua_pending && cmd->cdb[0] != 0x12 && cmd->cdb[0] != 0x03) {
+	if (e->ua_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
 		e->ua_pending = false;
-		rc = check(e, cmd, 6, 0x28, 0x00, -1);
-	} else if (e->reset_pending && cmd->cdb[0] != 0x12 && cmd->cdb[0] != 0x03) {
+		rc = check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_MEDIUM_MAY_HAVE_CHANGED, 0x00, -1);
+	} else if (e->reset_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
 		e->reset_pending = false;
-		rc = check(e, cmd, 6, 0x29, 0x00, -1);
+		rc = check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_POWER_ON_RESET, 0x00, -1);
 	} else {
 		rc = dispatch(e, cmd, note, sizeof(note));
 	}

@@ -92,7 +92,7 @@ static int stats(const char *source)
 		fprintf(stderr, "pktmmc: %s\n", rc ? err : "not an MMC source");
 		return 1;
 	}
-	dev->ops->describe(dev, buf, sizeof(buf));
+	pkt_blockdev_describe(dev, buf, sizeof(buf));
 	fputs(buf, stdout);
 	printf("sectors: %" PRIu64 "\npacket_sectors: %u\n", dev->geo.sector_count, dev->geo.packet_sectors);
 	pkt_blockdev_close(dev);

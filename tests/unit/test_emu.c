@@ -18,23 +18,20 @@
 #include "mmc_dev.h"
 #include "source.h"
 #include "test_mmc_util.h"
+#include "test_tmpdir.h"
 
 static char dir[64];
 static char err[512];
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/pktfuse-emu-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	test_tmpdir_make(dir, sizeof(dir), "pktfuse-emu");
 	err[0] = 0;
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	test_tmpdir_remove(dir);
 }
 
 static const char *spec(const char *profile, const char *opts)

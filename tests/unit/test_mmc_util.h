@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sense.h"
+#include "mmc_be.h"
+#include "mmc_exec.h"
 
 static inline void fake_close(struct mmc_transport *t)
 {

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The numbers MMC-6 gives media profiles, features and FORMAT UNIT format types: shared by the
+ * backend (probe, format), the daemon (which medium a disc is) and the emulator (what it answers). */
+#ifndef PKTFUSE_MMC_PROFILES_H
+#define PKTFUSE_MMC_PROFILES_H
+
+/* MMC profile numbers (GET CONFIGURATION current profile). */
+#define MMC_PROFILE_CDROM 0x0008
+#define MMC_PROFILE_CDR 0x0009
+#define MMC_PROFILE_CDRW 0x000A
+#define MMC_PROFILE_DVDROM 0x0010
+#define MMC_PROFILE_DVDR 0x0011
+#define MMC_PROFILE_DVDRAM 0x0012
+#define MMC_PROFILE_DVDRW_RO 0x0013
+#define MMC_PROFILE_DVDRW_SEQ 0x0014
+#define MMC_PROFILE_DVDR_DL 0x0015
+#define MMC_PROFILE_DVDPRW 0x001A
+#define MMC_PROFILE_DVDPR 0x001B
+#define MMC_PROFILE_DVDPR_DL 0x002B
+#define MMC_PROFILE_BDROM 0x0040
+#define MMC_PROFILE_BDR 0x0041
+#define MMC_PROFILE_BDR_RRM 0x0042
+#define MMC_PROFILE_BDRE 0x0043
+
+/* Feature codes (GET CONFIGURATION). */
+#define MMC_FEATURE_PROFILE_LIST 0x0000
+#define MMC_FEATURE_CORE 0x0001
+#define MMC_FEATURE_RANDOM_WRITABLE 0x0020
+#define MMC_FEATURE_FORMATTABLE 0x0023
+#define MMC_FEATURE_RESTRICTED_OVERWRITE 0x0026
+#define MMC_FEATURE_MRW 0x0028
+#define MMC_FEATURE_DVDPRW 0x002A
+
+/* FORMAT UNIT format types. */
+#define MMC_FMT_FULL 0x00
+#define MMC_FMT_CD_DVD_FP 0x10
+#define MMC_FMT_DVDRW_QUICK 0x15
+#define MMC_FMT_MRW 0x24
+#define MMC_FMT_DVDPRW 0x26
+#define MMC_FMT_BD_SPARE 0x30
+#define MMC_FMT_BD_NO_SPARE 0x31
+
+const char *mmc_profile_name(uint16_t profile);
+
+#endif

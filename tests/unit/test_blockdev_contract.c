@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The block-device contract (core/blockdev.h), one battery run over every backend: the image file
+ * (strict and lenient), the emulated drive through mmc_dev (CD-RW in fixed packets, DVD-RW restricted
+ * overwrite, DVD+RW) and the fault device of the unit tests over a strict image.  Each backend must
+ * give a sane geometry, read back what was written, refuse out-of-range calls with the same errno
+ * (-EIO) and writes to a read-only open with -EROFS, accept whole packets (and the medium's short final
+ * packet), refuse a write that breaks the packet rule where its geometry says whole_packets, sync, and
+ * free everything on close (the sanitizer build checks for leaks).
+ */
+#define _GNU_SOURCE
+#include "fault_dev.h"
+#include "image_dev.h"
+#include "mmc_dev.h"
+#include "source.h"
+#include "test_tmpdir.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[64];
+static char err[512];
+
+/* One backend under test: opened afresh for every case over a new medium in dir. */
+struct backend {
+	const char *name;
+	struct pkt_blockdev *(*open)(const struct backend *b, bool read_only);
+	const char *profile;   /* emulated drives: the emulator's PROFILE */
+	uint32_t packet;       /* image backends: packet size */
+	bool strict;           /* image backends: -o strict */
+	bool expect_whole_packets;
+};
+
+/* The fault device's inner image, closed with it. */
+static struct faulty fault;
+
+static void setup(void)
+{
+	test_tmpdir_make(dir, sizeof(dir), "pktfuse-contract");
+	err[0] = 0;
+}
+
+static void teardown(void)
+{
+	test_tmpdir_remove(dir);
+}
+
+/* A medium of 64 packets and 5 sectors: the last packet is short. */
+static uint64_t image_sectors(uint32_t packet)
+{
+	return (uint64_t)packet * 64 + 5;
+}
+
+static struct pkt_blockdev *open_image(const struct backend *b, bool read_only)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/disc.img", dir);
+	if (access(path, F_OK) != 0) {
+		int fd = open(path, O_RDWR | O_CREAT, 0644);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(ftruncate(fd, (off_t)(image_sectors(b->packet) * PKT_SECTOR_SIZE)), 0);
+		close(fd);
+	}
+	struct image_dev_options o = {.packet_sectors = b->packet, .strict = b->strict, .read_only = read_only};
+	struct pkt_blockdev *dev = image_dev_open(path, &o, err, sizeof(err));
+	ck_assert_msg(dev != NULL, "%s", err);
+	return dev;
+}
+
+static const char *emu_spec(const struct backend *b)
+{
+	static char s[256];
+
+	snprintf(s, sizeof(s), "emu:%s:%s/disc.img,size=4M", b->profile, dir);
+	return s;
+}
+
+static struct pkt_blockdev *open_emu(const struct backend *b, bool read_only)
+{
+	const char *src = emu_spec(b);
+	char state[128];
+
+	snprintf(state, sizeof(state), "%s/disc.img.state", dir);
+	if (access(state, F_OK) != 0) {
+		struct mmc_format_options fo = {0};
+		ck_assert_msg(mmc_cmd_format(src, &fo, err, sizeof(err)) == 0, "format %s: %s", src, err);
+	}
+	struct mmc_source_options o = {.read_only = read_only, .quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	ck_assert_msg(mmc_source_open(src, &o, &dev, err, sizeof(err)) == 1, "open %s: %s", src, err);
+	return dev;
+}
+
+static void close_fault(struct pkt_blockdev *dev);
+
+static struct pkt_blockdev *open_fault(const struct backend *b, bool read_only)
+{
+	const struct backend inner = {.packet = b->packet, .strict = true};
+
+	faulty_init(&fault, open_image(&inner, read_only));
+	return &fault.dev;
+}
+
+static const struct backend backends[] = {
+	{.name = "image strict", .open = open_image, .packet = 16, .strict = true, .expect_whole_packets = true},
+	{.name = "image", .open = open_image, .packet = 32},
+	{.name = "emu cdrw", .open = open_emu, .profile = "cdrw", .expect_whole_packets = true},
+	{.name = "emu dvd-rw", .open = open_emu, .profile = "dvd-rw", .expect_whole_packets = true},
+	{.name = "emu dvd+rw", .open = open_emu, .profile = "dvd+rw"},
+	{.name = "fault over strict image", .open = open_fault, .packet = 16, .expect_whole_packets = true},
+};
+#define NBACKENDS (int)(sizeof(backends) / sizeof(backends[0]))
+
+/* The fault device has no close of its own: its owner closes the inner device. */
+static void close_fault(struct pkt_blockdev *dev)
+{
+	pkt_blockdev_close(dev);
+	pkt_blockdev_close(fault.inner);
+	pthread_mutex_destroy(&fault.m);
+}
+
+static void close_dev(const struct backend *b, struct pkt_blockdev *dev)
+{
+	if (b->open == open_fault)
+		close_fault(dev);
+	else
+		pkt_blockdev_close(dev);
+}
+
+static void pattern(uint8_t *buf, uint64_t lba, uint32_t n, uint32_t seed)
+{
+	for (uint32_t s = 0; s < n; s++)
+		for (unsigned i = 0; i < PKT_SECTOR_SIZE; i += 8) {
+			uint64_t v = (lba + s) * 0x9e3779b97f4a7c15ull ^ (uint64_t)seed << 40 ^ i;
+			memcpy(buf + (size_t)s * PKT_SECTOR_SIZE + i, &v, 8);
+		}
+}
+
+/* One case: the backend under test, opened writable, and two packets of buffer. */
+struct run {
+	const struct backend *b;
+	struct pkt_blockdev *dev;
+	uint32_t ps;
+	uint8_t *buf, *back;
+};
+
+static void run_open(struct run *r, int i)
+{
+	r->b = &backends[i];
+	r->dev = r->b->open(r->b, false);
+	r->ps = r->dev->geo.packet_sectors;
+	r->buf = calloc((size_t)2 * r->ps, PKT_SECTOR_SIZE);
+	r->back = calloc((size_t)2 * r->ps, PKT_SECTOR_SIZE);
+	ck_assert(r->buf && r->back);
+}
+
+/* Closes and opens the device again, read-only or not. */
+static void run_reopen(struct run *r, bool read_only)
+{
+	close_dev(r->b, r->dev);
+	r->dev = r->b->open(r->b, read_only);
+}
+
+static void run_close(struct run *r)
+{
+	close_dev(r->b, r->dev);
+	free(r->buf);
+	free(r->back);
+}
+
+START_TEST(test_geometry_sane)
+{
+	struct run r;
+
+	run_open(&r, _i);
+	const struct pkt_geometry *g = &r.dev->geo;
+	ck_assert_uint_eq(g->sector_size, PKT_SECTOR_SIZE);
+	ck_assert_uint_ge(g->packet_sectors, 1);
+	ck_assert_uint_le(g->packet_sectors, PKT_MAX_PACKET_SECTORS);
+	ck_assert_uint_ge(g->sector_count, g->packet_sectors);
+	ck_assert(g->writable);
+	ck_assert_msg(g->whole_packets == r.b->expect_whole_packets, "%s: whole_packets %d", r.b->name,
+		      g->whole_packets);
+	ck_assert_ptr_nonnull(r.dev->ops->read);
+	ck_assert_ptr_nonnull(r.dev->ops->write);
+	ck_assert_ptr_nonnull(r.dev->ops->sync);
+	run_close(&r);
+}
+END_TEST
+
+/* Whole packets at the start, in the middle (two at once) and the medium's last packet read back as
+ * written, after a sync and after reopening read-only. */
+START_TEST(test_reads_what_was_written)
+{
+	struct run r;
+
+	run_open(&r, _i);
+	uint64_t n = r.dev->geo.sector_count, last = (n - 1) / r.ps * r.ps;
+	const struct {
+		uint64_t lba;
+		uint32_t count;
+	} runs[] = {{0, r.ps}, {(uint64_t)r.ps * 4, 2 * r.ps}, {last, (uint32_t)(n - last)}};
+
+	for (unsigned k = 0; k < 3; k++) {
+		pattern(r.buf, runs[k].lba, runs[k].count, 7);
+		ck_assert_int_eq(pkt_blockdev_write_packets(r.dev, runs[k].lba, runs[k].count, r.buf), 0);
+	}
+	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
+	for (int reopen = 0; reopen < 2; reopen++) {
+		for (unsigned k = 0; k < 3; k++) {
+			size_t bytes = (size_t)runs[k].count * PKT_SECTOR_SIZE;
+			pattern(r.buf, runs[k].lba, runs[k].count, 7);
+			memset(r.back, 0, bytes);
+			ck_assert_int_eq(pkt_blockdev_read(r.dev, runs[k].lba, runs[k].count, r.back), 0);
+			ck_assert_msg(memcmp(r.back, r.buf, bytes) == 0, "%s: sectors %llu+%u differ", r.b->name,
+				      (unsigned long long)runs[k].lba, runs[k].count);
+		}
+		run_reopen(&r, true);
+	}
+	run_close(&r);
+}
+END_TEST
+
+/* Past the end, across the end, and at an lba whose sum with count wraps: -EIO from every backend,
+ * reads and writes alike. */
+START_TEST(test_out_of_range_refused)
+{
+	struct run r;
+
+	run_open(&r, _i);
+	uint64_t n = r.dev->geo.sector_count;
+	const struct {
+		uint64_t lba;
+		uint32_t count;
+	} bad[] = {{n, 1}, {n - 1, 2}, {n / r.ps * r.ps + r.ps, r.ps}, {UINT64_MAX - 1, 2 * r.ps}};
+
+	for (unsigned k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		ck_assert_int_eq(pkt_blockdev_read(r.dev, bad[k].lba, bad[k].count, r.buf), -EIO);
+		ck_assert_int_eq(pkt_blockdev_write(r.dev, bad[k].lba, bad[k].count, r.buf), -EIO);
+	}
+	run_close(&r);
+}
+END_TEST
+
+START_TEST(test_read_only_refuses_writes)
+{
+	struct run r;
+
+	run_open(&r, _i);
+	run_reopen(&r, true);
+	ck_assert(!r.dev->geo.writable);
+	ck_assert_int_eq(pkt_blockdev_write(r.dev, 0, r.ps, r.buf), -EROFS);
+	ck_assert_int_eq(pkt_blockdev_read(r.dev, 0, r.ps, r.back), 0);
+	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
+	run_close(&r);
+}
+END_TEST
+
+/* Where the geometry says whole packets, a misaligned or partial write is refused by the backend itself
+ * (pkt_blockdev_write does not check the rule: the medium does) and leaves the medium as it was;
+ * elsewhere it is accepted. */
+START_TEST(test_packet_rule)
+{
+	struct run r;
+
+	run_open(&r, _i);
+	size_t bytes = (size_t)r.ps * PKT_SECTOR_SIZE;
+	pattern(r.buf, 0, r.ps, 1);
+	ck_assert_int_eq(pkt_blockdev_write_packets(r.dev, 0, r.ps, r.buf), 0);
+	pattern(r.buf, 1, r.ps, 2);
+	int misaligned = pkt_blockdev_write(r.dev, 1, r.ps, r.buf);
+	int partial = pkt_blockdev_write(r.dev, (uint64_t)r.ps * 4, 1, r.buf);
+	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
+	if (r.dev->geo.whole_packets) {
+		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", r.b->name,
+			      misaligned, partial);
+		pattern(r.buf, 0, r.ps, 1);
+		ck_assert_int_eq(pkt_blockdev_read(r.dev, 0, r.ps, r.back), 0);
+	} else {
+		ck_assert_int_eq(misaligned, 0);
+		ck_assert_int_eq(partial, 0);
+		ck_assert_int_eq(pkt_blockdev_read(r.dev, 1, r.ps, r.back), 0);
+	}
+	ck_assert_mem_eq(r.back, r.buf, bytes);
+	run_close(&r);
+}
+END_TEST
+
+/* hold and describe through the choke point: optional callbacks are skipped, present ones run. */
+START_TEST(test_hold_and_describe)
+{
+	struct run r;
+	char desc[2048] = "";
+
+	run_open(&r, _i);
+	pkt_blockdev_hold(r.dev, true);
+	pkt_blockdev_hold(r.dev, false);
+	size_t n = pkt_blockdev_describe(r.dev, desc, sizeof(desc));
+	ck_assert_uint_lt(n, sizeof(desc));
+	ck_assert_uint_eq(n, strlen(desc));
+	if (r.dev->ops->describe)
+		ck_assert_msg(strstr(desc, "backend: "), "%s: %s", r.b->name, desc);
+	else
+		ck_assert_uint_eq(n, 0);
+	run_close(&r);
+}
+END_TEST
+
+#ifndef NDEBUG
+/* Debug builds: a caller that promised the packet rule and broke it stops at the choke point, before
+ * any backend sees the write. */
+START_TEST(test_write_packets_asserts_rule)
+{
+	struct run r;
+
+	run_open(&r, 0); /* strict image */
+	pkt_blockdev_write_packets(r.dev, 1, 1, r.buf);
+	run_close(&r);
+}
+END_TEST
+#endif
+
+int main(void)
+{
+	Suite *s = suite_create("blockdev_contract");
+	TCase *tc = tcase_create("every backend");
+	SRunner *sr;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_geometry_sane, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_reads_what_was_written, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_out_of_range_refused, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_read_only_refuses_writes, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_packet_rule, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_hold_and_describe, 0, NBACKENDS);
+	suite_add_tcase(s, tc);
+#ifndef NDEBUG
+	/* Its own case, with the directory made and removed by the runner: the aborting test never gets to
+	 * a teardown of its own. */
+	TCase *dbg = tcase_create("debug assertions");
+	tcase_add_unchecked_fixture(dbg, setup, teardown);
+	tcase_add_test_raise_signal(dbg, test_write_packets_asserts_rule, SIGABRT);
+	suite_add_tcase(s, dbg);
+#endif
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

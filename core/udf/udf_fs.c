@@ -60,14 +60,7 @@ int udf_map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sect
 		uint64_t off = (uint64_t)lbn * fs->bs;
 		if (!m || m->inline_data || off >= m->size)
 			return -EIO;
-		uint32_t lo = 0, hi = m->next;
-		while (hi - lo > 1) {
-			uint32_t mid = (lo + hi) / 2;
-			if (m->ext[mid].file_off <= off)
-				lo = mid;
-			else
-				hi = mid;
-		}
+		uint32_t lo = udf_ext_index(m, off);
 		if (lo >= m->next || m->ext[lo].type != 0 || off - m->ext[lo].file_off >= m->ext[lo].len)
 			return -EIO;
 		uint64_t plbn = m->ext[lo].lbn + (off - m->ext[lo].file_off) / fs->bs;
@@ -110,31 +103,32 @@ static bool has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_
 		return false;
 	if (udf_tag_check(buf, fs->bs, (uint32_t)sector) != TAG_AVDP)
 		return false;
-	*main_len = le32(buf + 16);
-	*main_loc = le32(buf + 20);
-	*res_len = le32(buf + 24);
-	*res_loc = le32(buf + 28);
+	*main_len = le32(buf + AVDP_MAIN_VDS + EXT_LEN);
+	*main_loc = le32(buf + AVDP_MAIN_VDS + EXT_LOC);
+	*res_len = le32(buf + AVDP_RESERVE_VDS + EXT_LEN);
+	*res_loc = le32(buf + AVDP_RESERVE_VDS + EXT_LOC);
 	return true;
 }
 
 static bool vrs_has_nsr(struct udf_fs *fs, uint8_t *buf)
 {
 	uint32_t step = fs->bs > 2048 ? fs->bs : 2048;
-	uint64_t base = fs->io.session_start * fs->bs + 32768;
+	uint64_t base = fs->io.session_start * fs->bs + VRS_OFFSET;
+	const uint8_t *id = buf + VSD_STD_IDENT;
 	bool bea = false;
 
 	for (uint64_t off = base; off < base + 64 * (uint64_t)step; off += step) {
-		if (udf_read_bytes(fs, off, 7, buf))
+		if (udf_read_bytes(fs, off, VSD_VERSION + 1, buf))
 			return false;
-		if (buf[0] != 0 && memcmp(buf + 1, "CD001", 5) != 0)
+		if (buf[VSD_TYPE] != 0 && memcmp(id, "CD001", 5) != 0)
 			return false;
-		if (memcmp(buf + 1, "BEA01", 5) == 0)
+		if (memcmp(id, "BEA01", 5) == 0)
 			bea = true;
-		else if (bea && (memcmp(buf + 1, "NSR02", 5) == 0 || memcmp(buf + 1, "NSR03", 5) == 0))
+		else if (bea && (memcmp(id, "NSR02", 5) == 0 || memcmp(id, "NSR03", 5) == 0))
 			return true;
-		else if (memcmp(buf + 1, "TEA01", 5) == 0)
+		else if (memcmp(id, "TEA01", 5) == 0)
 			return false;
-		else if (memcmp(buf + 1, "CD001", 5) && memcmp(buf + 1, "BOOT2", 5) && memcmp(buf + 1, "CDW02", 5))
+		else if (memcmp(id, "CD001", 5) && memcmp(id, "BOOT2", 5) && memcmp(id, "CDW02", 5))
 			return false;
 	}
 	return false;
@@ -168,7 +162,7 @@ static int read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v
 		int tag = udf_tag_check(buf, fs->bs, (uint32_t)sector);
 		if (tag < 0)
 			return -EIO;
-		uint32_t seq = le32(buf + 16);
+		uint32_t seq = le32(buf + VD_SEQ_NUM);
 		switch (tag) {
 		case TAG_PVD:
 			if (!v->have_pvd || seq >= v->pvd_seq) {
@@ -185,7 +179,7 @@ static int read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v
 			}
 			break;
 		case TAG_PD: {
-			uint16_t num = le16(buf + 22);
+			uint16_t num = le16(buf + PD_NUMBER);
 			unsigned k;
 			for (k = 0; k < v->npd && v->pd[k].number != num; k++)
 				;
@@ -198,20 +192,20 @@ static int read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v
 			}
 			v->pd[k].number = num;
 			v->pd[k].seq = seq;
-			v->pd[k].start = le32(buf + 188);
-			v->pd[k].len = le32(buf + 192);
-			v->pd[k].access = le32(buf + 184);
+			v->pd[k].start = le32(buf + PD_START);
+			v->pd[k].len = le32(buf + PD_LENGTH);
+			v->pd[k].access = le32(buf + PD_ACCESS_TYPE);
 			/* Partition header descriptor (ECMA-167 4/14.3) in the contents use. */
-			v->pd[k].ust_len = le32(buf + 56) & 0x3FFFFFFF;
-			v->pd[k].usb_len = le32(buf + 64) & 0x3FFFFFFF;
-			v->pd[k].usb_lbn = le32(buf + 68);
+			v->pd[k].ust_len = le32(buf + PD_CONTENTS_USE + PHD_UNALLOC_TABLE + AD_LEN) & AD_LEN_MASK;
+			v->pd[k].usb_len = le32(buf + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + AD_LEN) & AD_LEN_MASK;
+			v->pd[k].usb_lbn = le32(buf + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + SAD_POS);
 			break;
 		}
 		case TAG_VDP:
 			if (++hops > 16)
 				return -EIO;
-			loc = le32(buf + 24);
-			n = le32(buf + 20) / fs->bs;
+			loc = le32(buf + VDP_NEXT_VDS + EXT_LOC);
+			n = le32(buf + VDP_NEXT_VDS + EXT_LEN) / fs->bs;
 			i = (uint64_t)-1;
 			break;
 		case TAG_TD:
@@ -225,15 +219,15 @@ static int read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v
 
 static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, uint8_t *buf)
 {
-	unsigned ntables = map[42];
-	uint32_t table_size = le32(map + 44);
+	unsigned ntables = map[SPMAP_NUM_TABLES];
+	uint32_t table_size = le32(map + SPMAP_TABLE_SIZE);
 
 	for (unsigned t = 0; t < ntables && t < 4; t++)
-		p->stable_loc[t] = le32(map + 48 + 4 * t);
+		p->stable_loc[t] = le32(map + SPMAP_TABLE_LOCS + 4 * t);
 	p->nstable = ntables < 4 ? ntables : 4;
 	p->stable_len = table_size;
 
-	if (ntables < 1 || ntables > 4 || table_size < 56 || table_size > (1u << 20))
+	if (ntables < 1 || ntables > 4 || table_size < ST_MAP || table_size > (1u << 20))
 		return -EIO;
 	size_t blocks = (table_size + fs->bs - 1) / fs->bs;
 	uint8_t *tbl = malloc(blocks * fs->bs);
@@ -241,19 +235,19 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 		return -ENOMEM;
 	/* Use the first copy that verifies; the others exist for exactly this. */
 	for (unsigned t = 0; t < ntables; t++) {
-		uint32_t loc = le32(map + 48 + 4 * t);
+		uint32_t loc = le32(map + SPMAP_TABLE_LOCS + 4 * t);
 		bool ok = true;
 		for (size_t b = 0; b < blocks && ok; b++)
 			ok = (uint64_t)loc + b < fs->nblocks && read_sector(fs, (uint64_t)loc + b, tbl + b * fs->bs) == 0;
 		if (!ok)
 			continue;
-		uint16_t crc_len = le16(tbl + 10);
-		if (crc_len + 16u > blocks * fs->bs || udf_tag_check(tbl, blocks * fs->bs, loc) != 0)
+		uint16_t crc_len = le16(tbl + TAG_CRC_LENGTH);
+		if (crc_len + (unsigned)TAG_SIZE > blocks * fs->bs || udf_tag_check(tbl, blocks * fs->bs, loc) != 0)
 			continue;
-		if (memcmp(tbl + 17, "*UDF Sparing Table", 18) != 0)
+		if (memcmp(tbl + ST_IDENT + REGID_IDENT, "*UDF Sparing Table", 18) != 0)
 			continue;
-		uint16_t n = le16(tbl + 48);
-		if (56u + 8u * n > blocks * fs->bs)
+		uint16_t n = le16(tbl + ST_NUM_ENTRIES);
+		if ((unsigned)ST_MAP + (unsigned)STE_SIZE * n > blocks * fs->bs)
 			continue;
 		p->spare = calloc(n ? n : 1, sizeof(*p->spare));
 		if (!p->spare) {
@@ -262,11 +256,11 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 		}
 		p->nspare_cap = n ? n : 1;
 		for (uint16_t i = 0; i < n; i++) {
-			uint32_t orig = le32(tbl + 56 + 8 * i);
+			uint32_t orig = le32(tbl + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
 			if (orig >= 0xFFFFFFF0u)
 				continue; /* free or defective spare */
 			p->spare[p->nspare].orig = orig;
-			p->spare[p->nspare].mapped = le32(tbl + 60 + 8 * i);
+			p->spare[p->nspare].mapped = le32(tbl + ST_MAP + STE_SIZE * i + STE_MAPPED);
 			p->nspare++;
 		}
 		if (keep_raw(fs)) {
@@ -286,28 +280,28 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 static int setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *err, size_t errlen)
 {
 	const uint8_t *lvd = v->lvd;
-	uint32_t mt_len = le32(lvd + 264), nmaps = le32(lvd + 268);
+	uint32_t mt_len = le32(lvd + LVD_MAP_TABLE_LENGTH), nmaps = le32(lvd + LVD_NUM_PARTITION_MAPS);
 
-	if (nmaps == 0 || nmaps > MAX_PARTS || 440 + (uint64_t)mt_len > v->lvd_len) {
+	if (nmaps == 0 || nmaps > MAX_PARTS || LVD_PARTITION_MAPS + (uint64_t)mt_len > v->lvd_len) {
 		snprintf(err, errlen, "UDF logical volume has an invalid partition map table");
 		return -EIO;
 	}
-	const uint8_t *m = lvd + 440, *end = m + mt_len;
+	const uint8_t *m = lvd + LVD_PARTITION_MAPS, *end = m + mt_len;
 	for (uint32_t i = 0; i < nmaps; i++) {
-		if (m + 2 > end || m[1] < 6 || m + m[1] > end) {
+		if (m + PMAP_LENGTH + 1 > end || m[PMAP_LENGTH] < 6 || m + m[PMAP_LENGTH] > end) {
 			snprintf(err, errlen, "UDF partition map %u is damaged", i);
 			return -EIO;
 		}
 		struct part *p = &fs->parts[i];
 		uint16_t num;
-		if (m[0] == 1) {
+		if (m[PMAP_TYPE] == 1) {
 			p->kind = PART_PHYS;
-			num = le16(m + 4);
-		} else if (m[0] == 2 && m[1] >= 64) {
-			num = le16(m + 38);
-			if (memcmp(m + 5, "*UDF Sparable Partition", 23) == 0) {
+			num = le16(m + PMAP1_PART_NUM);
+		} else if (m[PMAP_TYPE] == 2 && m[PMAP_LENGTH] >= PMAP2_SIZE) {
+			num = le16(m + PMAP2_PART_NUM);
+			if (memcmp(m + PMAP2_IDENT + REGID_IDENT, "*UDF Sparable Partition", 23) == 0) {
 				p->kind = PART_SPARABLE;
-				p->packet_len = le16(m + 40);
+				p->packet_len = le16(m + SPMAP_PACKET_LENGTH);
 				if (p->packet_len == 0 || p->packet_len > 1024) {
 					snprintf(err, errlen, "UDF sparable partition has packet length %u", p->packet_len);
 					return -EIO;
@@ -316,18 +310,18 @@ static int setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char
 					snprintf(err, errlen, "no readable UDF sparing table");
 					return -EIO;
 				}
-			} else if (memcmp(m + 5, "*UDF Virtual Partition", 22) == 0) {
+			} else if (memcmp(m + PMAP2_IDENT + REGID_IDENT, "*UDF Virtual Partition", 22) == 0) {
 				p->kind = PART_VIRTUAL;
-			} else if (memcmp(m + 5, "*UDF Metadata Partition", 23) == 0) {
+			} else if (memcmp(m + PMAP2_IDENT + REGID_IDENT, "*UDF Metadata Partition", 23) == 0) {
 				p->kind = PART_META;
-				p->meta_loc = le32(m + 40);
-				p->mirror_loc = le32(m + 44);
+				p->meta_loc = le32(m + MPMAP_FILE_LOC);
+				p->mirror_loc = le32(m + MPMAP_MIRROR_LOC);
 			} else {
 				snprintf(err, errlen, "unknown UDF partition map type");
 				return -EIO;
 			}
 		} else {
-			snprintf(err, errlen, "unknown UDF partition map type %u", m[0]);
+			snprintf(err, errlen, "unknown UDF partition map type %u", m[PMAP_TYPE]);
 			return -EIO;
 		}
 		p->number = num;
@@ -346,7 +340,7 @@ static int setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char
 			snprintf(err, errlen, "UDF partition %u is missing or lies outside the medium", num);
 			return -EIO;
 		}
-		m += m[1];
+		m += m[PMAP_LENGTH];
 	}
 	fs->nparts = nmaps;
 	return 0;
@@ -359,26 +353,26 @@ static void read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *bu
 			return;
 		if (udf_tag_check(buf, fs->bs, loc) != TAG_LVID)
 			return;
-		uint32_t np = le32(buf + 72), liu = le32(buf + 76);
-		if (np > 64 || 80 + 8ull * np + liu > fs->bs)
+		uint32_t np = le32(buf + LVID_NUM_PARTITIONS), liu = le32(buf + LVID_IMPL_USE_LEN);
+		if (np > 64 || LVID_FREE_SPACE + 8ull * np + liu > fs->bs)
 			return;
 		uint64_t free_blocks = 0;
 		for (uint32_t i = 0; i < np && i < fs->nparts; i++) {
-			uint32_t f = le32(buf + 80 + 4 * i);
+			uint32_t f = le32(buf + LVID_FREE_SPACE + 4 * i);
 			if (f != 0xFFFFFFFFu)
 				free_blocks += f;
 		}
 		fs->sf.free_blocks = free_blocks;
 		fs->lvid_loc = loc;
-		fs->lvid_type = le32(buf + 28);
-		fs->next_uniq = le64(buf + 40);
-		if (liu >= 46) {
-			const uint8_t *iu = buf + 80 + 8 * np;
-			fs->sf.files = le32(iu + 32);
-			fs->sf.dirs = le32(iu + 36);
+		fs->lvid_type = le32(buf + LVID_INTEGRITY_TYPE);
+		fs->next_uniq = le64(buf + LVID_NEXT_UNIQUE_ID);
+		if (liu >= LVIU_SIZE) {
+			const uint8_t *iu = buf + LVID_FREE_SPACE + 8 * np;
+			fs->sf.files = le32(iu + LVIU_NUM_FILES);
+			fs->sf.dirs = le32(iu + LVIU_NUM_DIRS);
 		}
 		/* Follow the next integrity extent, where the newest LVID may be. */
-		uint32_t nlen = le32(buf + 32), nloc = le32(buf + 36);
+		uint32_t nlen = le32(buf + LVID_NEXT_EXTENT + EXT_LEN), nloc = le32(buf + LVID_NEXT_EXTENT + EXT_LOC);
 		if (nlen == 0)
 			return;
 		loc = nloc;
@@ -478,7 +472,7 @@ static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t hom
 	uint32_t cap = 0, hops = 0, aed_cap = 0;
 	uint64_t off = 0;
 	uint8_t *aed = NULL;
-	size_t adsz = adtype == 0 ? 8 : adtype == 1 ? 16 : 20;
+	size_t adsz = adtype == 0 ? SAD_SIZE : adtype == 1 ? LAD_SIZE : EAD_SIZE;
 	int rc = 0;
 
 	while (rc == 0) {
@@ -486,22 +480,22 @@ static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t hom
 		uint16_t next_part = home_part;
 		bool cont = false;
 		for (size_t i = 0; i + adsz <= len; i += adsz) {
-			uint32_t raw = le32(ad + i);
-			uint32_t elen = raw & 0x3FFFFFFF;
+			uint32_t raw = le32(ad + i + AD_LEN);
+			uint32_t elen = raw & AD_LEN_MASK;
 			uint8_t type = (uint8_t)(raw >> 30);
 			uint32_t lbn;
 			uint16_t part = home_part;
 			if (elen == 0)
 				break; /* end of descriptors */
 			if (adtype == 0) {
-				lbn = le32(ad + i + 4);
+				lbn = le32(ad + i + SAD_POS);
 			} else if (adtype == 1) {
-				lbn = le32(ad + i + 4);
-				part = le16(ad + i + 8);
+				lbn = le32(ad + i + LAD_LBN);
+				part = le16(ad + i + LAD_PART);
 			} else {
-				elen = le32(ad + i) & 0x3FFFFFFF;
-				lbn = le32(ad + i + 12);
-				part = le16(ad + i + 16);
+				elen = le32(ad + i + AD_LEN) & AD_LEN_MASK;
+				lbn = le32(ad + i + EAD_LBN);
+				part = le16(ad + i + EAD_PART);
 			}
 			if (type == 3) {
 				cont = true;
@@ -543,12 +537,12 @@ static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t hom
 			rc = -EIO;
 			break;
 		}
-		uint32_t l = le32(aed + 20);
-		if (24 + (uint64_t)l > fs->bs) {
+		uint32_t l = le32(aed + AED_ADS_LEN);
+		if (AED_ADS + (uint64_t)l > fs->bs) {
 			rc = -EIO;
 			break;
 		}
-		ad = aed + 24;
+		ad = aed + AED_ADS;
 		len = l;
 	}
 	free(aed);
@@ -587,14 +581,14 @@ mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
 /* The device number from a Device Specification extended attribute (ECMA-167 4/14.10.7), else 0. */
 static dev_t device_of(const uint8_t *ea, uint32_t lea)
 {
-	if (lea < 24 || udf_tag_check(ea, lea, UINT32_MAX) != 262)
+	if (lea < EAH_SIZE || udf_tag_check(ea, lea, UINT32_MAX) != TAG_EAHD)
 		return 0;
-	for (uint32_t pos = 24; pos + 24 <= lea;) {
-		uint32_t type = le32(ea + pos), len = le32(ea + pos + 8);
-		if (len < 12 || len > lea - pos)
+	for (uint32_t pos = EAH_SIZE; pos + DEVSPEC_SIZE <= lea;) {
+		uint32_t type = le32(ea + pos + EA_TYPE), len = le32(ea + pos + EA_LENGTH);
+		if (len < DEVSPEC_IMPL_USE_LEN || len > lea - pos)
 			return 0;
-		if (type == 12 && ea[pos + 4] == 1 && len >= 24)
-			return makedev(le32(ea + pos + 16), le32(ea + pos + 20));
+		if (type == 12 && ea[pos + EA_SUBTYPE] == 1 && len >= DEVSPEC_SIZE)
+			return makedev(le32(ea + pos + DEVSPEC_MAJOR), le32(ea + pos + DEVSPEC_MINOR));
 		pos += len;
 	}
 	return 0;
@@ -621,21 +615,21 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 			return -EIO;
 		int tag = udf_tag_check(b, fs->bs, lbn);
 		if (tag == TAG_IE) {
-			part = le16(b + 44);
-			lbn = le32(b + 40);
+			part = le16(b + IE_INDIRECT_ICB + LAD_PART);
+			lbn = le32(b + IE_INDIRECT_ICB + LAD_LBN);
 			continue;
 		}
 		if (tag != TAG_FE && tag != TAG_EFE)
 			return -EIO;
 		/* Strategy 4096: a newer entry may follow, or an indirect entry pointing to one. */
-		if (le16(b + 20) == 4096) {
+		if (le16(b + ICB_STRATEGY_TYPE) == 4096) {
 			uint8_t *nb = malloc(fs->bs);
 			if (!nb)
 				return -ENOMEM;
 			int rc = udf_read_lb(fs, part, lbn + 1, nb);
 			if (rc == 0 && udf_tag_check(nb, fs->bs, lbn + 1) == TAG_IE) {
-				part = le16(nb + 44);
-				lbn = le32(nb + 40);
+				part = le16(nb + IE_INDIRECT_ICB + LAD_PART);
+				lbn = le32(nb + IE_INDIRECT_ICB + LAD_LBN);
 				free(nb);
 				continue;
 			}
@@ -643,17 +637,17 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 		}
 		break;
 	}
-	bool efe = le16(b) == TAG_EFE;
-	size_t hdr = efe ? 216 : 176;
-	uint32_t lea = le32(b + (efe ? 208 : 168)), lad = le32(b + (efe ? 212 : 172));
+	bool efe = le16(b + TAG_IDENT) == TAG_EFE;
+	size_t hdr = efe ? EFE_SIZE : FE_SIZE;
+	uint32_t lea = le32(b + (efe ? EFE_EA_LEN : FE_EA_LEN)), lad = le32(b + (efe ? EFE_AD_LEN : FE_AD_LEN));
 	if ((uint64_t)hdr + lea + lad > fs->bs)
 		return -EIO;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	n->ino = ino;
-	n->file_type = b[27];
-	uint16_t icbflags = le16(b + 34);
+	n->file_type = b[ICB_FILE_TYPE];
+	uint16_t icbflags = le16(b + ICB_FLAGS);
 	if (keep_raw(fs)) {
 		n->hdr_len = (uint32_t)hdr + lea;
 		n->hdr = malloc(n->hdr_len);
@@ -665,17 +659,17 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 		n->lea = lea;
 		n->efe = efe;
 		n->fe_lbn = lbn;
-		n->ro_node = indirect || le16(b + 20) != 4 || part != 0;
-		n->uid_raw = le32(b + 36);
-		n->gid_raw = le32(b + 40);
-		n->perm_raw = le32(b + 44);
-		n->uniq = le64(b + (efe ? 200 : 160));
+		n->ro_node = indirect || le16(b + ICB_STRATEGY_TYPE) != 4 || part != 0;
+		n->uid_raw = le32(b + FE_UID);
+		n->gid_raw = le32(b + FE_GID);
+		n->perm_raw = le32(b + FE_PERMISSIONS);
+		n->uniq = le64(b + (efe ? EFE_UNIQUE_ID : FE_UNIQUE_ID));
 	}
-	uint32_t uid = le32(b + 36), gid = le32(b + 40);
-	n->size = le64(b + 56);
+	uint32_t uid = le32(b + FE_UID), gid = le32(b + FE_GID);
+	n->size = le64(b + FE_INFO_LENGTH);
 	n->st.st_ino = ino;
-	n->st.st_mode = udf_mode(le32(b + 44), icbflags, n->file_type);
-	n->st.st_nlink = le16(b + 48) ? le16(b + 48) : 1;
+	n->st.st_mode = udf_mode(le32(b + FE_PERMISSIONS), icbflags, n->file_type);
+	n->st.st_nlink = le16(b + FE_LINK_COUNT) ? le16(b + FE_LINK_COUNT) : 1;
 	/* A directory's count leaves out its own "." (as the Linux kernel records it). */
 	if (n->file_type == 4)
 		n->st.st_nlink++;
@@ -683,10 +677,10 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 	n->st.st_gid = gid == 0xFFFFFFFFu ? fs->opts.gid : gid;
 	n->st.st_size = (off_t)n->size;
 	n->st.st_blksize = fs->bs;
-	n->st.st_blocks = (blkcnt_t)(le64(b + (efe ? 72 : 64)) * (fs->bs / 512));
-	n->st.st_atim = udf_timestamp(b + (efe ? 80 : 72));
-	n->st.st_mtim = udf_timestamp(b + (efe ? 92 : 84));
-	n->st.st_ctim = udf_timestamp(b + (efe ? 116 : 96));
+	n->st.st_blocks = (blkcnt_t)(le64(b + (efe ? EFE_BLOCKS_RECORDED : FE_BLOCKS_RECORDED)) * (fs->bs / 512));
+	n->st.st_atim = udf_timestamp(b + (efe ? EFE_ACCESS_TIME : FE_ACCESS_TIME));
+	n->st.st_mtim = udf_timestamp(b + (efe ? EFE_MODIFICATION_TIME : FE_MODIFICATION_TIME));
+	n->st.st_ctim = udf_timestamp(b + (efe ? EFE_ATTRIBUTE_TIME : FE_ATTRIBUTE_TIME));
 	if (n->file_type == 6 || n->file_type == 7)
 		n->st.st_rdev = device_of(b + hdr, lea);
 	int adtype = icbflags & 7;
@@ -728,6 +722,22 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 	return 0;
 }
 
+/* The extent holding byte off of the file: the last one that starts at or before it (binary search);
+ * 0 when there is none. */
+uint32_t udf_ext_index(const struct node *n, uint64_t off)
+{
+	uint32_t lo = 0, hi = n->next;
+
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+		if (n->ext[mid].file_off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf)
 {
 	if (off >= n->size)
@@ -738,15 +748,7 @@ ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t le
 		memcpy(buf, n->inline_data + off, len);
 		return (ssize_t)len;
 	}
-	/* Binary search for the extent holding off. */
-	uint32_t lo = 0, hi = n->next;
-	while (hi - lo > 1) {
-		uint32_t mid = (lo + hi) / 2;
-		if (n->ext[mid].file_off <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
+	uint32_t lo = udf_ext_index(n, off);
 	size_t done = 0;
 	for (uint32_t i = lo; i < n->next && done < len; i++) {
 		struct extent *e = &n->ext[i];
@@ -892,20 +894,20 @@ int udf_dir_load(struct udf_fs *fs, struct node *d)
 	int rc = 0;
 	bool raw = keep_raw(fs);
 	d->parent = d->ino;
-	for (uint64_t pos = 0; pos + 38 <= d->size;) {
+	for (uint64_t pos = 0; pos + FID_IMPL_USE <= d->size;) {
 		const uint8_t *f = data + pos;
-		uint16_t liu = le16(f + 36);
-		uint8_t lfi = f[19];
-		uint64_t flen = (38u + liu + lfi + 3u) & ~3u;
-		if (le16(f) != TAG_FID || pos + flen > d->size ||
+		uint16_t liu = le16(f + FID_IMPL_USE_LEN);
+		uint8_t lfi = f[FID_NAME_LEN];
+		uint64_t flen = udf_fid_size(f);
+		if (le16(f + TAG_IDENT) != TAG_FID || pos + flen > d->size ||
 		    udf_tag_check(f, (size_t)(d->size - pos), UINT32_MAX) != TAG_FID) {
 			rc = -EIO;
 			break;
 		}
-		uint8_t ch = f[18];
-		uint32_t icb_len = le32(f + 20) & 0x3FFFFFFF;
-		uint32_t lbn = le32(f + 24);
-		uint16_t part = le16(f + 28);
+		uint8_t ch = f[FID_CHARACTERISTICS];
+		uint32_t icb_len = le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK;
+		uint32_t lbn = le32(f + FID_ICB + LAD_LBN);
+		uint16_t part = le16(f + FID_ICB + LAD_PART);
 		pos += flen;
 		if (ch & 0x04)
 			continue; /* deleted */
@@ -919,7 +921,7 @@ int udf_dir_load(struct udf_fs *fs, struct node *d)
 				break;
 			continue;
 		}
-		char *name = safe_name(f + 38 + liu, lfi);
+		char *name = safe_name(f + FID_IMPL_USE + liu, lfi);
 		if (!name) {
 			rc = -ENOMEM;
 			break;
@@ -937,7 +939,7 @@ int udf_dir_load(struct udf_fs *fs, struct node *d)
 		}
 		struct dirent_ *e = &d->ents[d->nents];
 		*e = (struct dirent_){name, udf_make_ino(part, lbn), (uint8_t)(ch & 0x02 ? 4 : 5), UINT32_MAX, 0, NULL,
-				      0, le32(f + 32)};
+				      0, le32(f + FID_ICB + LAD_UNIQUE_ID)};
 		if (raw) {
 			e->raw = malloc(lfi ? lfi : 1);
 			if (!e->raw) {
@@ -945,7 +947,7 @@ int udf_dir_load(struct udf_fs *fs, struct node *d)
 				rc = -ENOMEM;
 				break;
 			}
-			memcpy(e->raw, f + 38 + liu, lfi);
+			memcpy(e->raw, f + FID_IMPL_USE + liu, lfi);
 			e->rawlen = lfi;
 			if (part != 0 || lfi == 0) {
 				/* The writer records one partition; such an entry is carried over as it is. */
@@ -1059,16 +1061,17 @@ static int find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 	if (udf_node_read(fs, n, 0, (size_t)n->size, data) != (ssize_t)n->size)
 		goto out;
 	uint64_t first = 0, count = 0;
-	if (n->file_type == 248 && n->size >= 152) {
-		uint16_t lhd = le16(data);
-		if (lhd < 152 || lhd > n->size)
+	if (n->file_type == 248 && n->size >= VAT_HEADER_MIN) {
+		uint16_t lhd = le16(data + VAT_HEADER_LEN);
+		if (lhd < VAT_HEADER_MIN || lhd > n->size)
 			goto out;
 		first = lhd;
 		count = (n->size - lhd) / 4;
-		fs->sf.files = le32(data + 136);
-		fs->sf.dirs = le32(data + 140);
-	} else if (n->size >= 36 && memcmp(data + n->size - 36 + 1, "*UDF Virtual Alloc Tbl", 22) == 0) {
-		count = (n->size - 36) / 4;
+		fs->sf.files = le32(data + VAT_NUM_FILES);
+		fs->sf.dirs = le32(data + VAT_NUM_DIRS);
+	} else if (n->size >= VAT150_TRAILER &&
+		   memcmp(data + n->size - VAT150_TRAILER + REGID_IDENT, "*UDF Virtual Alloc Tbl", 22) == 0) {
+		count = (n->size - VAT150_TRAILER) / 4;
 	} else {
 		goto out;
 	}
@@ -1220,9 +1223,9 @@ int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len)
 	if (got < 0)
 		return (int)got;
 	/* Path components (ECMA-167 4/14.16.1). */
-	for (size_t i = 0; i + 4 <= (size_t)got;) {
-		uint8_t type = raw[i], lci = raw[i + 1];
-		if (i + 4 + lci > (size_t)got)
+	for (size_t i = 0; i + PC_SIZE <= (size_t)got;) {
+		uint8_t type = raw[i + PC_TYPE], lci = raw[i + PC_IDENT_LEN];
+		if (i + PC_SIZE + lci > (size_t)got)
 			return -EIO;
 		char comp[1024];
 		const char *add;
@@ -1231,7 +1234,7 @@ int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len)
 		 * directory; 1 with an identifier means something agreed elsewhere: skipped, as Linux does */
 		case 1:
 			if (lci) {
-				i += 4 + lci;
+				i += PC_SIZE + lci;
 				continue;
 			}
 			/* fall through */
@@ -1246,7 +1249,7 @@ int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len)
 			add = ".";
 			break;
 		case 5:
-			if (udf_cs0_to_utf8(raw + i + 4, lci, comp, sizeof(comp)) < 0 || strchr(comp, '/'))
+			if (udf_cs0_to_utf8(raw + i + PC_SIZE, lci, comp, sizeof(comp)) < 0 || strchr(comp, '/'))
 				return -EIO;
 			add = comp;
 			break;
@@ -1261,7 +1264,7 @@ int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len)
 			buf[pos++] = '/';
 		memcpy(buf + pos, add, alen);
 		pos += alen;
-		i += 4 + lci;
+		i += PC_SIZE + lci;
 	}
 	if (pos + 1 > len)
 		return -ENAMETOOLONG;
@@ -1301,7 +1304,7 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		fs->nblocks = io->size / fs->bs;
 		if (fs->nblocks < 257)
 			continue;
-		uint64_t cand[] = {io->session_start + 256, fs->nblocks - 1, fs->nblocks - 257};
+		uint64_t cand[] = {io->session_start + AVDP_SECTOR, fs->nblocks - 1, fs->nblocks - 257};
 		for (size_t c = 0; c < 3 && !found; c++)
 			found = has_anchor(fs, cand[c], buf, &mloc, &ml, &rloc, &rl);
 	}
@@ -1320,22 +1323,23 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		rc = -EIO;
 		goto fail;
 	}
-	if (le32(v->lvd + 212) != fs->bs) {
-		snprintf(err, errlen, "UDF logical block size %u differs from the medium's %u", le32(v->lvd + 212), fs->bs);
+	if (le32(v->lvd + LVD_LOGICAL_BLOCK_SIZE) != fs->bs) {
+		snprintf(err, errlen, "UDF logical block size %u differs from the medium's %u",
+			 le32(v->lvd + LVD_LOGICAL_BLOCK_SIZE), fs->bs);
 		rc = -EIO;
 		goto fail;
 	}
-	udf_dstring(v->lvd + 84, 128, fs->sf.label, sizeof(fs->sf.label));
-	fs->sf.revision = le16(v->lvd + 216 + 24);
+	udf_dstring(v->lvd + LVD_LOGICAL_VOLUME_IDENT, 128, fs->sf.label, sizeof(fs->sf.label));
+	fs->sf.revision = le16(v->lvd + LVD_DOMAIN_IDENT + REGID_UDF_REVISION);
 	fs->sf.block_size = fs->bs;
 	if (setup_partitions(fs, v, buf, err, errlen)) {
 		rc = -EIO;
 		goto fail;
 	}
 	fs->sf.blocks = fs->parts[0].len;
-	fs->lvid_ext_loc = le32(v->lvd + 436);
-	fs->lvid_ext_len = le32(v->lvd + 432);
-	read_lvid(fs, le32(v->lvd + 436), le32(v->lvd + 432), buf);
+	fs->lvid_ext_loc = le32(v->lvd + LVD_INTEGRITY_SEQ + EXT_LOC);
+	fs->lvid_ext_len = le32(v->lvd + LVD_INTEGRITY_SEQ + EXT_LEN);
+	read_lvid(fs, le32(v->lvd + LVD_INTEGRITY_SEQ + EXT_LOC), le32(v->lvd + LVD_INTEGRITY_SEQ + EXT_LEN), buf);
 	fs->blk = malloc(fs->bs);
 	fs->nhash_mask = 255;
 	fs->nhash = calloc(256, sizeof(*fs->nhash));
@@ -1386,8 +1390,8 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		}
 	}
 	/* File set descriptor → root directory. */
-	uint32_t fsd_lbn = le32(v->lvd + 248 + 4);
-	uint16_t fsd_part = le16(v->lvd + 248 + 8);
+	uint32_t fsd_lbn = le32(v->lvd + LVD_FSD + LAD_LBN);
+	uint16_t fsd_part = le16(v->lvd + LVD_FSD + LAD_PART);
 	if (fsd_part >= fs->nparts || udf_read_lb(fs, fsd_part, fsd_lbn, buf) ||
 	    udf_tag_check(buf, fs->bs, fsd_lbn) != TAG_FSD) {
 		snprintf(err, errlen, "the UDF file set descriptor is missing or damaged");
@@ -1395,10 +1399,10 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		goto fail;
 	}
 	fs->fsd_lbn = fsd_lbn;
-	fs->tag_version = le16(buf + 2);
-	fs->tag_serial = le16(buf + 6);
-	uint32_t root_lbn = le32(buf + 400 + 4);
-	uint16_t root_part = le16(buf + 400 + 8);
+	fs->tag_version = le16(buf + TAG_DESC_VERSION);
+	fs->tag_serial = le16(buf + TAG_SERIAL);
+	uint32_t root_lbn = le32(buf + FSD_ROOT_ICB + LAD_LBN);
+	uint16_t root_part = le16(buf + FSD_ROOT_ICB + LAD_PART);
 	struct node *root;
 	if (root_part >= fs->nparts || (rc = udf_load_node(fs, root_part, root_lbn, &root)) != 0 ||
 	    !S_ISDIR(root->st.st_mode)) {

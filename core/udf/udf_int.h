@@ -146,6 +146,7 @@ void udf_node_remove(struct udf_fs *fs, struct node *n);
 void udf_node_free(struct node *n);
 mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype);
 int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out);
+uint32_t udf_ext_index(const struct node *n, uint64_t off);
 ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf);
 uint32_t udf_name_hash(const char *s);
 struct dirent_ *udf_dir_find(struct node *d, const char *name);

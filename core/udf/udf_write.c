@@ -59,33 +59,25 @@ struct udf_w {
 	uint8_t *buf2;
 };
 
-#define MAX_EXT_BYTES(bs) ((0x3FFFFFFFu / (bs)) * (bs))
+#define MAX_EXT_BYTES(bs) ((AD_LEN_MASK / (bs)) * (bs))
 #define UNIQ_AHEAD 65536u
 
-#define FE_HDR 176u
-#define EFE_HDR 216u
+#define FE_HDR ((uint32_t)FE_SIZE)
+#define EFE_HDR ((uint32_t)EFE_SIZE)
 
 /* ---- small helpers ---- */
 
-/* Fills a descriptor tag; udf_tag_finish computes CRC and checksum once the body is complete. */
+/* Fills a descriptor tag as this volume records them; udf_tag_finish computes CRC and checksum once
+ * the body is complete. */
 static void put_tag(struct udf_fs *fs, uint8_t *p, uint16_t id, uint32_t loc, uint16_t crc_len)
 {
-	memset(p, 0, 16);
-	put_le16(p, id);
-	put_le16(p + 2, fs->tag_version ? fs->tag_version : 2);
-	put_le16(p + 6, fs->tag_serial);
-	put_le16(p + 10, crc_len);
-	put_le32(p + 12, loc);
+	udf_put_tag(p, id, fs->tag_version ? fs->tag_version : 2, fs->tag_serial, loc, crc_len);
 }
 
-static void put_regid(uint8_t *p, const char *id, uint16_t rev)
+/* An implementation identifier: ours, with the suffix OS class UNIX, OS identifier Linux. */
+static void put_impl_regid(uint8_t *p)
 {
-	memset(p, 0, 32);
-	memcpy(p + 1, id, strlen(id));
-	/* implementation identifier suffix: OS class UNIX, OS identifier Linux */
-	(void)rev;
-	p[24] = 4;
-	p[25] = 5;
+	udf_put_regid(p, "*pktfuse", UDF_SUFFIX_IMPL, 0);
 }
 
 static struct timespec now(void)
@@ -144,9 +136,9 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 	struct part *p = &fs->parts[0];
 	uint8_t *t = p->stable_raw;
 	uint64_t sector = off / fs->bs;
-	uint32_t n = le16(t + 48), orig = UINT32_MAX;
+	uint32_t n = le16(t + ST_NUM_ENTRIES), orig = UINT32_MAX;
 
-	if (56 + 8ull * n > p->stable_bytes || !p->packet_len)
+	if (ST_MAP + (unsigned long long)STE_SIZE * n > p->stable_bytes || !p->packet_len)
 		return -EIO;
 	if (sector >= p->start && sector < p->start + p->len) {
 		if ((sector - p->start) % p->packet_len)
@@ -154,10 +146,10 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 		orig = (uint32_t)(sector - p->start);
 	} else {
 		for (uint32_t i = 0; i < n; i++) {
-			uint8_t *e = t + 56 + 8 * i;
-			if (le32(e + 4) == sector && le32(e) < 0xFFFFFFF0u) {
-				orig = le32(e);
-				put_le32(e, 0xFFFFFFF0u); /* this spare is worn too */
+			uint8_t *e = t + ST_MAP + STE_SIZE * i;
+			if (le32(e + STE_MAPPED) == sector && le32(e + STE_ORIGINAL) < 0xFFFFFFF0u) {
+				orig = le32(e + STE_ORIGINAL);
+				put_le32(e + STE_ORIGINAL, 0xFFFFFFF0u); /* this spare is worn too */
 				break;
 			}
 		}
@@ -166,30 +158,30 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 	}
 	uint8_t *freee = NULL;
 	for (uint32_t i = 0; i < n && !freee; i++)
-		if (le32(t + 56 + 8 * i) == 0xFFFFFFFFu)
-			freee = t + 56 + 8 * i;
+		if (le32(t + ST_MAP + STE_SIZE * i) == 0xFFFFFFFFu)
+			freee = t + ST_MAP + STE_SIZE * i;
 	if (!freee)
 		return -ENOSPC; /* every spare is used */
-	put_le32(freee, orig);
-	*to = (uint64_t)le32(freee + 4) * fs->bs;
+	put_le32(freee + STE_ORIGINAL, orig);
+	*to = (uint64_t)le32(freee + STE_MAPPED) * fs->bs;
 	/* entries in ascending order of their original location (free and defective ones last) */
 	for (uint32_t i = 1; i < n; i++) {
-		for (uint32_t k = i; k > 0 && le32(t + 56 + 8 * (k - 1)) > le32(t + 56 + 8 * k); k--) {
-			uint8_t tmp[8];
-			memcpy(tmp, t + 56 + 8 * k, 8);
-			memcpy(t + 56 + 8 * k, t + 56 + 8 * (k - 1), 8);
-			memcpy(t + 56 + 8 * (k - 1), tmp, 8);
+		for (uint32_t k = i; k > 0 && le32(t + ST_MAP + STE_SIZE * (k - 1)) > le32(t + ST_MAP + STE_SIZE * k); k--) {
+			uint8_t tmp[STE_SIZE];
+			memcpy(tmp, t + ST_MAP + STE_SIZE * k, STE_SIZE);
+			memcpy(t + ST_MAP + STE_SIZE * k, t + ST_MAP + STE_SIZE * (k - 1), STE_SIZE);
+			memcpy(t + ST_MAP + STE_SIZE * (k - 1), tmp, STE_SIZE);
 		}
 	}
-	put_le32(t + 52, le32(t + 52) + 1);
+	put_le32(t + ST_SEQ_NUM, le32(t + ST_SEQ_NUM) + 1);
 	p->nspare = 0;
 	for (uint32_t i = 0; i < n && p->nspare < p->nspare_cap; i++) {
-		uint32_t o = le32(t + 56 + 8 * i);
+		uint32_t o = le32(t + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
 		if (o < 0xFFFFFFF0u)
-			p->spare[p->nspare++] = (struct sparing_entry){o, le32(t + 60 + 8 * i)};
+			p->spare[p->nspare++] = (struct sparing_entry){o, le32(t + ST_MAP + STE_SIZE * i + STE_MAPPED)};
 	}
 	for (uint32_t c = 0; c < p->nstable; c++) {
-		put_le32(t + 12, p->stable_loc[c]);
+		put_le32(t + TAG_LOCATION, p->stable_loc[c]);
 		udf_tag_finish(t, p->stable_bytes);
 		/* a copy that cannot be written leaves the others; the next flush reports it */
 		fs->io.write(fs->io.ctx, (uint64_t)p->stable_loc[c] * fs->bs, p->stable_bytes, t);
@@ -213,19 +205,19 @@ static int barrier(struct udf_fs *fs)
 
 static bool bm_is_free(const struct udf_w *w, uint64_t b)
 {
-	return b < w->nbits && (w->sbd[24 + b / 8] >> (b % 8) & 1);
+	return b < w->nbits && (w->sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
 }
 
 static void bm_mark(struct udf_fs *fs, uint64_t b, bool free_)
 {
 	struct udf_w *w = fs->w;
-	uint8_t *p = &w->sbd[24 + b / 8];
+	uint8_t *p = &w->sbd[SBD_BITMAP + b / 8];
 
 	if (free_)
 		*p |= (uint8_t)(1u << (b % 8));
 	else
 		*p &= (uint8_t)~(1u << (b % 8));
-	w->sbd_dirty[(24 + b / 8) / fs->bs] = 1;
+	w->sbd_dirty[(SBD_BITMAP + b / 8) / fs->bs] = 1;
 	w->sbd_dirty[0] = 1; /* the tag's CRC may cover the changed byte */
 }
 
@@ -235,7 +227,7 @@ static uint64_t bm_find(const struct udf_w *w, uint64_t from, uint64_t to)
 	if (to > w->nbits)
 		to = w->nbits;
 	for (uint64_t b = from; b < to;) {
-		if (b % 8 == 0 && w->sbd[24 + b / 8] == 0) {
+		if (b % 8 == 0 && w->sbd[SBD_BITMAP + b / 8] == 0) {
 			b += 8;
 			continue;
 		}
@@ -957,8 +949,8 @@ static void put_ad(const struct udf_fs *fs, const struct node *n, uint32_t i, ui
 	if (e->file_off + len > n->size)
 		len = n->size - e->file_off; /* the last extent records the exact length */
 	(void)fs;
-	put_le32(p, (uint32_t)len | (uint32_t)e->type << 30);
-	put_le32(p + 4, e->type == 2 ? 0 : e->lbn);
+	put_le32(p + AD_LEN, (uint32_t)len | (uint32_t)e->type << 30);
+	put_le32(p + SAD_POS, e->type == 2 ? 0 : e->lbn);
 }
 
 /* How many AED blocks the node's descriptors need beyond what fits in its file entry. */
@@ -966,10 +958,10 @@ static uint32_t aeds_needed(const struct udf_fs *fs, const struct node *n)
 {
 	if (n->inline_data)
 		return 0;
-	uint32_t nad = ad_count(fs, n), cap = inline_cap(fs, n) / 8;
+	uint32_t nad = ad_count(fs, n), cap = inline_cap(fs, n) / SAD_SIZE;
 	if (nad <= cap)
 		return 0;
-	uint32_t left = nad - (cap - 1), per = (fs->bs - 24) / 8, k = 0;
+	uint32_t left = nad - (cap - 1), per = (fs->bs - AED_ADS) / SAD_SIZE, k = 0;
 	while (left > per) {
 		left -= per - 1;
 		k++;
@@ -987,42 +979,42 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 	memset(b, 0, bs);
 	memcpy(b, n->hdr, n->hdr_len);
 	/* ICB tag */
-	b[27] = n->file_type;
-	uint16_t flags = le16(b + 34) & (uint16_t)~(7u | 0x1C0u);
+	b[ICB_FILE_TYPE] = n->file_type;
+	uint16_t flags = le16(b + ICB_FLAGS) & (uint16_t)~(7u | 0x1C0u);
 	if (m & S_ISUID)
 		flags |= 0x40;
 	if (m & S_ISGID)
 		flags |= 0x80;
 	if (m & S_ISVTX)
 		flags |= 0x100;
-	put_le32(b + 36, n->uid_raw);
-	put_le32(b + 40, n->gid_raw);
-	put_le32(b + 44, udf_perm(m, n->perm_raw));
+	put_le32(b + FE_UID, n->uid_raw);
+	put_le32(b + FE_GID, n->gid_raw);
+	put_le32(b + FE_PERMISSIONS, udf_perm(m, n->perm_raw));
 	uint32_t links = (uint32_t)n->st.st_nlink;
 	if (S_ISDIR(m) && links > 0)
 		links--;
-	put_le16(b + 48, (uint16_t)(links > 0xFFFF ? 0xFFFF : links));
-	put_le64(b + 56, n->size);
+	put_le16(b + FE_LINK_COUNT, (uint16_t)(links > 0xFFFF ? 0xFFFF : links));
+	put_le64(b + FE_INFO_LENGTH, n->size);
 	uint64_t rec = 0;
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type == 0)
 			rec += blocks_of(fs, n->ext[i].len);
 	rec += n->naed;
 	if (n->efe) {
-		put_le64(b + 64, n->size);
-		put_le64(b + 72, rec);
-		udf_put_timestamp(b + 80, n->st.st_atim, fs->w->tz);
-		udf_put_timestamp(b + 92, n->st.st_mtim, fs->w->tz);
-		udf_put_timestamp(b + 116, n->st.st_ctim, fs->w->tz);
-		put_regid(b + 168, "*pktfuse", 0);
-		put_le64(b + 200, n->uniq);
+		put_le64(b + EFE_OBJECT_SIZE, n->size);
+		put_le64(b + EFE_BLOCKS_RECORDED, rec);
+		udf_put_timestamp(b + EFE_ACCESS_TIME, n->st.st_atim, fs->w->tz);
+		udf_put_timestamp(b + EFE_MODIFICATION_TIME, n->st.st_mtim, fs->w->tz);
+		udf_put_timestamp(b + EFE_ATTRIBUTE_TIME, n->st.st_ctim, fs->w->tz);
+		put_impl_regid(b + EFE_IMPL_IDENT);
+		put_le64(b + EFE_UNIQUE_ID, n->uniq);
 	} else {
-		put_le64(b + 64, rec);
-		udf_put_timestamp(b + 72, n->st.st_atim, fs->w->tz);
-		udf_put_timestamp(b + 84, n->st.st_mtim, fs->w->tz);
-		udf_put_timestamp(b + 96, n->st.st_ctim, fs->w->tz);
-		put_regid(b + 128, "*pktfuse", 0);
-		put_le64(b + 160, n->uniq);
+		put_le64(b + FE_BLOCKS_RECORDED, rec);
+		udf_put_timestamp(b + FE_ACCESS_TIME, n->st.st_atim, fs->w->tz);
+		udf_put_timestamp(b + FE_MODIFICATION_TIME, n->st.st_mtim, fs->w->tz);
+		udf_put_timestamp(b + FE_ATTRIBUTE_TIME, n->st.st_ctim, fs->w->tz);
+		put_impl_regid(b + FE_IMPL_IDENT);
+		put_le64(b + FE_UNIQUE_ID, n->uniq);
 	}
 	uint8_t *ad = b + hdr + n->lea;
 	uint32_t lad;
@@ -1031,34 +1023,34 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 		lad = (uint32_t)n->size;
 		memcpy(ad, n->inline_data, n->size);
 	} else {
-		uint32_t nad = ad_count(fs, n), cap = inline_cap(fs, n) / 8;
+		uint32_t nad = ad_count(fs, n), cap = inline_cap(fs, n) / SAD_SIZE;
 		uint32_t in_fe = n->naed ? cap - 1 : nad;
 		for (uint32_t i = 0; i < in_fe; i++)
-			put_ad(fs, n, i, ad + 8 * i);
-		lad = in_fe * 8;
+			put_ad(fs, n, i, ad + SAD_SIZE * i);
+		lad = in_fe * SAD_SIZE;
 		if (n->naed) {
-			put_le32(ad + lad, bs | 3u << 30);
-			put_le32(ad + lad + 4, n->aed[0]);
-			lad += 8;
+			put_le32(ad + lad + AD_LEN, bs | 3u << 30);
+			put_le32(ad + lad + SAD_POS, n->aed[0]);
+			lad += SAD_SIZE;
 			/* the continuation blocks, each an allocation extent descriptor */
 			uint8_t *a = malloc(bs);
 			if (!a)
 				return -ENOMEM;
-			uint32_t i = in_fe, per = (bs - 24) / 8;
+			uint32_t i = in_fe, per = (bs - AED_ADS) / SAD_SIZE;
 			for (uint32_t k = 0; k < n->naed; k++) {
 				memset(a, 0, bs);
 				bool last = k + 1 == n->naed;
 				uint32_t here = last ? nad - i : per - 1, l = 0;
-				for (uint32_t j = 0; j < here; j++, i++, l += 8)
-					put_ad(fs, n, i, a + 24 + l);
+				for (uint32_t j = 0; j < here; j++, i++, l += SAD_SIZE)
+					put_ad(fs, n, i, a + AED_ADS + l);
 				if (!last) {
-					put_le32(a + 24 + l, bs | 3u << 30);
-					put_le32(a + 24 + l + 4, n->aed[k + 1]);
-					l += 8;
+					put_le32(a + AED_ADS + l + AD_LEN, bs | 3u << 30);
+					put_le32(a + AED_ADS + l + SAD_POS, n->aed[k + 1]);
+					l += SAD_SIZE;
 				}
-				put_le32(a + 16, k ? n->aed[k - 1] : n->fe_lbn);
-				put_le32(a + 20, l);
-				put_tag(fs, a, TAG_AED, n->aed[k], (uint16_t)(8 + l));
+				put_le32(a + AED_PREV_LOC, k ? n->aed[k - 1] : n->fe_lbn);
+				put_le32(a + AED_ADS_LEN, l);
+				put_tag(fs, a, TAG_AED, n->aed[k], (uint16_t)(AED_ADS - TAG_SIZE + l));
 				udf_tag_finish(a, bs);
 				int rc = write_lb(fs, n->aed[k], a);
 				if (rc) {
@@ -1069,9 +1061,9 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 			free(a);
 		}
 	}
-	put_le16(b + 34, flags);
-	put_le32(b + (n->efe ? 212 : 172), lad);
-	put_tag(fs, b, n->efe ? TAG_EFE : TAG_FE, n->fe_lbn, (uint16_t)(hdr + n->lea + lad - 16));
+	put_le16(b + ICB_FLAGS, flags);
+	put_le32(b + (n->efe ? EFE_AD_LEN : FE_AD_LEN), lad);
+	put_tag(fs, b, n->efe ? TAG_EFE : TAG_FE, n->fe_lbn, (uint16_t)(hdr + n->lea + lad - TAG_SIZE));
 	udf_tag_finish(b, bs);
 	return write_lb(fs, n->fe_lbn, b);
 }
@@ -1080,7 +1072,7 @@ static int write_fe(struct udf_fs *fs, struct node *n)
 
 static size_t fid_len(size_t lfi)
 {
-	return (38 + lfi + 3) & ~(size_t)3;
+	return (FID_IMPL_USE + lfi + 3) & ~(size_t)3;
 }
 
 static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lbn, uint32_t uniq,
@@ -1089,16 +1081,16 @@ static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lb
 	size_t len = fid_len(lfi);
 
 	memset(p, 0, len);
-	put_le16(p + 16, 1);
-	p[18] = ch;
-	p[19] = lfi;
-	put_le32(p + 20, fs->bs);
-	put_le32(p + 24, icb_lbn);
-	put_le16(p + 28, 0);
-	put_le32(p + 32, uniq);
+	put_le16(p + FID_VERSION, 1);
+	p[FID_CHARACTERISTICS] = ch;
+	p[FID_NAME_LEN] = lfi;
+	put_le32(p + FID_ICB + AD_LEN, fs->bs);
+	put_le32(p + FID_ICB + LAD_LBN, icb_lbn);
+	put_le16(p + FID_ICB + LAD_PART, 0);
+	put_le32(p + FID_ICB + LAD_UNIQUE_ID, uniq);
 	if (lfi)
-		memcpy(p + 38, name, lfi);
-	put_tag(fs, p, TAG_FID, tagloc, (uint16_t)(len - 16));
+		memcpy(p + FID_IMPL_USE, name, lfi);
+	put_tag(fs, p, TAG_FID, tagloc, (uint16_t)(len - TAG_SIZE));
 	udf_tag_finish(p, len);
 	return len;
 }
@@ -1134,9 +1126,9 @@ static int dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len
 	pos += put_fid(fs, out + pos, 0x0A, plbn, puniq, NULL, 0, fid_loc(fs, d, pos, base, embedded));
 	for (uint32_t k = 0; k < d->keep_len;) {
 		uint8_t *f = out + pos;
-		size_t flen = (38u + le16(d->keep_fids + k + 36) + d->keep_fids[k + 19] + 3u) & ~3u;
+		size_t flen = udf_fid_size(d->keep_fids + k);
 		memcpy(f, d->keep_fids + k, flen);
-		put_le32(f + 12, fid_loc(fs, d, pos, base, embedded));
+		put_le32(f + TAG_LOCATION, fid_loc(fs, d, pos, base, embedded));
 		udf_tag_finish(f, flen);
 		pos += flen;
 		k += (uint32_t)flen;
@@ -1326,26 +1318,26 @@ static int write_lvid(struct udf_fs *fs, bool open_)
 	struct udf_w *w = fs->w;
 	uint8_t *b = w->lvid;
 
-	udf_put_timestamp(b + 16, now(), w->tz);
-	put_le32(b + 28, open_ ? 0 : 1);
+	udf_put_timestamp(b + LVID_RECORDING_TIME, now(), w->tz);
+	put_le32(b + LVID_INTEGRITY_TYPE, open_ ? 0 : 1);
 	/* While open, the recorded next unique ID runs ahead of what is handed out, so that the
 	 * commits in between need not rewrite the LVID (its packet is written once per session
 	 * step, not per commit); a crash leaves an ID no file has. */
 	uint64_t next = open_ ? fs->next_uniq + UNIQ_AHEAD : fs->next_uniq;
-	put_le64(b + 40, next);
+	put_le64(b + LVID_NEXT_UNIQUE_ID, next);
 	w->uniq_bound = next;
-	uint32_t np = le32(b + 72), liu = le32(b + 76);
+	uint32_t np = le32(b + LVID_NUM_PARTITIONS), liu = le32(b + LVID_IMPL_USE_LEN);
 	if (np >= 1) {
-		put_le32(b + 80, (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
-		put_le32(b + 80 + 4 * np, (uint32_t)w->plen);
+		put_le32(b + LVID_FREE_SPACE, (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
+		put_le32(b + LVID_FREE_SPACE + 4 * np, (uint32_t)w->plen);
 	}
-	if (liu >= 46) {
-		uint8_t *iu = b + 80 + 8 * np;
-		put_regid(iu, "*pktfuse", 0);
-		put_le32(iu + 32, (uint32_t)fs->sf.files);
-		put_le32(iu + 36, (uint32_t)fs->sf.dirs);
-		if (le16(iu + 44) < fs->sf.revision)
-			put_le16(iu + 44, (uint16_t)fs->sf.revision);
+	if (liu >= LVIU_SIZE) {
+		uint8_t *iu = b + LVID_FREE_SPACE + 8 * np;
+		put_impl_regid(iu + LVIU_IMPL_IDENT);
+		put_le32(iu + LVIU_NUM_FILES, (uint32_t)fs->sf.files);
+		put_le32(iu + LVIU_NUM_DIRS, (uint32_t)fs->sf.dirs);
+		if (le16(iu + LVIU_MAX_WRITE_REV) < fs->sf.revision)
+			put_le16(iu + LVIU_MAX_WRITE_REV, (uint16_t)fs->sf.revision);
 	}
 	udf_tag_finish(b, fs->bs);
 	return fs->io.write(fs->io.ctx, (uint64_t)fs->lvid_loc * fs->bs, fs->bs, b);
@@ -1475,12 +1467,12 @@ static void mark_node(struct udf_fs *fs, uint8_t *seen, struct node *n, bool *no
 	/* an extended attribute file or a stream directory: their ICBs at least, and since what they
 	 * own is not followed, nothing unreferenced is freed */
 	const uint8_t *h = n->hdr;
-	if (le32(h + (n->efe ? 136 : 112)) & 0x3FFFFFFF) {
-		mark_seen(fs, seen, le32(h + (n->efe ? 140 : 116)), 1);
+	if (le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + AD_LEN) & AD_LEN_MASK) {
+		mark_seen(fs, seen, le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + LAD_LBN), 1);
 		*no_reclaim = true;
 	}
-	if (n->efe && (le32(h + 152) & 0x3FFFFFFF)) {
-		mark_seen(fs, seen, le32(h + 156), 1);
+	if (n->efe && (le32(h + EFE_STREAM_DIR_ICB + AD_LEN) & AD_LEN_MASK)) {
+		mark_seen(fs, seen, le32(h + EFE_STREAM_DIR_ICB + LAD_LBN), 1);
 		*no_reclaim = true;
 	}
 	if (n->ro_node)
@@ -1492,7 +1484,7 @@ static bool is_volume_structure(struct udf_fs *fs, uint64_t b)
 {
 	const struct part *p = &fs->parts[0];
 	uint64_t sec = p->start + b, n = fs->nblocks;
-	uint64_t fixed[] = {256, n - 257, n - 1, n - 256};
+	uint64_t fixed[] = {AVDP_SECTOR, n - 1 - AVDP_SECTOR, n - 1, n - AVDP_SECTOR};
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (sec == fixed[i])
@@ -1532,9 +1524,10 @@ static void mark_system_streams(struct udf_fs *fs, uint8_t *seen, bool *no_recla
 		*no_reclaim = true;
 		return;
 	}
-	if ((le32(b + 464) & 0x3FFFFFFF) == 0)
+	if ((le32(b + FSD_SYSTEM_STREAM_ICB + AD_LEN) & AD_LEN_MASK) == 0)
 		return;
-	if (le16(b + 472) != 0 || udf_load_node(fs, 0, le32(b + 468), &sd) != 0 || sd->size > (1u << 20)) {
+	if (le16(b + FSD_SYSTEM_STREAM_ICB + LAD_PART) != 0 ||
+	    udf_load_node(fs, 0, le32(b + FSD_SYSTEM_STREAM_ICB + LAD_LBN), &sd) != 0 || sd->size > (1u << 20)) {
 		*no_reclaim = true;
 		return;
 	}
@@ -1545,17 +1538,17 @@ static void mark_system_streams(struct udf_fs *fs, uint8_t *seen, bool *no_recla
 		*no_reclaim = true;
 		return;
 	}
-	for (uint64_t pos = 0; pos + 38 <= sd->size;) {
+	for (uint64_t pos = 0; pos + FID_IMPL_USE <= sd->size;) {
 		const uint8_t *f = data + pos;
-		uint64_t flen = (38u + le16(f + 36) + f[19] + 3u) & ~3u;
-		if (le16(f) != TAG_FID || pos + flen > sd->size) {
+		uint64_t flen = udf_fid_size(f);
+		if (le16(f + TAG_IDENT) != TAG_FID || pos + flen > sd->size) {
 			*no_reclaim = true;
 			break;
 		}
 		pos += flen;
-		if ((f[18] & 0x0C) || (le32(f + 20) & 0x3FFFFFFF) == 0)
+		if ((f[FID_CHARACTERISTICS] & 0x0C) || (le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0)
 			continue; /* parent or deleted */
-		if (le16(f + 28) != 0 || udf_load_node(fs, 0, le32(f + 24), &c) != 0) {
+		if (le16(f + FID_ICB + LAD_PART) != 0 || udf_load_node(fs, 0, le32(f + FID_ICB + LAD_LBN), &c) != 0) {
 			*no_reclaim = true;
 			continue;
 		}
@@ -1637,13 +1630,13 @@ static int recover(struct udf_fs *fs)
 				mark_node(fs, seen, c, &no_reclaim);
 		}
 		/* hidden entries own their files too */
-		for (uint32_t k = 0; k + 38 <= d->keep_len && rc == 0;) {
+		for (uint32_t k = 0; k + FID_IMPL_USE <= d->keep_len && rc == 0;) {
 			const uint8_t *f = d->keep_fids + k;
 			struct node *c;
-			k += (38u + le16(f + 36) + f[19] + 3u) & ~3u;
-			if ((le32(f + 20) & 0x3FFFFFFF) == 0 || le16(f + 28) != 0)
+			k += (uint32_t)udf_fid_size(f);
+			if ((le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0 || le16(f + FID_ICB + LAD_PART) != 0)
 				continue;
-			if (udf_get_node(fs, udf_make_ino(0, le32(f + 24)), &c) != 0)
+			if (udf_get_node(fs, udf_make_ino(0, le32(f + FID_ICB + LAD_LBN)), &c) != 0)
 				no_reclaim = true;
 			else if (c->refs++ == 0)
 				mark_node(fs, seen, c, &no_reclaim);
@@ -1720,7 +1713,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 					 : "the UDF partition has no space bitmap");
 	if (fs->lvid_loc == 0)
 		return ro(fs, "the UDF volume has no integrity descriptor");
-	if ((uint64_t)p->usb_len > 24 + p->len / 8 + 2ull * fs->bs)
+	if ((uint64_t)p->usb_len > SBD_BITMAP + p->len / 8 + 2ull * fs->bs)
 		return ro(fs, "the space bitmap's recorded size does not match its partition");
 	struct udf_w *w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -1746,12 +1739,12 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	for (uint32_t i = 0; i < w->sbd_blocks && !why; i++)
 		if (udf_read_lb(fs, 0, w->sbd_lbn + i, w->sbd + (size_t)i * fs->bs))
 			why = "the space bitmap cannot be read";
-	if (!why && udf_tag_check(w->sbd, (size_t)w->sbd_blocks * fs->bs, w->sbd_lbn) != 264)
+	if (!why && udf_tag_check(w->sbd, (size_t)w->sbd_blocks * fs->bs, w->sbd_lbn) != TAG_SBD)
 		why = "the space bitmap is damaged";
 	if (!why) {
-		w->nbits = le32(w->sbd + 16);
-		uint32_t nbytes = le32(w->sbd + 20);
-		if (nbytes < (w->nbits + 7) / 8 || 24 + (uint64_t)nbytes > (uint64_t)w->sbd_blocks * fs->bs)
+		w->nbits = le32(w->sbd + SBD_NUM_BITS);
+		uint32_t nbytes = le32(w->sbd + SBD_NUM_BYTES);
+		if (nbytes < (w->nbits + 7) / 8 || SBD_BITMAP + (uint64_t)nbytes > (uint64_t)w->sbd_blocks * fs->bs)
 			why = "the space bitmap is damaged";
 		if (w->nbits > w->plen)
 			w->nbits = w->plen;
@@ -1765,7 +1758,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	}
 	/* whole bytes at once, then the bits of the last partial byte */
 	for (uint64_t i = 0; i < w->nbits / 8; i++)
-		w->free_blocks += (uint64_t)__builtin_popcount(w->sbd[24 + i]);
+		w->free_blocks += (uint64_t)__builtin_popcount(w->sbd[SBD_BITMAP + i]);
 	for (uint64_t b = w->nbits / 8 * 8; b < w->nbits; b++)
 		w->free_blocks += bm_is_free(w, b);
 	w->pkt = fs->parts[0].kind == PART_SPARABLE ? fs->parts[0].packet_len
@@ -1899,6 +1892,14 @@ static int name_to_cs0(const char *name, uint8_t *raw)
 
 /* Symbolic link target → path components (ECMA-167 4/14.16): the root as type 1 with no
  * identifier (as Linux writes it), ".." 3, "." 4, names 5. */
+/* The CS0 encoding of a name to add to d (its length), or -errno: -EEXIST when d holds it already. */
+static int new_name(struct node *d, const char *name, uint8_t *raw)
+{
+	int rl = name_to_cs0(name, raw);
+
+	return rl >= 0 && udf_dir_find(d, name) ? -EEXIST : rl;
+}
+
 static int encode_symlink(const char *target, uint8_t *out, size_t cap)
 {
 	size_t pos = 0;
@@ -1961,10 +1962,10 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 		return NULL;
 	}
 	uint8_t *h = n->hdr;
-	put_le32(h + 16, 0);  /* prior recorded direct entries */
-	put_le16(h + 20, 4);  /* strategy 4 */
-	put_le16(h + 24, 1);  /* maximum entries */
-	put_le32(h + (efe ? 128 : 108), 1); /* checkpoint */
+	put_le32(h + ICB_PRIOR_ENTRIES, 0);  /* prior recorded direct entries */
+	put_le16(h + ICB_STRATEGY_TYPE, 4);  /* strategy 4 */
+	put_le16(h + ICB_MAX_ENTRIES, 1);  /* maximum entries */
+	put_le32(h + (efe ? EFE_CHECKPOINT : FE_CHECKPOINT), 1); /* checkpoint */
 	n->efe = efe;
 	n->fe_lbn = lbn;
 	n->ino = udf_make_ino(0, lbn);
@@ -1984,7 +1985,7 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 	n->st.st_atim = n->st.st_mtim = n->st.st_ctim = t;
 	n->is_new = true;
 	if (efe)
-		udf_put_timestamp(h + 104, t, fs->w->tz); /* creation time */
+		udf_put_timestamp(h + EFE_CREATION_TIME, t, fs->w->tz); /* creation time */
 	return n;
 }
 
@@ -1993,26 +1994,26 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 static int add_device_ea(struct udf_fs *fs, struct node *n, dev_t rdev)
 {
 	uint32_t base = n->efe ? EFE_HDR : FE_HDR;
-	uint8_t *h = realloc(n->hdr, base + 48);
+	uint8_t *h = realloc(n->hdr, base + EAH_SIZE + DEVSPEC_SIZE);
 
 	if (!h)
 		return -ENOMEM;
 	n->hdr = h;
 	uint8_t *ea = h + base;
-	memset(ea, 0, 48);
-	put_le32(ea + 16, 0xFFFFFFFFu); /* no implementation-use attributes */
-	put_le32(ea + 20, 0xFFFFFFFFu); /* no application-use attributes */
-	put_tag(fs, ea, 262, n->fe_lbn, 8);
-	udf_tag_finish(ea, 24);
-	put_le32(ea + 24, 12);
-	ea[28] = 1;
-	put_le32(ea + 32, 24);
-	put_le32(ea + 36, 0);
-	put_le32(ea + 40, major(rdev));
-	put_le32(ea + 44, minor(rdev));
-	n->lea = 48;
-	n->hdr_len = base + 48;
-	put_le32(h + (n->efe ? 208 : 168), 48);
+	memset(ea, 0, EAH_SIZE + DEVSPEC_SIZE);
+	put_le32(ea + EAH_IMPL_ATTR_LOC, 0xFFFFFFFFu); /* no implementation-use attributes */
+	put_le32(ea + EAH_APP_ATTR_LOC, 0xFFFFFFFFu); /* no application-use attributes */
+	put_tag(fs, ea, TAG_EAHD, n->fe_lbn, EAH_SIZE - TAG_SIZE);
+	udf_tag_finish(ea, EAH_SIZE);
+	put_le32(ea + EAH_SIZE + EA_TYPE, 12);
+	ea[EAH_SIZE + EA_SUBTYPE] = 1;
+	put_le32(ea + EAH_SIZE + EA_LENGTH, DEVSPEC_SIZE);
+	put_le32(ea + EAH_SIZE + DEVSPEC_IMPL_USE_LEN, 0);
+	put_le32(ea + EAH_SIZE + DEVSPEC_MAJOR, major(rdev));
+	put_le32(ea + EAH_SIZE + DEVSPEC_MINOR, minor(rdev));
+	n->lea = EAH_SIZE + DEVSPEC_SIZE;
+	n->hdr_len = base + EAH_SIZE + DEVSPEC_SIZE;
+	put_le32(h + (n->efe ? EFE_EA_LEN : FE_EA_LEN), EAH_SIZE + DEVSPEC_SIZE);
 	n->st.st_rdev = rdev;
 	return 0;
 }
@@ -2046,13 +2047,9 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 	pthread_mutex_lock(&fs->lock);
 	if ((rc = writable_dir(fs, dir, &d)) != 0)
 		goto out;
-	int rl = name_to_cs0(name, raw);
+	int rl = new_name(d, name, raw);
 	if (rl < 0) {
 		rc = rl;
-		goto out;
-	}
-	if (udf_dir_find(d, name)) {
-		rc = -EEXIST;
 		goto out;
 	}
 	if (S_ISDIR(mode) && d->st.st_nlink >= 0xFFFF) {
@@ -2165,13 +2162,9 @@ int udf_link(struct udf_fs *fs, uint64_t ino, uint64_t dir, const char *name, st
 		rc = -EMLINK;
 		goto out;
 	}
-	int rl = name_to_cs0(name, raw);
+	int rl = new_name(d, name, raw);
 	if (rl < 0) {
 		rc = rl;
-		goto out;
-	}
-	if (udf_dir_find(d, name)) {
-		rc = -EEXIST;
 		goto out;
 	}
 	if ((rc = check_room(fs, d, 0, fid_len((size_t)rl))) != 0 || (rc = begin_change(fs)) != 0)

@@ -3,6 +3,10 @@
  * The allocator: the space bitmap in memory, allocation (new metadata into packets that were free
  * when the commit interval began, big files packet-aligned), frees that become allocatable only after
  * the next commit, and the reserve the next commit needs.  Under fs->lock.
+ *
+ * A leaf: it never commits.  When it says -ENOSPC, blocks freed since the last commit may become
+ * allocatable by a commit; committing and trying again is the public operations' policy
+ * (udf_commit_for_space), never the allocator's, since the commit itself allocates.
  */
 #define _GNU_SOURCE
 #include "udf_desc.h"
@@ -109,62 +113,53 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 
 	if (want > maxlen)
 		want = maxlen;
-	for (int pass = 0; pass < 2; pass++) {
-		uint64_t b = UINT64_MAX;
-		if (!w->in_commit) {
-			/* what the next commit needs to rewrite the directories stays free for it, so that
-			 * a full disc can still commit (and so free space) */
-			uint64_t keep = w->reserve;
-			uint64_t avail = w->free_blocks > keep ? w->free_blocks - keep : 0;
-			if (avail == 0)
-				goto full;
-			if (want > avail)
-				want = (uint32_t)avail;
-		}
-		if (goal < w->nbits && udf_bm_is_free(w, goal))
-			b = goal;
-		if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
-			*got = udf_bm_run(w, b, want);
-			*lbn = (uint32_t)b;
-			udf_take_run(fs, b, *got);
-			return 0;
-		}
-		if (b == UINT64_MAX && (flags & ALLOC_ALIGN) && w->pkt > 1 && w->nbits > w->pkt_off + w->pkt) {
-			/* a whole free packet of the medium, so that a big file shares no packet */
-			uint64_t npk = (w->nbits - w->pkt_off) / w->pkt;
-			uint64_t first = w->data_goal > w->pkt_off ? (w->data_goal - w->pkt_off + w->pkt - 1) / w->pkt : 0;
-			for (uint64_t i = 0; i < npk; i++) {
-				uint64_t c = w->pkt_off + ((first + i) % npk) * w->pkt;
-				if (udf_bm_run(w, c, w->pkt) == w->pkt) {
-					b = c;
-					break;
-				}
+	uint64_t b = UINT64_MAX;
+	if (!w->in_commit) {
+		/* what the next commit needs to rewrite the directories stays free for it, so that
+		 * a full disc can still commit (and so free space) */
+		uint64_t keep = w->reserve;
+		uint64_t avail = w->free_blocks > keep ? w->free_blocks - keep : 0;
+		if (avail == 0)
+			return -ENOSPC; /* an operation may commit and try again */
+		if (want > avail)
+			want = (uint32_t)avail;
+	}
+	if (goal < w->nbits && udf_bm_is_free(w, goal))
+		b = goal;
+	if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
+		*got = udf_bm_run(w, b, want);
+		*lbn = (uint32_t)b;
+		udf_take_run(fs, b, *got);
+		return 0;
+	}
+	if (b == UINT64_MAX && (flags & ALLOC_ALIGN) && w->pkt > 1 && w->nbits > w->pkt_off + w->pkt) {
+		/* a whole free packet of the medium, so that a big file shares no packet */
+		uint64_t npk = (w->nbits - w->pkt_off) / w->pkt;
+		uint64_t first = w->data_goal > w->pkt_off ? (w->data_goal - w->pkt_off + w->pkt - 1) / w->pkt : 0;
+		for (uint64_t i = 0; i < npk; i++) {
+			uint64_t c = w->pkt_off + ((first + i) % npk) * w->pkt;
+			if (udf_bm_run(w, c, w->pkt) == w->pkt) {
+				b = c;
+				break;
 			}
 		}
-		if (b == UINT64_MAX) {
-			uint64_t cur = flags & ALLOC_META ? w->meta_goal : w->data_goal;
-			b = udf_bm_find(w, cur, w->nbits);
-			if (b == UINT64_MAX)
-				b = udf_bm_find(w, 0, cur);
-		}
-		if (b != UINT64_MAX) {
-			uint32_t n = udf_bm_run(w, b, want);
-			udf_take_run(fs, b, n);
-			if (flags & ALLOC_META)
-				w->meta_goal = (uint32_t)(b + n);
-			else
-				w->data_goal = (uint32_t)(b + n);
-			*lbn = (uint32_t)b;
-			*got = n;
-			return 0;
-		}
-	full:
-		/* Full: blocks freed since the last commit become usable once a commit is done. */
-		if (w->npend == 0 || w->in_commit)
-			break;
-		int rc = udf_commit(fs);
-		if (rc)
-			return rc;
+	}
+	if (b == UINT64_MAX) {
+		uint64_t cur = flags & ALLOC_META ? w->meta_goal : w->data_goal;
+		b = udf_bm_find(w, cur, w->nbits);
+		if (b == UINT64_MAX)
+			b = udf_bm_find(w, 0, cur);
+	}
+	if (b != UINT64_MAX) {
+		uint32_t n = udf_bm_run(w, b, want);
+		udf_take_run(fs, b, n);
+		if (flags & ALLOC_META)
+			w->meta_goal = (uint32_t)(b + n);
+		else
+			w->data_goal = (uint32_t)(b + n);
+		*lbn = (uint32_t)b;
+		*got = n;
+		return 0;
 	}
 	return -ENOSPC;
 }
@@ -238,13 +233,5 @@ int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fi
 	uint64_t need = len > udf_inline_cap(fs, d) ? blocks_of(fs, len) : 0;
 	uint64_t reserve = w->reserve - d->reserved + need;
 
-	if (w->free_blocks >= reserve + blocks)
-		return 0;
-	if (w->npend == 0 || w->in_commit)
-		return -ENOSPC;
-	/* blocks freed since the last commit become usable once it is done */
-	int rc = udf_commit(fs);
-	if (rc)
-		return rc;
-	return w->free_blocks >= w->reserve - d->reserved + need + blocks ? 0 : -ENOSPC;
+	return w->free_blocks >= reserve + blocks ? 0 : -ENOSPC;
 }

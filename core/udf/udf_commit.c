@@ -165,3 +165,16 @@ int udf_commit(struct udf_fs *fs)
 	udf_update_sf(fs);
 	return 0;
 }
+
+/* After -ENOSPC from the allocator: blocks freed since the last commit become allocatable once a
+ * commit is done.  1 when this committed (try again), 0 when no commit would free anything (nothing
+ * pending, or the commit itself is running), or the commit's -errno. */
+int udf_commit_for_space(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+
+	if (w->npend == 0 || w->in_commit)
+		return 0;
+	int rc = udf_commit(fs);
+	return rc ? rc : 1;
+}

@@ -37,22 +37,10 @@ static uint32_t udf_perm(mode_t m, uint32_t raw)
 
 uint8_t udf_file_type_of(mode_t m)
 {
-	switch (m & S_IFMT) {
-	case S_IFDIR:
-		return 4;
-	case S_IFBLK:
-		return 6;
-	case S_IFCHR:
-		return 7;
-	case S_IFIFO:
-		return 9;
-	case S_IFSOCK:
-		return 10;
-	case S_IFLNK:
-		return 12;
-	default:
-		return 5;
-	}
+	for (size_t i = 0; i < sizeof(udf_file_types) / sizeof(udf_file_types[0]); i++)
+		if ((m & S_IFMT) == udf_file_types[i].fmt)
+			return udf_file_types[i].icb;
+	return 5;
 }
 
 /* Number of allocation descriptors the node needs (extents up to the end of the file). */
@@ -125,22 +113,15 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 		if (n->ext[i].type == 0)
 			rec += blocks_of(fs, n->ext[i].len);
 	rec += n->naed;
-	if (n->efe) {
+	bool efe = n->efe; /* the same fields, at other offsets (and an object size) */
+	if (efe)
 		put_le64(b + EFE_OBJECT_SIZE, n->size);
-		put_le64(b + EFE_BLOCKS_RECORDED, rec);
-		udf_put_timestamp(b + EFE_ACCESS_TIME, n->st.st_atim, fs->w->tz);
-		udf_put_timestamp(b + EFE_MODIFICATION_TIME, n->st.st_mtim, fs->w->tz);
-		udf_put_timestamp(b + EFE_ATTRIBUTE_TIME, n->st.st_ctim, fs->w->tz);
-		udf_put_impl_regid(b + EFE_IMPL_IDENT);
-		put_le64(b + EFE_UNIQUE_ID, n->uniq);
-	} else {
-		put_le64(b + FE_BLOCKS_RECORDED, rec);
-		udf_put_timestamp(b + FE_ACCESS_TIME, n->st.st_atim, fs->w->tz);
-		udf_put_timestamp(b + FE_MODIFICATION_TIME, n->st.st_mtim, fs->w->tz);
-		udf_put_timestamp(b + FE_ATTRIBUTE_TIME, n->st.st_ctim, fs->w->tz);
-		udf_put_impl_regid(b + FE_IMPL_IDENT);
-		put_le64(b + FE_UNIQUE_ID, n->uniq);
-	}
+	put_le64(b + (efe ? EFE_BLOCKS_RECORDED : FE_BLOCKS_RECORDED), rec);
+	udf_put_timestamp(b + (efe ? EFE_ACCESS_TIME : FE_ACCESS_TIME), n->st.st_atim, fs->w->tz);
+	udf_put_timestamp(b + (efe ? EFE_MODIFICATION_TIME : FE_MODIFICATION_TIME), n->st.st_mtim, fs->w->tz);
+	udf_put_timestamp(b + (efe ? EFE_ATTRIBUTE_TIME : FE_ATTRIBUTE_TIME), n->st.st_ctim, fs->w->tz);
+	udf_put_impl_regid(b + (efe ? EFE_IMPL_IDENT : FE_IMPL_IDENT));
+	put_le64(b + (efe ? EFE_UNIQUE_ID : FE_UNIQUE_ID), n->uniq);
 	uint8_t *ad = b + hdr + n->lea;
 	uint32_t lad;
 	if (n->inline_data) {

@@ -207,13 +207,12 @@ uint32_t udf_inline_cap(const struct udf_fs *fs, const struct node *n)
 	return fs->bs - (n->efe ? EFE_HDR : FE_HDR) - n->lea;
 }
 
-/* Moves embedded data out of the ICB into allocated blocks. */
+/* Moves embedded data out of the ICB into allocated blocks.  After -ENOSPC the blocks moved so far
+ * stay in n->ext, so that a call after a commit goes on from there. */
 static int unembed(struct udf_fs *fs, struct node *n)
 {
 	uint32_t nb = blocks_of(fs, n->size);
-	uint32_t done = 0;
-
-	n->next = 0;
+	uint32_t done = ext_blocks(fs, n);
 	while (done < nb) {
 		uint32_t lbn, got;
 		int rc = udf_alloc_blocks(fs, UINT64_MAX, nb - done, 0, &lbn, &got);

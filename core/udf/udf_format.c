@@ -193,6 +193,16 @@ static void long_ad(uint8_t *p, uint32_t len, uint32_t lbn)
 
 #define APP_ID "*pktfuse"
 
+/* The interchange level and its maximum, then the character set list and its maximum (CS0 only):
+ * four fields in this order in both the PVD (3/10.1) and the FSD (4/14.1). */
+static void put_levels(uint8_t *p, uint16_t level, uint16_t max_level)
+{
+	put_le16(p, level);
+	put_le16(p + PVD_MAX_INTERCHANGE_LEVEL - PVD_INTERCHANGE_LEVEL, max_level);
+	put_le32(p + PVD_CHARSET_LIST - PVD_INTERCHANGE_LEVEL, 1);
+	put_le32(p + PVD_MAX_CHARSET_LIST - PVD_INTERCHANGE_LEVEL, 1);
+}
+
 /* PVD, LVD, PD, USD, IUVD, TD in six blocks starting at volume block first (mkudffs' order). */
 static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 {
@@ -207,10 +217,7 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 	udf_put_dstring(p + PVD_VOLUME_IDENT, 32, f->label);
 	put_le16(p + PVD_VOL_SEQ_NUM, 1);
 	put_le16(p + PVD_MAX_VOL_SEQ_NUM, 1);
-	put_le16(p + PVD_INTERCHANGE_LEVEL, 2);
-	put_le16(p + PVD_MAX_INTERCHANGE_LEVEL, 3);
-	put_le32(p + PVD_CHARSET_LIST, 1);
-	put_le32(p + PVD_MAX_CHARSET_LIST, 1);
+	put_levels(p + PVD_INTERCHANGE_LEVEL, 2, 3);
 	udf_put_dstring(p + PVD_VOLUME_SET_IDENT, 128, f->vsid);
 	charspec(p + PVD_DESC_CHARSET);
 	charspec(p + PVD_EXPLANATORY_CHARSET);
@@ -336,10 +343,7 @@ static void build_fsd(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 
 	memcpy(p + FSD_RECORDING_TIME, f->now, TS_SIZE);
-	put_le16(p + FSD_INTERCHANGE_LEVEL, 3);
-	put_le16(p + FSD_MAX_INTERCHANGE_LEVEL, 3);
-	put_le32(p + FSD_CHARSET_LIST, 1);
-	put_le32(p + FSD_MAX_CHARSET_LIST, 1);
+	put_levels(p + FSD_INTERCHANGE_LEVEL, 3, 3);
 	put_le32(p + FSD_FILE_SET_NUM, 0);
 	put_le32(p + FSD_FILE_SET_DESC_NUM, 0);
 	charspec(p + FSD_LVI_CHARSET);

@@ -159,6 +159,13 @@ struct node *udf_node_find(struct udf_fs *fs, uint64_t ino);
 void udf_node_insert(struct udf_fs *fs, struct node *n);
 void udf_node_remove(struct udf_fs *fs, struct node *n);
 void udf_node_free(struct node *n);
+/* ICB file types (ECMA-167 4/14.6.6) and the file formats they stand for; any other is a regular
+ * file (recorded as 5). */
+struct udf_file_type {
+	uint8_t icb;
+	mode_t fmt;
+};
+extern const struct udf_file_type udf_file_types[6];
 mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype);
 int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out);
 uint32_t udf_ext_index(const struct node *n, uint64_t off);

@@ -192,6 +192,10 @@ static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t hom
 	return rc;
 }
 
+const struct udf_file_type udf_file_types[6] = {
+	{4, S_IFDIR}, {6, S_IFBLK}, {7, S_IFCHR}, {9, S_IFIFO}, {10, S_IFSOCK}, {12, S_IFLNK},
+};
+
 mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
 {
 	mode_t m = (mode_t)((perm & 7) | ((perm >> 5) & 7) << 3 | ((perm >> 10) & 7) << 6);
@@ -202,22 +206,10 @@ mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype)
 		m |= S_ISGID;
 	if (icbflags & 0x100)
 		m |= S_ISVTX;
-	switch (ftype) {
-	case 4:
-		return m | S_IFDIR;
-	case 6:
-		return m | S_IFBLK;
-	case 7:
-		return m | S_IFCHR;
-	case 9:
-		return m | S_IFIFO;
-	case 10:
-		return m | S_IFSOCK;
-	case 12:
-		return m | S_IFLNK;
-	default:
-		return m | S_IFREG;
-	}
+	for (size_t i = 0; i < sizeof(udf_file_types) / sizeof(udf_file_types[0]); i++)
+		if (udf_file_types[i].icb == ftype)
+			return m | udf_file_types[i].fmt;
+	return m | S_IFREG;
 }
 
 /* The device number from a Device Specification extended attribute (ECMA-167 4/14.10.7), else 0. */

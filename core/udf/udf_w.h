@@ -123,6 +123,7 @@ void udf_mark_dirty(struct udf_fs *fs, struct node *n);
 void udf_touch(struct udf_fs *fs, struct node *n, bool mtime);
 int udf_write_bitmap(struct udf_fs *fs);
 int udf_commit(struct udf_fs *fs);
+int udf_commit_for_space(struct udf_fs *fs);
 
 /* udf_check.c */
 int udf_recover(struct udf_fs *fs);

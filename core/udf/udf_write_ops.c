@@ -40,15 +40,22 @@ uint64_t udf_generation(struct udf_fs *fs, uint64_t ino)
 	return g;
 }
 
-/* A node that may be changed by this mount. */
-static int writable_node(struct udf_fs *fs, uint64_t ino, struct node **n)
+/* The node of ino, got by get, when this mount may change it. */
+static int writable(struct udf_fs *fs, uint64_t ino, struct node **n,
+		    int (*get)(struct udf_fs *fs, uint64_t ino, struct node **out))
 {
 	if (!fs->w)
 		return -EROFS;
-	int rc = udf_get_node(fs, ino, n);
+	int rc = get(fs, ino, n);
 	if (rc)
 		return rc;
 	return (*n)->ro_node ? -EROFS : 0;
+}
+
+/* A node that may be changed by this mount. */
+static int writable_node(struct udf_fs *fs, uint64_t ino, struct node **n)
+{
+	return writable(fs, ino, n, udf_get_node);
 }
 
 /* An empty file with nothing allocated starts embedded in its ICB. */
@@ -60,15 +67,16 @@ static int start_embedded(struct node *n)
 	return n->inline_data ? 0 : -ENOMEM;
 }
 
-/* A directory that may be changed by this mount. */
+/* Before the first change of an operation to n: a layout the writer does not rewrite refuses it. */
+static int begin_node_change(struct udf_fs *fs, struct node *n)
+{
+	return n->ro_node ? -EROFS : udf_begin_change(fs);
+}
+
+/* A directory that may be changed by this mount, parsed. */
 static int writable_dir(struct udf_fs *fs, uint64_t ino, struct node **d)
 {
-	if (!fs->w)
-		return -EROFS;
-	int rc = udf_get_dir(fs, ino, d);
-	if (rc)
-		return rc;
-	return (*d)->ro_node ? -EROFS : 0;
+	return writable(fs, ino, d, udf_get_dir);
 }
 
 static int name_to_cs0(const char *name, uint8_t *raw)
@@ -90,6 +98,72 @@ static int new_name(struct node *d, const char *name, uint8_t *raw)
 	int rl = name_to_cs0(name, raw);
 
 	return rl >= 0 && udf_dir_find(d, name) ? -EEXIST : rl;
+}
+
+/*
+ * When the allocator says full: blocks freed since the last commit become allocatable once a commit
+ * is done, so an operation commits (udf_commit_for_space) and tries again.  This policy lives here,
+ * in the operations, and never in the allocator, which the commit itself uses.
+ */
+static int room_or_commit(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fid_bytes)
+{
+	int rc = udf_check_room(fs, d, blocks, fid_bytes);
+
+	if (rc != -ENOSPC)
+		return rc;
+	rc = udf_commit_for_space(fs);
+	if (rc != 1)
+		return rc < 0 ? rc : -ENOSPC;
+	return udf_check_room(fs, d, blocks, fid_bytes);
+}
+
+static int alloc_or_commit(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn,
+			   uint32_t *got)
+{
+	int rc = udf_alloc_blocks(fs, goal, want, flags, lbn, got);
+
+	if (rc != -ENOSPC)
+		return rc;
+	rc = udf_commit_for_space(fs);
+	if (rc != 1)
+		return rc < 0 ? rc : -ENOSPC;
+	return udf_alloc_blocks(fs, goal, want, flags, lbn, got);
+}
+
+/* A write that fills the disc stops short (or fails with -ENOSPC); after a commit that frees
+ * something it goes on from where it stopped, for as long as a try after a commit gets anywhere. */
+static ssize_t write_or_commit(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, const uint8_t *src)
+{
+	size_t done = 0;
+	bool after_commit = false;
+
+	for (;;) {
+		ssize_t w = udf_node_write(fs, n, off + done, len - done, src + done);
+		if (w < 0 && w != -ENOSPC)
+			return w;
+		if (w > 0)
+			done += (size_t)w;
+		if (done == len || (after_commit && w <= 0))
+			return done ? (ssize_t)done : -ENOSPC;
+		int c = udf_commit_for_space(fs);
+		if (c < 0)
+			return c;
+		if (c == 0)
+			return done ? (ssize_t)done : -ENOSPC;
+		after_commit = true;
+	}
+}
+
+static int truncate_or_commit(struct udf_fs *fs, struct node *n, uint64_t size)
+{
+	int rc = udf_node_truncate(fs, n, size);
+
+	if (rc != -ENOSPC)
+		return rc;
+	rc = udf_commit_for_space(fs);
+	if (rc != 1)
+		return rc < 0 ? rc : -ENOSPC;
+	return udf_node_truncate(fs, n, size);
 }
 
 static int encode_symlink(const char *target, uint8_t *out, size_t cap)
@@ -263,12 +337,12 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 			goto out;
 		}
 	}
-	if ((rc = udf_check_room(fs, d, 1, udf_fid_len((size_t)rl))) != 0 || (rc = udf_begin_change(fs)) != 0) {
+	if ((rc = room_or_commit(fs, d, 1, udf_fid_len((size_t)rl))) != 0 || (rc = udf_begin_change(fs)) != 0) {
 		free(link);
 		goto out;
 	}
 	uint32_t lbn, got;
-	if ((rc = udf_alloc_blocks(fs, UINT64_MAX, 1, ALLOC_META, &lbn, &got)) != 0) {
+	if ((rc = alloc_or_commit(fs, UINT64_MAX, 1, ALLOC_META, &lbn, &got)) != 0) {
 		free(link);
 		goto out;
 	}
@@ -300,7 +374,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 	if (rc == 0 && (S_ISBLK(mode) || S_ISCHR(mode)))
 		rc = add_device_ea(fs, n, rdev);
 	if (rc == 0 && link) {
-		ssize_t w = udf_node_write(fs, n, 0, (size_t)linklen, link);
+		ssize_t w = write_or_commit(fs, n, 0, (size_t)linklen, link);
 		rc = w < 0 ? (int)w : 0;
 		if (rc == 0 && udf_link_target(fs, n, (char *)link, 4096) == 0)
 			n->st.st_size = (off_t)strlen((char *)link); /* the target's length, as lstat reports */
@@ -359,7 +433,7 @@ int udf_link(struct udf_fs *fs, uint64_t ino, uint64_t dir, const char *name, st
 		rc = rl;
 		goto out;
 	}
-	if ((rc = udf_check_room(fs, d, 0, udf_fid_len((size_t)rl))) != 0 || (rc = udf_begin_change(fs)) != 0)
+	if ((rc = room_or_commit(fs, d, 0, udf_fid_len((size_t)rl))) != 0 || (rc = udf_begin_change(fs)) != 0)
 		goto out;
 	if ((rc = udf_dir_add(d, name, raw, (uint8_t)rl, n->ino, false, (uint32_t)n->uniq)) != 0)
 		goto out;
@@ -448,11 +522,7 @@ static int remove_name(struct udf_fs *fs, uint64_t dir, const char *name, bool w
 			goto out;
 		}
 	}
-	if (n->ro_node) {
-		rc = -EROFS;
-		goto out;
-	}
-	if ((rc = udf_begin_change(fs)) != 0)
+	if ((rc = begin_node_change(fs, n)) != 0)
 		goto out;
 	unlink_entry(fs, d, e, n);
 out:
@@ -547,7 +617,7 @@ int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndi
 	}
 	if (isdir && (rc = udf_dir_load(fs, n)) != 0)
 		goto out;
-	if ((rc = udf_check_room(fs, nd, 0, udf_fid_len((size_t)rl))) != 0 || (rc = udf_begin_change(fs)) != 0)
+	if ((rc = room_or_commit(fs, nd, 0, udf_fid_len((size_t)rl))) != 0 || (rc = udf_begin_change(fs)) != 0)
 		goto out;
 	uint32_t uniq = oe->uniq;
 	if (t) {
@@ -595,7 +665,7 @@ int udf_setattr(struct udf_fs *fs, uint64_t ino, const struct udf_setattr *sa, s
 			goto out;
 		if (!n->inline_data)
 			udf_ext_normalize(fs, n);
-		if ((rc = udf_node_truncate(fs, n, sa->size)) != 0)
+		if ((rc = truncate_or_commit(fs, n, sa->size)) != 0)
 			goto out;
 		n->st.st_mtim = now();
 	}
@@ -637,17 +707,13 @@ ssize_t udf_write(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, con
 		rc = S_ISDIR(n->st.st_mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
-	if (n->ro_node) {
-		rc = -EROFS;
-		goto out;
-	}
-	if ((rc = udf_begin_change(fs)) != 0)
+	if ((rc = begin_node_change(fs, n)) != 0)
 		goto out;
 	if ((rc = start_embedded(n)) != 0)
 		goto out;
 	if (!n->inline_data && !n->dirty)
 		udf_ext_normalize(fs, n);
-	rc = udf_node_write(fs, n, off, len, buf);
+	rc = write_or_commit(fs, n, off, len, buf);
 	if (rc >= 0) {
 		udf_touch(fs, n, true);
 		n->st.st_mode &= ~(mode_t)(S_ISUID | S_ISGID); /* as the kernel does on write */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The check after an unclean shutdown (run by udf_w_attach when the integrity descriptor says open):
- * walks the tree from the root, recounts links and subdirectories, and frees blocks the bitmap marks
- * used that nothing references; anything it cannot follow turns reclaiming off.
+ * walks the tree from the root, recounts links and subdirectories, drops names recorded twice, marks
+ * used the blocks files own that the bitmap says are free, and frees blocks the bitmap marks used that
+ * nothing references (anything it cannot follow turns that freeing off); unique IDs go past every ID
+ * seen.  Under fs->lock, at mount.
  */
 #define _GNU_SOURCE
 #include "udf_desc.h"

@@ -7,6 +7,10 @@
  * Writing (revisions 1.50-2.01, one physical or sparable partition with a space bitmap): changes
  * are made in memory and committed by udf_sync (on fsync, periodically, and at unmount) in an
  * order that keeps the disc consistent if the process dies at any moment.
+ *
+ * Threads: every function here may be called from any thread; each takes the mount's one lock for
+ * its whole run, I/O through struct udf_io and commits included, so calls on one mount are
+ * serialised.  The lock is taken before any lock of the packet cache under io (udf_int.h says more).
  */
 #ifndef PKTFUSE_UDF_H
 #define PKTFUSE_UDF_H

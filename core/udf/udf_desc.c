@@ -22,45 +22,45 @@ int udf_tag_check(const uint8_t *p, size_t len, uint32_t location)
 {
 	uint8_t sum = 0;
 
-	if (len < 16)
+	if (len < TAG_SIZE)
 		return -1;
-	for (int i = 0; i < 16; i++)
-		if (i != 4)
+	for (int i = 0; i < TAG_SIZE; i++)
+		if (i != TAG_CHECKSUM)
 			sum = (uint8_t)(sum + p[i]);
-	if (sum != p[4])
+	if (sum != p[TAG_CHECKSUM])
 		return -1;
-	uint16_t crc_len = le16(p + 10);
-	if ((size_t)crc_len + 16 > len)
+	uint16_t crc_len = le16(p + TAG_CRC_LENGTH);
+	if ((size_t)crc_len + TAG_SIZE > len)
 		return -1;
-	if (udf_crc_itu(p + 16, crc_len) != le16(p + 8))
+	if (udf_crc_itu(p + TAG_SIZE, crc_len) != le16(p + TAG_CRC))
 		return -1;
-	if (location != UINT32_MAX && le32(p + 12) != location)
+	if (location != UINT32_MAX && le32(p + TAG_LOCATION) != location)
 		return -1;
-	return le16(p);
+	return le16(p + TAG_IDENT);
 }
 
 void udf_tag_finish(uint8_t *p, size_t room)
 {
-	uint16_t crc_len = le16(p + 10);
+	uint16_t crc_len = le16(p + TAG_CRC_LENGTH);
 	uint8_t sum = 0;
 
-	if ((size_t)crc_len + 16 <= room) {
-		uint16_t crc = udf_crc_itu(p + 16, crc_len);
-		p[8] = (uint8_t)crc;
-		p[9] = (uint8_t)(crc >> 8);
+	if ((size_t)crc_len + TAG_SIZE <= room) {
+		uint16_t crc = udf_crc_itu(p + TAG_SIZE, crc_len);
+		p[TAG_CRC] = (uint8_t)crc;
+		p[TAG_CRC + 1] = (uint8_t)(crc >> 8);
 	}
-	for (int i = 0; i < 16; i++)
-		if (i != 4)
+	for (int i = 0; i < TAG_SIZE; i++)
+		if (i != TAG_CHECKSUM)
 			sum = (uint8_t)(sum + p[i]);
-	p[4] = sum;
+	p[TAG_CHECKSUM] = sum;
 }
 
 struct timespec udf_timestamp(const uint8_t *p)
 {
 	struct timespec ts = {0, 0};
-	uint16_t type_tz = le16(p);
-	int year = (int16_t)le16(p + 2);
-	int month = p[4], day = p[5], hour = p[6], min = p[7], sec = p[8];
+	uint16_t type_tz = le16(p + TS_TYPE_AND_TZ);
+	int year = (int16_t)le16(p + TS_YEAR);
+	int month = p[TS_MONTH], day = p[TS_DAY], hour = p[TS_HOUR], min = p[TS_MINUTE], sec = p[TS_SECOND];
 
 	if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
 		return ts;
@@ -80,7 +80,8 @@ struct timespec udf_timestamp(const uint8_t *p)
 			t -= (int64_t)tz * 60;
 	}
 	ts.tv_sec = (time_t)t;
-	long ns = (long)p[9] * 10000000L + (long)p[10] * 100000L + (long)p[11] * 1000L;
+	long ns = (long)p[TS_CENTISECONDS] * 10000000L + (long)p[TS_HUNDREDS_OF_MICROSECONDS] * 100000L +
+		  (long)p[TS_MICROSECONDS] * 1000L;
 	if (ns >= 0 && ns < 1000000000L)
 		ts.tv_nsec = ns;
 	return ts;
@@ -188,18 +189,18 @@ void udf_put_timestamp(uint8_t *p, struct timespec ts, int tz_minutes)
 	uint16_t type_tz = (uint16_t)(1u << 12 | tz);
 	long ns = ts.tv_nsec;
 
-	p[0] = (uint8_t)type_tz;
-	p[1] = (uint8_t)(type_tz >> 8);
-	p[2] = (uint8_t)year;
-	p[3] = (uint8_t)((uint16_t)year >> 8);
-	p[4] = (uint8_t)month;
-	p[5] = (uint8_t)day;
-	p[6] = (uint8_t)(secs / 3600);
-	p[7] = (uint8_t)(secs / 60 % 60);
-	p[8] = (uint8_t)(secs % 60);
-	p[9] = (uint8_t)(ns / 10000000L);
-	p[10] = (uint8_t)(ns / 100000L % 100);
-	p[11] = (uint8_t)(ns / 1000L % 100);
+	p[TS_TYPE_AND_TZ] = (uint8_t)type_tz;
+	p[TS_TYPE_AND_TZ + 1] = (uint8_t)(type_tz >> 8);
+	p[TS_YEAR] = (uint8_t)year;
+	p[TS_YEAR + 1] = (uint8_t)((uint16_t)year >> 8);
+	p[TS_MONTH] = (uint8_t)month;
+	p[TS_DAY] = (uint8_t)day;
+	p[TS_HOUR] = (uint8_t)(secs / 3600);
+	p[TS_MINUTE] = (uint8_t)(secs / 60 % 60);
+	p[TS_SECOND] = (uint8_t)(secs % 60);
+	p[TS_CENTISECONDS] = (uint8_t)(ns / 10000000L);
+	p[TS_HUNDREDS_OF_MICROSECONDS] = (uint8_t)(ns / 100000L % 100);
+	p[TS_MICROSECONDS] = (uint8_t)(ns / 1000L % 100);
 }
 
 /* Next code point of a UTF-8 string, or -1 when it is not valid UTF-8 (overlong, surrogate, > U+10FFFF). */
@@ -288,4 +289,38 @@ int udf_put_dstring(uint8_t *p, size_t field_len, const char *utf8)
 	}
 	p[field_len - 1] = (uint8_t)n;
 	return 0;
+}
+
+void udf_put_tag(uint8_t *p, uint16_t id, uint16_t version, uint16_t serial, uint32_t loc, uint16_t crc_len)
+{
+	memset(p, 0, TAG_SIZE);
+	put_le16(p + TAG_IDENT, id);
+	put_le16(p + TAG_DESC_VERSION, version);
+	put_le16(p + TAG_SERIAL, serial);
+	put_le16(p + TAG_CRC_LENGTH, crc_len);
+	put_le32(p + TAG_LOCATION, loc);
+}
+
+void udf_put_regid(uint8_t *p, const char *ident, enum udf_regid_suffix s, uint16_t udf_rev)
+{
+	size_t len = strlen(ident);
+
+	memset(p, 0, REGID_SIZE);
+	memcpy(p + REGID_IDENT, ident, len > 23 ? 23 : len);
+	switch (s) {
+	case UDF_SUFFIX_DOMAIN:
+		put_le16(p + REGID_UDF_REVISION, udf_rev);
+		break;
+	case UDF_SUFFIX_UDF:
+		put_le16(p + REGID_UDF_REVISION, udf_rev);
+		p[REGID_UDF_OS_CLASS] = 4;
+		p[REGID_UDF_OS_ID] = 5;
+		break;
+	case UDF_SUFFIX_IMPL:
+		p[REGID_IMPL_OS_CLASS] = 4;
+		p[REGID_IMPL_OS_ID] = 5;
+		break;
+	case UDF_SUFFIX_NONE:
+		break;
+	}
 }

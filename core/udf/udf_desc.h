@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "ecma167.h"
+
 enum {
 	TAG_PVD = 1, TAG_AVDP = 2, TAG_VDP = 3, TAG_IUVD = 4, TAG_PD = 5, TAG_LVD = 6, TAG_USD = 7,
 	TAG_TD = 8, TAG_LVID = 9, TAG_FSD = 256, TAG_FID = 257, TAG_AED = 258, TAG_IE = 259,
-	TAG_TE = 260, TAG_FE = 261, TAG_EFE = 266,
+	TAG_TE = 260, TAG_FE = 261, TAG_EAHD = 262, TAG_SBD = 264, TAG_EFE = 266,
 };
 
 static inline uint16_t le16(const uint8_t *p)
@@ -79,5 +81,27 @@ int udf_utf8_to_cs0(const char *utf8, uint8_t *out, size_t outlen);
 
 /* UTF-8 → dstring of field_len bytes (the last byte holds the used length); -ENAMETOOLONG/-EINVAL. */
 int udf_put_dstring(uint8_t *p, size_t field_len, const char *utf8);
+
+/* Fills a descriptor tag (the checksum and CRC stay zero): udf_tag_finish computes them once the
+ * descriptor's body is complete. */
+void udf_put_tag(uint8_t *p, uint16_t id, uint16_t version, uint16_t serial, uint32_t loc, uint16_t crc_len);
+
+/* What follows the identifier in a regid (UDF 2.1.5.3). */
+enum udf_regid_suffix {
+	UDF_SUFFIX_NONE,   /* zeros */
+	UDF_SUFFIX_DOMAIN, /* UDF revision, domain flags 0 (no write protection) */
+	UDF_SUFFIX_UDF,    /* UDF revision, OS class UNIX, OS identifier Linux */
+	UDF_SUFFIX_IMPL,   /* OS class UNIX, OS identifier Linux, implementation use 0 */
+};
+
+/* Fills a regid: ident (at most 23 bytes are kept) and the suffix; udf_rev for the two that
+ * record the UDF revision. */
+void udf_put_regid(uint8_t *p, const char *ident, enum udf_regid_suffix s, uint16_t udf_rev);
+
+/* The bytes a file identifier descriptor occupies: header, implementation use and name, padded to 4. */
+static inline size_t udf_fid_size(const uint8_t *f)
+{
+	return ((size_t)FID_IMPL_USE + le16(f + FID_IMPL_USE_LEN) + f[FID_NAME_LEN] + 3u) & ~(size_t)3;
+}
 
 #endif

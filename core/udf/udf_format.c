@@ -112,7 +112,7 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		l->packet_len = pl;
 		l->vds_len = pl;
 		l->lvid_len = pl;
-		l->stable_bytes = 56 + 8 * (SPARE_BLOCKS / pl);
+		l->stable_bytes = ST_MAP + STE_SIZE * (SPARE_BLOCKS / pl);
 		uint32_t st_blocks = (uint32_t)align_up(l->stable_bytes, bs) / bs;
 		/* mkudffs: right after the main VDS when it fits before the LVID, else after the LVID. */
 		l->stable[0] = l->mvds + l->vds_len + st_blocks <= l->lvid ? l->mvds + l->vds_len : l->lvid + l->lvid_len;
@@ -138,11 +138,11 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 			 (unsigned long long)(min_blocks * bs + 1023) / 1024);
 		return -ENOSPC;
 	}
-	l->anchor[0] = 256;
+	l->anchor[0] = AVDP_SECTOR;
 	l->anchor[1] = (uint32_t)(n - 257);
 	l->anchor[2] = (uint32_t)(n - 1);
 	l->rvds = (uint32_t)align_down(n - 160, l->packet_len > 16 ? l->packet_len : 32);
-	l->bitmap_blocks = (uint32_t)(align_up(24 + align_up(l->part_len, 8) / 8, bs) / bs);
+	l->bitmap_blocks = (uint32_t)(align_up(SBD_BITMAP + align_up(l->part_len, 8) / 8, bs) / bs);
 	l->fsd = l->bitmap_blocks;
 	/* The root's File Entry starts the next 32-sector packet (a multiple of every packet size):
 	 * the writer rewrites the bitmap and the root in different steps of a commit, and in
@@ -161,7 +161,7 @@ struct fmt {
 	uint32_t bs;
 	unsigned rev;
 	uint16_t tagver;
-	uint8_t now[12];
+	uint8_t now[TS_SIZE];
 	char label[256];
 	char vsid[160];
 };
@@ -169,52 +169,39 @@ struct fmt {
 /* Fills the tag and computes its CRC and checksum: call after the descriptor's contents. */
 static void tag(const struct fmt *f, uint8_t *p, uint16_t id, uint32_t loc, size_t total)
 {
-	put_le16(p, id);
-	put_le16(p + 2, f->tagver);
-	put_le16(p + 6, 1); /* serial number, as mkudffs */
-	put_le16(p + 10, (uint32_t)(total - 16));
-	put_le32(p + 12, loc);
+	udf_put_tag(p, id, f->tagver, 1 /* serial number, as mkudffs */, loc, (uint16_t)(total - TAG_SIZE));
 	udf_tag_finish(p, total);
 }
 
-enum suffix { SUF_NONE, SUF_DOMAIN, SUF_UDF, SUF_IMPL };
-
-static void regid(const struct fmt *f, uint8_t *p, const char *ident, enum suffix s)
+static void regid(const struct fmt *f, uint8_t *p, const char *ident, enum udf_regid_suffix s)
 {
-	memset(p, 0, 32);
-	memcpy(p + 1, ident, strlen(ident) > 23 ? 23 : strlen(ident));
-	switch (s) {
-	case SUF_DOMAIN: /* UDF revision, domain flags (no hard or soft write protection) */
-		put_le16(p + 24, f->rev);
-		break;
-	case SUF_UDF: /* UDF revision, OS class UNIX, OS identifier Linux */
-		put_le16(p + 24, f->rev);
-		p[26] = 4;
-		p[27] = 5;
-		break;
-	case SUF_IMPL: /* OS class, OS identifier, implementation use */
-		p[24] = 4;
-		p[25] = 5;
-		break;
-	case SUF_NONE:
-		break;
-	}
+	udf_put_regid(p, ident, s, (uint16_t)f->rev);
 }
 
 static void charspec(uint8_t *p)
 {
-	memset(p, 0, 64);
-	memcpy(p + 1, "OSTA Compressed Unicode", 23);
+	memset(p, 0, CHARSPEC_SIZE);
+	memcpy(p + CHARSPEC_INFO, "OSTA Compressed Unicode", 23);
 }
 
 static void long_ad(uint8_t *p, uint32_t len, uint32_t lbn)
 {
-	memset(p, 0, 16);
-	put_le32(p, len);
-	put_le32(p + 4, lbn);
+	memset(p, 0, LAD_SIZE);
+	put_le32(p + AD_LEN, len);
+	put_le32(p + LAD_LBN, lbn);
 }
 
 #define APP_ID "*pktfuse"
+
+/* The interchange level and its maximum, then the character set list and its maximum (CS0 only):
+ * four fields in this order in both the PVD (3/10.1) and the FSD (4/14.1). */
+static void put_levels(uint8_t *p, uint16_t level, uint16_t max_level)
+{
+	put_le16(p, level);
+	put_le16(p + PVD_MAX_INTERCHANGE_LEVEL - PVD_INTERCHANGE_LEVEL, max_level);
+	put_le32(p + PVD_CHARSET_LIST - PVD_INTERCHANGE_LEVEL, 1);
+	put_le32(p + PVD_MAX_CHARSET_LIST - PVD_INTERCHANGE_LEVEL, 1);
+}
 
 /* PVD, LVD, PD, USD, IUVD, TD in six blocks starting at volume block first (mkudffs' order). */
 static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
@@ -225,85 +212,82 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 
 	/* Primary Volume Descriptor */
 	p = base;
-	put_le32(p + 16, 1);
-	put_le32(p + 20, 0);
-	udf_put_dstring(p + 24, 32, f->label);
-	put_le16(p + 56, 1);
-	put_le16(p + 58, 1);
-	put_le16(p + 60, 2);
-	put_le16(p + 62, 3);
-	put_le32(p + 64, 1);
-	put_le32(p + 68, 1);
-	udf_put_dstring(p + 72, 128, f->vsid);
-	charspec(p + 200);
-	charspec(p + 264);
-	regid(f, p + 344, APP_ID, SUF_IMPL);
-	memcpy(p + 376, f->now, 12);
-	regid(f, p + 388, APP_ID, SUF_IMPL);
+	put_le32(p + VD_SEQ_NUM, 1);
+	put_le32(p + PVD_NUMBER, 0);
+	udf_put_dstring(p + PVD_VOLUME_IDENT, 32, f->label);
+	put_le16(p + PVD_VOL_SEQ_NUM, 1);
+	put_le16(p + PVD_MAX_VOL_SEQ_NUM, 1);
+	put_levels(p + PVD_INTERCHANGE_LEVEL, 2, 3);
+	udf_put_dstring(p + PVD_VOLUME_SET_IDENT, 128, f->vsid);
+	charspec(p + PVD_DESC_CHARSET);
+	charspec(p + PVD_EXPLANATORY_CHARSET);
+	regid(f, p + PVD_APPLICATION_IDENT, APP_ID, UDF_SUFFIX_IMPL);
+	memcpy(p + PVD_RECORDING_TIME, f->now, TS_SIZE);
+	regid(f, p + PVD_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
 	tag(f, p, TAG_PVD, first, 512);
 
 	/* Logical Volume Descriptor */
 	p = base + bs;
-	put_le32(p + 16, 2);
-	charspec(p + 20);
-	udf_put_dstring(p + 84, 128, f->label);
-	put_le32(p + 212, bs);
-	regid(f, p + 216, "*OSTA UDF Compliant", SUF_DOMAIN);
-	long_ad(p + 248, bs, l->fsd);
-	regid(f, p + 272, APP_ID, SUF_IMPL);
-	put_le32(p + 432, l->lvid_len * bs);
-	put_le32(p + 436, l->lvid);
-	put_le32(p + 268, 1);
-	uint8_t *m = p + 440;
+	put_le32(p + VD_SEQ_NUM, 2);
+	charspec(p + LVD_DESC_CHARSET);
+	udf_put_dstring(p + LVD_LOGICAL_VOLUME_IDENT, 128, f->label);
+	put_le32(p + LVD_LOGICAL_BLOCK_SIZE, bs);
+	regid(f, p + LVD_DOMAIN_IDENT, "*OSTA UDF Compliant", UDF_SUFFIX_DOMAIN);
+	long_ad(p + LVD_FSD, bs, l->fsd);
+	regid(f, p + LVD_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
+	put_le32(p + LVD_INTEGRITY_SEQ + EXT_LEN, l->lvid_len * bs);
+	put_le32(p + LVD_INTEGRITY_SEQ + EXT_LOC, l->lvid);
+	put_le32(p + LVD_NUM_PARTITION_MAPS, 1);
+	uint8_t *m = p + LVD_PARTITION_MAPS;
 	if (l->packet_len) {
-		m[0] = 2;
-		m[1] = 64;
-		regid(f, m + 4, "*UDF Sparable Partition", SUF_UDF);
-		put_le16(m + 36, 1);
-		put_le16(m + 38, 0);
-		put_le16(m + 40, l->packet_len);
-		m[42] = 2;
-		put_le32(m + 44, l->stable_bytes);
-		put_le32(m + 48, l->stable[0]);
-		put_le32(m + 52, l->stable[1]);
-		put_le32(p + 264, 64);
-		tag(f, p, TAG_LVD, first + 1, 440 + 64);
+		m[PMAP_TYPE] = 2;
+		m[PMAP_LENGTH] = PMAP2_SIZE;
+		regid(f, m + PMAP2_IDENT, "*UDF Sparable Partition", UDF_SUFFIX_UDF);
+		put_le16(m + PMAP2_IDENT + REGID_SIZE, 1);
+		put_le16(m + PMAP2_PART_NUM, 0);
+		put_le16(m + SPMAP_PACKET_LENGTH, l->packet_len);
+		m[SPMAP_NUM_TABLES] = 2;
+		put_le32(m + SPMAP_TABLE_SIZE, l->stable_bytes);
+		put_le32(m + SPMAP_TABLE_LOCS, l->stable[0]);
+		put_le32(m + SPMAP_TABLE_LOCS + 4, l->stable[1]);
+		put_le32(p + LVD_MAP_TABLE_LENGTH, PMAP2_SIZE);
+		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + PMAP2_SIZE);
 	} else {
-		m[0] = 1;
-		m[1] = 6;
-		put_le16(m + 2, 1);
-		put_le16(m + 4, 0);
-		put_le32(p + 264, 6);
-		tag(f, p, TAG_LVD, first + 1, 440 + 6);
+		m[PMAP_TYPE] = 1;
+		m[PMAP_LENGTH] = 6;
+		put_le16(m + PMAP_LENGTH + 1, 1);
+		put_le16(m + PMAP1_PART_NUM, 0);
+		put_le32(p + LVD_MAP_TABLE_LENGTH, 6);
+		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + 6);
 	}
 
 	/* Partition Descriptor, its header pointing to the unallocated space bitmap */
 	p = base + 2 * bs;
-	put_le32(p + 16, 3);
-	put_le16(p + 20, 1); /* allocated */
-	put_le16(p + 22, 0);
-	regid(f, p + 24, f->rev >= 0x0200 ? "+NSR03" : "+NSR02", SUF_NONE);
-	put_le32(p + 64, l->bitmap_blocks * bs);
-	put_le32(p + 68, 0);
-	put_le32(p + 184, f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
-	put_le32(p + 188, l->part_start);
-	put_le32(p + 192, l->part_len);
-	regid(f, p + 196, APP_ID, SUF_IMPL);
+	put_le32(p + VD_SEQ_NUM, 3);
+	put_le16(p + PD_FLAGS, 1); /* allocated */
+	put_le16(p + PD_NUMBER, 0);
+	regid(f, p + PD_CONTENTS, f->rev >= 0x0200 ? "+NSR03" : "+NSR02", UDF_SUFFIX_NONE);
+	put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + AD_LEN, l->bitmap_blocks * bs);
+	put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + SAD_POS, 0);
+	put_le32(p + PD_ACCESS_TYPE, f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
+	put_le32(p + PD_START, l->part_start);
+	put_le32(p + PD_LENGTH, l->part_len);
+	regid(f, p + PD_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
 	tag(f, p, TAG_PD, first + 2, 512);
 
 	/* Unallocated Space Descriptor: no unallocated volume space is offered outside the partition */
 	p = base + 3 * bs;
-	put_le32(p + 16, 4);
-	put_le32(p + 20, 0);
-	tag(f, p, TAG_USD, first + 3, 24);
+	put_le32(p + VD_SEQ_NUM, 4);
+	put_le32(p + USD_NUM_ADS, 0);
+	tag(f, p, TAG_USD, first + 3, USD_NUM_ADS + 4);
 
 	/* Implementation Use Volume Descriptor */
 	p = base + 4 * bs;
-	put_le32(p + 16, 5);
-	regid(f, p + 20, "*UDF LV Info", SUF_UDF);
-	charspec(p + 52);
-	udf_put_dstring(p + 116, 128, f->label);
-	regid(f, p + 352, APP_ID, SUF_IMPL);
+	put_le32(p + VD_SEQ_NUM, 5);
+	regid(f, p + IUVD_IMPL_IDENT, "*UDF LV Info", UDF_SUFFIX_UDF);
+	charspec(p + IUVD_LVI_CHARSET);
+	udf_put_dstring(p + IUVD_LV_IDENT, 128, f->label);
+	regid(f, p + IUVD_LVI_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
 	tag(f, p, TAG_IUVD, first + 4, 512);
 
 	/* Terminating Descriptor */
@@ -312,10 +296,10 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 
 static void build_anchor(const struct fmt *f, uint8_t *p, uint32_t loc)
 {
-	put_le32(p + 16, f->l.vds_len * f->bs);
-	put_le32(p + 20, f->l.mvds);
-	put_le32(p + 24, f->l.vds_len * f->bs);
-	put_le32(p + 28, f->l.rvds);
+	put_le32(p + AVDP_MAIN_VDS + EXT_LEN, f->l.vds_len * f->bs);
+	put_le32(p + AVDP_MAIN_VDS + EXT_LOC, f->l.mvds);
+	put_le32(p + AVDP_RESERVE_VDS + EXT_LEN, f->l.vds_len * f->bs);
+	put_le32(p + AVDP_RESERVE_VDS + EXT_LOC, f->l.rvds);
 	tag(f, p, TAG_AVDP, loc, 512);
 }
 
@@ -323,12 +307,12 @@ static void build_sparing_table(const struct fmt *f, uint8_t *p, uint32_t loc)
 {
 	uint32_t entries = f->l.spare_blocks / f->l.packet_len;
 
-	regid(f, p + 16, "*UDF Sparing Table", SUF_UDF);
-	put_le16(p + 48, entries);
-	put_le32(p + 52, 0);
+	regid(f, p + ST_IDENT, "*UDF Sparing Table", UDF_SUFFIX_UDF);
+	put_le16(p + ST_NUM_ENTRIES, entries);
+	put_le32(p + ST_SEQ_NUM, 0);
 	for (uint32_t i = 0; i < entries; i++) {
-		put_le32(p + 56 + 8 * i, 0xFFFFFFFFu); /* a free spare packet */
-		put_le32(p + 60 + 8 * i, f->l.spare_start + i * f->l.packet_len);
+		put_le32(p + ST_MAP + STE_SIZE * i + STE_ORIGINAL, 0xFFFFFFFFu); /* a free spare packet */
+		put_le32(p + ST_MAP + STE_SIZE * i + STE_MAPPED, f->l.spare_start + i * f->l.packet_len);
 	}
 	tag(f, p, 0, loc, f->l.stable_bytes);
 }
@@ -337,40 +321,37 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 {
 	const struct udf_format_layout *l = &f->l;
 
-	memcpy(p + 16, f->now, 12);
-	put_le32(p + 28, 1);    /* close */
-	put_le64(p + 40, 16);   /* next unique ID: 0-15 are reserved */
-	put_le32(p + 72, 1);    /* partitions */
-	put_le32(p + 76, 46);   /* implementation use length */
-	put_le32(p + 80, l->part_len - l->used);
-	put_le32(p + 84, l->part_len);
-	uint8_t *iu = p + 88;
-	regid(f, iu, APP_ID, SUF_IMPL);
-	put_le32(iu + 32, 0);   /* files */
-	put_le32(iu + 36, 1);   /* directories: the root */
-	put_le16(iu + 40, f->rev);
-	put_le16(iu + 42, f->rev);
-	put_le16(iu + 44, f->rev);
-	tag(f, p, TAG_LVID, l->lvid, 88 + 46);
+	memcpy(p + LVID_RECORDING_TIME, f->now, TS_SIZE);
+	put_le32(p + LVID_INTEGRITY_TYPE, 1);    /* close */
+	put_le64(p + LVID_NEXT_UNIQUE_ID, 16);   /* next unique ID: 0-15 are reserved */
+	put_le32(p + LVID_NUM_PARTITIONS, 1);    /* partitions */
+	put_le32(p + LVID_IMPL_USE_LEN, LVIU_SIZE);   /* implementation use length */
+	put_le32(p + LVID_FREE_SPACE, l->part_len - l->used);
+	put_le32(p + LVID_FREE_SPACE + 4, l->part_len);
+	uint8_t *iu = p + LVID_FREE_SPACE + 8;
+	regid(f, iu + LVIU_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
+	put_le32(iu + LVIU_NUM_FILES, 0);   /* files */
+	put_le32(iu + LVIU_NUM_DIRS, 1);   /* directories: the root */
+	put_le16(iu + LVIU_MIN_READ_REV, f->rev);
+	put_le16(iu + LVIU_MIN_WRITE_REV, f->rev);
+	put_le16(iu + LVIU_MAX_WRITE_REV, f->rev);
+	tag(f, p, TAG_LVID, l->lvid, LVID_FREE_SPACE + 8 + LVIU_SIZE);
 }
 
 static void build_fsd(const struct fmt *f, uint8_t *p)
 {
 	const struct udf_format_layout *l = &f->l;
 
-	memcpy(p + 16, f->now, 12);
-	put_le16(p + 28, 3);
-	put_le16(p + 30, 3);
-	put_le32(p + 32, 1);
-	put_le32(p + 36, 1);
-	put_le32(p + 40, 0);
-	put_le32(p + 44, 0);
-	charspec(p + 48);
-	udf_put_dstring(p + 112, 128, f->label);
-	charspec(p + 240);
-	udf_put_dstring(p + 304, 32, f->label);
-	long_ad(p + 400, f->bs, l->root);
-	regid(f, p + 416, "*OSTA UDF Compliant", SUF_DOMAIN);
+	memcpy(p + FSD_RECORDING_TIME, f->now, TS_SIZE);
+	put_levels(p + FSD_INTERCHANGE_LEVEL, 3, 3);
+	put_le32(p + FSD_FILE_SET_NUM, 0);
+	put_le32(p + FSD_FILE_SET_DESC_NUM, 0);
+	charspec(p + FSD_LVI_CHARSET);
+	udf_put_dstring(p + FSD_LOGICAL_VOLUME_IDENT, 128, f->label);
+	charspec(p + FSD_FILE_SET_CHARSET);
+	udf_put_dstring(p + FSD_FILE_SET_IDENT, 32, f->label);
+	long_ad(p + FSD_ROOT_ICB, f->bs, l->root);
+	regid(f, p + FSD_DOMAIN_IDENT, "*OSTA UDF Compliant", UDF_SUFFIX_DOMAIN);
 	tag(f, p, TAG_FSD, l->fsd, 512);
 }
 
@@ -395,35 +376,35 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	}
 	perm |= 1u << 13; /* the owner may change attributes (as mkudffs) */
 
-	put_le32(p + 16, 0);
-	put_le16(p + 20, 4);
-	put_le16(p + 22, 0);
-	put_le16(p + 24, 1);
-	p[27] = 4; /* directory */
-	put_le16(p + 34, icbflags);
-	put_le32(p + 36, o->uid == (uid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->uid);
-	put_le32(p + 40, o->gid == (gid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->gid);
-	put_le32(p + 44, perm);
-	put_le16(p + 48, 1);
-	put_le64(p + 56, 40);
-	put_le64(p + 64, 0);
-	memcpy(p + 72, f->now, 12);
-	memcpy(p + 84, f->now, 12);
-	memcpy(p + 96, f->now, 12);
-	put_le32(p + 108, 1);
-	regid(f, p + 128, APP_ID, SUF_IMPL);
-	put_le64(p + 160, 0);
-	put_le32(p + 168, 0);
-	put_le32(p + 172, 40);
+	put_le32(p + ICB_PRIOR_ENTRIES, 0);
+	put_le16(p + ICB_STRATEGY_TYPE, 4);
+	put_le16(p + ICB_STRATEGY_PARAM, 0);
+	put_le16(p + ICB_MAX_ENTRIES, 1);
+	p[ICB_FILE_TYPE] = 4; /* directory */
+	put_le16(p + ICB_FLAGS, icbflags);
+	put_le32(p + FE_UID, o->uid == (uid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->uid);
+	put_le32(p + FE_GID, o->gid == (gid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->gid);
+	put_le32(p + FE_PERMISSIONS, perm);
+	put_le16(p + FE_LINK_COUNT, 1);
+	put_le64(p + FE_INFO_LENGTH, 40);
+	put_le64(p + FE_BLOCKS_RECORDED, 0);
+	memcpy(p + FE_ACCESS_TIME, f->now, TS_SIZE);
+	memcpy(p + FE_MODIFICATION_TIME, f->now, TS_SIZE);
+	memcpy(p + FE_ATTRIBUTE_TIME, f->now, TS_SIZE);
+	put_le32(p + FE_CHECKPOINT, 1);
+	regid(f, p + FE_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
+	put_le64(p + FE_UNIQUE_ID, 0);
+	put_le32(p + FE_EA_LEN, 0);
+	put_le32(p + FE_AD_LEN, 40);
 
-	uint8_t *fid = p + 176;
-	put_le16(fid + 16, 1);
-	fid[18] = 0x0A; /* directory, parent */
-	fid[19] = 0;
-	long_ad(fid + 20, f->bs, l->root);
-	put_le16(fid + 36, 0);
+	uint8_t *fid = p + FE_SIZE;
+	put_le16(fid + FID_VERSION, 1);
+	fid[FID_CHARACTERISTICS] = 0x0A; /* directory, parent */
+	fid[FID_NAME_LEN] = 0;
+	long_ad(fid + FID_ICB, f->bs, l->root);
+	put_le16(fid + FID_IMPL_USE_LEN, 0);
 	tag(f, fid, TAG_FID, l->root, 40);
-	tag(f, p, TAG_FE, l->root, 176 + 40);
+	tag(f, p, TAG_FE, l->root, FE_SIZE + 40);
 }
 
 static void build_bitmap(const struct fmt *f, uint8_t *p)
@@ -431,9 +412,9 @@ static void build_bitmap(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 	uint32_t nbytes = (uint32_t)(align_up(l->part_len, 8) / 8);
 
-	put_le32(p + 16, l->part_len);
-	put_le32(p + 20, nbytes);
-	uint8_t *bits = p + 24;
+	put_le32(p + SBD_NUM_BITS, l->part_len);
+	put_le32(p + SBD_NUM_BYTES, nbytes);
+	uint8_t *bits = p + SBD_BITMAP;
 	memset(bits, 0xFF, nbytes);
 	for (uint32_t b = 0; b < l->fsd + 2; b++) /* the bitmap, the FSD and its terminator */
 		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
@@ -441,12 +422,8 @@ static void build_bitmap(const struct fmt *f, uint8_t *p)
 	for (uint32_t b = l->part_len; b < nbytes * 8; b++)
 		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
 	/* the tag's CRC covers only the 8 header bytes (as mkudffs) */
-	put_le16(p, 264);
-	put_le16(p + 2, f->tagver);
-	put_le16(p + 6, 1);
-	put_le16(p + 10, 8);
-	put_le32(p + 12, 0);
-	udf_tag_finish(p, 24);
+	udf_put_tag(p, TAG_SBD, f->tagver, 1, 0, SBD_BITMAP - TAG_SIZE);
+	udf_tag_finish(p, SBD_BITMAP);
 }
 
 static int write_all(int (*wr)(void *, uint64_t, size_t, const void *), void *ctx, uint64_t off, const uint8_t *buf,
@@ -534,15 +511,15 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 	uint32_t vrs_step = bs > 2048 ? bs : 2048;
 	static const char *const vrs[3] = {"BEA01", NULL, "TEA01"};
 	for (int i = 0; i < 3; i++) {
-		uint8_t *d = head + 32768 + (uint64_t)i * vrs_step;
-		d[0] = 0;
-		memcpy(d + 1, vrs[i] ? vrs[i] : (f.rev >= 0x0200 ? "NSR03" : "NSR02"), 5);
-		d[6] = 1;
+		uint8_t *d = head + VRS_OFFSET + (uint64_t)i * vrs_step;
+		d[VSD_TYPE] = 0;
+		memcpy(d + VSD_STD_IDENT, vrs[i] ? vrs[i] : (f.rev >= 0x0200 ? "NSR03" : "NSR02"), 5);
+		d[VSD_VERSION] = 1;
 	}
 	build_vds(&f, HB(l->mvds), l->mvds);
 	build_lvid(&f, HB(l->lvid));
 	tag(&f, HB(l->lvid + 1), TAG_TD, l->lvid + 1, 512);
-	build_anchor(&f, HB(256), 256);
+	build_anchor(&f, HB(AVDP_SECTOR), AVDP_SECTOR);
 	if (l->packet_len)
 		build_sparing_table(&f, HB(l->stable[0]), l->stable[0]);
 	build_bitmap(&f, HB(l->part_start));

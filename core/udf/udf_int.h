@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Internals shared by the UDF reader (udf_fs.c) and writer (udf_write.c).  Not a public API. */
+/*
+ * Internals shared by the UDF reader (udf_partition.c, udf_volume.c, udf_node.c, udf_dir.c,
+ * udf_read_ops.c, udf_mount.c) and the writer (udf_w.h and its files).  Not a public API: included
+ * only by the files of core/udf and by tests.
+ */
 #ifndef PKTFUSE_UDF_INT_H
 #define PKTFUSE_UDF_INT_H
 
@@ -117,6 +121,17 @@ struct udf_fs {
 	unsigned nparts;
 	uint64_t root_ino;
 	struct udf_statfs sf;
+	/*
+	 * The engine's one lock: every public operation of udf.h holds it for its whole run, and so
+	 * does everything below (nodes, directories, the writer's state, fs->blk).  It is held across
+	 * the I/O through struct udf_io (reads and writes of the packet cache, flushes, the rescue and
+	 * its relocate callback) and across whole commits, so one slow medium access stalls every
+	 * operation of this mount; nothing else serialises the engine.
+	 * Lock order: fs->lock before the packet cache's lock (pkt_cache.c's c->lock, taken inside each
+	 * cache call).  The cache never calls into the engine with its lock held: it drops it around
+	 * backend I/O and around the relocate callback, and its flusher thread takes only its own lock,
+	 * so the order is never reversed.
+	 */
 	pthread_mutex_t lock;
 	struct node **nhash;
 	uint32_t nhash_mask;
@@ -144,8 +159,16 @@ struct node *udf_node_find(struct udf_fs *fs, uint64_t ino);
 void udf_node_insert(struct udf_fs *fs, struct node *n);
 void udf_node_remove(struct udf_fs *fs, struct node *n);
 void udf_node_free(struct node *n);
+/* ICB file types (ECMA-167 4/14.6.6) and the file formats they stand for; any other is a regular
+ * file (recorded as 5). */
+struct udf_file_type {
+	uint8_t icb;
+	mode_t fmt;
+};
+extern const struct udf_file_type udf_file_types[6];
 mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype);
 int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out);
+uint32_t udf_ext_index(const struct node *n, uint64_t off);
 ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf);
 uint32_t udf_name_hash(const char *s);
 struct dirent_ *udf_dir_find(struct node *d, const char *name);
@@ -156,8 +179,40 @@ int udf_get_dir(struct udf_fs *fs, uint64_t ino, struct node **out);
 void udf_dir_rehash(struct node *d);
 int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len);
 
-/* writer (udf_write.c) */
-int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen);
-void udf_w_detach(struct udf_fs *fs);
+struct vds {
+	bool have_pvd, have_lvd;
+	uint32_t pvd_seq, lvd_seq;
+	uint8_t lvd[2048];
+	size_t lvd_len;
+	struct {
+		uint16_t number;
+		uint32_t start, len;
+		uint32_t seq;
+		uint32_t access, usb_len, usb_lbn, ust_len;
+	} pd[MAX_PARTS];
+	unsigned npd;
+};
+
+/* udf_partition.c */
+int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *err, size_t errlen);
+int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys);
+
+/* udf_volume.c */
+bool udf_has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc,
+		    uint32_t *main_len, uint32_t *res_loc, uint32_t *res_len);
+bool udf_vrs_has_nsr(struct udf_fs *fs, uint8_t *buf);
+int udf_read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, uint8_t *buf);
+void udf_read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *buf);
+
+/* A mount that may be written keeps what the writer needs to rewrite descriptors faithfully. */
+static inline bool keep_raw(const struct udf_fs *fs)
+{
+	return fs->io.write && !fs->opts.read_only;
+}
+
+static inline int read_sector(struct udf_fs *fs, uint64_t sector, void *buf)
+{
+	return udf_read_bytes(fs, sector * fs->bs, fs->bs, buf);
+}
 
 #endif

@@ -10,7 +10,7 @@ command -v clang >/dev/null || { echo "SKIP: clang is not installed"; exit 77; }
 [ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 mkdir -p "$OUT"
 clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-I"$SRC/core/udf" "$SRC/tests/udf/fuzz_udf.c" "$SRC/core/udf/udf_desc.c" "$SRC/core/udf/udf_fs.c" "$SRC/core/udf/udf_write.c" \
+	-I"$SRC/core/udf" "$SRC/tests/udf/fuzz_udf.c" "$SRC"/core/udf/*.c \
 	-o "$OUT/fuzz_udf" -lpthread
 for gz in "$CORPUS"/*.img.gz; do
 	name=$(basename "$gz" .img.gz)

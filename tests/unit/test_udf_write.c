@@ -483,6 +483,45 @@ START_TEST(commit_in_the_middle_of_a_write)
 }
 END_TEST
 
+/* An embedded file made to grow by setattr on a full disc while blocks freed since the last commit
+ * wait: the operation commits, and then the data moves out of the file entry. */
+START_TEST(grow_across_a_commit)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t small, ino;
+	uint8_t *chunk = malloc(1 << 20), *want = calloc(1, 100000);
+
+	fill(chunk, 1 << 20, 13);
+	memcpy(want, chunk, 1000);
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 13);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "small", S_IFREG | 0644, 0, 0, NULL, &small, &st), 0);
+	ck_assert_int_eq(udf_write(fs, small, 0, 1000, chunk), 1000);
+	ck_assert_int_eq(udf_create(fs, root, "b", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 49 * BS, chunk), 49 * BS);
+	ck_assert_int_eq(udf_create(fs, root, "filler", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ssize_t n;
+	uint64_t off = 0;
+	while ((n = udf_write(fs, ino, off, 1 << 20, chunk)) > 0)
+		off += (uint64_t)n;
+	ck_assert_int_eq(n, -ENOSPC);
+	ck_assert_int_eq(udf_unlink(fs, root, "b"), 0); /* b's 49 blocks wait for the next commit */
+	struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = 100000};
+	ck_assert_int_eq(udf_setattr(fs, small, &sa, &st), 0);
+	ck_assert_int_eq(st.st_size, 100000);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	check_file(fs, root, "small", want, 100000, "grown across a commit");
+	udf_unmount(fs);
+	free(want);
+	free(chunk);
+	mem_free(&m);
+}
+END_TEST
+
 START_TEST(posix_rules)
 {
 	struct mem m;
@@ -681,6 +720,7 @@ int main(void)
 	tcase_add_test(tc, fragmented_files);
 	tcase_add_test(tc, enospc_then_sound);
 	tcase_add_test(tc, commit_in_the_middle_of_a_write);
+	tcase_add_test(tc, grow_across_a_commit);
 	tcase_add_test(tc, many_entries_one_dir);
 	tcase_add_test(tc, model_hd_201);
 	tcase_add_test(tc, model_cdrw_201);

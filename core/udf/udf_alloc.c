@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The allocator: the space bitmap in memory, allocation (new metadata into packets that were free
+ * when the commit interval began, big files packet-aligned), frees that become allocatable only after
+ * the next commit, and the reserve the next commit needs.  Under fs->lock.
+ *
+ * A leaf: it never commits.  When it says -ENOSPC, blocks freed since the last commit may become
+ * allocatable by a commit; committing and trying again is the public operations' policy
+ * (udf_commit_for_space), never the allocator's, since the commit itself allocates.
+ */
+#define _GNU_SOURCE
+#include "udf_desc.h"
+#include "udf_w.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+
+bool udf_bm_is_free(const struct udf_w *w, uint64_t b)
+{
+	return b < w->nbits && (w->sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
+}
+
+void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_)
+{
+	struct udf_w *w = fs->w;
+	uint8_t *p = &w->sbd[SBD_BITMAP + b / 8];
+
+	if (free_)
+		*p |= (uint8_t)(1u << (b % 8));
+	else
+		*p &= (uint8_t)~(1u << (b % 8));
+	w->sbd_dirty[(SBD_BITMAP + b / 8) / fs->bs] = 1;
+	w->sbd_dirty[0] = 1; /* the tag's CRC may cover the changed byte */
+}
+
+/* First free block in [from, to), or UINT64_MAX. */
+uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to)
+{
+	if (to > w->nbits)
+		to = w->nbits;
+	for (uint64_t b = from; b < to;) {
+		if (b % 8 == 0 && w->sbd[SBD_BITMAP + b / 8] == 0) {
+			b += 8;
+			continue;
+		}
+		if (udf_bm_is_free(w, b))
+			return b;
+		b++;
+	}
+	return UINT64_MAX;
+}
+
+uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max)
+{
+	uint32_t n = 0;
+
+	while (n < max && udf_bm_is_free(w, b + n))
+		n++;
+	return n;
+}
+
+/* Marks the n free blocks from b used. */
+void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		udf_bm_mark(fs, b + i, false);
+	fs->w->free_blocks -= n;
+	udf_update_sf(fs);
+}
+
+/*
+ * New file entries and directories of one commit interval go into packets that held nothing when
+ * the interval began: a commit writes them in its first step and the entries that already existed
+ * in its second, so each packet is written once per commit.  Returns false when no wholly free
+ * packet is left (then any free block will do).
+ */
+static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
+{
+	if (w->pkt <= 1 || w->nbits <= w->pkt_off + w->pkt || want > w->pkt)
+		return false;
+	if (w->mp_valid) {
+		uint64_t f = udf_bm_find(w, w->mp_start, w->mp_start + w->pkt);
+		if (f != UINT64_MAX && udf_bm_run(w, f, want) == want && f + want <= w->mp_start + w->pkt) {
+			*b = f;
+			return true;
+		}
+	}
+	uint64_t npk = (w->nbits - w->pkt_off) / w->pkt;
+	uint64_t first = w->meta_goal > w->pkt_off ? (w->meta_goal - w->pkt_off) / w->pkt : 0;
+	for (uint64_t i = 0; i < npk; i++) {
+		uint64_t c = w->pkt_off + ((first + i) % npk) * w->pkt;
+		if (udf_bm_run(w, c, w->pkt) == w->pkt) {
+			w->mp_valid = true;
+			w->mp_start = c;
+			*b = c;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Allocates up to want consecutive blocks (at least one): at goal when it is free (a file growing in
+ * place), else for data a packet-aligned run, else the first free run after the cursor. */
+int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn,
+		     uint32_t *got)
+{
+	struct udf_w *w = fs->w;
+	uint32_t maxlen = MAX_EXT_BYTES(fs->bs) / fs->bs;
+
+	if (want > maxlen)
+		want = maxlen;
+	uint64_t b = UINT64_MAX;
+	if (!w->in_commit) {
+		/* what the next commit needs to rewrite the directories stays free for it, so that
+		 * a full disc can still commit (and so free space) */
+		uint64_t keep = w->reserve;
+		uint64_t avail = w->free_blocks > keep ? w->free_blocks - keep : 0;
+		if (avail == 0)
+			return -ENOSPC; /* an operation may commit and try again */
+		if (want > avail)
+			want = (uint32_t)avail;
+	}
+	if (goal < w->nbits && udf_bm_is_free(w, goal))
+		b = goal;
+	if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
+		*got = udf_bm_run(w, b, want);
+		*lbn = (uint32_t)b;
+		udf_take_run(fs, b, *got);
+		return 0;
+	}
+	if (b == UINT64_MAX && (flags & ALLOC_ALIGN) && w->pkt > 1 && w->nbits > w->pkt_off + w->pkt) {
+		/* a whole free packet of the medium, so that a big file shares no packet */
+		uint64_t npk = (w->nbits - w->pkt_off) / w->pkt;
+		uint64_t first = w->data_goal > w->pkt_off ? (w->data_goal - w->pkt_off + w->pkt - 1) / w->pkt : 0;
+		for (uint64_t i = 0; i < npk; i++) {
+			uint64_t c = w->pkt_off + ((first + i) % npk) * w->pkt;
+			if (udf_bm_run(w, c, w->pkt) == w->pkt) {
+				b = c;
+				break;
+			}
+		}
+	}
+	if (b == UINT64_MAX) {
+		uint64_t cur = flags & ALLOC_META ? w->meta_goal : w->data_goal;
+		b = udf_bm_find(w, cur, w->nbits);
+		if (b == UINT64_MAX)
+			b = udf_bm_find(w, 0, cur);
+	}
+	if (b != UINT64_MAX) {
+		uint32_t n = udf_bm_run(w, b, want);
+		udf_take_run(fs, b, n);
+		if (flags & ALLOC_META)
+			w->meta_goal = (uint32_t)(b + n);
+		else
+			w->data_goal = (uint32_t)(b + n);
+		*lbn = (uint32_t)b;
+		*got = n;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n)
+{
+	struct udf_w *w = fs->w;
+
+	if (n == 0)
+		return 0;
+	if (w->npend && w->pend[w->npend - 1].lbn + w->pend[w->npend - 1].n == lbn &&
+	    w->pend[w->npend - 1].n + (uint64_t)n < UINT32_MAX) {
+		w->pend[w->npend - 1].n += n;
+	} else {
+		if (w->npend == w->cappend) {
+			size_t nc = w->cappend ? w->cappend * 2 : 64;
+			struct pend *np = realloc(w->pend, nc * sizeof(*np));
+			if (!np)
+				return -ENOMEM; /* the blocks leak until the next check; nothing breaks */
+			w->pend = np;
+			w->cappend = nc;
+		}
+		w->pend[w->npend++] = (struct pend){lbn, n};
+	}
+	w->pend_blocks += n;
+	udf_update_sf(fs);
+	return 0;
+}
+
+/* Frees (after the next commit) every block a node's extents hold. */
+void udf_free_extents(struct udf_fs *fs, const struct node *n)
+{
+	for (uint32_t i = 0; i < n->next; i++)
+		if (n->ext[i].type != 2)
+			udf_free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+}
+
+void udf_apply_frees(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+
+	for (size_t i = 0; i < w->npend; i++) {
+		for (uint32_t k = 0; k < w->pend[i].n; k++) {
+			uint64_t b = (uint64_t)w->pend[i].lbn + k;
+			if (b < w->nbits && !udf_bm_is_free(w, b)) {
+				udf_bm_mark(fs, b, true);
+				w->free_blocks++;
+			}
+		}
+	}
+	if (w->npend)
+		w->bm_stale = true;
+	w->npend = 0;
+	w->pend_blocks = 0;
+}
+
+/* What statfs calls free: allocatable now or after the next commit, less what that commit needs. */
+void udf_update_sf(struct udf_fs *fs)
+{
+	uint64_t f = fs->w->free_blocks + fs->w->pend_blocks;
+
+	fs->sf.free_blocks = f > fs->w->reserve ? f - fs->w->reserve : 0;
+}
+
+/* Room for an operation that allocates `blocks` and adds `fid_bytes` of names to directory d: the
+ * commit must still find the blocks to rewrite d afterwards. */
+int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fid_bytes)
+{
+	struct udf_w *w = fs->w;
+	uint64_t len = (d->stream_len_ok ? d->stream_len : udf_dir_stream_len(d)) + fid_bytes;
+	uint64_t need = len > udf_inline_cap(fs, d) ? blocks_of(fs, len) : 0;
+	uint64_t reserve = w->reserve - d->reserved + need;
+
+	return w->free_blocks >= reserve + blocks ? 0 : -ENOSPC;
+}

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The check after an unclean shutdown (run by udf_w_attach when the integrity descriptor says open):
+ * walks the tree from the root, recounts links and subdirectories, drops names recorded twice, marks
+ * used the blocks files own that the bitmap says are free, and frees blocks the bitmap marks used that
+ * nothing references (anything it cannot follow turns that freeing off); unique IDs go past every ID
+ * seen.  Under fs->lock, at mount.
+ */
+#define _GNU_SOURCE
+#include "udf_desc.h"
+#include "udf_w.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+
+static void mark_seen(struct udf_fs *fs, uint8_t *seen, uint64_t lbn, uint64_t n)
+{
+	for (uint64_t b = lbn; b < lbn + n && b < fs->w->nbits; b++)
+		seen[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+static void mark_node(struct udf_fs *fs, uint8_t *seen, struct node *n, bool *no_reclaim)
+{
+	mark_seen(fs, seen, n->fe_lbn, 1);
+	for (uint32_t i = 0; i < n->naed; i++)
+		mark_seen(fs, seen, n->aed[i], 1);
+	for (uint32_t i = 0; i < n->next; i++)
+		if (n->ext[i].type != 2 && n->ext[i].part == 0)
+			mark_seen(fs, seen, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+	/* an extended attribute file or a stream directory: their ICBs at least, and since what they
+	 * own is not followed, nothing unreferenced is freed */
+	const uint8_t *h = n->hdr;
+	if (le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + AD_LEN) & AD_LEN_MASK) {
+		mark_seen(fs, seen, le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + LAD_LBN), 1);
+		*no_reclaim = true;
+	}
+	if (n->efe && (le32(h + EFE_STREAM_DIR_ICB + AD_LEN) & AD_LEN_MASK)) {
+		mark_seen(fs, seen, le32(h + EFE_STREAM_DIR_ICB + LAD_LBN), 1);
+		*no_reclaim = true;
+	}
+	if (n->ro_node)
+		*no_reclaim = true; /* its indirect entries are not followed */
+}
+
+/* True when partition block b holds (part of) a volume structure, whatever the bitmap says. */
+static bool is_volume_structure(struct udf_fs *fs, uint64_t b)
+{
+	const struct part *p = &fs->parts[0];
+	uint64_t sec = p->start + b, n = fs->nblocks;
+	uint64_t fixed[] = {AVDP_SECTOR, n - 1 - AVDP_SECTOR, n - 1, n - AVDP_SECTOR};
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (sec == fixed[i])
+			return true;
+	struct {
+		uint64_t loc, len;
+	} ext[] = {{fs->vds_loc[0], fs->vds_len[0]}, {fs->vds_loc[1], fs->vds_len[1]},
+		   {fs->lvid_ext_loc, fs->lvid_ext_len}, {p->stable_loc[0], p->stable_len},
+		   {p->stable_loc[1], p->stable_len}, {p->stable_loc[2], p->stable_len},
+		   {p->stable_loc[3], p->stable_len}};
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		if (i >= 3 && i - 3 >= p->nstable)
+			break;
+		uint64_t blocks = (ext[i].len + fs->bs - 1) / fs->bs;
+		if (sec >= ext[i].loc && sec < ext[i].loc + blocks)
+			return true;
+	}
+	/* in the partition: the bitmap, the file set descriptor and its terminator */
+	if (b >= fs->w->sbd_lbn && b < (uint64_t)fs->w->sbd_lbn + fs->w->sbd_blocks)
+		return true;
+	if (b == fs->fsd_lbn)
+		return true;
+	if (b == (uint64_t)fs->fsd_lbn + 1 && udf_read_lb(fs, 0, fs->fsd_lbn + 1, fs->w->buf) == 0 &&
+	    udf_tag_check(fs->w->buf, fs->bs, fs->fsd_lbn + 1) == TAG_TD)
+		return true;
+	return false;
+}
+
+/* The file set's system stream directory (UDF 2.00+: unique ID mapping, non-allocatable space)
+ * and the streams it names are in use too. */
+static void mark_system_streams(struct udf_fs *fs, uint8_t *seen, bool *no_reclaim)
+{
+	uint8_t *b = fs->w->buf;
+	struct node *sd, *c;
+
+	if (udf_read_lb(fs, 0, fs->fsd_lbn, b) || udf_tag_check(b, fs->bs, fs->fsd_lbn) != TAG_FSD) {
+		*no_reclaim = true;
+		return;
+	}
+	if ((le32(b + FSD_SYSTEM_STREAM_ICB + AD_LEN) & AD_LEN_MASK) == 0)
+		return;
+	if (le16(b + FSD_SYSTEM_STREAM_ICB + LAD_PART) != 0 ||
+	    udf_load_node(fs, 0, le32(b + FSD_SYSTEM_STREAM_ICB + LAD_LBN), &sd) != 0 || sd->size > (1u << 20)) {
+		*no_reclaim = true;
+		return;
+	}
+	mark_node(fs, seen, sd, no_reclaim);
+	uint8_t *data = malloc(sd->size ? sd->size : 1);
+	if (!data || udf_node_read(fs, sd, 0, sd->size, data) != (ssize_t)sd->size) {
+		free(data);
+		*no_reclaim = true;
+		return;
+	}
+	for (uint64_t pos = 0; pos + FID_IMPL_USE <= sd->size;) {
+		const uint8_t *f = data + pos;
+		uint64_t flen = udf_fid_size(f);
+		if (le16(f + TAG_IDENT) != TAG_FID || pos + flen > sd->size) {
+			*no_reclaim = true;
+			break;
+		}
+		pos += flen;
+		if ((f[FID_CHARACTERISTICS] & 0x0C) || (le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0)
+			continue; /* parent or deleted */
+		if (le16(f + FID_ICB + LAD_PART) != 0 || udf_load_node(fs, 0, le32(f + FID_ICB + LAD_LBN), &c) != 0) {
+			*no_reclaim = true;
+			continue;
+		}
+		mark_node(fs, seen, c, no_reclaim);
+		if (c->file_type == 4 || c->file_type == 13)
+			*no_reclaim = true; /* deeper stream trees are not followed */
+	}
+	free(data);
+}
+
+static int push(uint64_t **q, size_t *n, size_t *cap, uint64_t v)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		uint64_t *nq = realloc(*q, nc * sizeof(*nq));
+		if (!nq)
+			return -ENOMEM;
+		*q = nq;
+		*cap = nc;
+	}
+	(*q)[(*n)++] = v;
+	return 0;
+}
+
+/*
+ * Walks the whole tree once: blocks in use that the bitmap calls free are marked used (a later
+ * allocation would overwrite them), link counts are made to match the names found, a directory
+ * named from two places (a rename cut short) keeps only the name its own parent entry agrees
+ * with, and the file and directory counts are recounted.  Blocks the bitmap calls used that
+ * nothing references (freed by the commit cut short, or owned by a file unlinked while open) are
+ * freed, unless some file has structures the walk does not follow (extended attribute files,
+ * streams, indirect entries): then nothing is freed, as nothing proves no one else owns them.
+ */
+int udf_recover(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+	uint8_t *seen = calloc(w->nbits / 8 + 1, 1);
+	uint64_t *q = NULL, files = 0, dirs = 1, fixed = 0, links = 0, dropped = 0, reclaimed = 0;
+	bool no_reclaim = false;
+	size_t qn = 0, qcap = 0;
+	struct node *root;
+	int rc;
+
+	if (!seen)
+		return -ENOMEM;
+	if ((rc = udf_get_dir(fs, fs->root_ino, &root)) != 0 || (rc = push(&q, &qn, &qcap, root->ino)) != 0)
+		goto out;
+	root->refs = 1;
+	mark_node(fs, seen, root, &no_reclaim);
+	mark_system_streams(fs, seen, &no_reclaim);
+	for (size_t qi = 0; qi < qn && rc == 0; qi++) {
+		struct node *d;
+		if ((rc = udf_get_dir(fs, q[qi], &d)) != 0)
+			break;
+		for (uint32_t i = 0; i < d->nents && rc == 0; i++) {
+			struct dirent_ *e = &d->ents[i];
+			struct node *c;
+			if (!e->name)
+				continue;
+			if ((rc = udf_get_node(fs, e->ino, &c)) != 0)
+				break;
+			if (S_ISDIR(c->st.st_mode)) {
+				if ((rc = udf_dir_load(fs, c)) != 0)
+					break;
+				if (c->parent != d->ino || c->refs) {
+					udf_dir_del(d, e);
+					d->dir_dirty = true;
+					udf_mark_dirty(fs, d);
+					dropped++;
+					continue;
+				}
+				d->subdirs++;
+				dirs++;
+				rc = push(&q, &qn, &qcap, c->ino);
+			} else if (c->refs == 0) {
+				files++;
+			}
+			if (c->refs++ == 0)
+				mark_node(fs, seen, c, &no_reclaim);
+		}
+		/* hidden entries own their files too */
+		for (uint32_t k = 0; k + FID_IMPL_USE <= d->keep_len && rc == 0;) {
+			const uint8_t *f = d->keep_fids + k;
+			struct node *c;
+			k += (uint32_t)udf_fid_size(f);
+			if ((le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0 || le16(f + FID_ICB + LAD_PART) != 0)
+				continue;
+			if (udf_get_node(fs, udf_make_ino(0, le32(f + FID_ICB + LAD_LBN)), &c) != 0)
+				no_reclaim = true;
+			else if (c->refs++ == 0)
+				mark_node(fs, seen, c, &no_reclaim);
+		}
+		udf_dir_compact(d);
+	}
+	if (rc)
+		goto out;
+	for (uint32_t i = 0; i <= fs->nhash_mask; i++) {
+		for (struct node *n = fs->nhash[i]; n; n = n->hnext) {
+			if (n->uniq >= fs->next_uniq)
+				fs->next_uniq = n->uniq + 1; /* never hand out an ID a file already has */
+			if (!n->refs || n->dead)
+				continue;
+			nlink_t want = S_ISDIR(n->st.st_mode) ? 2 + n->subdirs : n->refs;
+			if (n->st.st_nlink != want) {
+				n->st.st_nlink = want;
+				udf_mark_dirty(fs, n);
+				links++;
+			}
+		}
+	}
+	for (uint64_t b = 0; b < w->nbits; b++) {
+		bool used = seen[b / 8] >> (b % 8) & 1;
+		if (used && udf_bm_is_free(w, b)) {
+			udf_bm_mark(fs, b, false);
+			w->free_blocks--;
+			fixed++;
+		} else if (!used && !no_reclaim && !udf_bm_is_free(w, b) && !is_volume_structure(fs, b)) {
+			/* freed by the last commit, or owned by a file unlinked while open */
+			udf_free_later(fs, (uint32_t)b, 1);
+			reclaimed++;
+		}
+	}
+	if (fixed || reclaimed)
+		w->changed = true;
+	fs->sf.files = files;
+	fs->sf.dirs = dirs;
+	w->lvid_open = true; /* it says open on the medium already */
+	snprintf(fs->note, sizeof(fs->note),
+		 "the disc was not cleanly unmounted: checked %llu files and %llu directories; %llu blocks "
+		 "in use marked, %llu unreferenced freed, %llu link counts and %llu duplicate directory names "
+		 "repaired",
+		 (unsigned long long)files, (unsigned long long)dirs, (unsigned long long)fixed,
+		 (unsigned long long)reclaimed, (unsigned long long)links, (unsigned long long)dropped);
+out:
+	free(seen);
+	free(q);
+	return rc;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The commit: puts the in-memory changes on the medium, and the dirty list it works from.
+ *
+ * Changes live in memory until udf_sync commits them.  The commit orders its writes so that a
+ * process killed at any moment leaves a consistent disc (no journal exists in UDF):
+ *   1. barrier: file data written so far reaches the medium;
+ *   2. everything not yet reachable is written: the space bitmap (with this commit's allocations),
+ *      file entries of new nodes, directory contents (always rewritten into newly allocated blocks,
+ *      never in place), allocation extent descriptors; barrier;
+ *   3. the file entries of nodes that already existed, each a single block (the atomic switch to
+ *      the new contents), directories that gained entries before those that lost some (a crash
+ *      between leaves an entry twice, never lost); the integrity descriptor; barrier;
+ *   4. blocks freed by this commit become allocatable only now (and reach the bitmap on the
+ *      next commit), so nothing reachable on the medium is ever overwritten.
+ * The integrity descriptor is marked open (and that is on the medium) before the first change
+ * after a clean state, and closed by udf_close: an unclean shutdown is seen at the next mount.
+ * The commit runs under fs->lock, its cache writes and barriers included.
+
+ */
+#define _GNU_SOURCE
+#include "udf_desc.h"
+#include "udf_w.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+
+void udf_mark_dirty(struct udf_fs *fs, struct node *n)
+{
+	if (!n->dirty) {
+		if (!n->inline_data && !n->is_new)
+			udf_ext_normalize(fs, n);
+		n->dirty = true;
+		n->dnext = fs->w->dirty;
+		fs->w->dirty = n;
+	}
+	fs->w->changed = true;
+}
+
+void udf_touch(struct udf_fs *fs, struct node *n, bool mtime)
+{
+	struct timespec t = now();
+
+	n->st.st_ctim = t;
+	if (mtime)
+		n->st.st_mtim = t;
+	if (n->dir_dirty) {
+		/* what the commit will record; known once, then kept by dir_add/dir_del */
+		if (!n->stream_len_ok) {
+			n->stream_len = udf_dir_stream_len(n);
+			n->stream_len_ok = true;
+		}
+		n->st.st_size = (off_t)n->stream_len;
+		uint32_t need = n->stream_len > udf_inline_cap(fs, n) ? blocks_of(fs, n->stream_len) : 0;
+		fs->w->reserve += need;
+		fs->w->reserve -= n->reserved;
+		n->reserved = need;
+	}
+	udf_mark_dirty(fs, n);
+}
+
+int udf_write_bitmap(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+
+	udf_tag_finish(w->sbd, (size_t)w->sbd_blocks * fs->bs);
+	for (uint32_t i = 0; i < w->sbd_blocks; i++) {
+		if (!w->sbd_dirty[i])
+			continue;
+		int rc = udf_write_lb(fs, w->sbd_lbn + i, w->sbd + (size_t)i * fs->bs);
+		if (rc)
+			return rc;
+		w->sbd_dirty[i] = 0;
+	}
+	w->bm_stale = false;
+	return 0;
+}
+
+int udf_commit(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+	int rc;
+
+	if (!w->changed)
+		return udf_barrier(fs);
+	w->in_commit = true;
+	/* 1. file data first */
+	rc = udf_barrier(fs);
+	/* 2. new places: directory contents, continuation blocks (all allocation happens here) */
+	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext) {
+		if (n->dead)
+			continue;
+		if (n->dir_dirty && (rc = udf_dir_commit(fs, n)) != 0)
+			break;
+		uint32_t need = udf_aeds_needed(fs, n);
+		if (need != n->naed || need) {
+			for (uint32_t i = 0; i < n->naed; i++)
+				udf_free_later(fs, n->aed[i], 1);
+			n->naed = 0;
+			if (need) {
+				uint32_t *a = realloc(n->aed, need * sizeof(*a));
+				if (!a) {
+					rc = -ENOMEM;
+					break;
+				}
+				n->aed = a;
+				for (uint32_t i = 0; i < need && rc == 0; i++) {
+					uint32_t got;
+					rc = udf_alloc_blocks(fs, UINT64_MAX, 1, ALLOC_META, &n->aed[i], &got);
+					if (rc == 0)
+						n->naed++;
+				}
+			}
+		}
+	}
+	if (rc == 0)
+		rc = udf_write_bitmap(fs);
+	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
+		if (!n->dead && n->is_new)
+			rc = udf_write_fe(fs, n);
+	if (rc == 0)
+		rc = udf_barrier(fs);
+	/* 3. the switch: existing entries, those that gained first */
+	bool late = false;
+	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext) {
+		if (n->dead || n->is_new)
+			continue;
+		if (n->gained)
+			rc = udf_write_fe(fs, n);
+		else
+			late = true;
+	}
+	if (rc == 0 && late) {
+		rc = udf_barrier(fs);
+		for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
+			if (!n->dead && !n->is_new && !n->gained)
+				rc = udf_write_fe(fs, n);
+	}
+	/* the LVID only when the unique IDs handed out come near what it records (it says open, and
+	 * counts and free space are recorded exactly when it is closed) */
+	if (rc == 0 && fs->next_uniq + UNIQ_AHEAD / 2 > w->uniq_bound)
+		rc = udf_write_lvid(fs, true);
+	if (rc == 0)
+		rc = udf_barrier(fs);
+	w->in_commit = false;
+	if (rc)
+		return rc; /* everything stays dirty: the next commit tries again */
+	for (struct node *n = w->dirty, *nx; n; n = nx) {
+		nx = n->dnext;
+		n->reserved = 0;
+		n->dirty = n->dir_dirty = n->is_new = n->gained = false;
+		n->dnext = NULL;
+	}
+	w->dirty = NULL;
+	w->changed = false;
+	w->reserve = 0;
+	w->mp_valid = false; /* what this commit wrote now holds existing entries */
+	fs->sf.commits++;
+	/* 4. freed blocks become allocatable */
+	udf_apply_frees(fs);
+	udf_update_sf(fs);
+	return 0;
+}
+
+/* After -ENOSPC from the allocator: blocks freed since the last commit become allocatable once a
+ * commit is done.  1 when this committed (try again), 0 when no commit would free anything (nothing
+ * pending, or the commit itself is running), or the commit's -errno. */
+int udf_commit_for_space(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+
+	if (w->npend == 0 || w->in_commit)
+		return 0;
+	int rc = udf_commit(fs);
+	return rc ? rc : 1;
+}

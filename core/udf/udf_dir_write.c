@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Directory changes in memory (entries added, removed, compacted) and, at commit, the rewrite of a
+ * changed directory: embedded when it fits, else into newly allocated blocks.  Under fs->lock.
+ */
+#define _GNU_SOURCE
+#include "udf_desc.h"
+#include "udf_w.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+
+/* Rewrites a directory's contents: embedded when it fits, else into newly allocated blocks. */
+int udf_dir_commit(struct udf_fs *fs, struct node *d)
+{
+	size_t len = udf_dir_stream_len(d);
+	uint8_t *data = NULL;
+	int rc;
+
+	if (d->stream_len_ok && d->stream_len != len)
+		return -EIO; /* the running count disagrees with the entries: a bug, refused before writing */
+
+	if (len <= udf_inline_cap(fs, d)) {
+		data = malloc(len);
+		if (!data)
+			return -ENOMEM;
+		if ((rc = udf_dir_build(fs, d, data, len, 0, true)) != 0) {
+			free(data);
+			return rc;
+		}
+		udf_free_extents(fs, d);
+		d->next = 0;
+		free(d->inline_data);
+		d->inline_data = data;
+		d->size = len;
+		d->st.st_size = (off_t)len;
+		udf_recount_blocks(fs, d);
+		return 0;
+	}
+	uint32_t nb = blocks_of(fs, len), lbn, got;
+	/* one contiguous run keeps the FID tag locations simple and the directory in one read */
+	bool in_place = false;
+	rc = udf_alloc_blocks(fs, UINT64_MAX, nb, ALLOC_META, &lbn, &got);
+	if (rc == 0 && got < nb) {
+		/* look for a run of the full length elsewhere */
+		udf_free_later(fs, lbn, got);
+		bool found = false;
+		for (uint64_t c = udf_bm_find(fs->w, 0, fs->w->nbits); c != UINT64_MAX;
+		     c = udf_bm_find(fs->w, c + 1, fs->w->nbits)) {
+			uint32_t r = udf_bm_run(fs->w, c, nb);
+			if (r == nb) {
+				udf_take_run(fs, c, nb);
+				lbn = (uint32_t)c;
+				found = true;
+				break;
+			}
+			c += r;
+		}
+		if (!found)
+			rc = -ENOSPC;
+	}
+	if (rc == -ENOSPC && d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb) {
+		/* The disc is full (the reserve fell short): a directory that shrank or kept its size is
+		 * rewritten where it is.  Not atomic across its packets, but the only way left to record
+		 * the deletions that free space. */
+		lbn = d->ext[0].lbn;
+		in_place = true;
+		rc = 0;
+	}
+	if (rc)
+		return rc;
+	data = calloc(nb, fs->bs);
+	if (!data) {
+		if (!in_place)
+			udf_free_later(fs, lbn, nb);
+		return -ENOMEM;
+	}
+	rc = udf_dir_build(fs, d, data, len, lbn, false);
+	if (rc == 0)
+		rc = udf_write_run(fs, lbn, nb, data);
+	free(data);
+	if (rc) {
+		if (!in_place)
+			udf_free_later(fs, lbn, nb);
+		return rc;
+	}
+	if (in_place) {
+		uint32_t had = blocks_of(fs, d->ext[0].len);
+		udf_free_later(fs, lbn + nb, had - nb);
+	} else {
+		udf_free_extents(fs, d);
+	}
+	free(d->inline_data);
+	d->inline_data = NULL;
+	d->next = 0;
+	if ((rc = udf_ext_set(fs, d, 0, nb, 0, lbn)) != 0)
+		return rc;
+	d->size = len;
+	d->st.st_size = (off_t)len;
+	udf_recount_blocks(fs, d);
+	return 0;
+}
+
+int udf_dir_add(struct node *d, const char *name, const uint8_t *raw, uint8_t rawlen, uint64_t ino,
+		bool is_dir, uint32_t uniq)
+{
+	if (d->nents == d->ents_cap) {
+		uint32_t nc = d->ents_cap ? d->ents_cap * 2 : 16;
+		struct dirent_ *ne = realloc(d->ents, nc * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		d->ents = ne;
+		d->ents_cap = nc;
+	}
+	if ((d->nents - d->ntomb + 1) * 2u > d->dhash_mask + 1) {
+		uint32_t nb = (d->dhash_mask + 1) * 2;
+		uint32_t *h = malloc(nb * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		free(d->dhash);
+		d->dhash = h;
+		d->dhash_mask = nb - 1;
+		udf_dir_rehash(d);
+	}
+	char *n = strdup(name);
+	uint8_t *r = malloc(rawlen);
+	if (!n || !r) {
+		free(n);
+		free(r);
+		return -ENOMEM;
+	}
+	memcpy(r, raw, rawlen);
+	if (d->stream_len_ok)
+		d->stream_len += udf_fid_len(rawlen);
+	uint32_t i = d->nents++;
+	d->ents[i] = (struct dirent_){n, ino, (uint8_t)(is_dir ? 4 : 5), UINT32_MAX, d->next_cookie++, r, rawlen, uniq};
+	uint32_t b = udf_name_hash(n) & d->dhash_mask;
+	d->ents[i].hnext = d->dhash[b];
+	d->dhash[b] = i;
+	return 0;
+}
+
+void udf_dir_del(struct node *d, struct dirent_ *e)
+{
+	uint32_t idx = (uint32_t)(e - d->ents);
+	uint32_t *pp = &d->dhash[udf_name_hash(e->name) & d->dhash_mask];
+
+	while (*pp != UINT32_MAX && *pp != idx)
+		pp = &d->ents[*pp].hnext;
+	if (*pp == idx)
+		*pp = e->hnext;
+	if (d->stream_len_ok)
+		d->stream_len -= udf_fid_len(e->rawlen);
+	free(e->name);
+	free(e->raw);
+	e->name = NULL;
+	e->raw = NULL;
+	d->ntomb++;
+}
+
+/* Drops the slots of removed entries once they are many (positions of the others are kept). */
+void udf_dir_compact(struct node *d)
+{
+	if (d->ntomb > 64 && d->ntomb * 2 > d->nents) {
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < d->nents; i++)
+			if (d->ents[i].name)
+				d->ents[k++] = d->ents[i];
+		d->nents = k;
+		d->ntomb = 0;
+		udf_dir_rehash(d);
+	}
+}
+
+bool udf_dir_empty(const struct node *d)
+{
+	return d->nents == d->ntomb;
+}

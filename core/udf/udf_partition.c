@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Partitions and the block map: a partition-relative block to a medium sector through the partition
+ * maps (physical; sparable, through the sparing table; virtual, through the VAT; metadata, through the
+ * metadata file), and the reads below it.  Called under the engine's lock (fs->lock), or by udf_mount
+ * before the file system is shared.
+ */
+#define _GNU_SOURCE
+#include "udf.h"
+#include "udf_desc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "udf_int.h"
+
+int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
+{
+	if (off > fs->io.size || len > fs->io.size - off)
+		return -EIO;
+	return fs->io.read(fs->io.ctx, off, len, buf);
+}
+
+/* Partition-relative block → medium sector, through the sparing table where there is one. */
+int udf_map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sector)
+{
+	if (pref >= fs->nparts)
+		return -EIO;
+	struct part *p = &fs->parts[pref];
+	if (p->kind == PART_VIRTUAL) {
+		if (!p->vat || lbn >= p->nvat || p->vat[lbn] == 0xFFFFFFFFu)
+			return -EIO;
+		lbn = p->vat[lbn];
+		p = &fs->parts[p->phys];
+	} else if (p->kind == PART_META) {
+		/* A block of the metadata partition is a block of the metadata file. */
+		struct node *m = p->meta;
+		uint64_t off = (uint64_t)lbn * fs->bs;
+		if (!m || m->inline_data || off >= m->size)
+			return -EIO;
+		uint32_t lo = udf_ext_index(m, off);
+		if (lo >= m->next || m->ext[lo].type != 0 || off - m->ext[lo].file_off >= m->ext[lo].len)
+			return -EIO;
+		uint64_t plbn = m->ext[lo].lbn + (off - m->ext[lo].file_off) / fs->bs;
+		if (plbn > UINT32_MAX || m->ext[lo].part != p->phys)
+			return -EIO;
+		lbn = (uint32_t)plbn;
+		p = &fs->parts[p->phys];
+	}
+	if (!p->have_pd || p->kind == PART_VIRTUAL || p->kind == PART_META)
+		return -EIO; /* not supported yet: refused, never guessed */
+	if (lbn >= p->len)
+		return -EIO;
+	if (p->kind == PART_SPARABLE && p->packet_len) {
+		uint32_t pkt = lbn - lbn % p->packet_len;
+		for (uint32_t i = 0; i < p->nspare; i++) {
+			if (p->spare[i].orig == pkt) {
+				*sector = (uint64_t)p->spare[i].mapped + lbn % p->packet_len;
+				return *sector < fs->nblocks ? 0 : -EIO;
+			}
+		}
+	}
+	*sector = p->start + lbn;
+	return *sector < fs->nblocks ? 0 : -EIO;
+}
+
+int udf_read_lb(struct udf_fs *fs, uint16_t pref, uint32_t lbn, void *buf)
+{
+	uint64_t sector;
+	int rc = udf_map_block(fs, pref, lbn, &sector);
+
+	return rc ? rc : read_sector(fs, sector, buf);
+}
+
+static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, uint8_t *buf)
+{
+	unsigned ntables = map[SPMAP_NUM_TABLES];
+	uint32_t table_size = le32(map + SPMAP_TABLE_SIZE);
+
+	for (unsigned t = 0; t < ntables && t < 4; t++)
+		p->stable_loc[t] = le32(map + SPMAP_TABLE_LOCS + 4 * t);
+	p->nstable = ntables < 4 ? ntables : 4;
+	p->stable_len = table_size;
+
+	if (ntables < 1 || ntables > 4 || table_size < ST_MAP || table_size > (1u << 20))
+		return -EIO;
+	size_t blocks = (table_size + fs->bs - 1) / fs->bs;
+	uint8_t *tbl = malloc(blocks * fs->bs);
+	if (!tbl)
+		return -ENOMEM;
+	/* Use the first copy that verifies; the others exist for exactly this. */
+	for (unsigned t = 0; t < ntables; t++) {
+		uint32_t loc = le32(map + SPMAP_TABLE_LOCS + 4 * t);
+		bool ok = true;
+		for (size_t b = 0; b < blocks && ok; b++)
+			ok = (uint64_t)loc + b < fs->nblocks && read_sector(fs, (uint64_t)loc + b, tbl + b * fs->bs) == 0;
+		if (!ok)
+			continue;
+		uint16_t crc_len = le16(tbl + TAG_CRC_LENGTH);
+		if (crc_len + (unsigned)TAG_SIZE > blocks * fs->bs || udf_tag_check(tbl, blocks * fs->bs, loc) != 0)
+			continue;
+		if (memcmp(tbl + ST_IDENT + REGID_IDENT, "*UDF Sparing Table", 18) != 0)
+			continue;
+		uint16_t n = le16(tbl + ST_NUM_ENTRIES);
+		if ((unsigned)ST_MAP + (unsigned)STE_SIZE * n > blocks * fs->bs)
+			continue;
+		p->spare = calloc(n ? n : 1, sizeof(*p->spare));
+		if (!p->spare) {
+			free(tbl);
+			return -ENOMEM;
+		}
+		p->nspare_cap = n ? n : 1;
+		for (uint16_t i = 0; i < n; i++) {
+			uint32_t orig = le32(tbl + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
+			if (orig >= 0xFFFFFFF0u)
+				continue; /* free or defective spare */
+			p->spare[p->nspare].orig = orig;
+			p->spare[p->nspare].mapped = le32(tbl + ST_MAP + STE_SIZE * i + STE_MAPPED);
+			p->nspare++;
+		}
+		if (keep_raw(fs)) {
+			/* the writer moves packets that fail into spares, and records it in every copy */
+			p->stable_raw = tbl;
+			p->stable_bytes = blocks * fs->bs;
+		} else {
+			free(tbl);
+		}
+		return 0;
+	}
+	free(tbl);
+	(void)buf;
+	return -EIO;
+}
+
+int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *err, size_t errlen)
+{
+	const uint8_t *lvd = v->lvd;
+	uint32_t mt_len = le32(lvd + LVD_MAP_TABLE_LENGTH), nmaps = le32(lvd + LVD_NUM_PARTITION_MAPS);
+
+	if (nmaps == 0 || nmaps > MAX_PARTS || LVD_PARTITION_MAPS + (uint64_t)mt_len > v->lvd_len) {
+		snprintf(err, errlen, "UDF logical volume has an invalid partition map table");
+		return -EIO;
+	}
+	const uint8_t *m = lvd + LVD_PARTITION_MAPS, *end = m + mt_len;
+	for (uint32_t i = 0; i < nmaps; i++) {
+		if (m + PMAP_LENGTH + 1 > end || m[PMAP_LENGTH] < 6 || m + m[PMAP_LENGTH] > end) {
+			snprintf(err, errlen, "UDF partition map %u is damaged", i);
+			return -EIO;
+		}
+		struct part *p = &fs->parts[i];
+		uint16_t num;
+		if (m[PMAP_TYPE] == 1) {
+			p->kind = PART_PHYS;
+			num = le16(m + PMAP1_PART_NUM);
+		} else if (m[PMAP_TYPE] == 2 && m[PMAP_LENGTH] >= PMAP2_SIZE) {
+			num = le16(m + PMAP2_PART_NUM);
+			if (memcmp(m + PMAP2_IDENT + REGID_IDENT, "*UDF Sparable Partition", 23) == 0) {
+				p->kind = PART_SPARABLE;
+				p->packet_len = le16(m + SPMAP_PACKET_LENGTH);
+				if (p->packet_len == 0 || p->packet_len > 1024) {
+					snprintf(err, errlen, "UDF sparable partition has packet length %u", p->packet_len);
+					return -EIO;
+				}
+				if (load_sparing(fs, p, m, buf)) {
+					snprintf(err, errlen, "no readable UDF sparing table");
+					return -EIO;
+				}
+			} else if (memcmp(m + PMAP2_IDENT + REGID_IDENT, "*UDF Virtual Partition", 22) == 0) {
+				p->kind = PART_VIRTUAL;
+			} else if (memcmp(m + PMAP2_IDENT + REGID_IDENT, "*UDF Metadata Partition", 23) == 0) {
+				p->kind = PART_META;
+				p->meta_loc = le32(m + MPMAP_FILE_LOC);
+				p->mirror_loc = le32(m + MPMAP_MIRROR_LOC);
+			} else {
+				snprintf(err, errlen, "unknown UDF partition map type");
+				return -EIO;
+			}
+		} else {
+			snprintf(err, errlen, "unknown UDF partition map type %u", m[PMAP_TYPE]);
+			return -EIO;
+		}
+		p->number = num;
+		for (unsigned k = 0; k < v->npd; k++) {
+			if (v->pd[k].number == num) {
+				p->start = v->pd[k].start;
+				p->len = v->pd[k].len;
+				p->have_pd = p->start < fs->nblocks && p->len <= fs->nblocks - p->start;
+				p->access = v->pd[k].access;
+				p->usb_len = v->pd[k].usb_len;
+				p->usb_lbn = v->pd[k].usb_lbn;
+				p->ust_len = v->pd[k].ust_len;
+			}
+		}
+		if (!p->have_pd) {
+			snprintf(err, errlen, "UDF partition %u is missing or lies outside the medium", num);
+			return -EIO;
+		}
+		m += m[PMAP_LENGTH];
+	}
+	fs->nparts = nmaps;
+	return 0;
+}
+
+/* The VAT of a write-once disc is the file entry in the last recorded block.  An image does not
+ * say which block that is: the last block that is not all zeros. */
+#define VAT_SCAN_LIMIT (1u << 20) /* blocks */
+
+int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
+{
+	struct part *pp = &fs->parts[phys];
+	uint8_t *chunk = malloc(64 * (size_t)fs->bs);
+	uint64_t last = UINT64_MAX;
+	int rc = -ENOENT;
+
+	if (!chunk)
+		return -ENOMEM;
+	uint64_t end = pp->start + pp->len, scanned = 0;
+	while (end > pp->start && last == UINT64_MAX && scanned < VAT_SCAN_LIMIT) {
+		uint64_t n = end - pp->start < 64 ? end - pp->start : 64;
+		if (udf_read_bytes(fs, (end - n) * fs->bs, n * fs->bs, chunk))
+			break;
+		for (uint64_t i = n; i-- > 0 && last == UINT64_MAX;) {
+			const uint8_t *b = chunk + i * fs->bs;
+			for (uint32_t k = 0; k < fs->bs; k++)
+				if (b[k]) {
+					last = end - n + i;
+					break;
+				}
+		}
+		end -= n;
+		scanned += n;
+	}
+	free(chunk);
+	if (last == UINT64_MAX)
+		return -ENOENT;
+	struct node *n;
+	if (udf_load_node(fs, phys, (uint32_t)(last - pp->start), &n))
+		return -ENOENT;
+	uint8_t *data = malloc(n->size ? n->size : 1);
+	if (!data || n->size > (64u << 20))
+		goto out;
+	if (udf_node_read(fs, n, 0, (size_t)n->size, data) != (ssize_t)n->size)
+		goto out;
+	uint64_t first = 0, count = 0;
+	if (n->file_type == 248 && n->size >= VAT_HEADER_MIN) {
+		uint16_t lhd = le16(data + VAT_HEADER_LEN);
+		if (lhd < VAT_HEADER_MIN || lhd > n->size)
+			goto out;
+		first = lhd;
+		count = (n->size - lhd) / 4;
+		fs->sf.files = le32(data + VAT_NUM_FILES);
+		fs->sf.dirs = le32(data + VAT_NUM_DIRS);
+	} else if (n->size >= VAT150_TRAILER &&
+		   memcmp(data + n->size - VAT150_TRAILER + REGID_IDENT, "*UDF Virtual Alloc Tbl", 22) == 0) {
+		count = (n->size - VAT150_TRAILER) / 4;
+	} else {
+		goto out;
+	}
+	v->vat = malloc(count ? count * 4 : 4);
+	if (!v->vat) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < count; i++)
+		v->vat[i] = le32(data + first + 4 * i);
+	v->nvat = (uint32_t)count;
+	v->phys = phys;
+	rc = 0;
+out:
+	free(data);
+	return rc;
+}

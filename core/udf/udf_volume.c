@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Volume recognition, read at mount: the volume recognition sequence, the anchors, the volume
+ * descriptor sequence (the newest PVD, LVD and PDs) and the logical volume integrity descriptor.
+ */
+#define _GNU_SOURCE
+#include "udf.h"
+#include "udf_desc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "udf_int.h"
+
+bool udf_has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc,
+		    uint32_t *main_len, uint32_t *res_loc, uint32_t *res_len)
+{
+	if (sector >= fs->nblocks || read_sector(fs, sector, buf))
+		return false;
+	if (udf_tag_check(buf, fs->bs, (uint32_t)sector) != TAG_AVDP)
+		return false;
+	*main_len = le32(buf + AVDP_MAIN_VDS + EXT_LEN);
+	*main_loc = le32(buf + AVDP_MAIN_VDS + EXT_LOC);
+	*res_len = le32(buf + AVDP_RESERVE_VDS + EXT_LEN);
+	*res_loc = le32(buf + AVDP_RESERVE_VDS + EXT_LOC);
+	return true;
+}
+
+bool udf_vrs_has_nsr(struct udf_fs *fs, uint8_t *buf)
+{
+	uint32_t step = fs->bs > 2048 ? fs->bs : 2048;
+	uint64_t base = fs->io.session_start * fs->bs + VRS_OFFSET;
+	const uint8_t *id = buf + VSD_STD_IDENT;
+	bool bea = false;
+
+	for (uint64_t off = base; off < base + 64 * (uint64_t)step; off += step) {
+		if (udf_read_bytes(fs, off, VSD_VERSION + 1, buf))
+			return false;
+		if (buf[VSD_TYPE] != 0 && memcmp(id, "CD001", 5) != 0)
+			return false;
+		if (memcmp(id, "BEA01", 5) == 0)
+			bea = true;
+		else if (bea && (memcmp(id, "NSR02", 5) == 0 || memcmp(id, "NSR03", 5) == 0))
+			return true;
+		else if (memcmp(id, "TEA01", 5) == 0)
+			return false;
+		else if (memcmp(id, "CD001", 5) && memcmp(id, "BOOT2", 5) && memcmp(id, "CDW02", 5))
+			return false;
+	}
+	return false;
+}
+
+int udf_read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, uint8_t *buf)
+{
+	unsigned seen = 0;
+	uint32_t hops = 0;
+
+	memset(v, 0, sizeof(*v));
+	uint64_t n = len / fs->bs;
+	for (uint64_t i = 0; i < n && seen < MAX_VDS_DESCS; i++, seen++) {
+		uint64_t sector = (uint64_t)loc + i;
+		if (sector >= fs->nblocks || read_sector(fs, sector, buf))
+			return -EIO;
+		int tag = udf_tag_check(buf, fs->bs, (uint32_t)sector);
+		if (tag < 0)
+			return -EIO;
+		uint32_t seq = le32(buf + VD_SEQ_NUM);
+		switch (tag) {
+		case TAG_PVD:
+			if (!v->have_pvd || seq >= v->pvd_seq) {
+				v->have_pvd = true;
+				v->pvd_seq = seq;
+			}
+			break;
+		case TAG_LVD:
+			if (!v->have_lvd || seq >= v->lvd_seq) {
+				v->have_lvd = true;
+				v->lvd_seq = seq;
+				v->lvd_len = fs->bs < sizeof(v->lvd) ? fs->bs : sizeof(v->lvd);
+				memcpy(v->lvd, buf, v->lvd_len);
+			}
+			break;
+		case TAG_PD: {
+			uint16_t num = le16(buf + PD_NUMBER);
+			unsigned k;
+			for (k = 0; k < v->npd && v->pd[k].number != num; k++)
+				;
+			if (k == v->npd) {
+				if (v->npd == MAX_PARTS)
+					break;
+				v->npd++;
+			} else if (seq < v->pd[k].seq) {
+				break;
+			}
+			v->pd[k].number = num;
+			v->pd[k].seq = seq;
+			v->pd[k].start = le32(buf + PD_START);
+			v->pd[k].len = le32(buf + PD_LENGTH);
+			v->pd[k].access = le32(buf + PD_ACCESS_TYPE);
+			/* Partition header descriptor (ECMA-167 4/14.3) in the contents use. */
+			v->pd[k].ust_len = le32(buf + PD_CONTENTS_USE + PHD_UNALLOC_TABLE + AD_LEN) & AD_LEN_MASK;
+			v->pd[k].usb_len = le32(buf + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + AD_LEN) & AD_LEN_MASK;
+			v->pd[k].usb_lbn = le32(buf + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + SAD_POS);
+			break;
+		}
+		case TAG_VDP:
+			if (++hops > 16)
+				return -EIO;
+			loc = le32(buf + VDP_NEXT_VDS + EXT_LOC);
+			n = le32(buf + VDP_NEXT_VDS + EXT_LEN) / fs->bs;
+			i = (uint64_t)-1;
+			break;
+		case TAG_TD:
+			return v->have_pvd && v->have_lvd ? 0 : -EIO;
+		default:
+			break;
+		}
+	}
+	return v->have_pvd && v->have_lvd ? 0 : -EIO;
+}
+
+void udf_read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *buf)
+{
+	for (int hops = 0; hops < 16 && len >= fs->bs; hops++) {
+		if ((uint64_t)loc >= fs->nblocks || read_sector(fs, loc, buf))
+			return;
+		if (udf_tag_check(buf, fs->bs, loc) != TAG_LVID)
+			return;
+		uint32_t np = le32(buf + LVID_NUM_PARTITIONS), liu = le32(buf + LVID_IMPL_USE_LEN);
+		if (np > 64 || LVID_FREE_SPACE + 8ull * np + liu > fs->bs)
+			return;
+		uint64_t free_blocks = 0;
+		for (uint32_t i = 0; i < np && i < fs->nparts; i++) {
+			uint32_t f = le32(buf + LVID_FREE_SPACE + 4 * i);
+			if (f != 0xFFFFFFFFu)
+				free_blocks += f;
+		}
+		fs->sf.free_blocks = free_blocks;
+		fs->lvid_loc = loc;
+		fs->lvid_type = le32(buf + LVID_INTEGRITY_TYPE);
+		fs->next_uniq = le64(buf + LVID_NEXT_UNIQUE_ID);
+		if (liu >= LVIU_SIZE) {
+			const uint8_t *iu = buf + LVID_FREE_SPACE + 8 * np;
+			fs->sf.files = le32(iu + LVIU_NUM_FILES);
+			fs->sf.dirs = le32(iu + LVIU_NUM_DIRS);
+		}
+		/* Follow the next integrity extent, where the newest LVID may be. */
+		uint32_t nlen = le32(buf + LVID_NEXT_EXTENT + EXT_LEN), nloc = le32(buf + LVID_NEXT_EXTENT + EXT_LOC);
+		if (nlen == 0)
+			return;
+		loc = nloc;
+		len = nlen;
+	}
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The UDF writer's state and the functions its files share.  Not a public API: included only by the
+ * files of core/udf (and by tests).  Everything here runs under the engine's lock (fs->lock, see
+ * udf_int.h); fs->w is NULL on a read-only mount.
+ */
+#ifndef PKTFUSE_UDF_W_H
+#define PKTFUSE_UDF_W_H
+
+#include "udf_int.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct pend {
+	uint32_t lbn, n;
+};
+
+struct udf_w {
+	uint8_t *sbd;            /* the whole space bitmap descriptor; bit set = block free */
+	uint32_t sbd_lbn, sbd_blocks;
+	uint8_t *sbd_dirty;      /* one byte per block of the descriptor */
+	bool bm_stale;           /* the medium's bitmap lags behind (frees applied after a commit) */
+	uint64_t plen;           /* partition length in blocks */
+	uint64_t nbits;          /* blocks the bitmap describes */
+	uint64_t free_blocks;    /* allocatable now */
+	struct pend *pend;       /* freed, allocatable after the next commit */
+	size_t npend, cappend;
+	uint64_t pend_blocks;
+	uint64_t reserve;        /* blocks the next commit will need: only the commit may take them */
+	uint32_t meta_goal, data_goal, pkt;
+	uint32_t pkt_off;        /* first partition block that starts a packet of the medium */
+	bool mp_valid;           /* the packet new metadata of this commit interval goes to */
+	uint64_t mp_start;
+	uint8_t *lvid;
+	bool lvid_open;          /* the medium's LVID says open */
+	uint64_t uniq_bound;     /* the next unique ID the medium's LVID records */
+	bool changed;            /* changes wait for a commit */
+	bool in_commit;
+	struct node *dirty;      /* nodes whose file entry (or directory) must be written */
+	int tz;                  /* minutes east of UTC, for timestamps */
+	uint8_t *buf;            /* one block of scratch */
+	uint8_t *buf2;
+};
+
+#define MAX_EXT_BYTES(bs) ((AD_LEN_MASK / (bs)) * (bs))
+
+#define UNIQ_AHEAD 65536u
+
+#define FE_HDR ((uint32_t)FE_SIZE)
+
+#define EFE_HDR ((uint32_t)EFE_SIZE)
+
+enum { ALLOC_META = 1, ALLOC_ALIGN = 2 };
+
+static inline struct timespec now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return t;
+}
+
+static inline uint32_t blocks_of(const struct udf_fs *fs, uint64_t bytes)
+{
+	return (uint32_t)((bytes + fs->bs - 1) / fs->bs);
+}
+
+/* udf_write_io.c */
+int udf_write_lb(struct udf_fs *fs, uint32_t lbn, const void *buf);
+int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *buf);
+int udf_barrier(struct udf_fs *fs);
+
+/* udf_alloc.c */
+bool udf_bm_is_free(const struct udf_w *w, uint64_t b);
+void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_);
+uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to);
+uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max);
+void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
+int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn,
+		     uint32_t *got);
+int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n);
+void udf_free_extents(struct udf_fs *fs, const struct node *n);
+void udf_apply_frees(struct udf_fs *fs);
+void udf_update_sf(struct udf_fs *fs);
+int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fid_bytes);
+
+/* udf_extent.c */
+int udf_ext_normalize(struct udf_fs *fs, struct node *n);
+int udf_ext_set(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t cnt, uint8_t type, uint32_t lbn);
+void udf_recount_blocks(struct udf_fs *fs, struct node *n);
+uint32_t udf_inline_cap(const struct udf_fs *fs, const struct node *n);
+ssize_t udf_node_write(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, const uint8_t *src);
+int udf_node_truncate(struct udf_fs *fs, struct node *n, uint64_t size);
+
+/* udf_encode.c */
+void udf_put_vol_tag(struct udf_fs *fs, uint8_t *p, uint16_t id, uint32_t loc, uint16_t crc_len);
+void udf_put_impl_regid(uint8_t *p);
+uint8_t udf_file_type_of(mode_t m);
+uint32_t udf_aeds_needed(const struct udf_fs *fs, const struct node *n);
+int udf_write_fe(struct udf_fs *fs, struct node *n);
+size_t udf_fid_len(size_t lfi);
+size_t udf_dir_stream_len(const struct node *d);
+int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, uint32_t base, bool embedded);
+
+/* udf_dir_write.c */
+int udf_dir_commit(struct udf_fs *fs, struct node *d);
+int udf_dir_add(struct node *d, const char *name, const uint8_t *raw, uint8_t rawlen, uint64_t ino,
+		bool is_dir, uint32_t uniq);
+void udf_dir_del(struct node *d, struct dirent_ *e);
+void udf_dir_compact(struct node *d);
+bool udf_dir_empty(const struct node *d);
+
+/* udf_lvid.c */
+int udf_begin_change(struct udf_fs *fs);
+int udf_write_lvid(struct udf_fs *fs, bool open_);
+uint64_t udf_take_uniq(struct udf_fs *fs);
+
+/* udf_commit.c */
+void udf_mark_dirty(struct udf_fs *fs, struct node *n);
+void udf_touch(struct udf_fs *fs, struct node *n, bool mtime);
+int udf_write_bitmap(struct udf_fs *fs);
+int udf_commit(struct udf_fs *fs);
+int udf_commit_for_space(struct udf_fs *fs);
+
+/* udf_check.c */
+int udf_recover(struct udf_fs *fs);
+
+/* udf_mount.c */
+int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen);
+void udf_w_detach(struct udf_fs *fs);
+
+#endif

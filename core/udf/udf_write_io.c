@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The writer's block I/O: partition blocks written through the sparing table, the barrier that
+ * makes them durable, and defect management (a packet the medium cannot write moved into a spare).
+ * Under fs->lock.
+ */
+#define _GNU_SOURCE
+#include "udf_desc.h"
+#include "udf_w.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+
+int udf_write_lb(struct udf_fs *fs, uint32_t lbn, const void *buf)
+{
+	uint64_t sector;
+	int rc = udf_map_block(fs, 0, lbn, &sector);
+
+	return rc ? rc : fs->io.write(fs->io.ctx, sector * fs->bs, fs->bs, buf);
+}
+
+/* Writes n consecutive partition blocks, in runs of consecutive medium sectors. */
+int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *buf)
+{
+	uint32_t i = 0;
+
+	while (i < n) {
+		uint64_t s0, s;
+		int rc = udf_map_block(fs, 0, lbn + i, &s0);
+		if (rc)
+			return rc;
+		uint32_t k = 1;
+		while (i + k < n && udf_map_block(fs, 0, lbn + i + k, &s) == 0 && s == s0 + k)
+			k++;
+		rc = fs->io.write(fs->io.ctx, s0 * fs->bs, (size_t)k * fs->bs, buf + (size_t)i * fs->bs);
+		if (rc)
+			return rc;
+		i += k;
+	}
+	return 0;
+}
+
+/*
+ * Defect management (UDF 2.2.12): a packet of the sparable partition that cannot be written is
+ * given a spare packet, recorded in every copy of the sparing table (entries kept sorted, the
+ * sequence number raised); a spare that fails in turn is marked defective and replaced.  Called
+ * back by io.rescue, under the engine's lock (the commit holds it).
+ */
+static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
+{
+	struct udf_fs *fs = ctx;
+	struct part *p = &fs->parts[0];
+	uint8_t *t = p->stable_raw;
+	uint64_t sector = off / fs->bs;
+	uint32_t n = le16(t + ST_NUM_ENTRIES), orig = UINT32_MAX;
+
+	if (ST_MAP + (unsigned long long)STE_SIZE * n > p->stable_bytes || !p->packet_len)
+		return -EIO;
+	if (sector >= p->start && sector < p->start + p->len) {
+		if ((sector - p->start) % p->packet_len)
+			return -EIO;
+		orig = (uint32_t)(sector - p->start);
+	} else {
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *e = t + ST_MAP + STE_SIZE * i;
+			if (le32(e + STE_MAPPED) == sector && le32(e + STE_ORIGINAL) < 0xFFFFFFF0u) {
+				orig = le32(e + STE_ORIGINAL);
+				put_le32(e + STE_ORIGINAL, 0xFFFFFFF0u); /* this spare is worn too */
+				break;
+			}
+		}
+		if (orig == UINT32_MAX)
+			return -EIO; /* not a packet the sparing table can move */
+	}
+	uint8_t *freee = NULL;
+	for (uint32_t i = 0; i < n && !freee; i++)
+		if (le32(t + ST_MAP + STE_SIZE * i) == 0xFFFFFFFFu)
+			freee = t + ST_MAP + STE_SIZE * i;
+	if (!freee)
+		return -ENOSPC; /* every spare is used */
+	put_le32(freee + STE_ORIGINAL, orig);
+	*to = (uint64_t)le32(freee + STE_MAPPED) * fs->bs;
+	/* entries in ascending order of their original location (free and defective ones last) */
+	for (uint32_t i = 1; i < n; i++) {
+		for (uint32_t k = i; k > 0 && le32(t + ST_MAP + STE_SIZE * (k - 1)) > le32(t + ST_MAP + STE_SIZE * k); k--) {
+			uint8_t tmp[STE_SIZE];
+			memcpy(tmp, t + ST_MAP + STE_SIZE * k, STE_SIZE);
+			memcpy(t + ST_MAP + STE_SIZE * k, t + ST_MAP + STE_SIZE * (k - 1), STE_SIZE);
+			memcpy(t + ST_MAP + STE_SIZE * (k - 1), tmp, STE_SIZE);
+		}
+	}
+	put_le32(t + ST_SEQ_NUM, le32(t + ST_SEQ_NUM) + 1);
+	p->nspare = 0;
+	for (uint32_t i = 0; i < n && p->nspare < p->nspare_cap; i++) {
+		uint32_t o = le32(t + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
+		if (o < 0xFFFFFFF0u)
+			p->spare[p->nspare++] = (struct sparing_entry){o, le32(t + ST_MAP + STE_SIZE * i + STE_MAPPED)};
+	}
+	for (uint32_t c = 0; c < p->nstable; c++) {
+		put_le32(t + TAG_LOCATION, p->stable_loc[c]);
+		udf_tag_finish(t, p->stable_bytes);
+		/* a copy that cannot be written leaves the others; the next flush reports it */
+		fs->io.write(fs->io.ctx, (uint64_t)p->stable_loc[c] * fs->bs, p->stable_bytes, t);
+	}
+	fs->sf.relocated++;
+	return 0;
+}
+
+int udf_barrier(struct udf_fs *fs)
+{
+	if (!fs->io.flush)
+		return 0;
+	int rc = fs->io.flush(fs->io.ctx);
+	if (rc == -EIO && fs->io.rescue && fs->parts[0].kind == PART_SPARABLE && fs->parts[0].stable_raw &&
+	    fs->bs == 2048 && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
+		rc = fs->io.flush(fs->io.ctx); /* the moved packets and the sparing tables, synced */
+	return rc;
+}

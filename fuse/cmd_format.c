@@ -9,7 +9,6 @@
 #include "pkt_cache.h"
 #include "source.h"
 #include "source_kind.h"
-#include "udf_desc.h"
 #include "udf_cache_io.h"
 #include "udf_format.h"
 
@@ -311,12 +310,9 @@ int cmd_format(int argc, char **argv)
 		return 2;
 	}
 	/* The label must fit the volume identifier: check before anything is erased. */
-	uint8_t probe[32];
-	if (udf_put_dstring(probe, sizeof(probe), fa.uo.label) < 0) {
-		fprintf(stderr, "pktfuse: format: --label '%s': %s\n", fa.uo.label,
-			udf_utf8_to_cs0(fa.uo.label, probe, 0) == -EINVAL
-				? "not valid UTF-8"
-				: "too long (at most 30 Latin-1 or 15 other characters)");
+	const char *label_problem = udf_label_problem(fa.uo.label);
+	if (label_problem) {
+		fprintf(stderr, "pktfuse: format: --label '%s': %s\n", fa.uo.label, label_problem);
 		return 2;
 	}
 

@@ -56,6 +56,16 @@ static const struct {
 	{"bdre", UDF_MEDIA_BDRE},     {"bd-re", UDF_MEDIA_BDRE},
 };
 
+const char *udf_label_problem(const char *label)
+{
+	uint8_t probe[32];
+
+	if (udf_put_dstring(probe, sizeof(probe), label) >= 0)
+		return NULL;
+	return udf_utf8_to_cs0(label, probe, 0) == -EINVAL ? "not valid UTF-8"
+							    : "too long (at most 30 Latin-1 or 15 other characters)";
+}
+
 int udf_media_parse(const char *name)
 {
 	for (size_t i = 0; i < sizeof(media_names) / sizeof(media_names[0]); i++)

@@ -60,6 +60,10 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 
 /* "hd", "cdrw", "dvdrw", "dvdram", "dvd+rw", "bdre" (and a few spellings) → media; -1 if unknown. */
 int udf_media_parse(const char *name);
+/* Whether label fits the volume identifiers (a dstring of 32 bytes): NULL when it does, else why not
+ * ("not valid UTF-8", "too long (...)"), so that the formatter's caller can refuse before anything
+ * is erased. */
+const char *udf_label_problem(const char *label);
 const char *udf_media_name(enum udf_media m);
 
 #endif

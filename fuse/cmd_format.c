@@ -97,6 +97,17 @@ static uint32_t media_packet(enum udf_media m)
 	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_HD || m == UDF_MEDIA_BDRE ? 32 : 16;
 }
 
+/* A format's progress as a bar on the terminal: "FORMAT UNIT: [#####      ]  12%". */
+static void draw_progress(void *ctx, const char *step, unsigned pct)
+{
+	char bar[41];
+	(void)ctx;
+
+	memset(bar, '#', pct * 40 / 100);
+	bar[pct * 40 / 100] = 0;
+	fprintf(stderr, "\r%s: [%-40s] %3u%%%s", step, bar, pct, pct == 100 ? "\n" : "");
+}
+
 /* The command line of `pktfuse format`. */
 struct format_args {
 	struct mmc_format_options fo;
@@ -288,7 +299,7 @@ static int format_disc(struct format_args *fa)
 int cmd_format(int argc, char **argv)
 {
 	struct format_args fa = {
-		.fo = {.progress = isatty(2)},
+		.fo = {.progress = isatty(2) ? draw_progress : NULL},
 		.uo = {.revision = 0x0201, .label = "LinuxUDF", .uid = (uid_t)-1, .gid = (gid_t)-1, .root_mode = 0755,
 		       .media = UDF_MEDIA_HD},
 	};

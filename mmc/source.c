@@ -122,26 +122,23 @@ int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
 	return 0;
 }
 
-/* Polls TEST UNIT READY until the drive finishes a format or blank, drawing its progress. */
-static int wait_progress(struct mmc_ctx *c, const char *what, bool show)
+/* Polls TEST UNIT READY until the drive finishes a format or blank, telling its progress. */
+static int wait_progress(struct mmc_ctx *c, const char *what, const struct mmc_format_options *opt)
 {
 	unsigned shown = 101;
 
 	for (unsigned polls = 0;; polls++) {
 		int rc = mmc_test_unit_ready(c);
 		if (rc != -EBUSY) {
-			if (show)
-				fprintf(stderr, "\r%s: [%-40s] 100%%\n", what, "########################################");
+			if (opt->progress)
+				opt->progress(opt->progress_ctx, what, 100);
 			return rc;
 		}
 		if (polls > 1000000)
 			return -ETIMEDOUT;
-		if (show && c->last.sksv && c->last.progress * 100u / 65535u != shown) {
-			unsigned pct = shown = c->last.progress * 100u / 65535u;
-			char bar[41];
-			memset(bar, '#', pct * 40 / 100);
-			bar[pct * 40 / 100] = 0;
-			fprintf(stderr, "\r%s: [%-40s] %3u%%", what, bar, pct);
+		if (opt->progress && c->last.sksv && c->last.progress * 100u / 65535u != shown) {
+			shown = c->last.progress * 100u / 65535u;
+			opt->progress(opt->progress_ctx, what, shown);
 		}
 		mmc_transport_sleep(c->t, 1000);
 	}
@@ -156,11 +153,11 @@ static int fail_sense(struct mmc_ctx *c, const char *source, const char *step, i
 }
 
 /* Waits out an IMMED format or blank that started with rc (0: started). 0, or -1 with err. */
-static int finish(struct mmc_ctx *c, int rc, const char *source, const char *step, bool show, char *err,
-		  size_t errlen)
+static int finish(struct mmc_ctx *c, int rc, const char *source, const char *step,
+		  const struct mmc_format_options *opt, char *err, size_t errlen)
 {
 	if (!rc)
-		rc = wait_progress(c, step, show);
+		rc = wait_progress(c, step, opt);
 	return rc ? fail_sense(c, source, step, rc, err, errlen) : 0;
 }
 
@@ -233,11 +230,11 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 	}
 	/* A used CD-RW (or one written otherwise) must be blanked before fixed packets can be laid down. */
 	if (p.profile == MMC_PROFILE_CDRW && type == MMC_FMT_CD_DVD_FP && p.disc_status != 0) {
-		rc = finish(&ctx, mmc_blank(&ctx, opt->full ? 0 : 1, true), source, "BLANK", opt->progress, err, errlen);
+		rc = finish(&ctx, mmc_blank(&ctx, opt->full ? 0 : 1, true), source, "BLANK", opt, err, errlen);
 		if (rc)
 			goto fail_rc;
 	}
-	rc = finish(&ctx, mmc_format_unit(&ctx, type, blocks, param, true), source, "FORMAT UNIT", opt->progress, err,
+	rc = finish(&ctx, mmc_format_unit(&ctx, type, blocks, param, true), source, "FORMAT UNIT", opt, err,
 		    errlen);
 	if (rc)
 		goto fail_rc;

@@ -33,8 +33,14 @@ struct mmc_format_result {
 	char kind[64];
 };
 
+/* How far a format or blank has come: step names it ("FORMAT UNIT", "BLANK"), pct is 0..100 and
+ * reaches 100 once, at the end.  The caller draws or words it; the mmc layer prints nothing. */
+typedef void (*mmc_progress_fn)(void *ctx, const char *step, unsigned pct);
+
 struct mmc_format_options {
-	bool quick, full, force, progress;
+	bool quick, full, force;
+	mmc_progress_fn progress; /* NULL: not told */
+	void *progress_ctx;
 	struct mmc_format_result *result; /* filled on success when not NULL */
 };
 /* The medium a format left, named as `pktfuse format --media` names layouts: "cdrw" and "dvdrw"

@@ -159,6 +159,13 @@ static int bench(const char *source, const char *mib_arg)
 	return rc ? 1 : 0;
 }
 
+/* --progress: one line per step of the drive's progress report. */
+static void print_progress(void *ctx, const char *step, unsigned pct)
+{
+	(void)ctx;
+	fprintf(stderr, "%s: %u%%\n", step, pct);
+}
+
 int main(int argc, char **argv)
 {
 	char err[512];
@@ -182,7 +189,7 @@ int main(int argc, char **argv)
 			else if (!strcmp(argv[i], "--force"))
 				fo.force = true;
 			else if (!strcmp(argv[i], "--progress"))
-				fo.progress = true;
+				fo.progress = print_progress;
 			else
 				return usage();
 		}

@@ -20,10 +20,26 @@
 static uint8_t *img;
 static size_t len;
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-static int die(const char *m) { fprintf(stderr, "udf_big_dir: %s\n", m); return 1; }
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+static int die(const char *m)
+{
+	fprintf(stderr, "udf_big_dir: %s\n", m);
+	return 1;
+}
 
 static int mem_read(void *ctx, uint64_t off, size_t n, void *buf)
 {
@@ -34,7 +50,10 @@ static int mem_read(void *ctx, uint64_t off, size_t n, void *buf)
 	return 0;
 }
 
-struct first { uint64_t ino; int found; };
+struct first {
+	uint64_t ino;
+	int found;
+};
 static int first_file(void *ctx, const char *name, uint64_t ino, mode_t type, uint64_t next)
 {
 	struct first *f = ctx;

@@ -87,8 +87,8 @@ int main(int argc, char **argv)
 	}
 	size_t nb = 0, ns = 0;
 	double big = per_lookup_ns(fs, argv[2], &nb), small = per_lookup_ns(fs, argv[3], &ns);
-	printf("lookup in a %zu-entry directory: %.0f ns; in a %zu-entry directory: %.0f ns; ratio %.2f\n", nb, big,
-	       ns, small, big / small);
+	printf("lookup in a %zu-entry directory: %.0f ns; in a %zu-entry directory: %.0f ns; ratio %.2f\n", nb, big, ns,
+	       small, big / small);
 	udf_unmount(fs);
 	close(fd);
 	return 0;

@@ -19,9 +19,9 @@
 #define PKT_MAX_PACKET_SECTORS 1024u
 
 struct pkt_geometry {
-	uint32_t sector_size;    /* always PKT_SECTOR_SIZE */
+	uint32_t sector_size;	 /* always PKT_SECTOR_SIZE */
 	uint32_t packet_sectors; /* write unit in sectors (CD-RW 32, DVD 16, BD 32) */
-	uint64_t sector_count;   /* capacity; the last packet may be partial */
+	uint64_t sector_count;	 /* capacity; the last packet may be partial */
 	bool writable;
 	/* The medium refuses a write that is not whole packets (pkt_geometry_is_packet_write): a strict
 	 * image, a CD-RW in fixed packets, a DVD-RW in restricted overwrite.  Elsewhere a partial packet

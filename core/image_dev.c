@@ -70,8 +70,7 @@ static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, c
 	}
 	atomic_fetch_add(&img->write_cmds, 1);
 	atomic_fetch_add(&img->write_sectors, count);
-	return full_io(img->fd, (void *)buf, (size_t)count * PKT_SECTOR_SIZE,
-		       (off_t)(lba * PKT_SECTOR_SIZE), true);
+	return full_io(img->fd, (void *)buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE), true);
 }
 
 static int image_sync(struct pkt_blockdev *dev)
@@ -132,8 +131,7 @@ struct image_dev_counters image_dev_counters(struct pkt_blockdev *dev)
 	return c;
 }
 
-struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_options *opt, char *err,
-				    size_t errlen)
+struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_options *opt, char *err, size_t errlen)
 {
 	uint32_t ps = opt->packet_sectors ? opt->packet_sectors : 32;
 	struct stat st;

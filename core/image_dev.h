@@ -23,8 +23,7 @@ struct image_dev_counters {
 };
 
 /* Opens path.  On failure returns NULL and writes a one-line reason (no newline) into err. */
-struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_options *opt, char *err,
-				    size_t errlen);
+struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_options *opt, char *err, size_t errlen);
 
 /* Counters of a device made by image_dev_open (zeros for any other device). */
 struct image_dev_counters image_dev_counters(struct pkt_blockdev *dev);

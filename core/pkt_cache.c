@@ -28,65 +28,65 @@ enum {
 };
 
 struct slot {
-	uint64_t pkt;        /* packet number, NO_PACKET when free */
+	uint64_t pkt; /* packet number, NO_PACKET when free */
 	uint8_t *data;
-	uint64_t *valid;     /* bitmaps of nsect bits */
+	uint64_t *valid; /* bitmaps of nsect bits */
 	uint64_t *dirty;
-	uint32_t nsect;      /* sectors in this packet (the final packet may be short) */
-	uint32_t ndirty;     /* dirty sectors; 0 = clean */
+	uint32_t nsect;	 /* sectors in this packet (the final packet may be short) */
+	uint32_t ndirty; /* dirty sectors; 0 = clean */
 	uint32_t nvalid;
 	uint32_t flags;
-	uint32_t refs;       /* pinned by an operation in progress */
-	uint32_t hnext;      /* hash chain, or free list */
+	uint32_t refs;	/* pinned by an operation in progress */
+	uint32_t hnext; /* hash chain, or free list */
 	uint32_t lru_prev, lru_next;
-	uint64_t dirty_seq;  /* write sequence number of the oldest unwritten change */
-	uint64_t dirty_ms;   /* when it was first dirtied */
-	uint64_t wb_seq;     /* dirty_seq of the data in flight while WRITEBACK */
-	uint64_t err_gen;    /* flush generation at which its write last failed; 0 = no error */
+	uint64_t dirty_seq; /* write sequence number of the oldest unwritten change */
+	uint64_t dirty_ms;  /* when it was first dirtied */
+	uint64_t wb_seq;    /* dirty_seq of the data in flight while WRITEBACK */
+	uint64_t err_gen;   /* flush generation at which its write last failed; 0 = no error */
 };
 
 struct pkt_cache {
 	struct pkt_blockdev *dev;
 	struct pkt_geometry geo;
-	uint64_t npackets;          /* packets on the medium */
-	uint32_t ps;                /* sectors per packet */
-	uint32_t words;             /* bitmap words per slot */
+	uint64_t npackets; /* packets on the medium */
+	uint32_t ps;	   /* sectors per packet */
+	uint32_t words;	   /* bitmap words per slot */
 	uint32_t nslots;
-	uint32_t high, low;         /* dirty watermarks in slots */
+	uint32_t high, low; /* dirty watermarks in slots */
 	uint64_t age_ms;
 	uint32_t batch_packets;
 
 	struct slot *slots;
-	uint8_t *arena;             /* nslots packets, then the bounce buffer */
+	uint8_t *arena; /* nslots packets, then the bounce buffer */
 	size_t arena_len;
 	uint8_t *bounce;
-	uint8_t *rescue;            /* one packet, for pkt_cache_rescue_failed */
+	uint8_t *rescue; /* one packet, for pkt_cache_rescue_failed */
 	uint64_t *bits;
 	uint32_t *bucket;
 	uint32_t bucket_mask;
 	uint32_t free_head;
 	uint32_t lru_head, lru_tail; /* most recent at head */
-	uint32_t *order;             /* flusher scratch: dirty slots sorted by packet */
+	uint32_t *order;	     /* flusher scratch: dirty slots sorted by packet */
 
 	pthread_mutex_t lock;
-	pthread_cond_t changed;      /* any slot state change: waiters re-check */
-	pthread_cond_t kick;         /* wakes the flusher */
+	pthread_cond_t changed; /* any slot state change: waiters re-check */
+	pthread_cond_t kick;	/* wakes the flusher */
 	pthread_t flusher;
 	bool stop;
-	bool draining;               /* between crossing high and reaching low */
-	bool held;                   /* backend told that dirty data is held */
-	bool release_hold;           /* a flush found everything on the medium */
-	bool flusher_idle;           /* flusher sleeps with no deadline */
+	bool draining;	   /* between crossing high and reaching low */
+	bool held;	   /* backend told that dirty data is held */
+	bool release_hold; /* a flush found everything on the medium */
+	bool flusher_idle; /* flusher sleeps with no deadline */
 
-	uint32_t ndirty;             /* dirty slots (including ones whose write failed) */
-	uint32_t nerror;             /* dirty slots whose last write failed */
+	uint32_t ndirty; /* dirty slots (including ones whose write failed) */
+	uint32_t nerror; /* dirty slots whose last write failed */
 	uint32_t nwriteback;
-	uint32_t want_slot;          /* operations waiting for a clean slot */
-	uint32_t nwaiting;           /* threads waiting on `changed` */
+	uint32_t want_slot; /* operations waiting for a clean slot */
+	uint32_t nwaiting;  /* threads waiting on `changed` */
 	uint32_t flush_waiters;
 	uint64_t flush_gen;
-	uint64_t seq;                /* user write sequence */
-	uint64_t elevator;           /* next packet the elevator sweeps from */
+	uint64_t seq;	   /* user write sequence */
+	uint64_t elevator; /* next packet the elevator sweeps from */
 
 	struct pkt_cache_stats st;
 };
@@ -935,10 +935,10 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     "write_amplification: %.3f\n",
 		     c->geo.sector_size, c->geo.packet_sectors, pkt_cache_capacity_bytes(c), c->geo.writable,
 		     s.cache_bytes, s.capacity_packets, s.memory_locked, s.cached_packets, s.dirty_packets,
-		     s.user_read_bytes, s.user_write_bytes, s.medium_write_bytes, s.packets_written,
-		     s.write_commands, s.gather_read_sectors, s.gather_read_commands, s.miss_read_sectors,
-		     s.miss_read_commands, s.cache_hits, s.cache_misses, s.flushes, s.syncs, s.congestion_waits,
-		     s.slot_waits, s.evictions, s.write_errors, s.relocated_packets, s.read_errors, wa);
+		     s.user_read_bytes, s.user_write_bytes, s.medium_write_bytes, s.packets_written, s.write_commands,
+		     s.gather_read_sectors, s.gather_read_commands, s.miss_read_sectors, s.miss_read_commands,
+		     s.cache_hits, s.cache_misses, s.flushes, s.syncs, s.congestion_waits, s.slot_waits, s.evictions,
+		     s.write_errors, s.relocated_packets, s.read_errors, wa);
 	if (n < 0)
 		return 0;
 	used = (size_t)n < len ? (size_t)n : len - 1;
@@ -947,8 +947,8 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 	return used;
 }
 
-int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cfg, struct pkt_cache **out,
-		     char *err, size_t errlen)
+int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cfg, struct pkt_cache **out, char *err,
+		     size_t errlen)
 {
 	const struct pkt_geometry *g = &dev->geo;
 	struct pkt_cache *c;
@@ -958,8 +958,8 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	unsigned age = cfg && cfg->dirty_age_ms ? cfg->dirty_age_ms : 5000;
 	uint32_t batch_bytes = cfg && cfg->max_batch_bytes ? cfg->max_batch_bytes : 1u << 20;
 
-	if (g->sector_size != PKT_SECTOR_SIZE || g->packet_sectors == 0 ||
-	    g->packet_sectors > PKT_MAX_PACKET_SECTORS || g->sector_count == 0) {
+	if (g->sector_size != PKT_SECTOR_SIZE || g->packet_sectors == 0 || g->packet_sectors > PKT_MAX_PACKET_SECTORS ||
+	    g->sector_count == 0) {
 		snprintf(err, errlen, "unsupported geometry (sector %u, packet %u, %" PRIu64 " sectors)",
 			 g->sector_size, g->packet_sectors, g->sector_count);
 		return -EINVAL;
@@ -1011,8 +1011,7 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	/* slots, the flusher's bounce buffer, and one packet for pkt_cache_rescue_failed */
 	c->arena_len = (size_t)(c->nslots + c->batch_packets + 1) * (size_t)pbytes;
 	/* Preallocated and faulted in now: the write path never allocates or page-faults. */
-	c->arena = mmap(NULL, c->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-			-1, 0);
+	c->arena = mmap(NULL, c->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	c->slots = calloc(c->nslots, sizeof(*c->slots));
 	c->bits = calloc((size_t)c->nslots * 2 * c->words, sizeof(uint64_t));
 	c->bucket = malloc(nbuckets * sizeof(uint32_t));

@@ -22,11 +22,11 @@
 struct pkt_cache;
 
 struct pkt_cache_config {
-	uint64_t cache_bytes;      /* 0 → 32 MiB; rounded down to whole packets, at least one */
-	unsigned dirty_high_pct;   /* 0 → 75: writers wait while this share of packets is dirty */
-	unsigned dirty_low_pct;    /* 0 → 50: the flusher drains to this share once started */
-	unsigned dirty_age_ms;     /* 0 → 5000: dirty data older than this is written */
-	uint32_t max_batch_bytes;  /* 0 → 1 MiB: largest single backend write (whole packets) */
+	uint64_t cache_bytes;	  /* 0 → 32 MiB; rounded down to whole packets, at least one */
+	unsigned dirty_high_pct;  /* 0 → 75: writers wait while this share of packets is dirty */
+	unsigned dirty_low_pct;	  /* 0 → 50: the flusher drains to this share once started */
+	unsigned dirty_age_ms;	  /* 0 → 5000: dirty data older than this is written */
+	uint32_t max_batch_bytes; /* 0 → 1 MiB: largest single backend write (whole packets) */
 };
 
 struct pkt_cache_stats {
@@ -37,29 +37,29 @@ struct pkt_cache_stats {
 	uint64_t write_commands;      /* backend write calls (a call may carry several packets) */
 	uint64_t gather_read_sectors; /* sectors read to complete a dirty packet before writing it */
 	uint64_t gather_read_commands;
-	uint64_t miss_read_sectors;   /* sectors read to serve a read miss or a sub-sector write */
+	uint64_t miss_read_sectors; /* sectors read to serve a read miss or a sub-sector write */
 	uint64_t miss_read_commands;
-	uint64_t cache_hits;          /* packet accesses served from the cache */
-	uint64_t cache_misses;        /* packet accesses that had to load or allocate */
-	uint64_t flushes;             /* pkt_cache_flush calls (fsync, unmount) */
-	uint64_t syncs;               /* backend sync calls */
-	uint64_t congestion_waits;    /* writers that waited at the dirty high watermark */
-	uint64_t slot_waits;          /* operations that waited for a clean packet slot */
+	uint64_t cache_hits;	   /* packet accesses served from the cache */
+	uint64_t cache_misses;	   /* packet accesses that had to load or allocate */
+	uint64_t flushes;	   /* pkt_cache_flush calls (fsync, unmount) */
+	uint64_t syncs;		   /* backend sync calls */
+	uint64_t congestion_waits; /* writers that waited at the dirty high watermark */
+	uint64_t slot_waits;	   /* operations that waited for a clean packet slot */
 	uint64_t evictions;
 	uint64_t write_errors;
-	uint64_t relocated_packets;   /* packets written elsewhere after a write error (defect management) */
+	uint64_t relocated_packets; /* packets written elsewhere after a write error (defect management) */
 	uint64_t read_errors;
-	uint64_t dirty_packets;       /* now */
-	uint64_t cached_packets;      /* now */
+	uint64_t dirty_packets;	 /* now */
+	uint64_t cached_packets; /* now */
 	uint64_t capacity_packets;
-	uint64_t cache_bytes;         /* preallocated */
-	int memory_locked;            /* the cache memory could be mlock'ed */
+	uint64_t cache_bytes; /* preallocated */
+	int memory_locked;    /* the cache memory could be mlock'ed */
 };
 
 /* Creates the cache and starts its flusher.  On failure returns a negative errno and a one-line
  * reason in err. */
-int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cfg, struct pkt_cache **out,
-		     char *err, size_t errlen);
+int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cfg, struct pkt_cache **out, char *err,
+		     size_t errlen);
 
 /* Flushes, stops the flusher and frees everything (not the backend).  Returns the flush result:
  * a non-zero value means some data could not be written. */

@@ -12,11 +12,11 @@
 
 enum source_kind {
 	SOURCE_EMULATOR,  /* emu:... (its image may not exist yet) */
-	SOURCE_DRIVE,     /* a block or character device */
-	SOURCE_IMAGE,     /* a regular file */
+	SOURCE_DRIVE,	  /* a block or character device */
+	SOURCE_IMAGE,	  /* a regular file */
 	SOURCE_DIRECTORY, /* not a source */
-	SOURCE_MISSING,   /* stat failed */
-	SOURCE_OTHER,     /* a fifo, a socket: neither a drive nor an image file */
+	SOURCE_MISSING,	  /* stat failed */
+	SOURCE_OTHER,	  /* a fifo, a socket: neither a drive nor an image file */
 };
 
 /* Classifies source.  st (may be NULL) gets its stat for every kind but the emulator and missing.

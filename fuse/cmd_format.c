@@ -20,25 +20,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FORMAT_USAGE                                                                                         \
+#define FORMAT_USAGE                                                                                          \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
 	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre]"
 
 #define FORMAT_HELP                                                                                          \
-	FORMAT_USAGE "\n"                                                                                     \
-	"\n"                                                                                                  \
-	"Brings a disc (a drive or emu:) to a packet-writable state, then writes an empty UDF file system\n"  \
+	FORMAT_USAGE                                                                                         \
+	"\n"                                                                                                 \
+	"\n"                                                                                                 \
+	"Brings a disc (a drive or emu:) to a packet-writable state, then writes an empty UDF file system\n" \
 	"laid out for the medium; an image file gets the file system only.\n"                                \
-	"\n"                                                                                                  \
+	"\n"                                                                                                 \
 	"    --quick, --full   a quick medium format where the medium allows one (default), or a full one\n" \
-	"    --force           erase a disc that holds data, or overwrite an image holding a file system\n"   \
-	"    --no-udf          format the medium only, write no file system (not for image files)\n"        \
-	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n"\
+	"    --force           erase a disc that holds data, or overwrite an image holding a file system\n"  \
+	"    --no-udf          format the medium only, write no file system (not for image files)\n"         \
+	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n" \
 	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
 	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
-	"                      dvdram, dvd+rw, bdre: plain)\n"                                                \
+	"                      dvdram, dvd+rw, bdre: plain)\n"                                               \
 	"    -h, --help        this text\n"
 
 /* Writes UDF onto dev through a packet cache (every medium write a whole, aligned packet). */
@@ -156,7 +157,8 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				errno = 0;
 				v = strtoul(val, &end, 8);
 				if (!*val || *end || errno || v > 07777 || *val == '-' || *val == '+') {
-					fprintf(stderr, "pktfuse: format: --mode '%s': not an octal mode (0000-7777)\n", val);
+					fprintf(stderr, "pktfuse: format: --mode '%s': not an octal mode (0000-7777)\n",
+						val);
 					return 2;
 				}
 				fa->uo.root_mode = (mode_t)v;
@@ -168,14 +170,17 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				else if (!strcmp(val, "2.01"))
 					fa->uo.revision = 0x0201;
 				else {
-					fprintf(stderr, "pktfuse: format: --revision '%s': write 1.50, 2.00 or 2.01\n", val);
+					fprintf(stderr, "pktfuse: format: --revision '%s': write 1.50, 2.00 or 2.01\n",
+						val);
 					return 2;
 				}
 			} else {
 				int m = udf_media_parse(val);
 				if (m < 0) {
-					fprintf(stderr, "pktfuse: format: --media '%s': one of hd, cdrw, dvdrw, dvdram, "
-							"dvd+rw, bdre\n", val);
+					fprintf(stderr,
+						"pktfuse: format: --media '%s': one of hd, cdrw, dvdrw, dvdram, "
+						"dvd+rw, bdre\n",
+						val);
 					return 2;
 				}
 				fa->uo.media = (enum udf_media)m;
@@ -210,8 +215,10 @@ static int format_image(struct format_args *fa, const struct stat *st)
 	char err[512];
 
 	if (fa->no_udf) {
-		fprintf(stderr, "pktfuse: format: %s is an image file: it needs no medium formatting, and "
-				"--no-udf leaves nothing to do\n", fa->source);
+		fprintf(stderr,
+			"pktfuse: format: %s is an image file: it needs no medium formatting, and "
+			"--no-udf leaves nothing to do\n",
+			fa->source);
 		return 2;
 	}
 	if (fa->fo.quick || fa->fo.full) {
@@ -219,8 +226,10 @@ static int format_image(struct format_args *fa, const struct stat *st)
 		return 2;
 	}
 	if (st->st_size < 1024 * 1024) {
-		fprintf(stderr, "pktfuse: %s: %lld bytes is too small for UDF (at least 1 MiB: make it with "
-				"truncate -s SIZE)\n", fa->source, (long long)st->st_size);
+		fprintf(stderr,
+			"pktfuse: %s: %lld bytes is too small for UDF (at least 1 MiB: make it with "
+			"truncate -s SIZE)\n",
+			fa->source, (long long)st->st_size);
 		return 1;
 	}
 	struct image_dev_options io = {.packet_sectors = media_packet(fa->uo.media), .strict = true, .lock = true};
@@ -252,8 +261,10 @@ static int format_disc(struct format_args *fa)
 
 	fa->fo.result = &fr;
 	if (fa->media_given) {
-		fprintf(stderr, "pktfuse: format: --media applies to image files; the type of the disc in %s decides "
-				"its layout\n", fa->source);
+		fprintf(stderr,
+			"pktfuse: format: --media applies to image files; the type of the disc in %s decides "
+			"its layout\n",
+			fa->source);
 		return 2;
 	}
 	/* A drive or the emulator: say what the disc holds before the medium format erases it. */
@@ -264,7 +275,8 @@ static int format_disc(struct format_args *fa)
 			const char *found = dev_signature(dev);
 			pkt_blockdev_close(dev);
 			if (found) {
-				fprintf(stderr, "pktfuse: %s: the disc holds %s: add --force to erase it\n", fa->source, found);
+				fprintf(stderr, "pktfuse: %s: the disc holds %s: add --force to erase it\n", fa->source,
+					found);
 				return 1;
 			}
 		}
@@ -300,7 +312,11 @@ int cmd_format(int argc, char **argv)
 {
 	struct format_args fa = {
 		.fo = {.progress = isatty(2) ? draw_progress : NULL},
-		.uo = {.revision = 0x0201, .label = "LinuxUDF", .uid = (uid_t)-1, .gid = (gid_t)-1, .root_mode = 0755,
+		.uo = {.revision = 0x0201,
+		       .label = "LinuxUDF",
+		       .uid = (uid_t)-1,
+		       .gid = (gid_t)-1,
+		       .root_mode = 0755,
 		       .media = UDF_MEDIA_HD},
 	};
 	char err[512];

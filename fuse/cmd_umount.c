@@ -70,8 +70,10 @@ static int report_outcome(const char *mnt, long pid, const char *report)
 	fclose(f);
 	unlink(report);
 	if (running)
-		fprintf(stderr, "pktfuse: %s: the daemon (pid %ld) ended without finishing (killed?): what it had not "
-				"written yet is lost\n", mnt, pid);
+		fprintf(stderr,
+			"pktfuse: %s: the daemon (pid %ld) ended without finishing (killed?): what it had not "
+			"written yet is lost\n",
+			mnt, pid);
 	return running || failed ? 1 : 0;
 }
 
@@ -141,8 +143,10 @@ static int umount_dead(const char *mnt)
 	if (d)
 		closedir(d);
 	if (found)
-		fprintf(stderr, "pktfuse: %s: the daemon (pid %ld) ended without finishing (killed?): what it had not "
-				"written yet is lost\n", mnt, found);
+		fprintf(stderr,
+			"pktfuse: %s: the daemon (pid %ld) ended without finishing (killed?): what it had not "
+			"written yet is lost\n",
+			mnt, found);
 	else
 		fprintf(stderr, "pktfuse: %s: the daemon is gone: what it had not written yet is lost\n", mnt);
 	run_fusermount_u(mnt);

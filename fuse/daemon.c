@@ -85,14 +85,16 @@ static int check_mountpoint(const char *mnt, const struct pktfuse_opts *o, char 
 	if (mounted < 0) /* no /proc: a mount point is on another device than its parent */
 		mounted = stat(mnt, &st) == 0 && stat(parent, &up) == 0 && st.st_dev != up.st_dev;
 	if (mounted) {
-		snprintf(err, errlen, "%s is already a mount point: unmount it first (pktfuse umount %s) or choose "
-				      "another directory", mnt, mnt);
+		snprintf(err, errlen,
+			 "%s is already a mount point: unmount it first (pktfuse umount %s) or choose "
+			 "another directory",
+			 mnt, mnt);
 		return -EBUSY;
 	}
-	if (getuid() != 0 && (o->allow_other || o->allow_root) &&
-	    !fuse_conf_allows_other()) {
-		snprintf(err, errlen, "-o %s needs the line user_allow_other in /etc/fuse.conf when a user other than "
-				      "root mounts (ask the administrator to add it)",
+	if (getuid() != 0 && (o->allow_other || o->allow_root) && !fuse_conf_allows_other()) {
+		snprintf(err, errlen,
+			 "-o %s needs the line user_allow_other in /etc/fuse.conf when a user other than "
+			 "root mounts (ask the administrator to add it)",
 			 o->allow_other ? "allow_other" : "allow_root");
 		return -EPERM;
 	}
@@ -116,7 +118,9 @@ static int open_source(const struct pktfuse_opts *o, struct pkt_blockdev **out, 
 		mmc_dev_set_quiet(mdev, false);
 		/* A drive (or the emulator) knows its packet size and enforces its own rules. */
 		if (o->packet)
-			pktfuse_log(LOG_NOTICE, "note: -o packet applies to image files; %s uses the medium's packet size", o->source);
+			pktfuse_log(LOG_NOTICE,
+				    "note: -o packet applies to image files; %s uses the medium's packet size",
+				    o->source);
 		*out = mdev;
 		return 0;
 	}
@@ -433,8 +437,8 @@ out_cache:
 		pktfuse_files_stop(&pf);
 		/* normally done by the destroy callback; here also for start-up failures */
 		if (udf_close(pf.udf) != 0) {
-			fail_with(summary, sizeof(summary), "could not record the file system on %s: the medium reported errors",
-				  pf.opts.source);
+			fail_with(summary, sizeof(summary),
+				  "could not record the file system on %s: the medium reported errors", pf.opts.source);
 			status = 1;
 		}
 	}
@@ -479,7 +483,8 @@ static void *committer(void *arg)
 		if (udf_dirty(pf->udf)) {
 			int rc = udf_sync(pf->udf);
 			if (rc && !failing) /* once per run of failures: it is retried every interval */
-				pktfuse_log(LOG_ERR, "%s: committing the changes failed: %s (retried; fsync reports it)",
+				pktfuse_log(LOG_ERR,
+					    "%s: committing the changes failed: %s (retried; fsync reports it)",
 					    pf->opts.source, strerror(rc < 0 ? -rc : EIO));
 			failing = rc != 0;
 		}

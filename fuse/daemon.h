@@ -16,16 +16,16 @@ struct pktfuse {
 	struct pktfuse_opts opts;
 	struct pkt_blockdev *dev;
 	struct pkt_cache *cache;
-	struct udf_fs *udf;         /* files view */
+	struct udf_fs *udf; /* files view */
 	uid_t uid;
 	gid_t gid;
 	struct timespec mount_time;
-	bool io_flusher;            /* PR_SET_IO_FLUSHER took effect */
+	bool io_flusher; /* PR_SET_IO_FLUSHER took effect */
 	/* files view: the thread that commits UDF changes every dirty_age */
 	pthread_t committer;
 	bool committer_running;
-	bool udf_rw;                /* the files view can be written */
-	bool kernel_permissions;    /* default_permissions: the kernel checks access */
+	bool udf_rw;		 /* the files view can be written */
+	bool kernel_permissions; /* default_permissions: the kernel checks access */
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
 	bool commit_stop;

@@ -334,8 +334,8 @@ static void fv_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pktfuse_reply_err(req, rc ? rc : udf_rmdir(pf->udf, to_udf(pf, parent), name));
 }
 
-static void fv_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
+static void fv_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
 {
 	struct pktfuse *pf = pf_of(req);
 
@@ -402,8 +402,7 @@ static void fv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	fuse_reply_attr(req, &st, FV_TIMEOUT);
 }
 
-static void fv_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+static void fv_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct pktfuse *pf = pf_of(req);
 	(void)fi;

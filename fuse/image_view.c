@@ -27,7 +27,6 @@ struct stats_snapshot {
 	char text[];
 };
 
-
 static struct pktfuse *pf_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -139,7 +138,8 @@ static void iv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct pktfuse *pf = pf_of(req);
 
 	if (ino == INO_DISC) {
-		if ((fi->flags & O_ACCMODE) != O_RDONLY && (pf->opts.read_only || !pkt_cache_geometry(pf->cache)->writable))
+		if ((fi->flags & O_ACCMODE) != O_RDONLY &&
+		    (pf->opts.read_only || !pkt_cache_geometry(pf->cache)->writable))
 			return pktfuse_reply_err(req, -EROFS);
 		fi->direct_io = 1;
 		fi->nonseekable = 0;
@@ -197,8 +197,7 @@ static void iv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	fuse_reply_buf(req, buf, size);
 }
 
-static void iv_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+static void iv_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct pktfuse *pf = pf_of(req);
 	(void)fi;
@@ -248,7 +247,9 @@ static void iv_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		const char *name;
 		fuse_ino_t ino;
 		mode_t mode;
-	} ents[] = {{".", INO_ROOT, S_IFDIR}, {"..", INO_ROOT, S_IFDIR}, {"disc", INO_DISC, S_IFREG},
+	} ents[] = {{".", INO_ROOT, S_IFDIR},
+		    {"..", INO_ROOT, S_IFDIR},
+		    {"disc", INO_DISC, S_IFREG},
 		    {"stats", INO_STATS, S_IFREG}};
 	char buf[512];
 	size_t used = 0;

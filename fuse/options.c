@@ -12,7 +12,10 @@
 
 enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_ALLOW_ROOT, KEY_DEFAULT_PERMISSIONS };
 
-#define PKT_OPT(t, p) {t, offsetof(struct pktfuse_opts, p), 1}
+#define PKT_OPT(t, p)                                  \
+	{                                              \
+		t, offsetof(struct pktfuse_opts, p), 1 \
+	}
 static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("packet=%s", packet_str),
 	PKT_OPT("speed=%s", speed_str),

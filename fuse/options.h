@@ -11,15 +11,15 @@
 #include <fuse_lowlevel.h>
 
 struct pktfuse_opts {
-	char *source;          /* image file (later: drive or emu:) */
+	char *source; /* image file (later: drive or emu:) */
 	char *mountpoint;
-	bool image_view;       /* -o image: a directory with `disc` and `stats` */
-	bool read_only;        /* -o ro */
+	bool image_view; /* -o image: a directory with `disc` and `stats` */
+	bool read_only;	 /* -o ro */
 	/* FUSE's own -o allow_other, allow_root, default_permissions (left in args for FUSE too) */
 	bool allow_other, allow_root, default_permissions;
-	bool strict;           /* -o strict: the image backend refuses non-packet writes */
+	bool strict;	       /* -o strict: the image backend refuses non-packet writes */
 	unsigned packet;       /* -o packet=N sectors (image sources), 0 = default */
-	unsigned speed;        /* -o speed=N (drives), 0 = the drive's choice */
+	unsigned speed;	       /* -o speed=N (drives), 0 = the drive's choice */
 	uint64_t cache_bytes;  /* -o cache=SIZE */
 	unsigned dirty_age_ms; /* -o dirty_age=SECONDS */
 	unsigned dirty_high;   /* -o dirty_high=PERCENT */

@@ -22,6 +22,7 @@ void pktfuse_reply_err(fuse_req_t req, int rc)
 int pktfuse_logged(struct pktfuse *pf, const char *what, int rc)
 {
 	if (rc)
-		pktfuse_log(LOG_ERR, "%s: %s for an fsync failed: %s", pf->opts.source, what, strerror(rc < 0 ? -rc : EIO));
+		pktfuse_log(LOG_ERR, "%s: %s for an fsync failed: %s", pf->opts.source, what,
+			    strerror(rc < 0 ? -rc : EIO));
 	return rc;
 }

@@ -38,10 +38,9 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			     "udf_commits: %llu\n"
 			     "udf_relocated_packets: %llu\n"
 			     "udf_uncommitted: %d\n",
-			     sf.revision >> 8, sf.revision & 0xFF, rw, rw ? "-" : why,
-			     (unsigned long long)sf.files, (unsigned long long)sf.dirs,
-			     (unsigned long long)sf.free_blocks, (unsigned long long)sf.commits, (unsigned long long)sf.relocated,
-			     udf_dirty(pf->udf));
+			     sf.revision >> 8, sf.revision & 0xFF, rw, rw ? "-" : why, (unsigned long long)sf.files,
+			     (unsigned long long)sf.dirs, (unsigned long long)sf.free_blocks,
+			     (unsigned long long)sf.commits, (unsigned long long)sf.relocated, udf_dirty(pf->udf));
 		if (n > 0)
 			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
 	}
@@ -70,4 +69,3 @@ void pktfuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return (void)fuse_reply_xattr(req, 0);
 	fuse_reply_buf(req, NULL, 0);
 }
-

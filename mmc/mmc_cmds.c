@@ -9,29 +9,46 @@
 const char *mmc_profile_name(uint16_t p)
 {
 	switch (p) {
-	case 0x0000: return "no medium";
-	case MMC_PROFILE_CDROM: return "CD-ROM";
-	case MMC_PROFILE_CDR: return "CD-R";
-	case MMC_PROFILE_CDRW: return "CD-RW";
-	case MMC_PROFILE_DVDROM: return "DVD-ROM";
-	case MMC_PROFILE_DVDR: return "DVD-R";
-	case MMC_PROFILE_DVDRAM: return "DVD-RAM";
-	case MMC_PROFILE_DVDRW_RO: return "DVD-RW (restricted overwrite)";
-	case MMC_PROFILE_DVDRW_SEQ: return "DVD-RW (sequential)";
-	case MMC_PROFILE_DVDR_DL: return "DVD-R DL";
-	case MMC_PROFILE_DVDPRW: return "DVD+RW";
-	case MMC_PROFILE_DVDPR: return "DVD+R";
-	case MMC_PROFILE_DVDPR_DL: return "DVD+R DL";
-	case MMC_PROFILE_BDROM: return "BD-ROM";
-	case MMC_PROFILE_BDR: return "BD-R SRM";
-	case MMC_PROFILE_BDR_RRM: return "BD-R RRM";
-	case MMC_PROFILE_BDRE: return "BD-RE";
-	default: return "unknown medium";
+	case 0x0000:
+		return "no medium";
+	case MMC_PROFILE_CDROM:
+		return "CD-ROM";
+	case MMC_PROFILE_CDR:
+		return "CD-R";
+	case MMC_PROFILE_CDRW:
+		return "CD-RW";
+	case MMC_PROFILE_DVDROM:
+		return "DVD-ROM";
+	case MMC_PROFILE_DVDR:
+		return "DVD-R";
+	case MMC_PROFILE_DVDRAM:
+		return "DVD-RAM";
+	case MMC_PROFILE_DVDRW_RO:
+		return "DVD-RW (restricted overwrite)";
+	case MMC_PROFILE_DVDRW_SEQ:
+		return "DVD-RW (sequential)";
+	case MMC_PROFILE_DVDR_DL:
+		return "DVD-R DL";
+	case MMC_PROFILE_DVDPRW:
+		return "DVD+RW";
+	case MMC_PROFILE_DVDPR:
+		return "DVD+R";
+	case MMC_PROFILE_DVDPR_DL:
+		return "DVD+R DL";
+	case MMC_PROFILE_BDROM:
+		return "BD-ROM";
+	case MMC_PROFILE_BDR:
+		return "BD-R SRM";
+	case MMC_PROFILE_BDR_RRM:
+		return "BD-R RRM";
+	case MMC_PROFILE_BDRE:
+		return "BD-RE";
+	default:
+		return "unknown medium";
 	}
 }
 
-static void cmd_init(struct mmc_cmd *cmd, uint8_t op, uint8_t cdb_len, enum mmc_dir dir, void *buf,
-		     uint32_t len)
+static void cmd_init(struct mmc_cmd *cmd, uint8_t op, uint8_t cdb_len, enum mmc_dir dir, void *buf, uint32_t len)
 {
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->cdb[0] = op;
@@ -130,8 +147,7 @@ int mmc_inquiry(struct mmc_ctx *c, struct mmc_inquiry *out)
 	return rc;
 }
 
-int mmc_get_configuration(struct mmc_ctx *c, uint8_t rt, uint16_t start, uint8_t *buf, uint16_t len,
-			  uint32_t *got)
+int mmc_get_configuration(struct mmc_ctx *c, uint8_t rt, uint16_t start, uint8_t *buf, uint16_t len, uint32_t *got)
 {
 	struct mmc_cmd cmd;
 
@@ -175,7 +191,7 @@ int mmc_get_event_status(struct mmc_ctx *c, uint8_t *event, uint8_t *status)
 	struct mmc_cmd cmd;
 
 	cmd_init_in10(&cmd, MMC_OP_GET_EVENT_STATUS_NOTIFICATION, buf, sizeof(buf));
-	cmd.cdb[1] = 1;       /* polled */
+	cmd.cdb[1] = 1;	      /* polled */
 	cmd.cdb[4] = 1u << 4; /* media class */
 	int rc = mmc_exec(c, &cmd);
 	if (rc == 0) {
@@ -270,17 +286,18 @@ int mmc_set_write_params_fixed(struct mmc_ctx *c, uint32_t packet_sectors)
 
 	if (rc)
 		return rc;
-	uint8_t *pg = buf + MMC_MODE_HEADER_LEN + mmc_get_be16(buf + MMC_MODE_HEADER_BD_LEN); /* skip block descriptors */
+	uint8_t *pg =
+		buf + MMC_MODE_HEADER_LEN + mmc_get_be16(buf + MMC_MODE_HEADER_BD_LEN); /* skip block descriptors */
 	if (pg + 14 > buf + sizeof(buf) || (pg[0] & 0x3f) != MMC_PAGE_WRITE_PARAMETERS)
 		return -EIO;
 	uint16_t plen = (uint16_t)(pg[1] + 2);
 	if (pg + plen > buf + sizeof(buf))
 		plen = (uint16_t)(buf + sizeof(buf) - pg);
-	pg[0] &= 0x3f; /* PS bit is reserved in MODE SELECT */
-	pg[2] = (uint8_t)((pg[2] & 0xf0) | 0x00); /* write type: packet/incremental */
+	pg[0] &= 0x3f;					 /* PS bit is reserved in MODE SELECT */
+	pg[2] = (uint8_t)((pg[2] & 0xf0) | 0x00);	 /* write type: packet/incremental */
 	pg[3] = (uint8_t)((pg[3] & 0xc0) | 0x20 | 0x07); /* FP=1, track mode 7: data, increment-capable */
-	pg[4] = (uint8_t)((pg[4] & 0xf0) | 0x08); /* data block type: Mode 1, 2048 bytes */
-	pg[8] = 0x00;                             /* session format CD-ROM */
+	pg[4] = (uint8_t)((pg[4] & 0xf0) | 0x08);	 /* data block type: Mode 1, 2048 bytes */
+	pg[8] = 0x00;					 /* session format CD-ROM */
 	mmc_put_be32(pg + 10, packet_sectors);
 	memset(buf, 0, MMC_MODE_HEADER_LEN); /* mode data length is reserved in MODE SELECT */
 	mmc_put_be16(buf + MMC_MODE_HEADER_BD_LEN, 0);

@@ -43,8 +43,7 @@ int mmc_test_unit_ready(struct mmc_ctx *c);
 int mmc_request_sense(struct mmc_ctx *c, struct mmc_sense *out);
 int mmc_inquiry(struct mmc_ctx *c, struct mmc_inquiry *out);
 /* rt: 0 all, 1 current, 2 one feature.  Fills buf (len bytes); *got = bytes the drive has. */
-int mmc_get_configuration(struct mmc_ctx *c, uint8_t rt, uint16_t start, uint8_t *buf, uint16_t len,
-			  uint32_t *got);
+int mmc_get_configuration(struct mmc_ctx *c, uint8_t rt, uint16_t start, uint8_t *buf, uint16_t len, uint32_t *got);
 int mmc_current_profile(struct mmc_ctx *c, uint16_t *profile);
 int mmc_feature_current(struct mmc_ctx *c, uint16_t feature, bool *current);
 /* Media event class, polled: *event = byte 4 low nibble, *status = byte 5. */

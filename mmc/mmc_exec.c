@@ -65,7 +65,8 @@ static int send_with_retries(struct mmc_ctx *ctx, struct mmc_cmd *cmd, bool log)
 				if (rc == -EPERM)
 					mmc_log("%s: %s", ctx->t->name, mmc_ctx_error(ctx, rc, txt, sizeof(txt)));
 				else
-					mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0], strerror(-rc));
+					mmc_log("%s: command %02Xh failed: %s", ctx->t->name, cmd->cdb[0],
+						strerror(-rc));
 			}
 			return rc;
 		}

@@ -84,8 +84,7 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	mmc_capabilities(c, &rd, &out->max_write_kbs); /* speeds are informative only */
 	rc = wait_ready(c);
 	if (rc == -ENOMEDIUM) {
-		snprintf(err, errlen, "%s: no disc in the drive%s", source,
-			 c->last.ascq == 0x02 ? " (tray open)" : "");
+		snprintf(err, errlen, "%s: no disc in the drive%s", source, c->last.ascq == 0x02 ? " (tray open)" : "");
 		return rc;
 	}
 	if (rc == -EBUSY) {
@@ -101,7 +100,8 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	rc = mmc_current_profile(c, &out->profile);
 	if (rc) {
 		char txt[160];
-		snprintf(err, errlen, "%s: GET CONFIGURATION failed: %s", source, mmc_ctx_error(c, rc, txt, sizeof(txt)));
+		snprintf(err, errlen, "%s: GET CONFIGURATION failed: %s", source,
+			 mmc_ctx_error(c, rc, txt, sizeof(txt)));
 		return rc;
 	}
 	mmc_feature_current(c, MMC_FEATURE_MRW, &out->mrw); /* drives without MRW may refuse the query */
@@ -132,7 +132,8 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 			if (have_ti && !ti.blank && !ti.fixed_packet && !out->problem[0])
 				snprintf(out->problem, sizeof(out->problem),
 					 "the CD-RW holds a session that is not written in fixed packets: "
-					 "blank and format it with `pktfuse format --force %s`", source);
+					 "blank and format it with `pktfuse format --force %s`",
+					 source);
 		}
 		break;
 	case MMC_PROFILE_DVDRW_RO:
@@ -150,9 +151,10 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	case MMC_PROFILE_DVDRW_SEQ:
 		out->packet_writable = true;
 		out->packet_sectors = 16;
-		snprintf(out->problem, sizeof(out->problem),
-			 "the DVD-RW is in sequential mode: format it for restricted overwrite with `pktfuse format %s`",
-			 source);
+		snprintf(
+			out->problem, sizeof(out->problem),
+			"the DVD-RW is in sequential mode: format it for restricted overwrite with `pktfuse format %s`",
+			source);
 		break;
 	case 0:
 		snprintf(err, errlen, "%s: no disc in the drive", source);
@@ -163,7 +165,8 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 		if (is_write_once(out->profile))
 			snprintf(out->problem, sizeof(out->problem),
 				 "the disc is a write-once %s: pktfuse writes only rewritable discs (CD-RW, DVD±RW, "
-				 "DVD-RAM, BD-RE); it can be read with -o ro", out->kind);
+				 "DVD-RAM, BD-RE); it can be read with -o ro",
+				 out->kind);
 		else
 			snprintf(out->problem, sizeof(out->problem),
 				 "the disc is a read-only %s (profile %04Xh): it can be read with -o ro", out->kind,
@@ -186,8 +189,8 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 		snprintf(out->problem, sizeof(out->problem), "the %s is %s: format it with `pktfuse format %s`",
 			 out->kind, out->disc_status == 0 ? "blank" : "not formatted for packet writing", source);
 	if (!out->problem[0] && out->write_protected)
-		snprintf(out->problem, sizeof(out->problem),
-			 "the %s is write-protected: it can be read with -o ro", out->kind);
+		snprintf(out->problem, sizeof(out->problem), "the %s is write-protected: it can be read with -o ro",
+			 out->kind);
 	uint64_t h = mix(0, out->profile);
 	h = mix(h, di.disc_id);
 	h = mix(h, out->sectors);

@@ -52,7 +52,8 @@ void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
 				break;
 			if (type == 0x00 && alen >= 10) {
 				out->info_valid = sense[off + 2] & 0x80;
-				out->info = (uint64_t)mmc_get_be32(sense + off + 4) << 32 | mmc_get_be32(sense + off + 8);
+				out->info =
+					(uint64_t)mmc_get_be32(sense + off + 4) << 32 | mmc_get_be32(sense + off + 8);
 			} else if (type == 0x02 && alen >= 6) {
 				decode_sks(sense + off + 4, out);
 			}
@@ -62,9 +63,9 @@ void mmc_sense_decode(const uint8_t *sense, size_t len, struct mmc_sense *out)
 }
 
 static const char *const key_names[16] = {
-	"NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR", "HARDWARE ERROR", "ILLEGAL REQUEST",
-	"UNIT ATTENTION", "DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED",
-	"ABORTED COMMAND", "EQUAL", "VOLUME OVERFLOW", "MISCOMPARE", "COMPLETED",
+	"NO SENSE",	  "RECOVERED ERROR", "NOT READY",   "MEDIUM ERROR",    "HARDWARE ERROR", "ILLEGAL REQUEST",
+	"UNIT ATTENTION", "DATA PROTECT",    "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED",	 "ABORTED COMMAND",
+	"EQUAL",	  "VOLUME OVERFLOW", "MISCOMPARE",  "COMPLETED",
 };
 
 static const struct {
@@ -108,8 +109,7 @@ const char *mmc_sense_text(const struct mmc_sense *s, char *buf, size_t len)
 			t = asc_texts[i].text;
 			break;
 		}
-	snprintf(buf, len, "%s %02X/%02X/%02X%s%s", key_names[s->key & 15], s->key, s->asc, s->ascq,
-		 *t ? " " : "", t);
+	snprintf(buf, len, "%s %02X/%02X/%02X%s%s", key_names[s->key & 15], s->key, s->asc, s->ascq, *t ? " " : "", t);
 	return buf;
 }
 
@@ -157,7 +157,9 @@ int mmc_sense_errno(const struct mmc_sense *s)
 		return -EROFS;
 	case MMC_SC_ILLEGAL:
 		return (s->asc == MMC_ASC_INVALID_OPCODE || s->asc == MMC_ASC_INVALID_FIELD_IN_CDB ||
-			s->asc == MMC_ASC_INVALID_FIELD_IN_PARAMETERS) ? -EINVAL : -EIO;
+			s->asc == MMC_ASC_INVALID_FIELD_IN_PARAMETERS)
+			       ? -EINVAL
+			       : -EIO;
 	case MMC_SC_MEDIUM:
 		/* A disc without spare areas left is worn out: nothing more can be written there. */
 		return s->asc == MMC_ASC_NO_SPARE_LEFT ? -ENOSPC : -EIO;

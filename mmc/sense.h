@@ -9,8 +9,8 @@ struct mmc_sense {
 	bool valid;
 	uint8_t key, asc, ascq;
 	bool info_valid;
-	uint64_t info;     /* the failing LBA for medium errors */
-	bool sksv;         /* sense-key-specific field valid */
+	uint64_t info;	   /* the failing LBA for medium errors */
+	bool sksv;	   /* sense-key-specific field valid */
 	uint16_t progress; /* 0..65535 for NOT READY with SKSV */
 };
 
@@ -23,10 +23,10 @@ int mmc_sense_errno(const struct mmc_sense *s);
 
 enum mmc_sense_class {
 	MMC_SC_OK,
-	MMC_SC_RETRY,      /* becoming ready, long write in progress, format in progress: wait */
-	MMC_SC_UNIT_ATTN,  /* medium may have changed / reset: probe again */
+	MMC_SC_RETRY,	  /* becoming ready, long write in progress, format in progress: wait */
+	MMC_SC_UNIT_ATTN, /* medium may have changed / reset: probe again */
 	MMC_SC_NO_MEDIUM,
-	MMC_SC_MEDIUM,     /* medium or hardware error: EIO for the sectors concerned */
+	MMC_SC_MEDIUM, /* medium or hardware error: EIO for the sectors concerned */
 	MMC_SC_PROTECT,
 	MMC_SC_ILLEGAL,
 	MMC_SC_OTHER,

@@ -50,8 +50,8 @@ static int open_drive(const char *source, bool read_only, bool create, const cha
 	return rc > 0 ? 0 : -1;
 }
 
-int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out,
-		    char *err, size_t errlen)
+int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out, char *err,
+		    size_t errlen)
 {
 	struct mmc_transport *t;
 	int rc = open_transport(source, opt->read_only, false, &t, err, errlen);
@@ -88,8 +88,7 @@ int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
 		return -1;
 	}
 	fprintf(out, "drive: %s %s %s\n", p.inq.vendor, p.inq.product, p.inq.revision);
-	if (mmc_get_configuration(&ctx, 0, 0, cfg, sizeof(cfg), &got) == 0 && got >= 12 &&
-	    mmc_get_be16(cfg + 8) == 0) {
+	if (mmc_get_configuration(&ctx, 0, 0, cfg, sizeof(cfg), &got) == 0 && got >= 12 && mmc_get_be16(cfg + 8) == 0) {
 		fprintf(out, "profiles:");
 		unsigned n = cfg[11];
 		for (unsigned i = 0; i + 4 <= n && 12 + i + 4 <= sizeof(cfg); i += 4)
@@ -153,8 +152,8 @@ static int fail_sense(struct mmc_ctx *c, const char *source, const char *step, i
 }
 
 /* Waits out an IMMED format or blank that started with rc (0: started). 0, or -1 with err. */
-static int finish(struct mmc_ctx *c, int rc, const char *source, const char *step,
-		  const struct mmc_format_options *opt, char *err, size_t errlen)
+static int finish(struct mmc_ctx *c, int rc, const char *source, const char *step, const struct mmc_format_options *opt,
+		  char *err, size_t errlen)
 {
 	if (!rc)
 		rc = wait_progress(c, step, opt);
@@ -234,15 +233,15 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		if (rc)
 			goto fail_rc;
 	}
-	rc = finish(&ctx, mmc_format_unit(&ctx, type, blocks, param, true), source, "FORMAT UNIT", opt, err,
-		    errlen);
+	rc = finish(&ctx, mmc_format_unit(&ctx, type, blocks, param, true), source, "FORMAT UNIT", opt, err, errlen);
 	if (rc)
 		goto fail_rc;
 	mmc_sync_cache(&ctx, false);
 	if (mmc_probe_medium(&ctx, source, &p, err, errlen))
 		goto fail;
 	if (!p.formatted) {
-		snprintf(err, errlen, "%s: the format finished but the %s still is not packet-writable", source, p.kind);
+		snprintf(err, errlen, "%s: the format finished but the %s still is not packet-writable", source,
+			 p.kind);
 		goto fail;
 	}
 	if (opt->result) {

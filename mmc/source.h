@@ -19,8 +19,8 @@ struct mmc_source_options {
 /* SOURCE is a drive path (/dev/srN, /dev/sgN, any block/char device) or "emu:PROFILE:IMAGE[,opt=val...]".
  * Returns 1 and sets *out when SOURCE is an MMC source; 0 when it is not (a plain image file: the
  * caller uses image_dev_open); -1 on error with a one-line reason (no newline) in err. */
-int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out,
-		    char *err, size_t errlen);
+int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out, char *err,
+		    size_t errlen);
 
 /* `pktfuse info SOURCE`: the drive and the medium, readable, on out.  0, or -1 with err. */
 int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen);

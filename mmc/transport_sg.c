@@ -77,7 +77,10 @@ static size_t sg_describe(struct mmc_transport *t, char *buf, size_t len)
 }
 
 static const struct mmc_transport_ops sg_ops = {
-	.exec = sg_exec, .sleep_ms = sg_sleep, .describe = sg_describe, .close = sg_close,
+	.exec = sg_exec,
+	.sleep_ms = sg_sleep,
+	.describe = sg_describe,
+	.close = sg_close,
 };
 
 int mmc_sg_open_flags(bool read_only)

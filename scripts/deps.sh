@@ -10,7 +10,7 @@ PKGS=(
   check
   autoconf automake
   fio e2fsprogs util-linux udftools udfclient
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   qemu-system-x86 busybox-static cpio
   procps psmisc kmod
   # used by the tests and usually present, but not guaranteed on a minimal system: python3 (its

@@ -43,11 +43,11 @@ struct udf_io {
 struct udf_mount_opts {
 	uid_t uid; /* owner shown for files whose owner is not recorded */
 	gid_t gid;
-	bool read_only;  /* never write, even when the volume could be written */
+	bool read_only; /* never write, even when the volume could be written */
 };
 
 struct udf_statfs {
-	char label[128];      /* logical volume identifier, UTF-8 */
+	char label[128]; /* logical volume identifier, UTF-8 */
 	uint32_t block_size;
 	uint64_t blocks;      /* partition size in blocks */
 	uint64_t free_blocks; /* from the LVID */
@@ -98,8 +98,8 @@ uint64_t udf_generation(struct udf_fs *fs, uint64_t ino);
 
 /* Creates name in dir: a regular file, directory, FIFO, socket or (with target) a symbolic link,
  * as mode says.  Returns the new node's ino and attributes. */
-int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, uid_t uid, gid_t gid,
-	       const char *target, uint64_t *ino, struct stat *st);
+int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, uid_t uid, gid_t gid, const char *target,
+	       uint64_t *ino, struct stat *st);
 /* Creates a device node, FIFO or socket (a device node's number in an extended attribute). */
 int udf_mknod(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid, gid_t gid,
 	      uint64_t *ino, struct stat *st);
@@ -107,11 +107,9 @@ int udf_link(struct udf_fs *fs, uint64_t ino, uint64_t dir, const char *name, st
 int udf_unlink(struct udf_fs *fs, uint64_t dir, const char *name);
 int udf_rmdir(struct udf_fs *fs, uint64_t dir, const char *name);
 #define UDF_RENAME_NOREPLACE 1u
-int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndir, const char *nname,
-	       unsigned flags);
+int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndir, const char *nname, unsigned flags);
 
-enum { UDF_SET_MODE = 1, UDF_SET_UID = 2, UDF_SET_GID = 4, UDF_SET_SIZE = 8, UDF_SET_ATIME = 16,
-       UDF_SET_MTIME = 32 };
+enum { UDF_SET_MODE = 1, UDF_SET_UID = 2, UDF_SET_GID = 4, UDF_SET_SIZE = 8, UDF_SET_ATIME = 16, UDF_SET_MTIME = 32 };
 struct udf_setattr {
 	unsigned valid;
 	mode_t mode;

@@ -32,7 +32,7 @@ void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_)
 	if (free_)
 		*p |= (uint8_t)(1u << (b % 8));
 	else
-		*p &= (uint8_t)~(1u << (b % 8));
+		*p &= (uint8_t) ~(1u << (b % 8));
 	w->sbd_dirty[(SBD_BITMAP + b / 8) / fs->bs] = 1;
 	w->sbd_dirty[0] = 1; /* the tag's CRC may cover the changed byte */
 }
@@ -105,8 +105,7 @@ static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
 
 /* Allocates up to want consecutive blocks (at least one): at goal when it is free (a file growing in
  * place), else for data a packet-aligned run, else the first free run after the cursor. */
-int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn,
-		     uint32_t *got)
+int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got)
 {
 	struct udf_w *w = fs->w;
 	uint32_t maxlen = MAX_EXT_BYTES(fs->bs) / fs->bs;

@@ -58,9 +58,9 @@ static bool is_volume_structure(struct udf_fs *fs, uint64_t b)
 			return true;
 	struct {
 		uint64_t loc, len;
-	} ext[] = {{fs->vds_loc[0], fs->vds_len[0]}, {fs->vds_loc[1], fs->vds_len[1]},
+	} ext[] = {{fs->vds_loc[0], fs->vds_len[0]},	 {fs->vds_loc[1], fs->vds_len[1]},
 		   {fs->lvid_ext_loc, fs->lvid_ext_len}, {p->stable_loc[0], p->stable_len},
-		   {p->stable_loc[1], p->stable_len}, {p->stable_loc[2], p->stable_len},
+		   {p->stable_loc[1], p->stable_len},	 {p->stable_loc[2], p->stable_len},
 		   {p->stable_loc[3], p->stable_len}};
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
 		if (i >= 3 && i - 3 >= p->nstable)

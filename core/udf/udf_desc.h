@@ -11,9 +11,24 @@
 #include "ecma167.h"
 
 enum {
-	TAG_PVD = 1, TAG_AVDP = 2, TAG_VDP = 3, TAG_IUVD = 4, TAG_PD = 5, TAG_LVD = 6, TAG_USD = 7,
-	TAG_TD = 8, TAG_LVID = 9, TAG_FSD = 256, TAG_FID = 257, TAG_AED = 258, TAG_IE = 259,
-	TAG_TE = 260, TAG_FE = 261, TAG_EAHD = 262, TAG_SBD = 264, TAG_EFE = 266,
+	TAG_PVD = 1,
+	TAG_AVDP = 2,
+	TAG_VDP = 3,
+	TAG_IUVD = 4,
+	TAG_PD = 5,
+	TAG_LVD = 6,
+	TAG_USD = 7,
+	TAG_TD = 8,
+	TAG_LVID = 9,
+	TAG_FSD = 256,
+	TAG_FID = 257,
+	TAG_AED = 258,
+	TAG_IE = 259,
+	TAG_TE = 260,
+	TAG_FE = 261,
+	TAG_EAHD = 262,
+	TAG_SBD = 264,
+	TAG_EFE = 266,
 };
 
 static inline uint16_t le16(const uint8_t *p)
@@ -90,7 +105,7 @@ void udf_put_tag(uint8_t *p, uint16_t id, uint16_t version, uint16_t serial, uin
 enum udf_regid_suffix {
 	UDF_SUFFIX_NONE,   /* zeros */
 	UDF_SUFFIX_DOMAIN, /* UDF revision, domain flags 0 (no write protection) */
-	UDF_SUFFIX_UDF,    /* UDF revision, OS class UNIX, OS identifier Linux */
+	UDF_SUFFIX_UDF,	   /* UDF revision, OS class UNIX, OS identifier Linux */
 	UDF_SUFFIX_IMPL,   /* OS class UNIX, OS identifier Linux, implementation use 0 */
 };
 

@@ -164,8 +164,9 @@ int udf_dir_load(struct udf_fs *fs, struct node *d)
 			cap = nc;
 		}
 		struct dirent_ *e = &d->ents[d->nents];
-		*e = (struct dirent_){name, udf_make_ino(part, lbn), (uint8_t)(ch & 0x02 ? 4 : 5), UINT32_MAX, 0, NULL,
-				      0, le32(f + FID_ICB + LAD_UNIQUE_ID)};
+		*e = (struct dirent_){
+			name, udf_make_ino(part, lbn),		(uint8_t)(ch & 0x02 ? 4 : 5), UINT32_MAX, 0, NULL,
+			0,    le32(f + FID_ICB + LAD_UNIQUE_ID)};
 		if (raw) {
 			e->raw = malloc(lfi ? lfi : 1);
 			if (!e->raw) {

@@ -105,8 +105,8 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 	return 0;
 }
 
-int udf_dir_add(struct node *d, const char *name, const uint8_t *raw, uint8_t rawlen, uint64_t ino,
-		bool is_dir, uint32_t uniq)
+int udf_dir_add(struct node *d, const char *name, const uint8_t *raw, uint8_t rawlen, uint64_t ino, bool is_dir,
+		uint32_t uniq)
 {
 	if (d->nents == d->ents_cap) {
 		uint32_t nc = d->ents_cap ? d->ents_cap * 2 : 16;

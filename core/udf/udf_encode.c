@@ -93,7 +93,7 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 	memcpy(b, n->hdr, n->hdr_len);
 	/* ICB tag */
 	b[ICB_FILE_TYPE] = n->file_type;
-	uint16_t flags = le16(b + ICB_FLAGS) & (uint16_t)~(7u | 0x1C0u);
+	uint16_t flags = le16(b + ICB_FLAGS) & (uint16_t) ~(7u | 0x1C0u);
 	if (m & S_ISUID)
 		flags |= 0x40;
 	if (m & S_ISGID)
@@ -179,8 +179,8 @@ size_t udf_fid_len(size_t lfi)
 	return (FID_IMPL_USE + lfi + 3) & ~(size_t)3;
 }
 
-static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lbn, uint32_t uniq,
-		      const uint8_t *name, uint8_t lfi, uint32_t tagloc)
+static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lbn, uint32_t uniq, const uint8_t *name,
+		      uint8_t lfi, uint32_t tagloc)
 {
 	size_t len = udf_fid_len(lfi);
 

@@ -50,10 +50,10 @@ static const struct {
 	const char *name;
 	enum udf_media media;
 } media_names[] = {
-	{"hd", UDF_MEDIA_HD},         {"cdrw", UDF_MEDIA_CDRW},     {"cd-rw", UDF_MEDIA_CDRW},
-	{"dvdrw", UDF_MEDIA_DVDRW},   {"dvd-rw", UDF_MEDIA_DVDRW},  {"dvdram", UDF_MEDIA_DVDRAM},
+	{"hd", UDF_MEDIA_HD},	       {"cdrw", UDF_MEDIA_CDRW},	{"cd-rw", UDF_MEDIA_CDRW},
+	{"dvdrw", UDF_MEDIA_DVDRW},    {"dvd-rw", UDF_MEDIA_DVDRW},	{"dvdram", UDF_MEDIA_DVDRAM},
 	{"dvd-ram", UDF_MEDIA_DVDRAM}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW}, {"dvdplusrw", UDF_MEDIA_DVDPLUSRW},
-	{"bdre", UDF_MEDIA_BDRE},     {"bd-re", UDF_MEDIA_BDRE},
+	{"bdre", UDF_MEDIA_BDRE},      {"bd-re", UDF_MEDIA_BDRE},
 };
 
 const char *udf_label_problem(const char *label)
@@ -63,7 +63,7 @@ const char *udf_label_problem(const char *label)
 	if (udf_put_dstring(probe, sizeof(probe), label) >= 0)
 		return NULL;
 	return udf_utf8_to_cs0(label, probe, 0) == -EINVAL ? "not valid UTF-8"
-							    : "too long (at most 30 Latin-1 or 15 other characters)";
+							   : "too long (at most 30 Latin-1 or 15 other characters)";
 }
 
 int udf_media_parse(const char *name)
@@ -85,8 +85,8 @@ static bool sparable(enum udf_media m)
 	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW;
 }
 
-int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct udf_format_layout *l,
-		    char *err, size_t errlen)
+int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct udf_format_layout *l, char *err,
+		    size_t errlen)
 {
 	uint32_t bs = o->block_size ? o->block_size : 2048;
 	unsigned rev = o->revision ? o->revision : 0x0201;
@@ -97,7 +97,8 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		return -EINVAL;
 	}
 	if (rev != 0x0150 && rev != 0x0200 && rev != 0x0201) {
-		snprintf(err, errlen, "UDF revision %x.%02x: only 1.50, 2.00 and 2.01 are written", rev >> 8, rev & 0xff);
+		snprintf(err, errlen, "UDF revision %x.%02x: only 1.50, 2.00 and 2.01 are written", rev >> 8,
+			 rev & 0xff);
 		return -EINVAL;
 	}
 	if ((unsigned)o->media > UDF_MEDIA_BDRE) {
@@ -116,7 +117,8 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 	if (sparable(o->media)) {
 		uint32_t pl = o->packet_len ? o->packet_len : (o->media == UDF_MEDIA_CDRW ? 32 : 16);
 		if (pl != 16 && pl != 32) {
-			snprintf(err, errlen, "packet length %u: a sparable partition here has packets of 16 or 32", pl);
+			snprintf(err, errlen, "packet length %u: a sparable partition here has packets of 16 or 32",
+				 pl);
 			return -EINVAL;
 		}
 		l->packet_len = pl;
@@ -125,7 +127,8 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		l->stable_bytes = ST_MAP + STE_SIZE * (SPARE_BLOCKS / pl);
 		uint32_t st_blocks = (uint32_t)align_up(l->stable_bytes, bs) / bs;
 		/* mkudffs: right after the main VDS when it fits before the LVID, else after the LVID. */
-		l->stable[0] = l->mvds + l->vds_len + st_blocks <= l->lvid ? l->mvds + l->vds_len : l->lvid + l->lvid_len;
+		l->stable[0] =
+			l->mvds + l->vds_len + st_blocks <= l->lvid ? l->mvds + l->vds_len : l->lvid + l->lvid_len;
 		l->spare_start = (uint32_t)align_up(257, pl);
 		l->spare_blocks = SPARE_BLOCKS;
 		l->part_start = l->spare_start + SPARE_BLOCKS;
@@ -279,7 +282,8 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 	regid(f, p + PD_CONTENTS, f->rev >= 0x0200 ? "+NSR03" : "+NSR02", UDF_SUFFIX_NONE);
 	put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + AD_LEN, l->bitmap_blocks * bs);
 	put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + SAD_POS, 0);
-	put_le32(p + PD_ACCESS_TYPE, f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
+	put_le32(p + PD_ACCESS_TYPE,
+		 f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
 	put_le32(p + PD_START, l->part_start);
 	put_le32(p + PD_LENGTH, l->part_len);
 	regid(f, p + PD_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
@@ -332,16 +336,16 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 
 	memcpy(p + LVID_RECORDING_TIME, f->now, TS_SIZE);
-	put_le32(p + LVID_INTEGRITY_TYPE, 1);    /* close */
-	put_le64(p + LVID_NEXT_UNIQUE_ID, 16);   /* next unique ID: 0-15 are reserved */
-	put_le32(p + LVID_NUM_PARTITIONS, 1);    /* partitions */
-	put_le32(p + LVID_IMPL_USE_LEN, LVIU_SIZE);   /* implementation use length */
+	put_le32(p + LVID_INTEGRITY_TYPE, 1);	    /* close */
+	put_le64(p + LVID_NEXT_UNIQUE_ID, 16);	    /* next unique ID: 0-15 are reserved */
+	put_le32(p + LVID_NUM_PARTITIONS, 1);	    /* partitions */
+	put_le32(p + LVID_IMPL_USE_LEN, LVIU_SIZE); /* implementation use length */
 	put_le32(p + LVID_FREE_SPACE, l->part_len - l->used);
 	put_le32(p + LVID_FREE_SPACE + 4, l->part_len);
 	uint8_t *iu = p + LVID_FREE_SPACE + 8;
 	regid(f, iu + LVIU_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
-	put_le32(iu + LVIU_NUM_FILES, 0);   /* files */
-	put_le32(iu + LVIU_NUM_DIRS, 1);   /* directories: the root */
+	put_le32(iu + LVIU_NUM_FILES, 0); /* files */
+	put_le32(iu + LVIU_NUM_DIRS, 1);  /* directories: the root */
 	put_le16(iu + LVIU_MIN_READ_REV, f->rev);
 	put_le16(iu + LVIU_MIN_WRITE_REV, f->rev);
 	put_le16(iu + LVIU_MAX_WRITE_REV, f->rev);
@@ -380,7 +384,7 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	if (mode & 01000)
 		icbflags |= 1u << 8;
 	uint32_t perm = 0;
-	for (int cls = 0; cls < 3; cls++) { /* other, group, owner */
+	for (int cls = 0; cls < 3; cls++) {		 /* other, group, owner */
 		unsigned bits = (mode >> (3 * cls)) & 7; /* rwx */
 		perm |= (uint32_t)(((bits & 1) ? 1u : 0) | ((bits & 2) ? 2u : 0) | ((bits & 4) ? 4u : 0)) << (5 * cls);
 	}
@@ -427,10 +431,10 @@ static void build_bitmap(const struct fmt *f, uint8_t *p)
 	uint8_t *bits = p + SBD_BITMAP;
 	memset(bits, 0xFF, nbytes);
 	for (uint32_t b = 0; b < l->fsd + 2; b++) /* the bitmap, the FSD and its terminator */
-		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
-	bits[l->root / 8] &= (uint8_t)~(1u << (l->root % 8));
+		bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
+	bits[l->root / 8] &= (uint8_t) ~(1u << (l->root % 8));
 	for (uint32_t b = l->part_len; b < nbytes * 8; b++)
-		bits[b / 8] &= (uint8_t)~(1u << (b % 8));
+		bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
 	/* the tag's CRC covers only the 8 header bytes (as mkudffs) */
 	udf_put_tag(p, TAG_SBD, f->tagver, 1, 0, SBD_BITMAP - TAG_SIZE);
 	udf_tag_finish(p, SBD_BITMAP);
@@ -484,8 +488,9 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 	uint8_t probe[32];
 	if (udf_put_dstring(probe, sizeof(probe), label) < 0) {
 		snprintf(err, errlen, "label \"%s\": %s", label,
-			 udf_utf8_to_cs0(label, probe, 0) == -EINVAL ? "not valid UTF-8"
-			 : "too long (a volume identifier holds 30 Latin-1 or 15 other characters)");
+			 udf_utf8_to_cs0(label, probe, 0) == -EINVAL
+				 ? "not valid UTF-8"
+				 : "too long (a volume identifier holds 30 Latin-1 or 15 other characters)");
 		return -EINVAL;
 	}
 	snprintf(f.label, sizeof(f.label), "%s", label);
@@ -514,8 +519,8 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 			 (unsigned long long)(head_blocks + tail_blocks));
 		return -ENOMEM;
 	}
-#define HB(b) (head + (uint64_t)(b) * bs)
-#define TB(b) (tail + ((uint64_t)(b) - tail_start) * bs)
+#define HB(b) (head + (uint64_t)(b)*bs)
+#define TB(b) (tail + ((uint64_t)(b)-tail_start) * bs)
 
 	/* Volume Recognition Sequence at byte 32768, one descriptor per 2048 bytes or per block. */
 	uint32_t vrs_step = bs > 2048 ? bs : 2048;

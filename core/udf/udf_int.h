@@ -16,11 +16,11 @@
 #define INO_BASE 16u
 
 /* Hard limits against hostile images. */
-#define MAX_EXTENTS (1u << 20)      /* allocation descriptors of one file */
-#define MAX_AED_CHAIN 4096          /* continuation extents of one file */
-#define MAX_DIR_BYTES (256u << 20)  /* size of one directory */
-#define MAX_ICB_HOPS 64             /* indirect entries followed */
-#define MAX_VDS_DESCS 1024          /* descriptors read in one volume descriptor sequence */
+#define MAX_EXTENTS (1u << 20)	   /* allocation descriptors of one file */
+#define MAX_AED_CHAIN 4096	   /* continuation extents of one file */
+#define MAX_DIR_BYTES (256u << 20) /* size of one directory */
+#define MAX_ICB_HOPS 64		   /* indirect entries followed */
+#define MAX_VDS_DESCS 1024	   /* descriptors read in one volume descriptor sequence */
 #define MAX_SYMLINK 4096
 #define MAX_PARTS 8
 
@@ -32,44 +32,44 @@ struct sparing_entry {
 
 struct part {
 	enum part_kind kind;
-	uint16_t number;      /* partition number of the underlying PD */
-	uint64_t start, len;  /* in blocks, from the PD */
+	uint16_t number;     /* partition number of the underlying PD */
+	uint64_t start, len; /* in blocks, from the PD */
 	bool have_pd;
-	uint32_t access;      /* PD access type: 1 read-only, 2 write-once, 3 rewritable, 4 overwritable */
+	uint32_t access;	   /* PD access type: 1 read-only, 2 write-once, 3 rewritable, 4 overwritable */
 	uint32_t usb_len, usb_lbn; /* unallocated space bitmap (partition header) */
-	uint32_t ust_len;     /* unallocated space table, unsupported for writing */
-	uint16_t packet_len;  /* sparable */
+	uint32_t ust_len;	   /* unallocated space table, unsupported for writing */
+	uint16_t packet_len;	   /* sparable */
 	uint32_t stable_loc[4], stable_len, nstable; /* sparable: the sparing tables */
-	uint8_t *stable_raw;  /* writable mounts: the sparing table as read (stable_bytes) */
+	uint8_t *stable_raw;			     /* writable mounts: the sparing table as read (stable_bytes) */
 	size_t stable_bytes;
 	uint32_t nspare_cap;
 	struct sparing_entry *spare;
 	uint32_t nspare;
-	uint32_t *vat;        /* virtual: virtual block → block of the physical partition `phys` */
+	uint32_t *vat; /* virtual: virtual block → block of the physical partition `phys` */
 	uint32_t nvat;
 	uint16_t phys;
-	uint32_t meta_loc, mirror_loc;  /* metadata: the metadata file and its mirror in `phys` */
-	struct node *meta;              /* metadata: the file whose extents map this partition */
+	uint32_t meta_loc, mirror_loc; /* metadata: the metadata file and its mirror in `phys` */
+	struct node *meta;	       /* metadata: the file whose extents map this partition */
 };
 
 struct extent {
 	uint64_t file_off; /* offset of this extent in the file */
-	uint32_t len;      /* bytes */
-	uint8_t type;      /* 0 recorded, 1 allocated not recorded, 2 not allocated */
+	uint32_t len;	   /* bytes */
+	uint8_t type;	   /* 0 recorded, 1 allocated not recorded, 2 not allocated */
 	uint16_t part;
 	uint32_t lbn;
 };
 
 struct dirent_ {
-	char *name;       /* NULL: a removed entry (its slot keeps readdir positions stable) */
+	char *name; /* NULL: a removed entry (its slot keeps readdir positions stable) */
 	uint64_t ino;
-	uint8_t ftype;    /* hint from the FID (directory bit) */
+	uint8_t ftype; /* hint from the FID (directory bit) */
 	uint32_t hnext;
-	uint64_t cookie;  /* readdir position, increasing along the array */
+	uint64_t cookie; /* readdir position, increasing along the array */
 	/* writable mounts: what the FID is rebuilt from */
-	uint8_t *raw;     /* the name as recorded (CS0) */
+	uint8_t *raw; /* the name as recorded (CS0) */
 	uint8_t rawlen;
-	uint32_t uniq;    /* lower 32 bits of the unique ID, from the ICB's implementation use */
+	uint32_t uniq; /* lower 32 bits of the unique ID, from the ICB's implementation use */
 };
 
 struct node {
@@ -88,28 +88,28 @@ struct node {
 	uint32_t *dhash;
 	uint32_t dhash_mask;
 	uint64_t parent;
-	uint32_t ntomb;         /* removed entries still in ents */
+	uint32_t ntomb; /* removed entries still in ents */
 	uint32_t ents_cap;
-	uint64_t stream_len;    /* bytes of FIDs a rewrite records, once known (stream_len_ok) */
+	uint64_t stream_len; /* bytes of FIDs a rewrite records, once known (stream_len_ok) */
 	bool stream_len_ok;
 	uint64_t next_cookie;
 	/* writable mounts */
 	uint32_t ext_cap;
-	uint8_t *hdr;           /* the FE/EFE header and extended attributes as read (hdr_len bytes) */
+	uint8_t *hdr; /* the FE/EFE header and extended attributes as read (hdr_len bytes) */
 	uint32_t hdr_len, lea;
-	bool efe, ro_node;      /* ro_node: a layout the writer does not rewrite (indirect entries) */
-	uint32_t fe_lbn;        /* where the file entry is recorded (partition 0) */
+	bool efe, ro_node; /* ro_node: a layout the writer does not rewrite (indirect entries) */
+	uint32_t fe_lbn;   /* where the file entry is recorded (partition 0) */
 	uint32_t uid_raw, gid_raw, perm_raw;
 	uint64_t uniq;
-	uint32_t *aed;          /* allocation extent descriptor blocks, freed when rewritten */
+	uint32_t *aed; /* allocation extent descriptor blocks, freed when rewritten */
 	uint32_t naed;
-	uint8_t *keep_fids;     /* hidden FIDs, rewritten verbatim */
+	uint8_t *keep_fids; /* hidden FIDs, rewritten verbatim */
 	uint32_t keep_len;
 	uint32_t open_count;
 	bool dirty, dir_dirty, is_new, dead, gained;
 	uint32_t refs, subdirs; /* the check of an uncleanly unmounted disc */
-	uint32_t reserved;      /* blocks the next commit needs for this node (rewritten directory) */
-	struct node *dnext;     /* dirty list */
+	uint32_t reserved;	/* blocks the next commit needs for this node (rewritten directory) */
+	struct node *dnext;	/* dirty list */
 };
 
 struct udf_fs {
@@ -136,20 +136,18 @@ struct udf_fs {
 	struct node **nhash;
 	uint32_t nhash_mask;
 	uint64_t nnodes;
-	uint8_t *blk; /* one block of scratch, under lock */
-	uint32_t lvid_loc;       /* the newest LVID, 0 when none */
-	uint32_t lvid_type;      /* 0 open, 1 closed */
-	uint64_t next_uniq;      /* from the LVID */
+	uint8_t *blk;	    /* one block of scratch, under lock */
+	uint32_t lvid_loc;  /* the newest LVID, 0 when none */
+	uint32_t lvid_type; /* 0 open, 1 closed */
+	uint64_t next_uniq; /* from the LVID */
 	uint32_t fsd_lbn;
 	uint16_t tag_version, tag_serial;
-	struct udf_w *w;         /* writer state, NULL on a read-only mount */
+	struct udf_w *w; /* writer state, NULL on a read-only mount */
 	char ro_reason[200];
-	char note[200];          /* what the mount found and did, for the log */
+	char note[200]; /* what the mount found and did, for the log */
 	/* where the volume structures are (medium sectors), so that nothing frees them */
 	uint32_t vds_loc[2], vds_len[2], lvid_ext_loc, lvid_ext_len;
 };
-
-
 
 uint64_t udf_make_ino(uint16_t part, uint32_t lbn);
 int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf);
@@ -198,8 +196,8 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys);
 
 /* udf_volume.c */
-bool udf_has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc,
-		    uint32_t *main_len, uint32_t *res_loc, uint32_t *res_len);
+bool udf_has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len,
+		    uint32_t *res_loc, uint32_t *res_len);
 bool udf_vrs_has_nsr(struct udf_fs *fs, uint8_t *buf);
 int udf_read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, uint8_t *buf);
 void udf_read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *buf);

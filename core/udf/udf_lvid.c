@@ -48,7 +48,8 @@ int udf_write_lvid(struct udf_fs *fs, bool open_)
 	w->uniq_bound = next;
 	uint32_t np = le32(b + LVID_NUM_PARTITIONS), liu = le32(b + LVID_IMPL_USE_LEN);
 	if (np >= 1) {
-		put_le32(b + LVID_FREE_SPACE, (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
+		put_le32(b + LVID_FREE_SPACE,
+			 (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
 		put_le32(b + LVID_FREE_SPACE + 4 * np, (uint32_t)w->plen);
 	}
 	if (liu >= LVIU_SIZE) {

@@ -21,8 +21,7 @@
 #include "udf_int.h"
 #include "udf_w.h"
 
-int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct udf_fs **out, char *err,
-	      size_t errlen)
+int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct udf_fs **out, char *err, size_t errlen)
 {
 	static const uint32_t sizes[] = {2048, 512, 1024, 4096};
 	struct udf_fs *fs = calloc(1, sizeof(*fs));
@@ -51,8 +50,9 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 			found = udf_has_anchor(fs, cand[c], buf, &mloc, &ml, &rloc, &rl);
 	}
 	if (!found || !udf_vrs_has_nsr(fs, buf)) {
-		snprintf(err, errlen, "no UDF file system found (use -o image for the block file, or format the "
-				      "disc with pktfuse format)");
+		snprintf(err, errlen,
+			 "no UDF file system found (use -o image for the block file, or format the "
+			 "disc with pktfuse format)");
 		goto fail;
 	}
 	/* The main sequence, else the reserve one. */
@@ -126,7 +126,8 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 			if (k != i && fs->parts[k].kind == PART_PHYS && fs->parts[k].number == p->number)
 				break;
 		if (k == fs->nparts || udf_find_vat(fs, p, (uint16_t)k) != 0) {
-			snprintf(err, errlen, "the virtual allocation table (VAT) of this write-once disc was not found");
+			snprintf(err, errlen,
+				 "the virtual allocation table (VAT) of this write-once disc was not found");
 			rc = -EIO;
 			goto fail;
 		}
@@ -263,7 +264,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	for (uint64_t b = w->nbits / 8 * 8; b < w->nbits; b++)
 		w->free_blocks += udf_bm_is_free(w, b);
 	w->pkt = fs->parts[0].kind == PART_SPARABLE ? fs->parts[0].packet_len
-						       : (fs->io.packet_blocks ? fs->io.packet_blocks : 16);
+						    : (fs->io.packet_blocks ? fs->io.packet_blocks : 16);
 	/* File entries and directories gather near the start, file data after a small zone, so that
 	 * one commit rewrites few packets. */
 	w->meta_goal = 0;
@@ -287,7 +288,8 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 				snprintf(err, errlen, "out of memory");
 				return rc;
 			}
-			return ro(fs, "the disc was not cleanly unmounted and its check found damage; mounted read-only");
+			return ro(fs,
+				  "the disc was not cleanly unmounted and its check found damage; mounted read-only");
 		}
 	}
 	udf_update_sf(fs);

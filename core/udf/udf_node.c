@@ -86,8 +86,8 @@ void udf_node_free(struct node *n)
 	free(n);
 }
 
-static int add_extent(struct node *n, uint32_t *cap, uint64_t *off, uint32_t len, uint8_t type,
-		      uint16_t part, uint32_t lbn)
+static int add_extent(struct node *n, uint32_t *cap, uint64_t *off, uint32_t len, uint8_t type, uint16_t part,
+		      uint32_t lbn)
 {
 	if (len == 0)
 		return 0;
@@ -108,8 +108,7 @@ static int add_extent(struct node *n, uint32_t *cap, uint64_t *off, uint32_t len
 
 /* Decodes allocation descriptors (short, long or extended) from ad[0..len), following
  * continuation extents into allocation extent descriptors. */
-static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t home_part, const uint8_t *ad,
-		     size_t len)
+static int parse_ads(struct udf_fs *fs, struct node *n, int adtype, uint16_t home_part, const uint8_t *ad, size_t len)
 {
 	uint32_t cap = 0, hops = 0, aed_cap = 0;
 	uint64_t off = 0;
@@ -405,8 +404,10 @@ ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t le
 				size_t boff = (size_t)(pos % fs->bs);
 				size_t n_here = fs->bs - boff;
 				uint64_t blk_end = ((uint64_t)e->len + fs->bs - 1) / fs->bs, next = sector + 1, s2;
-				while (c + n_here < chunk && blk + 1 < blk_end && (uint64_t)e->lbn + blk + 1 <= UINT32_MAX &&
-				       udf_map_block(fs, e->part, (uint32_t)(e->lbn + blk + 1), &s2) == 0 && s2 == next) {
+				while (c + n_here < chunk && blk + 1 < blk_end &&
+				       (uint64_t)e->lbn + blk + 1 <= UINT32_MAX &&
+				       udf_map_block(fs, e->part, (uint32_t)(e->lbn + blk + 1), &s2) == 0 &&
+				       s2 == next) {
 					blk++;
 					next++;
 					n_here += fs->bs;

@@ -98,7 +98,8 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 		uint32_t loc = le32(map + SPMAP_TABLE_LOCS + 4 * t);
 		bool ok = true;
 		for (size_t b = 0; b < blocks && ok; b++)
-			ok = (uint64_t)loc + b < fs->nblocks && read_sector(fs, (uint64_t)loc + b, tbl + b * fs->bs) == 0;
+			ok = (uint64_t)loc + b < fs->nblocks &&
+			     read_sector(fs, (uint64_t)loc + b, tbl + b * fs->bs) == 0;
 		if (!ok)
 			continue;
 		uint16_t crc_len = le16(tbl + TAG_CRC_LENGTH);
@@ -163,7 +164,8 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 				p->kind = PART_SPARABLE;
 				p->packet_len = le16(m + SPMAP_PACKET_LENGTH);
 				if (p->packet_len == 0 || p->packet_len > 1024) {
-					snprintf(err, errlen, "UDF sparable partition has packet length %u", p->packet_len);
+					snprintf(err, errlen, "UDF sparable partition has packet length %u",
+						 p->packet_len);
 					return -EIO;
 				}
 				if (load_sparing(fs, p, m, buf)) {

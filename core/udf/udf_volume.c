@@ -17,8 +17,8 @@
 
 #include "udf_int.h"
 
-bool udf_has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc,
-		    uint32_t *main_len, uint32_t *res_loc, uint32_t *res_len)
+bool udf_has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len,
+		    uint32_t *res_loc, uint32_t *res_len)
 {
 	if (sector >= fs->nblocks || read_sector(fs, sector, buf))
 		return false;

@@ -19,29 +19,29 @@ struct pend {
 };
 
 struct udf_w {
-	uint8_t *sbd;            /* the whole space bitmap descriptor; bit set = block free */
+	uint8_t *sbd; /* the whole space bitmap descriptor; bit set = block free */
 	uint32_t sbd_lbn, sbd_blocks;
-	uint8_t *sbd_dirty;      /* one byte per block of the descriptor */
-	bool bm_stale;           /* the medium's bitmap lags behind (frees applied after a commit) */
-	uint64_t plen;           /* partition length in blocks */
-	uint64_t nbits;          /* blocks the bitmap describes */
-	uint64_t free_blocks;    /* allocatable now */
-	struct pend *pend;       /* freed, allocatable after the next commit */
+	uint8_t *sbd_dirty;   /* one byte per block of the descriptor */
+	bool bm_stale;	      /* the medium's bitmap lags behind (frees applied after a commit) */
+	uint64_t plen;	      /* partition length in blocks */
+	uint64_t nbits;	      /* blocks the bitmap describes */
+	uint64_t free_blocks; /* allocatable now */
+	struct pend *pend;    /* freed, allocatable after the next commit */
 	size_t npend, cappend;
 	uint64_t pend_blocks;
-	uint64_t reserve;        /* blocks the next commit will need: only the commit may take them */
+	uint64_t reserve; /* blocks the next commit will need: only the commit may take them */
 	uint32_t meta_goal, data_goal, pkt;
-	uint32_t pkt_off;        /* first partition block that starts a packet of the medium */
-	bool mp_valid;           /* the packet new metadata of this commit interval goes to */
+	uint32_t pkt_off; /* first partition block that starts a packet of the medium */
+	bool mp_valid;	  /* the packet new metadata of this commit interval goes to */
 	uint64_t mp_start;
 	uint8_t *lvid;
-	bool lvid_open;          /* the medium's LVID says open */
-	uint64_t uniq_bound;     /* the next unique ID the medium's LVID records */
-	bool changed;            /* changes wait for a commit */
+	bool lvid_open;	     /* the medium's LVID says open */
+	uint64_t uniq_bound; /* the next unique ID the medium's LVID records */
+	bool changed;	     /* changes wait for a commit */
 	bool in_commit;
-	struct node *dirty;      /* nodes whose file entry (or directory) must be written */
-	int tz;                  /* minutes east of UTC, for timestamps */
-	uint8_t *buf;            /* one block of scratch */
+	struct node *dirty; /* nodes whose file entry (or directory) must be written */
+	int tz;		    /* minutes east of UTC, for timestamps */
+	uint8_t *buf;	    /* one block of scratch */
 	uint8_t *buf2;
 };
 
@@ -79,8 +79,7 @@ void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_);
 uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to);
 uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max);
 void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
-int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn,
-		     uint32_t *got);
+int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got);
 int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n);
 void udf_free_extents(struct udf_fs *fs, const struct node *n);
 void udf_apply_frees(struct udf_fs *fs);
@@ -107,8 +106,8 @@ int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, u
 
 /* udf_dir_write.c */
 int udf_dir_commit(struct udf_fs *fs, struct node *d);
-int udf_dir_add(struct node *d, const char *name, const uint8_t *raw, uint8_t rawlen, uint64_t ino,
-		bool is_dir, uint32_t uniq);
+int udf_dir_add(struct node *d, const char *name, const uint8_t *raw, uint8_t rawlen, uint64_t ino, bool is_dir,
+		uint32_t uniq);
 void udf_dir_del(struct node *d, struct dirent_ *e);
 void udf_dir_compact(struct node *d);
 bool udf_dir_empty(const struct node *d);

@@ -86,7 +86,8 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 	*to = (uint64_t)le32(freee + STE_MAPPED) * fs->bs;
 	/* entries in ascending order of their original location (free and defective ones last) */
 	for (uint32_t i = 1; i < n; i++) {
-		for (uint32_t k = i; k > 0 && le32(t + ST_MAP + STE_SIZE * (k - 1)) > le32(t + ST_MAP + STE_SIZE * k); k--) {
+		for (uint32_t k = i; k > 0 && le32(t + ST_MAP + STE_SIZE * (k - 1)) > le32(t + ST_MAP + STE_SIZE * k);
+		     k--) {
 			uint8_t tmp[STE_SIZE];
 			memcpy(tmp, t + ST_MAP + STE_SIZE * k, STE_SIZE);
 			memcpy(t + ST_MAP + STE_SIZE * k, t + ST_MAP + STE_SIZE * (k - 1), STE_SIZE);

@@ -228,9 +228,9 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 		return NULL;
 	}
 	uint8_t *h = n->hdr;
-	put_le32(h + ICB_PRIOR_ENTRIES, 0);  /* prior recorded direct entries */
-	put_le16(h + ICB_STRATEGY_TYPE, 4);  /* strategy 4 */
-	put_le16(h + ICB_MAX_ENTRIES, 1);  /* maximum entries */
+	put_le32(h + ICB_PRIOR_ENTRIES, 0);			 /* prior recorded direct entries */
+	put_le16(h + ICB_STRATEGY_TYPE, 4);			 /* strategy 4 */
+	put_le16(h + ICB_MAX_ENTRIES, 1);			 /* maximum entries */
 	put_le32(h + (efe ? EFE_CHECKPOINT : FE_CHECKPOINT), 1); /* checkpoint */
 	n->efe = efe;
 	n->fe_lbn = lbn;
@@ -268,7 +268,7 @@ static int add_device_ea(struct udf_fs *fs, struct node *n, dev_t rdev)
 	uint8_t *ea = h + base;
 	memset(ea, 0, EAH_SIZE + DEVSPEC_SIZE);
 	put_le32(ea + EAH_IMPL_ATTR_LOC, 0xFFFFFFFFu); /* no implementation-use attributes */
-	put_le32(ea + EAH_APP_ATTR_LOC, 0xFFFFFFFFu); /* no application-use attributes */
+	put_le32(ea + EAH_APP_ATTR_LOC, 0xFFFFFFFFu);  /* no application-use attributes */
 	udf_put_vol_tag(fs, ea, TAG_EAHD, n->fe_lbn, EAH_SIZE - TAG_SIZE);
 	udf_tag_finish(ea, EAH_SIZE);
 	put_le32(ea + EAH_SIZE + EA_TYPE, 12);
@@ -284,11 +284,11 @@ static int add_device_ea(struct udf_fs *fs, struct node *n, dev_t rdev)
 	return 0;
 }
 
-static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid,
-		       gid_t gid, const char *target, uint64_t *ino, struct stat *st);
+static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid, gid_t gid,
+		       const char *target, uint64_t *ino, struct stat *st);
 
-int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, uid_t uid, gid_t gid,
-	       const char *target, uint64_t *ino, struct stat *st)
+int udf_create(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, uid_t uid, gid_t gid, const char *target,
+	       uint64_t *ino, struct stat *st)
 {
 	if (S_ISBLK(mode) || S_ISCHR(mode))
 		return -EINVAL; /* udf_mknod */
@@ -303,8 +303,8 @@ int udf_mknod(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, de
 	return create_node(fs, dir, name, mode, rdev, uid, gid, NULL, ino, st);
 }
 
-static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid,
-		       gid_t gid, const char *target, uint64_t *ino, struct stat *st)
+static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev, uid_t uid, gid_t gid,
+		       const char *target, uint64_t *ino, struct stat *st)
 {
 	struct node *d, *n = NULL;
 	uint8_t raw[256];
@@ -554,8 +554,7 @@ static bool is_under(struct udf_fs *fs, uint64_t a, uint64_t b)
 	return true; /* a loop: refuse rather than guess */
 }
 
-int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndir, const char *nname,
-	       unsigned flags)
+int udf_rename(struct udf_fs *fs, uint64_t odir, const char *oname, uint64_t ndir, const char *nname, unsigned flags)
 {
 	struct node *od, *nd, *n, *t = NULL;
 	uint8_t raw[256];

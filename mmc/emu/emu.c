@@ -22,19 +22,19 @@
 
 enum rule {
 	RULE_FIXED_PACKETS, /* CD-RW: whole aligned packets, after page 05h says so */
-	RULE_ALIGNED,       /* DVD-RW restricted overwrite: 32 KiB aligned */
-	RULE_RMW,           /* DVD+RW, MRW: anything, partial blocks cost a read-modify-write */
-	RULE_RANDOM,        /* DVD-RAM, BD-RE: random writes (BD-RE still counts partial clusters) */
+	RULE_ALIGNED,	    /* DVD-RW restricted overwrite: 32 KiB aligned */
+	RULE_RMW,	    /* DVD+RW, MRW: anything, partial blocks cost a read-modify-write */
+	RULE_RANDOM,	    /* DVD-RAM, BD-RE: random writes (BD-RE still counts partial clusters) */
 };
 
 struct profile {
 	const char *name;
 	uint16_t code, code_blank; /* DVD-RW reports sequential (0014h) until formatted */
-	uint32_t sectors;          /* formatted capacity */
+	uint32_t sectors;	   /* formatted capacity */
 	uint32_t packet;
-	uint8_t fmt_type;          /* the FORMAT UNIT type that makes it packet-writable */
+	uint8_t fmt_type; /* the FORMAT UNIT type that makes it packet-writable */
 	enum rule rule;
-	double rate_1x;            /* user-data bytes/s at 1x (CD: 32 of 39 sectors are user data) */
+	double rate_1x; /* user-data bytes/s at 1x (CD: 32 of 39 sectors are user data) */
 	unsigned access_ms;
 	uint32_t wear_limit;
 	bool mrw;
@@ -42,18 +42,18 @@ struct profile {
 
 /* Capacities from ../shared/reference/mmc.md "Pitfalls"; CD-MRW's is an estimate (MRW keeps ~2% spares). */
 static const struct profile profiles[] = {
-	{"cdrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 295264, 32, MMC_FMT_CD_DVD_FP,
-	 RULE_FIXED_PACKETS, 153600.0 * 32 / 39, 100, 1000, false},
-	{"dvd-rw", MMC_PROFILE_DVDRW_RO, MMC_PROFILE_DVDRW_SEQ, 2297888, 16, MMC_FMT_DVDRW_QUICK,
-	 RULE_ALIGNED, 1385000.0, 150, 1000, false},
-	{"dvd+rw", MMC_PROFILE_DVDPRW, MMC_PROFILE_DVDPRW, 2295104, 16, MMC_FMT_DVDPRW,
-	 RULE_RMW, 1385000.0, 150, 1000, false},
-	{"dvd-ram", MMC_PROFILE_DVDRAM, MMC_PROFILE_DVDRAM, 2236704, 16, MMC_FMT_FULL,
-	 RULE_RANDOM, 1385000.0, 100, 100000, false},
-	{"bd-re", MMC_PROFILE_BDRE, MMC_PROFILE_BDRE, 11826176, 32, MMC_FMT_BD_SPARE,
-	 RULE_RANDOM, 4500000.0, 200, 10000, false},
-	{"cd-mrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 289280, 32, MMC_FMT_MRW,
-	 RULE_RMW, 153600.0 * 32 / 39, 100, 1000, true},
+	{"cdrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 295264, 32, MMC_FMT_CD_DVD_FP, RULE_FIXED_PACKETS,
+	 153600.0 * 32 / 39, 100, 1000, false},
+	{"dvd-rw", MMC_PROFILE_DVDRW_RO, MMC_PROFILE_DVDRW_SEQ, 2297888, 16, MMC_FMT_DVDRW_QUICK, RULE_ALIGNED,
+	 1385000.0, 150, 1000, false},
+	{"dvd+rw", MMC_PROFILE_DVDPRW, MMC_PROFILE_DVDPRW, 2295104, 16, MMC_FMT_DVDPRW, RULE_RMW, 1385000.0, 150, 1000,
+	 false},
+	{"dvd-ram", MMC_PROFILE_DVDRAM, MMC_PROFILE_DVDRAM, 2236704, 16, MMC_FMT_FULL, RULE_RANDOM, 1385000.0, 100,
+	 100000, false},
+	{"bd-re", MMC_PROFILE_BDRE, MMC_PROFILE_BDRE, 11826176, 32, MMC_FMT_BD_SPARE, RULE_RANDOM, 4500000.0, 200,
+	 10000, false},
+	{"cd-mrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 289280, 32, MMC_FMT_MRW, RULE_RMW, 153600.0 * 32 / 39, 100, 1000,
+	 true},
 };
 const char emu_profile_list[] = "cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw";
 
@@ -76,7 +76,7 @@ struct emu {
 	bool wp_fp;
 	uint32_t wp_packet;
 	uint64_t busy_until_ns, busy_start_ns; /* format / blank in progress */
-	uint64_t bg_until_ns;                  /* DVD+RW background formatting runs until then */
+	uint64_t bg_until_ns;		       /* DVD+RW background formatting runs until then */
 	bool bg_stopped;
 	bool busy_is_format;
 	uint64_t head; /* next sector under the head, for the access-time model */
@@ -95,7 +95,7 @@ struct emu {
 	/* the drive's volatile write cache: packets held until SYNCHRONIZE CACHE or until it is full */
 	struct held *held;
 	uint32_t nheld, held_cap; /* held_cap 0: no cache, writes go straight to the medium */
-	uint64_t rng;             /* the drive's choices: which held packet to write, what a power cut keeps */
+	uint64_t rng;		  /* the drive's choices: which held packet to write, what a power cut keeps */
 	/* power */
 	uint64_t cut_after, cut_count; /* lose power once cut_count reaches cut_after (0: never) */
 	bool cut_writes_only, cut_torn, powered_off;
@@ -105,7 +105,7 @@ struct emu {
 struct held {
 	uint32_t pkt;
 	uint64_t valid; /* bit s: sector s of the packet is held (packets are at most 64 sectors) */
-	uint8_t *data;  /* packet-sized */
+	uint8_t *data;	/* packet-sized */
 };
 
 static uint64_t emu_rnd(struct emu *e)
@@ -288,7 +288,8 @@ static int medium_write_held(struct emu *e, const struct held *h, unsigned keep)
 		while (s + run < ps && (h->valid >> (s + run) & 1) && done + run < keep)
 			run++;
 		size_t bytes = (size_t)run * SECTOR;
-		if (pwrite(e->fd, h->data + (size_t)s * SECTOR, bytes, ((off_t)h->pkt * ps + s) * SECTOR) != (ssize_t)bytes)
+		if (pwrite(e->fd, h->data + (size_t)s * SECTOR, bytes, ((off_t)h->pkt * ps + s) * SECTOR) !=
+		    (ssize_t)bytes)
 			return -EIO;
 		done += run;
 		s += run;
@@ -397,8 +398,10 @@ static void power_off(struct emu *e)
 	e->c.cut_lost += lost;
 	e->c.cut_torn += torn;
 	if (e->log)
-		fprintf(e->log, "power cut after command %" PRIu64 ": held packets written %" PRIu64 ", lost %" PRIu64
-				", torn %" PRIu64 "\n", e->c.commands, written, lost, torn);
+		fprintf(e->log,
+			"power cut after command %" PRIu64 ": held packets written %" PRIu64 ", lost %" PRIu64
+			", torn %" PRIu64 "\n",
+			e->c.commands, written, lost, torn);
 }
 
 static bool is_medium_write_or_sync(uint8_t op)
@@ -523,8 +526,9 @@ static int do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n
 		if ((lba + n) % p->packet && !tail && (last != first || !rmw))
 			rmw++;
 	}
-	if (e->held_cap ? hold_write(e, lba, n, cmd->buf) != 0
-			: pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
+	if (e->held_cap
+		    ? hold_write(e, lba, n, cmd->buf) != 0
+		    : pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
 		return check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, lba);
 	for (uint32_t k = first; k <= last; k++) {
 		e->wear[k]++;
@@ -705,8 +709,7 @@ static int do_format_caps(struct emu *e, struct mmc_cmd *cmd)
 	mmc_put_be32(d + 4, e->sectors);
 	mmc_put_be32(d + 8, (e->formatted ? 2u : 1u) << 24 | SECTOR);
 	mmc_put_be32(d + 12, e->sectors);
-	mmc_put_be32(d + 16, (uint32_t)e->p->fmt_type << 26 |
-			      (e->p->fmt_type == MMC_FMT_CD_DVD_FP ? e->p->packet : 0));
+	mmc_put_be32(d + 16, (uint32_t)e->p->fmt_type << 26 | (e->p->fmt_type == MMC_FMT_CD_DVD_FP ? e->p->packet : 0));
 	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
@@ -911,9 +914,9 @@ static int do_dvd_structure(struct emu *e, struct mmc_cmd *cmd)
 	mmc_put_be16(d, 2048 + 2);
 	uint8_t book = code == MMC_PROFILE_DVDPRW ? 0x9 : code == MMC_PROFILE_DVDRAM ? 0x1 : 0x3;
 	d[4] = (uint8_t)(book << 4 | 0x01);
-	d[5] = 0x0f;        /* 120 mm, maximum rate not specified */
-	d[6] = 0x04;        /* one layer, parallel track path, rewritable */
-	mmc_put_be32(d + 8, 0x030000);           /* first physical sector of the data area */
+	d[5] = 0x0f;		       /* 120 mm, maximum rate not specified */
+	d[6] = 0x04;		       /* one layer, parallel track path, rewritable */
+	mmc_put_be32(d + 8, 0x030000); /* first physical sector of the data area */
 	mmc_put_be32(d + 12, 0x030000 + e->sectors - 1);
 	return answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + 8));
 }
@@ -958,10 +961,14 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return g;
 		return good(cmd);
 	}
-	case MMC_OP_REQUEST_SENSE: return do_request_sense(e, cmd);
-	case MMC_OP_INQUIRY: return do_inquiry(e, cmd);
-	case MMC_OP_GET_CONFIGURATION: return do_get_config(e, cmd);
-	case MMC_OP_GET_EVENT_STATUS_NOTIFICATION: return do_gesn(e, cmd);
+	case MMC_OP_REQUEST_SENSE:
+		return do_request_sense(e, cmd);
+	case MMC_OP_INQUIRY:
+		return do_inquiry(e, cmd);
+	case MMC_OP_GET_CONFIGURATION:
+		return do_get_config(e, cmd);
+	case MMC_OP_GET_EVENT_STATUS_NOTIFICATION:
+		return do_gesn(e, cmd);
 	case MMC_OP_READ_CAPACITY: {
 		int g = medium_gate(e, cmd);
 		if (g <= 0)
@@ -971,16 +978,21 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		mmc_put_be32(d + 4, SECTOR);
 		return answer(cmd, d, 8, 8);
 	}
-	case MMC_OP_READ_DISC_INFORMATION: return do_disc_info(e, cmd);
-	case MMC_OP_READ_TRACK_INFORMATION: return do_track_info(e, cmd);
-	case MMC_OP_MODE_SENSE_10: return do_mode_sense(e, cmd);
-	case MMC_OP_MODE_SELECT_10: return do_mode_select(e, cmd);
+	case MMC_OP_READ_DISC_INFORMATION:
+		return do_disc_info(e, cmd);
+	case MMC_OP_READ_TRACK_INFORMATION:
+		return do_track_info(e, cmd);
+	case MMC_OP_MODE_SENSE_10:
+		return do_mode_sense(e, cmd);
+	case MMC_OP_MODE_SELECT_10:
+		return do_mode_select(e, cmd);
 	case MMC_OP_READ_10:
 	case MMC_OP_READ_12:
 		snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32, cdb_lba(c), cdb_count(c));
 		return do_read(e, cmd, cdb_lba(c), cdb_count(c));
 	case MMC_OP_WRITE_10:
-	case MMC_OP_WRITE_12: return do_write(e, cmd, cdb_lba(c), cdb_count(c), note, notelen);
+	case MMC_OP_WRITE_12:
+		return do_write(e, cmd, cdb_lba(c), cdb_count(c), note, notelen);
 	case MMC_OP_VERIFY_10: {
 		int g = medium_gate(e, cmd);
 		if (g <= 0)
@@ -1002,10 +1014,14 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
 		return good(cmd);
 	}
-	case MMC_OP_READ_FORMAT_CAPACITIES: return do_format_caps(e, cmd);
-	case MMC_OP_READ_DVD_STRUCTURE: return do_dvd_structure(e, cmd);
-	case MMC_OP_FORMAT_UNIT: return do_format(e, cmd);
-	case MMC_OP_BLANK: return do_blank(e, cmd);
+	case MMC_OP_READ_FORMAT_CAPACITIES:
+		return do_format_caps(e, cmd);
+	case MMC_OP_READ_DVD_STRUCTURE:
+		return do_dvd_structure(e, cmd);
+	case MMC_OP_FORMAT_UNIT:
+		return do_format(e, cmd);
+	case MMC_OP_BLANK:
+		return do_blank(e, cmd);
 	case MMC_OP_SET_CD_SPEED:
 		set_speed_kbs(e, mmc_get_be16(c + 4));
 		return good(cmd);
@@ -1021,7 +1037,8 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		if (c[4] & 2) {
 			bool open = !(c[4] & 1);
 			if (open && e->locked)
-				return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_MEDIUM_REMOVAL_PREVENTED, 0x02, -1);
+				return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_MEDIUM_REMOVAL_PREVENTED, 0x02,
+					     -1);
 			if (!open && e->tray_open)
 				e->ua_pending = true; /* a (possibly other) disc was loaded */
 			e->tray_open = open;
@@ -1036,7 +1053,8 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 			return g;
 		if ((c[2] & 7) > 6)
 			return check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
-		if (e->p->code == MMC_PROFILE_DVDPRW && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns && !e->bg_stopped) {
+		if (e->p->code == MMC_PROFILE_DVDPRW && (c[2] & 7) == 0 && e->c.sim_ns < e->bg_until_ns &&
+		    !e->bg_stopped) {
 			e->bg_stopped = true;
 			e->c.bg_stops++;
 		}
@@ -1124,8 +1142,8 @@ static size_t emu_describe(struct mmc_transport *t, char *buf, size_t len)
 			       "emu_max_wear: %" PRIu64 "\n"
 			       "emu_write_cache_bytes: %" PRIu64 "\n"
 			       "emu_write_cache_held_packets: %" PRIu32 "\n",
-			       e->p->name, e->speed, (double)c->sim_ns / 1e9, rate(e), c->write_cmds,
-			       c->write_sectors, c->read_cmds, c->refused_writes, c->rmw, c->max_wear,
+			       e->p->name, e->speed, (double)c->sim_ns / 1e9, rate(e), c->write_cmds, c->write_sectors,
+			       c->read_cmds, c->refused_writes, c->rmw, c->max_wear,
 			       (uint64_t)e->held_cap * e->p->packet * SECTOR, e->nheld);
 	return n;
 }
@@ -1160,7 +1178,10 @@ static void emu_close(struct mmc_transport *t)
 }
 
 static const struct mmc_transport_ops emu_ops = {
-	.exec = emu_exec, .sleep_ms = emu_sleep, .describe = emu_describe, .close = emu_close,
+	.exec = emu_exec,
+	.sleep_ms = emu_sleep,
+	.describe = emu_describe,
+	.close = emu_close,
 };
 
 bool emu_get_counters(struct mmc_transport *t, struct emu_counters *out)
@@ -1202,11 +1223,28 @@ static bool parse_size(const char *s, uint64_t *out)
 		return false;
 	uint64_t mul = 1;
 	switch (*end) {
-	case 'k': case 'K': mul = 1024; end++; break;
-	case 'm': case 'M': mul = 1024 * 1024; end++; break;
-	case 'g': case 'G': mul = 1024ull * 1024 * 1024; end++; break;
-	case 's': case 'S': mul = SECTOR; end++; break; /* sectors */
-	default: break;
+	case 'k':
+	case 'K':
+		mul = 1024;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1024 * 1024;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1024ull * 1024 * 1024;
+		end++;
+		break;
+	case 's':
+	case 'S':
+		mul = SECTOR;
+		end++;
+		break; /* sectors */
+	default:
+		break;
 	}
 	if (*end || v > UINT64_MAX / mul)
 		return false;
@@ -1227,8 +1265,8 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 static bool is_numeric_option(const char *o)
 {
-	static const char *const names[] = {"speed", "access_ms", "wear_limit", "write_error", "read_error",
-					    "lwip", "media_change", "reset", "power_cut", "seed"};
+	static const char *const names[] = {"speed", "access_ms",    "wear_limit", "write_error", "read_error",
+					    "lwip",  "media_change", "reset",	   "power_cut",	  "seed"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(o, names[i]))
@@ -1268,7 +1306,8 @@ static int create_disc(struct emu *e, uint64_t size, char *err, size_t errlen)
 	e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
 	e->wear = calloc(e->npackets, sizeof(uint32_t));
 	if (!e->wear || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0) {
-		snprintf(err, errlen, "%s: cannot create the image: %s", e->image, e->wear ? strerror(errno) : "out of memory");
+		snprintf(err, errlen, "%s: cannot create the image: %s", e->image,
+			 e->wear ? strerror(errno) : "out of memory");
 		unlink(e->image);
 		return -1;
 	}
@@ -1279,7 +1318,8 @@ static int create_disc(struct emu *e, uint64_t size, char *err, size_t errlen)
 	int rc = save_state(e);
 	e->read_only = read_only;
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot write the emulated disc's state file %s: %s", e->state_path, strerror(-rc));
+		snprintf(err, errlen, "cannot write the emulated disc's state file %s: %s", e->state_path,
+			 strerror(-rc));
 		unlink(e->image);
 		return -1;
 	}
@@ -1292,8 +1332,10 @@ static int load_disc(struct emu *e, const struct stat *st, char *err, size_t err
 	int rc = load_state(e, err, errlen);
 
 	if (rc == -ENOENT) {
-		if (st->st_size < (off_t)SECTOR * e->p->packet || st->st_size % SECTOR || st->st_size / SECTOR > UINT32_MAX) {
-			snprintf(err, errlen, "%s: size %lld is not a usable disc size", e->image, (long long)st->st_size);
+		if (st->st_size < (off_t)SECTOR * e->p->packet || st->st_size % SECTOR ||
+		    st->st_size / SECTOR > UINT32_MAX) {
+			snprintf(err, errlen, "%s: size %lld is not a usable disc size", e->image,
+				 (long long)st->st_size);
 			return -1;
 		}
 		e->sectors = (uint32_t)(st->st_size / SECTOR);
@@ -1313,7 +1355,8 @@ static int load_disc(struct emu *e, const struct stat *st, char *err, size_t err
 	/* Writing the state now tells at once what SYNCHRONIZE CACHE would only find out later. */
 	rc = save_state(e);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot write the emulated disc's state file %s: %s", e->state_path, strerror(-rc));
+		snprintf(err, errlen, "cannot write the emulated disc's state file %s: %s", e->state_path,
+			 strerror(-rc));
 		return -1;
 	}
 	return 0;
@@ -1335,7 +1378,8 @@ static int open_disc(struct emu *e, const struct emu_open_options *oo, uint64_t 
 			return -1;
 		}
 		if (!oo->create && !size) {
-			snprintf(err, errlen, "no such emulated disc %s (pktfuse format emu:%s:%s creates one, or give size=)",
+			snprintf(err, errlen,
+				 "no such emulated disc %s (pktfuse format emu:%s:%s creates one, or give size=)",
 				 e->image, e->p->name, e->image);
 			return -1;
 		}
@@ -1349,8 +1393,8 @@ static int open_disc(struct emu *e, const struct emu_open_options *oo, uint64_t 
 		e->fd = open(e->image, (e->write_protect || e->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (e->fd < 0) {
 			int en = errno;
-			snprintf(err, errlen, "cannot %s the emulated disc's image %s: %s", e->read_only ? "read" : "write",
-				 e->image, strerror(en));
+			snprintf(err, errlen, "cannot %s the emulated disc's image %s: %s",
+				 e->read_only ? "read" : "write", e->image, strerror(en));
 			return -1;
 		}
 	}
@@ -1417,8 +1461,8 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 		if (!strcmp(o, "log") && val && *val)
 			log_path = val;
 		else if (!strcmp(o, "size") && val)
-			ok = parse_size(val, &size) && size >= (uint64_t)SECTOR * e->p->packet &&
-			     size % SECTOR == 0 && size / SECTOR <= UINT32_MAX;
+			ok = parse_size(val, &size) && size >= (uint64_t)SECTOR * e->p->packet && size % SECTOR == 0 &&
+			     size / SECTOR <= UINT32_MAX;
 		else if (!strcmp(o, "wcache") && val)
 			ok = parse_size(val, &wcache) && wcache <= MAX_WCACHE &&
 			     (wcache == 0 || wcache >= (uint64_t)SECTOR * e->p->packet);
@@ -1453,9 +1497,11 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 		else if (!strcmp(o, "seed"))
 			seed = v;
 		if (!o) {
-			snprintf(err, errlen, "emu: unknown option '%s' (size, wcache, speed, access_ms, wear_limit, "
-					      "write_error, read_error, lwip, media_change, reset, tray_open, ro, "
-					      "power_cut, torn, seed, log)", name);
+			snprintf(err, errlen,
+				 "emu: unknown option '%s' (size, wcache, speed, access_ms, wear_limit, "
+				 "write_error, read_error, lwip, media_change, reset, tray_open, ro, "
+				 "power_cut, torn, seed, log)",
+				 name);
 			goto fail;
 		}
 		if (!ok) {

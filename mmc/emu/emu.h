@@ -19,23 +19,23 @@ struct emu_counters {
 	uint64_t commands;
 	uint64_t read_cmds, read_sectors;
 	uint64_t write_cmds, write_sectors; /* accepted writes only */
-	uint64_t refused_writes;            /* writes that broke the medium's rules */
-	uint64_t rmw;                       /* internal read-modify-writes (partial ECC blocks / clusters) */
+	uint64_t refused_writes;	    /* writes that broke the medium's rules */
+	uint64_t rmw;			    /* internal read-modify-writes (partial ECC blocks / clusters) */
 	uint64_t worn_failures, medium_errors;
 	uint64_t formats, blanks, syncs;
-	uint64_t bg_stops; /* DVD+RW background formats stopped by CLOSE TRACK/SESSION */
-	uint64_t max_wear; /* highest overwrite count of any packet */
-	uint64_t sim_ns;   /* simulated time spent by the medium */
-	double rate_bps;   /* medium user-data rate at the current speed (0 when the model is off) */
-	uint64_t destaged_packets;  /* held packets the full write cache wrote to the medium on its own */
-	uint64_t held_packets;      /* packets in the write cache now */
+	uint64_t bg_stops;	   /* DVD+RW background formats stopped by CLOSE TRACK/SESSION */
+	uint64_t max_wear;	   /* highest overwrite count of any packet */
+	uint64_t sim_ns;	   /* simulated time spent by the medium */
+	double rate_bps;	   /* medium user-data rate at the current speed (0 when the model is off) */
+	uint64_t destaged_packets; /* held packets the full write cache wrote to the medium on its own */
+	uint64_t held_packets;	   /* packets in the write cache now */
 	bool powered_off;
 	uint64_t cut_written, cut_lost, cut_torn; /* what the power cut did to the held packets */
 };
 
 struct emu_open_options {
 	bool read_only; /* only read: image opened O_RDONLY, no state written, no write cache */
-	bool create;    /* a missing image becomes a new blank disc (pktfuse format) */
+	bool create;	/* a missing image becomes a new blank disc (pktfuse format) */
 };
 
 /* Opens the emulated drive of SPEC; NULL with a one-line reason in err. */

@@ -40,10 +40,10 @@
 #define MMC_CDB12_LEN 12
 
 /* CDB fields (byte offsets). */
-#define MMC_CDB6_ALLOC_LEN 4  /* 6-byte CDBs (INQUIRY, REQUEST SENSE): allocation length, 1 byte */
-#define MMC_CDB_LBA 2         /* READ/WRITE/VERIFY (10 and 12), READ TRACK INFORMATION: 4 bytes */
-#define MMC_CDB10_LENGTH 7    /* 10-byte CDBs: transfer or allocation length, 2 bytes */
-#define MMC_CDB12_LENGTH 6    /* READ(12)/WRITE(12): transfer length, 4 bytes */
+#define MMC_CDB6_ALLOC_LEN 4 /* 6-byte CDBs (INQUIRY, REQUEST SENSE): allocation length, 1 byte */
+#define MMC_CDB_LBA 2	     /* READ/WRITE/VERIFY (10 and 12), READ TRACK INFORMATION: 4 bytes */
+#define MMC_CDB10_LENGTH 7   /* 10-byte CDBs: transfer or allocation length, 2 bytes */
+#define MMC_CDB12_LENGTH 6   /* READ(12)/WRITE(12): transfer length, 4 bytes */
 
 /* Mode pages (MODE SENSE/SELECT(10)) behind the 8-byte mode parameter header, whose bytes 6-7 give
  * the length of the block descriptors between header and page. */
@@ -54,12 +54,12 @@
 
 /* Fixed-format sense data (70h/71h), byte offsets. */
 #define MMC_SENSE_FIXED_LEN 18
-#define MMC_SENSE_INFO 3      /* information (the failing LBA), 4 bytes; valid when bit 7 of byte 0 */
-#define MMC_SENSE_KEY 2       /* bits 3-0 */
-#define MMC_SENSE_ADD_LEN 7   /* additional sense length */
+#define MMC_SENSE_INFO 3    /* information (the failing LBA), 4 bytes; valid when bit 7 of byte 0 */
+#define MMC_SENSE_KEY 2	    /* bits 3-0 */
+#define MMC_SENSE_ADD_LEN 7 /* additional sense length */
 #define MMC_SENSE_ASC 12
 #define MMC_SENSE_ASCQ 13
-#define MMC_SENSE_SKS 15      /* sense-key specific: bit 7 SKSV, then 2 bytes (progress) */
+#define MMC_SENSE_SKS 15 /* sense-key specific: bit 7 SKSV, then 2 bytes (progress) */
 
 /* Sense keys (SPC). */
 #define MMC_SK_NO_SENSE 0x0

@@ -16,7 +16,8 @@ static int usage(void)
 			"       pktmmc format SOURCE [--quick|--full] [--force] [--progress]\n"
 			"       pktmmc dd SOURCE write|verify LBA COUNT [SEED]   (pattern I/O in whole packets)\n"
 			"       pktmmc stats SOURCE\n"
-			"       pktmmc bench emu:PROFILE:IMAGE,speed=N[,...] [MIB]   (backend throughput on the speed model)\n");
+			"       pktmmc bench emu:PROFILE:IMAGE,speed=N[,...] [MIB]   (backend throughput on the speed "
+			"model)\n");
 	return 2;
 }
 
@@ -152,8 +153,8 @@ static int bench(const char *source, const char *mib_arg)
 		       "sector updated\n"
 		       "  (the same counting every sector of the packet as useful: %.0f B/s = %.3f x)\n"
 		       "emulator: refused writes %llu, internal read-modify-writes %llu\n",
-		       b.rate_bps, seq, seq / b.rate_bps, rnd_2k, rnd_2k / b.rate_bps, ps, rnd_pkt, rnd_pkt / b.rate_bps,
-		       (unsigned long long)b.refused_writes, (unsigned long long)b.rmw);
+		       b.rate_bps, seq, seq / b.rate_bps, rnd_2k, rnd_2k / b.rate_bps, ps, rnd_pkt,
+		       rnd_pkt / b.rate_bps, (unsigned long long)b.refused_writes, (unsigned long long)b.rmw);
 	free(buf);
 	pkt_blockdev_close(dev);
 	return rc ? 1 : 0;

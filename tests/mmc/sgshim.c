@@ -70,22 +70,22 @@ static int open_fake(int flags)
 	return fd;
 }
 
-#define OPEN_WRAPPER(name, ...)                                                                                \
-	int name(const char *path, int flags, ...)                                                             \
-	{                                                                                                      \
-		static int (*real)(const char *, int, ...);                                                    \
-		mode_t mode = 0;                                                                               \
-		if (flags & (O_CREAT | O_TMPFILE)) {                                                           \
-			va_list ap;                                                                            \
-			va_start(ap, flags);                                                                   \
-			mode = va_arg(ap, mode_t);                                                             \
-			va_end(ap);                                                                            \
-		}                                                                                              \
-		if (is_fake(path))                                                                             \
-			return open_fake(flags);                                                                    \
-		if (!real)                                                                                     \
-			real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name);                       \
-		return real(path, flags, mode);                                                                \
+#define OPEN_WRAPPER(name, ...)                                                          \
+	int name(const char *path, int flags, ...)                                       \
+	{                                                                                \
+		static int (*real)(const char *, int, ...);                              \
+		mode_t mode = 0;                                                         \
+		if (flags & (O_CREAT | O_TMPFILE)) {                                     \
+			va_list ap;                                                      \
+			va_start(ap, flags);                                             \
+			mode = va_arg(ap, mode_t);                                       \
+			va_end(ap);                                                      \
+		}                                                                        \
+		if (is_fake(path))                                                       \
+			return open_fake(flags);                                         \
+		if (!real)                                                               \
+			real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name); \
+		return real(path, flags, mode);                                          \
 	}
 
 OPEN_WRAPPER(open)
@@ -120,16 +120,16 @@ int __open64_2(const char *path, int flags)
 }
 
 /* dvd+rw-tools insist on a block device: the fake drive looks like one on fstat(). */
-#define FSTAT_WRAPPER(name, type)                                                                              \
-	int name(int fd, struct type *st)                                                                      \
-	{                                                                                                      \
-		static int (*real)(int, struct type *);                                                        \
-		if (!real)                                                                                     \
-			real = (int (*)(int, struct type *))dlsym(RTLD_NEXT, #name);                           \
-		int rc = real(fd, st);                                                                         \
-		if (rc == 0 && fd >= 0 && fd == shim_fd)                                                       \
-			st->st_mode = S_IFBLK | 0660;                                                          \
-		return rc;                                                                                     \
+#define FSTAT_WRAPPER(name, type)                                                    \
+	int name(int fd, struct type *st)                                            \
+	{                                                                            \
+		static int (*real)(int, struct type *);                              \
+		if (!real)                                                           \
+			real = (int (*)(int, struct type *))dlsym(RTLD_NEXT, #name); \
+		int rc = real(fd, st);                                               \
+		if (rc == 0 && fd >= 0 && fd == shim_fd)                             \
+			st->st_mode = S_IFBLK | 0660;                                \
+		return rc;                                                           \
 	}
 
 FSTAT_WRAPPER(fstat, stat)
@@ -168,7 +168,7 @@ static int serve_sg_io(struct sg_io_hdr *h)
 	cmd.len = h->dxfer_len;
 	cmd.dir = h->dxfer_direction == SG_DXFER_FROM_DEV ? MMC_DIR_IN
 		  : h->dxfer_direction == SG_DXFER_TO_DEV ? MMC_DIR_OUT
-							   : MMC_DIR_NONE;
+							  : MMC_DIR_NONE;
 	if (cmd.dir == MMC_DIR_NONE)
 		cmd.len = 0, cmd.buf = NULL;
 	int rc = mmc_transport_exec(emu, &cmd);

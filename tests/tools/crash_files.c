@@ -153,7 +153,8 @@ static int do_write(const char *dir, const char *logpath)
 				close(fd);
 				/* hashed from what was written, not read back: the log says what must be there */
 				sha_of(id, size, hex);
-				int len = snprintf(line, sizeof(line), "%s %llu %s\n", path, (unsigned long long)size, hex);
+				int len = snprintf(line, sizeof(line), "%s %llu %s\n", path, (unsigned long long)size,
+						   hex);
 				if (write(lfd, line, (size_t)len) != len || fsync(lfd) < 0)
 					return 2;
 				struct logged *l = &done[ndone++];
@@ -175,7 +176,8 @@ static int do_write(const char *dir, const char *logpath)
 				close(fd);
 				l->size += more;
 				sha_of(l->id, l->size, hex);
-				int len = snprintf(line, sizeof(line), "%s %llu %s\n", l->path, (unsigned long long)l->size, hex);
+				int len = snprintf(line, sizeof(line), "%s %llu %s\n", l->path,
+						   (unsigned long long)l->size, hex);
 				if (write(lfd, line, (size_t)len) != len || fsync(lfd) < 0)
 					return 2;
 			} else {

@@ -140,7 +140,8 @@ static void walk(struct udf_fs *fs, uint64_t ino, const char *path, int depth)
 		}
 		sha256_hex(&h, hex);
 		if (off != (uint64_t)st.st_size) {
-			fprintf(stderr, "%s: read %llu bytes of %lld\n", path, (unsigned long long)off, (long long)st.st_size);
+			fprintf(stderr, "%s: read %llu bytes of %lld\n", path, (unsigned long long)off,
+				(long long)st.st_size);
 			failures++;
 		}
 		if (asprintf(&text, "F|%s|%lld %o %u %u %lld %lu|%s", path, (long long)st.st_size, mode, st.st_uid,
@@ -165,7 +166,8 @@ int main(int argc, char **argv)
 	struct udf_fs *fs;
 
 	if (argc != 2 && !(argc == 3 && strcmp(argv[1], "--statfs") == 0)) {
-		fprintf(stderr, "usage: udf_manifest [--statfs] IMAGE   (UDF_SESSION_START=sector for a later session)\n");
+		fprintf(stderr,
+			"usage: udf_manifest [--statfs] IMAGE   (UDF_SESSION_START=sector for a later session)\n");
 		return 2;
 	}
 	const char *path = argv[argc - 1];
@@ -176,8 +178,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *ss = getenv("UDF_SESSION_START");
-	struct udf_io io = {.read = img_read, .ctx = &fd, .size = (uint64_t)st.st_size,
-			     .session_start = ss ? strtoull(ss, NULL, 10) : 0};
+	struct udf_io io = {.read = img_read,
+			    .ctx = &fd,
+			    .size = (uint64_t)st.st_size,
+			    .session_start = ss ? strtoull(ss, NULL, 10) : 0};
 	struct udf_mount_opts mo = {.uid = getuid(), .gid = getgid()};
 	int rc = udf_mount(&io, &mo, &fs, err, sizeof(err));
 	if (rc) {
@@ -187,7 +191,8 @@ int main(int argc, char **argv)
 	if (argc == 3) {
 		struct udf_statfs sf;
 		udf_statfs(fs, &sf);
-		printf("label=%s\nblocksize=%u\nblocks=%llu\nfreeblocks=%llu\nnumfiles=%llu\nnumdirs=%llu\nudfrev=%x.%02x\n",
+		printf("label=%s\nblocksize=%u\nblocks=%llu\nfreeblocks=%llu\nnumfiles=%llu\nnumdirs=%llu\nudfrev=%x.%"
+		       "02x\n",
 		       sf.label, sf.block_size, (unsigned long long)sf.blocks, (unsigned long long)sf.free_blocks,
 		       (unsigned long long)sf.files, (unsigned long long)sf.dirs, sf.revision >> 8, sf.revision & 0xFF);
 	} else {

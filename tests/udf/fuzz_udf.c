@@ -58,7 +58,6 @@ static void load_base(void)
 			desc[ndesc++] = b;
 }
 
-
 struct kids {
 	uint64_t ino[4096];
 	char name[4096][256];

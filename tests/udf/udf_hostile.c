@@ -105,7 +105,8 @@ static void walk_dir(struct walk *w, uint64_t dir)
 			else if (S_ISLNK(st.st_mode))
 				udf_readlink(w->fs, ino, target, sizeof(target));
 			else
-				for (uint64_t off = 0; off < (uint64_t)st.st_size && off < (64u << 20); off += sizeof(buf))
+				for (uint64_t off = 0; off < (uint64_t)st.st_size && off < (64u << 20);
+				     off += sizeof(buf))
 					if (udf_read(w->fs, ino, off, sizeof(buf), buf) <= 0)
 						break;
 		}
@@ -206,7 +207,6 @@ static size_t *desc_blocks;
 static size_t ndesc;
 static uint32_t bs;
 
-
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -265,8 +265,12 @@ int main(int argc, char **argv)
 		alarm(20);
 		switch (seed % 8 == 5 && nfid ? 4 : seed % 8 == 6 ? 5 : seed % 8 == 7 ? 6 : seed % 4) {
 		case 4: { /* a name that would escape or confuse: '/', '.', '..', NUL, bad UTF-16 */
-			static const uint8_t names[][6] = {{8, '/', 'x'}, {8, '.'}, {8, '.', '.'}, {8, 'a', 0, 'b'},
-							   {16, 0xD8, 0x00, 'x', 0}, {8, '.', '.', '/', '.'}};
+			static const uint8_t names[][6] = {{8, '/', 'x'},
+							   {8, '.'},
+							   {8, '.', '.'},
+							   {8, 'a', 0, 'b'},
+							   {16, 0xD8, 0x00, 'x', 0},
+							   {8, '.', '.', '/', '.'}};
 			static const uint8_t lens[] = {3, 2, 3, 4, 5, 5};
 			size_t off = fids[rnd() % nfid], k = rnd() % 6;
 			uint8_t *f = img + off;
@@ -293,8 +297,8 @@ int main(int argc, char **argv)
 				blk[1] = 259 >> 8;
 				blk[10] = 36; /* CRC length: ICB tag + indirect ICB */
 				blk[11] = 0;
-				blk[20] = 4;       /* strategy 4 */
-				blk[36] = 0x00;    /* extent length */
+				blk[20] = 4;	/* strategy 4 */
+				blk[36] = 0x00; /* extent length */
 				blk[37] = 0x08;
 				memcpy(blk + 40, &loc, 4); /* points at its own block */
 				udf_tag_finish(blk, bs);
@@ -324,9 +328,15 @@ int main(int argc, char **argv)
 				for (int j = 0; j < nbytes; j++) {
 					size_t at = 16 + rnd() % (bs - 16);
 					switch (rnd() % 4) {
-					case 0: blk[at] = (uint8_t)rnd(); break;
-					case 1: blk[at] = 0xFF; break;
-					case 2: blk[at] = 0; break;
+					case 0:
+						blk[at] = (uint8_t)rnd();
+						break;
+					case 1:
+						blk[at] = 0xFF;
+						break;
+					case 2:
+						blk[at] = 0;
+						break;
 					default: /* a length or location turned absurd */
 						if (at + 4 <= bs)
 							memset(blk + at, 0xFF, 4);
@@ -350,8 +360,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("%lu hostile variants: %lu mounted and walked (%lu entries), %lu refused with a reason; "
-	       "%lu mounted writable, %lu changes or commits succeeded; no crash, hang or unsafe name\n", seeds,
-	       mounted, walked, refused, rw_mounts, rw_ops_ok);
+	       "%lu mounted writable, %lu changes or commits succeeded; no crash, hang or unsafe name\n",
+	       seeds, mounted, walked, refused, rw_mounts, rw_ops_ok);
 	free(wimg);
 	free(orig);
 	free(img);

@@ -21,11 +21,27 @@
 static uint8_t *img;
 static size_t len;
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
 
-static int die(const char *m) { fprintf(stderr, "udf_make_meta: %s\n", m); return 1; }
+static int die(const char *m)
+{
+	fprintf(stderr, "udf_make_meta: %s\n", m);
+	return 1;
+}
 
 static void make_fe(uint8_t *b, uint32_t loc, uint8_t ftype, uint32_t partlen)
 {
@@ -33,8 +49,8 @@ static void make_fe(uint8_t *b, uint32_t loc, uint8_t ftype, uint32_t partlen)
 	put16(b, 266);
 	put16(b + 2, 3);
 	put32(b + 12, loc);
-	put16(b + 20, 4);   /* strategy 4 */
-	put16(b + 24, 1);   /* max entries */
+	put16(b + 20, 4); /* strategy 4 */
+	put16(b + 24, 1); /* max entries */
 	b[27] = ftype;
 	put32(b + 36, 0xFFFFFFFFu);
 	put32(b + 40, 0xFFFFFFFFu);
@@ -42,7 +58,7 @@ static void make_fe(uint8_t *b, uint32_t loc, uint8_t ftype, uint32_t partlen)
 	put64(b + 56, (uint64_t)partlen * BS);
 	put64(b + 64, (uint64_t)partlen * BS);
 	put64(b + 72, partlen);
-	put32(b + 212, 8);  /* L_AD: one short_ad */
+	put32(b + 212, 8); /* L_AD: one short_ad */
 	put32(b + 216, partlen * BS);
 	put32(b + 220, 0);
 	put16(b + 10, 216 + 8 - 16);

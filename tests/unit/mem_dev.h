@@ -54,8 +54,10 @@ static void mem_dev_init(struct mem_dev *m, uint64_t sectors, uint32_t packet_se
 	ck_assert_ptr_nonnull(m->data);
 	m->dev.ops = &mem_ops;
 	m->dev.priv = m;
-	m->dev.geo = (struct pkt_geometry){.sector_size = PKT_SECTOR_SIZE, .packet_sectors = packet_sectors,
-					   .sector_count = sectors, .writable = true};
+	m->dev.geo = (struct pkt_geometry){.sector_size = PKT_SECTOR_SIZE,
+					   .packet_sectors = packet_sectors,
+					   .sector_count = sectors,
+					   .writable = true};
 	m->bad_write_lba = m->bad_read_lba = -1;
 }
 

@@ -32,9 +32,9 @@ static char err[512];
 struct backend {
 	const char *name;
 	struct pkt_blockdev *(*open)(const struct backend *b, bool read_only);
-	const char *profile;   /* emulated drives: the emulator's PROFILE */
-	uint32_t packet;       /* image backends: packet size */
-	bool strict;           /* image backends: -o strict */
+	const char *profile; /* emulated drives: the emulator's PROFILE */
+	uint32_t packet;     /* image backends: packet size */
+	bool strict;	     /* image backends: -o strict */
 	bool expect_whole_packets;
 };
 
@@ -280,8 +280,8 @@ START_TEST(test_packet_rule)
 	int partial = pkt_blockdev_write(r.dev, (uint64_t)r.ps * 4, 1, r.buf);
 	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
 	if (r.dev->geo.whole_packets) {
-		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", r.b->name,
-			      misaligned, partial);
+		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", r.b->name, misaligned,
+			      partial);
 		pattern(r.buf, 0, r.ps, 1);
 		ck_assert_int_eq(pkt_blockdev_read(r.dev, 0, r.ps, r.back), 0);
 	} else {

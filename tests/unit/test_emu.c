@@ -104,8 +104,8 @@ static const struct {
 	uint32_t packet;
 	uint16_t profile;
 } profs[] = {
-	{"cdrw", 32, 0x000A}, {"dvd-rw", 16, 0x0013}, {"dvd+rw", 16, 0x001A},
-	{"dvd-ram", 16, 0x0012}, {"bd-re", 32, 0x0043}, {"cd-mrw", 32, 0x000A},
+	{"cdrw", 32, 0x000A},	 {"dvd-rw", 16, 0x0013}, {"dvd+rw", 16, 0x001A},
+	{"dvd-ram", 16, 0x0012}, {"bd-re", 32, 0x0043},	 {"cd-mrw", 32, 0x000A},
 };
 
 /* Every profile: blank disc refused with advice → format → whole packets written through the backend →
@@ -240,8 +240,8 @@ START_TEST(test_rule_violations)
 	expect_sense(&r, mmc_write10(&r.ctx, 8, 16, buf), 5, 0x21, 0x02);
 	expect_sense(&r, mmc_write10(&r.ctx, 32, 4, buf), 5, 0x21, 0x02);
 	/* A transfer length that does not match the data: invalid field. */
-	struct mmc_cmd cmd = {.cdb = {0x2A, 0, 0, 0, 0, 0, 0, 0, 16, 0}, .cdb_len = 10, .dir = MMC_DIR_OUT,
-			      .buf = buf, .len = 2048};
+	struct mmc_cmd cmd = {
+		.cdb = {0x2A, 0, 0, 0, 0, 0, 0, 0, 16, 0}, .cdb_len = 10, .dir = MMC_DIR_OUT, .buf = buf, .len = 2048};
 	rc = mmc_exec(&r.ctx, &cmd);
 	expect_sense(&r, rc, 5, 0x24, 0x00);
 	mmc_transport_close(r.t);
@@ -547,8 +547,8 @@ START_TEST(test_new_disc_capacity)
 	const struct {
 		const char *p;
 		uint64_t sectors;
-	} caps[] = {{"cdrw", 295264}, {"dvd-rw", 2297888}, {"dvd+rw", 2295104}, {"dvd-ram", 2236704},
-		    {"bd-re", 11826176}};
+	} caps[] = {
+		{"cdrw", 295264}, {"dvd-rw", 2297888}, {"dvd+rw", 2295104}, {"dvd-ram", 2236704}, {"bd-re", 11826176}};
 	struct stat st;
 	char img[128];
 
@@ -632,7 +632,8 @@ START_TEST(test_speed_model)
 		a = b;
 		uint64_t rbytes = 0;
 		for (unsigned i = 0; i < 32; i++, rbytes += ps * 2048)
-			ck_assert_int_eq(pkt_blockdev_write(dev, (uint64_t)((i * 7919u) % (8192 / ps)) * ps, ps, buf), 0);
+			ck_assert_int_eq(pkt_blockdev_write(dev, (uint64_t)((i * 7919u) % (8192 / ps)) * ps, ps, buf),
+					 0);
 		b = counters(dev);
 		double rratio = (double)rbytes / ((double)(b.sim_ns - a.sim_ns) / 1e9) / b.rate_bps;
 		ck_assert_msg(rratio > 0.01 && rratio < 0.75, "%s random ratio %.3f", cases[k].p, rratio);
@@ -720,7 +721,8 @@ START_TEST(test_random_cdbs)
 		}
 		ck_assert_int_le(cmd.resid, (int32_t)cmd.len);
 	}
-	struct mmc_cmd nobuf = {.cdb = {0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, .cdb_len = 10, .dir = MMC_DIR_IN, .len = 2048};
+	struct mmc_cmd nobuf = {
+		.cdb = {0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, .cdb_len = 10, .dir = MMC_DIR_IN, .len = 2048};
 	ck_assert_int_eq(mmc_transport_exec(t, &nobuf), 0);
 	ck_assert_uint_eq(nobuf.status, MMC_STATUS_CHECK);
 	mmc_transport_close(t);
@@ -796,8 +798,8 @@ START_TEST(test_missing_disc)
 
 	snprintf(img, sizeof(img), "%s/disc.img", dir);
 	snprintf(state, sizeof(state), "%s.state", img);
-	snprintf(want, sizeof(want), "no such emulated disc %s (pktfuse format emu:cdrw:%s creates one, or give size=)", img,
-		 img);
+	snprintf(want, sizeof(want), "no such emulated disc %s (pktfuse format emu:cdrw:%s creates one, or give size=)",
+		 img, img);
 	ck_assert_int_eq(mmc_cmd_info(spec("cdrw", ""), stdout, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, want), "%s", err);
 	ck_assert_int_eq(mmc_source_open(spec("cdrw", ""), &o, &dev, err, sizeof(err)), -1);

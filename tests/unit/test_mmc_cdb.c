@@ -194,7 +194,7 @@ START_TEST(test_mode_pages)
 	ck_assert_uint_eq(cap.last.dir, MMC_DIR_OUT);
 	ck_assert_uint_eq(cap.out[0], 0);
 	ck_assert_uint_eq(cap.out[1], 0);
-	ck_assert_uint_eq(cap.out[8], 0x05); /* PS cleared */
+	ck_assert_uint_eq(cap.out[8], 0x05);	     /* PS cleared */
 	ck_assert_uint_eq(cap.out[10] & 0x0f, 0);    /* packet write type */
 	ck_assert_uint_eq(cap.out[11] & 0x20, 0x20); /* FP */
 	ck_assert_uint_eq(cap.out[12] & 0x0f, 8);    /* Mode 1 */
@@ -245,8 +245,8 @@ END_TEST
 START_TEST(test_format)
 {
 	struct mmc_format_caps fc;
-	uint8_t a[28] = {0, 0, 0, 16, 0x00, 0x04, 0x81, 0x60, 0x01, 0, 0x08, 0,
-			 0x00, 0x04, 0x81, 0x60, 0x10 << 2, 0, 0, 32};
+	uint8_t a[28] = {0,    0, 0,	16,   0x00, 0x04, 0x81,	     0x60, 0x01, 0,
+			 0x08, 0, 0x00, 0x04, 0x81, 0x60, 0x10 << 2, 0,	   0,	 32};
 
 	memcpy(cap.answer, a, sizeof(a));
 	cap.answer_len = sizeof(a);

@@ -54,8 +54,7 @@ static void script_sleep(struct mmc_transport *t, unsigned ms)
 	s->sleeps++;
 }
 
-static const struct mmc_transport_ops script_ops = {
-	.exec = script_exec, .sleep_ms = script_sleep, .close = fake_close};
+static const struct mmc_transport_ops script_ops = {.exec = script_exec, .sleep_ms = script_sleep, .close = fake_close};
 
 static struct script sc;
 static struct mmc_ctx ctx;
@@ -109,9 +108,8 @@ END_TEST
 START_TEST(test_decode_descriptor)
 {
 	/* 72h: key 6, 28/00, then an information descriptor (LBA 0x1_0000_0005) and a SKS descriptor. */
-	const uint8_t s[8 + 12 + 8] = {0x72, 0x02, 0x04, 0x04, 0, 0, 0, 20,
-				      0x00, 0x0A, 0x80, 0, 0, 0, 0, 1, 0, 0, 0, 5,
-				      0x02, 0x06, 0, 0, 0x80, 0x12, 0x34, 0};
+	const uint8_t s[8 + 12 + 8] = {0x72, 0x02, 0x04, 0x04, 0, 0, 0,	   20,	 0x00, 0x0A, 0x80, 0,	 0,    0,
+				       0,    1,	   0,	 0,    0, 5, 0x02, 0x06, 0,    0,    0x80, 0x12, 0x34, 0};
 	struct mmc_sense d;
 	char txt[96];
 
@@ -138,9 +136,8 @@ START_TEST(test_errno_map)
 		uint8_t key, asc;
 		int err;
 	} map[] = {
-		{2, 0x3a, -ENOMEDIUM}, {7, 0x27, -EROFS}, {5, 0x24, -EINVAL}, {5, 0x21, -EIO},
-		{3, 0x11, -EIO},       {3, 0x32, -ENOSPC}, {6, 0x28, -EAGAIN}, {4, 0x44, -EIO},
-		{1, 0x17, 0},
+		{2, 0x3a, -ENOMEDIUM}, {7, 0x27, -EROFS},  {5, 0x24, -EINVAL}, {5, 0x21, -EIO}, {3, 0x11, -EIO},
+		{3, 0x32, -ENOSPC},    {6, 0x28, -EAGAIN}, {4, 0x44, -EIO},    {1, 0x17, 0},
 	};
 
 	for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++) {

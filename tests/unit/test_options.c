@@ -69,7 +69,8 @@ static int parse(struct pktfuse_opts *o, int argc, char **argv)
 START_TEST(test_command_lines)
 {
 	struct pktfuse_opts o;
-	char *good[] = {"pktfuse", "disc.img", "/tmp", "-o", "image,packet=16,cache=8M,strict,dirty_age=0.5", "-f", "-s"};
+	char *good[] = {"pktfuse", "disc.img", "/tmp", "-o", "image,packet=16,cache=8M,strict,dirty_age=0.5",
+			"-f",	   "-s"};
 	ck_assert_int_eq(parse(&o, 7, good), 0);
 	ck_assert_str_eq(o.source, "disc.img");
 	ck_assert_ptr_nonnull(o.mountpoint);

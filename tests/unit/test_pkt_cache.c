@@ -111,11 +111,11 @@ START_TEST(test_geometry_packet_write)
 
 	ck_assert(pkt_geometry_is_packet_write(&g, 0, 32));
 	ck_assert(pkt_geometry_is_packet_write(&g, 32, 64));
-	ck_assert(pkt_geometry_is_packet_write(&g, 96, 4));   /* the short final packet */
-	ck_assert(pkt_geometry_is_packet_write(&g, 64, 36));  /* a packet and the short tail */
-	ck_assert(!pkt_geometry_is_packet_write(&g, 96, 3));  /* not all of the tail */
-	ck_assert(!pkt_geometry_is_packet_write(&g, 1, 32));  /* unaligned */
-	ck_assert(!pkt_geometry_is_packet_write(&g, 0, 31));  /* short */
+	ck_assert(pkt_geometry_is_packet_write(&g, 96, 4));  /* the short final packet */
+	ck_assert(pkt_geometry_is_packet_write(&g, 64, 36)); /* a packet and the short tail */
+	ck_assert(!pkt_geometry_is_packet_write(&g, 96, 3)); /* not all of the tail */
+	ck_assert(!pkt_geometry_is_packet_write(&g, 1, 32)); /* unaligned */
+	ck_assert(!pkt_geometry_is_packet_write(&g, 0, 31)); /* short */
 	ck_assert(!pkt_geometry_is_packet_write(&g, 0, 0));
 	ck_assert(!pkt_geometry_is_packet_write(&g, 96, 32)); /* past the end */
 }
@@ -173,8 +173,8 @@ END_TEST
 
 /* ---- randomized model test ---- */
 
-static void random_io(struct pkt_cache *c, struct fixture *f, uint64_t *rs, size_t lo, size_t hi,
-		      uint8_t *scratch, size_t max_len)
+static void random_io(struct pkt_cache *c, struct fixture *f, uint64_t *rs, size_t lo, size_t hi, uint8_t *scratch,
+		      size_t max_len)
 {
 	size_t span = hi - lo;
 	size_t len = 1 + (size_t)rng_below(rs, max_len);
@@ -198,8 +198,7 @@ static void random_io(struct pkt_cache *c, struct fixture *f, uint64_t *rs, size
 	if (rng_below(rs, 3) == 0) {
 		ck_assert_int_eq(pkt_cache_read(c, scratch, len, off), 0);
 		if (memcmp(scratch, f->model + off, len) != 0)
-			ck_abort_msg("read of %zu bytes at %llu differs from the model", len,
-				     (unsigned long long)off);
+			ck_abort_msg("read of %zu bytes at %llu differs from the model", len, (unsigned long long)off);
 	} else {
 		for (size_t i = 0; i < len; i++)
 			scratch[i] = (uint8_t)rng_next(rs);
@@ -213,8 +212,8 @@ static const struct {
 	uint64_t sectors;
 	uint64_t cache_packets;
 } shapes[] = {
-	{32, 32 * 24, 4}, {32, 32 * 24 + 7, 1}, {16, 16 * 40 + 3, 2}, {16, 16 * 40, 64}, {1, 300, 3},
-	{64, 64 * 6 + 33, 3},
+	{32, 32 * 24, 4},  {32, 32 * 24 + 7, 1}, {16, 16 * 40 + 3, 2},
+	{16, 16 * 40, 64}, {1, 300, 3},		 {64, 64 * 6 + 33, 3},
 };
 
 /* Sized for 2 busy cores.  Under ThreadSanitizer (tests/CMakeLists.txt defines CACHE_TEST_TSAN in
@@ -319,8 +318,12 @@ START_TEST(test_cache_concurrent)
 		struct flusher_arg fa = {.c = c};
 		size_t region = f.bytes / NT;
 		for (int i = 0; i < NT; i++) {
-			w[i] = (struct worker){c, &f, region * i + (i ? 1000 : 0), i == NT - 1 ? f.bytes : region * (i + 1) + 1000,
-					       (uint64_t)seed * 31 + (uint64_t)i, 250};
+			w[i] = (struct worker){c,
+					       &f,
+					       region * i + (i ? 1000 : 0),
+					       i == NT - 1 ? f.bytes : region * (i + 1) + 1000,
+					       (uint64_t)seed * 31 + (uint64_t)i,
+					       250};
 			ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
 		}
 		ck_assert_int_eq(pthread_create(&ft, NULL, flush_main, &fa), 0);
@@ -414,7 +417,7 @@ START_TEST(test_cache_sequential_no_amplification)
 	ck_assert_uint_eq(st.medium_write_bytes, f.bytes);
 	ck_assert_uint_eq(st.gather_read_sectors, 0);
 	ck_assert_uint_eq(st.packets_written, 64);
-	ck_assert_uint_gt(st.congestion_waits, 0); /* 64 packets through an 8-packet cache */
+	ck_assert_uint_gt(st.congestion_waits, 0);		  /* 64 packets through an 8-packet cache */
 	ck_assert_uint_lt(st.write_commands, st.packets_written); /* batches of consecutive packets */
 	ck_assert_int_eq(pkt_cache_destroy(c), 0);
 	fixture_check_medium(&f);
@@ -607,7 +610,7 @@ START_TEST(test_cache_rescue_moves_only_the_bad_packet)
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_uint_eq(r.from[0], 3 * 16);
 	ck_assert_int_eq(pkt_cache_flush(c), 0);
-	memcpy(f.model + 2048 * 32, b, 16 * 2048);                  /* packet 2 in place */
+	memcpy(f.model + 2048 * 32, b, 16 * 2048);		    /* packet 2 in place */
 	memcpy(f.model + 2048 * 64, b + 2 * 16 * 2048, 16 * 2048);  /* packet 4 in place */
 	memcpy(f.model + 2048 * 12 * 16, b + 16 * 2048, 16 * 2048); /* packet 3 moved to 12 */
 	fixture_check_medium(&f);

@@ -69,8 +69,10 @@ static void stack_open(struct stack *s)
 	ck_assert_msg(mmc_source_open(s->src, &mo, &s->dev, err, sizeof(err)) == 1, "%s", err);
 	/* The whole disc fits, nothing is written back before a flush asks: the order of the medium
 	 * writes depends on the workload alone, so a cut point means the same in every run. */
-	struct pkt_cache_config cc = {.cache_bytes = (uint64_t)DISC_MIB << 20, .dirty_high_pct = 100,
-				      .dirty_low_pct = 99, .dirty_age_ms = 3600u * 1000u};
+	struct pkt_cache_config cc = {.cache_bytes = (uint64_t)DISC_MIB << 20,
+				      .dirty_high_pct = 100,
+				      .dirty_low_pct = 99,
+				      .dirty_age_ms = 3600u * 1000u};
 	ck_assert_msg(pkt_cache_create(s->dev, &cc, &s->cache, err, sizeof(err)) == 0, "%s", err);
 }
 
@@ -88,8 +90,12 @@ static struct udf_fs *stack_mount(struct stack *s)
 	char err[256], why[256];
 
 	stack_open(s);
-	struct udf_io io = {.read = io_read, .write = io_write, .flush = io_flush, .ctx = s->cache,
-			    .size = pkt_cache_capacity_bytes(s->cache), .packet_blocks = s->dev->geo.packet_sectors};
+	struct udf_io io = {.read = io_read,
+			    .write = io_write,
+			    .flush = io_flush,
+			    .ctx = s->cache,
+			    .size = pkt_cache_capacity_bytes(s->cache),
+			    .packet_blocks = s->dev->geo.packet_sectors};
 	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
 	ck_assert_msg(udf_mount(&io, &mo, &s->fs, err, sizeof(err)) == 0, "%s: mount: %s", run_what, err);
 	ck_assert_msg(udf_writable(s->fs, why, sizeof(why)), "%s: not writable: %s", run_what, why);
@@ -122,8 +128,9 @@ static uint64_t make_disc(const struct medium *m, const char *src)
 	struct udf_format_opts uo = {.revision = 0x0201, .media = m->media, .uid = 0, .gid = 0};
 	if (m->media == UDF_MEDIA_CDRW)
 		uo.packet_len = s.dev->geo.packet_sectors;
-	ck_assert_msg(udf_format(&uo, io_write, s.cache, s.dev->geo.sector_count * PKT_SECTOR_SIZE, err,
-				 sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(udf_format(&uo, io_write, s.cache, s.dev->geo.sector_count * PKT_SECTOR_SIZE, err, sizeof(err)) ==
+			      0,
+		      "%s", err);
 	ck_assert_int_eq(pkt_cache_flush(s.cache), 0);
 	stack_close(&s);
 	struct udf_fs *fs = stack_mount(&s);
@@ -200,15 +207,17 @@ static uint64_t run_one(struct run *r)
 			if (rc == 0)
 				model_snapshot(&synced, &md, touched);
 			else
-				ck_assert_msg(drive_gone(drive(&s)), "%s: sync failed with the drive on: %d", r->what, rc);
+				ck_assert_msg(drive_gone(drive(&s)), "%s: sync failed with the drive on: %d", r->what,
+					      rc);
 		}
 	}
 	uint64_t issued = drive_gone(drive(&s)) ? r->cut : medium_commands(drive(&s)) - start;
 	struct emu_counters ec;
 	ck_assert(emu_get_counters(drive(&s), &ec));
 	if (getenv("VERBOSE"))
-		fprintf(stderr, "  %" PRIu64 " medium commands, %" PRIu64 " packets written by the full drive cache, "
-				"cut: %" PRIu64 " held packets written, %" PRIu64 " lost, %" PRIu64 " torn\n",
+		fprintf(stderr,
+			"  %" PRIu64 " medium commands, %" PRIu64 " packets written by the full drive cache, "
+			"cut: %" PRIu64 " held packets written, %" PRIu64 " lost, %" PRIu64 " torn\n",
 			issued, ec.destaged_packets, ec.cut_written, ec.cut_lost, ec.cut_torn);
 	if (!drive_gone(drive(&s))) { /* the cut comes after the workload: what was not synced is lost */
 		pc.after = 0;
@@ -217,8 +226,11 @@ static uint64_t run_one(struct run *r)
 	stack_close(&s);
 	struct stack after = {0};
 	memcpy(after.src, s.src, sizeof(after.src)); /* no power_cut: the disc as the cut left it */
-	struct cut_disc d = {.mount = cut_mount, .unmount = cut_unmount, .ctx = &after,
-			     .fresh_free_blocks = r->fresh_free, .what = r->what};
+	struct cut_disc d = {.mount = cut_mount,
+			     .unmount = cut_unmount,
+			     .ctx = &after,
+			     .fresh_free_blocks = r->fresh_free,
+			     .what = r->what};
 	model_check_after_cut(&d, &md, &synced, touched, &rng);
 	model_free(&synced);
 	model_free(&md);
@@ -234,9 +246,9 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 
 static void describe(struct run *r)
 {
-	snprintf(r->what, sizeof(r->what), "%s seed %" PRIu64 " cut %" PRIu64 "%s (replay: MEDIA=%s SEED=%" PRIu64
-		 " CUT=%" PRIu64 " TORN=%d)", r->m->profile, r->seed, r->cut, r->torn ? " torn" : "", r->m->profile,
-		 r->seed, r->cut, r->torn);
+	snprintf(r->what, sizeof(r->what),
+		 "%s seed %" PRIu64 " cut %" PRIu64 "%s (replay: MEDIA=%s SEED=%" PRIu64 " CUT=%" PRIu64 " TORN=%d)",
+		 r->m->profile, r->seed, r->cut, r->torn ? " torn" : "", r->m->profile, r->seed, r->cut, r->torn);
 	run_what = r->what;
 	if (getenv("VERBOSE"))
 		fprintf(stderr, "power cut: %s\n", r->what);
@@ -281,7 +293,9 @@ START_TEST(power_cut_sweep)
 	if (want && *want && strcmp(want, m->profile))
 		return;
 	if (getenv("SEED") && getenv("CUT")) { /* one run, replayed */
-		struct run r = {.m = m, .seed = env_u64("SEED", 1), .cut = env_u64("CUT", 0),
+		struct run r = {.m = m,
+				.seed = env_u64("SEED", 1),
+				.cut = env_u64("CUT", 0),
 				.torn = env_u64("TORN", env_u64("SEED", 1) % 2)};
 		describe(&r);
 		run_one(&r);

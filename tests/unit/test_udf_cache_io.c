@@ -67,8 +67,8 @@ END_TEST
 
 struct byte_relocations {
 	int calls;
-	uint64_t from;  /* byte offset the engine was asked about */
-	uint64_t to;    /* byte offset it answers */
+	uint64_t from; /* byte offset the engine was asked about */
+	uint64_t to;   /* byte offset it answers */
 	int rc;
 };
 

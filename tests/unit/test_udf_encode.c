@@ -42,8 +42,13 @@ END_TEST
 
 START_TEST(test_cs0_round_trip)
 {
-	static const char *names[] = {"a", "file.txt", "spaces in name", "caf\xc3\xa9", "\xe4\xb8\xad\xe6\x96\x87",
-				      "emoji \xf0\x9f\x98\x80 x", "\xc3\xbf\xc3\xbe"};
+	static const char *names[] = {"a",
+				      "file.txt",
+				      "spaces in name",
+				      "caf\xc3\xa9",
+				      "\xe4\xb8\xad\xe6\x96\x87",
+				      "emoji \xf0\x9f\x98\x80 x",
+				      "\xc3\xbf\xc3\xbe"};
 	uint8_t cs0[300];
 	char back[1024];
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -68,10 +73,21 @@ START_TEST(test_cs0_round_trip)
 			do
 				cp = (uint32_t)(rnd() % (seed % 3 == 0 ? 0x100 : 0x110000));
 			while (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF));
-			if (cp < 0x80) s[k++] = (char)cp;
-			else if (cp < 0x800) { s[k++] = (char)(0xC0 | cp >> 6); s[k++] = (char)(0x80 | (cp & 0x3F)); }
-			else if (cp < 0x10000) { s[k++] = (char)(0xE0 | cp >> 12); s[k++] = (char)(0x80 | ((cp >> 6) & 0x3F)); s[k++] = (char)(0x80 | (cp & 0x3F)); }
-			else { s[k++] = (char)(0xF0 | cp >> 18); s[k++] = (char)(0x80 | ((cp >> 12) & 0x3F)); s[k++] = (char)(0x80 | ((cp >> 6) & 0x3F)); s[k++] = (char)(0x80 | (cp & 0x3F)); }
+			if (cp < 0x80)
+				s[k++] = (char)cp;
+			else if (cp < 0x800) {
+				s[k++] = (char)(0xC0 | cp >> 6);
+				s[k++] = (char)(0x80 | (cp & 0x3F));
+			} else if (cp < 0x10000) {
+				s[k++] = (char)(0xE0 | cp >> 12);
+				s[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+				s[k++] = (char)(0x80 | (cp & 0x3F));
+			} else {
+				s[k++] = (char)(0xF0 | cp >> 18);
+				s[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+				s[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+				s[k++] = (char)(0x80 | (cp & 0x3F));
+			}
 		}
 		s[k] = '\0';
 		int n = udf_utf8_to_cs0(s, cs0, sizeof(cs0));

@@ -29,8 +29,8 @@ struct pw {
 };
 
 struct mem {
-	uint8_t *cur;  /* what reads see */
-	uint8_t *dur;  /* on the medium for sure (up to the last barrier) */
+	uint8_t *cur; /* what reads see */
+	uint8_t *dur; /* on the medium for sure (up to the last barrier) */
 	size_t size;
 	struct pw *pend;
 	size_t npend, cap;
@@ -162,7 +162,11 @@ static void mem_free(struct mem *m)
 
 static struct udf_fs *mount_mem(struct mem *m)
 {
-	struct udf_io io = {.read = mem_read, .write = mem_write, .flush = mem_flush, .ctx = m, .size = m->size,
+	struct udf_io io = {.read = mem_read,
+			    .write = mem_write,
+			    .flush = mem_flush,
+			    .ctx = m,
+			    .size = m->size,
 			    .packet_blocks = m->pkt};
 	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
 	struct udf_fs *fs = NULL;
@@ -174,7 +178,6 @@ static struct udf_fs *mount_mem(struct mem *m)
 	ck_assert_msg(udf_writable(fs, why, sizeof(why)), "not writable: %s", why);
 	return fs;
 }
-
 
 static void run_model(enum udf_media media, unsigned rev, uint64_t seed)
 {
@@ -307,8 +310,11 @@ static void run_cut(enum udf_media media, uint64_t seed)
 	mem_free(&fresh);
 	char what[64];
 	snprintf(what, sizeof(what), "seed %llu", (unsigned long long)seed);
-	struct cut_disc d = {.mount = cut_mount, .unmount = cut_unmount, .ctx = &m,
-			     .fresh_free_blocks = fresh_sf.free_blocks, .what = what};
+	struct cut_disc d = {.mount = cut_mount,
+			     .unmount = cut_unmount,
+			     .ctx = &m,
+			     .fresh_free_blocks = fresh_sf.free_blocks,
+			     .what = what};
 	model_check_after_cut(&d, &md, &synced, touched, &rng);
 	model_free(&synced);
 	model_free(&md);
@@ -470,7 +476,7 @@ START_TEST(commit_in_the_middle_of_a_write)
 		off += (uint64_t)n;
 	ck_assert_int_eq(n, -ENOSPC);
 	ck_assert_int_eq(udf_unlink(fs, root, "a"), 0);
-	ck_assert_int_eq(udf_sync(fs), 0); /* a's 20 blocks are free now */
+	ck_assert_int_eq(udf_sync(fs), 0);		/* a's 20 blocks are free now */
 	ck_assert_int_eq(udf_unlink(fs, root, "b"), 0); /* b's 49 wait for the next commit */
 	ck_assert_int_eq(udf_write(fs, app, 5000, 60 * BS, chunk + 5000), 60 * BS);
 	ck_assert_int_eq(udf_close(fs), 0);
@@ -587,7 +593,9 @@ START_TEST(posix_rules)
 	ck_assert_int_eq(udf_read(fs, f, 0, 5, buf), 5);
 	udf_release(fs, f);
 	ck_assert_int_eq(udf_getattr(fs, f, &st), -ENOENT);
-	struct udf_setattr sa = {.valid = UDF_SET_MODE | UDF_SET_UID | UDF_SET_MTIME, .mode = 04711, .uid = 42,
+	struct udf_setattr sa = {.valid = UDF_SET_MODE | UDF_SET_UID | UDF_SET_MTIME,
+				 .mode = 04711,
+				 .uid = 42,
 				 .mtime = {.tv_sec = 1000000000, .tv_nsec = 123456000}};
 	ck_assert_int_eq(udf_setattr(fs, e, &sa, &st), 0);
 	ck_assert_int_eq(udf_close(fs), 0);
@@ -652,7 +660,8 @@ START_TEST(names_too_long)
 		ck_assert_int_eq(udf_rmdir(fs, root, n), -ENAMETOOLONG);
 		ck_assert_int_eq(udf_rename(fs, root, n, root, "x", 0), -ENAMETOOLONG);
 		ck_assert_int_eq(udf_rename(fs, root, "file", root, n, 0), -ENAMETOOLONG);
-		ck_assert_int_eq(udf_rename(fs, root, "dir", dir, n, 0), -ENAMETOOLONG); /* before "into itself", as Linux */
+		ck_assert_int_eq(udf_rename(fs, root, "dir", dir, n, 0),
+				 -ENAMETOOLONG); /* before "into itself", as Linux */
 		ck_assert_int_eq(udf_rename(fs, root, "file", dir, n, UDF_RENAME_NOREPLACE), -ENAMETOOLONG);
 	}
 	/* UDF_NAME_MAX bytes: created, found, linked, renamed, removed */

@@ -21,15 +21,15 @@
 
 /* An operation's result: asserted, unless the medium is gone (a power cut): then the operation is
  * abandoned. */
-#define MODEL_EXPECT(md, expr, want)                                                                   \
-	do {                                                                                           \
-		long long got_ = (long long)(expr);                                                    \
-		if (got_ != (long long)(want)) {                                                       \
-			if ((md)->gone && (md)->gone((md)->gone_ctx))                                  \
-				return MODEL_ABORTED;                                                  \
-			ck_assert_msg(0, "%s%s%s = %lld, want %lld", (md)->what ? (md)->what : "",     \
-				      (md)->what ? ": " : "", #expr, got_, (long long)(want));         \
-		}                                                                                      \
+#define MODEL_EXPECT(md, expr, want)                                                               \
+	do {                                                                                       \
+		long long got_ = (long long)(expr);                                                \
+		if (got_ != (long long)(want)) {                                                   \
+			if ((md)->gone && (md)->gone((md)->gone_ctx))                              \
+				return MODEL_ABORTED;                                              \
+			ck_assert_msg(0, "%s%s%s = %lld, want %lld", (md)->what ? (md)->what : "", \
+				      (md)->what ? ": " : "", #expr, got_, (long long)(want));     \
+		}                                                                                  \
 	} while (0)
 
 static inline uint64_t rnd(uint64_t *s)
@@ -83,7 +83,7 @@ static inline uint64_t lookup_ino(struct udf_fs *fs, uint64_t dir, const char *n
 }
 
 static inline void check_file(struct udf_fs *fs, uint64_t dir, const char *name, const uint8_t *data, size_t size,
-		       const char *when)
+			      const char *when)
 {
 	struct stat st;
 	uint64_t ino = lookup_ino(fs, dir, name, &st);
@@ -178,8 +178,7 @@ static inline void model_setup(struct udf_fs *fs, struct model *md)
 }
 
 /* One random operation on fs and the model.  Returns the index of the file it touched, or -1. */
-static inline int random_op_(struct udf_fs *fs, struct model *md, uint64_t *rng, bool *touched, int *picked,
-			     int *other)
+static inline int random_op_(struct udf_fs *fs, struct model *md, uint64_t *rng, bool *touched, int *picked, int *other)
 {
 	unsigned op = (unsigned)(rnd(rng) % 10);
 	int i = (int)(rnd(rng) % MAXF);
@@ -197,7 +196,8 @@ static inline int random_op_(struct udf_fs *fs, struct model *md, uint64_t *rng,
 		fill(f->data, f->size, rnd(rng));
 		f->dir = (int)(rnd(rng) % NDIRS);
 		snprintf(f->name, sizeof(f->name), "f%u-%d", md->serial++, i);
-		MODEL_EXPECT(md, udf_create(fs, md->dir_ino[f->dir], f->name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		MODEL_EXPECT(md, udf_create(fs, md->dir_ino[f->dir], f->name, S_IFREG | 0644, 0, 0, NULL, &ino, &st),
+			     0);
 		/* written in uneven pieces */
 		for (size_t off = 0; off < f->size;) {
 			size_t n = 1 + rnd(rng) % 70000;
@@ -253,7 +253,9 @@ static inline int random_op_(struct udf_fs *fs, struct model *md, uint64_t *rng,
 		if (j == i || !md->f[j].live)
 			return -1;
 		*other = j;
-		MODEL_EXPECT(md, udf_rename(fs, md->dir_ino[f->dir], f->name, md->dir_ino[md->f[j].dir], md->f[j].name, 0), 0);
+		MODEL_EXPECT(md,
+			     udf_rename(fs, md->dir_ino[f->dir], f->name, md->dir_ino[md->f[j].dir], md->f[j].name, 0),
+			     0);
 		md->f[j].live = false;
 		if (touched)
 			touched[i] = true;
@@ -309,7 +311,7 @@ struct cut_disc {
 	void (*unmount)(void *ctx, struct udf_fs *fs);
 	void *ctx;
 	uint64_t fresh_free_blocks; /* free blocks of a freshly formatted disc of the same kind */
-	const char *what;           /* for messages: the seed and cut */
+	const char *what;	    /* for messages: the seed and cut */
 };
 
 /* After a cut: every file synced before it and not touched since is intact; the repaired disc takes

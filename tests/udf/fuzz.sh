@@ -10,7 +10,7 @@ command -v clang >/dev/null || { echo "SKIP: clang is not installed"; exit 77; }
 [ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }
 mkdir -p "$OUT"
 clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-I"$SRC/core/udf" "$SRC/tests/udf/fuzz_udf.c" "$SRC"/core/udf/*.c \
+	-I"$SRC/core/udf" -I"$SRC/core/udf/private" "$SRC/tests/udf/fuzz_udf.c" "$SRC"/core/udf/*.c \
 	-o "$OUT/fuzz_udf" -lpthread
 for gz in "$CORPUS"/*.img.gz; do
 	name=$(basename "$gz" .img.gz)

@@ -168,7 +168,7 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 	int rc;
 
 	if (opt->quick && opt->full) {
-		snprintf(err, errlen, "--quick and --full exclude each other");
+		snprintf(err, errlen, "a quick and a full format exclude each other");
 		return -1;
 	}
 	if (open_drive(source, false, true, ": there is no medium to format", &t, err, errlen))

@@ -20,21 +20,6 @@
 static uint8_t *img;
 static size_t len;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 static int die(const char *m)
 {
 	fprintf(stderr, "udf_big_dir: %s\n", m);
@@ -70,19 +55,19 @@ static size_t put_fid(uint8_t *p, uint8_t ch, uint32_t lbn, const char *name, ui
 {
 	size_t nl = name ? strlen(name) : 0, l = (38 + (nl ? nl + 1 : 0) + 3) & ~(size_t)3;
 	memset(p, 0, l);
-	put16(p, 257);
-	put16(p + 2, 3);
-	put32(p + 12, tagloc);
-	put16(p + 16, 1);
+	put_le16(p, 257);
+	put_le16(p + 2, 3);
+	put_le32(p + 12, tagloc);
+	put_le16(p + 16, 1);
 	p[18] = ch;
 	p[19] = (uint8_t)(nl ? nl + 1 : 0);
-	put32(p + 20, 2048);
-	put32(p + 24, lbn);
+	put_le32(p + 20, 2048);
+	put_le32(p + 24, lbn);
 	if (nl) {
 		p[38] = 8;
 		memcpy(p + 39, name, nl);
 	}
-	put16(p + 10, (uint16_t)(l - 16));
+	put_le16(p + 10, (uint16_t)(l - 16));
 	udf_tag_finish(p, l);
 	return l;
 }
@@ -158,16 +143,16 @@ int main(int argc, char **argv)
 	uint8_t *fe = img + (size_t)(part_start + dir_lbn) * 2048;
 	int efe = le16(fe) == 266;
 	size_t hdr = efe ? 216 : 176, lea = le32(fe + (efe ? 208 : 168));
-	put16(fe + 34, (uint16_t)(le16(fe + 34) & ~7u));
-	put32(fe + (efe ? 212 : 172), 8);
+	put_le16(fe + 34, (uint16_t)(le16(fe + 34) & ~7u));
+	put_le32(fe + (efe ? 212 : 172), 8);
 	memset(fe + hdr + lea, 0, 2048 - hdr - lea);
-	put32(fe + hdr + lea, (uint32_t)pos);
-	put32(fe + hdr + lea + 4, start);
-	put64(fe + 56, pos);
+	put_le32(fe + hdr + lea, (uint32_t)pos);
+	put_le32(fe + hdr + lea + 4, start);
+	put_le64(fe + 56, pos);
 	if (efe)
-		put64(fe + 64, pos);
-	put64(fe + (efe ? 72 : 64), blocks);
-	put16(fe + 10, (uint16_t)(hdr + lea + 8 - 16));
+		put_le64(fe + 64, pos);
+	put_le64(fe + (efe ? 72 : 64), blocks);
+	put_le16(fe + 10, (uint16_t)(hdr + lea + 8 - 16));
 	udf_tag_finish(fe, 2048);
 	fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || pwrite(fd, img, len, 0) != (ssize_t)len || close(fd))

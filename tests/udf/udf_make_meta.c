@@ -21,22 +21,6 @@
 static uint8_t *img;
 static size_t len;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static int die(const char *m)
 {
 	fprintf(stderr, "udf_make_meta: %s\n", m);
@@ -46,22 +30,22 @@ static int die(const char *m)
 static void make_fe(uint8_t *b, uint32_t loc, uint8_t ftype, uint32_t partlen)
 {
 	memset(b, 0, BS);
-	put16(b, 266);
-	put16(b + 2, 3);
-	put32(b + 12, loc);
-	put16(b + 20, 4); /* strategy 4 */
-	put16(b + 24, 1); /* max entries */
+	put_le16(b, 266);
+	put_le16(b + 2, 3);
+	put_le32(b + 12, loc);
+	put_le16(b + 20, 4); /* strategy 4 */
+	put_le16(b + 24, 1); /* max entries */
 	b[27] = ftype;
-	put32(b + 36, 0xFFFFFFFFu);
-	put32(b + 40, 0xFFFFFFFFu);
-	put16(b + 48, 1);
-	put64(b + 56, (uint64_t)partlen * BS);
-	put64(b + 64, (uint64_t)partlen * BS);
-	put64(b + 72, partlen);
-	put32(b + 212, 8); /* L_AD: one short_ad */
-	put32(b + 216, partlen * BS);
-	put32(b + 220, 0);
-	put16(b + 10, 216 + 8 - 16);
+	put_le32(b + 36, 0xFFFFFFFFu);
+	put_le32(b + 40, 0xFFFFFFFFu);
+	put_le16(b + 48, 1);
+	put_le64(b + 56, (uint64_t)partlen * BS);
+	put_le64(b + 64, (uint64_t)partlen * BS);
+	put_le64(b + 72, partlen);
+	put_le32(b + 212, 8); /* L_AD: one short_ad */
+	put_le32(b + 216, partlen * BS);
+	put_le32(b + 220, 0);
+	put_le16(b + 10, 216 + 8 - 16);
 	udf_tag_finish(b, BS);
 }
 
@@ -101,18 +85,18 @@ int main(int argc, char **argv)
 				m[0] = 2;
 				m[1] = 64;
 				memcpy(m + 5, "*UDF Metadata Partition", 23);
-				put16(m + 28, 0x0250);
-				put16(m + 36, 1);
-				put16(m + 38, partnum);
-				put32(m + 48, 0xFFFFFFFFu);
-				put32(m + 52, 32);
-				put16(m + 56, 1);
-				put32(b + 264, mtl + 64);
-				put32(b + 268, 2);
-				put16(b + 216 + 24, 0x0250);
+				put_le16(m + 28, 0x0250);
+				put_le16(m + 36, 1);
+				put_le16(m + 38, partnum);
+				put_le32(m + 48, 0xFFFFFFFFu);
+				put_le32(m + 52, 32);
+				put_le16(m + 56, 1);
+				put_le32(b + 264, mtl + 64);
+				put_le32(b + 268, 2);
+				put_le16(b + 216 + 24, 0x0250);
 				fsd_lbn = le32(b + 252);
-				put16(b + 256, 1); /* the file set descriptor now lives in the metadata partition */
-				put16(b + 10, (uint16_t)(440 + mtl + 64 - 16));
+				put_le16(b + 256, 1); /* the file set descriptor now lives in the metadata partition */
+				put_le16(b + 10, (uint16_t)(440 + mtl + 64 - 16));
 				udf_tag_finish(b, BS);
 			} else if (tag == 8) {
 				break;
@@ -133,8 +117,8 @@ int main(int argc, char **argv)
 			uint8_t *b = img + (size_t)(loc + i) * BS;
 			if (udf_tag_check(b, BS, loc + i) == 6) {
 				uint8_t *m = b + 440 + le32(b + 264) - 64;
-				put32(m + 40, meta);
-				put32(m + 44, mirror);
+				put_le32(m + 40, meta);
+				put_le32(m + 44, mirror);
 				udf_tag_finish(b, BS);
 			}
 		}
@@ -142,12 +126,12 @@ int main(int argc, char **argv)
 	uint8_t *fsd = img + (size_t)(part_start + fsd_lbn) * BS;
 	if (udf_tag_check(fsd, BS, fsd_lbn) != 256)
 		return die("no file set descriptor");
-	put16(fsd + 408, 1);
+	put_le16(fsd + 408, 1);
 	udf_tag_finish(fsd, BS);
 	size_t nfid = 0;
 	for (size_t off = (size_t)part_start * BS; off + 38 <= (size_t)(part_start + partlen) * BS; off += 4) {
 		if (le16(img + off) == 257 && udf_tag_check(img + off, len - off, UINT32_MAX) == 257) {
-			put16(img + off + 28, 1);
+			put_le16(img + off + 28, 1);
 			udf_tag_finish(img + off, len - off);
 			nfid++;
 			/* A directory embedded in its file entry: that entry's CRC covers the change too. */

@@ -9,6 +9,7 @@ need_root
 need_udftools
 PY="$T/rw_open.py"
 cp "$(dirname "$0")/rw_open.py" "$PY"
+cp "$(dirname "$0")/fscheck.py" "$T/"
 img="$T/names.img"
 truncate -s 32M "$img"
 "$PKTFUSE" format "$img" > /dev/null || fail "format failed"

@@ -19,37 +19,11 @@ import os
 import subprocess
 import sys
 
-failures = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fscheck  # noqa: E402
+from fscheck import bad, check, expect_errno, get  # noqa: E402
 
 
-def bad(msg):
-    global failures
-    failures += 1
-    print(f"FAIL: {msg}", flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        bad(msg)
-    return cond
-
-
-def expect_errno(want, what, fn, *args, **kw):
-    """fn(*args) must fail with errno want."""
-    try:
-        r = fn(*args, **kw)
-    except OSError as e:
-        if e.errno != want:
-            bad(f"{what}: {errno.errorcode.get(e.errno, e.errno)} instead of {errno.errorcode[want]}")
-        return
-    if isinstance(r, int) and r >= 0 and fn is os.open:
-        os.close(r)
-    bad(f"{what}: succeeded, expected {errno.errorcode[want]}")
-
-
-def get(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def open_write(path, flags, data, mode=0o644):
@@ -279,7 +253,7 @@ def main():
         names(mnt)
     else:
         sys.exit(f"unknown mode {mode}")
-    sys.exit(min(failures, 100))
+    sys.exit(min(fscheck.failures, 100))
 
 
 if __name__ == "__main__":

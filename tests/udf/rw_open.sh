@@ -10,6 +10,7 @@ need_root
 need_udftools
 PY="$T/rw_open.py"
 cp "$(dirname "$0")/rw_open.py" "$PY"
+cp "$(dirname "$0")/fscheck.py" "$T/"
 mkdir -p "$T/mnt"
 
 for layout in "hd 2.01" "cdrw 1.50"; do

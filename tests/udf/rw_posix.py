@@ -18,34 +18,12 @@ import os
 import socket
 import stat
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fscheck  # noqa: E402
+from fscheck import bad, check, expect_errno, get  # noqa: E402
 import time
 
-failures = 0
-
-
-def bad(msg):
-    global failures
-    failures += 1
-    print(f"FAIL: {msg}", flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        bad(msg)
-    return cond
-
-
-def expect_errno(want, what, fn, *args, **kw):
-    """fn(*args) must fail with one of the errnos in want (an int or a tuple)."""
-    wants = want if isinstance(want, tuple) else (want,)
-    try:
-        fn(*args, **kw)
-    except OSError as e:
-        if e.errno not in wants:
-            bad(f"{what}: {errno.errorcode.get(e.errno, e.errno)} instead of "
-                f"{'/'.join(errno.errorcode[w] for w in wants)}")
-        return
-    bad(f"{what}: succeeded, expected {'/'.join(errno.errorcode[w] for w in wants)}")
 
 
 def put(path, data, mode=0o644):
@@ -55,10 +33,6 @@ def put(path, data, mode=0o644):
     finally:
         os.close(fd)
 
-
-def get(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def data(seed, n):
@@ -545,4 +519,4 @@ if __name__ == "__main__":
         user(sys.argv[2], int(sys.argv[3]))
     else:
         raise SystemExit(__doc__)
-    sys.exit(min(failures, 100))
+    sys.exit(min(fscheck.failures, 100))

@@ -10,6 +10,7 @@ need_root
 need_udftools
 PY="$T/rw_posix.py"
 cp "$(dirname "$0")/rw_posix.py" "$PY"
+cp "$(dirname "$0")/fscheck.py" "$T/"
 chmod 755 "$PY"
 mkdir -p "$T/mnt"
 

@@ -63,3 +63,26 @@ size_t pkt_blockdev_describe(struct pkt_blockdev *dev, char *buf, size_t len)
 {
 	return dev->ops->describe ? dev->ops->describe(dev, buf, len) : 0;
 }
+
+int pkt_blockdev_append_state(struct pkt_blockdev *dev, struct pkt_append_state *out)
+{
+	if (!dev->geo.append_only || !dev->ops->append_state)
+		return -EOPNOTSUPP;
+	return dev->ops->append_state(dev, out);
+}
+
+int pkt_blockdev_close_session(struct pkt_blockdev *dev, enum pkt_close_kind kind)
+{
+	if (!dev->geo.append_only || !dev->ops->close_session)
+		return -EOPNOTSUPP;
+	return dev->ops->close_session(dev, kind);
+}
+
+uint64_t pkt_geometry_append_lba(const struct pkt_geometry *geo, uint64_t start, uint64_t k)
+{
+	uint64_t ps = geo->packet_sectors;
+
+	if (geo->link_sectors == 0 || ps == 0)
+		return start + k;
+	return start + (k / ps) * (ps + geo->link_sectors) + k % ps;
+}

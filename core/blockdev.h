@@ -27,6 +27,32 @@ struct pkt_geometry {
 	 * image, a CD-RW in fixed packets, a DVD-RW in restricted overwrite.  Elsewhere a partial packet
 	 * costs the drive a read-modify-write but is accepted. */
 	bool whole_packets;
+	/* A write-once medium (CD-R, DVD±R, BD-R, or an image file made as one): each sector is
+	 * written at most once, only at the next writable address (NWA) of the open track, in whole
+	 * write units of packet_sectors (the last unit of a commit padded), never over a recorded
+	 * sector.  sector_count is the capacity, recorded or not; reading an unrecorded sector fails. */
+	bool append_only;
+	/* append_only: sectors the medium loses after every write command (CD-R variable packets: the
+	 * 7 link blocks; DVD±R, BD-R and image files: 0).  Where it is not 0 each write command is one
+	 * packet of at most packet_sectors, and the next one starts link_sectors after its end. */
+	uint32_t link_sectors;
+};
+
+/* Where a write-once medium stands (pkt_blockdev_append_state). */
+struct pkt_append_state {
+	uint64_t next_writable; /* NWA: the sector where the next write must start */
+	uint64_t free_sectors;	/* writable from next_writable on (link blocks not subtracted) */
+	bool recorded;		/* anything written at all */
+	uint64_t last_recorded; /* the last sector written, when recorded (a VAT's ICB after a commit) */
+	uint64_t session_start; /* first sector of the last session, open or closed */
+	uint32_t sessions;	/* sessions on the disc, the open one included; 0 when blank */
+	bool closed;		/* finalized: no write will be accepted */
+};
+
+enum pkt_close_kind {
+	PKT_CLOSE_TRACK,   /* the open track; the session stays open */
+	PKT_CLOSE_SESSION, /* track and session; another session can follow where the medium allows */
+	PKT_CLOSE_FINALIZE /* the disc: nothing can be written any more */
 };
 
 struct pkt_blockdev;
@@ -71,6 +97,10 @@ struct pkt_blockdev_ops {
 	/* Appends backend-specific "name: value" lines to buf (for the stats file). May be NULL.
 	 * Returns the number of bytes written (snprintf-style, never more than len - 1). */
 	size_t (*describe)(struct pkt_blockdev *dev, char *buf, size_t len);
+	/* append_only media: where the medium stands now.  NULL on rewritable media. */
+	int (*append_state)(struct pkt_blockdev *dev, struct pkt_append_state *out);
+	/* append_only media: syncs, then closes what kind says.  NULL on rewritable media. */
+	int (*close_session)(struct pkt_blockdev *dev, enum pkt_close_kind kind);
 };
 
 struct pkt_blockdev {
@@ -95,6 +125,14 @@ int pkt_blockdev_sync(struct pkt_blockdev *dev);
 void pkt_blockdev_hold(struct pkt_blockdev *dev, bool dirty);
 /* describe() when the backend has one, else 0 (nothing appended). */
 size_t pkt_blockdev_describe(struct pkt_blockdev *dev, char *buf, size_t len);
+
+/* The callbacks of write-once media; -EOPNOTSUPP for a device that is not append_only. */
+int pkt_blockdev_append_state(struct pkt_blockdev *dev, struct pkt_append_state *out);
+int pkt_blockdev_close_session(struct pkt_blockdev *dev, enum pkt_close_kind kind);
+
+/* The sector that the k-th sector of a run written from NWA start lands on, when the run is written
+ * in whole packets of geo->packet_sectors (append_only media lose geo->link_sectors after each). */
+uint64_t pkt_geometry_append_lba(const struct pkt_geometry *geo, uint64_t start, uint64_t k);
 
 static inline void pkt_blockdev_close(struct pkt_blockdev *dev)
 {

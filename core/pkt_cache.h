@@ -87,6 +87,21 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 /* Drops every clean, idle packet from the cache (tests, and dropping caches on a medium change). */
 void pkt_cache_drop_clean(struct pkt_cache *c);
 
+/*
+ * Write-once media (geometry append_only).  The cache writes a dirty packet only when it starts at
+ * the medium's NWA and is complete, or when a flush asks for everything (the last packet is then
+ * padded with zeros, as are sectors nobody wrote); packets go to the medium strictly in ascending
+ * order and are never rewritten; it never gathers (unrecorded sectors cannot be read), and a read
+ * of a sector at or past the NWA that it does not hold returns zeros.  A write below the first
+ * sector it can still accept fails with -EROFS.
+ */
+/* The first sector a new write may use: past everything the cache holds and past the medium's NWA. */
+int pkt_cache_next_writable(struct pkt_cache *c, uint64_t *lba);
+/* pkt_blockdev_append_state of the medium under the cache (what is on the medium, not in the cache). */
+int pkt_cache_append_state(struct pkt_cache *c, struct pkt_append_state *out);
+/* Flushes everything, then pkt_blockdev_close_session. */
+int pkt_cache_close_session(struct pkt_cache *c, enum pkt_close_kind kind);
+
 const struct pkt_geometry *pkt_cache_geometry(const struct pkt_cache *c);
 uint64_t pkt_cache_capacity_bytes(const struct pkt_cache *c);
 

@@ -22,6 +22,16 @@
 #include <sys/types.h>
 #include <time.h>
 
+/* Where a write-once medium stands, in bytes (struct udf_io's append_state). */
+struct udf_append_state {
+	uint64_t next_writable; /* byte offset where the next write must start */
+	uint64_t free_bytes;	/* writable from next_writable on */
+	bool recorded;		/* anything written at all */
+	uint64_t last_recorded; /* byte offset of the last sector written, when recorded */
+	uint64_t session_start; /* byte offset of the last session's first sector */
+	bool closed;		/* finalized: nothing can be written */
+};
+
 struct udf_io {
 	/* Reads len bytes at byte offset off of the medium; 0 or -errno.  Thread-safe. */
 	int (*read)(void *ctx, uint64_t off, size_t len, void *buf);
@@ -38,6 +48,11 @@ struct udf_io {
 	/* Defect management, after flush failed: writes each packet that failed again, and where that
 	 * fails asks relocate (the engine: the sparing table) for another place.  NULL: not offered. */
 	int (*rescue)(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
+	/* A write-once medium: each block is written once, in ascending order from the next writable
+	 * address (past what the cache holds), in packets of packet_blocks followed by link_blocks
+	 * lost ones; reading past the recorded part fails.  NULL on rewritable media. */
+	int (*append_state)(void *ctx, struct udf_append_state *out);
+	uint32_t link_blocks;
 };
 
 struct udf_mount_opts {

@@ -314,6 +314,35 @@ START_TEST(test_hold_and_describe)
 }
 END_TEST
 
+/* Rewritable backends answer the write-once calls with -EOPNOTSUPP, not with a guess. */
+START_TEST(test_rewritable_has_no_append_state)
+{
+	struct run r;
+	struct pkt_append_state st;
+
+	run_open(&r, _i);
+	if (!r.dev->geo.append_only) {
+		ck_assert_int_eq(pkt_blockdev_append_state(r.dev, &st), -EOPNOTSUPP);
+		ck_assert_int_eq(pkt_blockdev_close_session(r.dev, PKT_CLOSE_SESSION), -EOPNOTSUPP);
+	}
+	run_close(&r);
+}
+END_TEST
+
+/* A run written in whole packets from an NWA: CD-R variable packets lose 7 link blocks after each. */
+START_TEST(test_append_lba)
+{
+	struct pkt_geometry g = {.packet_sectors = 32, .append_only = true};
+
+	ck_assert_uint_eq(pkt_geometry_append_lba(&g, 100, 0), 100);
+	ck_assert_uint_eq(pkt_geometry_append_lba(&g, 100, 40), 140);
+	g.link_sectors = 7;
+	ck_assert_uint_eq(pkt_geometry_append_lba(&g, 100, 31), 131);
+	ck_assert_uint_eq(pkt_geometry_append_lba(&g, 100, 32), 139);
+	ck_assert_uint_eq(pkt_geometry_append_lba(&g, 100, 65), 100 + 2 * 39 + 1);
+}
+END_TEST
+
 #ifndef NDEBUG
 /* Debug builds: a caller that promised the packet rule and broke it stops at the choke point, before
  * any backend sees the write. */
@@ -342,6 +371,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_read_only_refuses_writes, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_packet_rule, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_hold_and_describe, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_rewritable_has_no_append_state, 0, NBACKENDS);
+	tcase_add_test(tc, test_append_lba);
 	suite_add_tcase(s, tc);
 #ifndef NDEBUG
 	/* Its own case, with the directory made and removed by the runner: the aborting test never gets to

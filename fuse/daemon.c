@@ -347,6 +347,10 @@ int run_daemon(int argc, char **argv)
 	}
 	free(pf.opts.source);
 	pf.opts.source = abs_source;
+	if (pktfuse_add_mount_names(&args, pf.opts.source) != 0) {
+		pktfuse_log(LOG_ERR, "out of memory");
+		goto out_args;
+	}
 
 	static char startup_note[600] = "ok";
 	if (check_mountpoint(pf.opts.mountpoint, &pf.opts, err, sizeof(err)) < 0 ||

@@ -29,6 +29,17 @@ static const struct fuse_opt pkt_opts[] = {
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	/* fstab's own options, which mount(8) and mount.fuse3 pass on: accepted and dropped (x-* and
+	 * comment=* in opt_proc) */
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("comment=", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -76,6 +87,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_STRICT:
 		o->strict = true;
 		return 0;
+	case FUSE_OPT_KEY_OPT:
+		return strncmp(arg, "x-", 2) == 0 ? 0 : 1; /* x-*: fstab's options for other programs */
 	default:
 		return 1;
 	}
@@ -225,6 +238,22 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 		return -1;
 	}
 	return 0;
+}
+
+int pktfuse_add_mount_names(struct fuse_args *args, const char *source)
+{
+	char *opt = NULL, *name = NULL;
+	int rc = -ENOMEM;
+
+	if (asprintf(&name, "fsname=%s", source) < 0)
+		return -ENOMEM;
+	/* before the user's options, so that an -o fsname= or subtype= of theirs wins */
+	if (fuse_opt_add_opt_escaped(&opt, name) == 0 && fuse_opt_add_opt(&opt, "subtype=pktfuse") == 0 &&
+	    fuse_opt_insert_arg(args, 1, opt) == 0 && fuse_opt_insert_arg(args, 1, "-o") == 0)
+		rc = 0;
+	free(opt);
+	free(name);
+	return rc;
 }
 
 void pktfuse_free_options(struct pktfuse_opts *o)

@@ -35,6 +35,9 @@ struct pktfuse_opts {
  * printing a one-line error naming the bad option. */
 int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *opts);
 void pktfuse_free_options(struct pktfuse_opts *opts);
+/* Names the mount in the mount table: fsname=SOURCE (commas escaped), subtype=pktfuse, so that mount(8),
+ * df and file managers show the disc's source and fuse.pktfuse.  0 or -ENOMEM. */
+int pktfuse_add_mount_names(struct fuse_args *args, const char *source);
 void pktfuse_usage(const char *prog);
 
 /* "32M", "1G", "65536", "512K" → bytes.  Returns 0, or -1 for anything else (including overflow). */

@@ -134,6 +134,46 @@ START_TEST(test_fuse_access_options)
 }
 END_TEST
 
+/* fstab's own options reach the daemon through mount.fuse3: accepted, and not left for FUSE (which
+ * would refuse them). */
+START_TEST(test_fstab_options)
+{
+	struct pktfuse_opts o;
+	char *argv[] = {"pktfuse", "disc.img", "/tmp", "-o",
+			"noauto,user,users,nouser,nofail,_netdev,auto,defaults,x-gvfs-show,comment=x-udisks,ro"};
+	struct fuse_args args = FUSE_ARGS_INIT(5, argv);
+
+	ck_assert_int_eq(pktfuse_parse_options(&args, &o), 0);
+	ck_assert(o.read_only);
+	char all[512] = "";
+	for (int i = 0; i < args.argc; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s ", args.argv[i]);
+	ck_assert_msg(!strstr(all, "user") && !strstr(all, "auto") && !strstr(all, "nofail") &&
+			      !strstr(all, "_netdev") && !strstr(all, "defaults") && !strstr(all, "x-") &&
+			      !strstr(all, "comment") && strstr(all, "ro"),
+		      "left for FUSE: %s", all);
+	fuse_opt_free_args(&args);
+	pktfuse_free_options(&o);
+}
+END_TEST
+
+/* The mount table names the source (commas escaped for fuse_opt) and the subtype, before the user's
+ * own options so that theirs win. */
+START_TEST(test_mount_names)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+
+	ck_assert(!fuse_opt_add_arg(&args, "pktfuse") && !fuse_opt_add_arg(&args, "-o") &&
+		  !fuse_opt_add_arg(&args, "fsname=mine"));
+	ck_assert_int_eq(pktfuse_add_mount_names(&args, "emu:cdrw:/a b/i.img,log=/l"), 0);
+	ck_assert_int_eq(args.argc, 5);
+	ck_assert_str_eq(args.argv[1], "-o");
+	ck_assert_str_eq(args.argv[2], "fsname=emu:cdrw:/a b/i.img\\,log=/l,subtype=pktfuse");
+	ck_assert_str_eq(args.argv[4], "fsname=mine");
+	fuse_opt_free_args(&args);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -142,6 +182,8 @@ int main(void)
 	tcase_add_test(t, test_parse_uint_and_seconds);
 	tcase_add_test(t, test_command_lines);
 	tcase_add_test(t, test_fuse_access_options);
+	tcase_add_test(t, test_fstab_options);
+	tcase_add_test(t, test_mount_names);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -10,4 +10,16 @@ int cmd_info(int argc, char **argv);   /* cmd_info.c */
 int cmd_format(int argc, char **argv); /* cmd_format.c */
 int run_daemon(int argc, char **argv); /* daemon.c */
 
+/* stats_text.c: a running daemon's statistics text ("name: value" lines), for the subcommands. */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+/* Reads MOUNTPOINT's statistics into buf (NUL-terminated): its length, or a negative errno. */
+ssize_t pktfuse_read_stats(const char *mountpoint, char *buf, size_t len);
+/* The value of line `name: value` of text into out, or "" when there is none. */
+void pktfuse_stats_value(const char *text, const char *name, char *out, size_t len);
+uint64_t pktfuse_stats_u64(const char *text, const char *name); /* 0 when absent */
+/* "512 B", "3.0 MiB", "4.4 GiB" (binary units); returns buf. */
+const char *pktfuse_format_bytes(uint64_t bytes, char *buf, size_t len);
+
 #endif

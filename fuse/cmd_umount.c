@@ -18,21 +18,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* The value of the "name: value" line of a statistics text, or "" when it has none. */
-static void stats_value(const char *text, const char *name, char *out, size_t len)
-{
-	size_t n = strlen(name);
-
-	out[0] = '\0';
-	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-		if (strncmp(l, name, n) == 0 && l[n] == ':' && l[n + 1] == ' ') {
-			size_t v = strcspn(l + n + 2, "\n");
-			snprintf(out, len, "%.*s", (int)(v < len ? v : len - 1), l + n + 2);
-			return;
-		}
-	}
-}
-
 /* After the daemon's exit: prints what its outcome report says, removes it, and returns umount's
  * exit status.  No report at all: the daemon wrote everything (it removes its report then). */
 static int report_outcome(const char *mnt, long pid, const char *report)
@@ -173,8 +158,8 @@ int cmd_umount(int argc, char **argv)
 		return 1;
 	}
 	buf[n] = '\0';
-	stats_value(buf, "daemon_pid", pidtext, sizeof(pidtext));
-	stats_value(buf, "report_file", report, sizeof(report));
+	pktfuse_stats_value(buf, "daemon_pid", pidtext, sizeof(pidtext));
+	pktfuse_stats_value(buf, "report_file", report, sizeof(report));
 	long pid = strtol(pidtext, NULL, 10);
 	if (pid <= 0) {
 		fprintf(stderr, "pktfuse: %s: no daemon_pid in its statistics\n", argv[1]);

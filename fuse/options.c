@@ -271,7 +271,7 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 void pktfuse_usage(const char *prog)
 {
 	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
-	       "       %s status MOUNTPOINT\n"
+	       "       %s status [--raw] MOUNTPOINT\n"
 	       "       %s umount MOUNTPOINT\n"
 	       "       %s info SOURCE\n"
 	       "       %s format SOURCE [options] (pktfuse format --help lists them)\n"
@@ -282,7 +282,7 @@ void pktfuse_usage(const char *prog)
 	       "files of its UDF file system (writable on UDF 1.50-2.01; read-only otherwise, with the reason),\n"
 	       "or with -o image the block file.  Unmount with `pktfuse umount MOUNTPOINT`: it waits until\n"
 	       "everything is on the disc and says what could not be written.  Errors of the background\n"
-	       "daemon go to syslog and to the last_error lines of `pktfuse status`.\n"
+	       "daemon go to syslog and to the last errors of `pktfuse status`.\n"
 	       "\n"
 	       "pktfuse options:\n"
 	       "    -o image             show a directory with `disc` (the block file) and `stats`\n"

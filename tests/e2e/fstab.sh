@@ -69,7 +69,7 @@ as_user mount "$T/home/cd" || fail "$U: mount $T/home/cd from the fstab line"
 _mounts+=("$T/home/cd")
 expect_mount_names "$T/home/cd" "$T/home/disc.img" as_user
 # root is not let into a user's FUSE mount: the user asks
-pid=$(as_user "$T/bin/pktfuse" status "$T/home/cd" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
+pid=$(as_user "$T/bin/pktfuse" status --raw "$T/home/cd" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
 _pids+=("$pid")
 [ "$(stat -c %U /proc/"$pid")" = "$U" ] || fail "the daemon of the user's mount runs as $(stat -c %U /proc/"$pid")"
 as_user sh -c "echo from-fstab > '$T/home/cd/f'" || fail "$U cannot write the disc mounted from fstab"

@@ -60,7 +60,7 @@ use_test_user() {
 
 # stat_of MOUNTPOINT NAME → the value of one statistics line
 stat_of() {
-	"$PKTFUSE" status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'
+	"$PKTFUSE" status --raw "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'
 }
 
 # start_pktfuse SOURCE MOUNTPOINT [options…]: mounts and remembers the daemon's pid

@@ -19,6 +19,12 @@ ssize_t pktfuse_read_stats(const char *mountpoint, char *buf, size_t len);
 /* The value of line `name: value` of text into out, or "" when there is none. */
 void pktfuse_stats_value(const char *text, const char *name, char *out, size_t len);
 uint64_t pktfuse_stats_u64(const char *text, const char *name); /* 0 when absent */
+/* flush_progress.c: on a terminal with data waiting, writes the daemon's cache out before an unmount
+ * (view: the statistics' view) and shows what is left and the rate; otherwise does nothing. */
+void pktfuse_flush_with_progress(const char *mountpoint, const char *view);
+/* cmd_umount.c: the whole of `pktfuse umount MOUNTPOINT` (flush with progress, unmount, wait for the
+ * daemon, its report): the exit status.  source (if not NULL) gets the mount's SOURCE, or "". */
+int pktfuse_unmount(const char *mountpoint, char *source, size_t len);
 /* "512 B", "3.0 MiB", "4.4 GiB" (binary units); returns buf. */
 const char *pktfuse_format_bytes(uint64_t bytes, char *buf, size_t len);
 

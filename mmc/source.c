@@ -180,6 +180,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		snprintf(err, errlen, "%s: %s", source, p.problem);
 		goto fail;
 	}
+	if (opt->result) /* known before the first progress call, which may name the medium */
+		snprintf(opt->result->kind, sizeof(opt->result->kind), "%s", p.kind);
 	if (p.write_protected) {
 		snprintf(err, errlen, "%s: the %s is write-protected", source, p.kind);
 		goto fail;

@@ -41,7 +41,7 @@ struct mmc_format_options {
 	bool quick, full, force;
 	mmc_progress_fn progress; /* NULL: not told */
 	void *progress_ctx;
-	struct mmc_format_result *result; /* filled on success when not NULL */
+	struct mmc_format_result *result; /* filled on success when not NULL; kind already before progress */
 };
 /* The medium a format left, named as `pktfuse format --media` names layouts: "cdrw" and "dvdrw"
  * (fixed packets; the file system spares defects), "dvdram", "dvd+rw", "bdre", and "hd" for a Mount

@@ -273,6 +273,7 @@ void pktfuse_usage(const char *prog)
 	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
 	       "       %s status [--raw] MOUNTPOINT\n"
 	       "       %s umount MOUNTPOINT\n"
+	       "       %s eject MOUNTPOINT|DRIVE\n"
 	       "       %s info SOURCE\n"
 	       "       %s format SOURCE [options] (pktfuse format --help lists them)\n"
 	       "\n"
@@ -297,5 +298,5 @@ void pktfuse_usage(const char *prog)
 	       "    -o allow_other       let other users in (a user needs user_allow_other in /etc/fuse.conf)\n"
 	       "    -o allow_root        let root in, e.g. to loop-mount the user's disc file (the same line)\n"
 	       "\n",
-	       prog, prog, prog, prog, prog);
+	       prog, prog, prog, prog, prog, prog);
 }

@@ -278,3 +278,22 @@ const char *mmc_format_media_name(const struct mmc_format_result *r)
 		return "dvd+rw";
 	}
 }
+
+int mmc_cmd_eject(const char *source, char *err, size_t errlen)
+{
+	struct mmc_transport *t;
+	char why[256];
+
+	if (open_drive(source, false, false, ": nothing to eject", &t, err, errlen))
+		return -1;
+	struct mmc_ctx ctx = {.t = t, .quiet = true};
+	int rc = mmc_prevent_allow(&ctx, false);
+	if (rc)
+		snprintf(err, errlen, "%s: the drive would not unlock its tray: %s", source,
+			 mmc_ctx_error(&ctx, rc, why, sizeof(why)));
+	else if ((rc = mmc_start_stop(&ctx, true, false)) != 0)
+		snprintf(err, errlen, "%s: the drive would not open its tray: %s", source,
+			 mmc_ctx_error(&ctx, rc, why, sizeof(why)));
+	mmc_transport_close(t);
+	return rc ? -1 : 0;
+}

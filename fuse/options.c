@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "options.h"
-#include "log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -176,25 +175,53 @@ int pktfuse_parse_seconds_ms(const char *s, unsigned max_ms, unsigned *out)
 	return 0;
 }
 
-static int bad(const char *what, const char *val, const char *expect)
+static int bad(char *err, size_t errlen, const char *what, const char *val, const char *expect)
 {
-	pktfuse_log(LOG_ERR, "invalid value '%s' for -o %s (expected %s)", val, what, expect);
-	return -1;
+	snprintf(err, errlen, "invalid value '%s' for -o %s (expected %s)", val, what, expect);
+	return -EINVAL;
 }
 
-int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
+/* The values of the -o options, checked once parsing is done so that errors name the option. */
+static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
+{
+	if (o->packet_str && pktfuse_parse_uint(o->packet_str, 1, 1024, &o->packet))
+		return bad(err, errlen, "packet", o->packet_str, "a number of 2 KiB sectors from 1 to 1024");
+	if (o->speed_str && pktfuse_parse_uint(o->speed_str, 1, 100, &o->speed))
+		return bad(err, errlen, "speed", o->speed_str,
+			   "a write speed from 1 to 100 (times the medium's 1x rate)");
+	if (o->cache_str) {
+		if (pktfuse_parse_size(o->cache_str, &o->cache_bytes) || o->cache_bytes < 64 * 1024 ||
+		    o->cache_bytes > (64ull << 30))
+			return bad(err, errlen, "cache", o->cache_str, "a size from 64K to 64G, e.g. 32M");
+	}
+	if (o->age_str && pktfuse_parse_seconds_ms(o->age_str, 3600 * 1000, &o->dirty_age_ms))
+		return bad(err, errlen, "dirty_age", o->age_str, "seconds from 0.001 to 3600");
+	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
+		return bad(err, errlen, "dirty_high", o->high_str, "a percentage from 2 to 100");
+	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
+		return bad(err, errlen, "dirty_low", o->low_str, "a percentage from 1 to 99");
+	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
+	if (lo >= hi) {
+		snprintf(err, errlen, "-o dirty_low=%u must be below dirty_high=%u", lo, hi);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o, char *err, size_t errlen)
 {
 	struct fuse_cmdline_opts co;
 
 	memset(o, 0, sizeof(*o));
+	err[0] = '\0'; /* stays empty when libfuse printed the reason itself */
 	if (fuse_opt_parse(args, o, pkt_opts, opt_proc) != 0)
-		return -1;
+		return -EINVAL;
 	if (o->show_help || o->show_version)
 		return 0;
 	memset(&co, 0, sizeof(co));
 	if (fuse_parse_cmdline(args, &co) != 0) {
 		free(co.mountpoint); /* set before a later argument failed */
-		return -1;
+		return -EINVAL;
 	}
 	o->mountpoint = co.mountpoint;
 	o->foreground = co.foreground;
@@ -209,33 +236,16 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 	if (o->show_help || o->show_version)
 		return 0;
 
-	if (o->packet_str && pktfuse_parse_uint(o->packet_str, 1, 1024, &o->packet))
-		return bad("packet", o->packet_str, "a number of 2 KiB sectors from 1 to 1024");
-	if (o->speed_str && pktfuse_parse_uint(o->speed_str, 1, 100, &o->speed))
-		return bad("speed", o->speed_str, "a write speed from 1 to 100 (times the medium's 1x rate)");
-	if (o->cache_str) {
-		if (pktfuse_parse_size(o->cache_str, &o->cache_bytes) || o->cache_bytes < 64 * 1024 ||
-		    o->cache_bytes > (64ull << 30))
-			return bad("cache", o->cache_str, "a size from 64K to 64G, e.g. 32M");
-	}
-	if (o->age_str && pktfuse_parse_seconds_ms(o->age_str, 3600 * 1000, &o->dirty_age_ms))
-		return bad("dirty_age", o->age_str, "seconds from 0.001 to 3600");
-	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
-		return bad("dirty_high", o->high_str, "a percentage from 2 to 100");
-	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
-		return bad("dirty_low", o->low_str, "a percentage from 1 to 99");
-	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
-	if (lo >= hi) {
-		pktfuse_log(LOG_ERR, "-o dirty_low=%u must be below dirty_high=%u", lo, hi);
-		return -1;
-	}
+	int rc = check_values(o, err, errlen);
+	if (rc)
+		return rc;
 	if (!o->source) {
-		pktfuse_log(LOG_ERR, "no SOURCE given (see pktfuse --help)");
-		return -1;
+		snprintf(err, errlen, "no SOURCE given (see pktfuse --help)");
+		return -EINVAL;
 	}
 	if (!o->mountpoint) {
-		pktfuse_log(LOG_ERR, "no MOUNTPOINT given (see pktfuse --help)");
-		return -1;
+		snprintf(err, errlen, "no MOUNTPOINT given (see pktfuse --help)");
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -7,8 +7,8 @@
 # pktfuse run unchanged, the user's `mount MNT` reads /etc/fstab and checks `user` itself.  The test
 # runs in a private mount namespace where its own fstab is bind-mounted over /etc/fstab and a
 # directory holding this build's pktfuse over /usr/local/bin (where `cmake --install` puts it; mount
-# clears PATH, so /bin/sh's default PATH is what mount.fuse3 searches): nothing outside the
-# namespace sees either.
+# clears PATH, so /bin/sh's default PATH is what mount.fuse3 searches), and a tmpfs over /run/mount
+# (libmount's utab): nothing outside the namespace sees them.
 if [ "$(id -u)" -eq 0 ] && [ -z "${PKTFUSE_FSTAB_NS:-}" ]; then
 	exec env PKTFUSE_FSTAB_NS=1 unshare --mount --propagation private bash "$0" "$@"
 fi
@@ -20,6 +20,11 @@ install -d -m 755 "$T/bin"
 install -m 755 "$PKTFUSE" "$T/bin/pktfuse"
 mount --bind "$T/bin" /usr/local/bin || fail "cannot bind $T/bin over /usr/local/bin"
 _fsmounts+=(/usr/local/bin)
+# libmount keeps the options of user mounts in /run/mount/utab, which is not per namespace, and
+# fusermount3 -u leaves them there: this test's entries go to a tmpfs of its own
+mkdir -p /run/mount
+mount -t tmpfs -o size=1m,mode=755 pktfuse-utab /run/mount || fail "cannot mount a tmpfs on /run/mount"
+_fsmounts+=(/run/mount)
 
 # expect_mount_names MNT SOURCE [as_user]: mountinfo, mount(8) and df (run as the mount's user) name
 # SOURCE and fuse.pktfuse

@@ -31,16 +31,26 @@ static void unescape(char *s)
 	*o = '\0';
 }
 
+/* The length of emu:PROFILE:IMAGE without its options (",opt=val..."). */
+static size_t emu_disc_len(const char *s)
+{
+	const char *image = strchr(s + 4, ':');
+	return image ? (size_t)(image - s) + strcspn(image, ",") : strlen(s);
+}
+
 /* Whether the mount's source src names the same drive as source (whose classification is kind, its
- * stat st): the same device node for a drive, the same string for the emulator. */
+ * stat st): the same device node for a drive, the same emulated disc (options aside) for the
+ * emulator. */
 static bool same_drive(const char *src, const char *source, enum source_kind kind, const struct stat *st)
 {
 	struct stat ms;
 	char err[256];
 
 	if (kind == SOURCE_EMULATOR)
-		return strcmp(src, source) == 0;
-	return source_classify(src, &ms, err, sizeof(err)) == SOURCE_DRIVE && ms.st_rdev == st->st_rdev;
+		return strncmp(src, "emu:", 4) == 0 && emu_disc_len(src) == emu_disc_len(source) &&
+		       strncmp(src, source, emu_disc_len(source)) == 0;
+	return source_classify(src, &ms, err, sizeof(err)) == SOURCE_DRIVE && ms.st_rdev == st->st_rdev &&
+	       (ms.st_mode & S_IFMT) == (st->st_mode & S_IFMT);
 }
 
 /* The mount point of a pktfuse mount serving source (its fsname, see pktfuse_add_mount_names) into

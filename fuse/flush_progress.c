@@ -58,7 +58,7 @@ static void draw(uint64_t left, uint64_t done, double secs)
 	enum { WIDTH = 24 };
 	uint64_t total = left + done;
 	int fill = total ? (int)(done * WIDTH / total) : WIDTH;
-	char bar[WIDTH + 1], l[32], r[32] = "…";
+	char bar[WIDTH + 1], l[32], r[32] = "...";
 
 	memset(bar, '#', (size_t)fill);
 	memset(bar + fill, '-', (size_t)(WIDTH - fill));
@@ -80,7 +80,7 @@ void pktfuse_flush_with_progress(const char *mnt, const char *view)
 
 	if (!isatty(STDOUT_FILENO) || !sample(mnt, &dirty0, &w0) || dirty0 == 0)
 		return; /* nothing to show: the unmount writes what there is, as without a terminal */
-	snprintf(path, sizeof(path), strcmp(view, "files") == 0 ? "%s" : "%s/disc", mnt);
+	snprintf(path, sizeof(path), "%s%s", mnt, strcmp(view, "files") == 0 ? "" : "/disc");
 	job.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (job.fd < 0 || pthread_create(&t, NULL, flush_thread, &job) != 0) {
 		if (job.fd >= 0)

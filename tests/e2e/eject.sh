@@ -37,10 +37,11 @@ as_user "$P" "emu:cdrw:$H/cd.img" "$H/cd" -o ro || fail "remount"
 cmp "$T/data" <(as_user cat "$H/cd/data") || fail "what was cached before the eject is not on the disc"
 as_user "$P" umount "$H/cd" || fail "umount"
 
-# 2. eject DRIVE that a mount serves: that mount is written, unmounted and ejected
+# 2. eject DRIVE that a mount serves (named without the mount's options): that mount is written,
+# unmounted and ejected
 as_user "$P" "$S" "$H/cd" || fail "mount 2"
 : > "$H/drive.log"
-as_user "$P" eject "$S" > "$T/out" 2> "$T/err" || fail "eject DRIVE of a mount: $(cat "$T/err")"
+as_user "$P" eject "emu:cdrw:$H/cd.img" > "$T/out" 2> "$T/err" || fail "eject DRIVE of a mount: $(cat "$T/err")"
 grep -qx "$H/cd: everything written to $S, unmounted" "$T/out" || fail "eject DRIVE did not go through its mount: $(cat "$T/out")"
 is_mounted "$H/cd" && fail "still mounted after eject DRIVE"
 [ "$(ops "$H/drive.log" | tail -2 | tr '\n' ' ')" = "1E 1B " ] || fail "eject DRIVE of a mount: $(ops "$H/drive.log" | tr '\n' ' ')"

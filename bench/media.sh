@@ -10,7 +10,7 @@ P=$PWD/build/fuse/pktfuse
 W=$(mktemp -d /var/tmp/pktfuse-media.XXXXXX)
 trap 'mountpoint -q "$W/mnt" && fusermount3 -u "$W/mnt"; rm -rf "$W"' EXIT
 mkdir -p "$W/mnt"
-st() { "$P" status "$W/mnt" | awk -F': ' -v k="$1" '$1 == k { print $2 }'; }
+st() { "$P" status --raw "$W/mnt" | awk -F': ' -v k="$1" '$1 == k { print $2 }'; }
 echo "pktfuse media benchmark (emulator speed model, simulated clock) — $(date -u +%FT%TZ)"
 printf "%-8s %5s | %-40s | %-52s\n" profile speed "sequential ${SEQ} MiB, 1 MiB writes + fsync" "random 4 KiB, 16 MiB working set once + fsync"
 for spec in cdrw:4 dvd+rw:4 bd-re:2 dvd-rw:2 dvd-ram:3; do

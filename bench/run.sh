@@ -26,7 +26,7 @@ now() { date +%s.%N; }
 mbps() { awk -v b="$1" -v t0="$2" -v t1="$3" 'BEGIN { printf "%.1f", b / 1048576 / (t1 - t0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-stat_of() { "$PKTFUSE" status "$W/mnt" | awk -F': ' -v k="$1" '$1 == k { print $2 }'; }
+stat_of() { "$PKTFUSE" status --raw "$W/mnt" | awk -F': ' -v k="$1" '$1 == k { print $2 }'; }
 
 # seq_write TARGET: 256 MiB in 1 MiB writes + fsync; prints MB/s
 seq_write() {
@@ -121,4 +121,4 @@ echo "5. Daemon memory: VmRSS $((rss / 1024)) MiB, peak VmHWM $((hwm / 1024)) Mi
 	"→ peak − cache = $(((hwm - cache_kb) / 1024)) MiB (target ≤ 32 MiB)"
 echo
 echo "Final statistics:"
-"$PKTFUSE" status "$W/mnt" | grep -E '^(user_|medium_|packets_written|write_commands|gather|congestion|write_amp)'
+"$PKTFUSE" status --raw "$W/mnt" | grep -E '^(user_|medium_|packets_written|write_commands|gather|congestion|write_amp)'

@@ -124,7 +124,7 @@ for i in $(seq "$ROUNDS"); do
 	rm -f "$img" "$img.state" "$log"
 	"$PKTFUSE" format "emu:cdrw:$img,size=256M" > /dev/null
 	"$PKTFUSE" "emu:cdrw:$img,log=$log" "$W/mnt"
-	w0=$("$PKTFUSE" status "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
+	w0=$("$PKTFUSE" status --raw "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
 	l0=$(wc -l < "$log")
 	python3 - "$W/mnt" << 'EOF'
 import os, sys
@@ -137,7 +137,7 @@ fd = os.open(f"{d}/small/f0999", os.O_RDONLY)
 os.fsync(fd)
 os.close(fd)
 EOF
-	w1=$("$PKTFUSE" status "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
+	w1=$("$PKTFUSE" status --raw "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
 	tail -n +$((l0 + 1)) "$log" > "$W/run.log"
 	"$PKTFUSE" umount "$W/mnt"
 	awk -v P=32 -v R="$i" -v WC=$((w1 - w0)) '$1 == "op=2A" { split($2, a, "="); split($3, b, "=");

@@ -59,6 +59,8 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 		fprintf(stderr, "pktfuse: %s: %s\n", source, err);
 		return 1;
 	}
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "Writing the UDF file system\n");
 	int rc = udf_format(uo, udf_cache_write, cache, size, err, sizeof(err));
 	int frc = pkt_cache_flush(cache);
 	int drc = pkt_cache_destroy(cache);
@@ -98,15 +100,18 @@ static uint32_t media_packet(enum udf_media m)
 	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_HD || m == UDF_MEDIA_BDRE ? 32 : 16;
 }
 
-/* A format's progress as a bar on the terminal: "FORMAT UNIT: [#####      ]  12%". */
+/* A format's progress as a bar on the terminal, in words: "Formatting the CD-RW: [#####     ]  12%".
+ * ctx: the format's result, whose kind names the medium before the first step. */
 static void draw_progress(void *ctx, const char *step, unsigned pct)
 {
+	const struct mmc_format_result *fr = ctx;
+	const char *doing = !strcmp(step, "BLANK") ? "Blanking" : !strcmp(step, "FORMAT UNIT") ? "Formatting" : step;
 	char bar[41];
-	(void)ctx;
 
 	memset(bar, '#', pct * 40 / 100);
 	bar[pct * 40 / 100] = 0;
-	fprintf(stderr, "\r%s: [%-40s] %3u%%%s", step, bar, pct, pct == 100 ? "\n" : "");
+	fprintf(stderr, "\r%s the %s: [%-40s] %3u%%%s", doing, fr && fr->kind[0] ? fr->kind : "disc", bar, pct,
+		pct == 100 ? "\n" : "");
 }
 
 /* The command line of `pktfuse format`. */
@@ -256,10 +261,11 @@ static int format_image(struct format_args *fa, const struct stat *st)
 /* A drive or the emulator: the medium format, then UDF laid out for the medium it left. */
 static int format_disc(struct format_args *fa)
 {
-	struct mmc_format_result fr;
+	struct mmc_format_result fr = {0};
 	char err[512];
 
 	fa->fo.result = &fr;
+	fa->fo.progress_ctx = &fr;
 	if (fa->media_given) {
 		fprintf(stderr,
 			"pktfuse: format: --media applies to image files; the type of the disc in %s decides "

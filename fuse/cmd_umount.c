@@ -15,23 +15,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
-
-/* The value of the "name: value" line of a statistics text, or "" when it has none. */
-static void stats_value(const char *text, const char *name, char *out, size_t len)
-{
-	size_t n = strlen(name);
-
-	out[0] = '\0';
-	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-		if (strncmp(l, name, n) == 0 && l[n] == ':' && l[n + 1] == ' ') {
-			size_t v = strcspn(l + n + 2, "\n");
-			snprintf(out, len, "%.*s", (int)(v < len ? v : len - 1), l + n + 2);
-			return;
-		}
-	}
-}
 
 /* After the daemon's exit: prints what its outcome report says, removes it, and returns umount's
  * exit status.  No report at all: the daemon wrote everything (it removes its report then). */
@@ -153,40 +137,51 @@ static int umount_dead(const char *mnt)
 	return 1;
 }
 
-/* `pktfuse umount MOUNTPOINT`: unmounts and returns only when the daemon has written everything
- * and exited, so that the disc can be removed.  (A FUSE unmount itself returns at once.)  Then
- * says what the daemon could not write, from its outcome report, and exits 1 if anything. */
-int cmd_umount(int argc, char **argv)
+int pktfuse_unmount(const char *mnt, char *source, size_t len)
 {
-	char buf[PKTFUSE_STATS_MAX + 1], pidtext[32], report[4096];
+	char buf[PKTFUSE_STATS_MAX + 1], pidtext[32], report[4096], view[32];
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: pktfuse umount MOUNTPOINT\n");
-		return 2;
-	}
-	ssize_t n = getxattr(argv[1], PKTFUSE_STATS_XATTR, buf, sizeof(buf) - 1);
+	if (source)
+		source[0] = '\0';
+	ssize_t n = pktfuse_read_stats(mnt, buf, sizeof(buf));
 	/* ENOTCONN, or ECONNABORTED when the kernel aborted the dead daemon's connection */
-	if (n < 0 && (errno == ENOTCONN || errno == ECONNABORTED))
-		return umount_dead(argv[1]);
+	if (n == -ENOTCONN || n == -ECONNABORTED)
+		return umount_dead(mnt);
 	if (n < 0) {
-		fprintf(stderr, "pktfuse: %s is not a pktfuse mount (%s)\n", argv[1], strerror(errno));
+		fprintf(stderr, "pktfuse: %s is not a pktfuse mount (%s)\n", mnt, strerror((int)-n));
 		return 1;
 	}
-	buf[n] = '\0';
-	stats_value(buf, "daemon_pid", pidtext, sizeof(pidtext));
-	stats_value(buf, "report_file", report, sizeof(report));
+	pktfuse_stats_value(buf, "daemon_pid", pidtext, sizeof(pidtext));
+	pktfuse_stats_value(buf, "report_file", report, sizeof(report));
+	pktfuse_stats_value(buf, "view", view, sizeof(view));
+	if (source)
+		pktfuse_stats_value(buf, "source", source, len);
 	long pid = strtol(pidtext, NULL, 10);
 	if (pid <= 0) {
-		fprintf(stderr, "pktfuse: %s: no daemon_pid in its statistics\n", argv[1]);
+		fprintf(stderr, "pktfuse: %s: no daemon_pid in its statistics\n", mnt);
 		return 1;
 	}
+	pktfuse_flush_with_progress(mnt, view);
 	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	if (!run_fusermount_u(argv[1])) {
+	if (!run_fusermount_u(mnt)) {
 		if (pidfd >= 0)
 			close(pidfd);
 		return 1;
 	}
 	/* Wait for the daemon's final flush, then for what it says about it. */
 	wait_exit(pidfd, pid);
-	return report_outcome(argv[1], pid, report);
+	return report_outcome(mnt, pid, report);
+}
+
+/* `pktfuse umount MOUNTPOINT`: unmounts and returns only when the daemon has written everything
+ * and exited, so that the disc can be removed.  (A FUSE unmount itself returns at once.)  Then
+ * says what the daemon could not write, from its outcome report, and exits 1 if anything.  On a
+ * terminal it shows the writing of the cache first. */
+int cmd_umount(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: pktfuse umount MOUNTPOINT\n");
+		return 2;
+	}
+	return pktfuse_unmount(argv[1], NULL, 0);
 }

@@ -324,8 +324,11 @@ int run_daemon(int argc, char **argv)
 
 	memset(&pf, 0, sizeof(pf));
 	mmc_set_log_sink(mmc_to_log);
-	if (pktfuse_parse_options(&args, &pf.opts) != 0)
+	if (pktfuse_parse_options(&args, &pf.opts, err, sizeof(err)) != 0) {
+		if (err[0])
+			pktfuse_log(LOG_ERR, "%s", err);
 		goto out_args;
+	}
 	if (show_help_or_version(&pf.opts, argv[0])) {
 		status = 0;
 		goto out_args;
@@ -347,6 +350,10 @@ int run_daemon(int argc, char **argv)
 	}
 	free(pf.opts.source);
 	pf.opts.source = abs_source;
+	if (pktfuse_add_mount_names(&args, pf.opts.source) != 0) {
+		pktfuse_log(LOG_ERR, "out of memory");
+		goto out_args;
+	}
 
 	static char startup_note[600] = "ok";
 	if (check_mountpoint(pf.opts.mountpoint, &pf.opts, err, sizeof(err)) < 0 ||
@@ -414,7 +421,8 @@ int run_daemon(int argc, char **argv)
 	dev_t mount_dev;
 	if (mountinfo_find(pf.opts.mountpoint, &mount_dev, NULL, 0) == 1)
 		disc_lock_mounted(mount_dev);
-	pktfuse_report_start(pf.opts.source, pf.opts.mountpoint);
+	if (pktfuse_report_start(pf.opts.source, pf.opts.mountpoint, err, sizeof(err)) < 0)
+		pktfuse_log(LOG_WARNING, "%s", err);
 	if (daemonized) {
 		report_to_parent(&report_fd, startup_note);
 		detach_stdio();

@@ -197,26 +197,27 @@ static bool write_report(const char *text)
 	return true;
 }
 
-bool pktfuse_report_start(const char *source, const char *mountpoint)
+int pktfuse_report_start(const char *source, const char *mountpoint, char *err, size_t errlen)
 {
 	char dir[sizeof(lg.report) - 32], text[8192];
 	int rc = pktfuse_runtime_dir(dir, sizeof(dir));
 
 	if (rc < 0) {
-		pktfuse_log(LOG_WARNING, "no outcome report for pktfuse umount: runtime directory %s: %s", dir,
-			    strerror(-rc));
-		return false;
+		snprintf(err, errlen, "no outcome report for pktfuse umount: runtime directory %s: %s", dir,
+			 strerror(-rc));
+		return rc;
 	}
 	remove_stale_reports(dir);
 	snprintf(lg.report, sizeof(lg.report), "%s/%ld.report", dir, (long)getpid());
 	snprintf(text, sizeof(text), "pid: %ld\nsource: %s\nmountpoint: %s\noutcome: running\n", (long)getpid(), source,
 		 mountpoint);
 	if (!write_report(text)) {
-		pktfuse_log(LOG_WARNING, "no outcome report for pktfuse umount: %s: %s", lg.report, strerror(errno));
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "no outcome report for pktfuse umount: %s: %s", lg.report, strerror(-rc));
 		lg.report[0] = '\0';
-		return false;
+		return rc;
 	}
-	return true;
+	return 0;
 }
 
 const char *pktfuse_report_path(void)

@@ -30,8 +30,9 @@ size_t pktfuse_log_render(char *buf, size_t len);
 /* Where reports go: $XDG_RUNTIME_DIR/pktfuse, else /tmp/pktfuse-UID (mode 0700, ours, not a
  * symlink); created when missing.  0, or a negative errno. */
 int pktfuse_runtime_dir(char *buf, size_t len);
-/* Starts this process's report ("running").  false (and logged) when it cannot be written. */
-bool pktfuse_report_start(const char *source, const char *mountpoint);
+/* Starts this process's report ("running").  0, or a negative errno with the reason in err when it
+ * cannot be written (the daemon runs on without one). */
+int pktfuse_report_start(const char *source, const char *mountpoint, char *err, size_t errlen);
 /* The report's path, or "-" when there is none. */
 const char *pktfuse_report_path(void);
 /* Whether process pid runs (an exited one its parent has not reaped yet does not). */

@@ -14,5 +14,7 @@ int main(int argc, char **argv)
 		return cmd_format(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return cmd_info(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "eject") == 0)
+		return cmd_eject(argc - 1, argv + 1);
 	return run_daemon(argc, argv);
 }

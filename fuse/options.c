@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "options.h"
-#include "log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,6 +28,17 @@ static const struct fuse_opt pkt_opts[] = {
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	/* fstab's own options, which mount(8) and mount.fuse3 pass on: accepted and dropped (x-* and
+	 * comment=* in opt_proc) */
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("comment=", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -76,6 +86,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_STRICT:
 		o->strict = true;
 		return 0;
+	case FUSE_OPT_KEY_OPT:
+		return strncmp(arg, "x-", 2) == 0 ? 0 : 1; /* x-*: fstab's options for other programs */
 	default:
 		return 1;
 	}
@@ -163,25 +175,53 @@ int pktfuse_parse_seconds_ms(const char *s, unsigned max_ms, unsigned *out)
 	return 0;
 }
 
-static int bad(const char *what, const char *val, const char *expect)
+static int bad(char *err, size_t errlen, const char *what, const char *val, const char *expect)
 {
-	pktfuse_log(LOG_ERR, "invalid value '%s' for -o %s (expected %s)", val, what, expect);
-	return -1;
+	snprintf(err, errlen, "invalid value '%s' for -o %s (expected %s)", val, what, expect);
+	return -EINVAL;
 }
 
-int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
+/* The values of the -o options, checked once parsing is done so that errors name the option. */
+static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
+{
+	if (o->packet_str && pktfuse_parse_uint(o->packet_str, 1, 1024, &o->packet))
+		return bad(err, errlen, "packet", o->packet_str, "a number of 2 KiB sectors from 1 to 1024");
+	if (o->speed_str && pktfuse_parse_uint(o->speed_str, 1, 100, &o->speed))
+		return bad(err, errlen, "speed", o->speed_str,
+			   "a write speed from 1 to 100 (times the medium's 1x rate)");
+	if (o->cache_str) {
+		if (pktfuse_parse_size(o->cache_str, &o->cache_bytes) || o->cache_bytes < 64 * 1024 ||
+		    o->cache_bytes > (64ull << 30))
+			return bad(err, errlen, "cache", o->cache_str, "a size from 64K to 64G, e.g. 32M");
+	}
+	if (o->age_str && pktfuse_parse_seconds_ms(o->age_str, 3600 * 1000, &o->dirty_age_ms))
+		return bad(err, errlen, "dirty_age", o->age_str, "seconds from 0.001 to 3600");
+	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
+		return bad(err, errlen, "dirty_high", o->high_str, "a percentage from 2 to 100");
+	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
+		return bad(err, errlen, "dirty_low", o->low_str, "a percentage from 1 to 99");
+	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
+	if (lo >= hi) {
+		snprintf(err, errlen, "-o dirty_low=%u must be below dirty_high=%u", lo, hi);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o, char *err, size_t errlen)
 {
 	struct fuse_cmdline_opts co;
 
 	memset(o, 0, sizeof(*o));
+	err[0] = '\0'; /* stays empty when libfuse printed the reason itself */
 	if (fuse_opt_parse(args, o, pkt_opts, opt_proc) != 0)
-		return -1;
+		return -EINVAL;
 	if (o->show_help || o->show_version)
 		return 0;
 	memset(&co, 0, sizeof(co));
 	if (fuse_parse_cmdline(args, &co) != 0) {
 		free(co.mountpoint); /* set before a later argument failed */
-		return -1;
+		return -EINVAL;
 	}
 	o->mountpoint = co.mountpoint;
 	o->foreground = co.foreground;
@@ -196,35 +236,34 @@ int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *o)
 	if (o->show_help || o->show_version)
 		return 0;
 
-	if (o->packet_str && pktfuse_parse_uint(o->packet_str, 1, 1024, &o->packet))
-		return bad("packet", o->packet_str, "a number of 2 KiB sectors from 1 to 1024");
-	if (o->speed_str && pktfuse_parse_uint(o->speed_str, 1, 100, &o->speed))
-		return bad("speed", o->speed_str, "a write speed from 1 to 100 (times the medium's 1x rate)");
-	if (o->cache_str) {
-		if (pktfuse_parse_size(o->cache_str, &o->cache_bytes) || o->cache_bytes < 64 * 1024 ||
-		    o->cache_bytes > (64ull << 30))
-			return bad("cache", o->cache_str, "a size from 64K to 64G, e.g. 32M");
-	}
-	if (o->age_str && pktfuse_parse_seconds_ms(o->age_str, 3600 * 1000, &o->dirty_age_ms))
-		return bad("dirty_age", o->age_str, "seconds from 0.001 to 3600");
-	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
-		return bad("dirty_high", o->high_str, "a percentage from 2 to 100");
-	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
-		return bad("dirty_low", o->low_str, "a percentage from 1 to 99");
-	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
-	if (lo >= hi) {
-		pktfuse_log(LOG_ERR, "-o dirty_low=%u must be below dirty_high=%u", lo, hi);
-		return -1;
-	}
+	int rc = check_values(o, err, errlen);
+	if (rc)
+		return rc;
 	if (!o->source) {
-		pktfuse_log(LOG_ERR, "no SOURCE given (see pktfuse --help)");
-		return -1;
+		snprintf(err, errlen, "no SOURCE given (see pktfuse --help)");
+		return -EINVAL;
 	}
 	if (!o->mountpoint) {
-		pktfuse_log(LOG_ERR, "no MOUNTPOINT given (see pktfuse --help)");
-		return -1;
+		snprintf(err, errlen, "no MOUNTPOINT given (see pktfuse --help)");
+		return -EINVAL;
 	}
 	return 0;
+}
+
+int pktfuse_add_mount_names(struct fuse_args *args, const char *source)
+{
+	char *opt = NULL, *name = NULL;
+	int rc = -ENOMEM;
+
+	if (asprintf(&name, "fsname=%s", source) < 0)
+		return -ENOMEM;
+	/* before the user's options, so that an -o fsname= or subtype= of theirs wins */
+	if (fuse_opt_add_opt_escaped(&opt, name) == 0 && fuse_opt_add_opt(&opt, "subtype=pktfuse") == 0 &&
+	    fuse_opt_insert_arg(args, 1, opt) == 0 && fuse_opt_insert_arg(args, 1, "-o") == 0)
+		rc = 0;
+	free(opt);
+	free(name);
+	return rc;
 }
 
 void pktfuse_free_options(struct pktfuse_opts *o)
@@ -242,8 +281,9 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 void pktfuse_usage(const char *prog)
 {
 	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
-	       "       %s status MOUNTPOINT\n"
+	       "       %s status [--raw] MOUNTPOINT\n"
 	       "       %s umount MOUNTPOINT\n"
+	       "       %s eject MOUNTPOINT|DRIVE\n"
 	       "       %s info SOURCE\n"
 	       "       %s format SOURCE [options] (pktfuse format --help lists them)\n"
 	       "\n"
@@ -253,7 +293,7 @@ void pktfuse_usage(const char *prog)
 	       "files of its UDF file system (writable on UDF 1.50-2.01; read-only otherwise, with the reason),\n"
 	       "or with -o image the block file.  Unmount with `pktfuse umount MOUNTPOINT`: it waits until\n"
 	       "everything is on the disc and says what could not be written.  Errors of the background\n"
-	       "daemon go to syslog and to the last_error lines of `pktfuse status`.\n"
+	       "daemon go to syslog and to the last errors of `pktfuse status`.\n"
 	       "\n"
 	       "pktfuse options:\n"
 	       "    -o image             show a directory with `disc` (the block file) and `stats`\n"
@@ -268,5 +308,5 @@ void pktfuse_usage(const char *prog)
 	       "    -o allow_other       let other users in (a user needs user_allow_other in /etc/fuse.conf)\n"
 	       "    -o allow_root        let root in, e.g. to loop-mount the user's disc file (the same line)\n"
 	       "\n",
-	       prog, prog, prog, prog, prog);
+	       prog, prog, prog, prog, prog, prog);
 }

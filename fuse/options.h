@@ -31,10 +31,14 @@ struct pktfuse_opts {
 	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str;
 };
 
-/* Parses argv into opts and leaves the options FUSE itself handles in args.  Returns 0, or -1 after
- * printing a one-line error naming the bad option. */
-int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *opts);
+/* Parses argv into opts and leaves the options FUSE itself handles in args.  Returns 0, or -EINVAL with
+ * a one-line reason naming the bad option in err; err is left empty when libfuse printed the reason
+ * itself (a missing -o argument, an extra argument, a mount point that does not exist). */
+int pktfuse_parse_options(struct fuse_args *args, struct pktfuse_opts *opts, char *err, size_t errlen);
 void pktfuse_free_options(struct pktfuse_opts *opts);
+/* Names the mount in the mount table: fsname=SOURCE (commas escaped), subtype=pktfuse, so that mount(8),
+ * df and file managers show the disc's source and fuse.pktfuse.  0 or -ENOMEM. */
+int pktfuse_add_mount_names(struct fuse_args *args, const char *source);
 void pktfuse_usage(const char *prog);
 
 /* "32M", "1G", "65536", "512K" → bytes.  Returns 0, or -1 for anything else (including overflow). */

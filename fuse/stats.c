@@ -28,7 +28,13 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		char why[256] = "";
 		bool rw = udf_writable(pf->udf, why, sizeof(why));
 		udf_statfs(pf->udf, &sf);
+		for (char *c = sf.label; *c; c++) /* the disc's bytes: one line whatever they hold */
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 		n = snprintf(buf + used, len - used,
+			     "udf_label: %s\n"
+			     "udf_block_size: %u\n"
+			     "udf_blocks: %llu\n"
 			     "udf_revision: %x.%02x\n"
 			     "udf_writable: %d\n"
 			     "udf_readonly_reason: %s\n"
@@ -38,7 +44,8 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			     "udf_commits: %llu\n"
 			     "udf_relocated_packets: %llu\n"
 			     "udf_uncommitted: %d\n",
-			     sf.revision >> 8, sf.revision & 0xFF, rw, rw ? "-" : why, (unsigned long long)sf.files,
+			     sf.label, sf.block_size, (unsigned long long)sf.blocks, sf.revision >> 8,
+			     sf.revision & 0xFF, rw, rw ? "-" : why, (unsigned long long)sf.files,
 			     (unsigned long long)sf.dirs, (unsigned long long)sf.free_blocks,
 			     (unsigned long long)sf.commits, (unsigned long long)sf.relocated, udf_dirty(pf->udf));
 		if (n > 0)

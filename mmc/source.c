@@ -180,6 +180,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		snprintf(err, errlen, "%s: %s", source, p.problem);
 		goto fail;
 	}
+	if (opt->result) /* known before the first progress call, which may name the medium */
+		snprintf(opt->result->kind, sizeof(opt->result->kind), "%s", p.kind);
 	if (p.write_protected) {
 		snprintf(err, errlen, "%s: the %s is write-protected", source, p.kind);
 		goto fail;
@@ -275,4 +277,23 @@ const char *mmc_format_media_name(const struct mmc_format_result *r)
 	default:
 		return "dvd+rw";
 	}
+}
+
+int mmc_cmd_eject(const char *source, char *err, size_t errlen)
+{
+	struct mmc_transport *t;
+	char why[256];
+
+	if (open_drive(source, false, false, ": nothing to eject", &t, err, errlen))
+		return -1;
+	struct mmc_ctx ctx = {.t = t, .quiet = true};
+	int rc = mmc_prevent_allow(&ctx, false);
+	if (rc)
+		snprintf(err, errlen, "%s: the drive would not unlock its tray: %s", source,
+			 mmc_ctx_error(&ctx, rc, why, sizeof(why)));
+	else if ((rc = mmc_start_stop(&ctx, true, false)) != 0)
+		snprintf(err, errlen, "%s: the drive would not open its tray: %s", source,
+			 mmc_ctx_error(&ctx, rc, why, sizeof(why)));
+	mmc_transport_close(t);
+	return rc ? -1 : 0;
 }

@@ -41,12 +41,16 @@ struct mmc_format_options {
 	bool quick, full, force;
 	mmc_progress_fn progress; /* NULL: not told */
 	void *progress_ctx;
-	struct mmc_format_result *result; /* filled on success when not NULL */
+	struct mmc_format_result *result; /* filled on success when not NULL; kind already before progress */
 };
 /* The medium a format left, named as `pktfuse format --media` names layouts: "cdrw" and "dvdrw"
  * (fixed packets; the file system spares defects), "dvdram", "dvd+rw", "bdre", and "hd" for a Mount
  * Rainier disc (the drive spares defects itself: a plain layout). */
 const char *mmc_format_media_name(const struct mmc_format_result *r);
+/* `pktfuse eject DRIVE`: allows the medium's removal (PREVENT ALLOW MEDIUM REMOVAL 0), then opens the
+ * tray (START STOP UNIT with LoEj).  0, or -1 with a one-line reason in err (an image file: nothing to
+ * eject). */
+int mmc_cmd_eject(const char *source, char *err, size_t errlen);
 /* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err. */
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen);
 

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,67 @@ int mmc_sg_open_flags(bool read_only)
 	return read_only ? O_RDONLY | O_NONBLOCK : O_RDWR | O_NONBLOCK | O_EXCL;
 }
 
+/* Whether this process has group gid (effective or supplementary). */
+static bool in_group_now(gid_t gid)
+{
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+
+	if (getegid() == gid)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* Whether the user's account lists group gid (in /etc/group), whatever this session has. */
+static bool account_in_group(gid_t gid)
+{
+	struct passwd *pw = getpwuid(getuid());
+	gid_t groups[256];
+	int n = 256;
+
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* The reason a drive could not be opened for lack of permission, and what to do: the group that owns
+ * the device node and the command that adds the user to it; log in again when the account has the
+ * group and this session does not yet; a udev rule when only root may open it. */
+static void access_hint(const char *path, const struct stat *st, int e, char *err, size_t errlen)
+{
+	struct group *gr = getgrgid(st->st_gid);
+	char name[64];
+
+	if (gr)
+		snprintf(name, sizeof(name), "%s", gr->gr_name);
+	else
+		snprintf(name, sizeof(name), "%u", (unsigned)st->st_gid);
+	if ((st->st_mode & 060) != 060 || st->st_gid == 0 || !strcmp(name, "disk")) /* disk: every disk's group */
+		snprintf(err, errlen,
+			 "%s: %s: it is for root only (group '%s', mode %03o); a udev rule gives optical drives to "
+			 "the cdrom group (60-pktfuse.rules, see pktfuse(1))",
+			 path, strerror(e), name, (unsigned)(st->st_mode & 0777));
+	else if (!in_group_now(st->st_gid) && account_in_group(st->st_gid))
+		snprintf(err, errlen,
+			 "%s: %s: it belongs to group '%s', which your account has but this session does not yet: "
+			 "log in again (or run newgrp %s)",
+			 path, strerror(e), name, name);
+	else if (!in_group_now(st->st_gid))
+		snprintf(err, errlen,
+			 "%s: %s: it belongs to group '%s' and you are not in it: run 'sudo adduser $USER %s', then "
+			 "log in again",
+			 path, strerror(e), name, name);
+	else
+		snprintf(err, errlen, "%s: %s (group '%s', mode %03o)", path, strerror(e), name,
+			 (unsigned)(st->st_mode & 0777));
+}
+
 struct mmc_transport *mmc_sg_open(const char *path, bool read_only, char *err, size_t errlen)
 {
 	struct stat st;
@@ -105,10 +168,7 @@ struct mmc_transport *mmc_sg_open(const char *path, bool read_only, char *err, s
 	if (fd < 0) {
 		int e = -fd;
 		if (e == EACCES || e == EPERM)
-			snprintf(err, errlen,
-				 "%s: %s (add yourself to the group owning it, usually 'cdrom': "
-				 "sudo adduser $USER cdrom, then log in again)",
-				 path, strerror(e));
+			access_hint(path, &st, e, err, errlen);
 		else if (e == EBUSY)
 			snprintf(err, errlen, "%s: drive is busy (mounted, or opened by another program)", path);
 		else

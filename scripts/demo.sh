@@ -35,7 +35,7 @@ dd if=/dev/urandom of="$work/files/random.bin" bs=1M count=8 status=none
 udfsha=$(sha256sum < "$work/files/random.bin")
 sync "$work/files/random.bin" # fsync: everything so far is on the disc
 df -h "$work/files" | tail -1
-"$PKTFUSE" status "$work/files" | grep -E '^(udf_|packets_written|medium_write_bytes)'
+"$PKTFUSE" status --raw "$work/files" | grep -E '^(udf_|packets_written|medium_write_bytes)'
 "$PKTFUSE" umount "$work/files"
 bad=$(grep '^op=2A' "$work/udf-drive.log" | grep -vc 'rule=ok rmw=0 status=GOOD' || true)
 echo "A3. The drive saw $(grep -c '^op=2A' "$work/udf-drive.log") WRITE commands; $bad broke the fixed-packet rules"

@@ -23,7 +23,7 @@ for p in cdrw dvd-rw dvd+rw dvd-ram bd-re cd-mrw; do
 	umount "$T/fs"
 	_fsmounts=()
 	detach_loop "$loop"
-	"$PKTFUSE" status "$T/mnt" > "$T/stats"
+	"$PKTFUSE" status --raw "$T/mnt" > "$T/stats"
 	"$PKTFUSE" umount "$T/mnt"
 	# the emulator saw only writes the medium allows
 	writes=$(grep -c '^op=2A' "$T/$p.log" || true)

@@ -26,7 +26,7 @@ for p in cdrw dvd+rw; do
 	write_tree "$T/mnt" emu 2> "$T/err" || { head "$T/err"; fail "$p: writing the tree failed"; }
 	rich_list "$T/mnt" > "$T/got"
 	diff -u "$T/want" "$T/got" > "$T/diff" || { head -30 "$T/diff"; fail "$p: the mount differs from tmpfs"; }
-	"$PKTFUSE" status "$T/mnt" > "$T/stats"
+	"$PKTFUSE" status --raw "$T/mnt" > "$T/stats"
 	"$PKTFUSE" umount "$T/mnt"
 	# the drive saw only writes the medium allows, and a cache flush
 	writes=$(grep -c '^op=2A' "$log" || true)

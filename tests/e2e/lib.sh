@@ -13,6 +13,7 @@ _mounts=()   # fuse mountpoints
 _fsmounts=() # kernel mounts
 _loops=()
 _pids=()
+_fuse_mode= # /dev/fuse's mode before use_test_user changed it
 
 cleanup() {
 	local m l p
@@ -21,6 +22,7 @@ cleanup() {
 	for l in "${_loops[@]}"; do losetup -d "$l" 2>/dev/null; done
 	for m in "${_mounts[@]}"; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	[ -z "$_fuse_mode" ] || chmod "$_fuse_mode" /dev/fuse
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -39,9 +41,26 @@ need_root() {
 	[ -c /dev/fuse ] || { echo "SKIP: no /dev/fuse"; exit $SKIP; }
 }
 
+# use_test_user: the unprivileged test user U (created if missing), as_user CMD… to run as U, and
+# /dev/fuse usable by U as Debian's udev rules make it (mode 0666; some containers leave it 0600),
+# for the length of the test
+U=pktfuse-e2e
+as_user() { runuser -u "$U" -- "$@"; }
+use_test_user() {
+	id "$U" > /dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$U" ||
+		fail "cannot create the test user"
+	local mode
+	mode=$(stat -c %a /dev/fuse)
+	if [ "$mode" != 666 ]; then
+		note "/dev/fuse is mode $mode here; making it 0666 as on Debian for this test"
+		_fuse_mode=$mode
+		chmod 666 /dev/fuse
+	fi
+}
+
 # stat_of MOUNTPOINT NAME → the value of one statistics line
 stat_of() {
-	"$PKTFUSE" status "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'
+	"$PKTFUSE" status --raw "$1" | awk -F': ' -v k="$2" '$1 == k { print $2 }'
 }
 
 # start_pktfuse SOURCE MOUNTPOINT [options…]: mounts and remembers the daemon's pid

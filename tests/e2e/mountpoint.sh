@@ -51,7 +51,7 @@ as_user truncate -s 4M "$T/home/b.img"
 as_user mkdir "$T/home/mnt" "$T/home/mnt2"
 as_user "$P" "$T/home/a.img" "$T/home/mnt" -o image || fail "pktfuse did not start as $U"
 _mounts+=("$T/home/mnt")
-pid=$(as_user "$P" status "$T/home/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+pid=$(as_user "$P" status --raw "$T/home/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
 _pids+=("$pid")
 expect_refusal user "already a mount point" -- "$T/home/b.img" "$T/home/mnt" -o image
 

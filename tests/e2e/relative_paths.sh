@@ -55,7 +55,7 @@ in_home() { runuser -u "$U" -- sh -c "cd '$T/home' && $*"; }
 in_home "'$T/bin/pktfuse' format emu:cdrw:cd.img,size=48M > /dev/null" || fail "format as $U"
 in_home "mkdir m && '$T/bin/pktfuse' emu:cdrw:cd.img m" || fail "pktfuse emu:cdrw:cd.img m as $U"
 _mounts+=("$T/home/m")
-_pids+=("$(in_home "'$T/bin/pktfuse' status m" | awk -F': ' '$1 == "daemon_pid" {print $2}')")
+_pids+=("$(in_home "'$T/bin/pktfuse' status --raw m" | awk -F': ' '$1 == "daemon_pid" {print $2}')")
 in_home "cp want m/file && sync -f m/file" || fail "writing as $U through a relative emu: SOURCE failed"
 in_home "'$T/bin/pktfuse' umount m" || fail "pktfuse umount as $U"
 in_home "'$T/bin/pktfuse' emu:cdrw:cd.img m -o ro && cmp want m/file && '$T/bin/pktfuse' umount m" ||

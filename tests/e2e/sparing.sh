@@ -39,7 +39,7 @@ mkdir "$T/mnt/dir"
 cp "$T/small" "$T/mnt/dir/small"
 python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$T/mnt/big" ||
 	fail "fsync failed although a spare was free"
-moved=$("$PKTFUSE" status "$T/mnt" | awk -F': ' '$1 == "udf_relocated_packets" { print $2 }')
+moved=$("$PKTFUSE" status --raw "$T/mnt" | awk -F': ' '$1 == "udf_relocated_packets" { print $2 }')
 [ "$moved" = 1 ] || fail "relocated packets: '$moved', expected 1"
 "$PKTFUSE" umount "$T/mnt"
 grep -q "op=2A status=CHECK sense=03/0C/00" "$T/drive1.log" || fail "the drive never reported the write error"

@@ -14,7 +14,7 @@ start_pktfuse "$S" "$T/mnt" -o image,dirty_age=3600,cache=16M
 [ "$(stat_of "$T/mnt" dirty_packets)" -gt 0 ] || fail "nothing dirty to test with"
 if dd if=/dev/null of="$T/mnt/disc" conv=notrunc,fsync status=none 2> /dev/null; then fail "fsync over a write error succeeded"; fi
 # The drive's error, with its decoded sense, is kept by the background daemon.
-"$PKTFUSE" status "$T/mnt" > "$T/status"
+"$PKTFUSE" status --raw "$T/mnt" > "$T/status"
 grep -q '^last_error: .*command 2Ah failed at sector 2000: MEDIUM ERROR' "$T/status" ||
 	fail "pktfuse status lacks the drive's error: $(grep -i error "$T/status")"
 [ "$(awk -F': ' '$1 == "logged_errors" {print $2}' "$T/status")" -ge 1 ] || fail "logged_errors did not count it"

@@ -23,7 +23,7 @@ install -d -o "$U" -m 700 "$T/home"
 as_user truncate -s 8M "$T/home/img"
 as_user mkdir "$T/home/mnt"
 as_user "$PKTFUSE" "$T/home/img" "$T/home/mnt" -o image,strict || fail "pktfuse did not start as $U"
-pid=$(as_user "$PKTFUSE" status "$T/home/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+pid=$(as_user "$PKTFUSE" status --raw "$T/home/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
 _pids+=("$pid")
 _mounts+=("$T/home/mnt")
 [ "$(stat -c %U /proc/"$pid")" = "$U" ] || fail "the daemon does not run as $U"
@@ -65,7 +65,7 @@ stop_pktfuse "$T/m-root"
 chown "$U" "$T/home/udf.img"
 as_user mkdir "$T/home/files"
 as_user "$PKTFUSE" "$T/home/udf.img" "$T/home/files" || fail "the files view did not start as $U"
-pid=$(as_user "$PKTFUSE" status "$T/home/files" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+pid=$(as_user "$PKTFUSE" status --raw "$T/home/files" | awk -F': ' '$1 == "daemon_pid" {print $2}')
 _pids+=("$pid")
 _mounts+=("$T/home/files")
 F="$T/home/files"

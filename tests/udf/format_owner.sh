@@ -35,7 +35,7 @@ chown "$U" "$img"
 as_user mkdir "$T/home/mnt"
 as_user "$T/pktfuse" "$img" "$T/home/mnt" || fail "the files view did not start as $U"
 _mounts+=("$T/home/mnt")
-pid=$(as_user "$T/pktfuse" status "$T/home/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+pid=$(as_user "$T/pktfuse" status --raw "$T/home/mnt" | awk -F': ' '$1 == "daemon_pid" {print $2}')
 _pids+=("$pid")
 M="$T/home/mnt"
 [ "$(as_user stat -c '%u %g %a' "$M")" = "$uid $gid 755" ] ||
@@ -63,7 +63,7 @@ if command -v udfclient > /dev/null; then
 fi
 # 3. the user again: still the root's owner; a chown recorded real ids, root's file is root's
 as_user "$T/pktfuse" "$img" "$M" || fail "the files view did not start as $U (second time)"
-pid=$(as_user "$T/pktfuse" status "$M" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+pid=$(as_user "$T/pktfuse" status --raw "$M" | awk -F': ' '$1 == "daemon_pid" {print $2}')
 _pids+=("$pid")
 [ "$(as_user stat -c '%u %g' "$M")" = "$uid $gid" ] || problem "second mount by $U: root shown as $(as_user stat -c '%u %g' "$M")"
 [ "$(as_user stat -c '%u %g' "$M/users-dir")" = "4321 4322" ] || problem "chown not recorded: $(as_user stat -c '%u %g' "$M/users-dir")"
@@ -74,7 +74,7 @@ wait_gone "$pid"
 # 4. --uid/--gid still record an owner: the user does not own that root, and cannot write in it
 "$PKTFUSE" format "$img" --force --uid 1234 --gid 2345 > /dev/null || fail "format --uid --gid"
 as_user "$T/pktfuse" "$img" "$M" || fail "the files view did not start as $U (third time)"
-pid=$(as_user "$T/pktfuse" status "$M" | awk -F': ' '$1 == "daemon_pid" {print $2}')
+pid=$(as_user "$T/pktfuse" status --raw "$M" | awk -F': ' '$1 == "daemon_pid" {print $2}')
 _pids+=("$pid")
 [ "$(as_user stat -c '%u %g %a' "$M")" = "1234 2345 755" ] || problem "format --uid 1234 --gid 2345: root shown as $(as_user stat -c '%u %g %a' "$M")"
 if as_user touch "$M/not-allowed" 2> /dev/null; then problem "$U wrote in a root owned by 1234 (mode 755)"; fi

@@ -68,7 +68,8 @@ START_TEST(test_ring_and_report)
 	struct timespec hours_ago[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
 	ck_assert_int_eq(utimensat(AT_FDCWD, old, hours_ago, 0), 0);
 
-	ck_assert(pktfuse_report_start("emu:cdrw:/x.img", "/mnt"));
+	char err[512] = "";
+	ck_assert_int_eq(pktfuse_report_start("emu:cdrw:/x.img", "/mnt", err, sizeof(err)), 0);
 	ck_assert_msg(access(old, F_OK) != 0, "a stale report was kept");
 	ck_assert_msg(access(fresh, F_OK) == 0, "a fresh report was removed");
 	unlink(fresh);
@@ -103,6 +104,10 @@ START_TEST(test_runtime_dir_must_be_private)
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
 	chmod(sub, 0755);
 	ck_assert_int_lt(pktfuse_runtime_dir(got, sizeof(got)), 0); /* others could read or plant reports */
+	char err[512] = "";
+	ck_assert_int_lt(pktfuse_report_start("/x.img", "/mnt", err, sizeof(err)), 0); /* and no report there */
+	ck_assert_msg(strstr(err, "no outcome report for pktfuse umount: runtime directory ") && strstr(err, sub), "%s",
+		      err);
 	chmod(sub, 0700);
 	ck_assert_int_eq(pktfuse_runtime_dir(got, sizeof(got)), 0);
 	ck_assert_str_eq(got, sub);

@@ -3,6 +3,7 @@
 #include "options.h"
 
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +59,13 @@ START_TEST(test_parse_uint_and_seconds)
 }
 END_TEST
 
+static char err[512];
+
+/* pktfuse_parse_options over argv; its reason in err. */
 static int parse(struct pktfuse_opts *o, int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	int rc = pktfuse_parse_options(&args, o);
+	int rc = pktfuse_parse_options(&args, o, err, sizeof(err));
 	fuse_opt_free_args(&args);
 	return rc;
 }
@@ -91,16 +95,24 @@ START_TEST(test_command_lines)
 	pktfuse_free_options(&o);
 
 	char *bad_packet[] = {"pktfuse", "disc.img", "/tmp", "-o", "packet=0"};
-	ck_assert_int_eq(parse(&o, 5, bad_packet), -1);
+	ck_assert_int_eq(parse(&o, 5, bad_packet), -EINVAL);
+	ck_assert_str_eq(err, "invalid value '0' for -o packet (expected a number of 2 KiB sectors from 1 to 1024)");
 	pktfuse_free_options(&o);
 	char *bad_marks[] = {"pktfuse", "disc.img", "/tmp", "-o", "dirty_high=50,dirty_low=50"};
-	ck_assert_int_eq(parse(&o, 5, bad_marks), -1);
+	ck_assert_int_eq(parse(&o, 5, bad_marks), -EINVAL);
+	ck_assert_str_eq(err, "-o dirty_low=50 must be below dirty_high=50");
 	pktfuse_free_options(&o);
 	char *no_mnt[] = {"pktfuse", "disc.img"};
-	ck_assert_int_eq(parse(&o, 2, no_mnt), -1);
+	ck_assert_int_eq(parse(&o, 2, no_mnt), -EINVAL);
+	ck_assert_str_eq(err, "no MOUNTPOINT given (see pktfuse --help)");
+	pktfuse_free_options(&o);
+	char *no_source[] = {"pktfuse"};
+	ck_assert_int_eq(parse(&o, 1, no_source), -EINVAL);
+	ck_assert_str_eq(err, "no SOURCE given (see pktfuse --help)");
 	pktfuse_free_options(&o);
 	char *extra[] = {"pktfuse", "disc.img", "/tmp", "/var"};
-	ck_assert_int_eq(parse(&o, 4, extra), -1);
+	ck_assert_int_eq(parse(&o, 4, extra), -EINVAL);
+	ck_assert_str_eq(err, ""); /* libfuse printed "invalid argument" itself */
 	pktfuse_free_options(&o);
 }
 END_TEST
@@ -112,7 +124,7 @@ START_TEST(test_fuse_access_options)
 	char *argv[] = {"pktfuse", "disc.img", "/tmp", "-o", "image,allow_other", "-odefault_permissions"};
 	struct fuse_args args = FUSE_ARGS_INIT(6, argv);
 
-	ck_assert_int_eq(pktfuse_parse_options(&args, &o), 0);
+	ck_assert_int_eq(pktfuse_parse_options(&args, &o, err, sizeof(err)), 0);
 	ck_assert(o.allow_other && o.default_permissions && !o.allow_root && o.image_view);
 	char all[512] = "";
 	for (int i = 0; i < args.argc; i++)
@@ -134,6 +146,46 @@ START_TEST(test_fuse_access_options)
 }
 END_TEST
 
+/* fstab's own options reach the daemon through mount.fuse3: accepted, and not left for FUSE (which
+ * would refuse them). */
+START_TEST(test_fstab_options)
+{
+	struct pktfuse_opts o;
+	char *argv[] = {"pktfuse", "disc.img", "/tmp", "-o",
+			"noauto,user,users,nouser,nofail,_netdev,auto,defaults,x-gvfs-show,comment=x-udisks,ro"};
+	struct fuse_args args = FUSE_ARGS_INIT(5, argv);
+
+	ck_assert_int_eq(pktfuse_parse_options(&args, &o, err, sizeof(err)), 0);
+	ck_assert(o.read_only);
+	char all[512] = "";
+	for (int i = 0; i < args.argc; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s ", args.argv[i]);
+	ck_assert_msg(!strstr(all, "user") && !strstr(all, "auto") && !strstr(all, "nofail") &&
+			      !strstr(all, "_netdev") && !strstr(all, "defaults") && !strstr(all, "x-") &&
+			      !strstr(all, "comment") && strstr(all, "ro"),
+		      "left for FUSE: %s", all);
+	fuse_opt_free_args(&args);
+	pktfuse_free_options(&o);
+}
+END_TEST
+
+/* The mount table names the source (commas escaped for fuse_opt) and the subtype, before the user's
+ * own options so that theirs win. */
+START_TEST(test_mount_names)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+
+	ck_assert(!fuse_opt_add_arg(&args, "pktfuse") && !fuse_opt_add_arg(&args, "-o") &&
+		  !fuse_opt_add_arg(&args, "fsname=mine"));
+	ck_assert_int_eq(pktfuse_add_mount_names(&args, "emu:cdrw:/a b/i.img,log=/l"), 0);
+	ck_assert_int_eq(args.argc, 5);
+	ck_assert_str_eq(args.argv[1], "-o");
+	ck_assert_str_eq(args.argv[2], "fsname=emu:cdrw:/a b/i.img\\,log=/l,subtype=pktfuse");
+	ck_assert_str_eq(args.argv[4], "fsname=mine");
+	fuse_opt_free_args(&args);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -142,6 +194,8 @@ int main(void)
 	tcase_add_test(t, test_parse_uint_and_seconds);
 	tcase_add_test(t, test_command_lines);
 	tcase_add_test(t, test_fuse_access_options);
+	tcase_add_test(t, test_fstab_options);
+	tcase_add_test(t, test_mount_names);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -44,10 +44,47 @@ static uint32_t cdb_count(const uint8_t *c)
 	return twelve ? mmc_get_be32(c + MMC_CDB12_LENGTH) : mmc_get_be16(c + MMC_CDB10_LENGTH);
 }
 
+/* The commands a write-once medium answers its own way (emu_wo.c); false for the others. */
+static bool dispatch_write_once(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen, int *rc)
+{
+	uint8_t op = cmd->cdb[0];
+
+	if (op != MMC_OP_READ_CAPACITY && op != MMC_OP_READ_DISC_INFORMATION && op != MMC_OP_READ_TRACK_INFORMATION &&
+	    op != MMC_OP_READ_TOC && op != MMC_OP_RESERVE_TRACK && op != MMC_OP_CLOSE_TRACK_SESSION)
+		return false;
+	*rc = emu_medium_gate(e, cmd);
+	if (*rc <= 0)
+		return true;
+	switch (op) {
+	case MMC_OP_READ_CAPACITY:
+		*rc = emu_wo_read_capacity(e, cmd);
+		break;
+	case MMC_OP_READ_DISC_INFORMATION:
+		*rc = emu_wo_disc_info(e, cmd);
+		break;
+	case MMC_OP_READ_TRACK_INFORMATION:
+		*rc = emu_wo_track_info(e, cmd);
+		break;
+	case MMC_OP_READ_TOC:
+		*rc = emu_wo_read_toc(e, cmd);
+		break;
+	case MMC_OP_RESERVE_TRACK:
+		*rc = emu_wo_reserve_track(e, cmd, note, notelen);
+		break;
+	default:
+		*rc = emu_wo_close(e, cmd, note, notelen);
+		break;
+	}
+	return true;
+}
+
 static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen)
 {
 	const uint8_t *c = cmd->cdb;
+	int rc;
 
+	if (emu_write_once(e) && dispatch_write_once(e, cmd, note, notelen, &rc))
+		return rc;
 	switch (c[0]) {
 	case MMC_OP_TEST_UNIT_READY: {
 		int g = emu_medium_gate(e, cmd);
@@ -240,6 +277,8 @@ static size_t emu_describe(struct mmc_transport *t, char *buf, size_t len)
 			       e->p->name, e->speed, (double)c->sim_ns / 1e9, emu_rate(e), c->write_cmds,
 			       c->write_sectors, c->read_cmds, c->refused_writes, c->rmw, c->max_wear,
 			       (uint64_t)e->held_cap * e->p->packet * SECTOR, e->nheld);
+	if (emu_write_once(e))
+		n += emu_wo_describe(e, buf + (n < len ? n : len), n < len ? len - n : 0);
 	return n;
 }
 
@@ -255,6 +294,7 @@ static void emu_free(struct emu *e)
 		free(e->held[i].data);
 	free(e->held);
 	free(e->wear);
+	emu_wo_free(e);
 	free(e->image);
 	free(e->state_path);
 	free(e);
@@ -483,7 +523,7 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 	}
 	if (emu_open_disc(e, oo, size, err, errlen))
 		goto fail;
-	if (emu_alloc_wcache(e, e->read_only || e->write_protect ? 0 : wcache) < 0) {
+	if (emu_alloc_wcache(e, e->read_only || e->write_protect || emu_write_once(e) ? 0 : wcache) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -99,6 +99,29 @@ static size_t add_feature(uint8_t *d, size_t off, uint16_t code, bool current, c
 	return off + 4 + n;
 }
 
+/* The writing features of write-once media, in ascending order: Incremental Streaming Writable (CD-R,
+ * DVD-R), CD Track at Once (CD-R), DVD+R, BD-R write. */
+static size_t add_write_once_features(const struct emu *e, uint8_t *d, size_t n, bool present)
+{
+	uint16_t code = e->p->code;
+	bool cur = present && !e->wo.finalized;
+	uint8_t four[4] = {0};
+
+	if (code == MMC_PROFILE_CDR || code == MMC_PROFILE_DVDR) {
+		uint8_t inc[4] = {0x01, 0x01, 0x00, 0x00}; /* data block types: Mode 1 */
+		n = add_feature(d, n, MMC_FEATURE_INCREMENTAL, cur, inc, 4);
+	}
+	if (code == MMC_PROFILE_CDR)
+		n = add_feature(d, n, MMC_FEATURE_CD_TAO, cur, four, 4);
+	if (code == MMC_PROFILE_DVDPR) {
+		uint8_t w[4] = {0x01};
+		n = add_feature(d, n, MMC_FEATURE_DVDPR, present, w, 4);
+	}
+	if (code == MMC_PROFILE_BDR)
+		n = add_feature(d, n, MMC_FEATURE_BD_WRITE, cur, four, 4);
+	return n;
+}
+
 int emu_do_get_config(struct emu *e, struct mmc_cmd *cmd)
 {
 	uint8_t all[256] = {0}, out[256] = {0};
@@ -125,7 +148,8 @@ int emu_do_get_config(struct emu *e, struct mmc_cmd *cmd)
 	mmc_put_be32(rw + 4, SECTOR);
 	bool random = e->p->rule == RULE_RMW || e->p->rule == RULE_RANDOM;
 	n = add_feature(all, n, MMC_FEATURE_RANDOM_WRITABLE, random && e->formatted && present, rw, 8);
-	n = add_feature(all, n, MMC_FEATURE_FORMATTABLE, present, NULL, 0);
+	if (!emu_write_once(e))
+		n = add_feature(all, n, MMC_FEATURE_FORMATTABLE, present, NULL, 0);
 	if (e->p->code == MMC_PROFILE_DVDRW_RO)
 		n = add_feature(all, n, MMC_FEATURE_RESTRICTED_OVERWRITE, e->formatted && present, NULL, 0);
 	if (e->p->mrw) {
@@ -136,6 +160,8 @@ int emu_do_get_config(struct emu *e, struct mmc_cmd *cmd)
 		uint8_t w[4] = {0x01};
 		n = add_feature(all, n, MMC_FEATURE_DVDPRW, present, w, 4);
 	}
+	if (emu_write_once(e))
+		n = add_write_once_features(e, all, n, present);
 	/* Keep the features the request asks for, in ascending order. */
 	size_t o = 8;
 	for (size_t off = 0; off < n;) {
@@ -247,7 +273,7 @@ int emu_do_mode_sense(struct emu *e, struct mmc_cmd *cmd)
 		pg[0] = MMC_PAGE_WRITE_PARAMETERS;
 		pg[1] = 50;
 		pg[2] = e->wp_write_type;
-		pg[3] = (uint8_t)((e->wp_fp ? 0x20 : 0) | e->wp_track_mode);
+		pg[3] = (uint8_t)(e->wp_ms << 6 | (e->wp_fp ? 0x20 : 0) | e->wp_track_mode);
 		pg[4] = e->wp_dbt;
 		pg[8] = 0x00;
 		mmc_put_be32(pg + 10, e->wp_packet);
@@ -290,6 +316,7 @@ int emu_do_mode_select(struct emu *e, struct mmc_cmd *cmd)
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_PARAMETERS, 0x00, -1);
 	e->wp_write_type = wt;
 	e->wp_fp = pg[3] & 0x20;
+	e->wp_ms = pg[3] >> 6;
 	e->wp_track_mode = pg[3] & 0x0f;
 	e->wp_dbt = dbt;
 	e->wp_packet = packet;
@@ -336,10 +363,15 @@ int emu_do_dvd_structure(struct emu *e, struct mmc_cmd *cmd)
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	memset(d, 0, sizeof(d));
 	mmc_put_be16(d, 2048 + 2);
-	uint8_t book = code == MMC_PROFILE_DVDPRW ? 0x9 : code == MMC_PROFILE_DVDRAM ? 0x1 : 0x3;
+	uint8_t book = code == MMC_PROFILE_DVDPRW   ? 0x9
+		       : code == MMC_PROFILE_DVDPR  ? 0xA
+		       : code == MMC_PROFILE_DVDRAM ? 0x1
+		       : code == MMC_PROFILE_DVDR   ? 0x2
+						    : 0x3;
 	d[4] = (uint8_t)(book << 4 | 0x01);
-	d[5] = 0x0f;		       /* 120 mm, maximum rate not specified */
-	d[6] = 0x04;		       /* one layer, parallel track path, rewritable */
+	d[5] = 0x0f; /* 120 mm, maximum rate not specified */
+	/* one layer, parallel track path, rewritable (recordable for DVD±R) */
+	d[6] = code == MMC_PROFILE_DVDR || code == MMC_PROFILE_DVDPR ? 0x02 : 0x04;
 	mmc_put_be32(d + 8, 0x030000); /* first physical sector of the data area */
 	mmc_put_be32(d + 12, 0x030000 + e->sectors - 1);
 	return emu_answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + 8));

@@ -47,6 +47,8 @@ int emu_do_format(struct emu *e, struct mmc_cmd *cmd)
 		return g;
 	if (e->write_protect || e->read_only)
 		return emu_check(e, cmd, MMC_SK_DATA_PROTECT, MMC_ASC_WRITE_PROTECTED, 0x00, -1);
+	if (emu_write_once(e)) /* cannot format: incompatible medium */
+		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INCOMPATIBLE_MEDIUM, 0x06, -1);
 	if (!(cmd->cdb[1] & 0x10) || (cmd->cdb[1] & 7) != 1 || cmd->dir != MMC_DIR_OUT || cmd->len < 12)
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	uint8_t type = pl[8] >> 2;

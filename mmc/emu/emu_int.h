@@ -5,6 +5,7 @@
 
 #include "emu.h"
 #include "mmc_ops.h"
+#include "../mmc_profiles.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ enum rule {
 	RULE_ALIGNED,	    /* DVD-RW restricted overwrite: 32 KiB aligned */
 	RULE_RMW,	    /* DVD+RW, MRW: anything, partial blocks cost a read-modify-write */
 	RULE_RANDOM,	    /* DVD-RAM, BD-RE: random writes (BD-RE still counts partial clusters) */
+	RULE_WRITE_ONCE,    /* CD-R, DVD-R, DVD+R, BD-R: only at a track's NWA, never twice (emu_wo.c) */
 };
 
 struct profile {
@@ -36,8 +38,29 @@ struct profile {
 	bool mrw;
 };
 
-#define EMU_NPROFILES 6
+#define EMU_NPROFILES 10
 extern const struct profile emu_profiles[EMU_NPROFILES];
+
+/* Write-once media (emu_wo.c).  Tracks follow each other on the disc; the last one of the open session
+ * is the "invisible" track (size 0: up to the end of the disc) unless the disc is finalized. */
+#define EMU_MAX_TRACKS 99 /* the Red Book's limit, kept for every medium */
+struct emu_track {
+	uint32_t start, size; /* size 0: the invisible track, to the end of the disc */
+	uint32_t nwa;	      /* next writable address (after the link blocks of the last packet) */
+	uint16_t session;
+	bool closed, reserved;
+};
+struct emu_extent {
+	uint32_t lba, n; /* recorded sectors, sorted and merged */
+};
+struct emu_wo {
+	struct emu_track track[EMU_MAX_TRACKS];
+	uint32_t ntracks;
+	bool finalized;
+	struct emu_extent *ext;
+	uint32_t next, ext_cap;
+	uint32_t end; /* one past the last recorded sector (0: nothing recorded) */
+};
 
 struct emu {
 	struct mmc_transport t;
@@ -57,6 +80,7 @@ struct emu {
 	uint8_t wp_write_type, wp_track_mode, wp_dbt;
 	bool wp_fp;
 	uint32_t wp_packet;
+	uint8_t wp_ms; /* page 05h multi-session field: 3 lets another session follow a closed one */
 	uint64_t busy_until_ns, busy_start_ns; /* format / blank in progress */
 	uint64_t bg_until_ns;		       /* DVD+RW background formatting runs until then */
 	bool bg_stopped;
@@ -81,6 +105,7 @@ struct emu {
 	/* power */
 	uint64_t cut_after, cut_count; /* lose power once cut_count reaches cut_after (0: never) */
 	bool cut_writes_only, cut_torn, powered_off;
+	struct emu_wo wo; /* write-once profiles only */
 };
 
 /* One packet in the drive's write cache: the sectors written to it since it last reached the medium. */
@@ -126,5 +151,80 @@ uint64_t emu_pass_ns(const struct emu *e, bool quick);
 void emu_start_busy(struct emu *e, bool format, bool quick, bool immed);
 int emu_do_format(struct emu *e, struct mmc_cmd *cmd);
 int emu_do_blank(struct emu *e, struct mmc_cmd *cmd);
+
+/* Write-once media (emu_wo.c, emu_wo_answers.c). */
+static inline bool is_cd(const struct emu *e)
+{
+	return e->p->code == MMC_PROFILE_CDR;
+}
+
+static inline uint32_t track_end(const struct emu *e, const struct emu_track *t)
+{
+	return t->size ? t->start + t->size : e->sectors;
+}
+
+static inline bool track_empty(const struct emu_track *t)
+{
+	return t->nwa == t->start;
+}
+
+/* Index of the first extent that ends after lba. */
+static inline uint32_t extent_after(const struct emu *e, uint32_t lba)
+{
+	uint32_t lo = 0, hi = e->wo.next;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if ((uint64_t)e->wo.ext[mid].lba + e->wo.ext[mid].n <= lba)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static inline uint16_t open_session(const struct emu *e)
+{
+	return e->wo.track[e->wo.ntracks - 1].session;
+}
+
+/* The first track (1-based) of session s. */
+static inline uint32_t first_track_of(const struct emu *e, uint16_t s)
+{
+	for (uint32_t i = 0; i < e->wo.ntracks; i++)
+		if (e->wo.track[i].session == s)
+			return i + 1;
+	return e->wo.ntracks;
+}
+
+/* The last session that is closed (0: none). */
+static inline uint16_t last_closed_session(const struct emu *e)
+{
+	return e->wo.finalized ? open_session(e) : (uint16_t)(open_session(e) - 1);
+}
+
+static inline bool disc_blank(const struct emu *e)
+{
+	return e->wo.ntracks == 1 && !e->wo.finalized && track_empty(&e->wo.track[0]) && !e->wo.track[0].reserved;
+}
+
+bool emu_write_once(const struct emu *e);
+void emu_wo_init(struct emu *e);
+void emu_wo_free(struct emu *e);
+int emu_wo_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, char *note, size_t notelen);
+int emu_wo_read_check(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n);
+int emu_wo_read_capacity(struct emu *e, struct mmc_cmd *cmd);
+int emu_wo_disc_info(struct emu *e, struct mmc_cmd *cmd);
+int emu_wo_track_info(struct emu *e, struct mmc_cmd *cmd);
+int emu_wo_read_toc(struct emu *e, struct mmc_cmd *cmd);
+int emu_wo_reserve_track(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen);
+int emu_wo_close(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen);
+size_t emu_wo_describe(const struct emu *e, char *buf, size_t len);
+/* The state file's write-once part: saved after the wear counters, then one journal record per write
+ * appended until the next save (emu_state.c). */
+bool emu_wo_save(const struct emu *e, FILE *f);
+int emu_wo_load(struct emu *e, FILE *f);
+/* A disc image made elsewhere: recorded from 0 to its length, one open track. */
+int emu_wo_adopt_image(struct emu *e, uint32_t recorded);
 
 #endif

@@ -31,9 +31,17 @@ const struct profile emu_profiles[EMU_NPROFILES] = {
 	 10000, false},
 	{"cd-mrw", MMC_PROFILE_CDRW, MMC_PROFILE_CDRW, 289280, 32, MMC_FMT_MRW, RULE_RMW, 153600.0 * 32 / 39, 100, 1000,
 	 true},
+	/* Write-once media (emu_wo.c), capacities of the usual blanks: an 80-minute CD-R (ATIP lead-out start
+	 * 79:59:74 = 359,849 sectors), DVD-R and DVD+R 4.7 GB, BD-R 25 GB without spare areas.  They take no
+	 * FORMAT UNIT (fmt_type 0xff matches no format type); packet is the write unit. */
+	{"cd-r", MMC_PROFILE_CDR, MMC_PROFILE_CDR, 359849, 32, 0xff, RULE_WRITE_ONCE, 153600.0 * 32 / 39, 100, 1,
+	 false},
+	{"dvd-r", MMC_PROFILE_DVDR, MMC_PROFILE_DVDR, 2298496, 16, 0xff, RULE_WRITE_ONCE, 1385000.0, 150, 1, false},
+	{"dvd+r", MMC_PROFILE_DVDPR, MMC_PROFILE_DVDPR, 2295104, 16, 0xff, RULE_WRITE_ONCE, 1385000.0, 150, 1, false},
+	{"bd-r", MMC_PROFILE_BDR, MMC_PROFILE_BDR, 12219392, 32, 0xff, RULE_WRITE_ONCE, 4500000.0, 200, 1, false},
 };
 
-const char emu_profile_list[] = "cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw";
+const char emu_profile_list[] = "cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw, cd-r, dvd-r, dvd+r, bd-r";
 
 uint16_t emu_cur_profile(const struct emu *e)
 {
@@ -75,7 +83,11 @@ bool emu_busy(struct emu *e)
  * of audio, not the user-data rate. */
 double emu_kbs_1x(const struct emu *e)
 {
-	return e->p->code == MMC_PROFILE_CDRW ? 176.4 : e->p->code == MMC_PROFILE_BDRE ? 4495.5 : 1385.0;
+	uint16_t code = e->p->code;
+
+	return code == MMC_PROFILE_CDRW || code == MMC_PROFILE_CDR   ? 176.4
+	       : code == MMC_PROFILE_BDRE || code == MMC_PROFILE_BDR ? 4495.5
+								     : 1385.0;
 }
 
 /* ---- medium access ---------------------------------------------------------------------------- */
@@ -102,6 +114,8 @@ int emu_do_read(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n)
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, lba);
 	if (cmd->dir != MMC_DIR_IN || cmd->len < (uint64_t)n * SECTOR)
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
+	if (emu_write_once(e) && (g = emu_wo_read_check(e, cmd, lba, n)) <= 0)
+		return g;
 	if (e->read_error >= 0 && (uint64_t)e->read_error >= lba && (uint64_t)e->read_error < (uint64_t)lba + n) {
 		e->c.medium_errors++;
 		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_UNRECOVERED_READ_ERROR, 0x00, e->read_error);
@@ -141,6 +155,8 @@ int emu_do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, c
 		emu_advance(e, 5000000);
 		return emu_check(e, cmd, MMC_SK_NOT_READY, MMC_ASC_NOT_READY, 0x08, -1);
 	}
+	if (emu_write_once(e))
+		return emu_wo_write(e, cmd, lba, n, note, notelen);
 	bool tail = (uint64_t)lba + n == e->sectors; /* the last packet of a disc may be short */
 	switch (p->rule) {
 	case RULE_FIXED_PACKETS:
@@ -160,6 +176,7 @@ int emu_do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, c
 		break;
 	case RULE_RMW:
 	case RULE_RANDOM:
+	case RULE_WRITE_ONCE: /* emu_wo_write took it above */
 		break;
 	}
 	if (e->write_error >= 0 && (uint64_t)e->write_error >= lba && (uint64_t)e->write_error < (uint64_t)lba + n) {

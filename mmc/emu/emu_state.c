@@ -39,7 +39,8 @@ int emu_save_state(struct emu *e)
 	mmc_put_be32(hdr + 20, (uint32_t)(e->gen >> 32));
 	mmc_put_be32(hdr + 24, (uint32_t)e->gen);
 	bool ok = fwrite(hdr, sizeof(hdr), 1, f) == 1 &&
-		  (!e->npackets || fwrite(e->wear, sizeof(uint32_t), e->npackets, f) == e->npackets);
+		  (!e->npackets || fwrite(e->wear, sizeof(uint32_t), e->npackets, f) == e->npackets) &&
+		  (!emu_write_once(e) || emu_wo_save(e, f));
 	if (fclose(f) != 0 || !ok) {
 		unlink(tmp);
 		return -EIO;
@@ -79,7 +80,8 @@ int emu_load_state(struct emu *e, char *err, size_t errlen)
 	}
 	e->npackets = np;
 	e->wear = calloc(np ? np : 1, sizeof(uint32_t));
-	if (!e->wear || (np && fread(e->wear, sizeof(uint32_t), np, f) != np)) {
+	if (!e->wear || (np && fread(e->wear, sizeof(uint32_t), np, f) != np) ||
+	    (emu_write_once(e) && emu_wo_load(e, f) < 0)) {
 		fclose(f);
 		snprintf(err, errlen, "%s: corrupt state file", e->state_path);
 		return -EINVAL;
@@ -116,13 +118,19 @@ static int create_disc(struct emu *e, uint64_t size, char *err, size_t errlen)
 	e->sectors = size ? (uint32_t)(size / SECTOR) : e->p->sectors;
 	e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
 	e->wear = calloc(e->npackets, sizeof(uint32_t));
-	if (!e->wear || ftruncate(e->fd, (off_t)e->sectors * SECTOR) < 0) {
+	/* A write-once disc's image holds what is recorded: it starts empty and grows. */
+	off_t length = emu_write_once(e) ? 0 : (off_t)e->sectors * SECTOR;
+	if (!e->wear || ftruncate(e->fd, length) < 0) {
 		snprintf(err, errlen, "%s: cannot create the image: %s", e->image,
 			 e->wear ? strerror(errno) : "out of memory");
 		unlink(e->image);
 		return -1;
 	}
 	e->gen = 1;
+	if (emu_write_once(e)) {
+		emu_wo_init(e);
+		e->formatted = true; /* a write-once disc needs no format */
+	}
 	/* A new disc has its state file even when opened only to be read (pktfuse info ...,size=). */
 	bool read_only = e->read_only;
 	e->read_only = false;
@@ -137,12 +145,37 @@ static int create_disc(struct emu *e, uint64_t size, char *err, size_t errlen)
 	return 0;
 }
 
+/* An image of a write-once disc made elsewhere (a dd of a partly written disc): recorded from its
+ * start to its length, appendable after it; the capacity is size= or the profile's. */
+static int adopt_write_once_image(struct emu *e, const struct stat *st, uint64_t size, char *err, size_t errlen)
+{
+	e->sectors = size ? (uint32_t)(size / SECTOR) : e->p->sectors;
+	if (st->st_size % SECTOR || st->st_size > (off_t)e->sectors * SECTOR) {
+		snprintf(err, errlen, "%s: size %lld is not a recorded part of a %" PRIu32 "-sector %s", e->image,
+			 (long long)st->st_size, e->sectors, e->p->name);
+		return -1;
+	}
+	e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
+	e->wear = calloc(e->npackets, sizeof(uint32_t));
+	if (!e->wear || emu_wo_adopt_image(e, (uint32_t)(st->st_size / SECTOR)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	e->formatted = true;
+	e->gen = 1;
+	return 0;
+}
+
 /* An existing disc: its state file, or (an image made elsewhere) a formatted disc of the file's size. */
-static int load_disc(struct emu *e, const struct stat *st, char *err, size_t errlen)
+static int load_disc(struct emu *e, const struct stat *st, uint64_t size, char *err, size_t errlen)
 {
 	int rc = emu_load_state(e, err, errlen);
 
-	if (rc == -ENOENT) {
+	if (rc == -ENOENT && emu_write_once(e)) {
+		rc = adopt_write_once_image(e, st, size, err, errlen);
+		if (rc < 0)
+			return -1;
+	} else if (rc == -ENOENT) {
 		if (st->st_size < (off_t)SECTOR * e->p->packet || st->st_size % SECTOR ||
 		    st->st_size / SECTOR > UINT32_MAX) {
 			snprintf(err, errlen, "%s: size %lld is not a usable disc size", e->image,
@@ -212,5 +245,5 @@ int emu_open_disc(struct emu *e, const struct emu_open_options *oo, uint64_t siz
 	/* One drive, one user at a time: as a real drive opened with O_EXCL. */
 	if (disc_lock_take(e->fd, e->image, !(e->write_protect || e->read_only), err, errlen) != 0)
 		return -1;
-	return fresh ? 0 : load_disc(e, &st, err, errlen);
+	return fresh ? 0 : load_disc(e, &st, size, err, errlen);
 }

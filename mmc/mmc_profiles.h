@@ -4,6 +4,9 @@
 #ifndef PKTFUSE_MMC_PROFILES_H
 #define PKTFUSE_MMC_PROFILES_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 /* MMC profile numbers (GET CONFIGURATION current profile). */
 #define MMC_PROFILE_CDROM 0x0008
 #define MMC_PROFILE_CDR 0x0009
@@ -45,5 +48,36 @@
 #define MMC_FMT_BD_NO_SPARE 0x31
 
 const char *mmc_profile_name(uint16_t profile);
+
+/* Sectors that closing a session of a write-once medium costs: from the end of the session's data to
+ * the first user sector of the next session.  first: the disc's first session.
+ * CD-R (Orange Book; what `cdrecord -msinfo` shows): the first session's lead-out is 6750 sectors
+ * (1.5 min), later ones 2250 (0.5 min); each new session has a 4500-sector lead-in (1 min) and the
+ * 150-sector pregap of its first track: 11,400 after the first session, 6,900 after later ones.
+ * DVD-R: a Border-out and the next Border-in, the first one larger; DVD+R: a session closure and the
+ * next intro.  These two are estimates of the sizes drives leave (about 32 MiB after the first
+ * session, 6 MiB after later ones on DVD-R; 6 MiB on DVD+R), not read from the DVD specifications.
+ * BD-R SRM: sessions are logical, no lead-out is recorded between them: 0.  The emulator leaves these
+ * gaps; pktfuse info tells them before a close. */
+static inline uint32_t mmc_session_gap_sectors(uint16_t profile, bool first)
+{
+	switch (profile) {
+	case MMC_PROFILE_CDR:
+		return first ? 6750 + 4500 + 150 : 2250 + 4500 + 150;
+	case MMC_PROFILE_DVDR:
+		return first ? 16384 : 3072;
+	case MMC_PROFILE_DVDPR:
+		return 3072;
+	default:
+		return 0;
+	}
+}
+
+/* Sectors a write-once medium loses after every WRITE: the 7 run-out, link and run-in blocks of a
+ * CD-R variable packet (2 + 1 + 4); DVD±R and BD-R none. */
+static inline uint32_t mmc_link_sectors(uint16_t profile)
+{
+	return profile == MMC_PROFILE_CDR ? 7 : 0;
+}
 
 #endif

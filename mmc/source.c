@@ -160,6 +160,25 @@ static int finish(struct mmc_ctx *c, int rc, const char *source, const char *ste
 	return rc ? fail_sense(c, source, step, rc, err, errlen) : 0;
 }
 
+static void fill_result(struct mmc_format_result *r, const struct mmc_probe *p)
+{
+	r->profile = p->profile;
+	r->mrw = p->mrw;
+	r->sectors = p->sectors;
+	r->packet_sectors = p->packet_sectors;
+	snprintf(r->kind, sizeof(r->kind), "%s", p->kind);
+}
+
+/* A write-once disc takes no FORMAT UNIT: a blank one is ready for its file system as it is; one that
+ * holds anything can never be blank again.  0, or -1 with err. */
+static int write_once_ready(const struct mmc_probe *p, const char *source, char *err, size_t errlen)
+{
+	if (p->disc_status == 0)
+		return 0;
+	snprintf(err, errlen, "%s: the %s is not blank, and a write-once disc cannot be erased", source, p->kind);
+	return -1;
+}
+
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
@@ -183,6 +202,13 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 	if (p.write_protected) {
 		snprintf(err, errlen, "%s: the %s is write-protected", source, p.kind);
 		goto fail;
+	}
+	if (p.write_once) {
+		rc = write_once_ready(&p, source, err, errlen);
+		if (!rc && opt->result)
+			fill_result(opt->result, &p);
+		mmc_transport_close(t);
+		return rc;
 	}
 	if ((p.formatted || p.disc_status != 0) && !opt->force) {
 		snprintf(err, errlen, "%s: the %s is %s and may hold data: add --force to erase it", source, p.kind,
@@ -244,13 +270,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 			 p.kind);
 		goto fail;
 	}
-	if (opt->result) {
-		opt->result->profile = p.profile;
-		opt->result->mrw = p.mrw;
-		opt->result->sectors = p.sectors;
-		opt->result->packet_sectors = p.packet_sectors;
-		snprintf(opt->result->kind, sizeof(opt->result->kind), "%s", p.kind);
-	}
+	if (opt->result)
+		fill_result(opt->result, &p);
 	mmc_transport_close(t);
 	return 0;
 fail:
@@ -272,6 +293,14 @@ const char *mmc_format_media_name(const struct mmc_format_result *r)
 		return "dvdram";
 	case MMC_PROFILE_BDRE:
 		return "bdre";
+	case MMC_PROFILE_CDR:
+		return "cdr";
+	case MMC_PROFILE_DVDR:
+		return "dvdr";
+	case MMC_PROFILE_DVDPR:
+		return "dvd+r";
+	case MMC_PROFILE_BDR:
+		return "bdr";
 	default:
 		return "dvd+rw";
 	}

@@ -44,10 +44,12 @@ struct mmc_format_options {
 	struct mmc_format_result *result; /* filled on success when not NULL */
 };
 /* The medium a format left, named as `pktfuse format --media` names layouts: "cdrw" and "dvdrw"
- * (fixed packets; the file system spares defects), "dvdram", "dvd+rw", "bdre", and "hd" for a Mount
- * Rainier disc (the drive spares defects itself: a plain layout). */
+ * (fixed packets; the file system spares defects), "dvdram", "dvd+rw", "bdre", "hd" for a Mount
+ * Rainier disc (the drive spares defects itself: a plain layout), and the write-once "cdr", "dvdr",
+ * "dvd+r", "bdr". */
 const char *mmc_format_media_name(const struct mmc_format_result *r);
-/* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err. */
+/* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err.  A blank
+ * write-once disc needs nothing (0, result filled); one that is not blank is refused. */
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen);
 
 #endif

@@ -33,7 +33,6 @@
 
 #define WO_MAGIC "PKTWO001"
 #define WO_JOURNAL_MAGIC 0x574a524eu /* "WJRN": one accepted write */
-#define CD_LINK_BLOCKS 7
 /* Red Book / Orange Book: a track written after another one in the same session starts after its
  * 2-second (150-sector) pregap. */
 #define CD_PREGAP 150
@@ -46,7 +45,7 @@ bool emu_write_once(const struct emu *e)
 /* Sectors lost after every write command. */
 static uint32_t link_blocks(const struct emu *e)
 {
-	return is_cd(e) ? CD_LINK_BLOCKS : 0;
+	return mmc_link_sectors(e->p->code);
 }
 
 /* The recording unit a write is padded to (CD-R: none, a packet is as long as the write). */
@@ -60,26 +59,10 @@ static uint32_t round_up(uint32_t v, uint32_t u)
 	return (uint32_t)(((uint64_t)v + u - 1) / u * u);
 }
 
-/* Sectors between the end of a closed session and the first user sector of the next one.
- * CD-R (Orange Book; what `cdrecord -msinfo` shows): the first session's lead-out is 6750 sectors
- * (1.5 min), later ones 2250 (0.5 min); each new session has a 4500-sector lead-in (1 min) and the
- * 150-sector pregap of its first track: 11,400 after the first session, 6,900 after later ones.
- * DVD-R: a Border-out and the next Border-in, the first one larger; DVD+R: a session closure and the
- * next intro.  These two are estimates of the sizes drives leave (about 32 MiB after the first
- * session, 6 MiB after later ones on DVD-R; 6 MiB on DVD+R), not read from the DVD specifications.
- * BD-R SRM: sessions are logical, the drive records no lead-out between them: 0. */
+/* What closing a session costs the medium (mmc_profiles.h cites the numbers). */
 static uint32_t session_gap(const struct emu *e, bool first)
 {
-	switch (e->p->code) {
-	case MMC_PROFILE_CDR:
-		return first ? 6750 + 4500 + CD_PREGAP : 2250 + 4500 + CD_PREGAP;
-	case MMC_PROFILE_DVDR:
-		return first ? 16384 : 3072;
-	case MMC_PROFILE_DVDPR:
-		return 3072;
-	default:
-		return 0;
-	}
+	return mmc_session_gap_sectors(e->p->code, first);
 }
 
 /* Between a closed track and the next one in the same session. */

@@ -18,6 +18,7 @@
 #include "emu/emu.h"
 #include "mmc_cmds.h"
 #include "mmc_ops.h"
+#include "source.h"
 #include "test_mmc_util.h"
 #include "test_tmpdir.h"
 
@@ -500,6 +501,30 @@ START_TEST(test_adopted_image)
 }
 END_TEST
 
+/* pktfuse format on a write-once disc: a blank one needs no FORMAT UNIT and is named for its layout;
+ * one that holds anything is refused (it cannot be erased). */
+START_TEST(test_format_write_once)
+{
+	static const char *const media[] = {"cdr", "dvdr", "dvd+r", "bdr"};
+	char src[600];
+	struct mmc_format_result res = {0};
+	struct mmc_format_options fo = {.result = &res};
+	struct raw r;
+
+	snprintf(src, sizeof(src), "emu:%s", spec(wo[_i].name, "size=8M"));
+	ck_assert_msg(mmc_cmd_format(src, &fo, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(res.profile, wo[_i].profile);
+	ck_assert_uint_eq(res.sectors, 4096);
+	ck_assert_str_eq(mmc_format_media_name(&res), media[_i]);
+	open_blank(&r, _i, "", true);
+	ck_assert_int_eq(write_at(&r, 0, 16), 0);
+	raw_close(&r);
+	fo.force = true;
+	ck_assert_int_eq(mmc_cmd_format(src, &fo, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "cannot be erased"), "%s", err);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("emu_wo");
@@ -516,6 +541,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_state_journal, 0, n);
 	tcase_add_loop_test(tc, test_log_proves_nwa, 0, n);
 	tcase_add_loop_test(tc, test_adopted_image, 0, n);
+	tcase_add_loop_test(tc, test_format_write_once, 0, n);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,6 +3,7 @@
 #include "mmc_be.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,6 +71,65 @@ static const char *disc_status_name(uint8_t s)
 	return names[s & 3];
 }
 
+static double mib(uint64_t sectors)
+{
+	return (double)sectors * 2048.0 / 1048576.0;
+}
+
+/* What closing the open session would cost, and what the disc looks like: info on write-once media. */
+static void print_close_cost(FILE *out, const struct mmc_probe *p)
+{
+	bool first = p->sessions <= 1;
+	uint32_t gap = mmc_session_gap_sectors(p->profile, first);
+	const char *how = p->profile == MMC_PROFILE_CDR	   ? "lead-out and the next session's lead-in"
+			  : p->profile == MMC_PROFILE_BDR  ? "nothing: BD-R sessions have no lead-out"
+			  : p->profile == MMC_PROFILE_DVDR ? "border-out and the next border-in, estimated"
+							   : "session closure and the next intro, estimated";
+	bool empty = p->session_state == 0 && p->sessions > 1;
+	bool dash = p->profile == MMC_PROFILE_CDR || p->profile == MMC_PROFILE_DVDR;
+	if (empty)
+		fprintf(out, "closing the session: nothing to close (the open session is empty)\n");
+	else
+		fprintf(out, "closing the session costs: %" PRIu32 " sectors (%.1f MiB: %s)\n", gap, mib(gap), how);
+	if (empty && dash) /* CD-R and DVD-R finalize by closing a session with something in it */
+		fprintf(out, "finalizing: only once something is written into the open session\n");
+	else
+		fprintf(out, "finalizing: no session can follow; costs no more than closing\n");
+}
+
+static void print_write_once(FILE *out, const struct mmc_probe *p)
+{
+	const char *status = p->disc_status == 0 ? "blank" : p->finalized ? "closed (finalized)" : "appendable";
+	const char *last = p->finalized ? "closed" : p->session_state == 0 ? "empty" : "open";
+	fprintf(out, "disc status: %s\n", status);
+	fprintf(out, "sessions: %u (the last one %s)\n", p->sessions, last);
+	fprintf(out, "tracks: %u\n", p->tracks);
+	if (p->last_complete)
+		fprintf(out, "last closed session: %u, starting at sector %" PRIu32 "\n", p->last_complete,
+			p->last_complete_start);
+	fprintf(out, "last session starts at: sector %" PRIu32 "\n", p->session_start);
+	if (p->recorded)
+		fprintf(out, "recorded: up to sector %" PRIu32 "\n", p->last_recorded);
+	else
+		fprintf(out, "recorded: nothing\n");
+	if (p->nwa_valid)
+		fprintf(out, "next writable address: %" PRIu32 "\n", p->nwa);
+	else
+		fprintf(out, "next writable address: none\n");
+	fprintf(out, "free: %" PRIu32 " sectors (%.1f MiB)\n", p->free_sectors, mib(p->free_sectors));
+	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p->sectors, mib(p->sectors));
+	if (p->link_sectors)
+		fprintf(out, "write unit: variable packets of up to %u sectors, %" PRIu32 " link sectors after each\n",
+			p->packet_sectors, p->link_sectors);
+	else
+		fprintf(out, "write unit: %u sectors (%u KiB)\n", p->packet_sectors, p->packet_sectors * 2);
+	if (!p->finalized && p->disc_status != 0)
+		print_close_cost(out, p);
+	fprintf(out, "writable: %s\n", p->problem[0] ? "no" : "yes");
+	if (p->problem[0])
+		fprintf(out, "note: %s\n", p->problem);
+}
+
 int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
@@ -104,6 +164,11 @@ int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
 		return 0;
 	}
 	fprintf(out, "medium: %s (profile %04Xh)\n", p.kind, p.profile);
+	if (p.write_once) {
+		print_write_once(out, &p);
+		mmc_transport_close(t);
+		return 0;
+	}
 	fprintf(out, "disc status: %s\n", disc_status_name(p.disc_status));
 	fprintf(out, "formatted for packet writing: %s\n", p.formatted ? "yes" : "no");
 	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p.sectors, p.sectors * 2048.0 / 1048576.0);

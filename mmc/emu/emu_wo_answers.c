@@ -100,9 +100,12 @@ int emu_wo_track_info(struct emu *e, struct mmc_cmd *cmd)
 	mmc_put_be32(d + 20, is_cd(e) ? 0 : e->p->packet); /* CD: variable packets; DVD/BD: blocking factor */
 	mmc_put_be32(d + 24, t->closed && !t->size ? t->nwa - t->start : end - t->start);
 	uint32_t lra = 0;
-	if (!track_empty(t)) {
-		uint32_t x = extent_after(e, t->nwa); /* the extent that holds the track's last sector */
-		lra = x > 0 ? e->wo.ext[x - 1].lba + e->wo.ext[x - 1].n - 1 : 0;
+	if (!track_empty(t)) { /* the last recorded sector before the track's NWA (CD-R: before its link blocks) */
+		uint32_t x = extent_after(e, t->nwa - 1);
+		if (x < e->wo.next && e->wo.ext[x].lba <= t->nwa - 1)
+			lra = t->nwa - 1;
+		else if (x > 0)
+			lra = e->wo.ext[x - 1].lba + e->wo.ext[x - 1].n - 1;
 	}
 	mmc_put_be32(d + 28, lra);
 	d[32] = (uint8_t)(ti >> 8);

@@ -296,6 +296,14 @@ START_TEST(test_sessions)
 		ck_assert_uint_eq(nwa(&r), start[s + 1]);
 		struct mmc_track_info ti = invisible(&r);
 		ck_assert_uint_eq(ti.session, (uint16_t)(s + 2));
+		struct mmc_track_info closed;
+		ck_assert_int_eq(mmc_read_track_info(&r.ctx, 1, (uint32_t)s + 1, &closed), 0);
+		ck_assert(closed.lra_valid && !closed.nwa_valid);
+		ck_assert_uint_eq(closed.lra, end - wo[_i].link - 1);
+		if (s == 1) { /* track 1's end, also where (BD-R) the next session's data follows at once */
+			ck_assert_int_eq(mmc_read_track_info(&r.ctx, 1, 1, &closed), 0);
+			ck_assert_uint_eq(closed.lra, prev_end - wo[_i].link - 1);
+		}
 		uint16_t last_complete = 0;
 		uint32_t first = 1;
 		ck_assert_int_eq(mmc_read_toc_session(&r.ctx, &last_complete, &first), 0);

@@ -54,9 +54,9 @@ static uint32_t unit(const struct emu *e)
 	return is_cd(e) ? 1 : e->p->packet;
 }
 
-static uint32_t round_up(uint32_t v, uint32_t u)
+static uint64_t round_up(uint64_t v, uint32_t u)
 {
-	return (uint32_t)(((uint64_t)v + u - 1) / u * u);
+	return (v + u - 1) / u * u;
 }
 
 /* What closing a session costs the medium (mmc_profiles.h cites the numbers). */
@@ -145,13 +145,12 @@ static int add_extent(struct emu *e, uint32_t lba, uint32_t n)
 static int apply_write(struct emu *e, struct emu_track *t, uint32_t n)
 {
 	uint32_t lba = t->nwa, end = track_end(e, t);
-	uint32_t stop = round_up(lba + n, unit(e));
+	uint64_t up = round_up((uint64_t)lba + n, unit(e));
+	uint32_t stop = up > end ? end : (uint32_t)up;
 
-	if (stop > end)
-		stop = end;
 	if (add_extent(e, lba, stop - lba) < 0)
 		return -ENOMEM;
-	t->nwa = stop + link_blocks(e) < end ? stop + link_blocks(e) : end;
+	t->nwa = (uint64_t)stop + link_blocks(e) < end ? stop + link_blocks(e) : end;
 	return (int)(stop - lba - n);
 }
 
@@ -374,7 +373,9 @@ int emu_wo_reserve_track(struct emu *e, struct mmc_cmd *cmd, char *note, size_t 
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (e->wo.finalized || !track_empty(t) || e->wo.ntracks == EMU_MAX_TRACKS)
 		return sequence_error(e, cmd);
-	size = round_up(size, unit(e));
+	if (size >= e->sectors) /* (before rounding, which could wrap) */
+		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, -1);
+	size = (uint32_t)round_up(size, unit(e)); /* below the disc's size: no wrap */
 	if ((uint64_t)t->start + size + track_gap(e) >= e->sectors)
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, -1);
 	t->size = size;

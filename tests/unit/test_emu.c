@@ -680,13 +680,18 @@ END_TEST
 
 /* Arbitrary CDBs with arbitrary buffers: the emulator answers every one without crashing (run under
  * ASan/UBSan in the sanitizer build), and a sense-carrying answer is always well formed. */
+/* DVD+RW and the write-once media, whose tracks and sessions random RESERVE TRACK and CLOSE TRACK/SESSION
+ * commands change. */
+static const char *const random_cdb_profiles[] = {"dvd+rw", "cd-r", "dvd-r", "dvd+r", "bd-r"};
+
 START_TEST(test_random_cdbs)
 {
-	static const uint8_t ops[] = {0x00, 0x03, 0x04, 0x12, 0x1B, 0x1E, 0x23, 0x25, 0x28, 0x2A, 0x2F, 0x35, 0x46,
-				      0x4A, 0x51, 0x52, 0x55, 0x5A, 0x5B, 0xA1, 0xA8, 0xAA, 0xAD, 0xB6, 0xBB, 0xFF};
+	static const uint8_t ops[] = {0x00, 0x03, 0x04, 0x12, 0x1B, 0x1E, 0x23, 0x25, 0x28, 0x2A,
+				      0x2F, 0x35, 0x43, 0x46, 0x4A, 0x51, 0x52, 0x53, 0x55, 0x5A,
+				      0x5B, 0xA1, 0xA8, 0xAA, 0xAD, 0xB6, 0xBB, 0xFF};
 	static uint8_t buf[8192];
 	uint64_t x = 0x9e3779b97f4a7c15ull;
-	const char *src = spec("dvd+rw", "size=1M");
+	const char *src = spec(random_cdb_profiles[_i], "size=1M");
 
 	format(src, false);
 	struct mmc_transport *t = emu_open(src + 4, err, sizeof(err));
@@ -1068,7 +1073,7 @@ int main(void)
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_speed_model);
 	tcase_add_test(tc, test_speed_option);
-	tcase_add_test(tc, test_random_cdbs);
+	tcase_add_loop_test(tc, test_random_cdbs, 0, sizeof(random_cdb_profiles) / sizeof(random_cdb_profiles[0]));
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_missing_disc);
 	tcase_add_test(tc, test_readonly_directory);

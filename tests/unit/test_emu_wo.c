@@ -383,6 +383,9 @@ START_TEST(test_reserve_track)
 	struct raw r;
 
 	open_blank(&r, _i, "", true);
+	expect_sense(&r, mmc_reserve_track(&r.ctx, 0xffffffffu), 5, 0x21, 0x00); /* larger than the disc */
+	expect_sense(&r, mmc_reserve_track(&r.ctx, 0), 5, 0x24, 0x00);
+	ck_assert_uint_eq(disc(&r).last_track, 1);
 	ck_assert_int_eq(mmc_reserve_track(&r.ctx, 100), 0);
 	uint32_t size = (100 + wo[_i].unit - 1) / wo[_i].unit * wo[_i].unit;
 	struct mmc_track_info t1, t2 = invisible(&r);

@@ -494,6 +494,8 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 {
 	struct mmc_dev *m = calloc(1, sizeof(*m));
 
+	if (opt->problem)
+		*opt->problem = MMC_PROBLEM_NONE;
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		mmc_transport_close(t);
@@ -509,6 +511,8 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	bool readable = m->probe.formatted || (m->probe.sectors && (!m->probe.packet_writable || m->probe.write_once));
 	if (!readable || (!opt->read_only && m->probe.problem[0])) {
 		snprintf(err, errlen, "%s: %s", source, m->probe.problem[0] ? m->probe.problem : "unusable disc");
+		if (opt->problem)
+			*opt->problem = m->probe.problem_code;
 		goto fail;
 	}
 	m->dev.ops = &mmc_ops;

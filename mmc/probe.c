@@ -3,6 +3,7 @@
 #include "mmc_ops.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,19 @@ static int wait_ready(struct mmc_ctx *c)
 		mmc_transport_sleep(c->t, 200);
 		waited += 200;
 	}
+}
+
+/* Why the disc cannot be written as it is: the code, and the disc described without advice. */
+static void set_problem(struct mmc_probe *p, enum mmc_problem code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_problem(struct mmc_probe *p, enum mmc_problem code, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->problem_code = code;
+	va_start(ap, fmt);
+	vsnprintf(p->problem, sizeof(p->problem), fmt, ap);
+	va_end(ap);
 }
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -97,27 +111,25 @@ bool mmc_profile_is_write_once(uint16_t profile)
 
 /* A CD-R, DVD-R, DVD+R or BD-R: writable at its NWA until finalized.  Its capacity is where the open
  * track ends (NWA + free blocks); a finalized disc's is what READ CAPACITY says is recorded. */
-static void probe_write_once(struct mmc_ctx *c, struct mmc_probe *out, uint32_t readable, const char *source)
+static void probe_write_once(struct mmc_ctx *c, struct mmc_probe *out, uint32_t readable)
 {
 	out->packet_writable = true;
 	out->packet_sectors = out->profile == MMC_PROFILE_CDR || out->profile == MMC_PROFILE_BDR ? 32 : 16;
 	if (mmc_probe_append(c, out) != 0) {
-		snprintf(out->problem, sizeof(out->problem), "the %s does not answer READ DISC INFORMATION", out->kind);
+		set_problem(out, MMC_PROBLEM_UNKNOWN_STATE, "the %s does not answer READ DISC INFORMATION", out->kind);
 		return;
 	}
 	if (out->finalized) {
 		out->sectors = readable;
 		out->formatted = false;
-		snprintf(out->problem, sizeof(out->problem),
-			 "the %s is finalized (closed): nothing more can be written; it can be read with -o ro",
-			 out->kind);
-		(void)source;
+		set_problem(out, MMC_PROBLEM_FINALIZED, "the %s is finalized (closed) and takes no more writes",
+			    out->kind);
 		return;
 	}
 	out->formatted = out->nwa_valid;
 	out->sectors = out->nwa_valid ? out->nwa + out->free_sectors : readable;
 	if (!out->nwa_valid)
-		snprintf(out->problem, sizeof(out->problem), "the %s has no writable address left (full)", out->kind);
+		set_problem(out, MMC_PROBLEM_FULL, "the %s has no writable address left (full)", out->kind);
 }
 
 int mmc_probe_medium(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen)
@@ -204,10 +216,8 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 			out->packet_sectors = have_ti && ti.fixed_packet && ti.packet_size ? ti.packet_size : 32;
 			out->formatted = have_ti && ti.fixed_packet && !ti.blank;
 			if (have_ti && !ti.blank && !ti.fixed_packet && !out->problem[0])
-				snprintf(out->problem, sizeof(out->problem),
-					 "the CD-RW holds a session that is not written in fixed packets: "
-					 "blank and format it with `pktfuse format --force %s`",
-					 source);
+				set_problem(out, MMC_PROBLEM_NOT_PACKET_SESSION,
+					    "the CD-RW holds a session that is not written in fixed packets");
 		}
 		break;
 	case MMC_PROFILE_DVDRW_RO:
@@ -225,16 +235,13 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	case MMC_PROFILE_DVDRW_SEQ:
 		out->packet_writable = true;
 		out->packet_sectors = 16;
-		snprintf(
-			out->problem, sizeof(out->problem),
-			"the DVD-RW is in sequential mode: format it for restricted overwrite with `pktfuse format %s`",
-			source);
+		set_problem(out, MMC_PROBLEM_SEQUENTIAL, "the DVD-RW is in sequential mode");
 		break;
 	case MMC_PROFILE_CDR:
 	case MMC_PROFILE_DVDR:
 	case MMC_PROFILE_DVDPR:
 	case MMC_PROFILE_BDR:
-		probe_write_once(c, out, have_cap ? last + 1 : 0, source);
+		probe_write_once(c, out, have_cap ? last + 1 : 0);
 		break;
 	case 0:
 		snprintf(err, errlen, "%s: no disc in the drive", source);
@@ -243,14 +250,13 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 		out->packet_sectors = out->profile >= 0x40 ? 32 : out->profile >= 0x10 ? 16 : 32;
 		out->formatted = have_cap;
 		if (mmc_profile_is_write_once(out->profile))
-			snprintf(out->problem, sizeof(out->problem),
-				 "the disc is a write-once %s: pktfuse writes CD-R, DVD-R, DVD+R and BD-R (SRM) "
-				 "among write-once discs; it can be read with -o ro",
-				 out->kind);
+			set_problem(out, MMC_PROBLEM_READ_ONLY_MEDIUM,
+				    "the disc is a write-once %s, which pktfuse does not write (it writes CD-R, DVD-R, "
+				    "DVD+R and BD-R SRM)",
+				    out->kind);
 		else
-			snprintf(out->problem, sizeof(out->problem),
-				 "the disc is a read-only %s (profile %04Xh): it can be read with -o ro", out->kind,
-				 out->profile);
+			set_problem(out, MMC_PROBLEM_READ_ONLY_MEDIUM, "the disc is a read-only %s (profile %04Xh)",
+				    out->kind, out->profile);
 		break;
 	}
 	if (out->formatted && !out->write_once) {
@@ -266,11 +272,10 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	if (out->packet_sectors > 1024)
 		out->packet_sectors = 32;
 	if (!out->problem[0] && out->packet_writable && !out->formatted && !out->write_once)
-		snprintf(out->problem, sizeof(out->problem), "the %s is %s: format it with `pktfuse format %s`",
-			 out->kind, out->disc_status == 0 ? "blank" : "not formatted for packet writing", source);
+		set_problem(out, MMC_PROBLEM_NEEDS_FORMAT, "the %s is %s", out->kind,
+			    out->disc_status == 0 ? "blank" : "not formatted for packet writing");
 	if (!out->problem[0] && out->write_protected)
-		snprintf(out->problem, sizeof(out->problem), "the %s is write-protected: it can be read with -o ro",
-			 out->kind);
+		set_problem(out, MMC_PROBLEM_WRITE_PROTECTED, "the %s is write-protected", out->kind);
 	uint64_t h = mix(0, out->profile);
 	h = mix(h, di.disc_id);
 	/* A write-once disc's recorded size and state change with every write and close: not its identity. */

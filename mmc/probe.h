@@ -4,6 +4,7 @@
 #define PKTFUSE_MMC_PROBE_H
 
 #include "mmc_cmds.h"
+#include "mmc_problem.h"
 
 struct mmc_probe {
 	struct mmc_inquiry inq;
@@ -32,7 +33,10 @@ struct mmc_probe {
 	bool recorded;
 	uint32_t last_recorded;
 	uint32_t link_sectors; /* lost after every WRITE (CD-R: 7) */
-	char problem[200];     /* why it cannot be written as it is, and what to do ("" when it can) */
+	/* Why it cannot be written as it is (MMC_PROBLEM_NONE and "" when it can): the code, and the
+	 * disc described ("the CD-RW is blank"); what to do is the program's to word (mmc_problem.h). */
+	enum mmc_problem problem_code;
+	char problem[200];
 };
 
 /* Waits for the drive to become ready (bounded), then fills *out.  Returns 0, or a negative errno with

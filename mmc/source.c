@@ -58,130 +58,46 @@ int mmc_source_open(const char *source, const struct mmc_source_options *opt, st
 	int rc = open_transport(source, opt->read_only, false, &t, err, errlen);
 
 	*out = NULL;
+	if (opt->problem)
+		*opt->problem = MMC_PROBLEM_NONE;
 	if (rc <= 0)
 		return rc;
-	struct mmc_dev_options mo = {.read_only = opt->read_only, .speed = opt->speed, .quiet = opt->quiet};
+	struct mmc_dev_options mo = {
+		.read_only = opt->read_only, .speed = opt->speed, .quiet = opt->quiet, .problem = opt->problem};
 	*out = mmc_dev_open(t, source, &mo, err, errlen);
 	return *out ? 1 : -1;
 }
 
-static const char *disc_status_name(uint8_t s)
-{
-	static const char *const names[] = {"empty", "incomplete", "finalized", "random access"};
-	return names[s & 3];
-}
-
-static double mib(uint64_t sectors)
-{
-	return (double)sectors * 2048.0 / 1048576.0;
-}
-
-/* What closing the open session would cost, and what the disc looks like: info on write-once media. */
-static void print_close_cost(FILE *out, const struct mmc_probe *p)
-{
-	bool first = p->sessions <= 1;
-	uint32_t gap = mmc_session_gap_sectors(p->profile, first);
-	const char *how = p->profile == MMC_PROFILE_CDR	   ? "lead-out and the next session's lead-in"
-			  : p->profile == MMC_PROFILE_BDR  ? "nothing: BD-R sessions have no lead-out"
-			  : p->profile == MMC_PROFILE_DVDR ? "border-out and the next border-in, estimated"
-							   : "session closure and the next intro, estimated";
-	bool empty = p->session_state == 0 && p->sessions > 1;
-	bool dash = p->profile == MMC_PROFILE_CDR || p->profile == MMC_PROFILE_DVDR;
-	if (empty)
-		fprintf(out, "closing the session: nothing to close (the open session is empty)\n");
-	else
-		fprintf(out, "closing the session costs: %" PRIu32 " sectors (%.1f MiB: %s)\n", gap, mib(gap), how);
-	if (empty && dash) /* CD-R and DVD-R finalize by closing a session with something in it */
-		fprintf(out, "finalizing: only once something is written into the open session\n");
-	else
-		fprintf(out, "finalizing: no session can follow; costs no more than closing\n");
-}
-
-static void print_write_once(FILE *out, const struct mmc_probe *p)
-{
-	const char *status = p->disc_status == 0 ? "blank" : p->finalized ? "closed (finalized)" : "appendable";
-	const char *last = p->finalized ? "closed" : p->session_state == 0 ? "empty" : "open";
-	fprintf(out, "disc status: %s\n", status);
-	fprintf(out, "sessions: %u (the last one %s)\n", p->sessions, last);
-	fprintf(out, "tracks: %u\n", p->tracks);
-	if (p->last_complete)
-		fprintf(out, "last closed session: %u, starting at sector %" PRIu32 "\n", p->last_complete,
-			p->last_complete_start);
-	fprintf(out, "last session starts at: sector %" PRIu32 "\n", p->session_start);
-	if (p->recorded)
-		fprintf(out, "recorded: up to sector %" PRIu32 "\n", p->last_recorded);
-	else
-		fprintf(out, "recorded: nothing\n");
-	if (p->nwa_valid)
-		fprintf(out, "next writable address: %" PRIu32 "\n", p->nwa);
-	else
-		fprintf(out, "next writable address: none\n");
-	fprintf(out, "free: %" PRIu32 " sectors (%.1f MiB)\n", p->free_sectors, mib(p->free_sectors));
-	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p->sectors, mib(p->sectors));
-	if (p->link_sectors)
-		fprintf(out, "write unit: variable packets of up to %u sectors, %" PRIu32 " link sectors after each\n",
-			p->packet_sectors, p->link_sectors);
-	else
-		fprintf(out, "write unit: %u sectors (%u KiB)\n", p->packet_sectors, p->packet_sectors * 2);
-	if (!p->finalized && p->disc_status != 0)
-		print_close_cost(out, p);
-	fprintf(out, "writable: %s\n", p->problem[0] ? "no" : "yes");
-	if (p->problem[0])
-		fprintf(out, "note: %s\n", p->problem);
-}
-
-int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
+int mmc_cmd_info(const char *source, struct mmc_info *out, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
-	int rc;
-
-	if (open_drive(source, true, false, " (nothing to ask)", &t, err, errlen))
-		return -1;
-	struct mmc_ctx ctx = {.t = t, .quiet = true};
-	struct mmc_probe p;
 	uint8_t cfg[512];
 	uint32_t got = 0;
 
-	rc = mmc_probe_medium(&ctx, source, &p, err, errlen);
-	if (rc && p.inq.vendor[0] == 0) {
+	memset(out, 0, sizeof(*out));
+	if (open_drive(source, true, false, " (nothing to ask)", &t, err, errlen))
+		return -1;
+	struct mmc_ctx ctx = {.t = t, .quiet = true};
+	int rc = mmc_probe_medium(&ctx, source, &out->probe, err, errlen);
+	if (rc && out->probe.inq.vendor[0] == 0) {
 		mmc_transport_close(t);
 		return -1;
 	}
-	fprintf(out, "drive: %s %s %s\n", p.inq.vendor, p.inq.product, p.inq.revision);
 	if (mmc_get_configuration(&ctx, 0, 0, cfg, sizeof(cfg), &got) == 0 && got >= 12 && mmc_get_be16(cfg + 8) == 0) {
-		fprintf(out, "profiles:");
+		out->have_profiles = true;
 		unsigned n = cfg[11];
-		for (unsigned i = 0; i + 4 <= n && 12 + i + 4 <= sizeof(cfg); i += 4)
-			fprintf(out, " %s%s", mmc_profile_name(mmc_get_be16(cfg + 12 + i)),
-				cfg[12 + i + 2] & 1 ? "*" : "");
-		fprintf(out, "\n");
+		for (unsigned i = 0; i + 4 <= n && 12 + i + 4 <= sizeof(cfg) && out->nprofiles < MMC_INFO_MAX_PROFILES;
+		     i += 4) {
+			out->profiles[out->nprofiles].code = mmc_get_be16(cfg + 12 + i);
+			out->profiles[out->nprofiles++].current = cfg[12 + i + 2] & 1;
+		}
 	}
-	if (p.max_write_kbs)
-		fprintf(out, "max write speed: %u kB/s\n", p.max_write_kbs);
-	if (rc) {
-		fprintf(out, "medium: none (%s)\n", err);
-		mmc_transport_close(t);
-		return 0;
-	}
-	fprintf(out, "medium: %s (profile %04Xh)\n", p.kind, p.profile);
-	if (p.write_once) {
-		print_write_once(out, &p);
-		mmc_transport_close(t);
-		return 0;
-	}
-	fprintf(out, "disc status: %s\n", disc_status_name(p.disc_status));
-	fprintf(out, "formatted for packet writing: %s\n", p.formatted ? "yes" : "no");
-	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p.sectors, p.sectors * 2048.0 / 1048576.0);
-	fprintf(out, "packet size: %u sectors (%u KiB)\n", p.packet_sectors, p.packet_sectors * 2);
-	fprintf(out, "erasable: %s\n", p.erasable ? "yes" : "no");
-	fprintf(out, "writable: %s\n", p.problem[0] ? "no" : "yes");
+	if (rc)
+		snprintf(out->no_medium, sizeof(out->no_medium), "%s", err);
+	out->have_medium = rc == 0;
 	struct emu_counters ec;
-	if (emu_get_counters(t, &ec))
-		fprintf(out, "wear: highest packet rewritten %llu times\n", (unsigned long long)ec.max_wear);
-	else
-		fprintf(out, "wear: unknown (drives do not report it)\n");
-	if (p.problem[0])
-		fprintf(out, "note: %s\n", p.problem);
+	out->have_wear = emu_get_counters(t, &ec);
+	out->max_wear = out->have_wear ? ec.max_wear : 0;
 	mmc_transport_close(t);
 	return 0;
 }
@@ -251,6 +167,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 	struct mmc_format_caps fc;
 	int rc;
 
+	if (opt->problem)
+		*opt->problem = MMC_PROBLEM_NONE;
 	if (opt->quick && opt->full) {
 		snprintf(err, errlen, "a quick and a full format exclude each other");
 		return -1;
@@ -262,6 +180,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		goto fail;
 	if (!p.packet_writable) {
 		snprintf(err, errlen, "%s: %s", source, p.problem);
+		if (opt->problem)
+			*opt->problem = p.problem_code;
 		goto fail;
 	}
 	if (p.write_protected) {

@@ -52,8 +52,19 @@ for row in "cd-r 32 7 11400" "dvd-r 16 0 16384" "dvd+r 16 0 3072" "bd-r 32 0 0";
 	has "$T/i3" "sessions: 2 (the last one closed)"
 	has "$T/i3" "next writable address: none"
 	has "$T/i3" "writable: no"
-	grep -q "^note: the .* is finalized" "$T/i3" || fail "$p: no note on the finalized disc: $(cat "$T/i3")"
+	kind=$(sed -n 's/^medium: \(.*\) (profile .*/\1/p' "$T/i3")
+	why="the $kind is finalized (closed) and takes no more writes: it can be read with -o ro"
+	has "$T/i3" "note: $why"
 	if "$PKTMMC" append "$S" 1 2> "$T/err"; then fail "$p: appended to a finalized disc"; fi
+	# the daemon refuses it for writing with the same words, in one line
+	if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
+		mkdir -p "$T/mnt"
+		if "$PKTFUSE" "emu:$p:$img" "$T/mnt" -o image 2> "$T/err"; then
+			"$PKTFUSE" umount "$T/mnt"
+			fail "$p: mounted a finalized disc for writing"
+		fi
+		[ "$(cat "$T/err")" = "pktfuse: emu:$p:$img: $why" ] || fail "$p: refusal: $(cat "$T/err")"
+	fi
 	# every write the drive took was at its NWA, and nothing was refused
 	ok=$(grep -c '^op=2A .* rule=ok' "$log" || true)
 	[ "$ok" -eq 4 ] || fail "$p: $ok accepted writes, want 4"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "emu/emu.h"
+#include "info_print.h"
 #include "mmc_dev.h"
 #include "source.h"
 
@@ -31,12 +32,25 @@ static void pattern(uint8_t *buf, uint64_t lba, uint32_t seed)
 	}
 }
 
-static int dd(const char *source, char **argv, int argc)
+/* Opens SOURCE, or says why not (with what to do, in pktfuse's words).  NULL on failure. */
+static struct pkt_blockdev *open_source(const char *source, bool read_only)
 {
 	char err[512];
+	enum mmc_problem problem;
 	struct pkt_blockdev *dev;
-	struct mmc_source_options o = {0};
+	struct mmc_source_options o = {.read_only = read_only, .problem = &problem};
+	int rc = mmc_source_open(source, &o, &dev, err, sizeof(err));
 
+	if (rc <= 0) {
+		disc_problem_advise(problem, source, err, sizeof(err));
+		fprintf(stderr, "pktmmc: %s\n", rc ? err : "not an MMC source");
+		return NULL;
+	}
+	return dev;
+}
+
+static int dd(const char *source, char **argv, int argc)
+{
 	if (argc < 3)
 		return usage();
 	bool write = !strcmp(argv[0], "write");
@@ -44,12 +58,10 @@ static int dd(const char *source, char **argv, int argc)
 		return usage();
 	uint64_t lba = strtoull(argv[1], NULL, 0), count = strtoull(argv[2], NULL, 0);
 	uint32_t seed = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 0) : 1;
-	o.read_only = !write;
-	int rc = mmc_source_open(source, &o, &dev, err, sizeof(err));
-	if (rc <= 0) {
-		fprintf(stderr, "pktmmc: %s\n", rc ? err : "not an MMC source");
+	struct pkt_blockdev *dev = open_source(source, !write);
+	if (!dev)
 		return 1;
-	}
+	int rc;
 	uint32_t ps = dev->geo.packet_sectors;
 	uint8_t *buf = malloc((size_t)ps * 2048), *cmp = malloc(2048);
 	int res = 0;
@@ -84,24 +96,10 @@ static int dd(const char *source, char **argv, int argc)
 	return res;
 }
 
-static struct pkt_blockdev *open_writable(const char *source)
-{
-	char err[512];
-	struct pkt_blockdev *dev;
-	struct mmc_source_options o = {0};
-	int rc = mmc_source_open(source, &o, &dev, err, sizeof(err));
-
-	if (rc <= 0) {
-		fprintf(stderr, "pktmmc: %s\n", rc ? err : "not an MMC source");
-		return NULL;
-	}
-	return dev;
-}
-
 /* PACKETS whole packets of the pattern from the NWA on, each where pkt_geometry_append_lba puts it. */
 static int append(const char *source, const char *packets_arg, const char *seed_arg)
 {
-	struct pkt_blockdev *dev = open_writable(source);
+	struct pkt_blockdev *dev = open_source(source, false);
 	struct pkt_append_state st;
 
 	if (!dev)
@@ -134,7 +132,7 @@ static int close_disc(const char *source, const char *what)
 							      : PKT_CLOSE_FINALIZE;
 	if (kind == PKT_CLOSE_FINALIZE && strcmp(what, "finalize"))
 		return usage();
-	struct pkt_blockdev *dev = open_writable(source);
+	struct pkt_blockdev *dev = open_source(source, false);
 	if (!dev)
 		return 1;
 	int rc = pkt_blockdev_close_session(dev, kind);
@@ -236,10 +234,12 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return usage();
 	if (!strcmp(argv[1], "info")) {
-		if (mmc_cmd_info(argv[2], stdout, err, sizeof(err))) {
+		struct mmc_info info;
+		if (mmc_cmd_info(argv[2], &info, err, sizeof(err))) {
 			fprintf(stderr, "pktmmc: %s\n", err);
 			return 1;
 		}
+		info_print(stdout, argv[2], &info);
 		return 0;
 	}
 	if (!strcmp(argv[1], "format")) {

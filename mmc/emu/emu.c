@@ -276,7 +276,8 @@ static size_t emu_describe(struct mmc_transport *t, char *buf, size_t len)
 			       "emu_write_cache_held_packets: %" PRIu32 "\n",
 			       e->p->name, e->speed, (double)c->sim_ns / 1e9, emu_rate(e), c->write_cmds,
 			       c->write_sectors, c->read_cmds, c->refused_writes, c->rmw, c->max_wear,
-			       (uint64_t)e->held_cap * e->p->packet * SECTOR, e->nheld);
+			       emu_write_once(e) ? e->wo.cache_bytes : (uint64_t)e->held_cap * e->p->packet * SECTOR,
+			       emu_write_once(e) ? e->wo.nheld : e->nheld);
 	if (emu_write_once(e))
 		n += emu_wo_describe(e, buf + (n < len ? n : len), n < len ? len - n : 0);
 	return n;
@@ -326,7 +327,7 @@ bool emu_get_counters(struct mmc_transport *t, struct emu_counters *out)
 	struct emu *e = t->priv;
 	*out = e->c;
 	out->rate_bps = emu_rate(e);
-	out->held_packets = e->nheld;
+	out->held_packets = emu_write_once(e) ? e->wo.nheld : e->nheld;
 	return true;
 }
 
@@ -527,6 +528,8 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (emu_write_once(e)) /* its own cache: whole writes in order, not packets */
+		e->wo.cache_bytes = e->read_only || e->write_protect ? 0 : wcache;
 	if (log_path) {
 		e->log = fopen(log_path, "a");
 		if (!e->log) {

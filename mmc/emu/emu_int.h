@@ -53,6 +53,10 @@ struct emu_track {
 struct emu_extent {
 	uint32_t lba, n; /* recorded sectors, sorted and merged */
 };
+struct emu_wo_held {
+	uint32_t track, lba, n, pad;
+	uint8_t *data;
+};
 struct emu_wo {
 	struct emu_track track[EMU_MAX_TRACKS];
 	uint32_t ntracks;
@@ -60,6 +64,11 @@ struct emu_wo {
 	struct emu_extent *ext;
 	uint32_t next, ext_cap;
 	uint32_t end; /* one past the last recorded sector (0: nothing recorded) */
+	/* the drive's volatile write cache (emu_wo_cache.c): accepted writes not yet on the medium, oldest
+	 * first; the tracks and extents above already count them */
+	struct emu_wo_held *held;
+	uint32_t nheld, held_slots;
+	uint64_t held_bytes, cache_bytes; /* cache_bytes 0: no cache */
 };
 
 struct emu {
@@ -128,6 +137,8 @@ int emu_save_state(struct emu *e);
 int emu_load_state(struct emu *e, char *err, size_t errlen);
 int emu_alloc_wcache(struct emu *e, uint64_t wcache);
 int emu_open_disc(struct emu *e, const struct emu_open_options *oo, uint64_t size, char *err, size_t errlen);
+/* The drive's seeded choices. */
+uint64_t emu_rnd(struct emu *e);
 int emu_destage_all(struct emu *e);
 int emu_hold_write(struct emu *e, uint32_t lba, uint32_t n, const uint8_t *buf);
 void emu_overlay_held(const struct emu *e, uint32_t lba, uint32_t n, uint8_t *buf);
@@ -220,6 +231,14 @@ int emu_wo_read_toc(struct emu *e, struct mmc_cmd *cmd);
 int emu_wo_reserve_track(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen);
 int emu_wo_close(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen);
 size_t emu_wo_describe(const struct emu *e, char *buf, size_t len);
+/* Puts an accepted write (its data, pad and journal record) on the medium. */
+int emu_wo_record(struct emu *e, uint32_t track, uint32_t lba, uint32_t n, uint32_t pad, const uint8_t *data);
+/* The write cache (emu_wo_cache.c). */
+int emu_wo_hold(struct emu *e, uint32_t track, uint32_t lba, uint32_t n, uint32_t pad, const uint8_t *data);
+int emu_wo_destage_all(struct emu *e);
+void emu_wo_overlay(const struct emu *e, uint32_t lba, uint32_t n, uint8_t *buf);
+void emu_wo_power_off(struct emu *e, uint64_t *written, uint64_t *lost);
+void emu_wo_cache_free(struct emu *e);
 /* The state file's write-once part: saved after the wear counters, then one journal record per write
  * appended until the next save (emu_state.c). */
 bool emu_wo_save(const struct emu *e, FILE *f);

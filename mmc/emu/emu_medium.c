@@ -126,6 +126,8 @@ int emu_do_read(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n)
 	if ((size_t)got < (size_t)n * SECTOR)
 		memset((char *)cmd->buf + got, 0, (size_t)n * SECTOR - (size_t)got);
 	emu_overlay_held(e, lba, n, cmd->buf);
+	if (emu_write_once(e))
+		emu_wo_overlay(e, lba, n, cmd->buf);
 	emu_model_io(e, lba, n);
 	e->c.read_cmds++;
 	e->c.read_sectors += n;

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint64_t emu_rnd(struct emu *e)
+uint64_t emu_rnd(struct emu *e)
 {
 	e->rng ^= e->rng << 13;
 	e->rng ^= e->rng >> 7;
@@ -76,6 +76,8 @@ static int destage(struct emu *e, uint32_t i)
 /* SYNCHRONIZE CACHE: every held packet reaches the medium, in an order of the drive's choosing. */
 int emu_destage_all(struct emu *e)
 {
+	if (emu_write_once(e))
+		return emu_wo_destage_all(e);
 	while (e->nheld) {
 		int rc = destage(e, (uint32_t)(emu_rnd(e) % e->nheld));
 		if (rc)
@@ -134,6 +136,8 @@ void emu_power_off(struct emu *e)
 {
 	uint64_t written = 0, lost = 0, torn = 0;
 
+	if (emu_write_once(e)) /* in order: a seeded number of the oldest held writes, never torn */
+		emu_wo_power_off(e, &written, &lost);
 	while (e->nheld) {
 		uint32_t i = (uint32_t)(emu_rnd(e) % e->nheld);
 		const struct held *h = &e->held[i];

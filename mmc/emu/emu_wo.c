@@ -16,8 +16,8 @@
  *   lead-in and pregap, the unwritten part of a reserved track) MEDIUM ERROR 11/00, as the pickup finds
  *   no readable data there.  Real drives differ in these codes; both end up as EIO on the host;
  * - closing a session costs what the medium costs (session_gap());
- * - no volatile write cache: a write-once drive records in order, so an accepted write is on the disc
- *   (the power-cut model of the rewritable profiles does not apply). */
+ * - the drive's volatile write cache (emu_wo_cache.c) holds accepted writes and records them in the
+ *   order they came, as a drive writing a sequential medium does: a power cut loses a tail of them. */
 #define _GNU_SOURCE
 #include "emu_int.h"
 #include "mmc_be.h"
@@ -88,6 +88,7 @@ void emu_wo_free(struct emu *e)
 {
 	free(e->wo.ext);
 	e->wo.ext = NULL;
+	emu_wo_cache_free(e);
 }
 
 /* ---- recorded sectors --------------------------------------------------------------------------- */
@@ -305,9 +306,20 @@ static uint32_t open_nwa(struct emu *e)
 	return e->wo.finalized ? 0 : t->nwa;
 }
 
-int emu_wo_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, char *note, size_t notelen)
+int emu_wo_record(struct emu *e, uint32_t track, uint32_t lba, uint32_t n, uint32_t pad, const uint8_t *data)
 {
 	static const uint8_t zeros[64 * SECTOR];
+
+	if (pwrite(e->fd, data, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
+		return -EIO;
+	if (pad && pwrite(e->fd, zeros, (size_t)pad * SECTOR, (off_t)(lba + n) * SECTOR) != (ssize_t)pad * SECTOR)
+		return -EIO;
+	journal_write(e, track, n);
+	return 0;
+}
+
+int emu_wo_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, char *note, size_t notelen)
+{
 	const char *wp = write_params_problem(e);
 
 	if (wp && !e->wo.finalized) { /* a finalized disc has no NWA, whatever page 05h says */
@@ -328,14 +340,15 @@ int emu_wo_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, c
 		e->c.medium_errors++;
 		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, e->write_error);
 	}
-	if (pwrite(e->fd, cmd->buf, (size_t)n * SECTOR, (off_t)lba * SECTOR) != (ssize_t)((size_t)n * SECTOR))
-		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, lba);
+	uint32_t ti = (uint32_t)(t - e->wo.track);
 	int pad = apply_write(e, t, n);
 	if (pad < 0)
 		return emu_check(e, cmd, MMC_SK_HARDWARE_ERROR, MMC_ASC_INTERNAL_TARGET_FAILURE, 0x00, -1);
-	if (pad && pwrite(e->fd, zeros, (size_t)pad * SECTOR, (off_t)(lba + n) * SECTOR) != (ssize_t)pad * SECTOR)
-		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, lba + n);
-	journal_write(e, (uint32_t)(t - e->wo.track), n);
+	/* The drive's state moves at once; the data reaches the medium now or, held, in order later. */
+	int rc = e->wo.cache_bytes ? emu_wo_hold(e, ti, lba, n, (uint32_t)pad, cmd->buf)
+				   : emu_wo_record(e, ti, lba, n, (uint32_t)pad, cmd->buf);
+	if (rc)
+		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, lba);
 	emu_model_io(e, lba, n);
 	e->c.write_cmds++;
 	e->c.write_sectors += n;
@@ -373,6 +386,8 @@ int emu_wo_reserve_track(struct emu *e, struct mmc_cmd *cmd, char *note, size_t 
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (e->wo.finalized || !track_empty(t) || e->wo.ntracks == EMU_MAX_TRACKS)
 		return sequence_error(e, cmd);
+	if (emu_wo_destage_all(e) < 0)
+		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, -1);
 	if (size >= e->sectors) /* (before rounding, which could wrap) */
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_LBA_OUT_OF_RANGE, 0x00, -1);
 	size = (uint32_t)round_up(size, unit(e)); /* below the disc's size: no wrap */
@@ -448,6 +463,8 @@ int emu_wo_close(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen)
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
 	if (e->wo.finalized || disc_blank(e))
 		return sequence_error(e, cmd);
+	if (emu_wo_destage_all(e) < 0) /* a drive records what it holds before it closes anything */
+		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, -1);
 	if (f == 1) {
 		int i = number == 0xff || number == 0 ? (int)e->wo.ntracks - 1 : (int)number - 1;
 		if (i < 0 || (uint32_t)i >= e->wo.ntracks)

@@ -108,8 +108,9 @@ static size_t add_write_once_features(const struct emu *e, uint8_t *d, size_t n,
 	uint8_t four[4] = {0};
 
 	if (code == MMC_PROFILE_CDR || code == MMC_PROFILE_DVDR) {
-		uint8_t inc[4] = {0x01, 0x01, 0x00, 0x00}; /* data block types: Mode 1 */
-		n = add_feature(d, n, MMC_FEATURE_INCREMENTAL, cur, inc, 4);
+		/* data block types 8 (Mode 1) and 10 (Mode 2 Form 1); one link size: CD-R's 7 blocks, DVD-R's 16 */
+		uint8_t inc[8] = {0x05, 0x00, 0x00, 0x01, code == MMC_PROFILE_CDR ? 7 : 16, 0, 0, 0};
+		n = add_feature(d, n, MMC_FEATURE_INCREMENTAL, cur, inc, 8);
 	}
 	if (code == MMC_PROFILE_CDR)
 		n = add_feature(d, n, MMC_FEATURE_CD_TAO, cur, four, 4);

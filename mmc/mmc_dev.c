@@ -174,7 +174,11 @@ static uint32_t nwa_after(const struct mmc_dev *m, uint32_t lba, uint32_t n)
 /* Write-once media: reads where the disc stands from the drive (after a refused write or a close). */
 static int refresh_append(struct mmc_dev *m)
 {
+	/* Quiet: some of these (READ TOC of an open disc) fail on some drives and matter little. */
+	bool quiet = m->ctx.quiet;
+	m->ctx.quiet = true;
 	int rc = mmc_probe_append(&m->ctx, &m->probe);
+	m->ctx.quiet = quiet;
 
 	if (!rc)
 		m->nwa = m->probe.nwa_valid ? m->probe.nwa : (uint32_t)m->dev.geo.sector_count;

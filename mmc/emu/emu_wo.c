@@ -484,6 +484,7 @@ int emu_wo_close(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen)
 			e->wo.ntracks--; /* finalizing after a closed session: the empty one goes */
 		bool multi = plus || bd ? !finalize_fn : e->wp_ms == 3;
 		uint16_t s = e->wo.track[e->wo.ntracks - 1].session;
+		/* no next session wanted, or no room left for one: the disc is finalized */
 		if (!multi || !open_track(e, leadout + session_gap(e, first), (uint16_t)(s + 1)))
 			e->wo.finalized = true;
 		snprintf(note, notelen, "close session=%u leadout=%" PRIu32 " %s%" PRIu32, s, leadout,

@@ -65,7 +65,7 @@ static double mib(uint64_t sectors)
 static void print_close_cost(FILE *out, const struct mmc_probe *p)
 {
 	bool first = p->sessions <= 1;
-	uint32_t gap = mmc_session_gap_sectors(p->profile, first);
+	uint32_t gap = mmc_session_close_cost(p->profile, first);
 	const char *how = p->profile == MMC_PROFILE_CDR	   ? "lead-out and the next session's lead-in"
 			  : p->profile == MMC_PROFILE_BDR  ? "nothing: BD-R sessions have no lead-out"
 			  : p->profile == MMC_PROFILE_DVDR ? "border-out and the next border-in, estimated"

@@ -49,11 +49,14 @@
 
 const char *mmc_profile_name(uint16_t profile);
 
-/* Sectors that closing a session of a write-once medium costs: from the end of the session's data to
- * the first user sector of the next session.  first: the disc's first session.
+/* Sectors that closing a session of a write-once medium costs: from the start of its lead-out (CD-R:
+ * after the 2 run-out blocks of the last packet) to the first user sector of the next session.
+ * first: the disc's first session.
  * CD-R (Orange Book; what `cdrecord -msinfo` shows): the first session's lead-out is 6750 sectors
  * (1.5 min), later ones 2250 (0.5 min); each new session has a 4500-sector lead-in (1 min) and the
- * 150-sector pregap of its first track: 11,400 after the first session, 6,900 after later ones.
+ * 150-sector pregap of its first track: 11,400 after the first session, 6,900 after later ones.  A
+ * real packet-written CD-R (udfclient's cd_sessions in udisks issue 836) has sessions ending at 608
+ * and 17898 and the next ones starting at 12010 = 608 + 2 + 11400 and 24800 = 17898 + 2 + 6900.
  * DVD-R: a Border-out and the next Border-in, the first one larger; DVD+R: a session closure and the
  * next intro.  These two are estimates of the sizes drives leave (about 32 MiB after the first
  * session, 6 MiB after later ones on DVD-R; 6 MiB on DVD+R), not read from the DVD specifications.
@@ -78,6 +81,27 @@ static inline uint32_t mmc_session_gap_sectors(uint16_t profile, bool first)
 static inline uint32_t mmc_link_sectors(uint16_t profile)
 {
 	return profile == MMC_PROFILE_CDR ? 7 : 0;
+}
+
+/* The 2 run-out blocks that end a CD-R packet (of its 7 link sectors): a closed session's lead-out
+ * starts after them, not after the 5 link and run-in blocks a next packet would need. */
+#define MMC_CD_RUN_OUT_BLOCKS 2
+
+/* How far closing the session moves the NWA, from the one it has now (whose link sectors are already
+ * counted) to the first one of the next session. */
+static inline uint32_t mmc_session_close_cost(uint16_t profile, bool first)
+{
+	uint32_t link = mmc_link_sectors(profile);
+
+	return mmc_session_gap_sectors(profile, first) - (link ? link - MMC_CD_RUN_OUT_BLOCKS : 0);
+}
+
+/* Where the lead-out of a session whose last track has NWA nwa starts. */
+static inline uint32_t mmc_leadout_after(uint16_t profile, uint32_t nwa)
+{
+	uint32_t link = mmc_link_sectors(profile);
+
+	return link && nwa >= link ? nwa - (link - MMC_CD_RUN_OUT_BLOCKS) : nwa;
 }
 
 #endif

@@ -433,7 +433,7 @@ static uint32_t close_open_session(struct emu *e)
 		if (t->nwa > end)
 			end = t->nwa;
 	}
-	return end;
+	return mmc_leadout_after(e->p->code, end);
 }
 
 static bool session_has_data(struct emu *e)

@@ -155,7 +155,7 @@ int emu_wo_read_toc(struct emu *e, struct mmc_cmd *cmd)
 			put_addr(p + 4, t->start, msf);
 			n += 8;
 			last = i + 1;
-			leadout = t->nwa;
+			leadout = mmc_leadout_after(e->p->code, t->nwa);
 		}
 		if (!last)
 			return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);

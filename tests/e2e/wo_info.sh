@@ -10,8 +10,9 @@ PKTMMC=${1:?usage: wo_info.sh PKTMMC}
 has() { grep -qxF -- "$2" "$1" || fail "$p: no line '$2' in: $(cat "$1")"; }
 length() { stat -c %s "$1"; }
 
-# profile packet link gap-after-the-first-session
-for row in "cd-r 32 7 11400" "dvd-r 16 0 16384" "dvd+r 16 0 3072" "bd-r 32 0 0"; do
+# profile packet link NWA-advance-of-closing-the-first-session (CD-R: 11400 from the lead-out, which
+# starts 2 run-out blocks after the last packet, 5 before the NWA its 7 link blocks gave)
+for row in "cd-r 32 7 11395" "dvd-r 16 0 16384" "dvd+r 16 0 3072" "bd-r 32 0 0"; do
 	read -r p ps link gap <<< "$row"
 	img="$T/$p.img"
 	log="$T/$p.log"

@@ -40,7 +40,7 @@ static const struct {
 	const char *name;
 	uint16_t profile;
 	uint32_t unit, link; /* padding unit, link blocks after a write */
-	uint32_t gap1, gap2; /* sectors between a closed session's end and the next one's start */
+	uint32_t gap1, gap2; /* sectors from a closed session's lead-out to the next one's start */
 	uint8_t finalize_fn; /* CLOSE TRACK/SESSION function that finalizes (0: close session, ms=0) */
 	bool page05;	     /* needs page 05h */
 } wo[] = {
@@ -297,7 +297,9 @@ START_TEST(test_sessions)
 		ck_assert_uint_eq(di.disc_status, 1);	/* appendable */
 		ck_assert_uint_eq(di.session_state, 0); /* the new session is empty */
 		ck_assert_uint_eq(di.sessions, (uint16_t)(s + 2));
-		start[s + 1] = end + (s == 0 ? wo[_i].gap1 : wo[_i].gap2);
+		/* a CD-R's lead-out starts after the 2 run-out blocks of the last packet's 7 link blocks */
+		uint32_t leadout = wo[_i].link ? end - wo[_i].link + 2 : end;
+		start[s + 1] = leadout + (s == 0 ? wo[_i].gap1 : wo[_i].gap2);
 		ck_assert_uint_eq(nwa(&r), start[s + 1]);
 		struct mmc_track_info ti = invisible(&r);
 		ck_assert_uint_eq(ti.session, (uint16_t)(s + 2));

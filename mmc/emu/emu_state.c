@@ -18,6 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Packets with a wear counter in the state file: none on write-once media, written once each. */
+static uint32_t wear_packets(const struct emu *e)
+{
+	return emu_write_once(e) ? 0 : (e->sectors + e->p->packet - 1) / e->p->packet;
+}
+
 int emu_save_state(struct emu *e)
 {
 	char tmp[4096];
@@ -73,7 +79,7 @@ int emu_load_state(struct emu *e, char *err, size_t errlen)
 	e->sectors = mmc_get_be32(hdr + 12);
 	uint32_t np = mmc_get_be32(hdr + 16);
 	e->gen = (uint64_t)mmc_get_be32(hdr + 20) << 32 | mmc_get_be32(hdr + 24);
-	if (np != (e->sectors + e->p->packet - 1) / e->p->packet) {
+	if (np != wear_packets(e)) {
 		fclose(f);
 		snprintf(err, errlen, "%s: corrupt state file", e->state_path);
 		return -EINVAL;
@@ -116,8 +122,8 @@ static int create_disc(struct emu *e, uint64_t size, char *err, size_t errlen)
 		return -1;
 	}
 	e->sectors = size ? (uint32_t)(size / SECTOR) : e->p->sectors;
-	e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
-	e->wear = calloc(e->npackets, sizeof(uint32_t));
+	e->npackets = wear_packets(e);
+	e->wear = calloc(e->npackets ? e->npackets : 1, sizeof(uint32_t));
 	/* A write-once disc's image holds what is recorded: it starts empty and grows. */
 	off_t length = emu_write_once(e) ? 0 : (off_t)e->sectors * SECTOR;
 	if (!e->wear || ftruncate(e->fd, length) < 0) {
@@ -155,8 +161,8 @@ static int adopt_write_once_image(struct emu *e, const struct stat *st, uint64_t
 			 (long long)st->st_size, e->sectors, e->p->name);
 		return -1;
 	}
-	e->npackets = (e->sectors + e->p->packet - 1) / e->p->packet;
-	e->wear = calloc(e->npackets, sizeof(uint32_t));
+	e->npackets = wear_packets(e);
+	e->wear = calloc(1, sizeof(uint32_t));
 	if (!e->wear || emu_wo_adopt_image(e, (uint32_t)(st->st_size / SECTOR)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

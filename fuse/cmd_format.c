@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "fs_sniff.h"
 #include "image_dev.h"
+#include "info_print.h"
 #include "mmc_dev.h"
 #include "pkt_cache.h"
 #include "source.h"
@@ -287,7 +288,10 @@ static int format_disc(struct format_args *fa)
 			}
 		}
 	}
+	enum mmc_problem problem;
+	fa->fo.problem = &problem;
 	if (mmc_cmd_format(fa->source, &fa->fo, err, sizeof(err)) != 0) {
+		disc_problem_advise(problem, fa->source, err, sizeof(err));
 		fprintf(stderr, "pktfuse: %s\n", err);
 		return 1;
 	}

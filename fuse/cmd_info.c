@@ -1,12 +1,154 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `pktfuse info SOURCE`: what a drive, the emulator or an image file is. */
+/* `pktfuse info SOURCE`: what a drive, the emulator or an image file is; and the words for what to do
+ * about a disc that cannot be written as it is. */
 #define _GNU_SOURCE
 #include "cmd.h"
 #include "image_dev.h"
+#include "info_print.h"
 #include "source.h"
 #include "source_kind.h"
 
+#include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+
+void disc_problem_advise(enum mmc_problem code, const char *source, char *msg, size_t len)
+{
+	size_t n = strnlen(msg, len);
+
+	switch (code) {
+	case MMC_PROBLEM_NEEDS_FORMAT:
+		snprintf(msg + n, len - n, ": format it with `pktfuse format %s`", source);
+		break;
+	case MMC_PROBLEM_NOT_PACKET_SESSION:
+		snprintf(msg + n, len - n, ": blank and format it with `pktfuse format --force %s`", source);
+		break;
+	case MMC_PROBLEM_SEQUENTIAL:
+		snprintf(msg + n, len - n, ": format it for restricted overwrite with `pktfuse format %s`", source);
+		break;
+	case MMC_PROBLEM_READ_ONLY_MEDIUM:
+	case MMC_PROBLEM_WRITE_PROTECTED:
+	case MMC_PROBLEM_FINALIZED:
+	case MMC_PROBLEM_FULL:
+	case MMC_PROBLEM_UNKNOWN_STATE:
+		snprintf(msg + n, len - n, ": it can be read with -o ro");
+		break;
+	case MMC_PROBLEM_NONE:
+		break;
+	}
+}
+
+/* The note on why the disc cannot be written, with what to do. */
+static void print_note(FILE *out, const struct mmc_probe *p, const char *source)
+{
+	char note[512];
+
+	if (!p->problem[0])
+		return;
+	snprintf(note, sizeof(note), "%s", p->problem);
+	disc_problem_advise(p->problem_code, source, note, sizeof(note));
+	fprintf(out, "note: %s\n", note);
+}
+
+static const char *disc_status_name(uint8_t s)
+{
+	static const char *const names[] = {"empty", "incomplete", "finalized", "random access"};
+	return names[s & 3];
+}
+
+static double mib(uint64_t sectors)
+{
+	return (double)sectors * 2048.0 / 1048576.0;
+}
+
+/* What closing the open session would cost, and what the disc looks like: info on write-once media. */
+static void print_close_cost(FILE *out, const struct mmc_probe *p)
+{
+	bool first = p->sessions <= 1;
+	uint32_t gap = mmc_session_close_cost(p->profile, first);
+	const char *how = p->profile == MMC_PROFILE_CDR	   ? "lead-out and the next session's lead-in"
+			  : p->profile == MMC_PROFILE_BDR  ? "nothing: BD-R sessions have no lead-out"
+			  : p->profile == MMC_PROFILE_DVDR ? "border-out and the next border-in, estimated"
+							   : "session closure and the next intro, estimated";
+	bool empty = p->session_state == 0 && p->sessions > 1;
+	bool dash = p->profile == MMC_PROFILE_CDR || p->profile == MMC_PROFILE_DVDR;
+	if (empty)
+		fprintf(out, "closing the session: nothing to close (the open session is empty)\n");
+	else
+		fprintf(out, "closing the session costs: %" PRIu32 " sectors (%.1f MiB: %s)\n", gap, mib(gap), how);
+	if (empty && dash) /* CD-R and DVD-R finalize by closing a session with something in it */
+		fprintf(out, "finalizing: only once something is written into the open session\n");
+	else
+		fprintf(out, "finalizing: no session can follow; costs no more than closing\n");
+}
+
+static void print_write_once(FILE *out, const struct mmc_probe *p, const char *source)
+{
+	const char *status = p->disc_status == 0 ? "blank" : p->finalized ? "closed (finalized)" : "appendable";
+	const char *last = p->finalized ? "closed" : p->session_state == 0 ? "empty" : "open";
+	fprintf(out, "disc status: %s\n", status);
+	fprintf(out, "sessions: %u (the last one %s)\n", p->sessions, last);
+	fprintf(out, "tracks: %u\n", p->tracks);
+	if (p->last_complete)
+		fprintf(out, "last closed session: %u, starting at sector %" PRIu32 "\n", p->last_complete,
+			p->last_complete_start);
+	fprintf(out, "last session starts at: sector %" PRIu32 "\n", p->session_start);
+	if (p->recorded)
+		fprintf(out, "recorded: up to sector %" PRIu32 "\n", p->last_recorded);
+	else
+		fprintf(out, "recorded: nothing\n");
+	if (p->nwa_valid)
+		fprintf(out, "next writable address: %" PRIu32 "\n", p->nwa);
+	else
+		fprintf(out, "next writable address: none\n");
+	fprintf(out, "free: %" PRIu32 " sectors (%.1f MiB)\n", p->free_sectors, mib(p->free_sectors));
+	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p->sectors, mib(p->sectors));
+	if (p->link_sectors)
+		fprintf(out, "write unit: variable packets of up to %u sectors, %" PRIu32 " link sectors after each\n",
+			p->packet_sectors, p->link_sectors);
+	else
+		fprintf(out, "write unit: %u sectors (%u KiB)\n", p->packet_sectors, p->packet_sectors * 2);
+	if (!p->finalized && p->disc_status != 0)
+		print_close_cost(out, p);
+	fprintf(out, "writable: %s\n", p->problem[0] ? "no" : "yes");
+	print_note(out, p, source);
+}
+
+void info_print(FILE *out, const char *source, const struct mmc_info *in)
+{
+	const struct mmc_probe *p = &in->probe;
+
+	fprintf(out, "drive: %s %s %s\n", p->inq.vendor, p->inq.product, p->inq.revision);
+	if (in->have_profiles) {
+		fprintf(out, "profiles:");
+		for (unsigned i = 0; i < in->nprofiles; i++)
+			fprintf(out, " %s%s", mmc_profile_name(in->profiles[i].code),
+				in->profiles[i].current ? "*" : "");
+		fprintf(out, "\n");
+	}
+	if (p->max_write_kbs)
+		fprintf(out, "max write speed: %u kB/s\n", p->max_write_kbs);
+	if (!in->have_medium) {
+		fprintf(out, "medium: none (%s)\n", in->no_medium);
+		return;
+	}
+	fprintf(out, "medium: %s (profile %04Xh)\n", p->kind, p->profile);
+	if (p->write_once) {
+		print_write_once(out, p, source);
+		return;
+	}
+	fprintf(out, "disc status: %s\n", disc_status_name(p->disc_status));
+	fprintf(out, "formatted for packet writing: %s\n", p->formatted ? "yes" : "no");
+	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p->sectors, p->sectors * 2048.0 / 1048576.0);
+	fprintf(out, "packet size: %u sectors (%u KiB)\n", p->packet_sectors, p->packet_sectors * 2);
+	fprintf(out, "erasable: %s\n", p->erasable ? "yes" : "no");
+	fprintf(out, "writable: %s\n", p->problem[0] ? "no" : "yes");
+	if (in->have_wear)
+		fprintf(out, "wear: highest packet rewritten %llu times\n", (unsigned long long)in->max_wear);
+	else
+		fprintf(out, "wear: unknown (drives do not report it)\n");
+	print_note(out, p, source);
+}
 
 int cmd_info(int argc, char **argv)
 {
@@ -19,10 +161,12 @@ int cmd_info(int argc, char **argv)
 	enum source_kind kind = source_classify(argv[1], NULL, err, sizeof(err));
 	/* A missing path or a directory is the image backend's to word, as for the daemon. */
 	if (kind == SOURCE_EMULATOR || kind == SOURCE_DRIVE || kind == SOURCE_OTHER) {
-		if (mmc_cmd_info(argv[1], stdout, err, sizeof(err)) != 0) {
+		struct mmc_info info;
+		if (mmc_cmd_info(argv[1], &info, err, sizeof(err)) != 0) {
 			fprintf(stderr, "pktfuse: %s\n", err);
 			return 1;
 		}
+		info_print(stdout, argv[1], &info);
 		return 0;
 	}
 	struct image_dev_options io = {.read_only = true};

@@ -12,6 +12,7 @@
 #include "disc_lock.h"
 #include "log.h"
 #include "image_dev.h"
+#include "info_print.h"
 #include "mountinfo.h"
 #include "mmc_dev.h"
 #include "paths.h"
@@ -106,13 +107,17 @@ static int check_mountpoint(const char *mnt, const struct pktfuse_opts *o, char 
 static int open_source(const struct pktfuse_opts *o, struct pkt_blockdev **out, char *err, size_t errlen)
 {
 	/* Quiet: the one-line reason below says it all; a detached daemon has no terminal anyway. */
-	struct mmc_source_options mo = {.read_only = o->read_only, .speed = o->speed, .quiet = true};
+	enum mmc_problem problem;
+	struct mmc_source_options mo = {
+		.read_only = o->read_only, .speed = o->speed, .quiet = true, .problem = &problem};
 	struct pkt_blockdev *mdev = NULL;
 	int r = mmc_source_open(o->source, &mo, &mdev, err, errlen);
 
 	*out = NULL;
-	if (r < 0)
+	if (r < 0) {
+		disc_problem_advise(problem, o->source, err, errlen);
 		return -ENODEV;
+	}
 	if (r == 1) {
 		/* From now on a failed command is logged with its decoded sense (on the terminal with -f). */
 		mmc_dev_set_quiet(mdev, false);

@@ -236,7 +236,7 @@ int mmc_read_disc_info(struct mmc_ctx *c, struct mmc_disc_info *out)
 
 int mmc_read_track_info(struct mmc_ctx *c, uint8_t addr_type, uint32_t addr, struct mmc_track_info *out)
 {
-	uint8_t buf[36] = {0};
+	uint8_t buf[40] = {0};
 	struct mmc_cmd cmd;
 
 	cmd_init_in10(&cmd, MMC_OP_READ_TRACK_INFORMATION, buf, sizeof(buf));
@@ -256,6 +256,12 @@ int mmc_read_track_info(struct mmc_ctx *c, uint8_t addr_type, uint32_t addr, str
 	out->free_blocks = mmc_get_be32(buf + 16);
 	out->packet_size = mmc_get_be32(buf + 20);
 	out->size = mmc_get_be32(buf + 24);
+	/* write-once media: the track and session numbers, a reserved track, the last recorded address */
+	out->number = (uint16_t)(buf[32] << 8 | buf[2]);
+	out->session = (uint16_t)(buf[33] << 8 | buf[3]);
+	out->reserved = buf[6] & 0x80;
+	out->lra_valid = buf[7] & 0x02;
+	out->lra = mmc_get_be32(buf + 28);
 	return 0;
 }
 
@@ -279,7 +285,9 @@ int mmc_mode_select10(struct mmc_ctx *c, uint8_t *buf, uint16_t len)
 	return mmc_exec(c, &cmd);
 }
 
-int mmc_set_write_params_fixed(struct mmc_ctx *c, uint32_t packet_sectors)
+/* Reads page 05h, sets write type 0 (packet/incremental), Mode 1 data blocks, session format CD-ROM,
+ * FP, packet size and (ms >= 0) the multi-session field, and selects it again. */
+static int set_write_params(struct mmc_ctx *c, bool fixed, uint32_t packet_sectors, int ms)
 {
 	uint8_t buf[MMC_MODE_HEADER_LEN + 52];
 	int rc = mmc_mode_sense10(c, MMC_PAGE_WRITE_PARAMETERS, buf, sizeof(buf));
@@ -293,16 +301,28 @@ int mmc_set_write_params_fixed(struct mmc_ctx *c, uint32_t packet_sectors)
 	uint16_t plen = (uint16_t)(pg[1] + 2);
 	if (pg + plen > buf + sizeof(buf))
 		plen = (uint16_t)(buf + sizeof(buf) - pg);
-	pg[0] &= 0x3f;					 /* PS bit is reserved in MODE SELECT */
-	pg[2] = (uint8_t)((pg[2] & 0xf0) | 0x00);	 /* write type: packet/incremental */
-	pg[3] = (uint8_t)((pg[3] & 0xc0) | 0x20 | 0x07); /* FP=1, track mode 7: data, increment-capable */
-	pg[4] = (uint8_t)((pg[4] & 0xf0) | 0x08);	 /* data block type: Mode 1, 2048 bytes */
-	pg[8] = 0x00;					 /* session format CD-ROM */
+	uint8_t multi = ms >= 0 ? (uint8_t)(ms << 6) : (uint8_t)(pg[3] & 0xc0);
+	pg[0] &= 0x3f;				  /* PS bit is reserved in MODE SELECT */
+	pg[2] = (uint8_t)((pg[2] & 0xf0) | 0x00); /* write type: packet/incremental */
+	/* FP (fixed packets) or variable packets; track mode 7: data, increment-capable */
+	pg[3] = (uint8_t)(multi | (fixed ? 0x20 : 0x00) | 0x07);
+	pg[4] = (uint8_t)((pg[4] & 0xf0) | 0x08); /* data block type: Mode 1, 2048 bytes */
+	pg[8] = 0x00;				  /* session format CD-ROM */
 	mmc_put_be32(pg + 10, packet_sectors);
 	memset(buf, 0, MMC_MODE_HEADER_LEN); /* mode data length is reserved in MODE SELECT */
 	mmc_put_be16(buf + MMC_MODE_HEADER_BD_LEN, 0);
 	memmove(buf + MMC_MODE_HEADER_LEN, pg, plen);
 	return mmc_mode_select10(c, buf, (uint16_t)(MMC_MODE_HEADER_LEN + plen));
+}
+
+int mmc_set_write_params_fixed(struct mmc_ctx *c, uint32_t packet_sectors)
+{
+	return set_write_params(c, true, packet_sectors, -1);
+}
+
+int mmc_set_write_params_incremental(struct mmc_ctx *c, bool multisession)
+{
+	return set_write_params(c, false, 0, multisession ? 3 : 0);
 }
 
 int mmc_capabilities(struct mmc_ctx *c, uint16_t *max_read_kbs, uint16_t *max_write_kbs)
@@ -478,4 +498,28 @@ int mmc_close_track_session(struct mmc_ctx *c, uint8_t func, uint16_t number)
 	mmc_put_be16(cmd.cdb + 4, number);
 	cmd.timeout_ms = 600000;
 	return mmc_exec(c, &cmd);
+}
+
+int mmc_reserve_track(struct mmc_ctx *c, uint32_t sectors)
+{
+	struct mmc_cmd cmd;
+
+	cmd_init(&cmd, MMC_OP_RESERVE_TRACK, MMC_CDB10_LEN, MMC_DIR_NONE, NULL, 0);
+	mmc_put_be32(cmd.cdb + 5, sectors);
+	return mmc_exec(c, &cmd);
+}
+
+int mmc_read_toc_session(struct mmc_ctx *c, uint16_t *last_complete, uint32_t *start)
+{
+	uint8_t buf[12] = {0};
+	struct mmc_cmd cmd;
+
+	cmd_init_in10(&cmd, MMC_OP_READ_TOC, buf, sizeof(buf));
+	cmd.cdb[2] = 0x01; /* format 1: session information, LBA addresses */
+	int rc = mmc_exec(c, &cmd);
+	if (rc)
+		return rc;
+	*last_complete = buf[3];
+	*start = mmc_get_be32(buf + 8);
+	return 0;
 }

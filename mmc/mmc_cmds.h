@@ -25,6 +25,9 @@ struct mmc_track_info {
 	uint8_t track_mode, data_mode;
 	bool blank, packet, fixed_packet, nwa_valid;
 	uint32_t start, nwa, free_blocks, packet_size, size;
+	uint16_t number, session;
+	bool reserved, lra_valid;
+	uint32_t lra; /* last recorded address (write-once media) */
 };
 
 #define MMC_MAX_FORMAT_DESC 8
@@ -56,6 +59,10 @@ int mmc_mode_sense10(struct mmc_ctx *c, uint8_t page, uint8_t *buf, uint16_t len
 int mmc_mode_select10(struct mmc_ctx *c, uint8_t *buf, uint16_t len);
 /* Page 05h for fixed-packet writing of Mode 1 / 2048-byte blocks in packets of packet_sectors. */
 int mmc_set_write_params_fixed(struct mmc_ctx *c, uint32_t packet_sectors);
+/* Page 05h for write-once media: write type packet/incremental with variable packets (CD-R) of Mode 1
+ * blocks; multisession sets the multi-session field to 11b (closing a session leaves the disc
+ * appendable on CD-R and DVD-R) or 00b (closing a session finalizes it). */
+int mmc_set_write_params_incremental(struct mmc_ctx *c, bool multisession);
 /* Page 2Ah: maximum write speed in kB/s (0 when the drive does not say). */
 int mmc_capabilities(struct mmc_ctx *c, uint16_t *max_read_kbs, uint16_t *max_write_kbs);
 int mmc_read10(struct mmc_ctx *c, uint32_t lba, uint16_t n, void *buf);
@@ -71,7 +78,11 @@ int mmc_set_cd_speed(struct mmc_ctx *c, uint16_t read_kbs, uint16_t write_kbs);
 int mmc_set_streaming(struct mmc_ctx *c, uint32_t end_lba, uint32_t read_kbs, uint32_t write_kbs);
 int mmc_start_stop(struct mmc_ctx *c, bool load_eject, bool start);
 int mmc_prevent_allow(struct mmc_ctx *c, bool prevent);
-/* func: 1 close track, 2 close session / stop DVD+RW background format. */
+/* func: 1 close track, 2 close session / stop DVD+RW background format, 5/6 finalize DVD+R, 6 BD-R. */
 int mmc_close_track_session(struct mmc_ctx *c, uint8_t func, uint16_t number);
+/* RESERVE TRACK of sectors for the invisible track. */
+int mmc_reserve_track(struct mmc_ctx *c, uint32_t sectors);
+/* READ TOC format 1: the last complete session and the start of its first track. */
+int mmc_read_toc_session(struct mmc_ctx *c, uint16_t *last_complete, uint32_t *start);
 
 #endif

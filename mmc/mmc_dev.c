@@ -21,6 +21,7 @@ struct mmc_dev {
 	pthread_mutex_t lock; /* one command at a time on the drive */
 	bool params_set, locked, gone;
 	unsigned speed;
+	uint32_t nwa; /* write-once media: where the next write must start, tracked after each write */
 	struct mmc_dev_counters c;
 };
 
@@ -110,11 +111,21 @@ static int read_salvage(struct mmc_dev *m, uint32_t lba, uint32_t n, uint8_t *bu
 	return result;
 }
 
+/* Page 05h where the medium needs it: CD-RW fixed packets; CD-R packet writing with variable packets
+ * and DVD-R incremental recording, both keeping the disc appendable when a session is closed (the
+ * multi-session field; close_session(FINALIZE) changes it).  DVD+R and BD-R ignore the page. */
+static bool needs_write_params(const struct mmc_probe *p)
+{
+	return (p->profile == MMC_PROFILE_CDRW && !p->mrw) || p->profile == MMC_PROFILE_CDR ||
+	       p->profile == MMC_PROFILE_DVDR;
+}
+
 static int write_params(struct mmc_dev *m)
 {
-	if (m->params_set || m->probe.profile != MMC_PROFILE_CDRW || m->probe.mrw)
+	if (m->params_set || !needs_write_params(&m->probe))
 		return 0;
-	int rc = mmc_set_write_params_fixed(&m->ctx, m->probe.packet_sectors);
+	int rc = m->probe.write_once ? mmc_set_write_params_incremental(&m->ctx, true)
+				     : mmc_set_write_params_fixed(&m->ctx, m->probe.packet_sectors);
 	if (rc)
 		return rc;
 	m->c.param_sets++;
@@ -151,11 +162,67 @@ static int chunk_io(struct mmc_dev *m, uint32_t lba, uint16_t n, uint8_t *buf, b
 	}
 }
 
+/* Write-once media: the NWA after a write of n sectors at lba (the drive pads DVD±R and BD-R writes to
+ * their unit; a CD-R packet is followed by its link blocks). */
+static uint32_t nwa_after(const struct mmc_dev *m, uint32_t lba, uint32_t n)
+{
+	uint32_t unit = m->probe.profile == MMC_PROFILE_CDR ? 1 : m->probe.packet_sectors;
+
+	return (lba + n + unit - 1) / unit * unit + m->probe.link_sectors;
+}
+
+/* Write-once media: reads where the disc stands from the drive (after a refused write or a close). */
+static int refresh_append(struct mmc_dev *m)
+{
+	/* Quiet: some of these (READ TOC of an open disc) fail on some drives and matter little. */
+	bool quiet = m->ctx.quiet;
+	m->ctx.quiet = true;
+	int rc = mmc_probe_append(&m->ctx, &m->probe);
+	m->ctx.quiet = quiet;
+
+	if (!rc)
+		m->nwa = m->probe.nwa_valid ? m->probe.nwa : (uint32_t)m->dev.geo.sector_count;
+	return rc;
+}
+
+/* A write to a write-once medium: only at the NWA, and on CD-R one packet per WRITE command. */
+static int append_write(struct mmc_dev *m, uint32_t lba, uint32_t count, uint8_t *buf)
+{
+	if (lba != m->nwa || (m->probe.link_sectors && count > m->dev.geo.packet_sectors)) {
+		if (!m->ctx.quiet)
+			mmc_log("%s: refusing a write of %" PRIu32 " sectors at %" PRIu32 ": the NWA is %" PRIu32 "%s",
+				m->source, count, lba, m->nwa,
+				m->probe.link_sectors ? " and a CD-R write is one packet" : "");
+		return -EINVAL;
+	}
+	m->c.write_cmds++;
+	int rc = chunk_io(m, lba, (uint16_t)count, buf, true);
+	if (rc)
+		refresh_append(m);
+	else
+		m->nwa = nwa_after(m, lba, count);
+	return rc;
+}
+
 static int transfer(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, uint8_t *buf, bool write)
 {
 	struct mmc_dev *m = to_mmc(dev);
 	int rc;
 
+	if (write && dev->geo.append_only) {
+		pthread_mutex_lock(&m->lock);
+		rc = settle(m);
+		/* DVD±R and BD-R: pieces of at most a transfer's worth, each at the NWA the last one left. */
+		while (!rc && count) {
+			uint32_t n = m->probe.link_sectors || count <= MAX_XFER_SECTORS ? count : MAX_XFER_SECTORS;
+			rc = append_write(m, (uint32_t)lba, n, buf);
+			lba += n;
+			count -= n;
+			buf += (size_t)n * PKT_SECTOR_SIZE;
+		}
+		pthread_mutex_unlock(&m->lock);
+		return rc;
+	}
 	/* Chunks of whole packets: MAX_XFER_SECTORS is a multiple of every packet size we accept. */
 	uint32_t chunk = MAX_XFER_SECTORS / dev->geo.packet_sectors * dev->geo.packet_sectors;
 	if (!chunk)
@@ -256,6 +323,95 @@ static void close_cb(struct pkt_blockdev *dev)
 	free(m);
 }
 
+static void fill_append_state(const struct mmc_probe *p, struct pkt_append_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->next_writable = p->nwa;
+	out->free_sectors = p->free_sectors;
+	out->recorded = p->recorded;
+	out->last_recorded = p->last_recorded;
+	out->session_start = p->session_start;
+	out->sessions = p->disc_status == 0 ? 0 : p->sessions;
+	out->closed = p->finalized;
+}
+
+static int append_state_cb(struct pkt_blockdev *dev, struct pkt_append_state *out)
+{
+	struct mmc_dev *m = to_mmc(dev);
+
+	pthread_mutex_lock(&m->lock);
+	int rc = settle(m);
+	if (!rc)
+		rc = refresh_append(m);
+	if (!rc)
+		fill_append_state(&m->probe, out);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* CLOSE TRACK/SESSION as the medium has it: CD-R and DVD-R close a session (function 010b) that leaves
+ * the disc appendable when page 05h's multi-session field is 11b and finalize it when it is 00b;
+ * DVD+R and BD-R close a session with 010b and finalize with 110b. */
+static int close_on_drive(struct mmc_dev *m, enum pkt_close_kind kind)
+{
+	uint16_t prof = m->probe.profile;
+	bool dash = prof == MMC_PROFILE_CDR || prof == MMC_PROFILE_DVDR;
+
+	if (kind == PKT_CLOSE_TRACK)
+		return mmc_close_track_session(&m->ctx, 1, m->probe.tracks);
+	if (dash) {
+		m->params_set = false; /* the next write sets the multi-session field back to 11b */
+		int rc = mmc_set_write_params_incremental(&m->ctx, kind == PKT_CLOSE_SESSION);
+		if (rc)
+			return rc;
+		return mmc_close_track_session(&m->ctx, 2, 0);
+	}
+	return mmc_close_track_session(&m->ctx, kind == PKT_CLOSE_SESSION ? 2 : 6, 0);
+}
+
+static int close_session_cb(struct pkt_blockdev *dev, enum pkt_close_kind kind)
+{
+	struct mmc_dev *m = to_mmc(dev);
+
+	if (!dev->geo.writable)
+		return -EROFS;
+	pthread_mutex_lock(&m->lock);
+	int rc = settle(m);
+	if (!rc)
+		rc = mmc_sync_cache(&m->ctx, false);
+	if (!rc)
+		rc = refresh_append(m);
+	if (!rc)
+		rc = close_on_drive(m, kind);
+	if (rc && !m->ctx.quiet) {
+		char txt[160];
+		mmc_log("%s: closing failed: %s", m->source, mmc_ctx_error(&m->ctx, rc, txt, sizeof(txt)));
+	}
+	int rc2 = refresh_append(m);
+	if (!rc)
+		rc = rc2;
+	if (m->probe.finalized)
+		dev->geo.writable = false;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+static size_t describe_append(struct mmc_dev *m, char *buf, size_t len)
+{
+	const struct mmc_probe *p = &m->probe;
+
+	return mmc_appendf(buf, len,
+			   "mmc_disc_status: %s\n"
+			   "mmc_sessions: %u\n"
+			   "mmc_next_writable: %" PRIu32 "\n"
+			   "mmc_free_sectors: %" PRIu32 "\n"
+			   "mmc_session_start: %" PRIu32 "\n",
+			   p->disc_status == 0 ? "blank"
+			   : p->finalized      ? "closed"
+					       : "appendable",
+			   p->sessions, m->nwa, p->free_sectors, p->session_start);
+}
+
 static size_t describe_cb(struct pkt_blockdev *dev, char *buf, size_t len)
 {
 	struct mmc_dev *m = to_mmc(dev);
@@ -277,6 +433,8 @@ static size_t describe_cb(struct pkt_blockdev *dev, char *buf, size_t len)
 			m->probe.inq.vendor, m->probe.inq.product, m->probe.inq.revision, m->probe.kind,
 			dev->geo.packet_sectors, m->c.read_cmds, m->c.write_cmds, m->c.sync_cmds, m->ctx.retries,
 			m->ctx.unit_attentions, m->ctx.errors, m->c.bad_sectors);
+	if (m->dev.geo.append_only && n < len)
+		n += describe_append(m, buf + n, len - n);
 	if (m->ctx.t->ops->describe && n < len)
 		n += m->ctx.t->ops->describe(m->ctx.t, buf + n, len - n);
 	pthread_mutex_unlock(&m->lock);
@@ -292,10 +450,27 @@ static const struct pkt_blockdev_ops mmc_ops = {
 	.describe = describe_cb,
 };
 
+/* Write-once media: the same, and where the disc stands and how it closes. */
+static const struct pkt_blockdev_ops mmc_append_ops = {
+	.read = read_cb,
+	.write = write_cb,
+	.sync = sync_cb,
+	.close = close_cb,
+	.hold = hold_cb,
+	.describe = describe_cb,
+	.append_state = append_state_cb,
+	.close_session = close_session_cb,
+};
+
+static bool is_mmc_dev(const struct pkt_blockdev *dev)
+{
+	return dev && (dev->ops == &mmc_ops || dev->ops == &mmc_append_ops);
+}
+
 bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!dev || dev->ops != &mmc_ops)
+	if (!is_mmc_dev(dev))
 		return false;
 	struct mmc_dev *m = to_mmc(dev);
 	pthread_mutex_lock(&m->lock);
@@ -309,12 +484,12 @@ bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out
 
 struct mmc_transport *mmc_dev_transport(struct pkt_blockdev *dev)
 {
-	return dev && dev->ops == &mmc_ops ? to_mmc(dev)->ctx.t : NULL;
+	return is_mmc_dev(dev) ? to_mmc(dev)->ctx.t : NULL;
 }
 
 void mmc_dev_set_quiet(struct pkt_blockdev *dev, bool quiet)
 {
-	if (dev && dev->ops == &mmc_ops)
+	if (is_mmc_dev(dev))
 		to_mmc(dev)->ctx.quiet = quiet;
 }
 
@@ -323,6 +498,8 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 {
 	struct mmc_dev *m = calloc(1, sizeof(*m));
 
+	if (opt->problem)
+		*opt->problem = MMC_PROBLEM_NONE;
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		mmc_transport_close(t);
@@ -335,9 +512,11 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	pthread_mutex_init(&m->lock, NULL);
 	if (mmc_probe_medium(&m->ctx, m->source, &m->probe, err, errlen))
 		goto fail;
-	bool readable = m->probe.formatted || (m->probe.sectors && !m->probe.packet_writable);
+	bool readable = m->probe.formatted || (m->probe.sectors && (!m->probe.packet_writable || m->probe.write_once));
 	if (!readable || (!opt->read_only && m->probe.problem[0])) {
 		snprintf(err, errlen, "%s: %s", source, m->probe.problem[0] ? m->probe.problem : "unusable disc");
+		if (opt->problem)
+			*opt->problem = m->probe.problem_code;
 		goto fail;
 	}
 	m->dev.ops = &mmc_ops;
@@ -347,6 +526,13 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	m->dev.geo.sector_count = m->probe.sectors;
 	m->dev.geo.writable = !opt->read_only;
 	m->dev.geo.whole_packets = needs_whole_packets(&m->probe);
+	if (m->probe.write_once) {
+		m->dev.ops = &mmc_append_ops;
+		m->dev.geo.append_only = true;
+		m->dev.geo.link_sectors = m->probe.link_sectors;
+		m->dev.geo.writable = !opt->read_only && !m->probe.finalized;
+		m->nwa = m->probe.nwa;
+	}
 	m->speed = opt->speed;
 	if (set_speed(m) && !opt->quiet)
 		mmc_log("%s: the drive did not accept speed %ux; using its default", source, opt->speed);

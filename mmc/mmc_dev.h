@@ -10,6 +10,7 @@ struct mmc_dev_options {
 	bool read_only;
 	unsigned speed; /* 0: drive default */
 	bool quiet;
+	enum mmc_problem *problem; /* when not NULL: why the disc was refused (mmc_source_options) */
 };
 
 /* Takes ownership of t (closed on failure too).  Probes the medium; NULL with a reason in err when it

@@ -3,6 +3,7 @@
 #include "mmc_ops.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,19 @@ static int wait_ready(struct mmc_ctx *c)
 	}
 }
 
+/* Why the disc cannot be written as it is: the code, and the disc described without advice. */
+static void set_problem(struct mmc_probe *p, enum mmc_problem code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_problem(struct mmc_probe *p, enum mmc_problem code, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->problem_code = code;
+	va_start(ap, fmt);
+	vsnprintf(p->problem, sizeof(p->problem), fmt, ap);
+	va_end(ap);
+}
+
 static uint64_t mix(uint64_t h, uint64_t v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
@@ -30,7 +44,56 @@ static uint64_t mix(uint64_t h, uint64_t v)
 
 static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen);
 
-static bool is_write_once(uint16_t profile)
+/* The last recorded sector: the LRA of the last track that has one. */
+static void find_last_recorded(struct mmc_ctx *c, struct mmc_probe *p)
+{
+	struct mmc_track_info ti;
+
+	p->recorded = false;
+	for (uint16_t k = p->tracks; k >= 1 && !p->recorded; k--)
+		if (mmc_read_track_info(c, 1, k, &ti) == 0 && ti.lra_valid) {
+			p->recorded = true;
+			p->last_recorded = ti.lra;
+		}
+}
+
+int mmc_probe_append(struct mmc_ctx *c, struct mmc_probe *p)
+{
+	struct mmc_disc_info di;
+	struct mmc_track_info ti;
+	int rc = mmc_read_disc_info(c, &di);
+
+	if (rc)
+		return rc;
+	p->write_once = true;
+	p->link_sectors = mmc_link_sectors(p->profile);
+	p->disc_status = di.disc_status;
+	p->finalized = di.disc_status == 2;
+	p->session_state = di.session_state;
+	p->sessions = di.sessions;
+	p->tracks = di.last_track;
+	p->nwa_valid = false;
+	p->nwa = p->free_sectors = 0;
+	/* The last track is the open (invisible) one unless the disc is finalized. */
+	if (!p->finalized && mmc_read_track_info(c, 1, di.last_track, &ti) == 0 && ti.nwa_valid) {
+		p->nwa_valid = true;
+		p->nwa = ti.nwa;
+		p->free_sectors = ti.free_blocks;
+	}
+	p->session_start = mmc_read_track_info(c, 2, di.sessions, &ti) == 0 ? ti.start : 0;
+	p->last_complete = 0;
+	p->last_complete_start = 0;
+	uint16_t lc;
+	uint32_t start;
+	if (di.disc_status != 0 && mmc_read_toc_session(c, &lc, &start) == 0 && (p->finalized || lc < di.sessions)) {
+		p->last_complete = lc;
+		p->last_complete_start = start;
+	}
+	find_last_recorded(c, p);
+	return 0;
+}
+
+bool mmc_profile_is_write_once(uint16_t profile)
 {
 	switch (profile) {
 	case MMC_PROFILE_CDR:
@@ -44,6 +107,29 @@ static bool is_write_once(uint16_t profile)
 	default:
 		return false;
 	}
+}
+
+/* A CD-R, DVD-R, DVD+R or BD-R: writable at its NWA until finalized.  Its capacity is where the open
+ * track ends (NWA + free blocks); a finalized disc's is what READ CAPACITY says is recorded. */
+static void probe_write_once(struct mmc_ctx *c, struct mmc_probe *out, uint32_t readable)
+{
+	out->packet_writable = true;
+	out->packet_sectors = out->profile == MMC_PROFILE_CDR || out->profile == MMC_PROFILE_BDR ? 32 : 16;
+	if (mmc_probe_append(c, out) != 0) {
+		set_problem(out, MMC_PROBLEM_UNKNOWN_STATE, "the %s does not answer READ DISC INFORMATION", out->kind);
+		return;
+	}
+	if (out->finalized) {
+		out->sectors = readable;
+		out->formatted = false;
+		set_problem(out, MMC_PROBLEM_FINALIZED, "the %s is finalized (closed) and takes no more writes",
+			    out->kind);
+		return;
+	}
+	out->formatted = out->nwa_valid;
+	out->sectors = out->nwa_valid ? out->nwa + out->free_sectors : readable;
+	if (!out->nwa_valid)
+		set_problem(out, MMC_PROBLEM_FULL, "the %s has no writable address left (full)", out->kind);
 }
 
 int mmc_probe_medium(struct mmc_ctx *c, const char *source, struct mmc_probe *out, char *err, size_t errlen)
@@ -130,10 +216,8 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 			out->packet_sectors = have_ti && ti.fixed_packet && ti.packet_size ? ti.packet_size : 32;
 			out->formatted = have_ti && ti.fixed_packet && !ti.blank;
 			if (have_ti && !ti.blank && !ti.fixed_packet && !out->problem[0])
-				snprintf(out->problem, sizeof(out->problem),
-					 "the CD-RW holds a session that is not written in fixed packets: "
-					 "blank and format it with `pktfuse format --force %s`",
-					 source);
+				set_problem(out, MMC_PROBLEM_NOT_PACKET_SESSION,
+					    "the CD-RW holds a session that is not written in fixed packets");
 		}
 		break;
 	case MMC_PROFILE_DVDRW_RO:
@@ -151,10 +235,13 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	case MMC_PROFILE_DVDRW_SEQ:
 		out->packet_writable = true;
 		out->packet_sectors = 16;
-		snprintf(
-			out->problem, sizeof(out->problem),
-			"the DVD-RW is in sequential mode: format it for restricted overwrite with `pktfuse format %s`",
-			source);
+		set_problem(out, MMC_PROBLEM_SEQUENTIAL, "the DVD-RW is in sequential mode");
+		break;
+	case MMC_PROFILE_CDR:
+	case MMC_PROFILE_DVDR:
+	case MMC_PROFILE_DVDPR:
+	case MMC_PROFILE_BDR:
+		probe_write_once(c, out, have_cap ? last + 1 : 0);
 		break;
 	case 0:
 		snprintf(err, errlen, "%s: no disc in the drive", source);
@@ -162,18 +249,17 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	default:
 		out->packet_sectors = out->profile >= 0x40 ? 32 : out->profile >= 0x10 ? 16 : 32;
 		out->formatted = have_cap;
-		if (is_write_once(out->profile))
-			snprintf(out->problem, sizeof(out->problem),
-				 "the disc is a write-once %s: pktfuse writes only rewritable discs (CD-RW, DVD±RW, "
-				 "DVD-RAM, BD-RE); it can be read with -o ro",
-				 out->kind);
+		if (mmc_profile_is_write_once(out->profile))
+			set_problem(out, MMC_PROBLEM_READ_ONLY_MEDIUM,
+				    "the disc is a write-once %s, which pktfuse does not write (it writes CD-R, DVD-R, "
+				    "DVD+R and BD-R SRM)",
+				    out->kind);
 		else
-			snprintf(out->problem, sizeof(out->problem),
-				 "the disc is a read-only %s (profile %04Xh): it can be read with -o ro", out->kind,
-				 out->profile);
+			set_problem(out, MMC_PROBLEM_READ_ONLY_MEDIUM, "the disc is a read-only %s (profile %04Xh)",
+				    out->kind, out->profile);
 		break;
 	}
-	if (out->formatted) {
+	if (out->formatted && !out->write_once) {
 		if (have_cap)
 			out->sectors = last + 1;
 		else if (have_ti && ti.size)
@@ -185,16 +271,16 @@ static int probe_quietly(struct mmc_ctx *c, const char *source, struct mmc_probe
 	}
 	if (out->packet_sectors > 1024)
 		out->packet_sectors = 32;
-	if (!out->problem[0] && out->packet_writable && !out->formatted)
-		snprintf(out->problem, sizeof(out->problem), "the %s is %s: format it with `pktfuse format %s`",
-			 out->kind, out->disc_status == 0 ? "blank" : "not formatted for packet writing", source);
+	if (!out->problem[0] && out->packet_writable && !out->formatted && !out->write_once)
+		set_problem(out, MMC_PROBLEM_NEEDS_FORMAT, "the %s is %s", out->kind,
+			    out->disc_status == 0 ? "blank" : "not formatted for packet writing");
 	if (!out->problem[0] && out->write_protected)
-		snprintf(out->problem, sizeof(out->problem), "the %s is write-protected: it can be read with -o ro",
-			 out->kind);
+		set_problem(out, MMC_PROBLEM_WRITE_PROTECTED, "the %s is write-protected", out->kind);
 	uint64_t h = mix(0, out->profile);
 	h = mix(h, di.disc_id);
-	h = mix(h, out->sectors);
-	h = mix(h, out->formatted);
+	/* A write-once disc's recorded size and state change with every write and close: not its identity. */
+	h = mix(h, out->write_once ? 0 : out->sectors);
+	h = mix(h, out->write_once ? 0 : out->formatted);
 	h = mix(h, out->mrw);
 	out->fingerprint = h;
 	return 0;

@@ -3,6 +3,7 @@
 #include "mmc_be.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,66 +58,46 @@ int mmc_source_open(const char *source, const struct mmc_source_options *opt, st
 	int rc = open_transport(source, opt->read_only, false, &t, err, errlen);
 
 	*out = NULL;
+	if (opt->problem)
+		*opt->problem = MMC_PROBLEM_NONE;
 	if (rc <= 0)
 		return rc;
-	struct mmc_dev_options mo = {.read_only = opt->read_only, .speed = opt->speed, .quiet = opt->quiet};
+	struct mmc_dev_options mo = {
+		.read_only = opt->read_only, .speed = opt->speed, .quiet = opt->quiet, .problem = opt->problem};
 	*out = mmc_dev_open(t, source, &mo, err, errlen);
 	return *out ? 1 : -1;
 }
 
-static const char *disc_status_name(uint8_t s)
-{
-	static const char *const names[] = {"empty", "incomplete", "finalized", "random access"};
-	return names[s & 3];
-}
-
-int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen)
+int mmc_cmd_info(const char *source, struct mmc_info *out, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
-	int rc;
-
-	if (open_drive(source, true, false, " (nothing to ask)", &t, err, errlen))
-		return -1;
-	struct mmc_ctx ctx = {.t = t, .quiet = true};
-	struct mmc_probe p;
 	uint8_t cfg[512];
 	uint32_t got = 0;
 
-	rc = mmc_probe_medium(&ctx, source, &p, err, errlen);
-	if (rc && p.inq.vendor[0] == 0) {
+	memset(out, 0, sizeof(*out));
+	if (open_drive(source, true, false, " (nothing to ask)", &t, err, errlen))
+		return -1;
+	struct mmc_ctx ctx = {.t = t, .quiet = true};
+	int rc = mmc_probe_medium(&ctx, source, &out->probe, err, errlen);
+	if (rc && out->probe.inq.vendor[0] == 0) {
 		mmc_transport_close(t);
 		return -1;
 	}
-	fprintf(out, "drive: %s %s %s\n", p.inq.vendor, p.inq.product, p.inq.revision);
 	if (mmc_get_configuration(&ctx, 0, 0, cfg, sizeof(cfg), &got) == 0 && got >= 12 && mmc_get_be16(cfg + 8) == 0) {
-		fprintf(out, "profiles:");
+		out->have_profiles = true;
 		unsigned n = cfg[11];
-		for (unsigned i = 0; i + 4 <= n && 12 + i + 4 <= sizeof(cfg); i += 4)
-			fprintf(out, " %s%s", mmc_profile_name(mmc_get_be16(cfg + 12 + i)),
-				cfg[12 + i + 2] & 1 ? "*" : "");
-		fprintf(out, "\n");
+		for (unsigned i = 0; i + 4 <= n && 12 + i + 4 <= sizeof(cfg) && out->nprofiles < MMC_INFO_MAX_PROFILES;
+		     i += 4) {
+			out->profiles[out->nprofiles].code = mmc_get_be16(cfg + 12 + i);
+			out->profiles[out->nprofiles++].current = cfg[12 + i + 2] & 1;
+		}
 	}
-	if (p.max_write_kbs)
-		fprintf(out, "max write speed: %u kB/s\n", p.max_write_kbs);
-	if (rc) {
-		fprintf(out, "medium: none (%s)\n", err);
-		mmc_transport_close(t);
-		return 0;
-	}
-	fprintf(out, "medium: %s (profile %04Xh)\n", p.kind, p.profile);
-	fprintf(out, "disc status: %s\n", disc_status_name(p.disc_status));
-	fprintf(out, "formatted for packet writing: %s\n", p.formatted ? "yes" : "no");
-	fprintf(out, "capacity: %u sectors (%.1f MiB)\n", p.sectors, p.sectors * 2048.0 / 1048576.0);
-	fprintf(out, "packet size: %u sectors (%u KiB)\n", p.packet_sectors, p.packet_sectors * 2);
-	fprintf(out, "erasable: %s\n", p.erasable ? "yes" : "no");
-	fprintf(out, "writable: %s\n", p.problem[0] ? "no" : "yes");
+	if (rc)
+		snprintf(out->no_medium, sizeof(out->no_medium), "%s", err);
+	out->have_medium = rc == 0;
 	struct emu_counters ec;
-	if (emu_get_counters(t, &ec))
-		fprintf(out, "wear: highest packet rewritten %llu times\n", (unsigned long long)ec.max_wear);
-	else
-		fprintf(out, "wear: unknown (drives do not report it)\n");
-	if (p.problem[0])
-		fprintf(out, "note: %s\n", p.problem);
+	out->have_wear = emu_get_counters(t, &ec);
+	out->max_wear = out->have_wear ? ec.max_wear : 0;
 	mmc_transport_close(t);
 	return 0;
 }
@@ -160,6 +141,25 @@ static int finish(struct mmc_ctx *c, int rc, const char *source, const char *ste
 	return rc ? fail_sense(c, source, step, rc, err, errlen) : 0;
 }
 
+static void fill_result(struct mmc_format_result *r, const struct mmc_probe *p)
+{
+	r->profile = p->profile;
+	r->mrw = p->mrw;
+	r->sectors = p->sectors;
+	r->packet_sectors = p->packet_sectors;
+	snprintf(r->kind, sizeof(r->kind), "%s", p->kind);
+}
+
+/* A write-once disc takes no FORMAT UNIT: a blank one is ready for its file system as it is; one that
+ * holds anything can never be blank again.  0, or -1 with err. */
+static int write_once_ready(const struct mmc_probe *p, const char *source, char *err, size_t errlen)
+{
+	if (p->disc_status == 0)
+		return 0;
+	snprintf(err, errlen, "%s: the %s is not blank, and a write-once disc cannot be erased", source, p->kind);
+	return -1;
+}
+
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen)
 {
 	struct mmc_transport *t;
@@ -167,6 +167,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 	struct mmc_format_caps fc;
 	int rc;
 
+	if (opt->problem)
+		*opt->problem = MMC_PROBLEM_NONE;
 	if (opt->quick && opt->full) {
 		snprintf(err, errlen, "a quick and a full format exclude each other");
 		return -1;
@@ -178,6 +180,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 		goto fail;
 	if (!p.packet_writable) {
 		snprintf(err, errlen, "%s: %s", source, p.problem);
+		if (opt->problem)
+			*opt->problem = p.problem_code;
 		goto fail;
 	}
 	if (opt->result) /* known before the first progress call, which may name the medium */
@@ -185,6 +189,13 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 	if (p.write_protected) {
 		snprintf(err, errlen, "%s: the %s is write-protected", source, p.kind);
 		goto fail;
+	}
+	if (p.write_once) {
+		rc = write_once_ready(&p, source, err, errlen);
+		if (!rc && opt->result)
+			fill_result(opt->result, &p);
+		mmc_transport_close(t);
+		return rc;
 	}
 	if ((p.formatted || p.disc_status != 0) && !opt->force) {
 		snprintf(err, errlen, "%s: the %s is %s and may hold data: add --force to erase it", source, p.kind,
@@ -246,13 +257,8 @@ int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, cha
 			 p.kind);
 		goto fail;
 	}
-	if (opt->result) {
-		opt->result->profile = p.profile;
-		opt->result->mrw = p.mrw;
-		opt->result->sectors = p.sectors;
-		opt->result->packet_sectors = p.packet_sectors;
-		snprintf(opt->result->kind, sizeof(opt->result->kind), "%s", p.kind);
-	}
+	if (opt->result)
+		fill_result(opt->result, &p);
 	mmc_transport_close(t);
 	return 0;
 fail:
@@ -274,6 +280,14 @@ const char *mmc_format_media_name(const struct mmc_format_result *r)
 		return "dvdram";
 	case MMC_PROFILE_BDRE:
 		return "bdre";
+	case MMC_PROFILE_CDR:
+		return "cdr";
+	case MMC_PROFILE_DVDR:
+		return "dvdr";
+	case MMC_PROFILE_DVDPR:
+		return "dvd+r";
+	case MMC_PROFILE_BDR:
+		return "bdr";
 	default:
 		return "dvd+rw";
 	}

@@ -9,11 +9,15 @@
 #include <stdio.h>
 
 #include "blockdev.h"
+#include "probe.h"
 
 struct mmc_source_options {
 	bool read_only;
 	unsigned speed; /* 0 = drive default */
 	bool quiet;
+	/* When not NULL: why the disc was refused (MMC_PROBLEM_NONE when it was not), for the caller to
+	 * word what to do; err then describes the disc only. */
+	enum mmc_problem *problem;
 };
 
 /* SOURCE is a drive path (/dev/srN, /dev/sgN, any block/char device) or "emu:PROFILE:IMAGE[,opt=val...]".
@@ -22,8 +26,23 @@ struct mmc_source_options {
 int mmc_source_open(const char *source, const struct mmc_source_options *opt, struct pkt_blockdev **out, char *err,
 		    size_t errlen);
 
-/* `pktfuse info SOURCE`: the drive and the medium, readable, on out.  0, or -1 with err. */
-int mmc_cmd_info(const char *source, FILE *out, char *err, size_t errlen);
+/* What `pktfuse info SOURCE` tells of a drive and its medium (the caller words it). */
+#define MMC_INFO_MAX_PROFILES 32
+struct mmc_info {
+	struct mmc_probe probe; /* the drive's inquiry always; the rest when have_medium */
+	bool have_profiles;
+	unsigned nprofiles;
+	struct {
+		uint16_t code;
+		bool current;
+	} profiles[MMC_INFO_MAX_PROFILES];
+	bool have_medium;
+	char no_medium[256]; /* why not, when !have_medium */
+	bool have_wear;	     /* the emulator counts rewrites per packet; drives do not */
+	uint64_t max_wear;
+};
+/* Fills *out.  0, or -1 with err (no drive: nothing to tell). */
+int mmc_cmd_info(const char *source, struct mmc_info *out, char *err, size_t errlen);
 
 /* What the medium is after a successful format (for the file system that goes on it next). */
 struct mmc_format_result {
@@ -42,16 +61,19 @@ struct mmc_format_options {
 	mmc_progress_fn progress; /* NULL: not told */
 	void *progress_ctx;
 	struct mmc_format_result *result; /* filled on success when not NULL; kind already before progress */
+	enum mmc_problem *problem;	  /* as in mmc_source_options */
 };
 /* The medium a format left, named as `pktfuse format --media` names layouts: "cdrw" and "dvdrw"
- * (fixed packets; the file system spares defects), "dvdram", "dvd+rw", "bdre", and "hd" for a Mount
- * Rainier disc (the drive spares defects itself: a plain layout). */
+ * (fixed packets; the file system spares defects), "dvdram", "dvd+rw", "bdre", "hd" for a Mount
+ * Rainier disc (the drive spares defects itself: a plain layout), and the write-once "cdr", "dvdr",
+ * "dvd+r", "bdr". */
 const char *mmc_format_media_name(const struct mmc_format_result *r);
 /* `pktfuse eject DRIVE`: allows the medium's removal (PREVENT ALLOW MEDIUM REMOVAL 0), then opens the
  * tray (START STOP UNIT with LoEj).  0, or -1 with a one-line reason in err (an image file: nothing to
  * eject). */
 int mmc_cmd_eject(const char *source, char *err, size_t errlen);
-/* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err. */
+/* `pktfuse format SOURCE`: brings the medium to a packet-writable state.  0, or -1 with err.  A blank
+ * write-once disc needs nothing (0, result filled); one that is not blank is refused. */
 int mmc_cmd_format(const char *source, const struct mmc_format_options *opt, char *err, size_t errlen);
 
 #endif

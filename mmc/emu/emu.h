@@ -4,7 +4,8 @@
  * medium's rules, its state (IMAGE.state), a wear counter per packet, injectable faults and a speed
  * model on a simulated clock.
  *
- * SPEC is "PROFILE:IMAGE[,option=value...]", PROFILE one of cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw.
+ * SPEC is "PROFILE:IMAGE[,option=value...]", PROFILE one of cdrw, dvd-rw, dvd+rw, dvd-ram, bd-re, cd-mrw,
+ * or the write-once cd-r, dvd-r, dvd+r, bd-r (emu_wo.c).
  * Options: size=N[K|M|G] (capacity of a new disc), speed=N (turn the speed model on at Nx),
  * access_ms=N, wear_limit=N, write_error=LBA, read_error=LBA, lwip=N (N writes answered "long write in
  * progress"), media_change=N (unit attention before the Nth command), tray_open=1, ro=1 (write-protected),

@@ -20,10 +20,12 @@
 #define MMC_OP_WRITE_10 0x2A
 #define MMC_OP_VERIFY_10 0x2F
 #define MMC_OP_SYNCHRONIZE_CACHE 0x35
+#define MMC_OP_READ_TOC 0x43
 #define MMC_OP_GET_CONFIGURATION 0x46
 #define MMC_OP_GET_EVENT_STATUS_NOTIFICATION 0x4A
 #define MMC_OP_READ_DISC_INFORMATION 0x51
 #define MMC_OP_READ_TRACK_INFORMATION 0x52
+#define MMC_OP_RESERVE_TRACK 0x53
 #define MMC_OP_MODE_SELECT_10 0x55
 #define MMC_OP_MODE_SENSE_10 0x5A
 #define MMC_OP_CLOSE_TRACK_SESSION 0x5B
@@ -70,6 +72,7 @@
 #define MMC_SK_ILLEGAL_REQUEST 0x5
 #define MMC_SK_UNIT_ATTENTION 0x6
 #define MMC_SK_DATA_PROTECT 0x7
+#define MMC_SK_BLANK_CHECK 0x8
 
 /* Additional sense codes (ASC) pktfuse acts on or the emulator reports; sense.c words them. */
 #define MMC_ASC_NOT_READY 0x04 /* ASCQ 01h becoming ready, 04h format, 07h operation, 08h long write */
@@ -80,6 +83,7 @@
 #define MMC_ASC_LBA_OUT_OF_RANGE 0x21 /* ASCQ 02h: invalid address for write */
 #define MMC_ASC_INVALID_FIELD_IN_CDB 0x24
 #define MMC_ASC_INVALID_FIELD_IN_PARAMETERS 0x26
+#define MMC_ASC_COMMAND_SEQUENCE_ERROR 0x2C
 #define MMC_ASC_WRITE_PROTECTED 0x27
 #define MMC_ASC_MEDIUM_MAY_HAVE_CHANGED 0x28
 #define MMC_ASC_POWER_ON_RESET 0x29

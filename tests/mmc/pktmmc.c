@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "emu/emu.h"
+#include "info_print.h"
 #include "mmc_dev.h"
 #include "source.h"
 
@@ -16,6 +17,8 @@ static int usage(void)
 			"       pktmmc format SOURCE [--quick|--full] [--force] [--progress]\n"
 			"       pktmmc dd SOURCE write|verify LBA COUNT [SEED]   (pattern I/O in whole packets)\n"
 			"       pktmmc stats SOURCE\n"
+			"       pktmmc append SOURCE PACKETS [SEED]   (write-once media: whole packets at the NWA)\n"
+			"       pktmmc close SOURCE track|session|finalize   (write-once media)\n"
 			"       pktmmc bench emu:PROFILE:IMAGE,speed=N[,...] [MIB]   (backend throughput on the speed "
 			"model)\n");
 	return 2;
@@ -29,12 +32,25 @@ static void pattern(uint8_t *buf, uint64_t lba, uint32_t seed)
 	}
 }
 
-static int dd(const char *source, char **argv, int argc)
+/* Opens SOURCE, or says why not (with what to do, in pktfuse's words).  NULL on failure. */
+static struct pkt_blockdev *open_source(const char *source, bool read_only)
 {
 	char err[512];
+	enum mmc_problem problem;
 	struct pkt_blockdev *dev;
-	struct mmc_source_options o = {0};
+	struct mmc_source_options o = {.read_only = read_only, .problem = &problem};
+	int rc = mmc_source_open(source, &o, &dev, err, sizeof(err));
 
+	if (rc <= 0) {
+		disc_problem_advise(problem, source, err, sizeof(err));
+		fprintf(stderr, "pktmmc: %s\n", rc ? err : "not an MMC source");
+		return NULL;
+	}
+	return dev;
+}
+
+static int dd(const char *source, char **argv, int argc)
+{
 	if (argc < 3)
 		return usage();
 	bool write = !strcmp(argv[0], "write");
@@ -42,12 +58,10 @@ static int dd(const char *source, char **argv, int argc)
 		return usage();
 	uint64_t lba = strtoull(argv[1], NULL, 0), count = strtoull(argv[2], NULL, 0);
 	uint32_t seed = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 0) : 1;
-	o.read_only = !write;
-	int rc = mmc_source_open(source, &o, &dev, err, sizeof(err));
-	if (rc <= 0) {
-		fprintf(stderr, "pktmmc: %s\n", rc ? err : "not an MMC source");
+	struct pkt_blockdev *dev = open_source(source, !write);
+	if (!dev)
 		return 1;
-	}
+	int rc;
 	uint32_t ps = dev->geo.packet_sectors;
 	uint8_t *buf = malloc((size_t)ps * 2048), *cmp = malloc(2048);
 	int res = 0;
@@ -80,6 +94,52 @@ static int dd(const char *source, char **argv, int argc)
 	free(cmp);
 	pkt_blockdev_close(dev);
 	return res;
+}
+
+/* PACKETS whole packets of the pattern from the NWA on, each where pkt_geometry_append_lba puts it. */
+static int append(const char *source, const char *packets_arg, const char *seed_arg)
+{
+	struct pkt_blockdev *dev = open_source(source, false);
+	struct pkt_append_state st;
+
+	if (!dev)
+		return 1;
+	uint32_t ps = dev->geo.packet_sectors, seed = seed_arg ? (uint32_t)strtoul(seed_arg, NULL, 0) : 1;
+	uint64_t packets = strtoull(packets_arg, NULL, 0);
+	uint8_t *buf = malloc((size_t)ps * 2048);
+	int rc = buf ? pkt_blockdev_append_state(dev, &st) : -ENOMEM;
+	for (uint64_t k = 0; !rc && k < packets; k++) {
+		uint64_t lba = pkt_geometry_append_lba(&dev->geo, st.next_writable, k * ps);
+		for (uint32_t i = 0; i < ps; i++)
+			pattern(buf + (size_t)i * 2048, lba + i, seed);
+		rc = pkt_blockdev_write(dev, lba, ps, buf);
+	}
+	if (!rc)
+		rc = pkt_blockdev_sync(dev);
+	if (rc)
+		fprintf(stderr, "pktmmc: append: %s\n", strerror(-rc));
+	else
+		printf("appended %" PRIu64 " packets from %" PRIu64 "\n", packets, st.next_writable);
+	free(buf);
+	pkt_blockdev_close(dev);
+	return rc ? 1 : 0;
+}
+
+static int close_disc(const char *source, const char *what)
+{
+	enum pkt_close_kind kind = !strcmp(what, "track")     ? PKT_CLOSE_TRACK
+				   : !strcmp(what, "session") ? PKT_CLOSE_SESSION
+							      : PKT_CLOSE_FINALIZE;
+	if (kind == PKT_CLOSE_FINALIZE && strcmp(what, "finalize"))
+		return usage();
+	struct pkt_blockdev *dev = open_source(source, false);
+	if (!dev)
+		return 1;
+	int rc = pkt_blockdev_close_session(dev, kind);
+	if (rc)
+		fprintf(stderr, "pktmmc: close %s: %s\n", what, strerror(-rc));
+	pkt_blockdev_close(dev);
+	return rc ? 1 : 0;
 }
 
 static int stats(const char *source)
@@ -174,10 +234,12 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return usage();
 	if (!strcmp(argv[1], "info")) {
-		if (mmc_cmd_info(argv[2], stdout, err, sizeof(err))) {
+		struct mmc_info info;
+		if (mmc_cmd_info(argv[2], &info, err, sizeof(err))) {
 			fprintf(stderr, "pktmmc: %s\n", err);
 			return 1;
 		}
+		info_print(stdout, argv[2], &info);
 		return 0;
 	}
 	if (!strcmp(argv[1], "format")) {
@@ -202,6 +264,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "dd"))
 		return dd(argv[2], argv + 3, argc - 3);
+	if (!strcmp(argv[1], "append") && argc >= 4)
+		return append(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
+	if (!strcmp(argv[1], "close") && argc == 4)
+		return close_disc(argv[2], argv[3]);
 	if (!strcmp(argv[1], "stats"))
 		return stats(argv[2]);
 	if (!strcmp(argv[1], "bench"))

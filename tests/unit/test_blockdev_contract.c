@@ -6,7 +6,9 @@
  * give a sane geometry, read back what was written, refuse out-of-range calls with the same errno
  * (-EIO) and writes to a read-only open with -EROFS, accept whole packets (and the medium's short final
  * packet), refuse a write that breaks the packet rule where its geometry says whole_packets, sync, and
- * free everything on close (the sanitizer build checks for leaks).
+ * free everything on close (the sanitizer build checks for leaks).  The write-once backends (emulated
+ * CD-R, DVD-R, DVD+R, BD-R) get their own cases: writes only at the NWA, never twice, unrecorded
+ * sectors unreadable, closing and finalizing.
  */
 #define _GNU_SOURCE
 #include "fault_dev.h"
@@ -343,6 +345,141 @@ START_TEST(test_append_lba)
 }
 END_TEST
 
+/* ---- write-once backends: the emulated CD-R, DVD-R, DVD+R and BD-R through mmc_dev -------------- */
+
+static const struct {
+	const char *profile;
+	uint32_t packet, link;
+} wo_backends[] = {{"cd-r", 32, 7}, {"dvd-r", 16, 0}, {"dvd+r", 16, 0}, {"bd-r", 32, 0}};
+#define NWO (int)(sizeof(wo_backends) / sizeof(wo_backends[0]))
+
+/* A blank write-once disc of 64 MiB (room for the CD-R and DVD-R session gaps), or the one made. */
+static struct pkt_blockdev *open_wo(int i, bool read_only)
+{
+	char src[256];
+	struct mmc_source_options o = {.read_only = read_only, .quiet = true};
+	struct pkt_blockdev *dev = NULL;
+
+	snprintf(src, sizeof(src), "emu:%s:%s/disc.img,size=64M", wo_backends[i].profile, dir);
+	ck_assert_msg(mmc_source_open(src, &o, &dev, err, sizeof(err)) == 1, "open %s: %s", src, err);
+	return dev;
+}
+
+static struct pkt_append_state wo_state(struct pkt_blockdev *dev)
+{
+	struct pkt_append_state st;
+
+	ck_assert_int_eq(pkt_blockdev_append_state(dev, &st), 0);
+	return st;
+}
+
+/* Geometry: append-only, the medium's write unit and link blocks, writable, the write-once calls. */
+START_TEST(test_wo_geometry)
+{
+	struct pkt_blockdev *dev = open_wo(_i, false);
+	const struct pkt_geometry *g = &dev->geo;
+
+	ck_assert(g->append_only && g->writable && !g->whole_packets);
+	ck_assert_uint_eq(g->packet_sectors, wo_backends[_i].packet);
+	ck_assert_uint_eq(g->link_sectors, wo_backends[_i].link);
+	ck_assert_uint_eq(g->sector_count, 32768);
+	struct pkt_append_state st = wo_state(dev);
+	ck_assert(!st.recorded && !st.closed);
+	ck_assert_uint_eq(st.next_writable, 0);
+	ck_assert_uint_eq(st.free_sectors, 32768);
+	ck_assert_uint_eq(st.sessions, 0);
+	char desc[2048] = "";
+	pkt_blockdev_describe(dev, desc, sizeof(desc));
+	ck_assert_msg(strstr(desc, "mmc_disc_status: blank") && strstr(desc, "mmc_next_writable: 0"), "%s", desc);
+	pkt_blockdev_close(dev);
+}
+END_TEST
+
+/* Writes at the NWA are accepted and land where pkt_geometry_append_lba says; a write elsewhere or over
+ * recorded sectors is refused; unrecorded sectors do not read; all of it survives reopening, and a
+ * read-only open refuses writes with -EROFS. */
+START_TEST(test_wo_append_rules)
+{
+	struct pkt_blockdev *dev = open_wo(_i, false);
+	uint32_t ps = dev->geo.packet_sectors;
+	uint8_t *buf = calloc(ps, PKT_SECTOR_SIZE), *back = calloc(ps, PKT_SECTOR_SIZE);
+	uint64_t lba[6];
+
+	ck_assert(buf && back);
+	for (unsigned k = 0; k < 6; k++) {
+		lba[k] = pkt_geometry_append_lba(&dev->geo, 0, (uint64_t)k * ps);
+		ck_assert_uint_eq(wo_state(dev).next_writable, lba[k]);
+		pattern(buf, lba[k], ps, 3);
+		ck_assert_int_lt(pkt_blockdev_write(dev, lba[k] + ps, ps, buf), 0); /* not at the NWA */
+		if (k)
+			ck_assert_int_lt(pkt_blockdev_write(dev, lba[k - 1], ps, buf), 0); /* recorded */
+		ck_assert_int_eq(pkt_blockdev_write(dev, lba[k], ps, buf), 0);
+	}
+	struct pkt_append_state st = wo_state(dev);
+	ck_assert(st.recorded);
+	ck_assert_uint_eq(st.last_recorded, lba[5] + ps - 1);
+	ck_assert_uint_eq(st.sessions, 1);
+	ck_assert_uint_eq(st.session_start, 0);
+	if (wo_backends[_i].link) /* one WRITE, one packet */
+		ck_assert_int_lt(pkt_blockdev_write(dev, st.next_writable, 2 * ps, buf), 0);
+	ck_assert_int_lt(pkt_blockdev_read(dev, st.next_writable + 64, 1, back), 0);
+	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
+	for (int ro = 0; ro < 2; ro++) {
+		pkt_blockdev_close(dev);
+		dev = open_wo(_i, ro == 1);
+		for (unsigned k = 0; k < 6; k++) {
+			pattern(buf, lba[k], ps, 3);
+			ck_assert_int_eq(pkt_blockdev_read(dev, lba[k], ps, back), 0);
+			ck_assert_mem_eq(back, buf, (size_t)ps * PKT_SECTOR_SIZE);
+		}
+		ck_assert_uint_eq(wo_state(dev).next_writable, st.next_writable);
+	}
+	ck_assert_int_eq(pkt_blockdev_write(dev, st.next_writable, ps, buf), -EROFS);
+	ck_assert_int_eq(pkt_blockdev_close_session(dev, PKT_CLOSE_SESSION), -EROFS);
+	pkt_blockdev_close(dev);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+/* Closing a session opens the next one after the medium's gap; finalizing closes the disc, after which
+ * it refuses writes (also after reopening) and opens only to be read. */
+START_TEST(test_wo_close_session)
+{
+	struct pkt_blockdev *dev = open_wo(_i, false);
+	uint32_t ps = dev->geo.packet_sectors;
+	uint8_t *buf = calloc(ps, PKT_SECTOR_SIZE);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, ps, buf), 0);
+	uint64_t end = wo_state(dev).next_writable;
+	ck_assert_int_eq(pkt_blockdev_close_session(dev, PKT_CLOSE_SESSION), 0);
+	struct pkt_append_state st = wo_state(dev);
+	ck_assert(!st.closed);
+	ck_assert_uint_eq(st.sessions, 2);
+	ck_assert_uint_ge(st.next_writable, end);
+	ck_assert_uint_eq(st.session_start, st.next_writable);
+	if (st.next_writable > end) /* the lead-out and lead-in (BD-R has none) */
+		ck_assert_int_lt(pkt_blockdev_write(dev, end, ps, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_write(dev, st.next_writable, ps, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_close_session(dev, PKT_CLOSE_FINALIZE), 0);
+	st = wo_state(dev);
+	ck_assert(st.closed);
+	ck_assert(!dev->geo.writable);
+	ck_assert_int_eq(pkt_blockdev_write(dev, st.next_writable, ps, buf), -EROFS);
+	pkt_blockdev_close(dev);
+	char src[256];
+	struct mmc_source_options o = {.quiet = true};
+	snprintf(src, sizeof(src), "emu:%s:%s/disc.img", wo_backends[_i].profile, dir);
+	ck_assert_int_eq(mmc_source_open(src, &o, &dev, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "finalized"), "%s", err);
+	dev = open_wo(_i, true);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 0, ps, buf), 0);
+	pkt_blockdev_close(dev);
+	free(buf);
+}
+END_TEST
+
 #ifndef NDEBUG
 /* Debug builds: a caller that promised the packet rule and broke it stops at the choke point, before
  * any backend sees the write. */
@@ -373,6 +510,9 @@ int main(void)
 	tcase_add_loop_test(tc, test_hold_and_describe, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_rewritable_has_no_append_state, 0, NBACKENDS);
 	tcase_add_test(tc, test_append_lba);
+	tcase_add_loop_test(tc, test_wo_geometry, 0, NWO);
+	tcase_add_loop_test(tc, test_wo_append_rules, 0, NWO);
+	tcase_add_loop_test(tc, test_wo_close_session, 0, NWO);
 	suite_add_tcase(s, tc);
 #ifndef NDEBUG
 	/* Its own case, with the directory made and removed by the runner: the aborting test never gets to

@@ -157,7 +157,7 @@ START_TEST(test_disc_track_info)
 	ck_assert_uint_eq(di.bg_format, 3);
 	ck_assert_uint_eq(di.disc_id, 0xde0000ef);
 
-	memset(cap.answer, 0, 36);
+	memset(cap.answer, 0, 40);
 	cap.answer[5] = 0x07;
 	cap.answer[6] = 0x20 | 0x10 | 0x01;
 	cap.answer[7] = 0x01;
@@ -166,9 +166,19 @@ START_TEST(test_disc_track_info)
 	mmc_put_be32(cap.answer + 16, 77);
 	mmc_put_be32(cap.answer + 20, 32);
 	mmc_put_be32(cap.answer + 24, 295264);
-	cap.answer_len = 36;
+	cap.answer[2] = 0x03; /* track 259 of session 258: the MSBs at 32 and 33 */
+	cap.answer[32] = 0x01;
+	cap.answer[3] = 0x02;
+	cap.answer[33] = 0x01;
+	cap.answer[7] |= 0x02;
+	mmc_put_be32(cap.answer + 28, 0x12344);
+	cap.answer_len = 40;
 	ck_assert_int_eq(mmc_read_track_info(&ctx, 1, 1, &ti), 0);
-	expect_cdb((const uint8_t[]){0x52, 0x01, 0, 0, 0, 1, 0, 0, 36, 0}, 10);
+	expect_cdb((const uint8_t[]){0x52, 0x01, 0, 0, 0, 1, 0, 0, 40, 0}, 10);
+	ck_assert_uint_eq(ti.number, 259);
+	ck_assert_uint_eq(ti.session, 258);
+	ck_assert(ti.lra_valid && !ti.reserved);
+	ck_assert_uint_eq(ti.lra, 0x12344);
 	ck_assert(ti.packet && ti.fixed_packet && !ti.blank && ti.nwa_valid);
 	ck_assert_uint_eq(ti.track_mode, 7);
 	ck_assert_uint_eq(ti.data_mode, 1);

@@ -43,6 +43,8 @@ echo "b" > "$T/mnt/dupb"
 ln "$T/mnt/d1/f1" "$T/mnt/hard"
 for i in 1 2 3; do "$PATTERN" "keep$i" $((i * 40000)) > "$T/mnt/keep/k$i"; done
 listing "$T/mnt" > "$T/clean.list"
+expect_check 8 "a disc pktfuse serves" "$img0"
+grep -q "in use by another pktfuse" "$T/out" || fail "a mounted disc: $(cat "$T/out")"
 stop_pktfuse "$T/mnt"
 expect_check 0 "the clean disc" "$img0"
 
@@ -55,6 +57,11 @@ expect_check 0 "--help" --help
 grep -q "Exit status: 0 clean, 1 repaired, 4" "$T/out" || fail "--help does not give the exit codes"
 truncate -s 8M "$T/blank.img"
 expect_check 8 "an image without UDF" "$T/blank.img"
+# a layout the check does not cover yet is refused in one line
+"$UDF_MAKE_META" "$img0" "$T/meta.img"
+expect_check 8 "a metadata partition" "$T/meta.img"
+grep -q "metadata partition (UDF 2.50+), which pktfuse check does not check yet" "$T/out" ||
+	fail "a metadata partition: $(cat "$T/out")"
 
 # cycle WHAT IMG PATTERN [SOURCE]: check names the damage (PATTERN) with exit 4 and writes nothing;
 # --repair exits 1; a second check exits 0; pktfuse mounts the disc read-write and reads every file

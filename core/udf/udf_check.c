@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The check after an unclean shutdown (run by udf_w_attach when the integrity descriptor says open):
- * walks the tree from the root, recounts links and subdirectories, drops names recorded twice, marks
- * used the blocks files own that the bitmap says are free, and frees blocks the bitmap marks used that
- * nothing references (anything it cannot follow turns that freeing off); unique IDs go past every ID
- * seen.  Under fs->lock, at mount.
+ * walks the tree from the root, recounts links and subdirectories (hidden entries' files counted, a
+ * hidden directory's tree not followed), drops names recorded twice, marks used the blocks files own
+ * that the bitmap says are free, and frees blocks the bitmap marks used that nothing references
+ * (anything it cannot follow turns that freeing off); unique IDs go past every ID seen.  Under
+ * fs->lock, at mount.
  */
 #define _GNU_SOURCE
 #include "udf_check.h"
@@ -205,10 +206,19 @@ int udf_recover(struct udf_fs *fs)
 			k += (uint32_t)udf_fid_size(f);
 			if ((le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0 || le16(f + FID_ICB + LAD_PART) != 0)
 				continue;
-			if (udf_get_node(fs, udf_make_ino(0, le32(f + FID_ICB + LAD_LBN)), &c) != 0)
+			if (udf_get_node(fs, udf_make_ino(0, le32(f + FID_ICB + LAD_LBN)), &c) != 0) {
 				seen.no_reclaim = true;
-			else if (c->refs++ == 0)
+			} else if (S_ISDIR(c->st.st_mode)) {
+				/* counted, but its tree is not followed (so nothing is freed) and its link
+				 * count stays as recorded */
 				udf_seen_node(fs, &seen, c);
+				seen.no_reclaim = true;
+				d->subdirs++;
+				dirs++;
+			} else if (c->refs++ == 0) {
+				udf_seen_node(fs, &seen, c);
+				files++; /* as mkudffs and the kernel count it (UDF 1.50's Non-Allocatable Space) */
+			}
 		}
 		udf_dir_compact(d);
 	}

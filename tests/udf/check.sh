@@ -211,6 +211,48 @@ grep -E '^op=(2A|AA|2E|04|A1|5B|35) ' "$T/check.log" | head -3 | grep . &&
 [ "$(grep -c '^op=28 ' "$T/check.log")" -gt 0 ] || fail "power cut: no READ in the drive's log of the check"
 cycle "a commit cut by a power cut" "$eimg" "integrity descriptor says open" "$S"
 
+# A repair cut by a power cut at several points among its writes: the disc it leaves is valid, a
+# second repair finishes the work, and nothing the damage did not touch is lost.
+rimg="$T/rcut.img"
+R="emu:cdrw:$rimg"
+"$PKTFUSE" format "$R,size=80M" > "$T/format.out" 2>&1 || fail "pktfuse format $R: $(cat "$T/format.out")"
+start_pktfuse "$R" "$T/mnt"
+mkdir -p "$T/mnt/d2" "$T/mnt/keep"
+"$PATTERN" big 300000 > "$T/mnt/d2/big"
+for i in 1 2 3; do "$PATTERN" "keep$i" $((i * 40000)) > "$T/mnt/keep/k$i"; done
+listing "$T/mnt" > "$T/rcut.list"
+stop_pktfuse "$T/mnt"
+"${DAMAGE[@]}" "$rimg" bitmap-free keep/k2
+"${DAMAGE[@]}" "$rimg" orphan d2/big
+"${DAMAGE[@]}" "$rimg" bitmap-leak 20
+cp "$rimg" "$T/rcut.orig"
+cp "$rimg.state" "$T/rcut.orig.state"
+# where the repair's writes are among its commands
+expect_check 1 "repair cut: the uncut repair" "$R,log=$T/rcut.log" --repair
+first=$(grep -n '^op=2A ' "$T/rcut.log" | head -1 | cut -d: -f1)
+total=$(wc -l < "$T/rcut.log")
+[ -n "$first" ] || fail "repair cut: the repair wrote nothing"
+cuts=()
+for at in "$first" $((first + 1)) $((first + 2)) $((first + 4)) $(((first + total) / 2)) $((total - 2)); do
+	cp "$T/rcut.orig" "$rimg"
+	cp "$T/rcut.orig.state" "$rimg.state"
+	rc=0
+	"$PKTFUSE" check "$R,power_cut=$at,seed=$at" --repair > "$T/out" 2>&1 || rc=$?
+	[ "$rc" -eq 8 ] || [ "$rc" -eq 1 ] || { cat "$T/out"; fail "repair cut at command $at: exit $rc"; }
+	rc2=0
+	"$PKTFUSE" check "$R" --repair > "$T/out" 2>&1 || rc2=$?
+	[ "$rc2" -eq 1 ] || [ "$rc2" -eq 0 ] || { cat "$T/out"; fail "repair cut at command $at: the second repair exited $rc2"; }
+	expect_check 0 "repair cut at command $at: the check after" "$R"
+	start_pktfuse "$R" "$T/mnt"
+	listing "$T/mnt" > "$T/got.list"
+	[ -f "$T/mnt/lost+found/#"* ] || fail "repair cut at command $at: the orphan is not in lost+found"
+	stop_pktfuse "$T/mnt"
+	diff <(grep -v '\./d2/big$' "$T/rcut.list") "$T/got.list" > "$T/diff" ||
+		{ cat "$T/diff"; fail "repair cut at command $at: files changed"; }
+	cuts+=("$at: $rc then $rc2")
+done
+codes+=("a repair cut by a power cut at commands ${cuts[*]} (of $total; writes from $first), then check 0")
+
 # Debian's kernel mounts every repaired disc (one boot for all)
 if ! command -v qemu-system-x86_64 > /dev/null; then
 	note "qemu is not installed: the kernel's look at the repaired discs is skipped"

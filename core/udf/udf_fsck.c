@@ -150,8 +150,9 @@ static int add_rec(struct ck *ck, struct node *n, const char *path, size_t *idx)
 	return ihash_put(ck, *idx);
 }
 
-/* Marks a run of blocks n owns: each outside the partition, already owned, or free in the bitmap is
- * counted and said once per node. */
+/* Marks a run of blocks n owns: free in the bitmap is counted; outside the partition or owned
+ * already is said once and stops the node's marking (a hostile node's extents could each cover the
+ * whole partition). */
 static void own_run(struct ck *ck, const struct rec *r, uint64_t lbn, uint64_t cnt, uint64_t *freed, uint64_t *first,
 		    bool *said)
 {
@@ -170,7 +171,7 @@ static void own_run(struct ck *ck, const struct rec *r, uint64_t lbn, uint64_t c
 					(unsigned long long)b);
 			said[1] = true;
 			ck->unreadable = true; /* which owner is right is not provable */
-			continue;
+			return;
 		}
 		if (bm_free(ck, b) && (*freed)++ == 0)
 			*first = b;
@@ -178,17 +179,18 @@ static void own_run(struct ck *ck, const struct rec *r, uint64_t lbn, uint64_t c
 	}
 }
 
-/* The blocks a node owns; then the engine's marking for what the walk does not follow. */
-static void own_node(struct ck *ck, const struct rec *r)
+/* The blocks a node owns; then the engine's marking for what the walk does not follow.  False when
+ * they are not the node's alone (then its contents are not read either). */
+static bool own_node(struct ck *ck, const struct rec *r)
 {
 	struct node *n = r->n;
 	uint64_t freed = 0, first = 0;
 	bool said[2] = {false, false};
 
 	own_run(ck, r, n->fe_lbn, 1, &freed, &first, said);
-	for (uint32_t i = 0; i < n->naed; i++)
+	for (uint32_t i = 0; i < n->naed && !said[0] && !said[1]; i++)
 		own_run(ck, r, n->aed[i], 1, &freed, &first, said);
-	for (uint32_t i = 0; i < n->next; i++) {
+	for (uint32_t i = 0; i < n->next && !said[0] && !said[1]; i++) {
 		const struct extent *e = &n->ext[i];
 		if (e->type == 2)
 			continue;
@@ -200,12 +202,15 @@ static void own_node(struct ck *ck, const struct rec *r)
 		}
 		own_run(ck, r, e->lbn, blocks_of(ck->fs, e->len), &freed, &first, said);
 	}
-	udf_seen_node(ck->fs, &ck->seen, n);
 	if (freed) {
 		ck->used_free += freed;
 		PROBLEM(ck, "%s: %llu blocks in use are marked free in the space bitmap (from block %llu)", r->path,
 			(unsigned long long)freed, (unsigned long long)first);
 	}
+	if (said[0] || said[1])
+		return false;
+	udf_seen_node(ck->fs, &ck->seen, n);
+	return true;
 }
 
 /* Reads every recorded block of a file (a directory's contents are read when it is parsed). */
@@ -249,13 +254,14 @@ static int reach(struct ck *ck, struct node *c, const char *path)
 
 	if (rc)
 		return rc;
-	own_node(ck, &ck->recs[idx]);
+	bool alone = own_node(ck, &ck->recs[idx]);
 	if (S_ISDIR(c->st.st_mode)) {
 		ck->dirs++;
-		return queue_dir(ck, idx);
+		return alone ? queue_dir(ck, idx) : 0;
 	}
 	ck->files++;
-	read_back(ck, &ck->recs[idx]);
+	if (alone)
+		read_back(ck, &ck->recs[idx]);
 	return 0;
 }
 
@@ -482,9 +488,12 @@ static int drain(struct ck *ck)
 	return rc;
 }
 
-/* True when every block n owns is in the partition, owned by nothing reached, and marked used. */
+/* True when every block n owns is in the partition, owned by nothing reached, and marked used (and
+ * they are no more than the partition holds). */
 static bool owns_alone(const struct ck *ck, const struct node *n)
 {
+	uint64_t total = 0;
+
 	if (n->fe_lbn >= ck->nbits || udf_seen_has(&ck->seen, n->fe_lbn) || bm_free(ck, n->fe_lbn))
 		return false;
 	for (uint32_t i = 0; i < n->naed; i++)
@@ -495,7 +504,7 @@ static bool owns_alone(const struct ck *ck, const struct node *n)
 		if (e->type == 2)
 			continue;
 		uint64_t cnt = blocks_of(ck->fs, e->len);
-		if (e->part != 0 || e->lbn + cnt > ck->nbits)
+		if (e->part != 0 || e->lbn + cnt > ck->nbits || (total += cnt) > ck->nbits)
 			return false;
 		for (uint64_t b = e->lbn; b < e->lbn + cnt; b++)
 			if (udf_seen_has(&ck->seen, b) || bm_free(ck, b))

@@ -328,6 +328,29 @@ START_TEST(unreadable_left_alone)
 }
 END_TEST
 
+/* /d2/big's first extent made to start at /d1/f1's data: two owners, neither provably right. */
+START_TEST(cross_link_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct where w = where_of(&d);
+	uint8_t *fe = block_at(&d, w.pstart, t.big - INO_BASE);
+	bool efe = le16(fe + TAG_IDENT) == TAG_EFE;
+	uint32_t ad = (efe ? EFE_SIZE : FE_SIZE) + le32(fe + (efe ? EFE_EA_LEN : FE_EA_LEN));
+	ck_assert_uint_eq(le16(fe + ICB_FLAGS) & 7, 0); /* short allocation descriptors */
+	put_le32(fe + ad + SAD_POS, (uint32_t)data_block(&d, t.f1, 0));
+	udf_tag_finish(fe, BS);
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	ck_assert_msg(strstr(s.text, "is also used by another file (cross-linked)"), "%s", s.text);
+	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
+	ck_assert_int_eq(d.writes, 0);
+	free(d.b);
+}
+END_TEST
+
 static uint64_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -391,6 +414,7 @@ int main(void)
 	tcase_add_test(tc, link_count);
 	tcase_add_test(tc, orphan_to_lost_found);
 	tcase_add_test(tc, unreadable_left_alone);
+	tcase_add_test(tc, cross_link_left_alone);
 	tcase_add_test(tc, hostile_never_crash);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

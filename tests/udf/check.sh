@@ -143,6 +143,16 @@ start_pktfuse "$T/kept/two-names.img" "$T/mnt"
 [ "$(stat -c %h "$T/mnt/d2")" = 3 ] || fail "two-names: /d2's link count is $(stat -c %h "$T/mnt/d2")"
 stop_pktfuse "$T/mnt"
 
+damaged parent parent d2/sub d1
+cycle "a parent entry naming another directory" "$T/kept/parent.img" \
+	"^/d2/sub: the directory's parent entry names another directory"
+same_as_clean "parent" '^$'
+
+damaged lvid-counts lvid-files 99
+cycle "wrong counts in a closed integrity descriptor" "$T/kept/lvid-counts.img" \
+	"^the integrity descriptor records 99 files, [0-9]+ directories"
+same_as_clean "lvid-counts" '^$'
+
 # A daemon killed (SIGKILL) after writes and deletes: its integrity descriptor is left open, and
 # the frees of its last commit (a file rewritten: its old blocks) never reached the bitmap.
 img="$T/kept/killed.img"

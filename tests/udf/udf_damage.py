@@ -14,6 +14,8 @@ Actions:
   orphan PATH               PATH's name is marked deleted: its file entry is reachable from nowhere
   rename-record DIR A B     the record of name A in DIR says B (same length): B recorded twice
   alias PATH DIRPATH        the name PATH (a file) points to the directory DIRPATH: two names for it
+  parent DIRPATH OTHERDIR   DIRPATH's parent entry (its "..") names OTHERDIR
+  lvid-files N              the integrity descriptor records N files
   blocks PATH               prints the partition blocks PATH's file entry and data use
 """
 import os
@@ -290,6 +292,20 @@ def main():
             fid[E["FID_CHARACTERISTICS"]] |= 0x02
             struct.pack_into("<I", fid, E["FID_ICB"] + E["LAD_LBN"], target)
         img.edit_fid(d, off, aliased)
+    elif act == "parent":
+        dlbn, target = img.lookup(a[0])[0], img.lookup(a[1])[0]
+        pos = next(p for p, fid, _ in img.fids(dlbn) if fid[E["FID_CHARACTERISTICS"]] & 0x08)
+
+        def reparented(fid):
+            struct.pack_into("<I", fid, E["FID_ICB"] + E["LAD_LBN"], target)
+        img.edit_fid(dlbn, pos, reparented)
+    elif act == "lvid-files":
+        s = img.lvid()
+        d = img.sector(s)
+        np_ = u32(d, E["LVID_NUM_PARTITIONS"])
+        struct.pack_into("<I", d, E["LVID_FREE_SPACE"] + 8 * np_ + E["LVIU_NUM_FILES"], int(a[0]))
+        tag_finish(d, 0)
+        img.put_sector(s, d)
     elif act == "blocks":
         print(" ".join(str(b) for b in blocks_of(img, img.lookup(a[0])[0])))
     else:

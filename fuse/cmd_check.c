@@ -35,6 +35,11 @@ enum { CHECK_CLEAN = 0, CHECK_REPAIRED = 1, CHECK_LEFT = 4, CHECK_FAILED = 8 };
 	"\n"                                                                                                    \
 	"Exit status: 0 clean, 1 repaired, 4 problems left uncorrected, 8 operational error.\n"
 
+static const char *plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 static void print_line(void *ctx, enum udf_fsck_line kind, const char *line)
 {
 	static const char *const prefix[] = {[UDF_FSCK_INFO] = "",
@@ -96,15 +101,15 @@ static int check(const char *source, bool repair)
 		return CHECK_CLEAN;
 	}
 	if (!repair) {
-		printf("%llu problems (pktfuse check --repair fixes what it can prove)\n",
-		       (unsigned long long)res.problems);
+		printf("%llu problem%s (pktfuse check --repair fixes what it can prove)\n",
+		       (unsigned long long)res.problems, plural(res.problems));
 		return CHECK_LEFT;
 	}
 	if (res.repaired && res.left == 0) {
-		printf("%llu problems, all repaired\n", (unsigned long long)res.problems);
+		printf("%llu problem%s, all repaired\n", (unsigned long long)res.problems, plural(res.problems));
 		return CHECK_REPAIRED;
 	}
-	printf("%llu problems, %llu left uncorrected%s\n", (unsigned long long)res.problems,
+	printf("%llu problem%s, %llu left uncorrected%s\n", (unsigned long long)res.problems, plural(res.problems),
 	       (unsigned long long)res.left, res.repaired ? "" : ", nothing written");
 	return CHECK_LEFT;
 }

@@ -97,6 +97,12 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
+/* "s" after a count other than one */
+static const char *plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 static bool bm_free(const struct ck *ck, uint64_t b)
 {
 	return b < ck->nbits && (ck->sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
@@ -204,8 +210,8 @@ static bool own_node(struct ck *ck, const struct rec *r)
 	}
 	if (freed) {
 		ck->used_free += freed;
-		PROBLEM(ck, "%s: %llu blocks in use are marked free in the space bitmap (from block %llu)", r->path,
-			(unsigned long long)freed, (unsigned long long)first);
+		PROBLEM(ck, "%s: %llu block%s in use marked free in the space bitmap (from block %llu)", r->path,
+			(unsigned long long)freed, plural(freed), (unsigned long long)first);
 	}
 	if (said[0] || said[1])
 		return false;
@@ -599,8 +605,8 @@ static void check_links(struct ck *ck)
 			PROBLEM(ck, "%s: link count %u, but the directory has %u subdirectories (%u expected)",
 				ck->recs[i].path, (unsigned)n->st.st_nlink, n->subdirs, (unsigned)want);
 		else
-			PROBLEM(ck, "%s: link count %u, but %u names point to it", ck->recs[i].path,
-				(unsigned)n->st.st_nlink, n->refs);
+			PROBLEM(ck, "%s: link count %u, but %u name%s point%s to it", ck->recs[i].path,
+				(unsigned)n->st.st_nlink, n->refs, plural(n->refs), n->refs == 1 ? "s" : "");
 	}
 }
 
@@ -628,15 +634,15 @@ static void check_leaks(struct ck *ck)
 		return;
 	if (ck->seen.no_reclaim)
 		PROBLEM(ck,
-			"%llu blocks are marked used in the space bitmap but belong to no file the check follows "
+			"%llu block%s marked used in the space bitmap but belonging to no file the check follows "
 			"(the first at block %llu; some files own structures it does not follow, so they are not "
 			"provably free)",
-			(unsigned long long)leaked, (unsigned long long)first);
+			(unsigned long long)leaked, plural(leaked), (unsigned long long)first);
 	else
 		PROBLEM(ck,
-			"%llu blocks are marked used in the space bitmap but belong to no file (leaked; the first "
+			"%llu block%s marked used in the space bitmap but belonging to no file (leaked; the first "
 			"at block %llu)",
-			(unsigned long long)leaked, (unsigned long long)first);
+			(unsigned long long)leaked, plural(leaked), (unsigned long long)first);
 }
 
 static void check_lvid(struct ck *ck)

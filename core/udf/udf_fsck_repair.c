@@ -170,8 +170,8 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 	if (rc == 0) {
 		uint64_t marked = mark_used(fs, plan);
 		if (marked)
-			SAY(UDF_FSCK_REPAIR, "%llu blocks in use marked used in the space bitmap",
-			    (unsigned long long)marked);
+			SAY(UDF_FSCK_REPAIR, "%llu block%s in use marked used in the space bitmap",
+			    (unsigned long long)marked, marked == 1 ? "" : "s");
 		rc = fix_dirs(fs, plan, say, ctx);
 	}
 	pthread_mutex_unlock(&fs->lock);

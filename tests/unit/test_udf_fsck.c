@@ -247,7 +247,7 @@ START_TEST(bitmap_says_free)
 	make_disc(&d, UDF_MEDIA_HD, &t);
 	struct where w = where_of(&d);
 	set_free(&d, &w, t.big - INO_BASE, true);
-	check_repair_clean(&d, "/d2/big: 1 blocks in use are marked free");
+	check_repair_clean(&d, "/d2/big: 1 block in use marked free");
 	free(d.b);
 }
 END_TEST
@@ -260,7 +260,7 @@ START_TEST(bitmap_leaks)
 	struct where w = where_of(&d);
 	set_free(&d, &w, 4000, false);
 	set_free(&d, &w, 4001, false);
-	check_repair_clean(&d, "2 blocks are marked used in the space bitmap but belong to no file");
+	check_repair_clean(&d, "2 blocks marked used in the space bitmap but belonging to no file");
 	free(d.b);
 }
 END_TEST

@@ -25,6 +25,7 @@ struct disc {
 	uint8_t *b;
 	size_t size;
 	long writes;
+	long cut_after;		 /* > 0: every write after this many fails (the power is gone) */
 	uint64_t bad_lo, bad_hi; /* reads touching [bad_lo, bad_hi) fail */
 };
 
@@ -43,6 +44,8 @@ static int d_write(void *ctx, uint64_t off, size_t len, const void *buf)
 	struct disc *d = ctx;
 
 	if (off + len > d->size)
+		return -EIO;
+	if (d->cut_after && d->writes >= d->cut_after)
 		return -EIO;
 	d->writes++;
 	memcpy(d->b + off, buf, len);
@@ -351,6 +354,91 @@ START_TEST(cross_link_left_alone)
 }
 END_TEST
 
+/* Directories of dir (readdir's callback). */
+struct subdirs {
+	uint64_t ino[16];
+	unsigned n;
+};
+
+static int add_subdir(void *ctx, const char *name, uint64_t ino, mode_t type, uint64_t next)
+{
+	struct subdirs *s = ctx;
+	(void)next;
+	if (S_ISDIR(type) && strcmp(name, ".") && strcmp(name, "..") && s->n < 16)
+		s->ino[s->n++] = ino;
+	return 0;
+}
+
+/* name in dir, or in a directory of dir (a cut repair's /lost+found can itself become an orphan,
+ * which the next repair names in the new /lost+found). */
+static bool find_under(struct udf_fs *fs, uint64_t dir, const char *name, struct stat *st)
+{
+	struct subdirs sd = {0};
+	uint64_t ino;
+
+	if (udf_lookup(fs, dir, name, &ino, st) == 0)
+		return true;
+	udf_readdir(fs, dir, 0, add_subdir, &sd);
+	for (unsigned i = 0; i < sd.n; i++)
+		if (udf_lookup(fs, sd.ino[i], name, &ino, st) == 0)
+			return true;
+	return false;
+}
+
+/* The repair cut after each of its writes in turn: what it leaves is a valid disc, which a second
+ * repair makes clean, with the orphan named and the untouched file intact. */
+START_TEST(repair_cut_anywhere)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct udf_fs *fs = mount_rw(&d);
+	udf_open(fs, t.big);
+	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	udf_unmount(fs); /* the kill: LVID open, an orphan */
+	struct where w = where_of(&d);
+	set_free(&d, &w, t.f1 - INO_BASE, true); /* and a block in use marked free */
+	uint8_t *damaged = malloc(SIZE);
+	memcpy(damaged, d.b, SIZE);
+	d.writes = 0;
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	long total = d.writes;
+	ck_assert_int_gt(total, 3);
+	for (long cut = 1; cut < total; cut++) {
+		memcpy(d.b, damaged, SIZE);
+		d.writes = 0;
+		d.cut_after = cut;
+		int rc = fsck(&d, true, &s, &r);
+		ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut,
+			      total);
+		d.cut_after = 0;
+		ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
+		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
+		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
+		fs = mount_rw(&d);
+		char name[64];
+		uint64_t lf;
+		struct stat st;
+		uint8_t buf[5000];
+		snprintf(name, sizeof(name), "#%llu", (unsigned long long)(t.big - INO_BASE));
+		ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
+		ck_assert_msg(find_under(fs, lf, name, &st), "cut after write %ld: the orphan is not in lost+found",
+			      cut);
+		ck_assert_int_eq(st.st_size, 300000);
+		ck_assert_int_eq(udf_read(fs, t.f1, 0, sizeof(buf), buf), 5000);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			ck_assert_uint_eq(buf[i], (uint8_t)(i * 7 + 5000));
+		udf_unmount(fs);
+	}
+	free(damaged);
+	free(d.b);
+}
+END_TEST
+
 static uint64_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -415,6 +503,7 @@ int main(void)
 	tcase_add_test(tc, orphan_to_lost_found);
 	tcase_add_test(tc, unreadable_left_alone);
 	tcase_add_test(tc, cross_link_left_alone);
+	tcase_add_test(tc, repair_cut_anywhere);
 	tcase_add_test(tc, hostile_never_crash);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

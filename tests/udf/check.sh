@@ -62,6 +62,13 @@ expect_check 8 "an image without UDF" "$T/blank.img"
 expect_check 8 "a metadata partition" "$T/meta.img"
 grep -q "metadata partition (UDF 2.50+), which pktfuse check does not check yet" "$T/out" ||
 	fail "a metadata partition: $(cat "$T/out")"
+# a write-once disc with a VAT, when the tool that writes one is given (UDF_VAT_WRITE)
+if [ -n "${UDF_VAT_WRITE:-}" ]; then
+	"$UDF_VAT_WRITE" "$T/vat.img" cdr 1 3 > /dev/null
+	expect_check 8 "a VAT disc" "$T/vat.img"
+	grep -q "a write-once disc with a VAT, which pktfuse check does not check yet" "$T/out" ||
+		fail "a VAT disc: $(cat "$T/out")"
+fi
 
 # cycle WHAT IMG PATTERN [SOURCE]: check names the damage (PATTERN) with exit 4 and writes nothing;
 # --repair exits 1; a second check exits 0; pktfuse mounts the disc read-write and reads every file

@@ -6,6 +6,7 @@
 
 int cmd_status(int argc, char **argv); /* cmd_status.c */
 int cmd_umount(int argc, char **argv); /* cmd_umount.c */
+int cmd_check(int argc, char **argv);  /* cmd_check.c */
 int cmd_info(int argc, char **argv);   /* cmd_info.c */
 int cmd_format(int argc, char **argv); /* cmd_format.c */
 int cmd_eject(int argc, char **argv);  /* cmd_eject.c */

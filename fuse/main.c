@@ -12,6 +12,8 @@ int main(int argc, char **argv)
 		return cmd_umount(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "format") == 0)
 		return cmd_format(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "check") == 0)
+		return cmd_check(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "info") == 0)
 		return cmd_info(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "eject") == 0)

@@ -56,6 +56,8 @@ struct udf_io {
 };
 
 struct udf_mount_opts {
+	/* An open integrity descriptor does not start the check at mount: the caller checks (pktfuse check) */
+	bool no_recover;
 	uid_t uid; /* owner shown for files whose owner is not recorded */
 	gid_t gid;
 	bool read_only; /* never write, even when the volume could be written */

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The check after an unclean shutdown (run by udf_w_attach when the integrity descriptor says open):
- * walks the tree from the root, recounts links and subdirectories, drops names recorded twice, marks
- * used the blocks files own that the bitmap says are free, and frees blocks the bitmap marks used that
- * nothing references (anything it cannot follow turns that freeing off); unique IDs go past every ID
- * seen.  Under fs->lock, at mount.
+ * walks the tree from the root, recounts links and subdirectories (hidden entries' files counted, a
+ * hidden directory's tree not followed), drops names recorded twice, marks used the blocks files own
+ * that the bitmap says are free, and frees blocks the bitmap marks used that nothing references
+ * (anything it cannot follow turns that freeing off); unique IDs go past every ID seen.  Under
+ * fs->lock, at mount.
  */
 #define _GNU_SOURCE
+#include "udf_check.h"
 #include "udf_desc.h"
 #include "udf_w.h"
 
@@ -17,37 +19,40 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
-static void mark_seen(struct udf_fs *fs, uint8_t *seen, uint64_t lbn, uint64_t n)
+void udf_seen_mark(struct udf_seen *s, uint64_t lbn, uint64_t n)
 {
-	for (uint64_t b = lbn; b < lbn + n && b < fs->w->nbits; b++)
-		seen[b / 8] |= (uint8_t)(1u << (b % 8));
+	for (uint64_t b = lbn; b < lbn + n && b < s->nbits; b++)
+		s->bits[b / 8] |= (uint8_t)(1u << (b % 8));
 }
 
-static void mark_node(struct udf_fs *fs, uint8_t *seen, struct node *n, bool *no_reclaim)
+void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n)
 {
-	mark_seen(fs, seen, n->fe_lbn, 1);
+	udf_seen_mark(s, n->fe_lbn, 1);
 	for (uint32_t i = 0; i < n->naed; i++)
-		mark_seen(fs, seen, n->aed[i], 1);
+		udf_seen_mark(s, n->aed[i], 1);
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type != 2 && n->ext[i].part == 0)
-			mark_seen(fs, seen, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+			udf_seen_mark(s, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
 	/* an extended attribute file or a stream directory: their ICBs at least, and since what they
 	 * own is not followed, nothing unreferenced is freed */
 	const uint8_t *h = n->hdr;
+	if (!h) {
+		s->no_reclaim = true;
+		return;
+	}
 	if (le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + AD_LEN) & AD_LEN_MASK) {
-		mark_seen(fs, seen, le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + LAD_LBN), 1);
-		*no_reclaim = true;
+		udf_seen_mark(s, le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + LAD_LBN), 1);
+		s->no_reclaim = true;
 	}
 	if (n->efe && (le32(h + EFE_STREAM_DIR_ICB + AD_LEN) & AD_LEN_MASK)) {
-		mark_seen(fs, seen, le32(h + EFE_STREAM_DIR_ICB + LAD_LBN), 1);
-		*no_reclaim = true;
+		udf_seen_mark(s, le32(h + EFE_STREAM_DIR_ICB + LAD_LBN), 1);
+		s->no_reclaim = true;
 	}
 	if (n->ro_node)
-		*no_reclaim = true; /* its indirect entries are not followed */
+		s->no_reclaim = true; /* its indirect entries are not followed */
 }
 
-/* True when partition block b holds (part of) a volume structure, whatever the bitmap says. */
-static bool is_volume_structure(struct udf_fs *fs, uint64_t b)
+bool udf_is_volume_structure(struct udf_fs *fs, uint32_t sbd_lbn, uint32_t sbd_blocks, uint64_t b, uint8_t *buf)
 {
 	const struct part *p = &fs->parts[0];
 	uint64_t sec = p->start + b, n = fs->nblocks;
@@ -70,58 +75,57 @@ static bool is_volume_structure(struct udf_fs *fs, uint64_t b)
 			return true;
 	}
 	/* in the partition: the bitmap, the file set descriptor and its terminator */
-	if (b >= fs->w->sbd_lbn && b < (uint64_t)fs->w->sbd_lbn + fs->w->sbd_blocks)
+	if (b >= sbd_lbn && b < (uint64_t)sbd_lbn + sbd_blocks)
 		return true;
 	if (b == fs->fsd_lbn)
 		return true;
-	if (b == (uint64_t)fs->fsd_lbn + 1 && udf_read_lb(fs, 0, fs->fsd_lbn + 1, fs->w->buf) == 0 &&
-	    udf_tag_check(fs->w->buf, fs->bs, fs->fsd_lbn + 1) == TAG_TD)
+	if (b == (uint64_t)fs->fsd_lbn + 1 && udf_read_lb(fs, 0, fs->fsd_lbn + 1, buf) == 0 &&
+	    udf_tag_check(buf, fs->bs, fs->fsd_lbn + 1) == TAG_TD)
 		return true;
 	return false;
 }
 
 /* The file set's system stream directory (UDF 2.00+: unique ID mapping, non-allocatable space)
  * and the streams it names are in use too. */
-static void mark_system_streams(struct udf_fs *fs, uint8_t *seen, bool *no_reclaim)
+void udf_seen_system_streams(struct udf_fs *fs, struct udf_seen *s, uint8_t *b)
 {
-	uint8_t *b = fs->w->buf;
 	struct node *sd, *c;
 
 	if (udf_read_lb(fs, 0, fs->fsd_lbn, b) || udf_tag_check(b, fs->bs, fs->fsd_lbn) != TAG_FSD) {
-		*no_reclaim = true;
+		s->no_reclaim = true;
 		return;
 	}
 	if ((le32(b + FSD_SYSTEM_STREAM_ICB + AD_LEN) & AD_LEN_MASK) == 0)
 		return;
 	if (le16(b + FSD_SYSTEM_STREAM_ICB + LAD_PART) != 0 ||
 	    udf_load_node(fs, 0, le32(b + FSD_SYSTEM_STREAM_ICB + LAD_LBN), &sd) != 0 || sd->size > (1u << 20)) {
-		*no_reclaim = true;
+		s->no_reclaim = true;
 		return;
 	}
-	mark_node(fs, seen, sd, no_reclaim);
+	udf_seen_node(fs, s, sd);
 	uint8_t *data = malloc(sd->size ? sd->size : 1);
 	if (!data || udf_node_read(fs, sd, 0, sd->size, data) != (ssize_t)sd->size) {
 		free(data);
-		*no_reclaim = true;
+		s->no_reclaim = true;
 		return;
 	}
 	for (uint64_t pos = 0; pos + FID_IMPL_USE <= sd->size;) {
 		const uint8_t *f = data + pos;
 		uint64_t flen = udf_fid_size(f);
 		if (le16(f + TAG_IDENT) != TAG_FID || pos + flen > sd->size) {
-			*no_reclaim = true;
+			s->no_reclaim = true;
 			break;
 		}
 		pos += flen;
 		if ((f[FID_CHARACTERISTICS] & 0x0C) || (le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0)
 			continue; /* parent or deleted */
 		if (le16(f + FID_ICB + LAD_PART) != 0 || udf_load_node(fs, 0, le32(f + FID_ICB + LAD_LBN), &c) != 0) {
-			*no_reclaim = true;
+			s->no_reclaim = true;
 			continue;
 		}
-		mark_node(fs, seen, c, no_reclaim);
+		udf_seen_node(fs, s, c);
 		if (c->file_type == 4 || c->file_type == 13)
-			*no_reclaim = true; /* deeper stream trees are not followed */
+			s->no_reclaim = true; /* deeper stream trees are not followed */
 	}
 	free(data);
 }
@@ -152,20 +156,19 @@ static int push(uint64_t **q, size_t *n, size_t *cap, uint64_t v)
 int udf_recover(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
-	uint8_t *seen = calloc(w->nbits / 8 + 1, 1);
+	struct udf_seen seen = {calloc(w->nbits / 8 + 1, 1), w->nbits, false};
 	uint64_t *q = NULL, files = 0, dirs = 1, fixed = 0, links = 0, dropped = 0, reclaimed = 0;
-	bool no_reclaim = false;
 	size_t qn = 0, qcap = 0;
 	struct node *root;
 	int rc;
 
-	if (!seen)
+	if (!seen.bits)
 		return -ENOMEM;
 	if ((rc = udf_get_dir(fs, fs->root_ino, &root)) != 0 || (rc = push(&q, &qn, &qcap, root->ino)) != 0)
 		goto out;
 	root->refs = 1;
-	mark_node(fs, seen, root, &no_reclaim);
-	mark_system_streams(fs, seen, &no_reclaim);
+	udf_seen_node(fs, &seen, root);
+	udf_seen_system_streams(fs, &seen, w->buf);
 	for (size_t qi = 0; qi < qn && rc == 0; qi++) {
 		struct node *d;
 		if ((rc = udf_get_dir(fs, q[qi], &d)) != 0)
@@ -194,7 +197,7 @@ int udf_recover(struct udf_fs *fs)
 				files++;
 			}
 			if (c->refs++ == 0)
-				mark_node(fs, seen, c, &no_reclaim);
+				udf_seen_node(fs, &seen, c);
 		}
 		/* hidden entries own their files too */
 		for (uint32_t k = 0; k + FID_IMPL_USE <= d->keep_len && rc == 0;) {
@@ -203,10 +206,19 @@ int udf_recover(struct udf_fs *fs)
 			k += (uint32_t)udf_fid_size(f);
 			if ((le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0 || le16(f + FID_ICB + LAD_PART) != 0)
 				continue;
-			if (udf_get_node(fs, udf_make_ino(0, le32(f + FID_ICB + LAD_LBN)), &c) != 0)
-				no_reclaim = true;
-			else if (c->refs++ == 0)
-				mark_node(fs, seen, c, &no_reclaim);
+			if (udf_get_node(fs, udf_make_ino(0, le32(f + FID_ICB + LAD_LBN)), &c) != 0) {
+				seen.no_reclaim = true;
+			} else if (S_ISDIR(c->st.st_mode)) {
+				/* counted, but its tree is not followed (so nothing is freed) and its link
+				 * count stays as recorded */
+				udf_seen_node(fs, &seen, c);
+				seen.no_reclaim = true;
+				d->subdirs++;
+				dirs++;
+			} else if (c->refs++ == 0) {
+				udf_seen_node(fs, &seen, c);
+				files++; /* as mkudffs and the kernel count it (UDF 1.50's Non-Allocatable Space) */
+			}
 		}
 		udf_dir_compact(d);
 	}
@@ -227,12 +239,13 @@ int udf_recover(struct udf_fs *fs)
 		}
 	}
 	for (uint64_t b = 0; b < w->nbits; b++) {
-		bool used = seen[b / 8] >> (b % 8) & 1;
+		bool used = udf_seen_has(&seen, b);
 		if (used && udf_bm_is_free(w, b)) {
 			udf_bm_mark(fs, b, false);
 			w->free_blocks--;
 			fixed++;
-		} else if (!used && !no_reclaim && !udf_bm_is_free(w, b) && !is_volume_structure(fs, b)) {
+		} else if (!used && !seen.no_reclaim && !udf_bm_is_free(w, b) &&
+			   !udf_is_volume_structure(fs, w->sbd_lbn, w->sbd_blocks, b, w->buf)) {
 			/* freed by the last commit, or owned by a file unlinked while open */
 			udf_free_later(fs, (uint32_t)b, 1);
 			reclaimed++;
@@ -250,7 +263,7 @@ int udf_recover(struct udf_fs *fs)
 		 (unsigned long long)files, (unsigned long long)dirs, (unsigned long long)fixed,
 		 (unsigned long long)reclaimed, (unsigned long long)links, (unsigned long long)dropped);
 out:
-	free(seen);
+	free(seen.bits);
 	free(q);
 	return rc;
 }

@@ -279,7 +279,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	w->tz = (int)(tm.tm_gmtoff / 60);
 	if (fs->next_uniq < 16)
 		fs->next_uniq = 16;
-	if (fs->lvid_type != 1) {
+	if (fs->lvid_type != 1 && !fs->opts.no_recover) {
 		/* Not cleanly unmounted: check the tree before anything is allocated. */
 		int rc = udf_recover(fs);
 		if (rc) {

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What pktfuse check's check (udf_fsck.c) hands its repair (udf_fsck_repair.c).  Not a public API. */
+#ifndef PKTFUSE_UDF_FSCK_INT_H
+#define PKTFUSE_UDF_FSCK_INT_H
+
+#include "udf_fsck.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fsck_parent_fix {
+	uint64_t dir, parent; /* dir's parent entry is to name parent, where its only name is */
+};
+
+/* The fixes that need more than the recount (udf_recover) does. */
+struct fsck_plan {
+	uint64_t *dup_dirs; /* directories holding a name recorded twice */
+	size_t ndup;
+	struct fsck_parent_fix *pfix;
+	size_t npfix;
+	uint32_t *orphans; /* file entries (partition blocks) no directory reaches */
+	size_t norphans;
+	uint8_t *used; /* the blocks the check found in use (orphans' included), one bit each */
+	uint64_t nbits;
+};
+
+void udf_fsck_plan_free(struct fsck_plan *p);
+
+/* Mount options of both: the recount at mount is the repair's to run, never the mount's. */
+#define UDF_FSCK_MOUNT_OPTS                                                \
+	{                                                                  \
+		.uid = 0, .gid = 0, .read_only = false, .no_recover = true \
+	}
+
+/* Formats a line and hands it to say. */
+void udf_fsck_sayf(udf_fsck_say_fn say, void *ctx, enum udf_fsck_line kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* udf_fsck_repair.c: applies plan and the recount onto io; 0, or -errno with err. */
+int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
+		    size_t errlen);
+
+#endif

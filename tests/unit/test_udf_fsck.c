@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pktfuse check's core (udf_fsck.h) on discs in memory damaged on purpose: each damage is found
+ * (and the plain check writes nothing), the repair fixes it and a second check is clean; a disc
+ * with an unreadable block is left unwritten; hostile images (random bytes in the metadata) never
+ * crash it, and whenever the repair says it left nothing, a new check agrees.
+ */
+#define _GNU_SOURCE
+#include "udf.h"
+#include "udf_desc.h"
+#include "udf_format.h"
+#include "udf_fsck.h"
+#include "udf_int.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BS 2048u
+#define SIZE (16u << 20)
+
+struct disc {
+	uint8_t *b;
+	size_t size;
+	long writes;
+	long cut_after;		 /* > 0: every write after this many fails (the power is gone) */
+	uint64_t bad_lo, bad_hi; /* reads touching [bad_lo, bad_hi) fail */
+};
+
+static int d_read(void *ctx, uint64_t off, size_t len, void *buf)
+{
+	struct disc *d = ctx;
+
+	if (off + len > d->size || (off < d->bad_hi && off + len > d->bad_lo))
+		return -EIO;
+	memcpy(buf, d->b + off, len);
+	return 0;
+}
+
+static int d_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	struct disc *d = ctx;
+
+	if (off + len > d->size)
+		return -EIO;
+	if (d->cut_after && d->writes >= d->cut_after)
+		return -EIO;
+	d->writes++;
+	memcpy(d->b + off, buf, len);
+	return 0;
+}
+
+static int d_flush(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static struct udf_io io_of(struct disc *d)
+{
+	return (struct udf_io){.read = d_read, .ctx = d, .size = d->size, .write = d_write, .flush = d_flush};
+}
+
+/* Lines said, for the assertions. */
+struct said {
+	char text[16384];
+	unsigned problems, repairs, left;
+};
+
+static void collect(void *ctx, enum udf_fsck_line kind, const char *line)
+{
+	struct said *s = ctx;
+	size_t n = strlen(s->text);
+
+	snprintf(s->text + n, sizeof(s->text) - n, "%s\n", line);
+	s->problems += kind == UDF_FSCK_PROBLEM;
+	s->repairs += kind == UDF_FSCK_REPAIR;
+	s->left += kind == UDF_FSCK_LEFT;
+}
+
+static int fsck(struct disc *d, bool repair, struct said *s, struct udf_fsck_result *r)
+{
+	char err[256];
+	struct udf_io io = io_of(d);
+
+	memset(s, 0, sizeof(*s));
+	return udf_fsck(&io, repair, collect, s, r, err, sizeof(err));
+}
+
+static void write_file(struct udf_fs *fs, uint64_t dir, const char *name, size_t len, uint64_t *ino)
+{
+	struct stat st;
+	uint8_t *buf = malloc(len ? len : 1);
+
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 7 + len);
+	ck_assert_int_eq(udf_create(fs, dir, name, S_IFREG | 0644, 0, 0, NULL, ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, *ino, 0, len, buf), (ssize_t)len);
+	free(buf);
+}
+
+/* A fresh disc with /d1/f1 (hard-linked as /hard), /d2/big, /small; ino numbers are block + 16. */
+struct tree {
+	uint64_t d1, d2, f1, big, small;
+};
+
+static struct udf_fs *mount_rw(struct disc *d)
+{
+	struct udf_io io = io_of(d);
+	struct udf_mount_opts mo = {0};
+	struct udf_fs *fs;
+	char err[256];
+
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	return fs;
+}
+
+static void make_disc(struct disc *d, enum udf_media media, struct tree *t)
+{
+	struct udf_format_opts fo = {.media = media};
+	char err[256];
+	struct stat st;
+
+	memset(d, 0, sizeof(*d));
+	d->size = SIZE;
+	d->b = calloc(1, SIZE);
+	ck_assert_msg(udf_format(&fo, d_write, d, SIZE, err, sizeof(err)) == 0, "format: %s", err);
+	struct udf_fs *fs = mount_rw(d);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "d1", S_IFDIR | 0755, 0, 0, NULL, &t->d1, &st), 0);
+	ck_assert_int_eq(udf_create(fs, root, "d2", S_IFDIR | 0755, 0, 0, NULL, &t->d2, &st), 0);
+	write_file(fs, t->d1, "f1", 5000, &t->f1);
+	write_file(fs, t->d2, "big", 300000, &t->big);
+	write_file(fs, root, "small", 10, &t->small);
+	ck_assert_int_eq(udf_link(fs, t->f1, root, "hard", &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	d->writes = 0;
+}
+
+/* Where things are, from a read-only mount (white box). */
+struct where {
+	uint64_t pstart, lvid, sbd;
+};
+
+static struct where where_of(struct disc *d)
+{
+	struct udf_io io = io_of(d);
+	struct udf_mount_opts mo = {.read_only = true};
+	struct udf_fs *fs;
+	char err[256];
+
+	io.write = NULL;
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	struct where w = {fs->parts[0].start, fs->lvid_loc, fs->parts[0].usb_lbn};
+	udf_unmount(fs);
+	return w;
+}
+
+/* The partition block holding byte off of the file ino (white box). */
+static uint64_t data_block(struct disc *d, uint64_t ino, uint64_t off)
+{
+	struct udf_io io = io_of(d);
+	struct udf_mount_opts mo = {.read_only = true};
+	struct udf_fs *fs;
+	struct node *n;
+	char err[256];
+
+	io.write = NULL;
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	uint32_t i = udf_ext_index(n, off);
+	ck_assert(i < n->next && n->ext[i].type == 0);
+	uint64_t b = n->ext[i].lbn + (off - n->ext[i].file_off) / BS;
+	udf_unmount(fs);
+	return b;
+}
+
+static uint8_t *block_at(struct disc *d, uint64_t pstart, uint64_t lbn)
+{
+	return d->b + (pstart + lbn) * BS;
+}
+
+static void set_free(struct disc *d, const struct where *w, uint64_t lbn, bool free_)
+{
+	uint8_t *sbd = block_at(d, w->pstart, w->sbd);
+	uint8_t *p = sbd + SBD_BITMAP + lbn / 8;
+
+	*p = free_ ? (uint8_t)(*p | 1u << (lbn % 8)) : (uint8_t)(*p & ~(1u << (lbn % 8)));
+	udf_tag_finish(sbd, BS * 2);
+}
+
+/* The cycle every damage must pass: found (exit 4's case) with the plain check writing nothing,
+ * repaired, clean after. */
+static void check_repair_clean(struct disc *d, const char *expect)
+{
+	struct said s;
+	struct udf_fsck_result r;
+
+	ck_assert_int_eq(fsck(d, false, &s, &r), 0);
+	ck_assert_msg(r.problems > 0 && strstr(s.text, expect), "expected '%s' in:\n%s", expect, s.text);
+	ck_assert_int_eq(d->writes, 0);
+	ck_assert_int_eq(fsck(d, true, &s, &r), 0);
+	ck_assert_msg(r.repaired && r.left == 0 && s.repairs > 0, "repair left %llu:\n%s", (unsigned long long)r.left,
+		      s.text);
+	ck_assert_int_gt(d->writes, 0);
+	ck_assert_int_eq(fsck(d, false, &s, &r), 0);
+	ck_assert_msg(r.problems == 0, "not clean after the repair:\n%s", s.text);
+}
+
+START_TEST(clean_disc_is_clean)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+
+	make_disc(&d, _i ? UDF_MEDIA_CDRW : UDF_MEDIA_HD, &t);
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	ck_assert_msg(r.problems == 0, "%s", s.text);
+	ck_assert_int_eq(r.files, 3);
+	ck_assert_int_eq(r.dirs, 3);
+	ck_assert_int_eq(d.writes, 0); /* a clean disc is not written even with repair */
+	if (_i)
+		ck_assert_ptr_nonnull(strstr(s.text, "sparing table: 0 of"));
+	free(d.b);
+}
+END_TEST
+
+START_TEST(lvid_open)
+{
+	struct disc d;
+	struct tree t;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct where w = where_of(&d);
+	uint8_t *l = d.b + w.lvid * BS;
+	put_le32(l + LVID_INTEGRITY_TYPE, 0);
+	udf_tag_finish(l, BS);
+	check_repair_clean(&d, "integrity descriptor says open");
+	free(d.b);
+}
+END_TEST
+
+START_TEST(bitmap_says_free)
+{
+	struct disc d;
+	struct tree t;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct where w = where_of(&d);
+	set_free(&d, &w, t.big - INO_BASE, true);
+	check_repair_clean(&d, "/d2/big: 1 block in use marked free");
+	free(d.b);
+}
+END_TEST
+
+START_TEST(bitmap_leaks)
+{
+	struct disc d;
+	struct tree t;
+	make_disc(&d, UDF_MEDIA_CDRW, &t);
+	struct where w = where_of(&d);
+	set_free(&d, &w, 4000, false);
+	set_free(&d, &w, 4001, false);
+	check_repair_clean(&d, "2 blocks marked used in the space bitmap but belonging to no file");
+	free(d.b);
+}
+END_TEST
+
+START_TEST(link_count)
+{
+	struct disc d;
+	struct tree t;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct where w = where_of(&d);
+	uint8_t *fe = block_at(&d, w.pstart, t.f1 - INO_BASE);
+	put_le16(fe + FE_LINK_COUNT, 7);
+	udf_tag_finish(fe, BS);
+	check_repair_clean(&d, "link count 7, but 2 names point to it");
+	free(d.b);
+}
+END_TEST
+
+/* A file unlinked while open and the process gone before the close: its entry is an orphan. */
+START_TEST(orphan_to_lost_found)
+{
+	struct disc d;
+	struct tree t;
+	struct stat st;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct udf_fs *fs = mount_rw(&d);
+	udf_open(fs, t.big);
+	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	udf_unmount(fs); /* no close: the kill */
+	d.writes = 0;
+	check_repair_clean(&d, "orphan: the regular file at block");
+	fs = mount_rw(&d);
+	char name[64];
+	uint64_t lf, ino;
+	snprintf(name, sizeof(name), "#%llu", (unsigned long long)(t.big - INO_BASE));
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
+	ck_assert_int_eq(udf_lookup(fs, lf, name, &ino, &st), 0);
+	ck_assert_int_eq(st.st_size, 300000);
+	ck_assert_int_eq(st.st_nlink, 1);
+	udf_unmount(fs);
+	free(d.b);
+}
+END_TEST
+
+/* The file entry of /d2/big cannot be read back in part: reported, and the repair writes nothing. */
+START_TEST(unreadable_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct where w = where_of(&d);
+	uint8_t *l = d.b + w.lvid * BS;
+	put_le32(l + LVID_INTEGRITY_TYPE, 0);
+	udf_tag_finish(l, BS);
+	d.bad_lo = (w.pstart + data_block(&d, t.big, 100000)) * BS;
+	d.bad_hi = d.bad_lo + BS;
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
+	ck_assert_msg(strstr(s.text, "/d2/big: unreadable at byte 98304"), "%s", s.text);
+	ck_assert_int_eq(d.writes, 0);
+	free(d.b);
+}
+END_TEST
+
+/* /d2/big's first extent made to start at /d1/f1's data: two owners, neither provably right. */
+START_TEST(cross_link_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct where w = where_of(&d);
+	uint8_t *fe = block_at(&d, w.pstart, t.big - INO_BASE);
+	bool efe = le16(fe + TAG_IDENT) == TAG_EFE;
+	uint32_t ad = (efe ? EFE_SIZE : FE_SIZE) + le32(fe + (efe ? EFE_EA_LEN : FE_EA_LEN));
+	ck_assert_uint_eq(le16(fe + ICB_FLAGS) & 7, 0); /* short allocation descriptors */
+	put_le32(fe + ad + SAD_POS, (uint32_t)data_block(&d, t.f1, 0));
+	udf_tag_finish(fe, BS);
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	ck_assert_msg(strstr(s.text, "is also used by another file (cross-linked)"), "%s", s.text);
+	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
+	ck_assert_int_eq(d.writes, 0);
+	free(d.b);
+}
+END_TEST
+
+/* Directories of dir (readdir's callback). */
+struct subdirs {
+	uint64_t ino[16];
+	unsigned n;
+};
+
+static int add_subdir(void *ctx, const char *name, uint64_t ino, mode_t type, uint64_t next)
+{
+	struct subdirs *s = ctx;
+	(void)next;
+	if (S_ISDIR(type) && strcmp(name, ".") && strcmp(name, "..") && s->n < 16)
+		s->ino[s->n++] = ino;
+	return 0;
+}
+
+/* name in dir, or in a directory of dir (a cut repair's /lost+found can itself become an orphan,
+ * which the next repair names in the new /lost+found). */
+static bool find_under(struct udf_fs *fs, uint64_t dir, const char *name, struct stat *st)
+{
+	struct subdirs sd = {0};
+	uint64_t ino;
+
+	if (udf_lookup(fs, dir, name, &ino, st) == 0)
+		return true;
+	udf_readdir(fs, dir, 0, add_subdir, &sd);
+	for (unsigned i = 0; i < sd.n; i++)
+		if (udf_lookup(fs, sd.ino[i], name, &ino, st) == 0)
+			return true;
+	return false;
+}
+
+/* The repair cut after each of its writes in turn: what it leaves is a valid disc, which a second
+ * repair makes clean, with the orphan named and the untouched file intact. */
+START_TEST(repair_cut_anywhere)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct udf_fs *fs = mount_rw(&d);
+	udf_open(fs, t.big);
+	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	udf_unmount(fs); /* the kill: LVID open, an orphan */
+	struct where w = where_of(&d);
+	set_free(&d, &w, t.f1 - INO_BASE, true); /* and a block in use marked free */
+	uint8_t *damaged = malloc(SIZE);
+	memcpy(damaged, d.b, SIZE);
+	d.writes = 0;
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	long total = d.writes;
+	ck_assert_int_gt(total, 3);
+	for (long cut = 1; cut < total; cut++) {
+		memcpy(d.b, damaged, SIZE);
+		d.writes = 0;
+		d.cut_after = cut;
+		int rc = fsck(&d, true, &s, &r);
+		ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut,
+			      total);
+		d.cut_after = 0;
+		ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
+		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
+		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
+		fs = mount_rw(&d);
+		char name[64];
+		uint64_t lf;
+		struct stat st;
+		uint8_t buf[5000];
+		snprintf(name, sizeof(name), "#%llu", (unsigned long long)(t.big - INO_BASE));
+		ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
+		ck_assert_msg(find_under(fs, lf, name, &st), "cut after write %ld: the orphan is not in lost+found",
+			      cut);
+		ck_assert_int_eq(st.st_size, 300000);
+		ck_assert_int_eq(udf_read(fs, t.f1, 0, sizeof(buf), buf), 5000);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			ck_assert_uint_eq(buf[i], (uint8_t)(i * 7 + 5000));
+		udf_unmount(fs);
+	}
+	free(damaged);
+	free(d.b);
+}
+END_TEST
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Random bytes in the blocks of the partition that hold descriptors (bitmap, file set, entries,
+ * directories). */
+START_TEST(hostile_never_crash)
+{
+	struct disc d;
+	struct tree t;
+	make_disc(&d, UDF_MEDIA_HD, &t);
+	struct where w = where_of(&d);
+	uint8_t *clean = malloc(SIZE);
+	memcpy(clean, d.b, SIZE);
+	/* the blocks holding descriptors (bitmap, file set, entries, directories) */
+	uint64_t tagged[256];
+	unsigned nt = 0;
+	for (uint64_t lbn = 0; lbn < 2000 && nt < 256; lbn++)
+		if (udf_tag_check(block_at(&d, w.pstart, lbn), BS, UINT32_MAX) > 0)
+			tagged[nt++] = lbn;
+	ck_assert_uint_gt(nt, 8);
+	uint64_t seed = 0x9E3779B97F4A7C15ull;
+	for (int round = 0; round < 400; round++) {
+		memcpy(d.b, clean, SIZE);
+		int flips = 1 + (int)(rnd(&seed) % 8);
+		for (int k = 0; k < flips; k++) {
+			uint64_t lbn = tagged[rnd(&seed) % nt], off = rnd(&seed) % (k % 2 ? BS : 256);
+			block_at(&d, w.pstart, lbn)[off] = (uint8_t)rnd(&seed);
+		}
+		/* half the rounds with the tags made right again, so the damage gets past the checksums */
+		if (round % 2)
+			for (unsigned i = 0; i < nt; i++)
+				udf_tag_finish(block_at(&d, w.pstart, tagged[i]), BS);
+		struct said s;
+		struct udf_fsck_result r;
+		int rc = fsck(&d, true, &s, &r);
+		if (rc == 0 && r.repaired && r.left == 0) {
+			int rc2 = fsck(&d, false, &s, &r);
+			ck_assert_msg(rc2 == 0 && r.problems == 0, "round %d: repaired, but a new check says:\n%s",
+				      round, s.text);
+		}
+	}
+	free(clean);
+	free(d.b);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("udf_fsck");
+	TCase *tc = tcase_create("fsck");
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, clean_disc_is_clean, 0, 2);
+	tcase_add_test(tc, lvid_open);
+	tcase_add_test(tc, bitmap_says_free);
+	tcase_add_test(tc, bitmap_leaks);
+	tcase_add_test(tc, link_count);
+	tcase_add_test(tc, orphan_to_lost_found);
+	tcase_add_test(tc, unreadable_left_alone);
+	tcase_add_test(tc, cross_link_left_alone);
+	tcase_add_test(tc, repair_cut_anywhere);
+	tcase_add_test(tc, hostile_never_crash);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

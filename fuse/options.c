@@ -286,6 +286,7 @@ void pktfuse_usage(const char *prog)
 	       "       %s eject MOUNTPOINT|DRIVE\n"
 	       "       %s info SOURCE\n"
 	       "       %s format SOURCE [options] (pktfuse format --help lists them)\n"
+	       "       %s check SOURCE [--repair]\n"
 	       "\n"
 	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
 	       "SOURCE is a drive (/dev/srN, /dev/sgN), an emulated drive (emu:PROFILE:IMAGE[,opt=val]) or an\n"
@@ -308,5 +309,5 @@ void pktfuse_usage(const char *prog)
 	       "    -o allow_other       let other users in (a user needs user_allow_other in /etc/fuse.conf)\n"
 	       "    -o allow_root        let root in, e.g. to loop-mount the user's disc file (the same line)\n"
 	       "\n",
-	       prog, prog, prog, prog, prog, prog);
+	       prog, prog, prog, prog, prog, prog, prog);
 }

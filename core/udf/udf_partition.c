@@ -191,7 +191,10 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 			if (v->pd[k].number == num) {
 				p->start = v->pd[k].start;
 				p->len = v->pd[k].len;
-				p->have_pd = p->start < fs->nblocks && p->len <= fs->nblocks - p->start;
+				/* a write-once disc (or its image) is recorded only up to where it was
+				 * written: its partition reaches past that */
+				p->have_pd = p->start < fs->nblocks &&
+					     (p->len <= fs->nblocks - p->start || v->pd[k].access == 2);
 				p->access = v->pd[k].access;
 				p->usb_len = v->pd[k].usb_len;
 				p->usb_lbn = v->pd[k].usb_lbn;

@@ -40,7 +40,7 @@
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
 	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
-	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r: an image of a write-once\n"   \
+	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r: an image of a write-once\n"    \
 	"                      disc, UDF 2.01 with a VAT, that grows as it is written)\n"                    \
 	"    -h, --help        this text\n"
 
@@ -290,8 +290,8 @@ static int format_write_once_image(struct format_args *fa, const struct stat *st
 		return 2;
 	}
 	if (st && st->st_size > 0 && !fa->fo.force) {
-		fprintf(stderr, "pktfuse: %s is not empty: add --force to replace it by a blank %s image\n",
-			fa->source, udf_media_name(fa->uo.media));
+		fprintf(stderr, "pktfuse: %s is not empty: add --force to replace it by a blank %s image\n", fa->source,
+			udf_media_name(fa->uo.media));
 		return 1;
 	}
 	int fd = open(fa->source, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -50,11 +50,11 @@ static const struct {
 	const char *name;
 	enum udf_media media;
 } media_names[] = {
-	{"hd", UDF_MEDIA_HD},	       {"cdrw", UDF_MEDIA_CDRW},	{"cd-rw", UDF_MEDIA_CDRW},
-	{"dvdrw", UDF_MEDIA_DVDRW},    {"dvd-rw", UDF_MEDIA_DVDRW},	{"dvdram", UDF_MEDIA_DVDRAM},
-	{"dvd-ram", UDF_MEDIA_DVDRAM}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW}, {"dvdplusrw", UDF_MEDIA_DVDPLUSRW},
-	{"bdre", UDF_MEDIA_BDRE},      {"bd-re", UDF_MEDIA_BDRE},	{"cdr", UDF_MEDIA_CDR},
-	{"cd-r", UDF_MEDIA_CDR},       {"dvdr", UDF_MEDIA_DVDR},	{"dvd-r", UDF_MEDIA_DVDR},
+	{"hd", UDF_MEDIA_HD},	       {"cdrw", UDF_MEDIA_CDRW},	 {"cd-rw", UDF_MEDIA_CDRW},
+	{"dvdrw", UDF_MEDIA_DVDRW},    {"dvd-rw", UDF_MEDIA_DVDRW},	 {"dvdram", UDF_MEDIA_DVDRAM},
+	{"dvd-ram", UDF_MEDIA_DVDRAM}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW},	 {"dvdplusrw", UDF_MEDIA_DVDPLUSRW},
+	{"bdre", UDF_MEDIA_BDRE},      {"bd-re", UDF_MEDIA_BDRE},	 {"cdr", UDF_MEDIA_CDR},
+	{"cd-r", UDF_MEDIA_CDR},       {"dvdr", UDF_MEDIA_DVDR},	 {"dvd-r", UDF_MEDIA_DVDR},
 	{"dvd+r", UDF_MEDIA_DVDPLUSR}, {"dvdplusr", UDF_MEDIA_DVDPLUSR}, {"bdr", UDF_MEDIA_BDR},
 	{"bd-r", UDF_MEDIA_BDR},
 };
@@ -79,7 +79,8 @@ int udf_media_parse(const char *name)
 
 const char *udf_media_name(enum udf_media m)
 {
-	static const char *const names[] = {"hd", "cdrw", "dvdrw", "dvdram", "dvd+rw", "bdre", "cdr", "dvdr", "dvd+r", "bdr"};
+	static const char *const names[] = {"hd",   "cdrw", "dvdrw", "dvdram", "dvd+rw",
+					    "bdre", "cdr",  "dvdr",  "dvd+r",  "bdr"};
 	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
 }
 
@@ -464,9 +465,9 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 
 	memcpy(p + LVID_RECORDING_TIME, f->now, TS_SIZE);
-	put_le32(p + LVID_INTEGRITY_TYPE, 1);	    /* close */
-	put_le64(p + LVID_NEXT_UNIQUE_ID, 16);	    /* next unique ID: 0-15 are reserved */
-	uint32_t np = l->vat ? 2 : 1; /* one entry per partition map */
+	put_le32(p + LVID_INTEGRITY_TYPE, 1);  /* close */
+	put_le64(p + LVID_NEXT_UNIQUE_ID, 16); /* next unique ID: 0-15 are reserved */
+	uint32_t np = l->vat ? 2 : 1;	       /* one entry per partition map */
 	put_le32(p + LVID_NUM_PARTITIONS, np);
 	put_le32(p + LVID_IMPL_USE_LEN, LVIU_SIZE); /* implementation use length */
 	put_le32(p + LVID_FREE_SPACE, l->part_len - l->used);

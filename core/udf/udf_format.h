@@ -55,9 +55,9 @@ struct udf_format_layout {
 	uint32_t fsd, root;	/* partition blocks of the File Set Descriptor and the root FE */
 	uint32_t used;		/* partition blocks in use after the format */
 	/* write-once media (the FSD at virtual block 0, its terminator at 1, the root at 2) */
-	uint32_t unit, link;	   /* write unit and the blocks lost after each, in sectors */
-	uint32_t vphys[3];	   /* sectors of the FSD, its terminator and the root's file entry */
-	uint32_t vat;		   /* sector of the VAT's file entry: the last one the format writes */
+	uint32_t unit, link; /* write unit and the blocks lost after each, in sectors */
+	uint32_t vphys[3];   /* sectors of the FSD, its terminator and the root's file entry */
+	uint32_t vat;	     /* sector of the VAT's file entry: the last one the format writes */
 };
 
 /* Whether media is write-once (recorded sequentially, with a VAT). */

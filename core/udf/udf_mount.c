@@ -201,6 +201,13 @@ static int ro(struct udf_fs *fs, const char *why)
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen)
 {
 	(void)opts;
+	for (unsigned i = 0; i < fs->nparts; i++) {
+		if (fs->parts[i].kind == PART_VIRTUAL) {
+			const char *why;
+			int rc = udf_vat_attach(fs, err, errlen, &why);
+			return why ? ro(fs, why) : rc;
+		}
+	}
 	if (fs->sf.revision > 0x0201)
 		return ro(fs, "UDF revisions 2.50 and 2.60 are read-only in pktfuse for now");
 	if (fs->sf.revision < 0x0150)
@@ -302,6 +309,7 @@ void udf_w_detach(struct udf_fs *fs)
 
 	if (!w)
 		return;
+	udf_vat_detach(w);
 	free(w->sbd);
 	free(w->sbd_dirty);
 	free(w->pend);

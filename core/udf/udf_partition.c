@@ -18,11 +18,34 @@
 #include <sys/sysmacros.h>
 
 #include "udf_int.h"
+#include "udf_w.h"
 
 int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
 {
 	if (off > fs->io.size || len > fs->io.size - off)
 		return -EIO;
+	if (fs->w && fs->w->vat && len) {
+		/* write-once media: what the next commit writes is still in memory */
+		int st = udf_vat_read(fs, off, len, buf);
+		if (st == 1)
+			return 0;
+		if (st < 0) {
+			for (size_t done = 0; done < len;) {
+				size_t n = fs->bs - (off + done) % fs->bs;
+				if (n > len - done)
+					n = len - done;
+				int rc = udf_vat_read(fs, off + done, n, (uint8_t *)buf + done);
+				if (rc == 0)
+					rc = fs->io.read(fs->io.ctx, off + done, n, (uint8_t *)buf + done);
+				else
+					rc = 0;
+				if (rc)
+					return rc;
+				done += n;
+			}
+			return 0;
+		}
+	}
 	return fs->io.read(fs->io.ctx, off, len, buf);
 }
 
@@ -211,20 +234,22 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 	return 0;
 }
 
-/* The VAT of a write-once disc is the file entry in the last recorded block.  An image does not
- * say which block that is: the last block that is not all zeros. */
+/* The VAT of a write-once disc is the file entry in the last recorded block: the one the medium
+ * reports, or on an image the last block that is not all zeros.  A commit cut short leaves blocks
+ * after the newest complete VAT: the search walks back over them to it. */
 #define VAT_SCAN_LIMIT (1u << 20) /* blocks */
 
-int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
+/* The last block of the physical partition that is not all zeros, or UINT64_MAX. */
+static uint64_t last_nonzero(struct udf_fs *fs, const struct part *pp)
 {
-	struct part *pp = &fs->parts[phys];
 	uint8_t *chunk = malloc(64 * (size_t)fs->bs);
 	uint64_t last = UINT64_MAX;
-	int rc = -ENOENT;
 
 	if (!chunk)
-		return -ENOMEM;
+		return UINT64_MAX;
 	uint64_t end = pp->start + pp->len, scanned = 0;
+	if (end > fs->nblocks)
+		end = fs->nblocks;
 	while (end > pp->start && last == UINT64_MAX && scanned < VAT_SCAN_LIMIT) {
 		uint64_t n = end - pp->start < 64 ? end - pp->start : 64;
 		if (udf_read_bytes(fs, (end - n) * fs->bs, n * fs->bs, chunk))
@@ -241,10 +266,17 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 		scanned += n;
 	}
 	free(chunk);
-	if (last == UINT64_MAX)
-		return -ENOENT;
+	return last;
+}
+
+/* The VAT whose file entry is at sector `at`: 0, or -ENOENT when that block is no VAT. */
+static int load_vat(struct udf_fs *fs, struct part *v, uint16_t phys, uint64_t at)
+{
+	struct part *pp = &fs->parts[phys];
 	struct node *n;
-	if (udf_load_node(fs, phys, (uint32_t)(last - pp->start), &n))
+	int rc = -ENOENT;
+
+	if (udf_load_node(fs, phys, (uint32_t)(at - pp->start), &n))
 		return -ENOENT;
 	uint8_t *data = malloc(n->size ? n->size : 1);
 	if (!data || n->size > (64u << 20))
@@ -252,31 +284,74 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 	if (udf_node_read(fs, n, 0, (size_t)n->size, data) != (ssize_t)n->size)
 		goto out;
 	uint64_t first = 0, count = 0;
-	if (n->file_type == 248 && n->size >= VAT_HEADER_MIN) {
+	bool v20 = false;
+	if (n->file_type == VAT_FILE_TYPE && n->size >= VAT_HEADER_MIN) {
 		uint16_t lhd = le16(data + VAT_HEADER_LEN);
 		if (lhd < VAT_HEADER_MIN || lhd > n->size)
 			goto out;
 		first = lhd;
 		count = (n->size - lhd) / 4;
-		fs->sf.files = le32(data + VAT_NUM_FILES);
-		fs->sf.dirs = le32(data + VAT_NUM_DIRS);
+		v20 = true;
 	} else if (n->size >= VAT150_TRAILER &&
 		   memcmp(data + n->size - VAT150_TRAILER + REGID_IDENT, "*UDF Virtual Alloc Tbl", 22) == 0) {
 		count = (n->size - VAT150_TRAILER) / 4;
 	} else {
 		goto out;
 	}
-	v->vat = malloc(count ? count * 4 : 4);
-	if (!v->vat) {
+	uint32_t *t = malloc(count ? count * 4 : 4);
+	if (!t) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (uint64_t i = 0; i < count; i++)
-		v->vat[i] = le32(data + first + 4 * i);
+		t[i] = le32(data + first + 4 * i);
+	if (v20) {
+		fs->sf.files = le32(data + VAT_NUM_FILES);
+		fs->sf.dirs = le32(data + VAT_NUM_DIRS);
+		uint16_t liu = le16(data + VAT_IMPL_USE_LEN);
+		v->vat_ours = liu >= UDF_VAT_IU_LEN && first >= VAT_HEADER_MIN + UDF_VAT_IU_LEN &&
+			      memcmp(data + VAT_HEADER_MIN + REGID_IDENT, "*pktfuse", 8) == 0;
+		if (v->vat_ours)
+			v->vat_next_uniq = le64(data + VAT_HEADER_MIN + UDF_VAT_IU_NEXT_UNIQ);
+	}
+	free(v->vat);
+	v->vat = t;
 	v->nvat = (uint32_t)count;
 	v->phys = phys;
+	v->vat20 = v20;
+	v->vat_lbn = (uint32_t)(at - pp->start);
 	rc = 0;
 out:
 	free(data);
+	return rc;
+}
+
+int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
+{
+	struct part *pp = &fs->parts[phys];
+	struct udf_append_state as;
+	uint64_t last = UINT64_MAX;
+
+	if (fs->io.append_state && fs->io.append_state(fs->io.ctx, &as) == 0 && as.recorded)
+		last = as.last_recorded / fs->bs;
+	else
+		last = last_nonzero(fs, pp);
+	if (last == UINT64_MAX || last < pp->start)
+		return -ENOENT;
+	uint8_t *b = malloc(fs->bs);
+	if (!b)
+		return -ENOMEM;
+	int rc = -ENOENT;
+	/* walk back over a commit cut short: only a block that is a file entry recorded at its own
+	 * place is tried */
+	for (uint64_t s = last, n = 0; s >= pp->start && n < VAT_SCAN_LIMIT && rc == -ENOENT; s--, n++) {
+		int id;
+		if (read_sector(fs, s, b) == 0 &&
+		    ((id = udf_tag_check(b, fs->bs, (uint32_t)(s - pp->start))) == TAG_FE || id == TAG_EFE))
+			rc = load_vat(fs, v, phys, s);
+		if (s == 0)
+			break;
+	}
+	free(b);
 	return rc;
 }

@@ -234,7 +234,7 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 	put_le32(h + (efe ? EFE_CHECKPOINT : FE_CHECKPOINT), 1); /* checkpoint */
 	n->efe = efe;
 	n->fe_lbn = lbn;
-	n->ino = udf_make_ino(0, lbn);
+	n->ino = udf_make_ino(fs->w->vat ? fs->w->vat->vpart : 0, lbn);
 	n->file_type = udf_file_type_of(mode);
 	n->uniq = udf_take_uniq(fs);
 	n->uid_raw = (uint32_t)uid;
@@ -342,11 +342,13 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 		goto out;
 	}
 	uint32_t lbn, got;
-	if ((rc = alloc_or_commit(fs, UINT64_MAX, 1, ALLOC_META, &lbn, &got)) != 0) {
+	/* write-once media: the file entry gets a virtual block, recorded at the commit */
+	rc = fs->w->vat ? udf_vat_new_vblock(fs, &lbn) : alloc_or_commit(fs, UINT64_MAX, 1, ALLOC_META, &lbn, &got);
+	if (rc != 0) {
 		free(link);
 		goto out;
 	}
-	struct node *old = udf_node_find(fs, udf_make_ino(0, lbn));
+	struct node *old = udf_node_find(fs, udf_make_ino(fs->w->vat ? fs->w->vat->vpart : 0, lbn));
 	if (old) {
 		/* a dead node whose block was freed by an earlier commit */
 		udf_node_remove(fs, old);
@@ -766,7 +768,10 @@ int udf_close(struct udf_fs *fs)
 	pthread_mutex_lock(&fs->lock);
 	int rc = 0;
 	struct udf_w *w = fs->w;
-	if (w && w->lvid_open) {
+	if (w && w->vat) {
+		/* write-once media: the last commit is the close (closing the session is the medium's) */
+		rc = udf_commit(fs);
+	} else if (w && w->lvid_open) {
 		/* files still open but unlinked go now: nothing can reach them after unmount */
 		for (uint32_t i = 0; i <= fs->nhash_mask; i++)
 			for (struct node *n = fs->nhash[i]; n; n = n->hnext)

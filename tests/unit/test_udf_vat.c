@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The UDF writer on write-once media (a VAT) against the model of udf_model.h, on a medium in memory
+ * that enforces what a write-once disc enforces: every write starts at the next writable address, in
+ * whole write units (a CD-R in a drive loses 7 link blocks after each), and no sector is written
+ * twice; unrecorded sectors cannot be read.
+ *  - model test over many seeds: random operations, commits, remounts, the tree compared in full;
+ *  - power cut in the middle of a commit: the medium takes the commit's first writes and no more;
+ *    the next mount finds the previous VAT and the tree as it was after the previous commit;
+ *  - the format: a blank disc's layout as the kernel looks for it (the VAT last).
+ */
+#define _GNU_SOURCE
+#include "udf.h"
+#include "udf_format.h"
+#include "udf_model.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BS 2048u
+
+struct wo {
+	uint8_t **sec; /* NULL: not recorded */
+	uint64_t nsec; /* capacity */
+	uint64_t nwa;
+	unsigned unit, link;
+	uint64_t last; /* last recorded sector */
+	bool recorded;
+	long writes;
+	long fail_at; /* the power cut: this write and all after it are lost; -1: never */
+	bool cut;
+	const char *what;
+};
+
+static void wo_init(struct wo *m, uint64_t nsec, unsigned unit, unsigned link, const char *what)
+{
+	memset(m, 0, sizeof(*m));
+	m->sec = calloc(nsec, sizeof(*m->sec));
+	ck_assert_ptr_nonnull(m->sec);
+	m->nsec = nsec;
+	m->unit = unit;
+	m->link = link;
+	m->fail_at = -1;
+	m->what = what;
+}
+
+static void wo_free(struct wo *m)
+{
+	for (uint64_t s = 0; s < m->nsec; s++)
+		free(m->sec[s]);
+	free(m->sec);
+}
+
+static int wo_read(void *ctx, uint64_t off, size_t len, void *buf)
+{
+	struct wo *m = ctx;
+
+	for (size_t done = 0; done < len;) {
+		uint64_t s = (off + done) / BS, in = (off + done) % BS;
+		size_t n = BS - in < len - done ? BS - in : len - done;
+		if (s >= m->nsec || !m->sec[s])
+			return -EIO; /* as a drive answers for an unrecorded sector */
+		memcpy((uint8_t *)buf + done, m->sec[s] + in, n);
+		done += n;
+	}
+	return 0;
+}
+
+static int wo_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	struct wo *m = ctx;
+
+	if (m->cut)
+		return -EIO;
+	ck_assert_msg(off % BS == 0 && len % BS == 0, "%s: write of %zu bytes at %llu: not whole sectors", m->what, len,
+		      (unsigned long long)off);
+	uint64_t s = off / BS, n = len / BS;
+	ck_assert_msg(s == m->nwa, "%s: write at sector %llu, the next writable address is %llu", m->what,
+		      (unsigned long long)s, (unsigned long long)m->nwa);
+	ck_assert_msg(n % m->unit == 0 && (!m->link || n == m->unit),
+		      "%s: write of %llu sectors: not whole units of %u", m->what, (unsigned long long)n, m->unit);
+	ck_assert_msg(s + n <= m->nsec, "%s: write past the end of the disc", m->what);
+	if (m->fail_at >= 0 && m->writes >= m->fail_at) {
+		m->cut = true;
+		return -EIO;
+	}
+	m->writes++;
+	for (uint64_t i = 0; i < n; i++) {
+		ck_assert_msg(!m->sec[s + i], "%s: sector %llu written twice", m->what, (unsigned long long)(s + i));
+		m->sec[s + i] = malloc(BS);
+		memcpy(m->sec[s + i], (const uint8_t *)buf + i * BS, BS);
+	}
+	m->last = s + n - 1;
+	m->recorded = true;
+	m->nwa = s + n + m->link;
+	return 0;
+}
+
+static int wo_flush(void *ctx)
+{
+	return ((struct wo *)ctx)->cut ? -EIO : 0;
+}
+
+static int wo_append_state(void *ctx, struct udf_append_state *as)
+{
+	struct wo *m = ctx;
+
+	memset(as, 0, sizeof(*as));
+	as->next_writable = m->nwa * BS;
+	as->free_bytes = m->nwa < m->nsec ? (m->nsec - m->nwa) * BS : 0;
+	as->recorded = m->recorded;
+	as->last_recorded = m->last * BS;
+	return 0;
+}
+
+static void wo_format(struct wo *m, enum udf_media media)
+{
+	struct udf_format_opts fo = {
+		.revision = 0x0201, .uid = (uid_t)-1, .gid = (gid_t)-1, .media = media, .link_blocks = m->link};
+	char err[256];
+
+	ck_assert_msg(udf_format(&fo, wo_write, m, m->nsec * BS, err, sizeof(err)) == 0, "format: %s", err);
+}
+
+static struct udf_fs *wo_mount(struct wo *m)
+{
+	struct udf_io io = {.read = wo_read,
+			    .write = wo_write,
+			    .flush = wo_flush,
+			    .ctx = m,
+			    .size = m->nsec * BS,
+			    .packet_blocks = m->unit,
+			    .append_state = wo_append_state,
+			    .link_blocks = m->link};
+	struct udf_mount_opts mo = {0};
+	struct udf_fs *fs = NULL;
+	char err[256], why[256];
+
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "%s: mount: %s", m->what, err);
+	ck_assert_msg(udf_writable(fs, why, sizeof(why)), "%s: not writable: %s", m->what, why);
+	return fs;
+}
+
+START_TEST(format_layout)
+{
+	static const struct {
+		enum udf_media media;
+		unsigned unit, link;
+	} kinds[] = {
+		{UDF_MEDIA_DVDR, 16, 0}, {UDF_MEDIA_DVDPLUSR, 16, 0}, {UDF_MEDIA_CDR, 32, 0}, {UDF_MEDIA_CDR, 32, 7}};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct wo m;
+		wo_init(&m, 20000, kinds[i].unit, kinds[i].link, udf_media_name(kinds[i].media));
+		wo_format(&m, kinds[i].media);
+		/* what the kernel's udf reads: the VAT's file entry in the last recorded sector, which
+		 * ends a write unit */
+		uint8_t *vat = m.sec[m.last];
+		ck_assert_ptr_nonnull(vat);
+		ck_assert_int_eq(vat[0] | vat[1] << 8, 261); /* a file entry */
+		ck_assert_int_eq(vat[16 + 11], 248);	     /* of the VAT */
+		ck_assert_int_eq((m.last + 1) % (m.unit + m.link), m.unit % (m.unit + m.link));
+		ck_assert_ptr_nonnull(m.sec[256]); /* the anchor */
+		struct udf_fs *fs = wo_mount(&m);
+		struct udf_statfs sf;
+		udf_statfs(fs, &sf);
+		ck_assert_uint_eq(sf.revision, 0x0201);
+		ck_assert_uint_eq(sf.dirs, 1);
+		ck_assert_int_eq(count_entries(fs, udf_root_ino(fs)), 0);
+		udf_unmount(fs);
+		wo_free(&m);
+	}
+	/* BD-R waits for the 2.50 writer, 1.50's VAT is not written */
+	struct udf_format_layout l;
+	char err[256];
+	struct udf_format_opts bd = {.revision = 0x0201, .media = UDF_MEDIA_BDR};
+	ck_assert_int_eq(udf_format_plan(&bd, 12219392ull * BS, &l, err, sizeof(err)), -EINVAL);
+	struct udf_format_opts old = {.revision = 0x0150, .media = UDF_MEDIA_DVDR};
+	ck_assert_int_eq(udf_format_plan(&old, 2298496ull * BS, &l, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+/* The model over commits and remounts on one kind of write-once medium. */
+static void run_vat_model(enum udf_media media, unsigned unit, unsigned link, uint64_t seed)
+{
+	struct wo m;
+	struct model md;
+	uint64_t rng = seed * 7919 + 17;
+	char what[96];
+
+	snprintf(what, sizeof(what), "vat model %s link %u seed %llu", udf_media_name(media), link,
+		 (unsigned long long)seed);
+	printf("%s\n", what);
+	wo_init(&m, 1u << 16, unit, link, what);
+	wo_format(&m, media);
+	struct udf_fs *fs = wo_mount(&m);
+	model_setup(fs, &md);
+	md.what = what;
+	uint64_t nwa_before = m.nwa;
+	for (int round = 0; round < 4; round++) {
+		for (int k = 0; k < 50; k++) {
+			random_op(fs, &md, &rng, NULL);
+			if (rnd(&rng) % 12 == 0)
+				ck_assert_int_eq(udf_sync(fs), 0);
+		}
+		check_model(fs, &md, "before remount");
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		ck_assert_uint_gt(m.nwa, nwa_before); /* every commit appends */
+		nwa_before = m.nwa;
+		fs = wo_mount(&m);
+		check_model(fs, &md, "after remount");
+	}
+	/* deleting gives nothing back on a write-once disc */
+	struct udf_statfs before, after;
+	udf_statfs(fs, &before);
+	for (int i = 0; i < MAXF; i++) {
+		if (md.f[i].live)
+			ck_assert_int_eq(udf_unlink(fs, md.dir_ino[md.f[i].dir], md.f[i].name), 0);
+		md.f[i].live = false;
+	}
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	udf_statfs(fs, &after);
+	ck_assert_uint_le(after.free_blocks, before.free_blocks);
+	ck_assert_uint_eq(after.files, 0);
+	check_model(fs, &md, "emptied");
+	printf("%s: %llu sectors recorded in %ld writes, %llu commits\n", what, (unsigned long long)m.nwa, m.writes,
+	       (unsigned long long)after.commits);
+	udf_unmount(fs);
+	model_free(&md);
+	wo_free(&m);
+}
+
+START_TEST(model_dvdr)
+{
+	run_vat_model(UDF_MEDIA_DVDR, 16, 0, (uint64_t)_i + 1);
+}
+END_TEST
+
+START_TEST(model_cdr_image)
+{
+	run_vat_model(UDF_MEDIA_CDR, 32, 0, (uint64_t)_i + 101);
+}
+END_TEST
+
+START_TEST(model_cdr_drive)
+{
+	run_vat_model(UDF_MEDIA_CDR, 32, 7, (uint64_t)_i + 201);
+}
+END_TEST
+
+/* Copies the model's directories (what a cut cannot change: they were committed first). */
+static void copy_dirs(struct model *to, const struct model *from)
+{
+	memcpy(to->dir_ino, from->dir_ino, sizeof(to->dir_ino));
+	memcpy(to->dir_name, from->dir_name, sizeof(to->dir_name));
+	to->ndirs = from->ndirs;
+	to->serial = from->serial;
+}
+
+/* A power cut at a write of a commit: the medium keeps the writes before it.  The next mount sees the
+ * tree of the last complete commit, and the disc goes on taking commits. */
+static void run_vat_cut(unsigned link, uint64_t seed)
+{
+	struct wo m;
+	struct model md, synced;
+	bool touched[MAXF] = {0};
+	uint64_t rng = seed * 104729 + 3;
+	char what[96];
+
+	snprintf(what, sizeof(what), "vat cut link %u seed %llu", link, (unsigned long long)seed);
+	printf("%s\n", what);
+	wo_init(&m, 1u << 16, link ? 32 : 16, link, what);
+	wo_format(&m, link ? UDF_MEDIA_CDR : UDF_MEDIA_DVDR);
+	struct udf_fs *fs = wo_mount(&m);
+	model_setup(fs, &md);
+	md.what = what;
+	memset(&synced, 0, sizeof(synced));
+	for (int k = 0; k < 30; k++)
+		random_op(fs, &md, &rng, NULL);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	model_snapshot(&synced, &md, touched);
+	copy_dirs(&synced, &md);
+	/* the next commit is cut at one of its writes */
+	int rc = 0;
+	for (int tries = 0; tries < 8 && rc == 0; tries++) {
+		for (int k = 0; k < 20; k++)
+			random_op(fs, &md, &rng, NULL);
+		long before = m.writes;
+		m.fail_at = before + (long)(rnd(&rng) % 6);
+		rc = udf_sync(fs);
+		if (rc == 0) { /* the commit had fewer writes than the cut: it is the synced state now */
+			m.fail_at = -1;
+			model_snapshot(&synced, &md, touched);
+			copy_dirs(&synced, &md);
+		}
+	}
+	ck_assert_msg(rc != 0, "%s: no commit was cut", what);
+	udf_unmount(fs);
+	/* the medium comes back with what it recorded */
+	m.cut = false;
+	m.fail_at = -1;
+	fs = wo_mount(&m);
+	synced.what = what;
+	check_model(fs, &synced, "after the cut");
+	for (int k = 0; k < 30; k++)
+		random_op(fs, &synced, &rng, NULL);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	check_model(fs, &synced, "the commits after the cut");
+	udf_unmount(fs);
+	model_free(&md);
+	model_free(&synced);
+	wo_free(&m);
+}
+
+START_TEST(power_cut_dvdr)
+{
+	run_vat_cut(0, (uint64_t)_i + 1);
+}
+END_TEST
+
+START_TEST(power_cut_cdr_drive)
+{
+	run_vat_cut(7, (uint64_t)_i + 51);
+}
+END_TEST
+
+/* Overwriting a committed file in place and in pieces: the new contents go to new blocks. */
+START_TEST(overwrite_and_rename)
+{
+	struct wo m;
+	wo_init(&m, 20000, 16, 0, "overwrite");
+	wo_format(&m, UDF_MEDIA_DVDR);
+	struct udf_fs *fs = wo_mount(&m);
+	uint64_t ino;
+	struct stat st;
+	static uint8_t a[10000], b[10000];
+	fill(a, sizeof(a), 1);
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "f", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, sizeof(a), a), (ssize_t)sizeof(a));
+	ck_assert_int_eq(udf_sync(fs), 0);
+	memcpy(b, a, sizeof(b));
+	fill(b + 3000, 100, 2); /* inside a block */
+	ck_assert_int_eq(udf_write(fs, ino, 3000, 100, b + 3000), 100);
+	fill(b + 4096, 2048, 3); /* a whole block */
+	ck_assert_int_eq(udf_write(fs, ino, 4096, 2048, b + 4096), 2048);
+	ck_assert_int_eq(udf_rename(fs, udf_root_ino(fs), "f", udf_root_ino(fs), "g", 0), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	check_file(fs, udf_root_ino(fs), "g", b, sizeof(b), "after remount");
+	ck_assert_uint_eq(lookup_ino(fs, udf_root_ino(fs), "f", NULL), 0);
+	udf_unmount(fs);
+	wo_free(&m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("udf_vat");
+	TCase *tc = tcase_create("vat");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, format_layout);
+	tcase_add_test(tc, overwrite_and_rename);
+	tcase_add_loop_test(tc, model_dvdr, 0, 6);
+	tcase_add_loop_test(tc, model_cdr_image, 0, 3);
+	tcase_add_loop_test(tc, model_cdr_drive, 0, 3);
+	tcase_add_loop_test(tc, power_cut_dvdr, 0, 6);
+	tcase_add_loop_test(tc, power_cut_cdr_drive, 0, 4);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

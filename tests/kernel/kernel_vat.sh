@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Write-once media: Debian's stock kernel (udf module, under qemu, tests/kernel/kudf.sh) mounts what
+# pktfuse writes with a VAT and lists exactly the tree pktfuse's engine (udf_manifest) lists: a blank
+# disc from `pktfuse format --media`, then the same image after several commits (udf_vat_write: the
+# engine appending as the daemon does), then after more commits in a later run.  udfinfo (udftools)
+# must accept each image too.  DVD-R, DVD+R and CD-R images.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+PKTFUSE=${PKTFUSE:?}
+UDF_MANIFEST=${UDF_MANIFEST:?}
+UDF_VAT_WRITE=${UDF_VAT_WRITE:?}
+command -v qemu-system-x86_64 > /dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit 77; }
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fails=0
+problem() {
+	echo "PROBLEM: $*"
+	fails=$((fails + 1))
+}
+
+# kernel_lists IMG WHAT: the kernel's listing of IMG is the engine's
+kernel_lists() {
+	local img=$1 what=$2 rc=0
+	"$UDF_MANIFEST" "$img" > "$W/want" 2> "$W/err" || { problem "$what: udf_manifest: $(head -2 "$W/err")"; return; }
+	bash "$HERE/kudf.sh" "$img" "$HERE/manifest_guest.sh" > "$W/got" 2> "$W/err" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		grep -q "kudf: cannot" "$W/err" && { cat "$W/err"; echo "SKIP: Debian's kernel is not available"; exit 77; }
+		tail -5 "$W/got" "$W/err"
+		problem "$what: the kernel cannot mount it (guest exit $rc)"
+		return
+	fi
+	if diff -u "$W/want" "$W/got" > "$W/diff"; then
+		echo "ok: $what: the kernel lists all $(wc -l < "$W/got") entries as pktfuse wrote them"
+	else
+		head -30 "$W/diff"
+		problem "$what: the kernel sees another tree"
+	fi
+	if command -v udfinfo > /dev/null; then
+		udfinfo "$img" > "$W/info" 2>&1 || { head -5 "$W/info"; problem "$what: udfinfo refuses it"; }
+		grep -q '^vatblock=' "$W/info" || problem "$what: udfinfo finds no VAT"
+	fi
+}
+
+seed=1
+for media in dvdr dvd+r cdr; do
+	img=$W/$media.img
+	"$PKTFUSE" format --media "$media" --uid 0 --gid 0 "$img" > /dev/null || { problem "$media: format failed"; continue; }
+	kernel_lists "$img" "$media blank"
+	"$UDF_VAT_WRITE" "$img" "$media" "$seed" 6 --append > /dev/null || { problem "$media: the commits failed"; continue; }
+	kernel_lists "$img" "$media after 6 commits"
+	"$UDF_VAT_WRITE" "$img" "$media" $((seed + 100)) 4 --append > /dev/null || { problem "$media: more commits failed"; continue; }
+	kernel_lists "$img" "$media after 4 more commits"
+	seed=$((seed + 1))
+done
+[ "$fails" -eq 0 ] || { echo "FAIL: $fails problems"; exit 1; }
+echo "PASS: the kernel reads pktfuse's write-once images (DVD-R, DVD+R, CD-R; blank and after commits)"

@@ -270,7 +270,17 @@ static bool covers(const struct udf_fs *fs, const struct node *n, uint64_t off, 
 static int cow_range(struct udf_fs *fs, struct node *n, uint64_t off, uint64_t end, uint32_t b0, uint32_t b1)
 {
 	uint32_t bs = fs->bs;
+	bool frozen = false;
 
+	/* all or nothing: a write that cannot give every block a new home changes nothing */
+	for (uint32_t fb = b0; fb <= b1 && !frozen; fb++) {
+		struct extent *e = ext_at(fs, n, fb);
+		if (!e)
+			break;
+		frozen = e->type != 2 && udf_vat_frozen(fs, e->part, e->lbn + (fb - (uint32_t)(e->file_off / bs)));
+	}
+	if (frozen && udf_vat_avail(fs) < (uint64_t)(b1 - b0) + 2)
+		return -ENOSPC;
 	for (uint32_t fb = b0; fb <= b1;) {
 		struct extent *e = ext_at(fs, n, fb);
 		if (!e)

@@ -65,7 +65,15 @@ uint64_t udf_vat_keep(const struct udf_fs *fs)
 	uint64_t vat_bytes = UDF_VAT_HDR_LEN + 4ull * (fs->parts[v->vpart].nvat + v->ndirty);
 	uint64_t vat_blocks = (vat_bytes + fs->bs - 1) / fs->bs + 1;
 
-	return w->reserve + v->ndirty + vat_blocks + 2ull * v->unit;
+	/* and a few allocation extent descriptors of fragmented files */
+	return w->reserve + v->ndirty + vat_blocks + 2ull * v->unit + 8;
+}
+
+uint64_t udf_vat_avail(struct udf_fs *fs)
+{
+	udf_vat_update_sf(fs);
+	uint64_t keep = udf_vat_keep(fs);
+	return fs->w->free_blocks > keep ? fs->w->free_blocks - keep : 0;
 }
 
 void udf_vat_update_sf(struct udf_fs *fs)

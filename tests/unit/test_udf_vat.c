@@ -291,7 +291,7 @@ static void run_vat_cut(unsigned link, uint64_t seed)
 		for (int k = 0; k < 20; k++)
 			random_op(fs, &md, &rng, NULL);
 		long before = m.writes;
-		m.fail_at = before + (long)(rnd(&rng) % 6);
+		m.fail_at = before + (long)(rnd(&rng) % 12);
 		rc = udf_sync(fs);
 		if (rc == 0) { /* the commit had fewer writes than the cut: it is the synced state now */
 			m.fail_at = -1;
@@ -361,6 +361,98 @@ START_TEST(overwrite_and_rename)
 }
 END_TEST
 
+/* A full disc: writes stop short or fail with ENOSPC, and the commit still fits; what was written
+ * before is there after a remount, and the disc stays mountable and readable. */
+START_TEST(full_disc)
+{
+	struct wo m;
+	wo_init(&m, 2000, 16, 0, "full");
+	wo_format(&m, UDF_MEDIA_DVDR);
+	struct udf_fs *fs = wo_mount(&m);
+	static uint8_t data[16][300000];
+	size_t got[16] = {0};
+	int nf = 0;
+	bool full = false;
+	for (int i = 0; i < 16 && !full; i++) {
+		char name[16];
+		uint64_t ino;
+		struct stat st;
+		snprintf(name, sizeof(name), "f%d", i);
+		fill(data[i], sizeof(data[i]), (uint64_t)i + 5);
+		int rc = udf_create(fs, udf_root_ino(fs), name, S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+		if (rc == -ENOSPC)
+			break;
+		ck_assert_int_eq(rc, 0);
+		nf++;
+		for (size_t off = 0; off < sizeof(data[i]);) {
+			ssize_t n =
+				udf_write(fs, ino, off, 65536 < sizeof(data[i]) - off ? 65536 : sizeof(data[i]) - off,
+					  data[i] + off);
+			if (n == -ENOSPC || (n >= 0 && n < 65536 && off + (size_t)n < sizeof(data[i]))) {
+				if (n > 0)
+					off += (size_t)n;
+				full = true;
+				got[i] = off;
+				break;
+			}
+			ck_assert_int_gt(n, 0);
+			off += (size_t)n;
+			got[i] = off;
+		}
+		if (i % 3 == 2)
+			ck_assert_int_eq(udf_sync(fs), 0);
+	}
+	ck_assert_msg(full, "the disc never filled");
+	ck_assert_int_eq(udf_sync(fs), 0);
+	struct udf_statfs sf;
+	udf_statfs(fs, &sf);
+	ck_assert_uint_lt(sf.free_blocks, 64);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	for (int i = 0; i < nf; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%d", i);
+		check_file(fs, udf_root_ino(fs), name, data[i], got[i], "full disc");
+	}
+	udf_unmount(fs);
+	wo_free(&m);
+}
+END_TEST
+
+/* A file bigger than what the engine keeps in memory before a commit: whole units go to the disc
+ * early; overwriting them afterwards moves the blocks (never writes them again). */
+START_TEST(big_file_and_overwrite)
+{
+	struct wo m;
+	wo_init(&m, 40000, 32, 7, "big");
+	wo_format(&m, UDF_MEDIA_CDR);
+	struct udf_fs *fs = wo_mount(&m);
+	size_t size = 24u << 20;
+	uint8_t *d = malloc(size);
+	fill(d, size, 77);
+	uint64_t ino;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "big", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	for (size_t off = 0; off < size; off += 131072)
+		ck_assert_int_eq(udf_write(fs, ino, off, 131072, d + off), 131072);
+	ck_assert_uint_gt(m.writes, 100); /* drained before the commit */
+	/* in the middle of what reached the disc already, unaligned */
+	fill(d + 1000001, 300000, 78);
+	ck_assert_int_eq(udf_write(fs, ino, 1000001, 300000, d + 1000001), 300000);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	fill(d + 5, 10, 79);
+	ck_assert_int_eq(udf_write(fs, ino, 5, 10, d + 5), 10);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	check_file(fs, udf_root_ino(fs), "big", d, size, "big file");
+	udf_unmount(fs);
+	free(d);
+	wo_free(&m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("udf_vat");
@@ -368,11 +460,13 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, format_layout);
 	tcase_add_test(tc, overwrite_and_rename);
-	tcase_add_loop_test(tc, model_dvdr, 0, 6);
-	tcase_add_loop_test(tc, model_cdr_image, 0, 3);
-	tcase_add_loop_test(tc, model_cdr_drive, 0, 3);
-	tcase_add_loop_test(tc, power_cut_dvdr, 0, 6);
-	tcase_add_loop_test(tc, power_cut_cdr_drive, 0, 4);
+	tcase_add_test(tc, full_disc);
+	tcase_add_test(tc, big_file_and_overwrite);
+	tcase_add_loop_test(tc, model_dvdr, 0, 20);
+	tcase_add_loop_test(tc, model_cdr_image, 0, 8);
+	tcase_add_loop_test(tc, model_cdr_drive, 0, 10);
+	tcase_add_loop_test(tc, power_cut_dvdr, 0, 20);
+	tcase_add_loop_test(tc, power_cut_cdr_drive, 0, 12);
 	suite_add_tcase(s, tc);
 	return s;
 }

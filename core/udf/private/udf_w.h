@@ -166,6 +166,8 @@ int udf_vat_put_fe(struct udf_fs *fs, uint32_t vlbn, const uint8_t *buf);
 int udf_vat_commit(struct udf_fs *fs);
 int udf_vat_drain(struct udf_fs *fs);
 uint64_t udf_vat_keep(const struct udf_fs *fs);
+/* Blocks an operation may take now (what the next commit needs kept back). */
+uint64_t udf_vat_avail(struct udf_fs *fs);
 void udf_vat_update_sf(struct udf_fs *fs);
 uint16_t udf_ino_part(uint64_t ino);
 

@@ -105,6 +105,11 @@ void udf_statfs(struct udf_fs *fs, struct udf_statfs *st);
 /* A sentence on what the mount found and did (the check after an unclean shutdown), or "". */
 const char *udf_mount_note(struct udf_fs *fs);
 
+/* True when the volume is one of write-once media (a virtual partition: written only by appending,
+ * through an append-only udf_io).  *end gets the byte offset where its physical partition ends (the
+ * disc's capacity as the format recorded it: an image of such a disc does not have it otherwise). */
+bool udf_write_once(struct udf_fs *fs, uint64_t *end);
+
 /* True when the mount can be written; otherwise why in why (a sentence). */
 bool udf_writable(struct udf_fs *fs, char *why, size_t len);
 

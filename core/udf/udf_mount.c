@@ -192,6 +192,19 @@ void udf_unmount(struct udf_fs *fs)
 	free(fs);
 }
 
+bool udf_write_once(struct udf_fs *fs, uint64_t *end)
+{
+	for (unsigned i = 0; i < fs->nparts; i++) {
+		const struct part *v = &fs->parts[i];
+		if (v->kind == PART_VIRTUAL && v->phys < fs->nparts) {
+			const struct part *p = &fs->parts[v->phys];
+			*end = (p->start + p->len) * fs->bs;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int ro(struct udf_fs *fs, const char *why)
 {
 	snprintf(fs->ro_reason, sizeof(fs->ro_reason), "%s", why);

@@ -144,6 +144,24 @@ static struct udf_fs *wo_mount(struct wo *m)
 	return fs;
 }
 
+/* A plain medium in memory, for a rewritable format to compare with. */
+struct flat {
+	uint8_t *b;
+	uint64_t size;
+};
+
+static int flat_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	memcpy(((struct flat *)ctx)->b + off, buf, len);
+	return 0;
+}
+
+static int flat_read(void *ctx, uint64_t off, size_t len, void *buf)
+{
+	memcpy(buf, ((struct flat *)ctx)->b + off, len);
+	return 0;
+}
+
 START_TEST(format_layout)
 {
 	static const struct {
@@ -169,9 +187,24 @@ START_TEST(format_layout)
 		ck_assert_uint_eq(sf.revision, 0x0201);
 		ck_assert_uint_eq(sf.dirs, 1);
 		ck_assert_int_eq(count_entries(fs, udf_root_ino(fs)), 0);
+		uint64_t end = 0;
+		ck_assert(udf_write_once(fs, &end));
+		ck_assert_uint_eq(end, m.nsec * BS); /* the capacity the format was given */
 		udf_unmount(fs);
 		wo_free(&m);
 	}
+	/* a rewritable volume is not one of write-once media */
+	struct flat fl = {calloc(4096, BS), 4096ull * BS};
+	struct udf_format_opts hd = {.revision = 0x0201, .uid = (uid_t)-1, .gid = (gid_t)-1, .media = UDF_MEDIA_HD};
+	char herr[256];
+	ck_assert_int_eq(udf_format(&hd, flat_write, &fl, fl.size, herr, sizeof(herr)), 0);
+	struct udf_io hio = {.read = flat_read, .ctx = &fl, .size = fl.size};
+	struct udf_fs *hfs;
+	ck_assert_int_eq(udf_mount(&hio, NULL, &hfs, herr, sizeof(herr)), 0);
+	uint64_t hend;
+	ck_assert(!udf_write_once(hfs, &hend));
+	udf_unmount(hfs);
+	free(fl.b);
 	/* BD-R waits for the 2.50 writer, 1.50's VAT is not written */
 	struct udf_format_layout l;
 	char err[256];

@@ -52,9 +52,19 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	c->dev = dev;
 	c->geo = *g;
 	c->ps = g->packet_sectors;
-	c->npackets = (g->sector_count + c->ps - 1) / c->ps;
-	c->words = (c->ps + 63) / 64;
-	uint64_t pbytes = (uint64_t)c->ps * PKT_SECTOR_SIZE;
+	c->stride = c->ps;
+	c->append = g->append_only;
+	if (c->append) {
+		c->stride += g->link_sectors;
+		int rc = cache_append_start(c, err, errlen);
+		if (rc) {
+			free(c);
+			return rc;
+		}
+	}
+	c->npackets = (g->sector_count + c->phase + c->stride - 1) / c->stride;
+	c->words = (c->stride + 63) / 64;
+	uint64_t pbytes = (uint64_t)c->stride * PKT_SECTOR_SIZE;
 	uint64_t nslots = cache_bytes / pbytes;
 	if (nslots == 0)
 		nslots = 1;
@@ -78,6 +88,8 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 		c->batch_packets = 1;
 	if (c->batch_packets > c->nslots)
 		c->batch_packets = c->nslots;
+	if (c->append && g->link_sectors)
+		c->batch_packets = 1; /* each write command is one packet, and link sectors follow it */
 
 	uint32_t nbuckets = 1;
 	while (nbuckets < 2 * c->nslots)

@@ -41,8 +41,11 @@ int pkt_cache_flush(struct pkt_cache *c)
 	uint64_t gen = ++c->flush_gen;
 	c->flush_waiters++;
 	pthread_cond_signal(&c->kick);
-	while (flush_pending(c, target, gen, &failed))
+	while (flush_pending(c, target, gen, &failed)) {
 		wait_changed(c);
+		/* The flusher may have passed over a packet pinned meanwhile: have it look again. */
+		pthread_cond_signal(&c->kick);
+	}
 	c->flush_waiters--;
 	pthread_mutex_unlock(&c->lock);
 	if (failed)
@@ -80,6 +83,9 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 	int rc = 0;
 	unsigned moved = 0;
 
+	/* A write-once medium has no spare places; it never writes a sector twice. */
+	if (c->append)
+		return -EOPNOTSUPP;
 	pthread_mutex_lock(&c->lock);
 	for (struct slot *s; rc == 0 && (s = failed_slot(c)) != NULL;) {
 		s->refs++;
@@ -89,7 +95,7 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 			break;
 		}
 		/* Taken out of the flusher's hands while it is written here, alone. */
-		uint64_t lba = s->pkt * c->ps;
+		uint64_t lba = packet_first(c, s->pkt);
 		uint32_t nsect = s->nsect;
 		memcpy(c->rescue, s->data, (size_t)nsect * PKT_SECTOR_SIZE);
 		cache_writeback_begin(c, s);
@@ -110,7 +116,7 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 		pthread_mutex_lock(&c->lock);
 		if (moved) {
 			/* a cached copy of the new place is stale now */
-			struct slot *d = cache_lookup(c, at / c->ps);
+			struct slot *d = cache_lookup(c, packet_of(c, at));
 			if (d && d != s && slot_evictable(d))
 				cache_release_slot(c, d);
 		}

@@ -21,8 +21,7 @@ static int cmp_slot_pkt(const void *a, const void *b, void *arg)
 
 enum pick_reason { PICK_NONE, PICK_URGENT, PICK_AGED };
 
-/* A dirty slot the flusher may write now. */
-static bool flushable(const struct pkt_cache *c, const struct slot *s)
+bool cache_flushable(const struct pkt_cache *c, const struct slot *s)
 {
 	if (s->ndirty == 0 || (s->flags & (SLOT_LOADING | SLOT_WRITEBACK)) || s->refs)
 		return false;
@@ -41,7 +40,7 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 	*next_deadline = UINT64_MAX;
 	for (uint32_t i = 0; i < c->nslots; i++) {
 		struct slot *s = &c->slots[i];
-		if (!flushable(c, s))
+		if (!cache_flushable(c, s))
 			continue;
 		uint64_t due = s->dirty_ms + c->age_ms;
 		if (!urgent && due > now) {
@@ -106,9 +105,9 @@ void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok)
 		c->ndirty++;
 		s->dirty_seq = s->wb_seq;
 	}
-	for (uint32_t i = 0; i < s->nsect; i++)
+	for (uint32_t i = 0; i < slot_data_sectors(c, s); i++)
 		bit_set(s->dirty, i);
-	s->ndirty = s->nsect;
+	s->ndirty = slot_data_sectors(c, s);
 	s->err_gen = c->flush_gen + 1;
 	c->nerror++;
 }
@@ -141,17 +140,23 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		if (n == 0)
 			return;
 	}
-	uint64_t first_lba = c->slots[idx[0]].pkt * c->ps;
-	uint32_t count = 0;
+	uint64_t first_lba = packet_first(c, c->slots[idx[0]].pkt);
+	uint32_t count = 0, padded = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
-		memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)s->nsect * PKT_SECTOR_SIZE);
-		count += s->nsect;
+		uint32_t data = slot_data_sectors(c, s);
+		memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
+		count += data;
+		padded += data - s->ndirty; /* write-once media: sectors nobody wrote go as zeros */
 		cache_writeback_begin(c, s);
 	}
+	if (c->append)
+		cache_append_advance(c, first_lba, count);
 	pthread_mutex_unlock(&c->lock);
 	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
 	pthread_mutex_lock(&c->lock);
+	if (c->append)
+		cache_append_done(c, first_lba, count, padded, rc);
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
 		cache_writeback_end(c, s, rc == 0);
@@ -196,7 +201,12 @@ void *cache_flusher_main(void *arg)
 		if (c->ndirty >= c->high)
 			c->draining = true;
 		uint64_t now = now_ms(), deadline;
-		uint32_t n = pick_batch(c, now, &deadline);
+		uint32_t zeros = 0;
+		uint32_t n = c->append ? cache_pick_append(c, now, &deadline, &zeros) : pick_batch(c, now, &deadline);
+		if (zeros) {
+			cache_write_zeros(c, zeros);
+			continue;
+		}
 		if (n) {
 			write_batch(c, n);
 			continue;

@@ -36,11 +36,12 @@ struct segment {
 
 static struct segment segment_of(const struct pkt_cache *c, uint64_t off, size_t len)
 {
-	const uint64_t pbytes = (uint64_t)c->ps * PKT_SECTOR_SIZE;
 	struct segment g;
 
-	g.pkt = off / pbytes;
-	g.in = off % pbytes;
+	g.pkt = packet_of(c, off / PKT_SECTOR_SIZE);
+	uint64_t start = packet_first(c, g.pkt) * PKT_SECTOR_SIZE;
+	uint64_t pbytes = (uint64_t)packet_sectors(c, g.pkt) * PKT_SECTOR_SIZE;
+	g.in = off - start;
 	g.n = (size_t)(pbytes - g.in < len ? pbytes - g.in : len);
 	g.s0 = (uint32_t)(g.in / PKT_SECTOR_SIZE);
 	g.s1 = (uint32_t)((g.in + g.n + PKT_SECTOR_SIZE - 1) / PKT_SECTOR_SIZE);
@@ -97,6 +98,10 @@ static int read_segment(struct pkt_cache *c, struct slot *s, bool hit, const str
 	} else {
 		c->st.cache_misses++;
 		int rc = cache_fill_slot(c, s, false);
+		/* A write-once medium's recorded part may hold unreadable sectors where our packets do not
+		 * (the link sectors of another writer's packets): then only what was asked for. */
+		if (rc && c->append)
+			rc = cache_fill_range(c, s, g->s0, g->s1, false);
 		if (rc)
 			return rc;
 	}
@@ -123,9 +128,18 @@ static int wait_congestion(struct pkt_cache *c)
 		}
 		c->draining = true;
 		pthread_cond_signal(&c->kick);
+		c->congested++;
 		wait_changed(c);
+		c->congested--;
 	}
 	return 0;
+}
+
+/* Write-once media: below the NWA to be everything is on the medium or on its way, and the link
+ * sectors at a packet's end are lost. */
+static bool append_refused(const struct pkt_cache *c, const struct slot *s, const struct segment *g)
+{
+	return packet_first(c, s->pkt) + g->s0 < c->accept || g->s1 > slot_data_sectors(c, s);
 }
 
 static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const struct segment *g, union user_buf ub)
@@ -139,6 +153,8 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		c->st.cache_hits++;
 	else
 		c->st.cache_misses++;
+	if (c->append && append_refused(c, s, g))
+		return -EROFS;
 	if (s->ndirty == 0) {
 		/* Waiting may let the flusher touch this slot; it stays pinned so it is not evicted. */
 		rc = wait_congestion(c);
@@ -154,6 +170,13 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		rc = cache_fill_slot(c, s, false);
 		if (rc)
 			return rc;
+	}
+	if (c->append) {
+		/* Again: every wait above may have let the flusher move the NWA past it. */
+		if (append_refused(c, s, g))
+			return -EROFS;
+		if (packet_first(c, s->pkt) + s1 > c->append_end)
+			c->append_end = packet_first(c, s->pkt) + s1;
 	}
 	memcpy(s->data + in, ub.in, n);
 	bool was_clean = s->ndirty == 0;
@@ -174,7 +197,10 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		/* A flusher asleep with nothing to time must learn the new deadline. */
 		if (c->flusher_idle || c->ndirty >= c->high)
 			pthread_cond_signal(&c->kick);
-	}
+	} /* Write-once media: a packet completed at the NWA can go at once. */
+	if (c->append && c->flusher_idle && packet_first(c, s->pkt) == c->accept &&
+	    s->ndirty >= slot_data_sectors(c, s))
+		pthread_cond_signal(&c->kick);
 	c->seq++;
 	return 0;
 }

@@ -100,8 +100,7 @@ static struct slot *take_slot(struct pkt_cache *c, uint64_t pkt)
 		c->st.evictions++;
 	}
 	s->pkt = pkt;
-	uint64_t first = pkt * c->ps;
-	s->nsect = (uint32_t)(c->geo.sector_count - first < c->ps ? c->geo.sector_count - first : c->ps);
+	s->nsect = packet_sectors(c, pkt);
 	memset(s->valid, 0, c->words * sizeof(uint64_t));
 	memset(s->dirty, 0, c->words * sizeof(uint64_t));
 	s->ndirty = s->nvalid = 0;
@@ -162,9 +161,26 @@ void cache_put_slot(struct pkt_cache *c, struct slot *s)
 	wake_changed(c);
 }
 
-/* Reads every invalid sector of a pinned slot, one backend read per run of invalid sectors.  Drops
- * the lock meanwhile; the LOADING flag keeps everyone else off the slot. */
+/* Write-once media: a packet at or past the NWA is not recorded, and reads as zeros. */
+static void zero_fill(struct slot *s)
+{
+	for (uint32_t i = 0; i < s->nsect; i++) {
+		if (!bit_test(s->valid, i)) {
+			memset(s->data + (size_t)i * PKT_SECTOR_SIZE, 0, PKT_SECTOR_SIZE);
+			bit_set(s->valid, i);
+			s->nvalid++;
+		}
+	}
+}
+
 int cache_fill_slot(struct pkt_cache *c, struct slot *s, bool gather)
+{
+	return cache_fill_range(c, s, 0, s->nsect, gather);
+}
+
+/* One backend read per run of invalid sectors.  Drops the lock meanwhile; the LOADING flag keeps
+ * everyone else off the slot. */
+int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_t to, bool gather)
 {
 	int rc = 0;
 
@@ -173,16 +189,20 @@ int cache_fill_slot(struct pkt_cache *c, struct slot *s, bool gather)
 		wait_changed(c);
 	if (s->nvalid == s->nsect)
 		return 0;
+	uint64_t first = packet_first(c, s->pkt);
+	if (c->append && first >= c->accept) {
+		zero_fill(s);
+		return 0;
+	}
 	s->flags |= SLOT_LOADING;
-	uint64_t first = s->pkt * c->ps;
-	uint32_t i = 0;
-	while (i < s->nsect && rc == 0) {
+	uint32_t i = from;
+	while (i < to && rc == 0) {
 		if (bit_test(s->valid, i)) {
 			i++;
 			continue;
 		}
 		uint32_t j = i;
-		while (j < s->nsect && !bit_test(s->valid, j))
+		while (j < to && !bit_test(s->valid, j))
 			j++;
 		pthread_mutex_unlock(&c->lock);
 		rc = pkt_blockdev_read(c->dev, first + i, j - i, s->data + (size_t)i * PKT_SECTOR_SIZE);

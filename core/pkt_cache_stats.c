@@ -24,6 +24,7 @@ void pkt_cache_get_stats(struct pkt_cache *c, struct pkt_cache_stats *st)
 	pthread_mutex_lock(&c->lock);
 	*st = c->st;
 	st->dirty_packets = c->ndirty;
+	st->next_writable = c->append ? c->accept : 0;
 	uint64_t cached = 0;
 	for (uint32_t i = 0; i < c->nslots; i++)
 		cached += c->slots[i].pkt != NO_PACKET;
@@ -80,6 +81,16 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 	if (n < 0)
 		return 0;
 	used = (size_t)n < len ? (size_t)n : len - 1;
+	if (c->append && used < len - 1) {
+		n = snprintf(buf + used, len - used,
+			     "append_only: 1\n"
+			     "link_sectors: %u\n"
+			     "next_writable: %" PRIu64 "\n"
+			     "padded_sectors: %" PRIu64 "\n",
+			     c->geo.link_sectors, s.next_writable, s.padded_sectors);
+		if (n > 0)
+			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+	}
 	if (used < len - 1)
 		used += pkt_blockdev_describe(c->dev, buf + used, len - used);
 	return used;

@@ -167,7 +167,7 @@ static void append_dev_init(struct append_dev *a, uint64_t sectors, uint32_t uni
 }
 
 /* Write commands so far, read while the flusher may write. */
-static uint64_t append_dev_writes(struct append_dev *a)
+static inline uint64_t append_dev_writes(struct append_dev *a)
 {
 	pthread_mutex_lock(&a->lock);
 	uint64_t n = a->write_cmds;

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "append_dev.h"
+#include "image_dev.h"
 #include "pkt_cache.h"
 
 #include <check.h>
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S PKT_SECTOR_SIZE
 
@@ -298,6 +301,54 @@ START_TEST(test_append_calls_on_rewritable)
 }
 END_TEST
 
+/* An image file of a write-once disc: the cache appends to it, the file grows by whole units, and
+ * its length is the NWA when it is opened again; bad options get one clear error. */
+START_TEST(test_append_image_file)
+{
+	char path[] = "/tmp/pktappend-XXXXXX", err[256];
+	int fd = mkstemp(path);
+	uint8_t buf[20 * S];
+	struct stat st;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	struct image_dev_options o = {.packet_sectors = 16, .append_only = true};
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "needs the disc's capacity"), "%s", err);
+	o.capacity_sectors = 1000;
+	struct pkt_blockdev *dev = image_dev_open(path, &o, err, sizeof(err));
+	ck_assert_msg(dev, "%s", err);
+	ck_assert(dev->geo.append_only);
+	ck_assert_uint_eq(dev->geo.sector_count, 1000);
+	ck_assert_int_eq(pkt_blockdev_close_session(dev, PKT_CLOSE_SESSION), -EOPNOTSUPP);
+	struct pkt_cache_config cfg = {.cache_bytes = 8 * 16 * S};
+	struct pkt_cache *c = NULL;
+	ck_assert_int_eq(pkt_cache_create(dev, &cfg, &c, err, sizeof(err)), 0);
+	fill(buf, 20, 0x5a);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 20 * S, 0), 0);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 32 * S);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, 31 * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	ck_assert_uint_eq(image_dev_counters(dev).rejected_writes, 0);
+	pkt_blockdev_close(dev);
+	/* opened again: NWA = length */
+	dev = image_dev_open(path, &o, err, sizeof(err));
+	ck_assert_msg(dev, "%s", err);
+	struct pkt_append_state as;
+	ck_assert_int_eq(pkt_blockdev_append_state(dev, &as), 0);
+	ck_assert_uint_eq(as.next_writable, 32);
+	ck_assert_uint_eq(as.last_recorded, 31);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 32, 1, buf), -EIO);
+	pkt_blockdev_close(dev);
+	o.capacity_sectors = 20; /* less than is recorded */
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "more than the capacity"), "%s", err);
+	unlink(path);
+}
+END_TEST
+
 /* ---- the model ---- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -508,6 +559,7 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_full_cache_of_waiting_packets);
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);
+	tcase_add_test(t, test_append_image_file);
 	tcase_add_test(t, test_append_model);
 	suite_add_tcase(s, t);
 	return s;

@@ -3,7 +3,8 @@
 # pktfuse writes with a VAT and lists exactly the tree pktfuse's engine (udf_manifest) lists: a blank
 # disc from `pktfuse format --media`, then the same image after several commits (udf_vat_write: the
 # engine appending as the daemon does), then after more commits in a later run.  udfinfo (udftools)
-# must accept each image too.  DVD-R, DVD+R and CD-R images.
+# must accept each image too.  DVD-R, DVD+R and CD-R images; and (root, /dev/fuse) images written
+# through the daemon's files view.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKTFUSE=${PKTFUSE:?}
@@ -11,7 +12,8 @@ UDF_MANIFEST=${UDF_MANIFEST:?}
 UDF_VAT_WRITE=${UDF_VAT_WRITE:?}
 command -v qemu-system-x86_64 > /dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit 77; }
 W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+mnt=
+trap '[ -z "$mnt" ] || fusermount3 -u "$mnt" 2> /dev/null; rm -rf "$W"' EXIT
 fails=0
 problem() {
 	echo "PROBLEM: $*"
@@ -52,5 +54,22 @@ for media in dvdr dvd+r cdr; do
 	kernel_lists "$img" "$media after 4 more commits"
 	seed=$((seed + 1))
 done
+# through the daemon's files view: two sessions of copies, a directory, a rename and a deletion
+if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
+	SRC=$(cd "$HERE/../../core/udf" && pwd)
+	mnt=$W/mnt
+	mkdir -p "$mnt"
+	for media in dvdr cdr; do
+		img=$W/fv-$media.img
+		"$PKTFUSE" format --media "$media" --uid 0 --gid 0 "$img" > /dev/null || { problem "$media: format failed"; continue; }
+		"$PKTFUSE" "$img" "$mnt" || { problem "$media: pktfuse cannot mount it"; continue; }
+		mkdir "$mnt/src" && cp "$SRC"/*.c "$mnt/src/" && mv "$mnt/src/udf_vat.c" "$mnt/vat.c" && rm "$mnt/src/udf_dir.c"
+		"$PKTFUSE" umount "$mnt" || problem "$media: pktfuse umount"
+		"$PKTFUSE" "$img" "$mnt" || { problem "$media: pktfuse cannot mount it again"; continue; }
+		mkdir "$mnt/src/more" && cp "$SRC"/*.h "$mnt/src/more/" && rm "$mnt/vat.c" && echo hi > "$mnt/hi"
+		"$PKTFUSE" umount "$mnt" || problem "$media: the second pktfuse umount"
+		kernel_lists "$img" "$media written through the files view in two sessions"
+	done
+fi
 [ "$fails" -eq 0 ] || { echo "FAIL: $fails problems"; exit 1; }
 echo "PASS: the kernel reads pktfuse's write-once images (DVD-R, DVD+R, CD-R; blank and after commits)"

@@ -5,7 +5,9 @@
 #   - commits appended by the engine (udf_vat_write) grow the image, udfinfo agrees with the engine;
 #   - a commit whose tail never reached the disc (the image cut a write unit short of it): the engine
 #     finds the previous VAT and shows the tree of the commit before, and takes commits after it;
-#   - the files view (root and /dev/fuse) shows exactly the tree the engine reads.
+#   - the files view (root and /dev/fuse) shows exactly the tree the engine reads, and copies,
+#     directories, renames and deletions through it are appended at each unmount: a remount, the
+#     engine and udfinfo read them back.
 set -euo pipefail
 PKTFUSE=${PKTFUSE:?}
 UDF_MANIFEST=${UDF_MANIFEST:?}
@@ -22,6 +24,8 @@ fail() {
 	exit 1
 }
 sectors() { echo $(($(stat -c %s "$1") / 2048)); }
+SRC=$(cd "$(dirname "$0")/../../core/udf" && pwd)
+. "$(dirname "$0")/rwlib.sh"
 
 for media in dvdr cdr; do
 	unit=16
@@ -63,23 +67,40 @@ for media in dvdr cdr; do
 	[ "$(wc -l < "$W/after")" -gt "$(wc -l < "$W/five")" ] || fail "$media: the commits after the torn one added nothing"
 	echo "ok: $media: blank $n sectors, 5 commits $m5, a torn commit survived, $(wc -l < "$W/after") entries"
 
-	# the files view shows what the engine reads
+	# the files view shows what the engine reads, and writes: each unmount appends a commit
 	if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 		mnt=$W/mnt
 		mkdir -p "$mnt"
 		"$PKTFUSE" "$img" "$mnt" > "$W/mount.out" 2>&1 || { cat "$W/mount.out"; fail "$media: pktfuse cannot mount the image"; }
-		. "$(dirname "$0")/../kernel/rich_list.sh"
-		(cd "$mnt" && find . | LC_ALL=C sort | while IFS= read -r p; do
-			if [ -d "$p" ]; then
-				echo "D|$p|$(stat -c '%a %u %g' "$p")"
-			else
-				echo "F|$p|$(stat -c '%s %a %u %g %Y %h' "$p")|$(sha256sum < "$p" | cut -c1-64)"
-			fi
-		done) > "$W/view"
-		"$PKTFUSE" umount "$mnt" || fail "$media: pktfuse umount"
-		mnt=
+		grep -q " $mnt fuse.pktfuse rw," /proc/mounts || fail "$media: the files view is not mounted read-write"
+		corpus_list "$mnt" > "$W/view"
 		diff -u "$W/after" "$W/view" || fail "$media: the files view shows another tree than the engine"
-		echo "ok: $media: the files view lists the same $(wc -l < "$W/view") entries"
+		before=$(sectors "$img")
+		mkdir "$mnt/src" "$mnt/src/sub"
+		cp "$SRC"/*.c "$mnt/src/"
+		echo hello > "$mnt/src/sub/h"
+		mv "$mnt/src/udf_vat.c" "$mnt/src/sub/moved.c"
+		rm "$mnt/src/udf_dir.c"
+		first=$(ls "$mnt" | grep -v '^src$' | head -1)
+		[ -z "$first" ] || rm -rf "${mnt:?}/$first"
+		corpus_list "$mnt" > "$W/written"
+		"$PKTFUSE" umount "$mnt" || fail "$media: pktfuse umount"
+		[ "$(sectors "$img")" -gt "$before" ] || fail "$media: the unmount appended nothing"
+		"$PKTFUSE" "$img" "$mnt" > "$W/mount.out" 2>&1 || { cat "$W/mount.out"; fail "$media: pktfuse cannot mount it again"; }
+		cmp "$SRC/udf_vat.c" "$mnt/src/sub/moved.c" || fail "$media: a copied file differs"
+		corpus_list "$mnt" > "$W/again"
+		cp "$SRC/udf_dir.c" "$mnt/src/back.c"
+		corpus_list "$mnt" > "$W/written2"
+		"$PKTFUSE" umount "$mnt" || fail "$media: the second pktfuse umount"
+		mnt=
+		diff -u "$W/written" "$W/again" || fail "$media: after a remount the files view shows another tree"
+		"$UDF_MANIFEST" "$img" > "$W/engine" || fail "$media: the engine cannot read what the files view wrote"
+		diff -u "$W/written2" "$W/engine" || fail "$media: the engine reads another tree than the files view wrote"
+		if command -v udfinfo > /dev/null; then
+			udfinfo "$img" > "$W/info" 2>&1 || { cat "$W/info"; fail "$media: udfinfo refuses what the files view wrote"; }
+			grep -qx "vatblock=$(($(sectors "$img") - 1))" "$W/info" || fail "$media: udfinfo finds no VAT at the end"
+		fi
+		echo "ok: $media: the files view wrote $(wc -l < "$W/written2") entries in two sessions, $(sectors "$img") sectors"
 	fi
 done
 echo "PASS: write-once images: format, commits, a torn commit, udfinfo and the files view agree"

@@ -74,6 +74,13 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 		return 1;
 	}
 	unsigned rev = uo->revision;
+	if (l.vat) {
+		printf("%s: UDF %x.%02x with a VAT on %s: partition at block %u, %u blocks of %u bytes, %u recorded, "
+		       "label \"%s\"\n",
+		       source, rev >> 8, rev & 0xff, what, l.part_start, l.part_len, PKT_SECTOR_SIZE, l.vat + 1,
+		       uo->label);
+		return 0;
+	}
 	printf("%s: UDF %x.%02x on %s: %s partition at block %u, %u blocks of %u bytes (%u free)", source, rev >> 8,
 	       rev & 0xff, what, l.packet_len ? "sparable" : "plain", l.part_start, l.part_len, PKT_SECTOR_SIZE,
 	       l.part_len - l.used);
@@ -362,6 +369,8 @@ static int format_disc(struct format_args *fa)
 	mmc_dev_set_quiet(dev, false);
 	if (m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW)
 		fa->uo.packet_len = dev->geo.packet_sectors;
+	if (udf_media_write_once(m))
+		fa->uo.link_blocks = dev->geo.link_sectors; /* a CD-R loses 7 after every packet */
 	char what[96];
 	snprintf(what, sizeof(what), "the %s", fr.kind);
 	int rc = format_udf(fa->source, dev, &fa->uo, what);

@@ -4,6 +4,21 @@
 # disc from `pktfuse format --media`, then the same image after several commits (udf_vat_write: the
 # engine appending as the daemon does), then after more commits in a later run.  udfinfo (udftools)
 # must accept each image too.  DVD-R, DVD+R and CD-R images; and (root, /dev/fuse) images written
+# mkudffs's write-once images, cut to their recorded part (what a dd of such a disc holds), appended to
+if command -v mkudffs > /dev/null; then
+	for media in dvdr cdr; do
+		img=$W/mk-$media.img
+		truncate -s 100M "$img"
+		mkudffs --media-type="$media" "$img" > /dev/null 2>&1 || { problem "mkudffs $media failed"; continue; }
+		last=$(python3 -c 'import sys
+d = open(sys.argv[1], "rb").read()
+print(max(s for s in range(len(d) // 2048) if any(d[s * 2048:(s + 1) * 2048])))' "$img")
+		truncate -s $(((last + 1) * 2048)) "$img"
+		"$UDF_VAT_WRITE" "$img" "$media" 9 3 --append > /dev/null || { problem "mkudffs $media: pktfuse cannot append"; continue; }
+		kernel_lists "$img" "mkudffs $media after 3 commits of pktfuse"
+	done
+fi
+
 # through the daemon's files view.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +69,21 @@ for media in dvdr dvd+r cdr; do
 	kernel_lists "$img" "$media after 4 more commits"
 	seed=$((seed + 1))
 done
+# mkudffs's write-once images, cut to their recorded part (what a dd of such a disc holds), appended to
+if command -v mkudffs > /dev/null; then
+	for media in dvdr cdr; do
+		img=$W/mk-$media.img
+		truncate -s 100M "$img"
+		mkudffs --media-type="$media" "$img" > /dev/null 2>&1 || { problem "mkudffs $media failed"; continue; }
+		last=$(python3 -c 'import sys
+d = open(sys.argv[1], "rb").read()
+print(max(s for s in range(len(d) // 2048) if any(d[s * 2048:(s + 1) * 2048])))' "$img")
+		truncate -s $(((last + 1) * 2048)) "$img"
+		"$UDF_VAT_WRITE" "$img" "$media" 9 3 --append > /dev/null || { problem "mkudffs $media: pktfuse cannot append"; continue; }
+		kernel_lists "$img" "mkudffs $media after 3 commits of pktfuse"
+	done
+fi
+
 # through the daemon's files view: two sessions of copies, a directory, a rename and a deletion
 if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 	SRC=$(cd "$HERE/../../core/udf" && pwd)

@@ -37,6 +37,8 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 	fs->io = *io;
 	if (opts)
 		fs->opts = *opts;
+	if (fs->opts.snapshot)
+		fs->opts.read_only = true; /* an earlier state of the disc is only looked at */
 	pthread_mutex_init(&fs->lock, NULL);
 	uint32_t ml = 0, mloc = 0, rl = 0, rloc = 0;
 	bool found = false;
@@ -125,12 +127,25 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		for (k = 0; k < fs->nparts; k++)
 			if (k != i && fs->parts[k].kind == PART_PHYS && fs->parts[k].number == p->number)
 				break;
-		if (k == fs->nparts || udf_find_vat(fs, p, (uint16_t)k) != 0) {
+		int vrc = k == fs->nparts ? -ENOENT : udf_find_vat(fs, p, (uint16_t)k);
+		if (vrc == -ERANGE) {
+			snprintf(err, errlen, "snapshot=%u: the disc has fewer commits before its newest",
+				 fs->opts.snapshot);
+			rc = -ERANGE;
+			goto fail;
+		}
+		if (vrc != 0) {
 			snprintf(err, errlen,
 				 "the virtual allocation table (VAT) of this write-once disc was not found");
 			rc = -EIO;
 			goto fail;
 		}
+	}
+	uint64_t wo_end;
+	if (fs->opts.snapshot && !udf_write_once(fs, &wo_end)) {
+		snprintf(err, errlen, "snapshot= applies to write-once media (a VAT); this volume has one state");
+		rc = -EINVAL;
+		goto fail;
 	}
 	/* File set descriptor → root directory. */
 	uint32_t fsd_lbn = le32(v->lvd + LVD_FSD + LAD_LBN);

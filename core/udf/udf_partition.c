@@ -305,6 +305,7 @@ static int load_vat(struct udf_fs *fs, struct part *v, uint16_t phys, uint64_t a
 	}
 	for (uint64_t i = 0; i < count; i++)
 		t[i] = le32(data + first + 4 * i);
+	v->vat_prev = v20 ? le32(data + VAT_PREV_VAT) : le32(data + n->size - 4);
 	if (v20) {
 		fs->sf.files = le32(data + VAT_NUM_FILES);
 		fs->sf.dirs = le32(data + VAT_NUM_DIRS);
@@ -353,5 +354,70 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 			break;
 	}
 	free(b);
+	/* an earlier commit: each VAT names the one before it, always recorded before it */
+	for (uint32_t k = 0; rc == 0 && k < fs->opts.snapshot; k++) {
+		uint32_t prev = v->vat_prev;
+		if (prev == VAT_UNUSED || prev >= v->vat_lbn)
+			return -ERANGE;
+		if (load_vat(fs, v, phys, pp->start + prev) != 0)
+			return -ERANGE;
+	}
 	return rc;
+}
+
+/* The header of the VAT whose file entry is partition block lbn of phys (raw, not cached as a node):
+ * 0, or -ENOENT when no VAT is there. */
+static int vat_header_at(struct udf_fs *fs, uint16_t phys, uint32_t lbn, uint8_t *b, uint8_t *hdr,
+			 struct timespec *when, uint32_t *prev)
+{
+	int id;
+
+	if (udf_read_lb(fs, phys, lbn, b) || ((id = udf_tag_check(b, fs->bs, lbn)) != TAG_FE && id != TAG_EFE) ||
+	    b[ICB_FILE_TYPE] != VAT_FILE_TYPE)
+		return -ENOENT;
+	bool efe = id == TAG_EFE;
+	uint32_t base = efe ? EFE_SIZE : FE_SIZE, lea = le32(b + (efe ? EFE_EA_LEN : FE_EA_LEN));
+	if ((uint64_t)base + lea + VAT_HEADER_MIN > fs->bs)
+		return -ENOENT;
+	*when = udf_timestamp(b + (efe ? EFE_MODIFICATION_TIME : FE_MODIFICATION_TIME));
+	if ((le16(b + ICB_FLAGS) & 7) == 3) {
+		memcpy(hdr, b + base + lea, VAT_HEADER_MIN);
+	} else if ((le16(b + ICB_FLAGS) & 7) == 0) {
+		uint32_t at = le32(b + base + lea + SAD_POS);
+		if (udf_read_lb(fs, phys, at, b))
+			return -ENOENT;
+		memcpy(hdr, b, VAT_HEADER_MIN);
+	} else {
+		return -ENOENT;
+	}
+	*prev = le32(hdr + VAT_PREV_VAT);
+	return 0;
+}
+
+int udf_commit_list(struct udf_fs *fs, udf_commit_fn fn, void *ctx)
+{
+	struct part *v = NULL;
+
+	pthread_mutex_lock(&fs->lock);
+	for (unsigned i = 0; i < fs->nparts && !v; i++)
+		if (fs->parts[i].kind == PART_VIRTUAL && fs->parts[i].vat20)
+			v = &fs->parts[i];
+	uint8_t *b = malloc(fs->bs), hdr[VAT_HEADER_MIN];
+	int n = -EINVAL;
+	if (v && b) {
+		n = 0;
+		for (uint32_t lbn = v->vat_lbn, prev; n < (1 << 20); lbn = prev) {
+			struct timespec when;
+			if (vat_header_at(fs, v->phys, lbn, b, hdr, &when, &prev) != 0)
+				break;
+			int stop = fn(ctx, (uint32_t)n, fs->parts[v->phys].start + lbn, when, le32(hdr + VAT_NUM_FILES),
+				      le32(hdr + VAT_NUM_DIRS));
+			n++;
+			if (stop || prev == VAT_UNUSED || prev >= lbn)
+				break;
+		}
+	}
+	free(b);
+	pthread_mutex_unlock(&fs->lock);
+	return n;
 }

@@ -204,6 +204,9 @@ START_TEST(format_layout)
 	uint64_t hend;
 	ck_assert(!udf_write_once(hfs, &hend));
 	udf_unmount(hfs);
+	struct udf_mount_opts snap = {.snapshot = 1}; /* one state only: refused with the reason */
+	ck_assert_int_eq(udf_mount(&hio, &snap, &hfs, herr, sizeof(herr)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(herr, "write-once"));
 	free(fl.b);
 	/* BD-R waits for the 2.50 writer, 1.50's VAT is not written */
 	struct udf_format_layout l;
@@ -486,6 +489,66 @@ START_TEST(big_file_and_overwrite)
 }
 END_TEST
 
+static int count_commit(void *ctx, uint32_t index, uint64_t sector, struct timespec when, uint32_t files, uint32_t dirs)
+{
+	uint64_t *last = ctx;
+	(void)dirs;
+	ck_assert_uint_lt(sector, last[0]);  /* newest first: each one recorded before the one after it */
+	ck_assert_uint_eq(files, 3 - index); /* a file a commit */
+	ck_assert_int_gt(when.tv_sec, 1000000000);
+	last[0] = sector;
+	last[1]++;
+	return 0;
+}
+
+/* Every commit stays on the disc: the VATs chain back to the format's, and each can be mounted
+ * (read-only) as the disc was after it. */
+START_TEST(snapshots)
+{
+	struct wo m;
+	wo_init(&m, 20000, 16, 0, "snapshots");
+	wo_format(&m, UDF_MEDIA_DVDR);
+	static const char *const names[] = {"a", "b", "c"};
+	for (int i = 0; i < 3; i++) {
+		struct udf_fs *fs = wo_mount(&m);
+		uint64_t ino;
+		struct stat st;
+		ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), names[i], S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		static uint8_t data[5000];
+		fill(data, sizeof(data), (uint64_t)i);
+		ck_assert_int_eq(udf_write(fs, ino, 0, sizeof(data), data), (ssize_t)sizeof(data));
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+	}
+	struct udf_io io = {.read = wo_read,
+			    .write = wo_write,
+			    .ctx = &m,
+			    .size = m.nsec * BS,
+			    .packet_blocks = 16,
+			    .append_state = wo_append_state};
+	char err[256], why[256];
+	for (uint32_t k = 0; k <= 3; k++) {
+		struct udf_mount_opts mo = {.snapshot = k};
+		struct udf_fs *fs;
+		ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "snapshot %u: %s", k, err);
+		ck_assert_int_eq(count_entries(fs, udf_root_ino(fs)), 3 - (int)k);
+		for (int i = 0; i < 3; i++)
+			ck_assert_int_eq(lookup_ino(fs, udf_root_ino(fs), names[i], NULL) != 0, i < 3 - (int)k);
+		ck_assert(k == 0 || !udf_writable(fs, why, sizeof(why)));
+		if (k == 0) {
+			uint64_t last[2] = {UINT64_MAX, 0};
+			ck_assert_int_eq(udf_commit_list(fs, count_commit, last), 4);
+			ck_assert_uint_eq(last[1], 4);
+		}
+		udf_unmount(fs);
+	}
+	struct udf_mount_opts too_far = {.snapshot = 4};
+	struct udf_fs *fs;
+	ck_assert_int_eq(udf_mount(&io, &too_far, &fs, err, sizeof(err)), -ERANGE);
+	wo_free(&m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("udf_vat");
@@ -494,6 +557,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, format_layout);
 	tcase_add_test(tc, overwrite_and_rename);
 	tcase_add_test(tc, full_disc);
+	tcase_add_test(tc, snapshots);
 	tcase_add_test(tc, big_file_and_overwrite);
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);

@@ -252,24 +252,29 @@ static int write_units(struct udf_fs *fs, uint64_t upto)
 
 	if (!buf)
 		return -ENOMEM;
-	while (v->flushed < upto && rc == 0) {
+	uint64_t done = 0; /* blocks of the stage written */
+	while (v->flushed + done < upto && rc == 0) {
 		uint32_t n = v->unit;
 		for (uint32_t i = 0; i < n; i++) {
-			uint8_t *b = v->stage[i];
+			uint8_t *b = v->stage[done + i];
 			if (b)
 				memcpy(buf + (size_t)i * bs, b, bs);
 			else
 				memset(buf + (size_t)i * bs, 0, bs);
 		}
-		rc = fs->io.write(fs->io.ctx, sector_of(v, v->flushed) * bs, (size_t)n * bs, buf);
+		rc = fs->io.write(fs->io.ctx, sector_of(v, v->flushed + done) * bs, (size_t)n * bs, buf);
 		if (rc)
 			break;
-		for (uint32_t i = 0; i < n; i++)
-			free(v->stage[i]);
-		memmove(v->stage, v->stage + n, (v->stage_cap - n) * sizeof(*v->stage));
-		memset(v->stage + v->stage_cap - n, 0, n * sizeof(*v->stage));
-		v->flushed += n;
+		for (uint32_t i = 0; i < n; i++) {
+			free(v->stage[done + i]);
+			v->stage[done + i] = NULL;
+		}
+		done += n;
 	}
+	/* the stage starts at the first block not written */
+	memmove(v->stage, v->stage + done, (v->stage_cap - done) * sizeof(*v->stage));
+	memset(v->stage + v->stage_cap - done, 0, done * sizeof(*v->stage));
+	v->flushed += done;
 	free(buf);
 	if (rc)
 		v->broken = true;

@@ -549,6 +549,37 @@ START_TEST(snapshots)
 }
 END_TEST
 
+/* On a CD-R in a drive a directory is at most one packet (link blocks follow each): the name that
+ * would make it longer is refused at once, and the disc goes on taking commits. */
+START_TEST(cdr_directory_limit)
+{
+	struct wo m;
+	wo_init(&m, 20000, 32, 7, "cdr dir");
+	wo_format(&m, UDF_MEDIA_CDR);
+	struct udf_fs *fs = wo_mount(&m);
+	uint64_t dir, ino;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "d", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	int made = 0, rc = 0;
+	char name[64];
+	for (; made < 5000; made++) {
+		snprintf(name, sizeof(name), "a-rather-long-file-name-to-fill-the-directory-%05d", made);
+		if ((rc = udf_create(fs, dir, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st)) != 0)
+			break;
+		if (made % 300 == 299)
+			ck_assert_int_eq(udf_sync(fs), 0);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_gt(made, 500);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	ck_assert_int_eq(count_entries(fs, lookup_ino(fs, udf_root_ino(fs), "d", NULL)), made);
+	udf_unmount(fs);
+	wo_free(&m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("udf_vat");
@@ -558,6 +589,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, overwrite_and_rename);
 	tcase_add_test(tc, full_disc);
 	tcase_add_test(tc, snapshots);
+	tcase_add_test(tc, cdr_directory_limit);
 	tcase_add_test(tc, big_file_and_overwrite);
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);

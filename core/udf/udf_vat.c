@@ -207,9 +207,35 @@ bool udf_vat_frozen(struct udf_fs *fs, uint16_t part, uint32_t lbn)
 	return part != v->ppart || k == UINT64_MAX || k < v->flushed || k >= v->nk;
 }
 
+static int push_vfree(struct udf_vat_w *v, uint32_t vb)
+{
+	if (v->nvfree == v->capvfree) {
+		uint32_t nc = v->capvfree ? v->capvfree * 2 : 64;
+		uint32_t *t = realloc(v->vfree, (size_t)nc * sizeof(*t));
+		if (!t)
+			return -ENOMEM; /* the entry stays unused: the VAT is only longer */
+		v->vfree = t;
+		v->capvfree = nc;
+	}
+	v->vfree[v->nvfree++] = vb;
+	return 0;
+}
+
 int udf_vat_new_vblock(struct udf_fs *fs, uint32_t *vb)
 {
 	struct part *p = &fs->parts[fs->w->vat->vpart];
+	struct udf_vat_w *v = fs->w->vat;
+
+	while (v->nvfree) {
+		/* a number an earlier commit freed: no file entry on the disc and no node in memory
+		 * (other than a dead one, which create_node drops) has it */
+		uint32_t c = v->vfree[--v->nvfree];
+		struct node *n = udf_node_find(fs, udf_make_ino(v->vpart, c));
+		if (c < p->nvat && p->vat[c] == VAT_UNUSED && (!n || n->dead)) {
+			*vb = c;
+			return 0;
+		}
+	}
 
 	if (p->nvat == p->vat_cap) {
 		uint32_t nc = p->vat_cap ? p->vat_cap * 2 : 64;
@@ -448,6 +474,12 @@ int udf_vat_commit(struct udf_fs *fs)
 	}
 	next_run(fs);
 	v->ndirty = 0;
+	/* the virtual blocks of deleted file entries can be given out again, now that the VAT on the
+	 * disc no longer maps them */
+	for (struct node *n = w->dirty; n; n = n->dnext)
+		if (n->dead && udf_ino_part(n->ino) == v->vpart && n->fe_lbn < fs->parts[v->vpart].nvat &&
+		    fs->parts[v->vpart].vat[n->fe_lbn] == VAT_UNUSED)
+			push_vfree(v, n->fe_lbn);
 	udf_commit_done(fs);
 	udf_vat_update_sf(fs);
 	return 0;
@@ -515,6 +547,9 @@ int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_
 	if (v->run <= pp->start + vp->vat_lbn)
 		v->run = pp->start + vp->vat_lbn + 1 + v->link;
 	vp->vat_cap = vp->nvat;
+	for (uint32_t i = vp->nvat; i-- > 0;)
+		if (vp->vat[i] == VAT_UNUSED && push_vfree(v, i) != 0)
+			break;
 	w->plen = pp->len;
 	w->lvid_open = true; /* the integrity descriptor is never rewritten: the VAT takes its place */
 	w->pkt = v->unit;
@@ -539,6 +574,7 @@ void udf_vat_detach(struct udf_w *w)
 	for (size_t i = 0; i < v->stage_cap; i++)
 		free(v->stage[i]);
 	free(v->stage);
+	free(v->vfree);
 	free(v);
 	w->vat = NULL;
 }

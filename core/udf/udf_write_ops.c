@@ -468,6 +468,8 @@ static void node_delete(struct udf_fs *fs, struct node *n)
 	fs->w->reserve -= n->reserved;
 	n->reserved = 0;
 	fs->w->changed = true;
+	if (fs->w->vat)
+		udf_mark_dirty(fs, n); /* the commit drops its VAT entry */
 	udf_update_sf(fs);
 }
 

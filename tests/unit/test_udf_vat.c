@@ -580,6 +580,36 @@ START_TEST(cdr_directory_limit)
 }
 END_TEST
 
+/* Files made and deleted commit after commit: the virtual blocks of deleted file entries are given
+ * out again, so the VAT (rewritten by every commit) does not grow with them. */
+START_TEST(vat_entries_reused)
+{
+	struct wo m;
+	wo_init(&m, 40000, 16, 0, "reuse");
+	wo_format(&m, UDF_MEDIA_DVDR);
+	struct udf_fs *fs = wo_mount(&m);
+	for (int i = 0; i < 300; i++) {
+		uint64_t ino;
+		struct stat st;
+		char name[16];
+		snprintf(name, sizeof(name), "t%d", i);
+		ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(udf_unlink(fs, udf_root_ino(fs), name), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		if (i == 150) { /* a remount in between finds the unused entries in the VAT */
+			udf_unmount(fs);
+			fs = wo_mount(&m);
+		}
+	}
+	udf_unmount(fs);
+	const uint8_t *vat = m.sec[m.last]; /* the VAT's file entry: its information length */
+	uint64_t len = (uint64_t)vat[56] | (uint64_t)vat[57] << 8 | (uint64_t)vat[58] << 16;
+	ck_assert_uint_le(len, 192 + 4 * 8);
+	wo_free(&m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("udf_vat");
@@ -590,6 +620,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, full_disc);
 	tcase_add_test(tc, snapshots);
 	tcase_add_test(tc, cdr_directory_limit);
+	tcase_add_test(tc, vat_entries_reused);
 	tcase_add_test(tc, big_file_and_overwrite);
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);

@@ -36,7 +36,9 @@ struct udf_vat_w {
 	uint8_t **stage;  /* stage[k - flushed]; NULL: padding, or handed out and not written yet */
 	size_t stage_cap;
 	uint32_t ndirty; /* nodes whose file entry the next commit writes */
-	bool broken;	 /* a commit failed part way: the medium's state is unknown, no more writes */
+	uint32_t *vfree; /* virtual blocks no file entry uses (freed by an earlier commit): used again */
+	uint32_t nvfree, capvfree;
+	bool broken; /* a commit failed part way: the medium's state is unknown, no more writes */
 };
 
 struct udf_w {

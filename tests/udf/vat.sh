@@ -7,7 +7,7 @@
 #     finds the previous VAT and shows the tree of the commit before, and takes commits after it;
 #   - the files view (root and /dev/fuse) shows exactly the tree the engine reads, and copies,
 #     directories, renames and deletions through it are appended at each unmount: a remount, the
-#     engine and udfinfo read them back.
+#     engine, udfinfo and udfclient read them back.
 set -euo pipefail
 PKTFUSE=${PKTFUSE:?}
 UDF_MANIFEST=${UDF_MANIFEST:?}
@@ -101,6 +101,18 @@ for media in dvdr cdr; do
 			grep -qx "vatblock=$(($(sectors "$img") - 1))" "$W/info" || fail "$media: udfinfo finds no VAT at the end"
 		fi
 		echo "ok: $media: the files view wrote $(wc -l < "$W/written2") entries in two sessions, $(sectors "$img") sectors"
+		# udfclient (another implementation, with its own VAT reader) gets the same bytes
+		if command -v udfclient > /dev/null; then
+			vol=$(printf 'ls\nquit\n' | udfclient -b 2048 "$img" 2> /dev/null | awk '/^d/ && $5 != "." && $5 != ".." {print $5; exit}')
+			[ -n "$vol" ] || fail "$media: udfclient shows no volume"
+			mkdir -p "$W/uc"
+			printf 'lcd %s\ncd /%s/src/sub\nget moved.c\ncd /%s/src\nget back.c\nquit\n' "$W/uc" "$vol" "$vol" |
+				timeout 120 udfclient -b 2048 "$img" > "$W/uc.log" 2>&1 || { tail "$W/uc.log"; fail "$media: udfclient failed"; }
+			cmp "$SRC/udf_vat.c" "$W/uc/moved.c" && cmp "$SRC/udf_dir.c" "$W/uc/back.c" ||
+				fail "$media: udfclient reads other bytes"
+			rm -rf "$W/uc"
+			echo "ok: $media: udfclient reads the files back"
+		fi
 	fi
 done
 echo "PASS: write-once images: format, commits, a torn commit, udfinfo and the files view agree"

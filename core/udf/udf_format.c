@@ -145,6 +145,10 @@ static int plan_write_once(const struct udf_format_opts *o, uint64_t n, unsigned
 			 "formats CD-R, DVD-R and DVD+R (UDF 2.01 with a VAT)");
 		return -EINVAL;
 	}
+	if (o->block_size && o->block_size != 2048) {
+		snprintf(err, errlen, "block size %u: write-once discs have sectors of 2048 bytes", o->block_size);
+		return -EINVAL;
+	}
 	if (rev < 0x0200) {
 		snprintf(err, errlen, "UDF %x.%02x on write-once media: pktfuse writes the VAT of 2.00 and 2.01 only",
 			 rev >> 8, rev & 0xff);

@@ -215,6 +215,10 @@ START_TEST(format_layout)
 	ck_assert_int_eq(udf_format_plan(&bd, 12219392ull * BS, &l, err, sizeof(err)), -EINVAL);
 	struct udf_format_opts old = {.revision = 0x0150, .media = UDF_MEDIA_DVDR};
 	ck_assert_int_eq(udf_format_plan(&old, 2298496ull * BS, &l, err, sizeof(err)), -EINVAL);
+	struct udf_format_opts small = {.revision = 0x0201, .media = UDF_MEDIA_CDR, .block_size = 512};
+	ck_assert_int_eq(udf_format_plan(&small, 359847ull * BS, &l, err, sizeof(err)), -EINVAL);
+	struct udf_format_opts tiny = {.revision = 0x0201, .media = UDF_MEDIA_DVDR};
+	ck_assert_int_eq(udf_format_plan(&tiny, 300ull * BS, &l, err, sizeof(err)), -ENOSPC);
 }
 END_TEST
 

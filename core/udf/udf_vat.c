@@ -447,16 +447,20 @@ int udf_vat_commit(struct udf_fs *fs)
 	if (!w->changed && v->nk == v->flushed)
 		return udf_barrier(fs);
 	w->in_commit = true;
-	/* directories and continuation blocks get their new places, then every changed file entry
-	 * is recorded anew (the order among them does not matter: the VAT makes them reachable) */
-	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
-		if (!n->dead)
-			rc = udf_commit_place(fs, n);
+	/* each changed node: its directory and continuation blocks in new places, its file entry
+	 * recorded anew (the order does not matter: only the VAT makes any of it reachable); a node's
+	 * blocks are all written when the next begins, so whole units can go out as they fill */
 	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext) {
-		if (!n->dead)
+		if (n->dead) {
+			if (udf_ino_part(n->ino) == v->vpart && n->fe_lbn < fs->parts[v->vpart].nvat)
+				fs->parts[v->vpart].vat[n->fe_lbn] = VAT_UNUSED;
+			continue;
+		}
+		rc = udf_commit_place(fs, n);
+		if (rc == 0)
 			rc = udf_write_fe(fs, n);
-		else if (udf_ino_part(n->ino) == v->vpart && n->fe_lbn < fs->parts[v->vpart].nvat)
-			fs->parts[v->vpart].vat[n->fe_lbn] = VAT_UNUSED;
+		if (rc == 0 && v->nk - v->flushed >= STAGE_DRAIN_BLOCKS)
+			rc = write_units(fs, v->nk / v->unit * v->unit);
 	}
 	if (rc == 0)
 		rc = write_vat(fs);

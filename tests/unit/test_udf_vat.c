@@ -614,6 +614,38 @@ START_TEST(vat_entries_reused)
 }
 END_TEST
 
+/* A commit of more file entries than the engine keeps in memory: whole units go out while the
+ * commit runs, and everything is there after a remount. */
+START_TEST(many_entries_one_commit)
+{
+	struct wo m;
+	wo_init(&m, 40000, 16, 0, "many");
+	wo_format(&m, UDF_MEDIA_DVDR);
+	struct udf_fs *fs = wo_mount(&m);
+	uint64_t dirs[6];
+	struct stat st;
+	char name[32];
+	for (int d = 0; d < 6; d++) {
+		snprintf(name, sizeof(name), "d%d", d);
+		ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), name, S_IFDIR | 0755, 0, 0, NULL, &dirs[d], &st), 0);
+	}
+	for (int i = 0; i < 6000; i++) {
+		uint64_t ino;
+		snprintf(name, sizeof(name), "f%d", i);
+		ck_assert_int_eq(udf_create(fs, dirs[i % 6], name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	}
+	long before = m.writes;
+	ck_assert_int_eq(udf_close(fs), 0);
+	ck_assert_int_gt(m.writes - before, 6000 / 16);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	for (int d = 0; d < 6; d++)
+		ck_assert_int_eq(count_entries(fs, dirs[d]), 1000);
+	udf_unmount(fs);
+	wo_free(&m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("udf_vat");
@@ -625,6 +657,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, snapshots);
 	tcase_add_test(tc, cdr_directory_limit);
 	tcase_add_test(tc, vat_entries_reused);
+	tcase_add_test(tc, many_entries_one_commit);
 	tcase_add_test(tc, big_file_and_overwrite);
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);

@@ -319,21 +319,15 @@ int udf_vat_drain(struct udf_fs *fs)
 	return write_units(fs, v->nk / v->unit * v->unit);
 }
 
-/* The VAT's file entry (file type 248) with its table, embedded when it fits, else in blocks
- * allocated here (before the entry, which is the last block of its write unit). */
-static int write_vat(struct udf_fs *fs)
+/* The VAT's contents: the header, then an entry per virtual block.  NULL when out of memory. */
+static uint8_t *vat_table(struct udf_fs *fs, size_t *len)
 {
-	struct udf_w *w = fs->w;
-	struct udf_vat_w *v = w->vat;
-	struct part *vp = &fs->parts[v->vpart];
-	uint32_t bs = fs->bs;
-	size_t len = UDF_VAT_HDR_LEN + 4 * (size_t)vp->nvat;
-	uint8_t *data = malloc(len);
-	uint8_t *fe = w->buf2;
-	int rc = 0;
+	struct part *vp = &fs->parts[fs->w->vat->vpart];
+	uint8_t *data;
 
-	if (!data)
-		return -ENOMEM;
+	*len = UDF_VAT_HDR_LEN + 4 * (size_t)vp->nvat;
+	if (!(data = malloc(*len)))
+		return NULL;
 	struct udf_vat_header h = {.label = fs->sf.label,
 				   .prev_vat = vp->vat_lbn,
 				   .files = (uint32_t)fs->sf.files,
@@ -343,57 +337,78 @@ static int write_vat(struct udf_fs *fs)
 	udf_put_vat_header(data, &h);
 	for (uint32_t i = 0; i < vp->nvat; i++)
 		put_le32(data + UDF_VAT_HDR_LEN + 4 * (size_t)i, vp->vat[i]);
+	return data;
+}
 
-	memset(fe, 0, bs);
-	uint32_t cap = bs - FE_HDR, lad;
+/* The VAT's contents into the file entry fe when they fit (ICB flags 3), else into blocks staged
+ * here, named by short allocation descriptors in fe (the entry is in the physical partition). */
+static int vat_contents(struct udf_fs *fs, const uint8_t *data, size_t len, uint8_t *fe, uint32_t *lad, uint16_t *flags)
+{
+	uint32_t bs = fs->bs, cap = bs - FE_HDR;
 	uint8_t *ad = fe + FE_HDR;
-	uint16_t flags;
+
+	*lad = 0;
 	if (len <= cap) {
 		memcpy(ad, data, len);
-		lad = (uint32_t)len;
-		flags = 3;
-	} else {
-		/* short allocation descriptors (the VAT's file entry is in the physical partition) */
-		size_t done = 0;
-		lad = 0;
-		flags = 0;
-		while (done < len && rc == 0) {
-			uint32_t want = blocks_of(fs, len - done), lbn, got;
-			if (lad + SAD_SIZE > cap) {
-				rc = -ENOSPC;
-				break;
-			}
-			if ((rc = udf_vat_alloc(fs, want, 0, &lbn, &got)) != 0)
-				break;
-			size_t bytes = (size_t)got * bs < len - done ? (size_t)got * bs : len - done;
-			uint8_t *blk = calloc(got, bs);
-			if (!blk) {
-				rc = -ENOMEM;
-				break;
-			}
-			memcpy(blk, data + done, bytes);
-			rc = udf_vat_stage(fs, lbn, got, blk);
-			free(blk);
-			put_le32(ad + lad + AD_LEN, (uint32_t)bytes);
-			put_le32(ad + lad + SAD_POS, lbn);
-			lad += SAD_SIZE;
-			done += bytes;
-		}
+		*lad = (uint32_t)len;
+		*flags = 3;
+		return 0;
 	}
+	*flags = 0;
+	uint8_t *blk = malloc(bs);
+	int rc = blk ? 0 : -ENOMEM;
+	for (size_t done = 0; done < len && rc == 0;) {
+		uint32_t lbn, got;
+		if (*lad + SAD_SIZE > cap) {
+			rc = -ENOSPC;
+			break;
+		}
+		if ((rc = udf_vat_alloc(fs, blocks_of(fs, len - done), 0, &lbn, &got)) != 0)
+			break;
+		size_t bytes = (size_t)got * bs < len - done ? (size_t)got * bs : len - done;
+		for (uint32_t k = 0; k < got && rc == 0; k++) {
+			size_t off = (size_t)k * bs, n = bytes - off < bs ? bytes - off : bs;
+			memset(blk, 0, bs);
+			memcpy(blk, data + done + off, n);
+			rc = udf_vat_stage(fs, lbn + k, 1, blk);
+		}
+		put_le32(ad + *lad + AD_LEN, (uint32_t)bytes);
+		put_le32(ad + *lad + SAD_POS, lbn);
+		*lad += SAD_SIZE;
+		done += bytes;
+	}
+	free(blk);
+	return rc;
+}
+
+/* The VAT's file entry (file type 248) after its contents, padded to be the last block of its
+ * write unit: the last sector a commit records. */
+static int write_vat(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+	struct udf_vat_w *v = w->vat;
+	struct part *vp = &fs->parts[v->vpart];
+	uint8_t *fe = w->buf2;
+	uint32_t lad, lbn, got;
+	uint16_t flags;
+	size_t len;
+	uint8_t *data = vat_table(fs, &len);
+
+	if (!data)
+		return -ENOMEM;
+	memset(fe, 0, fs->bs);
+	int rc = vat_contents(fs, data, len, fe, &lad, &flags);
 	free(data);
 	if (rc)
 		return rc;
-	/* padding, so that the entry is the last block of its write unit */
 	uint64_t pad = v->unit - 1 - v->nk % v->unit;
 	if ((rc = stage_room(v, v->nk + pad + 1)) != 0)
 		return rc;
 	v->nk += pad;
-	uint32_t lbn, got;
 	if ((rc = udf_vat_alloc(fs, 1, 0, &lbn, &got)) != 0)
 		return rc;
 	if (v->nk % v->unit)
 		return -EIO; /* the entry must end the unit: a bug, refused before writing */
-
 	put_le16(fe + ICB_STRATEGY_TYPE, 4);
 	put_le16(fe + ICB_MAX_ENTRIES, 1);
 	fe[ICB_FILE_TYPE] = VAT_FILE_TYPE;
@@ -401,8 +416,8 @@ static int write_vat(struct udf_fs *fs)
 	put_le32(fe + FE_UID, 0xFFFFFFFFu);
 	put_le32(fe + FE_GID, 0xFFFFFFFFu);
 	put_le16(fe + FE_LINK_COUNT, 1);
-	put_le64(fe + FE_INFO_LENGTH, UDF_VAT_HDR_LEN + 4ull * vp->nvat);
-	put_le64(fe + FE_BLOCKS_RECORDED, flags == 3 ? 0 : blocks_of(fs, UDF_VAT_HDR_LEN + 4ull * vp->nvat));
+	put_le64(fe + FE_INFO_LENGTH, len);
+	put_le64(fe + FE_BLOCKS_RECORDED, flags == 3 ? 0 : blocks_of(fs, len));
 	struct timespec t = now();
 	udf_put_timestamp(fe + FE_ACCESS_TIME, t, w->tz);
 	udf_put_timestamp(fe + FE_MODIFICATION_TIME, t, w->tz);
@@ -411,7 +426,7 @@ static int write_vat(struct udf_fs *fs)
 	udf_put_impl_regid(fe + FE_IMPL_IDENT);
 	put_le32(fe + FE_AD_LEN, lad);
 	udf_put_vol_tag(fs, fe, TAG_FE, lbn, (uint16_t)(FE_HDR + lad - TAG_SIZE));
-	udf_tag_finish(fe, bs);
+	udf_tag_finish(fe, fs->bs);
 	if ((rc = udf_vat_stage(fs, lbn, 1, fe)) != 0)
 		return rc;
 	vp->vat_lbn = lbn;

@@ -134,6 +134,8 @@ static void one_op(struct udf_fs *fs, uint64_t *rng, unsigned serial)
 		snprintf(e->name, sizeof(e->name), "%s%u", e->is_dir ? "d" : "f", serial);
 		rc = udf_create(fs, e->dir, e->name, (e->is_dir ? S_IFDIR | 0755 : S_IFREG | 0644), 0, 0, NULL, &e->ino,
 				&st);
+		if (rc == -EEXIST)
+			return; /* a name an earlier run (--append) made */
 		if (rc)
 			die("create", rc);
 		e->live = true;
@@ -164,7 +166,9 @@ static void one_op(struct udf_fs *fs, uint64_t *rng, unsigned serial)
 		uint64_t nd = e->is_dir ? udf_root_ino(fs) : pick_dir(fs, rng);
 		char nn[40];
 		snprintf(nn, sizeof(nn), "r%u", serial);
-		if ((rc = udf_rename(fs, e->dir, e->name, nd, nn, 0)) != 0)
+		if ((rc = udf_rename(fs, e->dir, e->name, nd, nn, 0)) == -EEXIST || rc == -ENOTEMPTY || rc == -EISDIR)
+			return; /* over a name an earlier run made */
+		if (rc)
 			die("rename", rc);
 		e->dir = nd;
 		memcpy(e->name, nn, sizeof(nn));

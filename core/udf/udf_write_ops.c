@@ -19,9 +19,15 @@ const char *udf_mount_note(struct udf_fs *fs)
 	return fs->note;
 }
 
+/* A write-once disc whose commit failed part way is not written any more (udf_vat.c). */
+static bool broken(const struct udf_fs *fs)
+{
+	return fs->w && fs->w->vat && fs->w->vat->broken;
+}
+
 bool udf_writable(struct udf_fs *fs, char *why, size_t len)
 {
-	if (fs->w)
+	if (fs->w && !broken(fs))
 		return true;
 	if (why && len)
 		snprintf(why, len, "%s", fs->ro_reason[0] ? fs->ro_reason : "mounted read-only");
@@ -44,7 +50,7 @@ uint64_t udf_generation(struct udf_fs *fs, uint64_t ino)
 static int writable(struct udf_fs *fs, uint64_t ino, struct node **n,
 		    int (*get)(struct udf_fs *fs, uint64_t ino, struct node **out))
 {
-	if (!fs->w)
+	if (!fs->w || broken(fs))
 		return -EROFS;
 	int rc = get(fs, ino, n);
 	if (rc)

@@ -340,6 +340,13 @@ static void run_vat_cut(unsigned link, uint64_t seed)
 		}
 	}
 	ck_assert_msg(rc != 0, "%s: no commit was cut", what);
+	/* the mount writes no more, and says why */
+	char why[256];
+	uint64_t ino;
+	struct stat st;
+	ck_assert(!udf_writable(fs, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "commit"));
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "late", S_IFREG | 0644, 0, 0, NULL, &ino, &st), -EROFS);
 	udf_unmount(fs);
 	/* the medium comes back with what it recorded */
 	m.cut = false;

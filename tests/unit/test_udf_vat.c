@@ -32,6 +32,7 @@ struct wo {
 	long writes;
 	long fail_at; /* the power cut: this write and all after it are lost; -1: never */
 	bool cut;
+	bool closed; /* finalized: the medium takes no more writes */
 	const char *what;
 };
 
@@ -113,6 +114,7 @@ static int wo_append_state(void *ctx, struct udf_append_state *as)
 	as->free_bytes = m->nwa < m->nsec ? (m->nsec - m->nwa) * BS : 0;
 	as->recorded = m->recorded;
 	as->last_recorded = m->last * BS;
+	as->closed = m->closed;
 	return 0;
 }
 
@@ -653,6 +655,43 @@ START_TEST(many_entries_one_commit)
 }
 END_TEST
 
+/* A closed disc mounts read-only and says why; without an append-only medium a VAT volume is only
+ * read, also said. */
+START_TEST(closed_disc_read_only)
+{
+	struct wo m;
+	wo_init(&m, 20000, 16, 0, "closed");
+	wo_format(&m, UDF_MEDIA_DVDR);
+	struct udf_fs *fs = wo_mount(&m);
+	uint64_t ino;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "kept", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	m.closed = true;
+	struct udf_io io = {.read = wo_read,
+			    .write = wo_write,
+			    .ctx = &m,
+			    .size = m.nsec * BS,
+			    .packet_blocks = 16,
+			    .append_state = wo_append_state};
+	char err[256], why[256];
+	ck_assert_int_eq(udf_mount(&io, NULL, &fs, err, sizeof(err)), 0);
+	ck_assert(!udf_writable(fs, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "closed"));
+	ck_assert_uint_ne(lookup_ino(fs, udf_root_ino(fs), "kept", NULL), 0);
+	udf_unmount(fs);
+	io.append_state = NULL; /* a plain image of it (its recorded part), opened as a rewritable one */
+	io.size = (m.last + 1) * BS;
+	ck_assert_int_eq(udf_mount(&io, NULL, &fs, err, sizeof(err)), 0);
+	ck_assert(!udf_writable(fs, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "append-only"));
+	ck_assert_uint_ne(lookup_ino(fs, udf_root_ino(fs), "kept", NULL), 0);
+	udf_unmount(fs);
+	wo_free(&m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("udf_vat");
@@ -665,6 +704,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, cdr_directory_limit);
 	tcase_add_test(tc, vat_entries_reused);
 	tcase_add_test(tc, many_entries_one_commit);
+	tcase_add_test(tc, closed_disc_read_only);
 	tcase_add_test(tc, big_file_and_overwrite);
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);

@@ -354,6 +354,7 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 			break;
 	}
 	free(b);
+	v->vat_torn = rc == 0 && pp->start + v->vat_lbn != last;
 	/* an earlier commit: each VAT names the one before it, always recorded before it */
 	for (uint32_t k = 0; rc == 0 && k < fs->opts.snapshot; k++) {
 		uint32_t prev = v->vat_prev;

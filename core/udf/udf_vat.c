@@ -576,6 +576,14 @@ int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_
 		fs->next_uniq = vp->vat_next_uniq;
 	if (fs->next_uniq < 16)
 		fs->next_uniq = 16;
+	if (vp->vat_torn) {
+		/* the kernel looks for the VAT only at the end: the next commit (at the latest the
+		 * unmount) records it there again */
+		w->changed = true;
+		snprintf(fs->note, sizeof(fs->note),
+			 "the last commit on this write-once disc was cut short: it holds the one before, and "
+			 "the next commit records its VAT at the end again");
+	}
 	time_t t = time(NULL);
 	struct tm tm;
 	localtime_r(&t, &tm);

@@ -85,6 +85,19 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 		"$PKTFUSE" umount "$mnt" || problem "$media: the second pktfuse umount"
 		kernel_lists "$img" "$media written through the files view in two sessions"
 	done
+	# a commit cut short (its last write unit, the VAT's, never recorded): a mount and unmount
+	# through pktfuse, with no change, record the VAT at the end again
+	img=$W/torn.img
+	"$PKTFUSE" format --media dvdr --uid 0 --gid 0 "$img" > /dev/null || problem "torn: format failed"
+	"$UDF_VAT_WRITE" "$img" dvdr 3 3 --append > /dev/null && "$UDF_VAT_WRITE" "$img" dvdr 7 1 --append > /dev/null ||
+		problem "torn: the commits failed"
+	truncate -s $(($(stat -c %s "$img") - 16 * 2048)) "$img"
+	if "$PKTFUSE" "$img" "$mnt" 2> "$W/note"; then
+		"$PKTFUSE" umount "$mnt" || problem "torn: pktfuse umount"
+		kernel_lists "$img" "dvdr after a torn commit and a pktfuse mount"
+	else
+		problem "torn: pktfuse cannot mount it: $(cat "$W/note")"
+	fi
 fi
 [ "$fails" -eq 0 ] || { echo "FAIL: $fails problems"; exit 1; }
 echo "PASS: the kernel reads pktfuse's write-once images (DVD-R, DVD+R, CD-R; blank and after commits)"

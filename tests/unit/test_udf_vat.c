@@ -118,6 +118,12 @@ static int wo_append_state(void *ctx, struct udf_append_state *as)
 	return 0;
 }
 
+/* Whether a recorded sector is a VAT's file entry. */
+static bool is_vat(const uint8_t *b)
+{
+	return b && (b[0] | b[1] << 8) == 261 && b[16 + 11] == 248;
+}
+
 static void wo_format(struct wo *m, enum udf_media media)
 {
 	struct udf_format_opts fo = {
@@ -353,9 +359,21 @@ static void run_vat_cut(unsigned link, uint64_t seed)
 	/* the medium comes back with what it recorded */
 	m.cut = false;
 	m.fail_at = -1;
+	bool torn = !is_vat(m.sec[m.last]); /* the commit's first units reached the disc */
 	fs = wo_mount(&m);
 	synced.what = what;
 	check_model(fs, &synced, "after the cut");
+	ck_assert_msg(torn == (strstr(udf_mount_note(fs), "cut short") != NULL), "%s: torn %d, note '%s'", what, torn,
+		      udf_mount_note(fs));
+	if (torn)
+		printf("%s: torn commit\n", what);
+	/* unmounted with no change, the disc ends with a VAT again (where the kernel looks) */
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	ck_assert_msg(is_vat(m.sec[m.last]), "%s: the disc does not end with a VAT after the repair", what);
+	fs = wo_mount(&m);
+	ck_assert_str_eq(udf_mount_note(fs), "");
+	check_model(fs, &synced, "after the repair");
 	for (int k = 0; k < 30; k++)
 		random_op(fs, &synced, &rng, NULL);
 	ck_assert_int_eq(udf_close(fs), 0);

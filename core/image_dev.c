@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@ struct image_dev {
 	struct pkt_blockdev dev;
 	int fd;
 	bool strict;
+	/* Write-once images: the recorded sectors (the file's length), written by one write at a time. */
+	_Atomic uint64_t recorded;
+	pthread_mutex_t append_lock;
 	_Atomic uint64_t read_cmds, read_sectors, write_cmds, write_sectors, sync_cmds, rejected;
 };
 
@@ -55,14 +59,44 @@ static int image_read(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, vo
 {
 	struct image_dev *img = to_image(dev);
 
+	if (dev->geo.append_only && lba + count > atomic_load(&img->recorded))
+		return -EIO; /* not recorded */
 	atomic_fetch_add(&img->read_cmds, 1);
 	atomic_fetch_add(&img->read_sectors, count);
 	return full_io(img->fd, buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE), false);
 }
 
+/* A write-once image grows by whole units at its end, and nowhere else. */
+static int append_write(struct image_dev *img, uint64_t lba, uint32_t count, const void *buf)
+{
+	const struct pkt_geometry *g = &img->dev.geo;
+	int rc = 0;
+
+	pthread_mutex_lock(&img->append_lock);
+	uint64_t nwa = atomic_load(&img->recorded);
+	if (lba != nwa || (count % g->packet_sectors != 0 && lba + count != g->sector_count)) {
+		atomic_fetch_add(&img->rejected, 1);
+		rc = -EINVAL;
+	} else {
+		atomic_fetch_add(&img->write_cmds, 1);
+		atomic_fetch_add(&img->write_sectors, count);
+		rc = full_io(img->fd, (void *)buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE),
+			     true);
+		if (rc == 0)
+			atomic_store(&img->recorded, lba + count);
+		else if (ftruncate(img->fd, (off_t)(nwa * PKT_SECTOR_SIZE)) != 0)
+			rc = -errno; /* what a torn write left is cut off again: the length stays the NWA */
+	}
+	pthread_mutex_unlock(&img->append_lock);
+	return rc;
+}
+
 static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct image_dev *img = to_image(dev);
+
+	if (dev->geo.append_only)
+		return append_write(img, lba, count, buf);
 
 	if (img->strict && !pkt_geometry_is_packet_write(&dev->geo, lba, count)) {
 		atomic_fetch_add(&img->rejected, 1);
@@ -86,6 +120,7 @@ static int image_sync(struct pkt_blockdev *dev)
 static void image_close(struct pkt_blockdev *dev)
 {
 	struct image_dev *img = to_image(dev);
+	pthread_mutex_destroy(&img->append_lock);
 
 	disc_lock_forget(img->fd);
 	close(img->fd);
@@ -107,6 +142,31 @@ static size_t image_describe(struct pkt_blockdev *dev, char *buf, size_t len)
 	return (size_t)n < len ? (size_t)n : len ? len - 1 : 0;
 }
 
+static int image_append_state(struct pkt_blockdev *dev, struct pkt_append_state *out)
+{
+	uint64_t n = atomic_load(&to_image(dev)->recorded);
+
+	*out = (struct pkt_append_state){
+		.next_writable = n,
+		.free_sectors = dev->geo.sector_count - n,
+		.recorded = n > 0,
+		.last_recorded = n ? n - 1 : 0,
+		.session_start = 0,
+		.sessions = n > 0,
+		.closed = false,
+	};
+	return 0;
+}
+
+/* A plain image file has no place for a session's lead-in and lead-out or a closed disc's state:
+ * saying "closed" would be a promise the file cannot keep once copied alone. */
+static int image_close_session(struct pkt_blockdev *dev, enum pkt_close_kind kind)
+{
+	(void)dev;
+	(void)kind;
+	return -EOPNOTSUPP;
+}
+
 static const struct pkt_blockdev_ops image_ops = {
 	.read = image_read,
 	.write = image_write,
@@ -115,11 +175,22 @@ static const struct pkt_blockdev_ops image_ops = {
 	.describe = image_describe,
 };
 
+/* Write-once images: the same, and the write-once calls. */
+static const struct pkt_blockdev_ops image_append_ops = {
+	.read = image_read,
+	.write = image_write,
+	.sync = image_sync,
+	.close = image_close,
+	.describe = image_describe,
+	.append_state = image_append_state,
+	.close_session = image_close_session,
+};
+
 struct image_dev_counters image_dev_counters(struct pkt_blockdev *dev)
 {
 	struct image_dev_counters c = {0};
 
-	if (!dev || dev->ops != &image_ops)
+	if (!dev || (dev->ops != &image_ops && dev->ops != &image_append_ops))
 		return c;
 	struct image_dev *img = to_image(dev);
 	c.read_cmds = atomic_load(&img->read_cmds);
@@ -162,9 +233,22 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 			 S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
 		goto fail;
 	}
-	if (st.st_size == 0 || st.st_size % PKT_SECTOR_SIZE) {
+	if ((st.st_size == 0 && !opt->append_only) || st.st_size % PKT_SECTOR_SIZE) {
 		snprintf(err, errlen, "%s: size %lld is not a positive multiple of 2048 bytes", path,
 			 (long long)st.st_size);
+		goto fail;
+	}
+	uint64_t length = (uint64_t)st.st_size / PKT_SECTOR_SIZE;
+	uint64_t capacity = opt->append_only && opt->capacity_sectors ? opt->capacity_sectors : length;
+	if (capacity == 0) {
+		snprintf(err, errlen, "%s: an empty image of a write-once disc needs the disc's capacity", path);
+		goto fail;
+	}
+	if (capacity < length) {
+		snprintf(err, errlen,
+			 "%s: %" PRIu64 " sectors recorded, more than the capacity of %" PRIu64
+			 " given for the write-once disc",
+			 path, length, capacity);
 		goto fail;
 	}
 	if (opt->lock && disc_lock_take(fd, path, !opt->read_only, err, errlen) != 0)
@@ -177,13 +261,16 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 	}
 	img->fd = fd;
 	img->strict = opt->strict;
-	img->dev.ops = &image_ops;
+	atomic_init(&img->recorded, length);
+	pthread_mutex_init(&img->append_lock, NULL);
+	img->dev.ops = opt->append_only ? &image_append_ops : &image_ops;
 	img->dev.priv = img;
 	img->dev.geo.sector_size = PKT_SECTOR_SIZE;
 	img->dev.geo.packet_sectors = ps;
-	img->dev.geo.sector_count = (uint64_t)st.st_size / PKT_SECTOR_SIZE;
+	img->dev.geo.sector_count = capacity;
 	img->dev.geo.writable = !opt->read_only;
-	img->dev.geo.whole_packets = opt->strict;
+	img->dev.geo.whole_packets = opt->strict && !opt->append_only; /* the write-once rule is its own */
+	img->dev.geo.append_only = opt->append_only;
 	return &img->dev;
 fail:
 	disc_lock_forget(fd);

@@ -49,6 +49,8 @@ struct pkt_cache_stats {
 	uint64_t write_errors;
 	uint64_t relocated_packets; /* packets written elsewhere after a write error (defect management) */
 	uint64_t read_errors;
+	uint64_t padded_sectors; /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
+	uint64_t next_writable;	 /* write-once media, now: the NWA once what the cache handed over is written */
 	uint64_t dirty_packets;	 /* now */
 	uint64_t cached_packets; /* now */
 	uint64_t capacity_packets;

@@ -40,6 +40,30 @@ int udf_cache_rescue(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64
 	return pkt_cache_rescue_failed(ctx, relocate_sectors, &r);
 }
 
+/* Write-once media: where the engine may write next (past what the cache holds), the rest from the
+ * medium, in bytes. */
+int udf_cache_append_state(void *ctx, struct udf_append_state *out)
+{
+	struct pkt_append_state st;
+	uint64_t next;
+	int rc = pkt_cache_append_state(ctx, &st);
+
+	if (rc == 0)
+		rc = pkt_cache_next_writable(ctx, &next);
+	if (rc)
+		return rc;
+	uint64_t end = st.next_writable + st.free_sectors; /* past the last writable sector */
+	*out = (struct udf_append_state){
+		.next_writable = next * PKT_SECTOR_SIZE,
+		.free_bytes = (end > next ? end - next : 0) * PKT_SECTOR_SIZE,
+		.recorded = st.recorded,
+		.last_recorded = st.last_recorded * PKT_SECTOR_SIZE,
+		.session_start = st.session_start * PKT_SECTOR_SIZE,
+		.closed = st.closed,
+	};
+	return 0;
+}
+
 void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable)
 {
 	const struct pkt_geometry *g = pkt_cache_geometry(cache);
@@ -53,4 +77,9 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 		.size = pkt_cache_capacity_bytes(cache),
 		.packet_blocks = g->packet_sectors,
 	};
+	if (g->append_only) {
+		io->append_state = udf_cache_append_state;
+		io->link_blocks = g->link_sectors;
+		io->rescue = NULL; /* no spare places: a sector is written once */
+	}
 }

@@ -14,6 +14,7 @@
 #include "udf_format.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 #define FORMAT_USAGE                                                                                          \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
-	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre]"
+	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r]"
 
 #define FORMAT_HELP                                                                                          \
 	FORMAT_USAGE                                                                                         \
@@ -40,7 +41,8 @@
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
 	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
-	"                      dvdram, dvd+rw, bdre: plain)\n"                                               \
+	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r: an image of a write-once\n"    \
+	"                      disc, UDF 2.01 with a VAT, that grows as it is written)\n"                    \
 	"    -h, --help        this text\n"
 
 /* Writes UDF onto dev through a packet cache (every medium write a whole, aligned packet). */
@@ -75,6 +77,13 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 		return 1;
 	}
 	unsigned rev = uo->revision;
+	if (l.vat) {
+		printf("%s: UDF %x.%02x with a VAT on %s: partition at block %u, %u blocks of %u bytes, %u recorded, "
+		       "label \"%s\"\n",
+		       source, rev >> 8, rev & 0xff, what, l.part_start, l.part_len, PKT_SECTOR_SIZE, l.vat + 1,
+		       uo->label);
+		return 0;
+	}
 	printf("%s: UDF %x.%02x on %s: %s partition at block %u, %u blocks of %u bytes (%u free)", source, rev >> 8,
 	       rev & 0xff, what, l.packet_len ? "sparable" : "plain", l.part_start, l.part_len, PKT_SECTOR_SIZE,
 	       l.part_len - l.used);
@@ -185,7 +194,7 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				if (m < 0) {
 					fprintf(stderr,
 						"pktfuse: format: --media '%s': one of hd, cdrw, dvdrw, dvdram, "
-						"dvd+rw, bdre\n",
+						"dvd+rw, bdre, cdr, dvdr, dvd+r\n",
 						val);
 					return 2;
 				}
@@ -259,6 +268,68 @@ static int format_image(struct format_args *fa, const struct stat *st)
 	return rc;
 }
 
+static int fd_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	int fd = *(int *)ctx;
+
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf = (const uint8_t *)buf + n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* An image of a write-once disc: what a blank disc of that type holds after the format, and no
+ * more (its length is the recorded part; the partition reaches to the disc's nominal capacity). */
+static int format_write_once_image(struct format_args *fa, const struct stat *st)
+{
+	char err[512];
+	struct udf_format_layout l;
+	uint64_t cap = udf_media_capacity(fa->uo.media) * PKT_SECTOR_SIZE;
+
+	if (fa->no_udf || fa->fo.quick || fa->fo.full) {
+		fprintf(stderr, "pktfuse: format: %s is an image file: --no-udf, --quick and --full format a disc\n",
+			fa->source);
+		return 2;
+	}
+	if (udf_format_plan(&fa->uo, cap, &l, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pktfuse: format: --media %s: %s\n", udf_media_name(fa->uo.media), err);
+		return 2;
+	}
+	if (st && st->st_size > 0 && !fa->fo.force) {
+		fprintf(stderr, "pktfuse: %s is not empty: add --force to replace it by a blank %s image\n", fa->source,
+			udf_media_name(fa->uo.media));
+		return 1;
+	}
+	int fd = open(fa->source, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "pktfuse: %s: %s\n", fa->source, strerror(errno));
+		return 1;
+	}
+	int rc = udf_format(&fa->uo, fd_write, &fd, cap, err, sizeof(err));
+	if (rc == 0 && fsync(fd) != 0) {
+		rc = -errno;
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+	}
+	close(fd);
+	if (rc) {
+		fprintf(stderr, "pktfuse: %s: %s\n", fa->source, err);
+		return 1;
+	}
+	unsigned rev = fa->uo.revision;
+	printf("%s: UDF %x.%02x with a VAT on an image of a blank %s: partition at block %u, %u blocks of %u "
+	       "bytes, %u recorded, label \"%s\"\n",
+	       fa->source, rev >> 8, rev & 0xff, udf_media_name(fa->uo.media), l.part_start, l.part_len,
+	       PKT_SECTOR_SIZE, l.vat + 1, fa->uo.label);
+	return 0;
+}
+
 /* A drive or the emulator: the medium format, then UDF laid out for the medium it left. */
 static int format_disc(struct format_args *fa)
 {
@@ -308,6 +379,8 @@ static int format_disc(struct format_args *fa)
 	mmc_dev_set_quiet(dev, false);
 	if (m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW)
 		fa->uo.packet_len = dev->geo.packet_sectors;
+	if (udf_media_write_once(m))
+		fa->uo.link_blocks = dev->geo.link_sectors; /* a CD-R loses 7 after every packet */
 	char what[96];
 	snprintf(what, sizeof(what), "the %s", fr.kind);
 	int rc = format_udf(fa->source, dev, &fa->uo, what);
@@ -354,11 +427,15 @@ int cmd_format(int argc, char **argv)
 	}
 
 	struct stat st;
+	if (udf_media_write_once(fa.uo.media) && stat(fa.source, &st) != 0 && errno == ENOENT)
+		return format_write_once_image(&fa, NULL);
 	enum source_kind kind = source_classify(fa.source, &st, err, sizeof(err));
 	if (kind == SOURCE_MISSING || kind == SOURCE_DIRECTORY) {
 		fprintf(stderr, "pktfuse: %s\n", err);
 		return 1;
 	}
 	/* the emulator, a drive; anything else the mmc layer refuses */
+	if (kind == SOURCE_IMAGE && udf_media_write_once(fa.uo.media))
+		return format_write_once_image(&fa, &st);
 	return kind == SOURCE_IMAGE ? format_image(&fa, &st) : format_disc(&fa);
 }

@@ -19,6 +19,7 @@
 #include "source.h"
 #include "udf.h"
 #include "udf_cache_io.h"
+#include "wo_image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -135,6 +136,12 @@ static int open_source(const struct pktfuse_opts *o, struct pkt_blockdev **out, 
 		.strict = o->strict,
 		.lock = true,
 	};
+	/* an image of a write-once disc (UDF with a VAT) grows as commits are appended to it */
+	uint32_t unit;
+	if (!o->image_view && wo_image_probe(o->source, &io.capacity_sectors, &unit)) {
+		io.append_only = true;
+		io.packet_sectors = o->packet ? o->packet : unit;
+	}
 	*out = image_dev_open(o->source, &io, err, errlen);
 	return *out ? 0 : -ENODEV;
 }

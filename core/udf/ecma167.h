@@ -283,10 +283,19 @@
 #define STE_SIZE 8
 
 /* Virtual allocation table, UDF 2.00 (2.2.11); 1.50's ends in a 36-byte trailer with a regid. */
-#define VAT_HEADER_LEN 0  /* uint16 */
-#define VAT_NUM_FILES 136 /* uint32 */
-#define VAT_NUM_DIRS 140  /* uint32 */
-#define VAT_HEADER_MIN 152
+#define VAT_HEADER_LEN 0       /* uint16: L_HD, the header with its implementation use */
+#define VAT_IMPL_USE_LEN 2     /* uint16: L_IU */
+#define VAT_LV_IDENT 4	       /* dstring of 128 bytes */
+#define VAT_PREV_VAT 132       /* uint32: previous VAT ICB, FFFFFFFFh when none */
+#define VAT_NUM_FILES 136      /* uint32 */
+#define VAT_NUM_DIRS 140       /* uint32 */
+#define VAT_MIN_READ_REV 144   /* uint16 */
+#define VAT_MIN_WRITE_REV 146  /* uint16 */
+#define VAT_MAX_WRITE_REV 148  /* uint16 */
+#define VAT_HEADER_MIN 152     /* then L_IU bytes of implementation use, then the entries */
+#define VAT_FILE_TYPE 248      /* ICB file type of a 2.00+ VAT */
+#define VAT_UNUSED 0xFFFFFFFFu /* an entry no block is mapped to */
+#define VPMAP_VOL_SEQ 36       /* virtual partition map: uint16 volume sequence number */
 #define VAT150_TRAILER 36
 
 #endif

@@ -61,6 +61,9 @@ struct udf_mount_opts {
 	uid_t uid; /* owner shown for files whose owner is not recorded */
 	gid_t gid;
 	bool read_only; /* never write, even when the volume could be written */
+	/* write-once media: mount the disc as it was this many commits before the newest, read-only
+	 * (0: the newest) */
+	uint32_t snapshot;
 };
 
 struct udf_statfs {
@@ -106,6 +109,19 @@ void udf_statfs(struct udf_fs *fs, struct udf_statfs *st);
 
 /* A sentence on what the mount found and did (the check after an unclean shutdown), or "". */
 const char *udf_mount_note(struct udf_fs *fs);
+
+/* True when the volume is one of write-once media (a virtual partition: written only by appending,
+ * through an append-only udf_io).  *end gets the byte offset where its physical partition ends (the
+ * disc's capacity as the format recorded it: an image of such a disc does not have it otherwise). */
+bool udf_write_once(struct udf_fs *fs, uint64_t *end);
+
+/* Write-once media: the commits on the disc, newest first (the one mounted, then each VAT's previous
+ * one, down to the format's).  fn gets the index (0 newest, as -o snapshot= counts), the sector of
+ * the VAT's file entry, its recording time and the counts it records; fn returns non-zero to stop.
+ * Returns the number of commits listed, or -EINVAL when the volume has no VAT. */
+typedef int (*udf_commit_fn)(void *ctx, uint32_t index, uint64_t sector, struct timespec when, uint32_t files,
+			     uint32_t dirs);
+int udf_commit_list(struct udf_fs *fs, udf_commit_fn fn, void *ctx);
 
 /* True when the mount can be written; otherwise why in why (a sentence). */
 bool udf_writable(struct udf_fs *fs, char *why, size_t len);

@@ -112,6 +112,8 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 
 	if (want > maxlen)
 		want = maxlen;
+	if (w->vat)
+		return udf_vat_alloc(fs, want, flags, lbn, got);
 	uint64_t b = UINT64_MAX;
 	if (!w->in_commit) {
 		/* what the next commit needs to rewrite the directories stays free for it, so that
@@ -167,8 +169,8 @@ int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n)
 {
 	struct udf_w *w = fs->w;
 
-	if (n == 0)
-		return 0;
+	if (n == 0 || w->vat)
+		return 0; /* write-once media: what is recorded stays (the VAT entry of a file entry goes) */
 	if (w->npend && w->pend[w->npend - 1].lbn + w->pend[w->npend - 1].n == lbn &&
 	    w->pend[w->npend - 1].n + (uint64_t)n < UINT32_MAX) {
 		w->pend[w->npend - 1].n += n;
@@ -218,6 +220,10 @@ void udf_apply_frees(struct udf_fs *fs)
 /* What statfs calls free: allocatable now or after the next commit, less what that commit needs. */
 void udf_update_sf(struct udf_fs *fs)
 {
+	if (fs->w->vat) {
+		udf_vat_update_sf(fs);
+		return;
+	}
 	uint64_t f = fs->w->free_blocks + fs->w->pend_blocks;
 
 	fs->sf.free_blocks = f > fs->w->reserve ? f - fs->w->reserve : 0;
@@ -231,6 +237,14 @@ int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fi
 	uint64_t len = (d->stream_len_ok ? d->stream_len : udf_dir_stream_len(d)) + fid_bytes;
 	uint64_t need = len > udf_inline_cap(fs, d) ? blocks_of(fs, len) : 0;
 	uint64_t reserve = w->reserve - d->reserved + need;
+
+	if (w->vat) {
+		/* a directory is one run of sectors: with link blocks after every unit, one unit at most */
+		if (w->vat->link && need > w->vat->unit)
+			return -ENOSPC;
+		udf_vat_update_sf(fs);
+		reserve += udf_vat_keep(fs) - w->reserve + 2; /* the node's file entry and its directory's */
+	}
 
 	return w->free_blocks >= reserve + blocks ? 0 : -ENOSPC;
 }

@@ -37,6 +37,8 @@ void udf_mark_dirty(struct udf_fs *fs, struct node *n)
 		n->dirty = true;
 		n->dnext = fs->w->dirty;
 		fs->w->dirty = n;
+		if (fs->w->vat)
+			fs->w->vat->ndirty++;
 	}
 	fs->w->changed = true;
 }
@@ -80,43 +82,68 @@ int udf_write_bitmap(struct udf_fs *fs)
 	return 0;
 }
 
+/* A changed node's new places: its directory contents and its continuation blocks. */
+int udf_commit_place(struct udf_fs *fs, struct node *n)
+{
+	int rc = 0;
+
+	if (n->dir_dirty && (rc = udf_dir_commit(fs, n)) != 0)
+		return rc;
+	uint32_t need = udf_aeds_needed(fs, n);
+	if (need != n->naed || need) {
+		for (uint32_t i = 0; i < n->naed; i++)
+			udf_free_later(fs, n->aed[i], 1);
+		n->naed = 0;
+		if (need) {
+			uint32_t *a = realloc(n->aed, need * sizeof(*a));
+			if (!a)
+				return -ENOMEM;
+			n->aed = a;
+			for (uint32_t i = 0; i < need && rc == 0; i++) {
+				uint32_t got;
+				rc = udf_alloc_blocks(fs, UINT64_MAX, 1, ALLOC_META, &n->aed[i], &got);
+				if (rc == 0)
+					n->naed++;
+			}
+		}
+	}
+	return rc;
+}
+
+/* After a commit that completed: nothing is dirty any more. */
+void udf_commit_done(struct udf_fs *fs)
+{
+	struct udf_w *w = fs->w;
+
+	for (struct node *n = w->dirty, *nx; n; n = nx) {
+		nx = n->dnext;
+		n->reserved = 0;
+		n->dirty = n->dir_dirty = n->is_new = n->gained = false;
+		n->dnext = NULL;
+	}
+	w->dirty = NULL;
+	w->changed = false;
+	w->reserve = 0;
+	w->mp_valid = false; /* what this commit wrote now holds existing entries */
+	fs->sf.commits++;
+}
+
 int udf_commit(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
 	int rc;
 
+	if (w->vat)
+		return udf_vat_commit(fs);
 	if (!w->changed)
 		return udf_barrier(fs);
 	w->in_commit = true;
 	/* 1. file data first */
 	rc = udf_barrier(fs);
 	/* 2. new places: directory contents, continuation blocks (all allocation happens here) */
-	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext) {
-		if (n->dead)
-			continue;
-		if (n->dir_dirty && (rc = udf_dir_commit(fs, n)) != 0)
-			break;
-		uint32_t need = udf_aeds_needed(fs, n);
-		if (need != n->naed || need) {
-			for (uint32_t i = 0; i < n->naed; i++)
-				udf_free_later(fs, n->aed[i], 1);
-			n->naed = 0;
-			if (need) {
-				uint32_t *a = realloc(n->aed, need * sizeof(*a));
-				if (!a) {
-					rc = -ENOMEM;
-					break;
-				}
-				n->aed = a;
-				for (uint32_t i = 0; i < need && rc == 0; i++) {
-					uint32_t got;
-					rc = udf_alloc_blocks(fs, UINT64_MAX, 1, ALLOC_META, &n->aed[i], &got);
-					if (rc == 0)
-						n->naed++;
-				}
-			}
-		}
-	}
+	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
+		if (!n->dead)
+			rc = udf_commit_place(fs, n);
 	if (rc == 0)
 		rc = udf_write_bitmap(fs);
 	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
@@ -149,17 +176,7 @@ int udf_commit(struct udf_fs *fs)
 	w->in_commit = false;
 	if (rc)
 		return rc; /* everything stays dirty: the next commit tries again */
-	for (struct node *n = w->dirty, *nx; n; n = nx) {
-		nx = n->dnext;
-		n->reserved = 0;
-		n->dirty = n->dir_dirty = n->is_new = n->gained = false;
-		n->dnext = NULL;
-	}
-	w->dirty = NULL;
-	w->changed = false;
-	w->reserve = 0;
-	w->mp_valid = false; /* what this commit wrote now holds existing entries */
-	fs->sf.commits++;
+	udf_commit_done(fs);
 	/* 4. freed blocks become allocatable */
 	udf_apply_frees(fs);
 	udf_update_sf(fs);

@@ -324,3 +324,21 @@ void udf_put_regid(uint8_t *p, const char *ident, enum udf_regid_suffix s, uint1
 		break;
 	}
 }
+
+void udf_put_vat_header(uint8_t *p, const struct udf_vat_header *h)
+{
+	memset(p, 0, UDF_VAT_HDR_LEN);
+	put_le16(p + VAT_HEADER_LEN, UDF_VAT_HDR_LEN);
+	put_le16(p + VAT_IMPL_USE_LEN, UDF_VAT_IU_LEN);
+	if (udf_put_dstring(p + VAT_LV_IDENT, 128, h->label) < 0)
+		udf_put_dstring(p + VAT_LV_IDENT, 128, "LinuxUDF");
+	put_le32(p + VAT_PREV_VAT, h->prev_vat);
+	put_le32(p + VAT_NUM_FILES, h->files);
+	put_le32(p + VAT_NUM_DIRS, h->dirs);
+	/* a VAT of 2.00's form is read by 2.00 readers on */
+	put_le16(p + VAT_MIN_READ_REV, 0x0200);
+	put_le16(p + VAT_MIN_WRITE_REV, h->revision);
+	put_le16(p + VAT_MAX_WRITE_REV, h->revision);
+	udf_put_regid(p + VAT_HEADER_MIN, "*pktfuse", UDF_SUFFIX_IMPL, 0);
+	put_le64(p + VAT_HEADER_MIN + UDF_VAT_IU_NEXT_UNIQ, h->next_uniq);
+}

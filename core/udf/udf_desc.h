@@ -113,6 +113,22 @@ enum udf_regid_suffix {
  * record the UDF revision. */
 void udf_put_regid(uint8_t *p, const char *ident, enum udf_regid_suffix s, uint16_t udf_rev);
 
+/* The VAT header pktfuse records (UDF 2.01 2.2.11): the 152 bytes of the standard header and 40 of
+ * implementation use, our regid and then the next unique ID (a write-once volume cannot update its
+ * integrity descriptor, so the VAT carries it from commit to commit). */
+#define UDF_VAT_IU_LEN 40u
+#define UDF_VAT_IU_NEXT_UNIQ 32u /* uint64, in the implementation use */
+#define UDF_VAT_HDR_LEN (VAT_HEADER_MIN + UDF_VAT_IU_LEN)
+struct udf_vat_header {
+	const char *label; /* UTF-8 logical volume identifier */
+	uint32_t prev_vat; /* previous VAT's file entry (partition block), VAT_UNUSED when none */
+	uint32_t files, dirs;
+	uint16_t revision;
+	uint64_t next_uniq;
+};
+/* Writes the header at p (UDF_VAT_HDR_LEN bytes); the entries follow it. */
+void udf_put_vat_header(uint8_t *p, const struct udf_vat_header *h);
+
 /* The bytes a file identifier descriptor occupies: header, implementation use and name, padded to 4. */
 static inline size_t udf_fid_size(const uint8_t *f)
 {

@@ -45,6 +45,8 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 	/* one contiguous run keeps the FID tag locations simple and the directory in one read */
 	bool in_place = false;
 	rc = udf_alloc_blocks(fs, UINT64_MAX, nb, ALLOC_META, &lbn, &got);
+	if (rc == 0 && got < nb && fs->w->vat)
+		return -ENOSPC; /* write-once: a directory longer than a write unit with link blocks after it */
 	if (rc == 0 && got < nb) {
 		/* look for a run of the full length elsewhere */
 		udf_free_later(fs, lbn, got);
@@ -63,7 +65,7 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 		if (!found)
 			rc = -ENOSPC;
 	}
-	if (rc == -ENOSPC && d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb) {
+	if (rc == -ENOSPC && !fs->w->vat && d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb) {
 		/* The disc is full (the reserve fell short): a directory that shrank or kept its size is
 		 * rewritten where it is.  Not atomic across its packets, but the only way left to record
 		 * the deletions that free space. */

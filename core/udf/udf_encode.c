@@ -54,6 +54,30 @@ static uint32_t ad_count(const struct udf_fs *fs, const struct node *n)
 	return k;
 }
 
+/* Write-once media name blocks of the physical partition from file entries in the virtual one:
+ * long allocation descriptors; elsewhere short ones. */
+static bool long_ads(const struct udf_fs *fs)
+{
+	return fs->w && fs->w->vat;
+}
+
+static uint32_t ad_size(const struct udf_fs *fs)
+{
+	return long_ads(fs) ? LAD_SIZE : SAD_SIZE;
+}
+
+static void put_ad_raw(const struct udf_fs *fs, uint8_t *p, uint32_t len_type, uint32_t lbn, uint16_t part)
+{
+	memset(p, 0, ad_size(fs));
+	put_le32(p + AD_LEN, len_type);
+	if (long_ads(fs)) {
+		put_le32(p + LAD_LBN, lbn);
+		put_le16(p + LAD_PART, part);
+	} else {
+		put_le32(p + SAD_POS, lbn);
+	}
+}
+
 static void put_ad(const struct udf_fs *fs, const struct node *n, uint32_t i, uint8_t *p)
 {
 	const struct extent *e = &n->ext[i];
@@ -61,9 +85,8 @@ static void put_ad(const struct udf_fs *fs, const struct node *n, uint32_t i, ui
 
 	if (e->file_off + len > n->size)
 		len = n->size - e->file_off; /* the last extent records the exact length */
-	(void)fs;
-	put_le32(p + AD_LEN, (uint32_t)len | (uint32_t)e->type << 30);
-	put_le32(p + SAD_POS, e->type == 2 ? 0 : e->lbn);
+	put_ad_raw(fs, p, (uint32_t)len | (uint32_t)e->type << 30, e->type == 2 ? 0 : e->lbn,
+		   e->type == 2 ? 0 : e->part);
 }
 
 /* How many AED blocks the node's descriptors need beyond what fits in its file entry. */
@@ -71,10 +94,10 @@ uint32_t udf_aeds_needed(const struct udf_fs *fs, const struct node *n)
 {
 	if (n->inline_data)
 		return 0;
-	uint32_t nad = ad_count(fs, n), cap = udf_inline_cap(fs, n) / SAD_SIZE;
+	uint32_t nad = ad_count(fs, n), cap = udf_inline_cap(fs, n) / ad_size(fs);
 	if (nad <= cap)
 		return 0;
-	uint32_t left = nad - (cap - 1), per = (fs->bs - AED_ADS) / SAD_SIZE, k = 0;
+	uint32_t left = nad - (cap - 1), per = (fs->bs - AED_ADS) / ad_size(fs), k = 0;
 	while (left > per) {
 		left -= per - 1;
 		k++;
@@ -129,30 +152,31 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 		lad = (uint32_t)n->size;
 		memcpy(ad, n->inline_data, n->size);
 	} else {
-		uint32_t nad = ad_count(fs, n), cap = udf_inline_cap(fs, n) / SAD_SIZE;
+		uint32_t asz = ad_size(fs);
+		uint32_t nad = ad_count(fs, n), cap = udf_inline_cap(fs, n) / asz;
 		uint32_t in_fe = n->naed ? cap - 1 : nad;
+		if (long_ads(fs))
+			flags |= 1;
 		for (uint32_t i = 0; i < in_fe; i++)
-			put_ad(fs, n, i, ad + SAD_SIZE * i);
-		lad = in_fe * SAD_SIZE;
+			put_ad(fs, n, i, ad + asz * i);
+		lad = in_fe * asz;
 		if (n->naed) {
-			put_le32(ad + lad + AD_LEN, bs | 3u << 30);
-			put_le32(ad + lad + SAD_POS, n->aed[0]);
-			lad += SAD_SIZE;
+			put_ad_raw(fs, ad + lad, bs | 3u << 30, n->aed[0], 0);
+			lad += asz;
 			/* the continuation blocks, each an allocation extent descriptor */
 			uint8_t *a = malloc(bs);
 			if (!a)
 				return -ENOMEM;
-			uint32_t i = in_fe, per = (bs - AED_ADS) / SAD_SIZE;
+			uint32_t i = in_fe, per = (bs - AED_ADS) / asz;
 			for (uint32_t k = 0; k < n->naed; k++) {
 				memset(a, 0, bs);
 				bool last = k + 1 == n->naed;
 				uint32_t here = last ? nad - i : per - 1, l = 0;
-				for (uint32_t j = 0; j < here; j++, i++, l += SAD_SIZE)
+				for (uint32_t j = 0; j < here; j++, i++, l += asz)
 					put_ad(fs, n, i, a + AED_ADS + l);
 				if (!last) {
-					put_le32(a + AED_ADS + l + AD_LEN, bs | 3u << 30);
-					put_le32(a + AED_ADS + l + SAD_POS, n->aed[k + 1]);
-					l += SAD_SIZE;
+					put_ad_raw(fs, a + AED_ADS + l, bs | 3u << 30, n->aed[k + 1], 0);
+					l += asz;
 				}
 				put_le32(a + AED_PREV_LOC, k ? n->aed[k - 1] : n->fe_lbn);
 				put_le32(a + AED_ADS_LEN, l);
@@ -171,6 +195,8 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 	put_le32(b + (n->efe ? EFE_AD_LEN : FE_AD_LEN), lad);
 	udf_put_vol_tag(fs, b, n->efe ? TAG_EFE : TAG_FE, n->fe_lbn, (uint16_t)(hdr + n->lea + lad - TAG_SIZE));
 	udf_tag_finish(b, bs);
+	if (fs->w->vat)
+		return udf_ino_part(n->ino) == fs->w->vat->vpart ? udf_vat_put_fe(fs, n->fe_lbn, b) : -EROFS;
 	return udf_write_lb(fs, n->fe_lbn, b);
 }
 
@@ -179,9 +205,10 @@ size_t udf_fid_len(size_t lfi)
 	return (FID_IMPL_USE + lfi + 3) & ~(size_t)3;
 }
 
-static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lbn, uint32_t uniq, const uint8_t *name,
+static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint64_t ino, uint32_t uniq, const uint8_t *name,
 		      uint8_t lfi, uint32_t tagloc)
 {
+	uint32_t icb_lbn = (uint32_t)(ino - INO_BASE);
 	size_t len = udf_fid_len(lfi);
 
 	memset(p, 0, len);
@@ -190,7 +217,7 @@ static size_t put_fid(struct udf_fs *fs, uint8_t *p, uint8_t ch, uint32_t icb_lb
 	p[FID_NAME_LEN] = lfi;
 	put_le32(p + FID_ICB + AD_LEN, fs->bs);
 	put_le32(p + FID_ICB + LAD_LBN, icb_lbn);
-	put_le16(p + FID_ICB + LAD_PART, 0);
+	put_le16(p + FID_ICB + LAD_PART, udf_ino_part(ino));
 	put_le32(p + FID_ICB + LAD_UNIQUE_ID, uniq);
 	if (lfi)
 		memcpy(p + FID_IMPL_USE, name, lfi);
@@ -219,15 +246,16 @@ int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, u
 {
 	size_t pos = 0;
 	struct node *parent;
-	uint32_t puniq = 0, plbn = d->fe_lbn;
+	uint32_t puniq = 0;
+	uint64_t pino = d->ino;
 
 	if (d->parent != d->ino && udf_get_node(fs, d->parent, &parent) == 0) {
 		puniq = (uint32_t)parent->uniq;
-		plbn = parent->fe_lbn;
+		pino = parent->ino;
 	} else if (d->parent == d->ino) {
 		puniq = (uint32_t)d->uniq;
 	}
-	pos += put_fid(fs, out + pos, 0x0A, plbn, puniq, NULL, 0, fid_loc(fs, d, pos, base, embedded));
+	pos += put_fid(fs, out + pos, 0x0A, pino, puniq, NULL, 0, fid_loc(fs, d, pos, base, embedded));
 	for (uint32_t k = 0; k < d->keep_len;) {
 		uint8_t *f = out + pos;
 		size_t flen = udf_fid_size(d->keep_fids + k);
@@ -241,8 +269,7 @@ int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, u
 		struct dirent_ *e = &d->ents[i];
 		if (!e->name)
 			continue;
-		uint32_t lbn = (uint32_t)(e->ino - INO_BASE);
-		pos += put_fid(fs, out + pos, e->ftype == 4 ? 0x02 : 0, lbn, e->uniq, e->raw, e->rawlen,
+		pos += put_fid(fs, out + pos, e->ftype == 4 ? 0x02 : 0, e->ino, e->uniq, e->raw, e->rawlen,
 			       fid_loc(fs, d, pos, base, embedded));
 	}
 	return pos == len ? 0 : -EIO;

@@ -240,6 +240,81 @@ static int unembed(struct udf_fs *fs, struct node *n)
 	return 0;
 }
 
+/* Write-once media: file block fb (recorded, at lbn in part, already on the medium) gets a new home
+ * holding its old contents, so that a partial write can complete it there. */
+static int cow_block(struct udf_fs *fs, struct node *n, uint32_t fb, uint16_t part, uint32_t lbn, uint32_t *nlbn)
+{
+	uint32_t got;
+	int rc = udf_read_lb(fs, part, lbn, fs->w->buf);
+
+	if (rc == 0)
+		rc = udf_alloc_blocks(fs, UINT64_MAX, 1, 0, nlbn, &got);
+	if (rc == 0)
+		rc = udf_write_lb(fs, *nlbn, fs->w->buf);
+	if (rc == 0)
+		rc = udf_ext_set(fs, n, fb, 1, 0, *nlbn);
+	return rc;
+}
+
+/* Whether a write of [off, end) leaves nothing of file block fb's old contents to keep. */
+static bool covers(const struct udf_fs *fs, const struct node *n, uint64_t off, uint64_t end, uint32_t fb)
+{
+	uint64_t s = (uint64_t)fb * fs->bs;
+
+	return s >= off && (end >= s + fs->bs || end >= n->size);
+}
+
+/* Write-once media: the recorded blocks of [b0, b1] that are on the medium already are never
+ * written again: those the write covers wholly become holes (pass 1 gives them new homes), the
+ * partial ones at the ends are copied to new homes first. */
+static int cow_range(struct udf_fs *fs, struct node *n, uint64_t off, uint64_t end, uint32_t b0, uint32_t b1)
+{
+	uint32_t bs = fs->bs;
+	bool frozen = false;
+
+	/* all or nothing: a write that cannot give every block a new home changes nothing */
+	for (uint32_t fb = b0; fb <= b1 && !frozen; fb++) {
+		struct extent *e = ext_at(fs, n, fb);
+		if (!e)
+			break;
+		frozen = e->type != 2 && udf_vat_frozen(fs, e->part, e->lbn + (fb - (uint32_t)(e->file_off / bs)));
+	}
+	if (frozen && udf_vat_avail(fs) < (uint64_t)(b1 - b0) + 2)
+		return -ENOSPC;
+	for (uint32_t fb = b0; fb <= b1;) {
+		struct extent *e = ext_at(fs, n, fb);
+		if (!e)
+			break;
+		uint32_t ext_end = (uint32_t)((e->file_off + e->len) / bs);
+		if (e->type == 2) {
+			fb = ext_end;
+			continue;
+		}
+		uint32_t lbn = e->lbn + (fb - (uint32_t)(e->file_off / bs));
+		if (!udf_vat_frozen(fs, e->part, lbn)) {
+			fb++;
+			continue;
+		}
+		int rc;
+		uint32_t nl;
+		if (!covers(fs, n, off, end, fb)) {
+			rc = cow_block(fs, n, fb, e->part, lbn, &nl);
+			fb++;
+		} else {
+			/* a run of wholly covered blocks on the medium, within this extent */
+			uint32_t k = 1;
+			while (fb + k <= b1 && fb + k < ext_end && covers(fs, n, off, end, fb + k) &&
+			       udf_vat_frozen(fs, e->part, lbn + k))
+				k++;
+			rc = udf_ext_set(fs, n, fb, k, 2, 0);
+			fb += k;
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 ssize_t udf_node_write(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, const uint8_t *src)
 {
 	uint32_t bs = fs->bs;
@@ -268,6 +343,8 @@ ssize_t udf_node_write(struct udf_fs *fs, struct node *n, uint64_t off, size_t l
 			return rc;
 	}
 	uint32_t b0 = (uint32_t)(off / bs), b1 = (uint32_t)((end - 1) / bs);
+	if (fs->w->vat && ((rc = udf_vat_drain(fs)) != 0 || (rc = cow_range(fs, n, off, end, b0, b1)) != 0))
+		return rc;
 	/* Pass 1: every block of the range gets a home; which ones are fresh (hold no old data). */
 	uint32_t nfresh_cap = b1 - b0 + 1;
 	uint8_t *fresh = calloc(nfresh_cap, 1);
@@ -381,6 +458,9 @@ int udf_node_truncate(struct udf_fs *fs, struct node *n, uint64_t size)
 			struct extent *e = ext_at(fs, n, (uint32_t)(size / bs));
 			if (e && e->type == 0) {
 				uint32_t lbn = e->lbn + (uint32_t)(size / bs - e->file_off / bs);
+				if (fs->w->vat && udf_vat_frozen(fs, e->part, lbn) &&
+				    (rc = cow_block(fs, n, (uint32_t)(size / bs), e->part, lbn, &lbn)) != 0)
+					return rc;
 				if ((rc = udf_read_lb(fs, 0, lbn, fs->w->buf)) != 0)
 					return rc;
 				memset(fs->w->buf + size % bs, 0, bs - size % bs);

@@ -50,10 +50,13 @@ static const struct {
 	const char *name;
 	enum udf_media media;
 } media_names[] = {
-	{"hd", UDF_MEDIA_HD},	       {"cdrw", UDF_MEDIA_CDRW},	{"cd-rw", UDF_MEDIA_CDRW},
-	{"dvdrw", UDF_MEDIA_DVDRW},    {"dvd-rw", UDF_MEDIA_DVDRW},	{"dvdram", UDF_MEDIA_DVDRAM},
-	{"dvd-ram", UDF_MEDIA_DVDRAM}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW}, {"dvdplusrw", UDF_MEDIA_DVDPLUSRW},
-	{"bdre", UDF_MEDIA_BDRE},      {"bd-re", UDF_MEDIA_BDRE},
+	{"hd", UDF_MEDIA_HD},	       {"cdrw", UDF_MEDIA_CDRW},	 {"cd-rw", UDF_MEDIA_CDRW},
+	{"dvdrw", UDF_MEDIA_DVDRW},    {"dvd-rw", UDF_MEDIA_DVDRW},	 {"dvdram", UDF_MEDIA_DVDRAM},
+	{"dvd-ram", UDF_MEDIA_DVDRAM}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW},	 {"dvdplusrw", UDF_MEDIA_DVDPLUSRW},
+	{"bdre", UDF_MEDIA_BDRE},      {"bd-re", UDF_MEDIA_BDRE},	 {"cdr", UDF_MEDIA_CDR},
+	{"cd-r", UDF_MEDIA_CDR},       {"dvdr", UDF_MEDIA_DVDR},	 {"dvd-r", UDF_MEDIA_DVDR},
+	{"dvd+r", UDF_MEDIA_DVDPLUSR}, {"dvdplusr", UDF_MEDIA_DVDPLUSR}, {"bdr", UDF_MEDIA_BDR},
+	{"bd-r", UDF_MEDIA_BDR},
 };
 
 const char *udf_label_problem(const char *label)
@@ -76,8 +79,119 @@ int udf_media_parse(const char *name)
 
 const char *udf_media_name(enum udf_media m)
 {
-	static const char *const names[] = {"hd", "cdrw", "dvdrw", "dvdram", "dvd+rw", "bdre"};
+	static const char *const names[] = {"hd",   "cdrw", "dvdrw", "dvdram", "dvd+rw",
+					    "bdre", "cdr",  "dvdr",  "dvd+r",  "bdr"};
 	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
+}
+
+int udf_media_write_once(enum udf_media m)
+{
+	return m >= UDF_MEDIA_CDR && m <= UDF_MEDIA_BDR;
+}
+
+unsigned udf_media_unit(enum udf_media m)
+{
+	return m == UDF_MEDIA_CDR || m == UDF_MEDIA_BDR ? 32 : m == UDF_MEDIA_DVDR || m == UDF_MEDIA_DVDPLUSR ? 16 : 0;
+}
+
+uint64_t udf_media_capacity(enum udf_media m)
+{
+	switch (m) {
+	case UDF_MEDIA_CDR:
+		return 359847; /* 80 minutes */
+	case UDF_MEDIA_DVDR:
+		return 2298496; /* 4.7 GB */
+	case UDF_MEDIA_DVDPLUSR:
+		return 2295104;
+	case UDF_MEDIA_BDR:
+		return 12219392; /* 25 GB */
+	default:
+		return 0;
+	}
+}
+
+/* A sector a write can record: on a CD-R in a drive link_blocks follow every write unit. */
+static bool wo_writable(const struct udf_format_layout *l, uint64_t s)
+{
+	return !l->link || s % (l->unit + l->link) < l->unit;
+}
+
+/* The first sector from `from` on that starts len writable sectors in a row. */
+static uint32_t wo_fit(const struct udf_format_layout *l, uint32_t from, uint32_t len)
+{
+	for (uint32_t s = from;; s++) {
+		uint32_t k = 0;
+		while (k < len && wo_writable(l, (uint64_t)s + k))
+			k++;
+		if (k == len)
+			return s;
+	}
+}
+
+/*
+ * Write-once media (UDF 2.01 6.11-6.12, as mkudffs and Windows lay it out): everything the format
+ * writes comes before the partition's first free block, in ascending order.
+ *   16..18 VRS, 32↑ main VDS (16), reserve VDS (16), LVID + TD (2), 256 anchor,
+ *   257 partition: FSD, TD, root (virtual blocks 0, 1, 2), padding, VAT's file entry as the
+ *   last sector of the write unit (the kernel looks for it at the last recorded sector).
+ * The second anchor (N-257 or N-1) is written only when the disc is closed.
+ */
+static int plan_write_once(const struct udf_format_opts *o, uint64_t n, unsigned rev, struct udf_format_layout *l,
+			   char *err, size_t errlen)
+{
+	if (o->media == UDF_MEDIA_BDR) {
+		snprintf(err, errlen,
+			 "BD-R takes UDF 2.60 with a metadata partition, which waits for the 2.50 writer; pktfuse "
+			 "formats CD-R, DVD-R and DVD+R (UDF 2.01 with a VAT)");
+		return -EINVAL;
+	}
+	if (o->block_size && o->block_size != 2048) {
+		snprintf(err, errlen, "block size %u: write-once discs have sectors of 2048 bytes", o->block_size);
+		return -EINVAL;
+	}
+	if (rev < 0x0200) {
+		snprintf(err, errlen, "UDF %x.%02x on write-once media: pktfuse writes the VAT of 2.00 and 2.01 only",
+			 rev >> 8, rev & 0xff);
+		return -EINVAL;
+	}
+	l->unit = udf_media_unit(o->media);
+	l->link = o->link_blocks;
+	if (l->link > 64) {
+		snprintf(err, errlen, "%u link blocks: more than any medium loses", l->link);
+		return -EINVAL;
+	}
+	l->vds_len = 16;
+	l->lvid_len = 2;
+	l->mvds = wo_fit(l, 32, l->vds_len);
+	l->rvds = wo_fit(l, l->mvds + l->vds_len, l->vds_len);
+	l->lvid = wo_fit(l, l->rvds + l->vds_len, l->lvid_len);
+	l->anchor[0] = AVDP_SECTOR;
+	l->part_start = AVDP_SECTOR + 1;
+	if (l->lvid + l->lvid_len > AVDP_SECTOR || !wo_writable(l, AVDP_SECTOR)) {
+		snprintf(err, errlen, "the volume structures do not fit before sector 256 with these write units");
+		return -EINVAL;
+	}
+	uint32_t s = l->part_start;
+	for (int i = 0; i < 3; i++) {
+		s = wo_fit(l, s, 1);
+		l->vphys[i] = s++;
+	}
+	/* the VAT's file entry ends the write unit after the root's */
+	uint32_t period = l->unit + l->link;
+	l->vat = (l->vphys[2] / period + 1) * period - l->link - 1;
+	if (l->vat <= l->vphys[2])
+		l->vat += period;
+	uint64_t min_blocks = (uint64_t)l->vat + 1 + MIN_PART_BLOCKS;
+	if (n < min_blocks) {
+		snprintf(err, errlen, "%llu blocks is too small for UDF on %s media (it needs at least %llu)",
+			 (unsigned long long)n, udf_media_name(o->media), (unsigned long long)min_blocks);
+		return -ENOSPC;
+	}
+	l->part_len = (uint32_t)(n - l->part_start);
+	l->fsd = 0;
+	l->root = 2;
+	l->used = l->vat + 1 - l->part_start;
+	return 0;
 }
 
 static bool sparable(enum udf_media m)
@@ -101,7 +215,7 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 			 rev & 0xff);
 		return -EINVAL;
 	}
-	if ((unsigned)o->media > UDF_MEDIA_BDRE) {
+	if ((unsigned)o->media > UDF_MEDIA_BDR) {
 		snprintf(err, errlen, "unknown media type %d", (int)o->media);
 		return -EINVAL;
 	}
@@ -111,6 +225,8 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		return -EINVAL;
 	}
 	l->blocks = n;
+	if (udf_media_write_once(o->media))
+		return plan_write_once(o, n, rev, l, err, errlen);
 	l->mvds = 96;
 	l->lvid = 128;
 	uint64_t min_blocks;
@@ -250,9 +366,24 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 	regid(f, p + LVD_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
 	put_le32(p + LVD_INTEGRITY_SEQ + EXT_LEN, l->lvid_len * bs);
 	put_le32(p + LVD_INTEGRITY_SEQ + EXT_LOC, l->lvid);
-	put_le32(p + LVD_NUM_PARTITION_MAPS, 1);
+	put_le32(p + LVD_NUM_PARTITION_MAPS, l->vat ? 2 : 1);
 	uint8_t *m = p + LVD_PARTITION_MAPS;
-	if (l->packet_len) {
+	if (l->vat) {
+		/* the physical partition, then the virtual one over it: the FSD is in the virtual one */
+		put_le16(p + LVD_FSD + LAD_PART, 1);
+		m[PMAP_TYPE] = 1;
+		m[PMAP_LENGTH] = 6;
+		put_le16(m + PMAP_LENGTH + 1, 1);
+		put_le16(m + PMAP1_PART_NUM, 0);
+		m += 6;
+		m[PMAP_TYPE] = 2;
+		m[PMAP_LENGTH] = PMAP2_SIZE;
+		regid(f, m + PMAP2_IDENT, "*UDF Virtual Partition", UDF_SUFFIX_UDF);
+		put_le16(m + VPMAP_VOL_SEQ, 1);
+		put_le16(m + PMAP2_PART_NUM, 0);
+		put_le32(p + LVD_MAP_TABLE_LENGTH, 6 + PMAP2_SIZE);
+		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + 6 + PMAP2_SIZE);
+	} else if (l->packet_len) {
 		m[PMAP_TYPE] = 2;
 		m[PMAP_LENGTH] = PMAP2_SIZE;
 		regid(f, m + PMAP2_IDENT, "*UDF Sparable Partition", UDF_SUFFIX_UDF);
@@ -280,10 +411,12 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 	put_le16(p + PD_FLAGS, 1); /* allocated */
 	put_le16(p + PD_NUMBER, 0);
 	regid(f, p + PD_CONTENTS, f->rev >= 0x0200 ? "+NSR03" : "+NSR02", UDF_SUFFIX_NONE);
-	put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + AD_LEN, l->bitmap_blocks * bs);
-	put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + SAD_POS, 0);
-	put_le32(p + PD_ACCESS_TYPE,
-		 f->o->media == UDF_MEDIA_CDRW ? 3 : 4); /* rewritable (as mkudffs), else overwritable */
+	if (!l->vat) { /* write-once media have no free space to describe: the VAT maps what is used */
+		put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + AD_LEN, l->bitmap_blocks * bs);
+		put_le32(p + PD_CONTENTS_USE + PHD_UNALLOC_BITMAP + SAD_POS, 0);
+	}
+	/* write-once; rewritable on CD-RW (as mkudffs), else overwritable */
+	put_le32(p + PD_ACCESS_TYPE, l->vat ? 2 : f->o->media == UDF_MEDIA_CDRW ? 3 : 4);
 	put_le32(p + PD_START, l->part_start);
 	put_le32(p + PD_LENGTH, l->part_len);
 	regid(f, p + PD_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
@@ -336,20 +469,25 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 	const struct udf_format_layout *l = &f->l;
 
 	memcpy(p + LVID_RECORDING_TIME, f->now, TS_SIZE);
-	put_le32(p + LVID_INTEGRITY_TYPE, 1);	    /* close */
-	put_le64(p + LVID_NEXT_UNIQUE_ID, 16);	    /* next unique ID: 0-15 are reserved */
-	put_le32(p + LVID_NUM_PARTITIONS, 1);	    /* partitions */
+	put_le32(p + LVID_INTEGRITY_TYPE, 1);  /* close */
+	put_le64(p + LVID_NEXT_UNIQUE_ID, 16); /* next unique ID: 0-15 are reserved */
+	uint32_t np = l->vat ? 2 : 1;	       /* one entry per partition map */
+	put_le32(p + LVID_NUM_PARTITIONS, np);
 	put_le32(p + LVID_IMPL_USE_LEN, LVIU_SIZE); /* implementation use length */
 	put_le32(p + LVID_FREE_SPACE, l->part_len - l->used);
-	put_le32(p + LVID_FREE_SPACE + 4, l->part_len);
-	uint8_t *iu = p + LVID_FREE_SPACE + 8;
+	put_le32(p + LVID_FREE_SPACE + 4 * np, l->part_len);
+	if (l->vat) { /* a virtual partition has neither a free space nor a size (UDF 2.2.6.2) */
+		put_le32(p + LVID_FREE_SPACE + 4, 0xFFFFFFFFu);
+		put_le32(p + LVID_FREE_SPACE + 12, 0xFFFFFFFFu);
+	}
+	uint8_t *iu = p + LVID_FREE_SPACE + 8 * np;
 	regid(f, iu + LVIU_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
 	put_le32(iu + LVIU_NUM_FILES, 0); /* files */
 	put_le32(iu + LVIU_NUM_DIRS, 1);  /* directories: the root */
 	put_le16(iu + LVIU_MIN_READ_REV, f->rev);
 	put_le16(iu + LVIU_MIN_WRITE_REV, f->rev);
 	put_le16(iu + LVIU_MAX_WRITE_REV, f->rev);
-	tag(f, p, TAG_LVID, l->lvid, LVID_FREE_SPACE + 8 + LVIU_SIZE);
+	tag(f, p, TAG_LVID, l->lvid, LVID_FREE_SPACE + 8 * np + LVIU_SIZE);
 }
 
 static void build_fsd(const struct fmt *f, uint8_t *p)
@@ -365,6 +503,7 @@ static void build_fsd(const struct fmt *f, uint8_t *p)
 	charspec(p + FSD_FILE_SET_CHARSET);
 	udf_put_dstring(p + FSD_FILE_SET_IDENT, 32, f->label);
 	long_ad(p + FSD_ROOT_ICB, f->bs, l->root);
+	put_le16(p + FSD_ROOT_ICB + LAD_PART, l->vat ? 1 : 0);
 	regid(f, p + FSD_DOMAIN_IDENT, "*OSTA UDF Compliant", UDF_SUFFIX_DOMAIN);
 	tag(f, p, TAG_FSD, l->fsd, 512);
 }
@@ -416,6 +555,7 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	fid[FID_CHARACTERISTICS] = 0x0A; /* directory, parent */
 	fid[FID_NAME_LEN] = 0;
 	long_ad(fid + FID_ICB, f->bs, l->root);
+	put_le16(fid + FID_ICB + LAD_PART, l->vat ? 1 : 0);
 	put_le16(fid + FID_IMPL_USE_LEN, 0);
 	tag(f, fid, TAG_FID, l->root, 40);
 	tag(f, p, TAG_FE, l->root, FE_SIZE + 40);
@@ -472,6 +612,85 @@ static void random_hex(char *out)
 	snprintf(out, 17, "%08x%02x%02x%02x%02x", (unsigned)ts.tv_sec, r[0], r[1], r[2], r[3]);
 }
 
+/* The VAT of the empty volume: a file entry (file type 248) with the table embedded. */
+static void build_vat_fe(const struct fmt *f, uint8_t *p)
+{
+	const struct udf_format_layout *l = &f->l;
+	uint32_t len = UDF_VAT_HDR_LEN + 3 * 4;
+
+	put_le16(p + ICB_STRATEGY_TYPE, 4);
+	put_le16(p + ICB_MAX_ENTRIES, 1);
+	p[ICB_FILE_TYPE] = VAT_FILE_TYPE;
+	put_le16(p + ICB_FLAGS, 3); /* embedded */
+	put_le32(p + FE_UID, 0xFFFFFFFFu);
+	put_le32(p + FE_GID, 0xFFFFFFFFu);
+	put_le16(p + FE_LINK_COUNT, 1);
+	put_le64(p + FE_INFO_LENGTH, len);
+	memcpy(p + FE_ACCESS_TIME, f->now, TS_SIZE);
+	memcpy(p + FE_MODIFICATION_TIME, f->now, TS_SIZE);
+	memcpy(p + FE_ATTRIBUTE_TIME, f->now, TS_SIZE);
+	put_le32(p + FE_CHECKPOINT, 1);
+	regid(f, p + FE_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
+	put_le32(p + FE_AD_LEN, len);
+	struct udf_vat_header h = {.label = f->label,
+				   .prev_vat = VAT_UNUSED,
+				   .files = 0,
+				   .dirs = 1,
+				   .revision = (uint16_t)f->rev,
+				   .next_uniq = 16};
+	uint8_t *d = p + FE_SIZE;
+	udf_put_vat_header(d, &h);
+	for (int i = 0; i < 3; i++)
+		put_le32(d + UDF_VAT_HDR_LEN + 4 * i, l->vphys[i] - l->part_start);
+	tag(f, p, TAG_FE, l->vat - l->part_start, FE_SIZE + len);
+}
+
+/* Write-once media: sectors 0 to the VAT, in ascending order, each write unit one write. */
+static int format_write_once(struct fmt *f, int (*write)(void *ctx, uint64_t off, size_t len, const void *buf),
+			     void *ctx, char *err, size_t errlen)
+{
+	const struct udf_format_layout *l = &f->l;
+	uint32_t bs = f->bs, nsec = l->vat + 1;
+	uint8_t *img = calloc(nsec, bs);
+
+	if (!img) {
+		snprintf(err, errlen, "out of memory for the file system's %u blocks of metadata", nsec);
+		return -ENOMEM;
+	}
+#define SB(b) (img + (uint64_t)(b)*bs)
+	uint32_t vrs_step = bs > 2048 ? bs : 2048;
+	static const char *const vrs[3] = {"BEA01", "NSR03", "TEA01"};
+	for (int i = 0; i < 3; i++) {
+		uint8_t *d = img + VRS_OFFSET + (uint64_t)i * vrs_step;
+		memcpy(d + VSD_STD_IDENT, vrs[i], 5);
+		d[VSD_VERSION] = 1;
+	}
+	build_vds(f, SB(l->mvds), l->mvds);
+	build_vds(f, SB(l->rvds), l->rvds);
+	build_lvid(f, SB(l->lvid));
+	tag(f, SB(l->lvid + 1), TAG_TD, l->lvid + 1, 512);
+	build_anchor(f, SB(AVDP_SECTOR), AVDP_SECTOR);
+	build_fsd(f, SB(l->vphys[0]));
+	tag(f, SB(l->vphys[1]), TAG_TD, 1, 512);
+	build_root(f, SB(l->vphys[2]));
+	build_vat_fe(f, SB(l->vat));
+#undef SB
+	int rc = 0;
+	uint32_t period = l->unit + l->link;
+	if (!l->link) {
+		rc = write_all(write, ctx, 0, img, (size_t)nsec * bs);
+	} else {
+		for (uint32_t s = 0; s < nsec && rc == 0; s += period) {
+			uint32_t n = nsec - s < l->unit ? nsec - s : l->unit;
+			rc = write_all(write, ctx, (uint64_t)s * bs, img + (size_t)s * bs, (size_t)n * bs);
+		}
+	}
+	free(img);
+	if (rc)
+		snprintf(err, errlen, "writing the file system failed: %s", strerror(-rc));
+	return rc;
+}
+
 int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t off, size_t len, const void *buf),
 	       void *ctx, uint64_t size_bytes, char *err, size_t errlen)
 {
@@ -506,6 +725,8 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 	localtime_r(&now.tv_sec, &tm);
 	udf_put_timestamp(f.now, now, (int)(tm.tm_gmtoff / 60));
 
+	if (l->vat)
+		return format_write_once(&f, write, ctx, err, errlen);
 	uint32_t bs = f.bs;
 	uint64_t head_blocks = (uint64_t)l->part_start + l->root + 1;
 	uint64_t tail_start = (uint64_t)l->part_start + l->part_len;

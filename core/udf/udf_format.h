@@ -20,6 +20,11 @@ enum udf_media {
 	UDF_MEDIA_DVDRAM,    /* plain (the drive spares defects itself) */
 	UDF_MEDIA_DVDPLUSRW, /* plain */
 	UDF_MEDIA_BDRE,	     /* plain (the drive spares defects itself) */
+	/* write-once (sequential): UDF 2.01 with a virtual partition and a VAT */
+	UDF_MEDIA_CDR,	    /* write units of 32 (packets; link_blocks 7 in a drive) */
+	UDF_MEDIA_DVDR,	    /* 16 (ECC blocks) */
+	UDF_MEDIA_DVDPLUSR, /* 16 */
+	UDF_MEDIA_BDR,	    /* 32 (clusters); UDF 2.01 (2.60 waits for the 2.50 writer) */
 };
 
 struct udf_format_opts {
@@ -31,6 +36,8 @@ struct udf_format_opts {
 	enum udf_media media;
 	unsigned packet_len; /* sparable media only; 0 → 32 on CD-RW, 16 on DVD-RW */
 	uint32_t block_size; /* 0 → 2048 (the only size the block layer has) */
+	/* write-once media: blocks lost after every write unit (a CD-R in a drive: 7; image files: 0) */
+	uint32_t link_blocks;
 };
 
 /* Where everything goes, in blocks (sectors of block_size bytes) from the start of the medium. */
@@ -47,18 +54,33 @@ struct udf_format_layout {
 	uint32_t bitmap_blocks; /* the space bitmap, at partition block 0 */
 	uint32_t fsd, root;	/* partition blocks of the File Set Descriptor and the root FE */
 	uint32_t used;		/* partition blocks in use after the format */
+	/* write-once media (the FSD at virtual block 0, its terminator at 1, the root at 2) */
+	uint32_t unit, link; /* write unit and the blocks lost after each, in sectors */
+	uint32_t vphys[3];   /* sectors of the FSD, its terminator and the root's file entry */
+	uint32_t vat;	     /* sector of the VAT's file entry: the last one the format writes */
 };
+
+/* Whether media is write-once (recorded sequentially, with a VAT). */
+int udf_media_write_once(enum udf_media m);
+/* The write unit of write-once media in sectors (32 CD-R, 16 DVD±R, 32 BD-R), 0 otherwise. */
+unsigned udf_media_unit(enum udf_media m);
+/* The nominal capacity in sectors of a blank write-once disc of this type (an image of one has no
+ * capacity of its own: it grows as it is written), 0 otherwise. */
+uint64_t udf_media_capacity(enum udf_media m);
 
 /* Computes the layout for size_bytes of medium.  0, or -EINVAL / -ENOSPC with a one-line reason. */
 int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct udf_format_layout *l, char *err,
 		    size_t errlen);
 
-/* Writes the file system.  write() returns 0 or a negative errno.  0, or a negative errno with a
+/* Writes the file system.  write() returns 0 or a negative errno.  On write-once media size_bytes is
+ * the capacity of the disc, and what is written is sectors 0 to l.vat, in ascending order, one write
+ * per write unit (link blocks skipped), the VAT's file entry last: nothing is written past it.  0, or a negative errno with a
  * one-line reason in err. */
 int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t off, size_t len, const void *buf),
 	       void *ctx, uint64_t size_bytes, char *err, size_t errlen);
 
-/* "hd", "cdrw", "dvdrw", "dvdram", "dvd+rw", "bdre" (and a few spellings) → media; -1 if unknown. */
+/* "hd", "cdrw", "dvdrw", "dvdram", "dvd+rw", "bdre", "cdr", "dvdr", "dvd+r", "bdr" (and a few
+ * spellings) → media; -1 if unknown. */
 int udf_media_parse(const char *name);
 /* Whether label fits the volume identifiers (a dstring of 32 bytes): NULL when it does, else why not
  * ("not valid UTF-8", "too long (...)"), so that the formatter's caller can refuse before anything

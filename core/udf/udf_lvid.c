@@ -22,6 +22,8 @@ int udf_begin_change(struct udf_fs *fs)
 
 	if (!w)
 		return -EROFS;
+	if (w->vat)
+		return w->vat->broken ? -EIO : 0; /* no integrity descriptor to mark: the VAT is the switch */
 	if (!w->lvid_open) {
 		int rc = udf_write_lvid(fs, true);
 		if (rc == 0)
@@ -37,6 +39,9 @@ int udf_write_lvid(struct udf_fs *fs, bool open_)
 {
 	struct udf_w *w = fs->w;
 	uint8_t *b = w->lvid;
+
+	if (w->vat)
+		return 0; /* recorded once, by the format */
 
 	udf_put_timestamp(b + LVID_RECORDING_TIME, now(), w->tz);
 	put_le32(b + LVID_INTEGRITY_TYPE, open_ ? 0 : 1);

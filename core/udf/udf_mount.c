@@ -37,6 +37,8 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 	fs->io = *io;
 	if (opts)
 		fs->opts = *opts;
+	if (fs->opts.snapshot)
+		fs->opts.read_only = true; /* an earlier state of the disc is only looked at */
 	pthread_mutex_init(&fs->lock, NULL);
 	uint32_t ml = 0, mloc = 0, rl = 0, rloc = 0;
 	bool found = false;
@@ -125,12 +127,25 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		for (k = 0; k < fs->nparts; k++)
 			if (k != i && fs->parts[k].kind == PART_PHYS && fs->parts[k].number == p->number)
 				break;
-		if (k == fs->nparts || udf_find_vat(fs, p, (uint16_t)k) != 0) {
+		int vrc = k == fs->nparts ? -ENOENT : udf_find_vat(fs, p, (uint16_t)k);
+		if (vrc == -ERANGE) {
+			snprintf(err, errlen, "snapshot=%u: the disc has fewer commits before its newest",
+				 fs->opts.snapshot);
+			rc = -ERANGE;
+			goto fail;
+		}
+		if (vrc != 0) {
 			snprintf(err, errlen,
 				 "the virtual allocation table (VAT) of this write-once disc was not found");
 			rc = -EIO;
 			goto fail;
 		}
+	}
+	uint64_t wo_end;
+	if (fs->opts.snapshot && !udf_write_once(fs, &wo_end)) {
+		snprintf(err, errlen, "snapshot= applies to write-once media (a VAT); this volume has one state");
+		rc = -EINVAL;
+		goto fail;
 	}
 	/* File set descriptor → root directory. */
 	uint32_t fsd_lbn = le32(v->lvd + LVD_FSD + LAD_LBN);
@@ -192,6 +207,19 @@ void udf_unmount(struct udf_fs *fs)
 	free(fs);
 }
 
+bool udf_write_once(struct udf_fs *fs, uint64_t *end)
+{
+	for (unsigned i = 0; i < fs->nparts; i++) {
+		const struct part *v = &fs->parts[i];
+		if (v->kind == PART_VIRTUAL && v->phys < fs->nparts) {
+			const struct part *p = &fs->parts[v->phys];
+			*end = (p->start + p->len) * fs->bs;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int ro(struct udf_fs *fs, const char *why)
 {
 	snprintf(fs->ro_reason, sizeof(fs->ro_reason), "%s", why);
@@ -205,6 +233,13 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		return ro(fs, "UDF revisions 2.50 and 2.60 are read-only in pktfuse for now");
 	if (fs->sf.revision < 0x0150)
 		return ro(fs, "UDF revisions before 1.50 are read-only in pktfuse");
+	for (unsigned i = 0; i < fs->nparts; i++) {
+		if (fs->parts[i].kind == PART_VIRTUAL) {
+			const char *why;
+			int rc = udf_vat_attach(fs, err, errlen, &why);
+			return why ? ro(fs, why) : rc;
+		}
+	}
 	if (fs->nparts != 1 || (fs->parts[0].kind != PART_PHYS && fs->parts[0].kind != PART_SPARABLE))
 		return ro(fs, "only volumes with one physical or sparable partition are written");
 	struct part *p = &fs->parts[0];
@@ -302,6 +337,7 @@ void udf_w_detach(struct udf_fs *fs)
 
 	if (!w)
 		return;
+	udf_vat_detach(w);
 	free(w->sbd);
 	free(w->sbd_dirty);
 	free(w->pend);

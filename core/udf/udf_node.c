@@ -292,7 +292,11 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 		n->lea = lea;
 		n->efe = efe;
 		n->fe_lbn = lbn;
-		n->ro_node = indirect || le16(b + ICB_STRATEGY_TYPE) != 4 || part != 0;
+		n->ro_node =
+			indirect || le16(b + ICB_STRATEGY_TYPE) != 4 ||
+			(part != 0 && fs->parts[part].kind != PART_VIRTUAL) ||
+			/* on write-once media only a file entry in the virtual partition can move */
+			(fs->parts[part].kind == PART_PHYS && fs->nparts == 2 && fs->parts[1].kind == PART_VIRTUAL);
 		n->uid_raw = le32(b + FE_UID);
 		n->gid_raw = le32(b + FE_GID);
 		n->perm_raw = le32(b + FE_PERMISSIONS);

@@ -18,11 +18,34 @@
 #include <sys/sysmacros.h>
 
 #include "udf_int.h"
+#include "udf_w.h"
 
 int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
 {
 	if (off > fs->io.size || len > fs->io.size - off)
 		return -EIO;
+	if (fs->w && fs->w->vat && len) {
+		/* write-once media: what the next commit writes is still in memory */
+		int st = udf_vat_read(fs, off, len, buf);
+		if (st == 1)
+			return 0;
+		if (st < 0) {
+			for (size_t done = 0; done < len;) {
+				size_t n = fs->bs - (off + done) % fs->bs;
+				if (n > len - done)
+					n = len - done;
+				int rc = udf_vat_read(fs, off + done, n, (uint8_t *)buf + done);
+				if (rc == 0)
+					rc = fs->io.read(fs->io.ctx, off + done, n, (uint8_t *)buf + done);
+				else
+					rc = 0;
+				if (rc)
+					return rc;
+				done += n;
+			}
+			return 0;
+		}
+	}
 	return fs->io.read(fs->io.ctx, off, len, buf);
 }
 
@@ -191,7 +214,10 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 			if (v->pd[k].number == num) {
 				p->start = v->pd[k].start;
 				p->len = v->pd[k].len;
-				p->have_pd = p->start < fs->nblocks && p->len <= fs->nblocks - p->start;
+				/* a write-once disc (or its image) is recorded only up to where it was
+				 * written: its partition reaches past that */
+				p->have_pd = p->start < fs->nblocks &&
+					     (p->len <= fs->nblocks - p->start || v->pd[k].access == 2);
 				p->access = v->pd[k].access;
 				p->usb_len = v->pd[k].usb_len;
 				p->usb_lbn = v->pd[k].usb_lbn;
@@ -208,20 +234,22 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 	return 0;
 }
 
-/* The VAT of a write-once disc is the file entry in the last recorded block.  An image does not
- * say which block that is: the last block that is not all zeros. */
+/* The VAT of a write-once disc is the file entry in the last recorded block: the one the medium
+ * reports, or on an image the last block that is not all zeros.  A commit cut short leaves blocks
+ * after the newest complete VAT: the search walks back over them to it. */
 #define VAT_SCAN_LIMIT (1u << 20) /* blocks */
 
-int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
+/* The last block of the physical partition that is not all zeros, or UINT64_MAX. */
+static uint64_t last_nonzero(struct udf_fs *fs, const struct part *pp)
 {
-	struct part *pp = &fs->parts[phys];
 	uint8_t *chunk = malloc(64 * (size_t)fs->bs);
 	uint64_t last = UINT64_MAX;
-	int rc = -ENOENT;
 
 	if (!chunk)
-		return -ENOMEM;
+		return UINT64_MAX;
 	uint64_t end = pp->start + pp->len, scanned = 0;
+	if (end > fs->nblocks)
+		end = fs->nblocks;
 	while (end > pp->start && last == UINT64_MAX && scanned < VAT_SCAN_LIMIT) {
 		uint64_t n = end - pp->start < 64 ? end - pp->start : 64;
 		if (udf_read_bytes(fs, (end - n) * fs->bs, n * fs->bs, chunk))
@@ -238,10 +266,17 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 		scanned += n;
 	}
 	free(chunk);
-	if (last == UINT64_MAX)
-		return -ENOENT;
+	return last;
+}
+
+/* The VAT whose file entry is at sector `at`: 0, or -ENOENT when that block is no VAT. */
+static int load_vat(struct udf_fs *fs, struct part *v, uint16_t phys, uint64_t at)
+{
+	struct part *pp = &fs->parts[phys];
 	struct node *n;
-	if (udf_load_node(fs, phys, (uint32_t)(last - pp->start), &n))
+	int rc = -ENOENT;
+
+	if (udf_load_node(fs, phys, (uint32_t)(at - pp->start), &n))
 		return -ENOENT;
 	uint8_t *data = malloc(n->size ? n->size : 1);
 	if (!data || n->size > (64u << 20))
@@ -249,31 +284,141 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 	if (udf_node_read(fs, n, 0, (size_t)n->size, data) != (ssize_t)n->size)
 		goto out;
 	uint64_t first = 0, count = 0;
-	if (n->file_type == 248 && n->size >= VAT_HEADER_MIN) {
+	bool v20 = false;
+	if (n->file_type == VAT_FILE_TYPE && n->size >= VAT_HEADER_MIN) {
 		uint16_t lhd = le16(data + VAT_HEADER_LEN);
 		if (lhd < VAT_HEADER_MIN || lhd > n->size)
 			goto out;
 		first = lhd;
 		count = (n->size - lhd) / 4;
-		fs->sf.files = le32(data + VAT_NUM_FILES);
-		fs->sf.dirs = le32(data + VAT_NUM_DIRS);
+		v20 = true;
 	} else if (n->size >= VAT150_TRAILER &&
 		   memcmp(data + n->size - VAT150_TRAILER + REGID_IDENT, "*UDF Virtual Alloc Tbl", 22) == 0) {
 		count = (n->size - VAT150_TRAILER) / 4;
 	} else {
 		goto out;
 	}
-	v->vat = malloc(count ? count * 4 : 4);
-	if (!v->vat) {
+	uint32_t *t = malloc(count ? count * 4 : 4);
+	if (!t) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (uint64_t i = 0; i < count; i++)
-		v->vat[i] = le32(data + first + 4 * i);
+		t[i] = le32(data + first + 4 * i);
+	v->vat_prev = v20 ? le32(data + VAT_PREV_VAT) : le32(data + n->size - 4);
+	if (v20) {
+		fs->sf.files = le32(data + VAT_NUM_FILES);
+		fs->sf.dirs = le32(data + VAT_NUM_DIRS);
+		uint16_t liu = le16(data + VAT_IMPL_USE_LEN);
+		v->vat_ours = liu >= UDF_VAT_IU_LEN && first >= VAT_HEADER_MIN + UDF_VAT_IU_LEN &&
+			      memcmp(data + VAT_HEADER_MIN + REGID_IDENT, "*pktfuse", 8) == 0;
+		if (v->vat_ours)
+			v->vat_next_uniq = le64(data + VAT_HEADER_MIN + UDF_VAT_IU_NEXT_UNIQ);
+	}
+	free(v->vat);
+	v->vat = t;
 	v->nvat = (uint32_t)count;
 	v->phys = phys;
+	v->vat20 = v20;
+	v->vat_lbn = (uint32_t)(at - pp->start);
 	rc = 0;
 out:
 	free(data);
 	return rc;
+}
+
+int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
+{
+	struct part *pp = &fs->parts[phys];
+	struct udf_append_state as;
+	uint64_t last = UINT64_MAX;
+
+	if (fs->io.append_state && fs->io.append_state(fs->io.ctx, &as) == 0 && as.recorded)
+		last = as.last_recorded / fs->bs;
+	else
+		last = last_nonzero(fs, pp);
+	if (last == UINT64_MAX || last < pp->start)
+		return -ENOENT;
+	uint8_t *b = malloc(fs->bs);
+	if (!b)
+		return -ENOMEM;
+	int rc = -ENOENT;
+	/* walk back over a commit cut short: only a block that is a file entry recorded at its own
+	 * place is tried */
+	for (uint64_t s = last, n = 0; s >= pp->start && n < VAT_SCAN_LIMIT && rc == -ENOENT; s--, n++) {
+		int id;
+		if (read_sector(fs, s, b) == 0 &&
+		    ((id = udf_tag_check(b, fs->bs, (uint32_t)(s - pp->start))) == TAG_FE || id == TAG_EFE))
+			rc = load_vat(fs, v, phys, s);
+		if (s == 0)
+			break;
+	}
+	free(b);
+	v->vat_torn = rc == 0 && pp->start + v->vat_lbn != last;
+	/* an earlier commit: each VAT names the one before it, always recorded before it */
+	for (uint32_t k = 0; rc == 0 && k < fs->opts.snapshot; k++) {
+		uint32_t prev = v->vat_prev;
+		if (prev == VAT_UNUSED || prev >= v->vat_lbn)
+			return -ERANGE;
+		if (load_vat(fs, v, phys, pp->start + prev) != 0)
+			return -ERANGE;
+	}
+	return rc;
+}
+
+/* The header of the VAT whose file entry is partition block lbn of phys (raw, not cached as a node):
+ * 0, or -ENOENT when no VAT is there. */
+static int vat_header_at(struct udf_fs *fs, uint16_t phys, uint32_t lbn, uint8_t *b, uint8_t *hdr,
+			 struct timespec *when, uint32_t *prev)
+{
+	int id;
+
+	if (udf_read_lb(fs, phys, lbn, b) || ((id = udf_tag_check(b, fs->bs, lbn)) != TAG_FE && id != TAG_EFE) ||
+	    b[ICB_FILE_TYPE] != VAT_FILE_TYPE)
+		return -ENOENT;
+	bool efe = id == TAG_EFE;
+	uint32_t base = efe ? EFE_SIZE : FE_SIZE, lea = le32(b + (efe ? EFE_EA_LEN : FE_EA_LEN));
+	if ((uint64_t)base + lea + VAT_HEADER_MIN > fs->bs)
+		return -ENOENT;
+	*when = udf_timestamp(b + (efe ? EFE_MODIFICATION_TIME : FE_MODIFICATION_TIME));
+	if ((le16(b + ICB_FLAGS) & 7) == 3) {
+		memcpy(hdr, b + base + lea, VAT_HEADER_MIN);
+	} else if ((le16(b + ICB_FLAGS) & 7) == 0) {
+		uint32_t at = le32(b + base + lea + SAD_POS);
+		if (udf_read_lb(fs, phys, at, b))
+			return -ENOENT;
+		memcpy(hdr, b, VAT_HEADER_MIN);
+	} else {
+		return -ENOENT;
+	}
+	*prev = le32(hdr + VAT_PREV_VAT);
+	return 0;
+}
+
+int udf_commit_list(struct udf_fs *fs, udf_commit_fn fn, void *ctx)
+{
+	struct part *v = NULL;
+
+	pthread_mutex_lock(&fs->lock);
+	for (unsigned i = 0; i < fs->nparts && !v; i++)
+		if (fs->parts[i].kind == PART_VIRTUAL && fs->parts[i].vat20)
+			v = &fs->parts[i];
+	uint8_t *b = malloc(fs->bs), hdr[VAT_HEADER_MIN];
+	int n = -EINVAL;
+	if (v && b) {
+		n = 0;
+		for (uint32_t lbn = v->vat_lbn, prev; n < (1 << 20); lbn = prev) {
+			struct timespec when;
+			if (vat_header_at(fs, v->phys, lbn, b, hdr, &when, &prev) != 0)
+				break;
+			int stop = fn(ctx, (uint32_t)n, fs->parts[v->phys].start + lbn, when, le32(hdr + VAT_NUM_FILES),
+				      le32(hdr + VAT_NUM_DIRS));
+			n++;
+			if (stop || prev == VAT_UNUSED || prev >= lbn)
+				break;
+		}
+	}
+	free(b);
+	pthread_mutex_unlock(&fs->lock);
+	return n;
 }

@@ -18,6 +18,8 @@
 int udf_write_lb(struct udf_fs *fs, uint32_t lbn, const void *buf)
 {
 	uint64_t sector;
+	if (fs->w && fs->w->vat)
+		return udf_vat_stage(fs, lbn, 1, buf);
 	int rc = udf_map_block(fs, 0, lbn, &sector);
 
 	return rc ? rc : fs->io.write(fs->io.ctx, sector * fs->bs, fs->bs, buf);
@@ -28,6 +30,8 @@ int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *bu
 {
 	uint32_t i = 0;
 
+	if (fs->w && fs->w->vat)
+		return udf_vat_stage(fs, lbn, n, buf);
 	while (i < n) {
 		uint64_t s0, s;
 		int rc = udf_map_block(fs, 0, lbn + i, &s0);

@@ -19,9 +19,15 @@ const char *udf_mount_note(struct udf_fs *fs)
 	return fs->note;
 }
 
+/* A write-once disc whose commit failed part way is not written any more (udf_vat.c). */
+static bool broken(const struct udf_fs *fs)
+{
+	return fs->w && fs->w->vat && fs->w->vat->broken;
+}
+
 bool udf_writable(struct udf_fs *fs, char *why, size_t len)
 {
-	if (fs->w)
+	if (fs->w && !broken(fs))
 		return true;
 	if (why && len)
 		snprintf(why, len, "%s", fs->ro_reason[0] ? fs->ro_reason : "mounted read-only");
@@ -44,7 +50,7 @@ uint64_t udf_generation(struct udf_fs *fs, uint64_t ino)
 static int writable(struct udf_fs *fs, uint64_t ino, struct node **n,
 		    int (*get)(struct udf_fs *fs, uint64_t ino, struct node **out))
 {
-	if (!fs->w)
+	if (!fs->w || broken(fs))
 		return -EROFS;
 	int rc = get(fs, ino, n);
 	if (rc)
@@ -234,7 +240,7 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 	put_le32(h + (efe ? EFE_CHECKPOINT : FE_CHECKPOINT), 1); /* checkpoint */
 	n->efe = efe;
 	n->fe_lbn = lbn;
-	n->ino = udf_make_ino(0, lbn);
+	n->ino = udf_make_ino(fs->w->vat ? fs->w->vat->vpart : 0, lbn);
 	n->file_type = udf_file_type_of(mode);
 	n->uniq = udf_take_uniq(fs);
 	n->uid_raw = (uint32_t)uid;
@@ -342,11 +348,13 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 		goto out;
 	}
 	uint32_t lbn, got;
-	if ((rc = alloc_or_commit(fs, UINT64_MAX, 1, ALLOC_META, &lbn, &got)) != 0) {
+	/* write-once media: the file entry gets a virtual block, recorded at the commit */
+	rc = fs->w->vat ? udf_vat_new_vblock(fs, &lbn) : alloc_or_commit(fs, UINT64_MAX, 1, ALLOC_META, &lbn, &got);
+	if (rc != 0) {
 		free(link);
 		goto out;
 	}
-	struct node *old = udf_node_find(fs, udf_make_ino(0, lbn));
+	struct node *old = udf_node_find(fs, udf_make_ino(fs->w->vat ? fs->w->vat->vpart : 0, lbn));
 	if (old) {
 		/* a dead node whose block was freed by an earlier commit */
 		udf_node_remove(fs, old);
@@ -466,6 +474,8 @@ static void node_delete(struct udf_fs *fs, struct node *n)
 	fs->w->reserve -= n->reserved;
 	n->reserved = 0;
 	fs->w->changed = true;
+	if (fs->w->vat)
+		udf_mark_dirty(fs, n); /* the commit drops its VAT entry */
 	udf_update_sf(fs);
 }
 
@@ -766,7 +776,10 @@ int udf_close(struct udf_fs *fs)
 	pthread_mutex_lock(&fs->lock);
 	int rc = 0;
 	struct udf_w *w = fs->w;
-	if (w && w->lvid_open) {
+	if (w && w->vat) {
+		/* write-once media: the last commit is the close (closing the session is the medium's) */
+		rc = udf_commit(fs);
+	} else if (w && w->lvid_open) {
 		/* files still open but unlinked go now: nothing can reach them after unmount */
 		for (uint32_t i = 0; i <= fs->nhash_mask; i++)
 			for (struct node *n = fs->nhash[i]; n; n = n->hnext)

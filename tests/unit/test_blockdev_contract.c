@@ -37,6 +37,7 @@ struct backend {
 	const char *profile; /* emulated drives: the emulator's PROFILE */
 	uint32_t packet;     /* image backends: packet size */
 	bool strict;	     /* image backends: -o strict */
+	bool append;	     /* image backends: an image of a write-once disc (starts empty) */
 	bool expect_whole_packets;
 };
 
@@ -68,10 +69,15 @@ static struct pkt_blockdev *open_image(const struct backend *b, bool read_only)
 	if (access(path, F_OK) != 0) {
 		int fd = open(path, O_RDWR | O_CREAT, 0644);
 		ck_assert_int_ge(fd, 0);
-		ck_assert_int_eq(ftruncate(fd, (off_t)(image_sectors(b->packet) * PKT_SECTOR_SIZE)), 0);
+		if (!b->append)
+			ck_assert_int_eq(ftruncate(fd, (off_t)(image_sectors(b->packet) * PKT_SECTOR_SIZE)), 0);
 		close(fd);
 	}
-	struct image_dev_options o = {.packet_sectors = b->packet, .strict = b->strict, .read_only = read_only};
+	struct image_dev_options o = {.packet_sectors = b->packet,
+				      .strict = b->strict,
+				      .read_only = read_only,
+				      .append_only = b->append,
+				      .capacity_sectors = b->append ? image_sectors(b->packet) : 0};
 	struct pkt_blockdev *dev = image_dev_open(path, &o, err, sizeof(err));
 	ck_assert_msg(dev != NULL, "%s", err);
 	return dev;
@@ -118,6 +124,7 @@ static const struct backend backends[] = {
 	{.name = "emu dvd-rw", .open = open_emu, .profile = "dvd-rw", .expect_whole_packets = true},
 	{.name = "emu dvd+rw", .open = open_emu, .profile = "dvd+rw"},
 	{.name = "fault over strict image", .open = open_fault, .packet = 16, .expect_whole_packets = true},
+	{.name = "image of a write-once disc", .open = open_image, .packet = 16, .strict = true, .append = true},
 };
 #define NBACKENDS (int)(sizeof(backends) / sizeof(backends[0]))
 
@@ -206,10 +213,14 @@ START_TEST(test_reads_what_was_written)
 
 	run_open(&r, _i);
 	uint64_t n = r.dev->geo.sector_count, last = (n - 1) / r.ps * r.ps;
-	const struct {
+	struct extent {
 		uint64_t lba;
 		uint32_t count;
-	} runs[] = {{0, r.ps}, {(uint64_t)r.ps * 4, 2 * r.ps}, {last, (uint32_t)(n - last)}};
+	};
+	const struct extent anywhere[] = {{0, r.ps}, {(uint64_t)r.ps * 4, 2 * r.ps}, {last, (uint32_t)(n - last)}};
+	/* write-once media: at the NWA, in order, so without the medium's last packet */
+	const struct extent ascending[] = {{0, r.ps}, {r.ps, 2 * r.ps}, {(uint64_t)r.ps * 3, r.ps}};
+	const struct extent *runs = r.dev->geo.append_only ? ascending : anywhere;
 
 	for (unsigned k = 0; k < 3; k++) {
 		pattern(r.buf, runs[k].lba, runs[k].count, 7);
@@ -257,6 +268,8 @@ START_TEST(test_read_only_refuses_writes)
 	struct run r;
 
 	run_open(&r, _i);
+	if (r.dev->geo.append_only) /* something to read back */
+		ck_assert_int_eq(pkt_blockdev_write_packets(r.dev, 0, r.ps, r.buf), 0);
 	run_reopen(&r, true);
 	ck_assert(!r.dev->geo.writable);
 	ck_assert_int_eq(pkt_blockdev_write(r.dev, 0, r.ps, r.buf), -EROFS);
@@ -281,7 +294,7 @@ START_TEST(test_packet_rule)
 	int misaligned = pkt_blockdev_write(r.dev, 1, r.ps, r.buf);
 	int partial = pkt_blockdev_write(r.dev, (uint64_t)r.ps * 4, 1, r.buf);
 	ck_assert_int_eq(pkt_blockdev_sync(r.dev), 0);
-	if (r.dev->geo.whole_packets) {
+	if (r.dev->geo.whole_packets || r.dev->geo.append_only) {
 		ck_assert_msg(misaligned < 0 && partial < 0, "%s: misaligned %d, partial %d", r.b->name, misaligned,
 			      partial);
 		pattern(r.buf, 0, r.ps, 1);
@@ -327,6 +340,44 @@ START_TEST(test_rewritable_has_no_append_state)
 		ck_assert_int_eq(pkt_blockdev_append_state(r.dev, &st), -EOPNOTSUPP);
 		ck_assert_int_eq(pkt_blockdev_close_session(r.dev, PKT_CLOSE_SESSION), -EOPNOTSUPP);
 	}
+	run_close(&r);
+}
+END_TEST
+
+/* Write-once backends: writes only at the NWA in whole units, never over what is recorded; reads of
+ * what is not recorded fail; append_state follows. */
+START_TEST(test_append_only_rules)
+{
+	struct run r;
+	struct pkt_append_state st;
+
+	run_open(&r, _i);
+	if (!r.dev->geo.append_only) {
+		run_close(&r);
+		return;
+	}
+	ck_assert_int_eq(pkt_blockdev_append_state(r.dev, &st), 0);
+	ck_assert_uint_eq(st.next_writable, 0);
+	ck_assert(!st.recorded && !st.closed);
+	ck_assert_uint_eq(st.free_sectors, r.dev->geo.sector_count);
+	ck_assert_int_eq(pkt_blockdev_read(r.dev, 0, 1, r.back), -EIO);
+	pattern(r.buf, 0, 2 * r.ps, 3);
+	ck_assert_int_eq(pkt_blockdev_write(r.dev, r.ps, r.ps, r.buf), -EINVAL); /* not at the NWA */
+	ck_assert_int_eq(pkt_blockdev_write(r.dev, 0, 1, r.buf), -EINVAL);	 /* not a whole unit */
+	ck_assert_int_eq(pkt_blockdev_write(r.dev, 0, 2 * r.ps, r.buf), 0);
+	ck_assert_int_eq(pkt_blockdev_write(r.dev, 0, r.ps, r.buf), -EINVAL); /* over recorded sectors */
+	ck_assert_int_eq(pkt_blockdev_read(r.dev, 2 * r.ps - 1, 2, r.back), -EIO);
+	ck_assert_int_eq(pkt_blockdev_read(r.dev, 0, 2 * r.ps, r.back), 0);
+	ck_assert_mem_eq(r.back, r.buf, (size_t)2 * r.ps * PKT_SECTOR_SIZE);
+	ck_assert_int_eq(pkt_blockdev_append_state(r.dev, &st), 0);
+	ck_assert_uint_eq(st.next_writable, 2 * r.ps);
+	ck_assert(st.recorded);
+	ck_assert_uint_eq(st.last_recorded, 2 * r.ps - 1);
+	ck_assert_uint_eq(st.free_sectors, r.dev->geo.sector_count - 2 * r.ps);
+	/* the state survives a reopen: it is the file's length */
+	run_reopen(&r, false);
+	ck_assert_int_eq(pkt_blockdev_append_state(r.dev, &st), 0);
+	ck_assert_uint_eq(st.next_writable, 2 * r.ps);
 	run_close(&r);
 }
 END_TEST
@@ -509,6 +560,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_packet_rule, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_hold_and_describe, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_rewritable_has_no_append_state, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_append_only_rules, 0, NBACKENDS);
 	tcase_add_test(tc, test_append_lba);
 	tcase_add_loop_test(tc, test_wo_geometry, 0, NWO);
 	tcase_add_loop_test(tc, test_wo_append_rules, 0, NWO);

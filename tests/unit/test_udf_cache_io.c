@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The UDF engine's udf_io over the packet cache: what udf_cache_io_init fills in, bytes through the
  * cache, and the rescue, where the engine answers in bytes what the cache asks in sectors. */
+#include "append_dev.h"
 #include "mem_dev.h"
 #include "udf_cache_io.h"
 
@@ -34,6 +35,8 @@ START_TEST(test_init_fills_io)
 	ck_assert_uint_eq(io.size, pkt_cache_capacity_bytes(c));
 	ck_assert_uint_eq(io.packet_blocks, 16);
 	ck_assert_uint_eq(io.session_start, 0);
+	ck_assert_ptr_null(io.append_state); /* rewritable */
+	ck_assert_uint_eq(io.link_blocks, 0);
 	udf_cache_io_init(&io, c, true);
 	ck_assert_ptr_eq(io.write, udf_cache_write);
 	ck_assert_int_eq(pkt_cache_destroy(c), 0);
@@ -119,6 +122,51 @@ START_TEST(test_rescue_speaks_bytes_to_the_engine)
 }
 END_TEST
 
+/* A write-once medium: append_state in bytes, past what the cache holds; link blocks; no rescue. */
+START_TEST(test_append_state_in_bytes)
+{
+	struct append_dev a;
+	struct udf_append_state st;
+	struct udf_io io;
+	uint8_t buf[3 * PKT_SECTOR_SIZE] = {1};
+
+	append_dev_init(&a, 1000, 32, 7, 50);
+	struct pkt_cache_config cc = {.dirty_age_ms = 600000};
+	struct pkt_cache *c;
+	char err[256];
+	ck_assert_int_eq(pkt_cache_create(&a.dev, &cc, &c, err, sizeof(err)), 0);
+	udf_cache_io_init(&io, c, true);
+	ck_assert_ptr_eq(io.append_state, udf_cache_append_state);
+	ck_assert_uint_eq(io.link_blocks, 7);
+	ck_assert_uint_eq(io.packet_blocks, 32);
+	ck_assert_ptr_null(io.rescue);
+	ck_assert_int_eq(io.append_state(io.ctx, &st), 0);
+	ck_assert_uint_eq(st.next_writable, 50 * PKT_SECTOR_SIZE);
+	ck_assert_uint_eq(st.free_bytes, 950 * PKT_SECTOR_SIZE);
+	ck_assert(st.recorded);
+	ck_assert_uint_eq(st.last_recorded, 49 * PKT_SECTOR_SIZE);
+	ck_assert(!st.closed);
+	/* held by the cache, not on the medium yet: next_writable moves, the medium's state does not */
+	ck_assert_int_eq(io.write(io.ctx, 50 * PKT_SECTOR_SIZE, sizeof(buf), buf), 0);
+	ck_assert_int_eq(io.append_state(io.ctx, &st), 0);
+	ck_assert_uint_eq(st.next_writable, 53 * PKT_SECTOR_SIZE);
+	ck_assert_uint_eq(st.free_bytes, 947 * PKT_SECTOR_SIZE);
+	ck_assert_uint_eq(st.last_recorded, 49 * PKT_SECTOR_SIZE);
+	/* a flush pads the packet; the next one starts after its link blocks */
+	ck_assert_int_eq(io.flush(io.ctx), 0);
+	ck_assert_int_eq(io.append_state(io.ctx, &st), 0);
+	ck_assert_uint_eq(st.next_writable, (50 + 32 + 7) * PKT_SECTOR_SIZE);
+	ck_assert_uint_eq(st.last_recorded, (50 + 31) * PKT_SECTOR_SIZE);
+	ck_assert_uint_eq(st.free_bytes, (1000 - 89) * PKT_SECTOR_SIZE);
+	ck_assert_int_eq(pkt_cache_close_session(c, PKT_CLOSE_FINALIZE), 0);
+	ck_assert_int_eq(io.append_state(io.ctx, &st), 0);
+	ck_assert(st.closed);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_cache_io");
@@ -126,6 +174,7 @@ int main(void)
 	tcase_add_test(t, test_init_fills_io);
 	tcase_add_test(t, test_bytes_through_the_cache);
 	tcase_add_test(t, test_rescue_speaks_bytes_to_the_engine);
+	tcase_add_test(t, test_append_state_in_bytes);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);

@@ -47,6 +47,13 @@ struct part {
 	uint32_t nspare;
 	uint32_t *vat; /* virtual: virtual block → block of the physical partition `phys` */
 	uint32_t nvat;
+	uint32_t vat_cap;  /* entries vat has room for (the writer appends) */
+	uint32_t vat_lbn;  /* the VAT's file entry (block of `phys`) */
+	uint32_t vat_prev; /* the previous VAT's, VAT_UNUSED when none */
+	bool vat20;	   /* a VAT of 2.00's form (1.50's is read only) */
+	bool vat_ours;	   /* its implementation use is pktfuse's: vat_next_uniq holds */
+	bool vat_torn;	   /* blocks of a commit cut short follow it: it is not the last recorded */
+	uint64_t vat_next_uniq;
 	uint16_t phys;
 	uint32_t meta_loc, mirror_loc; /* metadata: the metadata file and its mirror in `phys` */
 	struct node *meta;	       /* metadata: the file whose extents map this partition */

@@ -18,6 +18,29 @@ struct pend {
 	uint32_t lbn, n;
 };
 
+/*
+ * Write-once media (a virtual partition over a physical one): blocks are handed out in ascending
+ * order from the NWA at the start of the commit interval, as the medium records them (write units of
+ * `unit` blocks, each followed by `link` lost ones).  The k-th block handed out in the run is sector
+ * run + k/unit*(unit+link) + k%unit.  Until a commit (or a drain of whole units when they grow big)
+ * writes them, blocks stay in `stage`, where they may still change; once on the medium a block is
+ * never written again.
+ */
+struct udf_vat_w {
+	uint16_t vpart, ppart; /* the virtual partition and the physical one under it */
+	uint64_t pstart, pend; /* sectors: the physical partition's block 0, its end */
+	uint32_t unit, link;
+	uint64_t run;	  /* sector of the run's first block (an NWA) */
+	uint64_t nk;	  /* blocks handed out in the run */
+	uint64_t flushed; /* of which on the medium (whole units) */
+	uint8_t **stage;  /* stage[k - flushed]; NULL: padding, or handed out and not written yet */
+	size_t stage_cap;
+	uint32_t ndirty; /* nodes whose file entry the next commit writes */
+	uint32_t *vfree; /* virtual blocks no file entry uses (freed by an earlier commit): used again */
+	uint32_t nvfree, capvfree;
+	bool broken; /* a commit failed part way: the medium's state is unknown, no more writes */
+};
+
 struct udf_w {
 	uint8_t *sbd; /* the whole space bitmap descriptor; bit set = block free */
 	uint32_t sbd_lbn, sbd_blocks;
@@ -43,6 +66,7 @@ struct udf_w {
 	int tz;		    /* minutes east of UTC, for timestamps */
 	uint8_t *buf;	    /* one block of scratch */
 	uint8_t *buf2;
+	struct udf_vat_w *vat; /* write-once media, else NULL */
 };
 
 #define MAX_EXT_BYTES(bs) ((AD_LEN_MASK / (bs)) * (bs))
@@ -126,6 +150,28 @@ int udf_commit_for_space(struct udf_fs *fs);
 
 /* udf_check.c */
 int udf_recover(struct udf_fs *fs);
+
+int udf_commit_place(struct udf_fs *fs, struct node *n);
+void udf_commit_done(struct udf_fs *fs);
+
+/* udf_vat.c: write-once media */
+int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_why);
+void udf_vat_detach(struct udf_w *w);
+int udf_vat_alloc(struct udf_fs *fs, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got);
+int udf_vat_stage(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *buf);
+/* Copies what the staged sectors in [off, off+len) hold; 1 when all of it was staged or
+ * handed out (zeros), 0 when none is, -1 when it is mixed (read sector by sector). */
+int udf_vat_read(struct udf_fs *fs, uint64_t off, size_t len, uint8_t *buf);
+bool udf_vat_frozen(struct udf_fs *fs, uint16_t part, uint32_t lbn);
+int udf_vat_new_vblock(struct udf_fs *fs, uint32_t *v);
+int udf_vat_put_fe(struct udf_fs *fs, uint32_t vlbn, const uint8_t *buf);
+int udf_vat_commit(struct udf_fs *fs);
+int udf_vat_drain(struct udf_fs *fs);
+uint64_t udf_vat_keep(const struct udf_fs *fs);
+/* Blocks an operation may take now (what the next commit needs kept back). */
+uint64_t udf_vat_avail(struct udf_fs *fs);
+void udf_vat_update_sf(struct udf_fs *fs);
+uint16_t udf_ino_part(uint64_t ino);
 
 /* udf_mount.c */
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen);

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The packet cache's flusher thread: picks runs of dirty packets and writes them back. */
+#define _GNU_SOURCE
+#include "pkt_cache_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the flusher ---- */
+
+static int cmp_slot_pkt(const void *a, const void *b, void *arg)
+{
+	const struct pkt_cache *c = arg;
+	uint64_t x = c->slots[*(const uint32_t *)a].pkt, y = c->slots[*(const uint32_t *)b].pkt;
+
+	return x < y ? -1 : x > y;
+}
+
+enum pick_reason { PICK_NONE, PICK_URGENT, PICK_AGED };
+
+bool cache_flushable(const struct pkt_cache *c, const struct slot *s)
+{
+	if (s->ndirty == 0 || (s->flags & (SLOT_LOADING | SLOT_WRITEBACK)) || s->refs)
+		return false;
+	/* A failed packet is retried only by a flush that started after it failed (err_gen is the
+	 * flush generation at the failure, plus one). */
+	return s->err_gen == 0 || s->err_gen <= c->flush_gen;
+}
+
+/* Collects the next run of consecutive flushable packets in elevator order into c->order.  Returns
+ * the run length (0 = nothing to do) and sets *next_deadline when only aged data would qualify later. */
+static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_deadline)
+{
+	bool urgent = c->draining || c->want_slot || c->flush_waiters;
+	uint32_t n = 0;
+
+	*next_deadline = UINT64_MAX;
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		struct slot *s = &c->slots[i];
+		if (!cache_flushable(c, s))
+			continue;
+		uint64_t due = s->dirty_ms + c->age_ms;
+		if (!urgent && due > now) {
+			if (due < *next_deadline)
+				*next_deadline = due;
+			continue;
+		}
+		c->order[n++] = i;
+	}
+	if (n == 0)
+		return 0;
+	qsort_r(c->order, n, sizeof(c->order[0]), cmp_slot_pkt, c);
+	/* C-SCAN: the first packet at or after the elevator position, else wrap to the lowest. */
+	uint32_t start = 0;
+	while (start < n && c->slots[c->order[start]].pkt < c->elevator)
+		start++;
+	if (start == n)
+		start = 0;
+	/* Draining needs only what takes the cache down to the low watermark, and a waiter for a slot
+	 * one packet: writing more would write the packet a streaming writer is still filling. */
+	uint32_t limit = c->batch_packets;
+	if (!c->flush_waiters && (c->draining || c->want_slot)) {
+		uint32_t need = c->want_slot;
+		if (c->draining && c->ndirty > c->low && c->ndirty - c->low > need)
+			need = c->ndirty - c->low;
+		if (need < limit)
+			limit = need ? need : 1;
+	}
+	uint32_t len = 1;
+	while (start + len < n && len < limit &&
+	       c->slots[c->order[start + len]].pkt == c->slots[c->order[start + len - 1]].pkt + 1)
+		len++;
+	memmove(c->order, c->order + start, len * sizeof(c->order[0]));
+	return len;
+}
+
+/* Writes one run of packets: gather what is missing, copy to the bounce buffer, write, account. */
+/* A dirty slot's data goes to the medium: clean while in flight, out of the dirty counts. */
+void cache_writeback_begin(struct pkt_cache *c, struct slot *s)
+{
+	memset(s->dirty, 0, c->words * sizeof(uint64_t));
+	s->ndirty = 0;
+	s->wb_seq = s->dirty_seq;
+	s->flags |= SLOT_WRITEBACK;
+	c->ndirty--;
+	if (s->err_gen)
+		c->nerror--;
+	c->nwriteback++;
+}
+
+/* The write of a slot in flight ended; a failed one makes the packet dirty again, whole, and
+ * marked failed: data is never lost. */
+void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok)
+{
+	s->flags &= ~(uint32_t)SLOT_WRITEBACK;
+	c->nwriteback--;
+	if (ok) {
+		s->err_gen = 0;
+		return;
+	}
+	if (s->ndirty == 0) {
+		c->ndirty++;
+		s->dirty_seq = s->wb_seq;
+	}
+	for (uint32_t i = 0; i < slot_data_sectors(c, s); i++)
+		bit_set(s->dirty, i);
+	s->ndirty = slot_data_sectors(c, s);
+	s->err_gen = c->flush_gen + 1;
+	c->nerror++;
+}
+
+static void write_batch(struct pkt_cache *c, uint32_t n)
+{
+	uint32_t *idx = c->order;
+	uint32_t ok = 0;
+	int rc = 0;
+
+	for (uint32_t k = 0; k < n; k++)
+		c->slots[idx[k]].refs++;
+	/* Gather first: a packet whose missing sectors cannot be read is not written at all. */
+	for (ok = 0; ok < n; ok++) {
+		rc = cache_fill_slot(c, &c->slots[idx[ok]], true);
+		if (rc)
+			break;
+	}
+	if (ok < n) {
+		/* The run is cut before the unreadable packet; that one is marked failed. */
+		struct slot *bad = &c->slots[idx[ok]];
+		if (bad->err_gen == 0)
+			c->nerror++;
+		bad->err_gen = c->flush_gen + 1;
+		c->st.write_errors++;
+		for (uint32_t k = ok; k < n; k++)
+			c->slots[idx[k]].refs--;
+		n = ok;
+		wake_changed(c);
+		if (n == 0)
+			return;
+	}
+	uint64_t first_lba = packet_first(c, c->slots[idx[0]].pkt);
+	uint32_t count = 0, padded = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		struct slot *s = &c->slots[idx[k]];
+		uint32_t data = slot_data_sectors(c, s);
+		memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
+		count += data;
+		padded += data - s->ndirty; /* write-once media: sectors nobody wrote go as zeros */
+		cache_writeback_begin(c, s);
+	}
+	if (c->append)
+		cache_append_advance(c, first_lba, count);
+	pthread_mutex_unlock(&c->lock);
+	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
+	pthread_mutex_lock(&c->lock);
+	if (c->append)
+		cache_append_done(c, first_lba, count, padded, rc);
+	for (uint32_t k = 0; k < n; k++) {
+		struct slot *s = &c->slots[idx[k]];
+		cache_writeback_end(c, s, rc == 0);
+		s->refs--;
+	}
+	if (rc == 0) {
+		c->st.packets_written += n;
+		c->st.medium_write_bytes += (uint64_t)count * PKT_SECTOR_SIZE;
+		c->st.write_commands++;
+		c->elevator = c->slots[idx[n - 1]].pkt + 1;
+	} else {
+		c->st.write_errors++;
+	}
+	wake_changed(c);
+}
+
+void *cache_flusher_main(void *arg)
+{
+	struct pkt_cache *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		/* Only this thread talks to hold(), so lock and unlock reach the backend in order. */
+		if (c->ndirty > 0) {
+			c->release_hold = false;
+			if (!c->held) {
+				c->held = true;
+				pthread_mutex_unlock(&c->lock);
+				pkt_blockdev_hold(c->dev, true);
+				pthread_mutex_lock(&c->lock);
+				continue;
+			}
+		} else if (c->held && c->release_hold && c->nwriteback == 0) {
+			c->held = c->release_hold = false;
+			pthread_mutex_unlock(&c->lock);
+			pkt_blockdev_hold(c->dev, false);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		if (c->draining && c->ndirty <= c->low)
+			c->draining = false;
+		if (c->ndirty >= c->high)
+			c->draining = true;
+		uint64_t now = now_ms(), deadline;
+		uint32_t zeros = 0;
+		uint32_t n = c->append ? cache_pick_append(c, now, &deadline, &zeros) : pick_batch(c, now, &deadline);
+		if (zeros) {
+			cache_write_zeros(c, zeros);
+			continue;
+		}
+		if (n) {
+			write_batch(c, n);
+			continue;
+		}
+		if (deadline == UINT64_MAX) {
+			c->flusher_idle = true;
+			pthread_cond_wait(&c->kick, &c->lock);
+			c->flusher_idle = false;
+		} else {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t wait = deadline - now;
+			ts.tv_sec += (time_t)(wait / 1000);
+			ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&c->kick, &c->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The packet cache's read and write paths. */
+#define _GNU_SOURCE
+#include "pkt_cache_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool range_valid(const struct slot *s, uint32_t first, uint32_t end)
+{
+	for (uint32_t i = first; i < end; i++)
+		if (!bit_test(s->valid, i))
+			return false;
+	return true;
+}
+
+static int check_range(const struct pkt_cache *c, size_t len, uint64_t off)
+{
+	uint64_t cap = pkt_cache_capacity_bytes(c);
+
+	if (off > cap || len > cap - off)
+		return -EINVAL;
+	return 0;
+}
+
+/* The part of a byte range that falls in one packet: the packet, the byte offset in it, the byte
+ * count, and the sectors [s0, s1) it touches. */
+struct segment {
+	uint64_t pkt, in;
+	size_t n;
+	uint32_t s0, s1;
+};
+
+static struct segment segment_of(const struct pkt_cache *c, uint64_t off, size_t len)
+{
+	struct segment g;
+
+	g.pkt = packet_of(c, off / PKT_SECTOR_SIZE);
+	uint64_t start = packet_first(c, g.pkt) * PKT_SECTOR_SIZE;
+	uint64_t pbytes = (uint64_t)packet_sectors(c, g.pkt) * PKT_SECTOR_SIZE;
+	g.in = off - start;
+	g.n = (size_t)(pbytes - g.in < len ? pbytes - g.in : len);
+	g.s0 = (uint32_t)(g.in / PKT_SECTOR_SIZE);
+	g.s1 = (uint32_t)((g.in + g.n + PKT_SECTOR_SIZE - 1) / PKT_SECTOR_SIZE);
+	return g;
+}
+
+/* The user's buffer of a read (out) or a write (in), where the segment at hand starts. */
+union user_buf {
+	uint8_t *out;
+	const uint8_t *in;
+};
+
+/* What a read or write does with one segment, on its slot pinned (the walk unpins it): 0 done,
+ * -EAGAIN try the segment again, another negative errno fails the operation. */
+typedef int (*segment_fn)(struct pkt_cache *c, struct slot *s, bool hit, const struct segment *g, union user_buf ub);
+
+/* Walks the byte range [off, off + len) a packet at a time under the lock, pinning each packet's
+ * slot for fn; adds the bytes done to *bytes.  Stops at the first failure. */
+static int for_each_segment(struct pkt_cache *c, union user_buf ub, size_t len, uint64_t off, segment_fn fn,
+			    uint64_t *bytes)
+{
+	int rc = check_range(c, len, off);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	while (len) {
+		struct segment g = segment_of(c, off, len);
+		struct slot *s;
+		bool hit;
+
+		rc = cache_get_slot(c, g.pkt, &s, &hit);
+		if (rc)
+			break;
+		rc = fn(c, s, hit, &g, ub);
+		cache_put_slot(c, s);
+		if (rc == -EAGAIN)
+			continue;
+		if (rc)
+			break;
+		ub.in += g.n;
+		off += g.n;
+		len -= g.n;
+		*bytes += g.n;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static int read_segment(struct pkt_cache *c, struct slot *s, bool hit, const struct segment *g, union user_buf ub)
+{
+	if (hit && range_valid(s, g->s0, g->s1)) {
+		c->st.cache_hits++;
+	} else {
+		c->st.cache_misses++;
+		int rc = cache_fill_slot(c, s, false);
+		/* A write-once medium's recorded part may hold unreadable sectors where our packets do not
+		 * (the link sectors of another writer's packets): then only what was asked for. */
+		if (rc && c->append)
+			rc = cache_fill_range(c, s, g->s0, g->s1, false);
+		if (rc)
+			return rc;
+	}
+	memcpy(ub.out, s->data + g->in, g->n);
+	return 0;
+}
+
+int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off)
+{
+	return for_each_segment(c, (union user_buf){.out = buf}, len, off, read_segment, &c->st.user_read_bytes);
+}
+
+/* Waits at the dirty high watermark before a clean slot becomes dirty. */
+static int wait_congestion(struct pkt_cache *c)
+{
+	bool waited = false;
+
+	while (c->ndirty >= c->high) {
+		if (writeback_stuck(c))
+			return -EIO;
+		if (!waited) {
+			c->st.congestion_waits++;
+			waited = true;
+		}
+		c->draining = true;
+		pthread_cond_signal(&c->kick);
+		c->congested++;
+		wait_changed(c);
+		c->congested--;
+	}
+	return 0;
+}
+
+/* Write-once media: below the NWA to be everything is on the medium or on its way, and the link
+ * sectors at a packet's end are lost. */
+static bool append_refused(const struct pkt_cache *c, const struct slot *s, const struct segment *g)
+{
+	return packet_first(c, s->pkt) + g->s0 < c->accept || g->s1 > slot_data_sectors(c, s);
+}
+
+static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const struct segment *g, union user_buf ub)
+{
+	uint64_t in = g->in;
+	size_t n = g->n;
+	uint32_t s0 = g->s0, s1 = g->s1;
+	int rc;
+
+	if (hit)
+		c->st.cache_hits++;
+	else
+		c->st.cache_misses++;
+	if (c->append && append_refused(c, s, g))
+		return -EROFS;
+	if (s->ndirty == 0) {
+		/* Waiting may let the flusher touch this slot; it stays pinned so it is not evicted. */
+		rc = wait_congestion(c);
+		if (rc == 0 && (s->flags & SLOT_LOADING))
+			rc = -EAGAIN;
+		if (rc)
+			return rc;
+	}
+	/* A sector written only in part needs its old contents first. */
+	bool head_partial = in % PKT_SECTOR_SIZE != 0 && !bit_test(s->valid, s0);
+	bool tail_partial = (in + n) % PKT_SECTOR_SIZE != 0 && !bit_test(s->valid, s1 - 1);
+	if (head_partial || tail_partial) {
+		rc = cache_fill_slot(c, s, false);
+		if (rc)
+			return rc;
+	}
+	if (c->append) {
+		/* Again: every wait above may have let the flusher move the NWA past it. */
+		if (append_refused(c, s, g))
+			return -EROFS;
+		if (packet_first(c, s->pkt) + s1 > c->append_end)
+			c->append_end = packet_first(c, s->pkt) + s1;
+	}
+	memcpy(s->data + in, ub.in, n);
+	bool was_clean = s->ndirty == 0;
+	for (uint32_t i = s0; i < s1; i++) {
+		if (!bit_test(s->valid, i)) {
+			bit_set(s->valid, i);
+			s->nvalid++;
+		}
+		if (!bit_test(s->dirty, i)) {
+			bit_set(s->dirty, i);
+			s->ndirty++;
+		}
+	}
+	if (was_clean) {
+		c->ndirty++;
+		s->dirty_seq = c->seq + 1;
+		s->dirty_ms = now_ms();
+		/* A flusher asleep with nothing to time must learn the new deadline. */
+		if (c->flusher_idle || c->ndirty >= c->high)
+			pthread_cond_signal(&c->kick);
+	} /* Write-once media: a packet completed at the NWA can go at once. */
+	if (c->append && c->flusher_idle && packet_first(c, s->pkt) == c->accept &&
+	    s->ndirty >= slot_data_sectors(c, s))
+		pthread_cond_signal(&c->kick);
+	c->seq++;
+	return 0;
+}
+
+int pkt_cache_write(struct pkt_cache *c, const void *buf, size_t len, uint64_t off)
+{
+	if (!c->geo.writable)
+		return -EROFS;
+	return for_each_segment(c, (union user_buf){.in = buf}, len, off, write_segment, &c->st.user_write_bytes);
+}

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The packet cache's insides, shared by its files (pkt_cache*.c) and nobody else.
+ *
+ * One mutex guards all metadata and the copies between user buffers and slots (a copy
+ * of a packet costs microseconds; the medium costs milliseconds).  Backend I/O always runs without the
+ * mutex, on slots marked LOADING (exclusive: only invalid sectors are filled, nobody else may touch the
+ * slot) or WRITEBACK (shared: the data was copied to the flusher's bounce buffer, so users may keep
+ * writing; the slot is only kept from eviction so a read miss cannot fetch stale data meanwhile).
+ *
+ * The files: pkt_cache.c (create, destroy), pkt_cache_slots.c (index, LRU, free list, pinning and
+ * filling slots), pkt_cache_io.c (the read and write paths), pkt_cache_flusher.c (the flusher thread
+ * and write-back), pkt_cache_flush.c (flush, rescue of failed packets, dropping clean ones),
+ * pkt_cache_stats.c (statistics), pkt_cache_append.c (write-once media: what the medium can take
+ * next, padding, sessions).
+ *
+ * Packet p covers sectors [p * stride - phase, (p + 1) * stride - phase) of the medium (clipped to
+ * it).  On rewritable media stride is the packet size and phase 0: packets are aligned.  On
+ * write-once media the grid runs through the NWA: phase puts a packet start on it, and stride adds
+ * the link sectors the medium loses after each packet (a slot holds them too, so that a read of the
+ * recorded part finds every sector somewhere; they are never written).
+ */
+#ifndef PKTFUSE_PKT_CACHE_INT_H
+#define PKTFUSE_PKT_CACHE_INT_H
+
+#include "pkt_cache.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define NO_SLOT UINT32_MAX
+#define NO_PACKET UINT64_MAX
+
+enum {
+	SLOT_LOADING = 1u << 0,
+	SLOT_WRITEBACK = 1u << 1,
+};
+
+struct slot {
+	uint64_t pkt; /* packet number, NO_PACKET when free */
+	uint8_t *data;
+	uint64_t *valid; /* bitmaps of nsect bits */
+	uint64_t *dirty;
+	uint32_t nsect;	 /* sectors in this packet (the final packet may be short) */
+	uint32_t ndirty; /* dirty sectors; 0 = clean */
+	uint32_t nvalid;
+	uint32_t flags;
+	uint32_t refs;	/* pinned by an operation in progress */
+	uint32_t hnext; /* hash chain, or free list */
+	uint32_t lru_prev, lru_next;
+	uint64_t dirty_seq; /* write sequence number of the oldest unwritten change */
+	uint64_t dirty_ms;  /* when it was first dirtied */
+	uint64_t wb_seq;    /* dirty_seq of the data in flight while WRITEBACK */
+	uint64_t err_gen;   /* flush generation at which its write last failed; 0 = no error */
+};
+
+struct pkt_cache {
+	struct pkt_blockdev *dev;
+	struct pkt_geometry geo;
+	uint64_t npackets; /* packets on the medium */
+	uint32_t ps;	   /* sectors per packet (the write unit) */
+	uint32_t stride;   /* sectors a slot covers: ps, plus geo.link_sectors on write-once media */
+	uint32_t phase;	   /* packet p starts at sector p * stride - phase */
+	uint32_t words;	   /* bitmap words per slot */
+	uint32_t nslots;
+	uint32_t high, low; /* dirty watermarks in slots */
+	uint64_t age_ms;
+	uint32_t batch_packets;
+
+	struct slot *slots;
+	uint8_t *arena; /* nslots packets, then the bounce buffer */
+	size_t arena_len;
+	uint8_t *bounce;
+	uint8_t *rescue; /* one packet, for pkt_cache_rescue_failed */
+	uint64_t *bits;
+	uint32_t *bucket;
+	uint32_t bucket_mask;
+	uint32_t free_head;
+	uint32_t lru_head, lru_tail; /* most recent at head */
+	uint32_t *order;	     /* flusher scratch: dirty slots sorted by packet */
+
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* any slot state change: waiters re-check */
+	pthread_cond_t kick;	/* wakes the flusher */
+	pthread_t flusher;
+	bool stop;
+	bool draining;	   /* between crossing high and reaching low */
+	bool held;	   /* backend told that dirty data is held */
+	bool release_hold; /* a flush found everything on the medium */
+	bool flusher_idle; /* flusher sleeps with no deadline */
+
+	uint32_t ndirty; /* dirty slots (including ones whose write failed) */
+	uint32_t nerror; /* dirty slots whose last write failed */
+	uint32_t nwriteback;
+	uint32_t want_slot; /* operations waiting for a clean slot */
+	uint32_t nwaiting;  /* threads waiting on `changed` */
+	uint32_t flush_waiters;
+	uint64_t flush_gen;
+	uint64_t seq;	   /* user write sequence */
+	uint64_t elevator; /* next packet the elevator sweeps from */
+
+	/* Write-once media (geo.append_only). */
+	bool append;
+	uint64_t accept;     /* the NWA the medium will have once what was handed to it is written:
+			      * writes below it fail with -EROFS */
+	uint64_t append_end; /* past the highest sector a user wrote */
+	uint32_t congested;  /* writers waiting at the dirty high watermark */
+
+	struct pkt_cache_stats st;
+};
+
+static inline uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Every wait on `changed` goes through here, so that the many state changes with nobody waiting
+ * cost no broadcast (and waiters do not rescan for nothing). */
+static inline void wait_changed(struct pkt_cache *c)
+{
+	c->nwaiting++;
+	pthread_cond_wait(&c->changed, &c->lock);
+	c->nwaiting--;
+}
+
+static inline void wake_changed(struct pkt_cache *c)
+{
+	if (c->nwaiting)
+		pthread_cond_broadcast(&c->changed);
+}
+
+static inline bool bit_test(const uint64_t *map, uint32_t i)
+{
+	return (map[i / 64] >> (i % 64)) & 1u;
+}
+
+static inline void bit_set(uint64_t *map, uint32_t i)
+{
+	map[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+static inline uint32_t hash_pkt(const struct pkt_cache *c, uint64_t pkt)
+{
+	return (uint32_t)((pkt * 0x9E3779B97F4A7C15ull) >> 32) & c->bucket_mask;
+}
+
+static inline bool slot_evictable(const struct slot *s)
+{
+	return s->ndirty == 0 && s->refs == 0 && s->flags == 0;
+}
+
+/* True when nothing the flusher may do will ever produce a clean slot or lower the dirty count:
+ * every dirty packet failed to write and no flush has asked for a retry. */
+static inline bool writeback_stuck(const struct pkt_cache *c)
+{
+	return c->nwriteback == 0 && c->ndirty > 0 && c->nerror == c->ndirty;
+}
+
+/* The first sector of packet pkt, the packet of sector lba, and the sectors of packet pkt. */
+static inline uint64_t packet_first(const struct pkt_cache *c, uint64_t pkt)
+{
+	uint64_t x = pkt * c->stride;
+
+	return x > c->phase ? x - c->phase : 0;
+}
+
+static inline uint64_t packet_of(const struct pkt_cache *c, uint64_t lba)
+{
+	return (lba + c->phase) / c->stride;
+}
+
+static inline uint32_t packet_sectors(const struct pkt_cache *c, uint64_t pkt)
+{
+	uint64_t end = (pkt + 1) * c->stride - c->phase;
+
+	if (end > c->geo.sector_count)
+		end = c->geo.sector_count;
+	return (uint32_t)(end - packet_first(c, pkt));
+}
+
+/* The sectors of a slot that reach the medium when it is written: all of them, but on write-once
+ * media not the link sectors at its end. */
+static inline uint32_t slot_data_sectors(const struct pkt_cache *c, const struct slot *s)
+{
+	return c->append && s->nsect > c->ps ? c->ps : s->nsect;
+}
+
+/* pkt_cache_slots.c: the index, LRU and free list, and pinned slots (all under c->lock) */
+struct slot *cache_lookup(struct pkt_cache *c, uint64_t pkt);
+void cache_release_slot(struct pkt_cache *c, struct slot *s);
+/* Returns the slot of pkt pinned, allocating it if needed; waits for a clean slot. */
+int cache_get_slot(struct pkt_cache *c, uint64_t pkt, struct slot **out, bool *hit);
+void cache_put_slot(struct pkt_cache *c, struct slot *s);
+/* Reads every invalid sector of a pinned slot (dropping the lock meanwhile); cache_fill_range only
+ * those of [from, to).  On write-once media the sectors of a packet at or past c->accept are not
+ * recorded: they are zeros, and nothing is read. */
+int cache_fill_slot(struct pkt_cache *c, struct slot *s, bool gather);
+int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_t to, bool gather);
+
+/* pkt_cache_flusher.c */
+/* A dirty slot the flusher may write now. */
+bool cache_flushable(const struct pkt_cache *c, const struct slot *s);
+void cache_writeback_begin(struct pkt_cache *c, struct slot *s);
+void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok);
+void *cache_flusher_main(void *arg);
+
+/* pkt_cache_append.c (write-once media) */
+/* Reads the medium's NWA and lays the packet grid through it; the cache holds no packet. */
+int cache_append_start(struct pkt_cache *c, char *err, size_t errlen);
+/* The run the medium can take now, from c->accept up, into c->order (as pick_batch); or, when
+ * only zeros can go first, 0 with *zeros set to how many sectors of them. */
+uint32_t cache_pick_append(struct pkt_cache *c, uint64_t now, uint64_t *next_deadline, uint32_t *zeros);
+/* Writes zeros sectors of zeros at c->accept (nobody wrote them, and a later packet waits). */
+void cache_write_zeros(struct pkt_cache *c, uint32_t zeros);
+/* Around a write of count sectors at c->accept: the NWA to be moves past it (and its link sectors)
+ * before the lock is dropped, and back if the write failed; rc is the write's result. */
+void cache_append_advance(struct pkt_cache *c, uint64_t lba, uint32_t count);
+void cache_append_done(struct pkt_cache *c, uint64_t lba, uint32_t count, uint32_t padded, int rc);
+
+#endif

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Write-once discs in the emulator (emu:cd-r, emu:dvd-r, emu:dvd+r; skipped where the emulator has
+# no write-once profiles): `pktfuse format` writes UDF 2.01 with a VAT on the blank disc, the files
+# view takes copies, a directory, a rename and a deletion in two sessions, a remount reads them back,
+# the engine reads the disc's image the same, and the drive's log shows every write at the NWA and
+# none refused.  A BD-R is refused with the reason.
+set -euo pipefail
+PKTFUSE=${PKTFUSE:?}
+UDF_MANIFEST=${UDF_MANIFEST:?}
+[ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ] || { echo "SKIP: needs root and /dev/fuse"; exit 77; }
+W=$(mktemp -d)
+mnt=$W/mnt
+mkdir -p "$mnt"
+trap 'fusermount3 -u "$mnt" 2> /dev/null || true; rm -rf "$W"' EXIT
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+SRC=$(cd "$(dirname "$0")/../../core/udf" && pwd)
+. "$(dirname "$0")/rwlib.sh"
+"$PKTFUSE" info "emu:dvd-r:$W/probe.img,size=64M" > /dev/null 2>&1 || { echo "SKIP: the emulator has no write-once profiles"; exit 77; }
+
+for p in cd-r dvd-r dvd+r; do
+	img=$W/$p.img
+	log=$W/$p.log
+	S="emu:$p:$img,log=$log"
+	"$PKTFUSE" format "$S,size=64M" > "$W/out" 2>&1 || { cat "$W/out"; fail "$p: format of the blank disc"; }
+	grep -q "with a VAT" "$W/out" || fail "$p: the format did not say it wrote a VAT: $(cat "$W/out")"
+	"$PKTFUSE" "$S" "$mnt" || fail "$p: pktfuse cannot mount the disc"
+	grep -q " $mnt fuse.pktfuse rw," /proc/mounts || fail "$p: the files view is not read-write"
+	mkdir "$mnt/src"
+	cp "$SRC"/*.c "$mnt/src/"
+	mv "$mnt/src/udf_vat.c" "$mnt/vat.c"
+	rm "$mnt/src/udf_dir.c"
+	corpus_list "$mnt" > "$W/one"
+	"$PKTFUSE" umount "$mnt" || fail "$p: pktfuse umount"
+	"$PKTFUSE" "$S" "$mnt" || fail "$p: pktfuse cannot mount the disc again"
+	corpus_list "$mnt" > "$W/again"
+	diff -u "$W/one" "$W/again" || fail "$p: a remount shows another tree"
+	cmp "$SRC/udf_vat.c" "$mnt/vat.c" || fail "$p: a copied file differs"
+	mkdir "$mnt/src/more" && cp "$SRC"/*.h "$mnt/src/more/" && rm "$mnt/vat.c"
+	corpus_list "$mnt" > "$W/two"
+	"$PKTFUSE" umount "$mnt" || fail "$p: the second pktfuse umount"
+	"$UDF_MANIFEST" "$img" > "$W/engine" || fail "$p: the engine cannot read the disc's image"
+	diff -u "$W/two" "$W/engine" || fail "$p: the engine reads another tree than the files view wrote"
+	writes=$(grep -c '^op=2A' "$log" || true)
+	[ "$writes" -gt 3 ] || fail "$p: only $writes writes in the drive's log"
+	if grep '^op=2A' "$log" | awk '{ split($2, l, "="); split($4, w, "="); if ($2 !~ /^lba=/ || $4 !~ /^nwa=/ || l[2] != w[2]) print }' | grep .; then
+		fail "$p: a write away from the NWA"
+	fi
+	if grep '^op=2A' "$log" | grep -v 'rule=ok' | grep .; then fail "$p: the drive refused writes"; fi
+	echo "ok: $p: $(wc -l < "$W/two") entries in two sessions, $writes writes, all at the NWA"
+done
+if "$PKTFUSE" format "emu:bd-r:$W/bd.img,size=64M" > "$W/out" 2>&1; then fail "bd-r: formatted"; fi
+grep -q "BD-R takes UDF 2.60" "$W/out" || fail "bd-r: no reason given: $(cat "$W/out")"
+echo "PASS: write-once discs in the emulator: format, two sessions through the files view, every write at the NWA"

@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The packet cache on a write-once medium (geometry append_only) over append_dev.h, which refuses
+ * and records every write that is not at the NWA, not whole units, more than one packet where link
+ * sectors follow, or over a recorded sector.  Targeted tests of each rule of pkt_cache.h, then a
+ * model over many seeds (SEED=N runs one, SEEDS=N that many): file-system-like writes allocated in
+ * ascending order from pkt_cache_next_writable, written in pieces out of order, flushes and a
+ * session closed now and then, reads checked against the model (what was written, zeros past the
+ * NWA), in caches small enough that writers wait.
+ */
+#define _GNU_SOURCE
+#include "append_dev.h"
+#include "image_dev.h"
+#include "pkt_cache.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S PKT_SECTOR_SIZE
+
+static struct pkt_cache *cache_on(struct append_dev *a, uint32_t slots, unsigned age_ms)
+{
+	uint32_t stride = a->dev.geo.packet_sectors + a->dev.geo.link_sectors;
+	struct pkt_cache_config cfg = {.cache_bytes = (uint64_t)slots * stride * S, .dirty_age_ms = age_ms};
+	struct pkt_cache *c = NULL;
+	char err[256];
+	int rc = pkt_cache_create(&a->dev, &cfg, &c, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "%s", err);
+	return c;
+}
+
+static void fill(uint8_t *buf, uint32_t sectors, uint8_t v)
+{
+	memset(buf, v, (size_t)sectors * S);
+}
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static struct pkt_cache_stats stats_of(struct pkt_cache *c)
+{
+	struct pkt_cache_stats st;
+
+	pkt_cache_get_stats(c, &st);
+	return st;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* A complete packet at the NWA goes; the medium gets exactly what was written. */
+START_TEST(test_append_complete_packets_at_nwa)
+{
+	struct append_dev a;
+	uint8_t buf[48 * S];
+
+	append_dev_init(&a, 1000, 16, 0, 32);
+	struct pkt_cache *c = cache_on(&a, 8, 1);
+	fill(buf, 48, 0x11);
+	ck_assert_int_eq(pkt_cache_write(c, buf, sizeof(buf), 32 * S), 0);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert_uint_eq(a.nwa, 80);
+	ck_assert_uint_eq(a.write_sectors, 48);
+	ck_assert(all_bytes(a.data + 32 * S, 48 * S, 0x11));
+	ck_assert_uint_eq(stats_of(c).padded_sectors, 0);
+	ck_assert_uint_eq(stats_of(c).next_writable, 80);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
+/* An incomplete packet stays in the cache however old it gets (a complete one goes on its own). */
+START_TEST(test_append_incomplete_packet_waits_for_flush)
+{
+	struct append_dev a;
+	uint8_t buf[16 * S];
+
+	append_dev_init(&a, 1000, 16, 0, 0);
+	struct pkt_cache *c = cache_on(&a, 8, 1);
+	fill(buf, 3, 0x22);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 3 * S, 0), 0);
+	sleep_ms(100); /* 100 times the dirty age */
+	ck_assert_uint_eq(append_dev_writes(&a), 0);
+	/* the rest of the packet: now it is complete and goes without a flush */
+	fill(buf, 13, 0x23);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 13 * S, 3 * S), 0);
+	for (int i = 0; i < 2000 && append_dev_writes(&a) == 0; i++)
+		sleep_ms(5);
+	ck_assert_uint_eq(append_dev_writes(&a), 1);
+	ck_assert_uint_eq(stats_of(c).padded_sectors, 0);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	append_dev_free(&a);
+}
+END_TEST
+
+/* A flush pads the last packet with zeros; its unwritten sectors are gone for writes and read as
+ * zeros; a write below the NWA fails with EROFS. */
+START_TEST(test_append_flush_pads_and_refuses_below)
+{
+	struct append_dev a;
+	uint8_t buf[16 * S], back[16 * S];
+
+	append_dev_init(&a, 1000, 16, 0, 16);
+	struct pkt_cache *c = cache_on(&a, 8, 0);
+	fill(buf, 3, 0x33);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 3 * S, 16 * S), 0);
+	uint64_t nwa;
+	ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), 0);
+	ck_assert_uint_eq(nwa, 19);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert_uint_eq(a.write_cmds, 1);
+	ck_assert_uint_eq(a.nwa, 32);
+	ck_assert_uint_eq(stats_of(c).padded_sectors, 13);
+	ck_assert(all_bytes(a.data + 19 * S, 13 * S, 0));
+	ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), 0);
+	ck_assert_uint_eq(nwa, 32);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, 20 * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, 31 * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, 0), -EROFS);
+	ck_assert_int_eq(pkt_cache_read(c, back, 16 * S, 16 * S), 0);
+	ck_assert(all_bytes(back, 3 * S, 0x33));
+	ck_assert(all_bytes(back + 3 * S, 13 * S, 0));
+	/* a second flush has nothing to write */
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_uint_eq(a.write_cmds, 1);
+	char text[4096];
+	pkt_cache_format_stats(c, text, sizeof(text));
+	ck_assert_msg(strstr(text, "next_writable: 32\n"), "%s", text);
+	ck_assert_msg(strstr(text, "padded_sectors: 13\n"), "%s", text);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
+/* Past the NWA nothing is read from the medium (it would fail): zeros, or what the cache holds. */
+START_TEST(test_append_reads_past_nwa_are_zeros)
+{
+	struct append_dev a;
+	uint8_t buf[40 * S];
+
+	append_dev_init(&a, 1000, 16, 0, 20);
+	struct pkt_cache *c = cache_on(&a, 8, 0);
+	ck_assert_int_eq(pkt_cache_read(c, buf, 40 * S, 10 * S), 0);
+	for (int s = 0; s < 10; s++)
+		ck_assert(all_bytes(buf + (size_t)s * S, S, (uint8_t)(0x80 | ((10 + s) & 0x7f))));
+	ck_assert(all_bytes(buf + 10 * S, 30 * S, 0));
+	ck_assert_uint_eq(a.unrecorded_reads, 0);
+	/* a sub-sector write past the NWA needs no read either */
+	uint8_t b = 0x44;
+	ck_assert_int_eq(pkt_cache_write(c, &b, 1, 100 * S + 7), 0);
+	ck_assert_int_eq(pkt_cache_read(c, buf, S, 100 * S), 0);
+	ck_assert_uint_eq(buf[7], 0x44);
+	ck_assert(all_bytes(buf, 7, 0));
+	ck_assert_uint_eq(a.unrecorded_reads, 0);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	/* the packets from 20 on start at 20 + 16k: the hole up to sector 100's went as zeros, in order */
+	ck_assert_uint_eq(a.nwa, 116);
+	ck_assert(all_bytes(a.data + 20 * S, 80 * S, 0));
+	append_dev_free(&a);
+}
+END_TEST
+
+/* CD-R: each write command is one packet and the medium loses 7 sectors after it; the cache never
+ * writes there, refuses writes there, and next_writable skips them. */
+START_TEST(test_append_link_sectors)
+{
+	struct append_dev a;
+	uint8_t buf[32 * S];
+	const struct pkt_geometry *g = &a.dev.geo;
+
+	append_dev_init(&a, 2000, 32, 7, 50);
+	struct pkt_cache *c = cache_on(&a, 6, 0);
+	uint64_t nwa;
+	ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), 0);
+	ck_assert_uint_eq(nwa, 50);
+	/* 100 sectors from the NWA, a packet at a time where append_lba says */
+	for (uint64_t k = 0; k < 100; k++) {
+		fill(buf, 1, (uint8_t)(k + 1));
+		ck_assert_int_eq(pkt_cache_write(c, buf, S, pkt_geometry_append_lba(g, 50, k) * S), 0);
+		if (k == 31) { /* the end of the first packet: the link sectors are skipped */
+			ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), 0);
+			ck_assert_uint_eq(nwa, 50 + 39);
+		}
+	}
+	ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), 0);
+	ck_assert_uint_eq(nwa, pkt_geometry_append_lba(g, 50, 100));
+	/* the link sectors after the first packet */
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, (50 + 32) * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, (50 + 38) * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert_uint_eq(a.write_cmds, 4);
+	ck_assert_uint_eq(a.nwa, 50 + 4 * 39);
+	for (uint64_t k = 0; k < 100; k++)
+		ck_assert_uint_eq(a.data[pkt_geometry_append_lba(g, 50, k) * S], (uint8_t)(k + 1));
+	ck_assert_uint_eq(stats_of(c).padded_sectors, 4 * 32 - 100);
+	ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), 0);
+	ck_assert_uint_eq(nwa, 50 + 4 * 39);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
+/* Every slot holds a dirty packet that waits for an earlier one: a writer that needs another slot
+ * does not deadlock; the flusher pads the earliest and the rest follow. */
+START_TEST(test_append_full_cache_of_waiting_packets)
+{
+	struct append_dev a;
+	uint8_t buf[16 * S];
+
+	append_dev_init(&a, 4000, 16, 0, 0);
+	struct pkt_cache *c = cache_on(&a, 4, 60000);
+	fill(buf, 1, 0x55);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, 0), 0); /* packet 0: one sector of 16 */
+	fill(buf, 16, 0x66);
+	for (uint64_t p = 1; p <= 10; p++) /* packets 1..10: complete, each waiting for packet 0 */
+		ck_assert_int_eq(pkt_cache_write(c, buf, 16 * S, p * 16 * S), 0);
+	struct pkt_cache_stats st = stats_of(c);
+	ck_assert_uint_ge(st.padded_sectors, 15);
+	ck_assert_uint_gt(st.slot_waits + st.congestion_waits, 0);
+	/* packet 0 went padded: its other sectors are gone */
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, 5 * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert_uint_eq(a.nwa, 11 * 16);
+	ck_assert(all_bytes(a.data, S, 0x55));
+	ck_assert(all_bytes(a.data + S, 15 * S, 0));
+	ck_assert(all_bytes(a.data + 16 * S, 160 * S, 0x66));
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
+/* Closing a session flushes, and the next session starts past the medium's gap, on a new grid. */
+START_TEST(test_append_close_session)
+{
+	struct append_dev a;
+	uint8_t buf[16 * S], back[S];
+	struct pkt_append_state st;
+
+	append_dev_init(&a, 1000, 16, 0, 0);
+	struct pkt_cache *c = cache_on(&a, 8, 0);
+	fill(buf, 5, 0x77);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 5 * S, 0), 0);
+	ck_assert_int_eq(pkt_cache_close_session(c, PKT_CLOSE_SESSION), 0);
+	ck_assert_int_eq(pkt_cache_append_state(c, &st), 0);
+	ck_assert_uint_eq(st.next_writable, 16 + AD_SESSION_GAP);
+	ck_assert_uint_eq(st.sessions, 2);
+	uint64_t nwa;
+	ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), 0);
+	ck_assert_uint_eq(nwa, 16 + AD_SESSION_GAP);
+	fill(buf, 16, 0x78);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 16 * S, nwa * S), 0);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert_uint_eq(a.nwa, nwa + 16);
+	ck_assert_int_eq(pkt_cache_read(c, back, S, 4 * S), 0);
+	ck_assert(all_bytes(back, S, 0x77));
+	ck_assert_int_eq(pkt_cache_close_session(c, PKT_CLOSE_FINALIZE), 0);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, (nwa + 16) * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
+/* Rewritable media have none of it. */
+START_TEST(test_append_calls_on_rewritable)
+{
+	struct append_dev a;
+	struct pkt_append_state st;
+	uint64_t nwa;
+
+	append_dev_init(&a, 100, 16, 0, 0);
+	a.dev.geo.append_only = false;
+	a.dev.ops = &(struct pkt_blockdev_ops){.read = ad_read, .write = ad_write, .sync = ad_sync};
+	struct pkt_cache *c = cache_on(&a, 4, 0);
+	ck_assert_int_eq(pkt_cache_next_writable(c, &nwa), -EOPNOTSUPP);
+	ck_assert_int_eq(pkt_cache_append_state(c, &st), -EOPNOTSUPP);
+	ck_assert_int_eq(pkt_cache_close_session(c, PKT_CLOSE_SESSION), -EOPNOTSUPP);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
+/* An image file of a write-once disc: the cache appends to it, the file grows by whole units, and
+ * its length is the NWA when it is opened again; bad options get one clear error. */
+START_TEST(test_append_image_file)
+{
+	char path[] = "/tmp/pktappend-XXXXXX", err[256];
+	int fd = mkstemp(path);
+	uint8_t buf[20 * S];
+	struct stat st;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	struct image_dev_options o = {.packet_sectors = 16, .append_only = true};
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "needs the disc's capacity"), "%s", err);
+	o.capacity_sectors = 1000;
+	struct pkt_blockdev *dev = image_dev_open(path, &o, err, sizeof(err));
+	ck_assert_msg(dev, "%s", err);
+	ck_assert(dev->geo.append_only);
+	ck_assert_uint_eq(dev->geo.sector_count, 1000);
+	ck_assert_int_eq(pkt_blockdev_close_session(dev, PKT_CLOSE_SESSION), -EOPNOTSUPP);
+	struct pkt_cache_config cfg = {.cache_bytes = 8 * 16 * S};
+	struct pkt_cache *c = NULL;
+	ck_assert_int_eq(pkt_cache_create(dev, &cfg, &c, err, sizeof(err)), 0);
+	fill(buf, 20, 0x5a);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 20 * S, 0), 0);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 32 * S);
+	ck_assert_int_eq(pkt_cache_write(c, buf, S, 31 * S), -EROFS);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	ck_assert_uint_eq(image_dev_counters(dev).rejected_writes, 0);
+	pkt_blockdev_close(dev);
+	/* opened again: NWA = length */
+	dev = image_dev_open(path, &o, err, sizeof(err));
+	ck_assert_msg(dev, "%s", err);
+	struct pkt_append_state as;
+	ck_assert_int_eq(pkt_blockdev_append_state(dev, &as), 0);
+	ck_assert_uint_eq(as.next_writable, 32);
+	ck_assert_uint_eq(as.last_recorded, 31);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 32, 1, buf), -EIO);
+	pkt_blockdev_close(dev);
+	o.capacity_sectors = 20; /* less than is recorded */
+	ck_assert_ptr_null(image_dev_open(path, &o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "more than the capacity"), "%s", err);
+	unlink(path);
+}
+END_TEST
+
+/* ---- the model ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rng_below(uint64_t *s, uint64_t n)
+{
+	return n ? rng_next(s) % n : 0;
+}
+
+/* What a sector holds: 0 zeros (never written, or padded), 1 the medium's old pattern, else the
+ * byte of the user's last write there. */
+static uint8_t expected_byte(uint64_t lba, uint8_t v)
+{
+	return v == 1 ? (uint8_t)(0x80 | (lba & 0x7f)) : v;
+}
+
+struct model {
+	uint64_t seed; /* the seed the run prints */
+	uint64_t rs;   /* the random state it starts */
+	struct append_dev *a;
+	struct pkt_cache *c;
+	uint8_t *v;	     /* expected a sector (see expected_byte) */
+	uint8_t *unreadable; /* link sectors, session gaps: never read */
+	uint64_t refused;    /* writes that met a padded packet */
+};
+
+static void model_write(struct model *m, uint64_t lba, uint32_t n, uint8_t *buf)
+{
+	uint8_t val = (uint8_t)(2 + rng_below(&m->rs, 250));
+	memset(buf, val, (size_t)n * S);
+	int rc = pkt_cache_write(m->c, buf, (size_t)n * S, lba * S);
+	if (rc == -EROFS) {
+		/* only below the NWA to be, where a packet went padded to make room */
+		uint64_t nwa = stats_of(m->c).next_writable;
+		ck_assert_msg(lba < nwa,
+			      "seed %" PRIu64 " (unit %u, link %u): EROFS at %" PRIu64 " above the NWA %" PRIu64,
+			      m->seed, pkt_cache_geometry(m->c)->packet_sectors, pkt_cache_geometry(m->c)->link_sectors,
+			      lba, nwa);
+		m->refused++;
+		return;
+	}
+	ck_assert_msg(rc == 0, "seed %" PRIu64 ": write %u at %" PRIu64 ": %d", m->seed, n, lba, rc);
+	memset(m->v + lba, val, n);
+}
+
+static void model_read_check(struct model *m, uint64_t lba, uint32_t n, uint8_t *buf)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (m->unreadable[lba + i])
+			return;
+	int rc = pkt_cache_read(m->c, buf, (size_t)n * S, lba * S);
+	ck_assert_msg(rc == 0, "seed %" PRIu64 ": read %u at %" PRIu64 ": %d", m->seed, n, lba, rc);
+	for (uint32_t i = 0; i < n; i++)
+		ck_assert_msg(all_bytes(buf + (size_t)i * S, S, expected_byte(lba + i, m->v[lba + i])),
+			      "seed %" PRIu64 ": sector %" PRIu64 " reads wrong (want %u, got %u)", m->seed, lba + i,
+			      expected_byte(lba + i, m->v[lba + i]), buf[(size_t)i * S]);
+}
+
+/* An extent of n sectors from next_writable on, skipping link sectors, written in pieces in a
+ * random order. */
+static void model_extent(struct model *m, uint32_t n, uint8_t *buf)
+{
+	const struct pkt_geometry *g = pkt_cache_geometry(m->c);
+	uint64_t start, lbas[96];
+
+	struct pkt_append_state st;
+	ck_assert_int_eq(pkt_cache_next_writable(m->c, &start), 0);
+	/* The packets run from the medium's NWA on (where the cache laid its grid). */
+	ck_assert_int_eq(pkt_cache_append_state(m->c, &st), 0);
+	uint64_t k0 = 0;
+	while (pkt_geometry_append_lba(g, st.next_writable, k0) < start)
+		k0++;
+	if (n > 96)
+		n = 96;
+	uint32_t k = 0;
+	for (; k < n; k++) {
+		lbas[k] = pkt_geometry_append_lba(g, st.next_writable, k0 + k);
+		if (lbas[k] >= g->sector_count)
+			break;
+	}
+	for (uint32_t i = k; i > 1; i--) { /* shuffle */
+		uint32_t j = (uint32_t)rng_below(&m->rs, i);
+		uint64_t t = lbas[i - 1];
+		lbas[i - 1] = lbas[j];
+		lbas[j] = t;
+	}
+	for (uint32_t i = 0; i < k; i++)
+		model_write(m, lbas[i], 1, buf);
+}
+
+static void mark_unreadable(struct model *m)
+{
+	pthread_mutex_lock(&m->a->lock);
+	for (uint64_t s = 0; s < m->a->dev.geo.sector_count; s++)
+		if (m->a->state[s] == AD_LOST || (m->a->state[s] == AD_BLANK && s < m->a->nwa))
+			m->unreadable[s] = 1;
+	pthread_mutex_unlock(&m->a->lock);
+}
+
+/* What the model's runs met, over all seeds: that the small caches made writers wait and pad. */
+static uint64_t total_refused, total_padded, total_waits;
+
+static void run_model(uint64_t seed, uint32_t unit, uint32_t link, uint32_t slots, uint64_t recorded)
+{
+	const uint64_t sectors = 3000;
+	struct append_dev a;
+	struct model m = {.seed = seed, .rs = seed * 2654435761u + 17, .a = &a};
+	uint8_t *buf = malloc(96 * S);
+
+	append_dev_init(&a, sectors, unit, link, recorded);
+	m.v = calloc(sectors, 1);
+	m.unreadable = calloc(sectors, 1);
+	memset(m.v, 1, recorded);
+	m.c = cache_on(&a, slots, 1 + (unsigned)rng_below(&m.rs, 20));
+	for (int op = 0; op < 120; op++) {
+		uint64_t r = rng_below(&m.rs, 100);
+		uint64_t nwa;
+		ck_assert_int_eq(pkt_cache_next_writable(m.c, &nwa), 0);
+		if (r < 55 && nwa < sectors) {
+			model_extent(&m, 1 + (uint32_t)rng_below(&m.rs, 2 * unit), buf);
+		} else if (r < 85) {
+			uint64_t lba = rng_below(&m.rs, sectors);
+			uint32_t n = 1 + (uint32_t)rng_below(&m.rs, 24);
+			if (lba + n > sectors)
+				n = (uint32_t)(sectors - lba);
+			mark_unreadable(&m);
+			model_read_check(&m, lba, n, buf);
+		} else if (r < 97) {
+			ck_assert_int_eq(pkt_cache_flush(m.c), 0);
+		} else {
+			ck_assert_int_eq(pkt_cache_close_session(m.c, PKT_CLOSE_SESSION), 0);
+		}
+		ck_assert_msg(a.broken[0] == 0, "seed %" PRIu64 ": %s", seed, a.broken);
+	}
+	struct pkt_cache_stats st = stats_of(m.c);
+	total_refused += m.refused;
+	total_waits += st.slot_waits + st.congestion_waits;
+	ck_assert_int_eq(pkt_cache_destroy(m.c), 0);
+	total_padded += st.padded_sectors;
+	ck_assert_msg(a.broken[0] == 0, "seed %" PRIu64 ": %s", seed, a.broken);
+	/* the medium holds what the model says, where it is recorded */
+	for (uint64_t s = 0; s < sectors; s++) {
+		if (a.state[s] != AD_RECORDED) {
+			ck_assert_msg(m.v[s] == 0, "seed %" PRIu64 ": sector %" PRIu64 " written but not recorded",
+				      seed, s);
+			continue;
+		}
+		ck_assert_msg(all_bytes(a.data + s * S, S, expected_byte(s, m.v[s])),
+			      "seed %" PRIu64 ": medium sector %" PRIu64 " differs", seed, s);
+	}
+	append_dev_free(&a);
+	free(m.v);
+	free(m.unreadable);
+	free(buf);
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+	const char *s = getenv(name);
+	return s && *s ? strtoull(s, NULL, 0) : dflt;
+}
+
+START_TEST(test_append_model)
+{
+	static const struct {
+		uint32_t unit, link, slots;
+		uint64_t recorded;
+	} cfg[] = {
+		{16, 0, 4, 0},	 /* DVD±R, a cache of 4 ECC blocks */
+		{16, 0, 32, 37}, /* an image of a disc written before, NWA not on a unit */
+		{32, 7, 5, 0},	 /* CD-R variable packets */
+		{32, 7, 3, 101}, /* CD-R, a tiny cache */
+		{32, 0, 6, 64},	 /* BD-R */
+	};
+	uint64_t one = env_u64("SEED", UINT64_MAX);
+	uint64_t seeds = env_u64("SEEDS", 30);
+
+	for (uint64_t seed = one == UINT64_MAX ? 0 : one; seed < (one == UINT64_MAX ? seeds : one + 1); seed++) {
+		fprintf(stderr, "append model seed %" PRIu64 "\n", seed);
+		for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++)
+			run_model(seed, cfg[i].unit, cfg[i].link, cfg[i].slots, cfg[i].recorded);
+	}
+	fprintf(stderr,
+		"append model: %" PRIu64 " writes met a padded packet, %" PRIu64 " sectors padded, %" PRIu64 " waits\n",
+		total_refused, total_padded, total_waits);
+	if (one == UINT64_MAX)
+		ck_assert_uint_gt(total_waits, 0);
+}
+END_TEST
+
+static Suite *append_suite(void)
+{
+	Suite *s = suite_create("pkt_cache_append");
+	TCase *t = tcase_create("core");
+
+	tcase_set_timeout(t, 300);
+	tcase_add_test(t, test_append_complete_packets_at_nwa);
+	tcase_add_test(t, test_append_incomplete_packet_waits_for_flush);
+	tcase_add_test(t, test_append_flush_pads_and_refuses_below);
+	tcase_add_test(t, test_append_reads_past_nwa_are_zeros);
+	tcase_add_test(t, test_append_link_sectors);
+	tcase_add_test(t, test_append_full_cache_of_waiting_packets);
+	tcase_add_test(t, test_append_close_session);
+	tcase_add_test(t, test_append_calls_on_rewritable);
+	tcase_add_test(t, test_append_image_file);
+	tcase_add_test(t, test_append_model);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(append_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -21,7 +21,7 @@ struct pktfuse {
 	gid_t gid;
 	struct timespec mount_time;
 	bool io_flusher; /* PR_SET_IO_FLUSHER took effect */
-	/* files view: the thread that commits UDF changes every dirty_age */
+	/* files view: the thread that commits UDF changes every commit_ms */
 	pthread_t committer;
 	bool committer_running;
 	bool udf_rw;		 /* the files view can be written */
@@ -29,6 +29,7 @@ struct pktfuse {
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
 	bool commit_stop;
+	unsigned commit_ms; /* the committer's interval (0: none runs) */
 };
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a

@@ -444,15 +444,19 @@ static void fv_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	pktfuse_reply_err(req, fv_may_ino(req, to_udf(pf, ino), mask & (R_OK | W_OK | X_OK), NULL));
 }
 
-/* fsync of anything commits everything: UDF has one set of metadata for the whole disc. */
+/* fsync of anything commits everything: UDF has one set of metadata for the whole disc.  An fsync
+ * of the root directory stands for the whole volume (FUSE passes syncfs on to no daemon but
+ * virtiofs): the space bitmap is written too, which commits leave to the unmount. */
 static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct pktfuse *pf = pf_of(req);
-	(void)ino;
 	(void)datasync;
 	(void)fi;
 
-	pktfuse_reply_err(req, pf->udf_rw ? pktfuse_logged(pf, "the commit", udf_sync(pf->udf)) : 0);
+	if (!pf->udf_rw)
+		return pktfuse_reply_err(req, 0);
+	int rc = ino == FUSE_ROOT_ID ? udf_sync_volume(pf->udf) : udf_sync(pf->udf);
+	pktfuse_reply_err(req, pktfuse_logged(pf, "the commit", rc));
 }
 
 const struct fuse_lowlevel_ops pktfuse_files_ops = {

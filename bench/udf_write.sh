@@ -8,7 +8,8 @@
 #   3. on an emulated CD-RW whose drive log lists every WRITE: 200 small files, one fsync each, from
 #      mount to unmount — how often the space bitmap's packet and the most-written packet were
 #      written (the metadata packets a careless writer rewrites per fsync; issue 13's media-life row)
-# Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows
+# Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows; PKTFUSE_OLD=BINARY
+# also times row 1's files view of another build in the same rounds (before/after side by side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -28,6 +29,7 @@ mkdir -p "$W/mnt" "$W/ext2"
 now() { date +%s.%N; }
 row() { [[ " ${ROWS:-1 2 3} " == *" $1 "* ]]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+lowest() { tr ' ' '\n' | sort -g | head -1; }
 median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 fsync_path() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.close(fd)' "$1"; }
 new_udf() { # new_udf IMAGE SIZE
@@ -55,15 +57,23 @@ echo "pktfuse UDF writer benchmark — $(date -u +%FT%TZ), $(nproc) CPUs, kernel
 if row 1; then
 echo
 echo "1. cp -r of $files files ($((bytes / 1024)) KiB) + sync: files view vs ext2 on a loop device over a plain file"
-r1=()
-for i in $(seq "$ROUNDS"); do
+# copy_to_files_view BINARY → seconds for the copy and the fsync that commits it
+copy_to_files_view() {
+	local t0 t1
 	new_udf "$W/udf.img" 512M
-	"$PKTFUSE" "$W/udf.img" "$W/mnt"
+	"$1" "$W/udf.img" "$W/mnt"
 	t0=$(now)
 	cp -r "$W/src" "$W/mnt/copy"
 	fsync_path "$W/mnt/copy/dir00/f001"
 	t1=$(now)
-	"$PKTFUSE" umount "$W/mnt"
+	"$1" umount "$W/mnt"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+[ -z "${PKTFUSE_OLD:-}" ] || echo "   (and the files view of PKTFUSE_OLD=$PKTFUSE_OLD in the same rounds)"
+r1=()
+r1o=()
+for i in $(seq "$ROUNDS"); do
+	u=$(copy_to_files_view "$PKTFUSE")
 	rm -f "$W/ext2.img"
 	truncate -s 512M "$W/ext2.img"
 	lp=$(losetup -f --show --direct-io=on -b 2048 "$W/ext2.img")
@@ -77,13 +87,20 @@ for i in $(seq "$ROUNDS"); do
 	umount "$W/ext2"
 	losetup -d "$lp"
 	loops=()
-	u=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 	e=$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.3f", b - a }')
 	r=$(ratio "$u" "$e")
 	r1+=("$r")
-	printf "   round %d: files view %7ss   ext2 on loop %7ss   time ratio %s\n" "$i" "$u" "$e" "$r"
+	printf "   round %d: files view %7ss   ext2 on loop %7ss   time ratio %s" "$i" "$u" "$e" "$r"
+	if [ -n "${PKTFUSE_OLD:-}" ]; then
+		o=$(copy_to_files_view "$PKTFUSE_OLD")
+		r1o+=("$(ratio "$o" "$e")")
+		printf "   PKTFUSE_OLD's files view %7ss   time ratio %s" "$o" "$(ratio "$o" "$e")"
+	fi
+	echo
 done
-echo "   median time ratio files view / ext2: $(echo "${r1[@]}" | median)   (target ≤ 1.5)"
+echo "   time ratio files view / ext2: median $(echo "${r1[@]}" | median), lowest $(echo "${r1[@]}" | lowest)   (target ≤ 1.5)"
+[ -z "${PKTFUSE_OLD:-}" ] ||
+	echo "   time ratio of PKTFUSE_OLD's files view / ext2: median $(echo "${r1o[@]}" | median), lowest $(echo "${r1o[@]}" | lowest)"
 fi
 
 if row 2; then

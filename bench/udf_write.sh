@@ -8,6 +8,8 @@
 #   3. on an emulated CD-RW whose drive log lists every WRITE: 200 small files, one fsync each, from
 #      mount to unmount — how often the space bitmap's packet and the most-written packet were
 #      written (the metadata packets a careless writer rewrites per fsync; issue 13's media-life row)
+#   4. (only when ROWS names it) creating 10,000 and 100,000 empty files in one directory; time
+#      ratio 100k/10k, target ≤ 11
 # Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows; PKTFUSE_OLD=BINARY
 # also times row 1's files view of another build in the same rounds (before/after side by side)
 set -euo pipefail
@@ -103,11 +105,8 @@ echo "   time ratio files view / ext2: median $(echo "${r1[@]}" | median), lowes
 	echo "   time ratio of PKTFUSE_OLD's files view / ext2: median $(echo "${r1o[@]}" | median), lowest $(echo "${r1o[@]}" | lowest)"
 fi
 
-if row 2; then
-echo
-echo "2. Creating N empty files in one directory of the files view, + fsync"
-create_n() { # create_n N → seconds
-	new_udf "$W/udf.img" 256M
+create_n() { # create_n N [IMAGE_SIZE] → seconds
+	new_udf "$W/udf.img" "${2:-256M}"
 	"$PKTFUSE" "$W/udf.img" "$W/mnt"
 	mkdir "$W/mnt/d"
 	local s
@@ -127,6 +126,9 @@ EOF
 	"$PKTFUSE" umount "$W/mnt"
 	echo "$s"
 }
+if row 2; then
+echo
+echo "2. Creating N empty files in one directory of the files view, + fsync"
 r2=()
 for i in $(seq "$ROUNDS"); do
 	a=$(create_n 10000)
@@ -136,6 +138,20 @@ for i in $(seq "$ROUNDS"); do
 	printf "   round %d: 10,000 files %7ss   20,000 files %7ss   time ratio 20k/10k %s\n" "$i" "$a" "$b" "$r"
 done
 echo "   median ratio 20k/10k: $(echo "${r2[@]}" | median)   (target ≤ 2.2)"
+fi
+
+if row 4; then
+echo
+echo "4. Creating 10,000 and 100,000 empty files in one directory of the files view, + fsync"
+r4=()
+for i in $(seq "$ROUNDS"); do
+	a=$(create_n 10000)
+	b=$(create_n 100000 1G)
+	r=$(ratio "$b" "$a")
+	r4+=("$r")
+	printf "   round %d: 10,000 files %7ss   100,000 files %7ss   time ratio 100k/10k %s\n" "$i" "$a" "$b" "$r"
+done
+echo "   median ratio 100k/10k: $(echo "${r4[@]}" | median)   (target ≤ 11; linear would be 10)"
 fi
 
 if row 3; then

@@ -32,6 +32,7 @@ struct pktfuse {
 	bool commit_stop;
 	unsigned commit_ms;		 /* the committer's interval (0: none runs) */
 	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
+	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */
 };
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a

@@ -22,8 +22,14 @@
 #include <sys/stat.h>
 
 /* Every change goes through this daemon, so the kernel's caches stay true; a read-only mount
- * cannot change at all. */
+ * cannot change at all.  Attributes are kept for a second on a writable mount: a commit changes
+ * what a directory occupies (st_blocks) without the kernel knowing. */
 #define FV_TIMEOUT (pf->udf_rw ? 1.0 : 3600.0)
+/* Names change only by the kernel's own calls (create, unlink, rename: it updates its dentries
+ * itself), so they, and names that do not exist (negative entries), are kept long where the kernel
+ * checks permissions (default_permissions).  Where the daemon checks them, its lookup is the only
+ * search-permission check of a directory a path passes, so names are kept for a second only. */
+#define FV_ENTRY_TIMEOUT (pf->kernel_permissions ? 3600.0 : FV_TIMEOUT)
 
 static struct pktfuse *pf_of(fuse_req_t req)
 {
@@ -53,15 +59,22 @@ static void fv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 
 	memset(&e, 0, sizeof(e));
+	__atomic_add_fetch(&pf->lookup_requests, 1, __ATOMIC_RELAXED);
 	int rc = fv_may_ino(req, to_udf(pf, parent), X_OK, NULL);
 	if (rc == 0)
 		rc = udf_lookup(pf->udf, to_udf(pf, parent), name, &ino, &e.attr);
+	if (rc == -ENOENT) { /* a negative entry: the kernel remembers that the name is missing */
+		e.ino = 0;
+		e.entry_timeout = FV_ENTRY_TIMEOUT;
+		return (void)fuse_reply_entry(req, &e);
+	}
 	if (rc)
 		return pktfuse_reply_err(req, rc);
 	fix_attr(pf, &e.attr);
 	e.ino = to_fuse(pf, ino);
 	e.generation = udf_generation(pf->udf, ino);
-	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	e.attr_timeout = FV_TIMEOUT;
+	e.entry_timeout = FV_ENTRY_TIMEOUT;
 	fuse_reply_entry(req, &e);
 }
 
@@ -211,7 +224,8 @@ static void reply_entry(fuse_req_t req, struct pktfuse *pf, uint64_t ino, struct
 	e.attr = *st;
 	e.ino = to_fuse(pf, ino);
 	e.generation = udf_generation(pf->udf, ino);
-	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	e.attr_timeout = FV_TIMEOUT;
+	e.entry_timeout = FV_ENTRY_TIMEOUT;
 	fuse_reply_entry(req, &e);
 }
 
@@ -298,7 +312,8 @@ static void fv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr = st;
 	e.ino = to_fuse(pf, ino);
 	e.generation = udf_generation(pf->udf, ino);
-	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	e.attr_timeout = FV_TIMEOUT;
+	e.entry_timeout = FV_ENTRY_TIMEOUT;
 	fi->keep_cache = 1;
 	udf_open(pf->udf, ino);
 	if (fuse_reply_create(req, &e, fi) != 0)

@@ -45,12 +45,14 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			     "udf_relocated_packets: %llu\n"
 			     "udf_uncommitted: %d\n"
 			     "udf_commit_interval_ms: %u\n"
-			     "fuse_getxattr_requests: %lu\n",
+			     "fuse_getxattr_requests: %lu\n"
+			     "fuse_lookup_requests: %lu\n",
 			     sf.label, sf.block_size, (unsigned long long)sf.blocks, sf.revision >> 8,
 			     sf.revision & 0xFF, rw, rw ? "-" : why, (unsigned long long)sf.files,
 			     (unsigned long long)sf.dirs, (unsigned long long)sf.free_blocks,
 			     (unsigned long long)sf.commits, (unsigned long long)sf.relocated, udf_dirty(pf->udf),
-			     pf->commit_ms, __atomic_load_n(&pf->getxattr_requests, __ATOMIC_RELAXED));
+			     pf->commit_ms, __atomic_load_n(&pf->getxattr_requests, __ATOMIC_RELAXED),
+			     __atomic_load_n(&pf->lookup_requests, __ATOMIC_RELAXED));
 		if (n > 0)
 			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
 	}

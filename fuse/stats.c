@@ -17,9 +17,10 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			 "daemon_pid: %ld\n"
 			 "view: %s\n"
 			 "io_flusher: %d\n"
+			 "fuse_loop: %s\n"
 			 "report_file: %s\n",
 			 pf->opts.source, (long)getpid(), pf->opts.image_view ? "image" : "files", pf->io_flusher,
-			 pktfuse_report_path());
+			 pf->opts.singlethread ? "single" : "multi", pktfuse_report_path());
 	if (n < 0 || len == 0)
 		return 0;
 	size_t used = (size_t)n < len ? (size_t)n : len - 1;

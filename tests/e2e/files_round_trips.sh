@@ -3,7 +3,8 @@
 # asserted by what the daemon counts or what an application sees:
 #   - the security.capability question: getxattr answers ENOSYS, so the kernel asks once per mount,
 #     not before the first write to every file; extended attributes read as "not supported";
-#   - the statistics still reach `pktfuse status` (an ioctl on the root instead of the attribute).
+#   - the statistics still reach `pktfuse status` (an ioctl on the root instead of the attribute);
+#   - the files view runs libfuse's single-threaded loop (the image view keeps the multithreaded one).
 #   - with default_permissions, names and missing names (negative entries) are kept by the kernel:
 #     repeated lookups of either reach the daemon once, and what the kernel itself creates, renames
 #     or removes is seen at once.
@@ -32,6 +33,8 @@ except OSError as e:
         sys.exit(f"getxattr: {e}")
 EOF
 [ "$(stat_of "$T/mnt" view)" = files ] || fail "pktfuse status --raw does not read the files view"
+# one FUSE thread: the engine serves one request at a time, more threads only wake each other
+[ "$(stat_of "$T/mnt" fuse_loop)" = single ] || fail "the files view runs the $(stat_of "$T/mnt" fuse_loop)-threaded loop"
 "$PKTFUSE" status "$T/mnt" > "$T/human" || fail "pktfuse status"
 grep -q 'files, UDF' "$T/human" || fail "status: $(cat "$T/human")"
 stop_pktfuse "$T/mnt"
@@ -73,5 +76,8 @@ stop_pktfuse "$T/mnt"
 # what the kernel cached is true on the medium too
 start_pktfuse "$T/disc.img" "$T/mnt" -o ro
 [ ! -e "$T/mnt/d/moved" ] && [ ! -e "$T/mnt/d/nothing-here" ] && [ -f "$T/mnt/d/f7" ] || fail "after remount"
+stop_pktfuse "$T/mnt"
+start_pktfuse "$T/disc.img" "$T/mnt" -o image
+[ "$(stat_of "$T/mnt" fuse_loop)" = multi ] || fail "the image view runs the $(stat_of "$T/mnt" fuse_loop)-threaded loop"
 stop_pktfuse "$T/mnt"
 echo "PASS: the files view is asked getxattr at most once per mount, a name and a missing name once; its statistics still reach status"

@@ -58,16 +58,30 @@ static bool complete(const struct pkt_cache *c, const struct slot *s)
 	return s->ndirty >= slot_data_sectors(c, s);
 }
 
-static struct slot *lowest_dirty(struct pkt_cache *c)
+static const struct slot *lowest_dirty_of(const struct pkt_cache *c)
 {
-	struct slot *low = NULL;
+	const struct slot *low = NULL;
 
 	for (uint32_t i = 0; i < c->nslots; i++) {
-		struct slot *s = &c->slots[i];
+		const struct slot *s = &c->slots[i];
 		if ((s->ndirty || (s->flags & SLOT_WRITEBACK)) && (!low || s->pkt < low->pkt))
 			low = s;
 	}
 	return low;
+}
+
+static struct slot *lowest_dirty(struct pkt_cache *c)
+{
+	const struct slot *low = lowest_dirty_of(c);
+
+	return low ? &c->slots[low - c->slots] : NULL;
+}
+
+bool cache_append_blocked(const struct pkt_cache *c, uint64_t gen)
+{
+	const struct slot *low = lowest_dirty_of(c);
+
+	return c->nwriteback == 0 && low && low->ndirty && low->err_gen > gen;
 }
 
 /* How many zeros to write at c->accept on the way to sector to: whole packets, one a command where

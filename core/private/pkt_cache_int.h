@@ -155,11 +155,17 @@ static inline bool slot_evictable(const struct slot *s)
 	return s->ndirty == 0 && s->refs == 0 && s->flags == 0;
 }
 
+/* Write-once media (pkt_cache_append.c): the packet that every other dirty one waits for failed
+ * after flush generation gen, so that nothing can be written until a later flush retries it. */
+bool cache_append_blocked(const struct pkt_cache *c, uint64_t gen);
+
 /* True when nothing the flusher may do will ever produce a clean slot or lower the dirty count:
- * every dirty packet failed to write and no flush has asked for a retry. */
+ * every dirty packet failed to write (on write-once media: the first of them) and no flush has
+ * asked for a retry. */
 static inline bool writeback_stuck(const struct pkt_cache *c)
 {
-	return c->nwriteback == 0 && c->ndirty > 0 && c->nerror == c->ndirty;
+	return c->nwriteback == 0 && c->ndirty > 0 &&
+	       (c->nerror == c->ndirty || (c->append && cache_append_blocked(c, c->flush_gen)));
 }
 
 /* The first sector of packet pkt, the packet of sector lba, and the sectors of packet pkt. */

@@ -250,6 +250,38 @@ START_TEST(test_append_full_cache_of_waiting_packets)
 }
 END_TEST
 
+/* A write that fails: the flush says so instead of waiting for the packets behind it, which cannot
+ * go first; writers that would wait behind it get -EIO; a later flush retries at the same place. */
+START_TEST(test_append_write_error_blocks_and_retries)
+{
+	struct append_dev a;
+	uint8_t buf[16 * S], back[16 * S];
+
+	append_dev_init(&a, 1000, 16, 0, 0);
+	struct pkt_cache *c = cache_on(&a, 4, 60000);
+	fill(buf, 16, 0x91);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 5 * S, 0), 0);
+	append_dev_fail_writes(&a, 1000);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 16 * S, 16 * S), 0);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	/* every slot dirty behind the failed packet: the next writer is told, not kept waiting */
+	int rc = 0;
+	for (uint64_t p = 2; p < 8 && rc == 0; p++)
+		rc = pkt_cache_write(c, buf, 16 * S, p * 16 * S);
+	ck_assert_int_eq(rc, -EIO);
+	ck_assert_int_eq(pkt_cache_read(c, back, 5 * S, 0), 0);
+	ck_assert(all_bytes(back, 5 * S, 0x91));
+	append_dev_fail_writes(&a, 0);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert(all_bytes(a.data, 5 * S, 0x91));
+	ck_assert(all_bytes(a.data + 5 * S, 11 * S, 0));
+	ck_assert(all_bytes(a.data + 16 * S, 16 * S, 0x91));
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
 /* Closing a session flushes, and the next session starts past the medium's gap, on a new grid. */
 START_TEST(test_append_close_session)
 {
@@ -557,6 +589,7 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_reads_past_nwa_are_zeros);
 	tcase_add_test(t, test_append_link_sectors);
 	tcase_add_test(t, test_append_full_cache_of_waiting_packets);
+	tcase_add_test(t, test_append_write_error_blocks_and_retries);
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);
 	tcase_add_test(t, test_append_image_file);

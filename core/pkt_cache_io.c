@@ -179,6 +179,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 			c->append_end = packet_first(c, s->pkt) + s1;
 	}
 	memcpy(s->data + in, ub.in, n);
+	s->open_sector = (in + n) % PKT_SECTOR_SIZE != 0;
 	bool was_clean = s->ndirty == 0;
 	for (uint32_t i = s0; i < s1; i++) {
 		if (!bit_test(s->valid, i)) {
@@ -198,8 +199,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		if (c->flusher_idle || c->ndirty >= c->high)
 			pthread_cond_signal(&c->kick);
 	} /* Write-once media: a packet completed at the NWA can go at once. */
-	if (c->append && c->flusher_idle && packet_first(c, s->pkt) == c->accept &&
-	    s->ndirty >= slot_data_sectors(c, s))
+	if (c->append && c->flusher_idle && packet_first(c, s->pkt) == c->accept && slot_complete(c, s))
 		pthread_cond_signal(&c->kick);
 	c->seq++;
 	return 0;

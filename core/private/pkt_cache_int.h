@@ -48,8 +48,9 @@ struct slot {
 	uint32_t ndirty; /* dirty sectors; 0 = clean */
 	uint32_t nvalid;
 	uint32_t flags;
-	uint32_t refs;	/* pinned by an operation in progress */
-	uint32_t hnext; /* hash chain, or free list */
+	uint32_t refs;	  /* pinned by an operation in progress */
+	bool open_sector; /* the last write into it ended inside a sector: its writer may not be done */
+	uint32_t hnext;	  /* hash chain, or free list */
 	uint32_t lru_prev, lru_next;
 	uint64_t dirty_seq; /* write sequence number of the oldest unwritten change */
 	uint64_t dirty_ms;  /* when it was first dirtied */
@@ -195,6 +196,13 @@ static inline uint32_t packet_sectors(const struct pkt_cache *c, uint64_t pkt)
 static inline uint32_t slot_data_sectors(const struct pkt_cache *c, const struct slot *s)
 {
 	return c->append && s->nsect > c->ps ? c->ps : s->nsect;
+}
+
+/* Write-once media: every sector that reaches the medium written, and the last write not ended
+ * inside one (a writer of pieces smaller than a sector is done with the packet). */
+static inline bool slot_complete(const struct pkt_cache *c, const struct slot *s)
+{
+	return s->ndirty >= slot_data_sectors(c, s) && !s->open_sector;
 }
 
 /* pkt_cache_slots.c: the index, LRU and free list, and pinned slots (all under c->lock) */

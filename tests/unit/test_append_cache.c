@@ -250,6 +250,41 @@ START_TEST(test_append_full_cache_of_waiting_packets)
 }
 END_TEST
 
+/* A writer that allocates in ascending order from next_writable never meets a padded packet, however
+ * small the cache: only the final flush pads. */
+START_TEST(test_append_ascending_writer_never_refused)
+{
+	const uint32_t slots[] = {1, 2, 3};
+
+	for (unsigned k = 0; k < 3; k++) {
+		struct append_dev a;
+		uint8_t buf[3 * S];
+		append_dev_init(&a, 4000, 32, 7, 10);
+		struct pkt_cache *c = cache_on(&a, slots[k], 1);
+		struct pkt_append_state st;
+		ck_assert_int_eq(pkt_cache_append_state(c, &st), 0);
+		for (uint64_t i = 0; i < 1500; i++) {
+			uint64_t lba = pkt_geometry_append_lba(pkt_cache_geometry(c), st.next_writable, i), next;
+			ck_assert_int_eq(pkt_cache_next_writable(c, &next), 0);
+			ck_assert_uint_eq(next, lba);
+			fill(buf, 1, (uint8_t)(i | 1));
+			/* in two halves, as a sub-sector writer would */
+			ck_assert_int_eq(pkt_cache_write(c, buf, S / 2, lba * S), 0);
+			if (i % 32 == 31)
+				sleep_ms(10); /* ten times the dirty age: a packet taken for complete would go now */
+			ck_assert_int_eq(pkt_cache_write(c, buf, S / 2, lba * S + S / 2), 0);
+		}
+		ck_assert_uint_eq(stats_of(c).padded_sectors, 0);
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+		ck_assert_uint_eq(stats_of(c).padded_sectors, 47 * 32 - 1500);
+		ck_assert_str_eq(a.broken, "");
+		ck_assert_uint_eq(a.unrecorded_reads, 0);
+		ck_assert_int_eq(pkt_cache_destroy(c), 0);
+		append_dev_free(&a);
+	}
+}
+END_TEST
+
 /* A write that fails: the flush says so instead of waiting for the packets behind it, which cannot
  * go first; writers that would wait behind it get -EIO; a later flush retries at the same place. */
 START_TEST(test_append_write_error_blocks_and_retries)
@@ -589,6 +624,7 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_reads_past_nwa_are_zeros);
 	tcase_add_test(t, test_append_link_sectors);
 	tcase_add_test(t, test_append_full_cache_of_waiting_packets);
+	tcase_add_test(t, test_append_ascending_writer_never_refused);
 	tcase_add_test(t, test_append_write_error_blocks_and_retries);
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);

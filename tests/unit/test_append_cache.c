@@ -12,6 +12,7 @@
 #include "append_dev.h"
 #include "image_dev.h"
 #include "pkt_cache.h"
+#include "test_rng.h"
 
 #include <check.h>
 #include <errno.h>
@@ -417,19 +418,6 @@ START_TEST(test_append_image_file)
 END_TEST
 
 /* ---- the model ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-	return n ? rng_next(s) % n : 0;
-}
 
 /* What a sector holds: 0 zeros (never written, or padded), 1 the medium's old pattern, else the
  * byte of the user's last write there. */

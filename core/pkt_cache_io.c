@@ -114,12 +114,14 @@ int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off)
 	return for_each_segment(c, (union user_buf){.out = buf}, len, off, read_segment, &c->st.user_read_bytes);
 }
 
-/* Waits at the dirty high watermark before a clean slot becomes dirty. */
-static int wait_congestion(struct pkt_cache *c)
+/* Waits at the dirty high watermark before the clean slot s becomes dirty.  Another writer may
+ * dirty s meanwhile: then writing into it adds nothing dirty, and the wait ends, for a pinned dirty
+ * slot is one the flusher cannot write (on write-once media the only one it may). */
+static int wait_congestion(struct pkt_cache *c, const struct slot *s)
 {
 	bool waited = false;
 
-	while (c->ndirty >= c->high) {
+	while (c->ndirty >= c->high && s->ndirty == 0) {
 		if (writeback_stuck(c))
 			return -EIO;
 		if (!waited) {
@@ -157,7 +159,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		return -EROFS;
 	if (s->ndirty == 0) {
 		/* Waiting may let the flusher touch this slot; it stays pinned so it is not evicted. */
-		rc = wait_congestion(c);
+		rc = wait_congestion(c, s);
 		if (rc == 0 && (s->flags & SLOT_LOADING))
 			rc = -EAGAIN;
 		if (rc)

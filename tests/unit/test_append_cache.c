@@ -16,6 +16,8 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,6 +419,85 @@ START_TEST(test_append_image_file)
 }
 END_TEST
 
+/* Writers on several threads take sectors in ascending order from one allocator and write them
+ * as they get to it, so packets complete out of order; a reader reads meanwhile; a small cache.
+ * Nobody deadlocks, the medium sees only legal writes, and what was accepted is on it. */
+struct shared_alloc {
+	pthread_mutex_t lock;
+	struct pkt_cache *c;
+	struct append_dev *a;
+	uint64_t origin, next_k, total;
+	uint8_t *accepted; /* the byte of each sector whose write was accepted */
+	_Atomic uint64_t refused;
+};
+
+static void *alloc_writer(void *arg)
+{
+	struct shared_alloc *sa = arg;
+	uint8_t buf[S];
+
+	for (;;) {
+		pthread_mutex_lock(&sa->lock);
+		uint64_t k = sa->next_k++;
+		pthread_mutex_unlock(&sa->lock);
+		if (k >= sa->total)
+			return NULL;
+		uint64_t lba = pkt_geometry_append_lba(pkt_cache_geometry(sa->c), sa->origin, k);
+		uint8_t v = (uint8_t)(2 + k % 250);
+		memset(buf, v, S);
+		int rc = pkt_cache_write(sa->c, buf, S, lba * S);
+		if (rc == -EROFS) {
+			ck_assert_uint_lt(lba, stats_of(sa->c).next_writable);
+			atomic_fetch_add(&sa->refused, 1);
+		} else {
+			ck_assert_int_eq(rc, 0);
+			sa->accepted[lba] = v; /* each thread its own sectors */
+		}
+	}
+}
+
+static void *alloc_reader(void *arg)
+{
+	struct shared_alloc *sa = arg;
+	uint8_t buf[4 * S];
+
+	/* past what the writers reach (3000 sectors and their link sectors): zeros, never a failure */
+	for (uint64_t i = 0; i < 300; i++) {
+		ck_assert_int_eq(pkt_cache_read(sa->c, buf, sizeof(buf), (4000 + 6 * i) * S), 0);
+		ck_assert(all_bytes(buf, sizeof(buf), 0));
+	}
+	return NULL;
+}
+
+START_TEST(test_append_concurrent_writers)
+{
+	struct append_dev a;
+	struct shared_alloc sa = {.a = &a, .total = 3000};
+	pthread_t w[3], r;
+
+	append_dev_init(&a, 6000, 32, 7, 0);
+	sa.c = cache_on(&a, 6, 5);
+	sa.accepted = calloc(6000, 1);
+	pthread_mutex_init(&sa.lock, NULL);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&w[i], NULL, alloc_writer, &sa), 0);
+	ck_assert_int_eq(pthread_create(&r, NULL, alloc_reader, &sa), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(w[i], NULL);
+	pthread_join(r, NULL);
+	ck_assert_int_eq(pkt_cache_destroy(sa.c), 0);
+	ck_assert_str_eq(a.broken, "");
+	for (uint64_t s = 0; s < 6000; s++)
+		if (sa.accepted[s])
+			ck_assert_msg(all_bytes(a.data + s * S, S, sa.accepted[s]), "sector %" PRIu64 " differs", s);
+	fprintf(stderr, "concurrent writers: %" PRIu64 " of 3000 writes met a padded packet\n",
+		(uint64_t)atomic_load(&sa.refused));
+	pthread_mutex_destroy(&sa.lock);
+	free(sa.accepted);
+	append_dev_free(&a);
+}
+END_TEST
+
 /* ---- the model ---- */
 
 /* What a sector holds: 0 zeros (never written, or padded), 1 the medium's old pattern, else the
@@ -617,6 +698,7 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);
 	tcase_add_test(t, test_append_image_file);
+	tcase_add_test(t, test_append_concurrent_writers);
 	tcase_add_test(t, test_append_model);
 	suite_add_tcase(s, t);
 	return s;

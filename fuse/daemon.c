@@ -494,15 +494,16 @@ static bool medium_wears(uint16_t profile)
 
 #define WEARING_COMMIT_MS 30000u
 
-/* How often the files view commits: -o commit, else at least every 30 s on a medium that wears, else
- * every dirty_age as the cache writes data (a commit makes the data written so far reachable). */
+/* How often the files view commits: -o commit, else at least every 30 s on a medium that wears and on
+ * write-once media (each commit costs space never given back: a VAT and its write unit's padding),
+ * else every dirty_age as the cache writes data (a commit makes the data written so far reachable). */
 static unsigned commit_interval_ms(const struct pktfuse *pf)
 {
 	unsigned age = pf->opts.dirty_age_ms ? pf->opts.dirty_age_ms : 5000;
 
 	if (pf->opts.commit_ms)
 		return pf->opts.commit_ms;
-	if (medium_wears(mmc_dev_profile(pf->dev)))
+	if (medium_wears(mmc_dev_profile(pf->dev)) || pf->dev->geo.append_only)
 		return age > WEARING_COMMIT_MS ? age : WEARING_COMMIT_MS;
 	return age;
 }

@@ -332,11 +332,14 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 	struct part *pp = &fs->parts[phys];
 	struct udf_append_state as;
 	uint64_t last = UINT64_MAX;
+	bool closed = false;
 
-	if (fs->io.append_state && fs->io.append_state(fs->io.ctx, &as) == 0 && as.recorded)
+	if (fs->io.append_state && fs->io.append_state(fs->io.ctx, &as) == 0 && as.recorded) {
 		last = as.last_recorded / fs->bs;
-	else
+		closed = as.closed;
+	} else {
 		last = last_nonzero(fs, pp);
+	}
 	if (last == UINT64_MAX || last < pp->start)
 		return -ENOENT;
 	uint8_t *b = malloc(fs->bs);
@@ -355,6 +358,12 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys)
 	}
 	free(b);
 	v->vat_torn = rc == 0 && pp->start + v->vat_lbn != last;
+	/* Once a commit has followed the format's VAT, what is left is what lies past the last recorded
+	 * block: the integrity descriptor's count was written once, by the format (whose count, exact
+	 * then, other tools show).  A closed disc has nothing left.  A writable mount counts its own. */
+	uint64_t end = pp->start + pp->len;
+	if (rc == 0 && (closed || v->vat_prev != VAT_UNUSED))
+		fs->sf.free_blocks = closed || last + 1 >= end ? 0 : end - (last + 1);
 	/* an earlier commit: each VAT names the one before it, always recorded before it */
 	for (uint32_t k = 0; rc == 0 && k < fs->opts.snapshot; k++) {
 		uint32_t prev = v->vat_prev;

@@ -710,6 +710,45 @@ START_TEST(closed_disc_read_only)
 }
 END_TEST
 
+/* A read-only mount counts what is left on the medium too, not the number the integrity descriptor
+ * got at format time (it is never rewritten on write-once media); a closed disc has nothing left. */
+START_TEST(read_only_free_space)
+{
+	struct wo m;
+	wo_init(&m, 20000, 16, 0, "ro free");
+	wo_format(&m, UDF_MEDIA_DVDR);
+	struct udf_fs *fs = wo_mount(&m);
+	struct udf_statfs at_format, rw, ro;
+	udf_statfs(fs, &at_format);
+	uint64_t ino;
+	struct stat st;
+	static uint8_t data[1 << 20];
+	memset(data, 0x5a, sizeof(data));
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "f", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, sizeof(data), data), (ssize_t)sizeof(data));
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	udf_statfs(fs, &rw);
+	udf_unmount(fs);
+	struct udf_io io = {.read = wo_read, .ctx = &m, .size = m.nsec * BS, .append_state = wo_append_state};
+	struct udf_mount_opts mo = {.read_only = true};
+	char err[256];
+	ck_assert_int_eq(udf_mount(&io, &mo, &fs, err, sizeof(err)), 0);
+	udf_statfs(fs, &ro);
+	udf_unmount(fs);
+	ck_assert_uint_le(ro.free_blocks + sizeof(data) / BS, at_format.free_blocks + 64); /* as below */
+	ck_assert_uint_ge(ro.free_blocks, rw.free_blocks);
+	ck_assert_uint_le(ro.free_blocks, rw.free_blocks + 64); /* the writer keeps room for its next VAT */
+	m.closed = true;
+	ck_assert_int_eq(udf_mount(&io, &mo, &fs, err, sizeof(err)), 0);
+	udf_statfs(fs, &ro);
+	udf_unmount(fs);
+	ck_assert_uint_eq(ro.free_blocks, 0);
+	wo_free(&m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("udf_vat");
@@ -723,6 +762,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, vat_entries_reused);
 	tcase_add_test(tc, many_entries_one_commit);
 	tcase_add_test(tc, closed_disc_read_only);
+	tcase_add_test(tc, read_only_free_space);
 	tcase_add_test(tc, big_file_and_overwrite);
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);

@@ -2,7 +2,7 @@
 # Closing write-once discs on emu:cd-r, emu:dvd-r and emu:dvd+r, the drive's log checked for each
 # CLOSE TRACK/SESSION and its function: -o close=session at unmount (after the last commit: the
 # session holds it), `pktfuse close` (refused on an empty session; it says what closing costs, and the
-# NWA moves by that), -o close=finalize at unmount; a finalized disc's files view mounts read-only and
+# NWA moves by that; a mounted disc is refused), -o close=finalize at unmount; a finalized disc's files view mounts read-only and
 # says why.  close= on a rewritable disc or an image file, and `pktfuse close` of either: one line, exit 1.
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -33,6 +33,8 @@ for row in "cd-r 2" "dvd-r 2" "dvd+r 6"; do
 	_mounts+=("$M")
 	grep -q " $M fuse.pktfuse rw," /proc/mounts || fail "$p: the second session is not writable"
 	echo second > "$M/one/b"
+	"$PKTFUSE" close "$S" > /dev/null 2> "$T/err" && fail "$p: a mounted disc was closed"
+	one_line "$T/err" "in use" "$p: close of a mounted disc"
 	"$PKTFUSE" umount "$M" > /dev/null || fail "$p: umount in the second session"
 	nwa=$(info_value "$S" "next writable address")
 	"$PKTFUSE" close "$S" > "$T/out" 2>&1 || fail "$p: pktfuse close: $(cat "$T/out")"

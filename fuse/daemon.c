@@ -17,6 +17,7 @@
 #include "mmc_dev.h"
 #include "paths.h"
 #include "source.h"
+#include "source_kind.h"
 #include "udf.h"
 #include "udf_cache_io.h"
 #include "wo_image.h"
@@ -103,6 +104,30 @@ static int check_mountpoint(const char *mnt, const struct pktfuse_opts *o, char 
 	return 0;
 }
 
+/* -o close= on a write-once disc in a drive: says before anything is written what closing will cost,
+ * in info's words (the drive is asked before the daemon opens it). */
+static void tell_close_cost(const struct pktfuse_opts *o)
+{
+	struct mmc_info info;
+	char err[512], *text = NULL;
+	size_t len = 0;
+
+	if (o->close == PKTFUSE_CLOSE_NONE || mmc_cmd_info(o->source, &info, err, sizeof(err)) != 0 ||
+	    !info.have_medium || !info.probe.write_once || info.probe.finalized || info.probe.disc_status == 0)
+		return;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	print_close_cost(f, &info.probe);
+	fclose(f);
+	if (text) {
+		text[strcspn(text, "\n")] = '\0'; /* its first line: what the session's closing costs */
+		pktfuse_log(LOG_NOTICE, "%s: -o close=%s at unmount: %s", o->source,
+			    o->close == PKTFUSE_CLOSE_FINALIZE ? "finalize" : "session", text);
+	}
+	free(text);
+}
+
 /* Opens the drive, the emulator or the image file the options name.  0 with *out set, or -ENODEV with
  * the reason in err (the backends say why, not with an errno). */
 static int open_source(struct pktfuse_opts *o, struct pkt_blockdev **out, char *ro_why, size_t ro_len, char *err,
@@ -113,6 +138,9 @@ static int open_source(struct pktfuse_opts *o, struct pkt_blockdev **out, char *
 	struct mmc_source_options mo = {
 		.read_only = o->read_only, .speed = o->speed, .quiet = true, .problem = &problem};
 	struct pkt_blockdev *mdev = NULL;
+	enum source_kind kind = source_classify(o->source, NULL, err, errlen);
+	if (kind == SOURCE_EMULATOR || kind == SOURCE_DRIVE)
+		tell_close_cost(o);
 	int r = mmc_source_open(o->source, &mo, &mdev, err, errlen);
 
 	*out = NULL;
@@ -292,7 +320,24 @@ static bool close_at_unmount(struct pktfuse *pf, char *summary, size_t len)
 	if (pf->opts.close == PKTFUSE_CLOSE_NONE)
 		return true;
 	bool fin = pf->opts.close == PKTFUSE_CLOSE_FINALIZE;
+	struct pkt_append_state as;
+	/* a mount that changed nothing after a closed session leaves an empty one: no drive closes that */
+	bool empty =
+		pkt_cache_append_state(pf->cache, &as) == 0 && as.sessions > 1 && as.next_writable == as.session_start;
+	if (empty && !fin) {
+		pktfuse_log(LOG_NOTICE,
+			    "%s: -o close=session: nothing to close (nothing was written in the open session)",
+			    pf->opts.source);
+		return true;
+	}
 	int rc = pkt_cache_close_session(pf->cache, fin ? PKT_CLOSE_FINALIZE : PKT_CLOSE_SESSION);
+	if (rc && empty) {
+		fail_with(summary, len,
+			  "could not finalize %s: the open session is empty (a CD-R or DVD-R is finalized by closing "
+			  "a session with something in it)",
+			  pf->opts.source);
+		return false;
+	}
 	if (rc == 0) {
 		pktfuse_log(LOG_NOTICE, "%s: %s", pf->opts.source,
 			    fin ? "the disc is finalized" : "the session is closed (the next mount appends a new one)");

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Closing write-once discs on emu:cd-r, emu:dvd-r and emu:dvd+r, the drive's log checked for each
-# CLOSE TRACK/SESSION and its function: -o close=session at unmount (after the last commit: the
-# session holds it), `pktfuse close` (refused on an empty session; it says what closing costs, and the
-# NWA moves by that; a mounted disc is refused), -o close=finalize at unmount; a finalized disc's files view mounts read-only and
-# says why.  close= on a rewritable disc or an image file, and `pktfuse close` of either: one line, exit 1.
+# CLOSE TRACK/SESSION and its function: -o close=session at unmount (the mount says the cost first;
+# closed after the last commit: the session holds it; an unchanged mount leaves nothing to close),
+# `pktfuse close` (refused on an empty session or a mounted disc; it says what closing costs, and the
+# NWA moves by that), -o close=finalize at unmount; a finalized disc's files view mounts read-only
+# and says why.  close= on a rewritable disc or an image file, and `pktfuse close` of either: one
+# line, exit 1.
 . "$(dirname "$0")/lib.sh"
 need_root
 M=$T/mnt
@@ -19,13 +21,21 @@ for row in "cd-r 2" "dvd-r 2" "dvd+r 6"; do
 	S="emu:$p:$img,log=$log"
 	"$PKTFUSE" format "$S,size=64M" > /dev/null || fail "$p: format"
 	# 1: a commit, then the session closed at unmount
-	"$PKTFUSE" "$S" "$M" -o close=session || fail "$p: mount with close=session"
+	"$PKTFUSE" info "$S" | grep '^closing the session costs: ' > "$T/cost" || fail "$p: info says no cost"
+	"$PKTFUSE" "$S" "$M" -o close=session 2> "$T/err" || fail "$p: mount with close=session: $(cat "$T/err")"
 	_mounts+=("$M")
+	grep -qF "close=session at unmount: $(cat "$T/cost")" "$T/err" || fail "$p: the mount did not say what closing costs: $(cat "$T/err")"
 	mkdir "$M/one" && echo first > "$M/one/a"
 	"$PKTFUSE" umount "$M" > /dev/null || fail "$p: umount with close=session"
 	last_close "$log" | grep -q ' close fn=2 session=1 leadout=[0-9]* next_nwa=[0-9]* status=GOOD' ||
 		fail "$p: no close of session 1 (function 2) in the log: $(last_close "$log")"
 	[ "$(info_value "$S" sessions)" = "2 (the last one empty)" ] || fail "$p: sessions after close=session: $(info_value "$S" sessions)"
+	# a mount that writes nothing leaves the new session empty: close=session has nothing to close
+	n5b=$(grep -c '^op=5B' "$log")
+	"$PKTFUSE" "$S" "$M" -o close=session 2> /dev/null || fail "$p: mount of the empty session"
+	_mounts+=("$M")
+	"$PKTFUSE" umount "$M" > /dev/null || fail "$p: umount of an unchanged mount with close=session"
+	[ "$(grep -c '^op=5B' "$log")" -eq "$n5b" ] || fail "$p: an empty session was closed: $(last_close "$log")"
 	"$PKTFUSE" close "$S" > /dev/null 2> "$T/err" && fail "$p: an empty session was closed"
 	one_line "$T/err" "empty" "$p: close of an empty session"
 	# 2: the next session: appended, then closed by pktfuse close, which says the cost first

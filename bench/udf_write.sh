@@ -5,10 +5,13 @@
 #      sync that puts it on the medium (fsync on the files view, syncfs on ext2); time ratio, target ≤ 1.5
 #   2. creating 10,000 and 20,000 empty files in one directory of the files view; time ratio
 #      20k/10k, target ≤ 2.2 (linear would be 2.0)
-#   3. on an emulated CD-RW whose drive log lists every WRITE: 1,000 small files created with one
-#      fsync at the end — WRITE commands and sectors, per 1,000 files, and how often the most-written
-#      packet was written (the metadata packets a careless writer rewrites per file)
-# Usage: bench/udf_write.sh [ROUNDS] (default 3)
+#   3. on an emulated CD-RW whose drive log lists every WRITE: 200 small files, one fsync each, from
+#      mount to unmount — how often the space bitmap's packet and the most-written packet were
+#      written (the metadata packets a careless writer rewrites per fsync; issue 13's media-life row)
+#   4. (only when ROWS names it) creating 10,000 and 100,000 empty files in one directory; time
+#      ratio 100k/10k, target ≤ 11
+# Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows; PKTFUSE_OLD=BINARY
+# also times row 1's files view of another build in the same rounds (before/after side by side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -26,7 +29,9 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$W/mnt" "$W/ext2"
 now() { date +%s.%N; }
+row() { [[ " ${ROWS:-1 2 3} " == *" $1 "* ]]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+lowest() { tr ' ' '\n' | sort -g | head -1; }
 median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 fsync_path() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.close(fd)' "$1"; }
 new_udf() { # new_udf IMAGE SIZE
@@ -51,17 +56,26 @@ EOF
 files=$(find "$W/src" -type f | wc -l)
 bytes=$(du -sb "$W/src" | cut -f1)
 echo "pktfuse UDF writer benchmark — $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), $ROUNDS rounds"
+if row 1; then
 echo
 echo "1. cp -r of $files files ($((bytes / 1024)) KiB) + sync: files view vs ext2 on a loop device over a plain file"
-r1=()
-for i in $(seq "$ROUNDS"); do
+# copy_to_files_view BINARY → seconds for the copy and the fsync that commits it
+copy_to_files_view() {
+	local t0 t1
 	new_udf "$W/udf.img" 512M
-	"$PKTFUSE" "$W/udf.img" "$W/mnt"
+	"$1" "$W/udf.img" "$W/mnt"
 	t0=$(now)
 	cp -r "$W/src" "$W/mnt/copy"
 	fsync_path "$W/mnt/copy/dir00/f001"
 	t1=$(now)
-	"$PKTFUSE" umount "$W/mnt"
+	"$1" umount "$W/mnt"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+[ -z "${PKTFUSE_OLD:-}" ] || echo "   (and the files view of PKTFUSE_OLD=$PKTFUSE_OLD in the same rounds)"
+r1=()
+r1o=()
+for i in $(seq "$ROUNDS"); do
+	u=$(copy_to_files_view "$PKTFUSE")
 	rm -f "$W/ext2.img"
 	truncate -s 512M "$W/ext2.img"
 	lp=$(losetup -f --show --direct-io=on -b 2048 "$W/ext2.img")
@@ -75,18 +89,24 @@ for i in $(seq "$ROUNDS"); do
 	umount "$W/ext2"
 	losetup -d "$lp"
 	loops=()
-	u=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 	e=$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.3f", b - a }')
 	r=$(ratio "$u" "$e")
 	r1+=("$r")
-	printf "   round %d: files view %7ss   ext2 on loop %7ss   time ratio %s\n" "$i" "$u" "$e" "$r"
+	printf "   round %d: files view %7ss   ext2 on loop %7ss   time ratio %s" "$i" "$u" "$e" "$r"
+	if [ -n "${PKTFUSE_OLD:-}" ]; then
+		o=$(copy_to_files_view "$PKTFUSE_OLD")
+		r1o+=("$(ratio "$o" "$e")")
+		printf "   PKTFUSE_OLD's files view %7ss   time ratio %s" "$o" "$(ratio "$o" "$e")"
+	fi
+	echo
 done
-echo "   median time ratio files view / ext2: $(echo "${r1[@]}" | median)   (target ≤ 1.5)"
+echo "   time ratio files view / ext2: median $(echo "${r1[@]}" | median), lowest $(echo "${r1[@]}" | lowest)   (target ≤ 1.5)"
+[ -z "${PKTFUSE_OLD:-}" ] ||
+	echo "   time ratio of PKTFUSE_OLD's files view / ext2: median $(echo "${r1o[@]}" | median), lowest $(echo "${r1o[@]}" | lowest)"
+fi
 
-echo
-echo "2. Creating N empty files in one directory of the files view, + fsync"
-create_n() { # create_n N → seconds
-	new_udf "$W/udf.img" 256M
+create_n() { # create_n N [IMAGE_SIZE] → seconds
+	new_udf "$W/udf.img" "${2:-256M}"
 	"$PKTFUSE" "$W/udf.img" "$W/mnt"
 	mkdir "$W/mnt/d"
 	local s
@@ -106,6 +126,9 @@ EOF
 	"$PKTFUSE" umount "$W/mnt"
 	echo "$s"
 }
+if row 2; then
+echo
+echo "2. Creating N empty files in one directory of the files view, + fsync"
 r2=()
 for i in $(seq "$ROUNDS"); do
 	a=$(create_n 10000)
@@ -115,36 +138,64 @@ for i in $(seq "$ROUNDS"); do
 	printf "   round %d: 10,000 files %7ss   20,000 files %7ss   time ratio 20k/10k %s\n" "$i" "$a" "$b" "$r"
 done
 echo "   median ratio 20k/10k: $(echo "${r2[@]}" | median)   (target ≤ 2.2)"
+fi
 
+if row 4; then
 echo
-echo "3. Medium writes for 1,000 small files (100 B each) and one fsync, on an emulated CD-RW (drive log)"
+echo "4. Creating 10,000 and 100,000 empty files in one directory of the files view, + fsync"
+r4=()
+for i in $(seq "$ROUNDS"); do
+	a=$(create_n 10000)
+	b=$(create_n 100000 1G)
+	r=$(ratio "$b" "$a")
+	r4+=("$r")
+	printf "   round %d: 10,000 files %7ss   100,000 files %7ss   time ratio 100k/10k %s\n" "$i" "$a" "$b" "$r"
+done
+echo "   median ratio 100k/10k: $(echo "${r4[@]}" | median)   (target ≤ 11; linear would be 10)"
+fi
+
+if row 3; then
+echo
+echo "3. Medium writes for 200 small files (100 B each), one fsync each, on an emulated CD-RW (drive log, mount to unmount)"
+# bitmap_sector IMAGE → the sector of the UDF space bitmap (partition start + the partition header's
+# unallocated space bitmap position), read from the partition descriptor
+bitmap_sector() {
+	python3 - "$1" << 'EOF'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    for s in range(16, 512):
+        f.seek(s * 2048)
+        b = f.read(512)
+        if len(b) == 512 and struct.unpack_from("<H", b, 0)[0] == 5:
+            start = struct.unpack_from("<I", b, 188)[0]
+            print(start + struct.unpack_from("<I", b, 56 + 12)[0])
+            break
+EOF
+}
 for i in $(seq "$ROUNDS"); do
 	img="$W/cd.img"
 	log="$W/cd.log"
 	rm -f "$img" "$img.state" "$log"
 	"$PKTFUSE" format "emu:cdrw:$img,size=256M" > /dev/null
+	bm=$(bitmap_sector "$img")
 	"$PKTFUSE" "emu:cdrw:$img,log=$log" "$W/mnt"
-	w0=$("$PKTFUSE" status --raw "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
-	l0=$(wc -l < "$log")
 	python3 - "$W/mnt" << 'EOF'
 import os, sys
 d = sys.argv[1]
 os.mkdir(f"{d}/small")
-for i in range(1000):
+for i in range(200):
     with open(f"{d}/small/f{i:04d}", "wb") as f:
         f.write(b"x" * 100)
-fd = os.open(f"{d}/small/f0999", os.O_RDONLY)
-os.fsync(fd)
-os.close(fd)
+        f.flush()
+        os.fsync(f.fileno())
 EOF
-	w1=$("$PKTFUSE" status --raw "$W/mnt" | awk -F': ' '$1 == "write_commands" { print $2 }')
-	tail -n +$((l0 + 1)) "$log" > "$W/run.log"
 	"$PKTFUSE" umount "$W/mnt"
-	awk -v P=32 -v R="$i" -v WC=$((w1 - w0)) '$1 == "op=2A" { split($2, a, "="); split($3, b, "=");
+	awk -v P=32 -v R="$i" -v BM="$bm" '$1 == "op=2A" { split($2, a, "="); split($3, b, "=");
 			cmds++; sec += b[2]
 			for (k = int(a[2] / P); k <= int((a[2] + b[2] - 1) / P); k++) w[k]++ }
 		END { for (k in w) { if (w[k] > m) { m = w[k]; mk = k } n++ }
-			printf "   round %d: %d WRITE commands (pktfuse counted %d), %d sectors (%.1f KiB per file), %d packets touched; the most-written packet (#%d, LBA %d) written %d times\n",
-				R, cmds, WC, sec, sec * 2 / 1000, n, mk, mk * P, m }' "$W/run.log"
+			printf "   round %d: %d WRITE commands, %d sectors, %d packets touched; the bitmap'"'"'s packet (#%d) written %d times; the most-written packet (#%d, LBA %d) %d times\n",
+				R, cmds, sec, n, int(BM / P), w[int(BM / P)], mk, mk * P, m }' "$log"
 done
-echo "   (a writer that rewrote the directory and the allocation bitmap per file would write the same packets ~1,000 times)"
+echo "   (target: the bitmap's packet ≤ 2 per mount; a writer that rewrote the directory and the bitmap per fsync writes them ~200 times)"
+fi

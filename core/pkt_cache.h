@@ -96,6 +96,12 @@ void pkt_cache_drop_clean(struct pkt_cache *c);
  * order and are never rewritten; it never gathers (unrecorded sectors cannot be read), and a read
  * of a sector at or past the NWA that it does not hold returns zeros.  A write below the first
  * sector it can still accept fails with -EROFS.
+ * Its packets run from the medium's NWA (pkt_cache_append_state) in units of packet_sectors, each
+ * followed by link_sectors that are never written (pkt_geometry_append_lba); a write there fails
+ * with -EROFS too.  When every slot holds a packet that waits for an earlier one, the writers that
+ * wait make the cache pad the earliest rather than wait for a flush (its unwritten sectors then
+ * fail with -EROFS: an ascending writer never meets that).  A failed write blocks the packets
+ * behind it: flushes and waiting writers get -EIO, and a later flush retries it in place.
  */
 /* The first sector a new write may use: past everything the cache holds and past the medium's NWA. */
 int pkt_cache_next_writable(struct pkt_cache *c, uint64_t *lba);

@@ -45,7 +45,9 @@ int cache_append_start(struct pkt_cache *c, char *err, size_t errlen)
 	uint64_t nwa;
 	int rc = medium_nwa(c, &nwa);
 
-	if (rc) {
+	if (rc && !c->geo.writable)
+		nwa = c->geo.sector_count; /* only read: everything is read from the medium */
+	else if (rc) {
 		snprintf(err, errlen, "cannot read where the write-once medium stands: %s", strerror(-rc));
 		return rc;
 	}
@@ -53,21 +55,30 @@ int cache_append_start(struct pkt_cache *c, char *err, size_t errlen)
 	return 0;
 }
 
-static bool complete(const struct pkt_cache *c, const struct slot *s)
+static const struct slot *lowest_dirty_of(const struct pkt_cache *c)
 {
-	return s->ndirty >= slot_data_sectors(c, s);
-}
-
-static struct slot *lowest_dirty(struct pkt_cache *c)
-{
-	struct slot *low = NULL;
+	const struct slot *low = NULL;
 
 	for (uint32_t i = 0; i < c->nslots; i++) {
-		struct slot *s = &c->slots[i];
+		const struct slot *s = &c->slots[i];
 		if ((s->ndirty || (s->flags & SLOT_WRITEBACK)) && (!low || s->pkt < low->pkt))
 			low = s;
 	}
 	return low;
+}
+
+static struct slot *lowest_dirty(struct pkt_cache *c)
+{
+	const struct slot *low = lowest_dirty_of(c);
+
+	return low ? &c->slots[low - c->slots] : NULL;
+}
+
+bool cache_append_blocked(const struct pkt_cache *c, uint64_t gen)
+{
+	const struct slot *low = lowest_dirty_of(c);
+
+	return c->nwriteback == 0 && low && low->ndirty && low->err_gen > gen;
 }
 
 /* How many zeros to write at c->accept on the way to sector to: whole packets, one a command where
@@ -86,9 +97,10 @@ static uint32_t zeros_before(const struct pkt_cache *c, uint64_t to)
 
 uint32_t cache_pick_append(struct pkt_cache *c, uint64_t now, uint64_t *next_deadline, uint32_t *zeros)
 {
-	/* Somebody waits for what only padding may give (see the top of this file). */
-	bool pad = c->flush_waiters || c->congested || c->want_slot;
-	bool urgent = pad || c->draining;
+	/* Somebody waits for what only padding may give (see the top of this file): a slot, when every
+	 * one is dirty (busy ones come free on their own). */
+	bool pad = c->flush_waiters || c->congested || (c->want_slot && c->ndirty >= c->nslots);
+	bool urgent = pad || c->draining || c->want_slot;
 	struct slot *low = lowest_dirty(c);
 
 	*next_deadline = UINT64_MAX;
@@ -101,7 +113,7 @@ uint32_t cache_pick_append(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 			*zeros = zeros_before(c, first);
 		return 0;
 	}
-	if (!complete(c, low) && !pad)
+	if (!slot_complete(c, low) && !pad)
 		return 0; /* the rest of it comes, or a flush */
 	if (!urgent && low->dirty_ms + c->age_ms > now) {
 		*next_deadline = low->dirty_ms + c->age_ms;
@@ -113,7 +125,7 @@ uint32_t cache_pick_append(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 	while (n < limit) {
 		/* Only a flush pads more than the one packet that waiters need. */
 		struct slot *s = cache_lookup(c, low->pkt + n);
-		if (!s || !cache_flushable(c, s) || !(complete(c, s) || c->flush_waiters))
+		if (!s || !cache_flushable(c, s) || !(slot_complete(c, s) || c->flush_waiters))
 			break;
 		c->order[n++] = (uint32_t)(s - c->slots);
 	}
@@ -181,16 +193,31 @@ int pkt_cache_append_state(struct pkt_cache *c, struct pkt_append_state *out)
 	return pkt_blockdev_append_state(c->dev, out);
 }
 
+/* Whether a slot is dirty (-EBUSY), else busy (1), else 0. */
+static int slots_in_use(const struct pkt_cache *c)
+{
+	int busy = 0;
+
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		const struct slot *s = &c->slots[i];
+		if (s->ndirty || (s->flags & SLOT_WRITEBACK))
+			return -EBUSY;
+		if (s->pkt != NO_PACKET && !slot_evictable(s))
+			busy = 1;
+	}
+	return busy;
+}
+
 /* After the medium's NWA moved on its own (a closed session starts the next one further on): the
- * grid is laid anew, so no packet may be cached.  -EBUSY when something was written meanwhile. */
+ * grid is laid anew, so no packet may be cached.  Waits for reads in progress; -EBUSY when
+ * something was written meanwhile (on the old grid). */
 static int restart_grid(struct pkt_cache *c, uint64_t nwa)
 {
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	for (uint32_t i = 0; i < c->nslots; i++)
-		if (c->slots[i].pkt != NO_PACKET && !slot_evictable(&c->slots[i]))
-			rc = -EBUSY;
+	while ((rc = slots_in_use(c)) == 1)
+		wait_changed(c);
 	if (rc == 0) {
 		for (uint32_t i = 0; i < c->nslots; i++)
 			if (c->slots[i].pkt != NO_PACKET)

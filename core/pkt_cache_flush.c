@@ -27,6 +27,11 @@ static bool flush_pending(const struct pkt_cache *c, uint64_t target, uint64_t g
 				pending = true;
 		}
 	}
+	/* Write-once media: the rest waits for the failed one, and so fails with it. */
+	if (pending && c->append && cache_append_blocked(c, gen)) {
+		*failed = true;
+		return false;
+	}
 	return pending;
 }
 

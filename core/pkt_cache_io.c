@@ -114,12 +114,14 @@ int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off)
 	return for_each_segment(c, (union user_buf){.out = buf}, len, off, read_segment, &c->st.user_read_bytes);
 }
 
-/* Waits at the dirty high watermark before a clean slot becomes dirty. */
-static int wait_congestion(struct pkt_cache *c)
+/* Waits at the dirty high watermark before the clean slot s becomes dirty.  Another writer may
+ * dirty s meanwhile: then writing into it adds nothing dirty, and the wait ends, for a pinned dirty
+ * slot is one the flusher cannot write (on write-once media the only one it may). */
+static int wait_congestion(struct pkt_cache *c, const struct slot *s)
 {
 	bool waited = false;
 
-	while (c->ndirty >= c->high) {
+	while (c->ndirty >= c->high && s->ndirty == 0) {
 		if (writeback_stuck(c))
 			return -EIO;
 		if (!waited) {
@@ -157,7 +159,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		return -EROFS;
 	if (s->ndirty == 0) {
 		/* Waiting may let the flusher touch this slot; it stays pinned so it is not evicted. */
-		rc = wait_congestion(c);
+		rc = wait_congestion(c, s);
 		if (rc == 0 && (s->flags & SLOT_LOADING))
 			rc = -EAGAIN;
 		if (rc)
@@ -179,6 +181,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 			c->append_end = packet_first(c, s->pkt) + s1;
 	}
 	memcpy(s->data + in, ub.in, n);
+	s->open_sector = (in + n) % PKT_SECTOR_SIZE != 0;
 	bool was_clean = s->ndirty == 0;
 	for (uint32_t i = s0; i < s1; i++) {
 		if (!bit_test(s->valid, i)) {
@@ -198,8 +201,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		if (c->flusher_idle || c->ndirty >= c->high)
 			pthread_cond_signal(&c->kick);
 	} /* Write-once media: a packet completed at the NWA can go at once. */
-	if (c->append && c->flusher_idle && packet_first(c, s->pkt) == c->accept &&
-	    s->ndirty >= slot_data_sectors(c, s))
+	if (c->append && c->flusher_idle && packet_first(c, s->pkt) == c->accept && slot_complete(c, s))
 		pthread_cond_signal(&c->kick);
 	c->seq++;
 	return 0;

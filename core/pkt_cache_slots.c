@@ -107,6 +107,7 @@ static struct slot *take_slot(struct pkt_cache *c, uint64_t pkt)
 	s->flags = 0;
 	s->refs = 0;
 	s->err_gen = 0;
+	s->open_sector = false;
 	uint32_t b = hash_pkt(c, pkt);
 	s->hnext = c->bucket[b];
 	c->bucket[b] = slot_index(c, s);

@@ -9,6 +9,7 @@
 struct udf_fs;
 
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -22,7 +23,7 @@ struct pktfuse {
 	struct timespec mount_time;
 	bool io_flusher;     /* PR_SET_IO_FLUSHER took effect */
 	char ro_reason[256]; /* why the medium was opened read-only without -o ro (a finalized disc), or "" */
-	/* files view: the thread that commits UDF changes every dirty_age */
+	/* files view: the thread that commits UDF changes every commit_ms */
 	pthread_t committer;
 	bool committer_running;
 	bool udf_rw;		 /* the files view can be written */
@@ -30,6 +31,9 @@ struct pktfuse {
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
 	bool commit_stop;
+	unsigned commit_ms;		 /* the committer's interval (0: none runs) */
+	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
+	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */
 };
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a
@@ -37,8 +41,14 @@ struct pktfuse {
 int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen);
 void pktfuse_files_stop(struct pktfuse *pf);
 
-/* The extended attribute on the mount's root that `pktfuse status` reads, in every view. */
+/* The extended attribute on the mount's root that `pktfuse status` reads in the image view. */
 #define PKTFUSE_STATS_XATTR "user.pktfuse.stats"
+/* The files view answers getxattr with ENOSYS, so that the kernel stops asking it (it asked for
+ * security.capability before every write to a file: one round trip per write); its statistics
+ * are this ioctl on the mount's root directory, at most PKTFUSE_STATS_IOCTL_LEN bytes (the most an
+ * ioctl number can carry). */
+#define PKTFUSE_STATS_IOCTL_LEN 16383
+#define PKTFUSE_STATS_IOCTL _IOR('P', 0xF5, char[PKTFUSE_STATS_IOCTL_LEN])
 
 /* reply.c: replies to req with a negative errno from the core; anything that is not a valid errno becomes
  * EIO.  The single place where core errors become FUSE errors. */
@@ -62,6 +72,8 @@ char *pktfuse_read_buffer(size_t len);
 void pktfuse_destroy(void *userdata);
 void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void pktfuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void pktfuse_stats_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+			 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
 extern const struct fuse_lowlevel_ops pktfuse_image_ops;
 extern const struct fuse_lowlevel_ops pktfuse_files_ops;

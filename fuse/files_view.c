@@ -22,8 +22,14 @@
 #include <sys/stat.h>
 
 /* Every change goes through this daemon, so the kernel's caches stay true; a read-only mount
- * cannot change at all. */
+ * cannot change at all.  Attributes are kept for a second on a writable mount: a commit changes
+ * what a directory occupies (st_blocks) without the kernel knowing. */
 #define FV_TIMEOUT (pf->udf_rw ? 1.0 : 3600.0)
+/* Names change only by the kernel's own calls (create, unlink, rename: it updates its dentries
+ * itself), so they, and names that do not exist (negative entries), are kept long where the kernel
+ * checks permissions (default_permissions).  Where the daemon checks them, its lookup is the only
+ * search-permission check of a directory a path passes, so names are kept for a second only. */
+#define FV_ENTRY_TIMEOUT (pf->kernel_permissions ? 3600.0 : FV_TIMEOUT)
 
 static struct pktfuse *pf_of(fuse_req_t req)
 {
@@ -53,15 +59,22 @@ static void fv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 
 	memset(&e, 0, sizeof(e));
+	__atomic_add_fetch(&pf->lookup_requests, 1, __ATOMIC_RELAXED);
 	int rc = fv_may_ino(req, to_udf(pf, parent), X_OK, NULL);
 	if (rc == 0)
 		rc = udf_lookup(pf->udf, to_udf(pf, parent), name, &ino, &e.attr);
+	if (rc == -ENOENT) { /* a negative entry: the kernel remembers that the name is missing */
+		e.ino = 0;
+		e.entry_timeout = FV_ENTRY_TIMEOUT;
+		return (void)fuse_reply_entry(req, &e);
+	}
 	if (rc)
 		return pktfuse_reply_err(req, rc);
 	fix_attr(pf, &e.attr);
 	e.ino = to_fuse(pf, ino);
 	e.generation = udf_generation(pf->udf, ino);
-	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	e.attr_timeout = FV_TIMEOUT;
+	e.entry_timeout = FV_ENTRY_TIMEOUT;
 	fuse_reply_entry(req, &e);
 }
 
@@ -211,7 +224,8 @@ static void reply_entry(fuse_req_t req, struct pktfuse *pf, uint64_t ino, struct
 	e.attr = *st;
 	e.ino = to_fuse(pf, ino);
 	e.generation = udf_generation(pf->udf, ino);
-	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	e.attr_timeout = FV_TIMEOUT;
+	e.entry_timeout = FV_ENTRY_TIMEOUT;
 	fuse_reply_entry(req, &e);
 }
 
@@ -298,7 +312,8 @@ static void fv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr = st;
 	e.ino = to_fuse(pf, ino);
 	e.generation = udf_generation(pf->udf, ino);
-	e.attr_timeout = e.entry_timeout = FV_TIMEOUT;
+	e.attr_timeout = FV_TIMEOUT;
+	e.entry_timeout = FV_ENTRY_TIMEOUT;
 	fi->keep_cache = 1;
 	udf_open(pf->udf, ino);
 	if (fuse_reply_create(req, &e, fi) != 0)
@@ -444,15 +459,31 @@ static void fv_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	pktfuse_reply_err(req, fv_may_ino(req, to_udf(pf, ino), mask & (R_OK | W_OK | X_OK), NULL));
 }
 
-/* fsync of anything commits everything: UDF has one set of metadata for the whole disc. */
+/* fsync of anything commits everything: UDF has one set of metadata for the whole disc.  An fsync
+ * of the root directory stands for the whole volume (FUSE passes syncfs on to no daemon but
+ * virtiofs): the space bitmap is written too, which commits leave to the unmount. */
 static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct pktfuse *pf = pf_of(req);
-	(void)ino;
 	(void)datasync;
 	(void)fi;
 
-	pktfuse_reply_err(req, pf->udf_rw ? pktfuse_logged(pf, "the commit", udf_sync(pf->udf)) : 0);
+	if (!pf->udf_rw)
+		return pktfuse_reply_err(req, 0);
+	int rc = ino == FUSE_ROOT_ID ? udf_sync_volume(pf->udf) : udf_sync(pf->udf);
+	pktfuse_reply_err(req, pktfuse_logged(pf, "the commit", rc));
+}
+
+/* No extended attributes are shown: ENOSYS tells the kernel never to ask again, which saves the
+ * GETXATTR of security.capability it sends before the first write to every file (a round trip per
+ * file copied).  The statistics are an ioctl on the root here (PKTFUSE_STATS_IOCTL). */
+static void fv_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	__atomic_add_fetch(&pf_of(req)->getxattr_requests, 1, __ATOMIC_RELAXED);
+	(void)ino;
+	(void)name;
+	(void)size;
+	fuse_reply_err(req, ENOSYS);
 }
 
 const struct fuse_lowlevel_ops pktfuse_files_ops = {
@@ -479,6 +510,7 @@ const struct fuse_lowlevel_ops pktfuse_files_ops = {
 	.rmdir = fv_rmdir,
 	.rename = fv_rename,
 	.statfs = fv_statfs,
-	.getxattr = pktfuse_getxattr,
+	.getxattr = fv_getxattr,
 	.listxattr = pktfuse_listxattr,
+	.ioctl = pktfuse_stats_ioctl,
 };

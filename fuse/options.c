@@ -20,6 +20,7 @@ static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("speed=%s", speed_str),
 	PKT_OPT("cache=%s", cache_str),
 	PKT_OPT("dirty_age=%s", age_str),
+	PKT_OPT("commit=%s", commit_str),
 	PKT_OPT("dirty_high=%s", high_str),
 	PKT_OPT("dirty_low=%s", low_str),
 	PKT_OPT("snapshot=%s", snapshot_str),
@@ -233,6 +234,8 @@ static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
 	}
 	if (o->age_str && pktfuse_parse_seconds_ms(o->age_str, 3600 * 1000, &o->dirty_age_ms))
 		return bad(err, errlen, "dirty_age", o->age_str, "seconds from 0.001 to 3600");
+	if (o->commit_str && pktfuse_parse_seconds_ms(o->commit_str, 3600 * 1000, &o->commit_ms))
+		return bad(err, errlen, "commit", o->commit_str, "seconds from 0.001 to 3600");
 	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
 		return bad(err, errlen, "dirty_high", o->high_str, "a percentage from 2 to 100");
 	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
@@ -313,6 +316,7 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 	free(o->packet_str);
 	free(o->cache_str);
 	free(o->age_str);
+	free(o->commit_str);
 	free(o->high_str);
 	free(o->low_str);
 	free(o->speed_str);
@@ -345,6 +349,9 @@ void pktfuse_usage(const char *prog)
 	       "    -o speed=N           write speed of a drive, in multiples of the medium's 1x rate\n"
 	       "    -o cache=SIZE        packet cache size (default 32M), preallocated\n"
 	       "    -o dirty_age=SECONDS write dirty data older than this (default 5)\n"
+	       "    -o commit=SECONDS    commit the files view's changes this often (default: 30 on\n"
+	       "                         CD-RW, DVD-RW and DVD+RW, which wear out, and on write-once\n"
+	       "                         media, where each commit costs space; else dirty_age)\n"
 	       "    -o dirty_high=PCT    writers wait while this share of the cache is dirty (default 75)\n"
 	       "    -o dirty_low=PCT     the flusher then drains to this share (default 50)\n"
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"

@@ -25,6 +25,7 @@ struct pktfuse_opts {
 	unsigned speed;	       /* -o speed=N (drives), 0 = the drive's choice */
 	uint64_t cache_bytes;  /* -o cache=SIZE */
 	unsigned dirty_age_ms; /* -o dirty_age=SECONDS */
+	unsigned commit_ms;    /* -o commit=SECONDS (files view), 0 = the medium's default */
 	unsigned dirty_high;   /* -o dirty_high=PERCENT */
 	unsigned dirty_low;    /* -o dirty_low=PERCENT */
 	/* -o snapshot=N (write-once media): the disc as it was N commits before its newest, read-only;
@@ -36,7 +37,7 @@ struct pktfuse_opts {
 	bool foreground, debug, singlethread, show_help, show_version;
 	unsigned max_idle_threads, max_threads; /* UINT_MAX / 0: FUSE's defaults */
 	/* raw option strings, validated after parsing so that errors name the option */
-	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str, *snapshot_str, *close_str;
+	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str, *commit_str, *snapshot_str, *close_str;
 };
 
 /* Parses argv into opts and leaves the options FUSE itself handles in args.  Returns 0, or -EINVAL with

@@ -17,9 +17,10 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			 "daemon_pid: %ld\n"
 			 "view: %s\n"
 			 "io_flusher: %d\n"
+			 "fuse_loop: %s\n"
 			 "report_file: %s\n",
 			 pf->opts.source, (long)getpid(), pf->opts.image_view ? "image" : "files", pf->io_flusher,
-			 pktfuse_report_path());
+			 pf->opts.singlethread ? "single" : "multi", pktfuse_report_path());
 	if (n < 0 || len == 0)
 		return 0;
 	size_t used = (size_t)n < len ? (size_t)n : len - 1;
@@ -49,11 +50,16 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			     "udf_commits: %llu\n"
 			     "udf_relocated_packets: %llu\n"
 			     "udf_uncommitted: %d\n"
+			     "udf_commit_interval_ms: %u\n"
+			     "fuse_getxattr_requests: %lu\n"
+			     "fuse_lookup_requests: %lu\n"
 			     "udf_snapshot: %ld\n",
 			     sf.label, sf.block_size, (unsigned long long)sf.blocks, sf.revision >> 8,
 			     sf.revision & 0xFF, rw, rw ? "-" : why, (unsigned long long)sf.files,
 			     (unsigned long long)sf.dirs, (unsigned long long)sf.free_blocks,
 			     (unsigned long long)sf.commits, (unsigned long long)sf.relocated, udf_dirty(pf->udf),
+			     pf->commit_ms, __atomic_load_n(&pf->getxattr_requests, __ATOMIC_RELAXED),
+			     __atomic_load_n(&pf->lookup_requests, __ATOMIC_RELAXED),
 			     pf->opts.snapshot_set ? (long)pf->opts.snapshot : -1L);
 		if (n > 0)
 			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
@@ -73,6 +79,22 @@ void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t s
 	if (size < len)
 		return pktfuse_reply_err(req, -ERANGE);
 	fuse_reply_buf(req, buf, len);
+}
+
+void pktfuse_stats_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+			 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	(void)arg;
+	(void)fi;
+	(void)in_buf;
+	(void)in_bufsz;
+	if (ino != FUSE_ROOT_ID || cmd != PKTFUSE_STATS_IOCTL || (flags & FUSE_IOCTL_COMPAT))
+		return pktfuse_reply_err(req, -ENOTTY);
+	if (out_bufsz < PKTFUSE_STATS_IOCTL_LEN)
+		return pktfuse_reply_err(req, -EINVAL);
+	char buf[PKTFUSE_STATS_IOCTL_LEN + 1];
+	size_t len = pktfuse_render_stats(fuse_req_userdata(req), buf, sizeof(buf));
+	fuse_reply_ioctl(req, (int)len, buf, len);
 }
 
 void pktfuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

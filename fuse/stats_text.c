@@ -9,11 +9,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/xattr.h>
+#include <unistd.h>
+
+/* The files view's statistics: the ioctl on its root; -ENOTTY from any other mount or directory. */
+static ssize_t stats_by_ioctl(const char *mountpoint, char *buf, size_t len)
+{
+	char tmp[PKTFUSE_STATS_IOCTL_LEN + 1];
+	int fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int n = ioctl(fd, PKTFUSE_STATS_IOCTL, tmp);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	size_t got = (size_t)n < len - 1 ? (size_t)n : len - 1;
+	memcpy(buf, tmp, got);
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
 
 ssize_t pktfuse_read_stats(const char *mountpoint, char *buf, size_t len)
 {
-	ssize_t n = getxattr(mountpoint, PKTFUSE_STATS_XATTR, buf, len - 1);
+	ssize_t n = stats_by_ioctl(mountpoint, buf, len);
+	if (n != -ENOTTY && n != -EINVAL && n != -ENOSYS)
+		return n;
+	/* the image view, or not a pktfuse mount (ENODATA, ENOTSUP) */
+	n = getxattr(mountpoint, PKTFUSE_STATS_XATTR, buf, len - 1);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';

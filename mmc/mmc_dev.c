@@ -467,6 +467,17 @@ static bool is_mmc_dev(const struct pkt_blockdev *dev)
 	return dev && (dev->ops == &mmc_ops || dev->ops == &mmc_append_ops);
 }
 
+uint16_t mmc_dev_profile(struct pkt_blockdev *dev)
+{
+	if (!is_mmc_dev(dev))
+		return 0;
+	struct mmc_dev *m = to_mmc(dev);
+	pthread_mutex_lock(&m->lock);
+	uint16_t profile = m->probe.profile;
+	pthread_mutex_unlock(&m->lock);
+	return profile;
+}
+
 bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -27,6 +27,9 @@ struct mmc_dev_counters {
 
 /* Zeros (and false) for a device not made by mmc_dev_open. */
 bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out);
+/* The medium's MMC profile (MMC_PROFILE_*), e.g. for a default that depends on how the medium wears;
+ * 0 for a device not made by mmc_dev_open. */
+uint16_t mmc_dev_profile(struct pkt_blockdev *dev);
 /* The transport under an MMC device (NULL otherwise), for tests and the stats file. */
 struct mmc_transport *mmc_dev_transport(struct pkt_blockdev *dev);
 /* Whether failed commands are logged (with the decoded sense) on stderr from now on. */

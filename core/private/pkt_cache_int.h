@@ -48,8 +48,9 @@ struct slot {
 	uint32_t ndirty; /* dirty sectors; 0 = clean */
 	uint32_t nvalid;
 	uint32_t flags;
-	uint32_t refs;	/* pinned by an operation in progress */
-	uint32_t hnext; /* hash chain, or free list */
+	uint32_t refs;	  /* pinned by an operation in progress */
+	bool open_sector; /* the last write into it ended inside a sector: its writer may not be done */
+	uint32_t hnext;	  /* hash chain, or free list */
 	uint32_t lru_prev, lru_next;
 	uint64_t dirty_seq; /* write sequence number of the oldest unwritten change */
 	uint64_t dirty_ms;  /* when it was first dirtied */
@@ -155,11 +156,17 @@ static inline bool slot_evictable(const struct slot *s)
 	return s->ndirty == 0 && s->refs == 0 && s->flags == 0;
 }
 
+/* Write-once media (pkt_cache_append.c): the packet that every other dirty one waits for failed
+ * after flush generation gen, so that nothing can be written until a later flush retries it. */
+bool cache_append_blocked(const struct pkt_cache *c, uint64_t gen);
+
 /* True when nothing the flusher may do will ever produce a clean slot or lower the dirty count:
- * every dirty packet failed to write and no flush has asked for a retry. */
+ * every dirty packet failed to write (on write-once media: the first of them) and no flush has
+ * asked for a retry. */
 static inline bool writeback_stuck(const struct pkt_cache *c)
 {
-	return c->nwriteback == 0 && c->ndirty > 0 && c->nerror == c->ndirty;
+	return c->nwriteback == 0 && c->ndirty > 0 &&
+	       (c->nerror == c->ndirty || (c->append && cache_append_blocked(c, c->flush_gen)));
 }
 
 /* The first sector of packet pkt, the packet of sector lba, and the sectors of packet pkt. */
@@ -189,6 +196,13 @@ static inline uint32_t packet_sectors(const struct pkt_cache *c, uint64_t pkt)
 static inline uint32_t slot_data_sectors(const struct pkt_cache *c, const struct slot *s)
 {
 	return c->append && s->nsect > c->ps ? c->ps : s->nsect;
+}
+
+/* Write-once media: every sector that reaches the medium written, and the last write not ended
+ * inside one (a writer of pieces smaller than a sector is done with the packet). */
+static inline bool slot_complete(const struct pkt_cache *c, const struct slot *s)
+{
+	return s->ndirty >= slot_data_sectors(c, s) && !s->open_sector;
 }
 
 /* pkt_cache_slots.c: the index, LRU and free list, and pinned slots (all under c->lock) */

@@ -162,6 +162,9 @@ void udf_release(struct udf_fs *fs, uint64_t ino);
 
 /* Commits every change to the medium (and waits for it): fsync of any file or directory. */
 int udf_sync(struct udf_fs *fs);
+/* udf_sync, and the space bitmap written too (an fsync of the whole volume; a commit leaves it to
+ * the unmount, as the check after an unclean shutdown rebuilds it). */
+int udf_sync_volume(struct udf_fs *fs);
 /* True when changes wait for udf_sync. */
 bool udf_dirty(struct udf_fs *fs);
 /* Final commit and the integrity descriptor marked closed: the clean unmount. */

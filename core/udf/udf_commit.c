@@ -5,9 +5,9 @@
  * Changes live in memory until udf_sync commits them.  The commit orders its writes so that a
  * process killed at any moment leaves a consistent disc (no journal exists in UDF):
  *   1. barrier: file data written so far reaches the medium;
- *   2. everything not yet reachable is written: the space bitmap (with this commit's allocations),
- *      file entries of new nodes, directory contents (always rewritten into newly allocated blocks,
- *      never in place), allocation extent descriptors; barrier;
+ *   2. everything not yet reachable is written: file entries of new nodes, directory contents
+ *      (always rewritten into newly allocated blocks, never in place), allocation extent
+ *      descriptors; barrier;
  *   3. the file entries of nodes that already existed, each a single block (the atomic switch to
  *      the new contents), directories that gained entries before those that lost some (a crash
  *      between leaves an entry twice, never lost); the integrity descriptor; barrier;
@@ -15,6 +15,11 @@
  *      next commit), so nothing reachable on the medium is ever overwritten.
  * The integrity descriptor is marked open (and that is on the medium) before the first change
  * after a clean state, and closed by udf_close: an unclean shutdown is seen at the next mount.
+ * The space bitmap is not written by a commit but by udf_close before the descriptor is closed,
+ * and by udf_sync_volume (an fsync of the whole volume): on media that wear out, one packet
+ * rewritten by every fsync would not last.  While the descriptor says open the medium's bitmap may
+ * miss this mount's allocations; the check after an unclean shutdown (udf_check.c) rebuilds it
+ * from the tree before anything is allocated.
  * The commit runs under fs->lock, its cache writes and barriers included.
 
  */
@@ -144,8 +149,7 @@ int udf_commit(struct udf_fs *fs)
 	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
 		if (!n->dead)
 			rc = udf_commit_place(fs, n);
-	if (rc == 0)
-		rc = udf_write_bitmap(fs);
+	w->bm_stale = true; /* this commit's allocations: written at unmount (see above) */
 	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
 		if (!n->dead && n->is_new)
 			rc = udf_write_fe(fs, n);
@@ -194,4 +198,20 @@ int udf_commit_for_space(struct udf_fs *fs)
 		return 0;
 	int rc = udf_commit(fs);
 	return rc ? rc : 1;
+}
+
+int udf_sync_volume(struct udf_fs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	int rc = 0;
+	struct udf_w *w = fs->w;
+	if (w) {
+		rc = udf_commit(fs);
+		if (rc == 0 && w->bm_stale)
+			rc = udf_write_bitmap(fs);
+		if (rc == 0)
+			rc = udf_barrier(fs);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
 }

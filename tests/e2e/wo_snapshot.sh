@@ -15,7 +15,7 @@ check_source() { # NAME SOURCE
 	local name=$1 S=$2 k
 	: > "$T/$name.tree3" # the format's: empty
 	for k in 2 1 0; do # commit 3-k: one mount, one change, the commit at unmount only
-		"$PKTFUSE" "$S" "$M" -o dirty_age=3600 || fail "$name: mount for commit $((3 - k))"
+		"$PKTFUSE" "$S" "$M" -o commit=3600 || fail "$name: mount for commit $((3 - k))"
 		_mounts+=("$M")
 		case $k in
 		2) mkdir "$M/one" && echo first > "$M/one/a" ;;

@@ -188,7 +188,8 @@ cycle "wrong counts in a closed integrity descriptor" "$T/kept/lvid-counts.img" 
 same_as_clean "lvid-counts" '^$'
 
 # A daemon killed (SIGKILL) after writes and deletes: its integrity descriptor is left open, and
-# the frees of its last commit (a file rewritten: its old blocks) never reached the bitmap.
+# the space bitmap, which a mount writes only when it ends (issue 13: it wore out its packet), does
+# not hold what the mount allocated: the rewritten file's blocks are in use but marked free.
 img="$T/kept/killed.img"
 cp "$img0" "$img"
 start_pktfuse "$img" "$T/mnt"
@@ -220,8 +221,8 @@ kill -KILL "$pid"
 wait_gone "$pid"
 fusermount3 -u "$T/mnt" 2> /dev/null || umount -l "$T/mnt" 2> /dev/null || true
 cycle "a daemon killed after writes" "$img" "integrity descriptor says open"
-grep -qE "^[0-9]+ blocks? marked used .* \(leaked" "$T/check1.out" ||
-	{ cat "$T/check1.out"; fail "killed daemon: the bitmap's lag (the rewritten file's old blocks) not reported"; }
+grep -qE "^/w/rewritten: [0-9]+ blocks? in use marked free" "$T/check1.out" ||
+	{ cat "$T/check1.out"; fail "killed daemon: the bitmap's lag (the rewritten file's blocks) not reported"; }
 same_as_clean "killed" '\./w/'
 grep -q "^$(sha256sum < <("$PATTERN" r2 200000) | cut -c1-64)  \./w/rewritten$" "$T/got.list" ||
 	fail "killed daemon: the fsync'd rewrite is not there after the repair"

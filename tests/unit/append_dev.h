@@ -34,6 +34,7 @@ struct append_dev {
 	uint32_t sessions;
 	uint64_t write_cmds, write_sectors, read_cmds, unrecorded_reads;
 	char broken[256]; /* the first rule a write broke, "" when none */
+	int fail_writes;  /* the next this many writes fail with -EIO (a medium error), recording nothing */
 };
 
 static void ad_break(struct append_dev *a, const char *what, uint64_t lba, uint32_t n)
@@ -68,6 +69,11 @@ static int ad_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void
 	int rc = 0;
 
 	pthread_mutex_lock(&a->lock);
+	if (a->fail_writes > 0) {
+		a->fail_writes--;
+		pthread_mutex_unlock(&a->lock);
+		return -EIO;
+	}
 	if (a->closed)
 		rc = -EROFS, ad_break(a, "closed", lba, n);
 	else if (lba != a->nwa)
@@ -164,6 +170,13 @@ static void append_dev_init(struct append_dev *a, uint64_t sectors, uint32_t uni
 					   .writable = true,
 					   .append_only = true,
 					   .link_sectors = link};
+}
+
+static inline void append_dev_fail_writes(struct append_dev *a, int n)
+{
+	pthread_mutex_lock(&a->lock);
+	a->fail_writes = n;
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* Write commands so far, read while the flusher may write. */

@@ -12,9 +12,12 @@
 #include "append_dev.h"
 #include "image_dev.h"
 #include "pkt_cache.h"
+#include "test_rng.h"
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +253,73 @@ START_TEST(test_append_full_cache_of_waiting_packets)
 }
 END_TEST
 
+/* A writer that allocates in ascending order from next_writable never meets a padded packet, however
+ * small the cache: only the final flush pads. */
+START_TEST(test_append_ascending_writer_never_refused)
+{
+	const uint32_t slots[] = {1, 2, 3};
+
+	for (unsigned k = 0; k < 3; k++) {
+		struct append_dev a;
+		uint8_t buf[3 * S];
+		append_dev_init(&a, 4000, 32, 7, 10);
+		struct pkt_cache *c = cache_on(&a, slots[k], 1);
+		struct pkt_append_state st;
+		ck_assert_int_eq(pkt_cache_append_state(c, &st), 0);
+		for (uint64_t i = 0; i < 1500; i++) {
+			uint64_t lba = pkt_geometry_append_lba(pkt_cache_geometry(c), st.next_writable, i), next;
+			ck_assert_int_eq(pkt_cache_next_writable(c, &next), 0);
+			ck_assert_uint_eq(next, lba);
+			fill(buf, 1, (uint8_t)(i | 1));
+			/* in two halves, as a sub-sector writer would */
+			ck_assert_int_eq(pkt_cache_write(c, buf, S / 2, lba * S), 0);
+			if (i % 32 == 31)
+				sleep_ms(10); /* ten times the dirty age: a packet taken for complete would go now */
+			ck_assert_int_eq(pkt_cache_write(c, buf, S / 2, lba * S + S / 2), 0);
+		}
+		ck_assert_uint_eq(stats_of(c).padded_sectors, 0);
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+		ck_assert_uint_eq(stats_of(c).padded_sectors, 47 * 32 - 1500);
+		ck_assert_str_eq(a.broken, "");
+		ck_assert_uint_eq(a.unrecorded_reads, 0);
+		ck_assert_int_eq(pkt_cache_destroy(c), 0);
+		append_dev_free(&a);
+	}
+}
+END_TEST
+
+/* A write that fails: the flush says so instead of waiting for the packets behind it, which cannot
+ * go first; writers that would wait behind it get -EIO; a later flush retries at the same place. */
+START_TEST(test_append_write_error_blocks_and_retries)
+{
+	struct append_dev a;
+	uint8_t buf[16 * S], back[16 * S];
+
+	append_dev_init(&a, 1000, 16, 0, 0);
+	struct pkt_cache *c = cache_on(&a, 4, 60000);
+	fill(buf, 16, 0x91);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 5 * S, 0), 0);
+	append_dev_fail_writes(&a, 1000);
+	ck_assert_int_eq(pkt_cache_write(c, buf, 16 * S, 16 * S), 0);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	/* every slot dirty behind the failed packet: the next writer is told, not kept waiting */
+	int rc = 0;
+	for (uint64_t p = 2; p < 8 && rc == 0; p++)
+		rc = pkt_cache_write(c, buf, 16 * S, p * 16 * S);
+	ck_assert_int_eq(rc, -EIO);
+	ck_assert_int_eq(pkt_cache_read(c, back, 5 * S, 0), 0);
+	ck_assert(all_bytes(back, 5 * S, 0x91));
+	append_dev_fail_writes(&a, 0);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(a.broken, "");
+	ck_assert(all_bytes(a.data, 5 * S, 0x91));
+	ck_assert(all_bytes(a.data + 5 * S, 11 * S, 0));
+	ck_assert(all_bytes(a.data + 16 * S, 16 * S, 0x91));
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	append_dev_free(&a);
+}
+END_TEST
+
 /* Closing a session flushes, and the next session starts past the medium's gap, on a new grid. */
 START_TEST(test_append_close_session)
 {
@@ -349,20 +419,86 @@ START_TEST(test_append_image_file)
 }
 END_TEST
 
+/* Writers on several threads take sectors in ascending order from one allocator and write them
+ * as they get to it, so packets complete out of order; a reader reads meanwhile; a small cache.
+ * Nobody deadlocks, the medium sees only legal writes, and what was accepted is on it. */
+struct shared_alloc {
+	pthread_mutex_t lock;
+	struct pkt_cache *c;
+	struct append_dev *a;
+	uint64_t origin, next_k, total;
+	uint8_t *accepted; /* the byte of each sector whose write was accepted */
+	_Atomic uint64_t refused;
+};
+
+static void *alloc_writer(void *arg)
+{
+	struct shared_alloc *sa = arg;
+	uint8_t buf[S];
+
+	for (;;) {
+		pthread_mutex_lock(&sa->lock);
+		uint64_t k = sa->next_k++;
+		pthread_mutex_unlock(&sa->lock);
+		if (k >= sa->total)
+			return NULL;
+		uint64_t lba = pkt_geometry_append_lba(pkt_cache_geometry(sa->c), sa->origin, k);
+		uint8_t v = (uint8_t)(2 + k % 250);
+		memset(buf, v, S);
+		int rc = pkt_cache_write(sa->c, buf, S, lba * S);
+		if (rc == -EROFS) {
+			ck_assert_uint_lt(lba, stats_of(sa->c).next_writable);
+			atomic_fetch_add(&sa->refused, 1);
+		} else {
+			ck_assert_int_eq(rc, 0);
+			sa->accepted[lba] = v; /* each thread its own sectors */
+		}
+	}
+}
+
+static void *alloc_reader(void *arg)
+{
+	struct shared_alloc *sa = arg;
+	uint8_t buf[4 * S];
+
+	/* past what the writers reach (3000 sectors and their link sectors): zeros, never a failure */
+	for (uint64_t i = 0; i < 300; i++) {
+		ck_assert_int_eq(pkt_cache_read(sa->c, buf, sizeof(buf), (4000 + 6 * i) * S), 0);
+		ck_assert(all_bytes(buf, sizeof(buf), 0));
+	}
+	return NULL;
+}
+
+START_TEST(test_append_concurrent_writers)
+{
+	struct append_dev a;
+	struct shared_alloc sa = {.a = &a, .total = 3000};
+	pthread_t w[3], r;
+
+	append_dev_init(&a, 6000, 32, 7, 0);
+	sa.c = cache_on(&a, 6, 5);
+	sa.accepted = calloc(6000, 1);
+	pthread_mutex_init(&sa.lock, NULL);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&w[i], NULL, alloc_writer, &sa), 0);
+	ck_assert_int_eq(pthread_create(&r, NULL, alloc_reader, &sa), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(w[i], NULL);
+	pthread_join(r, NULL);
+	ck_assert_int_eq(pkt_cache_destroy(sa.c), 0);
+	ck_assert_str_eq(a.broken, "");
+	for (uint64_t s = 0; s < 6000; s++)
+		if (sa.accepted[s])
+			ck_assert_msg(all_bytes(a.data + s * S, S, sa.accepted[s]), "sector %" PRIu64 " differs", s);
+	fprintf(stderr, "concurrent writers: %" PRIu64 " of 3000 writes met a padded packet\n",
+		(uint64_t)atomic_load(&sa.refused));
+	pthread_mutex_destroy(&sa.lock);
+	free(sa.accepted);
+	append_dev_free(&a);
+}
+END_TEST
+
 /* ---- the model ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-	return n ? rng_next(s) % n : 0;
-}
 
 /* What a sector holds: 0 zeros (never written, or padded), 1 the medium's old pattern, else the
  * byte of the user's last write there. */
@@ -557,9 +693,12 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_reads_past_nwa_are_zeros);
 	tcase_add_test(t, test_append_link_sectors);
 	tcase_add_test(t, test_append_full_cache_of_waiting_packets);
+	tcase_add_test(t, test_append_ascending_writer_never_refused);
+	tcase_add_test(t, test_append_write_error_blocks_and_retries);
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);
 	tcase_add_test(t, test_append_image_file);
+	tcase_add_test(t, test_append_concurrent_writers);
 	tcase_add_test(t, test_append_model);
 	suite_add_tcase(s, t);
 	return s;

@@ -98,6 +98,14 @@ START_TEST(test_command_lines)
 	ck_assert_int_eq(parse(&o, 5, bad_packet), -EINVAL);
 	ck_assert_str_eq(err, "invalid value '0' for -o packet (expected a number of 2 KiB sectors from 1 to 1024)");
 	pktfuse_free_options(&o);
+	char *commit[] = {"pktfuse", "disc.img", "/tmp", "-o", "commit=45.5"};
+	ck_assert_int_eq(parse(&o, 5, commit), 0);
+	ck_assert_uint_eq(o.commit_ms, 45500);
+	pktfuse_free_options(&o);
+	char *bad_commit[] = {"pktfuse", "disc.img", "/tmp", "-o", "commit=0"};
+	ck_assert_int_eq(parse(&o, 5, bad_commit), -EINVAL);
+	ck_assert_str_eq(err, "invalid value '0' for -o commit (expected seconds from 0.001 to 3600)");
+	pktfuse_free_options(&o);
 	char *bad_marks[] = {"pktfuse", "disc.img", "/tmp", "-o", "dirty_high=50,dirty_low=50"};
 	ck_assert_int_eq(parse(&o, 5, bad_marks), -EINVAL);
 	ck_assert_str_eq(err, "-o dirty_low=50 must be below dirty_high=50");

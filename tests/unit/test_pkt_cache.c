@@ -8,6 +8,7 @@
 #include "fault_dev.h"
 #include "image_dev.h"
 #include "pkt_cache.h"
+#include "test_rng.h"
 
 #include <check.h>
 #include <errno.h>
@@ -20,20 +21,6 @@
 #include <unistd.h>
 
 /* ---- helpers ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-	/* splitmix64: deterministic per seed, good enough to drive the workloads */
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-	return n ? rng_next(s) % n : 0;
-}
 
 struct fixture {
 	char path[64];

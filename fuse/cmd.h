@@ -10,6 +10,7 @@ int cmd_check(int argc, char **argv);  /* cmd_check.c */
 int cmd_info(int argc, char **argv);   /* cmd_info.c */
 int cmd_format(int argc, char **argv); /* cmd_format.c */
 int cmd_eject(int argc, char **argv);  /* cmd_eject.c */
+int cmd_close(int argc, char **argv);  /* cmd_close.c */
 int run_daemon(int argc, char **argv); /* daemon.c */
 
 /* stats_text.c: a running daemon's statistics text ("name: value" lines), for the subcommands. */

@@ -5,12 +5,17 @@
 #include "cmd.h"
 #include "image_dev.h"
 #include "info_print.h"
+#include "pkt_cache.h"
 #include "source.h"
 #include "source_kind.h"
+#include "udf.h"
+#include "udf_cache_io.h"
+#include "wo_image.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void disc_problem_advise(enum mmc_problem code, const char *source, char *msg, size_t len)
 {
@@ -62,7 +67,7 @@ static double mib(uint64_t sectors)
 }
 
 /* What closing the open session would cost, and what the disc looks like: info on write-once media. */
-static void print_close_cost(FILE *out, const struct mmc_probe *p)
+void print_close_cost(FILE *out, const struct mmc_probe *p)
 {
 	bool first = p->sessions <= 1;
 	uint32_t gap = mmc_session_close_cost(p->profile, first);
@@ -150,6 +155,58 @@ void info_print(FILE *out, const char *source, const struct mmc_info *in)
 	print_note(out, p, source);
 }
 
+static int print_one_commit(void *ctx, uint32_t index, uint64_t sector, struct timespec when, uint32_t files,
+			    uint32_t dirs)
+{
+	char t[64];
+	struct tm tm;
+	time_t sec = when.tv_sec;
+
+	(void)ctx;
+	if (!gmtime_r(&sec, &tm) || !strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(t, sizeof(t), "time unknown");
+	printf("  %" PRIu32 ": %s, %" PRIu32 " file%s, %" PRIu32 " director%s, VAT at sector %" PRIu64 "%s\n", index, t,
+	       files, files == 1 ? "" : "s", dirs, dirs == 1 ? "y" : "ies", sector, index == 0 ? " (the newest)" : "");
+	return 0;
+}
+
+/* The commits (VATs) of a write-once disc, newest first, numbered as -o snapshot= counts them; a disc
+ * without a UDF volume (blank, or another file system) gets a line saying so. */
+static void print_commits(const char *source, bool drive)
+{
+	char err[512];
+	struct pkt_blockdev *dev = NULL;
+	struct mmc_source_options mo = {.read_only = true, .quiet = true};
+	struct image_dev_options io_opts = {.read_only = true};
+
+	if (drive ? mmc_source_open(source, &mo, &dev, err, sizeof(err)) != 1
+		  : !(dev = image_dev_open(source, &io_opts, err, sizeof(err)))) {
+		printf("commits: unknown (%s)\n", err);
+		return;
+	}
+	struct pkt_cache *cache = NULL;
+	struct pkt_cache_config cc = {.cache_bytes = 1u << 20};
+	struct udf_fs *fs = NULL;
+	struct udf_mount_opts mopts = {.read_only = true};
+	struct udf_io io;
+	if (pkt_cache_create(dev, &cc, &cache, err, sizeof(err)) == 0) {
+		udf_cache_io_init(&io, cache, false);
+		if (udf_mount(&io, &mopts, &fs, err, sizeof(err)) == 0) {
+			printf("commits: (newest first; -o snapshot=N mounts the disc as it was N commits before its "
+			       "newest)\n");
+			if (udf_commit_list(fs, print_one_commit, NULL) < 0)
+				printf("  none: the volume has no VAT\n");
+			udf_unmount(fs);
+		} else {
+			printf("commits: none (%s)\n", err);
+		}
+		pkt_cache_destroy(cache);
+	} else {
+		printf("commits: unknown (%s)\n", err);
+	}
+	pkt_blockdev_close(dev);
+}
+
 int cmd_info(int argc, char **argv)
 {
 	char err[512];
@@ -167,6 +224,10 @@ int cmd_info(int argc, char **argv)
 			return 1;
 		}
 		info_print(stdout, argv[1], &info);
+		if (info.have_medium && info.probe.write_once && info.probe.recorded) {
+			fflush(stdout);
+			print_commits(argv[1], true);
+		}
 		return 0;
 	}
 	struct image_dev_options io = {.read_only = true};
@@ -184,5 +245,12 @@ int cmd_info(int argc, char **argv)
 	       argv[1], (unsigned long long)(dev->geo.sector_count * PKT_SECTOR_SIZE),
 	       (unsigned long long)dev->geo.sector_count, dev->geo.sector_size, dev->geo.packet_sectors);
 	pkt_blockdev_close(dev);
+	uint64_t wo_capacity;
+	uint32_t wo_unit;
+	if (wo_image_probe(argv[1], &wo_capacity, &wo_unit)) {
+		printf("write-once disc: an image of one (UDF with a VAT), %" PRIu64 " sectors of capacity\n",
+		       wo_capacity);
+		print_commits(argv[1], false);
+	}
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include "mmc_dev.h"
 #include "paths.h"
 #include "source.h"
+#include "source_kind.h"
 #include "udf.h"
 #include "udf_cache_io.h"
 #include "wo_image.h"
@@ -103,20 +104,66 @@ static int check_mountpoint(const char *mnt, const struct pktfuse_opts *o, char 
 	return 0;
 }
 
+/* -o close= on a write-once disc in a drive: says before anything is written what closing will cost,
+ * in info's words (the drive is asked before the daemon opens it). */
+static void tell_close_cost(const struct pktfuse_opts *o)
+{
+	struct mmc_info info;
+	char err[512], *text = NULL;
+	size_t len = 0;
+
+	if (o->close == PKTFUSE_CLOSE_NONE || mmc_cmd_info(o->source, &info, err, sizeof(err)) != 0 ||
+	    !info.have_medium || !info.probe.write_once || info.probe.finalized || info.probe.disc_status == 0)
+		return;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	print_close_cost(f, &info.probe);
+	fclose(f);
+	if (text) {
+		text[strcspn(text, "\n")] = '\0'; /* its first line: what the session's closing costs */
+		pktfuse_log(LOG_NOTICE, "%s: -o close=%s at unmount: %s", o->source,
+			    o->close == PKTFUSE_CLOSE_FINALIZE ? "finalize" : "session", text);
+	}
+	free(text);
+}
+
 /* Opens the drive, the emulator or the image file the options name.  0 with *out set, or -ENODEV with
  * the reason in err (the backends say why, not with an errno). */
-static int open_source(const struct pktfuse_opts *o, struct pkt_blockdev **out, char *err, size_t errlen)
+static int open_source(struct pktfuse_opts *o, struct pkt_blockdev **out, char *ro_why, size_t ro_len, char *err,
+		       size_t errlen)
 {
 	/* Quiet: the one-line reason below says it all; a detached daemon has no terminal anyway. */
 	enum mmc_problem problem;
 	struct mmc_source_options mo = {
 		.read_only = o->read_only, .speed = o->speed, .quiet = true, .problem = &problem};
 	struct pkt_blockdev *mdev = NULL;
+	enum source_kind kind = source_classify(o->source, NULL, err, errlen);
+	if (kind == SOURCE_EMULATOR || kind == SOURCE_DRIVE)
+		tell_close_cost(o);
 	int r = mmc_source_open(o->source, &mo, &mdev, err, errlen);
 
 	*out = NULL;
+	if (r < 0 && problem == MMC_PROBLEM_FINALIZED && !o->read_only && !o->image_view &&
+	    o->close == PKTFUSE_CLOSE_NONE) {
+		/* the files of a closed disc are shown as they are, and the mount says why it is read-only
+		 * (the block file, -o image, stays refused: it is asked for to be written) */
+		size_t sl = strlen(o->source);
+		const char *why = strncmp(err, o->source, sl) == 0 && err[sl] == ':' ? err + sl + 1 : err;
+		snprintf(ro_why, ro_len, "%.250s", why + strspn(why, " "));
+		o->read_only = true;
+		mo.read_only = true;
+		r = mmc_source_open(o->source, &mo, &mdev, err, errlen);
+	}
 	if (r < 0) {
 		disc_problem_advise(problem, o->source, err, errlen);
+		return -ENODEV;
+	}
+	if (r == 1 && o->close != PKTFUSE_CLOSE_NONE && !mdev->geo.append_only) {
+		snprintf(err, errlen,
+			 "%s: -o close= applies to write-once media (CD-R, DVD-R, DVD+R); this disc is rewritable",
+			 o->source);
+		pkt_blockdev_close(mdev);
 		return -ENODEV;
 	}
 	if (r == 1) {
@@ -141,6 +188,13 @@ static int open_source(const struct pktfuse_opts *o, struct pkt_blockdev **out, 
 	if (!o->image_view && wo_image_probe(o->source, &io.capacity_sectors, &unit)) {
 		io.append_only = true;
 		io.packet_sectors = o->packet ? o->packet : unit;
+	}
+	if (o->close != PKTFUSE_CLOSE_NONE) {
+		/* see close_at_unmount: a file records no lead-out, and "closed" would not survive a copy */
+		snprintf(err, errlen,
+			 "%s: -o close= applies to a drive (or emu:): an image file has no session to close",
+			 o->source);
+		return -ENODEV;
 	}
 	*out = image_dev_open(o->source, &io, err, errlen);
 	return *out ? 0 : -ENODEV;
@@ -258,6 +312,42 @@ static bool flush_all(struct pktfuse *pf, char *summary, size_t len)
 	return false;
 }
 
+/* -o close=: after the last commit and the final flush, the session (or the disc) is closed.  False
+ * (logged) when the drive refused.  An image file never gets here (open_source refused it): it has no
+ * lead-in or lead-out to write. */
+static bool close_at_unmount(struct pktfuse *pf, char *summary, size_t len)
+{
+	if (pf->opts.close == PKTFUSE_CLOSE_NONE)
+		return true;
+	bool fin = pf->opts.close == PKTFUSE_CLOSE_FINALIZE;
+	struct pkt_append_state as;
+	/* a mount that changed nothing after a closed session leaves an empty one: no drive closes that */
+	bool empty =
+		pkt_cache_append_state(pf->cache, &as) == 0 && as.sessions > 1 && as.next_writable == as.session_start;
+	if (empty && !fin) {
+		pktfuse_log(LOG_NOTICE,
+			    "%s: -o close=session: nothing to close (nothing was written in the open session)",
+			    pf->opts.source);
+		return true;
+	}
+	int rc = pkt_cache_close_session(pf->cache, fin ? PKT_CLOSE_FINALIZE : PKT_CLOSE_SESSION);
+	if (rc && empty) {
+		fail_with(summary, len,
+			  "could not finalize %s: the open session is empty (a CD-R or DVD-R is finalized by closing "
+			  "a session with something in it)",
+			  pf->opts.source);
+		return false;
+	}
+	if (rc == 0) {
+		pktfuse_log(LOG_NOTICE, "%s: %s", pf->opts.source,
+			    fin ? "the disc is finalized" : "the session is closed (the next mount appends a new one)");
+		return true;
+	}
+	fail_with(summary, len, "could not %s %s: %s", fin ? "finalize" : "close the session of", pf->opts.source,
+		  strerror(-rc));
+	return false;
+}
+
 /* -h and -V: true when one was asked for (and shown). */
 static bool show_help_or_version(const struct pktfuse_opts *o, const char *prog)
 {
@@ -288,15 +378,40 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 	const struct pkt_geometry *g = pkt_cache_geometry(pf->cache);
 	struct udf_io io;
 	udf_cache_io_init(&io, pf->cache, g->writable && !pf->opts.read_only);
-	struct udf_mount_opts mo = {.uid = pf->uid, .gid = pf->gid, .read_only = pf->opts.read_only};
+	struct udf_mount_opts mo = {
+		.uid = pf->uid, .gid = pf->gid, .read_only = pf->opts.read_only, .snapshot = pf->opts.snapshot};
 	int rc = udf_mount(&io, &mo, &pf->udf, reason, sizeof(reason));
 	if (rc != 0) {
-		snprintf(err, errlen, "%s: %s", pf->opts.source, reason);
+		snprintf(err, errlen, "%s: %s%s", pf->opts.source, reason,
+			 rc == -ERANGE ? " (pktfuse info SOURCE lists its commits)" : "");
 		return rc;
+	}
+	uint64_t wo_end;
+	if (pf->opts.snapshot_set && !udf_write_once(pf->udf, &wo_end)) { /* the engine checks N > 0 only */
+		snprintf(err, errlen, "%s: -o snapshot= applies to write-once media (a VAT); this disc has one state",
+			 pf->opts.source);
+		udf_unmount(pf->udf);
+		pf->udf = NULL;
+		return -EINVAL;
+	}
+	if (pf->opts.snapshot_set) {
+		snprintf(note, notelen,
+			 "ok: %s: snapshot=%u: read-only, the disc as it was %u commit%s before its newest",
+			 pf->opts.source, pf->opts.snapshot, pf->opts.snapshot, pf->opts.snapshot == 1 ? "" : "s");
+		fuse_opt_add_arg(args, "-oro");
+		return 0;
+	}
+	if (pf->opts.close != PKTFUSE_CLOSE_NONE && !udf_writable(pf->udf, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: -o close= needs a writable disc: %s", pf->opts.source, why);
+		return -EROFS;
 	}
 	if (*udf_mount_note(pf->udf)) {
 		pktfuse_log(LOG_NOTICE, "%s: %s", pf->opts.source, udf_mount_note(pf->udf));
 		snprintf(note, notelen, "ok: %s: %s", pf->opts.source, udf_mount_note(pf->udf));
+	}
+	if (pf->ro_reason[0]) { /* the medium is read-only (a finalized disc): its reason, not the engine's */
+		pktfuse_log(LOG_NOTICE, "%s: read-only: %s", pf->opts.source, pf->ro_reason);
+		snprintf(note, notelen, "ok: %s: read-only: %.250s", pf->opts.source, pf->ro_reason);
 	}
 	if (!udf_writable(pf->udf, why, sizeof(why))) {
 		/* A disc the writer cannot keep consistent is shown read-only, and the user is told. */
@@ -341,6 +456,8 @@ int run_daemon(int argc, char **argv)
 			pktfuse_log(LOG_ERR, "%s", err);
 		goto out_args;
 	}
+	if (pf.opts.snapshot_set)
+		pf.opts.read_only = true; /* an earlier state: the drive is opened read-only too */
 	if (show_help_or_version(&pf.opts, argv[0])) {
 		status = 0;
 		goto out_args;
@@ -369,7 +486,7 @@ int run_daemon(int argc, char **argv)
 
 	static char startup_note[600] = "ok";
 	if (check_mountpoint(pf.opts.mountpoint, &pf.opts, err, sizeof(err)) < 0 ||
-	    open_source(&pf.opts, &pf.dev, err, sizeof(err)) < 0) {
+	    open_source(&pf.opts, &pf.dev, pf.ro_reason, sizeof(pf.ro_reason), err, sizeof(err)) < 0) {
 		pktfuse_log(LOG_ERR, "%s", err);
 		goto out_args;
 	}
@@ -470,6 +587,8 @@ out_cache:
 	udf_unmount(pf.udf);
 	/* Unmount, SIGTERM, SIGINT and SIGHUP all end here: everything dirty goes to the medium first. */
 	if (pf.cache && !flush_all(&pf, summary, sizeof(summary)))
+		status = 1;
+	else if (pf.cache && status == 0 && !close_at_unmount(&pf, summary, sizeof(summary)))
 		status = 1;
 	pkt_cache_destroy(pf.cache);
 out_dev:

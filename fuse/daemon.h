@@ -21,7 +21,8 @@ struct pktfuse {
 	uid_t uid;
 	gid_t gid;
 	struct timespec mount_time;
-	bool io_flusher; /* PR_SET_IO_FLUSHER took effect */
+	bool io_flusher;     /* PR_SET_IO_FLUSHER took effect */
+	char ro_reason[256]; /* why the medium was opened read-only without -o ro (a finalized disc), or "" */
 	/* files view: the thread that commits UDF changes every commit_ms */
 	pthread_t committer;
 	bool committer_running;

@@ -14,5 +14,8 @@
 void disc_problem_advise(enum mmc_problem code, const char *source, char *msg, size_t len);
 /* The drive and its medium, one "name: value" line each. */
 void info_print(FILE *out, const char *source, const struct mmc_info *in);
+/* What closing the open session of a write-once disc costs (lead-out, border, ...) and what finalizing
+ * does: two lines, as info shows them. */
+void print_close_cost(FILE *out, const struct mmc_probe *p);
 
 #endif

@@ -18,5 +18,7 @@ int main(int argc, char **argv)
 		return cmd_info(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "eject") == 0)
 		return cmd_eject(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "close") == 0)
+		return cmd_close(argc - 1, argv + 1);
 	return run_daemon(argc, argv);
 }

@@ -23,6 +23,8 @@ static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("commit=%s", commit_str),
 	PKT_OPT("dirty_high=%s", high_str),
 	PKT_OPT("dirty_low=%s", low_str),
+	PKT_OPT("snapshot=%s", snapshot_str),
+	PKT_OPT("close=%s", close_str),
 	FUSE_OPT_KEY("image", KEY_IMAGE),
 	FUSE_OPT_KEY("strict", KEY_STRICT),
 	FUSE_OPT_KEY("ro", KEY_RO),
@@ -182,6 +184,41 @@ static int bad(char *err, size_t errlen, const char *what, const char *val, cons
 	return -EINVAL;
 }
 
+/* -o snapshot= and -o close=: each alone, and not together (a snapshot is read-only). */
+static int check_write_once_values(struct pktfuse_opts *o, char *err, size_t errlen)
+{
+	if (o->snapshot_str) {
+		if (pktfuse_parse_uint(o->snapshot_str, 0, 1u << 30, &o->snapshot))
+			return bad(err, errlen, "snapshot", o->snapshot_str,
+				   "how many commits before the newest: 0, 1, ... as pktfuse info SOURCE lists them");
+		o->snapshot_set = true;
+	}
+	if (o->close_str) {
+		static const char *const names[] = {"none", "session", "finalize"};
+		unsigned k = 0;
+		while (k < 3 && strcmp(o->close_str, names[k]) != 0)
+			k++;
+		if (k == 3)
+			return bad(err, errlen, "close", o->close_str, "none, session or finalize");
+		o->close = (enum pktfuse_close)k;
+	}
+	if (o->close != PKTFUSE_CLOSE_NONE && (o->snapshot_set || o->read_only || o->image_view)) {
+		snprintf(err, errlen,
+			 "-o close=%s closes the disc after the last commit of a writable files view: "
+			 "not with -o %s",
+			 o->close_str,
+			 o->snapshot_set ? "snapshot"
+			 : o->read_only	 ? "ro"
+					 : "image");
+		return -EINVAL;
+	}
+	if (o->snapshot_set && o->image_view) {
+		snprintf(err, errlen, "-o snapshot= shows files: not with -o image");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The values of the -o options, checked once parsing is done so that errors name the option. */
 static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
 {
@@ -203,6 +240,9 @@ static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
 		return bad(err, errlen, "dirty_high", o->high_str, "a percentage from 2 to 100");
 	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
 		return bad(err, errlen, "dirty_low", o->low_str, "a percentage from 1 to 99");
+	int rc = check_write_once_values(o, err, errlen);
+	if (rc)
+		return rc;
 	unsigned hi = o->dirty_high ? o->dirty_high : 75, lo = o->dirty_low ? o->dirty_low : 50;
 	if (lo >= hi) {
 		snprintf(err, errlen, "-o dirty_low=%u must be below dirty_high=%u", lo, hi);
@@ -280,6 +320,8 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 	free(o->high_str);
 	free(o->low_str);
 	free(o->speed_str);
+	free(o->snapshot_str);
+	free(o->close_str);
 }
 
 void pktfuse_usage(const char *prog)
@@ -291,6 +333,7 @@ void pktfuse_usage(const char *prog)
 	       "       %s info SOURCE\n"
 	       "       %s format SOURCE [options] (pktfuse format --help lists them)\n"
 	       "       %s check SOURCE [--repair]\n"
+	       "       %s close SOURCE [--finalize]\n"
 	       "\n"
 	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
 	       "SOURCE is a drive (/dev/srN, /dev/sgN), an emulated drive (emu:PROFILE:IMAGE[,opt=val]) or an\n"
@@ -313,8 +356,13 @@ void pktfuse_usage(const char *prog)
 	       "    -o dirty_low=PCT     the flusher then drains to this share (default 50)\n"
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"
 	       "    -o ro                read-only\n"
+	       "    -o snapshot=N        a write-once disc as it was N commits before its newest (0 the\n"
+	       "                         newest; `pktfuse info SOURCE` lists them), read-only\n"
+	       "    -o close=WHAT        write-once discs, at unmount after the last commit: none (default:\n"
+	       "                         keep appending), session (readable in any drive) or finalize\n"
+	       "                         (nothing more can be written)\n"
 	       "    -o allow_other       let other users in (a user needs user_allow_other in /etc/fuse.conf)\n"
 	       "    -o allow_root        let root in, e.g. to loop-mount the user's disc file (the same line)\n"
 	       "\n",
-	       prog, prog, prog, prog, prog, prog, prog);
+	       prog, prog, prog, prog, prog, prog, prog, prog);
 }

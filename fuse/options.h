@@ -10,6 +10,9 @@
 /* FUSE_USE_VERSION comes from CMake (the top CMakeLists.txt). */
 #include <fuse_lowlevel.h>
 
+/* What the unmount of a write-once disc closes after its last commit. */
+enum pktfuse_close { PKTFUSE_CLOSE_NONE, PKTFUSE_CLOSE_SESSION, PKTFUSE_CLOSE_FINALIZE };
+
 struct pktfuse_opts {
 	char *source; /* image file (later: drive or emu:) */
 	char *mountpoint;
@@ -25,11 +28,16 @@ struct pktfuse_opts {
 	unsigned commit_ms;    /* -o commit=SECONDS (files view), 0 = the medium's default */
 	unsigned dirty_high;   /* -o dirty_high=PERCENT */
 	unsigned dirty_low;    /* -o dirty_low=PERCENT */
+	/* -o snapshot=N (write-once media): the disc as it was N commits before its newest, read-only;
+	 * numbered as udf_commit_list and `pktfuse info` number them (0 the newest) */
+	bool snapshot_set;
+	unsigned snapshot;
+	enum pktfuse_close close; /* -o close=none|session|finalize: done at unmount, after the last commit */
 	/* from fuse_parse_cmdline */
 	bool foreground, debug, singlethread, show_help, show_version;
 	unsigned max_idle_threads, max_threads; /* UINT_MAX / 0: FUSE's defaults */
 	/* raw option strings, validated after parsing so that errors name the option */
-	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str, *commit_str;
+	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str, *commit_str, *snapshot_str, *close_str;
 };
 
 /* Parses argv into opts and leaves the options FUSE itself handles in args.  Returns 0, or -EINVAL with

@@ -28,6 +28,11 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		struct udf_statfs sf;
 		char why[256] = "";
 		bool rw = udf_writable(pf->udf, why, sizeof(why));
+		if (pf->ro_reason[0])
+			snprintf(why, sizeof(why), "%s", pf->ro_reason);
+		if (pf->opts.snapshot_set) /* the engine says only "read-only": say which state this is */
+			snprintf(why, sizeof(why), "snapshot=%u, the disc as it was %u commit%s before its newest",
+				 pf->opts.snapshot, pf->opts.snapshot, pf->opts.snapshot == 1 ? "" : "s");
 		udf_statfs(pf->udf, &sf);
 		for (char *c = sf.label; *c; c++) /* the disc's bytes: one line whatever they hold */
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
@@ -47,13 +52,15 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			     "udf_uncommitted: %d\n"
 			     "udf_commit_interval_ms: %u\n"
 			     "fuse_getxattr_requests: %lu\n"
-			     "fuse_lookup_requests: %lu\n",
+			     "fuse_lookup_requests: %lu\n"
+			     "udf_snapshot: %ld\n",
 			     sf.label, sf.block_size, (unsigned long long)sf.blocks, sf.revision >> 8,
 			     sf.revision & 0xFF, rw, rw ? "-" : why, (unsigned long long)sf.files,
 			     (unsigned long long)sf.dirs, (unsigned long long)sf.free_blocks,
 			     (unsigned long long)sf.commits, (unsigned long long)sf.relocated, udf_dirty(pf->udf),
 			     pf->commit_ms, __atomic_load_n(&pf->getxattr_requests, __ATOMIC_RELAXED),
-			     __atomic_load_n(&pf->lookup_requests, __ATOMIC_RELAXED));
+			     __atomic_load_n(&pf->lookup_requests, __ATOMIC_RELAXED),
+			     pf->opts.snapshot_set ? (long)pf->opts.snapshot : -1L);
 		if (n > 0)
 			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
 	}

@@ -473,7 +473,7 @@ int emu_wo_close(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen)
 		if (t->closed || track_empty(t) || t->session != open_session(e))
 			return sequence_error(e, cmd);
 		close_track(e, t);
-		snprintf(note, notelen, "close track=%d next_nwa=%" PRIu32, i + 1, last_track(e)->nwa);
+		snprintf(note, notelen, "close fn=%u track=%d next_nwa=%" PRIu32, f, i + 1, last_track(e)->nwa);
 	} else {
 		bool has = session_has_data(e);
 		if (!has && !finalize_fn)
@@ -487,7 +487,7 @@ int emu_wo_close(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notelen)
 		/* no next session wanted, or no room left for one: the disc is finalized */
 		if (!multi || !open_track(e, leadout + session_gap(e, first), (uint16_t)(s + 1)))
 			e->wo.finalized = true;
-		snprintf(note, notelen, "close session=%u leadout=%" PRIu32 " %s%" PRIu32, s, leadout,
+		snprintf(note, notelen, "close fn=%u session=%u leadout=%" PRIu32 " %s%" PRIu32, f, s, leadout,
 			 e->wo.finalized ? "finalized=" : "next_nwa=", e->wo.finalized ? 1 : last_track(e)->nwa);
 	}
 	emu_save_state(e);

@@ -49,6 +49,15 @@ expect_offered "pktfuse emu:" $(for p in $profiles; do echo "$p:"; done)
 # emu:PROFILE:IMAGE: the image's path after the profile (what follows the last ':' is replaced)
 touch "$T/cd-image.img"
 expect_offered "pktfuse emu:cdrw:$T/cd-im" "$T/cd-image.img"
+# close: its options (its --help) and -o close='s values (the daemon's error names them)
+close_opts=$("$PKTFUSE" close --help | grep -oE '(^|[ ,\[])--[a-z-]+' | sed -E 's/^[ ,[]//' | sort -u)
+[ "$(wc -w <<< "$close_opts")" -ge 2 ] || fail "too few close options: $close_opts"
+expect_offered "pktfuse close disc.img --" $close_opts
+"$PKTFUSE" "$T/x.img" "$T" -o close=bogus 2> "$T/err" && fail "-o close=bogus was accepted"
+close_values=$(sed -nE 's/.*\(expected ([a-z, ]+ or [a-z]+)\).*/\1/p' "$T/err" | sed 's/ or /, /' | tr -d ',')
+[ "$(wc -w <<< "$close_values")" -ge 3 ] || fail "no list of -o close= values in: $(cat "$T/err")"
+# (what follows the last = is replaced: the values alone)
+expect_offered "pktfuse img mnt -o ro,close=" $close_values
 expect_offered "pktfuse st" status
 expect_offered "pktfuse status -" --raw
 echo "PASS: the completion offers every subcommand, -o option, format option and emulator profile"

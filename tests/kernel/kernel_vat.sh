@@ -4,7 +4,8 @@
 # disc from `pktfuse format --media`, then the same image after several commits (udf_vat_write: the
 # engine appending as the daemon does), then after more commits in a later run.  udfinfo (udftools)
 # must accept each image too.  DVD-R, DVD+R and CD-R images; mkudffs's write-once images that pktfuse
-# appended to; and (root, /dev/fuse) images written through the daemon's files view.
+# appended to; and (root, /dev/fuse) images written through the daemon's files view, and emulated
+# CD-R, DVD-R and DVD+R discs closed (finalized, or the session closed) at unmount.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKTFUSE=${PKTFUSE:?}
@@ -84,6 +85,17 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 		mkdir "$mnt/src/more" && cp "$SRC"/*.h "$mnt/src/more/" && rm "$mnt/vat.c" && echo hi > "$mnt/hi"
 		"$PKTFUSE" umount "$mnt" || problem "$media: the second pktfuse umount"
 		kernel_lists "$img" "$media written through the files view in two sessions"
+	done
+	# closed at unmount in the emulator (CLOSE TRACK/SESSION): the disc's image, finalized or with its
+	# session closed, is what a drive reads back
+	for row in "cd-r finalize" "dvd-r finalize" "dvd+r finalize" "dvd-r session"; do
+		read -r p how <<< "$row"
+		img=$W/closed-$p-$how.img
+		"$PKTFUSE" format --uid 0 --gid 0 "emu:$p:$img,size=64M" > /dev/null || { problem "$p: format failed"; continue; }
+		"$PKTFUSE" "emu:$p:$img" "$mnt" -o close=$how || { problem "$p: pktfuse cannot mount it with close=$how"; continue; }
+		mkdir "$mnt/src" && cp "$SRC"/udf_vat.c "$SRC"/udf.h "$mnt/src/" && echo closed > "$mnt/closed"
+		"$PKTFUSE" umount "$mnt" || problem "$p: pktfuse umount with close=$how"
+		kernel_lists "$img" "$p closed at unmount (close=$how)"
 	done
 	# a commit cut short (its last write unit, the VAT's, never recorded): a mount and unmount
 	# through pktfuse, with no change, record the VAT at the end again

@@ -125,6 +125,54 @@ START_TEST(test_command_lines)
 }
 END_TEST
 
+/* -o snapshot= and -o close= (write-once media): their values, and the combinations refused. */
+START_TEST(test_write_once_options)
+{
+	struct pktfuse_opts o;
+	char *snap[] = {"pktfuse", "disc.img", "/tmp", "-o", "snapshot=3"};
+	ck_assert_int_eq(parse(&o, 5, snap), 0);
+	ck_assert(o.snapshot_set && o.close == PKTFUSE_CLOSE_NONE);
+	ck_assert_uint_eq(o.snapshot, 3);
+	pktfuse_free_options(&o);
+	char *newest[] = {"pktfuse", "disc.img", "/tmp", "-o", "snapshot=0"};
+	ck_assert_int_eq(parse(&o, 5, newest), 0);
+	ck_assert(o.snapshot_set && o.snapshot == 0);
+	pktfuse_free_options(&o);
+	char *fin[] = {"pktfuse", "emu:cd-r:x.img", "/tmp", "-o", "close=finalize"};
+	ck_assert_int_eq(parse(&o, 5, fin), 0);
+	ck_assert(!o.snapshot_set && o.close == PKTFUSE_CLOSE_FINALIZE);
+	pktfuse_free_options(&o);
+	char *ses[] = {"pktfuse", "emu:cd-r:x.img", "/tmp", "-o", "close=session"};
+	ck_assert_int_eq(parse(&o, 5, ses), 0);
+	ck_assert(o.close == PKTFUSE_CLOSE_SESSION);
+	pktfuse_free_options(&o);
+	char *bad_snap[] = {"pktfuse", "disc.img", "/tmp", "-o", "snapshot=-1"};
+	ck_assert_int_eq(parse(&o, 5, bad_snap), -EINVAL);
+	ck_assert_str_eq(err, "invalid value '-1' for -o snapshot (expected how many commits before the newest: 0, "
+			      "1, ... as pktfuse info SOURCE lists them)");
+	pktfuse_free_options(&o);
+	char *bad_close[] = {"pktfuse", "disc.img", "/tmp", "-o", "close=yes"};
+	ck_assert_int_eq(parse(&o, 5, bad_close), -EINVAL);
+	ck_assert_str_eq(err, "invalid value 'yes' for -o close (expected none, session or finalize)");
+	pktfuse_free_options(&o);
+	char *both[] = {"pktfuse", "disc.img", "/tmp", "-o", "close=session,snapshot=1"};
+	ck_assert_int_eq(parse(&o, 5, both), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "not with -o snapshot"));
+	pktfuse_free_options(&o);
+	char *ro[] = {"pktfuse", "disc.img", "/tmp", "-o", "ro,close=finalize"};
+	ck_assert_int_eq(parse(&o, 5, ro), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "not with -o ro"));
+	pktfuse_free_options(&o);
+	char *none_ro[] = {"pktfuse", "disc.img", "/tmp", "-o", "ro,close=none"}; /* none closes nothing */
+	ck_assert_int_eq(parse(&o, 5, none_ro), 0);
+	pktfuse_free_options(&o);
+	char *img[] = {"pktfuse", "disc.img", "/tmp", "-o", "image,snapshot=1"};
+	ck_assert_int_eq(parse(&o, 5, img), -EINVAL);
+	ck_assert_str_eq(err, "-o snapshot= shows files: not with -o image");
+	pktfuse_free_options(&o);
+}
+END_TEST
+
 /* FUSE's access options are seen through fuse_opt keys, and still reach FUSE. */
 START_TEST(test_fuse_access_options)
 {
@@ -201,6 +249,7 @@ int main(void)
 	tcase_add_test(t, test_parse_size);
 	tcase_add_test(t, test_parse_uint_and_seconds);
 	tcase_add_test(t, test_command_lines);
+	tcase_add_test(t, test_write_once_options);
 	tcase_add_test(t, test_fuse_access_options);
 	tcase_add_test(t, test_fstab_options);
 	tcase_add_test(t, test_mount_names);

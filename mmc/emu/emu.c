@@ -166,6 +166,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		return emu_good(cmd);
 	}
 	case MMC_OP_START_STOP_UNIT:
+		snprintf(note, notelen, "loej=%d start=%d", (c[4] >> 1) & 1, c[4] & 1);
 		if (c[4] & 2) {
 			bool open = !(c[4] & 1);
 			if (open && e->locked)
@@ -177,6 +178,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		}
 		return emu_good(cmd);
 	case MMC_OP_PREVENT_ALLOW_MEDIUM_REMOVAL:
+		snprintf(note, notelen, "prevent=%d", c[4] & 1);
 		e->locked = c[4] & 1;
 		return emu_good(cmd);
 	case MMC_OP_CLOSE_TRACK_SESSION: {
@@ -212,6 +214,7 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 		logf_cmd(e, cmd, "bad data buffer");
 		return rc;
 	}
+	emu_poll_control(e);
 	if (e->media_change_at && e->c.commands == e->media_change_at)
 		e->ua_pending = true;
 	if (e->reset_at && e->c.commands == e->reset_at) {
@@ -298,6 +301,7 @@ static void emu_free(struct emu *e)
 	emu_wo_free(e);
 	free(e->image);
 	free(e->state_path);
+	free(e->ctl_path);
 	free(e);
 }
 
@@ -519,6 +523,11 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 	e->image = strdup(image);
 	if (!e->image || asprintf(&e->state_path, "%s.state", image) < 0) {
 		e->state_path = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (!e->read_only && asprintf(&e->ctl_path, "%s.ctl", image) < 0) {
+		e->ctl_path = NULL;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -995,6 +995,92 @@ END_TEST
 
 /* The state of packet k (16 sectors at 16*k) on the medium after a cut: 0 old (seed 1), 1 new (seed 2),
  * 2 torn (a prefix new, the rest old), 3 anything else. */
+/* Writes the control file beside the disc image as a test must: whole, by rename. */
+static void control(const char *words)
+{
+	char tmp[128], path[128];
+	snprintf(tmp, sizeof(tmp), "%s/disc.img.ctl.tmp", dir);
+	snprintf(path, sizeof(path), "%s/disc.img.ctl", dir);
+	FILE *f = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(words, f);
+	fclose(f);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+static bool log_has(const char *path, const char *text)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* The control file: the eject button reported once by GET EVENT STATUS NOTIFICATION, the tray forced
+ * open and closed again; the tray commands' bits in the log. */
+START_TEST(test_control_file)
+{
+	char logp[128], opts[160], ctl[128];
+	uint8_t ev = 9, st = 0;
+	struct raw r;
+
+	snprintf(logp, sizeof(logp), "%s/ctl.log", dir);
+	snprintf(opts, sizeof(opts), "size=4M,log=%s", logp);
+	snprintf(ctl, sizeof(ctl), "%s/disc.img.ctl", dir);
+	format(spec("dvd-ram", "size=4M"), false);
+	raw_open(&r, spec("dvd-ram", opts));
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 0);
+	ck_assert_uint_eq(st, 0x02);
+
+	control("eject_button\n");
+	ck_assert_int_eq(mmc_prevent_allow(&r.ctx, true), 0);
+	ck_assert_int_ne(access(ctl, F_OK), 0); /* consumed */
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 1); /* EjectRequest */
+	ck_assert_uint_eq(st, 0x02);
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 0); /* reported once */
+	/* the button does not open a locked tray; the host unlocks and ejects */
+	ck_assert_int_ne(mmc_start_stop(&r.ctx, true, false), 0);
+	ck_assert_int_eq(mmc_prevent_allow(&r.ctx, false), 0);
+	ck_assert_int_eq(mmc_start_stop(&r.ctx, true, false), 0);
+	ck_assert_int_eq(mmc_start_stop(&r.ctx, true, true), 0);
+	ck_assert(log_has(logp, "op=1E prevent=1 status=GOOD"));
+	ck_assert(log_has(logp, "op=1E prevent=0 status=GOOD"));
+	ck_assert(log_has(logp, "op=1B loej=1 start=0 status=CHECK"));
+	ck_assert(log_has(logp, "op=1B loej=1 start=1 status=GOOD"));
+
+	/* forced open under a lock: no medium, MediaRemoval; closed again: a unit attention, NewMedia */
+	ck_assert_int_eq(mmc_prevent_allow(&r.ctx, true), 0);
+	control("tray_open");
+	uint32_t last, bl;
+	expect_sense(&r, mmc_read_capacity(&r.ctx, &last, &bl), 2, 0x3A, 0x02);
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 3);
+	ck_assert_uint_eq(st, 0x01);
+	control("tray_close");
+	r.ctx.return_unit_attention = true;
+	expect_sense(&r, mmc_read_capacity(&r.ctx, &last, &bl), 6, 0x28, 0x00);
+	ck_assert_int_eq(mmc_read_capacity(&r.ctx, &last, &bl), 0);
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 2);
+	ck_assert_uint_eq(st, 0x02);
+	ck_assert(log_has(logp, "control=tray_open"));
+
+	/* a word the drive does not know: logged, nothing else */
+	control("sneeze");
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 0);
+	ck_assert(log_has(logp, "control=unknown"));
+	mmc_transport_close(r.t);
+}
+END_TEST
+
 static int packet_state(uint32_t k)
 {
 	uint32_t lba = k * 16, s = 0;
@@ -1092,6 +1178,7 @@ int main(void)
 	tcase_add_test(tc, test_readonly_directory);
 	tcase_add_test(tc, test_write_cache);
 	tcase_add_test(tc, test_power_cut);
+	tcase_add_test(tc, test_control_file);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -29,6 +29,7 @@ struct pktfuse {
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
 	bool commit_stop;
+	struct pktfuse_button *button; /* eject_button.c; NULL: not watched */
 };
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a

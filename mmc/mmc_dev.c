@@ -467,6 +467,20 @@ static bool is_mmc_dev(const struct pkt_blockdev *dev)
 	return dev && (dev->ops == &mmc_ops || dev->ops == &mmc_append_ops);
 }
 
+int mmc_dev_poll_event(struct pkt_blockdev *dev, uint8_t *event, uint8_t *status)
+{
+	if (!is_mmc_dev(dev))
+		return -EOPNOTSUPP;
+	struct mmc_dev *m = to_mmc(dev);
+	pthread_mutex_lock(&m->lock);
+	bool quiet = m->ctx.quiet;
+	m->ctx.quiet = true; /* a drive without GESN answers once; the caller says so */
+	int rc = mmc_get_event_status(&m->ctx, event, status);
+	m->ctx.quiet = quiet;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -225,11 +225,14 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 		e->wp_packet = 0;
 		e->wp_dbt = 0;
 	}
-	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC). */
-	if (e->ua_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
+	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC), nor does GET EVENT STATUS
+	 * NOTIFICATION (MMC: a host polls it while the attention waits for the command it concerns). */
+	bool ua_exempt = cmd->cdb[0] == MMC_OP_INQUIRY || cmd->cdb[0] == MMC_OP_REQUEST_SENSE ||
+			 cmd->cdb[0] == MMC_OP_GET_EVENT_STATUS_NOTIFICATION;
+	if (e->ua_pending && !ua_exempt) {
 		e->ua_pending = false;
 		rc = emu_check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_MEDIUM_MAY_HAVE_CHANGED, 0x00, -1);
-	} else if (e->reset_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
+	} else if (e->reset_pending && !ua_exempt) {
 		e->reset_pending = false;
 		rc = emu_check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_POWER_ON_RESET, 0x00, -1);
 	} else {

@@ -313,7 +313,7 @@ static void emu_close(struct mmc_transport *t)
 {
 	struct emu *e = t->priv;
 
-	if (!e->powered_off) {
+	if (!e->powered_off && e->fd >= 0) { /* fd -1: the tray closed on no usable disc */
 		emu_destage_all(e);
 		emu_save_state(e);
 	}

@@ -20,9 +20,14 @@
  *   eject_button  the eject button pressed: GESN reports EjectRequest (media class, event 1) once; the
  *                 tray stays as it is: a host ejects (or not) itself.
  *   tray_open     the tray forced open, the disc taken out underneath (a lock does not stop it): no
- *                 medium from now on; GESN reports MediaRemoval (3).
- *   tray_close    the tray closed on the disc: a unit attention (medium may have changed) on the next
- *                 command, GESN reports NewMedia (2).
+ *                 medium from now on; GESN reports MediaRemoval (3).  The drive writes what it holds
+ *                 and the state file first, so that the test may now put another disc in: move
+ *                 IMAGE and IMAGE.state away and others in their place.
+ *   tray_close    the tray closed on the disc IMAGE names now (another file than before: another
+ *                 disc, loaded with its state; none usable: the tray stays empty, logged): a unit
+ *                 attention (medium may have changed) on the next command, GESN reports NewMedia (2).
+ * The disc identification (READ DISC INFORMATION) mixes the image file's inode with the number of
+ * formats: two images formatted alike are two discs.
  * Not read by a read-only open.
  */
 #ifndef PKTFUSE_MMC_EMU_H

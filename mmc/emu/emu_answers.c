@@ -206,7 +206,8 @@ int emu_do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 		d[7] = e->c.sim_ns >= e->bg_until_ns ? 3 : e->bg_stopped ? 1 : 2; /* background format state */
 	else if (e->p->mrw && e->formatted)
 		d[7] = 3;
-	mmc_put_be32(d + 12, (uint32_t)(e->gen * 2654435761u)); /* disc identification */
+	/* disc identification: the image file is the disc, each format makes it another */
+	mmc_put_be32(d + 12, (uint32_t)((e->gen ^ e->disc_serial * 0x9e3779b97f4a7c15ull) * 2654435761u));
 	return emu_answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 

@@ -4,8 +4,12 @@
 #define _GNU_SOURCE
 #include "emu_int.h"
 
+#include "disc_lock.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* GET EVENT STATUS NOTIFICATION media event codes (MMC-6 table 153). */
@@ -19,6 +23,52 @@ static void log_control(struct emu *e, const char *what)
 		fprintf(e->log, "control=%s\n", what);
 }
 
+/* The disc leaves the drive: what the drive holds is written first (the drive's own business), and
+ * the state file is left true, so that a test may swap the image while the tray is open. */
+static void take_out(struct emu *e)
+{
+	if (!e->tray_open) {
+		emu_destage_all(e);
+		emu_save_state(e);
+	}
+	e->tray_open = true;
+	e->locked = false;
+}
+
+/* The tray closes on the disc IMAGE names now: when that is another file than the one taken out,
+ * another disc is loaded (its state file with it).  False when there is none usable: the tray stays
+ * empty. */
+static bool load_disc_now_named(struct emu *e)
+{
+	struct stat now, cur;
+	char err[300];
+
+	if (stat(e->image, &now) == 0 && fstat(e->fd, &cur) == 0 && now.st_dev == cur.st_dev &&
+	    now.st_ino == cur.st_ino)
+		return true;
+	disc_lock_forget(e->fd);
+	close(e->fd);
+	e->fd = -1;
+	free(e->wear);
+	e->wear = NULL;
+	emu_wo_free(e);
+	e->formatted = e->blank_used = false;
+	e->sectors = e->npackets = 0;
+	e->gen = 0;
+	const struct emu_open_options oo = {0};
+	if (emu_open_disc(e, &oo, 0, err, sizeof(err)) != 0) {
+		if (e->log)
+			fprintf(e->log, "control=tray_close no disc: %s\n", err);
+		if (e->fd >= 0) {
+			disc_lock_forget(e->fd);
+			close(e->fd);
+			e->fd = -1;
+		}
+		return false;
+	}
+	return true;
+}
+
 /* One command of the control file. */
 static void apply(struct emu *e, const char *word)
 {
@@ -27,12 +77,12 @@ static void apply(struct emu *e, const char *word)
 		e->media_event = MEDIA_EVENT_EJECT_REQUEST;
 	} else if (!strcmp(word, "tray_open")) {
 		/* Forced open (the disc pulled out underneath): a lock does not stop it. */
-		e->tray_open = true;
-		e->locked = false;
+		take_out(e);
 		e->media_event = MEDIA_EVENT_MEDIA_REMOVAL;
 	} else if (!strcmp(word, "tray_close")) {
-		if (e->tray_open)
-			e->ua_pending = true;
+		if (!e->tray_open || !load_disc_now_named(e))
+			return; /* closed already, or nothing usable to load (logged) */
+		e->ua_pending = true;
 		e->tray_open = false;
 		e->media_event = MEDIA_EVENT_NEW_MEDIA;
 	} else {

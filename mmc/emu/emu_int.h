@@ -86,6 +86,7 @@ struct emu {
 	uint32_t *wear;
 	uint32_t npackets;
 	uint64_t gen; /* bumped by every format: part of the disc's identity */
+	uint64_t disc_serial; /* the image file's inode: the rest of it */
 	/* drive */
 	bool locked, tray_open, write_protect;
 	uint8_t wp_write_type, wp_track_mode, wp_dbt;

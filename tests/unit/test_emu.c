@@ -1081,6 +1081,85 @@ START_TEST(test_control_file)
 }
 END_TEST
 
+/* sha-free identity of an image: its bytes compared with a saved copy */
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+/* The disc taken out under the backend and put back: the same disc is written again; another disc
+ * (another image put in while the tray was open) is never written, and the first one, back again,
+ * is. */
+START_TEST(test_disc_taken_out)
+{
+	static uint8_t buf[16 * 2048], got[16 * 2048];
+	char img[128], other[128], saved[128], first[128];
+	const char *src = spec("dvd+rw", "size=4M");
+
+	snprintf(img, sizeof(img), "%s/disc.img", dir);
+	snprintf(other, sizeof(other), "%s/other.img", dir);
+	snprintf(saved, sizeof(saved), "%s/other.copy", dir);
+	snprintf(first, sizeof(first), "%s/first.img", dir);
+	/* another disc of the same kind and size, formatted the same way */
+	format(src, false);
+	ck_assert_int_eq(rename(img, other), 0);
+	char st1[160], st2[160];
+	snprintf(st1, sizeof(st1), "%s.state", img);
+	snprintf(st2, sizeof(st2), "%s.state", other);
+	ck_assert_int_eq(rename(st1, st2), 0);
+	format(src, false);
+	copy_file(other, saved);
+
+	struct pkt_blockdev *dev = open_dev(spec("dvd+rw", ""), false);
+	pattern(buf, 0, 16, 7);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 16, buf), 0);
+	control("tray_open");
+	ck_assert_int_ne(pkt_blockdev_write(dev, 16, 16, buf), 0);
+	ck_assert_int_ne(pkt_blockdev_write(dev, 16, 16, buf), 0); /* still away */
+	control("tray_close");
+	ck_assert_int_eq(pkt_blockdev_write(dev, 16, 16, buf), 0); /* the same disc: written */
+	ck_assert_int_eq(pkt_blockdev_read(dev, 16, 16, got), 0);
+	ck_assert_mem_eq(got, buf, sizeof(buf));
+
+	/* another disc put in the drive while the tray is open */
+	control("tray_open");
+	ck_assert_int_ne(pkt_blockdev_read(dev, 0, 16, got), 0);
+	ck_assert_int_eq(rename(img, first), 0);
+	char stf[160];
+	snprintf(stf, sizeof(stf), "%s.state", first);
+	ck_assert_int_eq(rename(st1, stf), 0);
+	ck_assert_int_eq(rename(other, img), 0);
+	ck_assert_int_eq(rename(st2, st1), 0);
+	control("tray_close");
+	pattern(buf, 32, 16, 8);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 32, 16, buf), -ENOMEDIUM);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 32, 16, buf), -ENOMEDIUM);
+	ck_assert_int_eq(pkt_blockdev_sync(dev), -ENOMEDIUM);
+
+	/* and the first disc back */
+	control("tray_open");
+	ck_assert_int_ne(pkt_blockdev_write(dev, 32, 16, buf), 0);
+	ck_assert_int_eq(rename(img, other), 0);
+	ck_assert_int_eq(rename(st1, st2), 0);
+	ck_assert_int_eq(rename(first, img), 0);
+	ck_assert_int_eq(rename(stf, st1), 0);
+	control("tray_close");
+	ck_assert_int_eq(pkt_blockdev_write(dev, 32, 16, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
+	pkt_blockdev_close(dev);
+	ck_assert_msg(same_file(other, saved), "the other disc was written");
+}
+END_TEST
+
 static int packet_state(uint32_t k)
 {
 	uint32_t lba = k * 16, s = 0;
@@ -1179,6 +1258,7 @@ int main(void)
 	tcase_add_test(tc, test_write_cache);
 	tcase_add_test(tc, test_power_cut);
 	tcase_add_test(tc, test_control_file);
+	tcase_add_test(tc, test_disc_taken_out);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

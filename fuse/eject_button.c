@@ -16,12 +16,16 @@
 
 #define POLL_MS 1000 /* one GESN a second: what desktops poll at, and nothing the disc notices */
 #define MEDIA_EVENT_EJECT_REQUEST 1
+#define MEDIA_EVENT_NEW_MEDIA 2
+#define MEDIA_EVENT_MEDIA_REMOVAL 3
 
 struct pktfuse_button {
 	pthread_t thread, loop_thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop, pressed;
+	bool away;	/* the disc was taken out and the mount made read-only */
+	bool was_writable; /* the files view could be written before */
 	struct pktfuse *pf;
 };
 
@@ -41,6 +45,52 @@ static bool wait_poll(struct pktfuse_button *b)
 	return go_on;
 }
 
+static uint64_t dirty_packets(struct pktfuse *pf)
+{
+	struct pkt_cache_stats cs;
+	pkt_cache_get_stats(pf->cache, &cs);
+	return cs.dirty_packets;
+}
+
+/* Writes stop reaching the disc: the mount turns read-only, what is cached stays dirty (the cache
+ * keeps a packet whose write failed), and the backend will write only to the disc it probed. */
+static void disc_taken_out(struct pktfuse_button *b)
+{
+	struct pktfuse *pf = b->pf;
+
+	if (b->away)
+		return;
+	b->away = true;
+	b->was_writable = __atomic_load_n(&pf->udf_rw, __ATOMIC_RELAXED);
+	__atomic_store_n(&pf->udf_rw, false, __ATOMIC_RELAXED);
+	pktfuse_log(LOG_ERR,
+		    "%s: the disc was taken out with %llu packets not written: the mount is read-only; they are "
+		    "kept and written if this disc comes back (another disc is not written)",
+		    pf->opts.source, (unsigned long long)dirty_packets(pf));
+}
+
+/* A disc is in again: what was kept goes to it when it is the same disc (the backend compares the
+ * fingerprint and refuses another), and the mount is writable again. */
+static void disc_put_back(struct pktfuse_button *b)
+{
+	struct pktfuse *pf = b->pf;
+
+	if (!b->away)
+		return;
+	int rc = pkt_cache_geometry(pf->cache)->writable ? pkt_cache_flush(pf->cache) : 0;
+	if (rc) {
+		pktfuse_log(LOG_ERR,
+			    "%s: the disc put in is not the one taken out (or cannot be written): nothing written to "
+			    "it; %llu packets kept for the first disc",
+			    pf->opts.source, (unsigned long long)dirty_packets(pf));
+		return;
+	}
+	b->away = false;
+	__atomic_store_n(&pf->udf_rw, b->was_writable, __ATOMIC_RELAXED);
+	pktfuse_log(LOG_NOTICE, "%s: the disc is back: what was kept is written%s", pf->opts.source,
+		    b->was_writable ? ", the mount is writable again" : "");
+}
+
 static void *poll_button(void *arg)
 {
 	struct pktfuse_button *b = arg;
@@ -56,7 +106,13 @@ static void *poll_button(void *arg)
 			break;
 		}
 		answered = answered || rc == 0;
-		if (rc || event != MEDIA_EVENT_EJECT_REQUEST)
+		if (rc)
+			continue;
+		if (event == MEDIA_EVENT_MEDIA_REMOVAL || !(status & 2))
+			disc_taken_out(b);
+		else if (event == MEDIA_EVENT_NEW_MEDIA)
+			disc_put_back(b);
+		if (event != MEDIA_EVENT_EJECT_REQUEST)
 			continue;
 		pktfuse_log(LOG_NOTICE, "%s: eject button pressed: writing everything, unmounting, then ejecting",
 			    source);

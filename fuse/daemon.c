@@ -333,7 +333,7 @@ int run_daemon(int argc, char **argv)
 	struct pktfuse pf;
 	struct fuse_session *se = NULL;
 	int report_fd = -1, status = 1;
-	bool eject_pressed = false; /* the drive's eject button ended the mount */
+	bool eject_pressed = false;	  /* the drive's eject button ended the mount */
 	char err[700], summary[700] = ""; /* err: a backend's reason, with the source in front */
 
 	memset(&pf, 0, sizeof(pf));

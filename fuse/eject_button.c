@@ -24,7 +24,7 @@ struct pktfuse_button {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop, pressed;
-	bool away;	/* the disc was taken out and the mount made read-only */
+	bool away;	   /* the disc was taken out and the mount made read-only */
 	bool was_writable; /* the files view could be written before */
 	struct pktfuse *pf;
 };

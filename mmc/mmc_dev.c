@@ -20,8 +20,8 @@ struct mmc_dev {
 	char source[256];
 	pthread_mutex_t lock; /* one command at a time on the drive */
 	bool params_set, locked;
-	bool gone;	      /* the disc we probed is not in the drive: nothing is sent to another one */
-	uint64_t refused_fp;  /* the other disc last refused (told once), 0: none */
+	bool gone;	     /* the disc we probed is not in the drive: nothing is sent to another one */
+	uint64_t refused_fp; /* the other disc last refused (told once), 0: none */
 	unsigned speed;
 	uint32_t nwa; /* write-once media: where the next write must start, tracked after each write */
 	struct mmc_dev_counters c;

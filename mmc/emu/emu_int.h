@@ -76,7 +76,7 @@ struct emu {
 	const struct profile *p;
 	char name[300];
 	char *image, *state_path;
-	char *ctl_path; /* the control file (emu.h); NULL for a read-only open */
+	char *ctl_path;	     /* the control file (emu.h); NULL for a read-only open */
 	uint8_t media_event; /* the GET EVENT STATUS NOTIFICATION media event not yet reported (0: none) */
 	int fd;
 	FILE *log;
@@ -85,7 +85,7 @@ struct emu {
 	uint32_t sectors;
 	uint32_t *wear;
 	uint32_t npackets;
-	uint64_t gen; /* bumped by every format: part of the disc's identity */
+	uint64_t gen;	      /* bumped by every format: part of the disc's identity */
 	uint64_t disc_serial; /* the image file's inode: the rest of it */
 	/* drive */
 	bool locked, tray_open, write_protect;

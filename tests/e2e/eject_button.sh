@@ -3,7 +3,7 @@
 # file, see mmc/emu/emu.h): the daemon sees the eject request in GET EVENT STATUS NOTIFICATION,
 # writes everything, unmounts, unlocks the tray and opens it, and logs it; the drive's log shows
 # the writes, then PREVENT ALLOW MEDIUM REMOVAL with prevent=0, then START STOP UNIT with loej=1 last;
-# the data is on the disc.
+# the data is on the disc.  A disc the daemon could not write stays in, and the log says so.
 . "$(dirname "$0")/lib.sh"
 need_root
 use_test_user
@@ -16,7 +16,7 @@ printf '#!/bin/sh\nexec runuser -u %s -- %s "$@"\n' "$U" "$P" > "$T/pktfuse-as-u
 chmod 755 "$T/pktfuse-as-user"
 user_stat() { PKTFUSE="$T/pktfuse-as-user" stat_of "$@"; }
 # control WORD: what a person does to the emulated drive, written whole as emu.h asks
-control() { as_user sh -c 'printf "%s\n" "$1" > "$2.tmp" && mv "$2.tmp" "$2"' _ "$1" "$H/cd.img.ctl"; }
+control() { as_user sh -c 'printf "%s\n" "$1" > "$2.tmp" && mv "$2.tmp" "$2"' _ "$1" "${2:-$H/cd.img}.ctl"; }
 # wait_file_gone PATH: the emulator obeyed the control file (60 s at most)
 wait_file_gone() {
 	local i
@@ -29,17 +29,22 @@ wait_file_gone() {
 
 as_user "$P" format "emu:cdrw:$H/cd.img" > /dev/null || fail "format as $U"
 S="emu:cdrw:$H/cd.img,log=$H/drive.log"
-# in the foreground, to keep the daemon's log
-as_user "$P" "$S" "$H/cd" -f -o dirty_age=3600 2> "$T/daemon.log" &
-for ((i = 0; i < 600; i++)); do
-	is_mounted "$H/cd" && break
-	sleep 0.1
-done
-is_mounted "$H/cd" || fail "no mount: $(cat "$T/daemon.log")"
-_mounts+=("$H/cd")
-pid=$(user_stat "$H/cd" daemon_pid)
-[ -n "$pid" ] || fail "no daemon_pid"
-_pids+=("$pid")
+# mount_fg SOURCE LOG [options…]: the daemon in the foreground (to keep its log in LOG) on $H/cd; sets pid
+mount_fg() {
+	local src=$1 log=$2
+	shift 2
+	as_user "$P" "$src" "$H/cd" -f "$@" 2> "$log" &
+	for ((i = 0; i < 600; i++)); do
+		is_mounted "$H/cd" && break
+		sleep 0.1
+	done
+	is_mounted "$H/cd" || fail "no mount: $(cat "$log")"
+	_mounts+=("$H/cd")
+	pid=$(user_stat "$H/cd" daemon_pid)
+	[ -n "$pid" ] || fail "no daemon_pid"
+	_pids+=("$pid")
+}
+mount_fg "$S" "$T/daemon.log" -o dirty_age=3600
 "$PATTERN" button 3000000 > "$T/data"
 chmod 644 "$T/data"
 as_user cp "$T/data" "$H/cd/data" || fail "write as $U"
@@ -67,4 +72,19 @@ tail -1 "$T/after" | grep -q '^op=1B loej=1 start=0 status=GOOD' ||
 as_user "$P" "emu:cdrw:$H/cd.img" "$H/cd" -o ro || fail "remount"
 cmp "$T/data" <(as_user cat "$H/cd/data") || fail "what was cached when the button was pressed is not on the disc"
 as_user "$P" umount "$H/cd" || fail "umount"
-echo "PASS: the eject button while mounted: written, unmounted, unlocked, ejected, in the drive's order"
+
+# 2. a disc the daemon cannot write everything to: the button unmounts, the disc stays in
+as_user truncate -s 64M "$H/bad.img"
+B="emu:dvd+rw:$H/bad.img,write_error=2000,log=$H/bad.log"
+mount_fg "$B" "$T/bad.daemon.log" -o image,dirty_age=3600,cache=16M
+"$PATTERN" werr 8000000 > "$T/werr"
+chmod 644 "$T/werr"
+as_user dd if="$T/werr" of="$H/cd/disc" bs=1M conv=notrunc status=none || fail "write to the bad disc"
+control eject_button "$H/bad.img"
+wait_file_gone "$H/bad.img.ctl"
+wait_unmounted "$H/cd"
+wait_gone "$pid"
+grep -q "eject button: the disc stays in the drive: not everything was written to it" "$T/bad.daemon.log" ||
+	fail "the daemon does not say the disc stays in: $(cat "$T/bad.daemon.log")"
+grep -q '^op=1B' "$H/bad.log" && fail "the tray was opened though the data was not written"
+echo "PASS: the eject button while mounted: written, unmounted, unlocked, ejected, in the drive's order; a disc not written stays in"

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "daemon.h"
 #include "disc_lock.h"
+#include "eject_button.h"
 #include "log.h"
 #include "image_dev.h"
 #include "info_print.h"
@@ -447,6 +448,7 @@ int run_daemon(int argc, char **argv)
 	struct pktfuse pf;
 	struct fuse_session *se = NULL;
 	int report_fd = -1, status = 1;
+	bool eject_pressed = false;	  /* the drive's eject button ended the mount */
 	char err[700], summary[700] = ""; /* err: a backend's reason, with the source in front */
 
 	memset(&pf, 0, sizeof(pf));
@@ -562,7 +564,9 @@ int run_daemon(int argc, char **argv)
 	 * with libfuse's multithreaded loop on 2 CPUs (issue 13). */
 	if (!pf.opts.image_view)
 		pf.opts.singlethread = true;
+	pktfuse_button_start(&pf);
 	int loop_rc = run_session_loop(se, &pf.opts);
+	eject_pressed = pktfuse_button_stop(&pf);
 	fuse_session_unmount(se);
 	/* A new daemon for this disc may start now; it waits until this one has written its cache. */
 	disc_lock_unmounted();
@@ -593,6 +597,8 @@ out_cache:
 	pkt_cache_destroy(pf.cache);
 out_dev:
 	pkt_blockdev_close(pf.dev);
+	if (eject_pressed)
+		pktfuse_button_eject(pf.opts.source, status == 0);
 	pktfuse_report_finish(status == 0, summary);
 	report_to_parent(&report_fd, "start-up failed (see syslog)");
 out_args:

@@ -34,6 +34,7 @@ struct pktfuse {
 	unsigned commit_ms;		 /* the committer's interval (0: none runs) */
 	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
 	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */
+	struct pktfuse_button *button; /* eject_button.c; NULL: not watched */
 };
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a

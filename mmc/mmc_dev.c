@@ -19,7 +19,9 @@ struct mmc_dev {
 	struct mmc_probe probe;
 	char source[256];
 	pthread_mutex_t lock; /* one command at a time on the drive */
-	bool params_set, locked, gone;
+	bool params_set, locked;
+	bool gone;	     /* the disc we probed is not in the drive: nothing is sent to another one */
+	uint64_t refused_fp; /* the other disc last refused (told once), 0: none */
 	unsigned speed;
 	uint32_t nwa; /* write-once media: where the next write must start, tracked after each write */
 	struct mmc_dev_counters c;
@@ -66,12 +68,19 @@ static int recheck(struct mmc_dev *m)
 	int rc = mmc_probe_medium(&m->ctx, m->source, &p, err, sizeof(err));
 	m->ctx.return_unit_attention = true;
 	if (rc || p.fingerprint != m->probe.fingerprint) {
-		if (!m->ctx.quiet)
+		/* Told once per change: while the disc is away every access looks again. */
+		bool tell = rc ? !m->gone : p.fingerprint != m->refused_fp;
+		if (!m->ctx.quiet && tell)
 			mmc_log("%s: %s", m->source, rc ? err : "the disc was changed: refusing to touch the new one");
+		m->refused_fp = rc ? m->refused_fp : p.fingerprint;
 		m->gone = true;
 		return rc ? rc : -ENOMEDIUM;
 	}
-	/* A reset forgets the mode pages and the speed. */
+	if (m->gone && !m->ctx.quiet)
+		mmc_log("%s: the disc is back (the same one): going on with it", m->source);
+	m->gone = false;
+	m->refused_fp = 0;
+	/* A reset forgets the mode pages and the speed; a disc taken out and back, the tray's lock. */
 	m->params_set = false;
 	set_speed(m);
 	if (m->locked)
@@ -87,8 +96,9 @@ static bool needs_whole_packets(const struct mmc_probe *p)
 
 static int settle(struct mmc_dev *m)
 {
+	/* The disc we probed may come back: looked for at every access while it is away. */
 	if (m->gone)
-		return -ENOMEDIUM;
+		return recheck(m) ? -ENOMEDIUM : 0;
 	if (m->ctx.unit_attention)
 		return recheck(m);
 	return 0;
@@ -476,6 +486,20 @@ uint16_t mmc_dev_profile(struct pkt_blockdev *dev)
 	uint16_t profile = m->probe.profile;
 	pthread_mutex_unlock(&m->lock);
 	return profile;
+}
+
+int mmc_dev_poll_event(struct pkt_blockdev *dev, uint8_t *event, uint8_t *status)
+{
+	if (!is_mmc_dev(dev))
+		return -EOPNOTSUPP;
+	struct mmc_dev *m = to_mmc(dev);
+	pthread_mutex_lock(&m->lock);
+	bool quiet = m->ctx.quiet;
+	m->ctx.quiet = true; /* a drive without GESN answers once; the caller says so */
+	int rc = mmc_get_event_status(&m->ctx, event, status);
+	m->ctx.quiet = quiet;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
 }
 
 bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out)

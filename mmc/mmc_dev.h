@@ -32,6 +32,11 @@ bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out
 uint16_t mmc_dev_profile(struct pkt_blockdev *dev);
 /* The transport under an MMC device (NULL otherwise), for tests and the stats file. */
 struct mmc_transport *mmc_dev_transport(struct pkt_blockdev *dev);
+/* GET EVENT STATUS NOTIFICATION, media class, polled, between the device's other commands: the event
+ * (1 EjectRequest, 2 NewMedia, 3 MediaRemoval ...; 0 none) and the media status byte (bit 0 tray
+ * open, bit 1 medium present).  0, a negative errno, or -EOPNOTSUPP for a device not made by
+ * mmc_dev_open. */
+int mmc_dev_poll_event(struct pkt_blockdev *dev, uint8_t *event, uint8_t *status);
 /* Whether failed commands are logged (with the decoded sense) on stderr from now on. */
 void mmc_dev_set_quiet(struct pkt_blockdev *dev, bool quiet);
 

@@ -166,6 +166,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		return emu_good(cmd);
 	}
 	case MMC_OP_START_STOP_UNIT:
+		snprintf(note, notelen, "loej=%d start=%d", (c[4] >> 1) & 1, c[4] & 1);
 		if (c[4] & 2) {
 			bool open = !(c[4] & 1);
 			if (open && e->locked)
@@ -177,6 +178,7 @@ static int dispatch(struct emu *e, struct mmc_cmd *cmd, char *note, size_t notel
 		}
 		return emu_good(cmd);
 	case MMC_OP_PREVENT_ALLOW_MEDIUM_REMOVAL:
+		snprintf(note, notelen, "prevent=%d", c[4] & 1);
 		e->locked = c[4] & 1;
 		return emu_good(cmd);
 	case MMC_OP_CLOSE_TRACK_SESSION: {
@@ -212,6 +214,7 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 		logf_cmd(e, cmd, "bad data buffer");
 		return rc;
 	}
+	emu_poll_control(e);
 	if (e->media_change_at && e->c.commands == e->media_change_at)
 		e->ua_pending = true;
 	if (e->reset_at && e->c.commands == e->reset_at) {
@@ -222,11 +225,14 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 		e->wp_packet = 0;
 		e->wp_dbt = 0;
 	}
-	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC). */
-	if (e->ua_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
+	/* INQUIRY and REQUEST SENSE never report a unit attention (SPC), nor does GET EVENT STATUS
+	 * NOTIFICATION (MMC: a host polls it while the attention waits for the command it concerns). */
+	bool ua_exempt = cmd->cdb[0] == MMC_OP_INQUIRY || cmd->cdb[0] == MMC_OP_REQUEST_SENSE ||
+			 cmd->cdb[0] == MMC_OP_GET_EVENT_STATUS_NOTIFICATION;
+	if (e->ua_pending && !ua_exempt) {
 		e->ua_pending = false;
 		rc = emu_check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_MEDIUM_MAY_HAVE_CHANGED, 0x00, -1);
-	} else if (e->reset_pending && cmd->cdb[0] != MMC_OP_INQUIRY && cmd->cdb[0] != MMC_OP_REQUEST_SENSE) {
+	} else if (e->reset_pending && !ua_exempt) {
 		e->reset_pending = false;
 		rc = emu_check(e, cmd, MMC_SK_UNIT_ATTENTION, MMC_ASC_POWER_ON_RESET, 0x00, -1);
 	} else {
@@ -298,6 +304,7 @@ static void emu_free(struct emu *e)
 	emu_wo_free(e);
 	free(e->image);
 	free(e->state_path);
+	free(e->ctl_path);
 	free(e);
 }
 
@@ -306,7 +313,7 @@ static void emu_close(struct mmc_transport *t)
 {
 	struct emu *e = t->priv;
 
-	if (!e->powered_off) {
+	if (!e->powered_off && e->fd >= 0) { /* fd -1: the tray closed on no usable disc */
 		emu_destage_all(e);
 		emu_save_state(e);
 	}
@@ -519,6 +526,11 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 	e->image = strdup(image);
 	if (!e->image || asprintf(&e->state_path, "%s.state", image) < 0) {
 		e->state_path = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (!e->read_only && asprintf(&e->ctl_path, "%s.ctl", image) < 0) {
+		e->ctl_path = NULL;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -9,7 +9,26 @@
  * Options: size=N[K|M|G] (capacity of a new disc), speed=N (turn the speed model on at Nx),
  * access_ms=N, wear_limit=N, write_error=LBA, read_error=LBA, lwip=N (N writes answered "long write in
  * progress"), media_change=N (unit attention before the Nth command), tray_open=1, ro=1 (write-protected),
- * log=PATH (one line per command).
+ * log=PATH (one line per command; START STOP UNIT with loej= start=, PREVENT ALLOW MEDIUM REMOVAL with
+ * prevent=).
+ *
+ * The control file IMAGE.ctl: what a person does to the drive while a host (another process) has it
+ * open.  Before every command the drive reads it, removes it, then obeys each word in it (and logs
+ * "control=WORD"); so a test writes it whole (to a temporary name, then rename(2)) and knows it was
+ * obeyed once the file is gone.  A host that polls GET EVENT STATUS NOTIFICATION sends commands by
+ * itself; another one is made to by any access.  Words:
+ *   eject_button  the eject button pressed: GESN reports EjectRequest (media class, event 1) once; the
+ *                 tray stays as it is: a host ejects (or not) itself.
+ *   tray_open     the tray forced open, the disc taken out underneath (a lock does not stop it): no
+ *                 medium from now on; GESN reports MediaRemoval (3).  The drive writes what it holds
+ *                 and the state file first, so that the test may now put another disc in: move
+ *                 IMAGE and IMAGE.state away and others in their place.
+ *   tray_close    the tray closed on the disc IMAGE names now (another file than before: another
+ *                 disc, loaded with its state; none usable: the tray stays empty, logged): a unit
+ *                 attention (medium may have changed) on the next command, GESN reports NewMedia (2).
+ * The disc identification (READ DISC INFORMATION) mixes the image file's inode with the number of
+ * formats: two images formatted alike are two discs.
+ * Not read by a read-only open.
  */
 #ifndef PKTFUSE_MMC_EMU_H
 #define PKTFUSE_MMC_EMU_H

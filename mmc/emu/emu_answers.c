@@ -206,7 +206,8 @@ int emu_do_disc_info(struct emu *e, struct mmc_cmd *cmd)
 		d[7] = e->c.sim_ns >= e->bg_until_ns ? 3 : e->bg_stopped ? 1 : 2; /* background format state */
 	else if (e->p->mrw && e->formatted)
 		d[7] = 3;
-	mmc_put_be32(d + 12, (uint32_t)(e->gen * 2654435761u)); /* disc identification */
+	/* disc identification: the image file is the disc, each format makes it another */
+	mmc_put_be32(d + 12, (uint32_t)((e->gen ^ e->disc_serial * 0x9e3779b97f4a7c15ull) * 2654435761u));
 	return emu_answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
 }
 
@@ -339,15 +340,23 @@ int emu_do_request_sense(struct emu *e, struct mmc_cmd *cmd)
 int emu_do_gesn(struct emu *e, struct mmc_cmd *cmd)
 {
 	uint8_t d[8] = {0};
+	uint32_t alloc = mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH);
 
 	if (!(cmd->cdb[1] & 1))
 		/* asynchronous mode is not offered */
 		return emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
+	d[3] = 0x10; /* supported classes: media only */
+	if (!(cmd->cdb[4] & 0x10)) {
+		/* no class asked for is supported: No Event Available, the header alone */
+		mmc_put_be16(d, 2);
+		d[2] = 0x80;
+		return emu_answer(cmd, d, 4, alloc);
+	}
 	mmc_put_be16(d, 6);
-	d[2] = 4;
-	d[3] = 0x10;
-	d[5] = e->tray_open ? 0x01 : 0x02;
-	return emu_answer(cmd, d, sizeof(d), mmc_get_be16(cmd->cdb + MMC_CDB10_LENGTH));
+	d[2] = 4; /* media class */
+	d[4] = emu_take_media_event(e);
+	d[5] = e->tray_open ? 0x01 : 0x02; /* Door or Tray Open; Media Present */
+	return emu_answer(cmd, d, sizeof(d), alloc);
 }
 
 /* READ DVD STRUCTURE, format 00h (physical format information) only: what tools such as

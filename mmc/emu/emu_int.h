@@ -76,6 +76,8 @@ struct emu {
 	const struct profile *p;
 	char name[300];
 	char *image, *state_path;
+	char *ctl_path;	     /* the control file (emu.h); NULL for a read-only open */
+	uint8_t media_event; /* the GET EVENT STATUS NOTIFICATION media event not yet reported (0: none) */
 	int fd;
 	FILE *log;
 	/* medium */
@@ -83,7 +85,8 @@ struct emu {
 	uint32_t sectors;
 	uint32_t *wear;
 	uint32_t npackets;
-	uint64_t gen; /* bumped by every format: part of the disc's identity */
+	uint64_t gen;	      /* bumped by every format: part of the disc's identity */
+	uint64_t disc_serial; /* the image file's inode: the rest of it */
 	/* drive */
 	bool locked, tray_open, write_protect;
 	uint8_t wp_write_type, wp_track_mode, wp_dbt;
@@ -156,6 +159,10 @@ int emu_do_mode_sense(struct emu *e, struct mmc_cmd *cmd);
 int emu_do_mode_select(struct emu *e, struct mmc_cmd *cmd);
 int emu_do_request_sense(struct emu *e, struct mmc_cmd *cmd);
 int emu_do_gesn(struct emu *e, struct mmc_cmd *cmd);
+/* The control file (emu_control.c): obeyed and removed before each command. */
+void emu_poll_control(struct emu *e);
+/* The pending media event, cleared: GESN reports each event once. */
+uint8_t emu_take_media_event(struct emu *e);
 int emu_do_dvd_structure(struct emu *e, struct mmc_cmd *cmd);
 void emu_set_speed_kbs(struct emu *e, uint32_t kbs);
 uint64_t emu_pass_ns(const struct emu *e, bool quick);

@@ -248,6 +248,8 @@ int emu_open_disc(struct emu *e, const struct emu_open_options *oo, uint64_t siz
 			return -1;
 		}
 	}
+	struct stat fst;
+	e->disc_serial = fstat(e->fd, &fst) == 0 ? (uint64_t)fst.st_ino : 0;
 	/* One drive, one user at a time: as a real drive opened with O_EXCL. */
 	if (disc_lock_take(e->fd, e->image, !(e->write_protect || e->read_only), err, errlen) != 0)
 		return -1;

@@ -995,6 +995,171 @@ END_TEST
 
 /* The state of packet k (16 sectors at 16*k) on the medium after a cut: 0 old (seed 1), 1 new (seed 2),
  * 2 torn (a prefix new, the rest old), 3 anything else. */
+/* Writes the control file beside the disc image as a test must: whole, by rename. */
+static void control(const char *words)
+{
+	char tmp[128], path[128];
+	snprintf(tmp, sizeof(tmp), "%s/disc.img.ctl.tmp", dir);
+	snprintf(path, sizeof(path), "%s/disc.img.ctl", dir);
+	FILE *f = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(words, f);
+	fclose(f);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+static bool log_has(const char *path, const char *text)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* The control file: the eject button reported once by GET EVENT STATUS NOTIFICATION, the tray forced
+ * open and closed again; the tray commands' bits in the log. */
+START_TEST(test_control_file)
+{
+	char logp[128], opts[160], ctl[128];
+	uint8_t ev = 9, st = 0;
+	struct raw r;
+
+	snprintf(logp, sizeof(logp), "%s/ctl.log", dir);
+	snprintf(opts, sizeof(opts), "size=4M,log=%s", logp);
+	snprintf(ctl, sizeof(ctl), "%s/disc.img.ctl", dir);
+	format(spec("dvd-ram", "size=4M"), false);
+	raw_open(&r, spec("dvd-ram", opts));
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 0);
+	ck_assert_uint_eq(st, 0x02);
+
+	control("eject_button\n");
+	ck_assert_int_eq(mmc_prevent_allow(&r.ctx, true), 0);
+	ck_assert_int_ne(access(ctl, F_OK), 0); /* consumed */
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 1); /* EjectRequest */
+	ck_assert_uint_eq(st, 0x02);
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 0); /* reported once */
+	/* the button does not open a locked tray; the host unlocks and ejects */
+	ck_assert_int_ne(mmc_start_stop(&r.ctx, true, false), 0);
+	ck_assert_int_eq(mmc_prevent_allow(&r.ctx, false), 0);
+	ck_assert_int_eq(mmc_start_stop(&r.ctx, true, false), 0);
+	ck_assert_int_eq(mmc_start_stop(&r.ctx, true, true), 0);
+	ck_assert(log_has(logp, "op=1E prevent=1 status=GOOD"));
+	ck_assert(log_has(logp, "op=1E prevent=0 status=GOOD"));
+	ck_assert(log_has(logp, "op=1B loej=1 start=0 status=CHECK"));
+	ck_assert(log_has(logp, "op=1B loej=1 start=1 status=GOOD"));
+
+	/* forced open under a lock: no medium, MediaRemoval; closed again: a unit attention, NewMedia */
+	ck_assert_int_eq(mmc_prevent_allow(&r.ctx, true), 0);
+	control("tray_open");
+	uint32_t last, bl;
+	expect_sense(&r, mmc_read_capacity(&r.ctx, &last, &bl), 2, 0x3A, 0x02);
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 3);
+	ck_assert_uint_eq(st, 0x01);
+	control("tray_close");
+	r.ctx.return_unit_attention = true;
+	expect_sense(&r, mmc_read_capacity(&r.ctx, &last, &bl), 6, 0x28, 0x00);
+	ck_assert_int_eq(mmc_read_capacity(&r.ctx, &last, &bl), 0);
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 2);
+	ck_assert_uint_eq(st, 0x02);
+	ck_assert(log_has(logp, "control=tray_open"));
+
+	/* a word the drive does not know: logged, nothing else */
+	control("sneeze");
+	ck_assert_int_eq(mmc_get_event_status(&r.ctx, &ev, &st), 0);
+	ck_assert_uint_eq(ev, 0);
+	ck_assert(log_has(logp, "control=unknown"));
+	mmc_transport_close(r.t);
+}
+END_TEST
+
+/* sha-free identity of an image: its bytes compared with a saved copy */
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+/* The disc taken out under the backend and put back: the same disc is written again; another disc
+ * (another image put in while the tray was open) is never written, and the first one, back again,
+ * is. */
+START_TEST(test_disc_taken_out)
+{
+	static uint8_t buf[16 * 2048], got[16 * 2048];
+	char img[128], other[128], saved[128], first[128];
+	const char *src = spec("dvd+rw", "size=4M");
+
+	snprintf(img, sizeof(img), "%s/disc.img", dir);
+	snprintf(other, sizeof(other), "%s/other.img", dir);
+	snprintf(saved, sizeof(saved), "%s/other.copy", dir);
+	snprintf(first, sizeof(first), "%s/first.img", dir);
+	/* another disc of the same kind and size, formatted the same way */
+	format(src, false);
+	ck_assert_int_eq(rename(img, other), 0);
+	char st1[160], st2[160];
+	snprintf(st1, sizeof(st1), "%s.state", img);
+	snprintf(st2, sizeof(st2), "%s.state", other);
+	ck_assert_int_eq(rename(st1, st2), 0);
+	format(src, false);
+	copy_file(other, saved);
+
+	struct pkt_blockdev *dev = open_dev(spec("dvd+rw", ""), false);
+	pattern(buf, 0, 16, 7);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 16, buf), 0);
+	control("tray_open");
+	ck_assert_int_ne(pkt_blockdev_write(dev, 16, 16, buf), 0);
+	ck_assert_int_ne(pkt_blockdev_write(dev, 16, 16, buf), 0); /* still away */
+	control("tray_close");
+	ck_assert_int_eq(pkt_blockdev_write(dev, 16, 16, buf), 0); /* the same disc: written */
+	ck_assert_int_eq(pkt_blockdev_read(dev, 16, 16, got), 0);
+	ck_assert_mem_eq(got, buf, sizeof(buf));
+
+	/* another disc put in the drive while the tray is open */
+	control("tray_open");
+	ck_assert_int_ne(pkt_blockdev_read(dev, 0, 16, got), 0);
+	ck_assert_int_eq(rename(img, first), 0);
+	char stf[160];
+	snprintf(stf, sizeof(stf), "%s.state", first);
+	ck_assert_int_eq(rename(st1, stf), 0);
+	ck_assert_int_eq(rename(other, img), 0);
+	ck_assert_int_eq(rename(st2, st1), 0);
+	control("tray_close");
+	pattern(buf, 32, 16, 8);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 32, 16, buf), -ENOMEDIUM);
+	ck_assert_int_eq(pkt_blockdev_write(dev, 32, 16, buf), -ENOMEDIUM);
+	ck_assert_int_eq(pkt_blockdev_sync(dev), -ENOMEDIUM);
+
+	/* and the first disc back */
+	control("tray_open");
+	ck_assert_int_ne(pkt_blockdev_write(dev, 32, 16, buf), 0);
+	ck_assert_int_eq(rename(img, other), 0);
+	ck_assert_int_eq(rename(st1, st2), 0);
+	ck_assert_int_eq(rename(first, img), 0);
+	ck_assert_int_eq(rename(stf, st1), 0);
+	control("tray_close");
+	ck_assert_int_eq(pkt_blockdev_write(dev, 32, 16, buf), 0);
+	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
+	pkt_blockdev_close(dev);
+	ck_assert_msg(same_file(other, saved), "the other disc was written");
+}
+END_TEST
+
 static int packet_state(uint32_t k)
 {
 	uint32_t lba = k * 16, s = 0;
@@ -1092,6 +1257,8 @@ int main(void)
 	tcase_add_test(tc, test_readonly_directory);
 	tcase_add_test(tc, test_write_cache);
 	tcase_add_test(tc, test_power_cut);
+	tcase_add_test(tc, test_control_file);
+	tcase_add_test(tc, test_disc_taken_out);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

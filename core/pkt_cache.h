@@ -82,8 +82,9 @@ int pkt_cache_flush(struct pkt_cache *c);
 typedef int (*pkt_relocate_fn)(void *ctx, uint64_t lba, uint64_t *to);
 
 /* After a flush failed: writes each packet whose write failed again, on its own (a batch fails as
- * a whole), and those that still fail at the place relocate() gives.  0 when every failed packet
- * is on the medium now; a following pkt_cache_flush syncs it. */
+ * a whole), and those that still fail with a medium error (-EIO) at the place relocate() gives.
+ * Another error (-ENOMEDIUM: the disc is out of the drive) moves nothing and is returned.  0 when
+ * every failed packet is on the medium now; a following pkt_cache_flush syncs it. */
 int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx);
 
 /* Drops every clean, idle packet from the cache (tests, and dropping caches on a medium change). */

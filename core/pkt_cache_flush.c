@@ -108,7 +108,9 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 		/* A batch fails as a whole: first this packet on its own, then elsewhere. */
 		int wrc = pkt_blockdev_write_packets(c->dev, lba, nsect, c->rescue);
 		uint64_t at = lba;
-		for (int tries = 0; wrc != 0 && tries < 8; tries++) {
+		/* Only a medium error is a defect: a disc taken out (-ENOMEDIUM), a refused command or a
+		 * read-only drive would burn spares and map the data to places never written. */
+		for (int tries = 0; wrc == -EIO && tries < 8; tries++) {
 			uint64_t to;
 			if ((rc = relocate(ctx, lba, &to)) != 0)
 				break;
@@ -133,7 +135,7 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 		} else {
 			c->st.write_errors++; /* still nowhere: dirty and failed again */
 			if (rc == 0)
-				rc = -EIO;
+				rc = wrc;
 		}
 		s->refs--;
 		/* Moved: the packet's old place is never read again (the caller maps it elsewhere). */

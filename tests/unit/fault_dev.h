@@ -19,6 +19,7 @@ struct faulty {
 	struct pkt_blockdev dev;
 	struct pkt_blockdev *inner;
 	int fail_writes; /* fail while > 0 */
+	int write_errno; /* what a failing write returns (0: -EIO, a medium error) */
 	int64_t bad_lba; /* a worn sector: every write covering it fails (-1: none) */
 	int fail_reads;
 	int holds, releases, held;
@@ -37,7 +38,7 @@ static inline int faulty_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n,
 {
 	struct faulty *f = d->priv;
 	if (__atomic_load_n(&f->fail_writes, __ATOMIC_SEQ_CST))
-		return -EIO;
+		return f->write_errno ? f->write_errno : -EIO;
 	int64_t bad = __atomic_load_n(&f->bad_lba, __ATOMIC_SEQ_CST);
 	if (bad >= 0 && (uint64_t)bad >= lba && (uint64_t)bad < lba + n)
 		return -EIO;

@@ -636,6 +636,39 @@ START_TEST(test_cache_rescue_moves_only_the_bad_packet)
 }
 END_TEST
 
+/* Defect management moves a packet only for a medium error: a disc taken out of the drive
+ * (-ENOMEDIUM) or another failure of the drive is no defect, and spares burnt on it would map the
+ * data to places never written. */
+START_TEST(test_cache_rescue_only_for_medium_errors)
+{
+	struct fixture f;
+	struct faulty fd;
+	static uint8_t b[2 * 16 * 2048];
+
+	fixture_open(&f, 16 * 16, 16, 14);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 1 << 20, 60000);
+	memset(b, 0x3C, sizeof(b));
+	ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), 2048 * 32), 0);
+	fd.write_errno = -ENOMEDIUM;
+	__atomic_store_n(&fd.fail_writes, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_ne(pkt_cache_flush(c), 0);
+	struct relocations r = {.spare = 12 * 16};
+	ck_assert_int_eq(pkt_cache_rescue_failed(c, relocate_to_spare, &r), -ENOMEDIUM);
+	ck_assert_int_eq(r.calls, 0);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.relocated_packets, 0);
+	ck_assert_uint_eq(st.dirty_packets, 2);
+	__atomic_store_n(&fd.fail_writes, 0, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 32, b, sizeof(b)); /* in place */
+	fixture_check_medium(&f);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_cache_gather_error_is_reported)
 {
 	struct fixture f;
@@ -750,6 +783,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_read_hits_and_misses);
 	tcase_add_test(t, test_cache_write_error_keeps_data);
 	tcase_add_test(t, test_cache_rescue_moves_only_the_bad_packet);
+	tcase_add_test(t, test_cache_rescue_only_for_medium_errors);
 	tcase_add_test(t, test_cache_gather_error_is_reported);
 	tcase_add_test(t, test_cache_stuck_writers_get_eio);
 	tcase_add_test(t, test_cache_read_only);

@@ -34,7 +34,7 @@ struct pktfuse {
 	unsigned commit_ms;		 /* the committer's interval (0: none runs) */
 	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
 	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */
-	struct pktfuse_button *button; /* eject_button.c; NULL: not watched */
+	struct pktfuse_button *button;	 /* eject_button.c; NULL: not watched */
 };
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a
@@ -78,5 +78,11 @@ void pktfuse_stats_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void 
 
 extern const struct fuse_lowlevel_ops pktfuse_image_ops;
 extern const struct fuse_lowlevel_ops pktfuse_files_ops;
+
+/* pf->udf_rw, which the eject button's thread changes while FUSE requests read it. */
+static inline bool pktfuse_files_writable(const struct pktfuse *pf)
+{
+	return __atomic_load_n(&pf->udf_rw, __ATOMIC_RELAXED);
+}
 
 #endif

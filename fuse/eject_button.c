@@ -5,6 +5,7 @@
 #include "log.h"
 #include "mmc_dev.h"
 #include "source.h"
+#include "udf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -61,8 +62,10 @@ static void disc_taken_out(struct pktfuse_button *b)
 	if (b->away)
 		return;
 	b->away = true;
-	b->was_writable = __atomic_load_n(&pf->udf_rw, __ATOMIC_RELAXED);
+	b->was_writable = pktfuse_files_writable(pf);
 	__atomic_store_n(&pf->udf_rw, false, __ATOMIC_RELAXED);
+	if (pf->udf)
+		udf_hold_changes(pf->udf, "the disc was taken out: changes wait until it is back");
 	pktfuse_log(LOG_ERR,
 		    "%s: the disc was taken out with %llu packets not written: the mount is read-only; they are "
 		    "kept and written if this disc comes back (another disc is not written)",
@@ -86,6 +89,8 @@ static void disc_put_back(struct pktfuse_button *b)
 		return;
 	}
 	b->away = false;
+	if (pf->udf)
+		udf_hold_changes(pf->udf, NULL);
 	__atomic_store_n(&pf->udf_rw, b->was_writable, __ATOMIC_RELAXED);
 	pktfuse_log(LOG_NOTICE, "%s: the disc is back: what was kept is written%s", pf->opts.source,
 		    b->was_writable ? ", the mount is writable again" : "");

@@ -24,7 +24,7 @@
 /* Every change goes through this daemon, so the kernel's caches stay true; a read-only mount
  * cannot change at all.  Attributes are kept for a second on a writable mount: a commit changes
  * what a directory occupies (st_blocks) without the kernel knowing. */
-#define FV_TIMEOUT (pf->udf_rw ? 1.0 : 3600.0)
+#define FV_TIMEOUT (pktfuse_files_writable(pf) ? 1.0 : 3600.0)
 /* Names change only by the kernel's own calls (create, unlink, rename: it updates its dentries
  * itself), so they, and names that do not exist (negative entries), are kept long where the kernel
  * checks permissions (default_permissions).  Where the daemon checks them, its lookup is the only
@@ -138,7 +138,7 @@ static int open_existing(fuse_req_t req, uint64_t ino, int flags)
 	struct stat st;
 	int acc = flags & O_ACCMODE;
 
-	if ((acc != O_RDONLY || (flags & O_TRUNC)) && !pf->udf_rw)
+	if ((acc != O_RDONLY || (flags & O_TRUNC)) && !pktfuse_files_writable(pf))
 		return -EROFS;
 	int rc = udf_getattr(pf->udf, ino, &st);
 	if (rc)
@@ -209,7 +209,7 @@ static void fv_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bfree = sv.f_bavail = sf.free_blocks;
 	sv.f_files = sf.files + sf.dirs;
 	sv.f_namemax = UDF_NAME_MAX;
-	sv.f_flag = pf->udf_rw ? 0 : ST_RDONLY;
+	sv.f_flag = pktfuse_files_writable(pf) ? 0 : ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
 }
 
@@ -468,8 +468,8 @@ static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)datasync;
 	(void)fi;
 
-	if (!pf->udf_rw)
-		return pktfuse_reply_err(req, 0);
+	/* Also while the mount is read-only because its disc was taken out: what waits for it is not on
+	 * the medium, and the commit says so (a read-only engine's sync is 0). */
 	int rc = ino == FUSE_ROOT_ID ? udf_sync_volume(pf->udf) : udf_sync(pf->udf);
 	pktfuse_reply_err(req, pktfuse_logged(pf, "the commit", rc));
 }

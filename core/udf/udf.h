@@ -123,6 +123,11 @@ typedef int (*udf_commit_fn)(void *ctx, uint32_t index, uint64_t sector, struct 
 			     uint32_t dirs);
 int udf_commit_list(struct udf_fs *fs, udf_commit_fn fn, void *ctx);
 
+/* The disc was taken out (or another put in) under the mount: until udf_hold_changes(fs, NULL) every
+ * change is refused with EROFS and udf_writable says why; what memory and the cache hold is kept, and
+ * udf_sync still runs (it fails where the medium cannot be written).  Not for a read-only mount. */
+void udf_hold_changes(struct udf_fs *fs, const char *why);
+
 /* True when the mount can be written; otherwise why in why (a sentence). */
 bool udf_writable(struct udf_fs *fs, char *why, size_t len);
 

@@ -19,19 +19,32 @@ const char *udf_mount_note(struct udf_fs *fs)
 	return fs->note;
 }
 
-/* A write-once disc whose commit failed part way is not written any more (udf_vat.c). */
+/* A write-once disc whose commit failed part way is not written any more (udf_vat.c); changes are
+ * held while the disc is out of the drive. */
 static bool broken(const struct udf_fs *fs)
 {
-	return fs->w && fs->w->vat && fs->w->vat->broken;
+	return fs->w && ((fs->w->vat && fs->w->vat->broken) || fs->w->held[0]);
 }
 
 bool udf_writable(struct udf_fs *fs, char *why, size_t len)
 {
-	if (fs->w && !broken(fs))
-		return true;
-	if (why && len)
-		snprintf(why, len, "%s", fs->ro_reason[0] ? fs->ro_reason : "mounted read-only");
-	return false;
+	pthread_mutex_lock(&fs->lock);
+	bool ok = fs->w && !broken(fs);
+	if (!ok && why && len)
+		snprintf(why, len, "%s",
+			 fs->w && fs->w->held[0] ? fs->w->held
+			 : fs->ro_reason[0]	 ? fs->ro_reason
+						 : "mounted read-only");
+	pthread_mutex_unlock(&fs->lock);
+	return ok;
+}
+
+void udf_hold_changes(struct udf_fs *fs, const char *why)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (fs->w)
+		snprintf(fs->w->held, sizeof(fs->w->held), "%s", why ? why : "");
+	pthread_mutex_unlock(&fs->lock);
 }
 
 uint64_t udf_generation(struct udf_fs *fs, uint64_t ino)

@@ -62,6 +62,9 @@ as_user "$P" status "$H/cd" > "$T/status" || fail "status"
 grep -q "the disc was taken out with .* the mount is read-only" "$T/status" ||
 	fail "pktfuse status does not say the disc was taken out: $(cat "$T/status")"
 as_user sh -c "echo more >> '$H/cd/data1'" 2> /dev/null && fail "the mount still takes writes with the disc out"
+as_user mkdir "$H/cd/newdir" 2> /dev/null && fail "the mount still makes directories with the disc out"
+as_user python3 -c 'import os, sys; os.fsync(os.open(sys.argv[1], os.O_RDONLY))' "$H/cd/data1" 2> /dev/null &&
+	fail "fsync says the data is on the medium while the disc is out"
 [ "$(user_stat "$H/cd" dirty_packets)" -gt 0 ] || fail "the data waiting for the disc was dropped"
 control tray_close
 wait_for "the disc is back: what was kept is written" "$T/d1.log"

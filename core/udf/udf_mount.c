@@ -169,7 +169,8 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		goto fail;
 	}
 	fs->root_ino = root->ino;
-	if (keep_raw(fs) && (rc = udf_w_attach(fs, opts, err, errlen)) != 0)
+	/* a reason found while reading (a partition cut short) keeps the mount read-only */
+	if (keep_raw(fs) && !fs->ro_reason[0] && (rc = udf_w_attach(fs, opts, err, errlen)) != 0)
 		goto fail;
 	free(buf);
 	free(v);

@@ -55,6 +55,60 @@ bool udf_vrs_has_nsr(struct udf_fs *fs, uint8_t *buf)
 	return false;
 }
 
+/* The block sizes tried, in blkid's order (libblkid's udf prober, after the device's sector size,
+ * which an image does not have): the first whose recognition sequence holds an NSR descriptor and
+ * whose anchor verifies is the volume.  On a disc formatted twice with different block sizes that is
+ * the newer file system, since the newer format's recognition sequence, recorded at its own spacing
+ * (2048 bytes, or the block size when larger), breaks the older one's. */
+static const uint32_t udf_block_sizes[] = {512, 1024, 2048, 4096};
+
+static bool anchor_at_size(struct udf_fs *fs, uint32_t bs, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len,
+			   uint32_t *res_loc, uint32_t *res_len)
+{
+	fs->bs = bs;
+	fs->nblocks = fs->io.size / bs;
+	if (fs->nblocks < 257)
+		return false;
+	uint64_t cand[] = {fs->io.session_start + AVDP_SECTOR, fs->nblocks - 1, fs->nblocks - 257};
+	for (size_t c = 0; c < 3; c++)
+		if (udf_has_anchor(fs, cand[c], buf, main_loc, main_len, res_loc, res_len))
+			return true;
+	return false;
+}
+
+bool udf_find_anchor(struct udf_fs *fs, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len, uint32_t *res_loc,
+		     uint32_t *res_len)
+{
+	const size_t nsizes = sizeof(udf_block_sizes) / sizeof(udf_block_sizes[0]);
+	size_t k;
+
+	/* the recognition sequence is read for each size: where it is depends on the block size of
+	 * the session start */
+	for (k = 0; k < nsizes; k++) {
+		fs->bs = udf_block_sizes[k];
+		fs->nblocks = fs->io.size / fs->bs;
+		if (fs->nblocks >= 257 && udf_vrs_has_nsr(fs, buf) &&
+		    anchor_at_size(fs, udf_block_sizes[k], buf, main_loc, main_len, res_loc, res_len))
+			break;
+	}
+	if (k == nsizes)
+		return false;
+	/* An anchor of another block size is a file system formatted before this one: say which was
+	 * chosen. */
+	uint32_t chosen = udf_block_sizes[k], other = 0, l1, l2, l3, l4;
+	for (size_t j = 0; j < nsizes && !other; j++)
+		if (udf_block_sizes[j] != chosen && anchor_at_size(fs, udf_block_sizes[j], buf, &l1, &l2, &l3, &l4))
+			other = udf_block_sizes[j];
+	fs->bs = chosen;
+	fs->nblocks = fs->io.size / chosen;
+	if (other)
+		snprintf(fs->note, sizeof(fs->note),
+			 "the disc holds UDF file systems of %u- and %u-byte blocks: the one of %u-byte blocks "
+			 "is read, chosen as blkid chooses (the recognition sequence that verifies)",
+			 chosen < other ? chosen : other, chosen < other ? other : chosen, chosen);
+	return true;
+}
+
 int udf_read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, uint8_t *buf)
 {
 	unsigned seen = 0;

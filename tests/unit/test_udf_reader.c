@@ -2,7 +2,9 @@
 /*
  * The tolerant reader (issue 12), on media in memory made by pktfuse's own formatter and writer:
  *  - an image cut behind its last used block (a dd of a partly written disc): its partition runs past
- *    the end; it mounts read-only with the reason told, what is there reads, what is not is EIO.
+ *    the end; it mounts read-only with the reason told, what is there reads, what is not is EIO;
+ *  - a disc formatted twice with different block sizes: the newer file system is read, as blkid
+ *    finds it, and the note says so.
  */
 #define _GNU_SOURCE
 #include "udf.h"
@@ -157,6 +159,56 @@ START_TEST(truncated_vat_image_mounts)
 }
 END_TEST
 
+/* Formats the first `bytes` of m again, over what is there (nothing erased). */
+static void format_again(struct mem *m, uint32_t bs, size_t bytes, const char *label)
+{
+	char err[256];
+	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_HD, .block_size = bs, .label = label};
+
+	ck_assert_msg(udf_format(&fo, mem_write, m, bytes, err, sizeof(err)) == 0, "format: %s", err);
+}
+
+/* The second format covers `second_mib` of the 16 MiB: a smaller one leaves the first one's end
+ * anchors in place, as on a disc formatted again with fewer blocks. */
+static void check_reformatted(uint32_t first, uint32_t second, size_t second_mib, bool older_anchor_left)
+{
+	struct mem m = {.data = calloc(1, 16 << 20), .cap = 16 << 20, .size = 16 << 20};
+	char label[32], err[256];
+	struct udf_fs *fs;
+	struct udf_statfs sf;
+
+	snprintf(label, sizeof(label), "Label%u", first);
+	format_again(&m, first, m.cap, label);
+	snprintf(label, sizeof(label), "Label%u", second);
+	format_again(&m, second, second_mib << 20, label);
+	ck_assert_msg(mem_mount(&m, false, &fs, err, sizeof(err)) == 0, "%u then %u: %s", first, second, err);
+	udf_statfs(fs, &sf);
+	ck_assert_str_eq(sf.label, label);
+	ck_assert_uint_eq(sf.block_size, second);
+	char want[64];
+	snprintf(want, sizeof(want), "the one of %u-byte blocks is read", second);
+	if (older_anchor_left)
+		ck_assert_msg(strstr(udf_mount_note(fs), want) != NULL, "%u then %u: note: %s", first, second,
+			      udf_mount_note(fs));
+	struct stat st;
+	ck_assert_int_eq(udf_getattr(fs, udf_root_ino(fs), &st), 0);
+	udf_unmount(fs);
+	free(m.data);
+}
+
+/* blkid's choice (tests/ts/blkid's reformatted image: "Label4096"); the old reader found the older
+ * file system's end anchor first and then refused the newer recognition sequence, or read the older
+ * file system. */
+START_TEST(reformatted_disc_newest_wins)
+{
+	check_reformatted(2048, 4096, 12, true);
+	check_reformatted(1024, 4096, 12, true);
+	check_reformatted(2048, 512, 16, false);
+	check_reformatted(4096, 2048, 16, false);
+	check_reformatted(2048, 1024, 12, true);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_reader");
@@ -165,6 +217,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, truncated_image_reads_read_only);
 	tcase_add_test(tc, truncated_vat_image_mounts);
+	tcase_add_test(tc, reformatted_disc_newest_wins);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

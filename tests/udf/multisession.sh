@@ -7,7 +7,12 @@
 set -euo pipefail
 M=${UDF_MANIFEST:?} V=${UDF_VAT_WRITE:?} S=${UDF_SHIFT:?}
 W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+mnt=
+cleanup() {
+	[ -n "$mnt" ] && { "$PKTFUSE" umount "$mnt" 2> /dev/null || fusermount3 -u "$mnt" 2> /dev/null || true; }
+	rm -rf "$W"
+}
+trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 sectors() { echo $(($(stat -c %s "$1") / 2048)); }
 
@@ -35,4 +40,19 @@ cmp -s "$W/b.want" "$W/got" || fail "lastblock=$((B - 1)) does not read the seco
 # a single-session image still reads as before, without a note
 "$M" "$W/a.img" > "$W/got" 2> "$W/err"
 cmp -s "$W/a.want" "$W/got" && [ ! -s "$W/err" ] || fail "a single-session image reads differently"
+# the daemon: -o session=N reaches the engine, and without it the files view shows the last session
+if [ -n "${PKTFUSE:-}" ] && [ -e /dev/fuse ] && command -v fusermount3 > /dev/null; then
+	mkdir "$W/mnt"
+	mnt=$W/mnt
+	top() { awk -F'|' '$2 ~ /^\.\/[^/]*$/ {sub(/^\.\//, "", $2); print $2}' "$1" | sort; }
+	for opt in "" "session=0" "session=$A"; do
+		case $opt in "") want=c ;; session=0) want=a ;; *) want=b ;; esac
+		"$PKTFUSE" "$W/ms.img" "$mnt" -o "ro${opt:+,$opt}" > "$W/mount.out" 2>&1 || { cat "$W/mount.out"; fail "pktfuse -o ro${opt:+,$opt} cannot mount"; }
+		ls -A "$mnt" | sort > "$W/ls"
+		"$PKTFUSE" umount "$mnt" || fail "pktfuse umount"
+		[ -s "$W/ls" ] || fail "pktfuse -o ro${opt:+,$opt} shows an empty root"
+		top "$W/$want.want" | diff -u - "$W/ls" > /dev/null || fail "pktfuse -o ro${opt:+,$opt} shows another session"
+	done
+	mnt=
+fi
 echo "PASS: sessions at 0, $A and $B: the last is found by its anchor, session= and lastblock= choose"

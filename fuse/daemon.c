@@ -379,8 +379,14 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 	const struct pkt_geometry *g = pkt_cache_geometry(pf->cache);
 	struct udf_io io;
 	udf_cache_io_init(&io, pf->cache, g->writable && !pf->opts.read_only);
-	struct udf_mount_opts mo = {
-		.uid = pf->uid, .gid = pf->gid, .read_only = pf->opts.read_only, .snapshot = pf->opts.snapshot};
+	struct udf_mount_opts mo = {.uid = pf->uid,
+				    .gid = pf->gid,
+				    .read_only = pf->opts.read_only,
+				    .snapshot = pf->opts.snapshot,
+				    .session_given = pf->opts.session_given,
+				    .last_block = pf->opts.lastblock};
+	if (pf->opts.session_given)
+		io.session_start = pf->opts.session;
 	int rc = udf_mount(&io, &mo, &pf->udf, reason, sizeof(reason));
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: %s%s", pf->opts.source, reason,

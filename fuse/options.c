@@ -18,6 +18,8 @@ enum { KEY_IMAGE, KEY_STRICT, KEY_RO, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KE
 static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("packet=%s", packet_str),
 	PKT_OPT("speed=%s", speed_str),
+	PKT_OPT("session=%s", session_str),
+	PKT_OPT("lastblock=%s", lastblock_str),
 	PKT_OPT("cache=%s", cache_str),
 	PKT_OPT("dirty_age=%s", age_str),
 	PKT_OPT("commit=%s", commit_str),
@@ -227,6 +229,11 @@ static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
 	if (o->speed_str && pktfuse_parse_uint(o->speed_str, 1, 100, &o->speed))
 		return bad(err, errlen, "speed", o->speed_str,
 			   "a write speed from 1 to 100 (times the medium's 1x rate)");
+	o->session_given = o->session_str != NULL;
+	if (o->session_str && pktfuse_parse_uint(o->session_str, 0, UINT32_MAX - 256, &o->session))
+		return bad(err, errlen, "session", o->session_str, "the sector where the session starts");
+	if (o->lastblock_str && pktfuse_parse_uint(o->lastblock_str, 256, UINT32_MAX, &o->lastblock))
+		return bad(err, errlen, "lastblock", o->lastblock_str, "the volume's last block, from 256");
 	if (o->cache_str) {
 		if (pktfuse_parse_size(o->cache_str, &o->cache_bytes) || o->cache_bytes < 64 * 1024 ||
 		    o->cache_bytes > (64ull << 30))
@@ -314,6 +321,8 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 	free(o->source);
 	free(o->mountpoint);
 	free(o->packet_str);
+	free(o->session_str);
+	free(o->lastblock_str);
 	free(o->cache_str);
 	free(o->age_str);
 	free(o->commit_str);
@@ -347,6 +356,8 @@ void pktfuse_usage(const char *prog)
 	       "    -o image             show a directory with `disc` (the block file) and `stats`\n"
 	       "    -o packet=N          packet size of an image source, in 2 KiB sectors (default 32)\n"
 	       "    -o speed=N           write speed of a drive, in multiples of the medium's 1x rate\n"
+	       "    -o session=N         read the UDF session starting at sector N (default: the last)\n"
+	       "    -o lastblock=N       the UDF volume ends at block N (default: the medium's end)\n"
 	       "    -o cache=SIZE        packet cache size (default 32M), preallocated\n"
 	       "    -o dirty_age=SECONDS write dirty data older than this (default 5)\n"
 	       "    -o commit=SECONDS    commit the files view's changes this often (default: 30 on\n"

@@ -38,6 +38,11 @@ struct pktfuse_opts {
 	unsigned max_idle_threads, max_threads; /* UINT_MAX / 0: FUSE's defaults */
 	/* raw option strings, validated after parsing so that errors name the option */
 	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str, *commit_str, *snapshot_str, *close_str;
+	/* -o session=N: the sector where the UDF session to read starts (the kernel's udf option), else
+	 * the last session; -o lastblock=N: the volume's last block, else the medium's */
+	bool session_given;
+	unsigned session, lastblock;
+	char *session_str, *lastblock_str;
 };
 
 /* Parses argv into opts and leaves the options FUSE itself handles in args.  Returns 0, or -EINVAL with

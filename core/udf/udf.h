@@ -64,6 +64,11 @@ struct udf_mount_opts {
 	/* write-once media: mount the disc as it was this many commits before the newest, read-only
 	 * (0: the newest) */
 	uint32_t snapshot;
+	/* -o session=N: io.session_start is the session to read, even when 0; else the last session is
+	 * looked for (the medium's append state, or a bounded search for its anchor: udf_volume.c) */
+	bool session_given;
+	/* -o lastblock=N: the volume's last block (where its end anchors are), 0: the medium's last */
+	uint64_t last_block;
 };
 
 struct udf_statfs {

@@ -23,7 +23,6 @@
 
 int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct udf_fs **out, char *err, size_t errlen)
 {
-	static const uint32_t sizes[] = {2048, 512, 1024, 4096};
 	struct udf_fs *fs = calloc(1, sizeof(*fs));
 	uint8_t *buf = malloc(4096);
 	struct vds *v = malloc(sizeof(*v));
@@ -41,17 +40,7 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		fs->opts.read_only = true; /* an earlier state of the disc is only looked at */
 	pthread_mutex_init(&fs->lock, NULL);
 	uint32_t ml = 0, mloc = 0, rl = 0, rloc = 0;
-	bool found = false;
-	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]) && !found; k++) {
-		fs->bs = sizes[k];
-		fs->nblocks = io->size / fs->bs;
-		if (fs->nblocks < 257)
-			continue;
-		uint64_t cand[] = {io->session_start + AVDP_SECTOR, fs->nblocks - 1, fs->nblocks - 257};
-		for (size_t c = 0; c < 3 && !found; c++)
-			found = udf_has_anchor(fs, cand[c], buf, &mloc, &ml, &rloc, &rl);
-	}
-	if (!found || !udf_vrs_has_nsr(fs, buf)) {
+	if (!udf_find_anchor(fs, buf, &mloc, &ml, &rloc, &rl)) {
 		snprintf(err, errlen,
 			 "no UDF file system found (use -o image for the block file, or format the "
 			 "disc with pktfuse format)");
@@ -169,7 +158,8 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 		goto fail;
 	}
 	fs->root_ino = root->ino;
-	if (keep_raw(fs) && (rc = udf_w_attach(fs, opts, err, errlen)) != 0)
+	/* a reason found while reading (a partition cut short) keeps the mount read-only */
+	if (keep_raw(fs) && !fs->ro_reason[0] && (rc = udf_w_attach(fs, opts, err, errlen)) != 0)
 		goto fail;
 	free(buf);
 	free(v);

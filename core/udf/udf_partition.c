@@ -161,6 +161,18 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 	return -EIO;
 }
 
+/* A partition that runs past the end of the medium (a dd of a partly written disc): what is there is
+ * read, blocks beyond it are EIO (udf_map_block), and nothing is written, since the space bitmap
+ * counts blocks the medium does not have.  udf_mount sees ro_reason and attaches no writer. */
+static void cut_short(struct udf_fs *fs, uint16_t num, uint64_t there, uint64_t len)
+{
+	snprintf(fs->ro_reason, sizeof(fs->ro_reason),
+		 "UDF partition %u runs past the end of the medium (%llu of its %llu blocks are there: a cut "
+		 "image?); read-only, blocks beyond the end are I/O errors",
+		 num, (unsigned long long)there, (unsigned long long)len);
+	snprintf(fs->note, sizeof(fs->note), "%s", fs->ro_reason);
+}
+
 int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *err, size_t errlen)
 {
 	const uint8_t *lvd = v->lvd;
@@ -215,9 +227,11 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 				p->start = v->pd[k].start;
 				p->len = v->pd[k].len;
 				/* a write-once disc (or its image) is recorded only up to where it was
-				 * written: its partition reaches past that */
-				p->have_pd = p->start < fs->nblocks &&
-					     (p->len <= fs->nblocks - p->start || v->pd[k].access == 2);
+				 * written: its partition reaches past that; any other partition that
+				 * does is an image cut short, read as far as it goes */
+				p->have_pd = p->start < fs->nblocks;
+				if (p->have_pd && p->len > fs->nblocks - p->start && v->pd[k].access != 2)
+					cut_short(fs, num, fs->nblocks - p->start, p->len);
 				p->access = v->pd[k].access;
 				p->usb_len = v->pd[k].usb_len;
 				p->usb_lbn = v->pd[k].usb_lbn;

@@ -55,6 +55,137 @@ bool udf_vrs_has_nsr(struct udf_fs *fs, uint8_t *buf)
 	return false;
 }
 
+/* The block sizes tried, in blkid's order (libblkid's udf prober, after the device's sector size,
+ * which an image does not have): the first whose recognition sequence holds an NSR descriptor and
+ * whose anchor verifies is the volume.  On a disc formatted twice with different block sizes that is
+ * the newer file system, since the newer format's recognition sequence, recorded at its own spacing
+ * (2048 bytes, or the block size when larger), breaks the older one's. */
+static const uint32_t udf_block_sizes[] = {512, 1024, 2048, 4096};
+
+static bool anchor_at_size(struct udf_fs *fs, uint32_t bs, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len,
+			   uint32_t *res_loc, uint32_t *res_len)
+{
+	fs->bs = bs;
+	fs->nblocks = fs->io.size / bs;
+	if (fs->opts.last_block && fs->opts.last_block < fs->nblocks)
+		fs->nblocks = fs->opts.last_block + 1;
+	if (fs->nblocks < 257)
+		return false;
+	uint64_t cand[] = {fs->io.session_start + AVDP_SECTOR, fs->nblocks - 1, fs->nblocks - 257};
+	for (size_t c = 0; c < 3; c++)
+		if (udf_has_anchor(fs, cand[c], buf, main_loc, main_len, res_loc, res_len))
+			return true;
+	return false;
+}
+
+/* The last session of a multisession image that no drive describes: its anchor, at its start + 256,
+ * is searched for backwards from the end of the medium over at most SESSION_SCAN_LIMIT blocks (128 MiB
+ * of 2048-byte blocks: a session recorded after a long last one is not found, -o session= names
+ * it); a block counts only when it is an anchor recorded at its own place and its session has a
+ * recognition sequence.  0 when there is none after session 0. */
+#define SESSION_SCAN_LIMIT (1u << 16)
+
+static uint64_t last_session(struct udf_fs *fs, uint64_t end, uint8_t *buf)
+{
+	uint8_t *chunk = malloc(64 * (size_t)fs->bs);
+	uint64_t found = 0, scanned = 0;
+
+	while (chunk && !found && end > AVDP_SECTOR + 1 && scanned < SESSION_SCAN_LIMIT) {
+		uint64_t n = end - (AVDP_SECTOR + 1) < 64 ? end - (AVDP_SECTOR + 1) : 64;
+		if (udf_read_bytes(fs, (end - n) * fs->bs, n * fs->bs, chunk))
+			break;
+		for (uint64_t i = n; i-- > 0 && !found;) {
+			const uint8_t *b = chunk + i * fs->bs;
+			uint64_t s = end - n + i;
+			if (b[0] != TAG_AVDP || b[1] != 0 || le32(b + TAG_LOCATION) != (uint32_t)s ||
+			    udf_tag_check(b, fs->bs, (uint32_t)s) != TAG_AVDP)
+				continue;
+			fs->io.session_start = s - AVDP_SECTOR;
+			if (udf_vrs_has_nsr(fs, buf))
+				found = s - AVDP_SECTOR;
+			fs->io.session_start = 0;
+		}
+		end -= n;
+		scanned += n;
+	}
+	free(chunk);
+	return found;
+}
+
+/* Where the last session starts when nobody said: the medium's append state, else the search. */
+static void find_session(struct udf_fs *fs, uint8_t *buf)
+{
+	struct udf_append_state as;
+	uint32_t l1, l2, l3, l4;
+	uint64_t end = fs->nblocks;
+
+	if (fs->opts.session_given || fs->io.session_start)
+		return;
+	if (fs->io.append_state && fs->io.append_state(fs->io.ctx, &as) == 0) {
+		if (as.session_start >= fs->bs) {
+			fs->io.session_start = as.session_start / fs->bs;
+			return;
+		}
+		if (as.recorded && as.last_recorded / fs->bs < end)
+			end = as.last_recorded / fs->bs + 1; /* nothing is read past the recorded part */
+	}
+	/* anchors at the end: the volume was closed there, nothing was recorded after it */
+	if (udf_has_anchor(fs, fs->nblocks - 1, buf, &l1, &l2, &l3, &l4) ||
+	    udf_has_anchor(fs, fs->nblocks - 257, buf, &l1, &l2, &l3, &l4))
+		return;
+	uint64_t s = last_session(fs, end, buf);
+	if (s) {
+		fs->io.session_start = s;
+		snprintf(fs->note, sizeof(fs->note),
+			 "the last session, at block %llu, is read (found by its anchor; -o session=0 reads the first)",
+			 (unsigned long long)s);
+	}
+}
+
+bool udf_find_anchor(struct udf_fs *fs, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len, uint32_t *res_loc,
+		     uint32_t *res_len)
+{
+	const size_t nsizes = sizeof(udf_block_sizes) / sizeof(udf_block_sizes[0]);
+	size_t k;
+
+	/* the recognition sequence is read for each size: where it is depends on the block size of
+	 * the session start */
+	for (k = 0; k < nsizes; k++) {
+		fs->bs = udf_block_sizes[k];
+		fs->nblocks = fs->io.size / fs->bs;
+		if (fs->nblocks >= 257 && udf_vrs_has_nsr(fs, buf) &&
+		    anchor_at_size(fs, udf_block_sizes[k], buf, main_loc, main_len, res_loc, res_len))
+			break;
+	}
+	if (k == nsizes)
+		return false;
+	uint64_t told = fs->io.session_start;
+	find_session(fs, buf);
+	if (fs->io.session_start != told &&
+	    !(udf_vrs_has_nsr(fs, buf) &&
+	      anchor_at_size(fs, udf_block_sizes[k], buf, main_loc, main_len, res_loc, res_len))) {
+		fs->io.session_start = told; /* the session found does not verify after all */
+		fs->note[0] = 0;
+		anchor_at_size(fs, udf_block_sizes[k], buf, main_loc, main_len, res_loc, res_len);
+	}
+	/* An anchor of another block size is a file system formatted before this one: say which was
+	 * chosen. */
+	uint32_t chosen = udf_block_sizes[k], other = 0, l1, l2, l3, l4;
+	for (size_t j = 0; j < nsizes && !other; j++)
+		if (udf_block_sizes[j] != chosen && anchor_at_size(fs, udf_block_sizes[j], buf, &l1, &l2, &l3, &l4))
+			other = udf_block_sizes[j];
+	fs->bs = chosen;
+	fs->nblocks = fs->io.size / chosen;
+	if (fs->opts.last_block && fs->opts.last_block < fs->nblocks)
+		fs->nblocks = fs->opts.last_block + 1;
+	if (other)
+		snprintf(fs->note, sizeof(fs->note),
+			 "the disc holds UDF file systems of %u- and %u-byte blocks: the one of %u-byte blocks "
+			 "is read, chosen as blkid chooses (the recognition sequence that verifies)",
+			 chosen < other ? chosen : other, chosen < other ? other : chosen, chosen);
+	return true;
+}
+
 int udf_read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, uint8_t *buf)
 {
 	unsigned seen = 0;

@@ -166,8 +166,8 @@ int main(int argc, char **argv)
 	struct udf_fs *fs;
 
 	if (argc != 2 && !(argc == 3 && strcmp(argv[1], "--statfs") == 0)) {
-		fprintf(stderr,
-			"usage: udf_manifest [--statfs] IMAGE   (UDF_SESSION_START=sector for a later session)\n");
+		fprintf(stderr, "usage: udf_manifest [--statfs] IMAGE   (UDF_SESSION_START=sector for a later session, "
+				"UDF_LAST_BLOCK=block)\n");
 		return 2;
 	}
 	const char *path = argv[argc - 1];
@@ -182,12 +182,18 @@ int main(int argc, char **argv)
 			    .ctx = &fd,
 			    .size = (uint64_t)st.st_size,
 			    .session_start = ss ? strtoull(ss, NULL, 10) : 0};
-	struct udf_mount_opts mo = {.uid = getuid(), .gid = getgid()};
+	const char *lb = getenv("UDF_LAST_BLOCK");
+	struct udf_mount_opts mo = {.uid = getuid(),
+				    .gid = getgid(),
+				    .session_given = ss != NULL,
+				    .last_block = lb ? strtoull(lb, NULL, 10) : 0};
 	int rc = udf_mount(&io, &mo, &fs, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "udf_manifest: %s\n", err);
 		return 1;
 	}
+	if (*udf_mount_note(fs))
+		fprintf(stderr, "udf_manifest: note: %s\n", udf_mount_note(fs));
 	if (argc == 3) {
 		struct udf_statfs sf;
 		udf_statfs(fs, &sf);

@@ -4,7 +4,7 @@
  * sectors, then IN with every volume-space address (anchor, descriptor locations, partition start,
  * integrity and unallocated-space extents) moved by S, and the anchors at the end removed, so that
  * only the anchor at S+256 finds the volume.  For UDF images with 2048-byte blocks and a type-1
- * partition (partition-relative addresses need no change).
+ * partition, with or without a VAT (partition-relative addresses need no change).
  */
 #define _GNU_SOURCE
 #include "udf_desc.h"
@@ -67,8 +67,12 @@ int main(int argc, char **argv)
 			if (tag == 5)
 				add32(b + 188, S);
 			if (tag == 6) {
-				if (le32(b + 268) != 1 || b[440] != 1)
-					return die("only a single type-1 partition is supported");
+				/* a type-1 partition, or one and its VAT's virtual partition (whose
+				 * addresses are partition-relative too) */
+				uint32_t nmaps = le32(b + 268);
+				if (b[440] != 1 || nmaps < 1 || nmaps > 2 ||
+				    (nmaps == 2 && (b[446] != 2 || memcmp(b + 451, "*UDF Virtual", 12) != 0)))
+					return die("only a single type-1 partition (and a VAT) is supported");
 				lvid_loc = le32(b + 436);
 				add32(b + 436, S);
 			}
@@ -94,9 +98,11 @@ int main(int argc, char **argv)
 			udf_tag_finish(b, BS);
 		}
 	}
-	/* The end anchors (N-1 and N-257 of the input) would find the old, unshifted volume: remove. */
-	memset(img + (size_t)(S + n - 1) * BS, 0, BS);
-	memset(img + (size_t)(S + n - 257) * BS, 0, BS);
+	/* The end anchors (N-1 and N-257 of the input) would find the old, unshifted volume: remove
+	 * (an open write-once disc has none: its last block is the VAT). */
+	for (size_t e = 1; e <= 257 && e < n; e += 256)
+		if (udf_tag_check(img + (size_t)(S + n - e) * BS, BS, (uint32_t)(n - e)) == 2)
+			memset(img + (size_t)(S + n - e) * BS, 0, BS);
 	fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || pwrite(fd, img, len + (size_t)S * BS, 0) != (ssize_t)(len + (size_t)S * BS) || close(fd))
 		return die("cannot write the output");

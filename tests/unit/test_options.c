@@ -173,6 +173,30 @@ START_TEST(test_write_once_options)
 }
 END_TEST
 
+/* -o session= and -o lastblock= (the kernel udf's names): the session told, even 0; bad values named. */
+START_TEST(test_session_options)
+{
+	struct pktfuse_opts o;
+	char *given[] = {"pktfuse", "disc.img", "/tmp", "-o", "session=0,lastblock=4000"};
+	ck_assert_int_eq(parse(&o, 5, given), 0);
+	ck_assert(o.session_given);
+	ck_assert_uint_eq(o.session, 0);
+	ck_assert_uint_eq(o.lastblock, 4000);
+	pktfuse_free_options(&o);
+	char *none[] = {"pktfuse", "disc.img", "/tmp"};
+	ck_assert_int_eq(parse(&o, 3, none), 0);
+	ck_assert(!o.session_given && o.lastblock == 0);
+	pktfuse_free_options(&o);
+	char *bad[] = {"pktfuse", "disc.img", "/tmp", "-o", "session=x"};
+	ck_assert_int_eq(parse(&o, 5, bad), -EINVAL);
+	ck_assert_str_eq(err, "invalid value 'x' for -o session (expected the sector where the session starts)");
+	pktfuse_free_options(&o);
+	char *small[] = {"pktfuse", "disc.img", "/tmp", "-o", "lastblock=10"};
+	ck_assert_int_eq(parse(&o, 5, small), -EINVAL);
+	pktfuse_free_options(&o);
+}
+END_TEST
+
 /* FUSE's access options are seen through fuse_opt keys, and still reach FUSE. */
 START_TEST(test_fuse_access_options)
 {
@@ -253,6 +277,7 @@ int main(void)
 	tcase_add_test(t, test_fuse_access_options);
 	tcase_add_test(t, test_fstab_options);
 	tcase_add_test(t, test_mount_names);
+	tcase_add_test(t, test_session_options);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

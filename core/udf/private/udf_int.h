@@ -206,6 +206,9 @@ int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys);
 bool udf_has_anchor(struct udf_fs *fs, uint64_t sector, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len,
 		    uint32_t *res_loc, uint32_t *res_len);
 bool udf_vrs_has_nsr(struct udf_fs *fs, uint8_t *buf);
+/* The volume's block size (fs->bs, fs->nblocks) and anchor, chosen as blkid chooses; false when none. */
+bool udf_find_anchor(struct udf_fs *fs, uint8_t *buf, uint32_t *main_loc, uint32_t *main_len, uint32_t *res_loc,
+		     uint32_t *res_len);
 int udf_read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, uint8_t *buf);
 void udf_read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *buf);
 

@@ -35,6 +35,7 @@ struct pktfuse {
 	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
 	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */
 	struct pktfuse_button *button;	 /* eject_button.c; NULL: not watched */
+	struct pktfuse_wear *wear;	 /* wear.h: the disc's write counts across mounts; NULL: none kept */
 };
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a

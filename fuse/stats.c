@@ -4,6 +4,7 @@
 #include "daemon.h"
 #include "udf.h"
 #include "log.h"
+#include "wear.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +65,8 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		if (n > 0)
 			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
 	}
+	if (pf->wear && used < len)
+		used += pktfuse_wear_render(pf->wear, pf->cache, buf + used, len - used);
 	used += pkt_cache_format_stats(pf->cache, buf + used, len - used);
 	return used + pktfuse_log_render(buf + used, len - used);
 }

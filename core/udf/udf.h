@@ -90,6 +90,9 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 void udf_unmount(struct udf_fs *fs);
 
 uint64_t udf_root_ino(const struct udf_fs *fs);
+/* The primary volume descriptor's volume set identifier, 128 raw bytes (a dstring; UDF 2.2.2.5 makes its
+ * first 16 characters unique per disc): a stable identity of the disc across mounts. */
+const uint8_t *udf_volume_set_ident(const struct udf_fs *fs);
 
 int udf_getattr(struct udf_fs *fs, uint64_t ino, struct stat *st);
 int udf_lookup(struct udf_fs *fs, uint64_t dir, const char *name, uint64_t *ino, struct stat *st);

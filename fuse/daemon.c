@@ -685,6 +685,7 @@ static void *committer(void *arg)
 					    "%s: committing the changes failed: %s (retried; fsync reports it)",
 					    pf->opts.source, strerror(rc < 0 ? -rc : EIO));
 			failing = rc != 0;
+			pktfuse_note_spares_gone(pf);
 		}
 		pthread_mutex_lock(&pf->commit_lock);
 	}

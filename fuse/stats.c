@@ -71,6 +71,13 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 	return used + pktfuse_log_render(buf + used, len - used);
 }
 
+void pktfuse_note_spares_gone(struct pktfuse *pf)
+{
+	if (udf_spares_gone(pf->udf) && !__atomic_exchange_n(&pf->spares_gone_told, true, __ATOMIC_RELAXED))
+		pktfuse_log(LOG_WARNING, "%s: read-only from now on: %s (what was committed is on the disc)",
+			    pf->opts.source, UDF_SPARES_GONE);
+}
+
 void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	if (ino != FUSE_ROOT_ID || strcmp(name, PKTFUSE_STATS_XATTR) != 0)

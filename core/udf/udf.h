@@ -136,6 +136,13 @@ int udf_commit_list(struct udf_fs *fs, udf_commit_fn fn, void *ctx);
  * udf_sync still runs (it fails where the medium cannot be written).  Not for a read-only mount. */
 void udf_hold_changes(struct udf_fs *fs, const char *why);
 
+/* Every spare of the sparing table is used: a disc found so is mounted read-only with this reason, and a
+ * mount that uses the last spare turns read-only (after writing what it can: the commit that needed the
+ * spare completes) -- rather than failing every fsync once the next packet wears out. */
+#define UDF_SPARES_GONE "every spare packet of the sparing table is used: the disc is worn out, read-only"
+/* True when this mount used the last spare (udf_writable is false from then on). */
+bool udf_spares_gone(struct udf_fs *fs);
+
 /* True when the mount can be written; otherwise why in why (a sentence). */
 bool udf_writable(struct udf_fs *fs, char *why, size_t len);
 

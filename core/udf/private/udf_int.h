@@ -185,6 +185,9 @@ int udf_get_dir(struct udf_fs *fs, uint64_t ino, struct node **out);
 void udf_dir_rehash(struct node *d);
 int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len);
 
+/* Free entries of a sparable partition's sparing table (as read or since changed); 0 without one. */
+uint32_t udf_sparing_free(const struct part *p);
+
 struct vds {
 	bool have_pvd, have_lvd;
 	uint32_t pvd_seq, lvd_seq;

@@ -118,16 +118,17 @@ static void print_wear(const char *raw)
 	if (!*hot)
 		return; /* no record kept: the block view, write-once media */
 	pktfuse_stats_value(raw, "wear_life_left_percent", life, sizeof(life));
-	uint64_t packet = strtoull(hot, NULL, 10), rated = V("wear_rated_overwrites");
-	if (!strcmp(hot, "-"))
+	uint64_t packet = strtoull(hot, NULL, 10), rated = V("wear_rated_overwrites"),
+		 most = V("wear_max_packet_writes");
+	if (!strcmp(hot, "-")) {
 		printf("  wear:    no packet written yet\n");
-	else if (rated)
-		printf("  wear:    the most written packet, %" PRIu64 ", %" PRIu64 " times over all mounts: ~%s%% of "
-		       "its ~%" PRIu64 " rewrites left\n",
-		       packet, V("wear_max_packet_writes"), life, rated);
-	else
-		printf("  wear:    the most written packet, %" PRIu64 ", %" PRIu64 " times over all mounts\n", packet,
-		       V("wear_max_packet_writes"));
+		return;
+	}
+	printf("  wear:    the most written packet, %" PRIu64 ", %" PRIu64 " time%s over all mounts", packet, most,
+	       most == 1 ? "" : "s");
+	if (rated)
+		printf(": ~%s%% of its ~%" PRIu64 " rewrites left", life, rated);
+	printf("\n");
 }
 
 static void print_human(const char *mnt, const char *raw)

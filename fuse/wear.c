@@ -119,7 +119,7 @@ struct pktfuse_wear *pktfuse_wear_open(const uint8_t vsi[128], uint32_t packet_s
 	w->rated = pktfuse_wear_rating(medium);
 	int rc = pktfuse_state_dir(dir, sizeof(dir));
 	if (rc < 0) {
-		pktfuse_log(LOG_WARNING, "wear counts: no state directory (%s): not kept across mounts", strerror(-rc));
+		pktfuse_log(LOG_NOTICE, "wear counts: no state directory (%s): not kept across mounts", strerror(-rc));
 		return w;
 	}
 	snprintf(w->path, sizeof(w->path), "%s/wear-%s", dir, w->key);

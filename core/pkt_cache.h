@@ -116,6 +116,18 @@ uint64_t pkt_cache_capacity_bytes(const struct pkt_cache *c);
 
 void pkt_cache_get_stats(struct pkt_cache *c, struct pkt_cache_stats *st);
 
+/* Writes of one packet (packet = first sector / packet_sectors) by this cache since it was created. */
+struct pkt_packet_wear {
+	uint64_t packet;
+	uint64_t writes;
+};
+/* The packets tracked: the first ones written, and once the table is full a new packet takes the place
+ * of the least written one with that count plus one (the "space-saving" bound: a count is exact while
+ * fewer packets were written, never below the truth after), so that the hottest are kept. */
+#define PKT_WEAR_TRACKED 1024u
+/* Copies up to max tracked packets, most written first, into out; returns how many. */
+size_t pkt_cache_hot_packets(struct pkt_cache *c, struct pkt_packet_wear *out, size_t max);
+
 /* Renders the statistics (and the backend's own lines) as "name: value" lines. Returns the length. */
 size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len);
 

@@ -129,6 +129,7 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 		}
 		cache_writeback_end(c, s, wrc == 0);
 		if (wrc == 0) {
+			cache_count_writes(c, lba, nsect);
 			c->st.packets_written++;
 			c->st.medium_write_bytes += (uint64_t)nsect * PKT_SECTOR_SIZE;
 			c->st.write_commands++;

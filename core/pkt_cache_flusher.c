@@ -163,6 +163,7 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		s->refs--;
 	}
 	if (rc == 0) {
+		cache_count_writes(c, first_lba, count);
 		c->st.packets_written += n;
 		c->st.medium_write_bytes += (uint64_t)count * PKT_SECTOR_SIZE;
 		c->st.write_commands++;

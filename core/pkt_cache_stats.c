@@ -95,3 +95,47 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		used += pkt_blockdev_describe(c->dev, buf + used, len - used);
 	return used;
 }
+
+void cache_count_writes(struct pkt_cache *c, uint64_t lba, uint32_t count)
+{
+	if (c->append || !count) /* write-once media never overwrite */
+		return;
+	for (uint64_t p = lba / c->ps; p <= (lba + count - 1) / c->ps; p++) {
+		uint32_t k, least = 0;
+		for (k = 0; k < c->nwear && c->wear[k].packet != p; k++)
+			if (c->wear[k].writes < c->wear[least].writes)
+				least = k;
+		if (k < c->nwear)
+			c->wear[k].writes++;
+		else if (c->nwear < PKT_WEAR_TRACKED)
+			c->wear[c->nwear++] = (struct pkt_packet_wear){.packet = p, .writes = 1};
+		else
+			c->wear[least] = (struct pkt_packet_wear){.packet = p, .writes = c->wear[least].writes + 1};
+	}
+}
+
+static int hotter_first(const void *a, const void *b)
+{
+	const struct pkt_packet_wear *x = a, *y = b;
+
+	if (x->writes != y->writes)
+		return x->writes < y->writes ? 1 : -1;
+	return x->packet < y->packet ? -1 : x->packet > y->packet;
+}
+
+size_t pkt_cache_hot_packets(struct pkt_cache *c, struct pkt_packet_wear *out, size_t max)
+{
+	struct pkt_packet_wear *all = malloc(sizeof(c->wear));
+
+	if (!all)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	size_t n = c->nwear;
+	memcpy(all, c->wear, n * sizeof(*all));
+	pthread_mutex_unlock(&c->lock);
+	qsort(all, n, sizeof(*all), hotter_first);
+	n = n < max ? n : max;
+	memcpy(out, all, n * sizeof(*out));
+	free(all);
+	return n;
+}

@@ -10,10 +10,12 @@
 #include "source_kind.h"
 #include "udf.h"
 #include "udf_cache_io.h"
+#include "wear.h"
 #include "wo_image.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -172,7 +174,9 @@ static int print_one_commit(void *ctx, uint32_t index, uint64_t sector, struct t
 
 /* The commits (VATs) of a write-once disc, newest first, numbered as -o snapshot= counts them; a disc
  * without a UDF volume (blank, or another file system) gets a line saying so. */
-static void print_commits(const char *source, bool drive)
+/* Mounts SOURCE's UDF read-only and calls show with it; prints "WHAT: unknown/none (reason)" when it cannot. */
+static void with_udf(const char *source, bool drive, const char *what,
+		     void (*show)(struct udf_fs *, struct pkt_cache *))
 {
 	char err[512];
 	struct pkt_blockdev *dev = NULL;
@@ -181,7 +185,7 @@ static void print_commits(const char *source, bool drive)
 
 	if (drive ? mmc_source_open(source, &mo, &dev, err, sizeof(err)) != 1
 		  : !(dev = image_dev_open(source, &io_opts, err, sizeof(err)))) {
-		printf("commits: unknown (%s)\n", err);
+		printf("%s: unknown (%s)\n", what, err);
 		return;
 	}
 	struct pkt_cache *cache = NULL;
@@ -192,19 +196,44 @@ static void print_commits(const char *source, bool drive)
 	if (pkt_cache_create(dev, &cc, &cache, err, sizeof(err)) == 0) {
 		udf_cache_io_init(&io, cache, false);
 		if (udf_mount(&io, &mopts, &fs, err, sizeof(err)) == 0) {
-			printf("commits: (newest first; -o snapshot=N mounts the disc as it was N commits before its "
-			       "newest)\n");
-			if (udf_commit_list(fs, print_one_commit, NULL) < 0)
-				printf("  none: the volume has no VAT\n");
+			show(fs, cache);
 			udf_unmount(fs);
 		} else {
-			printf("commits: none (%s)\n", err);
+			printf("%s: none (%s)\n", what, err);
 		}
 		pkt_cache_destroy(cache);
 	} else {
-		printf("commits: unknown (%s)\n", err);
+		printf("%s: unknown (%s)\n", what, err);
 	}
 	pkt_blockdev_close(dev);
+}
+
+static void show_commits(struct udf_fs *fs, struct pkt_cache *cache)
+{
+	(void)cache;
+	printf("commits: (newest first; -o snapshot=N mounts the disc as it was N commits before its newest)\n");
+	if (udf_commit_list(fs, print_one_commit, NULL) < 0)
+		printf("  none: the volume has no VAT\n");
+}
+
+static void print_commits(const char *source, bool drive)
+{
+	with_udf(source, drive, "commits", show_commits);
+}
+
+/* The wear record the daemon keeps of this disc (wear.h): its hottest packets and the life left. */
+static const char *info_medium;
+static void show_wear(struct udf_fs *fs, struct pkt_cache *cache)
+{
+	const struct pkt_geometry *g = pkt_cache_geometry(cache);
+	struct pktfuse_wear *w = pktfuse_wear_open(udf_volume_set_ident(fs), g->packet_sectors, info_medium);
+	char buf[2048];
+
+	if (!w)
+		return;
+	pktfuse_wear_render(w, cache, buf, sizeof(buf));
+	fputs(buf, stdout);
+	free(w);
 }
 
 int cmd_info(int argc, char **argv)
@@ -227,6 +256,10 @@ int cmd_info(int argc, char **argv)
 		if (info.have_medium && info.probe.write_once && info.probe.recorded) {
 			fflush(stdout);
 			print_commits(argv[1], true);
+		} else if (info.have_medium && !info.probe.write_once) {
+			fflush(stdout);
+			info_medium = info.probe.kind;
+			with_udf(argv[1], true, "wear", show_wear);
 		}
 		return 0;
 	}
@@ -251,6 +284,8 @@ int cmd_info(int argc, char **argv)
 		printf("write-once disc: an image of one (UDF with a VAT), %" PRIu64 " sectors of capacity\n",
 		       wo_capacity);
 		print_commits(argv[1], false);
+	} else {
+		with_udf(argv[1], false, "wear", show_wear);
 	}
 	return 0;
 }

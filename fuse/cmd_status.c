@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define V(name) pktfuse_stats_u64(raw, name)
@@ -108,6 +109,28 @@ static void print_errors(const char *raw)
 		printf("  last:    %.*s\n", (int)strcspn(last + 12, "\n"), last + 12);
 }
 
+/* The hottest packet over every mount of this disc, and the life its medium's rating leaves it. */
+static void print_wear(const char *raw)
+{
+	char hot[512], life[32];
+
+	pktfuse_stats_value(raw, "wear_hot_packets", hot, sizeof(hot));
+	if (!*hot)
+		return; /* no record kept: the block view, write-once media */
+	pktfuse_stats_value(raw, "wear_life_left_percent", life, sizeof(life));
+	uint64_t packet = strtoull(hot, NULL, 10), rated = V("wear_rated_overwrites"),
+		 most = V("wear_max_packet_writes");
+	if (!strcmp(hot, "-")) {
+		printf("  wear:    no packet written yet\n");
+		return;
+	}
+	printf("  wear:    the most written packet, %" PRIu64 ", %" PRIu64 " time%s over all mounts", packet, most,
+	       most == 1 ? "" : "s");
+	if (rated)
+		printf(": ~%s%% of its ~%" PRIu64 " rewrites left", life, rated);
+	printf("\n");
+}
+
 static void print_human(const char *mnt, const char *raw)
 {
 	char source[4096], report[4096], pid[32];
@@ -121,6 +144,7 @@ static void print_human(const char *mnt, const char *raw)
 	print_cache(raw);
 	print_io(raw);
 	print_errors(raw);
+	print_wear(raw);
 	printf("  report:  %s (daemon %s)\n", strcmp(report, "-") ? report : "none", pid);
 }
 

@@ -21,6 +21,7 @@
 #include "source_kind.h"
 #include "udf.h"
 #include "udf_cache_io.h"
+#include "wear.h"
 #include "wo_image.h"
 
 #include <errno.h>
@@ -368,6 +369,19 @@ static bool show_help_or_version(const struct pktfuse_opts *o, const char *prog)
 	return false;
 }
 
+/* The disc's wear record (rewritable media: write-once media are written once per sector). */
+static void open_wear_record(struct pktfuse *pf)
+{
+	char desc[4096], medium[256];
+	uint64_t wo_end;
+
+	if (udf_write_once(pf->udf, &wo_end))
+		return;
+	pkt_blockdev_describe(pf->dev, desc, sizeof(desc));
+	pktfuse_stats_value(desc, "mmc_medium", medium, sizeof(medium));
+	pf->wear = pktfuse_wear_open(udf_volume_set_ident(pf->udf), pf->dev->geo.packet_sectors, medium);
+}
+
 /* The files view: the UDF engine mounted over the cache, read-only (the reason told) when the writer
  * cannot keep the disc consistent, else with its committer.  note gets what the user should know
  * ("ok: ..."), if anything.  0, or a negative errno with the line for the log and the parent in err. */
@@ -408,6 +422,7 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 		fuse_opt_add_arg(args, "-oro");
 		return 0;
 	}
+	open_wear_record(pf);
 	if (pf->opts.close != PKTFUSE_CLOSE_NONE && !udf_writable(pf->udf, why, sizeof(why))) {
 		snprintf(err, errlen, "%s: -o close= needs a writable disc: %s", pf->opts.source, why);
 		return -EROFS;
@@ -600,6 +615,9 @@ out_cache:
 		status = 1;
 	else if (pf.cache && status == 0 && !close_at_unmount(&pf, summary, sizeof(summary)))
 		status = 1;
+	if (pf.wear) /* after the last flush: every packet this mount wrote is counted */
+		pktfuse_wear_save(pf.wear, pf.cache);
+	free(pf.wear);
 	pkt_cache_destroy(pf.cache);
 out_dev:
 	pkt_blockdev_close(pf.dev);
@@ -667,6 +685,7 @@ static void *committer(void *arg)
 					    "%s: committing the changes failed: %s (retried; fsync reports it)",
 					    pf->opts.source, strerror(rc < 0 ? -rc : EIO));
 			failing = rc != 0;
+			pktfuse_note_spares_gone(pf);
 		}
 		pthread_mutex_lock(&pf->commit_lock);
 	}

@@ -35,7 +35,12 @@ struct pktfuse {
 	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
 	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */
 	struct pktfuse_button *button;	 /* eject_button.c; NULL: not watched */
+	struct pktfuse_wear *wear;	 /* wear.h: the disc's write counts across mounts; NULL: none kept */
+	bool spares_gone_told;		 /* the log said that the mount turned read-only (atomic) */
 };
+
+/* stats.c: after a commit: logs once that the mount used the disc's last spare and is read-only now. */
+void pktfuse_note_spares_gone(struct pktfuse *pf);
 
 /* Starts / stops the files view's periodic commit (a writable UDF mount only); daemon.c.  Start: 0, or a
  * negative errno with the reason in err. */

@@ -471,6 +471,7 @@ static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	/* Also while the mount is read-only because its disc was taken out: what waits for it is not on
 	 * the medium, and the commit says so (a read-only engine's sync is 0). */
 	int rc = ino == FUSE_ROOT_ID ? udf_sync_volume(pf->udf) : udf_sync(pf->udf);
+	pktfuse_note_spares_gone(pf);
 	pktfuse_reply_err(req, pktfuse_logged(pf, "the commit", rc));
 }
 

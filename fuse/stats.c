@@ -4,6 +4,7 @@
 #include "daemon.h"
 #include "udf.h"
 #include "log.h"
+#include "wear.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,8 +65,17 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		if (n > 0)
 			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
 	}
+	if (pf->wear && used < len)
+		used += pktfuse_wear_render(pf->wear, pf->cache, buf + used, len - used);
 	used += pkt_cache_format_stats(pf->cache, buf + used, len - used);
 	return used + pktfuse_log_render(buf + used, len - used);
+}
+
+void pktfuse_note_spares_gone(struct pktfuse *pf)
+{
+	if (udf_spares_gone(pf->udf) && !__atomic_exchange_n(&pf->spares_gone_told, true, __ATOMIC_RELAXED))
+		pktfuse_log(LOG_WARNING, "%s: read-only from now on: %s (what was committed is on the disc)",
+			    pf->opts.source, UDF_SPARES_GONE);
 }
 
 void pktfuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)

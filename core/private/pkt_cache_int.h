@@ -111,7 +111,14 @@ struct pkt_cache {
 	uint32_t congested;  /* writers waiting at the dirty high watermark */
 
 	struct pkt_cache_stats st;
+	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
+	 * (bounded memory), under lock. */
+	struct pkt_packet_wear wear[PKT_WEAR_TRACKED];
+	uint32_t nwear;
 };
+
+/* Counts a successful write of count sectors at lba in the wear table (rewritable media). Under lock. */
+void cache_count_writes(struct pkt_cache *c, uint64_t lba, uint32_t count);
 
 static inline uint64_t now_ms(void)
 {

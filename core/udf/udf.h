@@ -90,6 +90,9 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 void udf_unmount(struct udf_fs *fs);
 
 uint64_t udf_root_ino(const struct udf_fs *fs);
+/* The primary volume descriptor's volume set identifier, 128 raw bytes (a dstring; UDF 2.2.2.5 makes its
+ * first 16 characters unique per disc): a stable identity of the disc across mounts. */
+const uint8_t *udf_volume_set_ident(const struct udf_fs *fs);
 
 int udf_getattr(struct udf_fs *fs, uint64_t ino, struct stat *st);
 int udf_lookup(struct udf_fs *fs, uint64_t dir, const char *name, uint64_t *ino, struct stat *st);
@@ -132,6 +135,13 @@ int udf_commit_list(struct udf_fs *fs, udf_commit_fn fn, void *ctx);
  * change is refused with EROFS and udf_writable says why; what memory and the cache hold is kept, and
  * udf_sync still runs (it fails where the medium cannot be written).  Not for a read-only mount. */
 void udf_hold_changes(struct udf_fs *fs, const char *why);
+
+/* Every spare of the sparing table is used: a disc found so is mounted read-only with this reason, and a
+ * mount that uses the last spare turns read-only (after writing what it can: the commit that needed the
+ * spare completes) -- rather than failing every fsync once the next packet wears out. */
+#define UDF_SPARES_GONE "every spare packet of the sparing table is used: the disc is worn out, read-only"
+/* True when this mount used the last spare (udf_writable is false from then on). */
+bool udf_spares_gone(struct udf_fs *fs);
 
 /* True when the mount can be written; otherwise why in why (a sentence). */
 bool udf_writable(struct udf_fs *fs, char *why, size_t len);

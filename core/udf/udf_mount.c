@@ -242,6 +242,8 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		return ro(fs, "the UDF volume has no integrity descriptor");
 	if ((uint64_t)p->usb_len > SBD_BITMAP + p->len / 8 + 2ull * fs->bs)
 		return ro(fs, "the space bitmap's recorded size does not match its partition");
+	if (p->kind == PART_SPARABLE && p->stable_raw && !udf_sparing_free(p))
+		return ro(fs, UDF_SPARES_GONE);
 	struct udf_w *w = calloc(1, sizeof(*w));
 	if (!w) {
 		snprintf(err, errlen, "out of memory");

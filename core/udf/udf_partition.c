@@ -445,3 +445,15 @@ int udf_commit_list(struct udf_fs *fs, udf_commit_fn fn, void *ctx)
 	pthread_mutex_unlock(&fs->lock);
 	return n;
 }
+
+uint32_t udf_sparing_free(const struct part *p)
+{
+	const uint8_t *t = p->stable_raw;
+	uint32_t n = t ? le16(t + ST_NUM_ENTRIES) : 0, nfree = 0;
+
+	if (!t || ST_MAP + (unsigned long long)STE_SIZE * n > p->stable_bytes)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		nfree += le32(t + ST_MAP + STE_SIZE * i + STE_ORIGINAL) == 0xFFFFFFFFu;
+	return nfree;
+}

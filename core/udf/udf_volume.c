@@ -206,6 +206,7 @@ int udf_read_vds(struct udf_fs *fs, uint32_t loc, uint32_t len, struct vds *v, u
 			if (!v->have_pvd || seq >= v->pvd_seq) {
 				v->have_pvd = true;
 				v->pvd_seq = seq;
+				memcpy(fs->vol_set_ident, buf + PVD_VOLUME_SET_IDENT, sizeof(fs->vol_set_ident));
 			}
 			break;
 		case TAG_LVD:
@@ -287,4 +288,9 @@ void udf_read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *buf)
 		loc = nloc;
 		len = nlen;
 	}
+}
+
+const uint8_t *udf_volume_set_ident(const struct udf_fs *fs)
+{
+	return fs->vol_set_ident;
 }

@@ -84,9 +84,14 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 	for (uint32_t i = 0; i < n && !freee; i++)
 		if (le32(t + ST_MAP + STE_SIZE * i) == 0xFFFFFFFFu)
 			freee = t + ST_MAP + STE_SIZE * i;
-	if (!freee)
+	if (!freee) {
+		if (fs->w)
+			fs->w->spares_gone = true;
 		return -ENOSPC; /* every spare is used */
+	}
 	put_le32(freee + STE_ORIGINAL, orig);
+	if (fs->w && !udf_sparing_free(p))
+		fs->w->spares_gone = true; /* this write goes on; no change after it */
 	*to = (uint64_t)le32(freee + STE_MAPPED) * fs->bs;
 	/* entries in ascending order of their original location (free and defective ones last) */
 	for (uint32_t i = 1; i < n; i++) {

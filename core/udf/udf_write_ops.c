@@ -23,7 +23,7 @@ const char *udf_mount_note(struct udf_fs *fs)
  * held while the disc is out of the drive. */
 static bool broken(const struct udf_fs *fs)
 {
-	return fs->w && ((fs->w->vat && fs->w->vat->broken) || fs->w->held[0]);
+	return fs->w && ((fs->w->vat && fs->w->vat->broken) || fs->w->held[0] || fs->w->spares_gone);
 }
 
 bool udf_writable(struct udf_fs *fs, char *why, size_t len)
@@ -32,11 +32,20 @@ bool udf_writable(struct udf_fs *fs, char *why, size_t len)
 	bool ok = fs->w && !broken(fs);
 	if (!ok && why && len)
 		snprintf(why, len, "%s",
-			 fs->w && fs->w->held[0] ? fs->w->held
-			 : fs->ro_reason[0]	 ? fs->ro_reason
-						 : "mounted read-only");
+			 fs->w && fs->w->held[0]       ? fs->w->held
+			 : fs->w && fs->w->spares_gone ? UDF_SPARES_GONE
+			 : fs->ro_reason[0]	       ? fs->ro_reason
+						       : "mounted read-only");
 	pthread_mutex_unlock(&fs->lock);
 	return ok;
+}
+
+bool udf_spares_gone(struct udf_fs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	bool gone = fs->w && fs->w->spares_gone;
+	pthread_mutex_unlock(&fs->lock);
+	return gone;
 }
 
 void udf_hold_changes(struct udf_fs *fs, const char *why)

@@ -207,7 +207,7 @@ static int exec_one(struct emu *e, struct mmc_cmd *cmd)
 
 	e->c.commands++;
 	cmd->resid = 0;
-	emu_advance(e, e->speed ? 100000 : 0); /* command overhead: 0.1 ms */
+	emu_spend(e, e->speed ? 100000 : 0); /* command overhead: 0.1 ms */
 	if ((cmd->len && !cmd->buf) || (cmd->dir == MMC_DIR_NONE && cmd->len)) {
 		/* A malformed request from the initiator: no data phase is possible. */
 		rc = emu_check(e, cmd, MMC_SK_ILLEGAL_REQUEST, MMC_ASC_INVALID_FIELD_IN_CDB, 0x00, -1);
@@ -485,6 +485,8 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 			e->write_protect = !val || strcmp(val, "0");
 		else if (!strcmp(o, "torn"))
 			e->cut_torn = !val || strcmp(val, "0");
+		else if (!strcmp(o, "realtime"))
+			e->realtime = !val || strcmp(val, "0");
 		else if (!is_numeric_option(o))
 			ok = false, o = NULL;
 		else if (!val || !(ok = parse_u64(val, &v)))
@@ -513,7 +515,7 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 			snprintf(err, errlen,
 				 "emu: unknown option '%s' (size, wcache, speed, access_ms, wear_limit, "
 				 "write_error, read_error, lwip, media_change, reset, tray_open, ro, "
-				 "power_cut, torn, seed, log)",
+				 "power_cut, torn, seed, realtime, log)",
 				 name);
 			goto fail;
 		}
@@ -522,6 +524,8 @@ struct mmc_transport *emu_open_opts(const char *spec, const struct emu_open_opti
 			goto fail;
 		}
 	}
+	if (e->realtime && !e->speed)
+		e->speed = 4; /* real time needs the speed model: a CD-RW's usual 4x unless speed= says */
 	e->rng = (seed ^ 0x9e3779b97f4a7c15ull) * 2654435761u | 1;
 	e->image = strdup(image);
 	if (!e->image || asprintf(&e->state_path, "%s.state", image) < 0) {

@@ -10,7 +10,9 @@
  * access_ms=N, wear_limit=N, write_error=LBA, read_error=LBA, lwip=N (N writes answered "long write in
  * progress"), media_change=N (unit attention before the Nth command), tray_open=1, ro=1 (write-protected),
  * log=PATH (one line per command; START STOP UNIT with loej= start=, PREVENT ALLOW MEDIUM REMOVAL with
- * prevent=).
+ * prevent=), realtime=1 (the speed model's medium time -- transfers, seeks, command overhead --
+ * is slept as well as counted, so that latencies can be measured against a medium at real speed;
+ * turns the model on at 4x unless speed= is given; formats and blanks stay simulated only).
  *
  * The control file IMAGE.ctl: what a person does to the drive while a host (another process) has it
  * open.  Before every command the drive reads it, removes it, then obeys each word in it (and logs

@@ -106,6 +106,7 @@ struct emu {
 	bool ua_pending;
 	/* model */
 	unsigned speed, access_ms;
+	bool realtime; /* realtime=1: the medium's time is slept, not only counted */
 	uint32_t wear_limit;
 	struct emu_counters c;
 	uint8_t sense[MMC_SENSE_FIXED_LEN];
@@ -129,6 +130,7 @@ struct held {
 
 uint16_t emu_cur_profile(const struct emu *e);
 void emu_advance(struct emu *e, uint64_t ns);
+void emu_spend(struct emu *e, uint64_t ns);
 double emu_rate(const struct emu *e);
 void emu_model_io(struct emu *e, uint64_t lba, uint64_t n);
 bool emu_busy(struct emu *e);

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -53,6 +54,19 @@ void emu_advance(struct emu *e, uint64_t ns)
 	e->c.sim_ns += ns;
 }
 
+/* The medium's own time (transfers, seeks, command overhead): simulated, and under realtime=1 also slept,
+ * so that a host waits as long as on a real drive at that speed.  Formats and blanks stay simulated only
+ * (a real quick format is a minute). */
+void emu_spend(struct emu *e, uint64_t ns)
+{
+	emu_advance(e, ns);
+	if (!e->realtime || !ns)
+		return;
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 double emu_rate(const struct emu *e)
 {
 	return e->speed ? e->p->rate_1x * e->speed : 0;
@@ -64,8 +78,8 @@ void emu_model_io(struct emu *e, uint64_t lba, uint64_t n)
 	if (!e->speed)
 		return;
 	if (lba != e->head)
-		emu_advance(e, (uint64_t)e->access_ms * 1000000u);
-	emu_advance(e, (uint64_t)((double)n * SECTOR / emu_rate(e) * 1e9));
+		emu_spend(e, (uint64_t)e->access_ms * 1000000u);
+	emu_spend(e, (uint64_t)((double)n * SECTOR / emu_rate(e) * 1e9));
 	e->head = lba + n;
 }
 
@@ -212,7 +226,7 @@ int emu_do_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, c
 	}
 	emu_model_io(e, lba, n);
 	if (rmw && e->speed) /* reading the block back costs one more pass over it per partial block */
-		emu_advance(e, (uint64_t)((double)rmw * p->packet * SECTOR / emu_rate(e) * 1e9));
+		emu_spend(e, (uint64_t)((double)rmw * p->packet * SECTOR / emu_rate(e) * 1e9));
 	e->c.rmw += rmw;
 	e->c.write_cmds++;
 	e->c.write_sectors += n;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emu/emu.h"
@@ -654,6 +655,36 @@ START_TEST(test_speed_model)
 }
 END_TEST
 
+/* realtime=1: the host waits at least the medium's simulated time (a lower bound only: a busy machine
+ * may take longer).  64 sectors at CD-RW 4x (~614 kB/s) are ~0.21 s of medium time. */
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(test_realtime)
+{
+	static uint8_t buf[64 * 2048];
+	const char *src = spec("cdrw", "size=4M,realtime=1");
+
+	format(src, false);
+	struct pkt_blockdev *dev = open_dev(src, false);
+	struct emu_counters a = counters(dev);
+	ck_assert(a.rate_bps > 0); /* realtime turns the speed model on */
+	double t0 = wall_now();
+	ck_assert_int_eq(pkt_blockdev_write(dev, 0, 64, buf), 0);
+	double wall = wall_now() - t0;
+	struct emu_counters b = counters(dev);
+	double sim = (double)(b.sim_ns - a.sim_ns) / 1e9;
+	ck_assert_msg(sim >= 0.15, "simulated %.3f s", sim);
+	ck_assert_msg(wall >= sim, "wall %.3f s < simulated %.3f s", wall, sim);
+	pkt_blockdev_close(dev);
+}
+END_TEST
+
 /* -o speed=N reaches the drive: SET CD SPEED on CD, SET STREAMING on DVD and BD. */
 START_TEST(test_speed_option)
 {
@@ -1251,6 +1282,7 @@ int main(void)
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_speed_model);
 	tcase_add_test(tc, test_speed_option);
+	tcase_add_test(tc, test_realtime);
 	tcase_add_loop_test(tc, test_random_cdbs, 0, sizeof(random_cdb_profiles) / sizeof(random_cdb_profiles[0]));
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_missing_disc);

@@ -737,6 +737,45 @@ START_TEST(test_cache_read_only)
 }
 END_TEST
 
+/* The per-packet write counts (the wear record's source): exact while few packets are written, bounded
+ * to PKT_WEAR_TRACKED entries when more are, the hottest kept with its count. */
+START_TEST(test_cache_wear_counts)
+{
+	struct fixture f;
+	const uint32_t ps = 2, npk = PKT_WEAR_TRACKED + 100;
+	uint8_t buf[2 * 2048];
+	static struct pkt_packet_wear hot[PKT_WEAR_TRACKED + 1];
+
+	fixture_open(&f, (uint64_t)npk * ps, ps, 3);
+	struct pkt_cache *c = cache_new(f.dev, 8 * ps * 2048, 60000);
+	ck_assert_uint_eq(pkt_cache_hot_packets(c, hot, 8), 0);
+	for (unsigned i = 0; i < 10; i++) {
+		memset(buf, (int)i, sizeof(buf));
+		ck_assert_int_eq(pkt_cache_write(c, buf, sizeof(buf), 5ull * ps * 2048), 0);
+		memcpy(f.model + 5ull * ps * 2048, buf, sizeof(buf));
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+	}
+	ck_assert_uint_eq(pkt_cache_hot_packets(c, hot, 8), 1);
+	ck_assert_uint_eq(hot[0].packet, 5);
+	ck_assert_uint_eq(hot[0].writes, 10);
+	for (uint64_t p = 0; p < npk; p++) { /* every packet once: more than the table holds */
+		memset(buf, (int)p, sizeof(buf));
+		ck_assert_int_eq(pkt_cache_write(c, buf, sizeof(buf), p * ps * 2048), 0);
+		memcpy(f.model + p * ps * 2048, buf, sizeof(buf));
+	}
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	size_t n = pkt_cache_hot_packets(c, hot, PKT_WEAR_TRACKED + 1);
+	ck_assert_uint_eq(n, PKT_WEAR_TRACKED);
+	ck_assert_uint_eq(hot[0].packet, 5);
+	ck_assert_uint_eq(hot[0].writes, 11);
+	for (size_t i = 1; i < n; i++) /* never below the truth (1), most written first */
+		ck_assert(hot[i].writes >= 1 && hot[i].writes <= hot[i - 1].writes);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_cache_stats_text)
 {
 	struct fixture f;
@@ -788,6 +827,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_stuck_writers_get_eio);
 	tcase_add_test(t, test_cache_read_only);
 	tcase_add_test(t, test_cache_stats_text);
+	tcase_add_test(t, test_cache_wear_counts);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -121,6 +121,7 @@ struct node {
 
 struct udf_fs {
 	struct udf_io io;
+	uint8_t vol_set_ident[128]; /* the PVD's volume set identifier, raw: the disc's identity (udf_volume_set_ident) */
 	struct udf_mount_opts opts;
 	uint32_t bs;
 	uint64_t nblocks;
@@ -183,6 +184,9 @@ int udf_get_node(struct udf_fs *fs, uint64_t ino, struct node **out);
 int udf_get_dir(struct udf_fs *fs, uint64_t ino, struct node **out);
 void udf_dir_rehash(struct node *d);
 int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len);
+
+/* Free entries of a sparable partition's sparing table (as read or since changed); 0 without one. */
+uint32_t udf_sparing_free(const struct part *p);
 
 struct vds {
 	bool have_pvd, have_lvd;

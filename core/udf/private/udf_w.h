@@ -47,6 +47,7 @@ struct udf_w {
 	uint8_t *sbd_dirty;   /* one byte per block of the descriptor */
 	bool bm_stale;	      /* the medium's bitmap lags behind (frees applied after a commit) */
 	char held[128];	      /* udf_hold_changes: why changes are refused now ("" when they are not) */
+	bool spares_gone;     /* the sparing table's last spare was used by this mount: no more changes */
 	uint64_t plen;	      /* partition length in blocks */
 	uint64_t nbits;	      /* blocks the bitmap describes */
 	uint64_t free_blocks; /* allocatable now */

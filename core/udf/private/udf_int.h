@@ -121,7 +121,8 @@ struct node {
 
 struct udf_fs {
 	struct udf_io io;
-	uint8_t vol_set_ident[128]; /* the PVD's volume set identifier, raw: the disc's identity (udf_volume_set_ident) */
+	uint8_t vol_set_ident
+		[128]; /* the PVD's volume set identifier, raw: the disc's identity (udf_volume_set_ident) */
 	struct udf_mount_opts opts;
 	uint32_t bs;
 	uint64_t nblocks;

@@ -350,6 +350,9 @@ int emu_wo_write(struct emu *e, struct mmc_cmd *cmd, uint32_t lba, uint32_t n, c
 	if (rc)
 		return emu_check(e, cmd, MMC_SK_MEDIUM_ERROR, MMC_ASC_WRITE_ERROR, 0x00, lba);
 	emu_model_io(e, lba, n);
+	/* The drive writes the padding and CD-R's link blocks in the same pass (the rate counts them):
+	 * the next write at the NWA streams on. */
+	e->head = t->nwa;
 	e->c.write_cmds++;
 	e->c.write_sectors += n;
 	snprintf(note, notelen, "lba=%" PRIu32 " n=%" PRIu32 " nwa=%" PRIu32 " rule=ok pad=%d next_nwa=%" PRIu32, lba,

@@ -597,6 +597,27 @@ START_TEST(test_format_write_once)
 }
 END_TEST
 
+/* The speed model: writes one after another at the NWA stream (the head is where the next one
+ * starts: past CD-R's link blocks, past DVD's padding), so they pay the transfer and no access. */
+START_TEST(test_sequential_writes_pay_no_access)
+{
+	struct raw r;
+	struct emu_counters c0, c1;
+
+	open_blank(&r, _i, "speed=4,access_ms=100", false);
+	ck_assert_int_eq(write_at(&r, nwa(&r), 32), 0);
+	uint32_t at = nwa(&r);
+	ck_assert(emu_get_counters(r.t, &c0));
+	ck_assert_int_eq(write_at(&r, at, 32), 0);
+	ck_assert(emu_get_counters(r.t, &c1));
+	uint64_t transfer_ns = (uint64_t)(32.0 * 2048 / c1.rate_bps * 1e9);
+	ck_assert_msg(c1.sim_ns - c0.sim_ns < transfer_ns + 50000000u,
+		      "%s: the second write took %llu ns, its transfer %llu", wo[_i].name,
+		      (unsigned long long)(c1.sim_ns - c0.sim_ns), (unsigned long long)transfer_ns);
+	raw_close(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("emu_wo");
@@ -605,6 +626,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_blank_disc, 0, n);
+	tcase_add_loop_test(tc, test_sequential_writes_pay_no_access, 0, 4);
 	tcase_add_loop_test(tc, test_nwa_rule, 0, n);
 	tcase_add_test(tc, test_write_parameters);
 	tcase_add_loop_test(tc, test_sessions, 0, n);

@@ -88,4 +88,24 @@ grep -q "could not write all cached data" "$T/err" || fail "eject does not say w
 grep -q "the disc stays in the drive" "$T/err" || fail "eject does not say the disc stays in"
 ops "$H/bad.log" | grep -qx 1B && fail "the tray was opened though the data was not written"
 is_mounted "$H/cd" && fail "still mounted"
-echo "PASS: eject of a mount and of a drive as a user, in the drive's order; refusals; a failed disc stays in"
+
+# 6. a write-once disc mounted with -o close=session: eject writes, closes the session (readable in
+# any drive), then unlocks and opens the tray, in that order
+as_user "$P" format "emu:dvd+r:$H/wo.img,size=64M" > /dev/null || fail "format the DVD+R"
+S="emu:dvd+r:$H/wo.img,log=$H/wo.log"
+as_user "$P" "$S" "$H/cd" -o close=session || fail "mount the DVD+R with close=session"
+_mounts+=("$H/cd")
+as_user cp "$T/data" "$H/cd/data" || fail "write to the DVD+R"
+as_user "$P" eject "$H/cd" > "$T/out" 2> "$T/err" || fail "eject the DVD+R: $(cat "$T/err")"
+is_mounted "$H/cd" && fail "the DVD+R is still mounted after eject"
+ops "$H/wo.log" > "$T/wo.ops"
+last_write=$(grep -n '^2A$' "$T/wo.ops" | tail -1 | cut -d: -f1)
+last_close=$(grep -n '^5B$' "$T/wo.ops" | tail -1 | cut -d: -f1)
+[ -n "$last_close" ] && [ "$last_close" -gt "${last_write:-0}" ] ||
+	fail "the session was not closed after the last write: $(tr '\n' ' ' < "$T/wo.ops")"
+[ "$(tail -2 "$T/wo.ops" | tr '\n' ' ')" = "1E 1B " ] ||
+	fail "the DVD+R's last commands are not unlock then eject: $(tail -6 "$T/wo.ops" | tr '\n' ' ')"
+grep '^op=5B' "$H/wo.log" | tail -1 | grep -q ' close fn=2 session=1 ' || fail "no close of session 1: $(grep '^op=5B' "$H/wo.log")"
+as_user "$P" info "emu:dvd+r:$H/wo.img" > "$T/info" || fail "info of the ejected DVD+R"
+grep -q "^sessions: 2" "$T/info" || fail "info does not show the closed session and the next one: $(cat "$T/info")"
+echo "PASS: eject of a mount and of a drive as a user, in the drive's order; refusals; a failed disc stays in; a write-once session closed before the eject"

@@ -450,6 +450,90 @@ START_TEST(test_cache_random_in_cache_writes_each_packet_once)
 }
 END_TEST
 
+/* A backend over the image that records where each write command went, in order. */
+struct recorder {
+	struct pkt_blockdev dev;
+	struct pkt_blockdev *inner;
+	pthread_mutex_t m;
+	unsigned n;
+	uint64_t lba[64];
+	uint32_t count[64];
+};
+
+static int recorder_read(struct pkt_blockdev *d, uint64_t lba, uint32_t n, void *buf)
+{
+	struct recorder *r = d->priv;
+	return pkt_blockdev_read(r->inner, lba, n, buf);
+}
+
+static int recorder_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void *buf)
+{
+	struct recorder *r = d->priv;
+	pthread_mutex_lock(&r->m);
+	ck_assert_uint_lt(r->n, 64);
+	r->lba[r->n] = lba;
+	r->count[r->n++] = n;
+	pthread_mutex_unlock(&r->m);
+	return pkt_blockdev_write(r->inner, lba, n, buf);
+}
+
+static int recorder_sync(struct pkt_blockdev *d)
+{
+	struct recorder *r = d->priv;
+	return pkt_blockdev_sync(r->inner);
+}
+
+static const struct pkt_blockdev_ops recorder_ops = {.read = recorder_read, .write = recorder_write, .sync = recorder_sync};
+
+/* Writes 4 KiB into each packet of pkts, in that order, keeping the model. */
+static void write_packets(struct fixture *f, struct pkt_cache *c, const unsigned *pkts, unsigned n)
+{
+	uint8_t b[4096];
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t off = (uint64_t)pkts[i] * 16 * 2048 + 2048;
+		memset(b, (int)(pkts[i] + 1), sizeof(b));
+		ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), off), 0);
+		memcpy(f->model + off, b, sizeof(b));
+	}
+}
+
+/* The flusher's elevator (C-SCAN): runs of consecutive dirty packets, one command each, in ascending
+ * order from where the last write ended, wrapping to the lowest. */
+START_TEST(test_cache_flush_elevator_order)
+{
+	struct fixture f;
+	struct recorder r = {.inner = NULL};
+
+	fixture_open(&f, 16 * 32, 16, 12);
+	r.dev.ops = &recorder_ops;
+	r.dev.geo = f.dev->geo;
+	r.dev.priv = &r;
+	r.inner = f.dev;
+	pthread_mutex_init(&r.m, NULL);
+	struct pkt_cache *c = cache_new(&r.dev, 24 * 16 * 2048, 600000);
+	write_packets(&f, c, (const unsigned[]){9, 4, 3, 12, 5}, 5);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_uint_eq(r.lba[0], 3 * 16);
+	ck_assert_uint_eq(r.count[0], 3 * 16);
+	ck_assert_uint_eq(r.lba[1], 9 * 16);
+	ck_assert_uint_eq(r.count[1], 16);
+	ck_assert_uint_eq(r.lba[2], 12 * 16);
+	/* The elevator stands after packet 12: 14 first, then around to 2 and 7. */
+	write_packets(&f, c, (const unsigned[]){7, 14, 2}, 3);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_uint_eq(r.n, 6);
+	ck_assert_uint_eq(r.lba[3], 14 * 16);
+	ck_assert_uint_eq(r.lba[4], 2 * 16);
+	ck_assert_uint_eq(r.lba[5], 7 * 16);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+	pthread_mutex_destroy(&r.m);
+}
+END_TEST
+
 START_TEST(test_cache_age_writes_back)
 {
 	struct fixture f;
@@ -778,6 +862,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_sub_sector_write_reads_old_data);
 	tcase_add_test(t, test_cache_sequential_no_amplification);
 	tcase_add_test(t, test_cache_random_in_cache_writes_each_packet_once);
+	tcase_add_test(t, test_cache_flush_elevator_order);
 	tcase_add_test(t, test_cache_age_writes_back);
 	tcase_add_test(t, test_cache_no_early_writeback);
 	tcase_add_test(t, test_cache_read_hits_and_misses);

@@ -78,7 +78,8 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 	return len;
 }
 
-/* Writes one run of packets: gather what is missing, copy to the bounce buffer, write, account. */
+/* Writes one run of packets: gather what is missing, copy to the bounce buffer (a lone packet of a
+ * rewritable medium is written from its slot), write, account. */
 /* A dirty slot's data goes to the medium: clean while in flight, out of the dirty counts. */
 void cache_writeback_begin(struct pkt_cache *c, struct slot *s)
 {
@@ -143,10 +144,14 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	}
 	uint64_t first_lba = packet_first(c, c->slots[idx[0]].pkt);
 	uint32_t count = 0, padded = 0;
+	/* Rewritable media keep a slot in writeback stable (write_segment waits for it), so its bytes
+	 * are copied, or written in place, outside the lock that every reader and writer needs. */
+	bool stable = !c->append;
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
 		uint32_t data = slot_data_sectors(c, s);
-		memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
+		if (!stable)
+			memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
 		count += data;
 		padded += data - s->ndirty; /* write-once media: sectors nobody wrote go as zeros */
 		cache_writeback_begin(c, s);
@@ -154,7 +159,17 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	if (c->append)
 		cache_append_advance(c, first_lba, count);
 	pthread_mutex_unlock(&c->lock);
-	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
+	const uint8_t *src = c->bounce;
+	if (stable && n == 1)
+		src = c->slots[idx[0]].data;
+	else if (stable)
+		for (uint32_t k = 0, at = 0; k < n; k++) {
+			const struct slot *s = &c->slots[idx[k]];
+			uint32_t data = slot_data_sectors(c, s);
+			memcpy(c->bounce + (size_t)at * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
+			at += data;
+		}
+	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, src);
 	pthread_mutex_lock(&c->lock);
 	if (c->append)
 		cache_append_done(c, first_lba, count, padded, rc);

@@ -11,14 +11,6 @@
 
 /* ---- the flusher ---- */
 
-static int cmp_slot_pkt(const void *a, const void *b, void *arg)
-{
-	const struct pkt_cache *c = arg;
-	uint64_t x = c->slots[*(const uint32_t *)a].pkt, y = c->slots[*(const uint32_t *)b].pkt;
-
-	return x < y ? -1 : x > y;
-}
-
 enum pick_reason { PICK_NONE, PICK_URGENT, PICK_AGED };
 
 bool cache_flushable(const struct pkt_cache *c, const struct slot *s)
@@ -30,12 +22,21 @@ bool cache_flushable(const struct pkt_cache *c, const struct slot *s)
 	return s->err_gen == 0 || s->err_gen <= c->flush_gen;
 }
 
+/* Whether the flusher may write s now: flushable, and due unless the flush is urgent. */
+static bool pick_eligible(const struct pkt_cache *c, const struct slot *s, bool urgent, uint64_t now)
+{
+	return cache_flushable(c, s) && (urgent || s->dirty_ms + c->age_ms <= now);
+}
+
 /* Collects the next run of consecutive flushable packets in elevator order into c->order.  Returns
- * the run length (0 = nothing to do) and sets *next_deadline when only aged data would qualify later. */
+ * the run length (0 = nothing to do) and sets *next_deadline when only aged data would qualify later.
+ * One pass over the slots finds the run's first packet and the hash extends it: the flusher runs
+ * under the lock every writer needs, and sorting every dirty slot for each (often one-packet) run
+ * was a tenth of the daemon's time under random writes. */
 static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_deadline)
 {
 	bool urgent = c->draining || c->want_slot || c->flush_waiters;
-	uint32_t n = 0;
+	uint32_t ahead = UINT32_MAX, lowest = UINT32_MAX;
 
 	*next_deadline = UINT64_MAX;
 	for (uint32_t i = 0; i < c->nslots; i++) {
@@ -48,17 +49,14 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 				*next_deadline = due;
 			continue;
 		}
-		c->order[n++] = i;
+		/* C-SCAN: the first packet at or after the elevator position, else wrap to the lowest. */
+		if (s->pkt >= c->elevator && (ahead == UINT32_MAX || s->pkt < c->slots[ahead].pkt))
+			ahead = i;
+		if (lowest == UINT32_MAX || s->pkt < c->slots[lowest].pkt)
+			lowest = i;
 	}
-	if (n == 0)
+	if (lowest == UINT32_MAX)
 		return 0;
-	qsort_r(c->order, n, sizeof(c->order[0]), cmp_slot_pkt, c);
-	/* C-SCAN: the first packet at or after the elevator position, else wrap to the lowest. */
-	uint32_t start = 0;
-	while (start < n && c->slots[c->order[start]].pkt < c->elevator)
-		start++;
-	if (start == n)
-		start = 0;
 	/* Draining needs only what takes the cache down to the low watermark, and a waiter for a slot
 	 * one packet: writing more would write the packet a streaming writer is still filling. */
 	uint32_t limit = c->batch_packets;
@@ -69,15 +67,19 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 		if (need < limit)
 			limit = need ? need : 1;
 	}
-	uint32_t len = 1;
-	while (start + len < n && len < limit &&
-	       c->slots[c->order[start + len]].pkt == c->slots[c->order[start + len - 1]].pkt + 1)
-		len++;
-	memmove(c->order, c->order + start, len * sizeof(c->order[0]));
+	uint32_t len = 0;
+	c->order[len++] = ahead != UINT32_MAX ? ahead : lowest;
+	while (len < limit) {
+		struct slot *next = cache_lookup(c, c->slots[c->order[len - 1]].pkt + 1);
+		if (!next || !pick_eligible(c, next, urgent, now))
+			break;
+		c->order[len++] = (uint32_t)(next - c->slots);
+	}
 	return len;
 }
 
-/* Writes one run of packets: gather what is missing, copy to the bounce buffer, write, account. */
+/* Writes one run of packets: gather what is missing, copy to the bounce buffer (a lone packet of a
+ * rewritable medium is written from its slot), write, account. */
 /* A dirty slot's data goes to the medium: clean while in flight, out of the dirty counts. */
 void cache_writeback_begin(struct pkt_cache *c, struct slot *s)
 {
@@ -142,10 +144,14 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	}
 	uint64_t first_lba = packet_first(c, c->slots[idx[0]].pkt);
 	uint32_t count = 0, padded = 0;
+	/* Rewritable media keep a slot in writeback stable (write_segment waits for it), so its bytes
+	 * are copied, or written in place, outside the lock that every reader and writer needs. */
+	bool stable = !c->append;
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
 		uint32_t data = slot_data_sectors(c, s);
-		memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
+		if (!stable)
+			memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
 		count += data;
 		padded += data - s->ndirty; /* write-once media: sectors nobody wrote go as zeros */
 		cache_writeback_begin(c, s);
@@ -153,7 +159,17 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	if (c->append)
 		cache_append_advance(c, first_lba, count);
 	pthread_mutex_unlock(&c->lock);
-	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
+	const uint8_t *src = c->bounce;
+	if (stable && n == 1)
+		src = c->slots[idx[0]].data;
+	else if (stable)
+		for (uint32_t k = 0, at = 0; k < n; k++) {
+			const struct slot *s = &c->slots[idx[k]];
+			uint32_t data = slot_data_sectors(c, s);
+			memcpy(c->bounce + (size_t)at * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
+			at += data;
+		}
+	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, src);
 	pthread_mutex_lock(&c->lock);
 	if (c->append)
 		cache_append_done(c, first_lba, count, padded, rc);

@@ -151,6 +151,12 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 	uint32_t s0 = g->s0, s1 = g->s1;
 	int rc;
 
+	/* Stable pages: the flusher writes a rewritable medium's slot in writeback from the slot
+	 * itself, outside the lock; a sector changed under it would go out torn. */
+	if (!c->append && (s->flags & SLOT_WRITEBACK)) {
+		wait_changed(c);
+		return -EAGAIN;
+	}
 	if (hit)
 		c->st.cache_hits++;
 	else

@@ -450,6 +450,208 @@ START_TEST(test_cache_random_in_cache_writes_each_packet_once)
 }
 END_TEST
 
+/* A backend over the image that records where each write command went, in order. */
+struct recorder {
+	struct pkt_blockdev dev;
+	struct pkt_blockdev *inner;
+	pthread_mutex_t m;
+	unsigned n;
+	uint64_t lba[64];
+	uint32_t count[64];
+};
+
+static int recorder_read(struct pkt_blockdev *d, uint64_t lba, uint32_t n, void *buf)
+{
+	struct recorder *r = d->priv;
+	return pkt_blockdev_read(r->inner, lba, n, buf);
+}
+
+static int recorder_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void *buf)
+{
+	struct recorder *r = d->priv;
+	pthread_mutex_lock(&r->m);
+	ck_assert_uint_lt(r->n, 64);
+	r->lba[r->n] = lba;
+	r->count[r->n++] = n;
+	pthread_mutex_unlock(&r->m);
+	return pkt_blockdev_write(r->inner, lba, n, buf);
+}
+
+static int recorder_sync(struct pkt_blockdev *d)
+{
+	struct recorder *r = d->priv;
+	return pkt_blockdev_sync(r->inner);
+}
+
+static const struct pkt_blockdev_ops recorder_ops = {.read = recorder_read, .write = recorder_write, .sync = recorder_sync};
+
+/* Writes 4 KiB into each packet of pkts, in that order, keeping the model. */
+static void write_packets(struct fixture *f, struct pkt_cache *c, const unsigned *pkts, unsigned n)
+{
+	uint8_t b[4096];
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t off = (uint64_t)pkts[i] * 16 * 2048 + 2048;
+		memset(b, (int)(pkts[i] + 1), sizeof(b));
+		ck_assert_int_eq(pkt_cache_write(c, b, sizeof(b), off), 0);
+		memcpy(f->model + off, b, sizeof(b));
+	}
+}
+
+/* The flusher's elevator (C-SCAN): runs of consecutive dirty packets, one command each, in ascending
+ * order from where the last write ended, wrapping to the lowest. */
+START_TEST(test_cache_flush_elevator_order)
+{
+	struct fixture f;
+	struct recorder r = {.inner = NULL};
+
+	fixture_open(&f, 16 * 32, 16, 12);
+	r.dev.ops = &recorder_ops;
+	r.dev.geo = f.dev->geo;
+	r.dev.priv = &r;
+	r.inner = f.dev;
+	pthread_mutex_init(&r.m, NULL);
+	struct pkt_cache *c = cache_new(&r.dev, 24 * 16 * 2048, 600000);
+	write_packets(&f, c, (const unsigned[]){9, 4, 3, 12, 5}, 5);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_uint_eq(r.lba[0], 3 * 16);
+	ck_assert_uint_eq(r.count[0], 3 * 16);
+	ck_assert_uint_eq(r.lba[1], 9 * 16);
+	ck_assert_uint_eq(r.count[1], 16);
+	ck_assert_uint_eq(r.lba[2], 12 * 16);
+	/* The elevator stands after packet 12: 14 first, then around to 2 and 7. */
+	write_packets(&f, c, (const unsigned[]){7, 14, 2}, 3);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_uint_eq(r.n, 6);
+	ck_assert_uint_eq(r.lba[3], 14 * 16);
+	ck_assert_uint_eq(r.lba[4], 2 * 16);
+	ck_assert_uint_eq(r.lba[5], 7 * 16);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+	pthread_mutex_destroy(&r.m);
+}
+END_TEST
+
+/* A backend whose writes wait at a gate; each checks that the bytes it writes stay what they were
+ * when it started (a rewritable medium's slot is written in place: stable pages). */
+struct gated {
+	struct pkt_blockdev dev;
+	struct pkt_blockdev *inner;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool entered, open;
+	int changed; /* writes whose buffer changed while they were on their way */
+};
+
+static int gated_read(struct pkt_blockdev *d, uint64_t lba, uint32_t n, void *buf)
+{
+	struct gated *g = d->priv;
+	return pkt_blockdev_read(g->inner, lba, n, buf);
+}
+
+static int gated_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void *buf)
+{
+	struct gated *g = d->priv;
+	size_t len = (size_t)n * PKT_SECTOR_SIZE;
+	uint8_t *before = malloc(len);
+
+	ck_assert_ptr_nonnull(before);
+	memcpy(before, buf, len);
+	pthread_mutex_lock(&g->m);
+	g->entered = true;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->m);
+	pthread_mutex_unlock(&g->m);
+	/* Only this thread reads buf here; a writer changing it would be a race TSan also reports. */
+	if (memcmp(before, buf, len) != 0)
+		__atomic_add_fetch(&g->changed, 1, __ATOMIC_SEQ_CST);
+	int rc = pkt_blockdev_write(g->inner, lba, n, before);
+	free(before);
+	return rc;
+}
+
+static int gated_sync(struct pkt_blockdev *d)
+{
+	struct gated *g = d->priv;
+	return pkt_blockdev_sync(g->inner);
+}
+
+static const struct pkt_blockdev_ops gated_ops = {.read = gated_read, .write = gated_write, .sync = gated_sync};
+
+struct cache_job {
+	struct pkt_cache *c;
+	uint8_t b[4096];
+	uint64_t off;
+	int rc;
+	bool done;
+};
+
+static void *flush_job(void *arg)
+{
+	struct cache_job *j = arg;
+	j->rc = pkt_cache_flush(j->c);
+	return NULL;
+}
+
+static void *write_job(void *arg)
+{
+	struct cache_job *j = arg;
+	j->rc = pkt_cache_write(j->c, j->b, sizeof(j->b), j->off);
+	__atomic_store_n(&j->done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A write into a packet on its way to the medium waits for it: the medium gets the packet as it was
+ * when its write began, and the new bytes with the next flush. */
+START_TEST(test_cache_writeback_keeps_pages_stable)
+{
+	struct fixture f;
+	struct gated g = {.inner = NULL};
+
+	fixture_open(&f, 16 * 8, 16, 13);
+	g.dev.ops = &gated_ops;
+	g.dev.geo = f.dev->geo;
+	g.dev.priv = &g;
+	g.inner = f.dev;
+	pthread_mutex_init(&g.m, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	struct pkt_cache *c = cache_new(&g.dev, 4 * 16 * 2048, 600000);
+	write_packets(&f, c, (const unsigned[]){2}, 1);
+	struct cache_job fl = {.c = c}, wr = {.c = c, .off = 2 * 16 * 2048 + 8192};
+	pthread_t tf, tw;
+	ck_assert_int_eq(pthread_create(&tf, NULL, flush_job, &fl), 0);
+	pthread_mutex_lock(&g.m);
+	while (!g.entered)
+		pthread_cond_wait(&g.cv, &g.m);
+	pthread_mutex_unlock(&g.m);
+	memset(wr.b, 0xA5, sizeof(wr.b));
+	ck_assert_int_eq(pthread_create(&tw, NULL, write_job, &wr), 0);
+	/* Give the writer up to a second to (wrongly) get through while the write is held. */
+	for (int i = 0; i < 100 && !__atomic_load_n(&wr.done, __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+	ck_assert(!__atomic_load_n(&wr.done, __ATOMIC_SEQ_CST));
+	pthread_mutex_lock(&g.m);
+	g.open = true;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.m);
+	pthread_join(tf, NULL);
+	pthread_join(tw, NULL);
+	ck_assert_int_eq(fl.rc, 0);
+	ck_assert_int_eq(wr.rc, 0);
+	ck_assert_int_eq(__atomic_load_n(&g.changed, __ATOMIC_SEQ_CST), 0);
+	memcpy(f.model + wr.off, wr.b, sizeof(wr.b));
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.m);
+}
+END_TEST
+
 START_TEST(test_cache_age_writes_back)
 {
 	struct fixture f;
@@ -817,6 +1019,8 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_sub_sector_write_reads_old_data);
 	tcase_add_test(t, test_cache_sequential_no_amplification);
 	tcase_add_test(t, test_cache_random_in_cache_writes_each_packet_once);
+	tcase_add_test(t, test_cache_flush_elevator_order);
+	tcase_add_test(t, test_cache_writeback_keeps_pages_stable);
 	tcase_add_test(t, test_cache_age_writes_back);
 	tcase_add_test(t, test_cache_no_early_writeback);
 	tcase_add_test(t, test_cache_read_hits_and_misses);

@@ -483,7 +483,8 @@ static int recorder_sync(struct pkt_blockdev *d)
 	return pkt_blockdev_sync(r->inner);
 }
 
-static const struct pkt_blockdev_ops recorder_ops = {.read = recorder_read, .write = recorder_write, .sync = recorder_sync};
+static const struct pkt_blockdev_ops recorder_ops = {
+	.read = recorder_read, .write = recorder_write, .sync = recorder_sync};
 
 /* Writes 4 KiB into each packet of pkts, in that order, keeping the model. */
 static void write_packets(struct fixture *f, struct pkt_cache *c, const unsigned *pkts, unsigned n)

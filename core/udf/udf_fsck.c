@@ -2,15 +2,16 @@
 /*
  * pktfuse check's check (udf_fsck.h says what it reports): a mount that keeps the descriptors as
  * read but never writes (the recount at mount off, every write refused), then one walk of the tree
- * from the root that parses each directory's identifiers itself (the engine hides a name recorded
- * twice), reads every recorded block of every file, and marks the blocks each node owns; then the
+ * from the root (udf_fsck_walk.c) that parses each directory's identifiers itself (the engine hides a
+ * name recorded twice), reads every recorded block of every file, and marks the blocks each node owns;
+ * then the
  * blocks the bitmap calls used that nothing owns are searched for file entries (orphans), and the
  * counts are compared with the integrity descriptor.  Under the mount's lock throughout.
  */
 #define _GNU_SOURCE
 #include "udf_check.h"
 #include "udf_desc.h"
-#include "udf_fsck_int.h"
+#include "udf_fsck_walk.h"
 #include "udf_w.h"
 
 #include <errno.h>
@@ -18,44 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A node the walk reached, with the first path it was reached by. */
-struct rec {
-	struct node *n;
-	char *path;
-};
-
-/* A directory found under a directory its parent entry does not name: decided once the walk is done. */
-struct pending {
-	uint64_t ino, dir;
-	char *path;
-};
-
-struct ck {
-	struct udf_fs *fs;
-	udf_fsck_say_fn say;
-	void *ctx;
-	enum udf_fsck_line problem; /* how problems are worded: found, or left after a repair */
-	bool quiet_info;
-	uint64_t problems;
-	bool unreadable;
-	/* the space bitmap as recorded: bit set = free */
-	uint8_t *sbd;
-	uint32_t sbd_lbn, sbd_blocks;
-	uint64_t nbits;
-	struct udf_seen seen;
-	uint8_t *buf;
-	struct rec *recs;
-	size_t nrecs, caprecs;
-	uint64_t *ihash; /* ino → 1 + index in recs, open addressing */
-	size_t ihash_mask;
-	size_t *queue;	     /* directories to parse: indexes in recs */
-	size_t nq, capq, qi; /* qi: the next to parse */
-	struct pending *pend;
-	size_t npend, cappend;
-	uint64_t files, dirs, used_free, max_uniq;
-	struct fsck_plan plan;
-};
 
 void udf_fsck_sayf(udf_fsck_say_fn say, void *ctx, enum udf_fsck_line kind, const char *fmt, ...)
 {
@@ -69,12 +32,6 @@ void udf_fsck_sayf(udf_fsck_say_fn say, void *ctx, enum udf_fsck_line kind, cons
 		say(ctx, kind, line);
 }
 
-#define PROBLEM(ck, ...)                                                         \
-	do {                                                                     \
-		(ck)->problems++;                                                \
-		udf_fsck_sayf((ck)->say, (ck)->ctx, (ck)->problem, __VA_ARGS__); \
-	} while (0)
-
 void udf_fsck_plan_free(struct fsck_plan *p)
 {
 	free(p->dup_dirs);
@@ -84,426 +41,16 @@ void udf_fsck_plan_free(struct fsck_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 64;
-	void *na = realloc(*arr, nc * elem);
-	if (!na)
-		return -ENOMEM;
-	*arr = na;
-	*cap = nc;
-	return 0;
-}
-
-/* "s" after a count other than one */
-static const char *plural(uint64_t n)
-{
-	return n == 1 ? "" : "s";
-}
-
-static bool bm_free(const struct ck *ck, uint64_t b)
-{
-	return b < ck->nbits && (ck->sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
-}
-
-static size_t rec_find(const struct ck *ck, uint64_t ino)
-{
-	for (size_t h = (size_t)(ino * 0x9E3779B97F4A7C15ull) & ck->ihash_mask;; h = (h + 1) & ck->ihash_mask) {
-		uint64_t v = ck->ihash[h];
-		if (v == 0)
-			return SIZE_MAX;
-		if (ck->recs[v - 1].n->ino == ino)
-			return (size_t)(v - 1);
-	}
-}
-
-static int ihash_put(struct ck *ck, size_t idx)
-{
-	if ((ck->nrecs + 1) * 2 > ck->ihash_mask + 1) {
-		size_t nm = ck->ihash_mask ? ck->ihash_mask * 2 + 1 : 255;
-		uint64_t *nh = calloc(nm + 1, sizeof(*nh));
-		if (!nh)
-			return -ENOMEM;
-		free(ck->ihash);
-		ck->ihash = nh;
-		ck->ihash_mask = nm;
-		for (size_t i = 0; i < ck->nrecs; i++)
-			if (i != idx)
-				ihash_put(ck, i);
-	}
-	size_t h = (size_t)(ck->recs[idx].n->ino * 0x9E3779B97F4A7C15ull) & ck->ihash_mask;
-	while (ck->ihash[h])
-		h = (h + 1) & ck->ihash_mask;
-	ck->ihash[h] = idx + 1;
-	return 0;
-}
-
-static int add_rec(struct ck *ck, struct node *n, const char *path, size_t *idx)
-{
-	int rc = grow((void **)&ck->recs, &ck->caprecs, ck->nrecs, sizeof(*ck->recs));
-	char *p = strdup(path);
-
-	if (rc || !p) {
-		free(p);
-		return -ENOMEM;
-	}
-	ck->recs[ck->nrecs] = (struct rec){n, p};
-	*idx = ck->nrecs++;
-	if (n->uniq > ck->max_uniq)
-		ck->max_uniq = n->uniq;
-	return ihash_put(ck, *idx);
-}
-
-/* Marks a run of blocks n owns: free in the bitmap is counted; outside the partition or owned
- * already is said once and stops the node's marking (a hostile node's extents could each cover the
- * whole partition). */
-static void own_run(struct ck *ck, const struct rec *r, uint64_t lbn, uint64_t cnt, uint64_t *freed, uint64_t *first,
-		    bool *said)
-{
-	for (uint64_t b = lbn; b < lbn + cnt; b++) {
-		if (b >= ck->nbits) {
-			if (!said[0])
-				PROBLEM(ck, "%s: block %llu lies outside the partition", r->path,
-					(unsigned long long)b);
-			said[0] = true;
-			ck->unreadable = true;
-			return;
-		}
-		if (udf_seen_has(&ck->seen, b)) {
-			if (!said[1])
-				PROBLEM(ck, "%s: block %llu is also used by another file (cross-linked)", r->path,
-					(unsigned long long)b);
-			said[1] = true;
-			ck->unreadable = true; /* which owner is right is not provable */
-			return;
-		}
-		if (bm_free(ck, b) && (*freed)++ == 0)
-			*first = b;
-		udf_seen_mark(&ck->seen, b, 1);
-	}
-}
-
-/* The blocks a node owns; then the engine's marking for what the walk does not follow.  False when
- * they are not the node's alone (then its contents are not read either). */
-static bool own_node(struct ck *ck, const struct rec *r)
-{
-	struct node *n = r->n;
-	uint64_t freed = 0, first = 0;
-	bool said[2] = {false, false};
-
-	own_run(ck, r, n->fe_lbn, 1, &freed, &first, said);
-	for (uint32_t i = 0; i < n->naed && !said[0] && !said[1]; i++)
-		own_run(ck, r, n->aed[i], 1, &freed, &first, said);
-	for (uint32_t i = 0; i < n->next && !said[0] && !said[1]; i++) {
-		const struct extent *e = &n->ext[i];
-		if (e->type == 2)
-			continue;
-		if (e->part != 0) {
-			PROBLEM(ck, "%s: an extent names partition %u, which this volume does not have", r->path,
-				e->part);
-			ck->unreadable = true;
-			continue;
-		}
-		own_run(ck, r, e->lbn, blocks_of(ck->fs, e->len), &freed, &first, said);
-	}
-	if (freed) {
-		ck->used_free += freed;
-		PROBLEM(ck, "%s: %llu block%s in use marked free in the space bitmap (from block %llu)", r->path,
-			(unsigned long long)freed, plural(freed), (unsigned long long)first);
-	}
-	if (said[0] || said[1])
-		return false;
-	udf_seen_node(ck->fs, &ck->seen, n);
-	return true;
-}
-
-/* Reads every recorded block of a file (a directory's contents are read when it is parsed). */
-static void read_back(struct ck *ck, const struct rec *r)
-{
-	struct node *n = r->n;
-
-	for (uint32_t i = 0; i < n->next; i++) {
-		const struct extent *e = &n->ext[i];
-		if (e->type != 0 || e->part != 0)
-			continue;
-		uint32_t blocks = blocks_of(ck->fs, e->len);
-		for (uint32_t k = 0; k < blocks; k++) {
-			if ((uint64_t)e->lbn + k >= ck->nbits)
-				return; /* said by own_run */
-			int rc = udf_read_lb(ck->fs, 0, e->lbn + k, ck->buf);
-			if (rc) {
-				PROBLEM(ck, "%s: unreadable at byte %llu (block %u): %s", r->path,
-					(unsigned long long)(e->file_off + (uint64_t)k * ck->fs->bs), e->lbn + k,
-					strerror(-rc));
-				ck->unreadable = true;
-				return;
-			}
-		}
-	}
-}
-
-static int queue_dir(struct ck *ck, size_t idx)
-{
-	if (grow((void **)&ck->queue, &ck->capq, ck->nq, sizeof(*ck->queue)))
-		return -ENOMEM;
-	ck->queue[ck->nq++] = idx;
-	return 0;
-}
-
-/* A node reached for the first time: recorded, its blocks owned, its contents read or queued. */
-static int reach(struct ck *ck, struct node *c, const char *path)
-{
-	size_t idx;
-	int rc = add_rec(ck, c, path, &idx);
-
-	if (rc)
-		return rc;
-	bool alone = own_node(ck, &ck->recs[idx]);
-	if (S_ISDIR(c->st.st_mode)) {
-		ck->dirs++;
-		return alone ? queue_dir(ck, idx) : 0;
-	}
-	ck->files++;
-	if (alone)
-		read_back(ck, &ck->recs[idx]);
-	return 0;
-}
-
-static int plan_add_dup(struct ck *ck, uint64_t ino)
-{
-	uint64_t *nd = realloc(ck->plan.dup_dirs, (ck->plan.ndup + 1) * sizeof(*nd));
-
-	if (!nd)
-		return -ENOMEM;
-	ck->plan.dup_dirs = nd;
-	nd[ck->plan.ndup++] = ino;
-	return 0;
-}
-
-/* One named entry of directory d (at index di of recs). */
-static int entry(struct ck *ck, size_t di, const char *name, uint16_t part, uint32_t lbn)
-{
-	char path[4096];
-	struct node *c, *d = ck->recs[di].n;
-	const char *dp = ck->recs[di].path;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s%s%s", dp, strcmp(dp, "/") ? "/" : "", name);
-	if (part != 0) {
-		PROBLEM(ck, "%s: names partition %u, which this volume does not have", path, part);
-		ck->unreadable = true;
-		return 0;
-	}
-	if ((rc = udf_get_node(ck->fs, udf_make_ino(part, lbn), &c)) != 0) {
-		if (rc == -ENOMEM)
-			return rc;
-		PROBLEM(ck, "%s: its file entry at block %u cannot be read or is damaged (%s)", path, lbn,
-			strerror(-rc));
-		ck->unreadable = true;
-		return 0;
-	}
-	if (!S_ISDIR(c->st.st_mode))
-		return c->refs++ == 0 ? reach(ck, c, path) : 0;
-	if (c->refs) {
-		size_t first = rec_find(ck, c->ino);
-		PROBLEM(ck, "%s: a second name of the directory %s", path,
-			first == SIZE_MAX ? "found before" : ck->recs[first].path);
-		return 0;
-	}
-	/* its parent entry says where its one name belongs */
-	if ((rc = udf_dir_load(ck->fs, c)) == 0 && c->parent != d->ino) {
-		if (grow((void **)&ck->pend, &ck->cappend, ck->npend, sizeof(*ck->pend)))
-			return -ENOMEM;
-		char *p = strdup(path);
-		if (!p)
-			return -ENOMEM;
-		ck->pend[ck->npend++] = (struct pending){c->ino, d->ino, p};
-		return 0;
-	}
-	if (rc == -ENOMEM)
-		return rc;
-	c->refs = 1;
-	d->subdirs++;
-	return reach(ck, c, path);
-}
-
-/* Names seen in one directory, to find a name recorded twice. */
-struct names {
-	char **v;
-	uint32_t *h;
-	size_t n, mask;
-};
-
-/* True when name was seen in this directory before; else remembers it. */
-static bool seen_name(struct names *s, const char *name, int *rc)
-{
-	if ((s->n + 1) * 2 > s->mask + 1) {
-		size_t nm = s->mask ? s->mask * 2 + 1 : 63;
-		uint32_t *nh = malloc((nm + 1) * sizeof(*nh));
-		char **nv = realloc(s->v, (nm + 1) / 2 * sizeof(*nv));
-		if (!nh || !nv) {
-			free(nh);
-			if (nv)
-				s->v = nv;
-			*rc = -ENOMEM;
-			return false;
-		}
-		s->v = nv;
-		memset(nh, 0xFF, (nm + 1) * sizeof(*nh));
-		free(s->h);
-		s->h = nh;
-		s->mask = nm;
-		for (size_t i = 0; i < s->n; i++) {
-			size_t k = udf_name_hash(s->v[i]) & s->mask;
-			while (s->h[k] != UINT32_MAX)
-				k = (k + 1) & s->mask;
-			s->h[k] = (uint32_t)i;
-		}
-	}
-	size_t k = udf_name_hash(name) & s->mask;
-	for (; s->h[k] != UINT32_MAX; k = (k + 1) & s->mask)
-		if (strcmp(s->v[s->h[k]], name) == 0)
-			return true;
-	if (!(s->v[s->n] = strdup(name))) {
-		*rc = -ENOMEM;
-		return false;
-	}
-	s->h[k] = (uint32_t)s->n++;
-	return false;
-}
-
-static void names_free(struct names *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	free(s->h);
-}
-
-/* Parses directory recs[di]'s identifiers as recorded. */
-static int parse_dir(struct ck *ck, size_t di)
-{
-	struct node *d = ck->recs[di].n;
-	char path[4096];
-	snprintf(path, sizeof(path), "%s", ck->recs[di].path);
-	if (d->size > MAX_DIR_BYTES) {
-		PROBLEM(ck, "%s: a directory of %llu bytes, more than the check reads", path,
-			(unsigned long long)d->size);
-		ck->unreadable = true;
-		return 0;
-	}
-	uint8_t *data = malloc(d->size ? d->size : 1);
-	if (!data)
-		return -ENOMEM;
-	ssize_t got = udf_node_read(ck->fs, d, 0, (size_t)d->size, data);
-	if (got < 0 || (uint64_t)got != d->size) {
-		PROBLEM(ck, "%s: the directory's contents cannot be read (%s)", path,
-			strerror(got < 0 ? (int)-got : EIO));
-		ck->unreadable = true;
-		free(data);
-		return 0;
-	}
-	struct names seen = {0};
-	bool dup_said = false;
-	int rc = 0;
-	for (uint64_t pos = 0; pos + FID_IMPL_USE <= d->size && rc == 0;) {
-		const uint8_t *f = data + pos;
-		uint64_t flen = udf_fid_size(f);
-		if (le16(f + TAG_IDENT) != TAG_FID || pos + flen > d->size ||
-		    udf_tag_check(f, (size_t)(d->size - pos), UINT32_MAX) != TAG_FID) {
-			PROBLEM(ck, "%s: a damaged file identifier at byte %llu of the directory", path,
-				(unsigned long long)pos);
-			ck->unreadable = true;
-			break;
-		}
-		pos += flen;
-		uint8_t ch = f[FID_CHARACTERISTICS], lfi = f[FID_NAME_LEN];
-		if (ch & 0x0C)
-			continue; /* deleted, or the parent entry */
-		if ((le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0)
-			continue; /* points nowhere */
-		char name[1024];
-		const uint8_t *raw = f + FID_IMPL_USE + le16(f + FID_IMPL_USE_LEN);
-		if (lfi == 0)
-			snprintf(name, sizeof(name), "(an empty name at byte %llu)", (unsigned long long)(pos - flen));
-		else if (udf_cs0_to_utf8(raw, lfi, name, sizeof(name)) < 0)
-			snprintf(name, sizeof(name), "(an invalid name at byte %llu)",
-				 (unsigned long long)(pos - flen));
-		if (seen_name(&seen, name, &rc)) {
-			PROBLEM(ck, "%s%s%s: the name is recorded twice in its directory", path,
-				strcmp(path, "/") ? "/" : "", name);
-			if (!dup_said)
-				rc = plan_add_dup(ck, d->ino);
-			dup_said = true;
-			continue; /* the engine shows the first; the second goes */
-		}
-		if (rc == 0)
-			rc = entry(ck, di, name, le16(f + FID_ICB + LAD_PART), le32(f + FID_ICB + LAD_LBN));
-	}
-	names_free(&seen);
-	free(data);
-	return rc;
-}
-
-/* A directory found only under a directory its parent entry does not name: its one name is kept
- * (the repair makes its parent entry agree), or it was reached by another name. */
-static int settle(struct ck *ck, struct pending *p)
-{
-	struct node *c = udf_node_find(ck->fs, p->ino), *d = udf_node_find(ck->fs, p->dir);
-
-	if (!c || !d)
-		return 0;
-	if (c->refs) {
-		size_t first = rec_find(ck, c->ino);
-		PROBLEM(ck, "%s: a second name of the directory %s", p->path,
-			first == SIZE_MAX ? "found before" : ck->recs[first].path);
-		return 0;
-	}
-	PROBLEM(ck, "%s: the directory's parent entry names another directory", p->path);
-	struct fsck_parent_fix *nf = realloc(ck->plan.pfix, (ck->plan.npfix + 1) * sizeof(*nf));
-	if (!nf)
-		return -ENOMEM;
-	ck->plan.pfix = nf;
-	nf[ck->plan.npfix++] = (struct fsck_parent_fix){c->ino, d->ino};
-	c->refs = 1;
-	d->subdirs++;
-	return reach(ck, c, p->path);
-}
-
-/* Parses queued directories until none is left, then settles the pending ones (which may queue
- * more). */
-static int drain(struct ck *ck)
-{
-	int rc = 0;
-
-	while (rc == 0) {
-		while (ck->qi < ck->nq && rc == 0)
-			rc = parse_dir(ck, ck->queue[ck->qi++]);
-		if (rc || ck->npend == 0)
-			break;
-		size_t n = ck->npend;
-		for (size_t i = 0; i < n; i++) {
-			if (rc == 0)
-				rc = settle(ck, &ck->pend[i]);
-			free(ck->pend[i].path);
-		}
-		ck->npend = 0;
-	}
-	return rc;
-}
-
 /* True when every block n owns is in the partition, owned by nothing reached, and marked used (and
  * they are no more than the partition holds). */
 static bool owns_alone(const struct ck *ck, const struct node *n)
 {
 	uint64_t total = 0;
 
-	if (n->fe_lbn >= ck->nbits || udf_seen_has(&ck->seen, n->fe_lbn) || bm_free(ck, n->fe_lbn))
+	if (n->fe_lbn >= ck->nbits || udf_seen_has(&ck->seen, n->fe_lbn) || fsck_bm_free(ck, n->fe_lbn))
 		return false;
 	for (uint32_t i = 0; i < n->naed; i++)
-		if (n->aed[i] >= ck->nbits || udf_seen_has(&ck->seen, n->aed[i]) || bm_free(ck, n->aed[i]))
+		if (n->aed[i] >= ck->nbits || udf_seen_has(&ck->seen, n->aed[i]) || fsck_bm_free(ck, n->aed[i]))
 			return false;
 	for (uint32_t i = 0; i < n->next; i++) {
 		const struct extent *e = &n->ext[i];
@@ -513,7 +60,7 @@ static bool owns_alone(const struct ck *ck, const struct node *n)
 		if (e->part != 0 || e->lbn + cnt > ck->nbits || (total += cnt) > ck->nbits)
 			return false;
 		for (uint64_t b = e->lbn; b < e->lbn + cnt; b++)
-			if (udf_seen_has(&ck->seen, b) || bm_free(ck, b))
+			if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b))
 				return false;
 	}
 	return true;
@@ -538,8 +85,8 @@ static int adopt(struct ck *ck, struct node *c, uint32_t lbn)
 		kind_of(c->st.st_mode), lbn, (unsigned long long)c->size,
 		(unsigned)c->st.st_nlink - (S_ISDIR(c->st.st_mode) ? 1 : 0));
 	snprintf(path, sizeof(path), "(orphan #%u)", lbn);
-	int rc = reach(ck, c, path);
-	return rc ? rc : drain(ck);
+	int rc = fsck_reach(ck, c, path);
+	return rc ? rc : fsck_drain(ck);
 }
 
 static bool is_candidate_dir(struct udf_fs *fs, const uint32_t *cand, size_t n, uint64_t ino)
@@ -563,14 +110,14 @@ static int find_orphans(struct ck *ck)
 	int rc = 0;
 
 	for (uint64_t b = 0; b < ck->nbits && rc == 0; b++) {
-		if (udf_seen_has(&ck->seen, b) || bm_free(ck, b) ||
+		if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b) ||
 		    udf_is_volume_structure(fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf) ||
 		    udf_read_lb(fs, 0, (uint32_t)b, ck->buf) != 0)
 			continue;
 		int tag = udf_tag_check(ck->buf, fs->bs, (uint32_t)b);
 		if (tag != TAG_FE && tag != TAG_EFE)
 			continue;
-		if ((rc = grow((void **)&cand, &capc, nc, sizeof(*cand))) == 0)
+		if ((rc = fsck_grow((void **)&cand, &capc, nc, sizeof(*cand))) == 0)
 			cand[nc++] = (uint32_t)b;
 	}
 	/* directories first, each unless its parent entry names another candidate (it comes along) */
@@ -578,7 +125,7 @@ static int find_orphans(struct ck *ck)
 		for (size_t i = 0; i < nc && rc == 0; i++) {
 			struct node *c;
 			if (udf_get_node(fs, udf_make_ino(0, cand[i]), &c) != 0 || c->refs ||
-			    rec_find(ck, c->ino) != SIZE_MAX || S_ISDIR(c->st.st_mode) != (pass == 0))
+			    fsck_rec_find(ck, c->ino) != SIZE_MAX || S_ISDIR(c->st.st_mode) != (pass == 0))
 				continue;
 			if (pass == 0 && (udf_dir_load(fs, c) != 0 ||
 					  (c->parent != c->ino && is_candidate_dir(fs, cand, nc, c->parent))))
@@ -606,7 +153,7 @@ static void check_links(struct ck *ck)
 				ck->recs[i].path, (unsigned)n->st.st_nlink, n->subdirs, (unsigned)want);
 		else
 			PROBLEM(ck, "%s: link count %u, but %u name%s point%s to it", ck->recs[i].path,
-				(unsigned)n->st.st_nlink, n->refs, plural(n->refs), n->refs == 1 ? "s" : "");
+				(unsigned)n->st.st_nlink, n->refs, fsck_plural(n->refs), n->refs == 1 ? "s" : "");
 	}
 }
 
@@ -615,7 +162,7 @@ static uint64_t bitmap_free(const struct ck *ck)
 	uint64_t f = 0;
 
 	for (uint64_t b = 0; b < ck->nbits; b++)
-		f += bm_free(ck, b);
+		f += fsck_bm_free(ck, b);
 	return f;
 }
 
@@ -624,7 +171,7 @@ static void check_leaks(struct ck *ck)
 	uint64_t leaked = 0, first = 0;
 
 	for (uint64_t b = 0; b < ck->nbits; b++) {
-		if (udf_seen_has(&ck->seen, b) || bm_free(ck, b) ||
+		if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b) ||
 		    udf_is_volume_structure(ck->fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf))
 			continue;
 		if (leaked++ == 0)
@@ -637,12 +184,12 @@ static void check_leaks(struct ck *ck)
 			"%llu block%s marked used in the space bitmap but belonging to no file the check follows "
 			"(the first at block %llu; some files own structures it does not follow, so they are not "
 			"provably free)",
-			(unsigned long long)leaked, plural(leaked), (unsigned long long)first);
+			(unsigned long long)leaked, fsck_plural(leaked), (unsigned long long)first);
 	else
 		PROBLEM(ck,
 			"%llu block%s marked used in the space bitmap but belonging to no file (leaked; the first "
 			"at block %llu)",
-			(unsigned long long)leaked, plural(leaked), (unsigned long long)first);
+			(unsigned long long)leaked, fsck_plural(leaked), (unsigned long long)first);
 }
 
 static void check_lvid(struct ck *ck)
@@ -841,7 +388,7 @@ static int walk(struct ck *ck)
 	if ((rc = udf_get_node(fs, fs->root_ino, &root)) != 0)
 		return rc;
 	root->refs = 1;
-	if ((rc = reach(ck, root, "/")) != 0 || (rc = drain(ck)) != 0 || (rc = find_orphans(ck)) != 0)
+	if ((rc = fsck_reach(ck, root, "/")) != 0 || (rc = fsck_drain(ck)) != 0 || (rc = find_orphans(ck)) != 0)
 		return rc;
 	check_links(ck);
 	check_leaks(ck);

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The state of one pktfuse check (udf_fsck.c) and its walk of the tree (udf_fsck_walk.c).  Not a
+ * public API. */
+#ifndef PKTFUSE_UDF_FSCK_WALK_H
+#define PKTFUSE_UDF_FSCK_WALK_H
+
+#include "udf_check.h"
+#include "udf_fsck_int.h"
+#include "udf_int.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A node the walk reached, with the first path it was reached by. */
+struct rec {
+	struct node *n;
+	char *path;
+};
+
+/* A directory found under a directory its parent entry does not name: decided once the walk is done. */
+struct pending {
+	uint64_t ino, dir;
+	char *path;
+};
+
+struct ck {
+	struct udf_fs *fs;
+	udf_fsck_say_fn say;
+	void *ctx;
+	enum udf_fsck_line problem; /* how problems are worded: found, or left after a repair */
+	bool quiet_info;
+	uint64_t problems;
+	bool unreadable;
+	/* the space bitmap as recorded: bit set = free */
+	uint8_t *sbd;
+	uint32_t sbd_lbn, sbd_blocks;
+	uint64_t nbits;
+	struct udf_seen seen;
+	uint8_t *buf;
+	struct rec *recs;
+	size_t nrecs, caprecs;
+	uint64_t *ihash; /* ino → 1 + index in recs, open addressing */
+	size_t ihash_mask;
+	size_t *queue;	     /* directories to parse: indexes in recs */
+	size_t nq, capq, qi; /* qi: the next to parse */
+	struct pending *pend;
+	size_t npend, cappend;
+	uint64_t files, dirs, used_free, max_uniq;
+	struct fsck_plan plan;
+};
+
+#define PROBLEM(ck, ...)                                                         \
+	do {                                                                     \
+		(ck)->problems++;                                                \
+		udf_fsck_sayf((ck)->say, (ck)->ctx, (ck)->problem, __VA_ARGS__); \
+	} while (0)
+
+/* Grows *arr (of *cap elements of elem bytes) to hold n: 0 or -ENOMEM. */
+int fsck_grow(void **arr, size_t *cap, size_t n, size_t elem);
+/* "s" after a count other than one. */
+const char *fsck_plural(uint64_t n);
+/* Whether the space bitmap as recorded calls partition block b free. */
+bool fsck_bm_free(const struct ck *ck, uint64_t b);
+/* The index in ck->recs of the node ino, SIZE_MAX when it was not reached. */
+size_t fsck_rec_find(const struct ck *ck, uint64_t ino);
+/* A node reached for the first time: recorded, its blocks owned, its contents read or queued. */
+int fsck_reach(struct ck *ck, struct node *c, const char *path);
+/* Parses queued directories until none is left, then settles the pending ones (which may queue
+ * more). */
+int fsck_drain(struct ck *ck);
+
+#endif

@@ -18,14 +18,22 @@ write_tree "$T/ref" rt
 rich_list "$T/ref" > "$T/want"
 entries=$(wc -l < "$T/want")
 
-# VARIANTS: media revision block-size (mkudffs) — default: the ones the writer must handle
+# VARIANTS (separated by ; or ,): media revision block-size [maker: mkudffs, the default, or pktfuse (pktfuse format)] —
+# default: the ones the writer must handle
 VARIANTS=${VARIANTS:-"hd 2.01 2048;cdrw 2.01 2048;hd 1.50 2048;dvdrw 2.00 2048;hd 2.01 512"}
-IFS=';' read -r -a variants <<< "$VARIANTS"
+IFS=';,' read -r -a variants <<< "$VARIANTS"
 for v in "${variants[@]}"; do
-	read -r media rev bs <<< "$v"
-	what="$media UDF $rev b$bs"
+	read -r media rev bs maker <<< "$v"
+	what="$media UDF $rev b$bs ${maker:-mkudffs}"
 	img="$T/$media-$rev-$bs.img"
-	mk_udf "$img" 96M "$media" "$rev" "$bs"
+	if [ "${maker:-mkudffs}" = pktfuse ]; then
+		rm -f "$img"
+		truncate -s 96M "$img"
+		"$PKTFUSE" format "$img" --media "$media" --revision "$rev" --block-size "$bs" > /dev/null ||
+			fail "$what: pktfuse format failed"
+	else
+		mk_udf "$img" 96M "$media" "$rev" "$bs"
+	fi
 	free0=$("$UDF_MANIFEST" --statfs "$img" | awk -F= '$1 == "freeblocks" { print $2 }')
 	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$media")"
 	assert_rw "$T/mnt"

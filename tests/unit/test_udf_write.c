@@ -505,6 +505,44 @@ START_TEST(data_aligns_to_packets_at_every_block_size)
 }
 END_TEST
 
+/* A symlink is at most one block, as Linux's udf reads and writes them: at 1024 a target of 60
+ * components (1028 bytes recorded) is ENAMETOOLONG, one of 59 (1011) is kept; at 2048 both are. */
+START_TEST(symlink_fits_one_block)
+{
+	char t60[1024], t59[1024];
+	size_t n = 0;
+	for (int i = 1; i <= 60; i++) {
+		if (i == 60)
+			memcpy(t59, t60, n);
+		n += (size_t)snprintf(t60 + n, sizeof(t60) - n, "component-%02d/", i);
+	}
+	strcpy(t59 + 59 * 13, "end");
+	strcpy(t60 + n, "end");
+	static const uint32_t sizes[] = {1024, 2048};
+	for (size_t k = 0; k < 2; k++) {
+		struct mem m;
+		struct stat st;
+		uint64_t ino;
+		char back[1100];
+		mem_init_bs(&m, 8, UDF_MEDIA_HD, 0x0201, 15, sizes[k]);
+		struct udf_fs *fs = mount_mem(&m);
+		uint64_t root = udf_root_ino(fs);
+		ck_assert_int_eq(udf_create(fs, root, "l60", S_IFLNK | 0777, 0, 0, t60, &ino, &st),
+				 sizes[k] == 1024 ? -ENAMETOOLONG : 0);
+		ck_assert_int_eq(udf_create(fs, root, "l59", S_IFLNK | 0777, 0, 0, t59, &ino, &st), 0);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		fs = mount_mem(&m);
+		ck_assert_int_ne(lookup_ino(fs, root, "l59", NULL), 0);
+		ck_assert_int_eq(udf_readlink(fs, lookup_ino(fs, root, "l59", NULL), back, sizeof(back)), 0);
+		ck_assert_str_eq(back, t59);
+		ck_assert_int_eq(lookup_ino(fs, root, "l60", NULL) != 0, sizes[k] == 2048);
+		udf_unmount(fs);
+		mem_free(&m);
+	}
+}
+END_TEST
+
 /* A write that runs out of free blocks while blocks freed since the last commit wait: the commit it
  * triggers in its middle must keep the blocks the write already took. */
 START_TEST(commit_in_the_middle_of_a_write)
@@ -785,6 +823,7 @@ int main(void)
 	tcase_add_test(tc, enospc_then_sound);
 	tcase_add_test(tc, commit_in_the_middle_of_a_write);
 	tcase_add_test(tc, data_aligns_to_packets_at_every_block_size);
+	tcase_add_test(tc, symlink_fits_one_block);
 	tcase_add_test(tc, grow_across_a_commit);
 	tcase_add_test(tc, many_entries_one_dir);
 	tcase_add_test(tc, model_hd_201);

@@ -24,7 +24,8 @@
 
 #define FORMAT_USAGE                                                                                          \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
-	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r]"
+	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--block-size 512|1024|2048|4096] "                       \
+	"[--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r]"
 
 #define FORMAT_HELP                                                                                          \
 	FORMAT_USAGE                                                                                         \
@@ -40,6 +41,8 @@
 	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
 	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
+	"    --block-size N    UDF logical block size 512, 1024, 2048 (default) or 4096 bytes; sparable\n"   \
+	"                      (cdrw, dvdrw) and write-once layouts take 2048 only\n"                        \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
 	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r: an image of a write-once\n"    \
 	"                      disc, UDF 2.01 with a VAT, that grows as it is written)\n"                    \
@@ -85,8 +88,8 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 		return 0;
 	}
 	printf("%s: UDF %x.%02x on %s: %s partition at block %u, %u blocks of %u bytes (%u free)", source, rev >> 8,
-	       rev & 0xff, what, l.packet_len ? "sparable" : "plain", l.part_start, l.part_len, PKT_SECTOR_SIZE,
-	       l.part_len - l.used);
+	       rev & 0xff, what, l.packet_len ? "sparable" : "plain", l.part_start, l.part_len,
+	       uo->block_size ? uo->block_size : 2048u, l.part_len - l.used);
 	if (l.packet_len)
 		printf(", packets of %u, %u spare packets", l.packet_len, l.spare_blocks / l.packet_len);
 	printf(", label \"%s\"\n", uo->label);
@@ -138,7 +141,8 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
-		static const char *const valued[] = {"--label", "--uid", "--gid", "--mode", "--revision", "--media"};
+		static const char *const valued[] = {"--label",	   "--uid",	   "--gid",  "--mode",
+						     "--revision", "--block-size", "--media"};
 		const char *name = NULL;
 		for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
 			size_t n = strlen(valued[k]);
@@ -189,6 +193,16 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 						val);
 					return 2;
 				}
+			} else if (!strcmp(name, "--block-size")) {
+				errno = 0;
+				v = strtoul(val, &end, 10);
+				if (!*val || *end || errno || (v != 512 && v != 1024 && v != 2048 && v != 4096)) {
+					fprintf(stderr,
+						"pktfuse: format: --block-size '%s': one of 512, 1024, 2048 or 4096\n",
+						val);
+					return 2;
+				}
+				fa->uo.block_size = (uint32_t)v;
 			} else {
 				int m = udf_media_parse(val);
 				if (m < 0) {

@@ -32,6 +32,8 @@ struct udf_append_state {
 	bool closed;		/* finalized: nothing can be written */
 };
 
+#define UDF_SECTOR_BYTES 2048u /* the unit of udf_io's packet_blocks (the packet cache's sector) */
+
 struct udf_io {
 	/* Reads len bytes at byte offset off of the medium; 0 or -errno.  Thread-safe. */
 	int (*read)(void *ctx, uint64_t off, size_t len, void *buf);
@@ -44,7 +46,10 @@ struct udf_io {
 	int (*write)(void *ctx, uint64_t off, size_t len, const void *buf);
 	/* Barrier: returns when everything written before is on the medium.  0 or -errno. */
 	int (*flush)(void *ctx);
-	uint32_t packet_blocks; /* the medium's packet size in UDF blocks (allocation aligns to it), 0 unknown */
+	/* The medium's packet size in 2048-byte sectors, the packet cache's unit (allocation aligns to
+	 * whole packets: the engine converts to its blocks, 4 to a sector at 512, half a one at 4096);
+	 * 0 unknown.  Write-once media (2048-byte blocks only) count their write units the same way. */
+	uint32_t packet_blocks;
 	/* Defect management, after flush failed: writes each packet that failed again, and where that
 	 * fails asks relocate (the engine: the sparing table) for another place.  NULL: not offered. */
 	int (*rescue)(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);

@@ -230,6 +230,12 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 	l->mvds = 96;
 	l->lvid = 128;
 	uint64_t min_blocks;
+	if (sparable(o->media) && bs != 2048) {
+		/* defect management (the sparing table, the cache's relocation) works in 2048-byte sectors */
+		snprintf(err, errlen, "block size %u: a sparable layout (%s) takes 2048-byte blocks only", bs,
+			 udf_media_name(o->media));
+		return -EINVAL;
+	}
 	if (sparable(o->media)) {
 		uint32_t pl = o->packet_len ? o->packet_len : (o->media == UDF_MEDIA_CDRW ? 32 : 16);
 		if (pl != 16 && pl != 32) {

@@ -35,7 +35,7 @@ struct udf_format_opts {
 	mode_t root_mode; /* permissions of the root directory; 0 → 0755 */
 	enum udf_media media;
 	unsigned packet_len; /* sparable media only; 0 → 32 on CD-RW, 16 on DVD-RW */
-	uint32_t block_size; /* 0 → 2048 (the only size the block layer has) */
+	uint32_t block_size; /* 512, 1024, 2048 or 4096 (sparable and write-once: 2048 only); 0 → 2048 */
 	/* write-once media: blocks lost after every write unit (a CD-R in a drive: 7; image files: 0) */
 	uint32_t link_blocks;
 };

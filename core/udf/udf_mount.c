@@ -216,6 +216,21 @@ static int ro(struct udf_fs *fs, const char *why)
 	return 0;
 }
 
+/* The fewest blocks that make whole packets of the medium (io.packet_blocks counts 2048-byte
+ * sectors): 128 blocks of 512 for a packet of 32 sectors, 16 of 4096. */
+static uint32_t packet_in_blocks(const struct udf_fs *fs)
+{
+	uint64_t pbytes = (uint64_t)(fs->io.packet_blocks ? fs->io.packet_blocks : 16) * UDF_SECTOR_BYTES;
+	uint64_t a = pbytes, b = fs->bs;
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	uint64_t lcm = pbytes / a * fs->bs;
+	return (uint32_t)(lcm / fs->bs);
+}
+
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen)
 {
 	(void)opts;
@@ -290,8 +305,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		w->free_blocks += (uint64_t)__builtin_popcount(w->sbd[SBD_BITMAP + i]);
 	for (uint64_t b = w->nbits / 8 * 8; b < w->nbits; b++)
 		w->free_blocks += udf_bm_is_free(w, b);
-	w->pkt = fs->parts[0].kind == PART_SPARABLE ? fs->parts[0].packet_len
-						    : (fs->io.packet_blocks ? fs->io.packet_blocks : 16);
+	w->pkt = fs->parts[0].kind == PART_SPARABLE ? fs->parts[0].packet_len : packet_in_blocks(fs);
 	/* File entries and directories gather near the start, file data after a small zone, so that
 	 * one commit rewrites few packets. */
 	w->meta_goal = 0;

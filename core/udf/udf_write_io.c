@@ -125,6 +125,7 @@ int udf_barrier(struct udf_fs *fs)
 	if (!fs->io.flush)
 		return 0;
 	int rc = fs->io.flush(fs->io.ctx);
+	/* defect management only at 2048-byte blocks, where a block is the cache's sector */
 	if (rc == -EIO && fs->io.rescue && fs->parts[0].kind == PART_SPARABLE && fs->parts[0].stable_raw &&
 	    fs->bs == 2048 && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
 		rc = fs->io.flush(fs->io.ctx); /* the moved packets and the sparing tables, synced */

@@ -358,7 +358,8 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 			rc = -ENOMEM;
 			goto out;
 		}
-		linklen = encode_symlink(target, link, 4096);
+		/* at most one block: Linux's udf reads no longer symlink (ENAMETOOLONG), nor writes one */
+		linklen = encode_symlink(target, link, fs->bs < 4096 ? fs->bs : 4096);
 		if (linklen < 0) {
 			rc = linklen;
 			free(link);

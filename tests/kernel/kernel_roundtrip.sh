@@ -124,14 +124,31 @@ pktfuse_changes() {
 	(check_udfinfo "$img" "$(basename "$img") changed by pktfuse") > /dev/null || problem "$(basename "$img"): udfinfo after pktfuse changed it"
 }
 
-# 1. the images
+# make_image IMG "MEDIA REVISION BLOCK-SIZE [MAKER]": mkudffs (the default) or pktfuse format makes it
+make_image() {
+	local media rev bs maker
+	read -r media rev bs maker <<< "$2"
+	if [ "${maker:-mkudffs}" = pktfuse ]; then
+		rm -f "$1"
+		truncate -s 96M "$1"
+		"$PKTFUSE" format "$1" --media "$media" --revision "$rev" --block-size "$bs" --uid 0 --gid 0 > /dev/null ||
+			fail "pktfuse format $2 failed"
+	else
+		mk_udf "$1" 96M "$media" "$rev" "$bs"
+	fi
+}
+
+# 1. the images (KR_W1, KR_W2: the two pktfuse writes first, as make_image takes them)
 mkdir -p "$T/mnt"
 mk_udf "$T/k.img" 64M cdrw 2.01          # the kernel alone writes this one first
-mk_udf "$T/w1.img" 96M hd 2.01 2048
-mk_udf "$T/w2.img" 96M cdrw 1.50
+KR_W1=${KR_W1:-hd 2.01 2048}
+KR_W2=${KR_W2:-cdrw 1.50 2048}
+make_image "$T/w1.img" "$KR_W1"
+make_image "$T/w2.img" "$KR_W2"
+note "w1: $KR_W1; w2: $KR_W2"
 w1ok=1 w2ok=1
-pktfuse_writes "$T/w1.img" hd kr1 "$T/w1.want" || w1ok=0
-pktfuse_writes "$T/w2.img" cdrw kr2 "$T/w2.want" || w2ok=0
+pktfuse_writes "$T/w1.img" "${KR_W1%% *}" kr1 "$T/w1.want" || w1ok=0
+pktfuse_writes "$T/w2.img" "${KR_W2%% *}" kr2 "$T/w2.want" || w2ok=0
 
 # 2. the kernel reads and changes all three
 python3 "$HERE/gpt_disk.py" build "$T/disk.img" "$T/k.img" "$T/w1.img" "$T/w2.img"

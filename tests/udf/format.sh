@@ -126,6 +126,30 @@ for media in hd cdrw dvdrw dvdram dvd+rw bdre; do
 	done
 done
 
+# ---- every block size UDF allows (plain layout): the layout, block size and free space of mkudffs's ----
+for bs in 512 1024 2048 4096; do
+	for rev in 1.50 2.01; do
+		img="$W/img"
+		rm -f "$img" "$W/mk"
+		truncate -s 48M "$img" "$W/mk"
+		"$PKTFUSE" format "$img" --block-size "$bs" --revision "$rev" > "$W/out" 2> "$W/err" ||
+			fail "b$bs $rev: format failed: $(cat "$W/err")"
+		grep -q "blocks of $bs bytes" "$W/out" || fail "b$bs $rev: $(cat "$W/out")"
+		udfinfo "$img" > "$W/info" 2> /dev/null || fail "b$bs $rev: udfinfo cannot read it"
+		[ "$(val blocksize "$W/info")" = "$bs" ] || fail "b$bs $rev: udfinfo block size $(val blocksize "$W/info")"
+		[ "$(val udfrev "$W/info")" = "$rev" ] || fail "b$bs $rev: udfrev $(val udfrev "$W/info")"
+		[ "$(val integrity "$W/info")" = closed ] || fail "b$bs $rev: integrity $(val integrity "$W/info")"
+		mkudffs --media-type=hd --udfrev="$rev" --blocksize="$bs" "$W/mk" > /dev/null 2>&1
+		udfinfo "$W/mk" > "$W/mkinfo" 2> /dev/null
+		diff <(grep '^start=' "$W/mkinfo") <(grep '^start=' "$W/info") > "$W/diff" ||
+			{ cat "$W/diff"; fail "b$bs $rev: the layout differs from mkudffs's"; }
+		"$MANIFEST_TOOL" --statfs "$img" > "$W/ours" || fail "b$bs $rev: our reader cannot mount it"
+		[ "$(val freeblocks "$W/ours")" = "$(val freeblocks "$W/info")" ] ||
+			fail "b$bs $rev: our reader says $(val freeblocks "$W/ours") free, udfinfo $(val freeblocks "$W/info")"
+		echo "ok: b$bs UDF $rev: the areas of mkudffs, $(val freeblocks "$W/info") blocks free"
+	done
+done
+
 # ---- refusals: one line, the right exit status, nothing changed ----
 refuse() { # refuse STATUS WORD ARGS...
 	local want=$1 word=$2 rc=0
@@ -165,6 +189,12 @@ truncate -s 48M "$W/bad"
 refuse 2 "--revision" "$W/bad" --revision 2.50
 refuse 2 "--revision" "$W/bad" --revision=1.02
 refuse 2 "--media" "$W/bad" --media zip
+refuse 2 "--block-size" "$W/bad" --block-size 1000
+refuse 2 "--block-size" "$W/bad" --block-size=8192
+refuse 1 "sparable layout (cdrw) takes 2048-byte blocks only" "$W/bad" --block-size 1024 --media cdrw
+refuse 1 "sparable layout (dvdrw) takes 2048-byte blocks only" "$W/bad" --block-size 4096 --media dvdrw
+refuse 2 "write-once discs have sectors of 2048 bytes" "$W/bad.cdr" --block-size 512 --media cdr
+[ ! -e "$W/bad.cdr" ] || fail "a refused write-once format created the image"
 refuse 2 "--uid" "$W/bad" --uid abc
 refuse 2 "--gid" "$W/bad" --gid -5
 refuse 2 "--mode" "$W/bad" --mode 999

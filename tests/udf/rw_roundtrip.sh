@@ -14,18 +14,37 @@ need_udftools
 
 # The reference: the same commands on a tmpfs (mode 755, as mkudffs makes the root)
 mount_fs tmpfs "$T/ref" -t tmpfs -o size=128m,mode=755
-write_tree "$T/ref" rt
-rich_list "$T/ref" > "$T/want"
-entries=$(wc -l < "$T/want")
+# reference LINKS: the tree with a long symlink of LINKS components (a symlink is at most one block:
+# 60 for blocks of 2048 and more, 28 for smaller ones)
+reference() {
+	[ "${ref_links:-}" = "$1" ] && return
+	find "$T/ref" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+	LONG_LINK_COMPONENTS=$1 write_tree "$T/ref" rt
+	rich_list "$T/ref" > "$T/want"
+	entries=$(wc -l < "$T/want")
+	ref_links=$1
+}
 
-# VARIANTS: media revision block-size (mkudffs) — default: the ones the writer must handle
+# VARIANTS (separated by ; or ,): media revision block-size [maker: mkudffs, the default, or pktfuse (pktfuse format)] —
+# default: the ones the writer must handle
 VARIANTS=${VARIANTS:-"hd 2.01 2048;cdrw 2.01 2048;hd 1.50 2048;dvdrw 2.00 2048;hd 2.01 512"}
-IFS=';' read -r -a variants <<< "$VARIANTS"
+IFS=';,' read -r -a variants <<< "$VARIANTS"
 for v in "${variants[@]}"; do
-	read -r media rev bs <<< "$v"
-	what="$media UDF $rev b$bs"
+	read -r media rev bs maker <<< "$v"
+	what="$media UDF $rev b$bs ${maker:-mkudffs}"
+	links=60
+	[ "$bs" -ge 2048 ] || links=28
+	reference "$links"
+	export LONG_LINK_COMPONENTS=$links
 	img="$T/$media-$rev-$bs.img"
-	mk_udf "$img" 96M "$media" "$rev" "$bs"
+	if [ "${maker:-mkudffs}" = pktfuse ]; then
+		rm -f "$img"
+		truncate -s 96M "$img"
+		"$PKTFUSE" format "$img" --media "$media" --revision "$rev" --block-size "$bs" > /dev/null ||
+			fail "$what: pktfuse format failed"
+	else
+		mk_udf "$img" 96M "$media" "$rev" "$bs"
+	fi
 	free0=$("$UDF_MANIFEST" --statfs "$img" | awk -F= '$1 == "freeblocks" { print $2 }')
 	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$media")"
 	assert_rw "$T/mnt"

@@ -135,7 +135,9 @@ write_tree() {
 	ln -s /no/such/target/anywhere "$d/links/dangling"
 	ln -s ./../links/./relative "$d/links/dots"
 	ln -s "../names/日本語のファイル.txt" "$d/links/unicode-target"
-	ln -s "$(for i in $(seq 1 60); do printf 'component-%02d/' "$i"; done)end" "$d/links/long-target"
+	# LONG_LINK_COMPONENTS: fewer where the block is smaller (a symlink is at most one block, as in
+	# Linux's udf: 28 fit 512 bytes, the default 60 need 1028)
+	ln -s "$(for i in $(seq 1 "${LONG_LINK_COMPONENTS:-60}"); do printf 'component-%02d/' "$i"; done)end" "$d/links/long-target"
 	ln -s "$NAME_ASCII254" "$d/names/link-to-longest"
 	# hard links: three names of one file in three directories
 	"$PATTERN" "$s-hard" 5000 > "$d/links/hard-a"

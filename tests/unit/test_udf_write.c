@@ -20,7 +20,8 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
-#define BS 2048u
+#define BS 2048u     /* the block size of the tests that do not name one */
+#define SECTOR 2048u /* the packet cache's sector: packets are counted in these */
 
 struct pw {
 	uint64_t off;
@@ -37,7 +38,7 @@ struct mem {
 	long calls, crash_at;
 	bool crashed;
 	uint8_t *cut; /* the medium after the power cut */
-	unsigned pkt; /* blocks per packet */
+	unsigned pkt; /* 2048-byte sectors per packet, as the packet cache counts them */
 	uint64_t rng;
 };
 
@@ -53,7 +54,7 @@ static void pend_clear(struct mem *m)
  * newer one). */
 static void power_cut(struct mem *m)
 {
-	size_t pbytes = (size_t)m->pkt * BS;
+	size_t pbytes = (size_t)m->pkt * SECTOR;
 
 	m->crashed = true;
 	m->cut = malloc(m->size);
@@ -137,10 +138,10 @@ static int fmt_write(void *ctx, uint64_t off, size_t len, const void *buf)
 	return 0;
 }
 
-static void mem_init(struct mem *m, size_t mib, enum udf_media media, unsigned rev, uint64_t seed)
+static void mem_init_bs(struct mem *m, size_t mib, enum udf_media media, unsigned rev, uint64_t seed, uint32_t bs)
 {
 	char err[256];
-	struct udf_format_opts fo = {.revision = rev, .media = media, .uid = 0, .gid = 0};
+	struct udf_format_opts fo = {.revision = rev, .media = media, .uid = 0, .gid = 0, .block_size = bs};
 
 	memset(m, 0, sizeof(*m));
 	m->size = mib << 20;
@@ -149,6 +150,11 @@ static void mem_init(struct mem *m, size_t mib, enum udf_media media, unsigned r
 	m->pkt = media == UDF_MEDIA_CDRW ? 32 : 16;
 	m->rng = seed * 2654435761u + 1;
 	ck_assert_msg(udf_format(&fo, fmt_write, m, m->size, err, sizeof(err)) == 0, "format: %s", err);
+}
+
+static void mem_init(struct mem *m, size_t mib, enum udf_media media, unsigned rev, uint64_t seed)
+{
+	mem_init_bs(m, mib, media, rev, seed, BS);
 }
 
 static void mem_free(struct mem *m)
@@ -179,13 +185,13 @@ static struct udf_fs *mount_mem(struct mem *m)
 	return fs;
 }
 
-static void run_model(enum udf_media media, unsigned rev, uint64_t seed)
+static void run_model_bs(enum udf_media media, unsigned rev, uint64_t seed, uint32_t bs)
 {
 	struct mem m;
 	struct model md;
 	uint64_t rng = seed * 7919 + 17;
 
-	mem_init(&m, 24, media, rev, seed);
+	mem_init_bs(&m, 24, media, rev, seed, bs);
 	struct udf_fs *fs = mount_mem(&m);
 	model_setup(fs, &md);
 	for (int round = 0; round < 4; round++) {
@@ -220,8 +226,9 @@ static void run_model(enum udf_media media, unsigned rev, uint64_t seed)
 	udf_unmount(fs);
 	/* a fresh format has the same free space */
 	struct mem fresh;
-	mem_init(&fresh, 24, media, rev, seed);
+	mem_init_bs(&fresh, 24, media, rev, seed, bs);
 	struct udf_fs *f2 = mount_mem(&fresh);
+	ck_assert_uint_eq(before.block_size, bs);
 	struct udf_statfs after;
 	udf_statfs(f2, &after);
 	ck_assert_msg(before.free_blocks == after.free_blocks, "space leaked: %llu free, fresh %llu",
@@ -231,6 +238,24 @@ static void run_model(enum udf_media media, unsigned rev, uint64_t seed)
 	model_free(&md);
 	mem_free(&m);
 }
+
+static void run_model(enum udf_media media, unsigned rev, uint64_t seed)
+{
+	run_model_bs(media, rev, seed, BS);
+}
+
+/* Every block size UDF allows, at the oldest and the newest revision written: a block of 512 is a
+ * quarter of the cache's sector, one of 4096 two sectors. */
+START_TEST(model_block_sizes)
+{
+	static const uint32_t sizes[] = {512, 1024, 2048, 4096};
+	static const unsigned revs[] = {0x0150, 0x0201};
+	for (size_t b = 0; b < 4; b++)
+		for (size_t r = 0; r < 2; r++)
+			for (uint64_t seed = 300; seed <= 302; seed++)
+				run_model_bs(UDF_MEDIA_HD, revs[r], seed + b * 10 + r * 100, sizes[b]);
+}
+END_TEST
 
 START_TEST(model_hd_201)
 {
@@ -447,6 +472,74 @@ START_TEST(enospc_then_sound)
 	udf_unmount(fs);
 	free(chunk);
 	mem_free(&m);
+}
+END_TEST
+
+/* A big file's data starts a packet of the medium at every block size: udf_io counts packets in
+ * 2048-byte sectors (16 here, 32 KiB), which are 64 blocks of 512 and 8 of 4096. */
+START_TEST(data_aligns_to_packets_at_every_block_size)
+{
+	static const uint32_t sizes[] = {512, 1024, 2048, 4096};
+	const size_t len = 256 * 1024;
+	uint8_t *chunk = malloc(len);
+
+	fill(chunk, len, 21);
+	for (size_t k = 0; k < 4; k++) {
+		struct mem m;
+		struct stat st;
+		uint64_t ino;
+		mem_init_bs(&m, 8, UDF_MEDIA_HD, 0x0201, 14, sizes[k]);
+		struct udf_fs *fs = mount_mem(&m);
+		ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "big", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_write(fs, ino, 0, len, chunk), (ssize_t)len);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		const uint8_t *at = memmem(m.cur, m.size, chunk, 4096);
+		ck_assert_ptr_nonnull(at);
+		size_t off = (size_t)(at - m.cur), pbytes = (size_t)m.pkt * SECTOR;
+		ck_assert_msg(off % pbytes == 0, "block size %u: the data starts at byte %zu, %zu into a packet",
+			      sizes[k], off, off % pbytes);
+		mem_free(&m);
+	}
+	free(chunk);
+}
+END_TEST
+
+/* A symlink is at most one block, as Linux's udf reads and writes them: at 1024 a target of 60
+ * components (1028 bytes recorded) is ENAMETOOLONG, one of 59 (1011) is kept; at 2048 both are. */
+START_TEST(symlink_fits_one_block)
+{
+	char t60[1024], t59[1024];
+	size_t n = 0;
+	for (int i = 1; i <= 60; i++) {
+		if (i == 60)
+			memcpy(t59, t60, n);
+		n += (size_t)snprintf(t60 + n, sizeof(t60) - n, "component-%02d/", i);
+	}
+	strcpy(t59 + 59 * 13, "end");
+	strcpy(t60 + n, "end");
+	static const uint32_t sizes[] = {1024, 2048};
+	for (size_t k = 0; k < 2; k++) {
+		struct mem m;
+		struct stat st;
+		uint64_t ino;
+		char back[1100];
+		mem_init_bs(&m, 8, UDF_MEDIA_HD, 0x0201, 15, sizes[k]);
+		struct udf_fs *fs = mount_mem(&m);
+		uint64_t root = udf_root_ino(fs);
+		ck_assert_int_eq(udf_create(fs, root, "l60", S_IFLNK | 0777, 0, 0, t60, &ino, &st),
+				 sizes[k] == 1024 ? -ENAMETOOLONG : 0);
+		ck_assert_int_eq(udf_create(fs, root, "l59", S_IFLNK | 0777, 0, 0, t59, &ino, &st), 0);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		fs = mount_mem(&m);
+		ck_assert_int_ne(lookup_ino(fs, root, "l59", NULL), 0);
+		ck_assert_int_eq(udf_readlink(fs, lookup_ino(fs, root, "l59", NULL), back, sizeof(back)), 0);
+		ck_assert_str_eq(back, t59);
+		ck_assert_int_eq(lookup_ino(fs, root, "l60", NULL) != 0, sizes[k] == 2048);
+		udf_unmount(fs);
+		mem_free(&m);
+	}
 }
 END_TEST
 
@@ -729,11 +822,14 @@ int main(void)
 	tcase_add_test(tc, fragmented_files);
 	tcase_add_test(tc, enospc_then_sound);
 	tcase_add_test(tc, commit_in_the_middle_of_a_write);
+	tcase_add_test(tc, data_aligns_to_packets_at_every_block_size);
+	tcase_add_test(tc, symlink_fits_one_block);
 	tcase_add_test(tc, grow_across_a_commit);
 	tcase_add_test(tc, many_entries_one_dir);
 	tcase_add_test(tc, model_hd_201);
 	tcase_add_test(tc, model_cdrw_201);
 	tcase_add_test(tc, model_150_200);
+	tcase_add_test(tc, model_block_sizes);
 	tcase_add_test(tc, power_cut_hd);
 	tcase_add_test(tc, power_cut_cdrw);
 	suite_add_tcase(s, tc);

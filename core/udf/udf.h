@@ -4,9 +4,10 @@
  * byte comes through struct udf_io, so the engine reads and writes through the packet cache.  The
  * disc is untrusted input: every descriptor is verified and every length bounds-checked.
  *
- * Writing (revisions 1.50-2.01, one physical or sparable partition with a space bitmap): changes
- * are made in memory and committed by udf_sync (on fsync, periodically, and at unmount) in an
- * order that keeps the disc consistent if the process dies at any moment.
+ * Writing (revisions 1.50-2.01, one physical or sparable partition with a space bitmap, or on
+ * write-once media a physical and a virtual partition with a VAT, udf_vat.c): changes are made in
+ * memory and committed by udf_sync (on fsync, periodically, and at unmount) in an order that keeps
+ * the disc consistent if the process dies at any moment.
  *
  * Threads: every function here may be called from any thread; each takes the mount's one lock for
  * its whole run, I/O through struct udf_io and commits included, so calls on one mount are

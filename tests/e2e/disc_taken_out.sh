@@ -11,11 +11,7 @@ P=$(user_copy "$PKTFUSE")
 H="$T/home"
 install -d -o "$U" -m 700 "$H"
 as_user mkdir "$H/cd"
-printf '#!/bin/sh\nexec runuser -u %s -- %s "$@"\n' "$U" "$P" > "$T/pktfuse-as-user"
-chmod 755 "$T/pktfuse-as-user"
-# user_stat MOUNTPOINT NAME: stat_of, through the user's own pktfuse (root cannot see a user's mount)
-user_stat() { PKTFUSE="$T/pktfuse-as-user" stat_of "$@"; }
-control() { as_user sh -c 'printf "%s\n" "$1" > "$2.tmp" && mv "$2.tmp" "$2"' _ "$1" "$H/cd.img.ctl"; }
+control() { emu_control "$H/cd.img" "$1"; }
 # wait_for TEXT FILE: FILE (the daemon's log) gets a line with TEXT within 60 s
 wait_for() {
 	local i

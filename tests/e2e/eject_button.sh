@@ -11,12 +11,8 @@ P=$(user_copy "$PKTFUSE")
 H="$T/home"
 install -d -o "$U" -m 700 "$H"
 as_user mkdir "$H/cd"
-# user_stat MOUNTPOINT NAME: stat_of, through the user's own pktfuse (root cannot see a user's mount)
-printf '#!/bin/sh\nexec runuser -u %s -- %s "$@"\n' "$U" "$P" > "$T/pktfuse-as-user"
-chmod 755 "$T/pktfuse-as-user"
-user_stat() { PKTFUSE="$T/pktfuse-as-user" stat_of "$@"; }
 # control WORD: what a person does to the emulated drive, written whole as emu.h asks
-control() { as_user sh -c 'printf "%s\n" "$1" > "$2.tmp" && mv "$2.tmp" "$2"' _ "$1" "${2:-$H/cd.img}.ctl"; }
+control() { emu_control "${2:-$H/cd.img}" "$1"; }
 # wait_file_gone PATH: the emulator obeyed the control file (60 s at most)
 wait_file_gone() {
 	local i

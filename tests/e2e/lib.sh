@@ -199,3 +199,17 @@ make_tree() {
 tree_sums() { # tree_sums DIR → sorted "type path sha" lines
 	(cd "$1" && find . -mindepth 1 \( -type f -printf 'f %p ' -exec sh -c 'sha256sum < "$1" | cut -c1-64' _ {} \; \) -o \( -type l -printf 'l %p %l\n' \) -o \( -type d -printf 'd %p\n' \) | sort)
 }
+
+# user_stat MOUNTPOINT NAME: stat_of through the test user's copy of pktfuse in $P (root cannot see a
+# user's mount); after use_test_user
+user_stat() {
+	[ -x "$T/pktfuse-as-user" ] || {
+		printf '#!/bin/sh\nexec runuser -u %s -- %s "$@"\n' "$U" "$P" > "$T/pktfuse-as-user"
+		chmod 755 "$T/pktfuse-as-user"
+	}
+	PKTFUSE="$T/pktfuse-as-user" stat_of "$@"
+}
+
+# emu_control IMAGE WORD: what a person does to the emulated drive of IMAGE (its control file, written
+# whole as mmc/emu/emu.h asks), as the test user
+emu_control() { as_user sh -c 'printf "%s\n" "$1" > "$2.tmp" && mv "$2.tmp" "$2"' _ "$2" "$1.ctl"; }

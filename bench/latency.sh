@@ -9,7 +9,7 @@
 #      writes until the drive has seen the commit's third cache flush (SYNCHRONIZE CACHE, its log);
 #   b. by another process's fsync(2) of the file (-o commit=600, so that only the fsync commits): the
 #      window is the fsync's run.
-#   The samples started in the window give p50/p99/max.
+#   p50/p99/max: the wait of an ls -l issued every 10 ms of the window (window_stats says how).
 # Usage: bench/latency.sh [ROUNDS] (default 1); SIZE=MiB (default 8); PKTFUSE_OLD=BINARY also
 # measures another build in the same rounds (before/after side by side)
 set -euo pipefail
@@ -60,16 +60,30 @@ stop_probe() {
 	wait "$probe_pid" || true
 	probe_pid=
 }
-# window_stats SAMPLES FROM TO → "n N p50 X ms p99 Y ms max Z ms" of the samples started in [FROM, TO]
+# window_stats SAMPLES FROM TO → the wait of an ls -l issued every 10 ms of [FROM, TO] (p50, p99,
+# max), estimated from the probe's back-to-back samples: issued while a sample runs, it would start
+# when that one ends and then take as long as the next one; issued between samples, as long as the
+# next one.  (The samples' own percentiles would count a sample stuck for a whole commit once.)
 window_stats() {
 	python3 - "$@" << 'EOF'
-import sys
+import bisect, sys
 f, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-v = sorted(float(l.split()[1]) * 1000 for l in open(f) if a <= float(l.split()[0]) <= b)
-if not v:
+smp = sorted((float(s), float(s) + float(d)) for s, d in (l.split() for l in open(f)))
+ends = [e for _, e in smp]
+waits = []
+t = a
+while t <= b:
+    i = bisect.bisect_right(ends, t)
+    if i < len(smp):
+        s, e = smp[i]
+        nxt = smp[i + 1][1] - smp[i + 1][0] if i + 1 < len(smp) else e - s
+        waits.append((e - t + nxt) if s <= t else (e - s))
+    t += 0.01
+if not waits:
     print("no samples"); sys.exit()
+v = sorted(w * 1000 for w in waits)
 q = lambda p: v[min(len(v) - 1, int(p * len(v)))]
-print(f"n {len(v):4d}  p50 {q(0.5):8.1f} ms  p99 {q(0.99):8.1f} ms  max {v[-1]:8.1f} ms")
+print(f"p50 {q(0.5):8.1f} ms  p99 {q(0.99):8.1f} ms  max {v[-1]:8.1f} ms")
 EOF
 }
 write_file() { dd if=/dev/urandom of="$1" bs=1M count="$SIZE" status=none; }

@@ -2,7 +2,8 @@
 /*
  * The UDF writer's state and the functions its files share.  Not a public API: included only by the
  * files of core/udf (and by tests).  Everything here runs under the engine's lock (fs->lock, see
- * udf_int.h); fs->w is NULL on a read-only mount.
+ * udf_int.h) -- but for the sending of a commit_snap, which reads only what it recorded; fs->w is
+ * NULL on a read-only mount.
  */
 #ifndef PKTFUSE_UDF_W_H
 #define PKTFUSE_UDF_W_H

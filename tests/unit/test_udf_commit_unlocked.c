@@ -29,6 +29,7 @@ struct medium {
 	pthread_cond_t cv;
 	unsigned flushes;    /* flushes begun */
 	unsigned hold_flush; /* this flush (1-based count) blocks until the gate opens; 0: none */
+	unsigned fail_flush; /* this flush fails with -EIO; 0: none */
 	bool held;	     /* a flush is blocked now */
 	bool open;
 };
@@ -62,7 +63,11 @@ static int m_flush(void *ctx)
 	struct medium *m = ctx;
 
 	pthread_mutex_lock(&m->mu);
-	if (++m->flushes == m->hold_flush) {
+	if (++m->flushes == m->fail_flush) {
+		pthread_mutex_unlock(&m->mu);
+		return -EIO;
+	}
+	if (m->flushes == m->hold_flush) {
 		m->held = true;
 		pthread_cond_broadcast(&m->cv);
 		while (!m->open)
@@ -294,6 +299,45 @@ START_TEST(test_cached_ops_while_commit_blocks)
 }
 END_TEST
 
+/* A commit whose I/O fails leaves its changes dirty (with a change made after it): the next commit
+ * records them all. */
+START_TEST(test_failed_commit_stays_dirty)
+{
+	struct medium m = {.data = calloc(1, DISC)};
+	char err[256];
+
+	ck_assert_ptr_nonnull(m.data);
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
+	struct udf_fs *fs = mount_it(&m);
+	uint64_t root = udf_root_ino(fs), dir;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	make_file(fs, dir, "f1", "f1");
+	ck_assert_int_eq(udf_sync(fs), 0);
+	make_file(fs, dir, "x", "x-data");
+	m.fail_flush = m.flushes + 2; /* after the commit's new places */
+	ck_assert_int_eq(udf_sync(fs), -EIO);
+	ck_assert(udf_dirty(fs));
+	make_file(fs, dir, "y", "y-data");
+	ck_assert_int_eq(udf_sync(fs), 0);
+	ck_assert(!udf_dirty(fs));
+	udf_unmount(fs);
+	fs = mount_it(&m);
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dir, &st), 0);
+	check_file(fs, dir, "f1", "f1");
+	check_file(fs, dir, "x", "x-data");
+	check_file(fs, dir, "y", "y-data");
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	pthread_cond_destroy(&m.cv);
+	pthread_mutex_destroy(&m.mu);
+	free(m.data);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_commit_unlocked");
@@ -301,6 +345,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 4 * WAIT_S + 60);
 	tcase_add_test(tc, test_cached_ops_while_commit_blocks);
+	tcase_add_test(tc, test_failed_commit_stays_dirty);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -338,6 +338,120 @@ START_TEST(test_failed_commit_stays_dirty)
 }
 END_TEST
 
+/* Fills the disc with one file; the bytes written. */
+static uint64_t fill_disc(struct udf_fs *fs, uint64_t dir, const char *name)
+{
+	static uint8_t chunk[1 << 20];
+	uint64_t ino, off = 0;
+	struct stat st;
+
+	ck_assert_int_eq(udf_create(fs, dir, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	for (;;) {
+		ssize_t w = udf_write(fs, ino, off, sizeof(chunk), chunk);
+		if (w <= 0)
+			break;
+		off += (uint64_t)w;
+		if ((size_t)w < sizeof(chunk))
+			break;
+	}
+	return off;
+}
+
+/* An operation that runs out of space while a commit that frees blocks is blocked in its barrier. */
+struct spacer {
+	struct udf_fs *fs;
+	struct medium *m;
+	uint64_t dir;
+	bool started, done;
+	int rc;
+	ssize_t wrote;
+};
+
+static void *space_thread(void *arg)
+{
+	static uint8_t data[2 << 20];
+	struct spacer *p = arg;
+	uint64_t ino;
+	struct stat st;
+
+	pthread_mutex_lock(&p->m->mu);
+	p->started = true;
+	pthread_cond_broadcast(&p->m->cv);
+	pthread_mutex_unlock(&p->m->mu);
+	memset(data, 'n', sizeof(data));
+	int rc = udf_create(p->fs, p->dir, "new", S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+	ssize_t w = rc ? 0 : udf_write(p->fs, ino, 0, sizeof(data), data);
+	pthread_mutex_lock(&p->m->mu);
+	p->rc = rc;
+	p->wrote = w;
+	p->done = true;
+	pthread_cond_broadcast(&p->m->cv);
+	pthread_mutex_unlock(&p->m->mu);
+	return NULL;
+}
+
+/* Space freed before a commit is there for an operation that needs it while that commit is blocked
+ * in the medium (udf_commit_for_space finishes the running commit, or runs after it): no ENOSPC,
+ * no deadlock; whichever comes first, the result is the same. */
+START_TEST(test_space_during_blocked_commit)
+{
+	struct medium m = {.data = calloc(1, DISC)};
+	char err[256];
+
+	ck_assert_ptr_nonnull(m.data);
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
+	struct udf_fs *fs = mount_it(&m);
+	uint64_t root = udf_root_ino(fs), dir;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	ck_assert_uint_gt(fill_disc(fs, dir, "fill"), 4u << 20);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	ck_assert_int_eq(udf_unlink(fs, dir, "fill"), 0); /* its blocks: allocatable after the commit */
+
+	pthread_mutex_lock(&m.mu);
+	m.hold_flush = m.flushes + 2;
+	pthread_mutex_unlock(&m.mu);
+	struct syncer first = {.fs = fs, .m = &m};
+	struct spacer p = {.fs = fs, .m = &m, .dir = dir};
+	pthread_t t1, tp;
+	ck_assert_int_eq(pthread_create(&t1, NULL, sync_thread, &first), 0);
+	bool held = wait_flag(&m, &m.held);
+	bool started = false;
+	if (held) {
+		ck_assert_int_eq(pthread_create(&tp, NULL, space_thread, &p), 0);
+		started = wait_flag(&m, &p.started);
+	}
+	open_gate(&m);
+	bool first_done = wait_flag(&m, &first.done);
+	bool p_done = started && wait_flag(&m, &p.done);
+	if (first_done)
+		pthread_join(t1, NULL);
+	if (p_done)
+		pthread_join(tp, NULL);
+	ck_assert_msg(held, "the commit never reached its second barrier");
+	ck_assert_msg(first_done && p_done, "a commit or the operation that needed its space did not end");
+	ck_assert_int_eq(first.rc, 0);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_int_eq(p.wrote, 2 << 20);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_it(&m);
+	uint64_t ino;
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dir, &st), 0);
+	ck_assert_int_eq(udf_lookup(fs, dir, "new", &ino, &st), 0);
+	ck_assert_int_eq(st.st_size, 2 << 20);
+	ck_assert_int_ne(udf_lookup(fs, dir, "fill", &ino, &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	pthread_cond_destroy(&m.cv);
+	pthread_mutex_destroy(&m.mu);
+	free(m.data);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_commit_unlocked");
@@ -346,6 +460,7 @@ int main(void)
 	tcase_set_timeout(tc, 4 * WAIT_S + 60);
 	tcase_add_test(tc, test_cached_ops_while_commit_blocks);
 	tcase_add_test(tc, test_failed_commit_stays_dirty);
+	tcase_add_test(tc, test_space_during_blocked_commit);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

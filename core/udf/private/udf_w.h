@@ -48,6 +48,7 @@ struct udf_w {
 	bool bm_stale;	      /* the medium's bitmap lags behind (frees applied after a commit) */
 	char held[128];	      /* udf_hold_changes: why changes are refused now ("" when they are not) */
 	bool spares_gone;     /* the sparing table's last spare was used by this mount: no more changes */
+	uint64_t early_spare; /* the medium sector of the spare the last early move was given (0: none) */
 	uint64_t plen;	      /* partition length in blocks */
 	uint64_t nbits;	      /* blocks the bitmap describes */
 	uint64_t free_blocks; /* allocatable now */

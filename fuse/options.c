@@ -352,7 +352,7 @@ void pktfuse_usage(const char *prog)
 	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
 	       "SOURCE is a drive (/dev/srN, /dev/sgN), an emulated drive (emu:PROFILE:IMAGE[,opt=val]) or an\n"
 	       "image file whose size is a multiple of 2048 bytes.  MOUNTPOINT shows the\n"
-	       "files of its UDF file system (writable on UDF 1.50-2.01; read-only otherwise, with the reason),\n"
+	       "files of its UDF file system (writable on UDF 1.02-2.01; read-only otherwise, with the reason),\n"
 	       "or with -o image the block file.  Unmount with `pktfuse umount MOUNTPOINT`: it waits until\n"
 	       "everything is on the disc and says what could not be written.  Errors of the background\n"
 	       "daemon go to syslog and to the last errors of `pktfuse status`.\n"

@@ -27,7 +27,7 @@ reference() {
 
 # VARIANTS (separated by ; or ,): media revision block-size [maker: mkudffs, the default, or pktfuse (pktfuse format)] —
 # default: the ones the writer must handle
-VARIANTS=${VARIANTS:-"hd 2.01 2048;cdrw 2.01 2048;hd 1.50 2048;dvdrw 2.00 2048;hd 2.01 512"}
+VARIANTS=${VARIANTS:-"hd 2.01 2048;cdrw 2.01 2048;hd 1.50 2048;dvdrw 2.00 2048;hd 2.01 512;hd 1.02 2048;dvdram 1.02 2048 pktfuse"}
 IFS=';,' read -r -a variants <<< "$VARIANTS"
 for v in "${variants[@]}"; do
 	read -r media rev bs maker <<< "$v"

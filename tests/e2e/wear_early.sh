@@ -59,4 +59,27 @@ done
 stop_pktfuse "$T/mnt"
 udfinfo "$img" > "$T/ui" 2>&1 || fail "udfinfo: $(cat "$T/ui")"
 grep -qx 'integrity=closed' "$T/ui" || fail "not closed: $(cat "$T/ui")"
-echo "PASS: worn packets moved to spares before they failed"
+
+# the spares kept for defects: with 9 of the 32 free, one early move leaves the 8 (a quarter) that
+# early moves never take; the next worn packet stays until the drive fails it, and the defect path
+# takes a kept spare: still no fsync fails
+"$PKTFUSE" format "emu:cdrw:$img,size=64M" --force > /dev/null || fail "format again"
+rm -rf "$XDG_STATE_HOME"
+use_spares "$img" 23 $t1 $t2
+[ "$(free_spares "$img" $t1)" = 9 ] || fail "table not prepared: $(free_spares "$img" $t1) free"
+start_pktfuse "emu:cdrw:$img,wear_limit=60" "$T/mnt" -o wear_rating=50
+for i in $(seq 1 $files); do
+	echo "file $i" > "$T/mnt/f.$i"
+	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$T/mnt/f.$i" ||
+		fail "with 9 spares free: fsync of file $i failed"
+done
+early=$(stat_of "$T/mnt" udf_moved_early_packets)
+moved=$(stat_of "$T/mnt" udf_relocated_packets)
+stop_pktfuse "$T/mnt"
+left=$(free_spares "$img" $t1)
+[ "$early" = 1 ] || fail "with 9 spares free, $early early moves (1 leaves the 8 kept)"
+[ "$moved" -gt 1 ] && [ "$left" = $((9 - moved)) ] ||
+	fail "$moved packets moved in all, $left spares left: the worn packet did not take a kept spare when it failed"
+[ "$left" = "$(free_spares "$img" $t2)" ] || fail "the table copies differ: $left / $(free_spares "$img" $t2) free"
+note "with 9 spares free: 1 early move, then $((moved - 1)) after failing into the kept ones ($left left)"
+echo "PASS: worn packets moved to spares before they failed, the spares kept for defects left to them"

@@ -24,7 +24,7 @@
 
 #define FORMAT_USAGE                                                                                          \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
-	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--block-size 512|1024|2048|4096] "                       \
+	"[--mode OCTAL] [--revision 1.02|1.50|2.00|2.01] [--block-size 512|1024|2048|4096] "                  \
 	"[--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r]"
 
 #define FORMAT_HELP                                                                                          \
@@ -40,7 +40,7 @@
 	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n" \
 	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
-	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
+	"    --revision R      UDF revision 1.02 (not on CD-RW, DVD-RW), 1.50, 2.00 or 2.01 (default)\n"     \
 	"    --block-size N    UDF logical block size 512, 1024, 2048 (default) or 4096 bytes; sparable\n"   \
 	"                      (cdrw, dvdrw) and write-once layouts take 2048 only\n"                        \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
@@ -182,14 +182,17 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				}
 				fa->uo.root_mode = (mode_t)v;
 			} else if (!strcmp(name, "--revision")) {
-				if (!strcmp(val, "1.50"))
+				if (!strcmp(val, "1.02"))
+					fa->uo.revision = 0x0102;
+				else if (!strcmp(val, "1.50"))
 					fa->uo.revision = 0x0150;
 				else if (!strcmp(val, "2.00"))
 					fa->uo.revision = 0x0200;
 				else if (!strcmp(val, "2.01"))
 					fa->uo.revision = 0x0201;
 				else {
-					fprintf(stderr, "pktfuse: format: --revision '%s': write 1.50, 2.00 or 2.01\n",
+					fprintf(stderr,
+						"pktfuse: format: --revision '%s': write 1.02, 1.50, 2.00 or 2.01\n",
 						val);
 					return 2;
 				}

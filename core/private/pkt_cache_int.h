@@ -115,10 +115,17 @@ struct pkt_cache {
 	 * (bounded memory), under lock. */
 	struct pkt_packet_wear wear[PKT_WEAR_TRACKED];
 	uint32_t nwear;
+	/* Early relocation (pkt_cache_set_wear_limit): the past counts sorted by packet, the limit (0: off). */
+	struct pkt_packet_wear wear_past[PKT_WEAR_TRACKED];
+	uint32_t nwear_past;
+	uint64_t wear_limit;
 };
 
 /* Counts a successful write of count sectors at lba in the wear table (rewritable media). Under lock. */
 void cache_count_writes(struct pkt_cache *c, uint64_t lba, uint32_t count);
+
+/* Writes of packet pkt over the medium's life as far as known: past mounts' and this cache's. Under lock. */
+uint64_t cache_lifetime_writes(const struct pkt_cache *c, uint64_t pkt);
 
 static inline uint64_t now_ms(void)
 {

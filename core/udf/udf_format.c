@@ -210,9 +210,14 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		snprintf(err, errlen, "block size %u: UDF here takes 512, 1024, 2048 or 4096", bs);
 		return -EINVAL;
 	}
-	if (rev != 0x0150 && rev != 0x0200 && rev != 0x0201) {
-		snprintf(err, errlen, "UDF revision %x.%02x: only 1.50, 2.00 and 2.01 are written", rev >> 8,
+	if (rev != 0x0102 && rev != 0x0150 && rev != 0x0200 && rev != 0x0201) {
+		snprintf(err, errlen, "UDF revision %x.%02x: only 1.02, 1.50, 2.00 and 2.01 are written", rev >> 8,
 			 rev & 0xff);
+		return -EINVAL;
+	}
+	if (rev < 0x0150 && sparable(o->media)) { /* as mkudffs refuses it */
+		snprintf(err, errlen, "UDF 1.02 has no sparable partition: %s takes 1.50 or later",
+			 udf_media_name(o->media));
 		return -EINVAL;
 	}
 	if ((unsigned)o->media > UDF_MEDIA_BDR) {

@@ -236,8 +236,8 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	(void)opts;
 	if (fs->sf.revision > 0x0201)
 		return ro(fs, "UDF revisions 2.50 and 2.60 are read-only in pktfuse for now");
-	if (fs->sf.revision < 0x0150)
-		return ro(fs, "UDF revisions before 1.50 are read-only in pktfuse");
+	if (fs->sf.revision < 0x0102)
+		return ro(fs, "UDF revisions before 1.02 are read-only in pktfuse");
 	for (unsigned i = 0; i < fs->nparts; i++) {
 		if (fs->parts[i].kind == PART_VIRTUAL) {
 			const char *why;

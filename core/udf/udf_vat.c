@@ -340,11 +340,18 @@ static uint8_t *vat_table(struct udf_fs *fs, size_t *len)
 	return data;
 }
 
+/* Whether the VAT's file entry is an EFE: from 2.50 on, as new files' (mkudffs writes it so too). */
+static bool vat_efe(const struct udf_fs *fs)
+{
+	return fs->sf.revision >= 0x0250;
+}
+
 /* The VAT's contents into the file entry fe when they fit (ICB flags 3), else into blocks staged
- * here, named by short allocation descriptors in fe (the entry is in the physical partition). */
+ * here, named by short allocation descriptors in fe (the entry is in the physical partition); at
+ * FE_HDR, with room left for an EFE's longer header when the entry becomes one. */
 static int vat_contents(struct udf_fs *fs, const uint8_t *data, size_t len, uint8_t *fe, uint32_t *lad, uint16_t *flags)
 {
-	uint32_t bs = fs->bs, cap = bs - FE_HDR;
+	uint32_t bs = fs->bs, cap = bs - (vat_efe(fs) ? EFE_HDR : FE_HDR);
 	uint8_t *ad = fe + FE_HDR;
 
 	*lad = 0;
@@ -425,7 +432,12 @@ static int write_vat(struct udf_fs *fs)
 	put_le32(fe + FE_CHECKPOINT, 1);
 	udf_put_impl_regid(fe + FE_IMPL_IDENT);
 	put_le32(fe + FE_AD_LEN, lad);
-	udf_put_vol_tag(fs, fe, TAG_FE, lbn, (uint16_t)(FE_HDR + lad - TAG_SIZE));
+	if (vat_efe(fs)) {
+		udf_fe_to_efe(fe);
+		udf_put_vol_tag(fs, fe, TAG_EFE, lbn, (uint16_t)(EFE_HDR + lad - TAG_SIZE));
+	} else {
+		udf_put_vol_tag(fs, fe, TAG_FE, lbn, (uint16_t)(FE_HDR + lad - TAG_SIZE));
+	}
 	udf_tag_finish(fe, fs->bs);
 	if ((rc = udf_vat_stage(fs, lbn, 1, fe)) != 0)
 		return rc;
@@ -520,8 +532,8 @@ int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_
 		*ro_why = "a write-once (VAT) volume is written only on an append-only medium or image";
 		return 0;
 	}
-	if (fs->sf.revision < 0x0200 || fs->sf.revision > 0x0201 || !vp->vat20) {
-		*ro_why = "only UDF 2.00 and 2.01 write-once volumes (the VAT of 2.00) are written";
+	if (fs->sf.revision < 0x0200 || fs->sf.revision > 0x0260 || !vp->vat20) {
+		*ro_why = "only UDF 2.00 to 2.60 write-once volumes (the VAT of 2.00) are written";
 		return 0;
 	}
 	if (udf_ino_part(fs->root_ino) != 1) {
@@ -534,6 +546,12 @@ int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_
 	}
 	if (as.closed) {
 		*ro_why = "the write-once disc is closed";
+		return 0;
+	}
+	if (vp->vat_torn && as.free_bytes < (uint64_t)(fs->io.packet_blocks ? fs->io.packet_blocks : 16) * fs->bs) {
+		/* the newest VAT is not at the end (a torn commit, or an image of the whole disc that
+		 * mkudffs wrote) and no commit fits to record one there: every write would fail */
+		*ro_why = "the write-once disc is full and its newest VAT is not at its end: read-only";
 		return 0;
 	}
 	struct udf_w *w = calloc(1, sizeof(*w));

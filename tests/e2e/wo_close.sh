@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Closing write-once discs on emu:cd-r, emu:dvd-r and emu:dvd+r, the drive's log checked for each
+# Closing write-once discs on emu:cd-r, emu:dvd-r, emu:dvd+r and emu:bd-r, the drive's log checked for each
 # CLOSE TRACK/SESSION and its function: -o close=session at unmount (the mount says the cost first;
 # closed after the last commit: the session holds it; an unchanged mount leaves nothing to close),
 # `pktfuse close` (refused on an empty session or a mounted disc; it says what closing costs, and the
@@ -15,7 +15,7 @@ info_value() { "$PKTFUSE" info "$1" | sed -n "s/^$2: //p"; }
 one_line() { [ "$(wc -l < "$1")" -eq 1 ] && grep -q -- "$2" "$1" || fail "$3: $(cat "$1")"; }
 last_close() { grep '^op=5B' "$1" | tail -1; }
 
-for row in "cd-r 2" "dvd-r 2" "dvd+r 6"; do
+for row in "cd-r 2" "dvd-r 2" "dvd+r 6" "bd-r 6"; do
 	read -r p fin_fn <<< "$row"
 	img=$T/$p.img log=$T/$p.log
 	S="emu:$p:$img,log=$log"

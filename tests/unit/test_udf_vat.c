@@ -121,13 +121,16 @@ static int wo_append_state(void *ctx, struct udf_append_state *as)
 /* Whether a recorded sector is a VAT's file entry. */
 static bool is_vat(const uint8_t *b)
 {
-	return b && (b[0] | b[1] << 8) == 261 && b[16 + 11] == 248;
+	return b && ((b[0] | b[1] << 8) == 261 || (b[0] | b[1] << 8) == 266) && b[16 + 11] == 248;
 }
 
 static void wo_format(struct wo *m, enum udf_media media)
 {
-	struct udf_format_opts fo = {
-		.revision = 0x0201, .uid = (uid_t)-1, .gid = (gid_t)-1, .media = media, .link_blocks = m->link};
+	struct udf_format_opts fo = {/* revision: the medium's default (2.01, BD-R 2.50) */
+				     .uid = (uid_t)-1,
+				     .gid = (gid_t)-1,
+				     .media = media,
+				     .link_blocks = m->link};
 	char err[256];
 
 	ck_assert_msg(udf_format(&fo, wo_write, m, m->nsec * BS, err, sizeof(err)) == 0, "format: %s", err);
@@ -174,9 +177,12 @@ START_TEST(format_layout)
 {
 	static const struct {
 		enum udf_media media;
-		unsigned unit, link;
-	} kinds[] = {
-		{UDF_MEDIA_DVDR, 16, 0}, {UDF_MEDIA_DVDPLUSR, 16, 0}, {UDF_MEDIA_CDR, 32, 0}, {UDF_MEDIA_CDR, 32, 7}};
+		unsigned unit, link, rev;
+	} kinds[] = {{UDF_MEDIA_DVDR, 16, 0, 0x0201},
+		     {UDF_MEDIA_DVDPLUSR, 16, 0, 0x0201},
+		     {UDF_MEDIA_CDR, 32, 0, 0x0201},
+		     {UDF_MEDIA_CDR, 32, 7, 0x0201},
+		     {UDF_MEDIA_BDR, 32, 0, 0x0250}};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct wo m;
 		wo_init(&m, 20000, kinds[i].unit, kinds[i].link, udf_media_name(kinds[i].media));
@@ -185,14 +191,14 @@ START_TEST(format_layout)
 		 * ends a write unit */
 		uint8_t *vat = m.sec[m.last];
 		ck_assert_ptr_nonnull(vat);
-		ck_assert_int_eq(vat[0] | vat[1] << 8, 261); /* a file entry */
-		ck_assert_int_eq(vat[16 + 11], 248);	     /* of the VAT */
+		ck_assert_int_eq(vat[0] | vat[1] << 8, kinds[i].rev >= 0x0250 ? 266 : 261); /* an (E)FE */
+		ck_assert_int_eq(vat[16 + 11], 248);					    /* of the VAT */
 		ck_assert_int_eq((m.last + 1) % (m.unit + m.link), m.unit % (m.unit + m.link));
 		ck_assert_ptr_nonnull(m.sec[256]); /* the anchor */
 		struct udf_fs *fs = wo_mount(&m);
 		struct udf_statfs sf;
 		udf_statfs(fs, &sf);
-		ck_assert_uint_eq(sf.revision, 0x0201);
+		ck_assert_uint_eq(sf.revision, kinds[i].rev);
 		ck_assert_uint_eq(sf.dirs, 1);
 		ck_assert_int_eq(count_entries(fs, udf_root_ino(fs)), 0);
 		uint64_t end = 0;
@@ -216,7 +222,7 @@ START_TEST(format_layout)
 	ck_assert_int_eq(udf_mount(&hio, &snap, &hfs, herr, sizeof(herr)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(herr, "write-once"));
 	free(fl.b);
-	/* BD-R waits for the 2.50 writer, 1.50's VAT is not written */
+	/* BD-R takes 2.50 or 2.60, 1.50's VAT is not written */
 	struct udf_format_layout l;
 	char err[256];
 	struct udf_format_opts bd = {.revision = 0x0201, .media = UDF_MEDIA_BDR};
@@ -227,6 +233,52 @@ START_TEST(format_layout)
 	ck_assert_int_eq(udf_format_plan(&small, 359847ull * BS, &l, err, sizeof(err)), -EINVAL);
 	struct udf_format_opts tiny = {.revision = 0x0201, .media = UDF_MEDIA_DVDR};
 	ck_assert_int_eq(udf_format_plan(&tiny, 300ull * BS, &l, err, sizeof(err)), -ENOSPC);
+}
+END_TEST
+
+static unsigned le16_at(const uint8_t *p)
+{
+	return p[0] | p[1] << 8;
+}
+
+/* BD-R: 2.50 by default, 2.60 on request with a minimum read revision of 2.50 (in the LVID and in
+ * the VAT, which Linux 6.1 reads up to 2.50); EFEs; the main and reserve VDS in different clusters. */
+START_TEST(bdr_revisions)
+{
+	for (unsigned rev = 0x0250; rev <= 0x0260; rev += 0x10) {
+		struct udf_format_opts o = {.revision = rev == 0x0250 ? 0 : rev, .media = UDF_MEDIA_BDR};
+		struct udf_format_layout l;
+		char err[256];
+		ck_assert_msg(udf_format_plan(&o, 1ull << 16 << 11, &l, err, sizeof(err)) == 0, "plan: %s", err);
+		ck_assert_uint_ne(l.mvds / 32, l.rvds / 32);
+		ck_assert_uint_eq((l.vat + 1) % 32, 0);
+		struct wo m;
+		wo_init(&m, 1u << 16, 32, 0, "bdr");
+		char what[32];
+		snprintf(what, sizeof(what), "bdr %x", rev);
+		m.what = what;
+		o.uid = (uid_t)-1;
+		o.gid = (gid_t)-1;
+		ck_assert_msg(udf_format(&o, wo_write, &m, m.nsec * BS, err, sizeof(err)) == 0, "format: %s", err);
+		const uint8_t *lvid = m.sec[l.lvid], *vat = m.sec[m.last], *root = m.sec[l.vphys[2]];
+		ck_assert_ptr_nonnull(lvid);
+		ck_assert_ptr_nonnull(root);
+		const uint8_t *iu = lvid + 80 + 8 * 2;	     /* two partition maps: free space and size tables */
+		ck_assert_uint_eq(le16_at(iu + 40), 0x0250); /* minimum read */
+		ck_assert_uint_eq(le16_at(iu + 42), rev);    /* minimum write */
+		ck_assert_uint_eq(le16_at(iu + 44), rev);    /* maximum write */
+		ck_assert_uint_eq(le16_at(vat), 266);
+		ck_assert_uint_eq(le16_at(root), 266);
+		const uint8_t *vh = vat + 216; /* the VAT embedded after the EFE (no extended attributes) */
+		ck_assert_uint_eq(le16_at(vh + 144), 0x0250);
+		ck_assert_uint_eq(le16_at(vh + 146), rev);
+		struct udf_fs *fs = wo_mount(&m); /* writable */
+		struct udf_statfs sf;
+		udf_statfs(fs, &sf);
+		ck_assert_uint_eq(sf.revision, rev);
+		udf_unmount(fs);
+		wo_free(&m);
+	}
 }
 END_TEST
 
@@ -292,6 +344,12 @@ END_TEST
 START_TEST(model_cdr_image)
 {
 	run_vat_model(UDF_MEDIA_CDR, 32, 0, (uint64_t)_i + 101);
+}
+END_TEST
+
+START_TEST(model_bdr)
+{
+	run_vat_model(UDF_MEDIA_BDR, 32, 0, (uint64_t)_i + 301);
 }
 END_TEST
 
@@ -755,6 +813,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("vat");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, format_layout);
+	tcase_add_test(tc, bdr_revisions);
 	tcase_add_test(tc, overwrite_and_rename);
 	tcase_add_test(tc, full_disc);
 	tcase_add_test(tc, snapshots);
@@ -767,6 +826,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);
 	tcase_add_loop_test(tc, model_cdr_drive, 0, 10);
+	tcase_add_loop_test(tc, model_bdr, 0, 8);
 	tcase_add_loop_test(tc, power_cut_dvdr, 0, 20);
 	tcase_add_loop_test(tc, power_cut_cdr_drive, 0, 12);
 	suite_add_tcase(s, tc);

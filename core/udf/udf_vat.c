@@ -268,7 +268,8 @@ int udf_vat_put_fe(struct udf_fs *fs, uint32_t vlbn, const uint8_t *buf)
 	return rc;
 }
 
-/* Writes the run's blocks [flushed, upto) (whole units) and drops them from the stage. */
+/* Writes the run's blocks [flushed, upto) (whole units; the last one shorter when upto ends inside
+ * one: a commit's last packet on a CD-R) and drops them from the stage. */
 static int write_units(struct udf_fs *fs, uint64_t upto)
 {
 	struct udf_vat_w *v = fs->w->vat;
@@ -280,7 +281,8 @@ static int write_units(struct udf_fs *fs, uint64_t upto)
 		return -ENOMEM;
 	uint64_t done = 0; /* blocks of the stage written */
 	while (v->flushed + done < upto && rc == 0) {
-		uint32_t n = v->unit;
+		uint64_t left = upto - v->flushed - done;
+		uint32_t n = left < v->unit ? (uint32_t)left : v->unit;
 		for (uint32_t i = 0; i < n; i++) {
 			uint8_t *b = v->stage[done + i];
 			if (b)
@@ -389,7 +391,8 @@ static int vat_contents(struct udf_fs *fs, const uint8_t *data, size_t len, uint
 }
 
 /* The VAT's file entry (file type 248) after its contents, padded to be the last block of its
- * write unit: the last sector a commit records. */
+ * write unit (on a CD-R, whose packets are variable, the commit's last packet ends with it): the
+ * last sector a commit records. */
 static int write_vat(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
@@ -408,13 +411,15 @@ static int write_vat(struct udf_fs *fs)
 	free(data);
 	if (rc)
 		return rc;
-	uint64_t pad = v->unit - 1 - v->nk % v->unit;
+	/* DVD±R and BD-R (and images) record whole units: the entry ends one; a CD-R's packets are
+	 * variable (its link blocks follow any packet): the last packet ends with the entry */
+	uint64_t pad = v->link ? 0 : v->unit - 1 - v->nk % v->unit;
 	if ((rc = stage_room(v, v->nk + pad + 1)) != 0)
 		return rc;
 	v->nk += pad;
 	if ((rc = udf_vat_alloc(fs, 1, 0, &lbn, &got)) != 0)
 		return rc;
-	if (v->nk % v->unit)
+	if (!v->link && v->nk % v->unit)
 		return -EIO; /* the entry must end the unit: a bug, refused before writing */
 	put_le16(fe + ICB_STRATEGY_TYPE, 4);
 	put_le16(fe + ICB_MAX_ENTRIES, 1);

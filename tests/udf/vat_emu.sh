@@ -4,7 +4,7 @@
 # the blank disc, the files view takes copies, a directory, a rename and a deletion in two sessions,
 # a remount reads them back, the engine reads the disc's image the same, and the drive's log shows
 # every write at the NWA, in whole write units (DVD±R ECC blocks of 16, BD-R clusters of 32) and
-# none refused.
+# none refused; a CD-R commit's last packet ends with its VAT.
 set -euo pipefail
 PKTFUSE=${PKTFUSE:?}
 UDF_MANIFEST=${UDF_MANIFEST:?}
@@ -63,4 +63,17 @@ for row in "cd-r 1 2.01" "dvd-r 16 2.01" "dvd+r 16 2.01" "bd-r 32 2.50"; do
 	if grep '^op=2A' "$log" | grep -v 'rule=ok' | grep .; then fail "$p: the drive refused writes"; fi
 	echo "ok: $p: $(wc -l < "$W/two") entries in two sessions, $writes writes, all at the NWA"
 done
+# CD-R: a commit's last packet ends with its VAT (packets are variable, the 7 link blocks follow any
+# packet): a small commit costs its own sectors and the link blocks, not a packet padded to 32
+S="emu:cd-r:$W/cd-r.img,log=$W/cd-r.log"
+nwa0=$("$PKTFUSE" info "$S" | sed -n 's/^next writable address: //p')
+"$PKTFUSE" "$S" "$mnt" || fail "cd-r: mount for a small commit"
+echo small > "$mnt/small"
+"$PKTFUSE" umount "$mnt" || fail "cd-r: umount after a small commit"
+"$PKTFUSE" info "$S" > "$W/info"
+nwa1=$(sed -n 's/^next writable address: //p' "$W/info")
+[ $((nwa1 - nwa0)) -lt 39 ] || fail "cd-r: a one-file commit took $((nwa1 - nwa0)) sectors (a padded packet and its link blocks)"
+grep -q "^  0: .*VAT at sector $((nwa1 - 8)) (the newest)" "$W/info" || fail "cd-r: the VAT is not the last sector before the link blocks: $(cat "$W/info")"
+grep '^op=2A' "$W/cd-r.log" | tail -1 | grep -q " n=$((nwa1 - nwa0 - 7)) " || fail "cd-r: the last write is not the short packet: $(grep '^op=2A' "$W/cd-r.log" | tail -1)"
+echo "ok: cd-r: a small commit cost $((nwa1 - nwa0)) sectors (its packet of $((nwa1 - nwa0 - 7)) and 7 link blocks)"
 echo "PASS: write-once discs in the emulator: format, two sessions through the files view, every write at the NWA"

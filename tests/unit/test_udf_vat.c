@@ -70,6 +70,12 @@ static int wo_read(void *ctx, uint64_t off, size_t len, void *buf)
 	return 0;
 }
 
+/* Whether a recorded sector is a VAT's file entry. */
+static bool is_vat(const uint8_t *b)
+{
+	return b && ((b[0] | b[1] << 8) == 261 || (b[0] | b[1] << 8) == 266) && b[16 + 11] == 248;
+}
+
 static int wo_write(void *ctx, uint64_t off, size_t len, const void *buf)
 {
 	struct wo *m = ctx;
@@ -81,8 +87,13 @@ static int wo_write(void *ctx, uint64_t off, size_t len, const void *buf)
 	uint64_t s = off / BS, n = len / BS;
 	ck_assert_msg(s == m->nwa, "%s: write at sector %llu, the next writable address is %llu", m->what,
 		      (unsigned long long)s, (unsigned long long)m->nwa);
-	ck_assert_msg(n % m->unit == 0 && (!m->link || n == m->unit),
+	/* DVD±R, BD-R and images: whole units; a CD-R in a drive: one variable packet of at most a unit
+	 * per write (its link blocks follow), shorter only where a commit ends, with its VAT */
+	ck_assert_msg(m->link ? n >= 1 && n <= m->unit : n % m->unit == 0,
 		      "%s: write of %llu sectors: not whole units of %u", m->what, (unsigned long long)n, m->unit);
+	ck_assert_msg(n == m->unit || !m->link || is_vat((const uint8_t *)buf + (n - 1) * BS),
+		      "%s: a short packet of %llu sectors that does not end with a VAT", m->what,
+		      (unsigned long long)n);
 	ck_assert_msg(s + n <= m->nsec, "%s: write past the end of the disc", m->what);
 	if (m->fail_at >= 0 && m->writes >= m->fail_at) {
 		m->cut = true;
@@ -116,12 +127,6 @@ static int wo_append_state(void *ctx, struct udf_append_state *as)
 	as->last_recorded = m->last * BS;
 	as->closed = m->closed;
 	return 0;
-}
-
-/* Whether a recorded sector is a VAT's file entry. */
-static bool is_vat(const uint8_t *b)
-{
-	return b && ((b[0] | b[1] << 8) == 261 || (b[0] | b[1] << 8) == 266) && b[16 + 11] == 248;
 }
 
 static void wo_format(struct wo *m, enum udf_media media)

@@ -5,7 +5,7 @@
 # `pktfuse close` (refused on an empty session or a mounted disc; it says what closing costs, and the
 # NWA moves by that), -o close=finalize at unmount; a finalized disc's files view mounts read-only
 # and says why.  close= on a rewritable disc or an image file, and `pktfuse close` of either: one
-# line, exit 1.
+# line, exit 1.  The commit list and -o snapshot= reach the earlier sessions' commits.
 . "$(dirname "$0")/lib.sh"
 need_root
 M=$T/mnt
@@ -72,6 +72,13 @@ for row in "cd-r 2" "dvd-r 2" "dvd+r 6" "bd-r 6"; do
 	tree "$M" > "$T/seen"
 	diff -u "$T/tree" "$T/seen" || fail "$p: the finalized disc shows another tree"
 	if touch "$M/new" 2> /dev/null; then fail "$p: a finalized disc took a file"; fi
+	"$PKTFUSE" umount "$M" > /dev/null
+	# the commits of all three sessions are listed, and an earlier session's is mounted
+	"$PKTFUSE" info "$S" > "$T/info"
+	[ "$(grep -cE '^  [0-9]+: ' "$T/info")" -eq 4 ] || fail "$p: not the format's and 3 sessions' commits: $(cat "$T/info")"
+	"$PKTFUSE" "$S" "$M" -o snapshot=2 2> /dev/null || fail "$p: snapshot=2 (the first session's commit)"
+	_mounts+=("$M")
+	[ "$(tree "$M" | tr '\n' ' ')" = "./one ./one/a first " ] || fail "$p: snapshot=2 shows $(tree "$M")"
 	"$PKTFUSE" umount "$M" > /dev/null
 	"$PKTFUSE" close "$S" --finalize > /dev/null 2> "$T/err" && fail "$p: finalized twice"
 	one_line "$T/err" "finalized already" "$p: second finalize"

@@ -106,6 +106,19 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 		"$PKTFUSE" umount "$mnt" || problem "$p: pktfuse umount with close=$how"
 		kernel_lists "$img" "$p closed at unmount (close=$how)"
 	done
+	# a CD-R directory of many packets: its runs skip the link blocks, each its own descriptor
+	img=$W/bigdir-cd-r.img
+	if "$PKTFUSE" format --uid 0 --gid 0 "emu:cd-r:$img,size=64M" > /dev/null && "$PKTFUSE" "emu:cd-r:$img" "$mnt"; then
+		python3 -c 'import os, sys
+os.mkdir(sys.argv[1] + "/big")
+for i in range(2500):
+    open(sys.argv[1] + "/big/a-rather-long-file-name-to-fill-the-directory-%05d" % i, "w").close()' "$mnt" ||
+			problem "cd-r: 2500 names in one directory"
+		"$PKTFUSE" umount "$mnt" || problem "cd-r big directory: pktfuse umount"
+		kernel_lists "$img" "cd-r with a directory of 2500 names (many packets)"
+	else
+		problem "cd-r big directory: format or mount failed"
+	fi
 	# a commit cut short (its last write unit, the VAT's, never recorded): a mount and unmount
 	# through pktfuse, with no change, record the VAT at the end again
 	img=$W/torn.img

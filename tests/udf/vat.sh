@@ -149,6 +149,10 @@ if command -v udfinfo > /dev/null && command -v mkudffs > /dev/null; then
 		done
 		echo "ok: bdr $rev: as mkudffs's (udfinfo), EFEs, commits on pktfuse's and mkudffs's images"
 	done
+	rc=0
+	"$PKTFUSE" format --media bdr --revision 2.01 "$W/bdr-201.img" > /dev/null 2> "$W/err" || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "BD-R takes 2.50" "$W/err" && [ ! -s "$W/bdr-201.img" ] ||
+		fail "bdr --revision 2.01: exit $rc: $(cat "$W/err")"
 	# mkudffs's image of a whole disc (zeros after its VAT, no room after the end): read-only with
 	# the reason, and the unmount has nothing to fail at
 	if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then

@@ -45,11 +45,11 @@ int pkt_blockdev_write_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t 
 {
 	/* A breach here is a cache bug that a lenient medium would hide: stop where it happens. */
 	assert(dev->geo.append_only || !dev->geo.whole_packets || pkt_geometry_is_packet_write(&dev->geo, lba, count));
-	/* Write-once media: whole units (the last one of the medium may be short), one a command where
-	 * link sectors follow each. */
+	/* Write-once media: whole units (the last one of the medium may be short), or where link sectors
+	 * follow each command (a CD-R's variable packets) one packet of at most a unit. */
 	assert(!dev->geo.append_only ||
-	       ((count % dev->geo.packet_sectors == 0 || lba + count == dev->geo.sector_count) &&
-		(dev->geo.link_sectors == 0 || count <= dev->geo.packet_sectors)));
+	       (dev->geo.link_sectors ? count >= 1 && count <= dev->geo.packet_sectors
+				      : count % dev->geo.packet_sectors == 0 || lba + count == dev->geo.sector_count));
 	return pkt_blockdev_write(dev, lba, count, buf);
 }
 

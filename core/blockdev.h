@@ -29,8 +29,8 @@ struct pkt_geometry {
 	bool whole_packets;
 	/* A write-once medium (CD-R, DVD±R, BD-R, or an image file made as one): each sector is
 	 * written at most once, only at the next writable address (NWA) of the open track, in whole
-	 * write units of packet_sectors (the last unit of a commit padded), never over a recorded
-	 * sector.  sector_count is the capacity, recorded or not; reading an unrecorded sector fails. */
+	 * write units of packet_sectors (the last unit of a commit padded; a CD-R's may end short),
+	 * never over a recorded sector.  sector_count is the capacity, recorded or not; reading an unrecorded sector fails. */
 	bool append_only;
 	/* append_only: sectors the medium loses after every write command (CD-R variable packets: the
 	 * 7 link blocks; DVD±R, BD-R and image files: 0).  Where it is not 0 each write command is one

@@ -108,7 +108,9 @@ void pkt_cache_drop_clean(struct pkt_cache *c);
 /*
  * Write-once media (geometry append_only).  The cache writes a dirty packet only when it starts at
  * the medium's NWA and is complete, or when a flush asks for everything (the last packet is then
- * padded with zeros, as are sectors nobody wrote); packets go to the medium strictly in ascending
+ * padded with zeros, as are sectors nobody wrote; where link sectors follow every packet, a CD-R's
+ * variable ones, a flush's one dirty packet written from its start ends where its data does, and
+ * the packets after it run from the NWA that left); packets go to the medium strictly in ascending
  * order and are never rewritten; it never gathers (unrecorded sectors cannot be read), and a read
  * of a sector at or past the NWA that it does not hold returns zeros.  A write below the first
  * sector it can still accept fails with -EROFS.

@@ -52,6 +52,8 @@ int pkt_cache_flush(struct pkt_cache *c)
 		pthread_cond_signal(&c->kick);
 	}
 	c->flush_waiters--;
+	if (c->append && !failed)
+		cache_append_flushed(c);
 	pthread_mutex_unlock(&c->lock);
 	if (failed)
 		rc = -EIO;

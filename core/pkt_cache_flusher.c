@@ -149,7 +149,7 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	bool stable = !c->append;
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
-		uint32_t data = slot_data_sectors(c, s);
+		uint32_t data = c->append ? cache_append_write_len(c, s) : slot_data_sectors(c, s);
 		if (!stable)
 			memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
 		count += data;

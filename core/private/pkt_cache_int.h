@@ -109,6 +109,8 @@ struct pkt_cache {
 			      * writes below it fail with -EROFS */
 	uint64_t append_end; /* past the highest sector a user wrote */
 	uint32_t congested;  /* writers waiting at the dirty high watermark */
+	uint64_t short_end;  /* the NWA after a short last packet, off the grid until it is laid anew;
+			      * 0 when none */
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
@@ -250,5 +252,11 @@ void cache_write_zeros(struct pkt_cache *c, uint32_t zeros);
  * before the lock is dropped, and back if the write failed; rc is the write's result. */
 void cache_append_advance(struct pkt_cache *c, uint64_t lba, uint32_t count);
 void cache_append_done(struct pkt_cache *c, uint64_t lba, uint32_t count, uint32_t padded, int rc);
+/* The sectors of s to write: its data sectors, or, for a flush's last packet on a medium whose
+ * packets are variable (link sectors follow any packet: a CD-R), only the part that was written. */
+uint32_t cache_append_write_len(const struct pkt_cache *c, const struct slot *s);
+/* At the end of a flush (under lock): after a packet that ended short, the grid laid anew through
+ * the NWA it left. */
+void cache_append_flushed(struct pkt_cache *c);
 
 #endif

@@ -335,10 +335,31 @@ void udf_put_vat_header(uint8_t *p, const struct udf_vat_header *h)
 	put_le32(p + VAT_PREV_VAT, h->prev_vat);
 	put_le32(p + VAT_NUM_FILES, h->files);
 	put_le32(p + VAT_NUM_DIRS, h->dirs);
-	/* a VAT of 2.00's form is read by 2.00 readers on */
-	put_le16(p + VAT_MIN_READ_REV, 0x0200);
+	/* a VAT of 2.00's form is read by 2.00 readers on; from 2.50 on the volume's own minimum */
+	put_le16(p + VAT_MIN_READ_REV, h->revision >= 0x0250 ? udf_min_read_rev(h->revision) : 0x0200);
 	put_le16(p + VAT_MIN_WRITE_REV, h->revision);
 	put_le16(p + VAT_MAX_WRITE_REV, h->revision);
 	udf_put_regid(p + VAT_HEADER_MIN, "*pktfuse", UDF_SUFFIX_IMPL, 0);
 	put_le64(p + VAT_HEADER_MIN + UDF_VAT_IU_NEXT_UNIQ, h->next_uniq);
+}
+
+void udf_fe_to_efe(uint8_t *b)
+{
+	uint8_t fe[FE_SIZE];
+	uint32_t tail = le32(b + FE_EA_LEN) + le32(b + FE_AD_LEN);
+
+	memcpy(fe, b, FE_SIZE);
+	memmove(b + EFE_SIZE, b + FE_SIZE, tail);
+	memset(b + FE_BLOCKS_RECORDED, 0, EFE_SIZE - FE_BLOCKS_RECORDED);
+	memcpy(b + EFE_OBJECT_SIZE, fe + FE_INFO_LENGTH, 8);
+	memcpy(b + EFE_BLOCKS_RECORDED, fe + FE_BLOCKS_RECORDED, 8);
+	memcpy(b + EFE_ACCESS_TIME, fe + FE_ACCESS_TIME, TS_SIZE);
+	memcpy(b + EFE_MODIFICATION_TIME, fe + FE_MODIFICATION_TIME, TS_SIZE);
+	memcpy(b + EFE_CREATION_TIME, fe + FE_MODIFICATION_TIME, TS_SIZE);
+	memcpy(b + EFE_ATTRIBUTE_TIME, fe + FE_ATTRIBUTE_TIME, TS_SIZE);
+	memcpy(b + EFE_CHECKPOINT, fe + FE_CHECKPOINT, 4);
+	memcpy(b + EFE_EA_ICB, fe + FE_EA_ICB, LAD_SIZE);
+	memcpy(b + EFE_IMPL_IDENT, fe + FE_IMPL_IDENT, REGID_SIZE);
+	/* unique ID, L_EA and L_AD: the same 16 bytes in both */
+	memcpy(b + EFE_UNIQUE_ID, fe + FE_UNIQUE_ID, 16);
 }

@@ -138,6 +138,10 @@ int udf_write_fe(struct udf_fs *fs, struct node *n);
 size_t udf_fid_len(size_t lfi);
 size_t udf_dir_stream_len(const struct node *d);
 int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, uint32_t base, bool embedded);
+/* The same with the stream's blocks anywhere: lbns[i] is the partition block of its i-th block (a
+ * directory in several runs; NULL: base + i). */
+int udf_dir_build_at(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, uint32_t base, bool embedded,
+		     const uint32_t *lbns);
 
 /* udf_dir_write.c */
 int udf_dir_commit(struct udf_fs *fs, struct node *d);

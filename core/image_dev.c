@@ -17,6 +17,12 @@
 struct image_dev {
 	struct pkt_blockdev dev;
 	int fd;
+	/* The same file opened with O_DIRECT, for long aligned writes of a rewritable image (-1: none;
+	 * dio_refused: the file system refused one): a buffered pwrite copied every packet of a stream
+	 * into the host's page cache, a third copy of the data, and left fdatasync to write it.  Reads
+	 * stay buffered; the kernel keeps the two coherent. */
+	int dio_fd;
+	_Atomic bool dio_refused;
 	bool strict;
 	/* Write-once images: the recorded sectors (the file's length), written by one write at a time. */
 	_Atomic uint64_t recorded;
@@ -91,6 +97,32 @@ static int append_write(struct image_dev *img, uint64_t lba, uint32_t count, con
 	return rc;
 }
 
+/* O_DIRECT wants buffer, offset and length aligned to the file system's block (512 or 4096 bytes
+ * here); a page is enough everywhere.  Only runs of at least DIO_MIN_LEN go direct: the cache's
+ * flusher writes one run at a time and waits for it, so short runs (scattered packets, each gathered
+ * from what it last wrote around them) are faster through the page cache, which takes them at once
+ * and serves those reads; a long run is a stream, which the page cache only slows down (measured
+ * with bench/run.sh: direct for every packet cut random 4 KiB writes from ~30,000 to ~4,000 IOPS). */
+enum { DIO_ALIGN = 4096, DIO_MIN_LEN = 1024 * 1024 };
+
+static bool dio_suits(const void *buf, size_t len, off_t off)
+{
+	return len >= DIO_MIN_LEN && (uintptr_t)buf % DIO_ALIGN == 0 && len % DIO_ALIGN == 0 && off % DIO_ALIGN == 0;
+}
+
+/* A rewritable image's write: a long one direct when it can be (not after a refusal), else through
+ * the page cache.  Either way fdatasync makes it durable. */
+static int rewritable_write(struct image_dev *img, const void *buf, size_t len, off_t off)
+{
+	if (img->dio_fd >= 0 && !atomic_load(&img->dio_refused) && dio_suits(buf, len, off)) {
+		int rc = full_io(img->dio_fd, (void *)buf, len, off, true);
+		if (rc != -EINVAL)
+			return rc;
+		atomic_store(&img->dio_refused, true);
+	}
+	return full_io(img->fd, (void *)buf, len, off, true);
+}
+
 static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
 {
 	struct image_dev *img = to_image(dev);
@@ -104,7 +136,7 @@ static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, c
 	}
 	atomic_fetch_add(&img->write_cmds, 1);
 	atomic_fetch_add(&img->write_sectors, count);
-	return full_io(img->fd, (void *)buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE), true);
+	return rewritable_write(img, buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE));
 }
 
 static int image_sync(struct pkt_blockdev *dev)
@@ -124,6 +156,8 @@ static void image_close(struct pkt_blockdev *dev)
 
 	disc_lock_forget(img->fd);
 	close(img->fd);
+	if (img->dio_fd >= 0)
+		close(img->dio_fd);
 	free(img);
 }
 
@@ -202,6 +236,20 @@ struct image_dev_counters image_dev_counters(struct pkt_blockdev *dev)
 	return c;
 }
 
+/* path opened again with O_DIRECT for writing, if it is still the file st describes and its file
+ * system allows direct I/O; else -1 (then every write is buffered). */
+static int open_direct(const char *path, const struct stat *st)
+{
+	struct stat again;
+	int fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+
+	if (fd >= 0 && (fstat(fd, &again) < 0 || again.st_dev != st->st_dev || again.st_ino != st->st_ino)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_options *opt, char *err, size_t errlen)
 {
 	uint32_t ps = opt->packet_sectors ? opt->packet_sectors : 32;
@@ -260,6 +308,7 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 		goto fail;
 	}
 	img->fd = fd;
+	img->dio_fd = opt->read_only || opt->append_only ? -1 : open_direct(path, &st);
 	img->strict = opt->strict;
 	atomic_init(&img->recorded, length);
 	pthread_mutex_init(&img->append_lock, NULL);

@@ -631,6 +631,44 @@ START_TEST(test_image_stream_bypasses_page_cache)
 }
 END_TEST
 
+/* writev: a run from separate buffers lands back to back, from page-aligned buffers (1 MiB: direct)
+ * and from unaligned ones; a device without writev says so. */
+START_TEST(test_image_writev)
+{
+	enum { NBUF = 16 };
+	struct pkt_blockdev *dev = open_image(&backends[1], false);
+	const uint32_t ps = dev->geo.packet_sectors;
+	const size_t pbytes = (size_t)ps * PKT_SECTOR_SIZE;
+	uint8_t *bufs[NBUF], *whole = malloc(NBUF * pbytes), *back = malloc(NBUF * pbytes);
+	struct iovec iov[NBUF];
+
+	ck_assert(whole && back);
+	for (int unaligned = 0; unaligned < 2; unaligned++) {
+		uint64_t lba = unaligned ? 3 * (uint64_t)ps : 0;
+		pattern(whole, lba, NBUF * ps, 20 + (uint32_t)unaligned);
+		for (int k = 0; k < NBUF; k++) {
+			ck_assert_int_eq(posix_memalign((void **)&bufs[k], 4096, pbytes + 8), 0);
+			memcpy(bufs[k] + (unaligned ? 8 : 0), whole + k * pbytes, pbytes);
+			iov[k] = (struct iovec){bufs[k] + (unaligned ? 8 : 0), pbytes};
+		}
+		ck_assert(pkt_blockdev_has_writev(dev));
+		ck_assert_int_eq(pkt_blockdev_writev_packets(dev, lba, NBUF * ps, iov, NBUF), 0);
+		ck_assert_int_eq(pkt_blockdev_read(dev, lba, NBUF * ps, back), 0);
+		ck_assert_msg(memcmp(back, whole, NBUF * pbytes) == 0, "unaligned %d: the run differs", unaligned);
+		for (int k = 0; k < NBUF; k++)
+			free(bufs[k]);
+	}
+	ck_assert_uint_eq(image_dev_counters(dev).write_cmds, 2);
+	pkt_blockdev_close(dev);
+	faulty_init(&fault, open_image(&backends[0], false));
+	ck_assert(!pkt_blockdev_has_writev(&fault.dev));
+	ck_assert_int_eq(pkt_blockdev_writev_packets(&fault.dev, 0, 16, iov, 1), -EOPNOTSUPP);
+	close_fault(&fault.dev);
+	free(whole);
+	free(back);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("blockdev_contract");
@@ -649,6 +687,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_append_only_rules, 0, NBACKENDS);
 	tcase_add_test(tc, test_append_lba);
 	tcase_add_test(tc, test_image_stream_bypasses_page_cache);
+	tcase_add_test(tc, test_image_writev);
 	tcase_add_loop_test(tc, test_wo_geometry, 0, NWO);
 	tcase_add_loop_test(tc, test_wo_append_rules, 0, NWO);
 	tcase_add_loop_test(tc, test_wo_close_session, 0, NWO);

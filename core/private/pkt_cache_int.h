@@ -82,6 +82,7 @@ struct pkt_cache {
 	uint32_t free_head;
 	uint32_t lru_head, lru_tail; /* most recent at head */
 	uint32_t *order;	     /* flusher scratch: dirty slots sorted by packet */
+	struct iovec *iov;	     /* flusher scratch: a run's slots, for a backend with writev */
 
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* any slot state change: waiters re-check */

@@ -7,6 +7,7 @@
 #include "image_dev.h"
 #include "info_print.h"
 #include "mmc_dev.h"
+#include "mmc_profiles.h"
 #include "pkt_cache.h"
 #include "source.h"
 #include "source_kind.h"
@@ -24,8 +25,8 @@
 
 #define FORMAT_USAGE                                                                                          \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
-	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--block-size 512|1024|2048|4096] "                       \
-	"[--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r]"
+	"[--mode OCTAL] [--revision 1.02|1.50|2.00|2.01|2.50|2.60] [--block-size 512|1024|2048|4096] "        \
+	"[--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r|bdr]"
 
 #define FORMAT_HELP                                                                                          \
 	FORMAT_USAGE                                                                                         \
@@ -40,13 +41,17 @@
 	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n" \
 	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
-	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
+	"    --revision R      UDF revision 1.02 (not on CD-RW, DVD-RW), 1.50, 2.00 or 2.01 (default);\n"    \
+	"                      write-once discs 2.00, 2.01 (default) and 2.50 or 2.60 (a VAT; 2.50 the\n"    \
+	"                      default on BD-R)\n"                                                           \
 	"    --block-size N    UDF logical block size 512, 1024, 2048 (default) or 4096 bytes; sparable\n"   \
 	"                      (cdrw, dvdrw) and write-once layouts take 2048 only\n"                        \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
-	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r: an image of a write-once\n"    \
-	"                      disc, UDF 2.01 with a VAT, that grows as it is written)\n"                    \
+	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r, bdr: an image of a write-\n"   \
+	"                      once disc, UDF with a VAT, that grows as it is written)\n"                    \
 	"    -h, --help        this text\n"
+
+static const char REV_WO_ONLY[] = "UDF 2.50 and 2.60 are written on write-once media only";
 
 /* Writes UDF onto dev through a packet cache (every medium write a whole, aligned packet). */
 static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_format_opts *uo, const char *what)
@@ -79,7 +84,7 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 			strerror(frc ? -frc : (drc < 0 ? -drc : EIO)));
 		return 1;
 	}
-	unsigned rev = uo->revision;
+	unsigned rev = udf_format_revision(uo);
 	if (l.vat) {
 		printf("%s: UDF %x.%02x with a VAT on %s: partition at block %u, %u blocks of %u bytes, %u recorded, "
 		       "label \"%s\"\n",
@@ -182,14 +187,22 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				}
 				fa->uo.root_mode = (mode_t)v;
 			} else if (!strcmp(name, "--revision")) {
-				if (!strcmp(val, "1.50"))
+				if (!strcmp(val, "1.02"))
+					fa->uo.revision = 0x0102;
+				else if (!strcmp(val, "1.50"))
 					fa->uo.revision = 0x0150;
 				else if (!strcmp(val, "2.00"))
 					fa->uo.revision = 0x0200;
 				else if (!strcmp(val, "2.01"))
 					fa->uo.revision = 0x0201;
+				else if (!strcmp(val, "2.50"))
+					fa->uo.revision = 0x0250;
+				else if (!strcmp(val, "2.60"))
+					fa->uo.revision = 0x0260;
 				else {
-					fprintf(stderr, "pktfuse: format: --revision '%s': write 1.50, 2.00 or 2.01\n",
+					fprintf(stderr,
+						"pktfuse: format: --revision '%s': write 1.02, 1.50, 2.00, 2.01, 2.50 "
+						"or 2.60\n",
 						val);
 					return 2;
 				}
@@ -208,7 +221,7 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				if (m < 0) {
 					fprintf(stderr,
 						"pktfuse: format: --media '%s': one of hd, cdrw, dvdrw, dvdram, "
-						"dvd+rw, bdre, cdr, dvdr, dvd+r\n",
+						"dvd+rw, bdre, cdr, dvdr, dvd+r, bdr\n",
 						val);
 					return 2;
 				}
@@ -252,6 +265,11 @@ static int format_image(struct format_args *fa, const struct stat *st)
 	}
 	if (fa->fo.quick || fa->fo.full) {
 		fprintf(stderr, "pktfuse: format: --quick and --full format a disc; %s is an image file\n", fa->source);
+		return 2;
+	}
+	if (fa->uo.revision > 0x0201) {
+		fprintf(stderr, "pktfuse: format: --revision %x.%02x: %s (--media cdr, dvdr, dvd+r or bdr)\n",
+			fa->uo.revision >> 8, fa->uo.revision & 0xff, REV_WO_ONLY);
 		return 2;
 	}
 	if (st->st_size < 1024 * 1024) {
@@ -336,12 +354,30 @@ static int format_write_once_image(struct format_args *fa, const struct stat *st
 		fprintf(stderr, "pktfuse: %s: %s\n", fa->source, err);
 		return 1;
 	}
-	unsigned rev = fa->uo.revision;
+	unsigned rev = udf_format_revision(&fa->uo);
 	printf("%s: UDF %x.%02x with a VAT on an image of a blank %s: partition at block %u, %u blocks of %u "
 	       "bytes, %u recorded, label \"%s\"\n",
 	       fa->source, rev >> 8, rev & 0xff, udf_media_name(fa->uo.media), l.part_start, l.part_len,
 	       PKT_SECTOR_SIZE, l.vat + 1, fa->uo.label);
 	return 0;
+}
+
+/* --revision 2.50 or 2.60 on a rewritable disc is refused before its medium format erases it. */
+static bool revision_fits_disc(const struct format_args *fa)
+{
+	struct mmc_source_options mo = {.read_only = true, .quiet = true};
+	struct pkt_blockdev *dev = NULL;
+	char err[256];
+
+	if (fa->uo.revision <= 0x0201 || mmc_source_open(fa->source, &mo, &dev, err, sizeof(err)) != 1)
+		return true;
+	uint16_t p = mmc_dev_profile(dev);
+	pkt_blockdev_close(dev);
+	if (p == MMC_PROFILE_CDR || p == MMC_PROFILE_DVDR || p == MMC_PROFILE_DVDPR || p == MMC_PROFILE_BDR)
+		return true;
+	fprintf(stderr, "pktfuse: format: --revision %x.%02x: %s, and %s holds a rewritable disc\n",
+		fa->uo.revision >> 8, fa->uo.revision & 0xff, REV_WO_ONLY, fa->source);
+	return false;
 }
 
 /* A drive or the emulator: the medium format, then UDF laid out for the medium it left. */
@@ -373,6 +409,8 @@ static int format_disc(struct format_args *fa)
 			}
 		}
 	}
+	if (!revision_fits_disc(fa))
+		return 2;
 	enum mmc_problem problem;
 	fa->fo.problem = &problem;
 	if (mmc_cmd_format(fa->source, &fa->fo, err, sizeof(err)) != 0) {
@@ -409,7 +447,7 @@ int cmd_format(int argc, char **argv)
 {
 	struct format_args fa = {
 		.fo = {.progress = isatty(2) ? draw_progress : NULL},
-		.uo = {.revision = 0x0201,
+		.uo = {.revision = 0, /* udf_format_revision: by the medium */
 		       .label = "LinuxUDF",
 		       .uid = (uid_t)-1,
 		       .gid = (gid_t)-1,

@@ -12,8 +12,9 @@
  * them out of the running commit's entries), so nothing the I/O writes is handed out and nothing the
  * medium's previous state references becomes allocatable before the commit that drops it is done.
  * The I/O itself reads no engine state: medium offsets are mapped while encoding, and a barrier that
- * fails where defect management could move a packet (which changes the sparing table, under
- * fs->lock) stops the unlocked run; the rest runs under the lock, blocks mapped again.
+ * fails where defect management could move a packet, or one before which a worn packet would be
+ * moved to a spare (media life), stops the unlocked run (both change the sparing table, under
+ * fs->lock); the rest runs under the lock, blocks mapped again.
  */
 #define _GNU_SOURCE
 #include "udf_w.h"
@@ -32,6 +33,7 @@ struct commit_snap *udf_snap_begin(struct udf_fs *fs)
 		return NULL;
 	s->encoding = true;
 	s->can_rescue = udf_can_rescue(fs);
+	s->can_move_worn = udf_can_move_worn(fs);
 	fs->w->snap = s;
 	return s;
 }
@@ -137,6 +139,8 @@ static int run_op(struct udf_fs *fs, struct commit_snap *s, const struct snap_op
 	if (op->barrier) {
 		if (locked)
 			return udf_barrier(fs);
+		if (s->can_move_worn && (!fs->io.worn_dirty || fs->io.worn_dirty(fs->io.ctx)))
+			return NEED_LOCK; /* moving a worn packet changes the sparing table */
 		int rc = fs->io.flush ? fs->io.flush(fs->io.ctx) : 0;
 		return rc == -EIO && s->can_rescue ? NEED_LOCK : rc;
 	}

@@ -143,8 +143,8 @@ struct udf_fs {
 	 * (which releases lock: only at the start of a public operation, nothing half done).  A commit
 	 * in the middle of an operation (udf_commit_for_space, udf_commit) keeps the lock: it waits on
 	 * io_cv (io_lock) for the running commit's unlocked I/O to stop -- that I/O never takes lock
-	 * (medium offsets are mapped while encoding; a barrier that needs defect management stops
-	 * it) -- and finishes that commit itself (udf_commit_take_over).
+	 * (medium offsets are mapped while encoding; a barrier that needs defect management or a worn
+	 * packet's move stops it) -- and finishes that commit itself (udf_commit_take_over).
 	 * Lock order: lock before io_lock, and both before the packet cache's lock (pkt_cache.c's
 	 * c->lock, taken inside each cache call).  The cache never calls into the engine with its lock
 	 * held: it drops it around backend I/O and around the relocate callback, and its flusher thread

@@ -101,6 +101,8 @@ void pkt_cache_set_wear_limit(struct pkt_cache *c, uint64_t limit, const struct 
  * life of the cache.  Returns how many packets moved, or a negative errno of a write that failed
  * other than with a medium error (a medium error leaves the packet failed, for the rescue). */
 int pkt_cache_move_worn(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx);
+/* Whether a dirty packet is worn now (pkt_cache_move_worn would move it once idle). */
+bool pkt_cache_has_worn(struct pkt_cache *c);
 
 /* Drops every clean, idle packet from the cache (tests, and dropping caches on a medium change). */
 void pkt_cache_drop_clean(struct pkt_cache *c);

@@ -226,6 +226,19 @@ int pkt_cache_move_worn(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx
 	return rc ? rc : nmoved;
 }
 
+bool pkt_cache_has_worn(struct pkt_cache *c)
+{
+	bool worn = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t i = 0; c->wear_limit && i < c->nslots && !worn; i++) {
+		struct slot *s = &c->slots[i];
+		worn = s->pkt != NO_PACKET && s->ndirty && cache_lifetime_writes(c, s->pkt) >= c->wear_limit;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return worn;
+}
+
 void pkt_cache_drop_clean(struct pkt_cache *c)
 {
 	pthread_mutex_lock(&c->lock);

@@ -47,6 +47,11 @@ int udf_cache_move_worn(void *ctx, int (*relocate)(void *rctx, uint64_t off, uin
 	return pkt_cache_move_worn(ctx, relocate_sectors, &r);
 }
 
+bool udf_cache_worn_dirty(void *ctx)
+{
+	return pkt_cache_has_worn(ctx);
+}
+
 /* Write-once media: where the engine may write next (past what the cache holds), the rest from the
  * medium, in bytes. */
 int udf_cache_append_state(void *ctx, struct udf_append_state *out)
@@ -81,6 +86,7 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 		.flush = udf_cache_flush,
 		.rescue = udf_cache_rescue,
 		.move_worn = udf_cache_move_worn,
+		.worn_dirty = udf_cache_worn_dirty,
 		.ctx = cache,
 		.size = pkt_cache_capacity_bytes(cache),
 		.packet_blocks = g->packet_sectors,
@@ -90,5 +96,6 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 		io->link_blocks = g->link_sectors;
 		io->rescue = NULL; /* no spare places: a sector is written once */
 		io->move_worn = NULL;
+		io->worn_dirty = NULL;
 	}
 }

@@ -662,6 +662,52 @@ static unsigned commit_interval_ms(const struct pktfuse *pf)
 	return age;
 }
 
+struct pktfuse_fsync {
+	fuse_req_t req;
+	bool volume;
+	struct pktfuse_fsync *next;
+};
+
+bool pktfuse_queue_fsync(struct pktfuse *pf, fuse_req_t req, bool volume)
+{
+	struct pktfuse_fsync *f = malloc(sizeof(*f));
+
+	if (!f)
+		return false;
+	*f = (struct pktfuse_fsync){req, volume, NULL};
+	pthread_mutex_lock(&pf->commit_lock);
+	bool queued = pf->committer_running && !pf->commit_stop;
+	if (queued) {
+		f->next = pf->fsyncs;
+		pf->fsyncs = f;
+		pthread_cond_signal(&pf->commit_cond);
+	}
+	pthread_mutex_unlock(&pf->commit_lock);
+	if (!queued)
+		free(f);
+	return queued;
+}
+
+/* One commit answers every fsync queued before it started (each one's data was written before). */
+static void answer_fsyncs(struct pktfuse *pf, struct pktfuse_fsync *batch)
+{
+	bool volume = false;
+
+	for (struct pktfuse_fsync *f = batch; f; f = f->next)
+		volume |= f->volume;
+	/* Also while the mount is read-only because its disc was taken out: what waits for it is not on
+	 * the medium, and the commit says so (a read-only engine's sync is 0). */
+	int rc = volume ? udf_sync_volume(pf->udf) : udf_sync(pf->udf);
+	pktfuse_note_spares_gone(pf);
+	rc = pktfuse_logged(pf, "the commit", rc);
+	for (struct pktfuse_fsync *f = batch, *nx; f; f = nx) {
+		nx = f->next;
+		pktfuse_reply_err(f->req, rc);
+		free(f);
+	}
+}
+
+/* Commits every commit_ms, and answers queued fsyncs (also those queued before a stop). */
 static void *committer(void *arg)
 {
 	struct pktfuse *pf = arg;
@@ -669,7 +715,15 @@ static void *committer(void *arg)
 	bool failing = false;
 
 	pthread_mutex_lock(&pf->commit_lock);
-	while (!pf->commit_stop) {
+	while (!pf->commit_stop || pf->fsyncs) {
+		if (pf->fsyncs) {
+			struct pktfuse_fsync *batch = pf->fsyncs;
+			pf->fsyncs = NULL;
+			pthread_mutex_unlock(&pf->commit_lock);
+			answer_fsyncs(pf, batch);
+			pthread_mutex_lock(&pf->commit_lock);
+			continue;
+		}
 		struct timespec t;
 		clock_gettime(CLOCK_REALTIME, &t);
 		t.tv_sec += ms / 1000;
@@ -678,9 +732,9 @@ static void *committer(void *arg)
 			t.tv_sec++;
 			t.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
-		if (pf->commit_stop)
-			break;
+		int w = pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
+		if (pf->commit_stop || pf->fsyncs || w != ETIMEDOUT)
+			continue;
 		pthread_mutex_unlock(&pf->commit_lock);
 		/* A failed commit leaves everything dirty: it is tried again, and fsync reports it. */
 		if (udf_dirty(pf->udf)) {
@@ -705,6 +759,7 @@ int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen)
 	pthread_mutex_init(&pf->commit_lock, NULL);
 	pthread_cond_init(&pf->commit_cond, NULL);
 	pf->commit_stop = false;
+	pf->fsyncs = NULL;
 	int rc = pthread_create(&pf->committer, NULL, committer, pf);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the commit thread");

@@ -32,6 +32,7 @@ struct pktfuse {
 	pthread_cond_t commit_cond;
 	bool commit_stop;
 	unsigned commit_ms;		 /* the committer's interval (0: none runs) */
+	struct pktfuse_fsync *fsyncs;	 /* files view: fsyncs the committer answers (under commit_lock) */
 	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
 	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */
 	struct pktfuse_button *button;	 /* eject_button.c; NULL: not watched */
@@ -46,6 +47,10 @@ void pktfuse_note_spares_gone(struct pktfuse *pf);
  * negative errno with the reason in err. */
 int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen);
 void pktfuse_files_stop(struct pktfuse *pf);
+/* Hands a files view fsync (of the whole volume when volume) to the committer, which replies after its
+ * commit, so that the FUSE loop serves other requests meanwhile: true when queued, false when the
+ * caller must commit itself (no committer runs). */
+bool pktfuse_queue_fsync(struct pktfuse *pf, fuse_req_t req, bool volume);
 
 /* The extended attribute on the mount's root that `pktfuse status` reads in the image view. */
 #define PKTFUSE_STATS_XATTR "user.pktfuse.stats"

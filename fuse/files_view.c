@@ -461,13 +461,18 @@ static void fv_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* fsync of anything commits everything: UDF has one set of metadata for the whole disc.  An fsync
  * of the root directory stands for the whole volume (FUSE passes syncfs on to no daemon but
- * virtiofs): the space bitmap is written too, which commits leave to the unmount. */
+ * virtiofs): the space bitmap is written too, which commits leave to the unmount.  The committer
+ * thread commits and replies, so that this single-threaded loop goes on serving other processes
+ * while a slow medium records the commit (a multithreaded loop would too, but costs the copy of
+ * many small files a third more: bench/udf_write.sh, issue 13). */
 static void fv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct pktfuse *pf = pf_of(req);
 	(void)datasync;
 	(void)fi;
 
+	if (pktfuse_queue_fsync(pf, req, ino == FUSE_ROOT_ID))
+		return;
 	/* Also while the mount is read-only because its disc was taken out: what waits for it is not on
 	 * the medium, and the commit says so (a read-only engine's sync is 0). */
 	int rc = ino == FUSE_ROOT_ID ? udf_sync_volume(pf->udf) : udf_sync(pf->udf);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine, builds from scratch and runs every test: the unit tests in the
-# normal build and again under AddressSanitizer + UndefinedBehaviorSanitizer, the cache's tests under
-# ThreadSanitizer, then the end-to-end
+# normal build and again under AddressSanitizer + UndefinedBehaviorSanitizer, the cache's and the
+# engine's concurrency tests under ThreadSanitizer, then the end-to-end
 # tests (FUSE mounts, loop devices, mkfs, fio) in the normal build.  Run as root.
 # At the end it prints how many tests passed, failed and were skipped, with each skip's reason (the
 # "SKIP: …" line the test printed); a skip is never counted as a pass.  Exit status 1 if any failed.
@@ -18,8 +18,8 @@ results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 echo "== unit tests (ASan + UBSan)"
 (cd build-asan && ctest --output-on-failure -j 2 --output-junit "$results/1-asan.xml") || status=1
-echo "== cache tests (ThreadSanitizer)"
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R test_pkt_cache \
+echo "== concurrency tests (ThreadSanitizer)"
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'test_pkt_cache|test_udf_commit_unlocked' \
 	--output-junit "$results/2-tsan.xml") || status=1
 echo "== all tests"
 (cd build && ctest --output-on-failure --output-junit "$results/3-all.xml") || status=1
@@ -29,7 +29,7 @@ python3 - "$results"/*.xml <<'PY' || status=1
 import sys
 import xml.etree.ElementTree as ET
 
-STAGES = {"1-asan": "unit tests (ASan + UBSan)", "2-tsan": "cache tests (ThreadSanitizer)",
+STAGES = {"1-asan": "unit tests (ASan + UBSan)", "2-tsan": "concurrency tests (ThreadSanitizer)",
           "3-all": "all tests"}
 total = {"passed": 0, "failed": 0, "skipped": 0}
 for path in sys.argv[1:]:

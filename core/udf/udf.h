@@ -10,8 +10,10 @@
  * the disc consistent if the process dies at any moment.
  *
  * Threads: every function here may be called from any thread; each takes the mount's one lock for
- * its whole run, I/O through struct udf_io and commits included, so calls on one mount are
- * serialised.  The lock is taken before any lock of the packet cache under io (udf_int.h says more).
+ * its whole run, I/O through struct udf_io included, so calls on one mount are serialised -- except
+ * while udf_sync's commit writes to the medium: it holds the lock only to encode and to finish, so
+ * other calls go on meanwhile (and a second udf_sync waits for it, then commits the rest).  The
+ * lock is taken before any lock of the packet cache under io (udf_int.h says more).
  */
 #ifndef PKTFUSE_UDF_H
 #define PKTFUSE_UDF_H
@@ -58,6 +60,9 @@ struct udf_io {
 	 * overwrites: the caller of the cache says which) where relocate says instead; where relocate
 	 * refuses, in place.  NULL: not offered. */
 	int (*move_worn)(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
+	/* Whether move_worn would find a packet to move now (a commit's barriers run without the engine's
+	 * lock unless one may move); NULL with move_worn: always assumed. */
+	bool (*worn_dirty)(void *ctx);
 	/* A write-once medium: each block is written once, in ascending order from the next writable
 	 * address (past what the cache holds), in packets of packet_blocks followed by link_blocks
 	 * lost ones; reading past the recorded part fails.  NULL on rewritable media. */
@@ -191,7 +196,8 @@ ssize_t udf_write(struct udf_fs *fs, uint64_t ino, uint64_t off, size_t len, con
 void udf_open(struct udf_fs *fs, uint64_t ino);
 void udf_release(struct udf_fs *fs, uint64_t ino);
 
-/* Commits every change to the medium (and waits for it): fsync of any file or directory. */
+/* Commits every change to the medium (and waits for it): fsync of any file or directory.  The
+ * mount's lock is released while the commit's writes and barriers run. */
 int udf_sync(struct udf_fs *fs);
 /* udf_sync, and the space bitmap written too (an fsync of the whole volume; a commit leaves it to
  * the unmount, as the check after an unclean shutdown rebuilds it). */

@@ -171,7 +171,7 @@ int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n)
 
 	if (n == 0 || w->vat)
 		return 0; /* write-once media: what is recorded stays (the VAT entry of a file entry goes) */
-	if (w->npend && w->pend[w->npend - 1].lbn + w->pend[w->npend - 1].n == lbn &&
+	if (w->npend > w->pend_floor && w->pend[w->npend - 1].lbn + w->pend[w->npend - 1].n == lbn &&
 	    w->pend[w->npend - 1].n + (uint64_t)n < UINT32_MAX) {
 		w->pend[w->npend - 1].n += n;
 	} else {
@@ -198,11 +198,13 @@ void udf_free_extents(struct udf_fs *fs, const struct node *n)
 			udf_free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
 }
 
-void udf_apply_frees(struct udf_fs *fs)
+/* The first count entries of the pending frees (those a commit that completed made) become
+ * allocatable; the rest wait for the next commit. */
+void udf_apply_frees(struct udf_fs *fs, size_t count)
 {
 	struct udf_w *w = fs->w;
 
-	for (size_t i = 0; i < w->npend; i++) {
+	for (size_t i = 0; i < count; i++) {
 		for (uint32_t k = 0; k < w->pend[i].n; k++) {
 			uint64_t b = (uint64_t)w->pend[i].lbn + k;
 			if (b < w->nbits && !udf_bm_is_free(w, b)) {
@@ -210,11 +212,13 @@ void udf_apply_frees(struct udf_fs *fs)
 				w->free_blocks++;
 			}
 		}
+		w->pend_blocks -= w->pend[i].n;
 	}
-	if (w->npend)
+	if (count) {
 		w->bm_stale = true;
-	w->npend = 0;
-	w->pend_blocks = 0;
+		memmove(w->pend, w->pend + count, (w->npend - count) * sizeof(*w->pend));
+		w->npend -= count;
+	}
 }
 
 /* What statfs calls free: allocatable now or after the next commit, less what that commit needs. */

@@ -20,7 +20,9 @@
  * rewritten by every fsync would not last.  While the descriptor says open the medium's bitmap may
  * miss this mount's allocations; the check after an unclean shutdown (udf_check.c) rebuilds it
  * from the tree before anything is allocated.
- * The commit runs under fs->lock, its cache writes and barriers included.
+ * The commit is encoded under fs->lock: its writes and barriers are recorded (udf_commit_io.c) and
+ * sent in this order afterwards -- by udf_sync with the lock released, so that operations on what is
+ * in memory go on while a slow medium records the commit; what they change is the next commit's.
 
  */
 #define _GNU_SOURCE
@@ -115,8 +117,8 @@ int udf_commit_place(struct udf_fs *fs, struct node *n)
 	return rc;
 }
 
-/* After a commit that completed: nothing is dirty any more. */
-void udf_commit_done(struct udf_fs *fs)
+/* The dirty list emptied: what a commit recorded (or is about to send) is not dirty any more. */
+void udf_commit_clear(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
 
@@ -130,19 +132,21 @@ void udf_commit_done(struct udf_fs *fs)
 	w->changed = false;
 	w->reserve = 0;
 	w->mp_valid = false; /* what this commit wrote now holds existing entries */
+}
+
+/* After a commit that completed: nothing is dirty any more. */
+void udf_commit_done(struct udf_fs *fs)
+{
+	udf_commit_clear(fs);
 	fs->sf.commits++;
 }
 
-int udf_commit(struct udf_fs *fs)
+/* Steps 1-3: the writes and barriers, recorded in w->snap (udf_write_io.c) while this runs. */
+static int commit_encode(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
 	int rc;
 
-	if (w->vat)
-		return udf_vat_commit(fs);
-	if (!w->changed)
-		return udf_barrier(fs);
-	w->in_commit = true;
 	/* 1. file data first */
 	rc = udf_barrier(fs);
 	/* 2. new places: directory contents, continuation blocks (all allocation happens here) */
@@ -177,25 +181,69 @@ int udf_commit(struct udf_fs *fs)
 		rc = udf_write_lvid(fs, true);
 	if (rc == 0)
 		rc = udf_barrier(fs);
-	w->in_commit = false;
-	if (rc)
-		return rc; /* everything stays dirty: the next commit tries again */
-	udf_commit_done(fs);
-	/* 4. freed blocks become allocatable */
-	udf_apply_frees(fs);
-	udf_update_sf(fs);
-	return 0;
+	return rc;
+}
+
+/*
+ * The commit: encoded under fs->lock into w->snap (udf_commit_io.c), then sent; with unlock_io the
+ * lock is released while it is sent (and while an earlier commit still runs), else held throughout.
+ * A failure while encoding sends nothing; one while sending stops there.  Either way everything
+ * stays dirty and the next commit tries again.
+ */
+static int commit(struct udf_fs *fs, bool unlock_io)
+{
+	struct udf_w *w = fs->w;
+	int rc;
+
+	if (unlock_io)
+		udf_commit_wait_idle(fs);
+	else
+		udf_commit_take_over(fs);
+	if (w->vat)
+		return udf_vat_commit(fs); /* write-once media: under the lock throughout (udf_vat.c) */
+	struct commit_snap *s = udf_snap_begin(fs);
+	if (!s)
+		return -ENOMEM;
+	s->changes = w->changed;
+	if (!w->changed) {
+		rc = udf_barrier(fs);
+	} else {
+		w->in_commit = true;
+		rc = commit_encode(fs);
+		w->in_commit = false;
+	}
+	if (rc == 0)
+		rc = udf_snap_detach(fs, s);
+	if (rc) {
+		udf_snap_abandon(fs, s);
+		return rc;
+	}
+	return udf_snap_run(fs, s, unlock_io);
+}
+
+int udf_commit(struct udf_fs *fs)
+{
+	return commit(fs, false);
+}
+
+int udf_commit_unlocked_io(struct udf_fs *fs)
+{
+	return commit(fs, true);
 }
 
 /* After -ENOSPC from the allocator: blocks freed since the last commit become allocatable once a
  * commit is done.  1 when this committed (try again), 0 when no commit would free anything (nothing
- * pending, or the commit itself is running), or the commit's -errno. */
+ * pending, or the commit itself is running), or the commit's -errno.  In the middle of an
+ * operation: a commit already running is finished here, the lock kept. */
 int udf_commit_for_space(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
 
-	if (w->npend == 0 || w->in_commit)
+	if (w->in_commit)
 		return 0;
+	bool freed = udf_commit_take_over(fs);
+	if (w->npend == 0)
+		return freed;
 	int rc = udf_commit(fs);
 	return rc ? rc : 1;
 }
@@ -206,7 +254,9 @@ int udf_sync_volume(struct udf_fs *fs)
 	int rc = 0;
 	struct udf_w *w = fs->w;
 	if (w) {
-		rc = udf_commit(fs);
+		rc = udf_commit_unlocked_io(fs);
+		/* the commit released the lock: another may have started meanwhile */
+		udf_commit_wait_idle(fs);
 		if (rc == 0 && w->bm_stale)
 			rc = udf_write_bitmap(fs);
 		if (rc == 0)

@@ -66,7 +66,7 @@ int udf_write_lvid(struct udf_fs *fs, bool open_)
 			put_le16(iu + LVIU_MAX_WRITE_REV, (uint16_t)fs->sf.revision);
 	}
 	udf_tag_finish(b, fs->bs);
-	return fs->io.write(fs->io.ctx, (uint64_t)fs->lvid_loc * fs->bs, fs->bs, b);
+	return udf_write_bytes(fs, (uint64_t)fs->lvid_loc * fs->bs, fs->bs, b);
 }
 
 uint64_t udf_take_uniq(struct udf_fs *fs)

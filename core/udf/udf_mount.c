@@ -39,6 +39,9 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 	if (fs->opts.snapshot)
 		fs->opts.read_only = true; /* an earlier state of the disc is only looked at */
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->commit_idle, NULL);
+	pthread_mutex_init(&fs->io_lock, NULL);
+	pthread_cond_init(&fs->io_cv, NULL);
 	uint32_t ml = 0, mloc = 0, rl = 0, rloc = 0;
 	if (!udf_find_anchor(fs, buf, &mloc, &ml, &rloc, &rl)) {
 		snprintf(err, errlen,
@@ -194,6 +197,9 @@ void udf_unmount(struct udf_fs *fs)
 	free(fs->nhash);
 	free(fs->blk);
 	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->commit_idle);
+	pthread_mutex_destroy(&fs->io_lock);
+	pthread_cond_destroy(&fs->io_cv);
 	free(fs);
 }
 

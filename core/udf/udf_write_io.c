@@ -2,7 +2,7 @@
 /*
  * The writer's block I/O: partition blocks written through the sparing table, the barrier that
  * makes them durable, and defect management (a packet the medium cannot write moved into a spare).
- * Under fs->lock.
+ * Under fs->lock; while a commit is encoded (w->snap), writes and barriers are recorded for it.
  */
 #define _GNU_SOURCE
 #include "udf_desc.h"
@@ -15,14 +15,15 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
+/* A commit being encoded records its writes (w->snap, udf_commit_io.c); else they are sent. */
+static bool recording(const struct udf_fs *fs)
+{
+	return fs->w && fs->w->snap && fs->w->snap->encoding;
+}
+
 int udf_write_lb(struct udf_fs *fs, uint32_t lbn, const void *buf)
 {
-	uint64_t sector;
-	if (fs->w && fs->w->vat)
-		return udf_vat_stage(fs, lbn, 1, buf);
-	int rc = udf_map_block(fs, 0, lbn, &sector);
-
-	return rc ? rc : fs->io.write(fs->io.ctx, sector * fs->bs, fs->bs, buf);
+	return udf_write_run(fs, lbn, 1, buf);
 }
 
 /* Writes n consecutive partition blocks, in runs of consecutive medium sectors. */
@@ -40,12 +41,20 @@ int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *bu
 		uint32_t k = 1;
 		while (i + k < n && udf_map_block(fs, 0, lbn + i + k, &s) == 0 && s == s0 + k)
 			k++;
-		rc = fs->io.write(fs->io.ctx, s0 * fs->bs, (size_t)k * fs->bs, buf + (size_t)i * fs->bs);
+		const uint8_t *p = buf + (size_t)i * fs->bs;
+		rc = recording(fs) ? udf_snap_write(fs, lbn + i, s0 * fs->bs, (size_t)k * fs->bs, p)
+				   : fs->io.write(fs->io.ctx, s0 * fs->bs, (size_t)k * fs->bs, p);
 		if (rc)
 			return rc;
 		i += k;
 	}
 	return 0;
+}
+
+/* Writes a volume structure outside the partition (the LVID) at a byte offset of the medium. */
+int udf_write_bytes(struct udf_fs *fs, uint64_t off, size_t len, const void *buf)
+{
+	return recording(fs) ? udf_snap_write(fs, UINT32_MAX, off, len, buf) : fs->io.write(fs->io.ctx, off, len, buf);
 }
 
 /*
@@ -156,16 +165,30 @@ static bool spares_usable(const struct udf_fs *fs)
 	return fs->parts[0].kind == PART_SPARABLE && fs->parts[0].stable_raw && fs->bs == 2048;
 }
 
+/* A failed flush may be a packet defect management moves. */
+bool udf_can_rescue(const struct udf_fs *fs)
+{
+	return fs->io.rescue && spares_usable(fs);
+}
+
+/* Before a flush, a packet nearing its rated overwrites may be moved to a spare (media life). */
+bool udf_can_move_worn(const struct udf_fs *fs)
+{
+	return fs->io.move_worn && spares_usable(fs) && fs->w && !fs->w->spares_gone;
+}
+
 int udf_barrier(struct udf_fs *fs)
 {
+	if (recording(fs))
+		return udf_snap_barrier(fs);
 	if (!fs->io.flush)
 		return 0;
-	if (fs->io.move_worn && spares_usable(fs) && fs->w && !fs->w->spares_gone) {
+	if (udf_can_move_worn(fs)) {
 		fs->w->early_spare = 0;
 		fs->io.move_worn(fs->io.ctx, relocate_worn_packet, fs); /* a failed write is the flush's to report */
 	}
 	int rc = fs->io.flush(fs->io.ctx);
-	if (rc == -EIO && fs->io.rescue && spares_usable(fs) && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
+	if (rc == -EIO && udf_can_rescue(fs) && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
 		rc = fs->io.flush(fs->io.ctx); /* the moved packets and the sparing tables, synced */
 	return rc;
 }

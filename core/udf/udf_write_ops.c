@@ -806,7 +806,7 @@ void udf_release(struct udf_fs *fs, uint64_t ino)
 int udf_sync(struct udf_fs *fs)
 {
 	pthread_mutex_lock(&fs->lock);
-	int rc = fs->w ? udf_commit(fs) : 0;
+	int rc = fs->w ? udf_commit_unlocked_io(fs) : 0; /* the lock is released while it writes */
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
@@ -822,6 +822,7 @@ bool udf_dirty(struct udf_fs *fs)
 int udf_close(struct udf_fs *fs)
 {
 	pthread_mutex_lock(&fs->lock);
+	udf_commit_wait_idle(fs);
 	int rc = 0;
 	struct udf_w *w = fs->w;
 	if (w && w->vat) {

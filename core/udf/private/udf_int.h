@@ -133,15 +133,27 @@ struct udf_fs {
 	/*
 	 * The engine's one lock: every public operation of udf.h holds it for its whole run, and so
 	 * does everything below (nodes, directories, the writer's state, fs->blk).  It is held across
-	 * the I/O through struct udf_io (reads and writes of the packet cache, flushes, the rescue and
-	 * its relocate callback) and across whole commits, so one slow medium access stalls every
-	 * operation of this mount; nothing else serialises the engine.
-	 * Lock order: fs->lock before the packet cache's lock (pkt_cache.c's c->lock, taken inside each
-	 * cache call).  The cache never calls into the engine with its lock held: it drops it around
-	 * backend I/O and around the relocate callback, and its flusher thread takes only its own lock,
-	 * so the order is never reversed.
+	 * the I/O through struct udf_io (reads and writes of the packet cache, cache misses, the rescue
+	 * and its relocate callback) -- except for udf_sync's commit (udf_commit_unlocked_io): that
+	 * commit is encoded under the lock into a list of writes and barriers (struct commit_snap, in
+	 * fs->w->snap), sent with the lock released, and finished under it again, so that operations
+	 * on what is in memory go on while a commit waits for a slow medium.
+	 * One commit at a time: fs->w->snap is set (under lock) from the start of a commit's encoding
+	 * to its finish.  A commit that may release the lock waits for the running one on commit_idle
+	 * (which releases lock: only at the start of a public operation, nothing half done).  A commit
+	 * in the middle of an operation (udf_commit_for_space, udf_commit) keeps the lock: it waits on
+	 * io_cv (io_lock) for the running commit's unlocked I/O to stop -- that I/O never takes lock
+	 * (medium offsets are mapped while encoding; a barrier that needs defect management or a worn
+	 * packet's move stops it) -- and finishes that commit itself (udf_commit_take_over).
+	 * Lock order: lock before io_lock, and both before the packet cache's lock (pkt_cache.c's
+	 * c->lock, taken inside each cache call).  The cache never calls into the engine with its lock
+	 * held: it drops it around backend I/O and around the relocate callback, and its flusher thread
+	 * takes only its own lock, so the order is never reversed.
 	 */
 	pthread_mutex_t lock;
+	pthread_cond_t commit_idle; /* with lock: a commit finished (fs->w->snap went NULL) */
+	pthread_mutex_t io_lock;    /* a commit_snap's io_stopped, only */
+	pthread_cond_t io_cv;	    /* with io_lock: io_stopped was set */
 	struct node **nhash;
 	uint32_t nhash_mask;
 	uint64_t nnodes;

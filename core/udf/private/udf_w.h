@@ -2,7 +2,8 @@
 /*
  * The UDF writer's state and the functions its files share.  Not a public API: included only by the
  * files of core/udf (and by tests).  Everything here runs under the engine's lock (fs->lock, see
- * udf_int.h); fs->w is NULL on a read-only mount.
+ * udf_int.h) -- but for the sending of a commit_snap, which reads only what it recorded; fs->w is
+ * NULL on a read-only mount.
  */
 #ifndef PKTFUSE_UDF_W_H
 #define PKTFUSE_UDF_W_H
@@ -41,6 +42,43 @@ struct udf_vat_w {
 	bool broken; /* a commit failed part way: the medium's state is unknown, no more writes */
 };
 
+/*
+ * A commit whose medium I/O runs with fs->lock released (udf_commit_io.c).  While it is encoded (under
+ * the lock), the writes and barriers of udf_commit.c are recorded here instead of sent, each write
+ * with its data copied and its medium offset mapped then; udf_snap_run sends them in order.  The
+ * changed nodes leave the dirty list when the encoding is done (what changes from then on is the
+ * next commit's) and return to it if the I/O fails.  One commit at a time: w->snap says which.
+ */
+struct snap_op {
+	bool barrier; /* else a write */
+	uint32_t lbn; /* the partition block written first, UINT32_MAX: a volume structure (the LVID) */
+	uint64_t off; /* on the medium, bytes */
+	size_t len;   /* bytes */
+	uint8_t *data;
+};
+
+struct snap_node {
+	struct node *n;
+	bool dir_dirty, is_new, gained;
+	uint32_t reserved;
+};
+
+struct commit_snap {
+	bool encoding;	    /* writes and barriers are recorded, not sent */
+	bool changes;	    /* it commits changes (else it is only a barrier) */
+	bool can_rescue;    /* a barrier's failure may be defect management's (needs fs->lock) */
+	bool can_move_worn; /* a barrier may move worn packets first (media life; needs fs->lock) */
+	struct snap_op *ops;
+	size_t nops, capops;
+	size_t next; /* the first op not run yet */
+	int rc;	     /* the first failure; what is left is not run */
+	struct snap_node *nodes;
+	size_t nnodes;
+	size_t npend;	 /* the first npend entries of w->pend become allocatable when it succeeds */
+	bool io_stopped; /* under fs->io_lock: the run without fs->lock is over (fs->io_cv) */
+	bool finished;	 /* under fs->lock */
+};
+
 struct udf_w {
 	uint8_t *sbd; /* the whole space bitmap descriptor; bit set = block free */
 	uint32_t sbd_lbn, sbd_blocks;
@@ -54,6 +92,7 @@ struct udf_w {
 	uint64_t free_blocks; /* allocatable now */
 	struct pend *pend;    /* freed, allocatable after the next commit */
 	size_t npend, cappend;
+	size_t pend_floor; /* entries below belong to the running commit (w->snap): never extended */
 	uint64_t pend_blocks;
 	uint64_t reserve; /* blocks the next commit will need: only the commit may take them */
 	uint32_t meta_goal, data_goal, pkt;
@@ -70,6 +109,8 @@ struct udf_w {
 	uint8_t *buf;	    /* one block of scratch */
 	uint8_t *buf2;
 	struct udf_vat_w *vat; /* write-once media, else NULL */
+
+	struct commit_snap *snap; /* the commit running (encoded or sending), NULL when none */
 };
 
 #define MAX_EXT_BYTES(bs) ((AD_LEN_MASK / (bs)) * (bs))
@@ -98,7 +139,10 @@ static inline uint32_t blocks_of(const struct udf_fs *fs, uint64_t bytes)
 /* udf_write_io.c */
 int udf_write_lb(struct udf_fs *fs, uint32_t lbn, const void *buf);
 int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *buf);
+int udf_write_bytes(struct udf_fs *fs, uint64_t off, size_t len, const void *buf);
 int udf_barrier(struct udf_fs *fs);
+bool udf_can_rescue(const struct udf_fs *fs);
+bool udf_can_move_worn(const struct udf_fs *fs);
 
 /* udf_alloc.c */
 bool udf_bm_is_free(const struct udf_w *w, uint64_t b);
@@ -117,7 +161,7 @@ typedef int (*udf_visit_fn)(void *ctx, struct node *a);
 int udf_for_attached(struct udf_fs *fs, const struct node *n, udf_visit_fn visit, void *ctx);
 /* The stream directory at icb (a long_ad) and its streams, as udf_for_attached. */
 int udf_for_stream_dir(struct udf_fs *fs, const uint8_t *icb, udf_visit_fn visit, void *ctx);
-void udf_apply_frees(struct udf_fs *fs);
+void udf_apply_frees(struct udf_fs *fs, size_t count);
 void udf_update_sf(struct udf_fs *fs);
 int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fid_bytes);
 
@@ -167,7 +211,21 @@ int udf_commit_for_space(struct udf_fs *fs);
 int udf_recover(struct udf_fs *fs);
 
 int udf_commit_place(struct udf_fs *fs, struct node *n);
+void udf_commit_clear(struct udf_fs *fs);
 void udf_commit_done(struct udf_fs *fs);
+/* udf_sync's commit: as udf_commit, but fs->lock is released while its I/O runs (and while it waits
+ * for a commit already running); only where nothing of the caller's is half done. */
+int udf_commit_unlocked_io(struct udf_fs *fs);
+
+/* udf_commit_io.c: the commit's recorded I/O (struct commit_snap) */
+struct commit_snap *udf_snap_begin(struct udf_fs *fs);
+int udf_snap_write(struct udf_fs *fs, uint32_t lbn, uint64_t off, size_t len, const void *buf);
+int udf_snap_barrier(struct udf_fs *fs);
+void udf_snap_abandon(struct udf_fs *fs, struct commit_snap *s);
+int udf_snap_detach(struct udf_fs *fs, struct commit_snap *s);
+int udf_snap_run(struct udf_fs *fs, struct commit_snap *s, bool unlock_io);
+void udf_commit_wait_idle(struct udf_fs *fs);
+bool udf_commit_take_over(struct udf_fs *fs);
 
 /* udf_vat.c: write-once media */
 int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_why);

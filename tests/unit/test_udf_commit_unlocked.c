@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The engine's lock is not held while a commit waits for the medium (udf_commit_io.c): on a medium
+ * whose barrier blocks until the test lets it go, operations on what is in memory (getattr, lookup,
+ * readdir, a new file written) complete while udf_sync's commit is stuck in the barrier; a second
+ * udf_sync waits for the first and commits what that one did not include; all of it survives a
+ * remount.  No timing: every wait is for a condition, bounded only so that a stuck engine fails the
+ * test instead of hanging it.
+ */
+#define _GNU_SOURCE
+#include "udf.h"
+#include "udf_format.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DISC (16u << 20)
+#define WAIT_S 30 /* far beyond what any step takes, even under ThreadSanitizer on 2 busy cores */
+
+/* A medium in memory whose flush blocks while `gate` is closed and `hold_flush` says which one. */
+struct medium {
+	uint8_t *data;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned flushes;    /* flushes begun */
+	unsigned hold_flush; /* this flush (1-based count) blocks until the gate opens; 0: none */
+	unsigned fail_flush; /* this flush fails with -EIO; 0: none */
+	bool held;	     /* a flush is blocked now */
+	bool open;
+};
+
+static int m_read(void *ctx, uint64_t off, size_t len, void *buf)
+{
+	struct medium *m = ctx;
+
+	if (off + len > DISC)
+		return -EIO;
+	pthread_mutex_lock(&m->mu);
+	memcpy(buf, m->data + off, len);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static int m_write(void *ctx, uint64_t off, size_t len, const void *buf)
+{
+	struct medium *m = ctx;
+
+	if (off + len > DISC)
+		return -EIO;
+	pthread_mutex_lock(&m->mu);
+	memcpy(m->data + off, buf, len);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static int m_flush(void *ctx)
+{
+	struct medium *m = ctx;
+
+	pthread_mutex_lock(&m->mu);
+	if (++m->flushes == m->fail_flush) {
+		pthread_mutex_unlock(&m->mu);
+		return -EIO;
+	}
+	if (m->flushes == m->hold_flush) {
+		m->held = true;
+		pthread_cond_broadcast(&m->cv);
+		while (!m->open)
+			pthread_cond_wait(&m->cv, &m->mu);
+		m->held = false;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static struct timespec deadline(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += WAIT_S;
+	return t;
+}
+
+/* Waits (bounded) until *flag, under m->mu; its value then. */
+static bool wait_flag(struct medium *m, const bool *flag)
+{
+	struct timespec t = deadline();
+	int rc = 0;
+
+	pthread_mutex_lock(&m->mu);
+	while (!*flag && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&m->cv, &m->mu, &t);
+	bool v = *flag;
+	pthread_mutex_unlock(&m->mu);
+	return v;
+}
+
+static void open_gate(struct medium *m)
+{
+	pthread_mutex_lock(&m->mu);
+	m->open = true;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+static struct udf_fs *mount_it(struct medium *m)
+{
+	struct udf_io io = {
+		.read = m_read, .write = m_write, .flush = m_flush, .ctx = m, .size = DISC, .packet_blocks = 32};
+	struct udf_mount_opts mo = {0};
+	struct udf_fs *fs = NULL;
+	char err[256];
+
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	ck_assert(udf_writable(fs, err, sizeof(err)));
+	return fs;
+}
+
+static uint64_t make_file(struct udf_fs *fs, uint64_t dir, const char *name, const char *text)
+{
+	uint64_t ino;
+	struct stat st;
+
+	ck_assert_int_eq(udf_create(fs, dir, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, strlen(text), text), (ssize_t)strlen(text));
+	return ino;
+}
+
+/* A thread that runs udf_sync and records its result. */
+struct syncer {
+	struct udf_fs *fs;
+	struct medium *m;
+	int rc;
+	bool done;
+};
+
+static void *sync_thread(void *arg)
+{
+	struct syncer *s = arg;
+	int rc = udf_sync(s->fs);
+
+	pthread_mutex_lock(&s->m->mu);
+	s->rc = rc;
+	s->done = true;
+	pthread_cond_broadcast(&s->m->cv);
+	pthread_mutex_unlock(&s->m->mu);
+	return NULL;
+}
+
+static int count_entry(void *ctx, const char *name, uint64_t ino, mode_t type, uint64_t next)
+{
+	(void)name;
+	(void)ino;
+	(void)type;
+	(void)next;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+/* What another process does while the commit waits for the medium: stat and list cached entries,
+ * and make a change of its own. */
+struct reader {
+	struct udf_fs *fs;
+	struct medium *m;
+	uint64_t dir;
+	unsigned entries;
+	int rc;
+	bool done;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+	struct stat st;
+	uint64_t ino;
+	int rc = udf_getattr(r->fs, r->dir, &st);
+
+	if (rc == 0)
+		rc = udf_lookup(r->fs, r->dir, "f3", &ino, &st);
+	if (rc == 0)
+		rc = udf_getattr(r->fs, ino, &st);
+	if (rc == 0)
+		rc = udf_readdir(r->fs, r->dir, 0, count_entry, &r->entries);
+	if (rc == 0) {
+		struct stat nst;
+		rc = udf_create(r->fs, r->dir, "during", S_IFREG | 0644, 0, 0, NULL, &ino, &nst);
+		if (rc == 0)
+			rc = udf_write(r->fs, ino, 0, 6, "during") == 6 ? 0 : -EIO;
+	}
+	pthread_mutex_lock(&r->m->mu);
+	r->rc = rc;
+	r->done = true;
+	pthread_cond_broadcast(&r->m->cv);
+	pthread_mutex_unlock(&r->m->mu);
+	return NULL;
+}
+
+static void check_file(struct udf_fs *fs, uint64_t dir, const char *name, const char *text)
+{
+	uint64_t ino;
+	struct stat st;
+	char buf[64] = "";
+
+	ck_assert_msg(udf_lookup(fs, dir, name, &ino, &st) == 0, "%s is not there after the remount", name);
+	ck_assert_int_eq(udf_read(fs, ino, 0, sizeof(buf) - 1, buf), (ssize_t)strlen(text));
+	ck_assert_str_eq(buf, text);
+}
+
+START_TEST(test_cached_ops_while_commit_blocks)
+{
+	struct medium m = {.data = calloc(1, DISC)};
+	char err[256];
+
+	ck_assert_ptr_nonnull(m.data);
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
+
+	struct udf_fs *fs = mount_it(&m);
+	uint64_t root = udf_root_ino(fs), dir;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	for (int i = 0; i < 10; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "f%d", i);
+		make_file(fs, dir, name, name);
+	}
+	ck_assert_int_eq(udf_sync(fs), 0);
+	make_file(fs, dir, "before", "before"); /* what the blocked commit records */
+
+	/* The commit's second barrier (after the new places) blocks: it has recorded everything. */
+	pthread_mutex_lock(&m.mu);
+	m.hold_flush = m.flushes + 2;
+	pthread_mutex_unlock(&m.mu);
+	struct syncer first = {.fs = fs, .m = &m}, second = {.fs = fs, .m = &m};
+	pthread_t t1, t2, tr;
+	ck_assert_int_eq(pthread_create(&t1, NULL, sync_thread, &first), 0);
+	bool held = wait_flag(&m, &m.held);
+	struct reader r = {.fs = fs, .m = &m, .dir = dir};
+	bool reader_done = false;
+	if (held) {
+		ck_assert_int_eq(pthread_create(&tr, NULL, reader_thread, &r), 0);
+		reader_done = wait_flag(&m, &r.done);
+	}
+	pthread_mutex_lock(&m.mu);
+	bool still_held = m.held;
+	pthread_mutex_unlock(&m.mu);
+	/* A second fsync while the first commit is stuck: it waits for that one, then commits "during". */
+	if (reader_done)
+		ck_assert_int_eq(pthread_create(&t2, NULL, sync_thread, &second), 0);
+	open_gate(&m); /* whatever happened, nothing stays blocked */
+	bool first_done = wait_flag(&m, &first.done);
+	if (held) {
+		bool rd = wait_flag(&m, &r.done);
+		if (rd)
+			pthread_join(tr, NULL);
+	}
+	if (first_done)
+		pthread_join(t1, NULL);
+	bool second_done = reader_done && wait_flag(&m, &second.done);
+	if (second_done)
+		pthread_join(t2, NULL);
+	ck_assert_msg(held, "the commit never reached its second barrier");
+	ck_assert_msg(reader_done, "getattr/lookup/readdir of cached entries waited for the blocked commit");
+	ck_assert_msg(still_held, "the operations completed only after the medium went on");
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_uint_eq(r.entries, 2 + 11); /* ".", "..", f0-f9, before */
+	ck_assert_msg(first_done, "the blocked commit did not end after the medium went on");
+	ck_assert_int_eq(first.rc, 0);
+	ck_assert_msg(second_done, "the second udf_sync did not end");
+	ck_assert_int_eq(second.rc, 0);
+	ck_assert_msg(!udf_dirty(fs), "the second commit left the change made during the first one dirty");
+
+	/* Both commits are on the medium: a mount that is not closed cleanly (the LVID stays open) sees
+	 * them, as one after a crash would, and so does a clean one. */
+	udf_unmount(fs);
+	fs = mount_it(&m);
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dir, &st), 0);
+	check_file(fs, dir, "f3", "f3");
+	check_file(fs, dir, "before", "before");
+	check_file(fs, dir, "during", "during");
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_it(&m);
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dir, &st), 0);
+	check_file(fs, dir, "during", "during");
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	pthread_cond_destroy(&m.cv);
+	pthread_mutex_destroy(&m.mu);
+	free(m.data);
+}
+END_TEST
+
+/* A commit whose I/O fails leaves its changes dirty (with a change made after it): the next commit
+ * records them all. */
+START_TEST(test_failed_commit_stays_dirty)
+{
+	struct medium m = {.data = calloc(1, DISC)};
+	char err[256];
+
+	ck_assert_ptr_nonnull(m.data);
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
+	struct udf_fs *fs = mount_it(&m);
+	uint64_t root = udf_root_ino(fs), dir;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	make_file(fs, dir, "f1", "f1");
+	ck_assert_int_eq(udf_sync(fs), 0);
+	make_file(fs, dir, "x", "x-data");
+	m.fail_flush = m.flushes + 2; /* after the commit's new places */
+	ck_assert_int_eq(udf_sync(fs), -EIO);
+	ck_assert(udf_dirty(fs));
+	make_file(fs, dir, "y", "y-data");
+	ck_assert_int_eq(udf_sync(fs), 0);
+	ck_assert(!udf_dirty(fs));
+	udf_unmount(fs);
+	fs = mount_it(&m);
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dir, &st), 0);
+	check_file(fs, dir, "f1", "f1");
+	check_file(fs, dir, "x", "x-data");
+	check_file(fs, dir, "y", "y-data");
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	pthread_cond_destroy(&m.cv);
+	pthread_mutex_destroy(&m.mu);
+	free(m.data);
+}
+END_TEST
+
+/* Fills the disc with one file; the bytes written. */
+static uint64_t fill_disc(struct udf_fs *fs, uint64_t dir, const char *name)
+{
+	static uint8_t chunk[1 << 20];
+	uint64_t ino, off = 0;
+	struct stat st;
+
+	ck_assert_int_eq(udf_create(fs, dir, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	for (;;) {
+		ssize_t w = udf_write(fs, ino, off, sizeof(chunk), chunk);
+		if (w <= 0)
+			break;
+		off += (uint64_t)w;
+		if ((size_t)w < sizeof(chunk))
+			break;
+	}
+	return off;
+}
+
+/* An operation that runs out of space while a commit that frees blocks is blocked in its barrier. */
+struct spacer {
+	struct udf_fs *fs;
+	struct medium *m;
+	uint64_t dir;
+	bool started, done;
+	int rc;
+	ssize_t wrote;
+};
+
+static void *space_thread(void *arg)
+{
+	static uint8_t data[2 << 20];
+	struct spacer *p = arg;
+	uint64_t ino;
+	struct stat st;
+
+	pthread_mutex_lock(&p->m->mu);
+	p->started = true;
+	pthread_cond_broadcast(&p->m->cv);
+	pthread_mutex_unlock(&p->m->mu);
+	memset(data, 'n', sizeof(data));
+	int rc = udf_create(p->fs, p->dir, "new", S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+	ssize_t w = rc ? 0 : udf_write(p->fs, ino, 0, sizeof(data), data);
+	pthread_mutex_lock(&p->m->mu);
+	p->rc = rc;
+	p->wrote = w;
+	p->done = true;
+	pthread_cond_broadcast(&p->m->cv);
+	pthread_mutex_unlock(&p->m->mu);
+	return NULL;
+}
+
+/* Space freed before a commit is there for an operation that needs it while that commit is blocked
+ * in the medium (udf_commit_for_space finishes the running commit, or runs after it): no ENOSPC,
+ * no deadlock; whichever comes first, the result is the same. */
+START_TEST(test_space_during_blocked_commit)
+{
+	struct medium m = {.data = calloc(1, DISC)};
+	char err[256];
+
+	ck_assert_ptr_nonnull(m.data);
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
+	struct udf_fs *fs = mount_it(&m);
+	uint64_t root = udf_root_ino(fs), dir;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	ck_assert_uint_gt(fill_disc(fs, dir, "fill"), 4u << 20);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	ck_assert_int_eq(udf_unlink(fs, dir, "fill"), 0); /* its blocks: allocatable after the commit */
+
+	pthread_mutex_lock(&m.mu);
+	m.hold_flush = m.flushes + 2;
+	pthread_mutex_unlock(&m.mu);
+	struct syncer first = {.fs = fs, .m = &m};
+	struct spacer p = {.fs = fs, .m = &m, .dir = dir};
+	pthread_t t1, tp;
+	ck_assert_int_eq(pthread_create(&t1, NULL, sync_thread, &first), 0);
+	bool held = wait_flag(&m, &m.held);
+	bool started = false;
+	if (held) {
+		ck_assert_int_eq(pthread_create(&tp, NULL, space_thread, &p), 0);
+		started = wait_flag(&m, &p.started);
+	}
+	open_gate(&m);
+	bool first_done = wait_flag(&m, &first.done);
+	bool p_done = started && wait_flag(&m, &p.done);
+	if (first_done)
+		pthread_join(t1, NULL);
+	if (p_done)
+		pthread_join(tp, NULL);
+	ck_assert_msg(held, "the commit never reached its second barrier");
+	ck_assert_msg(first_done && p_done, "a commit or the operation that needed its space did not end");
+	ck_assert_int_eq(first.rc, 0);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_int_eq(p.wrote, 2 << 20);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_it(&m);
+	uint64_t ino;
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dir, &st), 0);
+	ck_assert_int_eq(udf_lookup(fs, dir, "new", &ino, &st), 0);
+	ck_assert_int_eq(st.st_size, 2 << 20);
+	ck_assert_int_ne(udf_lookup(fs, dir, "fill", &ino, &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	pthread_cond_destroy(&m.cv);
+	pthread_mutex_destroy(&m.mu);
+	free(m.data);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("udf_commit_unlocked");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 4 * WAIT_S + 60);
+	tcase_add_test(tc, test_cached_ops_while_commit_blocks);
+	tcase_add_test(tc, test_failed_commit_stays_dirty);
+	tcase_add_test(tc, test_space_during_blocked_commit);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

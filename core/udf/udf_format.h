@@ -28,7 +28,7 @@ enum udf_media {
 };
 
 struct udf_format_opts {
-	unsigned revision; /* 0x0102 (plain media), 0x0150, 0x0200, 0x0201 (write-once: 0x0200-0x0260); 0 → udf_format_revision */
+	unsigned revision; /* 0x0102 (plain), 0x0150, 0x0200, 0x0201 (write-once: to 0x0260); 0: udf_format_revision */
 	const char *label; /* UTF-8; NULL → "LinuxUDF" (as mkudffs) */
 	uid_t uid;	   /* owner of the root directory ((uid_t)-1: not set) */
 	gid_t gid;

@@ -24,7 +24,7 @@
 
 #define FORMAT_USAGE                                                                                          \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
-	"[--mode OCTAL] [--revision 1.50|2.00|2.01] [--block-size 512|1024|2048|4096] "                       \
+	"[--mode OCTAL] [--revision 1.50|2.00|2.01|2.50|2.60] [--block-size 512|1024|2048|4096] "             \
 	"[--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r]"
 
 #define FORMAT_HELP                                                                                          \
@@ -40,7 +40,8 @@
 	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n" \
 	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
-	"    --revision R      UDF revision 1.50, 2.00 or 2.01 (default)\n"                                  \
+	"    --revision R      UDF revision 1.50, 2.00, 2.01 (default), or 2.50 or 2.60 with a metadata\n"   \
+	"                      partition (not for write-once media; Linux reads 2.50, writes up to 2.01)\n"  \
 	"    --block-size N    UDF logical block size 512, 1024, 2048 (default) or 4096 bytes; sparable\n"   \
 	"                      (cdrw, dvdrw) and write-once layouts take 2048 only\n"                        \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
@@ -92,6 +93,8 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 	       uo->block_size ? uo->block_size : 2048u, l.part_len - l.used);
 	if (l.packet_len)
 		printf(", packets of %u, %u spare packets", l.packet_len, l.spare_blocks / l.packet_len);
+	if (l.meta_unit)
+		printf(", metadata partition of %u blocks (mirrored)", l.meta_blocks);
 	printf(", label \"%s\"\n", uo->label);
 	return 0;
 }
@@ -106,11 +109,6 @@ static bool parse_id(const char *s, unsigned long *out)
 		return false;
 	*out = strtoul(s, &end, 10);
 	return !errno && !*end && *out < 0xFFFFFFFFul;
-}
-
-static uint32_t media_packet(enum udf_media m)
-{
-	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_HD || m == UDF_MEDIA_BDRE ? 32 : 16;
 }
 
 /* A format's progress as a bar on the terminal, in words: "Formatting the CD-RW: [#####     ]  12%".
@@ -188,8 +186,14 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 					fa->uo.revision = 0x0200;
 				else if (!strcmp(val, "2.01"))
 					fa->uo.revision = 0x0201;
+				else if (!strcmp(val, "2.50"))
+					fa->uo.revision = 0x0250;
+				else if (!strcmp(val, "2.60"))
+					fa->uo.revision = 0x0260;
 				else {
-					fprintf(stderr, "pktfuse: format: --revision '%s': write 1.50, 2.00 or 2.01\n",
+					fprintf(stderr,
+						"pktfuse: format: --revision '%s': write 1.50, 2.00, 2.01, 2.50 or "
+						"2.60\n",
 						val);
 					return 2;
 				}
@@ -261,7 +265,7 @@ static int format_image(struct format_args *fa, const struct stat *st)
 			fa->source, (long long)st->st_size);
 		return 1;
 	}
-	struct image_dev_options io = {.packet_sectors = media_packet(fa->uo.media), .strict = true, .lock = true};
+	struct image_dev_options io = {.packet_sectors = udf_media_packet(fa->uo.media), .strict = true, .lock = true};
 	struct pkt_blockdev *dev = image_dev_open(fa->source, &io, err, sizeof(err));
 	if (!dev) {
 		fprintf(stderr, "pktfuse: %s\n", err);

@@ -186,7 +186,7 @@ mkdir "$W/dir"
 refuse 1 "is a directory" "$W/dir"
 refuse 1 "No such file" "$W/none.img"
 truncate -s 48M "$W/bad"
-refuse 2 "--revision" "$W/bad" --revision 2.50
+refuse 2 "--revision" "$W/bad" --revision 2.61
 refuse 2 "--revision" "$W/bad" --revision=1.02
 refuse 2 "--media" "$W/bad" --media zip
 refuse 2 "--block-size" "$W/bad" --block-size 1000

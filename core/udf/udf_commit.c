@@ -84,7 +84,7 @@ int udf_write_bitmap(struct udf_fs *fs)
 		w->sbd_dirty[i] = 0;
 	}
 	w->bm_stale = false;
-	return 0;
+	return w->meta ? udf_meta_write_bitmap(fs) : 0;
 }
 
 /* A changed node's new places: its directory contents and its continuation blocks. */
@@ -97,7 +97,7 @@ int udf_commit_place(struct udf_fs *fs, struct node *n)
 	uint32_t need = udf_aeds_needed(fs, n);
 	if (need != n->naed || need) {
 		for (uint32_t i = 0; i < n->naed; i++)
-			udf_free_later(fs, n->aed[i], 1);
+			udf_free_in(fs, udf_meta_part(fs), n->aed[i], 1);
 		n->naed = 0;
 		if (need) {
 			uint32_t *a = realloc(n->aed, need * sizeof(*a));

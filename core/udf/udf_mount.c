@@ -234,7 +234,12 @@ static uint32_t packet_in_blocks(const struct udf_fs *fs)
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen)
 {
 	(void)opts;
-	if (fs->sf.revision > 0x0201)
+	/* UDF 2.50+: a metadata partition (map 1) over the physical or sparable partition 0 */
+	bool meta = fs->nparts == 2 && fs->parts[1].kind == PART_META && fs->parts[1].phys == 0;
+	if (fs->sf.revision > 0x0201 && !meta && fs->parts[fs->nparts - 1].kind != PART_VIRTUAL)
+		return ro(fs, "UDF 2.50 and 2.60 volumes are written only with a metadata partition over one "
+			      "physical or sparable partition");
+	if (fs->sf.revision > 0x0201 && !meta)
 		return ro(fs, "UDF revisions 2.50 and 2.60 are read-only in pktfuse for now");
 	if (fs->sf.revision < 0x0150)
 		return ro(fs, "UDF revisions before 1.50 are read-only in pktfuse");
@@ -245,7 +250,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 			return why ? ro(fs, why) : rc;
 		}
 	}
-	if (fs->nparts != 1 || (fs->parts[0].kind != PART_PHYS && fs->parts[0].kind != PART_SPARABLE))
+	if ((fs->nparts != 1 && !meta) || (fs->parts[0].kind != PART_PHYS && fs->parts[0].kind != PART_SPARABLE))
 		return ro(fs, "only volumes with one physical or sparable partition are written");
 	struct part *p = &fs->parts[0];
 	if (p->access == 1 || p->access == 2)
@@ -320,6 +325,23 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	w->tz = (int)(tm.tm_gmtoff / 60);
 	if (fs->next_uniq < 16)
 		fs->next_uniq = 16;
+	if (meta && fs->lvid_type != 1) {
+		udf_w_detach(fs);
+		return ro(fs, "the UDF 2.50 volume was not cleanly unmounted, and pktfuse does not check a "
+			      "metadata partition after a crash yet: mounted read-only");
+	}
+	if (meta) {
+		int merr;
+		const char *mwhy = udf_meta_attach(fs, &merr);
+		if (mwhy) {
+			udf_w_detach(fs);
+			if (merr) {
+				snprintf(err, errlen, "%s", mwhy);
+				return merr;
+			}
+			return ro(fs, mwhy);
+		}
+	}
 	if (fs->lvid_type != 1 && !fs->opts.no_recover) {
 		/* Not cleanly unmounted: check the tree before anything is allocated. */
 		int rc = udf_recover(fs);
@@ -344,6 +366,7 @@ void udf_w_detach(struct udf_fs *fs)
 	if (!w)
 		return;
 	udf_vat_detach(w);
+	udf_meta_detach(w);
 	free(w->sbd);
 	free(w->sbd_dirty);
 	free(w->pend);

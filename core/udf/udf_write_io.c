@@ -120,7 +120,7 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 	return 0;
 }
 
-int udf_barrier(struct udf_fs *fs)
+static int barrier_once(struct udf_fs *fs)
 {
 	if (!fs->io.flush)
 		return 0;
@@ -129,5 +129,16 @@ int udf_barrier(struct udf_fs *fs)
 	if (rc == -EIO && fs->io.rescue && fs->parts[0].kind == PART_SPARABLE && fs->parts[0].stable_raw &&
 	    fs->bs == 2048 && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
 		rc = fs->io.flush(fs->io.ctx); /* the moved packets and the sparing tables, synced */
+	return rc;
+}
+
+int udf_barrier(struct udf_fs *fs)
+{
+	int rc = barrier_once(fs);
+
+	/* a metadata partition: what the metadata file got before this barrier now goes to the mirror,
+	 * so that at any moment one copy is a whole state (udf_meta_write.c) */
+	if (rc == 0 && (rc = udf_meta_mirror(fs)) == 1)
+		rc = barrier_once(fs);
 	return rc;
 }

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "udf.h"
+#include "udf_desc.h"
 #include "udf_format.h"
 #include "udf_model.h"
 
@@ -185,6 +186,57 @@ static struct udf_fs *mount_mem(struct mem *m)
 	return fs;
 }
 
+/* The extents (up to 8) of the metadata partition's file of type ftype whose Extended File Entry is
+ * at partition block lbn of a durable image d: blocks of the partition from pstart. */
+static unsigned meta_file_extents(const uint8_t *d, uint32_t bs, uint32_t pstart, uint32_t lbn, uint8_t ftype,
+				  uint32_t ext[][2])
+{
+	const uint8_t *fe = d + (uint64_t)(pstart + lbn) * bs;
+	unsigned n = 0;
+
+	ck_assert_int_eq(udf_tag_check(fe, bs, lbn), TAG_EFE);
+	ck_assert_int_eq(fe[ICB_FILE_TYPE], ftype);
+	for (uint32_t o = 0; o < le32(fe + EFE_AD_LEN) && n < 8; o += SAD_SIZE, n++) {
+		const uint8_t *ad = fe + EFE_SIZE + le32(fe + EFE_EA_LEN) + o;
+		ext[n][0] = le32(ad + SAD_POS);
+		ext[n][1] = (le32(ad + AD_LEN) & AD_LEN_MASK) / bs;
+	}
+	return n;
+}
+
+/* UDF 2.50+: the mirror on the medium (what a power cut would leave) holds exactly the metadata
+ * file's blocks. */
+static void check_mirror(const struct mem *m, uint32_t bs, const char *when, uint64_t seed)
+{
+	const uint8_t *d = m->dur, *a = d + AVDP_SECTOR * (uint64_t)bs;
+	uint32_t loc = le32(a + AVDP_MAIN_VDS + EXT_LOC), pstart = 0, meta = 0, mirror = 0;
+
+	for (uint32_t i = 0; i < 16; i++) {
+		const uint8_t *v = d + (uint64_t)(loc + i) * bs;
+		int tag = udf_tag_check(v, bs, loc + i);
+		if (tag == TAG_PD)
+			pstart = le32(v + PD_START);
+		if (tag == TAG_LVD) {
+			const uint8_t *map = v + LVD_PARTITION_MAPS + v[LVD_PARTITION_MAPS + PMAP_LENGTH];
+			meta = le32(map + MPMAP_FILE_LOC);
+			mirror = le32(map + MPMAP_MIRROR_LOC);
+		}
+	}
+	ck_assert_msg(pstart && meta && mirror, "no metadata partition");
+	uint32_t me[8][2], mi[8][2];
+	unsigned nme = meta_file_extents(d, bs, pstart, meta, 250, me);
+	unsigned nmi = meta_file_extents(d, bs, pstart, mirror, 251, mi);
+	ck_assert_uint_eq(nme, nmi);
+	for (unsigned e = 0; e < nme; e++) {
+		ck_assert_uint_eq(me[e][1], mi[e][1]);
+		for (uint32_t k = 0; k < me[e][1]; k++)
+			ck_assert_msg(memcmp(d + (uint64_t)(pstart + me[e][0] + k) * bs,
+					     d + (uint64_t)(pstart + mi[e][0] + k) * bs, bs) == 0,
+				      "seed %llu, %s: the mirror differs at block %u of the metadata file",
+				      (unsigned long long)seed, when, k);
+	}
+}
+
 static void run_model_bs(enum udf_media media, unsigned rev, uint64_t seed, uint32_t bs)
 {
 	struct mem m;
@@ -197,12 +249,17 @@ static void run_model_bs(enum udf_media media, unsigned rev, uint64_t seed, uint
 	for (int round = 0; round < 4; round++) {
 		for (int k = 0; k < 60; k++) {
 			random_op(fs, &md, &rng, NULL);
-			if (rnd(&rng) % 16 == 0)
+			if (rnd(&rng) % 16 == 0) {
 				ck_assert_int_eq(udf_sync(fs), 0);
+				if (rev >= 0x0250)
+					check_mirror(&m, bs, "after a commit", seed);
+			}
 		}
 		check_model(fs, &md, "before remount");
 		ck_assert_int_eq(udf_close(fs), 0);
 		udf_unmount(fs);
+		if (rev >= 0x0250)
+			check_mirror(&m, bs, "after unmount", seed);
 		fs = mount_mem(&m);
 		ck_assert_str_eq(udf_mount_note(fs), ""); /* closed cleanly: no check needed */
 		check_model(fs, &md, "after remount");
@@ -268,6 +325,26 @@ START_TEST(model_cdrw_201)
 {
 	for (uint64_t seed = 100; seed <= 106; seed++)
 		run_model(UDF_MEDIA_CDRW, 0x0201, seed);
+}
+END_TEST
+
+/* UDF 2.50 and 2.60 with a metadata partition (plain, sparable, and blocks of 512 and 4096): the mirror
+ * equals the metadata file after every commit and unmount. */
+START_TEST(model_meta_250_260)
+{
+	static const struct {
+		enum udf_media media;
+		unsigned rev;
+		uint32_t bs;
+	} runs[] = {{UDF_MEDIA_HD, 0x0250, 2048},    {UDF_MEDIA_BDRE, 0x0260, 2048}, {UDF_MEDIA_CDRW, 0x0250, 2048},
+		    {UDF_MEDIA_DVDRW, 0x0260, 2048}, {UDF_MEDIA_HD, 0x0250, 512},    {UDF_MEDIA_HD, 0x0260, 4096}};
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		for (uint64_t seed = 400 + r * 10; seed < 400 + r * 10 + 6; seed++) {
+			fprintf(stderr, "model_meta_250_260: UDF %x, %u-byte blocks, seed %llu\n", runs[r].rev,
+				runs[r].bs, (unsigned long long)seed);
+			run_model_bs(runs[r].media, runs[r].rev, seed, runs[r].bs);
+		}
+	}
 }
 END_TEST
 
@@ -829,6 +906,7 @@ int main(void)
 	tcase_add_test(tc, model_hd_201);
 	tcase_add_test(tc, model_cdrw_201);
 	tcase_add_test(tc, model_150_200);
+	tcase_add_test(tc, model_meta_250_260);
 	tcase_add_test(tc, model_block_sizes);
 	tcase_add_test(tc, power_cut_hd);
 	tcase_add_test(tc, power_cut_cdrw);

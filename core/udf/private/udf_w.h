@@ -68,7 +68,8 @@ struct udf_w {
 	int tz;		    /* minutes east of UTC, for timestamps */
 	uint8_t *buf;	    /* one block of scratch */
 	uint8_t *buf2;
-	struct udf_vat_w *vat; /* write-once media, else NULL */
+	struct udf_vat_w *vat;	 /* write-once media, else NULL */
+	struct udf_meta_w *meta; /* a metadata partition (UDF 2.50+, udf_meta_write.c), else NULL */
 };
 
 #define MAX_EXT_BYTES(bs) ((AD_LEN_MASK / (bs)) * (bs))
@@ -106,7 +107,11 @@ uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to);
 uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max);
 void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
 int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got);
+/* A run of exactly nb free blocks anywhere (of the space flags choose), or -ENOSPC. */
+int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lbn);
 int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n);
+/* udf_free_later of blocks of partition map part (the metadata partition's or the physical one's). */
+int udf_free_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n);
 void udf_free_extents(struct udf_fs *fs, const struct node *n);
 void udf_apply_frees(struct udf_fs *fs);
 void udf_update_sf(struct udf_fs *fs);
@@ -174,6 +179,25 @@ uint64_t udf_vat_keep(const struct udf_fs *fs);
 uint64_t udf_vat_avail(struct udf_fs *fs);
 void udf_vat_update_sf(struct udf_fs *fs);
 uint16_t udf_ino_part(uint64_t ino);
+
+/* udf_meta_write.c: a metadata partition (UDF 2.50+).  Its blocks (file entries, directories,
+ * continuation blocks: ALLOC_META) come from the metadata bitmap, are written to the metadata file
+ * and, after the next barrier, to its mirror (udf_barrier), so that either copy is a whole state. */
+const char *udf_meta_attach(struct udf_fs *fs, int *err);
+void udf_meta_detach(struct udf_w *w);
+/* The allocator's state of the metadata partition (the bitmap fields of a struct udf_w). */
+struct udf_w *udf_meta_space(struct udf_w *w);
+/* Where ALLOC_META blocks live: the metadata partition's map, else 0; and new file entries. */
+uint16_t udf_meta_part(const struct udf_fs *fs);
+uint16_t udf_fe_part(const struct udf_fs *fs);
+/* Writes n blocks of partition map part from lbn: the metadata file's (the mirror's later) or the
+ * physical partition's. */
+int udf_write_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n, const uint8_t *buf);
+/* Blocks written to the metadata file since the last barrier go to the mirror: 1 when some did. */
+int udf_meta_mirror(struct udf_fs *fs);
+int udf_meta_write_bitmap(struct udf_fs *fs);
+/* The metadata partition's free blocks and size, for the integrity descriptor. */
+void udf_meta_counts(const struct udf_fs *fs, uint32_t *free_blocks, uint32_t *size);
 
 /* udf_mount.c */
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen);

@@ -423,6 +423,84 @@ static void run_cut(enum udf_media media, uint64_t seed)
 	mem_free(&m);
 }
 
+/* UDF 2.50: a power cut at a random medium write.  The disc is then mounted read-only (the check after
+ * an unclean shutdown does not cover a metadata partition), every file synced before the cut reads
+ * intact, and so it does through the mirror alone (the metadata file's entry damaged): each copy is a
+ * state a commit left. */
+static void run_cut_meta(uint64_t seed)
+{
+	struct mem m;
+	struct model md, synced;
+	uint64_t rng = seed * 104729 + 5;
+
+	fprintf(stderr, "power_cut_meta_250: seed %llu\n", (unsigned long long)seed);
+	mem_init(&m, 24, UDF_MEDIA_HD, 0x0250, seed);
+	struct udf_fs *fs = mount_mem(&m);
+	model_setup(fs, &md);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	m.crash_at = m.calls + 1 + (long)(rnd(&rng) % 400);
+	bool touched[MAXF] = {false};
+	memset(&synced, 0, sizeof(synced));
+	for (int k = 0; k < 120 && !m.crashed; k++) {
+		random_op(fs, &md, &rng, touched);
+		if (rnd(&rng) % 8 == 0) {
+			ck_assert_int_eq(udf_sync(fs), 0);
+			if (!m.crashed)
+				model_snapshot(&synced, &md, touched);
+		}
+	}
+	udf_unmount(fs);
+	if (!m.cut) {
+		m.cut = malloc(m.size);
+		memcpy(m.cut, m.dur, m.size);
+	}
+	for (int copy = 0; copy < 2; copy++) {
+		memcpy(m.cur, m.cut, m.size);
+		memcpy(m.dur, m.cut, m.size);
+		if (copy == 1) {
+			/* the metadata file's entry damaged: the reader takes the mirror */
+			const uint8_t *a = m.cur + AVDP_SECTOR * BS;
+			const uint8_t *lvd = m.cur + (uint64_t)(le32(a + AVDP_MAIN_VDS + EXT_LOC) + 1) * BS;
+			uint32_t meta = le32(lvd + LVD_PARTITION_MAPS + 6 + MPMAP_FILE_LOC);
+			m.cur[(uint64_t)(288 + meta) * BS + FE_UID] ^= 0xFF;
+		}
+		pend_clear(&m);
+		m.crashed = false;
+		m.crash_at = 0;
+		struct udf_io io = {.read = mem_read,
+				    .write = mem_write,
+				    .flush = mem_flush,
+				    .ctx = &m,
+				    .size = m.size,
+				    .packet_blocks = m.pkt};
+		struct udf_mount_opts mo = {.uid = 0, .gid = 0};
+		char err[256], why[256], when[128];
+		ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "seed %llu: mount after the cut: %s",
+			      (unsigned long long)seed, err);
+		ck_assert_msg(!udf_writable(fs, why, sizeof(why)), "seed %llu: writable after the cut",
+			      (unsigned long long)seed);
+		ck_assert_msg(strstr(why, "not cleanly unmounted"), "seed %llu: why read-only: %s",
+			      (unsigned long long)seed, why);
+		snprintf(when, sizeof(when), "seed %llu, through the %s", (unsigned long long)seed,
+			 copy ? "mirror" : "metadata file");
+		for (int i = 0; i < MAXF; i++)
+			if (synced.f[i].live && !touched[i])
+				check_file(fs, md.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
+					   synced.f[i].size, when);
+		udf_unmount(fs);
+	}
+	model_free(&synced);
+	model_free(&md);
+	mem_free(&m);
+}
+
+START_TEST(power_cut_meta_250)
+{
+	for (uint64_t seed = 2000; seed <= 2040; seed++)
+		run_cut_meta(seed);
+}
+END_TEST
+
 START_TEST(power_cut_hd)
 {
 	for (uint64_t seed = 1; seed <= 60; seed++)
@@ -910,6 +988,7 @@ int main(void)
 	tcase_add_test(tc, model_block_sizes);
 	tcase_add_test(tc, power_cut_hd);
 	tcase_add_test(tc, power_cut_cdrw);
+	tcase_add_test(tc, power_cut_meta_250);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -204,21 +204,29 @@ static const char *load_space(struct udf_fs *fs, struct udf_meta_w *m, uint64_t 
 	return NULL;
 }
 
-/* The blocks the metadata bitmap calls used are the same in both copies; the file set's are used. */
-static const char *compare_copies(struct udf_fs *fs, struct udf_meta_w *m)
+/* The metadata bitmap calls the file set descriptor and its terminator used. */
+static const char *file_set_used(const struct udf_fs *fs, const struct udf_meta_w *m)
 {
 	static char why[160];
-	const struct udf_w *s = &m->space;
-	uint8_t *a = fs->w->buf, *b = fs->w->buf2;
-	uint32_t must[] = {fs->fsd_lbn, fs->fsd_lbn + 1};
+	const uint32_t must[] = {fs->fsd_lbn, fs->fsd_lbn + 1};
 
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++) {
-		if (must[i] >= s->nbits || udf_bm_is_free(s, must[i])) {
+		if (must[i] >= m->space.nbits || udf_bm_is_free(&m->space, must[i])) {
 			snprintf(why, sizeof(why), "the UDF metadata bitmap calls block %u of the file set free",
 				 must[i]);
 			return why;
 		}
 	}
+	return NULL;
+}
+
+/* The blocks the metadata bitmap calls used are the same in both copies. */
+static const char *compare_copies(struct udf_fs *fs, struct udf_meta_w *m)
+{
+	static char why[160];
+	const struct udf_w *s = &m->space;
+	uint8_t *a = fs->w->buf, *b = fs->w->buf2;
+
 	for (uint64_t k = 0; k < s->nbits; k++) {
 		uint32_t pa, pb;
 		if (udf_bm_is_free(s, k))
@@ -263,6 +271,8 @@ const char *udf_meta_attach(struct udf_fs *fs, int *err)
 			*err = -ENOMEM;
 		return why;
 	}
+	if ((why = file_set_used(fs, m)) != NULL)
+		return why;
 	/* a closed volume's integrity descriptor counts the metadata partition's free blocks */
 	if (le32(w->lvid + LVID_NUM_PARTITIONS) >= 2 && fs->lvid_type == 1 &&
 	    le32(w->lvid + LVID_FREE_SPACE + 4) != m->space.free_blocks)

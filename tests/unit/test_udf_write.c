@@ -41,6 +41,7 @@ struct mem {
 	uint8_t *cut; /* the medium after the power cut */
 	unsigned pkt; /* 2048-byte sectors per packet, as the packet cache counts them */
 	uint64_t rng;
+	unsigned long writes; /* write calls */
 };
 
 static void pend_clear(struct mem *m)
@@ -98,6 +99,7 @@ static int mem_write(void *ctx, uint64_t off, size_t len, const void *buf)
 	if (off + len > m->size)
 		return -EIO;
 	m->calls++;
+	m->writes++;
 	if (!m->crashed && m->crash_at && m->calls == m->crash_at)
 		power_cut(m);
 	memcpy(m->cur + off, buf, len);
@@ -204,25 +206,41 @@ static unsigned meta_file_extents(const uint8_t *d, uint32_t bs, uint32_t pstart
 	return n;
 }
 
-/* UDF 2.50+: the mirror on the medium (what a power cut would leave) holds exactly the metadata
- * file's blocks. */
-static void check_mirror(const struct mem *m, uint32_t bs, const char *when, uint64_t seed)
+/* Where a metadata-partition image d keeps its partition and the entries of its three files. */
+struct meta_where {
+	uint32_t pstart, meta, mirror, bitmap;
+};
+
+static struct meta_where meta_where(const uint8_t *d, uint32_t bs)
 {
-	const uint8_t *d = m->dur, *a = d + AVDP_SECTOR * (uint64_t)bs;
-	uint32_t loc = le32(a + AVDP_MAIN_VDS + EXT_LOC), pstart = 0, meta = 0, mirror = 0;
+	const uint8_t *a = d + AVDP_SECTOR * (uint64_t)bs;
+	uint32_t loc = le32(a + AVDP_MAIN_VDS + EXT_LOC);
+	struct meta_where w = {0};
 
 	for (uint32_t i = 0; i < 16; i++) {
 		const uint8_t *v = d + (uint64_t)(loc + i) * bs;
 		int tag = udf_tag_check(v, bs, loc + i);
 		if (tag == TAG_PD)
-			pstart = le32(v + PD_START);
+			w.pstart = le32(v + PD_START);
 		if (tag == TAG_LVD) {
 			const uint8_t *map = v + LVD_PARTITION_MAPS + v[LVD_PARTITION_MAPS + PMAP_LENGTH];
-			meta = le32(map + MPMAP_FILE_LOC);
-			mirror = le32(map + MPMAP_MIRROR_LOC);
+			w.meta = le32(map + MPMAP_FILE_LOC);
+			w.mirror = le32(map + MPMAP_MIRROR_LOC);
+			w.bitmap = le32(map + MPMAP_BITMAP_LOC);
 		}
 	}
-	ck_assert_msg(pstart && meta && mirror, "no metadata partition");
+	ck_assert_msg(w.pstart && w.meta && w.mirror, "no metadata partition");
+	return w;
+}
+
+/* UDF 2.50+: the mirror on the medium (what a power cut would leave) holds exactly the metadata
+ * file's blocks. */
+static void check_mirror(const struct mem *m, uint32_t bs, const char *when, uint64_t seed)
+{
+	const uint8_t *d = m->dur;
+	struct meta_where w = meta_where(d, bs);
+	uint32_t pstart = w.pstart, meta = w.meta, mirror = w.mirror;
+
 	uint32_t me[8][2], mi[8][2];
 	unsigned nme = meta_file_extents(d, bs, pstart, meta, 250, me);
 	unsigned nmi = meta_file_extents(d, bs, pstart, mirror, 251, mi);
@@ -498,6 +516,92 @@ START_TEST(power_cut_meta_250)
 {
 	for (uint64_t seed = 2000; seed <= 2040; seed++)
 		run_cut_meta(seed);
+}
+END_TEST
+
+/* Hostile UDF 2.50 volumes whose metadata partition does not verify: mounted, read, never written. */
+START_TEST(meta_not_verified_not_written)
+{
+	static const struct {
+		const char *damage, *why;
+	} cases[] = {{"mirror block", "differ at block 0"},
+		     {"bitmap: FSD free", "calls block 0 of the file set free"},
+		     {"bitmap: a used block free", "disagrees with the integrity descriptor"},
+		     {"mirror entry", "metadata mirror file is missing or damaged"},
+		     {"metadata file entry", "(its mirror was read)"},
+		     {"bitmap file entry", "metadata bitmap file is missing or damaged"},
+		     {"mirror shorter", "differ in size"}};
+	struct mem good;
+	mem_init(&good, 8, UDF_MEDIA_HD, 0x0250, 21);
+	struct udf_fs *fs = mount_mem(&good);
+	uint64_t ino, dino;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "d", S_IFDIR | 0755, 0, 0, NULL, &dino, &st), 0);
+	ck_assert_int_eq(udf_create(fs, dino, "f", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 5, "hello"), 5);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	struct meta_where w = meta_where(good.dur, BS);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct mem m = good;
+		m.cur = malloc(good.size);
+		m.dur = malloc(good.size);
+		m.pend = NULL;
+		m.npend = m.cap = 0;
+		m.cut = NULL;
+		memcpy(m.cur, good.dur, good.size);
+		uint8_t *mirror_fe = m.cur + (uint64_t)(w.pstart + w.mirror) * BS;
+		uint8_t *bm_fe = m.cur + (uint64_t)(w.pstart + w.bitmap) * BS;
+		uint8_t *bm = m.cur + (uint64_t)(w.pstart + le32(bm_fe + EFE_SIZE + SAD_POS)) * BS;
+		switch (c) {
+		case 0:
+			m.cur[(uint64_t)(w.pstart + le32(mirror_fe + EFE_SIZE + SAD_POS)) * BS + 100] ^= 1;
+			break;
+		case 1:
+			bm[SBD_BITMAP] |= 1;
+			break;
+		case 2:
+			bm[SBD_BITMAP + 4] |= 1; /* block 32: the root's entry */
+			break;
+		case 3:
+			mirror_fe[FE_UID] ^= 1;
+			break;
+		case 4:
+			m.cur[(uint64_t)(w.pstart + w.meta) * BS + FE_UID] ^= 1;
+			break;
+		case 5:
+			bm_fe[FE_UID] ^= 1;
+			break;
+		default:
+			put_le64(mirror_fe + FE_INFO_LENGTH, le64(mirror_fe + FE_INFO_LENGTH) - 32 * BS);
+			put_le64(mirror_fe + EFE_OBJECT_SIZE, le64(mirror_fe + EFE_OBJECT_SIZE) - 32 * BS);
+			put_le32(mirror_fe + EFE_SIZE + AD_LEN, le32(mirror_fe + EFE_SIZE + AD_LEN) - 32 * BS);
+			udf_tag_finish(mirror_fe, BS);
+		}
+		memcpy(m.dur, m.cur, good.size);
+		m.writes = 0;
+		struct udf_io io = {.read = mem_read,
+				    .write = mem_write,
+				    .flush = mem_flush,
+				    .ctx = &m,
+				    .size = m.size,
+				    .packet_blocks = m.pkt};
+		struct udf_mount_opts mo = {.uid = 0, .gid = 0};
+		char err[256], why[256];
+		ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "%s: %s", cases[c].damage, err);
+		ck_assert_msg(!udf_writable(fs, why, sizeof(why)), "%s: writable", cases[c].damage);
+		ck_assert_msg(strstr(why, cases[c].why), "%s: read-only because: %s", cases[c].damage, why);
+		uint64_t dd;
+		ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dd, &st), 0);
+		ck_assert_int_eq(udf_create(fs, dd, "g", S_IFREG | 0644, 0, 0, NULL, &ino, &st), -EROFS);
+		udf_close(fs);
+		udf_unmount(fs);
+		ck_assert_msg(memcmp(m.cur, m.dur, m.size) == 0 && m.writes == 0, "%s: the disc was written",
+			      cases[c].damage);
+		free(m.cur);
+		free(m.dur);
+	}
+	mem_free(&good);
 }
 END_TEST
 
@@ -989,6 +1093,7 @@ int main(void)
 	tcase_add_test(tc, power_cut_hd);
 	tcase_add_test(tc, power_cut_cdrw);
 	tcase_add_test(tc, power_cut_meta_250);
+	tcase_add_test(tc, meta_not_verified_not_written);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

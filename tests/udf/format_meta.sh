@@ -28,7 +28,8 @@ for row in "hd 2048" "cdrw 2048" "dvdrw 2048" "dvdram 2048" "dvd+rw 2048" "bdre 
 		read -r _ pfree mfree < "$W/check"
 		"$MANIFEST_TOOL" --statfs "$img" > "$W/ours" || fail "$what: our reader cannot mount it"
 		[ "$(val udfrev "$W/ours")" = "$rev" ] || fail "$what: our reader says revision $(val udfrev "$W/ours")"
-		[ "$(val freeblocks "$W/ours")" = $((pfree + mfree)) ] || fail "$what: our reader: $(cat "$W/ours")"
+		# free space is the physical partition's (the metadata partition's is inside its file)
+		[ "$(val freeblocks "$W/ours")" = "$pfree" ] || fail "$what: our reader: $(cat "$W/ours") ($mfree in the metadata partition)"
 		[ "$("$MANIFEST_TOOL" "$img")" = "D|.|755 0 0" ] || fail "$what: the root reads wrong"
 		if command -v udfinfo > /dev/null; then
 			udfinfo "$img" > "$W/info" 2> "$W/ierr" || fail "$what: udfinfo refuses it: $(head -3 "$W/ierr")"

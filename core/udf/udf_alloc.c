@@ -41,6 +41,11 @@ void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_)
 	bm_mark(fs->w, fs->bs, b, free_);
 }
 
+void udf_space_mark(struct udf_fs *fs, struct udf_w *bw, uint64_t b, bool free_)
+{
+	bm_mark(bw, fs->bs, b, free_);
+}
+
 /* The bitmap blocks of this kind come from: the metadata partition's for file entries, directories
  * and continuation blocks on a volume with one (udf_meta_write.c), else the partition's. */
 static struct udf_w *space_of(struct udf_w *w, unsigned flags)

@@ -194,7 +194,8 @@ int udf_commit_for_space(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
 
-	if (w->npend == 0 || w->in_commit)
+	/* blocks pending in the partition, or in the metadata partition (file entries, directories) */
+	if ((w->npend == 0 && !(w->meta && udf_meta_space(w)->npend)) || w->in_commit)
 		return 0;
 	int rc = udf_commit(fs);
 	return rc ? rc : 1;

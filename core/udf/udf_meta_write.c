@@ -8,11 +8,14 @@
  * those reach the metadata file, a barrier, then the mirror, so after a power cut each copy is a
  * state a commit left (or the one before it).  The metadata bitmap file is written with the space
  * bitmap (udf_write_bitmap: at unmount and udf_sync_volume).  A volume is written only when the
- * metadata file, the mirror and the bitmap verify (udf_meta_attach); after an unclean shutdown it is
- * mounted read-only, since the check (udf_check.c) does not rebuild the metadata bitmap.
+ * metadata file, the mirror and the bitmap verify (udf_meta_attach).  After an unclean shutdown the
+ * check (udf_check.c) rebuilds both bitmaps from the tree as read through the metadata file, which
+ * the commit order keeps a whole state whenever the mirror may not be; then the mirror's blocks in
+ * use that differ get the metadata file's (udf_meta_resync).
  * The metadata file does not grow: when it is full, a new file entry gets ENOSPC.  Under fs->lock.
  */
 #define _GNU_SOURCE
+#include "udf_check.h"
 #include "udf_desc.h"
 #include "udf_w.h"
 
@@ -220,20 +223,27 @@ static const char *file_set_used(const struct udf_fs *fs, const struct udf_meta_
 	return NULL;
 }
 
+/* Block k of the metadata partition is the same in both copies: 1, 0 when not, -EIO when either
+ * cannot be read (a is left holding the metadata file's). */
+static int same_in_both(struct udf_fs *fs, struct udf_meta_w *m, uint32_t k, uint8_t *a, uint8_t *b)
+{
+	uint32_t pa, pb;
+
+	if (udf_meta_file_block(fs, fs->parts[m->mpart].meta, m->ppart, k, &pa) ||
+	    udf_meta_file_block(fs, m->mirror, m->ppart, k, &pb) || udf_read_lb(fs, m->ppart, pa, a) ||
+	    udf_read_lb(fs, m->ppart, pb, b))
+		return -EIO;
+	return memcmp(a, b, fs->bs) == 0;
+}
+
 /* The blocks the metadata bitmap calls used are the same in both copies. */
 static const char *compare_copies(struct udf_fs *fs, struct udf_meta_w *m)
 {
 	static char why[160];
 	const struct udf_w *s = &m->space;
-	uint8_t *a = fs->w->buf, *b = fs->w->buf2;
 
 	for (uint64_t k = 0; k < s->nbits; k++) {
-		uint32_t pa, pb;
-		if (udf_bm_is_free(s, k))
-			continue;
-		if (udf_meta_file_block(fs, fs->parts[m->mpart].meta, m->ppart, (uint32_t)k, &pa) ||
-		    udf_meta_file_block(fs, m->mirror, m->ppart, (uint32_t)k, &pb) ||
-		    udf_read_lb(fs, m->ppart, pa, a) || udf_read_lb(fs, m->ppart, pb, b) || memcmp(a, b, fs->bs) != 0) {
+		if (!udf_bm_is_free(s, k) && same_in_both(fs, m, (uint32_t)k, fs->w->buf, fs->w->buf2) != 1) {
 			snprintf(why, sizeof(why), "the UDF metadata file and its mirror differ at block %llu",
 				 (unsigned long long)k);
 			return why;
@@ -242,7 +252,32 @@ static const char *compare_copies(struct udf_fs *fs, struct udf_meta_w *m)
 	return NULL;
 }
 
-const char *udf_meta_attach(struct udf_fs *fs, int *err)
+long udf_meta_resync(struct udf_fs *fs)
+{
+	struct udf_meta_w *m = fs->w->meta;
+	long n = 0;
+
+	for (uint64_t k = 0; k < m->space.nbits; k++) {
+		/* free blocks too: the copies are kept identical, not just equivalent */
+		if (same_in_both(fs, m, (uint32_t)k, fs->w->buf, fs->w->buf2) != 0)
+			continue;
+		if (defer_block(m, fs->bs, (uint32_t)k, fs->w->buf))
+			return -ENOMEM;
+		n++;
+	}
+	return n;
+}
+
+void udf_meta_seen_files(struct udf_fs *fs, struct udf_seen *s)
+{
+	struct udf_meta_w *m = fs->w->meta;
+
+	udf_seen_node(fs, s, fs->parts[m->mpart].meta);
+	udf_seen_node(fs, s, m->mirror);
+	udf_seen_node(fs, s, m->bmf);
+}
+
+const char *udf_meta_attach(struct udf_fs *fs, bool unclean, int *err)
 {
 	struct udf_w *w = fs->w;
 	struct part *p = &fs->parts[1];
@@ -274,10 +309,11 @@ const char *udf_meta_attach(struct udf_fs *fs, int *err)
 	if ((why = file_set_used(fs, m)) != NULL)
 		return why;
 	/* a closed volume's integrity descriptor counts the metadata partition's free blocks */
-	if (le32(w->lvid + LVID_NUM_PARTITIONS) >= 2 && fs->lvid_type == 1 &&
+	if (!unclean && le32(w->lvid + LVID_NUM_PARTITIONS) >= 2 &&
 	    le32(w->lvid + LVID_FREE_SPACE + 4) != m->space.free_blocks)
 		return "the UDF metadata bitmap disagrees with the integrity descriptor's free space";
-	if ((why = compare_copies(fs, m)) != NULL)
+	/* after an unclean shutdown the copies may differ where the cut commit was: udf_meta_resync */
+	if (!unclean && (why = compare_copies(fs, m)) != NULL)
 		return why;
 	/* new entries of a commit interval into packets of the medium that were free: the metadata
 	 * file's first extent starts at a packet (the format aligns it) */

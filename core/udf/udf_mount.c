@@ -325,14 +325,9 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	w->tz = (int)(tm.tm_gmtoff / 60);
 	if (fs->next_uniq < 16)
 		fs->next_uniq = 16;
-	if (meta && fs->lvid_type != 1) {
-		udf_w_detach(fs);
-		return ro(fs, "the UDF 2.50 volume was not cleanly unmounted, and pktfuse does not check a "
-			      "metadata partition after a crash yet: mounted read-only");
-	}
 	if (meta) {
 		int merr;
-		const char *mwhy = udf_meta_attach(fs, &merr);
+		const char *mwhy = udf_meta_attach(fs, fs->lvid_type != 1, &merr);
 		if (mwhy) {
 			udf_w_detach(fs);
 			if (merr) {
@@ -353,6 +348,17 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 			}
 			return ro(fs,
 				  "the disc was not cleanly unmounted and its check found damage; mounted read-only");
+		}
+		long resynced = meta ? udf_meta_resync(fs) : 0;
+		if (resynced < 0) {
+			udf_w_detach(fs);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		if (resynced > 0) {
+			size_t len = strlen(fs->note);
+			snprintf(fs->note + len, sizeof(fs->note) - len, "; %ld blocks of the metadata mirror renewed",
+				 resynced);
 		}
 	}
 	udf_update_sf(fs);

@@ -441,10 +441,11 @@ static void run_cut(enum udf_media media, uint64_t seed)
 	mem_free(&m);
 }
 
-/* UDF 2.50: a power cut at a random medium write.  The disc is then mounted read-only (the check after
- * an unclean shutdown does not cover a metadata partition), every file synced before the cut reads
- * intact, and so it does through the mirror alone (the metadata file's entry damaged): each copy is a
- * state a commit left. */
+/* UDF 2.50: a power cut at a random medium write.  Through the mirror alone (the metadata file's entry
+ * damaged, read-only) every file synced before the cut reads intact; then the disc as the cut left it
+ * gets the check after an unclean shutdown (both bitmaps rebuilt, the mirror renewed where it
+ * differs) and the checks of udf_model.h: synced files intact, another session, a clean close, and
+ * emptied it has a fresh disc's space; the mirror then equals the metadata file. */
 static void run_cut_meta(uint64_t seed)
 {
 	struct mem m;
@@ -472,41 +473,51 @@ static void run_cut_meta(uint64_t seed)
 		m.cut = malloc(m.size);
 		memcpy(m.cut, m.dur, m.size);
 	}
-	for (int copy = 0; copy < 2; copy++) {
-		memcpy(m.cur, m.cut, m.size);
-		memcpy(m.dur, m.cut, m.size);
-		if (copy == 1) {
-			/* the metadata file's entry damaged: the reader takes the mirror */
-			const uint8_t *a = m.cur + AVDP_SECTOR * BS;
-			const uint8_t *lvd = m.cur + (uint64_t)(le32(a + AVDP_MAIN_VDS + EXT_LOC) + 1) * BS;
-			uint32_t meta = le32(lvd + LVD_PARTITION_MAPS + 6 + MPMAP_FILE_LOC);
-			m.cur[(uint64_t)(288 + meta) * BS + FE_UID] ^= 0xFF;
-		}
-		pend_clear(&m);
-		m.crashed = false;
-		m.crash_at = 0;
-		struct udf_io io = {.read = mem_read,
-				    .write = mem_write,
-				    .flush = mem_flush,
-				    .ctx = &m,
-				    .size = m.size,
-				    .packet_blocks = m.pkt};
-		struct udf_mount_opts mo = {.uid = 0, .gid = 0};
-		char err[256], why[256], when[128];
-		ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "seed %llu: mount after the cut: %s",
-			      (unsigned long long)seed, err);
-		ck_assert_msg(!udf_writable(fs, why, sizeof(why)), "seed %llu: writable after the cut",
-			      (unsigned long long)seed);
-		ck_assert_msg(strstr(why, "not cleanly unmounted"), "seed %llu: why read-only: %s",
-			      (unsigned long long)seed, why);
-		snprintf(when, sizeof(when), "seed %llu, through the %s", (unsigned long long)seed,
-			 copy ? "mirror" : "metadata file");
-		for (int i = 0; i < MAXF; i++)
-			if (synced.f[i].live && !touched[i])
-				check_file(fs, md.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
-					   synced.f[i].size, when);
-		udf_unmount(fs);
-	}
+	pend_clear(&m);
+	m.crashed = false;
+	m.crash_at = 0;
+	/* the mirror alone: the metadata file's entry damaged, so the reader takes the mirror */
+	struct meta_where w = meta_where(m.cut, BS);
+	memcpy(m.cur, m.cut, m.size);
+	memcpy(m.dur, m.cut, m.size);
+	m.cur[(uint64_t)(w.pstart + w.meta) * BS + FE_UID] ^= 0xFF;
+	struct udf_io io = {.read = mem_read,
+			    .write = mem_write,
+			    .flush = mem_flush,
+			    .ctx = &m,
+			    .size = m.size,
+			    .packet_blocks = m.pkt};
+	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
+	char err[256], why[256], when[128];
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "seed %llu: mount through the mirror: %s",
+		      (unsigned long long)seed, err);
+	ck_assert_msg(!udf_writable(fs, why, sizeof(why)) && strstr(why, "its mirror was read"),
+		      "seed %llu: through the mirror: %s", (unsigned long long)seed, why);
+	snprintf(when, sizeof(when), "seed %llu, through the mirror", (unsigned long long)seed);
+	for (int i = 0; i < MAXF; i++)
+		if (synced.f[i].live && !touched[i])
+			check_file(fs, md.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
+				   synced.f[i].size, when);
+	udf_unmount(fs);
+	/* the disc as the cut left it */
+	memcpy(m.cur, m.cut, m.size);
+	memcpy(m.dur, m.cut, m.size);
+	pend_clear(&m);
+	struct mem fresh;
+	struct udf_statfs fresh_sf;
+	mem_init(&fresh, 24, UDF_MEDIA_HD, 0x0250, seed);
+	fs = mount_mem(&fresh);
+	udf_statfs(fs, &fresh_sf);
+	udf_unmount(fs);
+	mem_free(&fresh);
+	snprintf(when, sizeof(when), "seed %llu", (unsigned long long)seed);
+	struct cut_disc d = {.mount = cut_mount,
+			     .unmount = cut_unmount,
+			     .ctx = &m,
+			     .fresh_free_blocks = fresh_sf.free_blocks,
+			     .what = when};
+	model_check_after_cut(&d, &md, &synced, touched, &rng);
+	check_mirror(&m, BS, "after the session that followed the cut", seed);
 	model_free(&synced);
 	model_free(&md);
 	mem_free(&m);
@@ -516,6 +527,44 @@ START_TEST(power_cut_meta_250)
 {
 	for (uint64_t seed = 2000; seed <= 2040; seed++)
 		run_cut_meta(seed);
+}
+END_TEST
+
+/* A full metadata partition: a new file gets ENOSPC although data blocks are free; after deletions it
+ * is created (the operation commits, so that the freed file entries can be used again), and the
+ * volume stays sound across a remount. */
+START_TEST(meta_partition_full)
+{
+	struct mem m;
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0250, 31);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t ino, root = udf_root_ino(fs);
+	struct stat st;
+	char name[32];
+	int n = 0, rc = 0;
+	while (n < 5000 && (rc = udf_create(fs, root, (snprintf(name, sizeof(name), "f%04d", n), name), S_IFREG | 0644,
+					    0, 0, NULL, &ino, &st)) == 0)
+		n++;
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_msg(n > 100 && n < 5000, "%d files fit", n);
+	struct udf_statfs sf;
+	udf_statfs(fs, &sf);
+	ck_assert_msg(sf.free_blocks > 1000, "only %llu data blocks free", (unsigned long long)sf.free_blocks);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "f%04d", i);
+		ck_assert_int_eq(udf_unlink(fs, root, name), 0);
+	}
+	ck_assert_int_eq(udf_create(fs, root, "again", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 5, "again"), 5);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	check_mirror(&m, BS, "full", 31);
+	fs = mount_mem(&m);
+	ck_assert_int_eq(udf_lookup(fs, root, "again", &ino, &st), 0);
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_int_eq(count_entries(fs, root), n - 20 + 1);
+	udf_unmount(fs);
+	mem_free(&m);
 }
 END_TEST
 
@@ -1094,6 +1143,7 @@ int main(void)
 	tcase_add_test(tc, power_cut_cdrw);
 	tcase_add_test(tc, power_cut_meta_250);
 	tcase_add_test(tc, meta_not_verified_not_written);
+	tcase_add_test(tc, meta_partition_full);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

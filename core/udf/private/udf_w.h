@@ -103,6 +103,8 @@ int udf_barrier(struct udf_fs *fs);
 /* udf_alloc.c */
 bool udf_bm_is_free(const struct udf_w *w, uint64_t b);
 void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_);
+/* udf_bm_mark in the bitmap of space bw (the partition's, or the metadata partition's) */
+void udf_space_mark(struct udf_fs *fs, struct udf_w *bw, uint64_t b, bool free_);
 uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to);
 uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max);
 void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
@@ -183,7 +185,15 @@ uint16_t udf_ino_part(uint64_t ino);
 /* udf_meta_write.c: a metadata partition (UDF 2.50+).  Its blocks (file entries, directories,
  * continuation blocks: ALLOC_META) come from the metadata bitmap, are written to the metadata file
  * and, after the next barrier, to its mirror (udf_barrier), so that either copy is a whole state. */
-const char *udf_meta_attach(struct udf_fs *fs, int *err);
+/* unclean: the integrity descriptor says open; the copies are compared by udf_meta_resync instead,
+ * after the check (udf_recover) has fixed the metadata bitmap. */
+const char *udf_meta_attach(struct udf_fs *fs, bool unclean, int *err);
+/* After the check: blocks where the mirror differs from the metadata file get the metadata file's
+ * contents (written at the next barrier); returns how many, or -ENOMEM. */
+long udf_meta_resync(struct udf_fs *fs);
+struct udf_seen;
+/* The metadata, mirror and metadata bitmap files' entries and extents, seen in use. */
+void udf_meta_seen_files(struct udf_fs *fs, struct udf_seen *s);
 void udf_meta_detach(struct udf_w *w);
 /* The allocator's state of the metadata partition (the bitmap fields of a struct udf_w). */
 struct udf_w *udf_meta_space(struct udf_w *w);

@@ -258,8 +258,9 @@ long udf_meta_resync(struct udf_fs *fs)
 	long n = 0;
 
 	for (uint64_t k = 0; k < m->space.nbits; k++) {
-		/* free blocks too: the copies are kept identical, not just equivalent */
-		if (same_in_both(fs, m, (uint32_t)k, fs->w->buf, fs->w->buf2) != 0)
+		/* blocks in use (as the check left the bitmap): a free block's contents do not matter, and
+		 * reading the whole of both copies would take minutes on a full-size disc */
+		if (udf_bm_is_free(&m->space, k) || same_in_both(fs, m, (uint32_t)k, fs->w->buf, fs->w->buf2) != 0)
 			continue;
 		if (defer_block(m, fs->bs, (uint32_t)k, fs->w->buf))
 			return -ENOMEM;

@@ -188,8 +188,8 @@ uint16_t udf_ino_part(uint64_t ino);
 /* unclean: the integrity descriptor says open; the copies are compared by udf_meta_resync instead,
  * after the check (udf_recover) has fixed the metadata bitmap. */
 const char *udf_meta_attach(struct udf_fs *fs, bool unclean, int *err);
-/* After the check: blocks where the mirror differs from the metadata file get the metadata file's
- * contents (written at the next barrier); returns how many, or -ENOMEM. */
+/* After the check: blocks in use where the mirror differs from the metadata file get the metadata
+ * file's contents (written at the next barrier); returns how many, or -ENOMEM. */
 long udf_meta_resync(struct udf_fs *fs);
 struct udf_seen;
 /* The metadata, mirror and metadata bitmap files' entries and extents, seen in use. */

@@ -38,6 +38,7 @@ struct udf_meta_w {
 	struct udf_w space;
 	struct deferred *defer; /* written to the metadata file, not yet to the mirror */
 	size_t ndefer, capdefer;
+	char why[160]; /* why the volume is not written (udf_meta_attach) */
 };
 
 struct udf_w *udf_meta_space(struct udf_w *w)
@@ -147,28 +148,30 @@ void udf_meta_counts(const struct udf_fs *fs, uint32_t *free_blocks, uint32_t *s
 
 /* A file of the metadata partition (type ftype at lbn of the physical partition) as UDF 2.50 wants it:
  * recorded extents of the physical partition, inside it, all marked used by its space bitmap. */
-static const char *load_meta_file(struct udf_fs *fs, uint16_t ppart, uint32_t lbn, uint8_t ftype, struct node **out)
+static const char *load_meta_file(struct udf_fs *fs, struct udf_meta_w *m, uint32_t lbn, uint8_t ftype,
+				  struct node **out)
 {
 	static const char *const what[] = {"metadata file", "metadata mirror file", "metadata bitmap file"};
-	static char why[160];
+	uint16_t ppart = m->ppart;
+	char *why = m->why;
 	const char *name = what[ftype - META_FILE_TYPE];
 	struct node *n;
 
 	if (lbn == 0xFFFFFFFFu || udf_load_node(fs, ppart, lbn, &n) || n->file_type != ftype || n->inline_data ||
 	    !n->hdr || (le16(n->hdr + ICB_FLAGS) & 7) != 0) {
-		snprintf(why, sizeof(why), "the UDF %s is missing or damaged", name);
+		snprintf(why, sizeof(m->why), "the UDF %s is missing or damaged", name);
 		return why;
 	}
 	for (uint32_t i = 0; i < n->next; i++) {
 		const struct extent *e = &n->ext[i];
 		uint64_t nb = blocks_of(fs, e->len);
 		if (e->type != 0 || e->part != ppart || e->lbn + nb > fs->w->plen) {
-			snprintf(why, sizeof(why), "the UDF %s has an extent the writer cannot use", name);
+			snprintf(why, sizeof(m->why), "the UDF %s has an extent the writer cannot use", name);
 			return why;
 		}
 		for (uint64_t b = e->lbn; b < e->lbn + nb; b++) {
 			if (udf_bm_is_free(fs->w, b)) {
-				snprintf(why, sizeof(why), "the space bitmap calls block %llu of the UDF %s free",
+				snprintf(why, sizeof(m->why), "the space bitmap calls block %llu of the UDF %s free",
 					 (unsigned long long)b, name);
 				return why;
 			}
@@ -208,14 +211,14 @@ static const char *load_space(struct udf_fs *fs, struct udf_meta_w *m, uint64_t 
 }
 
 /* The metadata bitmap calls the file set descriptor and its terminator used. */
-static const char *file_set_used(const struct udf_fs *fs, const struct udf_meta_w *m)
+static const char *file_set_used(const struct udf_fs *fs, struct udf_meta_w *m)
 {
-	static char why[160];
+	char *why = m->why;
 	const uint32_t must[] = {fs->fsd_lbn, fs->fsd_lbn + 1};
 
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++) {
 		if (must[i] >= m->space.nbits || udf_bm_is_free(&m->space, must[i])) {
-			snprintf(why, sizeof(why), "the UDF metadata bitmap calls block %u of the file set free",
+			snprintf(why, sizeof(m->why), "the UDF metadata bitmap calls block %u of the file set free",
 				 must[i]);
 			return why;
 		}
@@ -239,12 +242,12 @@ static int same_in_both(struct udf_fs *fs, struct udf_meta_w *m, uint32_t k, uin
 /* The blocks the metadata bitmap calls used are the same in both copies. */
 static const char *compare_copies(struct udf_fs *fs, struct udf_meta_w *m)
 {
-	static char why[160];
+	char *why = m->why;
 	const struct udf_w *s = &m->space;
 
 	for (uint64_t k = 0; k < s->nbits; k++) {
 		if (!udf_bm_is_free(s, k) && same_in_both(fs, m, (uint32_t)k, fs->w->buf, fs->w->buf2) != 1) {
-			snprintf(why, sizeof(why), "the UDF metadata file and its mirror differ at block %llu",
+			snprintf(why, sizeof(m->why), "the UDF metadata file and its mirror differ at block %llu",
 				 (unsigned long long)k);
 			return why;
 		}
@@ -296,9 +299,9 @@ const char *udf_meta_attach(struct udf_fs *fs, bool unclean, int *err)
 	struct node *mf = NULL;
 	if (!p->meta || p->meta->file_type != META_FILE_TYPE)
 		return "the UDF metadata file is damaged (its mirror was read)";
-	if ((why = load_meta_file(fs, m->ppart, p->meta_loc, META_FILE_TYPE, &mf)) != NULL ||
-	    (why = load_meta_file(fs, m->ppart, p->mirror_loc, META_MIRROR_FILE_TYPE, &m->mirror)) != NULL ||
-	    (why = load_meta_file(fs, m->ppart, p->mbm_loc, META_BITMAP_FILE_TYPE, &m->bmf)) != NULL)
+	if ((why = load_meta_file(fs, m, p->meta_loc, META_FILE_TYPE, &mf)) != NULL ||
+	    (why = load_meta_file(fs, m, p->mirror_loc, META_MIRROR_FILE_TYPE, &m->mirror)) != NULL ||
+	    (why = load_meta_file(fs, m, p->mbm_loc, META_BITMAP_FILE_TYPE, &m->bmf)) != NULL)
 		return why;
 	if (mf->size != m->mirror->size || mf->size % fs->bs || mf->size / fs->bs > UINT32_MAX)
 		return "the UDF metadata file and its mirror differ in size";

@@ -327,8 +327,10 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		fs->next_uniq = 16;
 	if (meta) {
 		int merr;
-		const char *mwhy = udf_meta_attach(fs, fs->lvid_type != 1, &merr);
-		if (mwhy) {
+		const char *reason = udf_meta_attach(fs, fs->lvid_type != 1, &merr);
+		if (reason) {
+			char mwhy[160]; /* the reason lives in the writer's state, freed by the detach */
+			snprintf(mwhy, sizeof(mwhy), "%s", reason);
 			udf_w_detach(fs);
 			if (merr) {
 				snprintf(err, errlen, "%s", mwhy);

@@ -185,7 +185,8 @@ uint16_t udf_ino_part(uint64_t ino);
 /* udf_meta_write.c: a metadata partition (UDF 2.50+).  Its blocks (file entries, directories,
  * continuation blocks: ALLOC_META) come from the metadata bitmap, are written to the metadata file
  * and, after the next barrier, to its mirror (udf_barrier), so that either copy is a whole state. */
-/* unclean: the integrity descriptor says open; the copies are compared by udf_meta_resync instead,
+/* NULL when the metadata partition verifies, else why not (valid until udf_meta_detach).
+ * unclean: the integrity descriptor says open; the copies are compared by udf_meta_resync instead,
  * after the check (udf_recover) has fixed the metadata bitmap. */
 const char *udf_meta_attach(struct udf_fs *fs, bool unclean, int *err);
 /* After the check: blocks in use where the mirror differs from the metadata file get the metadata

@@ -329,8 +329,8 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		int merr;
 		const char *reason = udf_meta_attach(fs, fs->lvid_type != 1, &merr);
 		if (reason) {
-			char mwhy[160]; /* the reason lives in the writer's state, freed by the detach */
-			snprintf(mwhy, sizeof(mwhy), "%s", reason);
+			char mwhy[200]; /* the reason lives in the writer's state, freed by the detach */
+			snprintf(mwhy, sizeof(mwhy), "%.160s%s", reason, merr ? "" : ": mounted read-only");
 			udf_w_detach(fs);
 			if (merr) {
 				snprintf(err, errlen, "%s", mwhy);

@@ -86,6 +86,9 @@ struct udf_statfs {
 	unsigned revision;    /* e.g. 0x0201 */
 	uint64_t commits;     /* changes committed to the medium by this mount */
 	uint64_t relocated;   /* packets moved into the sparing table's spares by this mount */
+	/* writable UDF 2.50+: file entries that still fit the metadata partition (each new file or
+	 * directory takes a block of it), else 0 (not bounded so) */
+	uint64_t free_entries;
 };
 
 struct udf_fs;

@@ -288,6 +288,11 @@ void udf_update_sf(struct udf_fs *fs)
 	uint64_t f = w->free_blocks + w->pend_blocks, keep = reserve_space(w) == w ? w->reserve : 0;
 
 	fs->sf.free_blocks = f > keep ? f - keep : 0;
+	if (w->meta) {
+		struct udf_w *m = udf_meta_space(w);
+		uint64_t mf = m->free_blocks + m->pend_blocks;
+		fs->sf.free_entries = mf > w->reserve ? mf - w->reserve : 0;
+	}
 }
 
 /* Room for an operation that allocates `blocks` and adds `fid_bytes` of names to directory d: the

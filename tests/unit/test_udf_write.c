@@ -559,6 +559,9 @@ START_TEST(meta_partition_full)
 	struct stat st;
 	char name[32];
 	int n = 0, rc = 0;
+	struct udf_statfs sf0;
+	udf_statfs(fs, &sf0);
+	ck_assert_msg(sf0.free_entries > 100, "room for %llu file entries", (unsigned long long)sf0.free_entries);
 	while (n < 5000 && (rc = udf_create(fs, root, (snprintf(name, sizeof(name), "f%04d", n), name), S_IFREG | 0644,
 					    0, 0, NULL, &ino, &st)) == 0)
 		n++;
@@ -566,6 +569,7 @@ START_TEST(meta_partition_full)
 	ck_assert_msg(n > 100 && n < 5000, "%d files fit", n);
 	struct udf_statfs sf;
 	udf_statfs(fs, &sf);
+	ck_assert_uint_eq(sf.free_entries, 0); /* df -i says full */
 	ck_assert_msg(sf.free_blocks > 1000, "only %llu data blocks free", (unsigned long long)sf.free_blocks);
 	for (int i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "f%04d", i);

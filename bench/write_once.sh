@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Write-once benchmark (not a test: it prints numbers measured side by side in one run), on the emulated
 # drive's speed model (a simulated clock: the medium's 1x rate × speed, plus access time on every seek).
-# Run as root.  For each write-once profile (cd-r, dvd-r, dvd+r; bd-r waits for the UDF 2.50 writer):
+# Run as root.  For each write-once profile (cd-r, dvd-r, dvd+r, bd-r):
 #   1. a copy of one COPY_MIB file (default 200 MiB) into the files view of a freshly formatted disc,
 #      then the fsync that commits it: user throughput ÷ the emulated medium's rate, target ≥ 0.9
 #      (throughput = the bytes copied ÷ the simulated seconds the drive spent from before the copy to
@@ -29,7 +29,7 @@ printf "%-6s %5s | %-50s | %s\n" profile speed "copy of ${COPY_MIB} MiB + fsync"
 	"${COMMITS} commits of one 100-byte file: bytes per commit"
 # PROFILE:SPEED[:EMULATOR_OPTION]; the second cd-r row charges no access time between packets: the
 # emulator now charges one per packet, since the 7 link blocks leave its head short of the next NWA
-for spec in cd-r:16 cd-r:16:access_ms=0 dvd-r:4 dvd+r:4; do
+for spec in cd-r:16 cd-r:16:access_ms=0 dvd-r:4 dvd+r:4 bd-r:2; do
 	IFS=: read -r prof speed extra <<< "$spec"
 	img="$W/$prof.img"
 	rm -f "$img" "$img.state"
@@ -86,7 +86,5 @@ EOF
 )
 	printf "%-6s %4sx | %-50s | %s\n" "$prof" "$speed" "$copy${extra:+ ($extra)}" "$per"
 done
-bd=$("$P" format "emu:bd-r:$W/bd-r.img,size=$((COPY_MIB + 64))M" 2>&1 || true)
-printf "%-6s %5s | %s\n" bd-r - "not measured: ${bd#pktfuse: }"
 echo "(x rate = user throughput ÷ the medium's user-data rate at that speed, target ≥ 0.9; bytes per commit from the"
 echo " drive's next writable address ÷ commits; not file data = that − the 100 bytes written)"

@@ -41,16 +41,44 @@ int pkt_blockdev_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, c
 	return dev->ops->write(dev, lba, count, buf);
 }
 
-int pkt_blockdev_write_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+/* The packet rule of the cache's writes, asserted in debug builds. */
+static void assert_packet_write(const struct pkt_blockdev *dev, uint64_t lba, uint32_t count)
 {
 	/* A breach here is a cache bug that a lenient medium would hide: stop where it happens. */
 	assert(dev->geo.append_only || !dev->geo.whole_packets || pkt_geometry_is_packet_write(&dev->geo, lba, count));
-	/* Write-once media: whole units (the last one of the medium may be short), one a command where
-	 * link sectors follow each. */
+	/* Write-once media: whole units (the last one of the medium may be short), or where link sectors
+	 * follow each command (a CD-R's variable packets) one packet of at most a unit. */
 	assert(!dev->geo.append_only ||
-	       ((count % dev->geo.packet_sectors == 0 || lba + count == dev->geo.sector_count) &&
-		(dev->geo.link_sectors == 0 || count <= dev->geo.packet_sectors)));
+	       (dev->geo.link_sectors ? count >= 1 && count <= dev->geo.packet_sectors
+				      : count % dev->geo.packet_sectors == 0 || lba + count == dev->geo.sector_count));
+	(void)dev;
+	(void)lba;
+	(void)count;
+}
+
+int pkt_blockdev_write_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+{
+	assert_packet_write(dev, lba, count);
 	return pkt_blockdev_write(dev, lba, count, buf);
+}
+
+bool pkt_blockdev_has_writev(const struct pkt_blockdev *dev)
+{
+	return dev->ops->writev != NULL;
+}
+
+int pkt_blockdev_writev_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, struct iovec *iov, int nbufs)
+{
+	assert_packet_write(dev, lba, count);
+	int rc = pkt_blockdev_check_range(&dev->geo, lba, count);
+
+	if (rc)
+		return rc;
+	if (!dev->geo.writable)
+		return -EROFS;
+	if (!dev->ops->writev)
+		return -EOPNOTSUPP;
+	return dev->ops->writev(dev, lba, count, iov, nbufs);
 }
 
 int pkt_blockdev_sync(struct pkt_blockdev *dev)

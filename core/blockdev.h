@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define PKT_SECTOR_SIZE 2048u
 /* Larger packets than this are not made by any medium; the bound keeps cache bitmaps small. */
@@ -29,8 +30,8 @@ struct pkt_geometry {
 	bool whole_packets;
 	/* A write-once medium (CD-R, DVD±R, BD-R, or an image file made as one): each sector is
 	 * written at most once, only at the next writable address (NWA) of the open track, in whole
-	 * write units of packet_sectors (the last unit of a commit padded), never over a recorded
-	 * sector.  sector_count is the capacity, recorded or not; reading an unrecorded sector fails. */
+	 * write units of packet_sectors (the last unit of a commit padded; a CD-R's may end short),
+	 * never over a recorded sector.  sector_count is the capacity, recorded or not; reading an unrecorded sector fails. */
 	bool append_only;
 	/* append_only: sectors the medium loses after every write command (CD-R variable packets: the
 	 * 7 link blocks; DVD±R, BD-R and image files: 0).  Where it is not 0 each write command is one
@@ -101,6 +102,10 @@ struct pkt_blockdev_ops {
 	int (*append_state)(struct pkt_blockdev *dev, struct pkt_append_state *out);
 	/* append_only media: syncs, then closes what kind says.  NULL on rewritable media. */
 	int (*close_session)(struct pkt_blockdev *dev, enum pkt_close_kind kind);
+	/* As write, from nbufs buffers of whole sectors, back to back (count sectors in all); the
+	 * entries of iov may be changed by the call.  Spares the flusher the copy of a run of packets
+	 * into one buffer, as they sit in separate slots.  May be NULL (then the caller copies). */
+	int (*writev)(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, struct iovec *iov, int nbufs);
 };
 
 struct pkt_blockdev {
@@ -120,6 +125,10 @@ int pkt_blockdev_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, c
  * (NDEBUG not defined) a write breaking it aborts where geo.whole_packets says the medium would
  * refuse it. */
 int pkt_blockdev_write_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf);
+/* Whether the backend has writev; pkt_blockdev_writev_packets is write_packets from several buffers
+ * (-EOPNOTSUPP without writev). */
+bool pkt_blockdev_has_writev(const struct pkt_blockdev *dev);
+int pkt_blockdev_writev_packets(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, struct iovec *iov, int nbufs);
 int pkt_blockdev_sync(struct pkt_blockdev *dev);
 /* hold() when the backend has one. */
 void pkt_blockdev_hold(struct pkt_blockdev *dev, bool dirty);

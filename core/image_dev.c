@@ -6,17 +6,25 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct image_dev {
 	struct pkt_blockdev dev;
 	int fd;
+	/* The same file opened with O_DIRECT, for long aligned writes of a rewritable image (-1: none;
+	 * dio_refused: the file system refused one): a buffered pwrite copied every packet of a stream
+	 * into the host's page cache, a third copy of the data, and left fdatasync to write it.  Reads
+	 * stay buffered; the kernel keeps the two coherent. */
+	int dio_fd;
+	_Atomic bool dio_refused;
 	bool strict;
 	/* Write-once images: the recorded sectors (the file's length), written by one write at a time. */
 	_Atomic uint64_t recorded;
@@ -91,20 +99,92 @@ static int append_write(struct image_dev *img, uint64_t lba, uint32_t count, con
 	return rc;
 }
 
-static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+/* O_DIRECT wants buffers, offset and length aligned to the file system's block (512 or 4096 bytes
+ * here); a page is enough everywhere.  Only runs of at least DIO_MIN_LEN go direct: the cache's
+ * flusher writes one run at a time and waits for it, so short runs (scattered packets, each gathered
+ * from what it last wrote around them) are faster through the page cache, which takes them at once
+ * and serves those reads; a long run is a stream, which the page cache only slows down (measured
+ * with bench/run.sh: direct for every packet cut random 4 KiB writes from ~30,000 to ~4,000 IOPS). */
+enum { DIO_ALIGN = 4096, DIO_MIN_LEN = 1024 * 1024 };
+
+static bool dio_suits(const struct image_dev *img, const struct iovec *iov, int n, size_t len, off_t off)
 {
-	struct image_dev *img = to_image(dev);
+	if (img->dio_fd < 0 || atomic_load(&img->dio_refused) || len < DIO_MIN_LEN || off % DIO_ALIGN)
+		return false;
+	for (int i = 0; i < n; i++)
+		if ((uintptr_t)iov[i].iov_base % DIO_ALIGN || iov[i].iov_len % DIO_ALIGN)
+			return false;
+	return true;
+}
 
-	if (dev->geo.append_only)
-		return append_write(img, lba, count, buf);
+/* A rewritable image's write of len bytes at off from n buffers (consumed as they are written): a
+ * long one direct when it can be (not after a refusal), else, or from where the file system refused
+ * it, through the page cache.  Either way fdatasync makes it durable. */
+static int rewritable_writev(struct image_dev *img, struct iovec *iov, int n, size_t len, off_t off)
+{
+	bool direct = dio_suits(img, iov, n, len, off);
 
-	if (img->strict && !pkt_geometry_is_packet_write(&dev->geo, lba, count)) {
+	while (n > 0) {
+		ssize_t w = pwritev(direct ? img->dio_fd : img->fd, iov, n < IOV_MAX ? n : IOV_MAX, off);
+		if (w < 0 && errno == EINVAL && direct) {
+			atomic_store(&img->dio_refused, true);
+			direct = false;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		off += w;
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+			/* What is left of a direct write may not be aligned any more. */
+			direct = direct && dio_suits(img, iov, n, DIO_MIN_LEN, off);
+		}
+	}
+	return 0;
+}
+
+/* The checks and counters of every write of a rewritable image; 0 when it may go ahead. */
+static int rewritable_admit(struct image_dev *img, uint64_t lba, uint32_t count)
+{
+	if (img->strict && !pkt_geometry_is_packet_write(&img->dev.geo, lba, count)) {
 		atomic_fetch_add(&img->rejected, 1);
 		return -EINVAL;
 	}
 	atomic_fetch_add(&img->write_cmds, 1);
 	atomic_fetch_add(&img->write_sectors, count);
-	return full_io(img->fd, (void *)buf, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE), true);
+	return 0;
+}
+
+static int image_write(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, const void *buf)
+{
+	struct image_dev *img = to_image(dev);
+	size_t len = (size_t)count * PKT_SECTOR_SIZE;
+
+	if (dev->geo.append_only)
+		return append_write(img, lba, count, buf);
+	int rc = rewritable_admit(img, lba, count);
+	if (rc)
+		return rc;
+	struct iovec one = {.iov_base = (void *)buf, .iov_len = len};
+	return rewritable_writev(img, &one, 1, len, (off_t)(lba * PKT_SECTOR_SIZE));
+}
+
+/* Rewritable images only (a write-once image's writes go one buffer at a time). */
+static int image_writev(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, struct iovec *iov, int nbufs)
+{
+	struct image_dev *img = to_image(dev);
+	int rc = rewritable_admit(img, lba, count);
+
+	if (rc)
+		return rc;
+	return rewritable_writev(img, iov, nbufs, (size_t)count * PKT_SECTOR_SIZE, (off_t)(lba * PKT_SECTOR_SIZE));
 }
 
 static int image_sync(struct pkt_blockdev *dev)
@@ -124,6 +204,8 @@ static void image_close(struct pkt_blockdev *dev)
 
 	disc_lock_forget(img->fd);
 	close(img->fd);
+	if (img->dio_fd >= 0)
+		close(img->dio_fd);
 	free(img);
 }
 
@@ -170,6 +252,7 @@ static int image_close_session(struct pkt_blockdev *dev, enum pkt_close_kind kin
 static const struct pkt_blockdev_ops image_ops = {
 	.read = image_read,
 	.write = image_write,
+	.writev = image_writev,
 	.sync = image_sync,
 	.close = image_close,
 	.describe = image_describe,
@@ -200,6 +283,20 @@ struct image_dev_counters image_dev_counters(struct pkt_blockdev *dev)
 	c.sync_cmds = atomic_load(&img->sync_cmds);
 	c.rejected_writes = atomic_load(&img->rejected);
 	return c;
+}
+
+/* path opened again with O_DIRECT for writing, if it is still the file st describes and its file
+ * system allows direct I/O; else -1 (then every write is buffered). */
+static int open_direct(const char *path, const struct stat *st)
+{
+	struct stat again;
+	int fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+
+	if (fd >= 0 && (fstat(fd, &again) < 0 || again.st_dev != st->st_dev || again.st_ino != st->st_ino)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_options *opt, char *err, size_t errlen)
@@ -260,6 +357,7 @@ struct pkt_blockdev *image_dev_open(const char *path, const struct image_dev_opt
 		goto fail;
 	}
 	img->fd = fd;
+	img->dio_fd = opt->read_only || opt->append_only ? -1 : open_direct(path, &st);
 	img->strict = opt->strict;
 	atomic_init(&img->recorded, length);
 	pthread_mutex_init(&img->append_lock, NULL);

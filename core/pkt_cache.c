@@ -19,6 +19,7 @@ static void free_cache(struct pkt_cache *c)
 	free(c->bits);
 	free(c->bucket);
 	free(c->order);
+	free(c->iov);
 	free(c);
 }
 
@@ -103,7 +104,8 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	c->bits = calloc((size_t)c->nslots * 2 * c->words, sizeof(uint64_t));
 	c->bucket = malloc(nbuckets * sizeof(uint32_t));
 	c->order = malloc(c->nslots * sizeof(uint32_t));
-	if (c->arena == MAP_FAILED || !c->slots || !c->bits || !c->bucket || !c->order) {
+	c->iov = malloc(c->batch_packets * sizeof(struct iovec));
+	if (c->arena == MAP_FAILED || !c->slots || !c->bits || !c->bucket || !c->order || !c->iov) {
 		snprintf(err, errlen, "cannot allocate a cache of %" PRIu64 " bytes", (uint64_t)c->arena_len);
 		free_cache(c);
 		return -ENOMEM;

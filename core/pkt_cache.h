@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct pkt_cache;
+struct pkt_packet_wear; /* below */
 
 struct pkt_cache_config {
 	uint64_t cache_bytes;	  /* 0 → 32 MiB; rounded down to whole packets, at least one */
@@ -47,7 +48,8 @@ struct pkt_cache_stats {
 	uint64_t slot_waits;	   /* operations that waited for a clean packet slot */
 	uint64_t evictions;
 	uint64_t write_errors;
-	uint64_t relocated_packets; /* packets written elsewhere after a write error (defect management) */
+	uint64_t relocated_packets;  /* packets written elsewhere after a write error (defect management) */
+	uint64_t worn_moved_packets; /* packets written elsewhere before they failed: worn (pkt_cache_move_worn) */
 	uint64_t read_errors;
 	uint64_t padded_sectors; /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
 	uint64_t next_writable;	 /* write-once media, now: the NWA once what the cache handed over is written */
@@ -87,13 +89,28 @@ typedef int (*pkt_relocate_fn)(void *ctx, uint64_t lba, uint64_t *to);
  * every failed packet is on the medium now; a following pkt_cache_flush syncs it. */
 int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx);
 
+/* Early relocation (media life): a packet is worn once its writes over the medium's life, the past
+ * ones (the wear record's counts from earlier mounts, n entries) and this cache's, reach limit; 0: no
+ * packet is ever worn.  Rewritable media only. */
+void pkt_cache_set_wear_limit(struct pkt_cache *c, uint64_t limit, const struct pkt_packet_wear *past, size_t n);
+
+/* Before a flush: writes each dirty, idle, worn packet whole at the place relocate() gives (a spare,
+ * recorded by the caller) instead of its own, as pkt_cache_rescue_failed does after a failure (a spare
+ * that fails is given up for another).  Where relocate() refuses, the packet stays where it is: the
+ * flush writes it in place; a refusal with -ENOSPC (spares kept for defects) ends early moves for the
+ * life of the cache.  Returns how many packets moved, or a negative errno of a write that failed
+ * other than with a medium error (a medium error leaves the packet failed, for the rescue). */
+int pkt_cache_move_worn(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx);
+
 /* Drops every clean, idle packet from the cache (tests, and dropping caches on a medium change). */
 void pkt_cache_drop_clean(struct pkt_cache *c);
 
 /*
  * Write-once media (geometry append_only).  The cache writes a dirty packet only when it starts at
  * the medium's NWA and is complete, or when a flush asks for everything (the last packet is then
- * padded with zeros, as are sectors nobody wrote); packets go to the medium strictly in ascending
+ * padded with zeros, as are sectors nobody wrote; where link sectors follow every packet, a CD-R's
+ * variable ones, a flush's one dirty packet written from its start ends where its data does, and
+ * the packets after it run from the NWA that left); packets go to the medium strictly in ascending
  * order and are never rewritten; it never gathers (unrecorded sectors cannot be read), and a read
  * of a sector at or past the NWA that it does not hold returns zeros.  A write below the first
  * sector it can still accept fails with -EROFS.

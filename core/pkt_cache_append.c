@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
+static int slots_in_use(const struct pkt_cache *c);
+
 /* The packet grid through nwa: a packet starts there; the cache holds no packet. */
 static void lay_grid(struct pkt_cache *c, uint64_t nwa)
 {
@@ -27,6 +29,16 @@ static void lay_grid(struct pkt_cache *c, uint64_t nwa)
 		nwa = c->geo.sector_count;
 	c->accept = c->append_end = nwa;
 	c->phase = (uint32_t)((c->stride - nwa % c->stride) % c->stride);
+}
+
+/* The grid laid anew through nwa, every cached packet (all clean, none in use) dropped. */
+static void relay_grid(struct pkt_cache *c, uint64_t nwa)
+{
+	for (uint32_t i = 0; i < c->nslots; i++)
+		if (c->slots[i].pkt != NO_PACKET)
+			cache_release_slot(c, &c->slots[i]);
+	lay_grid(c, nwa);
+	c->short_end = 0;
 }
 
 /* The NWA of the medium now, or its capacity when it takes nothing more. */
@@ -141,11 +153,48 @@ void cache_append_advance(struct pkt_cache *c, uint64_t lba, uint32_t count)
 
 void cache_append_done(struct pkt_cache *c, uint64_t lba, uint32_t count, uint32_t padded, int rc)
 {
-	(void)count;
-	if (rc)
+	if (rc) {
 		c->accept = lba; /* nothing new on the medium: a later flush tries the same place */
-	else
-		c->st.padded_sectors += padded;
+		return;
+	}
+	c->st.padded_sectors += padded;
+	if (c->geo.link_sectors && count < c->ps)
+		c->short_end = lba + count + c->geo.link_sectors; /* the link sectors follow it */
+}
+
+/* Whether the dirty sectors of s are exactly its first ndirty ones. */
+static bool dirty_prefix(const struct pkt_cache *c, const struct slot *s)
+{
+	for (uint32_t i = 0; i < s->ndirty; i++)
+		if (!(s->dirty[i / 64] >> (i % 64) & 1))
+			return false;
+	(void)c;
+	return true;
+}
+
+uint32_t cache_append_write_len(const struct pkt_cache *c, const struct slot *s)
+{
+	uint32_t data = slot_data_sectors(c, s);
+
+	/* Only a flush that nobody else waits on, for the one dirty packet: everything after it is laid
+	 * on a new grid (cache_append_flushed), which needs the cache to itself. */
+	if (!c->geo.link_sectors || !c->flush_waiters || c->congested || c->want_slot || c->ndirty != 1 || !s->ndirty ||
+	    s->ndirty >= data || s->open_sector || !dirty_prefix(c, s))
+		return data;
+	return s->ndirty;
+}
+
+void cache_append_flushed(struct pkt_cache *c)
+{
+	int rc;
+
+	if (!c->short_end)
+		return;
+	while ((rc = slots_in_use(c)) == 1)
+		wait_changed(c);
+	if (rc) /* written meanwhile, on the old grid: the medium refuses it, the next flush tries again */
+		return;
+	relay_grid(c, c->short_end);
 }
 
 void cache_write_zeros(struct pkt_cache *c, uint32_t zeros)
@@ -218,12 +267,8 @@ static int restart_grid(struct pkt_cache *c, uint64_t nwa)
 	pthread_mutex_lock(&c->lock);
 	while ((rc = slots_in_use(c)) == 1)
 		wait_changed(c);
-	if (rc == 0) {
-		for (uint32_t i = 0; i < c->nslots; i++)
-			if (c->slots[i].pkt != NO_PACKET)
-				cache_release_slot(c, &c->slots[i]);
-		lay_grid(c, nwa);
-	}
+	if (rc == 0)
+		relay_grid(c, nwa);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }

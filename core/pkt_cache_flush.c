@@ -52,6 +52,8 @@ int pkt_cache_flush(struct pkt_cache *c)
 		pthread_cond_signal(&c->kick);
 	}
 	c->flush_waiters--;
+	if (c->append && !failed)
+		cache_append_flushed(c);
 	pthread_mutex_unlock(&c->lock);
 	if (failed)
 		rc = -EIO;
@@ -83,10 +85,85 @@ static struct slot *failed_slot(struct pkt_cache *c)
 	return NULL;
 }
 
+/* A dirty, idle packet that is worn and has not failed (a failed one is the rescue's); NULL when none. */
+static struct slot *worn_slot(struct pkt_cache *c)
+{
+	if (!c->wear_limit)
+		return NULL;
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		struct slot *s = &c->slots[i];
+		if (s->pkt != NO_PACKET && s->ndirty && !s->err_gen && s->flags == 0 && s->refs == 0 &&
+		    cache_lifetime_writes(c, s->pkt) >= c->wear_limit)
+			return s;
+	}
+	return NULL;
+}
+
+/* Takes slot s, pinned, out of the flusher's hands: the whole packet (gathered) into c->rescue, to be
+ * written there alone.  Under lock (dropped while gathering); 0 or the gather's error (s unchanged). */
+static int rescue_begin(struct pkt_cache *c, struct slot *s)
+{
+	int rc = cache_fill_slot(c, s, true); /* the whole packet, as it may be written elsewhere */
+	if (rc)
+		return rc;
+	memcpy(c->rescue, s->data, (size_t)s->nsect * PKT_SECTOR_SIZE);
+	cache_writeback_begin(c, s);
+	return 0;
+}
+
+/* While the write of c->rescue (nsect sectors of the packet at lba) fails with a medium error (wrc,
+ * the result so far), writes it where relocate says; a spare that fails is given up in turn.  *at is
+ * where the data is at the end, *moved whether a write elsewhere succeeded, *rrc relocate's refusal.
+ * Without the lock.  Only a medium error is a defect: a disc taken out (-ENOMEDIUM), a refused
+ * command or a read-only drive would burn spares and map the data to places never written. */
+static int write_elsewhere(struct pkt_cache *c, uint64_t lba, uint32_t nsect, int wrc, pkt_relocate_fn relocate,
+			   void *ctx, uint64_t *at, bool *moved, int *rrc)
+{
+	*at = lba;
+	*moved = false;
+	*rrc = 0;
+	for (int tries = 0; wrc == -EIO && tries < 8; tries++) {
+		uint64_t to;
+		if ((*rrc = relocate(ctx, *at, &to)) != 0)
+			break;
+		/* Not write_packets: a short final packet keeps its length at the spare. */
+		wrc = pkt_blockdev_write(c->dev, to, nsect, c->rescue);
+		*moved = wrc == 0;
+		*at = to;
+	}
+	return wrc;
+}
+
+/* The write of a rescued slot s ended (wrc) with its data at sector at.  Under lock. */
+static void rescue_end(struct pkt_cache *c, struct slot *s, uint64_t at, int wrc, bool moved)
+{
+	uint32_t nsect = s->nsect;
+
+	if (moved) {
+		/* a cached copy of the new place is stale now */
+		struct slot *d = cache_lookup(c, packet_of(c, at));
+		if (d && d != s && slot_evictable(d))
+			cache_release_slot(c, d);
+	}
+	cache_writeback_end(c, s, wrc == 0);
+	if (wrc == 0) {
+		cache_count_writes(c, at, nsect);
+		c->st.packets_written++;
+		c->st.medium_write_bytes += (uint64_t)nsect * PKT_SECTOR_SIZE;
+		c->st.write_commands++;
+	} else {
+		c->st.write_errors++; /* still nowhere: dirty and failed again */
+	}
+	s->refs--;
+	/* Moved: the packet's old place is never read again (the caller maps it elsewhere). */
+	if (wrc == 0 && moved && s->refs == 0 && s->ndirty == 0 && s->flags == 0)
+		cache_release_slot(c, s);
+	wake_changed(c);
+}
+
 int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx)
 {
 	int rc = 0;
-	unsigned moved = 0;
 
 	/* A write-once medium has no spare places; it never writes a sector twice. */
 	if (c->append)
@@ -94,60 +171,59 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 	pthread_mutex_lock(&c->lock);
 	for (struct slot *s; rc == 0 && (s = failed_slot(c)) != NULL;) {
 		s->refs++;
-		rc = cache_fill_slot(c, s, true); /* the whole packet, as it will be written elsewhere */
-		if (rc) {
+		if ((rc = rescue_begin(c, s)) != 0) {
 			s->refs--;
 			break;
 		}
-		/* Taken out of the flusher's hands while it is written here, alone. */
-		uint64_t lba = packet_first(c, s->pkt);
+		uint64_t lba = packet_first(c, s->pkt), at;
 		uint32_t nsect = s->nsect;
-		memcpy(c->rescue, s->data, (size_t)nsect * PKT_SECTOR_SIZE);
-		cache_writeback_begin(c, s);
+		bool moved;
 		pthread_mutex_unlock(&c->lock);
 		/* A batch fails as a whole: first this packet on its own, then elsewhere. */
 		int wrc = pkt_blockdev_write_packets(c->dev, lba, nsect, c->rescue);
-		uint64_t at = lba;
-		/* Only a medium error is a defect: a disc taken out (-ENOMEDIUM), a refused command or a
-		 * read-only drive would burn spares and map the data to places never written. */
-		for (int tries = 0; wrc == -EIO && tries < 8; tries++) {
-			uint64_t to;
-			if ((rc = relocate(ctx, lba, &to)) != 0)
-				break;
-			/* Not write_packets: a short final packet keeps its length at the spare. */
-			wrc = pkt_blockdev_write(c->dev, to, nsect, c->rescue);
-			if (wrc == 0)
-				moved++;
-			lba = at = to; /* a spare that fails is given up in turn */
-		}
+		wrc = write_elsewhere(c, lba, nsect, wrc, relocate, ctx, &at, &moved, &rc);
 		pthread_mutex_lock(&c->lock);
-		if (moved) {
-			/* a cached copy of the new place is stale now */
-			struct slot *d = cache_lookup(c, packet_of(c, at));
-			if (d && d != s && slot_evictable(d))
-				cache_release_slot(c, d);
-		}
-		cache_writeback_end(c, s, wrc == 0);
-		if (wrc == 0) {
-			cache_count_writes(c, lba, nsect);
-			c->st.packets_written++;
-			c->st.medium_write_bytes += (uint64_t)nsect * PKT_SECTOR_SIZE;
-			c->st.write_commands++;
-		} else {
-			c->st.write_errors++; /* still nowhere: dirty and failed again */
-			if (rc == 0)
-				rc = wrc;
-		}
-		s->refs--;
-		/* Moved: the packet's old place is never read again (the caller maps it elsewhere). */
-		if (wrc == 0 && moved && s->refs == 0 && s->ndirty == 0 && s->flags == 0)
-			cache_release_slot(c, s);
+		rescue_end(c, s, at, wrc, moved);
 		c->st.relocated_packets += moved;
-		moved = 0;
-		wake_changed(c);
+		if (wrc && rc == 0)
+			rc = wrc;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+int pkt_cache_move_worn(struct pkt_cache *c, pkt_relocate_fn relocate, void *ctx)
+{
+	int rc = 0, nmoved = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct slot *s; rc == 0 && (s = worn_slot(c)) != NULL;) {
+		s->refs++;
+		if ((rc = rescue_begin(c, s)) != 0) {
+			s->refs--;
+			break;
+		}
+		uint64_t lba = packet_first(c, s->pkt), at;
+		uint32_t nsect = s->nsect;
+		bool moved;
+		int refused;
+		pthread_mutex_unlock(&c->lock);
+		/* as though its own place had failed, but that place still works: where relocate says no,
+		 * the packet goes there */
+		int wrc = write_elsewhere(c, lba, nsect, -EIO, relocate, ctx, &at, &moved, &refused);
+		if (refused && at == lba)
+			wrc = pkt_blockdev_write_packets(c->dev, lba, nsect, c->rescue);
+		pthread_mutex_lock(&c->lock);
+		if (refused == -ENOSPC)
+			c->wear_limit = 0; /* the spares left are kept for defects */
+		rescue_end(c, s, at, wrc, moved);
+		c->st.worn_moved_packets += moved;
+		nmoved += moved;
+		if (wrc && wrc != -EIO) /* a medium error leaves the packet failed, for the rescue */
+			rc = wrc;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc ? rc : nmoved;
 }
 
 void pkt_cache_drop_clean(struct pkt_cache *c)

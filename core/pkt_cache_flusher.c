@@ -78,8 +78,9 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 	return len;
 }
 
-/* Writes one run of packets: gather what is missing, copy to the bounce buffer (a lone packet of a
- * rewritable medium is written from its slot), write, account. */
+/* Writes one run of packets: gather what is missing, copy to the bounce buffer (a rewritable
+ * medium's lone packet is written from its slot, and a run from its slots where the backend has
+ * writev), write, account. */
 /* A dirty slot's data goes to the medium: clean while in flight, out of the dirty counts. */
 void cache_writeback_begin(struct pkt_cache *c, struct slot *s)
 {
@@ -149,7 +150,7 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	bool stable = !c->append;
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
-		uint32_t data = slot_data_sectors(c, s);
+		uint32_t data = c->append ? cache_append_write_len(c, s) : slot_data_sectors(c, s);
 		if (!stable)
 			memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
 		count += data;
@@ -160,8 +161,15 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		cache_append_advance(c, first_lba, count);
 	pthread_mutex_unlock(&c->lock);
 	const uint8_t *src = c->bounce;
+	/* Straight from the slots where the backend can take several buffers, else one more copy. */
+	bool vectored = stable && n > 1 && pkt_blockdev_has_writev(c->dev);
 	if (stable && n == 1)
 		src = c->slots[idx[0]].data;
+	else if (vectored)
+		for (uint32_t k = 0; k < n; k++) {
+			const struct slot *s = &c->slots[idx[k]];
+			c->iov[k] = (struct iovec){s->data, (size_t)slot_data_sectors(c, s) * PKT_SECTOR_SIZE};
+		}
 	else if (stable)
 		for (uint32_t k = 0, at = 0; k < n; k++) {
 			const struct slot *s = &c->slots[idx[k]];
@@ -169,7 +177,8 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 			memcpy(c->bounce + (size_t)at * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
 			at += data;
 		}
-	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, src);
+	rc = vectored ? pkt_blockdev_writev_packets(c->dev, first_lba, count, c->iov, (int)n)
+		      : pkt_blockdev_write_packets(c->dev, first_lba, count, src);
 	pthread_mutex_lock(&c->lock);
 	if (c->append)
 		cache_append_done(c, first_lba, count, padded, rc);

@@ -70,6 +70,7 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     "evictions: %" PRIu64 "\n"
 		     "write_errors: %" PRIu64 "\n"
 		     "relocated_packets: %" PRIu64 "\n"
+		     "worn_moved_packets: %" PRIu64 "\n"
 		     "read_errors: %" PRIu64 "\n"
 		     "write_amplification: %.3f\n",
 		     c->geo.sector_size, c->geo.packet_sectors, pkt_cache_capacity_bytes(c), c->geo.writable,
@@ -77,7 +78,7 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     s.user_read_bytes, s.user_write_bytes, s.medium_write_bytes, s.packets_written, s.write_commands,
 		     s.gather_read_sectors, s.gather_read_commands, s.miss_read_sectors, s.miss_read_commands,
 		     s.cache_hits, s.cache_misses, s.flushes, s.syncs, s.congestion_waits, s.slot_waits, s.evictions,
-		     s.write_errors, s.relocated_packets, s.read_errors, wa);
+		     s.write_errors, s.relocated_packets, s.worn_moved_packets, s.read_errors, wa);
 	if (n < 0)
 		return 0;
 	used = (size_t)n < len ? (size_t)n : len - 1;
@@ -112,6 +113,36 @@ void cache_count_writes(struct pkt_cache *c, uint64_t lba, uint32_t count)
 		else
 			c->wear[least] = (struct pkt_packet_wear){.packet = p, .writes = c->wear[least].writes + 1};
 	}
+}
+
+static int by_packet(const void *a, const void *b)
+{
+	const struct pkt_packet_wear *x = a, *y = b;
+
+	return x->packet < y->packet ? -1 : x->packet > y->packet;
+}
+
+void pkt_cache_set_wear_limit(struct pkt_cache *c, uint64_t limit, const struct pkt_packet_wear *past, size_t n)
+{
+	pthread_mutex_lock(&c->lock);
+	n = n < PKT_WEAR_TRACKED ? n : PKT_WEAR_TRACKED;
+	memcpy(c->wear_past, past, n * sizeof(*past));
+	qsort(c->wear_past, n, sizeof(*past), by_packet);
+	c->nwear_past = (uint32_t)n;
+	c->wear_limit = c->append ? 0 : limit; /* write-once media never overwrite */
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t cache_lifetime_writes(const struct pkt_cache *c, uint64_t pkt)
+{
+	struct pkt_packet_wear key = {.packet = pkt};
+	const struct pkt_packet_wear *past = bsearch(&key, c->wear_past, c->nwear_past, sizeof(key), by_packet);
+	uint64_t n = past ? past->writes : 0;
+
+	for (uint32_t k = 0; k < c->nwear; k++)
+		if (c->wear[k].packet == pkt)
+			return n + c->wear[k].writes;
+	return n;
 }
 
 static int hotter_first(const void *a, const void *b)

@@ -40,6 +40,13 @@ int udf_cache_rescue(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64
 	return pkt_cache_rescue_failed(ctx, relocate_sectors, &r);
 }
 
+int udf_cache_move_worn(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx)
+{
+	struct rescue_ctx r = {relocate, rctx};
+
+	return pkt_cache_move_worn(ctx, relocate_sectors, &r);
+}
+
 /* Write-once media: where the engine may write next (past what the cache holds), the rest from the
  * medium, in bytes. */
 int udf_cache_append_state(void *ctx, struct udf_append_state *out)
@@ -73,6 +80,7 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 		.write = writable ? udf_cache_write : NULL,
 		.flush = udf_cache_flush,
 		.rescue = udf_cache_rescue,
+		.move_worn = udf_cache_move_worn,
 		.ctx = cache,
 		.size = pkt_cache_capacity_bytes(cache),
 		.packet_blocks = g->packet_sectors,
@@ -81,5 +89,6 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 		io->append_state = udf_cache_append_state;
 		io->link_blocks = g->link_sectors;
 		io->rescue = NULL; /* no spare places: a sector is written once */
+		io->move_worn = NULL;
 	}
 }

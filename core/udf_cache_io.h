@@ -26,6 +26,7 @@ int udf_cache_read(void *cache, uint64_t off, size_t len, void *buf);
 int udf_cache_write(void *cache, uint64_t off, size_t len, const void *buf);
 int udf_cache_flush(void *cache);
 int udf_cache_rescue(void *cache, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
+int udf_cache_move_worn(void *cache, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
 int udf_cache_append_state(void *cache, struct udf_append_state *out);
 
 #endif

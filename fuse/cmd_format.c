@@ -7,6 +7,7 @@
 #include "image_dev.h"
 #include "info_print.h"
 #include "mmc_dev.h"
+#include "mmc_profiles.h"
 #include "pkt_cache.h"
 #include "source.h"
 #include "source_kind.h"
@@ -24,8 +25,8 @@
 
 #define FORMAT_USAGE                                                                                          \
 	"usage: pktfuse format SOURCE [--quick|--full] [--force] [--no-udf] [--label L] [--uid N] [--gid N] " \
-	"[--mode OCTAL] [--revision 1.50|2.00|2.01|2.50|2.60] [--block-size 512|1024|2048|4096] "             \
-	"[--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r]"
+	"[--mode OCTAL] [--revision 1.02|1.50|2.00|2.01|2.50|2.60] [--block-size 512|1024|2048|4096] "        \
+	"[--media hd|cdrw|dvdrw|dvdram|dvd+rw|bdre|cdr|dvdr|dvd+r|bdr]"
 
 #define FORMAT_HELP                                                                                          \
 	FORMAT_USAGE                                                                                         \
@@ -40,13 +41,14 @@
 	"    --label L         volume label (at most 30 Latin-1 or 15 other characters; default LinuxUDF)\n" \
 	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
-	"    --revision R      UDF revision 1.50, 2.00, 2.01 (default), or 2.50 or 2.60 with a metadata\n"   \
-	"                      partition (not for write-once media; Linux reads 2.50, writes up to 2.01)\n"  \
+	"    --revision R      UDF revision 1.02 (not on CD-RW, DVD-RW), 1.50, 2.00 or 2.01 (default);\n"    \
+	"                      2.50 or 2.60: rewritable media with a metadata partition (Linux reads it,\n"  \
+	"                      writes up to 2.01), write-once discs with a VAT (2.50 the default on BD-R)\n" \
 	"    --block-size N    UDF logical block size 512, 1024, 2048 (default) or 4096 bytes; sparable\n"   \
 	"                      (cdrw, dvdrw) and write-once layouts take 2048 only\n"                        \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
-	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r: an image of a write-once\n"    \
-	"                      disc, UDF 2.01 with a VAT, that grows as it is written)\n"                    \
+	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r, bdr: an image of a write-\n"   \
+	"                      once disc, UDF with a VAT, that grows as it is written)\n"                    \
 	"    -h, --help        this text\n"
 
 /* Writes UDF onto dev through a packet cache (every medium write a whole, aligned packet). */
@@ -80,7 +82,7 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 			strerror(frc ? -frc : (drc < 0 ? -drc : EIO)));
 		return 1;
 	}
-	unsigned rev = uo->revision;
+	unsigned rev = udf_format_revision(uo);
 	if (l.vat) {
 		printf("%s: UDF %x.%02x with a VAT on %s: partition at block %u, %u blocks of %u bytes, %u recorded, "
 		       "label \"%s\"\n",
@@ -180,7 +182,9 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				}
 				fa->uo.root_mode = (mode_t)v;
 			} else if (!strcmp(name, "--revision")) {
-				if (!strcmp(val, "1.50"))
+				if (!strcmp(val, "1.02"))
+					fa->uo.revision = 0x0102;
+				else if (!strcmp(val, "1.50"))
 					fa->uo.revision = 0x0150;
 				else if (!strcmp(val, "2.00"))
 					fa->uo.revision = 0x0200;
@@ -192,8 +196,8 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 					fa->uo.revision = 0x0260;
 				else {
 					fprintf(stderr,
-						"pktfuse: format: --revision '%s': write 1.50, 2.00, 2.01, 2.50 or "
-						"2.60\n",
+						"pktfuse: format: --revision '%s': write 1.02, 1.50, 2.00, 2.01, 2.50 "
+						"or 2.60\n",
 						val);
 					return 2;
 				}
@@ -212,7 +216,7 @@ static int parse_format_args(int argc, char **argv, struct format_args *fa)
 				if (m < 0) {
 					fprintf(stderr,
 						"pktfuse: format: --media '%s': one of hd, cdrw, dvdrw, dvdram, "
-						"dvd+rw, bdre, cdr, dvdr, dvd+r\n",
+						"dvd+rw, bdre, cdr, dvdr, dvd+r, bdr\n",
 						val);
 					return 2;
 				}
@@ -340,7 +344,7 @@ static int format_write_once_image(struct format_args *fa, const struct stat *st
 		fprintf(stderr, "pktfuse: %s: %s\n", fa->source, err);
 		return 1;
 	}
-	unsigned rev = fa->uo.revision;
+	unsigned rev = udf_format_revision(&fa->uo);
 	printf("%s: UDF %x.%02x with a VAT on an image of a blank %s: partition at block %u, %u blocks of %u "
 	       "bytes, %u recorded, label \"%s\"\n",
 	       fa->source, rev >> 8, rev & 0xff, udf_media_name(fa->uo.media), l.part_start, l.part_len,
@@ -413,7 +417,7 @@ int cmd_format(int argc, char **argv)
 {
 	struct format_args fa = {
 		.fo = {.progress = isatty(2) ? draw_progress : NULL},
-		.uo = {.revision = 0x0201,
+		.uo = {.revision = 0, /* udf_format_revision: by the medium */
 		       .label = "LinuxUDF",
 		       .uid = (uid_t)-1,
 		       .gid = (gid_t)-1,

@@ -129,6 +129,10 @@ static void print_wear(const char *raw)
 	if (rated)
 		printf(": ~%s%% of its ~%" PRIu64 " rewrites left", life, rated);
 	printf("\n");
+	uint64_t early = V("worn_moved_packets");
+	if (early)
+		printf("  moved:   %" PRIu64 " worn packet%s moved to a spare before %s failed\n", early,
+		       early == 1 ? "" : "s", early == 1 ? "it" : "they");
 }
 
 static void print_human(const char *mnt, const char *raw)

@@ -380,6 +380,11 @@ static void open_wear_record(struct pktfuse *pf)
 	pkt_blockdev_describe(pf->dev, desc, sizeof(desc));
 	pktfuse_stats_value(desc, "mmc_medium", medium, sizeof(medium));
 	pf->wear = pktfuse_wear_open(udf_volume_set_ident(pf->udf), pf->dev->geo.packet_sectors, medium);
+	if (!pf->wear)
+		return;
+	if (pf->opts.wear_rating)
+		pf->wear->rated = pf->opts.wear_rating;
+	pktfuse_wear_arm(pf->wear, pf->cache); /* the engine moves a worn packet where it has spares */
 }
 
 /* The files view: the UDF engine mounted over the cache, read-only (the reason told) when the writer

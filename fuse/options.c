@@ -27,6 +27,7 @@ static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("dirty_low=%s", low_str),
 	PKT_OPT("snapshot=%s", snapshot_str),
 	PKT_OPT("close=%s", close_str),
+	PKT_OPT("wear_rating=%s", wear_rating_str),
 	FUSE_OPT_KEY("image", KEY_IMAGE),
 	FUSE_OPT_KEY("strict", KEY_STRICT),
 	FUSE_OPT_KEY("ro", KEY_RO),
@@ -243,6 +244,9 @@ static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
 		return bad(err, errlen, "dirty_age", o->age_str, "seconds from 0.001 to 3600");
 	if (o->commit_str && pktfuse_parse_seconds_ms(o->commit_str, 3600 * 1000, &o->commit_ms))
 		return bad(err, errlen, "commit", o->commit_str, "seconds from 0.001 to 3600");
+	if (o->wear_rating_str && pktfuse_parse_uint(o->wear_rating_str, 10, 100000000, &o->wear_rating))
+		return bad(err, errlen, "wear_rating", o->wear_rating_str,
+			   "overwrites per packet from 10 to 100000000");
 	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
 		return bad(err, errlen, "dirty_high", o->high_str, "a percentage from 2 to 100");
 	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
@@ -331,6 +335,7 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 	free(o->speed_str);
 	free(o->snapshot_str);
 	free(o->close_str);
+	free(o->wear_rating_str);
 }
 
 void pktfuse_usage(const char *prog)
@@ -347,7 +352,7 @@ void pktfuse_usage(const char *prog)
 	       "Serves a rewritable optical disc (or an image of one) with packet writing.\n"
 	       "SOURCE is a drive (/dev/srN, /dev/sgN), an emulated drive (emu:PROFILE:IMAGE[,opt=val]) or an\n"
 	       "image file whose size is a multiple of 2048 bytes.  MOUNTPOINT shows the\n"
-	       "files of its UDF file system (writable on UDF 1.50-2.01; read-only otherwise, with the reason),\n"
+	       "files of its UDF file system (writable on UDF 1.02-2.01; read-only otherwise, with the reason),\n"
 	       "or with -o image the block file.  Unmount with `pktfuse umount MOUNTPOINT`: it waits until\n"
 	       "everything is on the disc and says what could not be written.  Errors of the background\n"
 	       "daemon go to syslog and to the last errors of `pktfuse status`.\n"
@@ -363,6 +368,9 @@ void pktfuse_usage(const char *prog)
 	       "    -o commit=SECONDS    commit the files view's changes this often (default: 30 on\n"
 	       "                         CD-RW, DVD-RW and DVD+RW, which wear out, and on write-once\n"
 	       "                         media, where each commit costs space; else dirty_age)\n"
+	       "    -o wear_rating=N     the disc's packets take N overwrites (default: the medium's, 1000 on\n"
+	       "                         CD-RW, DVD-RW and DVD+RW); at 90%% of it a packet of a CD-RW or\n"
+	       "                         DVD-RW moves to a spare of the sparing table\n"
 	       "    -o dirty_high=PCT    writers wait while this share of the cache is dirty (default 75)\n"
 	       "    -o dirty_low=PCT     the flusher then drains to this share (default 50)\n"
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"

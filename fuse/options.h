@@ -33,6 +33,8 @@ struct pktfuse_opts {
 	bool snapshot_set;
 	unsigned snapshot;
 	enum pktfuse_close close; /* -o close=none|session|finalize: done at unmount, after the last commit */
+	unsigned wear_rating;	  /* -o wear_rating=N overwrites per packet, 0 = the medium's (wear.h) */
+	char *wear_rating_str;
 	/* from fuse_parse_cmdline */
 	bool foreground, debug, singlethread, show_help, show_version;
 	unsigned max_idle_threads, max_threads; /* UINT_MAX / 0: FUSE's defaults */

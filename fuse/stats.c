@@ -50,6 +50,7 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			     "udf_free_blocks: %llu\n"
 			     "udf_commits: %llu\n"
 			     "udf_relocated_packets: %llu\n"
+			     "udf_moved_early_packets: %llu\n"
 			     "udf_uncommitted: %d\n"
 			     "udf_commit_interval_ms: %u\n"
 			     "fuse_getxattr_requests: %lu\n"
@@ -58,8 +59,9 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 			     sf.label, sf.block_size, (unsigned long long)sf.blocks, sf.revision >> 8,
 			     sf.revision & 0xFF, rw, rw ? "-" : why, (unsigned long long)sf.files,
 			     (unsigned long long)sf.dirs, (unsigned long long)sf.free_blocks,
-			     (unsigned long long)sf.commits, (unsigned long long)sf.relocated, udf_dirty(pf->udf),
-			     pf->commit_ms, __atomic_load_n(&pf->getxattr_requests, __ATOMIC_RELAXED),
+			     (unsigned long long)sf.commits, (unsigned long long)sf.relocated,
+			     (unsigned long long)sf.moved_early, udf_dirty(pf->udf), pf->commit_ms,
+			     __atomic_load_n(&pf->getxattr_requests, __ATOMIC_RELAXED),
 			     __atomic_load_n(&pf->lookup_requests, __ATOMIC_RELAXED),
 			     pf->opts.snapshot_set ? (long)pf->opts.snapshot : -1L);
 		if (n > 0)

@@ -26,6 +26,11 @@ struct pktfuse_wear {
 int pktfuse_state_dir(char *buf, size_t len);
 /* Overwrites one packet of medium (a profile name such as "CD-RW") is rated for; 0 when unknown. */
 uint64_t pktfuse_wear_rating(const char *medium);
+/* The lifetime writes at which a packet moves to a spare before it fails (pkt_cache_set_wear_limit):
+ * 90% of rated, 0 when there is no rating. */
+uint64_t pktfuse_wear_early_limit(uint64_t rated);
+/* Gives the cache that limit of w->rated and the counts of earlier mounts. */
+void pktfuse_wear_arm(const struct pktfuse_wear *w, struct pkt_cache *c);
 /* The record of the disc with this volume set identifier: what earlier mounts counted.  A missing
  * file is an empty record; a corrupt or foreign one is logged and ignored.  NULL when out of memory. */
 struct pktfuse_wear *pktfuse_wear_open(const uint8_t vsi[128], uint32_t packet_sectors, const char *medium);

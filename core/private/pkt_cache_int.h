@@ -82,6 +82,7 @@ struct pkt_cache {
 	uint32_t free_head;
 	uint32_t lru_head, lru_tail; /* most recent at head */
 	uint32_t *order;	     /* flusher scratch: dirty slots sorted by packet */
+	struct iovec *iov;	     /* flusher scratch: a run's slots, for a backend with writev */
 
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* any slot state change: waiters re-check */
@@ -109,16 +110,25 @@ struct pkt_cache {
 			      * writes below it fail with -EROFS */
 	uint64_t append_end; /* past the highest sector a user wrote */
 	uint32_t congested;  /* writers waiting at the dirty high watermark */
+	uint64_t short_end;  /* the NWA after a short last packet, off the grid until it is laid anew;
+			      * 0 when none */
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
 	 * (bounded memory), under lock. */
 	struct pkt_packet_wear wear[PKT_WEAR_TRACKED];
 	uint32_t nwear;
+	/* Early relocation (pkt_cache_set_wear_limit): the past counts sorted by packet, the limit (0: off). */
+	struct pkt_packet_wear wear_past[PKT_WEAR_TRACKED];
+	uint32_t nwear_past;
+	uint64_t wear_limit;
 };
 
 /* Counts a successful write of count sectors at lba in the wear table (rewritable media). Under lock. */
 void cache_count_writes(struct pkt_cache *c, uint64_t lba, uint32_t count);
+
+/* Writes of packet pkt over the medium's life as far as known: past mounts' and this cache's. Under lock. */
+uint64_t cache_lifetime_writes(const struct pkt_cache *c, uint64_t pkt);
 
 static inline uint64_t now_ms(void)
 {
@@ -243,5 +253,11 @@ void cache_write_zeros(struct pkt_cache *c, uint32_t zeros);
  * before the lock is dropped, and back if the write failed; rc is the write's result. */
 void cache_append_advance(struct pkt_cache *c, uint64_t lba, uint32_t count);
 void cache_append_done(struct pkt_cache *c, uint64_t lba, uint32_t count, uint32_t padded, int rc);
+/* The sectors of s to write: its data sectors, or, for a flush's last packet on a medium whose
+ * packets are variable (link sectors follow any packet: a CD-R), only the part that was written. */
+uint32_t cache_append_write_len(const struct pkt_cache *c, const struct slot *s);
+/* At the end of a flush (under lock): after a packet that ended short, the grid laid anew through
+ * the NWA it left. */
+void cache_append_flushed(struct pkt_cache *c);
 
 #endif

@@ -54,6 +54,10 @@ struct udf_io {
 	/* Defect management, after flush failed: writes each packet that failed again, and where that
 	 * fails asks relocate (the engine: the sparing table) for another place.  NULL: not offered. */
 	int (*rescue)(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
+	/* Media life, before a barrier's flush: writes each dirty packet that is worn (near its rated
+	 * overwrites: the caller of the cache says which) where relocate says instead; where relocate
+	 * refuses, in place.  NULL: not offered. */
+	int (*move_worn)(void *ctx, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
 	/* A write-once medium: each block is written once, in ascending order from the next writable
 	 * address (past what the cache holds), in packets of packet_blocks followed by link_blocks
 	 * lost ones; reading past the recorded part fails.  NULL on rewritable media. */
@@ -86,6 +90,7 @@ struct udf_statfs {
 	unsigned revision;    /* e.g. 0x0201 */
 	uint64_t commits;     /* changes committed to the medium by this mount */
 	uint64_t relocated;   /* packets moved into the sparing table's spares by this mount */
+	uint64_t moved_early; /* of those, moved before they failed: worn near their rated overwrites */
 	/* writable UDF 2.50+: file entries that still fit the metadata partition (each new file or
 	 * directory takes a block of it), else 0 (not bounded so) */
 	uint64_t free_entries;

@@ -305,9 +305,6 @@ int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fi
 	uint64_t reserve = w->reserve - d->reserved + need;
 
 	if (w->vat) {
-		/* a directory is one run of sectors: with link blocks after every unit, one unit at most */
-		if (w->vat->link && need > w->vat->unit)
-			return -ENOSPC;
 		udf_vat_update_sf(fs);
 		reserve += udf_vat_keep(fs) - w->reserve + 2; /* the node's file entry and its directory's */
 	}

@@ -25,7 +25,9 @@ void udf_seen_mark(struct udf_seen *s, uint64_t lbn, uint64_t n)
 		s->bits[b / 8] |= (uint8_t)(1u << (b % 8));
 }
 
-void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n)
+/* A node's own blocks: its file entry, continuation blocks and extents of partition 0 (and, with a
+ * metadata partition, those in it: s->meta). */
+static void seen_own(struct udf_fs *fs, struct udf_seen *s, const struct node *n)
 {
 	struct udf_seen *m = s->meta; /* file entries and continuation blocks there */
 
@@ -38,23 +40,56 @@ void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n)
 		else if (n->ext[i].type != 2 && m && n->ext[i].part == s->mpart)
 			udf_seen_mark(m, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
 	}
-	/* an extended attribute file or a stream directory: their ICBs at least, and since what they
-	 * own is not followed, nothing unreferenced is freed */
-	const uint8_t *h = n->hdr;
-	if (!h) {
+}
+
+struct seen_ctx {
+	struct udf_fs *fs;
+	struct udf_seen *s;
+};
+
+static int seen_visit(void *ctx, struct node *a)
+{
+	struct seen_ctx *c = ctx;
+
+	seen_own(c->fs, c->s, a);
+	return 0;
+}
+
+void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n)
+{
+	seen_own(fs, s, n);
+	if (!n->hdr) {
 		s->no_reclaim = true;
 		return;
 	}
-	if (le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + AD_LEN) & AD_LEN_MASK) {
-		udf_seen_mark(s, le32(h + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + LAD_LBN), 1);
-		s->no_reclaim = true;
-	}
-	if (n->efe && (le32(h + EFE_STREAM_DIR_ICB + AD_LEN) & AD_LEN_MASK)) {
-		udf_seen_mark(s, le32(h + EFE_STREAM_DIR_ICB + LAD_LBN), 1);
+	/* an extended attribute file or a stream directory and its streams are in use; since what else
+	 * they might own is not proven, nothing unreferenced is freed */
+	bool ea = le32(n->hdr + (n->efe ? EFE_EA_ICB : FE_EA_ICB) + AD_LEN) & AD_LEN_MASK;
+	bool streams = n->efe && (le32(n->hdr + EFE_STREAM_DIR_ICB + AD_LEN) & AD_LEN_MASK);
+	if (ea || streams) {
+		struct seen_ctx c = {fs, s};
+		udf_for_attached(fs, n, seen_visit, &c);
 		s->no_reclaim = true;
 	}
 	if (n->ro_node)
 		s->no_reclaim = true; /* its indirect entries are not followed */
+}
+
+/* The file set's system stream directory (UDF 2.00+: unique ID mapping, non-allocatable space)
+ * and the streams it names are in use too. */
+void udf_seen_system_streams(struct udf_fs *fs, struct udf_seen *s, uint8_t *b)
+{
+	uint16_t fp = s->meta ? s->mpart : 0; /* the file set's partition */
+
+	if (udf_read_lb(fs, fp, fs->fsd_lbn, b) || udf_tag_check(b, fs->bs, fs->fsd_lbn) != TAG_FSD) {
+		s->no_reclaim = true;
+		return;
+	}
+	if ((le32(b + FSD_SYSTEM_STREAM_ICB + AD_LEN) & AD_LEN_MASK) == 0)
+		return;
+	struct seen_ctx c = {fs, s};
+	if (udf_for_stream_dir(fs, b + FSD_SYSTEM_STREAM_ICB, seen_visit, &c) != 0)
+		s->no_reclaim = true; /* deeper stream trees are not followed */
 }
 
 bool udf_is_volume_structure(struct udf_fs *fs, uint32_t sbd_lbn, uint32_t sbd_blocks, uint64_t b, uint8_t *buf)
@@ -88,52 +123,6 @@ bool udf_is_volume_structure(struct udf_fs *fs, uint32_t sbd_lbn, uint32_t sbd_b
 	    udf_tag_check(buf, fs->bs, fs->fsd_lbn + 1) == TAG_TD)
 		return true;
 	return false;
-}
-
-/* The file set's system stream directory (UDF 2.00+: unique ID mapping, non-allocatable space)
- * and the streams it names are in use too. */
-void udf_seen_system_streams(struct udf_fs *fs, struct udf_seen *s, uint8_t *b)
-{
-	struct node *sd, *c;
-	uint16_t fp = s->meta ? s->mpart : 0; /* the file set's partition */
-
-	if (udf_read_lb(fs, fp, fs->fsd_lbn, b) || udf_tag_check(b, fs->bs, fs->fsd_lbn) != TAG_FSD) {
-		s->no_reclaim = true;
-		return;
-	}
-	if ((le32(b + FSD_SYSTEM_STREAM_ICB + AD_LEN) & AD_LEN_MASK) == 0)
-		return;
-	if (le16(b + FSD_SYSTEM_STREAM_ICB + LAD_PART) != fp ||
-	    udf_load_node(fs, fp, le32(b + FSD_SYSTEM_STREAM_ICB + LAD_LBN), &sd) != 0 || sd->size > (1u << 20)) {
-		s->no_reclaim = true;
-		return;
-	}
-	udf_seen_node(fs, s, sd);
-	uint8_t *data = malloc(sd->size ? sd->size : 1);
-	if (!data || udf_node_read(fs, sd, 0, sd->size, data) != (ssize_t)sd->size) {
-		free(data);
-		s->no_reclaim = true;
-		return;
-	}
-	for (uint64_t pos = 0; pos + FID_IMPL_USE <= sd->size;) {
-		const uint8_t *f = data + pos;
-		uint64_t flen = udf_fid_size(f);
-		if (le16(f + TAG_IDENT) != TAG_FID || pos + flen > sd->size) {
-			s->no_reclaim = true;
-			break;
-		}
-		pos += flen;
-		if ((f[FID_CHARACTERISTICS] & 0x0C) || (le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0)
-			continue; /* parent or deleted */
-		if (le16(f + FID_ICB + LAD_PART) != fp || udf_load_node(fs, fp, le32(f + FID_ICB + LAD_LBN), &c) != 0) {
-			s->no_reclaim = true;
-			continue;
-		}
-		udf_seen_node(fs, s, c);
-		if (c->file_type == 4 || c->file_type == 13)
-			s->no_reclaim = true; /* deeper stream trees are not followed */
-	}
-	free(data);
 }
 
 static int push(uint64_t **q, size_t *n, size_t *cap, uint64_t v)

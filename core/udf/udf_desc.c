@@ -3,18 +3,45 @@
 #include "udf_desc.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
-/* CRC-ITU-T (CCITT): polynomial 0x1021, initial value 0, MSB first (ECMA-167 1/7.2.6). */
+/* CRC-ITU-T (CCITT): polynomial 0x1021, initial value 0, MSB first, no final XOR (ECMA-167 1/7.2.6).
+ * Slice-by-8: crc_table[k][b] is the register after byte b followed by k zero bytes (from zero), so
+ * eight bytes cost eight independent look-ups instead of 64 dependent shifts; the bitwise loop was a
+ * fifth of the files view's CPU time.  The CRC is linear: the register's two bytes fold into the
+ * first two message bytes of each group of eight. */
+static uint16_t crc_table[8][256];
+static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
+
+static void crc_table_build(void)
+{
+	for (unsigned b = 0; b < 256; b++) {
+		uint16_t c = (uint16_t)(b << 8);
+		for (int i = 0; i < 8; i++)
+			c = (uint16_t)(c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1);
+		crc_table[0][b] = c;
+	}
+	for (int k = 1; k < 8; k++)
+		for (unsigned b = 0; b < 256; b++) {
+			uint16_t c = crc_table[k - 1][b];
+			crc_table[k][b] = (uint16_t)((c << 8) ^ crc_table[0][c >> 8]);
+		}
+}
+
 uint16_t udf_crc_itu(const uint8_t *p, size_t len)
 {
+	const uint16_t(*t)[256] = crc_table;
 	uint16_t crc = 0;
 
-	while (len--) {
-		crc ^= (uint16_t)(*p++ << 8);
-		for (int i = 0; i < 8; i++)
-			crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+	pthread_once(&crc_table_once, crc_table_build);
+	for (; len >= 8; p += 8, len -= 8) {
+		unsigned x = crc ^ ((unsigned)p[0] << 8 | p[1]);
+		crc = (uint16_t)(t[7][x >> 8] ^ t[6][x & 0xff] ^ t[5][p[2]] ^ t[4][p[3]] ^ t[3][p[4]] ^ t[2][p[5]] ^
+				 t[1][p[6]] ^ t[0][p[7]]);
 	}
+	while (len--)
+		crc = (uint16_t)((crc << 8) ^ t[0][(crc >> 8) ^ *p++]);
 	return crc;
 }
 
@@ -335,10 +362,31 @@ void udf_put_vat_header(uint8_t *p, const struct udf_vat_header *h)
 	put_le32(p + VAT_PREV_VAT, h->prev_vat);
 	put_le32(p + VAT_NUM_FILES, h->files);
 	put_le32(p + VAT_NUM_DIRS, h->dirs);
-	/* a VAT of 2.00's form is read by 2.00 readers on */
-	put_le16(p + VAT_MIN_READ_REV, 0x0200);
+	/* a VAT of 2.00's form is read by 2.00 readers on; from 2.50 on the volume's own minimum */
+	put_le16(p + VAT_MIN_READ_REV, h->revision >= 0x0250 ? udf_min_read_rev(h->revision) : 0x0200);
 	put_le16(p + VAT_MIN_WRITE_REV, h->revision);
 	put_le16(p + VAT_MAX_WRITE_REV, h->revision);
 	udf_put_regid(p + VAT_HEADER_MIN, "*pktfuse", UDF_SUFFIX_IMPL, 0);
 	put_le64(p + VAT_HEADER_MIN + UDF_VAT_IU_NEXT_UNIQ, h->next_uniq);
+}
+
+void udf_fe_to_efe(uint8_t *b)
+{
+	uint8_t fe[FE_SIZE];
+	uint32_t tail = le32(b + FE_EA_LEN) + le32(b + FE_AD_LEN);
+
+	memcpy(fe, b, FE_SIZE);
+	memmove(b + EFE_SIZE, b + FE_SIZE, tail);
+	memset(b + FE_BLOCKS_RECORDED, 0, EFE_SIZE - FE_BLOCKS_RECORDED);
+	memcpy(b + EFE_OBJECT_SIZE, fe + FE_INFO_LENGTH, 8);
+	memcpy(b + EFE_BLOCKS_RECORDED, fe + FE_BLOCKS_RECORDED, 8);
+	memcpy(b + EFE_ACCESS_TIME, fe + FE_ACCESS_TIME, TS_SIZE);
+	memcpy(b + EFE_MODIFICATION_TIME, fe + FE_MODIFICATION_TIME, TS_SIZE);
+	memcpy(b + EFE_CREATION_TIME, fe + FE_MODIFICATION_TIME, TS_SIZE);
+	memcpy(b + EFE_ATTRIBUTE_TIME, fe + FE_ATTRIBUTE_TIME, TS_SIZE);
+	memcpy(b + EFE_CHECKPOINT, fe + FE_CHECKPOINT, 4);
+	memcpy(b + EFE_EA_ICB, fe + FE_EA_ICB, LAD_SIZE);
+	memcpy(b + EFE_IMPL_IDENT, fe + FE_IMPL_IDENT, REGID_SIZE);
+	/* unique ID, L_EA and L_AD: the same 16 bytes in both */
+	memcpy(b + EFE_UNIQUE_ID, fe + FE_UNIQUE_ID, 16);
 }

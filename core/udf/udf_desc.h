@@ -129,6 +129,20 @@ struct udf_vat_header {
 /* Writes the header at p (UDF_VAT_HDR_LEN bytes); the entries follow it. */
 void udf_put_vat_header(uint8_t *p, const struct udf_vat_header *h);
 
+/* The Minimum UDF Read Revision a volume of revision rev records (LVID, VAT): rev itself, but at
+ * most 2.50 (UDF 2.60 2.1.5.3: "at most #0250 for all media with a UDF 2.60 file system"; Linux 6.1
+ * refuses 2.60). */
+static inline uint16_t udf_min_read_rev(unsigned rev)
+{
+	return (uint16_t)(rev > 0x0250 ? 0x0250 : rev);
+}
+
+/* Turns the File Entry at b (fields, then L_EA + L_AD bytes from FE_SIZE; its tag still to be
+ * finished) into the Extended File Entry with the same contents, in place: b must hold EFE_SIZE +
+ * L_EA + L_AD bytes.  The object size is the information length (no streams), the creation time the
+ * modification time. */
+void udf_fe_to_efe(uint8_t *b);
+
 /* The bytes a file identifier descriptor occupies: header, implementation use and name, padded to 4. */
 static inline size_t udf_fid_size(const uint8_t *f)
 {

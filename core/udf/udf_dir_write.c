@@ -14,6 +14,55 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
+/* The number of blocks from lbns[0] on that follow each other. */
+static uint32_t run_len(const uint32_t *lbns, uint32_t n)
+{
+	uint32_t k = 1;
+
+	while (k < n && lbns[k] == lbns[0] + k)
+		k++;
+	return k;
+}
+
+/* Write-once media with link blocks after every write unit (a CD-R in a drive): a directory longer
+ * than what is left of a unit goes into several runs (the first, lbn/got, already taken), each its
+ * own allocation descriptor; every FID is tagged with the block it starts in. */
+static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32_t nb, uint32_t lbn, uint32_t got)
+{
+	uint32_t *lbns = malloc(nb * sizeof(*lbns)), have = 0;
+	uint8_t *data = calloc(nb, fs->bs);
+	int rc = lbns && data ? 0 : -ENOMEM;
+
+	while (rc == 0) {
+		for (uint32_t i = 0; i < got; i++)
+			lbns[have + i] = lbn + i;
+		have += got;
+		if (have == nb)
+			break;
+		rc = udf_alloc_blocks(fs, UINT64_MAX, nb - have, ALLOC_META, &lbn, &got);
+	}
+	if (rc == 0)
+		rc = udf_dir_build_at(fs, d, data, len, 0, false, lbns);
+	for (uint32_t i = 0, k; rc == 0 && i < nb; i += k)
+		rc = udf_write_run(fs, lbns[i], k = run_len(lbns + i, nb - i), data + (size_t)i * fs->bs);
+	if (rc == 0) {
+		udf_free_extents(fs, d);
+		free(d->inline_data);
+		d->inline_data = NULL;
+		d->next = 0;
+		for (uint32_t i = 0, k; rc == 0 && i < nb; i += k)
+			rc = udf_ext_set(fs, d, i, k = run_len(lbns + i, nb - i), 0, lbns[i]);
+	}
+	if (rc == 0) {
+		d->size = len;
+		d->st.st_size = (off_t)len;
+		udf_recount_blocks(fs, d);
+	}
+	free(lbns);
+	free(data);
+	return rc; /* a failure fails the commit: nothing of it is reachable without its VAT */
+}
+
 /* Rewrites a directory's contents: embedded when it fits, else into newly allocated blocks. */
 int udf_dir_commit(struct udf_fs *fs, struct node *d)
 {
@@ -47,7 +96,7 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 	uint16_t part = udf_meta_part(fs);
 	rc = udf_alloc_blocks(fs, UINT64_MAX, nb, ALLOC_META, &lbn, &got);
 	if (rc == 0 && got < nb && fs->w->vat)
-		return -ENOSPC; /* write-once: a directory longer than a write unit with link blocks after it */
+		return dir_commit_runs(fs, d, len, nb, lbn, got); /* link blocks after the unit: more runs */
 	if (rc == 0 && got < nb) {
 		/* look for a run of the full length elsewhere */
 		udf_free_in(fs, part, lbn, got);

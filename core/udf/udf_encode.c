@@ -239,12 +239,19 @@ size_t udf_dir_stream_len(const struct node *d)
 }
 
 /* The tag location of a FID at stream offset pos: its block, or the file entry when embedded. */
-static uint32_t fid_loc(const struct udf_fs *fs, const struct node *d, size_t pos, uint32_t base, bool embedded)
+static uint32_t fid_loc(const struct udf_fs *fs, const struct node *d, size_t pos, uint32_t base, bool embedded,
+			const uint32_t *lbns)
 {
-	return embedded ? d->fe_lbn : base + (uint32_t)(pos / fs->bs);
+	return embedded ? d->fe_lbn : lbns ? lbns[pos / fs->bs] : base + (uint32_t)(pos / fs->bs);
 }
 
 int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, uint32_t base, bool embedded)
+{
+	return udf_dir_build_at(fs, d, out, len, base, embedded, NULL);
+}
+
+int udf_dir_build_at(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, uint32_t base, bool embedded,
+		     const uint32_t *lbns)
 {
 	size_t pos = 0;
 	struct node *parent;
@@ -257,12 +264,12 @@ int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, u
 	} else if (d->parent == d->ino) {
 		puniq = (uint32_t)d->uniq;
 	}
-	pos += put_fid(fs, out + pos, 0x0A, pino, puniq, NULL, 0, fid_loc(fs, d, pos, base, embedded));
+	pos += put_fid(fs, out + pos, 0x0A, pino, puniq, NULL, 0, fid_loc(fs, d, pos, base, embedded, lbns));
 	for (uint32_t k = 0; k < d->keep_len;) {
 		uint8_t *f = out + pos;
 		size_t flen = udf_fid_size(d->keep_fids + k);
 		memcpy(f, d->keep_fids + k, flen);
-		put_le32(f + TAG_LOCATION, fid_loc(fs, d, pos, base, embedded));
+		put_le32(f + TAG_LOCATION, fid_loc(fs, d, pos, base, embedded, lbns));
 		udf_tag_finish(f, flen);
 		pos += flen;
 		k += (uint32_t)flen;
@@ -272,7 +279,7 @@ int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, u
 		if (!e->name)
 			continue;
 		pos += put_fid(fs, out + pos, e->ftype == 4 ? 0x02 : 0, e->ino, e->uniq, e->raw, e->rawlen,
-			       fid_loc(fs, d, pos, base, embedded));
+			       fid_loc(fs, d, pos, base, embedded, lbns));
 	}
 	return pos == len ? 0 : -EIO;
 }

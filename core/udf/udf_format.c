@@ -85,6 +85,11 @@ const char *udf_media_name(enum udf_media m)
 	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
 }
 
+unsigned udf_format_revision(const struct udf_format_opts *o)
+{
+	return o->revision ? o->revision : o->media == UDF_MEDIA_BDR ? 0x0250 : 0x0201;
+}
+
 int udf_media_write_once(enum udf_media m)
 {
 	return m >= UDF_MEDIA_CDR && m <= UDF_MEDIA_BDR;
@@ -140,18 +145,19 @@ static uint32_t wo_fit(const struct udf_format_layout *l, uint32_t from, uint32_
 static int plan_write_once(const struct udf_format_opts *o, uint64_t n, unsigned rev, struct udf_format_layout *l,
 			   char *err, size_t errlen)
 {
-	if (o->media == UDF_MEDIA_BDR) {
-		snprintf(err, errlen,
-			 "BD-R takes UDF 2.60 with a metadata partition, which waits for the 2.50 writer; pktfuse "
-			 "formats CD-R, DVD-R and DVD+R (UDF 2.01 with a VAT)");
-		return -EINVAL;
-	}
 	if (o->block_size && o->block_size != 2048) {
 		snprintf(err, errlen, "block size %u: write-once discs have sectors of 2048 bytes", o->block_size);
 		return -EINVAL;
 	}
 	if (rev < 0x0200) {
-		snprintf(err, errlen, "UDF %x.%02x on write-once media: pktfuse writes the VAT of 2.00 and 2.01 only",
+		snprintf(err, errlen, "UDF %x.%02x on write-once media: pktfuse writes the VAT of 2.00 to 2.60 only",
+			 rev >> 8, rev & 0xff);
+		return -EINVAL;
+	}
+	if (o->media == UDF_MEDIA_BDR && rev < 0x0250) {
+		snprintf(err, errlen,
+			 "UDF %x.%02x on BD-R: BD-R takes 2.50 (the default) or 2.60, the revisions that "
+			 "describe it",
 			 rev >> 8, rev & 0xff);
 		return -EINVAL;
 	}
@@ -164,7 +170,9 @@ static int plan_write_once(const struct udf_format_opts *o, uint64_t n, unsigned
 	l->vds_len = 16;
 	l->lvid_len = 2;
 	l->mvds = wo_fit(l, 32, l->vds_len);
-	l->rvds = wo_fit(l, l->mvds + l->vds_len, l->vds_len);
+	/* the main and reserve VDS in different ECC blocks (UDF 2.60 2.2.3): DVD±R 16, BD-R 32 sectors */
+	uint32_t ecc = o->media == UDF_MEDIA_CDR ? 1 : l->unit;
+	l->rvds = wo_fit(l, (uint32_t)align_up(l->mvds + l->vds_len, ecc), l->vds_len);
 	l->lvid = wo_fit(l, l->rvds + l->vds_len, l->lvid_len);
 	l->anchor[0] = AVDP_SECTOR;
 	l->part_start = AVDP_SECTOR + 1;
@@ -257,16 +265,21 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		    size_t errlen)
 {
 	uint32_t bs = o->block_size ? o->block_size : 2048;
-	unsigned rev = o->revision ? o->revision : 0x0201;
+	unsigned rev = udf_format_revision(o);
 
 	memset(l, 0, sizeof(*l));
 	if (bs < 512 || bs > 4096 || (bs & (bs - 1))) {
 		snprintf(err, errlen, "block size %u: UDF here takes 512, 1024, 2048 or 4096", bs);
 		return -EINVAL;
 	}
-	if (rev != 0x0150 && rev != 0x0200 && rev != 0x0201 && rev != 0x0250 && rev != 0x0260) {
-		snprintf(err, errlen, "UDF revision %x.%02x: only 1.50, 2.00, 2.01, 2.50 and 2.60 are written",
+	if (rev != 0x0102 && rev != 0x0150 && rev != 0x0200 && rev != 0x0201 && rev != 0x0250 && rev != 0x0260) {
+		snprintf(err, errlen, "UDF revision %x.%02x: only 1.02, 1.50, 2.00, 2.01, 2.50 and 2.60 are written",
 			 rev >> 8, rev & 0xff);
+		return -EINVAL;
+	}
+	if (rev < 0x0150 && sparable(o->media)) { /* as mkudffs refuses it */
+		snprintf(err, errlen, "UDF 1.02 has no sparable partition: %s takes 1.50 or later",
+			 udf_media_name(o->media));
 		return -EINVAL;
 	}
 	if ((unsigned)o->media > UDF_MEDIA_BDR) {
@@ -279,11 +292,6 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		return -EINVAL;
 	}
 	l->blocks = n;
-	if (udf_media_write_once(o->media) && rev >= 0x0250) {
-		snprintf(err, errlen, "UDF %x.%02x on write-once media: pktfuse writes 2.00 and 2.01 there (a VAT)",
-			 rev >> 8, rev & 0xff);
-		return -EINVAL;
-	}
 	if (udf_media_write_once(o->media))
 		return plan_write_once(o, n, rev, l, err, errlen);
 	if (rev >= 0x0250) { /* a packet of the medium, in blocks */
@@ -587,8 +595,7 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 	regid(f, iu + LVIU_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
 	put_le32(iu + LVIU_NUM_FILES, 0); /* files */
 	put_le32(iu + LVIU_NUM_DIRS, 1);  /* directories: the root */
-	/* 2.60 is read as 2.50 (no new structure here); Debian's 6.1 kernel refuses a minimum of 2.60 */
-	put_le16(iu + LVIU_MIN_READ_REV, f->rev > 0x0250 ? 0x0250 : f->rev);
+	put_le16(iu + LVIU_MIN_READ_REV, udf_min_read_rev(f->rev));
 	put_le16(iu + LVIU_MIN_WRITE_REV, f->rev);
 	put_le16(iu + LVIU_MAX_WRITE_REV, f->rev);
 	tag(f, p, TAG_LVID, l->lvid, LVID_FREE_SPACE + 8 * np + LVIU_SIZE);
@@ -672,10 +679,9 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	put_le32(p + FE_GID, o->gid == (gid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->gid);
 	put_le32(p + FE_PERMISSIONS, perm);
 	put_le16(p + FE_LINK_COUNT, 1);
-	bool efe = l->meta_unit != 0;
-	uint32_t hdr = put_entry_tail(f, p, efe, 40, 0, 40);
+	put_entry_tail(f, p, false, 40, 0, 40); /* an FE, made an EFE below for 2.50+ */
 
-	uint8_t *fid = p + hdr;
+	uint8_t *fid = p + FE_SIZE;
 	put_le16(fid + FID_VERSION, 1);
 	fid[FID_CHARACTERISTICS] = 0x0A; /* directory, parent */
 	fid[FID_NAME_LEN] = 0;
@@ -683,7 +689,12 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	put_le16(fid + FID_ICB + LAD_PART, l->vat || l->meta_unit ? 1 : 0);
 	put_le16(fid + FID_IMPL_USE_LEN, 0);
 	tag(f, fid, TAG_FID, l->root, 40);
-	tag(f, p, efe ? TAG_EFE : TAG_FE, l->root, hdr + 40);
+	if (f->rev >= 0x0250) { /* EFEs from 2.50 on, as mkudffs and the engine write them */
+		udf_fe_to_efe(p);
+		tag(f, p, TAG_EFE, l->root, EFE_SIZE + 40);
+	} else {
+		tag(f, p, TAG_FE, l->root, FE_SIZE + 40);
+	}
 }
 
 /* One of the metadata partition's files (an Extended File Entry, as UDF 2.50 2.2.13 wants, with short
@@ -821,7 +832,12 @@ static void build_vat_fe(const struct fmt *f, uint8_t *p)
 	udf_put_vat_header(d, &h);
 	for (int i = 0; i < 3; i++)
 		put_le32(d + UDF_VAT_HDR_LEN + 4 * i, l->vphys[i] - l->part_start);
-	tag(f, p, TAG_FE, l->vat - l->part_start, FE_SIZE + len);
+	if (f->rev >= 0x0250) {
+		udf_fe_to_efe(p);
+		tag(f, p, TAG_EFE, l->vat - l->part_start, EFE_SIZE + len);
+	} else {
+		tag(f, p, TAG_FE, l->vat - l->part_start, FE_SIZE + len);
+	}
 }
 
 /* Write-once media: sectors 0 to the VAT, in ascending order, each write unit one write. */
@@ -879,7 +895,7 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 		return rc;
 	const struct udf_format_layout *l = &f.l;
 	f.bs = o->block_size ? o->block_size : 2048;
-	f.rev = o->revision ? o->revision : 0x0201;
+	f.rev = udf_format_revision(o);
 	f.tagver = f.rev >= 0x0200 ? 3 : 2;
 
 	const char *label = o->label ? o->label : "LinuxUDF";

@@ -20,15 +20,17 @@ enum udf_media {
 	UDF_MEDIA_DVDRAM,    /* plain (the drive spares defects itself) */
 	UDF_MEDIA_DVDPLUSRW, /* plain */
 	UDF_MEDIA_BDRE,	     /* plain (the drive spares defects itself) */
-	/* write-once (sequential): UDF 2.01 with a virtual partition and a VAT */
+	/* write-once (sequential): UDF 2.01 (BD-R: 2.50) with a virtual partition and a VAT */
 	UDF_MEDIA_CDR,	    /* write units of 32 (packets; link_blocks 7 in a drive) */
 	UDF_MEDIA_DVDR,	    /* 16 (ECC blocks) */
 	UDF_MEDIA_DVDPLUSR, /* 16 */
-	UDF_MEDIA_BDR,	    /* 32 (clusters); UDF 2.01 (2.60 waits for the 2.50 writer) */
+	UDF_MEDIA_BDR,	    /* 32 (clusters); UDF 2.50 (as mkudffs and Nero: no metadata partition) */
 };
 
 struct udf_format_opts {
-	unsigned revision; /* 0x0150, 0x0200, 0x0201, 0x0250 or 0x0260 (a metadata partition); 0 → 0x0201 */
+	/* 0x0102 (plain media), 0x0150, 0x0200, 0x0201, 0x0250 or 0x0260 (overwritable media: a metadata
+	 * partition; write-once: a VAT, from 0x0200); 0 → udf_format_revision */
+	unsigned revision;
 	const char *label; /* UTF-8; NULL → "LinuxUDF" (as mkudffs) */
 	uid_t uid;	   /* owner of the root directory ((uid_t)-1: not set) */
 	gid_t gid;
@@ -71,6 +73,8 @@ struct udf_format_layout {
 
 /* The medium's packet (ECC block) in 2048-byte sectors: 32 on CD-RW, BD-RE and hard disks, 16 on DVD. */
 uint32_t udf_media_packet(enum udf_media m);
+/* The revision a format writes: o->revision, else 2.50 on BD-R (mkudffs' default) and 2.01 elsewhere. */
+unsigned udf_format_revision(const struct udf_format_opts *o);
 /* Whether media is write-once (recorded sequentially, with a VAT). */
 int udf_media_write_once(enum udf_media m);
 /* The write unit of write-once media in sectors (32 CD-R, 16 DVD±R, 32 BD-R), 0 otherwise. */

@@ -406,6 +406,7 @@ static int check_pass(const struct udf_io *io, struct ck *ck, char *err, size_t 
 	rio.write = refuse_write; /* keeps the descriptors as read, and any write would fail */
 	rio.flush = no_flush;
 	rio.rescue = NULL;
+	rio.move_worn = NULL;
 	int rc = udf_mount(&rio, &mo, &fs, err, errlen);
 	if (rc)
 		return rc;

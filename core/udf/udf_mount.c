@@ -234,15 +234,7 @@ static uint32_t packet_in_blocks(const struct udf_fs *fs)
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen)
 {
 	(void)opts;
-	/* UDF 2.50+: a metadata partition (map 1) over the physical or sparable partition 0 */
-	bool meta = fs->nparts == 2 && fs->parts[1].kind == PART_META && fs->parts[1].phys == 0;
-	if (fs->sf.revision > 0x0201 && !meta && fs->parts[fs->nparts - 1].kind != PART_VIRTUAL)
-		return ro(fs, "UDF 2.50 and 2.60 volumes are written only with a metadata partition over one "
-			      "physical or sparable partition");
-	if (fs->sf.revision > 0x0201 && !meta)
-		return ro(fs, "UDF revisions 2.50 and 2.60 are read-only in pktfuse for now");
-	if (fs->sf.revision < 0x0150)
-		return ro(fs, "UDF revisions before 1.50 are read-only in pktfuse");
+	/* a write-once volume: the VAT writer judges its revision (2.00 to 2.60) */
 	for (unsigned i = 0; i < fs->nparts; i++) {
 		if (fs->parts[i].kind == PART_VIRTUAL) {
 			const char *why;
@@ -250,6 +242,13 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 			return why ? ro(fs, why) : rc;
 		}
 	}
+	/* UDF 2.50+: a metadata partition (map 1) over the physical or sparable partition 0 */
+	bool meta = fs->nparts == 2 && fs->parts[1].kind == PART_META && fs->parts[1].phys == 0;
+	if (fs->sf.revision > 0x0201 && !meta)
+		return ro(fs, "UDF 2.50 and 2.60 volumes are written only with a metadata partition over one "
+			      "physical or sparable partition, or with a VAT");
+	if (fs->sf.revision < 0x0102)
+		return ro(fs, "UDF revisions before 1.02 are read-only in pktfuse");
 	if ((fs->nparts != 1 && !meta) || (fs->parts[0].kind != PART_PHYS && fs->parts[0].kind != PART_SPARABLE))
 		return ro(fs, "only volumes with one physical or sparable partition are written");
 	struct part *p = &fs->parts[0];

@@ -268,7 +268,8 @@ int udf_vat_put_fe(struct udf_fs *fs, uint32_t vlbn, const uint8_t *buf)
 	return rc;
 }
 
-/* Writes the run's blocks [flushed, upto) (whole units) and drops them from the stage. */
+/* Writes the run's blocks [flushed, upto) (whole units; the last one shorter when upto ends inside
+ * one: a commit's last packet on a CD-R) and drops them from the stage. */
 static int write_units(struct udf_fs *fs, uint64_t upto)
 {
 	struct udf_vat_w *v = fs->w->vat;
@@ -280,7 +281,8 @@ static int write_units(struct udf_fs *fs, uint64_t upto)
 		return -ENOMEM;
 	uint64_t done = 0; /* blocks of the stage written */
 	while (v->flushed + done < upto && rc == 0) {
-		uint32_t n = v->unit;
+		uint64_t left = upto - v->flushed - done;
+		uint32_t n = left < v->unit ? (uint32_t)left : v->unit;
 		for (uint32_t i = 0; i < n; i++) {
 			uint8_t *b = v->stage[done + i];
 			if (b)
@@ -340,11 +342,18 @@ static uint8_t *vat_table(struct udf_fs *fs, size_t *len)
 	return data;
 }
 
+/* Whether the VAT's file entry is an EFE: from 2.50 on, as new files' (mkudffs writes it so too). */
+static bool vat_efe(const struct udf_fs *fs)
+{
+	return fs->sf.revision >= 0x0250;
+}
+
 /* The VAT's contents into the file entry fe when they fit (ICB flags 3), else into blocks staged
- * here, named by short allocation descriptors in fe (the entry is in the physical partition). */
+ * here, named by short allocation descriptors in fe (the entry is in the physical partition); at
+ * FE_HDR, with room left for an EFE's longer header when the entry becomes one. */
 static int vat_contents(struct udf_fs *fs, const uint8_t *data, size_t len, uint8_t *fe, uint32_t *lad, uint16_t *flags)
 {
-	uint32_t bs = fs->bs, cap = bs - FE_HDR;
+	uint32_t bs = fs->bs, cap = bs - (vat_efe(fs) ? EFE_HDR : FE_HDR);
 	uint8_t *ad = fe + FE_HDR;
 
 	*lad = 0;
@@ -382,7 +391,8 @@ static int vat_contents(struct udf_fs *fs, const uint8_t *data, size_t len, uint
 }
 
 /* The VAT's file entry (file type 248) after its contents, padded to be the last block of its
- * write unit: the last sector a commit records. */
+ * write unit (on a CD-R, whose packets are variable, the commit's last packet ends with it): the
+ * last sector a commit records. */
 static int write_vat(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
@@ -401,13 +411,15 @@ static int write_vat(struct udf_fs *fs)
 	free(data);
 	if (rc)
 		return rc;
-	uint64_t pad = v->unit - 1 - v->nk % v->unit;
+	/* DVD±R and BD-R (and images) record whole units: the entry ends one; a CD-R's packets are
+	 * variable (its link blocks follow any packet): the last packet ends with the entry */
+	uint64_t pad = v->link ? 0 : v->unit - 1 - v->nk % v->unit;
 	if ((rc = stage_room(v, v->nk + pad + 1)) != 0)
 		return rc;
 	v->nk += pad;
 	if ((rc = udf_vat_alloc(fs, 1, 0, &lbn, &got)) != 0)
 		return rc;
-	if (v->nk % v->unit)
+	if (!v->link && v->nk % v->unit)
 		return -EIO; /* the entry must end the unit: a bug, refused before writing */
 	put_le16(fe + ICB_STRATEGY_TYPE, 4);
 	put_le16(fe + ICB_MAX_ENTRIES, 1);
@@ -425,7 +437,12 @@ static int write_vat(struct udf_fs *fs)
 	put_le32(fe + FE_CHECKPOINT, 1);
 	udf_put_impl_regid(fe + FE_IMPL_IDENT);
 	put_le32(fe + FE_AD_LEN, lad);
-	udf_put_vol_tag(fs, fe, TAG_FE, lbn, (uint16_t)(FE_HDR + lad - TAG_SIZE));
+	if (vat_efe(fs)) {
+		udf_fe_to_efe(fe);
+		udf_put_vol_tag(fs, fe, TAG_EFE, lbn, (uint16_t)(EFE_HDR + lad - TAG_SIZE));
+	} else {
+		udf_put_vol_tag(fs, fe, TAG_FE, lbn, (uint16_t)(FE_HDR + lad - TAG_SIZE));
+	}
 	udf_tag_finish(fe, fs->bs);
 	if ((rc = udf_vat_stage(fs, lbn, 1, fe)) != 0)
 		return rc;
@@ -520,8 +537,8 @@ int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_
 		*ro_why = "a write-once (VAT) volume is written only on an append-only medium or image";
 		return 0;
 	}
-	if (fs->sf.revision < 0x0200 || fs->sf.revision > 0x0201 || !vp->vat20) {
-		*ro_why = "only UDF 2.00 and 2.01 write-once volumes (the VAT of 2.00) are written";
+	if (fs->sf.revision < 0x0200 || fs->sf.revision > 0x0260 || !vp->vat20) {
+		*ro_why = "only UDF 2.00 to 2.60 write-once volumes (the VAT of 2.00) are written";
 		return 0;
 	}
 	if (udf_ino_part(fs->root_ino) != 1) {
@@ -534,6 +551,12 @@ int udf_vat_attach(struct udf_fs *fs, char *err, size_t errlen, const char **ro_
 	}
 	if (as.closed) {
 		*ro_why = "the write-once disc is closed";
+		return 0;
+	}
+	if (vp->vat_torn && as.free_bytes < (uint64_t)(fs->io.packet_blocks ? fs->io.packet_blocks : 16) * fs->bs) {
+		/* the newest VAT is not at the end (a torn commit, or an image of the whole disc that
+		 * mkudffs wrote) and no commit fits to record one there: every write would fail */
+		*ro_why = "the write-once disc is full and its newest VAT is not at its end: read-only";
 		return 0;
 	}
 	struct udf_w *w = calloc(1, sizeof(*w));

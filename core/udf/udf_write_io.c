@@ -120,14 +120,52 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 	return 0;
 }
 
+/* Free spares that early moves never take, so that packets which fail with a real defect (or wear
+ * out sooner than their count says: the count is lost with the wear record, a disc used elsewhere) still
+ * find one and the disc stays writable: a quarter of the table, at least 2 (CD-RW as pktfuse and mkudffs
+ * format it: 32 spares, 24 for early moves, 8 kept). */
+static uint32_t spares_kept_for_defects(const struct part *p)
+{
+	uint32_t n = le16(p->stable_raw + ST_NUM_ENTRIES) / 4;
+
+	return n > 2 ? n : 2;
+}
+
+/* Media life: a packet nearing its rated overwrites (a partition packet, or a spare that took one
+ * earlier) goes to a spare before it fails, as a failed one does (relocate_packet), while more than
+ * the spares kept for defects are free.  The spare that this move was just given and that failed
+ * is replaced regardless: the move is under way and recorded. */
+static int relocate_worn_packet(void *ctx, uint64_t off, uint64_t *to)
+{
+	struct udf_fs *fs = ctx;
+	struct part *p = &fs->parts[0];
+	bool failed_spare = fs->w && fs->w->early_spare == off / fs->bs;
+
+	if (!fs->w || (!failed_spare && udf_sparing_free(p) <= spares_kept_for_defects(p)))
+		return -ENOSPC;
+	int rc = relocate_packet(ctx, off, to);
+	if (rc == 0 && !failed_spare)
+		fs->sf.moved_early++;
+	fs->w->early_spare = rc == 0 ? *to / fs->bs : 0;
+	return rc;
+}
+
+/* Defect management only at 2048-byte blocks, where a block is the cache's sector. */
+static bool spares_usable(const struct udf_fs *fs)
+{
+	return fs->parts[0].kind == PART_SPARABLE && fs->parts[0].stable_raw && fs->bs == 2048;
+}
+
 static int barrier_once(struct udf_fs *fs)
 {
 	if (!fs->io.flush)
 		return 0;
+	if (fs->io.move_worn && spares_usable(fs) && fs->w && !fs->w->spares_gone) {
+		fs->w->early_spare = 0;
+		fs->io.move_worn(fs->io.ctx, relocate_worn_packet, fs); /* a failed write is the flush's to report */
+	}
 	int rc = fs->io.flush(fs->io.ctx);
-	/* defect management only at 2048-byte blocks, where a block is the cache's sector */
-	if (rc == -EIO && fs->io.rescue && fs->parts[0].kind == PART_SPARABLE && fs->parts[0].stable_raw &&
-	    fs->bs == 2048 && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
+	if (rc == -EIO && fs->io.rescue && spares_usable(fs) && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
 		rc = fs->io.flush(fs->io.ctx); /* the moved packets and the sparing tables, synced */
 	return rc;
 }

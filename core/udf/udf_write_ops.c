@@ -478,13 +478,38 @@ out:
 	return rc;
 }
 
-/* Drops a node whose last name is gone (its blocks are freed after the next commit). */
-static void node_delete(struct udf_fs *fs, struct node *n)
+/* A node's own blocks freed after the next commit: extents, continuation blocks, file entry. */
+static void free_own(struct udf_fs *fs, struct node *n)
 {
 	udf_free_extents(fs, n);
 	for (uint32_t i = 0; i < n->naed; i++)
 		udf_free_in(fs, udf_meta_part(fs), n->aed[i], 1);
 	udf_free_in(fs, udf_ino_part(n->ino), n->fe_lbn, 1);
+}
+
+static int nothing(void *ctx, struct node *a)
+{
+	(void)ctx;
+	(void)a;
+	return 0;
+}
+
+static int free_attached(void *ctx, struct node *a)
+{
+	free_own(ctx, a);
+	a->next = a->naed = 0;
+	a->dead = true; /* its block may come back as another file's entry */
+	return 0;
+}
+
+/* Drops a node whose last name is gone (its blocks are freed after the next commit), and with it its
+ * extended attribute file and named streams, once a first walk found all of them readable and plain
+ * (else they stay allocated: a few blocks lost, never a block freed that something still uses). */
+static void node_delete(struct udf_fs *fs, struct node *n)
+{
+	if (!fs->w->vat && udf_for_attached(fs, n, nothing, NULL) == 0)
+		udf_for_attached(fs, n, free_attached, fs);
+	free_own(fs, n);
 	if (S_ISDIR(n->st.st_mode)) {
 		if (fs->sf.dirs)
 			fs->sf.dirs--;

@@ -213,3 +213,56 @@ user_stat() {
 # emu_control IMAGE WORD: what a person does to the emulated drive of IMAGE (its control file, written
 # whole as mmc/emu/emu.h asks), as the test user
 emu_control() { as_user sh -c 'printf "%s\n" "$1" > "$2.tmp" && mv "$2.tmp" "$2"' _ "$2" "$1.ctl"; }
+
+# sparing_table IMG SECTOR: "seq orig>mapped ... | defective count" of the table at SECTOR
+sparing_table() {
+	python3 - "$1" "$2" << 'EOF'
+import struct, sys
+f = open(sys.argv[1], 'rb')
+f.seek(int(sys.argv[2]) * 2048)
+b = f.read(2048)
+assert b[17:35] == b'*UDF Sparing Table', 'no sparing table'
+n, seq = struct.unpack_from('<H', b, 48)[0], struct.unpack_from('<I', b, 52)[0]
+e = [struct.unpack_from('<II', b, 56 + 8 * i) for i in range(n)]
+assert [o for o, m in e] == sorted(o for o, m in e), 'entries not sorted'
+print(seq, ' '.join('%d>%d' % (o, m) for o, m in e if o < 0xFFFFFFF0), '| defective', sum(o == 0xFFFFFFF0 for o, m in e))
+EOF
+}
+
+# use_spares IMG K SECTOR...: marks the first K spares of the sparing tables at SECTOR... defective
+# (worn), tags fixed up
+use_spares() {
+	local img=$1 k=$2
+	shift 2
+	python3 - "$img" "$k" "$@" << 'EOF'
+import struct, sys
+def crc_itu(b):
+    c = 0
+    for x in b:
+        c ^= x << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
+    return c
+img, k = sys.argv[1], int(sys.argv[2])
+with open(img, 'r+b') as f:
+    for loc in map(int, sys.argv[3:]):
+        f.seek(loc * 2048)
+        b = bytearray(f.read(2048))
+        assert b[17:35] == b'*UDF Sparing Table', 'no sparing table at %d' % loc
+        n = struct.unpack_from('<H', b, 48)[0]
+        for i in range(k):
+            struct.pack_into('<I', b, 56 + 8 * i, 0xFFFFFFF0)
+        crc_len = struct.unpack_from('<H', b, 10)[0]
+        struct.pack_into('<H', b, 8, crc_itu(b[16:16 + crc_len]))
+        b[4] = sum(b[i] for i in range(16) if i != 4) & 0xFF
+        f.seek(loc * 2048)
+        f.write(b)
+EOF
+}
+free_spares() { # free_spares IMG SECTOR → free entries of the table at SECTOR
+	python3 -c '
+import struct, sys
+f = open(sys.argv[1], "rb"); f.seek(int(sys.argv[2]) * 2048); b = f.read(2048)
+n = struct.unpack_from("<H", b, 48)[0]
+print(sum(struct.unpack_from("<I", b, 56 + 8 * i)[0] == 0xFFFFFFFF for i in range(n)))' "$1" "$2"
+}

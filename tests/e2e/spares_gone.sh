@@ -11,43 +11,8 @@ t1=160
 t2=$((N - 32))
 reason="every spare packet of the sparing table is used"
 
-# use_spares IMG K: marks the first K spares of both sparing tables defective (worn), tags fixed up
-use_spares() {
-	python3 - "$1" "$2" $t1 $t2 << 'EOF'
-import struct, sys
-def crc_itu(b):
-    c = 0
-    for x in b:
-        c ^= x << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x1021) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
-    return c
-img, k = sys.argv[1], int(sys.argv[2])
-with open(img, 'r+b') as f:
-    for loc in map(int, sys.argv[3:]):
-        f.seek(loc * 2048)
-        b = bytearray(f.read(2048))
-        assert b[17:35] == b'*UDF Sparing Table', 'no sparing table at %d' % loc
-        n = struct.unpack_from('<H', b, 48)[0]
-        for i in range(k):
-            struct.pack_into('<I', b, 56 + 8 * i, 0xFFFFFFF0)
-        crc_len = struct.unpack_from('<H', b, 10)[0]
-        struct.pack_into('<H', b, 8, crc_itu(b[16:16 + crc_len]))
-        b[4] = sum(b[i] for i in range(16) if i != 4) & 0xFF
-        f.seek(loc * 2048)
-        f.write(b)
-EOF
-}
-free_spares() { # free_spares IMG SECTOR → free entries of the table at SECTOR
-	python3 -c '
-import struct, sys
-f = open(sys.argv[1], "rb"); f.seek(int(sys.argv[2]) * 2048); b = f.read(2048)
-n = struct.unpack_from("<H", b, 48)[0]
-print(sum(struct.unpack_from("<I", b, 56 + 8 * i)[0] == 0xFFFFFFFF for i in range(n)))' "$1" "$2"
-}
-
 # 1. one spare left, and a packet the drive cannot write: the last spare takes it, then read-only
-use_spares "$img" 31
+use_spares "$img" 31 $t1 $t2
 [ "$(free_spares "$img" $t1)" = 1 ] || fail "table not prepared: $(free_spares "$img" $t1) free"
 bad=2408 # in the packet at partition block 1088 (tests/e2e/sparing.sh)
 head -c 4000000 /dev/urandom > "$T/big"

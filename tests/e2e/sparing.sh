@@ -10,20 +10,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 img="$T/cd.img"
 "$PKTFUSE" format "emu:cdrw:$img,size=64M" > /dev/null || fail "format"
 
-# sparing_table IMG SECTOR: "seq orig>mapped ... | defective count" of the table at SECTOR
-sparing_table() {
-	python3 - "$1" "$2" << 'EOF'
-import struct, sys
-f = open(sys.argv[1], 'rb')
-f.seek(int(sys.argv[2]) * 2048)
-b = f.read(2048)
-assert b[17:35] == b'*UDF Sparing Table', 'no sparing table'
-n, seq = struct.unpack_from('<H', b, 48)[0], struct.unpack_from('<I', b, 52)[0]
-e = [struct.unpack_from('<II', b, 56 + 8 * i) for i in range(n)]
-assert [o for o, m in e] == sorted(o for o, m in e), 'entries not sorted'
-print(seq, ' '.join('%d>%d' % (o, m) for o, m in e if o < 0xFFFFFFF0), '| defective', sum(o == 0xFFFFFFF0 for o, m in e))
-EOF
-}
 N=$((64 * 1024 * 1024 / 2048))
 t1=160
 t2=$((N - 32))

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Closing write-once discs on emu:cd-r, emu:dvd-r and emu:dvd+r, the drive's log checked for each
+# Closing write-once discs on emu:cd-r, emu:dvd-r, emu:dvd+r and emu:bd-r, the drive's log checked for each
 # CLOSE TRACK/SESSION and its function: -o close=session at unmount (the mount says the cost first;
 # closed after the last commit: the session holds it; an unchanged mount leaves nothing to close),
 # `pktfuse close` (refused on an empty session or a mounted disc; it says what closing costs, and the
 # NWA moves by that), -o close=finalize at unmount; a finalized disc's files view mounts read-only
 # and says why.  close= on a rewritable disc or an image file, and `pktfuse close` of either: one
-# line, exit 1.
+# line, exit 1.  The commit list and -o snapshot= reach the earlier sessions' commits.
 . "$(dirname "$0")/lib.sh"
 need_root
 M=$T/mnt
@@ -15,7 +15,7 @@ info_value() { "$PKTFUSE" info "$1" | sed -n "s/^$2: //p"; }
 one_line() { [ "$(wc -l < "$1")" -eq 1 ] && grep -q -- "$2" "$1" || fail "$3: $(cat "$1")"; }
 last_close() { grep '^op=5B' "$1" | tail -1; }
 
-for row in "cd-r 2" "dvd-r 2" "dvd+r 6"; do
+for row in "cd-r 2" "dvd-r 2" "dvd+r 6" "bd-r 6"; do
 	read -r p fin_fn <<< "$row"
 	img=$T/$p.img log=$T/$p.log
 	S="emu:$p:$img,log=$log"
@@ -72,6 +72,13 @@ for row in "cd-r 2" "dvd-r 2" "dvd+r 6"; do
 	tree "$M" > "$T/seen"
 	diff -u "$T/tree" "$T/seen" || fail "$p: the finalized disc shows another tree"
 	if touch "$M/new" 2> /dev/null; then fail "$p: a finalized disc took a file"; fi
+	"$PKTFUSE" umount "$M" > /dev/null
+	# the commits of all three sessions are listed, and an earlier session's is mounted
+	"$PKTFUSE" info "$S" > "$T/info"
+	[ "$(grep -cE '^  [0-9]+: ' "$T/info")" -eq 4 ] || fail "$p: not the format's and 3 sessions' commits: $(cat "$T/info")"
+	"$PKTFUSE" "$S" "$M" -o snapshot=2 2> /dev/null || fail "$p: snapshot=2 (the first session's commit)"
+	_mounts+=("$M")
+	[ "$(tree "$M" | tr '\n' ' ')" = "./one ./one/a first " ] || fail "$p: snapshot=2 shows $(tree "$M")"
 	"$PKTFUSE" umount "$M" > /dev/null
 	"$PKTFUSE" close "$S" --finalize > /dev/null 2> "$T/err" && fail "$p: finalized twice"
 	one_line "$T/err" "finalized already" "$p: second finalize"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Images written by `pktfuse format` (every media layout, UDF 1.50/2.00/2.01) are file systems the
+# Images written by `pktfuse format` (every media layout, UDF 1.02 (plain ones)/1.50/2.00/2.01) are file systems the
 # Linux udf driver (Debian's stock kernel under qemu) mounts read-write, writes a file and a
 # directory into and unmounts cleanly; pktfuse's reader then lists what the kernel wrote, and
 # udfinfo finds the volume closed with the blocks the kernel used gone from the free space.  UDF 2.01
@@ -15,7 +15,8 @@ trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 n=0
 for media in hd cdrw dvdrw dvdram dvd+rw bdre; do
-	for rev in 1.50 2.00 2.01; do
+	for rev in 1.02 1.50 2.00 2.01; do
+		case $media-$rev in cdrw-1.02 | dvdrw-1.02) continue ;; esac # 1.02 has no sparable partition
 		img="$W/img"
 		rm -f "$img"
 		truncate -s 48M "$img"

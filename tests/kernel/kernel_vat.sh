@@ -3,9 +3,10 @@
 # pktfuse writes with a VAT and lists exactly the tree pktfuse's engine (udf_manifest) lists: a blank
 # disc from `pktfuse format --media`, then the same image after several commits (udf_vat_write: the
 # engine appending as the daemon does), then after more commits in a later run.  udfinfo (udftools)
-# must accept each image too.  DVD-R, DVD+R and CD-R images; mkudffs's write-once images that pktfuse
-# appended to; and (root, /dev/fuse) images written through the daemon's files view, and emulated
-# CD-R, DVD-R and DVD+R discs closed (finalized, or the session closed) at unmount.
+# must accept each image too.  DVD-R, DVD+R, CD-R and BD-R (UDF 2.50) images; mkudffs's write-once
+# images that pktfuse appended to; and (root, /dev/fuse) images written through the daemon's files
+# view, and emulated CD-R, DVD-R, DVD+R and BD-R discs closed (finalized, or the session closed) at
+# unmount.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKTFUSE=${PKTFUSE:?}
@@ -45,7 +46,7 @@ kernel_lists() {
 }
 
 seed=1
-for media in dvdr dvd+r cdr; do
+for media in dvdr dvd+r cdr bdr; do
 	img=$W/$media.img
 	"$PKTFUSE" format --media "$media" --uid 0 --gid 0 "$img" > /dev/null || { problem "$media: format failed"; continue; }
 	kernel_lists "$img" "$media blank"
@@ -55,9 +56,17 @@ for media in dvdr dvd+r cdr; do
 	kernel_lists "$img" "$media after 4 more commits"
 	seed=$((seed + 1))
 done
+# BD-R at 2.60: its minimum read revision is 2.50, which Debian's 6.1 kernel (ceiling 2.50) mounts
+img=$W/bdr-2.60.img
+if "$PKTFUSE" format --media bdr --revision 2.60 --uid 0 --gid 0 "$img" > /dev/null &&
+	"$UDF_VAT_WRITE" "$img" bdr 21 4 --append > /dev/null; then
+	kernel_lists "$img" "bdr 2.60 after 4 commits"
+else
+	problem "bdr 2.60: the format or the commits failed"
+fi
 # mkudffs's write-once images, cut to their recorded part (what a dd of such a disc holds), appended to
 if command -v mkudffs > /dev/null; then
-	for media in dvdr cdr; do
+	for media in dvdr cdr bdr; do
 		img=$W/mk-$media.img
 		truncate -s 100M "$img"
 		mkudffs --media-type="$media" "$img" > /dev/null 2>&1 || { problem "mkudffs $media failed"; continue; }
@@ -75,7 +84,7 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 	SRC=$(cd "$HERE/../../core/udf" && pwd)
 	mnt=$W/mnt
 	mkdir -p "$mnt"
-	for media in dvdr cdr; do
+	for media in dvdr cdr bdr; do
 		img=$W/fv-$media.img
 		"$PKTFUSE" format --media "$media" --uid 0 --gid 0 "$img" > /dev/null || { problem "$media: format failed"; continue; }
 		"$PKTFUSE" "$img" "$mnt" || { problem "$media: pktfuse cannot mount it"; continue; }
@@ -88,7 +97,7 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 	done
 	# closed at unmount in the emulator (CLOSE TRACK/SESSION): the disc's image, finalized or with its
 	# session closed, is what a drive reads back
-	for row in "cd-r finalize" "dvd-r finalize" "dvd+r finalize" "dvd-r session"; do
+	for row in "cd-r finalize" "dvd-r finalize" "dvd+r finalize" "dvd-r session" "bd-r finalize"; do
 		read -r p how <<< "$row"
 		img=$W/closed-$p-$how.img
 		"$PKTFUSE" format --uid 0 --gid 0 "emu:$p:$img,size=64M" > /dev/null || { problem "$p: format failed"; continue; }
@@ -97,6 +106,19 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 		"$PKTFUSE" umount "$mnt" || problem "$p: pktfuse umount with close=$how"
 		kernel_lists "$img" "$p closed at unmount (close=$how)"
 	done
+	# a CD-R directory of many packets: its runs skip the link blocks, each its own descriptor
+	img=$W/bigdir-cd-r.img
+	if "$PKTFUSE" format --uid 0 --gid 0 "emu:cd-r:$img,size=64M" > /dev/null && "$PKTFUSE" "emu:cd-r:$img" "$mnt"; then
+		python3 -c 'import os, sys
+os.mkdir(sys.argv[1] + "/big")
+for i in range(2500):
+    open(sys.argv[1] + "/big/a-rather-long-file-name-to-fill-the-directory-%05d" % i, "w").close()' "$mnt" ||
+			problem "cd-r: 2500 names in one directory"
+		"$PKTFUSE" umount "$mnt" || problem "cd-r big directory: pktfuse umount"
+		kernel_lists "$img" "cd-r with a directory of 2500 names (many packets)"
+	else
+		problem "cd-r big directory: format or mount failed"
+	fi
 	# a commit cut short (its last write unit, the VAT's, never recorded): a mount and unmount
 	# through pktfuse, with no change, record the VAT at the end again
 	img=$W/torn.img
@@ -112,4 +134,4 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 	fi
 fi
 [ "$fails" -eq 0 ] || { echo "FAIL: $fails problems"; exit 1; }
-echo "PASS: the kernel reads pktfuse's write-once images (DVD-R, DVD+R, CD-R; blank and after commits)"
+echo "PASS: the kernel reads pktfuse's write-once images (DVD-R, DVD+R, CD-R, BD-R; blank and after commits)"

@@ -180,7 +180,7 @@ static void one_op(struct udf_fs *fs, uint64_t *rng, unsigned serial)
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: udf_vat_write IMAGE cdr|dvdr|dvd+r SEED COMMITS [--append]\n");
+		fprintf(stderr, "usage: udf_vat_write IMAGE cdr|dvdr|dvd+r|bdr SEED COMMITS [--append]\n");
 		return 2;
 	}
 	int media = udf_media_parse(argv[2]);
@@ -201,7 +201,8 @@ int main(int argc, char **argv)
 	m.len = (uint64_t)fst.st_size;
 	char err[256];
 	if (!append) {
-		struct udf_format_opts fo = {.revision = 0x0201, .uid = 0, .gid = 0, .media = (enum udf_media)media};
+		struct udf_format_opts fo = {
+			.uid = 0, .gid = 0, .media = (enum udf_media)media}; /* revision: the medium's default */
 		if (udf_format(&fo, img_write, &m, m.cap, err, sizeof(err))) {
 			fprintf(stderr, "udf_vat_write: format: %s\n", err);
 			return 1;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `pktfuse format`: for every media type and UDF revision 1.50/2.00/2.01 it writes an image whose
+# `pktfuse format`: for every media type and UDF revision 1.02 (plain media)/1.50/2.00/2.01 it writes an image whose
 # layout udfinfo reports exactly as for the same mkudffs image (VRS, VDS, LVID, sparing tables,
 # spare area, partition, anchors), with the label, revision and block size asked for, free space
 # that agrees with the space bitmap bit for bit, a root directory pktfuse's reader and udfclient
@@ -72,7 +72,8 @@ uc_ok=0
 have_uc=$(command -v udfclient || true)
 n=0
 for media in hd cdrw dvdrw dvdram dvd+rw bdre; do
-	for rev in 1.50 2.00 2.01; do
+	for rev in 1.02 1.50 2.00 2.01; do
+		case $media-$rev in cdrw-1.02 | dvdrw-1.02) continue ;; esac # no sparable partition in 1.02
 		img="$W/img"
 		rm -f "$img"
 		truncate -s 48M "$img"
@@ -100,7 +101,7 @@ for media in hd cdrw dvdrw dvdram dvd+rw bdre; do
 		# free space: udfinfo (the LVID), our reader and the bitmap agree, and it is the whole
 		# partition but the bitmap (2 blocks), the FSD, its terminator and the root
 		tagver=3
-		[ "$rev" = 1.50 ] && tagver=2
+		case $rev in 1.02 | 1.50) tagver=2 ;; esac
 		bitmap_free=$(python3 "$W/bitmap.py" "$img" "$tagver") || fail "$media $rev: bitmap"
 		pspace=$(sed -n 's/^start=[0-9]*, blocks=\([0-9]*\), type=PSPACE$/\1/p' "$W/info")
 		free=$(val freeblocks "$W/info")
@@ -187,7 +188,9 @@ refuse 1 "is a directory" "$W/dir"
 refuse 1 "No such file" "$W/none.img"
 truncate -s 48M "$W/bad"
 refuse 2 "--revision" "$W/bad" --revision 2.61
-refuse 2 "--revision" "$W/bad" --revision=1.02
+refuse 2 "--revision" "$W/bad" --revision=1.01
+refuse 1 "UDF 1.02 has no sparable partition: cdrw takes 1.50 or later" "$W/bad" --revision 1.02 --media cdrw
+refuse 1 "UDF 1.02 has no sparable partition: dvdrw takes 1.50 or later" "$W/bad" --revision 1.02 --media dvdrw
 refuse 2 "--media" "$W/bad" --media zip
 refuse 2 "--block-size" "$W/bad" --block-size 1000
 refuse 2 "--block-size" "$W/bad" --block-size=8192
@@ -247,4 +250,4 @@ for p in cdrw dvd+rw; do
 	echo "ok: emu:$p: medium format and UDF in $writes writes, all within the medium's rules"
 done
 [ -z "$have_uc" ] || [ "$uc_ok" -eq "$n" ] || fail "udfclient checked $uc_ok of $n"
-echo "PASS: $n formatted images (6 media × 3 revisions) read by udfinfo, our reader${have_uc:+ and udfclient}; refusals; emulated CD-RW and DVD+RW"
+echo "PASS: $n formatted images (6 media × 3 revisions, and 1.02 on the 4 plain ones) read by udfinfo, our reader${have_uc:+ and udfclient}; refusals; emulated CD-RW and DVD+RW"

@@ -3,7 +3,8 @@
 # block size, a metadata partition that udf_meta_check.py verifies (its map, the metadata file, its
 # identical mirror far from it, the metadata bitmap, the LVID's two entries, minimum read 2.50),
 # exactly the format's blocks in use; pktfuse's reader, udfinfo and udfclient read it; a mirror
-# changed by hand is caught (the check can fail); write-once media and unknown revisions are refused.
+# changed by hand is caught (the check can fail); unknown revisions and bad block sizes are refused
+# (write-once media take 2.50/2.60 with a VAT: vat.sh).
 set -euo pipefail
 PKTFUSE=${PKTFUSE:?}
 MANIFEST_TOOL=${UDF_MANIFEST:?}
@@ -63,7 +64,7 @@ EOF
 if python3 "$HERE/udf_meta_check.py" "$W/img" > "$W/check"; then fail "a damaged mirror passed the check"; fi
 grep -q "mirror differs" "$W/check" || fail "the check's reason: $(cat "$W/check")"
 echo "ok: a mirror changed by hand fails the check"
-for bad in "--media cdr --revision 2.50" "--media dvd+r --revision 2.60" "--revision 2.61"; do
+for bad in "--revision 2.61" "--revision 2.50 --block-size 1000" "--revision 2.60 --media cdrw --block-size 4096"; do
 	rm -f "$W/bad"
 	# shellcheck disable=SC2086
 	if "$PKTFUSE" format "$W/bad" $bad > /dev/null 2> "$W/err"; then fail "format $bad was accepted"; fi

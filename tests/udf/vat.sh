@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Images of write-once discs (UDF 2.01 with a VAT), without the kernel:
-#   - `pktfuse format --media dvdr|cdr` writes a blank disc's recorded part and no more: the image
+# Images of write-once discs (UDF 2.01 with a VAT; BD-R 2.50), without the kernel:
+#   - `pktfuse format --media dvdr|cdr|bdr` writes a blank disc's recorded part and no more: the image
 #     ends with the VAT's file entry at the end of a write unit, and udfinfo finds the VAT there;
 #   - commits appended by the engine (udf_vat_write) grow the image, udfinfo agrees with the engine;
 #   - a commit whose tail never reached the disc (the image cut a write unit short of it): the engine
@@ -27,9 +27,9 @@ sectors() { echo $(($(stat -c %s "$1") / 2048)); }
 SRC=$(cd "$(dirname "$0")/../../core/udf" && pwd)
 . "$(dirname "$0")/rwlib.sh"
 
-for media in dvdr cdr; do
+for media in dvdr cdr bdr; do
 	unit=16
-	[ "$media" = cdr ] && unit=32
+	[ "$media" = dvdr ] || unit=32
 	img=$W/$media.img
 	"$PKTFUSE" format --media "$media" --uid 0 --gid 0 --label "WO$media" "$img" > "$W/out" || fail "$media: format"
 	n=$(sectors "$img")
@@ -115,4 +115,61 @@ for media in dvdr cdr; do
 		fi
 	fi
 done
+
+# BD-R: UDF 2.50 (and --revision 2.60, whose minimum read revision is 2.50) with a VAT, the fields
+# udfinfo reads the same as on mkudffs's BD-R image of that revision; file entries are EFEs, as
+# mkudffs writes them; pktfuse appends to mkudffs's images (cut to their recorded part).
+tag_at() { python3 -c 'import sys; d = open(sys.argv[1], "rb"); d.seek(int(sys.argv[2]) * 2048); b = d.read(2); print(b[0] | b[1] << 8)' "$1" "$2"; }
+if command -v udfinfo > /dev/null && command -v mkudffs > /dev/null; then
+	for rev in 2.50 2.60; do
+		img=$W/bdr-$rev.img mk=$W/mk-bdr-$rev.img
+		"$PKTFUSE" format --media bdr --revision "$rev" "$img" > /dev/null || fail "bdr $rev: format"
+		truncate -s 100M "$mk"
+		mkudffs --media-type=bdr --udfrev="$rev" "$mk" > /dev/null 2>&1 || fail "bdr $rev: mkudffs"
+		mkvat=$(udfinfo "$mk" 2>/dev/null | sed -n 's/^vatblock=//p')
+		[ -n "$mkvat" ] || mkvat=$(udfinfo --vatblock=319 "$mk" 2>/dev/null | sed -n 's/^vatblock=//p')
+		[ -n "$mkvat" ] || fail "bdr $rev: no VAT in mkudffs's image"
+		truncate -s $(((mkvat + 1) * 2048)) "$mk"
+		keys='^(blocksize|udfrev|udfwriterev|accesstype|numfiles|numdirs|integrity|label)='
+		udfinfo "$img" 2> /dev/null | grep -E "$keys" > "$W/ours" || fail "bdr $rev: udfinfo refuses pktfuse's image"
+		udfinfo "$mk" 2> /dev/null | grep -E "$keys" > "$W/theirs"
+		diff -u "$W/theirs" "$W/ours" || fail "bdr $rev: udfinfo reads other fields than on mkudffs's image"
+		grep -qx "udfrev=2.50" "$W/ours" || fail "bdr $rev: a minimum read revision above 2.50"
+		grep -qx "udfwriterev=$rev" "$W/ours" || fail "bdr $rev: not written as $rev"
+		n=$(sectors "$img")
+		[ "$(tag_at "$img" $((n - 1)))" = 266 ] || fail "bdr $rev: the VAT is not an EFE"
+		"$UDF_VAT_WRITE" "$img" bdr 4 3 --append > /dev/null || fail "bdr $rev: commits on pktfuse's image"
+		"$UDF_VAT_WRITE" "$mk" bdr 4 3 --append > /dev/null || fail "bdr $rev: commits on mkudffs's image"
+		for i in "$img" "$mk"; do
+			"$UDF_MANIFEST" "$i" > "$W/m" || fail "bdr $rev: the engine cannot read $(basename "$i") after commits"
+			udfinfo "$i" > "$W/info" 2>&1 || fail "bdr $rev: udfinfo refuses $(basename "$i") after commits"
+			grep -qx "vatblock=$(($(sectors "$i") - 1))" "$W/info" || fail "bdr $rev: no VAT at the end of $(basename "$i")"
+			grep -qx "numfiles=$(grep -c '^F|' "$W/m")" "$W/info" || fail "bdr $rev: udfinfo counts other files"
+			grep -qx "udfwriterev=$rev" "$W/info" || fail "bdr $rev: the commits changed the revision"
+		done
+		echo "ok: bdr $rev: as mkudffs's (udfinfo), EFEs, commits on pktfuse's and mkudffs's images"
+	done
+	rc=0
+	"$PKTFUSE" format --media bdr --revision 2.01 "$W/bdr-201.img" > /dev/null 2> "$W/err" || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "BD-R takes 2.50" "$W/err" && [ ! -s "$W/bdr-201.img" ] ||
+		fail "bdr --revision 2.01: exit $rc: $(cat "$W/err")"
+	# mkudffs's image of a whole disc (zeros after its VAT, no room after the end): read-only with
+	# the reason, and the unmount has nothing to fail at
+	if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
+		for media in dvdr bdr; do
+			img=$W/whole-$media.img
+			truncate -s 32M "$img"
+			mkudffs --media-type=$media "$img" > /dev/null 2>&1 || fail "whole $media: mkudffs"
+			sum=$(sha256sum < "$img")
+			mnt=$W/mnt
+			"$PKTFUSE" "$img" "$mnt" > "$W/mount.out" 2>&1 || { cat "$W/mount.out"; fail "whole $media: not mounted"; }
+			grep -q "full.*read-only" "$W/mount.out" || fail "whole $media: no reason: $(cat "$W/mount.out")"
+			grep -q " $mnt fuse.pktfuse ro," /proc/mounts || fail "whole $media: not mounted read-only"
+			"$PKTFUSE" umount "$mnt" > "$W/umount.out" 2>&1 || { cat "$W/umount.out"; fail "whole $media: the unmount failed"; }
+			mnt=
+			[ "$(sha256sum < "$img")" = "$sum" ] || fail "whole $media: the image changed"
+			echo "ok: whole $media disc image by mkudffs: read-only (full), unchanged"
+		done
+	fi
+fi
 echo "PASS: write-once images: format, commits, a torn commit, udfinfo and the files view agree"

@@ -2,7 +2,8 @@
 /*
  * A write-once medium in memory for unit tests, as strict as a real one and stricter than the
  * drive: a write is accepted only at the NWA, in whole units (the last one of the medium may be
- * short), one unit a command where link sectors follow each, never over a recorded sector; the link
+ * short), or where link sectors follow each write (a CD-R's variable packets) one packet of at most
+ * a unit a command, never over a recorded sector; the link
  * sectors after a write are lost; reading anything unrecorded fails.  A write that breaks a rule is
  * refused with -EINVAL and the first such breach is kept in `broken` for the test to show.
  * Closing a session moves the NWA past a lead-out and lead-in (AD_SESSION_GAP sectors).
@@ -78,7 +79,7 @@ static int ad_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void
 		rc = -EROFS, ad_break(a, "closed", lba, n);
 	else if (lba != a->nwa)
 		rc = -EINVAL, ad_break(a, "not at the NWA", lba, n);
-	else if (n % g->packet_sectors && lba + n != g->sector_count)
+	else if (!g->link_sectors && n % g->packet_sectors && lba + n != g->sector_count)
 		rc = -EINVAL, ad_break(a, "not whole units", lba, n);
 	else if (g->link_sectors && n > g->packet_sectors)
 		rc = -EINVAL, ad_break(a, "more than one packet with link sectors", lba, n);

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -545,6 +547,128 @@ START_TEST(test_write_packets_asserts_rule)
 END_TEST
 #endif
 
+/* Whether the file system of dir takes O_DIRECT writes and keeps files anywhere but in the page cache
+ * (tmpfs does not). */
+static bool dir_takes_direct_io(void)
+{
+	char probe[128];
+	struct statfs sf;
+
+	ck_assert_int_eq(statfs(dir, &sf), 0);
+	if (sf.f_type == 0x01021994 /* TMPFS_MAGIC */)
+		return false;
+	snprintf(probe, sizeof(probe), "%s/probe", dir);
+	int fd = open(probe, O_RDWR | O_CREAT | O_DIRECT, 0644);
+	if (fd >= 0)
+		close(fd);
+	unlink(probe);
+	return fd >= 0;
+}
+
+/* Pages of the first len bytes of path that are in the host's page cache. */
+static size_t resident_pages(const char *path, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t n = (len + (size_t)page - 1) / (size_t)page, resident = 0;
+	unsigned char *vec = calloc(n, 1);
+	int fd = open(path, O_RDONLY);
+
+	ck_assert(vec && fd >= 0);
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	ck_assert_int_eq(mincore(map, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		resident += vec[i] & 1;
+	munmap(map, len);
+	close(fd);
+	free(vec);
+	return resident;
+}
+
+/* Writes a run of count sectors at 0 from buf, filled with seed's pattern. */
+static void write_run(struct pkt_blockdev *dev, uint8_t *buf, uint32_t count, uint32_t seed)
+{
+	pattern(buf, 0, count, seed);
+	ck_assert_int_eq(pkt_blockdev_write_packets(dev, 0, count, buf), 0);
+}
+
+/* The run at 0 reads back as buf holds it. */
+static void read_back(struct pkt_blockdev *dev, const uint8_t *buf, uint32_t count, uint32_t seed)
+{
+	size_t len = (size_t)count * PKT_SECTOR_SIZE;
+	uint8_t *back = malloc(len);
+
+	ck_assert_ptr_nonnull(back);
+	ck_assert_int_eq(pkt_blockdev_read(dev, 0, count, back), 0);
+	ck_assert_msg(memcmp(back, buf, len) == 0, "seed %u: the run does not read back as written", seed);
+	free(back);
+}
+
+/* The image backend writes a long aligned run (a stream, 1 MiB) with O_DIRECT, so that no third copy
+ * of it stays in the host's page cache; an unaligned buffer still goes through the page cache, and
+ * whichever way the last write went, reads see it. */
+START_TEST(test_image_stream_bypasses_page_cache)
+{
+	const uint32_t count = (1u << 20) / PKT_SECTOR_SIZE;
+	const size_t len = (size_t)count * PKT_SECTOR_SIZE;
+	char path[128];
+	uint8_t *mem = NULL;
+
+	snprintf(path, sizeof(path), "%s/disc.img", dir);
+	struct pkt_blockdev *dev = open_image(&backends[1], false);
+	ck_assert_int_eq(posix_memalign((void **)&mem, 4096, len + 4096), 0);
+	write_run(dev, mem, count, 3);
+	if (dir_takes_direct_io())
+		ck_assert_uint_eq(resident_pages(path, len), 0);
+	read_back(dev, mem, count, 3);	    /* buffered: the pages are cached now */
+	write_run(dev, mem + 16, count, 4); /* unaligned: buffered too */
+	read_back(dev, mem + 16, count, 4);
+	write_run(dev, mem, count, 5); /* direct again, over cached pages */
+	read_back(dev, mem, count, 5);
+	ck_assert_int_eq(pkt_blockdev_sync(dev), 0);
+	pkt_blockdev_close(dev);
+	free(mem);
+}
+END_TEST
+
+/* writev: a run from separate buffers lands back to back, from page-aligned buffers (1 MiB: direct)
+ * and from unaligned ones; a device without writev says so. */
+START_TEST(test_image_writev)
+{
+	enum { NBUF = 16 };
+	struct pkt_blockdev *dev = open_image(&backends[1], false);
+	const uint32_t ps = dev->geo.packet_sectors;
+	const size_t pbytes = (size_t)ps * PKT_SECTOR_SIZE;
+	uint8_t *bufs[NBUF], *whole = malloc(NBUF * pbytes), *back = malloc(NBUF * pbytes);
+	struct iovec iov[NBUF];
+
+	ck_assert(whole && back);
+	for (int unaligned = 0; unaligned < 2; unaligned++) {
+		uint64_t lba = unaligned ? 3 * (uint64_t)ps : 0;
+		pattern(whole, lba, NBUF * ps, 20 + (uint32_t)unaligned);
+		for (int k = 0; k < NBUF; k++) {
+			ck_assert_int_eq(posix_memalign((void **)&bufs[k], 4096, pbytes + 8), 0);
+			memcpy(bufs[k] + (unaligned ? 8 : 0), whole + k * pbytes, pbytes);
+			iov[k] = (struct iovec){bufs[k] + (unaligned ? 8 : 0), pbytes};
+		}
+		ck_assert(pkt_blockdev_has_writev(dev));
+		ck_assert_int_eq(pkt_blockdev_writev_packets(dev, lba, NBUF * ps, iov, NBUF), 0);
+		ck_assert_int_eq(pkt_blockdev_read(dev, lba, NBUF * ps, back), 0);
+		ck_assert_msg(memcmp(back, whole, NBUF * pbytes) == 0, "unaligned %d: the run differs", unaligned);
+		for (int k = 0; k < NBUF; k++)
+			free(bufs[k]);
+	}
+	ck_assert_uint_eq(image_dev_counters(dev).write_cmds, 2);
+	pkt_blockdev_close(dev);
+	faulty_init(&fault, open_image(&backends[0], false));
+	ck_assert(!pkt_blockdev_has_writev(&fault.dev));
+	ck_assert_int_eq(pkt_blockdev_writev_packets(&fault.dev, 0, 16, iov, 1), -EOPNOTSUPP);
+	close_fault(&fault.dev);
+	free(whole);
+	free(back);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("blockdev_contract");
@@ -562,6 +686,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_rewritable_has_no_append_state, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_append_only_rules, 0, NBACKENDS);
 	tcase_add_test(tc, test_append_lba);
+	tcase_add_test(tc, test_image_stream_bypasses_page_cache);
+	tcase_add_test(tc, test_image_writev);
 	tcase_add_loop_test(tc, test_wo_geometry, 0, NWO);
 	tcase_add_loop_test(tc, test_wo_append_rules, 0, NWO);
 	tcase_add_loop_test(tc, test_wo_close_session, 0, NWO);

@@ -106,6 +106,15 @@ START_TEST(test_command_lines)
 	ck_assert_int_eq(parse(&o, 5, bad_commit), -EINVAL);
 	ck_assert_str_eq(err, "invalid value '0' for -o commit (expected seconds from 0.001 to 3600)");
 	pktfuse_free_options(&o);
+	char *rating[] = {"pktfuse", "disc.img", "/tmp", "-o", "wear_rating=50"};
+	ck_assert_int_eq(parse(&o, 5, rating), 0);
+	ck_assert_uint_eq(o.wear_rating, 50);
+	pktfuse_free_options(&o);
+	char *bad_rating[] = {"pktfuse", "disc.img", "/tmp", "-o", "wear_rating=5"};
+	ck_assert_int_eq(parse(&o, 5, bad_rating), -EINVAL);
+	ck_assert_str_eq(err,
+			 "invalid value '5' for -o wear_rating (expected overwrites per packet from 10 to 100000000)");
+	pktfuse_free_options(&o);
 	char *bad_marks[] = {"pktfuse", "disc.img", "/tmp", "-o", "dirty_high=50,dirty_low=50"};
 	ck_assert_int_eq(parse(&o, 5, bad_marks), -EINVAL);
 	ck_assert_str_eq(err, "-o dirty_low=50 must be below dirty_high=50");

@@ -872,6 +872,98 @@ START_TEST(test_cache_rescue_only_for_medium_errors)
 }
 END_TEST
 
+static int refuse_relocation(void *ctx, uint64_t lba, uint64_t *to)
+{
+	int *asked = ctx;
+	(void)lba;
+	(void)to;
+	++*asked;
+	return -ENOSPC;
+}
+
+/* Writes one sector of packet pkt (value v) and flushes it: one more write of that packet. */
+static void write_packet_once(struct pkt_cache *c, struct fixture *f, uint64_t pkt, uint8_t v)
+{
+	uint8_t one[2048];
+
+	memset(one, v, sizeof(one));
+	ck_assert_int_eq(pkt_cache_write(c, one, sizeof(one), 2048 * (pkt * 16 + 3)), 0);
+	memcpy(f->model + 2048 * (pkt * 16 + 3), one, sizeof(one));
+}
+
+/* Media life: a packet whose writes over the disc's life (earlier mounts' counts plus this cache's)
+ * reach the limit goes to the place the caller gives before it fails, whole, and its old place is
+ * never written again (the fault device fails every write there: a write in place would make the
+ * flush fail); a packet below the limit stays.  When the caller refuses for lack of spares, the worn
+ * packet is written in place and no early move is asked for again. */
+START_TEST(test_cache_moves_worn_packets)
+{
+	struct fixture f;
+	struct faulty fd;
+
+	fixture_open(&f, 16 * 16, 16, 21);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 1 << 20, 60000);
+	const struct pkt_packet_wear past[] = {{.packet = 9, .writes = 1}, {.packet = 2, .writes = 5}};
+	pkt_cache_set_wear_limit(c, 8, past, 2);
+	int asked = 0;
+	for (int i = 0; i < 3; i++) { /* 5 + 3: packet 2 is worn now */
+		write_packet_once(c, &f, 2, (uint8_t)(0x10 + i));
+		ck_assert_int_eq(pkt_cache_move_worn(c, refuse_relocation, &asked), 0);
+		ck_assert_int_eq(asked, 0); /* not worn yet: nothing asked */
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+	}
+	fixture_check_medium(&f);
+	write_packet_once(c, &f, 2, 0x20);
+	write_packet_once(c, &f, 4, 0x40);
+	set_bad(&fd, 2 * 16 + 7); /* its next write must not go there */
+	struct relocations r = {.spare = 12 * 16};
+	ck_assert_int_eq(pkt_cache_move_worn(c, relocate_to_spare, &r), 1);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_uint_eq(r.from[0], 2 * 16);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 12 * 16, f.model + 2048 * 2 * 16, 16 * 2048); /* the whole packet moved */
+	uint8_t keep[16 * 2048];
+	memcpy(keep, f.model + 2048 * 2 * 16, sizeof(keep));
+	int fdimg = open(f.path, O_RDONLY);
+	ck_assert_int_ge(fdimg, 0);
+	ck_assert_int_eq(pread(fdimg, f.model + 2048 * 2 * 16, sizeof(keep), 2048 * 2 * 16), (ssize_t)sizeof(keep));
+	close(fdimg);
+	ck_assert_int_ne(memcmp(keep, f.model + 2048 * 2 * 16, sizeof(keep)), 0); /* the old place: old data */
+	fixture_check_medium(&f);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.worn_moved_packets, 1);
+	ck_assert_uint_eq(st.relocated_packets, 0);
+	ck_assert_uint_eq(st.write_errors, 0);
+	struct pkt_packet_wear hot[8];
+	size_t n = pkt_cache_hot_packets(c, hot, 8);
+	bool spare_counted = false;
+	for (size_t i = 0; i < n; i++)
+		spare_counted |= hot[i].packet == 12 && hot[i].writes == 1;
+	ck_assert(spare_counted);
+	/* no spare to give: written in place, and never asked again */
+	set_bad(&fd, -1);
+	pkt_cache_set_wear_limit(c, 8, past, 2);
+	write_packet_once(c, &f, 9, 0x90); /* lifetime 1 + 0: below */
+	for (int i = 0; i < 8; i++) {
+		write_packet_once(c, &f, 5, (uint8_t)i);
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+	}
+	write_packet_once(c, &f, 5, 0x55);
+	ck_assert_int_eq(pkt_cache_move_worn(c, refuse_relocation, &asked), 0);
+	ck_assert_int_eq(asked, 1);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	fixture_check_medium(&f);
+	write_packet_once(c, &f, 5, 0x56);
+	ck_assert_int_eq(pkt_cache_move_worn(c, refuse_relocation, &asked), 0);
+	ck_assert_int_eq(asked, 1);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_check_medium(&f);
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_cache_gather_error_is_reported)
 {
 	struct fixture f;
@@ -1028,6 +1120,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_write_error_keeps_data);
 	tcase_add_test(t, test_cache_rescue_moves_only_the_bad_packet);
 	tcase_add_test(t, test_cache_rescue_only_for_medium_errors);
+	tcase_add_test(t, test_cache_moves_worn_packets);
 	tcase_add_test(t, test_cache_gather_error_is_reported);
 	tcase_add_test(t, test_cache_stuck_writers_get_eio);
 	tcase_add_test(t, test_cache_read_only);

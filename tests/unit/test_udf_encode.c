@@ -120,6 +120,47 @@ START_TEST(test_dstring)
 }
 END_TEST
 
+/* The definition of ECMA-167 1/7.2.6, one bit at a time: the reference the fast CRC must equal. */
+static uint16_t crc_itu_bitwise(const uint8_t *p, size_t len)
+{
+	uint16_t crc = 0;
+
+	while (len--) {
+		crc ^= (uint16_t)(*p++ << 8);
+		for (int i = 0; i < 8; i++)
+			crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+	}
+	return crc;
+}
+
+START_TEST(test_crc_itu_known_values)
+{
+	static const uint8_t ecma[] = {0x70, 0x6A, 0x77}; /* ECMA-167 1/7.2.6's own example */
+	ck_assert_uint_eq(udf_crc_itu(ecma, sizeof(ecma)), 0x3299);
+	ck_assert_uint_eq(udf_crc_itu((const uint8_t *)"123456789", 9), 0x31C3); /* CRC-16/XMODEM's check */
+	ck_assert_uint_eq(udf_crc_itu(ecma, 0), 0);
+	static const uint8_t zeros[2048];
+	ck_assert_uint_eq(udf_crc_itu(zeros, sizeof(zeros)), 0);
+}
+END_TEST
+
+/* Random contents, every length up to a few blocks and every alignment of the start. */
+START_TEST(test_crc_itu_matches_bitwise)
+{
+	static uint8_t buf[3 * 2048 + 16];
+	rs = 13;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)rnd();
+	for (size_t len = 0; len <= 64; len++)
+		for (size_t off = 0; off < 8; off++)
+			ck_assert_uint_eq(udf_crc_itu(buf + off, len), crc_itu_bitwise(buf + off, len));
+	for (int i = 0; i < 2000; i++) {
+		size_t off = rnd() % 16, len = rnd() % (sizeof(buf) - off + 1);
+		ck_assert_uint_eq(udf_crc_itu(buf + off, len), crc_itu_bitwise(buf + off, len));
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_encode");
@@ -127,6 +168,8 @@ int main(void)
 	tcase_add_test(t, test_timestamp_round_trip);
 	tcase_add_test(t, test_cs0_round_trip);
 	tcase_add_test(t, test_dstring);
+	tcase_add_test(t, test_crc_itu_known_values);
+	tcase_add_test(t, test_crc_itu_matches_bitwise);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

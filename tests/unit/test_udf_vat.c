@@ -70,6 +70,12 @@ static int wo_read(void *ctx, uint64_t off, size_t len, void *buf)
 	return 0;
 }
 
+/* Whether a recorded sector is a VAT's file entry. */
+static bool is_vat(const uint8_t *b)
+{
+	return b && ((b[0] | b[1] << 8) == 261 || (b[0] | b[1] << 8) == 266) && b[16 + 11] == 248;
+}
+
 static int wo_write(void *ctx, uint64_t off, size_t len, const void *buf)
 {
 	struct wo *m = ctx;
@@ -81,8 +87,13 @@ static int wo_write(void *ctx, uint64_t off, size_t len, const void *buf)
 	uint64_t s = off / BS, n = len / BS;
 	ck_assert_msg(s == m->nwa, "%s: write at sector %llu, the next writable address is %llu", m->what,
 		      (unsigned long long)s, (unsigned long long)m->nwa);
-	ck_assert_msg(n % m->unit == 0 && (!m->link || n == m->unit),
+	/* DVD±R, BD-R and images: whole units; a CD-R in a drive: one variable packet of at most a unit
+	 * per write (its link blocks follow), shorter only where a commit ends, with its VAT */
+	ck_assert_msg(m->link ? n >= 1 && n <= m->unit : n % m->unit == 0,
 		      "%s: write of %llu sectors: not whole units of %u", m->what, (unsigned long long)n, m->unit);
+	ck_assert_msg(n == m->unit || !m->link || is_vat((const uint8_t *)buf + (n - 1) * BS),
+		      "%s: a short packet of %llu sectors that does not end with a VAT", m->what,
+		      (unsigned long long)n);
 	ck_assert_msg(s + n <= m->nsec, "%s: write past the end of the disc", m->what);
 	if (m->fail_at >= 0 && m->writes >= m->fail_at) {
 		m->cut = true;
@@ -118,16 +129,13 @@ static int wo_append_state(void *ctx, struct udf_append_state *as)
 	return 0;
 }
 
-/* Whether a recorded sector is a VAT's file entry. */
-static bool is_vat(const uint8_t *b)
-{
-	return b && (b[0] | b[1] << 8) == 261 && b[16 + 11] == 248;
-}
-
 static void wo_format(struct wo *m, enum udf_media media)
 {
-	struct udf_format_opts fo = {
-		.revision = 0x0201, .uid = (uid_t)-1, .gid = (gid_t)-1, .media = media, .link_blocks = m->link};
+	struct udf_format_opts fo = {/* revision: the medium's default (2.01, BD-R 2.50) */
+				     .uid = (uid_t)-1,
+				     .gid = (gid_t)-1,
+				     .media = media,
+				     .link_blocks = m->link};
 	char err[256];
 
 	ck_assert_msg(udf_format(&fo, wo_write, m, m->nsec * BS, err, sizeof(err)) == 0, "format: %s", err);
@@ -174,9 +182,12 @@ START_TEST(format_layout)
 {
 	static const struct {
 		enum udf_media media;
-		unsigned unit, link;
-	} kinds[] = {
-		{UDF_MEDIA_DVDR, 16, 0}, {UDF_MEDIA_DVDPLUSR, 16, 0}, {UDF_MEDIA_CDR, 32, 0}, {UDF_MEDIA_CDR, 32, 7}};
+		unsigned unit, link, rev;
+	} kinds[] = {{UDF_MEDIA_DVDR, 16, 0, 0x0201},
+		     {UDF_MEDIA_DVDPLUSR, 16, 0, 0x0201},
+		     {UDF_MEDIA_CDR, 32, 0, 0x0201},
+		     {UDF_MEDIA_CDR, 32, 7, 0x0201},
+		     {UDF_MEDIA_BDR, 32, 0, 0x0250}};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct wo m;
 		wo_init(&m, 20000, kinds[i].unit, kinds[i].link, udf_media_name(kinds[i].media));
@@ -185,14 +196,14 @@ START_TEST(format_layout)
 		 * ends a write unit */
 		uint8_t *vat = m.sec[m.last];
 		ck_assert_ptr_nonnull(vat);
-		ck_assert_int_eq(vat[0] | vat[1] << 8, 261); /* a file entry */
-		ck_assert_int_eq(vat[16 + 11], 248);	     /* of the VAT */
+		ck_assert_int_eq(vat[0] | vat[1] << 8, kinds[i].rev >= 0x0250 ? 266 : 261); /* an (E)FE */
+		ck_assert_int_eq(vat[16 + 11], 248);					    /* of the VAT */
 		ck_assert_int_eq((m.last + 1) % (m.unit + m.link), m.unit % (m.unit + m.link));
 		ck_assert_ptr_nonnull(m.sec[256]); /* the anchor */
 		struct udf_fs *fs = wo_mount(&m);
 		struct udf_statfs sf;
 		udf_statfs(fs, &sf);
-		ck_assert_uint_eq(sf.revision, 0x0201);
+		ck_assert_uint_eq(sf.revision, kinds[i].rev);
 		ck_assert_uint_eq(sf.dirs, 1);
 		ck_assert_int_eq(count_entries(fs, udf_root_ino(fs)), 0);
 		uint64_t end = 0;
@@ -216,7 +227,7 @@ START_TEST(format_layout)
 	ck_assert_int_eq(udf_mount(&hio, &snap, &hfs, herr, sizeof(herr)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(herr, "write-once"));
 	free(fl.b);
-	/* BD-R waits for the 2.50 writer, 1.50's VAT is not written */
+	/* BD-R takes 2.50 or 2.60, 1.50's VAT is not written */
 	struct udf_format_layout l;
 	char err[256];
 	struct udf_format_opts bd = {.revision = 0x0201, .media = UDF_MEDIA_BDR};
@@ -227,6 +238,52 @@ START_TEST(format_layout)
 	ck_assert_int_eq(udf_format_plan(&small, 359847ull * BS, &l, err, sizeof(err)), -EINVAL);
 	struct udf_format_opts tiny = {.revision = 0x0201, .media = UDF_MEDIA_DVDR};
 	ck_assert_int_eq(udf_format_plan(&tiny, 300ull * BS, &l, err, sizeof(err)), -ENOSPC);
+}
+END_TEST
+
+static unsigned le16_at(const uint8_t *p)
+{
+	return p[0] | p[1] << 8;
+}
+
+/* BD-R: 2.50 by default, 2.60 on request with a minimum read revision of 2.50 (in the LVID and in
+ * the VAT, which Linux 6.1 reads up to 2.50); EFEs; the main and reserve VDS in different clusters. */
+START_TEST(bdr_revisions)
+{
+	for (unsigned rev = 0x0250; rev <= 0x0260; rev += 0x10) {
+		struct udf_format_opts o = {.revision = rev == 0x0250 ? 0 : rev, .media = UDF_MEDIA_BDR};
+		struct udf_format_layout l;
+		char err[256];
+		ck_assert_msg(udf_format_plan(&o, 1ull << 16 << 11, &l, err, sizeof(err)) == 0, "plan: %s", err);
+		ck_assert_uint_ne(l.mvds / 32, l.rvds / 32);
+		ck_assert_uint_eq((l.vat + 1) % 32, 0);
+		struct wo m;
+		wo_init(&m, 1u << 16, 32, 0, "bdr");
+		char what[32];
+		snprintf(what, sizeof(what), "bdr %x", rev);
+		m.what = what;
+		o.uid = (uid_t)-1;
+		o.gid = (gid_t)-1;
+		ck_assert_msg(udf_format(&o, wo_write, &m, m.nsec * BS, err, sizeof(err)) == 0, "format: %s", err);
+		const uint8_t *lvid = m.sec[l.lvid], *vat = m.sec[m.last], *root = m.sec[l.vphys[2]];
+		ck_assert_ptr_nonnull(lvid);
+		ck_assert_ptr_nonnull(root);
+		const uint8_t *iu = lvid + 80 + 8 * 2;	     /* two partition maps: free space and size tables */
+		ck_assert_uint_eq(le16_at(iu + 40), 0x0250); /* minimum read */
+		ck_assert_uint_eq(le16_at(iu + 42), rev);    /* minimum write */
+		ck_assert_uint_eq(le16_at(iu + 44), rev);    /* maximum write */
+		ck_assert_uint_eq(le16_at(vat), 266);
+		ck_assert_uint_eq(le16_at(root), 266);
+		const uint8_t *vh = vat + 216; /* the VAT embedded after the EFE (no extended attributes) */
+		ck_assert_uint_eq(le16_at(vh + 144), 0x0250);
+		ck_assert_uint_eq(le16_at(vh + 146), rev);
+		struct udf_fs *fs = wo_mount(&m); /* writable */
+		struct udf_statfs sf;
+		udf_statfs(fs, &sf);
+		ck_assert_uint_eq(sf.revision, rev);
+		udf_unmount(fs);
+		wo_free(&m);
+	}
 }
 END_TEST
 
@@ -292,6 +349,12 @@ END_TEST
 START_TEST(model_cdr_image)
 {
 	run_vat_model(UDF_MEDIA_CDR, 32, 0, (uint64_t)_i + 101);
+}
+END_TEST
+
+START_TEST(model_bdr)
+{
+	run_vat_model(UDF_MEDIA_BDR, 32, 0, (uint64_t)_i + 301);
 }
 END_TEST
 
@@ -582,7 +645,7 @@ END_TEST
 
 /* On a CD-R in a drive a directory is at most one packet (link blocks follow each): the name that
  * would make it longer is refused at once, and the disc goes on taking commits. */
-START_TEST(cdr_directory_limit)
+START_TEST(cdr_big_directory)
 {
 	struct wo m;
 	wo_init(&m, 20000, 32, 7, "cdr dir");
@@ -600,12 +663,24 @@ START_TEST(cdr_directory_limit)
 		if (made % 300 == 299)
 			ck_assert_int_eq(udf_sync(fs), 0);
 	}
-	ck_assert_int_eq(rc, -ENOSPC);
-	ck_assert_int_gt(made, 500);
+	/* a directory of many packets: its runs skip the link blocks, each its own descriptor */
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(made, 5000);
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
 	fs = wo_mount(&m);
-	ck_assert_int_eq(count_entries(fs, lookup_ino(fs, udf_root_ino(fs), "d", NULL)), made);
+	uint64_t d2 = lookup_ino(fs, udf_root_ino(fs), "d", NULL);
+	ck_assert_int_eq(count_entries(fs, d2), made);
+	ck_assert_uint_ne(lookup_ino(fs, d2, "a-rather-long-file-name-to-fill-the-directory-04999", NULL), 0);
+	ck_assert_uint_ne(lookup_ino(fs, d2, "a-rather-long-file-name-to-fill-the-directory-02345", NULL), 0);
+	ck_assert_int_eq(udf_getattr(fs, d2, &st), 0);
+	ck_assert_int_gt(st.st_size, 32 * 2048); /* more than a packet */
+	/* and it takes more after the remount */
+	ck_assert_int_eq(udf_create(fs, d2, "one-more", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = wo_mount(&m);
+	ck_assert_int_eq(count_entries(fs, lookup_ino(fs, udf_root_ino(fs), "d", NULL)), made + 1);
 	udf_unmount(fs);
 	wo_free(&m);
 }
@@ -755,10 +830,11 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("vat");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, format_layout);
+	tcase_add_test(tc, bdr_revisions);
 	tcase_add_test(tc, overwrite_and_rename);
 	tcase_add_test(tc, full_disc);
 	tcase_add_test(tc, snapshots);
-	tcase_add_test(tc, cdr_directory_limit);
+	tcase_add_test(tc, cdr_big_directory);
 	tcase_add_test(tc, vat_entries_reused);
 	tcase_add_test(tc, many_entries_one_commit);
 	tcase_add_test(tc, closed_disc_read_only);
@@ -767,6 +843,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, model_dvdr, 0, 20);
 	tcase_add_loop_test(tc, model_cdr_image, 0, 8);
 	tcase_add_loop_test(tc, model_cdr_drive, 0, 10);
+	tcase_add_loop_test(tc, model_bdr, 0, 8);
 	tcase_add_loop_test(tc, power_cut_dvdr, 0, 20);
 	tcase_add_loop_test(tc, power_cut_cdr_drive, 0, 12);
 	suite_add_tcase(s, tc);

@@ -383,9 +383,10 @@ START_TEST(model_meta_250_260)
 }
 END_TEST
 
-START_TEST(model_150_200)
+START_TEST(model_102_150_200)
 {
 	for (uint64_t seed = 200; seed <= 204; seed++) {
+		run_model(UDF_MEDIA_DVDRAM, 0x0102, seed); /* 1.02: plain partitions only */
 		run_model(UDF_MEDIA_HD, 0x0150, seed);
 		run_model(UDF_MEDIA_DVDRW, 0x0200, seed);
 	}
@@ -1157,7 +1158,7 @@ int main(void)
 	tcase_add_test(tc, many_entries_one_dir);
 	tcase_add_test(tc, model_hd_201);
 	tcase_add_test(tc, model_cdrw_201);
-	tcase_add_test(tc, model_150_200);
+	tcase_add_test(tc, model_102_150_200);
 	tcase_add_test(tc, model_meta_250_260);
 	tcase_add_test(tc, model_block_sizes);
 	tcase_add_test(tc, power_cut_hd);

@@ -207,7 +207,9 @@ static uint64_t run_one(struct run *r)
 			int rc = udf_sync(fs);
 			if (rc == 0) { /* acknowledged: every command it needed completed, so it is durable */
 				snapshot_all(&synced, &md);
-				synced_commits = commits_on_disc(fs);
+				/* a cut right after the sync's last command: the disc holds it, but the drive
+				 * answers nothing more; the remount counts the commits */
+				synced_commits = drive_gone(drive(&s)) ? -1 : commits_on_disc(fs);
 			} else {
 				ck_assert_msg(drive_gone(drive(&s)), "%s: sync failed with the drive on: %d", r->what,
 					      rc);
@@ -227,6 +229,8 @@ static uint64_t run_one(struct run *r)
 	 * acknowledged commit's, or the one in flight when all of it landed */
 	fs = stack_mount(&s);
 	int found = commits_on_disc(fs);
+	if (synced_commits < 0)
+		synced_commits = found;
 	struct model *want = &synced;
 	if (found == synced_commits + 1 && in_flight) {
 		want = &inflight;

@@ -27,8 +27,9 @@ static inline bool udf_seen_has(const struct udf_seen *s, uint64_t b)
 }
 
 void udf_seen_mark(struct udf_seen *s, uint64_t lbn, uint64_t n);
-/* The node's file entry, continuation blocks, extents of partition 0, and the ICBs of its extended
- * attribute file and stream directory (whose contents are not followed: no_reclaim). */
+/* The node's file entry, continuation blocks, extents of partition 0, and those of its extended
+ * attribute file, stream directory and streams (udf_for_attached; with any of them, no_reclaim:
+ * what they might own beyond that is not proven). */
 void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n);
 /* The file set's system stream directory and the streams it names; buf is a block of scratch. */
 void udf_seen_system_streams(struct udf_fs *fs, struct udf_seen *s, uint8_t *buf);

@@ -48,6 +48,7 @@ struct udf_w {
 	bool bm_stale;	      /* the medium's bitmap lags behind (frees applied after a commit) */
 	char held[128];	      /* udf_hold_changes: why changes are refused now ("" when they are not) */
 	bool spares_gone;     /* the sparing table's last spare was used by this mount: no more changes */
+	uint64_t early_spare; /* the medium sector of the spare the last early move was given (0: none) */
 	uint64_t plen;	      /* partition length in blocks */
 	uint64_t nbits;	      /* blocks the bitmap describes */
 	uint64_t free_blocks; /* allocatable now */
@@ -115,6 +116,14 @@ int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n);
 /* udf_free_later of blocks of partition map part (the metadata partition's or the physical one's). */
 int udf_free_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n);
 void udf_free_extents(struct udf_fs *fs, const struct node *n);
+/* udf_streams.c: what a file entry owns besides its data, its extended attribute file and its stream
+ * directory with the streams in it (UDF 3.3.4, 3.3.5).  visit gets each of their nodes and stops
+ * the walk with a non-zero return.  0, or a negative errno: one cannot be read, or the tree goes
+ * deeper than a stream directory of plain streams (-EOPNOTSUPP: not followed).  Under fs->lock. */
+typedef int (*udf_visit_fn)(void *ctx, struct node *a);
+int udf_for_attached(struct udf_fs *fs, const struct node *n, udf_visit_fn visit, void *ctx);
+/* The stream directory at icb (a long_ad) and its streams, as udf_for_attached. */
+int udf_for_stream_dir(struct udf_fs *fs, const uint8_t *icb, udf_visit_fn visit, void *ctx);
 void udf_apply_frees(struct udf_fs *fs);
 void udf_update_sf(struct udf_fs *fs);
 int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fid_bytes);
@@ -136,6 +145,10 @@ int udf_write_fe(struct udf_fs *fs, struct node *n);
 size_t udf_fid_len(size_t lfi);
 size_t udf_dir_stream_len(const struct node *d);
 int udf_dir_build(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, uint32_t base, bool embedded);
+/* The same with the stream's blocks anywhere: lbns[i] is the partition block of its i-th block (a
+ * directory in several runs; NULL: base + i). */
+int udf_dir_build_at(struct udf_fs *fs, struct node *d, uint8_t *out, size_t len, uint32_t base, bool embedded,
+		     const uint32_t *lbns);
 
 /* udf_dir_write.c */
 int udf_dir_commit(struct udf_fs *fs, struct node *d);

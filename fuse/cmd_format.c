@@ -42,16 +42,14 @@
 	"    --uid N, --gid N  owner and group of the root directory\n"                                      \
 	"    --mode OCTAL      permissions of the root directory (default 0755)\n"                           \
 	"    --revision R      UDF revision 1.02 (not on CD-RW, DVD-RW), 1.50, 2.00 or 2.01 (default);\n"    \
-	"                      write-once discs 2.00, 2.01 (default) and 2.50 or 2.60 (a VAT; 2.50 the\n"    \
-	"                      default on BD-R)\n"                                                           \
+	"                      2.50 or 2.60: rewritable media with a metadata partition (Linux reads it,\n"  \
+	"                      writes up to 2.01), write-once discs with a VAT (2.50 the default on BD-R)\n" \
 	"    --block-size N    UDF logical block size 512, 1024, 2048 (default) or 4096 bytes; sparable\n"   \
 	"                      (cdrw, dvdrw) and write-once layouts take 2048 only\n"                        \
 	"    --media TYPE      image files only: the layout (hd: plain, default; cdrw, dvdrw: sparable;\n"   \
 	"                      dvdram, dvd+rw, bdre: plain; cdr, dvdr, dvd+r, bdr: an image of a write-\n"   \
 	"                      once disc, UDF with a VAT, that grows as it is written)\n"                    \
 	"    -h, --help        this text\n"
-
-static const char REV_WO_ONLY[] = "UDF 2.50 and 2.60 are written on write-once media only";
 
 /* Writes UDF onto dev through a packet cache (every medium write a whole, aligned packet). */
 static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_format_opts *uo, const char *what)
@@ -97,6 +95,8 @@ static int format_udf(const char *source, struct pkt_blockdev *dev, struct udf_f
 	       uo->block_size ? uo->block_size : 2048u, l.part_len - l.used);
 	if (l.packet_len)
 		printf(", packets of %u, %u spare packets", l.packet_len, l.spare_blocks / l.packet_len);
+	if (l.meta_unit)
+		printf(", metadata partition of %u blocks (mirrored)", l.meta_blocks);
 	printf(", label \"%s\"\n", uo->label);
 	return 0;
 }
@@ -111,11 +111,6 @@ static bool parse_id(const char *s, unsigned long *out)
 		return false;
 	*out = strtoul(s, &end, 10);
 	return !errno && !*end && *out < 0xFFFFFFFFul;
-}
-
-static uint32_t media_packet(enum udf_media m)
-{
-	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_HD || m == UDF_MEDIA_BDRE ? 32 : 16;
 }
 
 /* A format's progress as a bar on the terminal, in words: "Formatting the CD-RW: [#####     ]  12%".
@@ -267,11 +262,6 @@ static int format_image(struct format_args *fa, const struct stat *st)
 		fprintf(stderr, "pktfuse: format: --quick and --full format a disc; %s is an image file\n", fa->source);
 		return 2;
 	}
-	if (fa->uo.revision > 0x0201) {
-		fprintf(stderr, "pktfuse: format: --revision %x.%02x: %s (--media cdr, dvdr, dvd+r or bdr)\n",
-			fa->uo.revision >> 8, fa->uo.revision & 0xff, REV_WO_ONLY);
-		return 2;
-	}
 	if (st->st_size < 1024 * 1024) {
 		fprintf(stderr,
 			"pktfuse: %s: %lld bytes is too small for UDF (at least 1 MiB: make it with "
@@ -279,7 +269,7 @@ static int format_image(struct format_args *fa, const struct stat *st)
 			fa->source, (long long)st->st_size);
 		return 1;
 	}
-	struct image_dev_options io = {.packet_sectors = media_packet(fa->uo.media), .strict = true, .lock = true};
+	struct image_dev_options io = {.packet_sectors = udf_media_packet(fa->uo.media), .strict = true, .lock = true};
 	struct pkt_blockdev *dev = image_dev_open(fa->source, &io, err, sizeof(err));
 	if (!dev) {
 		fprintf(stderr, "pktfuse: %s\n", err);
@@ -362,24 +352,6 @@ static int format_write_once_image(struct format_args *fa, const struct stat *st
 	return 0;
 }
 
-/* --revision 2.50 or 2.60 on a rewritable disc is refused before its medium format erases it. */
-static bool revision_fits_disc(const struct format_args *fa)
-{
-	struct mmc_source_options mo = {.read_only = true, .quiet = true};
-	struct pkt_blockdev *dev = NULL;
-	char err[256];
-
-	if (fa->uo.revision <= 0x0201 || mmc_source_open(fa->source, &mo, &dev, err, sizeof(err)) != 1)
-		return true;
-	uint16_t p = mmc_dev_profile(dev);
-	pkt_blockdev_close(dev);
-	if (p == MMC_PROFILE_CDR || p == MMC_PROFILE_DVDR || p == MMC_PROFILE_DVDPR || p == MMC_PROFILE_BDR)
-		return true;
-	fprintf(stderr, "pktfuse: format: --revision %x.%02x: %s, and %s holds a rewritable disc\n",
-		fa->uo.revision >> 8, fa->uo.revision & 0xff, REV_WO_ONLY, fa->source);
-	return false;
-}
-
 /* A drive or the emulator: the medium format, then UDF laid out for the medium it left. */
 static int format_disc(struct format_args *fa)
 {
@@ -409,8 +381,6 @@ static int format_disc(struct format_args *fa)
 			}
 		}
 	}
-	if (!revision_fits_disc(fa))
-		return 2;
 	enum mmc_problem problem;
 	fa->fo.problem = &problem;
 	if (mmc_cmd_format(fa->source, &fa->fo, err, sizeof(err)) != 0) {

@@ -207,7 +207,8 @@ static void fv_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = sv.f_frsize = sf.block_size;
 	sv.f_blocks = sf.blocks;
 	sv.f_bfree = sv.f_bavail = sf.free_blocks;
-	sv.f_files = sf.files + sf.dirs;
+	sv.f_files = sf.files + sf.dirs + sf.free_entries;
+	sv.f_ffree = sv.f_favail = sf.free_entries; /* a metadata partition's room for file entries */
 	sv.f_namemax = UDF_NAME_MAX;
 	sv.f_flag = pktfuse_files_writable(pf) ? 0 : ST_RDONLY;
 	fuse_reply_statfs(req, &sv);

@@ -151,6 +151,10 @@
 #define SPMAP_TABLE_LOCS 48    /* sparable: uint32 sector of each table, up to 4 */
 #define MPMAP_FILE_LOC 40      /* metadata: uint32 block of the metadata file */
 #define MPMAP_MIRROR_LOC 44    /* metadata: uint32 block of its mirror */
+#define MPMAP_BITMAP_LOC 48    /* metadata: uint32 block of the metadata bitmap file, FFFFFFFFh: none */
+#define MPMAP_ALLOC_UNIT 52    /* metadata: uint32 blocks the metadata file grows by */
+#define MPMAP_ALIGN_UNIT 56    /* metadata: uint16 blocks its extents are aligned to */
+#define MPMAP_FLAGS 58	       /* metadata: uint8, bit 0: the mirror duplicates the metadata file */
 
 /* Unallocated space descriptor (3/10.8). */
 #define USD_NUM_ADS 20 /* uint32 */
@@ -297,5 +301,10 @@
 #define VAT_UNUSED 0xFFFFFFFFu /* an entry no block is mapped to */
 #define VPMAP_VOL_SEQ 36       /* virtual partition map: uint16 volume sequence number */
 #define VAT150_TRAILER 36
+
+/* ICB file types of the metadata partition's files (UDF 2.50 2.2.13-2.2.14). */
+#define META_FILE_TYPE 250
+#define META_MIRROR_FILE_TYPE 251
+#define META_BITMAP_FILE_TYPE 252
 
 #endif

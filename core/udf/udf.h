@@ -96,6 +96,9 @@ struct udf_statfs {
 	uint64_t commits;     /* changes committed to the medium by this mount */
 	uint64_t relocated;   /* packets moved into the sparing table's spares by this mount */
 	uint64_t moved_early; /* of those, moved before they failed: worn near their rated overwrites */
+	/* writable UDF 2.50+: file entries that still fit the metadata partition (each new file or
+	 * directory takes a block of it), else 0 (not bounded so) */
+	uint64_t free_entries;
 };
 
 struct udf_fs;

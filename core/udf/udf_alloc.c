@@ -24,17 +24,39 @@ bool udf_bm_is_free(const struct udf_w *w, uint64_t b)
 	return b < w->nbits && (w->sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
 }
 
-void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_)
+static void bm_mark(struct udf_w *w, uint32_t bs, uint64_t b, bool free_)
 {
-	struct udf_w *w = fs->w;
 	uint8_t *p = &w->sbd[SBD_BITMAP + b / 8];
 
 	if (free_)
 		*p |= (uint8_t)(1u << (b % 8));
 	else
 		*p &= (uint8_t) ~(1u << (b % 8));
-	w->sbd_dirty[(SBD_BITMAP + b / 8) / fs->bs] = 1;
+	w->sbd_dirty[(SBD_BITMAP + b / 8) / bs] = 1;
 	w->sbd_dirty[0] = 1; /* the tag's CRC may cover the changed byte */
+}
+
+void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_)
+{
+	bm_mark(fs->w, fs->bs, b, free_);
+}
+
+void udf_space_mark(struct udf_fs *fs, struct udf_w *bw, uint64_t b, bool free_)
+{
+	bm_mark(bw, fs->bs, b, free_);
+}
+
+/* The bitmap blocks of this kind come from: the metadata partition's for file entries, directories
+ * and continuation blocks on a volume with one (udf_meta_write.c), else the partition's. */
+static struct udf_w *space_of(struct udf_w *w, unsigned flags)
+{
+	return w->meta && (flags & ALLOC_META) ? udf_meta_space(w) : w;
+}
+
+/* The space the reserve (the directories' next rewrite) is kept in. */
+static struct udf_w *reserve_space(struct udf_w *w)
+{
+	return space_of(w, ALLOC_META);
 }
 
 /* First free block in [from, to), or UINT64_MAX. */
@@ -63,13 +85,34 @@ uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max)
 	return n;
 }
 
+static void take_run(struct udf_fs *fs, struct udf_w *bw, uint64_t b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		bm_mark(bw, fs->bs, b + i, false);
+	bw->free_blocks -= n;
+	udf_update_sf(fs);
+}
+
 /* Marks the n free blocks from b used. */
 void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		udf_bm_mark(fs, b + i, false);
-	fs->w->free_blocks -= n;
-	udf_update_sf(fs);
+	take_run(fs, fs->w, b, n);
+}
+
+int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lbn)
+{
+	struct udf_w *bw = space_of(fs->w, flags);
+
+	for (uint64_t c = udf_bm_find(bw, 0, bw->nbits); c != UINT64_MAX; c = udf_bm_find(bw, c + 1, bw->nbits)) {
+		uint32_t r = udf_bm_run(bw, c, nb);
+		if (r == nb) {
+			take_run(fs, bw, c, nb);
+			*lbn = (uint32_t)c;
+			return 0;
+		}
+		c += r;
+	}
+	return -ENOSPC;
 }
 
 /*
@@ -107,18 +150,19 @@ static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
  * place), else for data a packet-aligned run, else the first free run after the cursor. */
 int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got)
 {
-	struct udf_w *w = fs->w;
+	struct udf_w *fw = fs->w;
 	uint32_t maxlen = MAX_EXT_BYTES(fs->bs) / fs->bs;
 
 	if (want > maxlen)
 		want = maxlen;
-	if (w->vat)
+	if (fw->vat)
 		return udf_vat_alloc(fs, want, flags, lbn, got);
+	struct udf_w *w = space_of(fw, flags);
 	uint64_t b = UINT64_MAX;
-	if (!w->in_commit) {
+	if (!fw->in_commit) {
 		/* what the next commit needs to rewrite the directories stays free for it, so that
 		 * a full disc can still commit (and so free space) */
-		uint64_t keep = w->reserve;
+		uint64_t keep = w == reserve_space(fw) ? fw->reserve : 0;
 		uint64_t avail = w->free_blocks > keep ? w->free_blocks - keep : 0;
 		if (avail == 0)
 			return -ENOSPC; /* an operation may commit and try again */
@@ -130,7 +174,7 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 	if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
 		*got = udf_bm_run(w, b, want);
 		*lbn = (uint32_t)b;
-		udf_take_run(fs, b, *got);
+		take_run(fs, w, b, *got);
 		return 0;
 	}
 	if (b == UINT64_MAX && (flags & ALLOC_ALIGN) && w->pkt > 1 && w->nbits > w->pkt_off + w->pkt) {
@@ -153,7 +197,7 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 	}
 	if (b != UINT64_MAX) {
 		uint32_t n = udf_bm_run(w, b, want);
-		udf_take_run(fs, b, n);
+		take_run(fs, w, b, n);
 		if (flags & ALLOC_META)
 			w->meta_goal = (uint32_t)(b + n);
 		else
@@ -165,11 +209,9 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 	return -ENOSPC;
 }
 
-int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n)
+static int free_later_in(struct udf_fs *fs, struct udf_w *w, uint32_t lbn, uint32_t n)
 {
-	struct udf_w *w = fs->w;
-
-	if (n == 0 || w->vat)
+	if (n == 0 || fs->w->vat)
 		return 0; /* write-once media: what is recorded stays (the VAT entry of a file entry goes) */
 	if (w->npend > w->pend_floor && w->pend[w->npend - 1].lbn + w->pend[w->npend - 1].n == lbn &&
 	    w->pend[w->npend - 1].n + (uint64_t)n < UINT32_MAX) {
@@ -190,35 +232,54 @@ int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n)
 	return 0;
 }
 
+int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n)
+{
+	return free_later_in(fs, fs->w, lbn, n);
+}
+
+int udf_free_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n)
+{
+	struct udf_w *w = fs->w;
+
+	return free_later_in(fs, w->meta && part == udf_meta_part(fs) ? udf_meta_space(w) : w, lbn, n);
+}
+
 /* Frees (after the next commit) every block a node's extents hold. */
 void udf_free_extents(struct udf_fs *fs, const struct node *n)
 {
 	for (uint32_t i = 0; i < n->next; i++)
 		if (n->ext[i].type != 2)
-			udf_free_later(fs, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+			udf_free_in(fs, n->ext[i].part, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
 }
 
-/* The first count entries of the pending frees (those a commit that completed made) become
+/* The first count entries of a space's pending frees (those a commit that completed made) become
  * allocatable; the rest wait for the next commit. */
-void udf_apply_frees(struct udf_fs *fs, size_t count)
+static void apply_frees(struct udf_fs *fs, struct udf_w *w, size_t count)
 {
-	struct udf_w *w = fs->w;
-
 	for (size_t i = 0; i < count; i++) {
 		for (uint32_t k = 0; k < w->pend[i].n; k++) {
 			uint64_t b = (uint64_t)w->pend[i].lbn + k;
 			if (b < w->nbits && !udf_bm_is_free(w, b)) {
-				udf_bm_mark(fs, b, true);
+				bm_mark(w, fs->bs, b, true);
 				w->free_blocks++;
 			}
 		}
 		w->pend_blocks -= w->pend[i].n;
 	}
 	if (count) {
-		w->bm_stale = true;
+		fs->w->bm_stale = w->bm_stale = true;
 		memmove(w->pend, w->pend + count, (w->npend - count) * sizeof(*w->pend));
 		w->npend -= count;
 	}
+	w->mp_valid = false; /* what the commit wrote now holds existing entries */
+}
+
+/* count of the partition's pending frees, meta_count of the metadata partition's (if any). */
+void udf_apply_frees(struct udf_fs *fs, size_t count, size_t meta_count)
+{
+	apply_frees(fs, fs->w, count);
+	if (fs->w->meta)
+		apply_frees(fs, udf_meta_space(fs->w), meta_count);
 }
 
 /* What statfs calls free: allocatable now or after the next commit, less what that commit needs. */
@@ -228,9 +289,15 @@ void udf_update_sf(struct udf_fs *fs)
 		udf_vat_update_sf(fs);
 		return;
 	}
-	uint64_t f = fs->w->free_blocks + fs->w->pend_blocks;
+	struct udf_w *w = fs->w;
+	uint64_t f = w->free_blocks + w->pend_blocks, keep = reserve_space(w) == w ? w->reserve : 0;
 
-	fs->sf.free_blocks = f > fs->w->reserve ? f - fs->w->reserve : 0;
+	fs->sf.free_blocks = f > keep ? f - keep : 0;
+	if (w->meta) {
+		struct udf_w *m = udf_meta_space(w);
+		uint64_t mf = m->free_blocks + m->pend_blocks;
+		fs->sf.free_entries = mf > w->reserve ? mf - w->reserve : 0;
+	}
 }
 
 /* Room for an operation that allocates `blocks` and adds `fid_bytes` of names to directory d: the
@@ -247,5 +314,5 @@ int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fi
 		reserve += udf_vat_keep(fs) - w->reserve + 2; /* the node's file entry and its directory's */
 	}
 
-	return w->free_blocks >= reserve + blocks ? 0 : -ENOSPC;
+	return reserve_space(w)->free_blocks >= reserve + blocks ? 0 : -ENOSPC;
 }

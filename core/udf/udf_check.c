@@ -25,15 +25,21 @@ void udf_seen_mark(struct udf_seen *s, uint64_t lbn, uint64_t n)
 		s->bits[b / 8] |= (uint8_t)(1u << (b % 8));
 }
 
-/* A node's own blocks: its file entry, continuation blocks and extents of partition 0. */
+/* A node's own blocks: its file entry, continuation blocks and extents of partition 0 (and, with a
+ * metadata partition, those in it: s->meta). */
 static void seen_own(struct udf_fs *fs, struct udf_seen *s, const struct node *n)
 {
-	udf_seen_mark(s, n->fe_lbn, 1);
+	struct udf_seen *m = s->meta; /* file entries and continuation blocks there */
+
+	udf_seen_mark(m && udf_ino_part(n->ino) == s->mpart ? m : s, n->fe_lbn, 1);
 	for (uint32_t i = 0; i < n->naed; i++)
-		udf_seen_mark(s, n->aed[i], 1);
-	for (uint32_t i = 0; i < n->next; i++)
+		udf_seen_mark(m ? m : s, n->aed[i], 1);
+	for (uint32_t i = 0; i < n->next; i++) {
 		if (n->ext[i].type != 2 && n->ext[i].part == 0)
 			udf_seen_mark(s, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+		else if (n->ext[i].type != 2 && m && n->ext[i].part == s->mpart)
+			udf_seen_mark(m, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
+	}
 }
 
 struct seen_ctx {
@@ -73,7 +79,9 @@ void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n)
  * and the streams it names are in use too. */
 void udf_seen_system_streams(struct udf_fs *fs, struct udf_seen *s, uint8_t *b)
 {
-	if (udf_read_lb(fs, 0, fs->fsd_lbn, b) || udf_tag_check(b, fs->bs, fs->fsd_lbn) != TAG_FSD) {
+	uint16_t fp = s->meta ? s->mpart : 0; /* the file set's partition */
+
+	if (udf_read_lb(fs, fp, fs->fsd_lbn, b) || udf_tag_check(b, fs->bs, fs->fsd_lbn) != TAG_FSD) {
 		s->no_reclaim = true;
 		return;
 	}
@@ -140,10 +148,34 @@ static int push(uint64_t **q, size_t *n, size_t *cap, uint64_t v)
  * freed, unless some file has structures the walk does not follow (extended attribute files,
  * streams, indirect entries): then nothing is freed, as nothing proves no one else owns them.
  */
+/* Blocks of space bw in use that its bitmap calls free are marked used; blocks it calls used that
+ * the walk did not see are freed after the next commit (not the volume structures). */
+static void fix_space(struct udf_fs *fs, struct udf_w *bw, uint16_t part, const struct udf_seen *s, bool no_reclaim,
+		      uint64_t *fixed, uint64_t *reclaimed)
+{
+	struct udf_w *w = fs->w;
+
+	for (uint64_t b = 0; b < bw->nbits; b++) {
+		bool used = udf_seen_has(s, b);
+		if (used && udf_bm_is_free(bw, b)) {
+			udf_space_mark(fs, bw, b, false);
+			bw->free_blocks--;
+			(*fixed)++;
+		} else if (!used && !no_reclaim && !udf_bm_is_free(bw, b) &&
+			   (bw == w ? !udf_is_volume_structure(fs, w->sbd_lbn, w->sbd_blocks, b, w->buf)
+				    : b != fs->fsd_lbn && b != (uint64_t)fs->fsd_lbn + 1)) {
+			/* freed by the last commit, or owned by a file unlinked while open */
+			udf_free_in(fs, part, (uint32_t)b, 1);
+			(*reclaimed)++;
+		}
+	}
+}
+
 int udf_recover(struct udf_fs *fs)
 {
 	struct udf_w *w = fs->w;
-	struct udf_seen seen = {calloc(w->nbits / 8 + 1, 1), w->nbits, false};
+	struct udf_seen seen = {calloc(w->nbits / 8 + 1, 1), w->nbits, false, NULL, 0};
+	struct udf_seen mseen = {NULL, 0, false, NULL, 0};
 	uint64_t *q = NULL, files = 0, dirs = 1, fixed = 0, links = 0, dropped = 0, reclaimed = 0;
 	size_t qn = 0, qcap = 0;
 	struct node *root;
@@ -151,6 +183,17 @@ int udf_recover(struct udf_fs *fs)
 
 	if (!seen.bits)
 		return -ENOMEM;
+	if (w->meta) {
+		/* a metadata partition: its blocks are seen apart; its three files own theirs */
+		mseen.nbits = udf_meta_space(w)->nbits;
+		if (!(mseen.bits = calloc(mseen.nbits / 8 + 1, 1))) {
+			free(seen.bits);
+			return -ENOMEM;
+		}
+		seen.meta = &mseen;
+		seen.mpart = udf_meta_part(fs);
+		udf_meta_seen_files(fs, &seen);
+	}
 	if ((rc = udf_get_dir(fs, fs->root_ino, &root)) != 0 || (rc = push(&q, &qn, &qcap, root->ino)) != 0)
 		goto out;
 	root->refs = 1;
@@ -191,9 +234,11 @@ int udf_recover(struct udf_fs *fs)
 			const uint8_t *f = d->keep_fids + k;
 			struct node *c;
 			k += (uint32_t)udf_fid_size(f);
-			if ((le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0 || le16(f + FID_ICB + LAD_PART) != 0)
+			uint16_t fpart = le16(f + FID_ICB + LAD_PART);
+			if ((le32(f + FID_ICB + AD_LEN) & AD_LEN_MASK) == 0 ||
+			    (fpart != 0 && (!w->meta || fpart != seen.mpart)))
 				continue;
-			if (udf_get_node(fs, udf_make_ino(0, le32(f + FID_ICB + LAD_LBN)), &c) != 0) {
+			if (udf_get_node(fs, udf_make_ino(fpart, le32(f + FID_ICB + LAD_LBN)), &c) != 0) {
 				seen.no_reclaim = true;
 			} else if (S_ISDIR(c->st.st_mode)) {
 				/* counted, but its tree is not followed (so nothing is freed) and its link
@@ -225,19 +270,10 @@ int udf_recover(struct udf_fs *fs)
 			}
 		}
 	}
-	for (uint64_t b = 0; b < w->nbits; b++) {
-		bool used = udf_seen_has(&seen, b);
-		if (used && udf_bm_is_free(w, b)) {
-			udf_bm_mark(fs, b, false);
-			w->free_blocks--;
-			fixed++;
-		} else if (!used && !seen.no_reclaim && !udf_bm_is_free(w, b) &&
-			   !udf_is_volume_structure(fs, w->sbd_lbn, w->sbd_blocks, b, w->buf)) {
-			/* freed by the last commit, or owned by a file unlinked while open */
-			udf_free_later(fs, (uint32_t)b, 1);
-			reclaimed++;
-		}
-	}
+	fix_space(fs, w, 0, &seen, seen.no_reclaim, &fixed, &reclaimed);
+	if (w->meta)
+		fix_space(fs, udf_meta_space(w), seen.mpart, &mseen, seen.no_reclaim || mseen.no_reclaim, &fixed,
+			  &reclaimed);
 	if (fixed || reclaimed)
 		w->changed = true;
 	fs->sf.files = files;
@@ -251,6 +287,7 @@ int udf_recover(struct udf_fs *fs)
 		 (unsigned long long)reclaimed, (unsigned long long)links, (unsigned long long)dropped);
 out:
 	free(seen.bits);
+	free(mseen.bits);
 	free(q);
 	return rc;
 }

@@ -86,7 +86,7 @@ int udf_write_bitmap(struct udf_fs *fs)
 		w->sbd_dirty[i] = 0;
 	}
 	w->bm_stale = false;
-	return 0;
+	return w->meta ? udf_meta_write_bitmap(fs) : 0;
 }
 
 /* A changed node's new places: its directory contents and its continuation blocks. */
@@ -99,7 +99,7 @@ int udf_commit_place(struct udf_fs *fs, struct node *n)
 	uint32_t need = udf_aeds_needed(fs, n);
 	if (need != n->naed || need) {
 		for (uint32_t i = 0; i < n->naed; i++)
-			udf_free_later(fs, n->aed[i], 1);
+			udf_free_in(fs, udf_meta_part(fs), n->aed[i], 1);
 		n->naed = 0;
 		if (need) {
 			uint32_t *a = realloc(n->aed, need * sizeof(*a));
@@ -242,7 +242,8 @@ int udf_commit_for_space(struct udf_fs *fs)
 	if (w->in_commit)
 		return 0;
 	bool freed = udf_commit_take_over(fs);
-	if (w->npend == 0)
+	/* blocks pending in the partition, or in the metadata partition (file entries, directories) */
+	if (w->npend == 0 && !(w->meta && udf_meta_space(w)->npend))
 		return freed;
 	int rc = udf_commit(fs);
 	return rc ? rc : 1;

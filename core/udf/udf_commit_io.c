@@ -107,6 +107,11 @@ int udf_snap_detach(struct udf_fs *fs, struct commit_snap *s)
 	udf_commit_clear(fs);
 	s->npend = w->npend;
 	w->pend_floor = w->npend;
+	if (w->meta) {
+		struct udf_w *m = udf_meta_space(w);
+		s->meta_npend = m->npend;
+		m->pend_floor = m->npend;
+	}
 	s->encoding = false;
 	return 0;
 }
@@ -171,11 +176,13 @@ static void snap_finish(struct udf_fs *fs, struct commit_snap *s)
 	if (s->rc == 0 && s->changes) {
 		fs->sf.commits++;
 		/* 4. freed blocks become allocatable */
-		udf_apply_frees(fs, s->npend);
+		udf_apply_frees(fs, s->npend, s->meta_npend);
 	} else if (s->rc) {
 		restore_dirty(fs, s);
 	}
 	w->pend_floor = 0;
+	if (w->meta)
+		udf_meta_space(w)->pend_floor = 0;
 	udf_update_sf(fs);
 	snap_free(s);
 	s->finished = true;
@@ -226,7 +233,7 @@ bool udf_commit_take_over(struct udf_fs *fs)
 	while (!s->io_stopped)
 		pthread_cond_wait(&fs->io_cv, &fs->io_lock);
 	pthread_mutex_unlock(&fs->io_lock);
-	bool frees = s->changes && s->npend;
+	bool frees = s->changes && (s->npend || s->meta_npend);
 	snap_finish(fs, s);
 	return frees && s->rc == 0;
 }

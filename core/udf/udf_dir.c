@@ -176,9 +176,10 @@ int udf_dir_load(struct udf_fs *fs, struct node *d)
 			}
 			memcpy(e->raw, f + FID_IMPL_USE + liu, lfi);
 			e->rawlen = lfi;
-			if ((part != 0 && fs->parts[part].kind != PART_VIRTUAL) || lfi == 0) {
-				/* The writer records one partition (and the virtual one of write-once media);
-				 * such an entry is carried over as it is. */
+			if ((part != 0 && fs->parts[part].kind != PART_VIRTUAL && fs->parts[part].kind != PART_META) ||
+			    lfi == 0) {
+				/* The writer records one partition (and the virtual one of write-once media, or
+				 * a metadata partition); such an entry is carried over as it is. */
 				free(e->raw);
 				free(name);
 				if ((rc = keep_fid(d, f, (size_t)flen)) != 0)

@@ -93,32 +93,21 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 	uint32_t nb = blocks_of(fs, len), lbn, got;
 	/* one contiguous run keeps the FID tag locations simple and the directory in one read */
 	bool in_place = false;
+	uint16_t part = udf_meta_part(fs);
 	rc = udf_alloc_blocks(fs, UINT64_MAX, nb, ALLOC_META, &lbn, &got);
 	if (rc == 0 && got < nb && fs->w->vat)
 		return dir_commit_runs(fs, d, len, nb, lbn, got); /* link blocks after the unit: more runs */
 	if (rc == 0 && got < nb) {
 		/* look for a run of the full length elsewhere */
-		udf_free_later(fs, lbn, got);
-		bool found = false;
-		for (uint64_t c = udf_bm_find(fs->w, 0, fs->w->nbits); c != UINT64_MAX;
-		     c = udf_bm_find(fs->w, c + 1, fs->w->nbits)) {
-			uint32_t r = udf_bm_run(fs->w, c, nb);
-			if (r == nb) {
-				udf_take_run(fs, c, nb);
-				lbn = (uint32_t)c;
-				found = true;
-				break;
-			}
-			c += r;
-		}
-		if (!found)
-			rc = -ENOSPC;
+		udf_free_in(fs, part, lbn, got);
+		rc = udf_alloc_exact(fs, nb, ALLOC_META, &lbn);
 	}
 	if (rc == -ENOSPC && !fs->w->vat && d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb) {
 		/* The disc is full (the reserve fell short): a directory that shrank or kept its size is
 		 * rewritten where it is.  Not atomic across its packets, but the only way left to record
 		 * the deletions that free space. */
 		lbn = d->ext[0].lbn;
+		part = d->ext[0].part;
 		in_place = true;
 		rc = 0;
 	}
@@ -127,21 +116,21 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 	data = calloc(nb, fs->bs);
 	if (!data) {
 		if (!in_place)
-			udf_free_later(fs, lbn, nb);
+			udf_free_in(fs, part, lbn, nb);
 		return -ENOMEM;
 	}
 	rc = udf_dir_build(fs, d, data, len, lbn, false);
 	if (rc == 0)
-		rc = udf_write_run(fs, lbn, nb, data);
+		rc = udf_write_in(fs, part, lbn, nb, data);
 	free(data);
 	if (rc) {
 		if (!in_place)
-			udf_free_later(fs, lbn, nb);
+			udf_free_in(fs, part, lbn, nb);
 		return rc;
 	}
 	if (in_place) {
 		uint32_t had = blocks_of(fs, d->ext[0].len);
-		udf_free_later(fs, lbn + nb, had - nb);
+		udf_free_in(fs, part, lbn + nb, had - nb);
 	} else {
 		udf_free_extents(fs, d);
 	}
@@ -150,6 +139,8 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 	d->next = 0;
 	if ((rc = udf_ext_set(fs, d, 0, nb, 0, lbn)) != 0)
 		return rc;
+	for (uint32_t i = 0; i < d->next; i++)
+		d->ext[i].part = part;
 	d->size = len;
 	d->st.st_size = (off_t)len;
 	udf_recount_blocks(fs, d);

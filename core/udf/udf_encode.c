@@ -54,11 +54,12 @@ static uint32_t ad_count(const struct udf_fs *fs, const struct node *n)
 	return k;
 }
 
-/* Write-once media name blocks of the physical partition from file entries in the virtual one:
- * long allocation descriptors; elsewhere short ones. */
+/* Write-once media name blocks of the physical partition from file entries in the virtual one, and a
+ * metadata partition's file entries file data in the physical one: long allocation descriptors;
+ * elsewhere short ones. */
 static bool long_ads(const struct udf_fs *fs)
 {
-	return fs->w && fs->w->vat;
+	return fs->w && (fs->w->vat || fs->w->meta);
 }
 
 static uint32_t ad_size(const struct udf_fs *fs)
@@ -161,7 +162,7 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 			put_ad(fs, n, i, ad + asz * i);
 		lad = in_fe * asz;
 		if (n->naed) {
-			put_ad_raw(fs, ad + lad, bs | 3u << 30, n->aed[0], 0);
+			put_ad_raw(fs, ad + lad, bs | 3u << 30, n->aed[0], udf_meta_part(fs));
 			lad += asz;
 			/* the continuation blocks, each an allocation extent descriptor */
 			uint8_t *a = malloc(bs);
@@ -175,14 +176,15 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 				for (uint32_t j = 0; j < here; j++, i++, l += asz)
 					put_ad(fs, n, i, a + AED_ADS + l);
 				if (!last) {
-					put_ad_raw(fs, a + AED_ADS + l, bs | 3u << 30, n->aed[k + 1], 0);
+					put_ad_raw(fs, a + AED_ADS + l, bs | 3u << 30, n->aed[k + 1],
+						   udf_meta_part(fs));
 					l += asz;
 				}
 				put_le32(a + AED_PREV_LOC, k ? n->aed[k - 1] : n->fe_lbn);
 				put_le32(a + AED_ADS_LEN, l);
 				udf_put_vol_tag(fs, a, TAG_AED, n->aed[k], (uint16_t)(AED_ADS - TAG_SIZE + l));
 				udf_tag_finish(a, bs);
-				int rc = udf_write_lb(fs, n->aed[k], a);
+				int rc = udf_write_in(fs, udf_meta_part(fs), n->aed[k], 1, a);
 				if (rc) {
 					free(a);
 					return rc;
@@ -197,7 +199,7 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 	udf_tag_finish(b, bs);
 	if (fs->w->vat)
 		return udf_ino_part(n->ino) == fs->w->vat->vpart ? udf_vat_put_fe(fs, n->fe_lbn, b) : -EROFS;
-	return udf_write_lb(fs, n->fe_lbn, b);
+	return udf_write_in(fs, udf_ino_part(n->ino), n->fe_lbn, 1, b);
 }
 
 size_t udf_fid_len(size_t lfi)

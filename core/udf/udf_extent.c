@@ -58,12 +58,12 @@ int udf_ext_normalize(struct udf_fs *fs, struct node *n)
 		uint32_t first = (uint32_t)(e->file_off / fs->bs), cnt = blocks_of(fs, e->len);
 		if (first >= keep) {
 			if (e->type != 2)
-				udf_free_later(fs, e->lbn, cnt);
+				udf_free_in(fs, e->part, e->lbn, cnt);
 			continue;
 		}
 		if (first + cnt > keep) {
 			if (e->type != 2)
-				udf_free_later(fs, e->lbn + (keep - first), first + cnt - keep);
+				udf_free_in(fs, e->part, e->lbn + (keep - first), first + cnt - keep);
 			cnt = keep - first;
 		}
 		e->len = cnt * fs->bs;
@@ -122,7 +122,7 @@ static int ext_set_one(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t 
 		if (e.type != 2) {
 			/* the blocks this piece replaces */
 			uint64_t x = s > a ? s : a, y = t < b ? t : b;
-			udf_free_later(fs, e.lbn + (uint32_t)((x - s) / fs->bs), (uint32_t)((y - x) / fs->bs));
+			udf_free_in(fs, e.part, e.lbn + (uint32_t)((x - s) / fs->bs), (uint32_t)((y - x) / fs->bs));
 		}
 		if (s < a) {
 			struct extent h = e;

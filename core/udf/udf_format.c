@@ -16,7 +16,8 @@
  *
  * Inside the partition: the unallocated space bitmap at block 0, then the File Set Descriptor, its
  * Terminating Descriptor and the root directory's File Entry (the directory embedded in it: a single
- * parent FID pointing to the root itself).  Everything else in the partition is free.
+ * parent FID pointing to the root itself).  Everything else in the partition is free.  UDF 2.50 and
+ * 2.60 put the FSD and the root into a metadata partition (plan_metadata).
  */
 #define _GNU_SOURCE
 #include "udf_format.h"
@@ -207,6 +208,59 @@ static bool sparable(enum udf_media m)
 	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_DVDRW;
 }
 
+uint32_t udf_media_packet(enum udf_media m)
+{
+	return m == UDF_MEDIA_CDRW || m == UDF_MEDIA_HD || m == UDF_MEDIA_BDRE ? 32 : 16;
+}
+
+/* The metadata file's size: the writer's metadata zone of 1/64 of the partition, at least 1024
+ * blocks where that is at most a sixteenth of the partition (small images hold many small files,
+ * each a block of the metadata partition).  It does not grow. */
+static uint32_t meta_size(uint32_t part_len, uint32_t unit)
+{
+	uint64_t m = part_len / 64, floor_ = part_len / 16 < 1024 ? part_len / 16 : 1024;
+
+	if (m < floor_)
+		m = floor_;
+	m = align_up(m, unit);
+	return (uint32_t)(m < 4 * (uint64_t)unit ? 4 * (uint64_t)unit : m);
+}
+
+/*
+ * UDF 2.50+: inside the physical partition, after the space bitmap, the metadata file's entry, the
+ * metadata bitmap file's entry and its data, then at the next packet the metadata file's data; the
+ * mirror's entry and data from the middle of the partition (DCN-5106: far from the metadata file's,
+ * so that one damaged area loses one copy).  Inside the metadata partition: the FSD at 0, its
+ * terminator at 1, the root's entry at the start of the second packet (rewritten by commits, the FSD
+ * never).  Extents start at packets of the medium: the partition itself starts at one.
+ */
+static int plan_metadata(struct udf_format_layout *l, uint32_t bs, char *err, size_t errlen)
+{
+	uint32_t u = l->meta_unit;
+
+	l->meta_blocks = meta_size(l->part_len, u);
+	uint32_t mbm_bytes = SBD_BITMAP + (uint32_t)align_up(l->meta_blocks, 8) / 8;
+	l->mbm_blocks = (uint32_t)align_up(mbm_bytes, bs) / bs;
+	l->meta_fe = l->bitmap_blocks;
+	l->mbm_fe = l->meta_fe + 1;
+	l->mbm_start = l->mbm_fe + 1;
+	l->meta_start = (uint32_t)align_up(l->mbm_start + l->mbm_blocks, u);
+	l->mirror_start = (uint32_t)align_up(l->part_len / 2, u);
+	if (l->mirror_start < l->meta_start + l->meta_blocks + u)
+		l->mirror_start = l->meta_start + l->meta_blocks + u;
+	l->mirror_fe = l->mirror_start - 1;
+	if ((uint64_t)l->mirror_start + l->meta_blocks + MIN_PART_BLOCKS > l->part_len) {
+		snprintf(err, errlen, "%u blocks is too small for a UDF 2.50 metadata partition (two copies of %u)",
+			 l->part_len, l->meta_blocks);
+		return -ENOSPC;
+	}
+	l->used = l->mbm_start + l->mbm_blocks + 2 * l->meta_blocks + 1;
+	l->fsd = 0;
+	l->root = u;
+	l->meta_used = 3; /* FSD, its terminator, root */
+	return 0;
+}
+
 int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct udf_format_layout *l, char *err,
 		    size_t errlen)
 {
@@ -218,11 +272,8 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 		snprintf(err, errlen, "block size %u: UDF here takes 512, 1024, 2048 or 4096", bs);
 		return -EINVAL;
 	}
-	bool vat_rev = udf_media_write_once(o->media) && (rev == 0x0250 || rev == 0x0260);
-	if (rev != 0x0102 && rev != 0x0150 && rev != 0x0200 && rev != 0x0201 && !vat_rev) {
-		snprintf(err, errlen,
-			 "UDF revision %x.%02x: only 1.02, 1.50, 2.00 and 2.01 are written (2.50 and 2.60 on "
-			 "write-once media)",
+	if (rev != 0x0102 && rev != 0x0150 && rev != 0x0200 && rev != 0x0201 && rev != 0x0250 && rev != 0x0260) {
+		snprintf(err, errlen, "UDF revision %x.%02x: only 1.02, 1.50, 2.00, 2.01, 2.50 and 2.60 are written",
 			 rev >> 8, rev & 0xff);
 		return -EINVAL;
 	}
@@ -243,6 +294,10 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 	l->blocks = n;
 	if (udf_media_write_once(o->media))
 		return plan_write_once(o, n, rev, l, err, errlen);
+	if (rev >= 0x0250) { /* a packet of the medium, in blocks */
+		uint32_t sectors = o->packet_len && sparable(o->media) ? o->packet_len : udf_media_packet(o->media);
+		l->meta_unit = sectors * 2048u / bs;
+	}
 	l->mvds = 96;
 	l->lvid = 128;
 	uint64_t min_blocks;
@@ -278,10 +333,11 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 	} else {
 		l->vds_len = 16;
 		l->lvid_len = 4;
-		l->part_start = 257;
-		min_blocks = 514 + MIN_PART_BLOCKS;
+		/* with a metadata partition, at a packet: its extents are aligned to packets */
+		l->part_start = l->meta_unit ? (uint32_t)align_up(257, l->meta_unit) : 257;
+		min_blocks = l->part_start + 257 + MIN_PART_BLOCKS;
 		if (n >= min_blocks)
-			l->part_len = (uint32_t)align_down(n - 514, 8);
+			l->part_len = (uint32_t)align_down(n - 257 - l->part_start, 8);
 	}
 	if (n < min_blocks) {
 		snprintf(err, errlen, "%llu bytes is too small for UDF on %s media (it needs at least %llu KiB)",
@@ -294,6 +350,8 @@ int udf_format_plan(const struct udf_format_opts *o, uint64_t size_bytes, struct
 	l->anchor[2] = (uint32_t)(n - 1);
 	l->rvds = (uint32_t)align_down(n - 160, l->packet_len > 16 ? l->packet_len : 32);
 	l->bitmap_blocks = (uint32_t)(align_up(SBD_BITMAP + align_up(l->part_len, 8) / 8, bs) / bs);
+	if (l->meta_unit)
+		return plan_metadata(l, bs, err, errlen);
 	l->fsd = l->bitmap_blocks;
 	/* The root's File Entry starts the next 32-sector packet (a multiple of every packet size):
 	 * the writer rewrites the bitmap and the root in different steps of a commit, and in
@@ -354,6 +412,25 @@ static void put_levels(uint8_t *p, uint16_t level, uint16_t max_level)
 	put_le32(p + PVD_MAX_CHARSET_LIST - PVD_INTERCHANGE_LEVEL, 1);
 }
 
+/* The metadata partition's map (UDF 2.50 2.2.10) as map 1 of the LVD at lvd; the FSD moves into it. */
+static void put_metadata_map(const struct fmt *f, uint8_t *lvd, uint8_t *m)
+{
+	const struct udf_format_layout *l = &f->l;
+
+	put_le16(lvd + LVD_FSD + LAD_PART, 1);
+	m[PMAP_TYPE] = 2;
+	m[PMAP_LENGTH] = PMAP2_SIZE;
+	regid(f, m + PMAP2_IDENT, "*UDF Metadata Partition", UDF_SUFFIX_UDF);
+	put_le16(m + VPMAP_VOL_SEQ, 1);
+	put_le16(m + PMAP2_PART_NUM, 0);
+	put_le32(m + MPMAP_FILE_LOC, l->meta_fe);
+	put_le32(m + MPMAP_MIRROR_LOC, l->mirror_fe);
+	put_le32(m + MPMAP_BITMAP_LOC, l->mbm_fe);
+	put_le32(m + MPMAP_ALLOC_UNIT, l->meta_unit);
+	put_le16(m + MPMAP_ALIGN_UNIT, (uint16_t)l->meta_unit);
+	m[MPMAP_FLAGS] = 1; /* duplicate metadata: the mirror is kept */
+}
+
 /* PVD, LVD, PD, USD, IUVD, TD in six blocks starting at volume block first (mkudffs' order). */
 static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 {
@@ -388,7 +465,7 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 	regid(f, p + LVD_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
 	put_le32(p + LVD_INTEGRITY_SEQ + EXT_LEN, l->lvid_len * bs);
 	put_le32(p + LVD_INTEGRITY_SEQ + EXT_LOC, l->lvid);
-	put_le32(p + LVD_NUM_PARTITION_MAPS, l->vat ? 2 : 1);
+	put_le32(p + LVD_NUM_PARTITION_MAPS, l->vat || l->meta_unit ? 2 : 1);
 	uint8_t *m = p + LVD_PARTITION_MAPS;
 	if (l->vat) {
 		/* the physical partition, then the virtual one over it: the FSD is in the virtual one */
@@ -406,6 +483,7 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 		put_le32(p + LVD_MAP_TABLE_LENGTH, 6 + PMAP2_SIZE);
 		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + 6 + PMAP2_SIZE);
 	} else if (l->packet_len) {
+		uint32_t maps = l->meta_unit ? 2 * PMAP2_SIZE : PMAP2_SIZE;
 		m[PMAP_TYPE] = 2;
 		m[PMAP_LENGTH] = PMAP2_SIZE;
 		regid(f, m + PMAP2_IDENT, "*UDF Sparable Partition", UDF_SUFFIX_UDF);
@@ -416,15 +494,20 @@ static void build_vds(const struct fmt *f, uint8_t *base, uint32_t first)
 		put_le32(m + SPMAP_TABLE_SIZE, l->stable_bytes);
 		put_le32(m + SPMAP_TABLE_LOCS, l->stable[0]);
 		put_le32(m + SPMAP_TABLE_LOCS + 4, l->stable[1]);
-		put_le32(p + LVD_MAP_TABLE_LENGTH, PMAP2_SIZE);
-		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + PMAP2_SIZE);
+		if (l->meta_unit)
+			put_metadata_map(f, p, m + PMAP2_SIZE);
+		put_le32(p + LVD_MAP_TABLE_LENGTH, maps);
+		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + maps);
 	} else {
+		uint32_t maps = l->meta_unit ? 6 + PMAP2_SIZE : 6;
 		m[PMAP_TYPE] = 1;
 		m[PMAP_LENGTH] = 6;
 		put_le16(m + PMAP_LENGTH + 1, 1);
 		put_le16(m + PMAP1_PART_NUM, 0);
-		put_le32(p + LVD_MAP_TABLE_LENGTH, 6);
-		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + 6);
+		if (l->meta_unit)
+			put_metadata_map(f, p, m + 6);
+		put_le32(p + LVD_MAP_TABLE_LENGTH, maps);
+		tag(f, p, TAG_LVD, first + 1, LVD_PARTITION_MAPS + maps);
 	}
 
 	/* Partition Descriptor, its header pointing to the unallocated space bitmap */
@@ -494,6 +577,8 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 	put_le32(p + LVID_INTEGRITY_TYPE, 1);  /* close */
 	put_le64(p + LVID_NEXT_UNIQUE_ID, 16); /* next unique ID: 0-15 are reserved */
 	uint32_t np = l->vat ? 2 : 1;	       /* one entry per partition map */
+	if (l->meta_unit)
+		np = 2;
 	put_le32(p + LVID_NUM_PARTITIONS, np);
 	put_le32(p + LVID_IMPL_USE_LEN, LVIU_SIZE); /* implementation use length */
 	put_le32(p + LVID_FREE_SPACE, l->part_len - l->used);
@@ -501,6 +586,10 @@ static void build_lvid(const struct fmt *f, uint8_t *p)
 	if (l->vat) { /* a virtual partition has neither a free space nor a size (UDF 2.2.6.2) */
 		put_le32(p + LVID_FREE_SPACE + 4, 0xFFFFFFFFu);
 		put_le32(p + LVID_FREE_SPACE + 12, 0xFFFFFFFFu);
+	}
+	if (l->meta_unit) { /* the metadata partition: the metadata file's blocks */
+		put_le32(p + LVID_FREE_SPACE + 4, l->meta_blocks - l->meta_used);
+		put_le32(p + LVID_FREE_SPACE + 12, l->meta_blocks);
 	}
 	uint8_t *iu = p + LVID_FREE_SPACE + 8 * np;
 	regid(f, iu + LVIU_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
@@ -525,12 +614,41 @@ static void build_fsd(const struct fmt *f, uint8_t *p)
 	charspec(p + FSD_FILE_SET_CHARSET);
 	udf_put_dstring(p + FSD_FILE_SET_IDENT, 32, f->label);
 	long_ad(p + FSD_ROOT_ICB, f->bs, l->root);
-	put_le16(p + FSD_ROOT_ICB + LAD_PART, l->vat ? 1 : 0);
+	put_le16(p + FSD_ROOT_ICB + LAD_PART, l->vat || l->meta_unit ? 1 : 0);
 	regid(f, p + FSD_DOMAIN_IDENT, "*OSTA UDF Compliant", UDF_SUFFIX_DOMAIN);
 	tag(f, p, TAG_FSD, l->fsd, 512);
 }
 
-/* The root directory: a File Entry with its one FID (the parent, itself) embedded. */
+/* A File Entry's or (efe) an Extended File Entry's fields from the information length on (unique
+ * ID 0, no extended attributes); returns the size of the entry before its allocation descriptors. */
+static uint32_t put_entry_tail(const struct fmt *f, uint8_t *p, bool efe, uint64_t info_len, uint64_t blocks,
+			       uint32_t ad_len)
+{
+	put_le64(p + FE_INFO_LENGTH, info_len);
+	if (!efe) {
+		put_le64(p + FE_BLOCKS_RECORDED, blocks);
+		memcpy(p + FE_ACCESS_TIME, f->now, TS_SIZE);
+		memcpy(p + FE_MODIFICATION_TIME, f->now, TS_SIZE);
+		memcpy(p + FE_ATTRIBUTE_TIME, f->now, TS_SIZE);
+		put_le32(p + FE_CHECKPOINT, 1);
+		regid(f, p + FE_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
+		put_le32(p + FE_AD_LEN, ad_len);
+		return FE_SIZE;
+	}
+	put_le64(p + EFE_OBJECT_SIZE, info_len);
+	put_le64(p + EFE_BLOCKS_RECORDED, blocks);
+	memcpy(p + EFE_ACCESS_TIME, f->now, TS_SIZE);
+	memcpy(p + EFE_MODIFICATION_TIME, f->now, TS_SIZE);
+	memcpy(p + EFE_CREATION_TIME, f->now, TS_SIZE);
+	memcpy(p + EFE_ATTRIBUTE_TIME, f->now, TS_SIZE);
+	put_le32(p + EFE_CHECKPOINT, 1);
+	regid(f, p + EFE_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
+	put_le32(p + EFE_AD_LEN, ad_len);
+	return EFE_SIZE;
+}
+
+/* The root directory: a File Entry (2.50+: an Extended one) with its one FID (the parent, itself)
+ * embedded. */
 static void build_root(const struct fmt *f, uint8_t *p)
 {
 	const struct udf_format_opts *o = f->o;
@@ -561,23 +679,14 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	put_le32(p + FE_GID, o->gid == (gid_t)-1 ? 0xFFFFFFFFu : (uint32_t)o->gid);
 	put_le32(p + FE_PERMISSIONS, perm);
 	put_le16(p + FE_LINK_COUNT, 1);
-	put_le64(p + FE_INFO_LENGTH, 40);
-	put_le64(p + FE_BLOCKS_RECORDED, 0);
-	memcpy(p + FE_ACCESS_TIME, f->now, TS_SIZE);
-	memcpy(p + FE_MODIFICATION_TIME, f->now, TS_SIZE);
-	memcpy(p + FE_ATTRIBUTE_TIME, f->now, TS_SIZE);
-	put_le32(p + FE_CHECKPOINT, 1);
-	regid(f, p + FE_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
-	put_le64(p + FE_UNIQUE_ID, 0);
-	put_le32(p + FE_EA_LEN, 0);
-	put_le32(p + FE_AD_LEN, 40);
+	put_entry_tail(f, p, false, 40, 0, 40); /* an FE, made an EFE below for 2.50+ */
 
 	uint8_t *fid = p + FE_SIZE;
 	put_le16(fid + FID_VERSION, 1);
 	fid[FID_CHARACTERISTICS] = 0x0A; /* directory, parent */
 	fid[FID_NAME_LEN] = 0;
 	long_ad(fid + FID_ICB, f->bs, l->root);
-	put_le16(fid + FID_ICB + LAD_PART, l->vat ? 1 : 0);
+	put_le16(fid + FID_ICB + LAD_PART, l->vat || l->meta_unit ? 1 : 0);
 	put_le16(fid + FID_IMPL_USE_LEN, 0);
 	tag(f, fid, TAG_FID, l->root, 40);
 	if (f->rev >= 0x0250) { /* EFEs from 2.50 on, as mkudffs and the engine write them */
@@ -588,23 +697,77 @@ static void build_root(const struct fmt *f, uint8_t *p)
 	}
 }
 
-static void build_bitmap(const struct fmt *f, uint8_t *p)
+/* One of the metadata partition's files (an Extended File Entry, as UDF 2.50 2.2.13 wants, with short
+ * allocation descriptors, which Linux requires): len bytes from block start of the physical partition,
+ * in extents of at most a gigabyte less a packet. */
+static void build_meta_file(const struct fmt *f, uint8_t *p, uint32_t loc, uint8_t ftype, uint32_t start, uint64_t len)
 {
-	const struct udf_format_layout *l = &f->l;
-	uint32_t nbytes = (uint32_t)(align_up(l->part_len, 8) / 8);
+	uint32_t max = (uint32_t)align_down(AD_LEN_MASK / f->bs, f->l.meta_unit) * f->bs, nad = 0;
 
-	put_le32(p + SBD_NUM_BITS, l->part_len);
+	put_le16(p + ICB_STRATEGY_TYPE, 4);
+	put_le16(p + ICB_MAX_ENTRIES, 1);
+	p[ICB_FILE_TYPE] = ftype;
+	put_le16(p + ICB_FLAGS, 0); /* short allocation descriptors */
+	put_le32(p + FE_UID, 0xFFFFFFFFu);
+	put_le32(p + FE_GID, 0xFFFFFFFFu);
+	put_le16(p + FE_LINK_COUNT, 1);
+	for (uint64_t off = 0; off < len; off += max, nad++) {
+		uint8_t *ad = p + EFE_SIZE + SAD_SIZE * nad;
+		put_le32(ad + AD_LEN, (uint32_t)(len - off < max ? len - off : max));
+		put_le32(ad + SAD_POS, start + (uint32_t)(off / f->bs));
+	}
+	put_entry_tail(f, p, true, len, align_up(len, f->bs) / f->bs, SAD_SIZE * nad);
+	tag(f, p, TAG_EFE, loc, EFE_SIZE + SAD_SIZE * nad);
+}
+
+struct run {
+	uint32_t start, len;
+};
+
+/* A space bitmap of nbits blocks (bit set = free) with the runs in use, recorded at block loc. */
+static void build_sbd(const struct fmt *f, uint8_t *p, uint32_t nbits, uint32_t loc, const struct run *used,
+		      unsigned nused)
+{
+	uint32_t nbytes = (uint32_t)(align_up(nbits, 8) / 8);
+
+	put_le32(p + SBD_NUM_BITS, nbits);
 	put_le32(p + SBD_NUM_BYTES, nbytes);
 	uint8_t *bits = p + SBD_BITMAP;
 	memset(bits, 0xFF, nbytes);
-	for (uint32_t b = 0; b < l->fsd + 2; b++) /* the bitmap, the FSD and its terminator */
-		bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
-	bits[l->root / 8] &= (uint8_t) ~(1u << (l->root % 8));
-	for (uint32_t b = l->part_len; b < nbytes * 8; b++)
+	for (unsigned r = 0; r < nused; r++)
+		for (uint32_t b = used[r].start; b < used[r].start + used[r].len; b++)
+			bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
+	for (uint32_t b = nbits; b < nbytes * 8; b++)
 		bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
 	/* the tag's CRC covers only the 8 header bytes (as mkudffs) */
-	udf_put_tag(p, TAG_SBD, f->tagver, 1, 0, SBD_BITMAP - TAG_SIZE);
+	udf_put_tag(p, TAG_SBD, f->tagver, 1, loc, SBD_BITMAP - TAG_SIZE);
 	udf_tag_finish(p, SBD_BITMAP);
+}
+
+/* The partition's space bitmap, at its block 0. */
+static void build_bitmap(const struct fmt *f, uint8_t *p)
+{
+	const struct udf_format_layout *l = &f->l;
+
+	if (l->meta_unit) { /* up to the metadata bitmap's data; the metadata file; the mirror */
+		const struct run used[] = {{0, l->mbm_start + l->mbm_blocks},
+					   {l->meta_start, l->meta_blocks},
+					   {l->mirror_fe, l->meta_blocks + 1}};
+		build_sbd(f, p, l->part_len, 0, used, 3);
+		return;
+	}
+	/* the bitmap, the FSD and its terminator; the root */
+	const struct run used[] = {{0, l->fsd + 2}, {l->root, 1}};
+	build_sbd(f, p, l->part_len, 0, used, 2);
+}
+
+/* The metadata bitmap file's data: the metadata partition's space bitmap. */
+static void build_meta_bitmap(const struct fmt *f, uint8_t *p)
+{
+	const struct udf_format_layout *l = &f->l;
+	const struct run used[] = {{l->fsd, 2}, {l->root, 1}};
+
+	build_sbd(f, p, l->meta_blocks, l->mbm_start, used, 2);
 }
 
 static int write_all(int (*wr)(void *, uint64_t, size_t, const void *), void *ctx, uint64_t off, const uint8_t *buf,
@@ -760,14 +923,21 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 	if (l->vat)
 		return format_write_once(&f, write, ctx, err, errlen);
 	uint32_t bs = f.bs;
-	uint64_t head_blocks = (uint64_t)l->part_start + l->root + 1;
+	/* the partition's blocks that hold the FSD: the metadata file's data with a metadata partition */
+	uint64_t fsd_base = (uint64_t)l->part_start + (l->meta_unit ? l->meta_start : 0);
+	uint64_t head_blocks = fsd_base + l->root + 1;
 	uint64_t tail_start = (uint64_t)l->part_start + l->part_len;
 	uint64_t tail_blocks = l->blocks - tail_start;
+	/* the mirror: its file entry, then the same blocks as the metadata file's first */
+	uint64_t mirror_sector = (uint64_t)l->part_start + l->mirror_fe;
+	uint64_t mirror_blocks = l->meta_unit ? 1 + l->root + 1 : 0;
 	uint8_t *head = calloc(head_blocks, bs);
 	uint8_t *tail = calloc(tail_blocks, bs);
-	if (!head || !tail) {
+	uint8_t *mirror = calloc(mirror_blocks ? mirror_blocks : 1, bs);
+	if (!head || !tail || !mirror) {
 		free(head);
 		free(tail);
+		free(mirror);
 		snprintf(err, errlen, "out of memory for the file system's %llu blocks of metadata",
 			 (unsigned long long)(head_blocks + tail_blocks));
 		return -ENOMEM;
@@ -791,9 +961,20 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 	if (l->packet_len)
 		build_sparing_table(&f, HB(l->stable[0]), l->stable[0]);
 	build_bitmap(&f, HB(l->part_start));
-	build_fsd(&f, HB(l->part_start + l->fsd));
-	tag(&f, HB(l->part_start + l->fsd + 1), TAG_TD, l->fsd + 1, 512);
-	build_root(&f, HB(l->part_start + l->root));
+	build_fsd(&f, HB(fsd_base + l->fsd));
+	tag(&f, HB(fsd_base + l->fsd + 1), TAG_TD, l->fsd + 1, 512);
+	build_root(&f, HB(fsd_base + l->root));
+	if (l->meta_unit) {
+		uint32_t mbm_bytes = SBD_BITMAP + (uint32_t)align_up(l->meta_blocks, 8) / 8;
+		uint64_t meta_bytes = (uint64_t)l->meta_blocks * bs;
+		build_meta_file(&f, HB(l->part_start + l->meta_fe), l->meta_fe, META_FILE_TYPE, l->meta_start,
+				meta_bytes);
+		build_meta_file(&f, HB(l->part_start + l->mbm_fe), l->mbm_fe, META_BITMAP_FILE_TYPE, l->mbm_start,
+				mbm_bytes);
+		build_meta_bitmap(&f, HB(l->part_start + l->mbm_start));
+		build_meta_file(&f, mirror, l->mirror_fe, META_MIRROR_FILE_TYPE, l->mirror_start, meta_bytes);
+		memcpy(mirror + bs, HB(fsd_base), (size_t)(mirror_blocks - 1) * bs);
+	}
 
 	build_anchor(&f, TB(l->anchor[1]), l->anchor[1]);
 	build_vds(&f, TB(l->rvds), l->rvds);
@@ -804,10 +985,13 @@ int udf_format(const struct udf_format_opts *o, int (*write)(void *ctx, uint64_t
 #undef TB
 
 	rc = write_all(write, ctx, 0, head, head_blocks * bs);
+	if (!rc && mirror_blocks)
+		rc = write_all(write, ctx, mirror_sector * bs, mirror, mirror_blocks * bs);
 	if (!rc)
 		rc = write_all(write, ctx, tail_start * bs, tail, tail_blocks * bs);
 	free(head);
 	free(tail);
+	free(mirror);
 	if (rc)
 		snprintf(err, errlen, "writing the file system failed: %s", strerror(-rc));
 	return rc;

@@ -28,7 +28,9 @@ enum udf_media {
 };
 
 struct udf_format_opts {
-	unsigned revision; /* 0x0102 (plain), 0x0150, 0x0200, 0x0201 (write-once: to 0x0260); 0: udf_format_revision */
+	/* 0x0102 (plain media), 0x0150, 0x0200, 0x0201, 0x0250 or 0x0260 (overwritable media: a metadata
+	 * partition; write-once: a VAT, from 0x0200); 0 → udf_format_revision */
+	unsigned revision;
 	const char *label; /* UTF-8; NULL → "LinuxUDF" (as mkudffs) */
 	uid_t uid;	   /* owner of the root directory ((uid_t)-1: not set) */
 	gid_t gid;
@@ -58,8 +60,19 @@ struct udf_format_layout {
 	uint32_t unit, link; /* write unit and the blocks lost after each, in sectors */
 	uint32_t vphys[3];   /* sectors of the FSD, its terminator and the root's file entry */
 	uint32_t vat;	     /* sector of the VAT's file entry: the last one the format writes */
+	/* UDF 2.50+ (overwritable media): a metadata partition (partition map 1) over the physical one
+	 * (map 0).  fsd and root are then blocks of the metadata partition; these are blocks of the
+	 * physical one.  Each of the three files has one file entry and its data after it. */
+	uint32_t meta_unit;		     /* allocation and alignment unit (a packet), in blocks; 0: none */
+	uint32_t meta_blocks;		     /* the metadata partition's size: the metadata file's (and mirror's) */
+	uint32_t meta_fe, mirror_fe, mbm_fe; /* file entries: metadata (250), mirror (251), bitmap (252) */
+	uint32_t meta_start, mirror_start, mbm_start; /* where their data starts */
+	uint32_t mbm_blocks;			      /* the metadata bitmap file's data */
+	uint32_t meta_used;			      /* metadata partition blocks in use after the format */
 };
 
+/* The medium's packet (ECC block) in 2048-byte sectors: 32 on CD-RW, BD-RE and hard disks, 16 on DVD. */
+uint32_t udf_media_packet(enum udf_media m);
 /* The revision a format writes: o->revision, else 2.50 on BD-R (mkudffs' default) and 2.01 elsewhere. */
 unsigned udf_format_revision(const struct udf_format_opts *o);
 /* Whether media is write-once (recorded sequentially, with a VAT). */

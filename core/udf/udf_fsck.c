@@ -381,7 +381,7 @@ static int walk(struct ck *ck)
 		ck->unreadable = true;
 		return ck->sbd ? 0 : -ENOMEM;
 	}
-	ck->seen = (struct udf_seen){calloc(ck->nbits / 8 + 1, 1), ck->nbits, false};
+	ck->seen = (struct udf_seen){calloc(ck->nbits / 8 + 1, 1), ck->nbits, false, NULL, 0};
 	if (!ck->seen.bits)
 		return -ENOMEM;
 	udf_seen_system_streams(fs, &ck->seen, ck->buf);

@@ -57,6 +57,12 @@ int udf_write_lvid(struct udf_fs *fs, bool open_)
 			 (uint32_t)(w->free_blocks > UINT32_MAX - 1 ? UINT32_MAX - 1 : w->free_blocks));
 		put_le32(b + LVID_FREE_SPACE + 4 * np, (uint32_t)w->plen);
 	}
+	if (np >= 2 && w->meta) { /* the metadata partition's entries */
+		uint32_t mfree, msize;
+		udf_meta_counts(fs, &mfree, &msize);
+		put_le32(b + LVID_FREE_SPACE + 4, mfree);
+		put_le32(b + LVID_FREE_SPACE + 4 * np + 4, msize);
+	}
 	if (liu >= LVIU_SIZE) {
 		uint8_t *iu = b + LVID_FREE_SPACE + 8 * np;
 		udf_put_impl_regid(iu + LVIU_IMPL_IDENT);

@@ -248,11 +248,14 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 			return why ? ro(fs, why) : rc;
 		}
 	}
-	if (fs->sf.revision > 0x0201)
-		return ro(fs, "UDF revisions 2.50 and 2.60 are read-only in pktfuse for now");
+	/* UDF 2.50+: a metadata partition (map 1) over the physical or sparable partition 0 */
+	bool meta = fs->nparts == 2 && fs->parts[1].kind == PART_META && fs->parts[1].phys == 0;
+	if (fs->sf.revision > 0x0201 && !meta)
+		return ro(fs, "UDF 2.50 and 2.60 volumes are written only with a metadata partition over one "
+			      "physical or sparable partition, or with a VAT");
 	if (fs->sf.revision < 0x0102)
 		return ro(fs, "UDF revisions before 1.02 are read-only in pktfuse");
-	if (fs->nparts != 1 || (fs->parts[0].kind != PART_PHYS && fs->parts[0].kind != PART_SPARABLE))
+	if ((fs->nparts != 1 && !meta) || (fs->parts[0].kind != PART_PHYS && fs->parts[0].kind != PART_SPARABLE))
 		return ro(fs, "only volumes with one physical or sparable partition are written");
 	struct part *p = &fs->parts[0];
 	if (p->access == 1 || p->access == 2)
@@ -327,6 +330,20 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 	w->tz = (int)(tm.tm_gmtoff / 60);
 	if (fs->next_uniq < 16)
 		fs->next_uniq = 16;
+	if (meta) {
+		int merr;
+		const char *reason = udf_meta_attach(fs, fs->lvid_type != 1, &merr);
+		if (reason) {
+			char mwhy[200]; /* the reason lives in the writer's state, freed by the detach */
+			snprintf(mwhy, sizeof(mwhy), "%.160s%s", reason, merr ? "" : ": mounted read-only");
+			udf_w_detach(fs);
+			if (merr) {
+				snprintf(err, errlen, "%s", mwhy);
+				return merr;
+			}
+			return ro(fs, mwhy);
+		}
+	}
 	if (fs->lvid_type != 1 && !fs->opts.no_recover) {
 		/* Not cleanly unmounted: check the tree before anything is allocated. */
 		int rc = udf_recover(fs);
@@ -338,6 +355,17 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 			}
 			return ro(fs,
 				  "the disc was not cleanly unmounted and its check found damage; mounted read-only");
+		}
+		long resynced = meta ? udf_meta_resync(fs) : 0;
+		if (resynced < 0) {
+			udf_w_detach(fs);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		if (resynced > 0) {
+			size_t len = strlen(fs->note);
+			snprintf(fs->note + len, sizeof(fs->note) - len, "; %ld blocks of the metadata mirror renewed",
+				 resynced);
 		}
 	}
 	udf_update_sf(fs);
@@ -351,6 +379,7 @@ void udf_w_detach(struct udf_fs *fs)
 	if (!w)
 		return;
 	udf_vat_detach(w);
+	udf_meta_detach(w);
 	free(w->sbd);
 	free(w->sbd_dirty);
 	free(w->pend);

@@ -292,9 +292,12 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 		n->lea = lea;
 		n->efe = efe;
 		n->fe_lbn = lbn;
+		/* with a metadata partition, only its file entries are written (udf_meta_write.c) */
+		bool meta_vol = fs->nparts == 2 && fs->parts[1].kind == PART_META;
 		n->ro_node =
 			indirect || le16(b + ICB_STRATEGY_TYPE) != 4 ||
-			(part != 0 && fs->parts[part].kind != PART_VIRTUAL) ||
+			(meta_vol ? fs->parts[part].kind != PART_META
+				  : part != 0 && fs->parts[part].kind != PART_VIRTUAL) ||
 			/* on write-once media only a file entry in the virtual partition can move */
 			(fs->parts[part].kind == PART_PHYS && fs->nparts == 2 && fs->parts[1].kind == PART_VIRTUAL);
 		n->uid_raw = le32(b + FE_UID);

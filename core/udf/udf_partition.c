@@ -49,6 +49,21 @@ int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf)
 	return fs->io.read(fs->io.ctx, off, len, buf);
 }
 
+int udf_meta_file_block(const struct udf_fs *fs, const struct node *m, uint16_t phys, uint32_t lbn, uint32_t *plbn)
+{
+	uint64_t off = (uint64_t)lbn * fs->bs;
+	if (!m || m->inline_data || off >= m->size)
+		return -EIO;
+	uint32_t lo = udf_ext_index(m, off);
+	if (lo >= m->next || m->ext[lo].type != 0 || off - m->ext[lo].file_off >= m->ext[lo].len)
+		return -EIO;
+	uint64_t b = m->ext[lo].lbn + (off - m->ext[lo].file_off) / fs->bs;
+	if (b > UINT32_MAX || m->ext[lo].part != phys)
+		return -EIO;
+	*plbn = (uint32_t)b;
+	return 0;
+}
+
 /* Partition-relative block → medium sector, through the sparing table where there is one. */
 int udf_map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sector)
 {
@@ -62,17 +77,9 @@ int udf_map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sect
 		p = &fs->parts[p->phys];
 	} else if (p->kind == PART_META) {
 		/* A block of the metadata partition is a block of the metadata file. */
-		struct node *m = p->meta;
-		uint64_t off = (uint64_t)lbn * fs->bs;
-		if (!m || m->inline_data || off >= m->size)
-			return -EIO;
-		uint32_t lo = udf_ext_index(m, off);
-		if (lo >= m->next || m->ext[lo].type != 0 || off - m->ext[lo].file_off >= m->ext[lo].len)
-			return -EIO;
-		uint64_t plbn = m->ext[lo].lbn + (off - m->ext[lo].file_off) / fs->bs;
-		if (plbn > UINT32_MAX || m->ext[lo].part != p->phys)
-			return -EIO;
-		lbn = (uint32_t)plbn;
+		int rc = udf_meta_file_block(fs, p->meta, p->phys, lbn, &lbn);
+		if (rc)
+			return rc;
 		p = &fs->parts[p->phys];
 	}
 	if (!p->have_pd || p->kind == PART_VIRTUAL || p->kind == PART_META)
@@ -213,6 +220,7 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 				p->kind = PART_META;
 				p->meta_loc = le32(m + MPMAP_FILE_LOC);
 				p->mirror_loc = le32(m + MPMAP_MIRROR_LOC);
+				p->mbm_loc = le32(m + MPMAP_BITMAP_LOC);
 			} else {
 				snprintf(err, errlen, "unknown UDF partition map type");
 				return -EIO;

@@ -11,12 +11,15 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* The node of the ICB a long_ad names; -EOPNOTSUPP outside partition 0 (a metadata or virtual one). */
+/* The node of the ICB a long_ad names; -EOPNOTSUPP outside partition 0 and a metadata partition (a
+ * virtual one). */
 static int icb_node(struct udf_fs *fs, const uint8_t *icb, struct node **out)
 {
-	if (le16(icb + LAD_PART) != 0)
+	uint16_t part = le16(icb + LAD_PART);
+
+	if (part >= fs->nparts || (part != 0 && fs->parts[part].kind != PART_META))
 		return -EOPNOTSUPP;
-	return udf_load_node(fs, 0, le32(icb + LAD_LBN), out);
+	return udf_load_node(fs, part, le32(icb + LAD_LBN), out);
 }
 
 /* True when a node owns ICBs of its own: an extended attribute file or a stream directory. */

@@ -269,7 +269,9 @@ void udf_read_lvid(struct udf_fs *fs, uint32_t loc, uint32_t len, uint8_t *buf)
 		uint64_t free_blocks = 0;
 		for (uint32_t i = 0; i < np && i < fs->nparts; i++) {
 			uint32_t f = le32(buf + LVID_FREE_SPACE + 4 * i);
-			if (f != 0xFFFFFFFFu)
+			/* a metadata partition's free blocks are inside its metadata file, which the
+			 * physical partition already counts as used: free space is where data can go */
+			if (f != 0xFFFFFFFFu && fs->parts[i].kind != PART_META)
 				free_blocks += f;
 		}
 		fs->sf.free_blocks = free_blocks;

@@ -177,7 +177,7 @@ bool udf_can_move_worn(const struct udf_fs *fs)
 	return fs->io.move_worn && spares_usable(fs) && fs->w && !fs->w->spares_gone;
 }
 
-int udf_barrier(struct udf_fs *fs)
+static int barrier_once(struct udf_fs *fs)
 {
 	if (recording(fs))
 		return udf_snap_barrier(fs);
@@ -190,5 +190,16 @@ int udf_barrier(struct udf_fs *fs)
 	int rc = fs->io.flush(fs->io.ctx);
 	if (rc == -EIO && udf_can_rescue(fs) && fs->io.rescue(fs->io.ctx, relocate_packet, fs) == 0)
 		rc = fs->io.flush(fs->io.ctx); /* the moved packets and the sparing tables, synced */
+	return rc;
+}
+
+int udf_barrier(struct udf_fs *fs)
+{
+	int rc = barrier_once(fs);
+
+	/* a metadata partition: what the metadata file got before this barrier now goes to the mirror,
+	 * so that at any moment one copy is a whole state (udf_meta_write.c) */
+	if (rc == 0 && (rc = udf_meta_mirror(fs)) == 1)
+		rc = barrier_once(fs);
 	return rc;
 }

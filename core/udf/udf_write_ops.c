@@ -262,7 +262,7 @@ static struct node *new_node(struct udf_fs *fs, uint32_t lbn, mode_t mode, uid_t
 	put_le32(h + (efe ? EFE_CHECKPOINT : FE_CHECKPOINT), 1); /* checkpoint */
 	n->efe = efe;
 	n->fe_lbn = lbn;
-	n->ino = udf_make_ino(fs->w->vat ? fs->w->vat->vpart : 0, lbn);
+	n->ino = udf_make_ino(udf_fe_part(fs), lbn);
 	n->file_type = udf_file_type_of(mode);
 	n->uniq = udf_take_uniq(fs);
 	n->uid_raw = (uint32_t)uid;
@@ -377,7 +377,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 		free(link);
 		goto out;
 	}
-	struct node *old = udf_node_find(fs, udf_make_ino(fs->w->vat ? fs->w->vat->vpart : 0, lbn));
+	struct node *old = udf_node_find(fs, udf_make_ino(udf_fe_part(fs), lbn));
 	if (old) {
 		/* a dead node whose block was freed by an earlier commit */
 		udf_node_remove(fs, old);
@@ -385,7 +385,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 	}
 	n = new_node(fs, lbn, mode, uid, gid);
 	if (!n) {
-		udf_free_later(fs, lbn, 1);
+		udf_free_in(fs, udf_fe_part(fs), lbn, 1);
 		free(link);
 		rc = -ENOMEM;
 		goto out;
@@ -415,7 +415,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 		rc = udf_dir_add(d, name, raw, (uint8_t)rl, n->ino, S_ISDIR(mode), (uint32_t)n->uniq);
 	if (rc) {
 		udf_free_extents(fs, n);
-		udf_free_later(fs, lbn, 1);
+		udf_free_in(fs, udf_fe_part(fs), lbn, 1);
 		udf_node_free(n);
 		n = NULL;
 		goto out;
@@ -483,8 +483,8 @@ static void free_own(struct udf_fs *fs, struct node *n)
 {
 	udf_free_extents(fs, n);
 	for (uint32_t i = 0; i < n->naed; i++)
-		udf_free_later(fs, n->aed[i], 1);
-	udf_free_later(fs, n->fe_lbn, 1);
+		udf_free_in(fs, udf_meta_part(fs), n->aed[i], 1);
+	udf_free_in(fs, udf_ino_part(n->ino), n->fe_lbn, 1);
 }
 
 static int nothing(void *ctx, struct node *a)

@@ -187,7 +187,7 @@ mkdir "$W/dir"
 refuse 1 "is a directory" "$W/dir"
 refuse 1 "No such file" "$W/none.img"
 truncate -s 48M "$W/bad"
-refuse 2 "--revision" "$W/bad" --revision 2.50
+refuse 2 "--revision" "$W/bad" --revision 2.61
 refuse 2 "--revision" "$W/bad" --revision=1.01
 refuse 1 "UDF 1.02 has no sparable partition: cdrw takes 1.50 or later" "$W/bad" --revision 1.02 --media cdrw
 refuse 1 "UDF 1.02 has no sparable partition: dvdrw takes 1.50 or later" "$W/bad" --revision 1.02 --media dvdrw

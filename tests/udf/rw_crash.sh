@@ -14,7 +14,8 @@ need_udftools
 CRASH_FILES=${CRASH_FILES:?CRASH_FILES must name the crash_files tool}
 SEEDS=${SEEDS:-20}
 KEEP_EVERY=${KEEP_EVERY:-4} # every 4th crashed image goes to the kernel
-LAYOUTS=("hd 2.01" "cdrw 2.01" "dvdrw 2.00" "hd 1.50")
+# LAYOUTS="media revision;..." (or ,): 2.50 and 2.60 (a metadata partition) are formatted by pktfuse
+IFS=";," read -r -a LAYOUTS <<< "${LAYOUTS:-hd 2.01;cdrw 2.01;dvdrw 2.00;hd 1.50}"
 mkdir -p "$T/mnt" "$T/kept"
 kept=()
 total=0
@@ -23,7 +24,14 @@ for seed in $(seq 1 "$SEEDS"); do
 	read -r media rev <<< "${LAYOUTS[$((seed % ${#LAYOUTS[@]}))]}"
 	what="seed $seed ($media UDF $rev)"
 	img="$T/img"
-	mk_udf "$img" 64M "$media" "$rev" 2048
+	case $rev in
+	2.5* | 2.6*)
+		rm -f "$img"
+		truncate -s 64M "$img"
+		"$PKTFUSE" format "$img" --media "$media" --revision "$rev" > /dev/null || fail "$what: pktfuse format failed"
+		;;
+	*) mk_udf "$img" 64M "$media" "$rev" 2048 ;;
+	esac
 	rm -f "$T/log"
 	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$media")"
 	pid=$(pid_of_mount "$T/mnt")
@@ -57,6 +65,9 @@ for seed in $(seq 1 "$SEEDS"); do
 	"$PKTFUSE" umount "$T/mnt" || fail "$what: unmount after the crash failed"
 	if [ "$mode" = rw ]; then
 		check_udfinfo "$img" "$what, after the crash and a clean unmount" > /dev/null
+		case $rev in # the check renewed the mirror; the bitmaps and the LVID agree
+		2.5* | 2.6*) python3 "$HERE/udf_meta_check.py" "$img" > "$T/mc" || fail "$what: $(cat "$T/mc")" ;;
+		esac
 		"$UDF_MANIFEST" "$img" > "$T/list" 2> "$T/err" || fail "$what: udf_manifest: $(head -3 "$T/err")"
 		grep -q '^F|./after-crash|' "$T/list" || fail "$what: the file written after the crash is not there"
 	else

@@ -67,10 +67,12 @@ python3 -c 'import os, sys; sys.exit(0 if os.statvfs(sys.argv[1]).f_flag & os.ST
 [ "$(sha256sum < "$img")" = "$sum" ] || fail "-o ro: the image changed"
 note "-o ro: read-only, image unchanged"
 
-# D. UDF 2.50 and 2.60: mounted read-only, with a message saying so on the terminal; the image is
-# not touched.  (mkudffs makes 2.50+ only for write-once media: the 2.50 image is a mkudffs 2.01 one
-# moved into a metadata partition by udf_make_meta, the 2.60 one mkudffs's BD-R layout: a VAT volume,
-# which pktfuse writes, but an image of the whole disc, so full, with its VAT short of the end.)
+# D. UDF 2.50 and 2.60 volumes pktfuse does not write: mounted read-only, with a message saying so
+# on the terminal; the image is not touched.  (mkudffs makes 2.50+ only for write-once media: the
+# 2.50 image is a mkudffs 2.01 one moved into a metadata partition by udf_make_meta, which leaves
+# the metadata file's blocks free in the space bitmap and records no metadata bitmap, the 2.60 one
+# mkudffs's BD-R layout: a VAT volume, which pktfuse writes, but an image of the whole disc, so
+# full, with its VAT short of the end.)
 UDF_MAKE_META=${UDF_MAKE_META:?UDF_MAKE_META must name the udf_make_meta tool}
 mk_udf "$T/r201.img" 32M hd 2.01 2048
 "$UDF_MAKE_META" "$T/r201.img" "$T/r250.img" > /dev/null

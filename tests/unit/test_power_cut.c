@@ -7,7 +7,9 @@
  * or (torn) in part.  Then the disc the cut left is mounted: every file synced before the cut is intact,
  * the disc is writable, and emptied it has all its space (the checks of udf_model.h).
  *
- * Environment: SEED=N CUT=N [MEDIA=cdrw|dvd+rw] [TORN=0|1] replays one run; SEEDS=N and CUTS=N widen
+ * Environment: SEED=N CUT=N [MEDIA=cdrw|dvd+rw|bd-re] [TORN=0|1] replays one run (bd-re: UDF 2.50 with a
+ * metadata partition, whose mirror the mount after the session that follows the cut compares; the
+ * others 2.01); SEEDS=N and CUTS=N widen
  * the sweep (seeds per medium, cut points per seed); VERBOSE=1 names each run.
  */
 #define _GNU_SOURCE
@@ -34,9 +36,11 @@ static const char *run_what = ""; /* the run under way, for messages: its seed, 
 struct medium {
 	const char *profile;
 	enum udf_media media;
+	unsigned revision; /* 2.50: a metadata partition, its mirror written after each barrier */
 };
 
-static const struct medium media[] = {{"cdrw", UDF_MEDIA_CDRW}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW}};
+static const struct medium media[] = {
+	{"cdrw", UDF_MEDIA_CDRW, 0x0201}, {"dvd+rw", UDF_MEDIA_DVDPLUSRW, 0x0201}, {"bd-re", UDF_MEDIA_BDRE, 0x0250}};
 
 /* The stack a mount of the files view builds: emulated drive → MMC backend → packet cache → engine. */
 struct stack {
@@ -125,7 +129,7 @@ static uint64_t make_disc(const struct medium *m, const char *src)
 	ck_assert_msg(mmc_cmd_format(src, &fo, err, sizeof(err)) == 0, "%s", err);
 	snprintf(s.src, sizeof(s.src), "%s", src);
 	stack_open(&s);
-	struct udf_format_opts uo = {.revision = 0x0201, .media = m->media, .uid = 0, .gid = 0};
+	struct udf_format_opts uo = {.revision = m->revision, .media = m->media, .uid = 0, .gid = 0};
 	if (m->media == UDF_MEDIA_CDRW)
 		uo.packet_len = s.dev->geo.packet_sectors;
 	ck_assert_msg(udf_format(&uo, io_write, s.cache, s.dev->geo.sector_count * PKT_SECTOR_SIZE, err, sizeof(err)) ==

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "udf.h"
+#include "udf_desc.h"
 #include "udf_format.h"
 #include "udf_model.h"
 
@@ -40,6 +41,7 @@ struct mem {
 	uint8_t *cut; /* the medium after the power cut */
 	unsigned pkt; /* 2048-byte sectors per packet, as the packet cache counts them */
 	uint64_t rng;
+	unsigned long writes; /* write calls */
 };
 
 static void pend_clear(struct mem *m)
@@ -97,6 +99,7 @@ static int mem_write(void *ctx, uint64_t off, size_t len, const void *buf)
 	if (off + len > m->size)
 		return -EIO;
 	m->calls++;
+	m->writes++;
 	if (!m->crashed && m->crash_at && m->calls == m->crash_at)
 		power_cut(m);
 	memcpy(m->cur + off, buf, len);
@@ -185,6 +188,90 @@ static struct udf_fs *mount_mem(struct mem *m)
 	return fs;
 }
 
+/* The extents (up to 8) of the metadata partition's file of type ftype whose Extended File Entry is
+ * at partition block lbn of a durable image d: blocks of the partition from pstart. */
+static unsigned meta_file_extents(const uint8_t *d, uint32_t bs, uint32_t pstart, uint32_t lbn, uint8_t ftype,
+				  uint32_t ext[][2])
+{
+	const uint8_t *fe = d + (uint64_t)(pstart + lbn) * bs;
+	unsigned n = 0;
+
+	ck_assert_int_eq(udf_tag_check(fe, bs, lbn), TAG_EFE);
+	ck_assert_int_eq(fe[ICB_FILE_TYPE], ftype);
+	for (uint32_t o = 0; o < le32(fe + EFE_AD_LEN) && n < 8; o += SAD_SIZE, n++) {
+		const uint8_t *ad = fe + EFE_SIZE + le32(fe + EFE_EA_LEN) + o;
+		ext[n][0] = le32(ad + SAD_POS);
+		ext[n][1] = (le32(ad + AD_LEN) & AD_LEN_MASK) / bs;
+	}
+	return n;
+}
+
+/* Where a metadata-partition image d keeps its partition and the entries of its three files. */
+struct meta_where {
+	uint32_t pstart, meta, mirror, bitmap;
+};
+
+static struct meta_where meta_where(const uint8_t *d, uint32_t bs)
+{
+	const uint8_t *a = d + AVDP_SECTOR * (uint64_t)bs;
+	uint32_t loc = le32(a + AVDP_MAIN_VDS + EXT_LOC);
+	struct meta_where w = {0};
+
+	for (uint32_t i = 0; i < 16; i++) {
+		const uint8_t *v = d + (uint64_t)(loc + i) * bs;
+		int tag = udf_tag_check(v, bs, loc + i);
+		if (tag == TAG_PD)
+			w.pstart = le32(v + PD_START);
+		if (tag == TAG_LVD) {
+			const uint8_t *map = v + LVD_PARTITION_MAPS + v[LVD_PARTITION_MAPS + PMAP_LENGTH];
+			w.meta = le32(map + MPMAP_FILE_LOC);
+			w.mirror = le32(map + MPMAP_MIRROR_LOC);
+			w.bitmap = le32(map + MPMAP_BITMAP_LOC);
+		}
+	}
+	ck_assert_msg(w.pstart && w.meta && w.mirror, "no metadata partition");
+	return w;
+}
+
+/* Whether block k of the metadata partition is in use, by the metadata bitmap file of image d. */
+static bool meta_used(const uint8_t *d, uint32_t bs, const struct meta_where *w, uint32_t k)
+{
+	const uint8_t *fe = d + (uint64_t)(w->pstart + w->bitmap) * bs;
+	const uint8_t *sbd = d + (uint64_t)(w->pstart + le32(fe + EFE_SIZE + SAD_POS)) * bs;
+
+	return !(sbd[SBD_BITMAP + k / 8] >> (k % 8) & 1);
+}
+
+/* UDF 2.50+: the mirror on the medium (what a power cut would leave) holds exactly the metadata
+ * file's blocks (used_only: those the metadata bitmap calls used, as after a check that renewed
+ * the mirror). */
+static void check_mirror_of(const struct mem *m, uint32_t bs, const char *when, uint64_t seed, bool used_only)
+{
+	const uint8_t *d = m->dur;
+	struct meta_where w = meta_where(d, bs);
+	uint32_t pstart = w.pstart, meta = w.meta, mirror = w.mirror, k0 = 0;
+
+	uint32_t me[8][2], mi[8][2];
+	unsigned nme = meta_file_extents(d, bs, pstart, meta, 250, me);
+	unsigned nmi = meta_file_extents(d, bs, pstart, mirror, 251, mi);
+	ck_assert_uint_eq(nme, nmi);
+	for (unsigned e = 0; e < nme; e++) {
+		ck_assert_uint_eq(me[e][1], mi[e][1]);
+		for (uint32_t k = 0; k < me[e][1]; k++)
+			ck_assert_msg((used_only && !meta_used(d, bs, &w, k0 + k)) ||
+					      memcmp(d + (uint64_t)(pstart + me[e][0] + k) * bs,
+						     d + (uint64_t)(pstart + mi[e][0] + k) * bs, bs) == 0,
+				      "seed %llu, %s: the mirror differs at block %u of the metadata file",
+				      (unsigned long long)seed, when, k0 + k);
+		k0 += me[e][1];
+	}
+}
+
+static void check_mirror(const struct mem *m, uint32_t bs, const char *when, uint64_t seed)
+{
+	check_mirror_of(m, bs, when, seed, false);
+}
+
 static void run_model_bs(enum udf_media media, unsigned rev, uint64_t seed, uint32_t bs)
 {
 	struct mem m;
@@ -197,12 +284,17 @@ static void run_model_bs(enum udf_media media, unsigned rev, uint64_t seed, uint
 	for (int round = 0; round < 4; round++) {
 		for (int k = 0; k < 60; k++) {
 			random_op(fs, &md, &rng, NULL);
-			if (rnd(&rng) % 16 == 0)
+			if (rnd(&rng) % 16 == 0) {
 				ck_assert_int_eq(udf_sync(fs), 0);
+				if (rev >= 0x0250)
+					check_mirror(&m, bs, "after a commit", seed);
+			}
 		}
 		check_model(fs, &md, "before remount");
 		ck_assert_int_eq(udf_close(fs), 0);
 		udf_unmount(fs);
+		if (rev >= 0x0250)
+			check_mirror(&m, bs, "after unmount", seed);
 		fs = mount_mem(&m);
 		ck_assert_str_eq(udf_mount_note(fs), ""); /* closed cleanly: no check needed */
 		check_model(fs, &md, "after remount");
@@ -268,6 +360,26 @@ START_TEST(model_cdrw_201)
 {
 	for (uint64_t seed = 100; seed <= 106; seed++)
 		run_model(UDF_MEDIA_CDRW, 0x0201, seed);
+}
+END_TEST
+
+/* UDF 2.50 and 2.60 with a metadata partition (plain, sparable, and blocks of 512 and 4096): the mirror
+ * equals the metadata file after every commit and unmount. */
+START_TEST(model_meta_250_260)
+{
+	static const struct {
+		enum udf_media media;
+		unsigned rev;
+		uint32_t bs;
+	} runs[] = {{UDF_MEDIA_HD, 0x0250, 2048},    {UDF_MEDIA_BDRE, 0x0260, 2048}, {UDF_MEDIA_CDRW, 0x0250, 2048},
+		    {UDF_MEDIA_DVDRW, 0x0260, 2048}, {UDF_MEDIA_HD, 0x0250, 512},    {UDF_MEDIA_HD, 0x0260, 4096}};
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		for (uint64_t seed = 400 + r * 10; seed < 400 + r * 10 + 6; seed++) {
+			fprintf(stderr, "model_meta_250_260: UDF %x, %u-byte blocks, seed %llu\n", runs[r].rev,
+				runs[r].bs, (unsigned long long)seed);
+			run_model_bs(runs[r].media, runs[r].rev, seed, runs[r].bs);
+		}
+	}
 }
 END_TEST
 
@@ -346,6 +458,223 @@ static void run_cut(enum udf_media media, uint64_t seed)
 	model_free(&md);
 	mem_free(&m);
 }
+
+/* UDF 2.50: a power cut at a random medium write.  Through the mirror alone (the metadata file's entry
+ * damaged, read-only) every file synced before the cut reads intact; then the disc as the cut left it
+ * gets the check after an unclean shutdown (both bitmaps rebuilt, the mirror renewed where it
+ * differs) and the checks of udf_model.h: synced files intact, another session, a clean close, and
+ * emptied it has a fresh disc's space; the mirror then equals the metadata file. */
+static void run_cut_meta(uint64_t seed)
+{
+	struct mem m;
+	struct model md, synced;
+	uint64_t rng = seed * 104729 + 5;
+
+	fprintf(stderr, "power_cut_meta_250: seed %llu\n", (unsigned long long)seed);
+	mem_init(&m, 24, UDF_MEDIA_HD, 0x0250, seed);
+	struct udf_fs *fs = mount_mem(&m);
+	model_setup(fs, &md);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	m.crash_at = m.calls + 1 + (long)(rnd(&rng) % 400);
+	bool touched[MAXF] = {false};
+	memset(&synced, 0, sizeof(synced));
+	for (int k = 0; k < 120 && !m.crashed; k++) {
+		random_op(fs, &md, &rng, touched);
+		if (rnd(&rng) % 8 == 0) {
+			ck_assert_int_eq(udf_sync(fs), 0);
+			if (!m.crashed)
+				model_snapshot(&synced, &md, touched);
+		}
+	}
+	udf_unmount(fs);
+	if (!m.cut) {
+		m.cut = malloc(m.size);
+		memcpy(m.cut, m.dur, m.size);
+	}
+	pend_clear(&m);
+	m.crashed = false;
+	m.crash_at = 0;
+	/* the mirror alone: the metadata file's entry damaged, so the reader takes the mirror */
+	struct meta_where w = meta_where(m.cut, BS);
+	memcpy(m.cur, m.cut, m.size);
+	memcpy(m.dur, m.cut, m.size);
+	m.cur[(uint64_t)(w.pstart + w.meta) * BS + FE_UID] ^= 0xFF;
+	struct udf_io io = {.read = mem_read,
+			    .write = mem_write,
+			    .flush = mem_flush,
+			    .ctx = &m,
+			    .size = m.size,
+			    .packet_blocks = m.pkt};
+	struct udf_mount_opts mo = {.uid = 0, .gid = 0};
+	char err[256], why[256], when[128];
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "seed %llu: mount through the mirror: %s",
+		      (unsigned long long)seed, err);
+	ck_assert_msg(!udf_writable(fs, why, sizeof(why)) && strstr(why, "its mirror was read"),
+		      "seed %llu: through the mirror: %s", (unsigned long long)seed, why);
+	snprintf(when, sizeof(when), "seed %llu, through the mirror", (unsigned long long)seed);
+	for (int i = 0; i < MAXF; i++)
+		if (synced.f[i].live && !touched[i])
+			check_file(fs, md.dir_ino[synced.f[i].dir], synced.f[i].name, synced.f[i].data,
+				   synced.f[i].size, when);
+	udf_unmount(fs);
+	/* the disc as the cut left it */
+	memcpy(m.cur, m.cut, m.size);
+	memcpy(m.dur, m.cut, m.size);
+	pend_clear(&m);
+	struct mem fresh;
+	struct udf_statfs fresh_sf;
+	mem_init(&fresh, 24, UDF_MEDIA_HD, 0x0250, seed);
+	fs = mount_mem(&fresh);
+	udf_statfs(fs, &fresh_sf);
+	udf_unmount(fs);
+	mem_free(&fresh);
+	snprintf(when, sizeof(when), "seed %llu", (unsigned long long)seed);
+	struct cut_disc d = {.mount = cut_mount,
+			     .unmount = cut_unmount,
+			     .ctx = &m,
+			     .fresh_free_blocks = fresh_sf.free_blocks,
+			     .what = when};
+	model_check_after_cut(&d, &md, &synced, touched, &rng);
+	check_mirror_of(&m, BS, "after the session that followed the cut", seed, true);
+	model_free(&synced);
+	model_free(&md);
+	mem_free(&m);
+}
+
+START_TEST(power_cut_meta_250)
+{
+	for (uint64_t seed = 2000; seed <= 2040; seed++)
+		run_cut_meta(seed);
+}
+END_TEST
+
+/* A full metadata partition: a new file gets ENOSPC although data blocks are free; after deletions it
+ * is created (the operation commits, so that the freed file entries can be used again), and the
+ * volume stays sound across a remount. */
+START_TEST(meta_partition_full)
+{
+	struct mem m;
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0250, 31);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t ino, root = udf_root_ino(fs);
+	struct stat st;
+	char name[32];
+	int n = 0, rc = 0;
+	struct udf_statfs sf0;
+	udf_statfs(fs, &sf0);
+	ck_assert_msg(sf0.free_entries > 100, "room for %llu file entries", (unsigned long long)sf0.free_entries);
+	while (n < 5000 && (rc = udf_create(fs, root, (snprintf(name, sizeof(name), "f%04d", n), name), S_IFREG | 0644,
+					    0, 0, NULL, &ino, &st)) == 0)
+		n++;
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_msg(n > 100 && n < 5000, "%d files fit", n);
+	struct udf_statfs sf;
+	udf_statfs(fs, &sf);
+	ck_assert_uint_eq(sf.free_entries, 0); /* df -i says full */
+	ck_assert_msg(sf.free_blocks > 1000, "only %llu data blocks free", (unsigned long long)sf.free_blocks);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "f%04d", i);
+		ck_assert_int_eq(udf_unlink(fs, root, name), 0);
+	}
+	ck_assert_int_eq(udf_create(fs, root, "again", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 5, "again"), 5);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	check_mirror(&m, BS, "full", 31);
+	fs = mount_mem(&m);
+	ck_assert_int_eq(udf_lookup(fs, root, "again", &ino, &st), 0);
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_int_eq(count_entries(fs, root), n - 20 + 1);
+	udf_unmount(fs);
+	mem_free(&m);
+}
+END_TEST
+
+/* Hostile UDF 2.50 volumes whose metadata partition does not verify: mounted, read, never written. */
+START_TEST(meta_not_verified_not_written)
+{
+	static const struct {
+		const char *damage, *why;
+	} cases[] = {{"mirror block", "differ at block 0"},
+		     {"bitmap: FSD free", "calls block 0 of the file set free"},
+		     {"bitmap: a used block free", "disagrees with the integrity descriptor"},
+		     {"mirror entry", "metadata mirror file is missing or damaged"},
+		     {"metadata file entry", "(its mirror was read)"},
+		     {"bitmap file entry", "metadata bitmap file is missing or damaged"},
+		     {"mirror shorter", "differ in size"}};
+	struct mem good;
+	mem_init(&good, 8, UDF_MEDIA_HD, 0x0250, 21);
+	struct udf_fs *fs = mount_mem(&good);
+	uint64_t ino, dino;
+	struct stat st;
+	ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), "d", S_IFDIR | 0755, 0, 0, NULL, &dino, &st), 0);
+	ck_assert_int_eq(udf_create(fs, dino, "f", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 5, "hello"), 5);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	struct meta_where w = meta_where(good.dur, BS);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct mem m = good;
+		m.cur = malloc(good.size);
+		m.dur = malloc(good.size);
+		m.pend = NULL;
+		m.npend = m.cap = 0;
+		m.cut = NULL;
+		memcpy(m.cur, good.dur, good.size);
+		uint8_t *mirror_fe = m.cur + (uint64_t)(w.pstart + w.mirror) * BS;
+		uint8_t *bm_fe = m.cur + (uint64_t)(w.pstart + w.bitmap) * BS;
+		uint8_t *bm = m.cur + (uint64_t)(w.pstart + le32(bm_fe + EFE_SIZE + SAD_POS)) * BS;
+		switch (c) {
+		case 0:
+			m.cur[(uint64_t)(w.pstart + le32(mirror_fe + EFE_SIZE + SAD_POS)) * BS + 100] ^= 1;
+			break;
+		case 1:
+			bm[SBD_BITMAP] |= 1;
+			break;
+		case 2:
+			bm[SBD_BITMAP + 4] |= 1; /* block 32: the root's entry */
+			break;
+		case 3:
+			mirror_fe[FE_UID] ^= 1;
+			break;
+		case 4:
+			m.cur[(uint64_t)(w.pstart + w.meta) * BS + FE_UID] ^= 1;
+			break;
+		case 5:
+			bm_fe[FE_UID] ^= 1;
+			break;
+		default:
+			put_le64(mirror_fe + FE_INFO_LENGTH, le64(mirror_fe + FE_INFO_LENGTH) - 32 * BS);
+			put_le64(mirror_fe + EFE_OBJECT_SIZE, le64(mirror_fe + EFE_OBJECT_SIZE) - 32 * BS);
+			put_le32(mirror_fe + EFE_SIZE + AD_LEN, le32(mirror_fe + EFE_SIZE + AD_LEN) - 32 * BS);
+			udf_tag_finish(mirror_fe, BS);
+		}
+		memcpy(m.dur, m.cur, good.size);
+		m.writes = 0;
+		struct udf_io io = {.read = mem_read,
+				    .write = mem_write,
+				    .flush = mem_flush,
+				    .ctx = &m,
+				    .size = m.size,
+				    .packet_blocks = m.pkt};
+		struct udf_mount_opts mo = {.uid = 0, .gid = 0};
+		char err[256], why[256];
+		ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "%s: %s", cases[c].damage, err);
+		ck_assert_msg(!udf_writable(fs, why, sizeof(why)), "%s: writable", cases[c].damage);
+		ck_assert_msg(strstr(why, cases[c].why), "%s: read-only because: %s", cases[c].damage, why);
+		uint64_t dd;
+		ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "d", &dd, &st), 0);
+		ck_assert_int_eq(udf_create(fs, dd, "g", S_IFREG | 0644, 0, 0, NULL, &ino, &st), -EROFS);
+		udf_close(fs);
+		udf_unmount(fs);
+		ck_assert_msg(memcmp(m.cur, m.dur, m.size) == 0 && m.writes == 0, "%s: the disc was written",
+			      cases[c].damage);
+		free(m.cur);
+		free(m.dur);
+	}
+	mem_free(&good);
+}
+END_TEST
 
 START_TEST(power_cut_hd)
 {
@@ -830,9 +1159,13 @@ int main(void)
 	tcase_add_test(tc, model_hd_201);
 	tcase_add_test(tc, model_cdrw_201);
 	tcase_add_test(tc, model_102_150_200);
+	tcase_add_test(tc, model_meta_250_260);
 	tcase_add_test(tc, model_block_sizes);
 	tcase_add_test(tc, power_cut_hd);
 	tcase_add_test(tc, power_cut_cdrw);
+	tcase_add_test(tc, power_cut_meta_250);
+	tcase_add_test(tc, meta_not_verified_not_written);
+	tcase_add_test(tc, meta_partition_full);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -16,7 +16,9 @@
 struct udf_seen {
 	uint8_t *bits;
 	uint64_t nbits;
-	bool no_reclaim; /* something owns blocks the walk does not follow: nothing unseen is provably free */
+	bool no_reclaim;       /* something owns blocks the walk does not follow: nothing unseen is provably free */
+	struct udf_seen *meta; /* a metadata partition's blocks (map mpart), else NULL */
+	uint16_t mpart;
 };
 
 static inline bool udf_seen_has(const struct udf_seen *s, uint64_t b)

@@ -56,6 +56,7 @@ struct part {
 	uint64_t vat_next_uniq;
 	uint16_t phys;
 	uint32_t meta_loc, mirror_loc; /* metadata: the metadata file and its mirror in `phys` */
+	uint32_t mbm_loc;	       /* metadata: the metadata bitmap file in `phys`, FFFFFFFFh: none */
 	struct node *meta;	       /* metadata: the file whose extents map this partition */
 };
 
@@ -173,6 +174,9 @@ struct udf_fs {
 uint64_t udf_make_ino(uint16_t part, uint32_t lbn);
 int udf_read_bytes(struct udf_fs *fs, uint64_t off, size_t len, void *buf);
 int udf_map_block(struct udf_fs *fs, uint16_t pref, uint32_t lbn, uint64_t *sector);
+/* Block lbn of a metadata partition as a block of partition phys, through the extents of m (the
+ * metadata file or its mirror): 0, or -EIO when m does not record it. */
+int udf_meta_file_block(const struct udf_fs *fs, const struct node *m, uint16_t phys, uint32_t lbn, uint32_t *plbn);
 int udf_read_lb(struct udf_fs *fs, uint16_t pref, uint32_t lbn, void *buf);
 struct node *udf_node_find(struct udf_fs *fs, uint64_t ino);
 void udf_node_insert(struct udf_fs *fs, struct node *n);

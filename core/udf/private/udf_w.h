@@ -74,9 +74,10 @@ struct commit_snap {
 	int rc;	     /* the first failure; what is left is not run */
 	struct snap_node *nodes;
 	size_t nnodes;
-	size_t npend;	 /* the first npend entries of w->pend become allocatable when it succeeds */
-	bool io_stopped; /* under fs->io_lock: the run without fs->lock is over (fs->io_cv) */
-	bool finished;	 /* under fs->lock */
+	size_t npend;	   /* the first npend entries of w->pend become allocatable when it succeeds */
+	size_t meta_npend; /* the same of the metadata partition's pending frees (udf_meta_space) */
+	bool io_stopped;   /* under fs->io_lock: the run without fs->lock is over (fs->io_cv) */
+	bool finished;	   /* under fs->lock */
 };
 
 struct udf_w {
@@ -108,7 +109,8 @@ struct udf_w {
 	int tz;		    /* minutes east of UTC, for timestamps */
 	uint8_t *buf;	    /* one block of scratch */
 	uint8_t *buf2;
-	struct udf_vat_w *vat; /* write-once media, else NULL */
+	struct udf_vat_w *vat;	 /* write-once media, else NULL */
+	struct udf_meta_w *meta; /* a metadata partition (UDF 2.50+, udf_meta_write.c), else NULL */
 
 	struct commit_snap *snap; /* the commit running (encoded or sending), NULL when none */
 };
@@ -147,11 +149,17 @@ bool udf_can_move_worn(const struct udf_fs *fs);
 /* udf_alloc.c */
 bool udf_bm_is_free(const struct udf_w *w, uint64_t b);
 void udf_bm_mark(struct udf_fs *fs, uint64_t b, bool free_);
+/* udf_bm_mark in the bitmap of space bw (the partition's, or the metadata partition's) */
+void udf_space_mark(struct udf_fs *fs, struct udf_w *bw, uint64_t b, bool free_);
 uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to);
 uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max);
 void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
 int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got);
+/* A run of exactly nb free blocks anywhere (of the space flags choose), or -ENOSPC. */
+int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lbn);
 int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n);
+/* udf_free_later of blocks of partition map part (the metadata partition's or the physical one's). */
+int udf_free_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n);
 void udf_free_extents(struct udf_fs *fs, const struct node *n);
 /* udf_streams.c: what a file entry owns besides its data, its extended attribute file and its stream
  * directory with the streams in it (UDF 3.3.4, 3.3.5).  visit gets each of their nodes and stops
@@ -161,7 +169,7 @@ typedef int (*udf_visit_fn)(void *ctx, struct node *a);
 int udf_for_attached(struct udf_fs *fs, const struct node *n, udf_visit_fn visit, void *ctx);
 /* The stream directory at icb (a long_ad) and its streams, as udf_for_attached. */
 int udf_for_stream_dir(struct udf_fs *fs, const uint8_t *icb, udf_visit_fn visit, void *ctx);
-void udf_apply_frees(struct udf_fs *fs, size_t count);
+void udf_apply_frees(struct udf_fs *fs, size_t count, size_t meta_count);
 void udf_update_sf(struct udf_fs *fs);
 int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fid_bytes);
 
@@ -245,6 +253,34 @@ uint64_t udf_vat_keep(const struct udf_fs *fs);
 uint64_t udf_vat_avail(struct udf_fs *fs);
 void udf_vat_update_sf(struct udf_fs *fs);
 uint16_t udf_ino_part(uint64_t ino);
+
+/* udf_meta_write.c: a metadata partition (UDF 2.50+).  Its blocks (file entries, directories,
+ * continuation blocks: ALLOC_META) come from the metadata bitmap, are written to the metadata file
+ * and, after the next barrier, to its mirror (udf_barrier), so that either copy is a whole state. */
+/* NULL when the metadata partition verifies, else why not (valid until udf_meta_detach).
+ * unclean: the integrity descriptor says open; the copies are compared by udf_meta_resync instead,
+ * after the check (udf_recover) has fixed the metadata bitmap. */
+const char *udf_meta_attach(struct udf_fs *fs, bool unclean, int *err);
+/* After the check: blocks in use where the mirror differs from the metadata file get the metadata
+ * file's contents (written at the next barrier); returns how many, or -ENOMEM. */
+long udf_meta_resync(struct udf_fs *fs);
+struct udf_seen;
+/* The metadata, mirror and metadata bitmap files' entries and extents, seen in use. */
+void udf_meta_seen_files(struct udf_fs *fs, struct udf_seen *s);
+void udf_meta_detach(struct udf_w *w);
+/* The allocator's state of the metadata partition (the bitmap fields of a struct udf_w). */
+struct udf_w *udf_meta_space(struct udf_w *w);
+/* Where ALLOC_META blocks live: the metadata partition's map, else 0; and new file entries. */
+uint16_t udf_meta_part(const struct udf_fs *fs);
+uint16_t udf_fe_part(const struct udf_fs *fs);
+/* Writes n blocks of partition map part from lbn: the metadata file's (the mirror's later) or the
+ * physical partition's. */
+int udf_write_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n, const uint8_t *buf);
+/* Blocks written to the metadata file since the last barrier go to the mirror: 1 when some did. */
+int udf_meta_mirror(struct udf_fs *fs);
+int udf_meta_write_bitmap(struct udf_fs *fs);
+/* The metadata partition's free blocks and size, for the integrity descriptor. */
+void udf_meta_counts(const struct udf_fs *fs, uint32_t *free_blocks, uint32_t *size);
 
 /* udf_mount.c */
 int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err, size_t errlen);

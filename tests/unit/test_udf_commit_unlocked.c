@@ -212,6 +212,9 @@ static void check_file(struct udf_fs *fs, uint64_t dir, const char *name, const 
 	ck_assert_str_eq(buf, text);
 }
 
+/* 2.01 (one partition) and 2.50 (file entries and directories in a metadata partition, mirrored) */
+static const unsigned revisions[] = {0x0201, 0x0250};
+
 START_TEST(test_cached_ops_while_commit_blocks)
 {
 	struct medium m = {.data = calloc(1, DISC)};
@@ -220,7 +223,7 @@ START_TEST(test_cached_ops_while_commit_blocks)
 	ck_assert_ptr_nonnull(m.data);
 	pthread_mutex_init(&m.mu, NULL);
 	pthread_cond_init(&m.cv, NULL);
-	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	struct udf_format_opts fo = {.revision = revisions[_i], .media = UDF_MEDIA_CDRW};
 	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
 
 	struct udf_fs *fs = mount_it(&m);
@@ -309,7 +312,7 @@ START_TEST(test_failed_commit_stays_dirty)
 	ck_assert_ptr_nonnull(m.data);
 	pthread_mutex_init(&m.mu, NULL);
 	pthread_cond_init(&m.cv, NULL);
-	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	struct udf_format_opts fo = {.revision = revisions[_i], .media = UDF_MEDIA_CDRW};
 	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
 	struct udf_fs *fs = mount_it(&m);
 	uint64_t root = udf_root_ino(fs), dir;
@@ -401,7 +404,7 @@ START_TEST(test_space_during_blocked_commit)
 	ck_assert_ptr_nonnull(m.data);
 	pthread_mutex_init(&m.mu, NULL);
 	pthread_cond_init(&m.cv, NULL);
-	struct udf_format_opts fo = {.revision = 0x0201, .media = UDF_MEDIA_CDRW};
+	struct udf_format_opts fo = {.revision = revisions[_i], .media = UDF_MEDIA_CDRW};
 	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
 	struct udf_fs *fs = mount_it(&m);
 	uint64_t root = udf_root_ino(fs), dir;
@@ -458,9 +461,9 @@ int main(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_set_timeout(tc, 4 * WAIT_S + 60);
-	tcase_add_test(tc, test_cached_ops_while_commit_blocks);
-	tcase_add_test(tc, test_failed_commit_stays_dirty);
-	tcase_add_test(tc, test_space_during_blocked_commit);
+	tcase_add_loop_test(tc, test_cached_ops_while_commit_blocks, 0, 2);
+	tcase_add_loop_test(tc, test_failed_commit_stays_dirty, 0, 2);
+	tcase_add_loop_test(tc, test_space_during_blocked_commit, 0, 2);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

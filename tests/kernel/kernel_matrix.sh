@@ -6,12 +6,15 @@
 # other cell:
 #   1. pktfuse format; the files view writes the rwlib tree (and device nodes); a remount and
 #      udf_manifest read exactly what the mount showed (2.50/2.60: the metadata copies verify);
-#   2. one boot for all cells: the kernel lists each tree exactly as pktfuse did; at <= 2.01 it
-#      changes the tree (tests/kernel/roundtrip_guest.sh) and lists what it left; at 2.50/2.60 it
-#      must mount read-only although asked to write, and leave the image byte for byte as it was;
+#   2. one boot for all cells (MATRIX_JOBS boots side by side): the kernel lists each tree exactly
+#      as pktfuse did; at <= 2.01 it changes the tree (tests/kernel/roundtrip_guest.sh) and lists
+#      what it left; at 2.50/2.60 it must mount read-only although asked to write, and leave the
+#      image byte for byte as it was;
 #   3. pktfuse (the mount and udf_manifest) reads the kernel's result exactly and changes it again;
-#   4. a second boot: the kernel lists pktfuse's changes exactly.
-# One line per cell at the end.  MATRIX_CELLS="layout rev bs;..." limits the run to some cells.
+#   4. a second boot (MATRIX_JOBS side by side): the kernel lists pktfuse's changes exactly.
+# One line per cell at the end.  MATRIX_JOBS (default 2, one per core) cells are worked at once;
+# MATRIX_CELLS="layout rev bs;..." limits the run to some cells; MATRIX_DEBUG=DIR keeps each job's
+# scratch directory there, with a trace of it.
 . "$(dirname "$0")/../e2e/lib.sh"
 need_root
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +23,7 @@ need_udftools
 command -v qemu-system-x86_64 > /dev/null || { echo "SKIP: qemu-system-x86 is not installed"; exit $SKIP; }
 . "$HERE/roundtrip_lib.sh"
 SECONDS=0
+IMAGES=$T # the cells' images, and what was listed from them ($T changes in the jobs)
 
 declare -A result # cell → what happened to it (its first failure, or the steps it passed)
 cell_failed() {   # cell_failed CELL STEP MESSAGE
@@ -79,81 +83,162 @@ for rev in 1.02 1.50 2.00 2.01 2.50 2.60; do
 done
 [ "${#cells[@]}" -gt 0 ] || fail "no cell to write"
 
+# Cells are worked MATRIX_JOBS at a time (2 by default, one per core; 1: one after another), each in
+# a subshell with a scratch directory of its own (the rwlib and roundtrip_lib functions keep their
+# files in $T): what it found goes back through that directory.
+JOBS=${MATRIX_JOBS:-2}
+# The trees are smaller than the other round trips' (100 small files in a directory, 150 made by the
+# kernel, still more than a block of entries at 4096 bytes): listing them costs most of the time
+export MANY_FILES=100
+KERNEL_FILES=150
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || fail "MATRIX_JOBS must be a positive number"
+job_dir() { echo "$T/job-${1// /-}"; } # job_dir CELL
+# in_jobs STEP FUNCTION CELL...: FUNCTION CELL for each CELL, JOBS at once; a problem it reports, or
+# its failure, becomes the cell's failure at STEP
+in_jobs() {
+	local step=$1 fn=$2 cell d running=0
+	shift 2
+	for cell in "$@"; do
+		d=$(job_dir "$cell")
+		rm -rf "$d"
+		mkdir -p "$d/mnt"
+		_mounts+=("$d/mnt")
+		(
+			T=$d problems=()
+			trap 'set +e; fusermount3 -u "$T/mnt" 2> /dev/null; [ "${#problems[@]}" = 0 ] || printf "%s\n" "${problems[@]}" > "$T/problems"' EXIT
+			[ -z "${MATRIX_DEBUG:-}" ] || set -x
+			"$fn" "$cell"
+		) > "$d/log" 2>&1 && echo 0 > "$d/rc" || echo $? > "$d/rc" &
+		running=$((running + 1))
+		if [ "$running" -ge "$JOBS" ]; then
+			wait -n || true
+			running=$((running - 1))
+		fi
+	done
+	wait || true
+	for cell in "$@"; do
+		d=$(job_dir "$cell")
+		[ -z "${MATRIX_DEBUG:-}" ] || cp -r "$d" "$MATRIX_DEBUG/"
+		if [ -s "$d/problems" ]; then
+			cell_failed "$cell" "$step" "$(head -1 "$d/problems")"
+			sed 1d "$d/problems" | while IFS= read -r line; do problem "$line"; done
+		elif [ "$(cat "$d/rc" 2> /dev/null)" != 0 ]; then
+			tail -5 "$d/log"
+			cell_failed "$cell" "$step" "$(grep -m1 '^FAIL' "$d/log" || tail -1 "$d/log")"
+		fi
+	done
+}
+cell_image() { # cell_image CELL: its image's path
+	local layout rev bs
+	read -r layout rev bs <<< "$1"
+	echo "$IMAGES/$layout-$rev-$bs.img"
+}
+is_meta() { case $1 in *" 2.5"* | *" 2.6"*) return 0 ;; esac; return 1; }
+ok_cells() { # ok_cells CELL...: those that have not failed
+	local c
+	for c in "$@"; do [[ ${result[$c]:-} == FAIL* ]] || echo "$c"; done
+}
+
 # 1. pktfuse writes each cell's tree, then reads it back after a remount
-n=0 ro_parts=
-for cell in "${cells[@]}"; do
-	read -r layout rev bs <<< "$cell"
-	n=$((n + 1))
-	img=$T/$layout-$rev-$bs.img
+write_cell() {
+	local layout rev bs img
+	read -r layout rev bs <<< "$1"
+	img=$(cell_image "$1")
 	# a symlink is at most one block: 28 components fit 512 bytes, 60 need 1028
 	export LONG_LINK_COMPONENTS=60
 	[ "$bs" -ge 2048 ] || LONG_LINK_COMPONENTS=28
-	checked "$cell" write pktfuse_writes "$img" "$layout" "m${rev/./}b$bs" "$img.want"
-	[[ ${result[$cell]} == FAIL* ]] && continue
-	checked "$cell" remount pktfuse_reads "$img" "$img.want" "$cell: after a remount"
-	case $rev in 2.5* | 2.6*)
-		python3 "$HERE/../udf/udf_meta_check.py" "$img" > "$T/mc" || cell_failed "$cell" remount "$(cat "$T/mc")"
-		ro_parts+=" $n"
+	pktfuse_writes "$img" "$layout" "m${rev/./}b$bs" "$img.want" || return 0
+	pktfuse_reads "$img" "$img.want" "after a remount"
+	if is_meta "$1"; then
+		python3 "$HERE/../udf/udf_meta_check.py" "$img" > "$T/mc" || problem "$(cat "$T/mc")"
 		sha256sum < "$img" > "$img.sha"
-		;;
-	esac
-	[[ ${result[$cell]} == FAIL* ]] || result[$cell]="pktfuse wrote $(wc -l < "$img.want") entries, read them after a remount"
+	fi
+}
+in_jobs write write_cell "${cells[@]}"
+mapfile -t live < <(ok_cells "${cells[@]}")
+for cell in "${live[@]}"; do
+	result[$cell]="pktfuse wrote $(wc -l < "$(cell_image "$cell").want") entries, read them after a remount"
 done
 note "pktfuse wrote ${#cells[@]} cells (${SECONDS}s)"
 
-# 2. one boot: the kernel lists every tree, changes those it can write
-images=()
-for cell in "${cells[@]}"; do read -r layout rev bs <<< "$cell"; images+=("$T/$layout-$rev-$bs.img"); done
-python3 "$HERE/gpt_disk.py" build "$T/disk.img" "${images[@]}"
-KUDF_GUEST_VARS="READONLY_PARTS='$ro_parts'" kudf_run "$T/disk.img" "$HERE/roundtrip_guest.sh" "$T/boot1"
+# boot_cells NAME GUEST CELL...: the kernel runs GUEST over the images of the cells, JOBS boots side
+# by side (the cells dealt out among them); disk_of and part_of say where each cell was
+declare -A disk_of part_of
+boots=0
+boot_cells() {
+	local name=$1 guest=$2 k cell
+	shift 2
+	local -a disks=() ro=()
+	for k in $(seq 0 $((JOBS - 1))); do disks[k]= ro[k]=; done
+	k=0
+	for cell in "$@"; do
+		disks[k]+="$(cell_image "$cell")"$'\n'
+		disk_of[$cell]=$T/$name-$k
+		part_of[$cell]=$(grep -c . <<< "${disks[k]}")
+		! is_meta "$cell" || ro[k]+=" ${part_of[$cell]}"
+		k=$(((k + 1) % JOBS))
+	done
+	for k in $(seq 0 $((JOBS - 1))); do
+		[ -n "${disks[k]}" ] || continue
+		mapfile -t imgs <<< "${disks[k]%$'\n'}"
+		python3 "$HERE/gpt_disk.py" build "$T/$name-$k.disk" "${imgs[@]}"
+		boots=$((boots + 1))
+		mkdir -p "$T/$name-$k.d"
+		(T=$T/$name-$k.d KUDF_GUEST_VARS="READONLY_PARTS='${ro[k]}' KERNEL_FILES=$KERNEL_FILES" kudf_run "$T/$name-$k.disk" "$guest" "$T/$name-$k") &
+	done
+	local rc=0
+	for k in $(jobs -p); do wait "$k" || rc=$?; done
+	[ "$rc" != "$SKIP" ] || { echo "SKIP: Debian's kernel is not available"; exit $SKIP; }
+	[ "$rc" = 0 ] || fail "a kernel boot failed (exit $rc)"
+}
+
+# 2. the kernel lists every tree, changes those it can write
+boot_cells boot1 "$HERE/roundtrip_guest.sh" "${live[@]}"
 note "boot 1 done (${SECONDS}s)"
-n=0 again=()
-for cell in "${cells[@]}"; do
-	read -r layout rev bs <<< "$cell"
-	n=$((n + 1))
-	img=$T/$layout-$rev-$bs.img
-	[[ ${result[$cell]} == FAIL* ]] && continue
-	marks=$({ awk -v p="=== PART $n " 'index($0, p) == 1 { print $4 }' "$T/boot1" | grep -vx 'before\|after' || true; } | tr '\n' ' ')
-	section "$T/boot1" "$n" before > "$img.kernel"
+again=()
+for cell in "${live[@]}"; do
+	img=$(cell_image "$cell")
+	out=${disk_of[$cell]} n=${part_of[$cell]}
+	marks=$({ awk -v p="=== PART $n " 'index($0, p) == 1 { print $4 }' "$out" | grep -vx 'before\|after' || true; } | tr '\n' ' ')
+	section "$out" "$n" before > "$img.kernel"
 	diff -u "$img.want" "$img.kernel" > "$T/diff" ||
 		{ head -20 "$T/diff"; cell_failed "$cell" "kernel read" "the kernel lists another tree than pktfuse wrote (${marks:-no marks})"; continue; }
-	case " $ro_parts " in
-	*" $n "*)
+	python3 "$HERE/gpt_disk.py" extract "$out.disk" "$n" "$img"
+	if is_meta "$cell"; then
 		[ "$marks" = "kernel-ro " ] || cell_failed "$cell" "kernel read" "the kernel, asked to write, said: $marks"
-		python3 "$HERE/gpt_disk.py" extract "$T/disk.img" "$n" "$img"
 		[ "$(sha256sum < "$img")" = "$(cat "$img.sha")" ] || cell_failed "$cell" "kernel read" "the image changed under a read-only mount"
 		[[ ${result[$cell]} == FAIL* ]] || result[$cell]+="; the kernel mounted it read-only and listed them"
 		continue
-		;;
-	esac
+	fi
 	[ -z "$marks" ] || { cell_failed "$cell" "kernel write" "the kernel said: $marks"; continue; }
-	python3 "$HERE/gpt_disk.py" extract "$T/disk.img" "$n" "$img"
-	section "$T/boot1" "$n" after > "$img.after"
-	[ "$(grep -c '^F|./kdir/sub1/' "$img.after")" -ge 390 ] ||
+	section "$out" "$n" after > "$img.after"
+	[ "$(grep -c '^F|./kdir/sub1/' "$img.after")" -ge $((KERNEL_FILES - 10)) ] ||
 		{ cell_failed "$cell" "kernel write" "the kernel's changes are not in its own listing"; continue; }
-	(check_udfinfo "$img" "$cell after the kernel") > /dev/null 2> "$T/err" ||
-		cell_failed "$cell" "kernel write" "udfinfo after the kernel: $(tail -1 "$T/err")"
-	# 3. pktfuse reads the kernel's result and writes onto it again
-	checked "$cell" "pktfuse read" pktfuse_reads "$img" "$img.after" "$cell, changed by the kernel"
-	checked "$cell" "pktfuse write" pktfuse_changes "$img" "$img.p3"
-	[[ ${result[$cell]} == FAIL* ]] && continue
-	result[$cell]+="; the kernel listed them and wrote $(wc -l < "$img.after") entries, pktfuse read and changed them"
 	again+=("$cell")
+done
+
+# 3. pktfuse reads the kernel's result exactly and writes onto it again
+rewrite_cell() {
+	local img
+	img=$(cell_image "$1")
+	(check_udfinfo "$img" "after the kernel") > /dev/null 2> "$T/err" || { problem "udfinfo after the kernel: $(tail -1 "$T/err")"; return 0; }
+	pktfuse_reads "$img" "$img.after" "changed by the kernel"
+	[ "${#problems[@]}" = 0 ] || return 0
+	pktfuse_changes "$img" "$img.p3"
+}
+in_jobs "pktfuse rewrite" rewrite_cell "${again[@]}"
+mapfile -t again < <(ok_cells "${again[@]}")
+for cell in "${again[@]}"; do
+	result[$cell]+="; the kernel listed them and wrote $(wc -l < "$(cell_image "$cell").after") entries, pktfuse read and changed them"
 done
 
 # 4. the kernel lists what pktfuse wrote onto the kernel's trees
 if [ "${#again[@]}" -gt 0 ]; then
-	images=()
-	for cell in "${again[@]}"; do read -r layout rev bs <<< "$cell"; images+=("$T/$layout-$rev-$bs.img"); done
-	python3 "$HERE/gpt_disk.py" build "$T/disk2.img" "${images[@]}"
-	kudf_run "$T/disk2.img" "$HERE/list_parts_guest.sh" "$T/boot2"
+	boot_cells boot2 "$HERE/list_parts_guest.sh" "${again[@]}"
 	note "boot 2 done (${SECONDS}s)"
-	n=0
 	for cell in "${again[@]}"; do
-		read -r layout rev bs <<< "$cell"
-		n=$((n + 1))
-		img=$T/$layout-$rev-$bs.img
-		section "$T/boot2" "$n" ok > "$img.k2"
+		img=$(cell_image "$cell")
+		section "${disk_of[$cell]}" "${part_of[$cell]}" ok > "$img.k2"
 		if diff -u "$img.p3" "$img.k2" > "$T/diff"; then
 			result[$cell]+="; the kernel read pktfuse's $(wc -l < "$img.k2") entries"
 		else
@@ -171,4 +256,4 @@ for rev in 1.02 1.50 2.00 2.01 2.50 2.60; do
 		done
 	done
 done
-finish "${#cells[@]} cells written by pktfuse and the kernel in turn, $refused refusals pinned, 2 boots, ${SECONDS}s"
+finish "${#cells[@]} cells written by pktfuse and the kernel in turn, $refused refusals pinned, $boots boots ($JOBS at a time), ${SECONDS}s"

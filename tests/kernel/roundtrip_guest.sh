@@ -12,7 +12,7 @@ kernel_changes() {
 	dd if=/dev/urandom of=kdir/rand3m bs=1024 count=3075 2> /dev/null
 	echo small > kdir/small.txt
 	i=0
-	while [ $i -lt 400 ]; do
+	while [ $i -lt "${KERNEL_FILES:-400}" ]; do # at least 101 (pktfuse_changes removes f100)
 		echo "kernel file $i" > kdir/sub1/f$i
 		i=$((i + 1))
 	done

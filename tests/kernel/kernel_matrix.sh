@@ -42,7 +42,9 @@ checked() {
 }
 
 # refusal LAYOUT REV BS: the exit status and message pktfuse format must refuse the cell with, or
-# nothing when it formats the cell
+# nothing when it formats the cell.  1.02 is a bad option value (exit 2); a block size the layout
+# does not take is refused by the file system writer once the medium is open (exit 1, as today: the
+# layout of a disc comes from its profile, not from an option)
 refusal() {
 	case $2 in 1.02) echo "2|--revision '1.02': write 1.50, 2.00, 2.01, 2.50 or 2.60"; return ;; esac
 	[ "$1" = cdrw ] && [ "$3" != 2048 ] && echo "1|block size $3: a sparable layout (cdrw) takes 2048-byte blocks only"

@@ -10,6 +10,9 @@ CACHE=${KUDF_CACHE:-/var/tmp/pktfuse-kudf}
 mkdir -p "$CACHE"
 
 kernel_ready() { [ -s "$CACHE/vmlinuz" ] && [ -s "$CACHE/modules.order" ]; }
+# boots run side by side (kernel_matrix.sh) fill the cache once: the first takes the lock
+exec 9> "$CACHE/.lock"
+flock 9
 if ! kernel_ready; then
 	find_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
 	pkg=$(find_pkg)
@@ -36,6 +39,7 @@ if ! kernel_ready; then
 	mv "$CACHE/modules.order.tmp" "$CACHE/modules.order"
 	rm -rf "$tmp"
 fi
+exec 9>&-
 BUSYBOX=$(command -v busybox 2>/dev/null || true)
 [ -n "$BUSYBOX" ] && file "$BUSYBOX" 2>/dev/null | grep -q static || BUSYBOX=/bin/busybox
 [ -x "$BUSYBOX" ] || { echo "kudf: busybox-static is not installed" >&2; exit 2; }

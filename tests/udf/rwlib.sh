@@ -113,8 +113,9 @@ write_tree() {
 	"$PATTERN" "$s-hd" 70000 > "$d/zero/holes-between"
 	"$PATTERN" "$s-ht" 5000 | dd of="$d/zero/holes-between" bs=1 seek=2000000 conv=notrunc status=none
 	"$PATTERN" "$s-te" 10 | dd of="$d/zero/tail-data" bs=1 seek=1048576 status=none
-	# a directory of many small files (more than one block of entries)
-	for i in $(seq -w 1 300); do echo "small file $i of tree $s" > "$d/many/f$i"; done
+	# a directory of many small files (more than one block of entries; MANY_FILES, at least 100:
+	# some 4 KiB of entries)
+	for i in $(seq -w 1 "${MANY_FILES:-300}"); do echo "small file $i of tree $s" > "$d/many/f$i"; done
 	# names
 	echo "254 ASCII bytes" > "$d/names/$NAME_ASCII254"
 	echo "254 bytes, Latin-1" > "$d/names/$NAME_LATIN254"

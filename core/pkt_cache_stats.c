@@ -25,10 +25,7 @@ void pkt_cache_get_stats(struct pkt_cache *c, struct pkt_cache_stats *st)
 	*st = c->st;
 	st->dirty_packets = c->ndirty;
 	st->next_writable = c->append ? c->accept : 0;
-	uint64_t cached = 0;
-	for (uint32_t i = 0; i < c->nslots; i++)
-		cached += c->slots[i].pkt != NO_PACKET;
-	st->cached_packets = cached;
+	st->cached_packets = c->ncached;
 	pthread_mutex_unlock(&c->lock);
 }
 

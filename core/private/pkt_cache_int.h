@@ -29,6 +29,7 @@
 #define PKTFUSE_PKT_CACHE_INT_H
 
 #include "pkt_cache.h"
+#include "pkt_wear_table.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -121,9 +122,8 @@ struct pkt_cache {
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
-	 * (bounded memory), under lock. */
-	struct pkt_packet_wear wear[PKT_WEAR_TRACKED];
-	uint32_t nwear;
+	 * (bounded memory, constant time per packet written), under lock. */
+	struct pkt_wear_table wear;
 	/* Early relocation (pkt_cache_set_wear_limit): the past counts sorted by packet, the limit (0: off). */
 	struct pkt_packet_wear wear_past[PKT_WEAR_TRACKED];
 	uint32_t nwear_past;

@@ -31,7 +31,7 @@ mkdir -p "$W/mnt"
 now() { date +%s.%N; }
 # the drive's SYNCHRONIZE CACHE commands so far (emu's log): a commit with changes ends with its third
 # barrier at the earliest (file data; new places; the switch), and nothing else syncs here.  Not
-# `pktfuse status`: the FUSE loop serves it, and it waits for the drive's lock (seen: 1.6 s)
+# `pktfuse status`: it used to wait for the drive's lock (seen: 1.6 s), and PKTFUSE_OLD may be such a build
 syncs() { grep -c '^op=35' "$W/log" || true; }
 
 # probe DIR OUT: one line "START SECONDS" per ls -l of DIR, until SIGTERM

@@ -141,8 +141,9 @@ struct pkt_packet_wear {
 	uint64_t writes;
 };
 /* The packets tracked: the first ones written, and once the table is full a new packet takes the place
- * of the least written one with that count plus one (the "space-saving" bound: a count is exact while
- * fewer packets were written, never below the truth after), so that the hottest are kept. */
+ * of the least written one (of equal counts, the lowest packet number) with that count plus one (the
+ * "space-saving" bound: a count is exact while fewer packets were written, never below the truth
+ * after), so that the hottest are kept. */
 #define PKT_WEAR_TRACKED 1024u
 /* Copies up to max tracked packets, most written first, into out; returns how many. */
 size_t pkt_cache_hot_packets(struct pkt_cache *c, struct pkt_packet_wear *out, size_t max);

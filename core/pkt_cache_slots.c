@@ -73,6 +73,7 @@ void cache_release_slot(struct pkt_cache *c, struct slot *s)
 	hash_remove(c, s);
 	lru_unlink(c, s);
 	s->pkt = NO_PACKET;
+	c->ncached--;
 	s->hnext = c->free_head;
 	c->free_head = slot_index(c, s);
 }
@@ -86,6 +87,7 @@ static struct slot *take_slot(struct pkt_cache *c, uint64_t pkt)
 	if (c->free_head != NO_SLOT) {
 		s = &c->slots[c->free_head];
 		c->free_head = s->hnext;
+		c->ncached++;
 	} else {
 		for (uint32_t i = c->lru_tail; i != NO_SLOT; i = c->slots[i].lru_prev) {
 			if (slot_evictable(&c->slots[i])) {

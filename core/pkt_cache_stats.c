@@ -25,10 +25,7 @@ void pkt_cache_get_stats(struct pkt_cache *c, struct pkt_cache_stats *st)
 	*st = c->st;
 	st->dirty_packets = c->ndirty;
 	st->next_writable = c->append ? c->accept : 0;
-	uint64_t cached = 0;
-	for (uint32_t i = 0; i < c->nslots; i++)
-		cached += c->slots[i].pkt != NO_PACKET;
-	st->cached_packets = cached;
+	st->cached_packets = c->ncached;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -101,18 +98,8 @@ void cache_count_writes(struct pkt_cache *c, uint64_t lba, uint32_t count)
 {
 	if (c->append || !count) /* write-once media never overwrite */
 		return;
-	for (uint64_t p = lba / c->ps; p <= (lba + count - 1) / c->ps; p++) {
-		uint32_t k, least = 0;
-		for (k = 0; k < c->nwear && c->wear[k].packet != p; k++)
-			if (c->wear[k].writes < c->wear[least].writes)
-				least = k;
-		if (k < c->nwear)
-			c->wear[k].writes++;
-		else if (c->nwear < PKT_WEAR_TRACKED)
-			c->wear[c->nwear++] = (struct pkt_packet_wear){.packet = p, .writes = 1};
-		else
-			c->wear[least] = (struct pkt_packet_wear){.packet = p, .writes = c->wear[least].writes + 1};
-	}
+	for (uint64_t p = lba / c->ps; p <= (lba + count - 1) / c->ps; p++)
+		wear_table_count(&c->wear, p);
 }
 
 static int by_packet(const void *a, const void *b)
@@ -137,12 +124,8 @@ uint64_t cache_lifetime_writes(const struct pkt_cache *c, uint64_t pkt)
 {
 	struct pkt_packet_wear key = {.packet = pkt};
 	const struct pkt_packet_wear *past = bsearch(&key, c->wear_past, c->nwear_past, sizeof(key), by_packet);
-	uint64_t n = past ? past->writes : 0;
 
-	for (uint32_t k = 0; k < c->nwear; k++)
-		if (c->wear[k].packet == pkt)
-			return n + c->wear[k].writes;
-	return n;
+	return (past ? past->writes : 0) + wear_table_writes(&c->wear, pkt);
 }
 
 static int hotter_first(const void *a, const void *b)
@@ -156,13 +139,13 @@ static int hotter_first(const void *a, const void *b)
 
 size_t pkt_cache_hot_packets(struct pkt_cache *c, struct pkt_packet_wear *out, size_t max)
 {
-	struct pkt_packet_wear *all = malloc(sizeof(c->wear));
+	struct pkt_packet_wear *all = malloc(sizeof(c->wear.heap));
 
 	if (!all)
 		return 0;
 	pthread_mutex_lock(&c->lock);
-	size_t n = c->nwear;
-	memcpy(all, c->wear, n * sizeof(*all));
+	size_t n = c->wear.n;
+	memcpy(all, c->wear.heap, n * sizeof(*all));
 	pthread_mutex_unlock(&c->lock);
 	qsort(all, n, sizeof(*all), hotter_first);
 	n = n < max ? n : max;

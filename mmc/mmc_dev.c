@@ -9,16 +9,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The statistics' lines (describe) as the I/O path left them: what `pktfuse status` shows without
+ * waiting for the drive. */
+#define STATS_TEXT_MAX 3072u
+
 /* Largest transfer per command: 64 KiB, one CD or BD packet.  Some USB bridges cap a command at 120 KiB,
  * and an SG_IO above the queue's limit fails outright instead of being split. */
 #define MAX_XFER_SECTORS 32u
+
+/*
+ * Locks.  `lock`: one command at a time on the drive, held across the drive's commands (at real speed a
+ * transfer of 1 MiB to a CD-RW takes 1.5 s).  Taken by the cache's flusher (write, hold), by any thread
+ * that reads through the cache (FUSE workers, the flusher gathering, a rescue: read), by the thread
+ * that flushes (fsync, the committer, unmount: sync), by the eject button's poller (poll_event) and by
+ * whoever closes a session or asks where a write-once disc stands.  Never by the statistics.
+ * `stats_lock`: a leaf, held only while `stats` is rendered or copied (microseconds: no I/O, no other
+ * lock taken under it).  The thread that ends a section of commands renders the statistics into
+ * `stats` before it lets go of `lock` (publish_stats); describe and mmc_dev_get_counters, on whichever
+ * thread formats the statistics (the daemon's FUSE loop), copy them out.  So the statistics are as of
+ * the last section of commands, and reading them never waits for the drive.
+ */
+struct mmc_stats {
+	struct mmc_dev_counters c;
+	size_t text_len;
+	char text[STATS_TEXT_MAX];
+};
 
 struct mmc_dev {
 	struct pkt_blockdev dev;
 	struct mmc_ctx ctx;
 	struct mmc_probe probe;
 	char source[256];
-	pthread_mutex_t lock; /* one command at a time on the drive */
+	pthread_mutex_t lock; /* one command at a time on the drive (see above) */
+	pthread_mutex_t stats_lock;
+	struct mmc_stats stats; /* under stats_lock */
 	bool params_set, locked;
 	bool gone;	     /* the disc we probed is not in the drive: nothing is sent to another one */
 	uint64_t refused_fp; /* the other disc last refused (told once), 0: none */
@@ -30,6 +54,20 @@ struct mmc_dev {
 static struct mmc_dev *to_mmc(struct pkt_blockdev *dev)
 {
 	return (struct mmc_dev *)dev;
+}
+
+static void publish_stats(struct mmc_dev *m);
+
+static void lock_drive(struct mmc_dev *m)
+{
+	pthread_mutex_lock(&m->lock);
+}
+
+/* Every section of commands ends here: the statistics are brought up to date first. */
+static void unlock_drive(struct mmc_dev *m)
+{
+	publish_stats(m);
+	pthread_mutex_unlock(&m->lock);
 }
 
 static bool is_cd(uint16_t profile)
@@ -220,7 +258,7 @@ static int transfer(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, uint
 	int rc;
 
 	if (write && dev->geo.append_only) {
-		pthread_mutex_lock(&m->lock);
+		lock_drive(m);
 		rc = settle(m);
 		/* DVD±R and BD-R: pieces of at most a transfer's worth, each at the NWA the last one left. */
 		while (!rc && count) {
@@ -230,14 +268,14 @@ static int transfer(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, uint
 			count -= n;
 			buf += (size_t)n * PKT_SECTOR_SIZE;
 		}
-		pthread_mutex_unlock(&m->lock);
+		unlock_drive(m);
 		return rc;
 	}
 	/* Chunks of whole packets: MAX_XFER_SECTORS is a multiple of every packet size we accept. */
 	uint32_t chunk = MAX_XFER_SECTORS / dev->geo.packet_sectors * dev->geo.packet_sectors;
 	if (!chunk)
 		chunk = MAX_XFER_SECTORS;
-	pthread_mutex_lock(&m->lock);
+	lock_drive(m);
 	rc = settle(m);
 	while (!rc && count) {
 		uint32_t n = count < chunk ? count : chunk;
@@ -250,7 +288,7 @@ static int transfer(struct pkt_blockdev *dev, uint64_t lba, uint32_t count, uint
 		count -= n;
 		buf += (size_t)n * PKT_SECTOR_SIZE;
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_drive(m);
 	return rc;
 }
 
@@ -272,7 +310,7 @@ static int sync_cb(struct pkt_blockdev *dev)
 
 	if (!dev->geo.writable)
 		return 0;
-	pthread_mutex_lock(&m->lock);
+	lock_drive(m);
 	rc = settle(m);
 	if (!rc) {
 		m->c.sync_cmds++;
@@ -283,7 +321,7 @@ static int sync_cb(struct pkt_blockdev *dev)
 				rc = mmc_sync_cache(&m->ctx, false);
 		}
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_drive(m);
 	return rc;
 }
 
@@ -291,7 +329,7 @@ static void hold_cb(struct pkt_blockdev *dev, bool dirty)
 {
 	struct mmc_dev *m = to_mmc(dev);
 
-	pthread_mutex_lock(&m->lock);
+	lock_drive(m);
 	/* About to hold data for this disc: make sure it still is the disc we probed, even if the unit
 	 * attention that would have told us was swallowed on the way. */
 	if (dirty && !m->locked && !m->gone)
@@ -299,7 +337,7 @@ static void hold_cb(struct pkt_blockdev *dev, bool dirty)
 	/* Lock the tray while data lives only in our cache: ejecting now would lose it. */
 	if (dirty != m->locked && !m->gone && mmc_prevent_allow(&m->ctx, dirty) == 0)
 		m->locked = dirty;
-	pthread_mutex_unlock(&m->lock);
+	unlock_drive(m);
 }
 
 /* A DVD+RW still formatting in the background must have that stopped and a lead-out written before it
@@ -330,6 +368,7 @@ static void close_cb(struct pkt_blockdev *dev)
 		mmc_prevent_allow(&m->ctx, false);
 	mmc_transport_close(m->ctx.t);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->stats_lock);
 	free(m);
 }
 
@@ -349,13 +388,13 @@ static int append_state_cb(struct pkt_blockdev *dev, struct pkt_append_state *ou
 {
 	struct mmc_dev *m = to_mmc(dev);
 
-	pthread_mutex_lock(&m->lock);
+	lock_drive(m);
 	int rc = settle(m);
 	if (!rc)
 		rc = refresh_append(m);
 	if (!rc)
 		fill_append_state(&m->probe, out);
-	pthread_mutex_unlock(&m->lock);
+	unlock_drive(m);
 	return rc;
 }
 
@@ -385,7 +424,7 @@ static int close_session_cb(struct pkt_blockdev *dev, enum pkt_close_kind kind)
 
 	if (!dev->geo.writable)
 		return -EROFS;
-	pthread_mutex_lock(&m->lock);
+	lock_drive(m);
 	int rc = settle(m);
 	if (!rc)
 		rc = mmc_sync_cache(&m->ctx, false);
@@ -402,7 +441,7 @@ static int close_session_cb(struct pkt_blockdev *dev, enum pkt_close_kind kind)
 		rc = rc2;
 	if (m->probe.finalized)
 		dev->geo.writable = false;
-	pthread_mutex_unlock(&m->lock);
+	unlock_drive(m);
 	return rc;
 }
 
@@ -422,32 +461,55 @@ static size_t describe_append(struct mmc_dev *m, char *buf, size_t len)
 			   p->sessions, m->nwa, p->free_sectors, p->session_start);
 }
 
-static size_t describe_cb(struct pkt_blockdev *dev, char *buf, size_t len)
+/* The statistics' lines, under lock (they read what the commands change, the transport's too). */
+static size_t render_stats(struct mmc_dev *m, char *buf, size_t len)
 {
-	struct mmc_dev *m = to_mmc(dev);
-	size_t n;
-
-	pthread_mutex_lock(&m->lock);
-	n = mmc_appendf(buf, len,
-			"backend: mmc\n"
-			"mmc_drive: %s %s %s\n"
-			"mmc_medium: %s\n"
-			"mmc_packet_sectors: %" PRIu32 "\n"
-			"mmc_read_commands: %" PRIu64 "\n"
-			"mmc_write_commands: %" PRIu64 "\n"
-			"mmc_sync_commands: %" PRIu64 "\n"
-			"mmc_retries: %" PRIu64 "\n"
-			"mmc_unit_attentions: %" PRIu64 "\n"
-			"mmc_errors: %" PRIu64 "\n"
-			"mmc_bad_sectors: %" PRIu64 "\n",
-			m->probe.inq.vendor, m->probe.inq.product, m->probe.inq.revision, m->probe.kind,
-			dev->geo.packet_sectors, m->c.read_cmds, m->c.write_cmds, m->c.sync_cmds, m->ctx.retries,
-			m->ctx.unit_attentions, m->ctx.errors, m->c.bad_sectors);
+	struct pkt_blockdev *dev = &m->dev;
+	size_t n = mmc_appendf(buf, len,
+			       "backend: mmc\n"
+			       "mmc_drive: %s %s %s\n"
+			       "mmc_medium: %s\n"
+			       "mmc_packet_sectors: %" PRIu32 "\n"
+			       "mmc_read_commands: %" PRIu64 "\n"
+			       "mmc_write_commands: %" PRIu64 "\n"
+			       "mmc_sync_commands: %" PRIu64 "\n"
+			       "mmc_retries: %" PRIu64 "\n"
+			       "mmc_unit_attentions: %" PRIu64 "\n"
+			       "mmc_errors: %" PRIu64 "\n"
+			       "mmc_bad_sectors: %" PRIu64 "\n",
+			       m->probe.inq.vendor, m->probe.inq.product, m->probe.inq.revision, m->probe.kind,
+			       dev->geo.packet_sectors, m->c.read_cmds, m->c.write_cmds, m->c.sync_cmds, m->ctx.retries,
+			       m->ctx.unit_attentions, m->ctx.errors, m->c.bad_sectors);
 	if (m->dev.geo.append_only && n < len)
 		n += describe_append(m, buf + n, len - n);
 	if (m->ctx.t->ops->describe && n < len)
 		n += m->ctx.t->ops->describe(m->ctx.t, buf + n, len - n);
-	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+static void publish_stats(struct mmc_dev *m)
+{
+	pthread_mutex_lock(&m->stats_lock);
+	m->stats.c = m->c;
+	m->stats.c.retries = m->ctx.retries;
+	m->stats.c.unit_attentions = m->ctx.unit_attentions;
+	m->stats.c.errors = m->ctx.errors;
+	m->stats.text_len = render_stats(m, m->stats.text, sizeof(m->stats.text));
+	pthread_mutex_unlock(&m->stats_lock);
+}
+
+/* The lines as the last section of commands left them: never waits for the drive. */
+static size_t describe_cb(struct pkt_blockdev *dev, char *buf, size_t len)
+{
+	struct mmc_dev *m = to_mmc(dev);
+
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&m->stats_lock);
+	size_t n = m->stats.text_len < len ? m->stats.text_len : len - 1;
+	memcpy(buf, m->stats.text, n);
+	pthread_mutex_unlock(&m->stats_lock);
+	buf[n] = 0;
 	return n;
 }
 
@@ -482,9 +544,9 @@ uint16_t mmc_dev_profile(struct pkt_blockdev *dev)
 	if (!is_mmc_dev(dev))
 		return 0;
 	struct mmc_dev *m = to_mmc(dev);
-	pthread_mutex_lock(&m->lock);
+	lock_drive(m);
 	uint16_t profile = m->probe.profile;
-	pthread_mutex_unlock(&m->lock);
+	unlock_drive(m);
 	return profile;
 }
 
@@ -493,12 +555,12 @@ int mmc_dev_poll_event(struct pkt_blockdev *dev, uint8_t *event, uint8_t *status
 	if (!is_mmc_dev(dev))
 		return -EOPNOTSUPP;
 	struct mmc_dev *m = to_mmc(dev);
-	pthread_mutex_lock(&m->lock);
+	lock_drive(m);
 	bool quiet = m->ctx.quiet;
 	m->ctx.quiet = true; /* a drive without GESN answers once; the caller says so */
 	int rc = mmc_get_event_status(&m->ctx, event, status);
 	m->ctx.quiet = quiet;
-	pthread_mutex_unlock(&m->lock);
+	unlock_drive(m);
 	return rc;
 }
 
@@ -508,12 +570,9 @@ bool mmc_dev_get_counters(struct pkt_blockdev *dev, struct mmc_dev_counters *out
 	if (!is_mmc_dev(dev))
 		return false;
 	struct mmc_dev *m = to_mmc(dev);
-	pthread_mutex_lock(&m->lock);
-	*out = m->c;
-	out->retries = m->ctx.retries;
-	out->unit_attentions = m->ctx.unit_attentions;
-	out->errors = m->ctx.errors;
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_lock(&m->stats_lock); /* as of the last section of commands: never waits for the drive */
+	*out = m->stats.c;
+	pthread_mutex_unlock(&m->stats_lock);
 	return true;
 }
 
@@ -545,6 +604,7 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	m->ctx.return_unit_attention = true;
 	snprintf(m->source, sizeof(m->source), "%s", source);
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->stats_lock, NULL);
 	if (mmc_probe_medium(&m->ctx, m->source, &m->probe, err, errlen))
 		goto fail;
 	bool readable = m->probe.formatted || (m->probe.sectors && (!m->probe.packet_writable || m->probe.write_once));
@@ -571,10 +631,12 @@ struct pkt_blockdev *mmc_dev_open(struct mmc_transport *t, const char *source, c
 	m->speed = opt->speed;
 	if (set_speed(m) && !opt->quiet)
 		mmc_log("%s: the drive did not accept speed %ux; using its default", source, opt->speed);
+	publish_stats(m);
 	return &m->dev;
 fail:
 	mmc_transport_close(t);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->stats_lock);
 	free(m);
 	return NULL;
 }

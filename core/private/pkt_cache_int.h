@@ -7,6 +7,11 @@
  * mutex, on slots marked LOADING (exclusive: only invalid sectors are filled, nobody else may touch the
  * slot) or WRITEBACK (shared: the data was copied to the flusher's bounce buffer, so users may keep
  * writing; the slot is only kept from eviction so a read miss cannot fetch stale data meanwhile).
+ * Who takes it: the threads that read and write through the cache (FUSE workers, the UDF engine's
+ * callers), the flusher thread, the thread that flushes (fsync, the committer, unmount), and whichever
+ * thread formats the statistics (the daemon's FUSE loop): pkt_cache_get_stats and pkt_cache_hot_packets
+ * only copy counters under it, in constant time, and the backend's lines (describe) are asked for
+ * after it is released; a backend answers them without waiting for its medium (mmc_dev.c).
  *
  * The files: pkt_cache.c (create, destroy), pkt_cache_slots.c (index, LRU, free list, pinning and
  * filling slots), pkt_cache_io.c (the read and write paths), pkt_cache_flusher.c (the flusher thread
@@ -24,6 +29,7 @@
 #define PKTFUSE_PKT_CACHE_INT_H
 
 #include "pkt_cache.h"
+#include "pkt_wear_table.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -94,8 +100,9 @@ struct pkt_cache {
 	bool release_hold; /* a flush found everything on the medium */
 	bool flusher_idle; /* flusher sleeps with no deadline */
 
-	uint32_t ndirty; /* dirty slots (including ones whose write failed) */
-	uint32_t nerror; /* dirty slots whose last write failed */
+	uint32_t ncached; /* slots holding a packet (the statistics read it instead of scanning the slots) */
+	uint32_t ndirty;  /* dirty slots (including ones whose write failed) */
+	uint32_t nerror;  /* dirty slots whose last write failed */
 	uint32_t nwriteback;
 	uint32_t want_slot; /* operations waiting for a clean slot */
 	uint32_t nwaiting;  /* threads waiting on `changed` */
@@ -115,9 +122,8 @@ struct pkt_cache {
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
-	 * (bounded memory), under lock. */
-	struct pkt_packet_wear wear[PKT_WEAR_TRACKED];
-	uint32_t nwear;
+	 * (bounded memory, constant time per packet written), under lock. */
+	struct pkt_wear_table wear;
 	/* Early relocation (pkt_cache_set_wear_limit): the past counts sorted by packet, the limit (0: off). */
 	struct pkt_packet_wear wear_past[PKT_WEAR_TRACKED];
 	uint32_t nwear_past;

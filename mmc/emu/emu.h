@@ -28,6 +28,11 @@
  *   tray_close    the tray closed on the disc IMAGE names now (another file than before: another
  *                 disc, loaded with its state; none usable: the tray stays empty, logged): a unit
  *                 attention (medium may have changed) on the next command, GESN reports NewMedia (2).
+ *   pause         the drive stuck: the command about to run (and so the host's thread that sent it)
+ *                 waits, reading the control file every 10 ms, until a control file says resume (at
+ *                 most 120 s, then "control=pause_timeout"); logged before the wait, so a test knows
+ *                 the drive is stuck once the log says control=pause.
+ *   resume        the stuck drive goes on.
  * The disc identification (READ DISC INFORMATION) mixes the image file's inode with the number of
  * formats: two images formatted alike are two discs.
  * Not read by a read-only open.

@@ -10,12 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* GET EVENT STATUS NOTIFICATION media event codes (MMC-6 table 153). */
 #define MEDIA_EVENT_EJECT_REQUEST 1
 #define MEDIA_EVENT_NEW_MEDIA 2
 #define MEDIA_EVENT_MEDIA_REMOVAL 3
+
+#define PAUSE_POLL_MS 10u
+#define PAUSE_MAX_MS 120000u
 
 static void log_control(struct emu *e, const char *what)
 {
@@ -79,6 +83,10 @@ static void apply(struct emu *e, const char *word)
 		/* Forced open (the disc pulled out underneath): a lock does not stop it. */
 		take_out(e);
 		e->media_event = MEDIA_EVENT_MEDIA_REMOVAL;
+	} else if (!strcmp(word, "pause")) {
+		e->paused = true;
+	} else if (!strcmp(word, "resume")) {
+		e->paused = false;
 	} else if (!strcmp(word, "tray_close")) {
 		if (!e->tray_open || !load_disc_now_named(e))
 			return; /* closed already, or nothing usable to load (logged) */
@@ -92,7 +100,7 @@ static void apply(struct emu *e, const char *word)
 	log_control(e, word);
 }
 
-void emu_poll_control(struct emu *e)
+static void read_control(struct emu *e)
 {
 	char word[64];
 
@@ -106,6 +114,23 @@ void emu_poll_control(struct emu *e)
 	while (fscanf(f, "%63s", word) == 1)
 		apply(e, word);
 	fclose(f);
+}
+
+void emu_poll_control(struct emu *e)
+{
+	read_control(e);
+	/* Paused: the command waits (in wall-clock time: a stuck drive) until resume, at most PAUSE_MAX_MS
+	 * so that a test that died cannot leave a daemon hanging for ever. */
+	for (unsigned ms = 0; e->paused; ms += PAUSE_POLL_MS) {
+		if (ms >= PAUSE_MAX_MS) {
+			e->paused = false;
+			log_control(e, "pause_timeout");
+			break;
+		}
+		struct timespec ts = {.tv_nsec = PAUSE_POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		read_control(e);
+	}
 }
 
 uint8_t emu_take_media_event(struct emu *e)

@@ -78,6 +78,7 @@ struct emu {
 	char *image, *state_path;
 	char *ctl_path;	     /* the control file (emu.h); NULL for a read-only open */
 	uint8_t media_event; /* the GET EVENT STATUS NOTIFICATION media event not yet reported (0: none) */
+	bool paused;	     /* control word pause: the next command waits for resume */
 	int fd;
 	FILE *log;
 	/* medium */

@@ -815,13 +815,7 @@ static void build_vat_fe(const struct fmt *f, uint8_t *p)
 	put_le32(p + FE_UID, 0xFFFFFFFFu);
 	put_le32(p + FE_GID, 0xFFFFFFFFu);
 	put_le16(p + FE_LINK_COUNT, 1);
-	put_le64(p + FE_INFO_LENGTH, len);
-	memcpy(p + FE_ACCESS_TIME, f->now, TS_SIZE);
-	memcpy(p + FE_MODIFICATION_TIME, f->now, TS_SIZE);
-	memcpy(p + FE_ATTRIBUTE_TIME, f->now, TS_SIZE);
-	put_le32(p + FE_CHECKPOINT, 1);
-	regid(f, p + FE_IMPL_IDENT, APP_ID, UDF_SUFFIX_IMPL);
-	put_le32(p + FE_AD_LEN, len);
+	put_entry_tail(f, p, false, len, 0, len); /* made an EFE below from 2.50 on */
 	struct udf_vat_header h = {.label = f->label,
 				   .prev_vat = VAT_UNUSED,
 				   .files = 0,

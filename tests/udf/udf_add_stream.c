@@ -225,24 +225,10 @@ int main(int argc, char **argv)
 	make_efe(sd, nb[1], 13, uniq + 1, fids, (uint32_t)fl);
 
 	/* the file entry as an extended one: the same fields, an object size, the stream directory */
-	memset(blk, 0, BS);
-	memcpy(blk, fe, FE_EA_ICB);
-	put_le16(blk, TAG_EFE_ID);
-	put_le64(blk + EFE_OBJECT_SIZE, le64(fe + FE_INFO_LENGTH));
-	memcpy(blk + EFE_BLOCKS_RECORDED, fe + FE_BLOCKS_RECORDED, 8);
-	memcpy(blk + EFE_ACCESS_TIME, fe + FE_ACCESS_TIME, TS_SIZE);
-	memcpy(blk + EFE_MODIFICATION_TIME, fe + FE_MODIFICATION_TIME, TS_SIZE);
-	memcpy(blk + EFE_CREATION_TIME, fe + FE_MODIFICATION_TIME, TS_SIZE);
-	memcpy(blk + EFE_ATTRIBUTE_TIME, fe + FE_ATTRIBUTE_TIME, TS_SIZE);
-	memcpy(blk + EFE_CHECKPOINT, fe + FE_CHECKPOINT, 4);
-	memcpy(blk + EFE_EA_ICB, fe + FE_EA_ICB, LAD_SIZE);
+	memcpy(blk, fe, BS);
+	udf_fe_to_efe(blk);
 	put_le32(blk + EFE_STREAM_DIR_ICB + AD_LEN, BS);
 	put_le32(blk + EFE_STREAM_DIR_ICB + LAD_LBN, nb[1]);
-	memcpy(blk + EFE_IMPL_IDENT, fe + FE_IMPL_IDENT, REGID_SIZE);
-	memcpy(blk + EFE_UNIQUE_ID, fe + FE_UNIQUE_ID, 8);
-	put_le32(blk + EFE_EA_LEN, lea);
-	put_le32(blk + EFE_AD_LEN, lad);
-	memcpy(blk + EFE_SIZE, fe + FE_SIZE, lea + lad);
 	udf_put_tag(blk, TAG_EFE_ID, le16(fe + TAG_DESC_VERSION), le16(fe + TAG_SERIAL), file,
 		    (uint16_t)(EFE_SIZE + lea + lad - TAG_SIZE));
 	udf_tag_finish(blk, BS);

@@ -37,7 +37,9 @@ struct pktfuse_opts {
 	char *wear_rating_str;
 	/* from fuse_parse_cmdline */
 	bool foreground, debug, singlethread, show_help, show_version;
-	unsigned max_idle_threads, max_threads; /* UINT_MAX / 0: FUSE's defaults */
+	unsigned max_idle_threads, max_threads; /* FUSE's defaults unless given; the image view's
+						 * max_threads: one per CPU, 2 to 10 */
+	bool max_threads_given;
 	/* raw option strings, validated after parsing so that errors name the option */
 	char *packet_str, *cache_str, *age_str, *high_str, *low_str, *speed_str, *commit_str, *snapshot_str, *close_str;
 	/* -o session=N: the sector where the UDF session to read starts (the kernel's udf option), else

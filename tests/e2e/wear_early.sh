@@ -6,7 +6,8 @@
 # drive never reports a worn packet, no fsync fails, both sparing table copies record the moves and
 # the wear record counts the spares' packets; the files read back after a remount; status says so.
 # Then file data that only the background flusher writes (no commit between): its worn packet waits
-# for the fsync's barrier and moves early too, where the flusher would have written it in place.
+# for the fsync's barrier and moves early too, where the flusher would have written it in place; on
+# a DVD+RW (no sparing table, nothing to move it) the flusher writes it at its dirty age as ever.
 . "$(dirname "$0")/lib.sh"
 need_root
 export XDG_STATE_HOME="$T/state"
@@ -130,4 +131,18 @@ start_pktfuse "emu:cdrw:$img,wear_limit=60" "$T/mnt"
 cmp "$T/data.0" "$T/mnt/data" || fail "the data file does not read back as last written"
 stop_pktfuse "$T/mnt"
 note "data row: the worn data packet was left to the barrier and moved early ($early early moves), the drive's most written packet took $max writes"
+# no sparing table (a DVD+RW's plain partition): nothing moves a worn packet, so the flusher keeps
+# none back and writes the worn data packet at its dirty age as ever, not at the next commit
+"$PKTFUSE" format "emu:dvd+rw:$T/dvd.img,size=64M" > /dev/null || fail "format the DVD+RW"
+rm -rf "$XDG_STATE_HOME"
+start_pktfuse "emu:dvd+rw:$T/dvd.img" "$T/mnt" -o wear_rating=50 -o dirty_age=0.2 -o commit=3600
+cp "$T/data.0" "$T/mnt/data"
+python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$T/mnt/data" || fail "DVD+RW: fsync"
+for i in $(seq 1 50); do # past the 45 writes that make it worn
+	overwrite
+	wait_clean 60 || fail "DVD+RW overwrite $i ($(stat_of "$T/mnt" wear_max_packet_writes) writes): the flusher kept it back"
+done
+[ "$(stat_of "$T/mnt" wear_max_packet_writes)" -ge 50 ] || fail "DVD+RW: $(stat_of "$T/mnt" wear_max_packet_writes) writes"
+[ "$(stat_of "$T/mnt" write_errors)" = 0 ] || fail "DVD+RW: write errors: $(stat_of "$T/mnt" write_errors)"
+stop_pktfuse "$T/mnt"
 echo "PASS: worn packets moved to spares before they failed, the spares kept for defects left to them"

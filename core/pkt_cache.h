@@ -91,7 +91,11 @@ int pkt_cache_rescue_failed(struct pkt_cache *c, pkt_relocate_fn relocate, void 
 
 /* Early relocation (media life): a packet is worn once its writes over the medium's life, the past
  * ones (the wear record's counts from earlier mounts, n entries) and this cache's, reach limit; 0: no
- * packet is ever worn.  Rewritable media only. */
+ * packet is ever worn.  Rewritable media only.  While a limit is set the background flusher leaves a
+ * worn dirty packet dirty, whatever its age, for the caller's next pkt_cache_move_worn, except where
+ * it needs the memory: when nothing else is left to write while a reader or writer waits for a clean
+ * slot, or while the dirty packets are at the high watermark, it writes worn packets in place as
+ * before (nothing waits forever, memory stays bounded); a flush writes everything. */
 void pkt_cache_set_wear_limit(struct pkt_cache *c, uint64_t limit, const struct pkt_packet_wear *past, size_t n);
 
 /* Before a flush: writes each dirty, idle, worn packet whole at the place relocate() gives (a spare,

@@ -22,10 +22,17 @@ bool cache_flushable(const struct pkt_cache *c, const struct slot *s)
 	return s->err_gen == 0 || s->err_gen <= c->flush_gen;
 }
 
-/* Whether the flusher may write s now: flushable, and due unless the flush is urgent. */
-static bool pick_eligible(const struct pkt_cache *c, const struct slot *s, bool urgent, uint64_t now)
+/* Media life: a worn packet is left to the next barrier, where the engine moves it whole to a spare
+ * (pkt_cache_move_worn), rather than written in place between commits. */
+static bool pick_skips(const struct pkt_cache *c, const struct slot *s, bool keep_worn)
 {
-	return cache_flushable(c, s) && (urgent || s->dirty_ms + c->age_ms <= now);
+	return keep_worn && cache_lifetime_writes(c, s->pkt) >= c->wear_limit;
+}
+
+/* Whether the flusher may write s now: flushable, not kept back, and due unless the flush is urgent. */
+static bool pick_eligible(const struct pkt_cache *c, const struct slot *s, bool urgent, bool keep_worn, uint64_t now)
+{
+	return cache_flushable(c, s) && !pick_skips(c, s, keep_worn) && (urgent || s->dirty_ms + c->age_ms <= now);
 }
 
 /* Collects the next run of consecutive flushable packets in elevator order into c->order.  Returns
@@ -33,16 +40,22 @@ static bool pick_eligible(const struct pkt_cache *c, const struct slot *s, bool 
  * One pass over the slots finds the run's first packet and the hash extends it: the flusher runs
  * under the lock every writer needs, and sorting every dirty slot for each (often one-packet) run
  * was a tenth of the daemon's time under random writes. */
-static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_deadline)
+static uint32_t pick_run(struct pkt_cache *c, uint64_t now, bool keep_worn, uint64_t *next_deadline, bool *kept)
 {
 	bool urgent = c->draining || c->want_slot || c->flush_waiters;
 	uint32_t ahead = UINT32_MAX, lowest = UINT32_MAX;
 
 	*next_deadline = UINT64_MAX;
+	*kept = false;
 	for (uint32_t i = 0; i < c->nslots; i++) {
 		struct slot *s = &c->slots[i];
 		if (!cache_flushable(c, s))
 			continue;
+		/* a packet kept back has no deadline: it waits for the barrier, or for pressure */
+		if (pick_skips(c, s, keep_worn)) {
+			*kept = true;
+			continue;
+		}
 		uint64_t due = s->dirty_ms + c->age_ms;
 		if (!urgent && due > now) {
 			if (due < *next_deadline)
@@ -71,11 +84,28 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 	c->order[len++] = ahead != UINT32_MAX ? ahead : lowest;
 	while (len < limit) {
 		struct slot *next = cache_lookup(c, c->slots[c->order[len - 1]].pkt + 1);
-		if (!next || !pick_eligible(c, next, urgent, now))
+		if (!next || !pick_eligible(c, next, urgent, keep_worn, now))
 			break;
 		c->order[len++] = (uint32_t)(next - c->slots);
 	}
 	return len;
+}
+
+/* pick_run, keeping worn packets back (wear limit set) unless the flusher needs them: a flush waits
+ * for everything, or nothing else is left to write while a slot is wanted or the dirty packets reach
+ * the high watermark, so that nothing waits forever and memory stays bounded.  A drain with only
+ * worn packets left below the high watermark ends there. */
+static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_deadline)
+{
+	bool keep_worn = c->wear_limit && !c->flush_waiters, kept;
+	uint32_t n = pick_run(c, now, keep_worn, next_deadline, &kept);
+
+	if (n || !kept)
+		return n;
+	if (c->want_slot || c->ndirty >= c->high)
+		return pick_run(c, now, false, next_deadline, &kept);
+	c->draining = false; /* else it would write each new packet at once, young as it is */
+	return 0;
 }
 
 /* Writes one run of packets: gather what is missing, copy to the bounce buffer (a rewritable

@@ -384,7 +384,9 @@ static void open_wear_record(struct pktfuse *pf)
 		return;
 	if (pf->opts.wear_rating)
 		pf->wear->rated = pf->opts.wear_rating;
-	pktfuse_wear_arm(pf->wear, pf->cache); /* the engine moves a worn packet where it has spares */
+	/* the engine moves a worn packet where it has spares; elsewhere the flusher must not keep one back */
+	if (udf_can_move_worn(pf->udf))
+		pktfuse_wear_arm(pf->wear, pf->cache);
 }
 
 /* The files view: the UDF engine mounted over the cache, read-only (the reason told) when the writer

@@ -162,6 +162,11 @@ void udf_hold_changes(struct udf_fs *fs, const char *why);
 /* True when this mount used the last spare (udf_writable is false from then on). */
 bool udf_spares_gone(struct udf_fs *fs);
 
+/* True when a barrier moves worn packets to spares before they fail (media life: a writable mount with
+ * a sparing table and spares to give); else no one moves a worn packet, and the cache should not keep
+ * one back for it (pkt_cache_set_wear_limit). */
+bool udf_can_move_worn(const struct udf_fs *fs);
+
 /* True when the mount can be written; otherwise why in why (a sentence). */
 bool udf_writable(struct udf_fs *fs, char *why, size_t len);
 

@@ -13,6 +13,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1097,6 +1098,93 @@ START_TEST(test_cache_stats_text)
 }
 END_TEST
 
+/* Polls (bounded, for 2 busy cores) until the flusher has written at least n packets; the stats then. */
+static struct pkt_cache_stats wait_packets_written(struct pkt_cache *c, uint64_t n)
+{
+	struct pkt_cache_stats st;
+
+	for (int i = 0; i < 3000; i++) {
+		pkt_cache_get_stats(c, &st);
+		if (st.packets_written >= n)
+			break;
+		usleep(10000);
+	}
+	return st;
+}
+
+/* Media life: the background flusher leaves a worn dirty packet dirty past the dirty age (its own
+ * place fails every write here: one in place would count a write error), so that the next early move
+ * takes it whole to a spare; a packet below the limit dirtied after it is aged out as before. */
+START_TEST(test_cache_flusher_leaves_worn_packets)
+{
+	struct fixture f;
+	struct faulty fd;
+
+	fixture_open(&f, 16 * 16, 16, 22);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 1 << 20, 20);
+	const struct pkt_packet_wear past[] = {{.packet = 2, .writes = 8}};
+	pkt_cache_set_wear_limit(c, 8, past, 1);
+	set_bad(&fd, 2 * 16 + 3);
+	write_packet_once(c, &f, 2, 0x22); /* worn: 8 writes already */
+	write_packet_once(c, &f, 4, 0x44); /* due no sooner than packet 2, and after it in elevator order */
+	struct pkt_cache_stats st = wait_packets_written(c, 1);
+	ck_assert_uint_eq(st.packets_written, 1);
+	ck_assert_uint_eq(st.dirty_packets, 1); /* packet 2 waits for the barrier */
+	ck_assert_uint_eq(st.write_errors, 0);
+	struct relocations r = {.spare = 12 * 16};
+	ck_assert_int_eq(pkt_cache_move_worn(c, relocate_to_spare, &r), 1);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_uint_eq(r.from[0], 2 * 16);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 12 * 16, f.model + 2048 * 2 * 16, 16 * 2048); /* the whole packet moved */
+	int fdimg = open(f.path, O_RDONLY);
+	ck_assert_int_ge(fdimg, 0);
+	ck_assert_int_eq(pread(fdimg, f.model + 2048 * 2 * 16, 16 * 2048, 2048 * 2 * 16), 16 * 2048);
+	close(fdimg); /* its old place is whatever it was: never written */
+	fixture_check_medium(&f);
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.worn_moved_packets, 1);
+	ck_assert_uint_eq(st.write_errors, 0);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+/* Media life: where the flusher needs the memory, a worn packet is written in place as before: the
+ * dirty high watermark reached with only worn packets to write (75 %), and no clean slot left for a
+ * new packet (100 %: every slot dirty); nothing waits for a barrier that may never come. */
+START_TEST(test_cache_flusher_writes_worn_under_pressure)
+{
+	static const unsigned high_pcts[] = {75, 100};
+
+	for (size_t k = 0; k < sizeof(high_pcts) / sizeof(high_pcts[0]); k++) {
+		struct fixture f;
+		fixture_open(&f, 16 * 16, 16, 23 + k);
+		struct pkt_cache_config cfg = {
+			.cache_bytes = 4 * 16 * 2048, .dirty_high_pct = high_pcts[k], .dirty_age_ms = 600000};
+		struct pkt_cache *c = NULL;
+		char err[256];
+		ck_assert_msg(pkt_cache_create(f.dev, &cfg, &c, err, sizeof(err)) == 0, "%s", err);
+		struct pkt_packet_wear past[10];
+		for (unsigned p = 0; p < 10; p++)
+			past[p] = (struct pkt_packet_wear){.packet = p, .writes = 8};
+		pkt_cache_set_wear_limit(c, 8, past, 10);
+		for (unsigned p = 0; p < 10; p++) /* ten worn packets through four slots */
+			write_packet_once(c, &f, p, (uint8_t)(0x30 + p));
+		struct pkt_cache_stats st = wait_packets_written(c, 6);
+		ck_assert_msg(st.packets_written >= 6, "high %u%%: %" PRIu64 " packets written", high_pcts[k],
+			      st.packets_written);
+		ck_assert_uint_le(st.dirty_packets, 4);
+		ck_assert_uint_eq(st.worn_moved_packets, 0);
+		ck_assert_uint_eq(st.write_errors, 0);
+		ck_assert_int_eq(pkt_cache_destroy(c), 0);
+		fixture_check_medium(&f);
+		fixture_close(&f);
+	}
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("pkt_cache");
@@ -1121,6 +1209,8 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_rescue_moves_only_the_bad_packet);
 	tcase_add_test(t, test_cache_rescue_only_for_medium_errors);
 	tcase_add_test(t, test_cache_moves_worn_packets);
+	tcase_add_test(t, test_cache_flusher_leaves_worn_packets);
+	tcase_add_test(t, test_cache_flusher_writes_worn_under_pressure);
 	tcase_add_test(t, test_cache_gather_error_is_reported);
 	tcase_add_test(t, test_cache_stuck_writers_get_eio);
 	tcase_add_test(t, test_cache_read_only);

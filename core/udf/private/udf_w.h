@@ -144,7 +144,6 @@ int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *bu
 int udf_write_bytes(struct udf_fs *fs, uint64_t off, size_t len, const void *buf);
 int udf_barrier(struct udf_fs *fs);
 bool udf_can_rescue(const struct udf_fs *fs);
-bool udf_can_move_worn(const struct udf_fs *fs);
 
 /* udf_alloc.c */
 bool udf_bm_is_free(const struct udf_w *w, uint64_t b);

@@ -67,11 +67,17 @@ void cpu_follow_request(struct cpu_follow *f, uint32_t pid)
 {
 	if (!f->usable || pid == 0 || (uint32_t)getpid() == pid)
 		return;
+	if (pid != f->pid) {
+		if (f->pid)
+			f->mixed = true;
+		f->pid = pid;
+	}
 	uint64_t now = mono_ns();
 	if (now < f->next_ns)
 		return;
 	f->next_ns = now + FOLLOW_PERIOD_NS;
-	int cpu = cpu_of_process(pid);
+	int cpu = f->mixed ? -1 : cpu_of_process(pid);
+	f->mixed = false;
 	if (cpu >= 0 && !CPU_ISSET(cpu, &f->allowed))
 		cpu = -1;
 	if (cpu == f->cpu)

@@ -454,11 +454,14 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 	return pktfuse_files_start(pf, err, errlen);
 }
 
-/* The FUSE loop, single- or multithreaded as the options say; its result. */
-static int run_session_loop(struct fuse_session *se, const struct pktfuse_opts *o)
+/* The FUSE loop, single- or multithreaded as the options say; its result.  The single-threaded one
+ * (the files view's) counts the requests it serves. */
+static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
 {
+	const struct pktfuse_opts *o = &pf->opts;
+
 	if (o->singlethread)
-		return fuse_session_loop(se);
+		return pktfuse_counting_loop(se, pf->fuse_requests);
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	/* fuse_parse_cmdline leaves UINT_MAX for "not given" */
 	if (o->max_idle_threads && o->max_idle_threads != UINT_MAX)
@@ -593,7 +596,7 @@ int run_daemon(int argc, char **argv)
 	if (!pf.opts.image_view)
 		pf.opts.singlethread = true;
 	pktfuse_button_start(&pf);
-	int loop_rc = run_session_loop(se, &pf.opts);
+	int loop_rc = run_session_loop(se, &pf);
 	eject_pressed = pktfuse_button_stop(&pf);
 	fuse_session_unmount(se);
 	/* A new daemon for this disc may start now; it waits until this one has written its cache. */

@@ -5,6 +5,7 @@
 
 #include "options.h"
 #include "pkt_cache.h"
+#include "request_count.h"
 
 struct udf_fs;
 
@@ -38,6 +39,8 @@ struct pktfuse {
 	struct pktfuse_button *button;	 /* eject_button.c; NULL: not watched */
 	struct pktfuse_wear *wear;	 /* wear.h: the disc's write counts across mounts; NULL: none kept */
 	bool spares_gone_told;		 /* the log said that the mount turned read-only (atomic) */
+	/* the single-threaded loop's requests by opcode (request_count.h; atomic) */
+	unsigned long fuse_requests[PKTFUSE_OPCODES];
 };
 
 /* stats.c: after a commit: logs once that the mount used the disc's last spare and is read-only now. */

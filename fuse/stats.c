@@ -25,6 +25,11 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 	if (n < 0 || len == 0)
 		return 0;
 	size_t used = (size_t)n < len ? (size_t)n : len - 1;
+	if (pf->opts.singlethread && used + 32 < len) { /* the loop that counts them (request_count.h) */
+		used += (size_t)snprintf(buf + used, len - used, "fuse_requests: ");
+		used += pktfuse_render_requests(pf->fuse_requests, buf + used, len - used - 1);
+		used += (size_t)snprintf(buf + used, len - used, "\n");
+	}
 	if (pf->udf && used < len) {
 		struct udf_statfs sf;
 		char why[256] = "";

@@ -5,6 +5,9 @@
 #     not before the first write to every file; extended attributes read as "not supported";
 #   - the statistics still reach `pktfuse status` (an ioctl on the root instead of the attribute);
 #   - the files view runs libfuse's single-threaded loop (the image view keeps the multithreaded one).
+#   - a copy of new small files costs the kernel's minimum of requests per file: LOOKUP (the name is
+#     new), CREATE, one WRITE, RELEASE (sent in the background); nothing else per file (no GETATTR,
+#     GETXATTR, FLUSH, SETATTR), as counted by the daemon (fuse_requests: requests by opcode);
 #   - with default_permissions, names and missing names (negative entries) are kept by the kernel:
 #     repeated lookups of either reach the daemon once, and what the kernel itself creates, renames
 #     or removes is seen at once.
@@ -37,6 +40,40 @@ EOF
 [ "$(stat_of "$T/mnt" fuse_loop)" = single ] || fail "the files view runs the $(stat_of "$T/mnt" fuse_loop)-threaded loop"
 "$PKTFUSE" status "$T/mnt" > "$T/human" || fail "pktfuse status"
 grep -q 'files, UDF' "$T/human" || fail "status: $(cat "$T/human")"
+stop_pktfuse "$T/mnt"
+
+# requests_in "OP=N OP=N…" OPCODE: N of OPCODE (0 when absent); requests_in TEXT: the sum of all
+requests_in() {
+	tr ' ' '\n' <<< "$1" | awk -F= -v k="${2:-}" 'k == "" || $1 == k { n += $2 } END { print n + 0 }'
+}
+dirs=4 per_dir=50
+files=$((dirs * per_dir))
+for d in $(seq 1 $dirs); do
+	mkdir -p "$T/src/d$d"
+	for f in $(seq 1 $per_dir); do head -c $(((d * f * 97) % 12000 + 1)) /dev/urandom > "$T/src/d$d/f$f"; done
+done
+start_pktfuse "$T/disc.img" "$T/mnt"
+before=$(stat_of "$T/mnt" fuse_requests)
+[ -n "$before" ] || fail "no fuse_requests in the statistics"
+cp -r "$T/src" "$T/mnt/copy"
+sync "$T/mnt/copy/d1/f1"
+after=$(stat_of "$T/mnt" fuse_requests)
+declare -A got
+for op in LOOKUP CREATE WRITE RELEASE GETATTR SETATTR GETXATTR FLUSH; do
+	got[$op]=$(($(requests_in "$after" $op) - $(requests_in "$before" $op)))
+done
+total=$(($(requests_in "$after") - $(requests_in "$before")))
+diff -r "$T/src" "$T/mnt/copy" > /dev/null || fail "the copy differs from its source"
+echo "requests for $files new files in $dirs new directories: total $total; $(for op in "${!got[@]}"; do printf '%s %s ' "$op" "${got[$op]}"; done)"
+[ "${got[CREATE]}" -eq $files ] || fail "${got[CREATE]} CREATEs for $files new files"
+# one LOOKUP per new name (file or directory); a few for the copy's top and the status calls
+[ "${got[LOOKUP]}" -le $((files + dirs + 5)) ] || fail "${got[LOOKUP]} LOOKUPs for $files new files in $dirs directories"
+[ "${got[WRITE]}" -le $files ] || fail "${got[WRITE]} WRITEs for $files files of at most 12,000 bytes"
+[ "${got[RELEASE]}" -le $((files + 5)) ] || fail "${got[RELEASE]} RELEASEs for $files files"
+for op in GETATTR SETATTR GETXATTR FLUSH; do
+	[ "${got[$op]}" -le 2 ] || fail "${got[$op]} ${op}s during the copy of $files files (expected none per file)"
+done
+[ "$total" -le $((4 * files + 2 * dirs + 20)) ] || fail "$total requests for $files new files (at most 4 per file)"
 stop_pktfuse "$T/mnt"
 
 # lookups_during MNT CMD…: how many LOOKUPs the daemon got while CMD ran

@@ -1276,6 +1276,105 @@ static void fsck_clean(struct mem *m, const char *when)
 		      (unsigned long long)r.problems);
 }
 
+/* The power-cut run of moves: mkdir /d, then `commits` commits each adding d/fK (every fourth also
+ * rK in the root), the process killed at the end (no unmount).  *done: the commits completed before
+ * the cut (all of them without one). */
+static void move_run(struct mem *m, int commits, int *done, long *setup_calls)
+{
+	struct udf_fs *fs = mount_mem(m);
+	uint64_t d, ino;
+	struct stat st;
+	char name[32];
+
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	*setup_calls = m->calls;
+	*done = 0;
+	for (int k = 0; k < commits; k++) {
+		snprintf(name, sizeof(name), "f%d", k);
+		ck_assert_int_eq(udf_create(fs, d, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_write(fs, ino, 0, strlen(name), name), (ssize_t)strlen(name));
+		if (k % 4 == 0) {
+			snprintf(name, sizeof(name), "r%d", k);
+			ck_assert_int_eq(udf_create(fs, fs->root_ino, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		}
+		ck_assert_int_eq(udf_sync(fs), 0);
+		if (!m->crashed)
+			*done = k + 1;
+	}
+	udf_unmount(fs); /* killed: nothing more reaches the medium */
+}
+
+/* After the cut: every commit completed before it is there, at most the one cut short besides. */
+static void check_cut_names(struct udf_fs *fs, uint64_t dir, char prefix, int step, int done, const char *what)
+{
+	char name[32];
+	struct stat st;
+
+	for (int k = 0; k <= done + 1; k += step) {
+		snprintf(name, sizeof(name), "%c%d", prefix, k);
+		uint64_t ino = lookup_ino(fs, dir, name, &st);
+		if (k < done) {
+			ck_assert_msg(ino != 0, "%s: %s, committed before the cut, is missing", what, name);
+			if (prefix == 'f')
+				check_file(fs, dir, name, (const uint8_t *)name, strlen(name), what);
+		} else if (k > done) {
+			ck_assert_msg(ino == 0, "%s: %s, never committed, is there", what, name);
+		}
+	}
+}
+
+/* A power cut at every medium write and barrier of a run of 36 commits that move /d's entry (33
+ * moves compact its chain) and the root's: the disc mounts (the check after an unclean shutdown
+ * follows the chains and marks their blocks used), holds every commit done before the cut, takes
+ * another commit and a clean unmount, and the check then finds nothing. */
+START_TEST(power_cut_moves)
+{
+	const int commits = 36;
+	struct mem m;
+	int done;
+	long setup, total;
+
+	mem_init(&m, 16, UDF_MEDIA_CDRW, 0x0201, 1);
+	move_run(&m, commits, &done, &setup);
+	total = m.calls;
+	mem_free(&m);
+	ck_assert_int_eq(done, commits);
+	fprintf(stderr, "power_cut_moves: cuts at calls %ld..%ld\n", setup + 1, total);
+	for (long cut = setup + 1; cut <= total; cut++) {
+		char what[64];
+		snprintf(what, sizeof(what), "cut at call %ld", cut);
+		mem_init(&m, 16, UDF_MEDIA_CDRW, 0x0201, (uint64_t)cut);
+		m.crash_at = cut;
+		move_run(&m, commits, &done, &setup);
+		ck_assert(m.crashed);
+		memcpy(m.cur, m.cut, m.size);
+		memcpy(m.dur, m.cut, m.size);
+		pend_clear(&m);
+		m.crashed = false;
+		m.crash_at = 0;
+		struct udf_fs *fs = mount_mem(&m);
+		uint64_t d = lookup_ino(fs, fs->root_ino, "d", NULL), ino;
+		ck_assert_msg(d != 0, "%s: /d is missing", what);
+		check_cut_names(fs, d, 'f', 1, done, what);
+		check_cut_names(fs, fs->root_ino, 'r', 4, done, what);
+		check_chain(fs, &m, d, what);
+		check_chain(fs, &m, fs->root_ino, what);
+		struct stat st;
+		ck_assert_int_eq(udf_create(fs, d, "after", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		fs = mount_mem(&m);
+		ck_assert_msg(lookup_ino(fs, d, "after", NULL) != 0, "%s: the next session's file is missing", what);
+		check_cut_names(fs, d, 'f', 1, done, what);
+		udf_unmount(fs);
+		fsck_clean(&m, what);
+		mem_free(&m);
+	}
+}
+END_TEST
+
 /* Seeds of random commits in the root and /d (names added, some removed, one commit each): after
  * each commit both entries' chains are checked against the medium, a mount of the medium lists
  * exactly the names committed, compaction leaves the chain's middle pairs pending free; at unmount
@@ -1398,6 +1497,7 @@ int main(void)
 	tcase_add_test(tc, meta_not_verified_not_written);
 	tcase_add_test(tc, meta_partition_full);
 	tcase_add_test(tc, entries_move);
+	tcase_add_test(tc, power_cut_moves);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -243,11 +243,23 @@ int udf_commit_for_space(struct udf_fs *fs)
 	if (w->in_commit)
 		return 0;
 	bool freed = udf_commit_take_over(fs);
-	/* blocks pending in the partition, or in the metadata partition (file entries, directories) */
-	if (w->npend == 0 && !(w->meta && udf_meta_space(w)->npend))
-		return freed;
-	int rc = udf_commit(fs);
-	return rc ? rc : 1;
+	/* blocks pending in the partition, or in the metadata partition (file entries, directories);
+	 * the chains of entries that move hold blocks statfs counts free: they fold back, after a
+	 * commit of what is dirty (udf_move.c) */
+	bool chains = w->chain_blocks && !w->vat;
+	if (w->npend || (w->meta && udf_meta_space(w)->npend) || (chains && w->changed)) {
+		int rc = udf_commit(fs);
+		if (rc)
+			return rc;
+		freed = true;
+	}
+	if (chains) {
+		int rc = udf_move_fold_back(fs);
+		if (rc)
+			return rc;
+		freed = true;
+	}
+	return freed;
 }
 
 int udf_sync_volume(struct udf_fs *fs)

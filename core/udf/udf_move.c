@@ -176,6 +176,19 @@ static void free_pairs(struct udf_fs *fs, const uint32_t *lbns, uint32_t count)
 		udf_free_later(fs, lbns[i], 2);
 }
 
+/* Blocks nothing on the medium reaches any more (after a barrier): allocatable now. */
+static void free_now(struct udf_fs *fs, uint32_t lbn, uint32_t count)
+{
+	struct udf_w *w = fs->w;
+
+	for (uint64_t b = lbn; b < (uint64_t)lbn + count && b < w->nbits; b++)
+		if (!udf_bm_is_free(w, b)) {
+			udf_bm_mark(fs, b, true);
+			w->free_blocks++;
+		}
+	w->bm_stale = true;
+}
+
 static int chain_push(struct node *n, uint32_t lbn)
 {
 	if (n->nchain == n->chain_cap) {
@@ -191,8 +204,9 @@ static int chain_push(struct node *n, uint32_t lbn)
 }
 
 /* The commit that planned n's move is over: ok, it is on the medium (the chain grows, or is
- * compacted and the pairs between are freed after the next commit); else the blocks taken go back
- * and the next commit plans again from the chain the medium has. */
+ * compacted and the pairs between are free at once); else the blocks taken go back after the next
+ * commit (the switch may have reached the medium: that commit switches again) and it plans again
+ * from the chain the medium had. */
 void udf_move_finish(struct udf_fs *fs, struct node *n, bool ok)
 {
 	uint8_t kind = n->mv_kind;
@@ -221,7 +235,9 @@ void udf_move_finish(struct udf_fs *fs, struct node *n, bool ok)
 		return;
 	}
 	if (udf_move_compacts(n)) {
-		free_pairs(fs, n->chain + 1, n->nchain - 1);
+		/* the commit is on the medium: nothing reaches the pairs between any more */
+		for (uint32_t k = 1; k < n->nchain; k++)
+			free_now(fs, n->chain[k], 2);
 		n->nchain = 1;
 	}
 	if (chain_push(n, n->mv_to) != 0) {
@@ -262,8 +278,9 @@ static void retag_embedded(struct node *n, uint32_t lbn)
 	}
 }
 
-/* At unmount, after the last commit: every chain folds back into its first entry (see above); the
- * chains' other blocks become free (the bitmap written next records it). */
+/* At unmount after the last commit, and when the disc is full (statfs counts the chains' blocks
+ * free): every chain of a node that is not dirty folds back into its first entry (see above); the
+ * chains' other blocks are free at once (the bitmap written at unmount records it). */
 int udf_move_fold_back(struct udf_fs *fs)
 {
 	bool any = false;
@@ -271,7 +288,7 @@ int udf_move_fold_back(struct udf_fs *fs)
 
 	for (uint32_t i = 0; i <= fs->nhash_mask && rc == 0; i++)
 		for (struct node *n = fs->nhash[i]; n && rc == 0; n = n->hnext) {
-			if (n->dead || n->nchain == 0)
+			if (n->dead || n->dirty || n->nchain == 0)
 				continue;
 			n->mv_kind = MV_FOLD;
 			n->fe_lbn = icb_lbn(n);
@@ -293,12 +310,11 @@ int udf_move_fold_back(struct udf_fs *fs)
 				continue;
 			}
 			uint32_t before = udf_move_chain_extra(n);
-			udf_free_later(fs, n->chain[0] + 1, 1);
-			free_pairs(fs, n->chain + 1, n->nchain - 1);
+			free_now(fs, n->chain[0] + 1, 1);
+			for (uint32_t k = 1; k < n->nchain; k++)
+				free_now(fs, n->chain[k], 2);
 			n->nchain = 0;
 			chain_changed(fs, n, before);
 		}
-	if (rc == 0 && any)
-		udf_apply_frees(fs, fs->w->npend, 0);
 	return rc;
 }

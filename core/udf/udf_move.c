@@ -94,6 +94,8 @@ void udf_move_plan(struct udf_fs *fs, struct node *n)
 	n->mv_kind = MV_NONE;
 	if (n->is_new || n->dead || n->ro_node || !n->hdr || n->file_type != 4 || !n->dir_dirty || !layout_moves(fs, n))
 		return;
+	if (w->free_blocks <= w->reserve + 2)
+		return; /* what the commit needs to rewrite the directories comes first */
 	if (n->nchain == 0) {
 		uint32_t l = icb_lbn(n);
 		if (n->fe_lbn != l || l + 1 >= w->nbits || !udf_bm_is_free(w, l + 1))

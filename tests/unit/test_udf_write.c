@@ -1283,6 +1283,58 @@ static void fsck_clean(struct mem *m, const char *when)
 		      (unsigned long long)r.problems);
 }
 
+/* A full disc with a directory whose entry moves: the chains fold back to give their blocks (statfs
+ * counted them free), and the last commit still rewrites the directory — a move never takes the
+ * blocks kept for that. */
+START_TEST(full_disc_with_moves)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino, d;
+	uint8_t *chunk = malloc(1 << 20);
+	char name[32];
+
+	fill(chunk, 1 << 20, 9);
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 7);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "name-that-fills-blocks-%d", i);
+		ck_assert_int_eq(udf_create(fs, d, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+	}
+	ck_assert_int_eq(udf_create(fs, root, "fill", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ssize_t n;
+	uint64_t off = 0;
+	while ((n = udf_write(fs, ino, off, 1 << 20, chunk)) > 0)
+		off += (uint64_t)n;
+	ck_assert_int_eq(n, -ENOSPC);
+	/* a little room back (after the next commit): a few names fit, then the disc is full again */
+	struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = off - 8 * BS};
+	ck_assert_int_eq(udf_setattr(fs, ino, &sa, &st), 0);
+	int rc = 0, made = 0;
+	for (int i = 0; i < 2000 && rc == 0; i++, made++) {
+		snprintf(name, sizeof(name), "late-%d", i);
+		rc = udf_create(fs, d, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	fprintf(stderr, "full_disc_with_moves: %d names made while full\n", made - 1);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	for (int i = 0; i < made - 1; i++) {
+		snprintf(name, sizeof(name), "late-%d", i);
+		ck_assert_msg(lookup_ino(fs, d, name, NULL) != 0, "%s is missing", name);
+	}
+	udf_unmount(fs);
+	fsck_clean(&m, "full disc with moves");
+	free(chunk);
+	mem_free(&m);
+}
+END_TEST
+
 /* The power-cut run of moves: mkdir /d, then `commits` commits each adding d/fK (every fourth also
  * rK in the root), the process killed at the end (no unmount).  *done: the commits completed before
  * the cut (all of them without one). */
@@ -1505,6 +1557,7 @@ int main(void)
 	tcase_add_test(tc, meta_partition_full);
 	tcase_add_test(tc, entries_move);
 	tcase_add_test(tc, power_cut_moves);
+	tcase_add_test(tc, full_disc_with_moves);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -290,7 +290,7 @@ void udf_update_sf(struct udf_fs *fs)
 		return;
 	}
 	struct udf_w *w = fs->w;
-	uint64_t f = w->free_blocks + w->pend_blocks, keep = reserve_space(w) == w ? w->reserve : 0;
+	uint64_t f = w->free_blocks + w->pend_blocks + w->chain_blocks, keep = reserve_space(w) == w ? w->reserve : 0;
 
 	fs->sf.free_blocks = f > keep ? f - keep : 0;
 	if (w->meta) {

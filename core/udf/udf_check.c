@@ -32,6 +32,8 @@ static void seen_own(struct udf_fs *fs, struct udf_seen *s, const struct node *n
 	struct udf_seen *m = s->meta; /* file entries and continuation blocks there */
 
 	udf_seen_mark(m && udf_ino_part(n->ino) == s->mpart ? m : s, n->fe_lbn, 1);
+	for (uint32_t i = 0; i < n->nchain; i++) /* an entry that moves: each pair of its chain */
+		udf_seen_mark(m && udf_ino_part(n->ino) == s->mpart ? m : s, n->chain[i], 2);
 	for (uint32_t i = 0; i < n->naed; i++)
 		udf_seen_mark(m ? m : s, n->aed[i], 1);
 	for (uint32_t i = 0; i < n->next; i++) {

@@ -94,6 +94,7 @@ int udf_commit_place(struct udf_fs *fs, struct node *n)
 {
 	int rc = 0;
 
+	udf_move_plan(fs, n); /* before the rewrite: it records where the entry is */
 	if (n->dir_dirty && (rc = udf_dir_commit(fs, n)) != 0)
 		return rc;
 	uint32_t need = udf_aeds_needed(fs, n);
@@ -155,8 +156,8 @@ static int commit_encode(struct udf_fs *fs)
 			rc = udf_commit_place(fs, n);
 	w->bm_stale = true; /* this commit's allocations: written at unmount (see above) */
 	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
-		if (!n->dead && n->is_new)
-			rc = udf_write_fe(fs, n);
+		if (!n->dead)
+			rc = udf_move_write_new(fs, n);
 	if (rc == 0)
 		rc = udf_barrier(fs);
 	/* 3. the switch: existing entries, those that gained first */
@@ -165,7 +166,7 @@ static int commit_encode(struct udf_fs *fs)
 		if (n->dead || n->is_new)
 			continue;
 		if (n->gained)
-			rc = udf_write_fe(fs, n);
+			rc = udf_move_switch(fs, n);
 		else
 			late = true;
 	}
@@ -173,7 +174,7 @@ static int commit_encode(struct udf_fs *fs)
 		rc = udf_barrier(fs);
 		for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
 			if (!n->dead && !n->is_new && !n->gained)
-				rc = udf_write_fe(fs, n);
+				rc = udf_move_switch(fs, n);
 	}
 	/* the LVID only when the unique IDs handed out come near what it records (it says open, and
 	 * counts and free space are recorded exactly when it is closed) */
@@ -242,11 +243,23 @@ int udf_commit_for_space(struct udf_fs *fs)
 	if (w->in_commit)
 		return 0;
 	bool freed = udf_commit_take_over(fs);
-	/* blocks pending in the partition, or in the metadata partition (file entries, directories) */
-	if (w->npend == 0 && !(w->meta && udf_meta_space(w)->npend))
-		return freed;
-	int rc = udf_commit(fs);
-	return rc ? rc : 1;
+	/* blocks pending in the partition, or in the metadata partition (file entries, directories);
+	 * the chains of entries that move hold blocks statfs counts free: they fold back, after a
+	 * commit of what is dirty (udf_move.c) */
+	bool chains = w->chain_blocks && !w->vat;
+	if (w->npend || (w->meta && udf_meta_space(w)->npend) || (chains && w->changed)) {
+		int rc = udf_commit(fs);
+		if (rc)
+			return rc;
+		freed = true;
+	}
+	if (chains) {
+		int rc = udf_move_fold_back(fs);
+		if (rc)
+			return rc;
+		freed = true;
+	}
+	return freed;
 }
 
 int udf_sync_volume(struct udf_fs *fs)

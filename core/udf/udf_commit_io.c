@@ -84,6 +84,8 @@ static void snap_free(struct commit_snap *s)
 /* The encoding failed: nothing was sent, everything stays dirty. */
 void udf_snap_abandon(struct udf_fs *fs, struct commit_snap *s)
 {
+	for (struct node *n = fs->w->dirty; n; n = n->dnext)
+		udf_move_finish(fs, n, false); /* the moves it planned are not made */
 	snap_free(s);
 	free(s);
 	fs->w->snap = NULL;
@@ -183,6 +185,9 @@ static void snap_finish(struct udf_fs *fs, struct commit_snap *s)
 	w->pend_floor = 0;
 	if (w->meta)
 		udf_meta_space(w)->pend_floor = 0;
+	/* entries that moved: their chains as the medium has them now (freed pairs wait a commit) */
+	for (size_t i = 0; i < s->nnodes; i++)
+		udf_move_finish(fs, s->nodes[i].n, s->rc == 0);
 	udf_update_sf(fs);
 	snap_free(s);
 	s->finished = true;

@@ -24,9 +24,10 @@ static uint32_t run_len(const uint32_t *lbns, uint32_t n)
 	return k;
 }
 
-/* Write-once media with link blocks after every write unit (a CD-R in a drive): a directory longer
- * than what is left of a unit goes into several runs (the first, lbn/got, already taken), each its
- * own allocation descriptor; every FID is tagged with the block it starts in. */
+/* Write-once media with link blocks after every write unit (a CD-R in a drive), and a full
+ * rewritable disc whose free blocks are in short runs: a directory longer than the first run
+ * (lbn/got, already taken) goes into several runs, each its own allocation descriptor; every FID
+ * is tagged with the block it starts in. */
 static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32_t nb, uint32_t lbn, uint32_t got)
 {
 	uint32_t *lbns = malloc(nb * sizeof(*lbns)), have = 0;
@@ -45,6 +46,7 @@ static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32
 		rc = udf_dir_build_at(fs, d, data, len, 0, false, lbns);
 	for (uint32_t i = 0, k; rc == 0 && i < nb; i += k)
 		rc = udf_write_run(fs, lbns[i], k = run_len(lbns + i, nb - i), data + (size_t)i * fs->bs);
+	bool placed = rc == 0;
 	if (rc == 0) {
 		udf_free_extents(fs, d);
 		free(d->inline_data);
@@ -58,6 +60,9 @@ static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32
 		d->st.st_size = (off_t)len;
 		udf_recount_blocks(fs, d);
 	}
+	if (rc && !placed && !fs->w->vat && lbns)
+		for (uint32_t i = 0; i < have; i++)
+			udf_free_in(fs, 0, lbns[i], 1); /* nothing names them */
 	free(lbns);
 	free(data);
 	return rc; /* a failure fails the commit: nothing of it is reachable without its VAT */
@@ -99,8 +104,12 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 		return dir_commit_runs(fs, d, len, nb, lbn, got); /* link blocks after the unit: more runs */
 	if (rc == 0 && got < nb) {
 		/* look for a run of the full length elsewhere */
-		udf_free_in(fs, part, lbn, got);
+		uint32_t first = lbn, first_got = got;
 		rc = udf_alloc_exact(fs, nb, ALLOC_META, &lbn);
+		bool grew = !(d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb);
+		if (rc == -ENOSPC && grew && !fs->w->meta)
+			return dir_commit_runs(fs, d, len, nb, first, first_got); /* a full disc: in several runs */
+		udf_free_in(fs, part, first, first_got);
 	}
 	if (rc == -ENOSPC && !fs->w->vat && d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb) {
 		/* The disc is full (the reserve fell short): a directory that shrank or kept its size is

@@ -117,6 +117,12 @@ int udf_write_fe(struct udf_fs *fs, struct node *n)
 	memcpy(b, n->hdr, n->hdr_len);
 	/* ICB tag */
 	b[ICB_FILE_TYPE] = n->file_type;
+	bool moves = udf_move_strat4096(n); /* strategy 4096 as Linux records it, else 4 */
+	if (moves || le16(b + ICB_STRATEGY_TYPE) == 4096) {
+		put_le16(b + ICB_STRATEGY_TYPE, moves ? 4096 : 4);
+		put_le16(b + ICB_STRATEGY_PARAM, moves ? 1 : 0);
+		put_le16(b + ICB_MAX_ENTRIES, moves ? 2 : 1);
+	}
 	uint16_t flags = le16(b + ICB_FLAGS) & (uint16_t) ~(7u | 0x1C0u);
 	if (m & S_ISUID)
 		flags |= 0x40;

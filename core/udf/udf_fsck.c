@@ -49,6 +49,10 @@ static bool owns_alone(const struct ck *ck, const struct node *n)
 
 	if (n->fe_lbn >= ck->nbits || udf_seen_has(&ck->seen, n->fe_lbn) || fsck_bm_free(ck, n->fe_lbn))
 		return false;
+	for (uint32_t i = 0; i < n->nchain; i++)
+		for (uint64_t b = n->chain[i]; b < (uint64_t)n->chain[i] + 2; b++)
+			if (b != n->fe_lbn && (b >= ck->nbits || udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b)))
+				return false;
 	for (uint32_t i = 0; i < n->naed; i++)
 		if (n->aed[i] >= ck->nbits || udf_seen_has(&ck->seen, n->aed[i]) || fsck_bm_free(ck, n->aed[i]))
 			return false;

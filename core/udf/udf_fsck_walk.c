@@ -125,6 +125,12 @@ static bool own_node(struct ck *ck, const struct rec *r)
 	bool said[2] = {false, false};
 
 	own_run(ck, r, n->fe_lbn, 1, &freed, &first, said);
+	/* an entry that moves: its chain's pairs (the newest's entry is fe_lbn) */
+	for (uint32_t i = 0; i < n->nchain && !said[0] && !said[1]; i++)
+		if (n->chain[i] == n->fe_lbn)
+			own_run(ck, r, n->chain[i] + 1, 1, &freed, &first, said);
+		else
+			own_run(ck, r, n->chain[i], 2, &freed, &first, said);
 	for (uint32_t i = 0; i < n->naed && !said[0] && !said[1]; i++)
 		own_run(ck, r, n->aed[i], 1, &freed, &first, said);
 	for (uint32_t i = 0; i < n->next && !said[0] && !said[1]; i++) {

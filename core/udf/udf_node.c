@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 
 #include "udf_int.h"
+#include "udf_w.h"
 
 uint64_t udf_make_ino(uint16_t part, uint32_t lbn)
 {
@@ -83,6 +84,7 @@ void udf_node_free(struct node *n)
 	free(n->hdr);
 	free(n->aed);
 	free(n->keep_fids);
+	free(n->chain);
 	free(n);
 }
 
@@ -227,6 +229,26 @@ static dev_t device_of(const uint8_t *ea, uint32_t lea)
 	return 0;
 }
 
+/* An indirect entry's target; false when its extent is empty (a terminal entry). */
+static bool ie_next(const uint8_t *ie, uint16_t *part, uint32_t *lbn)
+{
+	if ((le32(ie + IE_INDIRECT_ICB + AD_LEN) & AD_LEN_MASK) == 0)
+		return false;
+	*part = le16(ie + IE_INDIRECT_ICB + LAD_PART);
+	*lbn = le32(ie + IE_INDIRECT_ICB + LAD_LBN);
+	return true;
+}
+
+static int set_chain(struct node *n, const uint32_t *chain, uint32_t nchain)
+{
+	n->chain = malloc(nchain * sizeof(*n->chain));
+	if (!n->chain)
+		return -ENOMEM;
+	memcpy(n->chain, chain, nchain * sizeof(*n->chain));
+	n->nchain = n->chain_cap = nchain;
+	return 0;
+}
+
 /* Reads the file entry of an ICB, following strategy-4096 indirect entries. */
 int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out)
 {
@@ -240,36 +262,44 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 	}
 	if (n)
 		return -ENOENT;
-	bool indirect = false;
+	bool indirect = false, ours = true; /* ours: a chain as the writer makes them (udf_move.c) */
+	uint32_t chain[MAX_ICB_HOPS + 1], nchain = 0;
 	for (int hops = 0;; hops++, indirect = true) {
 		if (hops > MAX_ICB_HOPS)
 			return -ELOOP;
 		if (udf_read_lb(fs, part, lbn, b))
 			return -EIO;
 		int tag = udf_tag_check(b, fs->bs, lbn);
-		if (tag == TAG_IE) {
-			part = le16(b + IE_INDIRECT_ICB + LAD_PART);
-			lbn = le32(b + IE_INDIRECT_ICB + LAD_LBN);
+		if (tag == TAG_IE && ie_next(b, &part, &lbn)) {
+			ours = false; /* an indirect entry named directly: not a chain of ours */
 			continue;
 		}
 		if (tag != TAG_FE && tag != TAG_EFE)
 			return -EIO;
-		/* Strategy 4096: a newer entry may follow, or an indirect entry pointing to one. */
+		chain[nchain++] = lbn;
+		/* Strategy 4096: a newer entry may follow, or an indirect entry pointing to one; one whose
+		 * extent is empty ends the chain (as Linux's udf_read_inode reads it). */
 		if (le16(b + ICB_STRATEGY_TYPE) == 4096) {
 			uint8_t *nb = malloc(fs->bs);
 			if (!nb)
 				return -ENOMEM;
 			int rc = udf_read_lb(fs, part, lbn + 1, nb);
-			if (rc == 0 && udf_tag_check(nb, fs->bs, lbn + 1) == TAG_IE) {
-				part = le16(nb + IE_INDIRECT_ICB + LAD_PART);
-				lbn = le32(nb + IE_INDIRECT_ICB + LAD_LBN);
-				free(nb);
+			bool ie = rc == 0 && udf_tag_check(nb, fs->bs, lbn + 1) == TAG_IE;
+			uint16_t npart = part;
+			bool next = ie && ie_next(nb, &npart, &lbn);
+			free(nb);
+			if (next) {
+				ours &= npart == part;
+				part = npart;
 				continue;
 			}
-			free(nb);
+			ours &= ie; /* the writer ends its chains with a terminal indirect entry */
+		} else {
+			ours &= !indirect;
 		}
 		break;
 	}
+	ours &= le16(b + ICB_STRATEGY_TYPE) == 4096;
 	bool efe = le16(b + TAG_IDENT) == TAG_EFE;
 	size_t hdr = efe ? EFE_SIZE : FE_SIZE;
 	uint32_t lea = le32(b + (efe ? EFE_EA_LEN : FE_EA_LEN)), lad = le32(b + (efe ? EFE_AD_LEN : FE_AD_LEN));
@@ -294,8 +324,13 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 		n->fe_lbn = lbn;
 		/* with a metadata partition, only its file entries are written (udf_meta_write.c) */
 		bool meta_vol = fs->nparts == 2 && fs->parts[1].kind == PART_META;
+		if (ours && set_chain(n, chain, nchain)) {
+			free(n->hdr);
+			free(n);
+			return -ENOMEM;
+		}
 		n->ro_node =
-			indirect || le16(b + ICB_STRATEGY_TYPE) != 4 ||
+			(!ours && (indirect || le16(b + ICB_STRATEGY_TYPE) != 4)) ||
 			(meta_vol ? fs->parts[part].kind != PART_META
 				  : part != 0 && fs->parts[part].kind != PART_VIRTUAL) ||
 			/* on write-once media only a file entry in the virtual partition can move */
@@ -351,6 +386,8 @@ int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **
 		return rc;
 	}
 	udf_node_insert(fs, n);
+	if (fs->w && !fs->w->vat)
+		fs->w->chain_blocks += udf_move_chain_extra(n);
 	if (n->file_type == 12) {
 		/* as lstat(2) reports it (and Linux's udf): the length of the target, not of its encoding */
 		char *t = malloc(MAX_SYMLINK);

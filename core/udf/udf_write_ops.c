@@ -421,6 +421,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 		goto out;
 	}
 	udf_node_insert(fs, n);
+	udf_move_reserve_new(fs, n);
 	udf_mark_dirty(fs, n);
 	if (S_ISDIR(mode)) {
 		d->st.st_nlink++;
@@ -484,7 +485,7 @@ static void free_own(struct udf_fs *fs, struct node *n)
 	udf_free_extents(fs, n);
 	for (uint32_t i = 0; i < n->naed; i++)
 		udf_free_in(fs, udf_meta_part(fs), n->aed[i], 1);
-	udf_free_in(fs, udf_ino_part(n->ino), n->fe_lbn, 1);
+	udf_move_free_entry(fs, n);
 }
 
 static int nothing(void *ctx, struct node *a)
@@ -835,6 +836,8 @@ int udf_close(struct udf_fs *fs)
 				if (!n->dead && n->st.st_nlink == 0 && n->open_count)
 					node_delete(fs, n);
 		rc = udf_commit(fs);
+		if (rc == 0)
+			rc = udf_move_fold_back(fs); /* a cleanly unmounted disc has no chains */
 		if (rc == 0 && w->bm_stale)
 			rc = udf_write_bitmap(fs);
 		if (rc == 0)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Media life: a packet nearing its rated overwrites moves to a spare of the sparing table before it
 # fails, not after.  An emulated CD-RW whose packets fail after 60 overwrites (the drive's wear_limit),
-# rated 50 for pktfuse (-o wear_rating=50: early moves at 45), takes 120 small files, each fsync'd (each
-# commit rewrites the root's file entry in place): the hot packets move while they still write, the
+# rated 50 for pktfuse (-o wear_rating=50: early moves at 45), takes 120 small files, each fsync'd with
+# a file "hot" rewritten before (each commit rewrites hot's file entry in place; the root's entry moves
+# since udf_move.c, so it no longer wears one packet): the hot packets move while they still write, the
 # drive never reports a worn packet, no fsync fails, both sparing table copies record the moves and
 # the wear record counts the spares' packets; the files read back after a remount; status says so.
 # Then file data that only the background flusher writes (no commit between): its worn packet waits
@@ -22,6 +23,7 @@ start_pktfuse "emu:cdrw:$img,wear_limit=60,log=$T/drive.log" "$T/mnt" -o wear_ra
 [ "$(stat_of "$T/mnt" wear_rated_overwrites)" = 50 ] || fail "rating: $(stat_of "$T/mnt" wear_rated_overwrites)"
 for i in $(seq 1 $files); do
 	echo "file $i" > "$T/mnt/f.$i"
+	echo "$i" > "$T/mnt/hot"
 	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$T/mnt/f.$i" ||
 		fail "fsync of file $i failed"
 done
@@ -73,6 +75,7 @@ use_spares "$img" 23 $t1 $t2
 start_pktfuse "emu:cdrw:$img,wear_limit=60" "$T/mnt" -o wear_rating=50
 for i in $(seq 1 $files); do
 	echo "file $i" > "$T/mnt/f.$i"
+	echo "$i" > "$T/mnt/hot"
 	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$T/mnt/f.$i" ||
 		fail "with 9 spares free: fsync of file $i failed"
 done

@@ -6,13 +6,18 @@
  *  - power-cut test: the medium stops at a random write; the disc must mount (and be writable)
  *    with every file synced before the cut intact, and a further session must keep it sound;
  *  - fragmented files (descriptors continued in allocation extent descriptors), ENOSPC, POSIX
- *    rules of the operations.
+ *    rules of the operations;
+ *  - entries that move (ICB strategy 4096 chains): after every commit, the medium's chain as a
+ *    reader follows it, its bound, its blocks in use, compaction's frees, the fold-back at unmount;
+ *    and a power cut at every write and barrier of a run of moves that compacts.
  */
 #define _GNU_SOURCE
 #include "udf.h"
 #include "udf_desc.h"
 #include "udf_format.h"
+#include "udf_fsck.h"
 #include "udf_model.h"
+#include "udf_w.h" /* white box: the chains of entries that move (udf_move.c) */
 
 #include <check.h>
 #include <errno.h>
@@ -1141,6 +1146,390 @@ START_TEST(many_entries_one_dir)
 }
 END_TEST
 
+/* ---- entries that move (udf_move.c) ---- */
+
+/* The block of partition 0 at lbn, on the image img. */
+static const uint8_t *img_block(const struct udf_fs *fs, const uint8_t *img, uint32_t lbn)
+{
+	return img + (fs->parts[0].start + lbn) * (uint64_t)BS;
+}
+
+/* Follows the ICB at l on img as a reader does (strategy 4096, indirect entries after each entry):
+ * the hops taken; *last: the entry reached. */
+static uint32_t img_hops(const struct udf_fs *fs, const uint8_t *img, uint32_t l, uint32_t *last)
+{
+	uint32_t hops = 0;
+
+	for (;;) {
+		const uint8_t *b = img_block(fs, img, l);
+		int tag = udf_tag_check(b, BS, l);
+		ck_assert_msg(tag == TAG_FE || tag == TAG_EFE, "block %u: tag %d, not a file entry", l, tag);
+		if (le16(b + ICB_STRATEGY_TYPE) != 4096)
+			break;
+		const uint8_t *ie = img_block(fs, img, l + 1);
+		ck_assert_msg(udf_tag_check(ie, BS, l + 1) == TAG_IE, "block %u: no indirect entry after 4096", l + 1);
+		if ((le32(ie + IE_INDIRECT_ICB + AD_LEN) & AD_LEN_MASK) == 0)
+			break;
+		l = le32(ie + IE_INDIRECT_ICB + LAD_LBN);
+		ck_assert_uint_le(++hops, MAX_ICB_HOPS);
+	}
+	*last = l;
+	return hops;
+}
+
+static bool pending_free(const struct udf_w *w, uint32_t b)
+{
+	for (size_t i = 0; i < w->npend; i++)
+		if (b >= w->pend[i].lbn && b - w->pend[i].lbn < w->pend[i].n)
+			return true;
+	return false;
+}
+
+/* The chain in memory against the medium's (durable) one: the same hops and newest entry, within the
+ * bound, every block in use. */
+static struct node *check_chain(struct udf_fs *fs, const struct mem *m, uint64_t ino, const char *when)
+{
+	struct node *n;
+	uint32_t l = (uint32_t)(ino - INO_BASE), last;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	ck_assert_msg(n->nchain >= 1, "%s: entry %u does not move", when, l);
+	ck_assert_msg(n->nchain - 1 <= CHAIN_MAX_HOPS, "%s: %u hops", when, n->nchain - 1);
+	ck_assert_uint_eq(n->chain[0], l);
+	ck_assert_uint_eq(n->fe_lbn, n->chain[n->nchain - 1]);
+	uint32_t hops = img_hops(fs, m->dur, l, &last);
+	ck_assert_msg(hops == n->nchain - 1 && last == n->fe_lbn, "%s: the medium has %u hops to %u, memory %u to %u",
+		      when, hops, last, n->nchain - 1, n->fe_lbn);
+	for (uint32_t i = 0; i < n->nchain; i++)
+		for (uint32_t b = n->chain[i]; b < n->chain[i] + 2; b++)
+			ck_assert_msg(!udf_bm_is_free(fs->w, b) && !pending_free(fs->w, b),
+				      "%s: block %u of the chain is free", when, b);
+	return n;
+}
+
+/* A mount of what the medium has for sure (the process killed now): the names of dir, sorted. */
+static int names_on_medium(const struct mem *m, const char *path, char (*out)[64], int max)
+{
+	struct mem c = *m;
+	c.cur = malloc(m->size);
+	c.dur = malloc(m->size);
+	memcpy(c.cur, m->dur, m->size);
+	memcpy(c.dur, m->dur, m->size);
+	c.pend = NULL;
+	c.npend = c.cap = 0;
+	c.cut = NULL;
+	c.crash_at = 0;
+	c.crashed = false;
+	struct udf_fs *fs = mount_mem(&c); /* the check after an unclean shutdown runs: it follows chains */
+	uint64_t dir = fs->root_ino;
+	if (path[0])
+		dir = lookup_ino(fs, dir, path, NULL);
+	ck_assert(dir != 0);
+	struct list_ctx lc = {out, 0};
+	(void)max;
+	ck_assert_int_eq(udf_readdir(fs, dir, 0, list_fill, &lc), 0);
+	udf_unmount(fs);
+	mem_free(&c);
+	return lc.n;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+struct move_names {
+	char root[256][64], d[256][64];
+	int nroot, nd;
+};
+
+static void check_names(const struct mem *m, const struct move_names *want, const char *when)
+{
+	static char got[300][64];
+	struct {
+		const char *path;
+		const char (*names)[64];
+		int n;
+	} dirs[] = {{"", want->root, want->nroot}, {"d", want->d, want->nd}};
+	for (int k = 0; k < 2; k++) {
+		int n = names_on_medium(m, dirs[k].path, got, 300);
+		char(*w)[64] = malloc(256 * 64);
+		memcpy(w, dirs[k].names, (size_t)dirs[k].n * 64);
+		qsort(w, (size_t)dirs[k].n, 64, cmp_name);
+		qsort(got, (size_t)n, 64, cmp_name);
+		ck_assert_msg(n == dirs[k].n, "%s: /%s has %d names, want %d", when, dirs[k].path, n, dirs[k].n);
+		for (int i = 0; i < n; i++)
+			ck_assert_msg(strcmp(got[i], w[i]) == 0, "%s: /%s: %s, want %s", when, dirs[k].path, got[i],
+				      w[i]);
+		free(w);
+	}
+}
+
+static void fsck_say(void *ctx, enum udf_fsck_line kind, const char *line)
+{
+	(void)ctx;
+	if (kind != UDF_FSCK_INFO)
+		fprintf(stderr, "  check: %s\n", line);
+}
+
+static void fsck_clean(struct mem *m, const char *when)
+{
+	struct udf_io io = {.read = mem_read, .ctx = m, .size = m->size, .packet_blocks = m->pkt};
+	struct udf_fsck_result r;
+	char err[256];
+
+	ck_assert_msg(udf_fsck(&io, false, fsck_say, NULL, &r, err, sizeof(err)) == 0, "%s: check: %s", when, err);
+	ck_assert_msg(r.problems == 0 && !r.unreadable, "%s: the check finds %llu problems", when,
+		      (unsigned long long)r.problems);
+}
+
+/* A full disc with a directory whose entry moves: the chains fold back to give their blocks (statfs
+ * counted them free), and the last commit still rewrites the directory — a move never takes the
+ * blocks kept for that. */
+START_TEST(full_disc_with_moves)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino, d;
+	uint8_t *chunk = malloc(1 << 20);
+	char name[32];
+
+	fill(chunk, 1 << 20, 9);
+	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 7);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "name-that-fills-blocks-%d", i);
+		ck_assert_int_eq(udf_create(fs, d, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+	}
+	ck_assert_int_eq(udf_create(fs, root, "fill", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ssize_t n;
+	uint64_t off = 0;
+	while ((n = udf_write(fs, ino, off, 1 << 20, chunk)) > 0)
+		off += (uint64_t)n;
+	ck_assert_int_eq(n, -ENOSPC);
+	/* a little room back (after the next commit): a few names fit, then the disc is full again */
+	struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = off - 8 * BS};
+	ck_assert_int_eq(udf_setattr(fs, ino, &sa, &st), 0);
+	int rc = 0, made = 0;
+	for (int i = 0; i < 2000 && rc == 0; i++, made++) {
+		snprintf(name, sizeof(name), "late-%d", i);
+		rc = udf_create(fs, d, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	fprintf(stderr, "full_disc_with_moves: %d names made while full\n", made - 1);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	for (int i = 0; i < made - 1; i++) {
+		snprintf(name, sizeof(name), "late-%d", i);
+		ck_assert_msg(lookup_ino(fs, d, name, NULL) != 0, "%s is missing", name);
+	}
+	udf_unmount(fs);
+	fsck_clean(&m, "full disc with moves");
+	free(chunk);
+	mem_free(&m);
+}
+END_TEST
+
+/* The power-cut run of moves: mkdir /d, then `commits` commits each adding d/fK (every fourth also
+ * rK in the root), the process killed at the end (no unmount).  *done: the commits completed before
+ * the cut (all of them without one). */
+static void move_run(struct mem *m, int commits, int *done, long *setup_calls)
+{
+	struct udf_fs *fs = mount_mem(m);
+	uint64_t d, ino;
+	struct stat st;
+	char name[32];
+
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	*setup_calls = m->calls;
+	*done = 0;
+	for (int k = 0; k < commits; k++) {
+		snprintf(name, sizeof(name), "f%d", k);
+		ck_assert_int_eq(udf_create(fs, d, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_write(fs, ino, 0, strlen(name), name), (ssize_t)strlen(name));
+		if (k % 4 == 0) {
+			snprintf(name, sizeof(name), "r%d", k);
+			ck_assert_int_eq(udf_create(fs, fs->root_ino, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		}
+		ck_assert_int_eq(udf_sync(fs), 0);
+		if (!m->crashed)
+			*done = k + 1;
+	}
+	udf_unmount(fs); /* killed: nothing more reaches the medium */
+}
+
+/* After the cut: every commit completed before it is there, at most the one cut short besides. */
+static void check_cut_names(struct udf_fs *fs, uint64_t dir, char prefix, int step, int done, const char *what)
+{
+	char name[32];
+	struct stat st;
+
+	for (int k = 0; k <= done + 1; k += step) {
+		snprintf(name, sizeof(name), "%c%d", prefix, k);
+		uint64_t ino = lookup_ino(fs, dir, name, &st);
+		if (k < done) {
+			ck_assert_msg(ino != 0, "%s: %s, committed before the cut, is missing", what, name);
+			if (prefix == 'f')
+				check_file(fs, dir, name, (const uint8_t *)name, strlen(name), what);
+		} else if (k > done) {
+			ck_assert_msg(ino == 0, "%s: %s, never committed, is there", what, name);
+		}
+	}
+}
+
+/* A power cut at every medium write and barrier of a run of 36 commits that move /d's entry (33
+ * moves compact its chain) and the root's: the disc mounts (the check after an unclean shutdown
+ * follows the chains and marks their blocks used), holds every commit done before the cut, takes
+ * another commit and a clean unmount, and the check then finds nothing. */
+START_TEST(power_cut_moves)
+{
+	const int commits = 36;
+	struct mem m;
+	int done;
+	long setup, total;
+
+	mem_init(&m, 16, UDF_MEDIA_CDRW, 0x0201, 1);
+	move_run(&m, commits, &done, &setup);
+	total = m.calls;
+	mem_free(&m);
+	ck_assert_int_eq(done, commits);
+	fprintf(stderr, "power_cut_moves: cuts at calls %ld..%ld\n", setup + 1, total);
+	for (long cut = setup + 1; cut <= total; cut++) {
+		char what[64];
+		snprintf(what, sizeof(what), "cut at call %ld", cut);
+		mem_init(&m, 16, UDF_MEDIA_CDRW, 0x0201, (uint64_t)cut);
+		m.crash_at = cut;
+		move_run(&m, commits, &done, &setup);
+		ck_assert(m.crashed);
+		memcpy(m.cur, m.cut, m.size);
+		memcpy(m.dur, m.cut, m.size);
+		pend_clear(&m);
+		m.crashed = false;
+		m.crash_at = 0;
+		struct udf_fs *fs = mount_mem(&m);
+		uint64_t d = lookup_ino(fs, fs->root_ino, "d", NULL), ino;
+		ck_assert_msg(d != 0, "%s: /d is missing", what);
+		check_cut_names(fs, d, 'f', 1, done, what);
+		check_cut_names(fs, fs->root_ino, 'r', 4, done, what);
+		check_chain(fs, &m, d, what);
+		check_chain(fs, &m, fs->root_ino, what);
+		struct stat st;
+		ck_assert_int_eq(udf_create(fs, d, "after", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		fs = mount_mem(&m);
+		ck_assert_msg(lookup_ino(fs, d, "after", NULL) != 0, "%s: the next session's file is missing", what);
+		check_cut_names(fs, d, 'f', 1, done, what);
+		udf_unmount(fs);
+		fsck_clean(&m, what);
+		mem_free(&m);
+	}
+}
+END_TEST
+
+/* Seeds of random commits in the root and /d (names added, some removed, one commit each): after
+ * each commit both entries' chains are checked against the medium, a mount of the medium lists
+ * exactly the names committed, compaction leaves the chain's middle pairs free; at unmount
+ * the chains fold back (strategy 4 at the entry's first block, the chain blocks free, the check
+ * finds nothing). */
+START_TEST(entries_move)
+{
+	for (uint64_t seed = 1; seed <= 3; seed++) {
+		struct mem m;
+		uint64_t rng = seed * 7919 + 1;
+		static struct move_names mn;
+		char what[64];
+		uint32_t compactions = 0, max_hops = 0;
+
+		memset(&mn, 0, sizeof(mn));
+		mem_init(&m, 24, UDF_MEDIA_CDRW, 0x0201, seed);
+		struct udf_fs *fs = mount_mem(&m);
+		uint64_t root = fs->root_ino, d, ino;
+		struct stat st;
+		ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+		strcpy(mn.root[mn.nroot++], "d");
+		ck_assert_int_eq(udf_sync(fs), 0);
+		uint32_t prev[2][CHAIN_MAX_HOPS + 2], nprev[2] = {0, 0};
+		for (int k = 0; k < 110; k++) {
+			bool in_d = rnd(&rng) % 3 != 0;
+			char(*names)[64] = in_d ? mn.d : mn.root;
+			int *n = in_d ? &mn.nd : &mn.nroot;
+			uint64_t dir = in_d ? d : root;
+			if (*n > 1 && rnd(&rng) % 4 == 0) {
+				int i = 1 + (int)(rnd(&rng) % (uint64_t)(*n - 1)); /* never /d */
+				if (!in_d && strcmp(names[i], "d") == 0)
+					i = 0;
+				if (in_d || strcmp(names[i], "d") != 0) {
+					ck_assert_int_eq(udf_unlink(fs, dir, names[i]), 0);
+					memcpy(names[i], names[*n - 1], 64);
+					(*n)--;
+				}
+			} else {
+				snprintf(names[*n], 64, "f%d-%llu", k, (unsigned long long)(rnd(&rng) % 1000));
+				ck_assert_int_eq(udf_create(fs, dir, names[*n], S_IFREG | 0644, 0, 0, NULL, &ino, &st),
+						 0);
+				ck_assert_int_eq(udf_write(fs, ino, 0, 5, "hello"), 5);
+				(*n)++;
+			}
+			ck_assert_int_eq(udf_sync(fs), 0);
+			snprintf(what, sizeof(what), "seed %llu commit %d", (unsigned long long)seed, k);
+			uint64_t inos[2] = {root, d};
+			for (int j = 0; j < 2; j++) {
+				struct node *c = check_chain(fs, &m, inos[j], what);
+				if (c->nchain < nprev[j]) {
+					compactions++;
+					for (uint32_t i = 1; i < nprev[j]; i++)
+						if (prev[j][i] != c->fe_lbn)
+							ck_assert_msg(udf_bm_is_free(fs->w, prev[j][i]) &&
+									      udf_bm_is_free(fs->w, prev[j][i] + 1),
+								      "%s: pair %u of the compacted chain is not free",
+								      what, prev[j][i]);
+				}
+				if (c->nchain - 1 > max_hops)
+					max_hops = c->nchain - 1;
+				memcpy(prev[j], c->chain, c->nchain * sizeof(uint32_t));
+				nprev[j] = c->nchain;
+			}
+			if (k % 5 == 0 || k > 100)
+				check_names(&m, &mn, what);
+		}
+		fprintf(stderr, "entries_move: seed %llu: %u compactions, longest chain %u hops\n",
+			(unsigned long long)seed, compactions, max_hops);
+		ck_assert_msg(compactions >= 1 && max_hops == CHAIN_MAX_HOPS, "seed %llu: %u compactions, %u hops",
+			      (unsigned long long)seed, compactions, max_hops);
+		struct udf_statfs before, after;
+		udf_statfs(fs, &before);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		snprintf(what, sizeof(what), "seed %llu after unmount", (unsigned long long)seed);
+		uint64_t inos[2] = {root, d};
+		for (int j = 0; j < 2; j++) {
+			uint32_t last, l = (uint32_t)(inos[j] - INO_BASE);
+			fs = mount_mem(&m);
+			ck_assert_uint_eq(img_hops(fs, m.dur, l, &last), 0);
+			ck_assert_uint_eq(le16(img_block(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
+			for (uint32_t i = 0; i < nprev[j]; i++)
+				for (uint32_t b = prev[j][i]; b < prev[j][i] + 2; b++)
+					ck_assert_msg(b == l || udf_bm_is_free(fs->w, b), "%s: block %u still used",
+						      what, b);
+			udf_statfs(fs, &after);
+			udf_unmount(fs);
+		}
+		ck_assert_uint_eq(after.free_blocks, before.free_blocks);
+		check_names(&m, &mn, what);
+		fsck_clean(&m, what);
+		mem_free(&m);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_write");
@@ -1166,6 +1555,9 @@ int main(void)
 	tcase_add_test(tc, power_cut_meta_250);
 	tcase_add_test(tc, meta_not_verified_not_written);
 	tcase_add_test(tc, meta_partition_full);
+	tcase_add_test(tc, entries_move);
+	tcase_add_test(tc, power_cut_moves);
+	tcase_add_test(tc, full_disc_with_moves);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

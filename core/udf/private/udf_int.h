@@ -20,6 +20,7 @@
 #define MAX_AED_CHAIN 4096	   /* continuation extents of one file */
 #define MAX_DIR_BYTES (256u << 20) /* size of one directory */
 #define MAX_ICB_HOPS 64		   /* indirect entries followed */
+#define CHAIN_MAX_HOPS 32	   /* of an entry the writer moves: then compacted (udf_move.c) */
 #define MAX_VDS_DESCS 1024	   /* descriptors read in one volume descriptor sequence */
 #define MAX_SYMLINK 4096
 #define MAX_PARTS 8
@@ -118,6 +119,13 @@ struct node {
 	uint32_t refs, subdirs; /* the check of an uncleanly unmounted disc */
 	uint32_t reserved;	/* blocks the next commit needs for this node (rewritten directory) */
 	struct node *dnext;	/* dirty list */
+	/* An entry that moves (ICB strategy 4096, udf_move.c): chain[0] is the ICB's first file entry
+	 * (the inode's block), chain[nchain - 1] the newest (fe_lbn); each is followed by an indirect
+	 * entry, pointing to the next, the newest's a terminal one.  nchain 0: strategy 4. */
+	uint32_t *chain;
+	uint32_t nchain, chain_cap;
+	uint32_t mv_to;	 /* the running commit moves the entry to the pair mv_to, mv_to + 1 */
+	uint8_t mv_kind; /* enum udf_move_kind: what the running commit does with the chain */
 };
 
 struct udf_fs {

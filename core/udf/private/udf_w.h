@@ -95,7 +95,9 @@ struct udf_w {
 	size_t npend, cappend;
 	size_t pend_floor; /* entries below belong to the running commit (w->snap): never extended */
 	uint64_t pend_blocks;
-	uint64_t reserve; /* blocks the next commit will need: only the commit may take them */
+	uint64_t chain_blocks; /* blocks of moving entries' chains besides their newest entries
+				* (udf_move.c): free after unmount, so statfs counts them free */
+	uint64_t reserve;      /* blocks the next commit will need: only the commit may take them */
 	uint32_t meta_goal, data_goal, pkt;
 	uint32_t pkt_off; /* first partition block that starts a packet of the medium */
 	bool mp_valid;	  /* the packet new metadata of this commit interval goes to */
@@ -213,6 +215,19 @@ void udf_touch(struct udf_fs *fs, struct node *n, bool mtime);
 int udf_write_bitmap(struct udf_fs *fs);
 int udf_commit(struct udf_fs *fs);
 int udf_commit_for_space(struct udf_fs *fs);
+
+/* udf_move.c: file entries that move (ICB strategy 4096 chains) */
+enum udf_move_kind { MV_NONE, MV_CONVERT, MV_MOVE, MV_FOLD };
+bool udf_move_strat4096(const struct node *n);
+uint32_t udf_move_chain_extra(const struct node *n);
+void udf_move_plan(struct udf_fs *fs, struct node *n);
+void udf_move_reserve_new(struct udf_fs *fs, struct node *n);
+int udf_move_write_new(struct udf_fs *fs, struct node *n);
+bool udf_move_compacts(const struct node *n);
+int udf_move_switch(struct udf_fs *fs, struct node *n);
+void udf_move_finish(struct udf_fs *fs, struct node *n, bool ok);
+void udf_move_free_entry(struct udf_fs *fs, struct node *n);
+int udf_move_fold_back(struct udf_fs *fs);
 
 /* udf_check.c */
 int udf_recover(struct udf_fs *fs);

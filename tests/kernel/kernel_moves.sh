@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Entries that move (core/udf/udf_move.c, ICB strategy 4096 chains): Debian's kernel (one kudf boot)
+# lists exactly the tree pktfuse wrote, at three states of each layout (plain, sparable):
+#   chain  — a directory's entry several hops down its chain (fsync'd files, the image as a killed
+#            daemon would leave it);
+#   compacted — more than CHAIN_MAX_HOPS (32) moves later: the chain was compacted;
+#   unmounted — after a clean unmount: the chains folded back (strategy 4, no hops).
+# tests/udf/udf_chain.py (a reader written apart from pktfuse's) says how many hops each state has;
+# the tree wanted is what pktfuse's files view lists of the same image.
+. "$(dirname "$0")/../e2e/lib.sh"
+need_root
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../udf/rwlib.sh"
+. "$HERE/roundtrip_lib.sh"
+. "$HERE/rich_list.sh"
+
+# fsyncs DIR FIRST COUNT: files DIR/fFIRST.. written and fsync'd one by one (a commit each)
+fsyncs() {
+	python3 - "$@" << 'PY'
+import os, sys
+d, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(first, first + count):
+    with open(f"{d}/f{i:03d}", "wb") as f:
+        f.write(f"file {i} of {d}\n".encode() * (i % 7 + 1))
+        f.flush()
+        os.fsync(f.fileno())
+PY
+}
+# hops IMG NAME → the hops of NAME's chain ("/" or "/d")
+hops() { python3 "$HERE/../udf/udf_chain.py" "$1" | awk -v n="$2" '$1 == n { print $2 }'; }
+strategy() { python3 "$HERE/../udf/udf_chain.py" "$1" | awk -v n="$2" '$1 == n { print $3 }'; }
+# keep IMG OUT WHAT: a copy of the image as it is now (every commit done: what a killed daemon leaves)
+# and the tree pktfuse lists of that copy
+keep() {
+	cp --sparse=always "$1" "$2"
+	mkdir -p "$T/ro"
+	"$PKTFUSE" "$2" "$T/ro" -o ro 2> "$T/err" || { problem "$3: pktfuse cannot mount the copy: $(cat "$T/err")"; return; }
+	_mounts+=("$T/ro")
+	rich_list "$T/ro" > "$2.want"
+	"$PKTFUSE" umount "$T/ro" || problem "$3: pktfuse umount of the copy"
+	images+=("$2")
+	whats+=("$3")
+}
+
+mkdir -p "$T/mnt"
+images=() whats=()
+for layout in hd cdrw; do
+	img=$T/$layout.img
+	truncate -s 64M "$img"
+	"$PKTFUSE" format "$img" --media "$layout" --uid 0 --gid 0 > /dev/null || fail "$layout: format failed"
+	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$layout")"
+	mkdir "$T/mnt/d" "$T/mnt/d/sub"
+	fsyncs "$T/mnt/d" 0 6
+	fsyncs "$T/mnt" 0 3
+	fsyncs "$T/mnt/d/sub" 0 2
+	keep "$img" "$T/$layout-chain.img" "$layout, chains"
+	h=$(hops "$T/$layout-chain.img" /d)
+	hchain=$h
+	[ -n "$h" ] && [ "$h" -ge 5 ] || problem "$layout: /d is $h hops down its chain after 6 commits that changed it, want at least 5"
+	h=$(hops "$T/$layout-chain.img" /)
+	[ -n "$h" ] && [ "$h" -ge 2 ] || problem "$layout: the root is $h hops down its chain, want at least 2"
+	fsyncs "$T/mnt/d" 6 34
+	rm "$T/mnt/d/f003" "$T/mnt/f001"
+	mv "$T/mnt/d/f010" "$T/mnt/d/sub/moved"
+	fsyncs "$T/mnt/d" 40 2
+	keep "$img" "$T/$layout-compacted.img" "$layout, compacted"
+	h=$(hops "$T/$layout-compacted.img" /d)
+	# 43 commits changed /d: without compaction 42 hops or more
+	hcomp=$h
+	[ -n "$h" ] && [ "$h" -ge 1 ] && [ "$h" -le 32 ] || problem "$layout: /d is $h hops down after 43 moves, want 1..32 (compacted)"
+	stop_pktfuse "$T/mnt"
+	for dir in / /d /d/sub; do
+		[ "$dir" = /d/sub ] && continue # udf_chain.py lists top-level directories
+		[ "$(hops "$img" "$dir")" = 0 ] && [ "$(strategy "$img" "$dir")" = 4 ] ||
+			problem "$layout: after unmount $dir has $(hops "$img" "$dir") hops, strategy $(strategy "$img" "$dir")"
+	done
+	keep "$img" "$T/$layout-unmounted.img" "$layout, unmounted"
+	"$PKTFUSE" check "$img" > "$T/check" 2>&1 || problem "$layout: pktfuse check after unmount: $(cat "$T/check")"
+	note "$layout: states written: /d $hchain hops, then $hcomp after compaction, then none"
+done
+
+if command -v qemu-system-x86_64 > /dev/null; then
+	python3 "$HERE/gpt_disk.py" build "$T/disk.img" "${images[@]}"
+	kudf_run "$T/disk.img" "$HERE/list_parts_guest.sh" "$T/boot"
+	for n in $(seq 1 "${#images[@]}"); do
+		section "$T/boot" "$n" ok > "$T/kernel"
+		[ -s "$T/kernel" ] || { problem "${whats[$((n - 1))]}: the kernel does not mount it"; continue; }
+		if diff -u "${images[$((n - 1))]}.want" "$T/kernel" > "$T/diff"; then
+			note "${whats[$((n - 1))]}: the kernel lists the $(wc -l < "$T/kernel") entries pktfuse wrote"
+		else
+			head -20 "$T/diff"
+			problem "${whats[$((n - 1))]}: the kernel lists another tree"
+		fi
+	done
+else
+	echo "SKIP: qemu-system-x86 is not installed"
+	exit $SKIP
+fi
+finish "Debian's kernel reads the moving entries' chains, compacted and folded back"

@@ -9,6 +9,10 @@ SKIP=77
 
 T=$(mktemp -d /tmp/pktfuse-e2e.XXXXXX)
 chmod 755 "$T"
+# The daemons' wear records (one per volume set identifier) stay with the test: tests running side by
+# side (ctest -j2) that mount the same image, e.g. one of the corpus, must not write one record at once,
+# nor start from what earlier runs counted.  wear.sh and wear_early.sh set their own.
+export XDG_STATE_HOME="$T/state"
 _mounts=()   # fuse mountpoints
 _fsmounts=() # kernel mounts
 _loops=()

@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include "request_count.h"
-#include "cpu_follow.h"
 
 #include <errno.h>
 #include <linux/fuse.h>
@@ -63,24 +62,20 @@ static const char *const opcode_names[PKTFUSE_OPCODES] = {
 	[FUSE_COPY_FILE_RANGE] = "COPY_FILE_RANGE",
 };
 
-static void note_request(const struct fuse_buf *b, unsigned long counts[PKTFUSE_OPCODES], struct cpu_follow *f)
+static void count_request(const struct fuse_buf *b, unsigned long counts[PKTFUSE_OPCODES])
 {
 	/* libfuse reads into memory unless the file system asks for splice (it defines no write_buf) */
 	if ((b->flags & FUSE_BUF_IS_FD) || b->size < sizeof(struct fuse_in_header))
 		return;
-	const struct fuse_in_header *h = b->mem;
-	__atomic_add_fetch(&counts[h->opcode < PKTFUSE_OPCODES ? h->opcode : 0], 1, __ATOMIC_RELAXED);
-	cpu_follow_request(f, h->pid);
+	uint32_t op = ((const struct fuse_in_header *)b->mem)->opcode;
+	__atomic_add_fetch(&counts[op < PKTFUSE_OPCODES ? op : 0], 1, __ATOMIC_RELAXED);
 }
 
 /* As fuse_session_loop in libfuse 3 (lib/fuse_loop.c), with the count. */
 int pktfuse_counting_loop(struct fuse_session *se, unsigned long counts[PKTFUSE_OPCODES])
 {
 	struct fuse_buf fbuf = {.mem = NULL};
-	struct cpu_follow follow;
 	int res = 0;
-
-	cpu_follow_init(&follow);
 
 	while (!fuse_session_exited(se)) {
 		res = fuse_session_receive_buf(se, &fbuf);
@@ -90,7 +85,7 @@ int pktfuse_counting_loop(struct fuse_session *se, unsigned long counts[PKTFUSE_
 		}
 		if (res <= 0) /* 0: unmounted */
 			break;
-		note_request(&fbuf, counts, &follow);
+		count_request(&fbuf, counts);
 		fuse_session_process_buf(se, &fbuf);
 	}
 	free(fbuf.mem);

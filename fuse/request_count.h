@@ -11,9 +11,8 @@
 #define PKTFUSE_OPCODES 64
 
 /* libfuse's single-threaded loop (fuse_session_loop), counting each request in counts[its opcode]
- * (atomically: the statistics read them from other threads) and following the requester's CPU
- * (cpu_follow.h).  Returns 0 at the end of the session (unmount, a signal), or a negative errno
- * when reading the device failed. */
+ * (atomically: the statistics read them from other threads).  Returns 0 at the end of the session
+ * (unmount, a signal), or a negative errno when reading the device failed. */
 int pktfuse_counting_loop(struct fuse_session *se, unsigned long counts[PKTFUSE_OPCODES]);
 
 /* Renders the nonzero counts as "NAME=N NAME=N ..." (no newline) into buf; its length. */

@@ -421,7 +421,6 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 		goto out;
 	}
 	udf_node_insert(fs, n);
-	udf_move_reserve_new(fs, n);
 	udf_mark_dirty(fs, n);
 	if (S_ISDIR(mode)) {
 		d->st.st_nlink++;
@@ -431,6 +430,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 	}
 	d->dir_dirty = d->gained = true;
 	udf_touch(fs, d, true);
+	udf_move_reserve_new(fs, n); /* after the reserve grew by what d's rewrite needs: it comes first */
 	udf_update_sf(fs);
 	*ino = n->ino;
 	*st = n->st;

@@ -86,12 +86,14 @@ static void chain_changed(struct udf_fs *fs, const struct node *n, uint32_t befo
  * file's (its size, times or extents: an appended log, a database overwritten and synced). */
 static bool moves_kind(const struct node *n)
 {
-	return n->file_type == 4 || n->file_type == 5;
+	return n->file_type == 4 || (n->file_type == 5 && n->lea == 0);
 }
 
 static bool entry_rewritten(const struct node *n)
 {
-	return n->file_type == 4 ? n->dir_dirty : n->file_type == 5;
+	/* a file with extended attributes (another writer's) stays: their header's tag names the
+	 * entry's block, which the writer does not retag (not done) */
+	return n->file_type == 4 ? n->dir_dirty : n->file_type == 5 && n->lea == 0;
 }
 
 bool udf_move_strat4096(const struct node *n)

@@ -207,6 +207,21 @@ static void free_now(struct udf_fs *fs, uint32_t lbn, uint32_t count)
 	w->bm_stale = true;
 }
 
+/* Before the last commit (unmount): new entries give back the L+1 they reserved (nothing on the
+ * medium names it yet) and are written with strategy 4, so that the fold-back does not write each
+ * of them again (a copy of many files, then unmount: every new entry twice). */
+void udf_move_unreserve_new(struct udf_fs *fs)
+{
+	for (struct node *n = fs->w->dirty; n; n = n->dnext) {
+		if (!n->is_new || n->nchain != 1 || n->chain[0] != icb_lbn(n))
+			continue;
+		uint32_t before = udf_move_chain_extra(n);
+		free_now(fs, n->chain[0] + 1, 1);
+		n->nchain = 0;
+		chain_changed(fs, n, before);
+	}
+}
+
 static int chain_push(struct node *n, uint32_t lbn)
 {
 	if (n->nchain == n->chain_cap) {

@@ -835,6 +835,7 @@ int udf_close(struct udf_fs *fs)
 			for (struct node *n = fs->nhash[i]; n; n = n->hnext)
 				if (!n->dead && n->st.st_nlink == 0 && n->open_count)
 					node_delete(fs, n);
+		udf_move_unreserve_new(fs); /* the last commit writes new entries as they stay */
 		rc = udf_commit(fs);
 		if (rc == 0)
 			rc = udf_move_fold_back(fs); /* a cleanly unmounted disc has no chains */

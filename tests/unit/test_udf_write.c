@@ -1715,6 +1715,36 @@ START_TEST(file_entries_move)
 }
 END_TEST
 
+/* Entries created after the last commit and unmounted: the unmount's commit writes them with
+ * strategy 4 and never writes the indirect entry their L+1 was reserved for (the fold-back would
+ * otherwise write each new entry a second time: a copy of many files, then unmount). */
+START_TEST(new_entries_at_unmount_do_not_fold)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino[2];
+
+	mem_init(&m, 8, UDF_MEDIA_CDRW, 0x0201, 3);
+	struct udf_fs *fs = mount_mem(&m);
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "file", S_IFREG | 0644, 0, 0, NULL, &ino[0], &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino[0], 0, 5, "hello"), 5);
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "dir", S_IFDIR | 0755, 0, 0, NULL, &ino[1], &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	for (int i = 0; i < 2; i++) {
+		uint32_t l = (uint32_t)(ino[i] - INO_BASE);
+		ck_assert_uint_eq(le16(img_block(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
+		ck_assert_msg(le16(img_block(fs, m.dur, l + 1)) != TAG_IE,
+			      "entry %d: an indirect entry was written after it (then folded back)", i);
+	}
+	ck_assert_int_eq(udf_read(fs, ino[0], 0, 5, (uint8_t[5]){0}), 5);
+	udf_unmount(fs);
+	fsck_clean(&m, "new entries at unmount");
+	mem_free(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_write");
@@ -1742,6 +1772,7 @@ int main(void)
 	tcase_add_test(tc, meta_partition_full);
 	tcase_add_test(tc, entries_move);
 	tcase_add_test(tc, file_entries_move);
+	tcase_add_test(tc, new_entries_at_unmount_do_not_fold);
 	tcase_add_test(tc, power_cut_moves);
 	tcase_add_test(tc, full_disc_with_moves);
 	suite_add_tcase(s, tc);

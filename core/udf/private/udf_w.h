@@ -228,6 +228,7 @@ bool udf_move_strat4096(const struct node *n);
 uint32_t udf_move_chain_extra(const struct node *n);
 void udf_move_plan(struct udf_fs *fs, struct node *n);
 void udf_move_reserve_new(struct udf_fs *fs, struct node *n);
+void udf_move_unreserve_new(struct udf_fs *fs);
 int udf_move_write_new(struct udf_fs *fs, struct node *n);
 bool udf_move_compacts(const struct node *n);
 int udf_move_switch(struct udf_fs *fs, struct node *n);

@@ -85,8 +85,42 @@ uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max)
 	return n;
 }
 
+/* Records blocks [b, b+n) of the partition as taken since the last commit's snapshot (file data
+ * there may be rewritten in place: see udf_extent.c).  Out of memory: nothing is recorded, and the
+ * blocks only count as recorded on the medium (copied rather than rewritten, which is safe). */
+static void fresh_mark(struct udf_w *w, uint64_t b, uint32_t n)
+{
+	if (w->vat || n == 0)
+		return;
+	if (!w->fresh && !(w->fresh = calloc((w->nbits + 7) / 8, 1)))
+		return;
+	for (uint64_t k = b; k < b + n && k < w->nbits; k++)
+		w->fresh[k / 8] |= (uint8_t)(1u << (k % 8));
+	if (w->fresh_lo >= w->fresh_hi) {
+		w->fresh_lo = b;
+		w->fresh_hi = b + n;
+	}
+	w->fresh_lo = b < w->fresh_lo ? b : w->fresh_lo;
+	w->fresh_hi = b + n > w->fresh_hi ? b + n : w->fresh_hi;
+}
+
+bool udf_fresh_block(const struct udf_w *w, uint64_t b)
+{
+	return w->fresh && b < w->nbits && b >= w->fresh_lo && b < w->fresh_hi && (w->fresh[b / 8] >> (b % 8) & 1);
+}
+
+/* The commit's snapshot is taken: what it records names every block taken so far. */
+void udf_fresh_reset(struct udf_w *w)
+{
+	if (w->fresh && w->fresh_lo < w->fresh_hi)
+		memset(w->fresh + w->fresh_lo / 8, 0, (w->fresh_hi + 7) / 8 - w->fresh_lo / 8);
+	w->fresh_lo = w->fresh_hi = 0;
+}
+
 static void take_run(struct udf_fs *fs, struct udf_w *bw, uint64_t b, uint32_t n)
 {
+	if (bw == fs->w)
+		fresh_mark(bw, b, n);
 	for (uint32_t i = 0; i < n; i++)
 		bm_mark(bw, fs->bs, b + i, false);
 	bw->free_blocks -= n;
@@ -139,6 +173,10 @@ static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
 		if (udf_bm_run(w, c, w->pkt) == w->pkt) {
 			w->mp_valid = true;
 			w->mp_start = c;
+			/* the next interval's search starts past it: packets that the commits free again
+			 * (a moving entry's pairs, the copies of a file's blocks) are not the next ones
+			 * taken, so the writes go round the partition */
+			w->meta_goal = (uint32_t)(c + w->pkt);
 			*b = c;
 			return true;
 		}

@@ -132,6 +132,7 @@ void udf_commit_clear(struct udf_fs *fs)
 	w->dirty = NULL;
 	w->changed = false;
 	w->reserve = 0;
+	udf_fresh_reset(w);
 	w->mp_valid = false; /* what this commit wrote now holds existing entries */
 }
 

@@ -240,15 +240,23 @@ static int unembed(struct udf_fs *fs, struct node *n)
 	return 0;
 }
 
-/* Write-once media: file block fb (recorded, at lbn in part, already on the medium) gets a new home
- * holding its old contents, so that a partial write can complete it there. */
+/* Where copies go: on rewritable media into the packet this commit interval's new entries go to
+ * (udf_alloc.c meta_fresh), written once by the commit, not into the packet the data cursor is in,
+ * which the next commits' copies would write again. */
+static unsigned copy_flags(const struct udf_fs *fs)
+{
+	return fs->w->vat ? 0 : ALLOC_META;
+}
+
+/* File block fb (recorded, at lbn in part, already on the medium) gets a new home holding its old
+ * contents, so that a partial write can complete it there. */
 static int cow_block(struct udf_fs *fs, struct node *n, uint32_t fb, uint16_t part, uint32_t lbn, uint32_t *nlbn)
 {
 	uint32_t got;
 	int rc = udf_read_lb(fs, part, lbn, fs->w->buf);
 
 	if (rc == 0)
-		rc = udf_alloc_blocks(fs, UINT64_MAX, 1, 0, nlbn, &got);
+		rc = udf_alloc_blocks(fs, UINT64_MAX, 1, copy_flags(fs), nlbn, &got);
 	if (rc == 0)
 		rc = udf_write_lb(fs, *nlbn, fs->w->buf);
 	if (rc == 0)
@@ -264,16 +272,38 @@ static bool covers(const struct udf_fs *fs, const struct node *n, uint64_t off, 
 	return s >= off && (end >= s + fs->bs || end >= n->size);
 }
 
-/* Write-once media: the recorded blocks of [b0, b1] that are on the medium already are never
- * written again: those the write covers wholly become holes (pass 1 gives them new homes), the
- * partial ones at the ends are copied to new homes first. */
+/* Whether block lbn of part holds what the medium's tree names (written by an earlier commit): on
+ * write-once media it can never be written again, on rewritable ones it is not, where it is copied. */
+static bool on_medium(struct udf_fs *fs, uint16_t part, uint32_t lbn)
+{
+	return fs->w->vat ? udf_vat_frozen(fs, part, lbn) : !udf_fresh_block(fs->w, lbn);
+}
+
+/* Rewritable media, media life: a regular file whose entry moves (udf_move.c: a log appended and
+ * synced, a file overwritten and synced) would still rewrite its changed data blocks in place at
+ * every commit.  Its blocks on the medium are copied instead, as on write-once media, while the
+ * allocation descriptors fit in the entry (beyond, in place: the extents would grow without bound)
+ * and while space allows (near full, in place as before). */
+static bool cow_rewrites(struct udf_fs *fs, const struct node *n, uint32_t b0, uint32_t b1)
+{
+	const struct udf_w *w = fs->w;
+
+	/* one copy splits an extent in three: two more descriptors (short ones on these layouts) */
+	return !w->vat && !w->meta && n->file_type == 5 && n->nchain > 0 && udf_ino_part(n->ino) == 0 &&
+	       (uint64_t)n->next + 3 <= udf_inline_cap(fs, n) / SAD_SIZE &&
+	       w->free_blocks > w->reserve + (uint64_t)(b1 - b0) + 4;
+}
+
+/* The recorded blocks of [b0, b1] that are on the medium already are not written again: those the
+ * write covers wholly become holes (pass 1 gives them new homes), the partial ones at the ends are
+ * copied to new homes first. */
 static int cow_range(struct udf_fs *fs, struct node *n, uint64_t off, uint64_t end, uint32_t b0, uint32_t b1)
 {
 	uint32_t bs = fs->bs;
 	bool frozen = false;
 
 	/* all or nothing: a write that cannot give every block a new home changes nothing */
-	for (uint32_t fb = b0; fb <= b1 && !frozen; fb++) {
+	for (uint32_t fb = b0; fb <= b1 && !frozen && fs->w->vat; fb++) {
 		struct extent *e = ext_at(fs, n, fb);
 		if (!e)
 			break;
@@ -291,7 +321,7 @@ static int cow_range(struct udf_fs *fs, struct node *n, uint64_t off, uint64_t e
 			continue;
 		}
 		uint32_t lbn = e->lbn + (fb - (uint32_t)(e->file_off / bs));
-		if (!udf_vat_frozen(fs, e->part, lbn)) {
+		if (!on_medium(fs, e->part, lbn)) {
 			fb++;
 			continue;
 		}
@@ -304,7 +334,7 @@ static int cow_range(struct udf_fs *fs, struct node *n, uint64_t off, uint64_t e
 			/* a run of wholly covered blocks on the medium, within this extent */
 			uint32_t k = 1;
 			while (fb + k <= b1 && fb + k < ext_end && covers(fs, n, off, end, fb + k) &&
-			       udf_vat_frozen(fs, e->part, lbn + k))
+			       on_medium(fs, e->part, lbn + k))
 				k++;
 			rc = udf_ext_set(fs, n, fb, k, 2, 0);
 			fb += k;
@@ -345,6 +375,10 @@ ssize_t udf_node_write(struct udf_fs *fs, struct node *n, uint64_t off, size_t l
 	uint32_t b0 = (uint32_t)(off / bs), b1 = (uint32_t)((end - 1) / bs);
 	if (fs->w->vat && ((rc = udf_vat_drain(fs)) != 0 || (rc = cow_range(fs, n, off, end, b0, b1)) != 0))
 		return rc;
+	bool cow = cow_rewrites(fs, n, b0, b1);
+	if (cow && (rc = cow_range(fs, n, off, end, b0, b1)) != 0)
+		return rc;
+	uint32_t old_blocks = blocks_of(fs, n->size); /* below: a block copied (a hole cow_range made) */
 	/* Pass 1: every block of the range gets a home; which ones are fresh (hold no old data). */
 	uint32_t nfresh_cap = b1 - b0 + 1;
 	uint8_t *fresh = calloc(nfresh_cap, 1);
@@ -371,6 +405,8 @@ ssize_t udf_node_write(struct udf_fs *fs, struct node *n, uint64_t off, size_t l
 		}
 		uint32_t want = run_end - fb, lbn, got;
 		unsigned flags = goal == UINT64_MAX && want >= fs->w->pkt ? ALLOC_ALIGN : 0;
+		if (cow && fb < old_blocks && want < fs->w->pkt)
+			flags = copy_flags(fs);
 		rc = udf_alloc_blocks(fs, goal, want, flags, &lbn, &got);
 		if (rc == 0 && (rc = udf_ext_set(fs, n, fb, got, 0, lbn)) != 0)
 			udf_free_later(fs, lbn, got);

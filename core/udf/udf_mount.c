@@ -383,6 +383,7 @@ void udf_w_detach(struct udf_fs *fs)
 	free(w->sbd);
 	free(w->sbd_dirty);
 	free(w->pend);
+	free(w->fresh);
 	free(w->lvid);
 	free(w->buf);
 	free(w->buf2);

@@ -19,8 +19,10 @@
  *   - at unmount the chains fold back: each newest entry written at L with strategy 4 (one block:
  *     before it the chain reads the same contents, after it L alone), a barrier, then the chain's
  *     other blocks are free.  A cleanly unmounted disc has no chains, as before.
- * Only directories move (their entry is what every commit in a busy directory rewrites), and only
- * when a commit rewrites their contents, on the plain and sparable layouts: write-once media move
+ * Directories move when a commit rewrites their contents (their entry is what every commit in a
+ * busy directory rewrites), regular files when a commit after the one that created them rewrites
+ * their entry (a log appended and synced, a file overwritten and synced; their changed data blocks
+ * are copied, udf_extent.c cow_rewrites), on the plain and sparable layouts: write-once media move
  * entries through the VAT, and the metadata partition's entries are left (not done).  Under fs->lock.
  */
 #define _GNU_SOURCE
@@ -80,6 +82,20 @@ static void chain_changed(struct udf_fs *fs, const struct node *n, uint32_t befo
 	udf_update_sf(fs);
 }
 
+/* The entries a commit rewrites again and again: a directory's whose contents changed, a regular
+ * file's (its size, times or extents: an appended log, a database overwritten and synced). */
+static bool moves_kind(const struct node *n)
+{
+	return n->file_type == 4 || (n->file_type == 5 && n->lea == 0);
+}
+
+static bool entry_rewritten(const struct node *n)
+{
+	/* a file with extended attributes (another writer's) stays: their header's tag names the
+	 * entry's block, which the writer does not retag (not done) */
+	return n->file_type == 4 ? n->dir_dirty : n->file_type == 5 && n->lea == 0;
+}
+
 bool udf_move_strat4096(const struct node *n)
 {
 	return n->mv_kind == MV_CONVERT || n->mv_kind == MV_MOVE || (n->nchain > 0 && n->mv_kind != MV_FOLD);
@@ -92,10 +108,10 @@ void udf_move_plan(struct udf_fs *fs, struct node *n)
 	struct udf_w *w = fs->w;
 
 	n->mv_kind = MV_NONE;
-	if (n->is_new || n->dead || n->ro_node || !n->hdr || n->file_type != 4 || !n->dir_dirty || !layout_moves(fs, n))
+	if (n->is_new || n->dead || n->ro_node || !n->hdr || !entry_rewritten(n) || !layout_moves(fs, n))
 		return;
-	if (w->free_blocks <= w->reserve + 2)
-		return; /* what the commit needs to rewrite the directories comes first */
+	if (w->free_blocks <= w->reserve + 2 + udf_aeds_needed(fs, n))
+		return; /* what the commit needs to rewrite the directories and n's extents comes first */
 	if (n->nchain == 0) {
 		uint32_t l = icb_lbn(n);
 		if (n->fe_lbn != l || l + 1 >= w->nbits || !udf_bm_is_free(w, l + 1))
@@ -117,13 +133,13 @@ void udf_move_plan(struct udf_fs *fs, struct node *n)
 	n->fe_lbn = lbn; /* what the rewrite records (embedded FIDs, continuation blocks) names it */
 }
 
-/* A new directory's entry at L gets L+1 too when it is free: strategy 4096 from the start. */
+/* A new directory's or regular file's entry at L gets L+1 too when it is free: strategy 4096 from the start. */
 void udf_move_reserve_new(struct udf_fs *fs, struct node *n)
 {
 	struct udf_w *w = fs->w;
 	uint32_t l = icb_lbn(n);
 
-	if (n->file_type != 4 || !layout_moves(fs, n) || n->fe_lbn != l || l + 1 >= w->nbits ||
+	if (!moves_kind(n) || !layout_moves(fs, n) || n->fe_lbn != l || l + 1 >= w->nbits ||
 	    !udf_bm_is_free(w, l + 1) || w->free_blocks <= w->reserve + 1)
 		return;
 	n->chain = malloc(4 * sizeof(*n->chain));
@@ -189,6 +205,21 @@ static void free_now(struct udf_fs *fs, uint32_t lbn, uint32_t count)
 			w->free_blocks++;
 		}
 	w->bm_stale = true;
+}
+
+/* Before the last commit (unmount): new entries give back the L+1 they reserved (nothing on the
+ * medium names it yet) and are written with strategy 4, so that the fold-back does not write each
+ * of them again (a copy of many files, then unmount: every new entry twice). */
+void udf_move_unreserve_new(struct udf_fs *fs)
+{
+	for (struct node *n = fs->w->dirty; n; n = n->dnext) {
+		if (!n->is_new || n->nchain != 1 || n->chain[0] != icb_lbn(n))
+			continue;
+		uint32_t before = udf_move_chain_extra(n);
+		free_now(fs, n->chain[0] + 1, 1);
+		n->nchain = 0;
+		chain_changed(fs, n, before);
+	}
 }
 
 static int chain_push(struct node *n, uint32_t lbn)

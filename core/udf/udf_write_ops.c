@@ -421,7 +421,6 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 		goto out;
 	}
 	udf_node_insert(fs, n);
-	udf_move_reserve_new(fs, n);
 	udf_mark_dirty(fs, n);
 	if (S_ISDIR(mode)) {
 		d->st.st_nlink++;
@@ -431,6 +430,7 @@ static int create_node(struct udf_fs *fs, uint64_t dir, const char *name, mode_t
 	}
 	d->dir_dirty = d->gained = true;
 	udf_touch(fs, d, true);
+	udf_move_reserve_new(fs, n); /* after the reserve grew by what d's rewrite needs: it comes first */
 	udf_update_sf(fs);
 	*ino = n->ino;
 	*st = n->st;
@@ -835,6 +835,7 @@ int udf_close(struct udf_fs *fs)
 			for (struct node *n = fs->nhash[i]; n; n = n->hnext)
 				if (!n->dead && n->st.st_nlink == 0 && n->open_count)
 					node_delete(fs, n);
+		udf_move_unreserve_new(fs); /* the last commit writes new entries as they stay */
 		rc = udf_commit(fs);
 		if (rc == 0)
 			rc = udf_move_fold_back(fs); /* a cleanly unmounted disc has no chains */

@@ -2,8 +2,9 @@
 # Media life: a packet nearing its rated overwrites moves to a spare of the sparing table before it
 # fails, not after.  An emulated CD-RW whose packets fail after 60 overwrites (the drive's wear_limit),
 # rated 50 for pktfuse (-o wear_rating=50: early moves at 45), takes 120 small files, each fsync'd with
-# a file "hot" rewritten before (each commit rewrites hot's file entry in place; the root's entry moves
-# since udf_move.c, so it no longer wears one packet): the hot packets move while they still write, the
+# a FIFO "hot" whose mode changes before (each commit rewrites hot's file entry in place: only
+# directories' and regular files' entries move, udf_move.c, so the root's and a regular file's no
+# longer wear one packet): the hot packets move while they still write, the
 # drive never reports a worn packet, no fsync fails, both sparing table copies record the moves and
 # the wear record counts the spares' packets; the files read back after a remount; status says so.
 # Then file data that only the background flusher writes (no commit between): its worn packet waits
@@ -21,9 +22,10 @@ files=120
 
 start_pktfuse "emu:cdrw:$img,wear_limit=60,log=$T/drive.log" "$T/mnt" -o wear_rating=50
 [ "$(stat_of "$T/mnt" wear_rated_overwrites)" = 50 ] || fail "rating: $(stat_of "$T/mnt" wear_rated_overwrites)"
+mkfifo "$T/mnt/hot" || fail "mkfifo"
 for i in $(seq 1 $files); do
 	echo "file $i" > "$T/mnt/f.$i"
-	echo "$i" > "$T/mnt/hot"
+	chmod $((i % 2 ? 600 : 644)) "$T/mnt/hot"
 	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$T/mnt/f.$i" ||
 		fail "fsync of file $i failed"
 done
@@ -73,9 +75,10 @@ rm -rf "$XDG_STATE_HOME"
 use_spares "$img" 23 $t1 $t2
 [ "$(free_spares "$img" $t1)" = 9 ] || fail "table not prepared: $(free_spares "$img" $t1) free"
 start_pktfuse "emu:cdrw:$img,wear_limit=60" "$T/mnt" -o wear_rating=50
+mkfifo "$T/mnt/hot" || fail "mkfifo"
 for i in $(seq 1 $files); do
 	echo "file $i" > "$T/mnt/f.$i"
-	echo "$i" > "$T/mnt/hot"
+	chmod $((i % 2 ? 600 : 644)) "$T/mnt/hot"
 	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$T/mnt/f.$i" ||
 		fail "with 9 spares free: fsync of file $i failed"
 done

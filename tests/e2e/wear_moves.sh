@@ -6,8 +6,17 @@
 # most-written packet takes at most commits/10 writes (a writer that rewrites the directory's entry
 # in place writes its packet once per commit).  After the unmount the files read back, the disc is
 # clean for `pktfuse check`, and the entries are back at their first blocks (no chain left).
+# Then regular files whose entry every commit rewrites: one file appended 100 bytes + fsync 200
+# times, one 8 KiB file overwritten in place + fsync 200 times (their entries move, their changed
+# data blocks are copied rather than rewritten): the same bound, the same checks.
 . "$(dirname "$0")/lib.sh"
 need_root
+# the most-written 32-sector packet of a drive log, mount to unmount: "packet writes"
+hottest() {
+	awk -v P=32 '$1 == "op=2A" { split($2, a, "="); split($3, b, "=")
+		for (k = int(a[2] / P); k <= int((a[2] + b[2] - 1) / P); k++) w[k]++ }
+	END { for (k in w) if (w[k] > m) { m = w[k]; mk = k }; print mk, m }' "$1"
+}
 img=$T/cd.img
 log=$T/cd.log
 "$PKTFUSE" format "emu:cdrw:$img,size=64M" > /dev/null || fail "format"
@@ -26,10 +35,7 @@ PY
 commits=$(stat_of "$T/mnt" udf_commits)
 [ -n "$commits" ] && [ "$commits" -ge 240 ] || fail "udf_commits: '$commits', want at least 240 (one per fsync)"
 stop_pktfuse "$T/mnt"
-# the most-written 32-sector packet of the drive log, mount to unmount: "packet writes"
-read -r hot hotn < <(awk -v P=32 '$1 == "op=2A" { split($2, a, "="); split($3, b, "=")
-		for (k = int(a[2] / P); k <= int((a[2] + b[2] - 1) / P); k++) w[k]++ }
-	END { for (k in w) if (w[k] > m) { m = w[k]; mk = k }; print mk, m }' "$log")
+read -r hot hotn < <(hottest "$log")
 [ -n "$hotn" ] || fail "no WRITE in the drive log $log"
 note "$commits commits; the most-written packet (#$hot) took $hotn writes: $(python3 -c "print(round($hotn / $commits, 3))") per commit"
 [ $((hotn * 10)) -le "$commits" ] || fail "packet $hot written $hotn times in $commits commits: more than one per ten commits"
@@ -50,3 +56,55 @@ python3 "$(dirname "$0")/../udf/udf_chain.py" "$img" > "$T/chains" || fail "udf_
 [ "$(awk '$1 == "/" || $1 == "/small" { print $1, $2, $3 }' "$T/chains" | sort | tr '\n' ' ')" = "/ 0 4 /small 0 4 " ] ||
 	fail "a chain is left after the unmount: $(cat "$T/chains")"
 note "after the unmount: the files read back, pktfuse check is clean, no chain is left"
+
+# Regular files: a log appended and synced, a file overwritten in place and synced.
+for wl in append overwrite; do
+	img=$T/$wl.img
+	log=$T/$wl.log
+	"$PKTFUSE" format "emu:cdrw:$img,size=64M" > /dev/null || fail "format ($wl)"
+	start_pktfuse "emu:cdrw:$img,log=$log" "$T/mnt"
+	python3 - "$T/mnt" "$wl" << 'PY' || fail "the $wl workload"
+import os, sys
+d, wl = sys.argv[1], sys.argv[2]
+if wl == "append":
+    with open(d + "/log", "ab") as f:
+        for i in range(200):
+            f.write(b"%099d\n" % i)
+            f.flush()
+            os.fsync(f.fileno())
+else:
+    fd = os.open(d + "/db", os.O_RDWR | os.O_CREAT, 0o644)
+    for i in range(200):
+        os.pwrite(fd, bytes([i % 251]) * 8192, 0)
+        os.fsync(fd)
+    os.close(fd)
+PY
+	commits=$(stat_of "$T/mnt" udf_commits)
+	[ -n "$commits" ] && [ "$commits" -ge 200 ] || fail "$wl: udf_commits: '$commits', want at least 200 (one per fsync)"
+	stop_pktfuse "$T/mnt"
+	read -r hot hotn < <(hottest "$log")
+	[ -n "$hotn" ] || fail "no WRITE in the drive log $log"
+	note "$wl: $commits commits; the most-written packet (#$hot) took $hotn writes: $(python3 -c "print(round($hotn / $commits, 3))") per commit"
+	[ $((hotn * 10)) -le "$commits" ] || fail "$wl: packet $hot written $hotn times in $commits commits: more than one per ten commits"
+	start_pktfuse "emu:cdrw:$img" "$T/mnt" -o ro
+	python3 - "$T/mnt" "$wl" << 'PY' || fail "$wl: the file does not read back"
+import sys
+d, wl = sys.argv[1], sys.argv[2]
+if wl == "append":
+    want = b"".join(b"%099d\n" % i for i in range(200))
+    got = open(d + "/log", "rb").read()
+else:
+    want = bytes([199 % 251]) * 8192
+    got = open(d + "/db", "rb").read()
+if got != want:
+    sys.exit(f"{wl}: {len(got)} bytes read back, not what was written")
+PY
+	stop_pktfuse "$T/mnt"
+	"$PKTFUSE" check "emu:cdrw:$img" > "$T/check" 2>&1 || fail "$wl: pktfuse check after the unmount: $(cat "$T/check")"
+	python3 "$(dirname "$0")/../udf/udf_chain.py" "$img" > "$T/chains" || fail "udf_chain.py: $(cat "$T/chains")"
+	f=/log
+	[ "$wl" = append ] || f=/db
+	[ "$(awk -v f="$f" '$1 == f { print $2, $3 }' "$T/chains")" = "0 4" ] ||
+		fail "$wl: a chain is left after the unmount: $(cat "$T/chains")"
+	note "$wl: after the unmount the file reads back, pktfuse check is clean, no chain is left"
+done

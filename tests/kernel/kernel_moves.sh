@@ -2,8 +2,9 @@
 # Entries that move (core/udf/udf_move.c, ICB strategy 4096 chains): Debian's kernel (one kudf boot)
 # lists exactly the tree pktfuse wrote, at three states of each layout (plain, sparable):
 #   chain  — a directory's entry several hops down its chain (fsync'd files, the image as a killed
-#            daemon would leave it);
-#   compacted — more than CHAIN_MAX_HOPS (32) moves later: the chain was compacted;
+#            daemon would leave it), and regular files' too: /log appended and fsync'd, /db (8 KiB)
+#            overwritten and fsync'd, /tiny (data embedded in its entry) overwritten and fsync'd;
+#   compacted — more than CHAIN_MAX_HOPS (32) moves later: the chains of /d and /log were compacted;
 #   unmounted — after a clean unmount: the chains folded back (strategy 4, no hops).
 # tests/udf/udf_chain.py (a reader written apart from pktfuse's) says how many hops each state has;
 # the tree wanted is what pktfuse's files view lists of the same image.
@@ -26,7 +27,23 @@ for i in range(first, first + count):
         os.fsync(f.fileno())
 PY
 }
-# hops IMG NAME → the hops of NAME's chain ("/" or "/d")
+# rewrites FILE FIRST COUNT HOW: FILE appended 100 bytes (HOW=append), or its first 8 KiB
+# (HOW=overwrite) or 40 bytes (HOW=tiny, embedded in the entry) overwritten, fsync'd, COUNT times
+rewrites() {
+	python3 - "$@" << 'PY'
+import os, sys
+path, first, count, how = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+fd = os.open(path, os.O_RDWR | os.O_CREAT | (os.O_APPEND if how == "append" else 0), 0o644)
+for i in range(first, first + count):
+    if how == "append":
+        os.write(fd, b"%099d\n" % i)
+    else:
+        os.pwrite(fd, bytes([i % 251 + 1]) * (8192 if how == "overwrite" else 40), 0)
+    os.fsync(fd)
+os.close(fd)
+PY
+}
+# hops IMG NAME → the hops of NAME's chain ("/", "/d", "/log")
 hops() { python3 "$HERE/../udf/udf_chain.py" "$1" | awk -v n="$2" '$1 == n { print $2 }'; }
 strategy() { python3 "$HERE/../udf/udf_chain.py" "$1" | awk -v n="$2" '$1 == n { print $3 }'; }
 # keep IMG OUT WHAT: a copy of the image as it is now (every commit done: what a killed daemon leaves)
@@ -53,7 +70,16 @@ for layout in hd cdrw; do
 	fsyncs "$T/mnt/d" 0 6
 	fsyncs "$T/mnt" 0 3
 	fsyncs "$T/mnt/d/sub" 0 2
+	rewrites "$T/mnt/log" 0 4 append
+	rewrites "$T/mnt/db" 0 4 overwrite
+	rewrites "$T/mnt/tiny" 0 4 tiny
 	keep "$img" "$T/$layout-chain.img" "$layout, chains"
+	hfiles=
+	for f in /log /db /tiny; do
+		h=$(hops "$T/$layout-chain.img" $f)
+		hfiles="$hfiles $f $h"
+		[ -n "$h" ] && [ "$h" -ge 3 ] || problem "$layout: $f is $h hops down its chain after 4 commits that rewrote it, want at least 3"
+	done
 	h=$(hops "$T/$layout-chain.img" /d)
 	hchain=$h
 	[ -n "$h" ] && [ "$h" -ge 5 ] || problem "$layout: /d is $h hops down its chain after 6 commits that changed it, want at least 5"
@@ -63,20 +89,24 @@ for layout in hd cdrw; do
 	rm "$T/mnt/d/f003" "$T/mnt/f001"
 	mv "$T/mnt/d/f010" "$T/mnt/d/sub/moved"
 	fsyncs "$T/mnt/d" 40 2
+	rewrites "$T/mnt/log" 4 34 append
 	keep "$img" "$T/$layout-compacted.img" "$layout, compacted"
+	h=$(hops "$T/$layout-compacted.img" /log)
+	hlog=$h
+	[ -n "$h" ] && [ "$h" -ge 1 ] && [ "$h" -le 32 ] || problem "$layout: /log is $h hops down after 37 moves, want 1..32 (compacted)"
 	h=$(hops "$T/$layout-compacted.img" /d)
 	# 43 commits changed /d: without compaction 42 hops or more
 	hcomp=$h
 	[ -n "$h" ] && [ "$h" -ge 1 ] && [ "$h" -le 32 ] || problem "$layout: /d is $h hops down after 43 moves, want 1..32 (compacted)"
 	stop_pktfuse "$T/mnt"
-	for dir in / /d /d/sub; do
-		[ "$dir" = /d/sub ] && continue # udf_chain.py lists top-level directories
+	for dir in / /d /d/sub /log /db /tiny; do
+		[ "$dir" = /d/sub ] && continue # udf_chain.py lists the root's entries only
 		[ "$(hops "$img" "$dir")" = 0 ] && [ "$(strategy "$img" "$dir")" = 4 ] ||
 			problem "$layout: after unmount $dir has $(hops "$img" "$dir") hops, strategy $(strategy "$img" "$dir")"
 	done
 	keep "$img" "$T/$layout-unmounted.img" "$layout, unmounted"
 	"$PKTFUSE" check "$img" > "$T/check" 2>&1 || problem "$layout: pktfuse check after unmount: $(cat "$T/check")"
-	note "$layout: states written: /d $hchain hops, then $hcomp after compaction, then none"
+	note "$layout: states written: /d $hchain hops (files:$hfiles), then /d $hcomp and /log $hlog after compaction, then none"
 done
 
 if command -v qemu-system-x86_64 > /dev/null; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The ICB chains of an image's root and its top-level directories, as a reader follows them.
+"""The ICB chains of an image's root and its top-level entries, as a reader follows them.
 
-udf_chain.py IMG [BLOCK_SIZE]   prints one line per directory: "NAME HOPS STRATEGY"
-  NAME      "/" or "/name" (top-level directories only)
+udf_chain.py IMG [BLOCK_SIZE]   prints one line per entry: "NAME HOPS STRATEGY"
+  NAME      "/" or "/name" (the root's directories and files, one level)
   HOPS      indirect entries followed from the block the FIDs name to the newest file entry
             (ICB strategy 4096: an Indirect Entry after an entry names the next; a terminal one,
             extent length 0, ends the chain; ECMA-167 4/14.6.2, Linux udf_read_inode)
@@ -82,20 +82,20 @@ def contents(lbn):
     return data[:size]
 
 
-def subdirs(data):
+def children(data):
     pos = 0
     while pos + 38 <= len(data) and tag(data[pos:]) == 257:
         ch, lfi = data[pos + 18], data[pos + 19]
         icb = struct.unpack_from("<I", data, pos + 20 + 4)[0]
         liu = struct.unpack_from("<H", data, pos + 36)[0]
         name = data[pos + 38 + liu:pos + 38 + liu + lfi]
-        if ch & 0x02 and not ch & 0x0C and lfi:
+        if not ch & 0x0C and lfi:  # neither deleted nor the parent
             yield (name[1:].decode("latin-1") if name[0] == 8 else name[1:].decode("utf-16-be")), icb
         pos += (38 + liu + lfi + 3) & ~3
 
 
 hops, newest, strategy = follow(root)
 print("/", hops, strategy)
-for name, icb in subdirs(contents(newest)):
+for name, icb in children(contents(newest)):
     h, _, s = follow(icb)
     print("/" + name, h, s)

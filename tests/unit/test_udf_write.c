@@ -1335,21 +1335,33 @@ START_TEST(full_disc_with_moves)
 }
 END_TEST
 
-/* The power-cut run of moves: mkdir /d, then `commits` commits each adding d/fK (every fourth also
- * rK in the root), the process killed at the end (no unmount).  *done: the commits completed before
- * the cut (all of them without one). */
+/* What the power-cut run of moves appends to /log at commit k. */
+enum { LOG_STEP = 100 };
+static void log_piece(uint8_t *p, int k)
+{
+	fill(p, LOG_STEP, (uint64_t)k + 77);
+}
+
+/* The power-cut run of moves: mkdir /d and /log, then `commits` commits each adding d/fK (every
+ * fourth also rK in the root) and appending a piece to /log (a regular file whose entry moves and
+ * whose last block is copied), the process killed at the end (no unmount).  *done: the commits
+ * completed before the cut (all of them without one). */
 static void move_run(struct mem *m, int commits, int *done, long *setup_calls)
 {
 	struct udf_fs *fs = mount_mem(m);
-	uint64_t d, ino;
+	uint64_t d, ino, lg;
 	struct stat st;
 	char name[32];
+	uint8_t piece[LOG_STEP];
 
 	ck_assert_int_eq(udf_create(fs, fs->root_ino, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "log", S_IFREG | 0644, 0, 0, NULL, &lg, &st), 0);
 	ck_assert_int_eq(udf_sync(fs), 0);
 	*setup_calls = m->calls;
 	*done = 0;
 	for (int k = 0; k < commits; k++) {
+		log_piece(piece, k);
+		ck_assert_int_eq(udf_write(fs, lg, (uint64_t)k * LOG_STEP, LOG_STEP, piece), LOG_STEP);
 		snprintf(name, sizeof(name), "f%d", k);
 		ck_assert_int_eq(udf_create(fs, d, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
 		ck_assert_int_eq(udf_write(fs, ino, 0, strlen(name), name), (ssize_t)strlen(name));
@@ -1362,6 +1374,25 @@ static void move_run(struct mem *m, int commits, int *done, long *setup_calls)
 			*done = k + 1;
 	}
 	udf_unmount(fs); /* killed: nothing more reaches the medium */
+}
+
+/* After the cut: /log holds the pieces of the commits done, or of one more (the one cut short). */
+static void check_cut_log(struct udf_fs *fs, int done, const char *what)
+{
+	struct stat st;
+	uint64_t lg = lookup_ino(fs, fs->root_ino, "log", &st);
+	size_t cap = (size_t)(done + 2) * LOG_STEP;
+	uint8_t *got = malloc(cap), *want = malloc(cap);
+
+	ck_assert_msg(lg != 0, "%s: /log is missing", what);
+	ssize_t n = udf_read(fs, lg, 0, cap, got);
+	ck_assert_msg(n == (ssize_t)done * LOG_STEP || n == (ssize_t)(done + 1) * LOG_STEP,
+		      "%s: /log has %zd bytes after %d commits", what, n, done);
+	for (int k = 0; k < (int)(n / LOG_STEP); k++)
+		log_piece(want + (size_t)k * LOG_STEP, k);
+	ck_assert_msg(memcmp(got, want, (size_t)n) == 0, "%s: /log does not hold what was appended", what);
+	free(got);
+	free(want);
 }
 
 /* After the cut: every commit completed before it is there, at most the one cut short besides. */
@@ -1384,7 +1415,7 @@ static void check_cut_names(struct udf_fs *fs, uint64_t dir, char prefix, int st
 }
 
 /* A power cut at every medium write and barrier of a run of 36 commits that move /d's entry (33
- * moves compact its chain) and the root's: the disc mounts (the check after an unclean shutdown
+ * moves compact its chain), the root's and /log's (appended each commit): the disc mounts (the check after an unclean shutdown
  * follows the chains and marks their blocks used), holds every commit done before the cut, takes
  * another commit and a clean unmount, and the check then finds nothing. */
 START_TEST(power_cut_moves)
@@ -1419,6 +1450,8 @@ START_TEST(power_cut_moves)
 		check_cut_names(fs, fs->root_ino, 'r', 4, done, what);
 		check_chain(fs, &m, d, what);
 		check_chain(fs, &m, fs->root_ino, what);
+		check_cut_log(fs, done, what);
+		check_chain(fs, &m, lookup_ino(fs, fs->root_ino, "log", NULL), what);
 		struct stat st;
 		ck_assert_int_eq(udf_create(fs, d, "after", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
 		ck_assert_int_eq(udf_sync(fs), 0);
@@ -1427,6 +1460,7 @@ START_TEST(power_cut_moves)
 		fs = mount_mem(&m);
 		ck_assert_msg(lookup_ino(fs, d, "after", NULL) != 0, "%s: the next session's file is missing", what);
 		check_cut_names(fs, d, 'f', 1, done, what);
+		check_cut_log(fs, done, what);
 		udf_unmount(fs);
 		fsck_clean(&m, what);
 		mem_free(&m);
@@ -1530,6 +1564,187 @@ START_TEST(entries_move)
 }
 END_TEST
 
+/* What a mount of the medium's durable contents reads of /name (the check after an unclean
+ * shutdown runs first: it follows the chains); its length, or -1 when it is missing. */
+static ssize_t file_on_medium(const struct mem *m, const char *name, uint8_t *out, size_t cap)
+{
+	struct mem c = *m;
+	c.cur = malloc(m->size);
+	c.dur = malloc(m->size);
+	memcpy(c.cur, m->dur, m->size);
+	memcpy(c.dur, m->dur, m->size);
+	c.pend = NULL;
+	c.npend = c.cap = 0;
+	c.cut = NULL;
+	c.crash_at = 0;
+	c.crashed = false;
+	struct udf_fs *fs = mount_mem(&c);
+	uint64_t ino = lookup_ino(fs, fs->root_ino, name, NULL);
+	ssize_t n = ino ? udf_read(fs, ino, 0, cap, out) : -1;
+	udf_unmount(fs);
+	mem_free(&c);
+	return n;
+}
+
+/* A file block's medium block, or UINT32_MAX (embedded, a hole, past the end). */
+static uint32_t file_lbn(struct udf_fs *fs, uint64_t ino, uint32_t fb)
+{
+	struct node *n;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	for (uint32_t i = 0; i < n->next; i++) {
+		const struct extent *e = &n->ext[i];
+		if (e->type == 0 && (uint64_t)fb * BS >= e->file_off && (uint64_t)fb * BS < e->file_off + e->len)
+			return e->lbn + (uint32_t)(fb - e->file_off / BS);
+	}
+	return UINT32_MAX;
+}
+
+/* Regular files whose entry every commit rewrites move too: seeds of random commits to a log
+ * appended (its last, partly filled block copied, not rewritten), an 8 KiB file overwritten at
+ * random places (a hard link names it too) and a small file whose data is embedded in its entry.
+ * After each commit: each entry's chain against the medium (bound, blocks used), the medium reads
+ * exactly what was written, no data block the medium named before the commit was written again,
+ * compaction frees the middle pairs; at unmount the chains fold back and the check finds nothing. */
+START_TEST(file_entries_move)
+{
+	enum { LOG, DB, TINY, NFILES, DB_SIZE = 8192, LOG_MAX = 40000 };
+	static const char *const names[NFILES] = {"log", "db", "tiny"};
+	static uint8_t model[NFILES][LOG_MAX], back[LOG_MAX];
+	for (uint64_t seed = 1; seed <= 3; seed++) {
+		struct mem m;
+		uint64_t rng = seed * 104729 + 7, ino[NFILES];
+		size_t len[NFILES] = {0, DB_SIZE, 40};
+		uint32_t compactions = 0, max_hops = 0, prev[NFILES][CHAIN_MAX_HOPS + 2], nprev[NFILES] = {0};
+		struct stat st;
+		char what[80];
+
+		fprintf(stderr, "file_entries_move: seed %llu\n", (unsigned long long)seed);
+		mem_init(&m, 24, UDF_MEDIA_CDRW, 0x0201, seed);
+		struct udf_fs *fs = mount_mem(&m);
+		for (int f = 0; f < NFILES; f++) {
+			ck_assert_int_eq(
+				udf_create(fs, fs->root_ino, names[f], S_IFREG | 0644, 0, 0, NULL, &ino[f], &st), 0);
+			fill(model[f], len[f], (unsigned)(seed * 10 + (uint64_t)f));
+			if (len[f])
+				ck_assert_int_eq(udf_write(fs, ino[f], 0, len[f], model[f]), (ssize_t)len[f]);
+		}
+		ck_assert_int_eq(udf_link(fs, ino[DB], fs->root_ino, "db-link", &st), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		for (int k = 0; k < 80; k++) {
+			/* the data blocks the medium names now: none of them may be written by this commit */
+			uint32_t before[NFILES][24];
+			for (int f = 0; f < NFILES; f++)
+				for (uint32_t fb = 0; fb < 24; fb++)
+					before[f][fb] = file_lbn(fs, ino[f], fb);
+			uint8_t *saved = malloc(m.size);
+			memcpy(saved, m.dur, m.size);
+			size_t add = 1 + rnd(&rng) % 700;
+			if (len[LOG] + add > LOG_MAX)
+				add = LOG_MAX - len[LOG];
+			fill(model[LOG] + len[LOG], add, (unsigned)rnd(&rng));
+			ck_assert_int_eq(udf_write(fs, ino[LOG], len[LOG], add, model[LOG] + len[LOG]), (ssize_t)add);
+			len[LOG] += add;
+			size_t off = rnd(&rng) % DB_SIZE, n = 1 + rnd(&rng) % (DB_SIZE - off);
+			fill(model[DB] + off, n, (unsigned)rnd(&rng));
+			ck_assert_int_eq(udf_write(fs, ino[DB], off, n, model[DB] + off), (ssize_t)n);
+			off = rnd(&rng) % len[TINY];
+			model[TINY][off] ^= 0x5a;
+			ck_assert_int_eq(udf_write(fs, ino[TINY], off, 1, model[TINY] + off), 1);
+			ck_assert_int_eq(udf_sync(fs), 0);
+			snprintf(what, sizeof(what), "seed %llu commit %d", (unsigned long long)seed, k);
+			for (int f = 0; f < NFILES; f++) {
+				for (uint32_t fb = 0; fb < 24; fb++)
+					if (before[f][fb] != UINT32_MAX)
+						ck_assert_msg(memcmp(img_block(fs, saved, before[f][fb]),
+								     img_block(fs, m.dur, before[f][fb]), BS) == 0,
+							      "%s: %s's block %u (%u) was written again", what,
+							      names[f], fb, before[f][fb]);
+				struct node *c = check_chain(fs, &m, ino[f], what);
+				if (c->nchain < nprev[f]) {
+					compactions++;
+					for (uint32_t i = 1; i < nprev[f]; i++)
+						if (prev[f][i] != c->fe_lbn)
+							ck_assert_msg(udf_bm_is_free(fs->w, prev[f][i]) &&
+									      udf_bm_is_free(fs->w, prev[f][i] + 1),
+								      "%s: pair %u of %s's compacted chain is not free",
+								      what, prev[f][i], names[f]);
+				}
+				if (c->nchain - 1 > max_hops)
+					max_hops = c->nchain - 1;
+				memcpy(prev[f], c->chain, c->nchain * sizeof(uint32_t));
+				nprev[f] = c->nchain;
+			}
+			free(saved);
+			if (k % 4 == 0 || k > 70)
+				for (int f = 0; f < NFILES; f++) {
+					ssize_t got = file_on_medium(&m, names[f], back, sizeof(back));
+					ck_assert_msg(got == (ssize_t)len[f] && memcmp(back, model[f], len[f]) == 0,
+						      "%s: the medium's %s differs (%zd bytes, want %zu)", what,
+						      names[f], got, len[f]);
+				}
+		}
+		struct node *t;
+		ck_assert_int_eq(udf_get_node(fs, ino[TINY], &t), 0);
+		ck_assert_msg(t->inline_data != NULL, "seed %llu: tiny's data is not embedded",
+			      (unsigned long long)seed);
+		fprintf(stderr, "file_entries_move: seed %llu: %u compactions, longest chain %u hops\n",
+			(unsigned long long)seed, compactions, max_hops);
+		ck_assert_msg(compactions >= 3 && max_hops == CHAIN_MAX_HOPS, "seed %llu: %u compactions, %u hops",
+			      (unsigned long long)seed, compactions, max_hops);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		snprintf(what, sizeof(what), "seed %llu after unmount", (unsigned long long)seed);
+		fs = mount_mem(&m);
+		for (int f = 0; f < NFILES; f++) {
+			uint32_t last, l = (uint32_t)(ino[f] - INO_BASE);
+			ck_assert_uint_eq(img_hops(fs, m.dur, l, &last), 0);
+			ck_assert_uint_eq(le16(img_block(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
+			for (uint32_t i = 0; i < nprev[f]; i++)
+				for (uint32_t b = prev[f][i]; b < prev[f][i] + 2; b++)
+					ck_assert_msg(b == l || udf_bm_is_free(fs->w, b), "%s: block %u still used",
+						      what, b);
+			ck_assert_int_eq(udf_read(fs, ino[f], 0, sizeof(back), back), (ssize_t)len[f]);
+			ck_assert_msg(memcmp(back, model[f], len[f]) == 0, "%s: %s differs", what, names[f]);
+		}
+		ck_assert_uint_eq(lookup_ino(fs, fs->root_ino, "db-link", NULL), ino[DB]);
+		udf_unmount(fs);
+		fsck_clean(&m, what);
+		mem_free(&m);
+	}
+}
+END_TEST
+
+/* Entries created after the last commit and unmounted: the unmount's commit writes them with
+ * strategy 4 and never writes the indirect entry their L+1 was reserved for (the fold-back would
+ * otherwise write each new entry a second time: a copy of many files, then unmount). */
+START_TEST(new_entries_at_unmount_do_not_fold)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino[2];
+
+	mem_init(&m, 8, UDF_MEDIA_CDRW, 0x0201, 3);
+	struct udf_fs *fs = mount_mem(&m);
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "file", S_IFREG | 0644, 0, 0, NULL, &ino[0], &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino[0], 0, 5, "hello"), 5);
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "dir", S_IFDIR | 0755, 0, 0, NULL, &ino[1], &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	for (int i = 0; i < 2; i++) {
+		uint32_t l = (uint32_t)(ino[i] - INO_BASE);
+		ck_assert_uint_eq(le16(img_block(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
+		ck_assert_msg(le16(img_block(fs, m.dur, l + 1)) != TAG_IE,
+			      "entry %d: an indirect entry was written after it (then folded back)", i);
+	}
+	ck_assert_int_eq(udf_read(fs, ino[0], 0, 5, (uint8_t[5]){0}), 5);
+	udf_unmount(fs);
+	fsck_clean(&m, "new entries at unmount");
+	mem_free(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_write");
@@ -1556,6 +1771,8 @@ int main(void)
 	tcase_add_test(tc, meta_not_verified_not_written);
 	tcase_add_test(tc, meta_partition_full);
 	tcase_add_test(tc, entries_move);
+	tcase_add_test(tc, file_entries_move);
+	tcase_add_test(tc, new_entries_at_unmount_do_not_fold);
 	tcase_add_test(tc, power_cut_moves);
 	tcase_add_test(tc, full_disc_with_moves);
 	suite_add_tcase(s, tc);

@@ -102,6 +102,10 @@ struct udf_w {
 	uint32_t pkt_off; /* first partition block that starts a packet of the medium */
 	bool mp_valid;	  /* the packet new metadata of this commit interval goes to */
 	uint64_t mp_start;
+	/* blocks of the partition taken since the last commit's snapshot (bit set: nothing on the
+	 * medium names them yet), [fresh_lo, fresh_hi) the span to clear; NULL until first needed */
+	uint8_t *fresh;
+	uint64_t fresh_lo, fresh_hi;
 	uint8_t *lvid;
 	bool lvid_open;	     /* the medium's LVID says open */
 	uint64_t uniq_bound; /* the next unique ID the medium's LVID records */
@@ -155,6 +159,8 @@ void udf_space_mark(struct udf_fs *fs, struct udf_w *bw, uint64_t b, bool free_)
 uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to);
 uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max);
 void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
+bool udf_fresh_block(const struct udf_w *w, uint64_t b);
+void udf_fresh_reset(struct udf_w *w);
 int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got);
 /* A run of exactly nb free blocks anywhere (of the space flags choose), or -ENOSPC. */
 int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lbn);
@@ -222,6 +228,7 @@ bool udf_move_strat4096(const struct node *n);
 uint32_t udf_move_chain_extra(const struct node *n);
 void udf_move_plan(struct udf_fs *fs, struct node *n);
 void udf_move_reserve_new(struct udf_fs *fs, struct node *n);
+void udf_move_unreserve_new(struct udf_fs *fs);
 int udf_move_write_new(struct udf_fs *fs, struct node *n);
 bool udf_move_compacts(const struct node *n);
 int udf_move_switch(struct udf_fs *fs, struct node *n);

@@ -17,6 +17,18 @@ hottest() {
 		for (k = int(a[2] / P); k <= int((a[2] + b[2] - 1) / P); k++) w[k]++ }
 	END { for (k in w) if (w[k] > m) { m = w[k]; mk = k }; print mk, m }' "$1"
 }
+# hot_at_most_tenth LABEL MIN_COMMITS: the commits the daemon counted (at least MIN_COMMITS),
+# then, from the drive log $log after the unmount, the most-written packet: at most commits/10 writes
+hot_at_most_tenth() {
+	local label=$1 min=$2 commits hot hotn
+	commits=$(stat_of "$T/mnt" udf_commits)
+	[ -n "$commits" ] && [ "$commits" -ge "$min" ] || fail "${label}udf_commits: '$commits', want at least $min (one per fsync)"
+	stop_pktfuse "$T/mnt"
+	read -r hot hotn < <(hottest "$log")
+	[ -n "$hotn" ] || fail "no WRITE in the drive log $log"
+	note "$label$commits commits; the most-written packet (#$hot) took $hotn writes: $(python3 -c "print(round($hotn / $commits, 3))") per commit"
+	[ $((hotn * 10)) -le "$commits" ] || fail "${label}packet $hot written $hotn times in $commits commits: more than one per ten commits"
+}
 img=$T/cd.img
 log=$T/cd.log
 "$PKTFUSE" format "emu:cdrw:$img,size=64M" > /dev/null || fail "format"
@@ -32,13 +44,7 @@ for i in range(200):
             f.flush()
             os.fsync(f.fileno())
 PY
-commits=$(stat_of "$T/mnt" udf_commits)
-[ -n "$commits" ] && [ "$commits" -ge 240 ] || fail "udf_commits: '$commits', want at least 240 (one per fsync)"
-stop_pktfuse "$T/mnt"
-read -r hot hotn < <(hottest "$log")
-[ -n "$hotn" ] || fail "no WRITE in the drive log $log"
-note "$commits commits; the most-written packet (#$hot) took $hotn writes: $(python3 -c "print(round($hotn / $commits, 3))") per commit"
-[ $((hotn * 10)) -le "$commits" ] || fail "packet $hot written $hotn times in $commits commits: more than one per ten commits"
+hot_at_most_tenth "" 240
 
 start_pktfuse "emu:cdrw:$img" "$T/mnt" -o ro
 python3 - "$T/mnt" << 'PY' || fail "the files do not read back"
@@ -79,13 +85,7 @@ else:
         os.fsync(fd)
     os.close(fd)
 PY
-	commits=$(stat_of "$T/mnt" udf_commits)
-	[ -n "$commits" ] && [ "$commits" -ge 200 ] || fail "$wl: udf_commits: '$commits', want at least 200 (one per fsync)"
-	stop_pktfuse "$T/mnt"
-	read -r hot hotn < <(hottest "$log")
-	[ -n "$hotn" ] || fail "no WRITE in the drive log $log"
-	note "$wl: $commits commits; the most-written packet (#$hot) took $hotn writes: $(python3 -c "print(round($hotn / $commits, 3))") per commit"
-	[ $((hotn * 10)) -le "$commits" ] || fail "$wl: packet $hot written $hotn times in $commits commits: more than one per ten commits"
+	hot_at_most_tenth "$wl: " 200
 	start_pktfuse "emu:cdrw:$img" "$T/mnt" -o ro
 	python3 - "$T/mnt" "$wl" << 'PY' || fail "$wl: the file does not read back"
 import sys

@@ -1207,8 +1207,9 @@ static struct node *check_chain(struct udf_fs *fs, const struct mem *m, uint64_t
 	return n;
 }
 
-/* A mount of what the medium has for sure (the process killed now): the names of dir, sorted. */
-static int names_on_medium(const struct mem *m, const char *path, char (*out)[64], int max)
+/* A medium holding only what m has for sure (the process killed now), for a mount of its own;
+ * mem_free it. */
+static struct mem durable_copy(const struct mem *m)
 {
 	struct mem c = *m;
 	c.cur = malloc(m->size);
@@ -1220,6 +1221,13 @@ static int names_on_medium(const struct mem *m, const char *path, char (*out)[64
 	c.cut = NULL;
 	c.crash_at = 0;
 	c.crashed = false;
+	return c;
+}
+
+/* A mount of what the medium has for sure (the process killed now): the names of dir, sorted. */
+static int names_on_medium(const struct mem *m, const char *path, char (*out)[64], int max)
+{
+	struct mem c = durable_copy(m);
 	struct udf_fs *fs = mount_mem(&c); /* the check after an unclean shutdown runs: it follows chains */
 	uint64_t dir = fs->root_ino;
 	if (path[0])
@@ -1568,16 +1576,7 @@ END_TEST
  * shutdown runs first: it follows the chains); its length, or -1 when it is missing. */
 static ssize_t file_on_medium(const struct mem *m, const char *name, uint8_t *out, size_t cap)
 {
-	struct mem c = *m;
-	c.cur = malloc(m->size);
-	c.dur = malloc(m->size);
-	memcpy(c.cur, m->dur, m->size);
-	memcpy(c.dur, m->dur, m->size);
-	c.pend = NULL;
-	c.npend = c.cap = 0;
-	c.cut = NULL;
-	c.crash_at = 0;
-	c.crashed = false;
+	struct mem c = durable_copy(m);
 	struct udf_fs *fs = mount_mem(&c);
 	uint64_t ino = lookup_ino(fs, fs->root_ino, name, NULL);
 	ssize_t n = ino ? udf_read(fs, ino, 0, cap, out) : -1;

@@ -17,7 +17,9 @@
 # Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows; PKTFUSE_OLD=BINARY
 # also times row 1's files view of another build in the same rounds (before/after side by side);
 # FUSE_FLOOR=BINARY another fuse_floor; FLOOR_ALT="OPTIONS" also times a fuse_floor run with those
-# options (e.g. --pin=0, --mt, --writeback; fuse_floor.c lists them) in the same rounds
+# options (e.g. --pin=0, --mt, --writeback; fuse_floor.c lists them) in the same rounds;
+# PIN_COPY=CPU runs row 1's cp and sync on that CPU, PIN_DAEMON=CPU the files view's and the floor's
+# daemons (all their threads): e.g. both 0 to see the copy without cross-CPU wakeups
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -37,6 +39,8 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$W/mnt" "$W/ext2" "$W/floor"
+on_copy_cpu() { if [ -n "${PIN_COPY:-}" ]; then taskset -c "$PIN_COPY" "$@"; else "$@"; fi; }
+pin_daemon() { [ -z "${PIN_DAEMON:-}" ] || taskset -a -p -c "$PIN_DAEMON" "$1" > /dev/null; }
 now() { date +%s.%N; }
 row() { [[ " ${ROWS:-1 2 3} " == *" $1 "* ]]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -77,11 +81,12 @@ copy_to_files_view() {
 	new_udf "$W/udf.img" 512M
 	"$1" "$W/udf.img" "$W/mnt"
 	pid=$("$1" status --raw "$W/mnt" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
+	pin_daemon "$pid"
 	r0=$(requests "$1")
 	c0=$(cpu_ticks "$pid")
 	t0=$(now)
-	cp -r "$W/src" "$W/mnt/copy"
-	sync "$W/mnt/copy/dir00/f001"
+	on_copy_cpu cp -r "$W/src" "$W/mnt/copy"
+	on_copy_cpu sync "$W/mnt/copy/dir00/f001"
 	t1=$(now)
 	c1=$(cpu_ticks "$pid")
 	r1=$(requests "$1")
@@ -109,10 +114,11 @@ copy_to_floor() {
 	pid=$!
 	for _ in $(seq 100); do mountpoint -q "$W/floor" && break; sleep 0.05; done
 	mountpoint -q "$W/floor" || { echo "fuse_floor did not mount" >&2; exit 1; }
+	pin_daemon "$pid"
 	c0=$(cpu_ticks "$pid")
 	t0=$(now)
-	cp -r "$W/src" "$W/floor/copy"
-	sync "$W/floor/copy/dir00/f001"
+	on_copy_cpu cp -r "$W/src" "$W/floor/copy"
+	on_copy_cpu sync "$W/floor/copy/dir00/f001"
 	t1=$(now)
 	c1=$(cpu_ticks "$pid")
 	fusermount3 -u "$W/floor"
@@ -123,6 +129,7 @@ copy_to_floor() {
 }
 [ -z "${PKTFUSE_OLD:-}" ] || echo "   (and the files view of PKTFUSE_OLD=$PKTFUSE_OLD in the same rounds)"
 [ -z "${FLOOR_ALT:-}" ] || echo "   (and fuse_floor $FLOOR_ALT in the same rounds)"
+[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any})"
 r1=()
 r1o=()
 r1f=()  # FUSE floor / ext2
@@ -141,8 +148,8 @@ for i in $(seq "$ROUNDS"); do
 	mkfs.ext2 -q -b 2048 "$lp"
 	mount "$lp" "$W/ext2"
 	t2=$(now)
-	cp -r "$W/src" "$W/ext2/copy"
-	sync -f "$W/ext2/copy"
+	on_copy_cpu cp -r "$W/src" "$W/ext2/copy"
+	on_copy_cpu sync -f "$W/ext2/copy"
 	t3=$(now)
 	umount "$W/ext2"
 	losetup -d "$lp"

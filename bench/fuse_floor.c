@@ -2,8 +2,9 @@
 /*
  * fuse_floor: the smallest in-memory FUSE file system that `cp -r` can copy a tree into and `sync
  * FILE` can fsync, served the way pktfuse serves its files view (libfuse 3 lowlevel API, the same
- * single-threaded loop that reads, counts and processes one request at a time, no init changes,
- * the same entry and attribute timeouts and negative entries, GETXATTR refused with ENOSYS), so
+ * single-threaded loop that reads, counts and processes one request at a time, libfuse's default
+ * capabilities, the same entry and attribute timeouts and negative entries, GETXATTR refused with
+ * ENOSYS), so
  * that what bench/udf_write.sh times for it is what FUSE itself costs for the copy: the floor no
  * FUSE daemon on this machine goes below.  Not installed; not a test.
  *
@@ -14,8 +15,9 @@
  *   --writeback   asks the kernel for FUSE_CAP_WRITEBACK_CACHE
  *   --spin=USEC   before each blocking read of /dev/fuse, polls it for up to USEC microseconds
  *   --follow      every 64 requests, moves the loop to the CPU its requester last ran on
- * At the end it prints to stdout one line: "requests N" and each opcode's count (e.g. "LOOKUP=5050"),
- * as pktfuse status prints its fuse_requests.
+ * (--spin and --follow apply to the single-threaded loop.)  At the end that loop prints to stdout
+ * one line: "requests N" and each opcode's count (e.g. "LOOKUP=5050"), as pktfuse status prints
+ * its fuse_requests; libfuse's multithreaded loop counts nothing.
  *
  * Files keep their bytes in memory (the copy does the same memcpy work as into a cache); nodes live
  * until the unmount (FORGET is not needed for a copy: libfuse answers it without a handler).
@@ -243,7 +245,7 @@ static int resize(struct floor_fs *fs, struct floor_node *nd, size_t size)
 	size_t old = (size_t)nd->st.st_size;
 	if (size > old)
 		memset(nd->data + old, 0, size - old);
-	fs->data_bytes += size - old; /* wraps back when shrinking: unsigned */
+	fs->data_bytes = fs->data_bytes - old + size;
 	nd->st.st_size = (off_t)size;
 	nd->st.st_blocks = (blkcnt_t)((size + 511) / 512);
 	return 0;
@@ -394,7 +396,7 @@ static void floor_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		err = EFBIG;
 	else if ((size_t)off + size > (size_t)nd->st.st_size)
 		err = resize(fs, nd, (size_t)off + size);
-	if (!err) {
+	if (!err && size) {
 		memcpy(nd->data + off, buf, size);
 		clock_gettime(CLOCK_REALTIME, &nd->st.st_mtim);
 		nd->st.st_ctim = nd->st.st_mtim;
@@ -487,7 +489,8 @@ static void floor_statfs(fuse_req_t req, fuse_ino_t ino)
 	pthread_mutex_lock(&fs->lock);
 	struct statvfs sv = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = FLOOR_NAME_MAX};
 	sv.f_blocks = (fsblkcnt_t)(1u << 20); /* a nominal 4 GiB, so that df and cp see room */
-	sv.f_bfree = sv.f_bavail = sv.f_blocks - (fsblkcnt_t)(fs->data_bytes / 4096);
+	fsblkcnt_t used = (fsblkcnt_t)(fs->data_bytes / 4096);
+	sv.f_bfree = sv.f_bavail = used < sv.f_blocks ? sv.f_blocks - used : 0;
 	sv.f_files = (fsfilcnt_t)(fs->n + 1000000);
 	sv.f_ffree = sv.f_favail = 1000000;
 	pthread_mutex_unlock(&fs->lock);
@@ -670,6 +673,22 @@ static void print_counts(const unsigned long counts[FLOOR_OPCODES])
 	fflush(stdout);
 }
 
+/* "PREFIXNUMBER" with 0 <= NUMBER <= max: true, with *out the number */
+static bool number_option(const char *arg, const char *prefix, long max, long *out)
+{
+	size_t n = strlen(prefix);
+	char *end;
+
+	if (strncmp(arg, prefix, n) != 0 || !arg[n])
+		return false;
+	errno = 0;
+	long v = strtol(arg + n, &end, 10);
+	if (errno || *end || v < 0 || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: fuse_floor [--mt[=N]] [--clone-fd] [--pin=CPU] [--writeback] [--spin=USEC] [--follow] "
@@ -681,27 +700,21 @@ int main(int argc, char **argv)
 	struct floor_fs fs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	const char *mountpoint = NULL;
 	bool mt = false, clone_fd = false, follow = false;
-	unsigned max_threads = 0;
-	int pin = -1;
-	long spin_ns = 0;
-	char *end;
+	long max_threads = 0, pin = -1, spin_us = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "--mt") == 0)
-			mt = true;
-		else if (strncmp(a, "--mt=", 5) == 0 && (max_threads = (unsigned)strtoul(a + 5, &end, 10)) > 0 && !*end)
+		if (strcmp(a, "--mt") == 0 || (number_option(a, "--mt=", 100000, &max_threads) && max_threads > 0))
 			mt = true;
 		else if (strcmp(a, "--clone-fd") == 0)
 			clone_fd = true;
-		else if (strncmp(a, "--pin=", 6) == 0 && (pin = (int)strtol(a + 6, &end, 10)) >= 0 && !*end && a[6])
+		else if (number_option(a, "--pin=", CPU_SETSIZE - 1, &pin))
 			;
 		else if (strcmp(a, "--follow") == 0)
 			follow = true;
 		else if (strcmp(a, "--writeback") == 0)
 			fs.writeback = true;
-		else if (strncmp(a, "--spin=", 7) == 0 && (spin_ns = strtol(a + 7, &end, 10) * 1000) >= 0 && !*end &&
-			 a[7])
+		else if (number_option(a, "--spin=", 1000000, &spin_us))
 			;
 		else if (a[0] != '-' && !mountpoint)
 			mountpoint = a;
@@ -721,7 +734,7 @@ int main(int argc, char **argv)
 		CPU_SET(pin, &set);
 		/* before the session: libfuse's workers inherit the main thread's mask */
 		if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-			fprintf(stderr, "fuse_floor: cannot pin to CPU %d: %s\n", pin, strerror(errno));
+			fprintf(stderr, "fuse_floor: cannot pin to CPU %ld: %s\n", pin, strerror(errno));
 			return 1;
 		}
 	}
@@ -752,12 +765,12 @@ int main(int argc, char **argv)
 	if (mt) {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 		if (max_threads)
-			fuse_loop_cfg_set_max_threads(lc, max_threads);
+			fuse_loop_cfg_set_max_threads(lc, (unsigned)max_threads);
 		fuse_loop_cfg_set_clone_fd(lc, clone_fd);
 		rc = fuse_session_loop_mt(se, lc); /* no counts: libfuse's loop reads the requests */
 		fuse_loop_cfg_destroy(lc);
 	} else {
-		rc = counting_loop(se, counts, spin_ns, follow);
+		rc = counting_loop(se, counts, spin_us * 1000, follow);
 		print_counts(counts);
 	}
 	fuse_session_unmount(se);

@@ -3,7 +3,10 @@
 #   1. copying a 5,000-file tree (50 directories, small files) into the files view of a UDF image vs
 #      into ext2 on a loop device over a plain file on the same file system, each followed by the
 #      sync that puts it on the medium (coreutils sync: fsync on the files view, syncfs on ext2); time
-#      ratio, target ≤ 1.5; and per file copied, the files view's FUSE requests and daemon CPU time
+#      ratio, target ≤ 1.5; and per file copied, the files view's FUSE requests and daemon CPU time.
+#      The same copy into bench/fuse_floor (the smallest in-memory FUSE file system, served as the
+#      files view is) in the same rounds: FUSE floor / ext2 is what no FUSE daemon goes below on this
+#      machine, files view / FUSE floor what pktfuse costs on top of FUSE
 #   2. creating 10,000 and 20,000 empty files in one directory of the files view; time ratio
 #      20k/10k, target ≤ 2.2 (linear would be 2.0)
 #   3. on an emulated CD-RW whose drive log lists every WRITE: 200 small files, one fsync each, from
@@ -12,12 +15,18 @@
 #   4. (only when ROWS names it) creating 10,000 and 100,000 empty files in one directory; time
 #      ratio 100k/10k, target ≤ 11
 # Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows; PKTFUSE_OLD=BINARY
-# also times row 1's files view of another build in the same rounds (before/after side by side)
+# also times row 1's files view of another build in the same rounds (before/after side by side);
+# FUSE_FLOOR=BINARY another fuse_floor; FLOOR_ALT="OPTIONS" also times a fuse_floor run with those
+# options (e.g. --pin=0, --mt, --writeback; fuse_floor.c lists them) in the same rounds;
+# PIN_COPY=CPU runs row 1's cp and sync on that CPU, PIN_DAEMON=CPU the files view's and the floor's
+# daemons (all their threads): e.g. both 0 to see the copy without cross-CPU wakeups
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 PKTFUSE=${PKTFUSE:-$PWD/build/fuse/pktfuse}
 [ -x "$PKTFUSE" ] || bash scripts/build.sh > /dev/null
+FUSE_FLOOR=${FUSE_FLOOR:-$PWD/build/bench/fuse_floor}
+[ -x "$FUSE_FLOOR" ] || cmake --build build --target fuse_floor > /dev/null
 W=$(mktemp -d /var/tmp/pktfuse-udfw.XXXXXX)
 loops=()
 cleanup() {
@@ -25,10 +34,13 @@ cleanup() {
 	mountpoint -q "$W/ext2" && umount "$W/ext2"
 	for l in "${loops[@]}"; do losetup -d "$l" 2> /dev/null; done
 	mountpoint -q "$W/mnt" && fusermount3 -u "$W/mnt"
+	mountpoint -q "$W/floor" && fusermount3 -u "$W/floor"
 	rm -rf "$W"
 }
 trap cleanup EXIT
-mkdir -p "$W/mnt" "$W/ext2"
+mkdir -p "$W/mnt" "$W/ext2" "$W/floor"
+on_copy_cpu() { if [ -n "${PIN_COPY:-}" ]; then taskset -c "$PIN_COPY" "$@"; else "$@"; fi; }
+pin_daemon() { [ -z "${PIN_DAEMON:-}" ] || taskset -a -p -c "$PIN_DAEMON" "$1" > /dev/null; }
 now() { date +%s.%N; }
 row() { [[ " ${ROWS:-1 2 3} " == *" $1 "* ]]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -58,7 +70,8 @@ bytes=$(du -sb "$W/src" | cut -f1)
 echo "pktfuse UDF writer benchmark — $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), $ROUNDS rounds"
 if row 1; then
 echo
-echo "1. cp -r of $files files ($((bytes / 1024)) KiB) + sync: files view vs ext2 on a loop device over a plain file"
+echo "1. cp -r of $files files ($((bytes / 1024)) KiB) + sync: files view vs ext2 on a loop device over a plain file,"
+echo "   and vs the FUSE floor (bench/fuse_floor: in memory, served as the files view is)"
 # copy_to_files_view BINARY → seconds for the copy and the fsync that commits it.  The fsync is
 # coreutils' `sync FILE`, as ext2's is `sync -f`: the same small program on both sides (a Python
 # interpreter's start-up, ~0.1 s of CPU, was a third of ext2's whole time).  Leaves in $W/fv_cost
@@ -68,11 +81,12 @@ copy_to_files_view() {
 	new_udf "$W/udf.img" 512M
 	"$1" "$W/udf.img" "$W/mnt"
 	pid=$("$1" status --raw "$W/mnt" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
+	pin_daemon "$pid"
 	r0=$(requests "$1")
 	c0=$(cpu_ticks "$pid")
 	t0=$(now)
-	cp -r "$W/src" "$W/mnt/copy"
-	sync "$W/mnt/copy/dir00/f001"
+	on_copy_cpu cp -r "$W/src" "$W/mnt/copy"
+	on_copy_cpu sync "$W/mnt/copy/dir00/f001"
 	t1=$(now)
 	c1=$(cpu_ticks "$pid")
 	r1=$(requests "$1")
@@ -92,11 +106,41 @@ requests() {
 }
 # cpu_ticks PID: user + system time of a process and its threads, in clock ticks
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# copy_to_floor [OPTIONS] → seconds for the same copy and `sync FILE` into fuse_floor; leaves in
+# $W/floor_cost its requests (mount to unmount: a handful more than the copy's) and CPU time per file
+copy_to_floor() {
+	local t0 t1 pid c0 c1
+	"$FUSE_FLOOR" "$@" "$W/floor" > "$W/floor.out" &
+	pid=$!
+	for _ in $(seq 100); do mountpoint -q "$W/floor" && break; sleep 0.05; done
+	mountpoint -q "$W/floor" || { echo "fuse_floor did not mount" >&2; exit 1; }
+	pin_daemon "$pid"
+	c0=$(cpu_ticks "$pid")
+	t0=$(now)
+	on_copy_cpu cp -r "$W/src" "$W/floor/copy"
+	on_copy_cpu sync "$W/floor/copy/dir00/f001"
+	t1=$(now)
+	c1=$(cpu_ticks "$pid")
+	fusermount3 -u "$W/floor"
+	wait "$pid"
+	awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$files" '$1 == "requests" { r = $2 }
+		END { if (r) printf "%.2f requests, ", r / n; printf "%.0f µs CPU", c / hz / n * 1e6 }' "$W/floor.out" > "$W/floor_cost"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
 [ -z "${PKTFUSE_OLD:-}" ] || echo "   (and the files view of PKTFUSE_OLD=$PKTFUSE_OLD in the same rounds)"
+[ -z "${FLOOR_ALT:-}" ] || echo "   (and fuse_floor $FLOOR_ALT in the same rounds)"
+[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any})"
 r1=()
 r1o=()
+r1f=()  # FUSE floor / ext2
+r1vf=() # files view / FUSE floor
+r1a=()  # FLOOR_ALT's floor / the floor
+s1v=()
+s1f=()
+s1e=()
 for i in $(seq "$ROUNDS"); do
 	u=$(copy_to_files_view "$PKTFUSE")
+	f=$(copy_to_floor)
 	rm -f "$W/ext2.img"
 	truncate -s 512M "$W/ext2.img"
 	lp=$(losetup -f --show --direct-io=on -b 2048 "$W/ext2.img")
@@ -104,8 +148,8 @@ for i in $(seq "$ROUNDS"); do
 	mkfs.ext2 -q -b 2048 "$lp"
 	mount "$lp" "$W/ext2"
 	t2=$(now)
-	cp -r "$W/src" "$W/ext2/copy"
-	sync -f "$W/ext2/copy"
+	on_copy_cpu cp -r "$W/src" "$W/ext2/copy"
+	on_copy_cpu sync -f "$W/ext2/copy"
 	t3=$(now)
 	umount "$W/ext2"
 	losetup -d "$lp"
@@ -113,7 +157,20 @@ for i in $(seq "$ROUNDS"); do
 	e=$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.3f", b - a }')
 	r=$(ratio "$u" "$e")
 	r1+=("$r")
+	r1f+=("$(ratio "$f" "$e")")
+	r1vf+=("$(ratio "$u" "$f")")
+	s1v+=("$u")
+	s1f+=("$f")
+	s1e+=("$e")
 	printf "   round %d: files view %7ss (per file: %s)   ext2 on loop %7ss   time ratio %s" "$i" "$u" "$(cat "$W/fv_cost")" "$e" "$r"
+	printf "   FUSE floor %7ss (per file: %s)   floor/ext2 %s   files view/floor %s" "$f" "$(cat "$W/floor_cost")" \
+		"$(ratio "$f" "$e")" "$(ratio "$u" "$f")"
+	if [ -n "${FLOOR_ALT:-}" ]; then
+		# shellcheck disable=SC2086 # FLOOR_ALT is a list of options
+		a=$(copy_to_floor $FLOOR_ALT)
+		r1a+=("$(ratio "$a" "$f")")
+		printf "   floor %s %7ss (per file: %s)   /floor %s" "$FLOOR_ALT" "$a" "$(cat "$W/floor_cost")" "$(ratio "$a" "$f")"
+	fi
 	if [ -n "${PKTFUSE_OLD:-}" ]; then
 		o=$(copy_to_files_view "$PKTFUSE_OLD")
 		r1o+=("$(ratio "$o" "$e")")
@@ -122,6 +179,11 @@ for i in $(seq "$ROUNDS"); do
 	echo
 done
 echo "   time ratio files view / ext2: median $(echo "${r1[@]}" | median), lowest $(echo "${r1[@]}" | lowest)   (target ≤ 1.5)"
+echo "   median seconds: files view $(echo "${s1v[@]}" | median), FUSE floor $(echo "${s1f[@]}" | median), ext2 $(echo "${s1e[@]}" | median)"
+echo "   time ratio FUSE floor / ext2: median $(echo "${r1f[@]}" | median), lowest $(echo "${r1f[@]}" | lowest)   (no FUSE daemon goes below this here)"
+echo "   time ratio files view / FUSE floor: median $(echo "${r1vf[@]}" | median), lowest $(echo "${r1vf[@]}" | lowest)   (pktfuse's own cost on top of FUSE)"
+[ -z "${FLOOR_ALT:-}" ] ||
+	echo "   time ratio fuse_floor $FLOOR_ALT / FUSE floor: median $(echo "${r1a[@]}" | median), lowest $(echo "${r1a[@]}" | lowest)"
 [ -z "${PKTFUSE_OLD:-}" ] ||
 	echo "   time ratio of PKTFUSE_OLD's files view / ext2: median $(echo "${r1o[@]}" | median), lowest $(echo "${r1o[@]}" | lowest)"
 fi

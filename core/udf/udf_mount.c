@@ -310,6 +310,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		udf_w_detach(fs);
 		return ro(fs, why);
 	}
+	udf_lvid_attach(fs);
 	/* whole bytes at once, then the bits of the last partial byte */
 	for (uint64_t i = 0; i < w->nbits / 8; i++)
 		w->free_blocks += (uint64_t)__builtin_popcount(w->sbd[SBD_BITMAP + i]);

@@ -1744,6 +1744,169 @@ START_TEST(new_entries_at_unmount_do_not_fold)
 }
 END_TEST
 
+/* ---- the integrity descriptor keeps other writers out while the volume is open ---- */
+
+/* What the medium image img (m->dur of a disc mounted as fs) records in its LVID. */
+struct lvid_state {
+	uint32_t type; /* 0 open, 1 closed */
+	uint16_t min_read, min_write, max_write;
+	char impl[24];
+};
+
+static struct lvid_state lvid_on(const struct udf_fs *fs, const uint8_t *img)
+{
+	const uint8_t *b = img + (size_t)fs->lvid_loc * fs->bs;
+	struct lvid_state st = {.type = le32(b + LVID_INTEGRITY_TYPE)};
+
+	ck_assert_int_eq(le16(b), TAG_LVID);
+	ck_assert_uint_ge(le32(b + LVID_IMPL_USE_LEN), LVIU_SIZE);
+	const uint8_t *iu = b + LVID_FREE_SPACE + 8 * le32(b + LVID_NUM_PARTITIONS);
+	st.min_read = le16(iu + LVIU_MIN_READ_REV);
+	st.min_write = le16(iu + LVIU_MIN_WRITE_REV);
+	st.max_write = le16(iu + LVIU_MAX_WRITE_REV);
+	memcpy(st.impl, iu + LVIU_IMPL_IDENT + REGID_IDENT, 23);
+	st.impl[23] = 0;
+	return st;
+}
+
+/* Open for writing: a Minimum UDF Write Revision above every revision published (2.60), so that the
+ * writers that follow it — Linux's udf refuses read-write above 2.01 — leave the stale bitmap alone;
+ * the Minimum Read Revision untouched, so that everyone still reads the disc. */
+static void assert_guarded(const struct lvid_state *st, const struct lvid_state *clean, const char *when)
+{
+	ck_assert_msg(st->type == 0, "%s: the LVID says closed", when);
+	ck_assert_msg(st->min_write > 0x0260, "%s: minimum write revision %x while open", when, st->min_write);
+	ck_assert_msg(st->min_read == clean->min_read, "%s: minimum read revision %x, was %x", when, st->min_read,
+		      clean->min_read);
+	ck_assert_msg(strcmp(st->impl, "*pktfuse") == 0, "%s: implementation %s", when, st->impl);
+}
+
+static void assert_closed_as(const struct lvid_state *st, const struct lvid_state *clean, const char *when)
+{
+	ck_assert_msg(st->type == 1, "%s: the LVID says open", when);
+	ck_assert_msg(st->min_write == clean->min_write && st->min_read == clean->min_read &&
+			      st->max_write == clean->max_write,
+		      "%s: revisions read %x write %x..%x, the volume's are %x %x..%x", when, st->min_read,
+		      st->min_write, st->max_write, clean->min_read, clean->min_write, clean->max_write);
+}
+
+static const struct {
+	enum udf_media media;
+	unsigned rev;
+} guard_layouts[] = {{UDF_MEDIA_DVDRAM, 0x0102}, {UDF_MEDIA_HD, 0x0150}, {UDF_MEDIA_CDRW, 0x0201},
+		     {UDF_MEDIA_DVDRW, 0x0200},	 {UDF_MEDIA_HD, 0x0250}, {UDF_MEDIA_CDRW, 0x0260}};
+
+/* Mounted for writing, the LVID written open carries the raised minimum write revision; the clean
+ * close records the volume's own again (1.02 to 2.60, plain, sparable, metadata partition). */
+START_TEST(lvid_open_keeps_other_writers_out)
+{
+	for (size_t r = 0; r < sizeof(guard_layouts) / sizeof(guard_layouts[0]); r++) {
+		char what[64];
+		struct mem m;
+		struct stat st;
+		uint64_t ino;
+		snprintf(what, sizeof(what), "UDF %x on media %d", guard_layouts[r].rev, (int)guard_layouts[r].media);
+		mem_init(&m, 24, guard_layouts[r].media, guard_layouts[r].rev, r);
+		struct udf_fs *fs = mount_mem(&m);
+		struct lvid_state clean = lvid_on(fs, m.dur);
+		ck_assert_msg(clean.type == 1 && clean.min_write == guard_layouts[r].rev, "%s: as formatted", what);
+		ck_assert_int_eq(udf_create(fs, fs->root_ino, "file", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		struct lvid_state now = lvid_on(fs, m.dur); /* on the medium before the first change */
+		assert_guarded(&now, &clean, what);
+		ck_assert_int_eq(udf_write(fs, ino, 0, 5, "hello"), 5);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		now = lvid_on(fs, m.dur);
+		assert_guarded(&now, &clean, what);
+		ck_assert_int_eq(udf_close(fs), 0);
+		now = lvid_on(fs, m.dur);
+		assert_closed_as(&now, &clean, what);
+		udf_unmount(fs);
+		if (guard_layouts[r].rev < 0x0250) /* pktfuse check does not check metadata partitions yet */
+			fsck_clean(&m, what);
+		mem_free(&m);
+	}
+}
+END_TEST
+
+/* After a crash the disc keeps the raised value; pktfuse recognises its own, mounts the disc for
+ * writing (the check after an unclean shutdown), keeps it raised through that session and restores
+ * the volume's own at its clean close. */
+START_TEST(lvid_guard_after_a_crash)
+{
+	for (size_t r = 0; r < sizeof(guard_layouts) / sizeof(guard_layouts[0]); r++) {
+		char what[64];
+		struct mem m;
+		struct stat st;
+		uint64_t ino;
+		snprintf(what, sizeof(what), "UDF %x on media %d, crashed", guard_layouts[r].rev,
+			 (int)guard_layouts[r].media);
+		mem_init(&m, 24, guard_layouts[r].media, guard_layouts[r].rev, r + 10);
+		struct udf_fs *fs = mount_mem(&m);
+		struct lvid_state clean = lvid_on(fs, m.dur);
+		ck_assert_int_eq(udf_create(fs, fs->root_ino, "synced", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_write(fs, ino, 0, 6, "synced"), 6);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		struct mem c = durable_copy(&m); /* the daemon killed now */
+		udf_unmount(fs);
+		mem_free(&m);
+		fs = mount_mem(&c);
+		struct lvid_state now = lvid_on(fs, c.dur);
+		assert_guarded(&now, &clean, what);
+		char back[8] = {0};
+		ino = lookup_ino(fs, fs->root_ino, "synced", NULL);
+		ck_assert_int_eq(udf_read(fs, ino, 0, 6, back), 6);
+		ck_assert_str_eq(back, "synced");
+		ck_assert_int_eq(udf_create(fs, fs->root_ino, "after", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		now = lvid_on(fs, c.dur);
+		assert_guarded(&now, &clean, what);
+		ck_assert_int_eq(udf_close(fs), 0);
+		now = lvid_on(fs, c.dur);
+		assert_closed_as(&now, &clean, what);
+		udf_unmount(fs);
+		if (guard_layouts[r].rev < 0x0250) /* pktfuse check does not check metadata partitions yet */
+			fsck_clean(&c, what);
+		mem_free(&c);
+	}
+}
+END_TEST
+
+/* A disc another writer left open (Linux's udf after a crash: its own implementation identifier,
+ * the volume's minimum write revision): after pktfuse's check the guard is on the medium before the
+ * first change reaches it, and the clean close records the volume's revision. */
+START_TEST(lvid_left_open_by_another_writer)
+{
+	struct mem m;
+	struct stat st;
+	uint64_t ino;
+
+	mem_init(&m, 24, UDF_MEDIA_CDRW, 0x0201, 21);
+	struct udf_fs *fs = mount_mem(&m);
+	struct lvid_state clean = lvid_on(fs, m.dur);
+	uint32_t loc = fs->lvid_loc, bs = fs->bs;
+	udf_unmount(fs);
+	for (uint8_t *img = m.cur; img; img = img == m.cur ? m.dur : NULL) {
+		uint8_t *b = img + (size_t)loc * bs;
+		put_le32(b + LVID_INTEGRITY_TYPE, 0);
+		udf_put_regid(b + LVID_FREE_SPACE + 8 * le32(b + LVID_NUM_PARTITIONS) + LVIU_IMPL_IDENT, "*Linux UDFFS",
+			      UDF_SUFFIX_IMPL, 0);
+		udf_tag_finish(b, bs);
+	}
+	fs = mount_mem(&m);
+	struct lvid_state now = lvid_on(fs, m.dur);
+	ck_assert_msg(now.type == 0 && now.min_write == 0x0201, "the disc is not as the other writer left it");
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "file", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	now = lvid_on(fs, m.dur);
+	assert_guarded(&now, &clean, "left open by Linux, after the first change");
+	ck_assert_int_eq(udf_close(fs), 0);
+	now = lvid_on(fs, m.dur);
+	assert_closed_as(&now, &clean, "left open by Linux, closed by pktfuse");
+	udf_unmount(fs);
+	fsck_clean(&m, "left open by Linux");
+	mem_free(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_write");
@@ -1774,6 +1937,9 @@ int main(void)
 	tcase_add_test(tc, new_entries_at_unmount_do_not_fold);
 	tcase_add_test(tc, power_cut_moves);
 	tcase_add_test(tc, full_disc_with_moves);
+	tcase_add_test(tc, lvid_open_keeps_other_writers_out);
+	tcase_add_test(tc, lvid_guard_after_a_crash);
+	tcase_add_test(tc, lvid_left_open_by_another_writer);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -107,9 +107,11 @@ struct udf_w {
 	uint8_t *fresh;
 	uint64_t fresh_lo, fresh_hi;
 	uint8_t *lvid;
-	bool lvid_open;	     /* the medium's LVID says open */
-	uint64_t uniq_bound; /* the next unique ID the medium's LVID records */
-	bool changed;	     /* changes wait for a commit */
+	bool lvid_open;		/* the medium's LVID says open */
+	bool lvid_guarded;	/* ... and records UDF_GUARD_WRITE_REV (udf_lvid.c), or cannot record it */
+	uint16_t min_write_rev; /* the volume's own Minimum UDF Write Revision, recorded when closed */
+	uint64_t uniq_bound;	/* the next unique ID the medium's LVID records */
+	bool changed;		/* changes wait for a commit */
 	bool in_commit;
 	struct node *dirty; /* nodes whose file entry (or directory) must be written */
 	int tz;		    /* minutes east of UTC, for timestamps */
@@ -213,6 +215,7 @@ bool udf_dir_empty(const struct node *d);
 /* udf_lvid.c */
 int udf_begin_change(struct udf_fs *fs);
 int udf_write_lvid(struct udf_fs *fs, bool open_);
+void udf_lvid_attach(struct udf_fs *fs);
 uint64_t udf_take_uniq(struct udf_fs *fs);
 
 /* udf_commit.c */

@@ -75,7 +75,9 @@ while [ -b /dev/vda$n ]; do
 	grep -q ' /mnt udf rw' /proc/mounts || echo "=== PART $n mounted-ro"
 	echo "=== PART $n before"
 	rich_list /mnt
-	if ! (cd /mnt && kernel_changes) > /changes.log 2>&1; then
+	# not as an if's condition: there sh ignores the set -e that stops kernel_changes at its first failure
+	(cd /mnt && kernel_changes) > /changes.log 2>&1
+	if [ $? -ne 0 ]; then
 		echo "=== PART $n change-failed"
 		cat /changes.log
 	fi

@@ -1153,30 +1153,44 @@ START_TEST(test_cache_flusher_leaves_worn_packets)
 END_TEST
 
 /* Media life: where the flusher needs the memory, a worn packet is written in place as before: the
- * dirty high watermark reached with only worn packets to write (75 %), and no clean slot left for a
- * new packet (100 %: every slot dirty); nothing waits for a barrier that may never come. */
+ * dirty high watermark reached with only worn packets to write (75 %: ten whole packets through four
+ * packets of memory), and no clean slot left for a new packet (100 %: twenty one-sector packets
+ * through the sixteen slots a cache of four packets' memory has); nothing waits for a barrier that
+ * may never come. */
 START_TEST(test_cache_flusher_writes_worn_under_pressure)
 {
-	static const unsigned high_pcts[] = {75, 100};
+	static const struct {
+		unsigned high_pct, packets, sectors; /* packets written, sectors of each */
+		uint64_t held;			     /* dirty packets at most: what fits */
+	} cases[] = {{75, 10, 16, 4}, {100, 20, 1, 16}};
 
-	for (size_t k = 0; k < sizeof(high_pcts) / sizeof(high_pcts[0]); k++) {
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		struct fixture f;
-		fixture_open(&f, 16 * 16, 16, 23 + k);
+		fixture_open(&f, 16 * 32, 16, 23 + k);
 		struct pkt_cache_config cfg = {
-			.cache_bytes = 4 * 16 * 2048, .dirty_high_pct = high_pcts[k], .dirty_age_ms = 600000};
+			.cache_bytes = 4 * 16 * 2048, .dirty_high_pct = cases[k].high_pct, .dirty_age_ms = 600000};
 		struct pkt_cache *c = NULL;
 		char err[256];
 		ck_assert_msg(pkt_cache_create(f.dev, &cfg, &c, err, sizeof(err)) == 0, "%s", err);
-		struct pkt_packet_wear past[10];
-		for (unsigned p = 0; p < 10; p++)
+		struct pkt_cache_stats st;
+		pkt_cache_get_stats(c, &st);
+		ck_assert_uint_eq(st.capacity_packets, 16);
+		struct pkt_packet_wear past[20];
+		for (unsigned p = 0; p < 20; p++)
 			past[p] = (struct pkt_packet_wear){.packet = p, .writes = 8};
-		pkt_cache_set_wear_limit(c, 8, past, 10);
-		for (unsigned p = 0; p < 10; p++) /* ten worn packets through four slots */
-			write_packet_once(c, &f, p, (uint8_t)(0x30 + p));
-		struct pkt_cache_stats st = wait_packets_written(c, 6);
-		ck_assert_msg(st.packets_written >= 6, "high %u%%: %" PRIu64 " packets written", high_pcts[k],
+		pkt_cache_set_wear_limit(c, 8, past, 20);
+		uint8_t buf[16 * 2048];
+		for (unsigned p = 0; p < cases[k].packets; p++) { /* every one worn */
+			size_t len = (size_t)cases[k].sectors * 2048, off = (size_t)p * 16 * 2048;
+			memset(buf, 0x30 + (int)p, len);
+			ck_assert_int_eq(pkt_cache_write(c, buf, len, off), 0);
+			memcpy(f.model + off, buf, len);
+		}
+		uint64_t least = cases[k].packets - cases[k].held;
+		st = wait_packets_written(c, least);
+		ck_assert_msg(st.packets_written >= least, "high %u%%: %" PRIu64 " packets written", cases[k].high_pct,
 			      st.packets_written);
-		ck_assert_uint_le(st.dirty_packets, 4);
+		ck_assert_uint_le(st.dirty_packets, cases[k].held);
 		ck_assert_uint_eq(st.worn_moved_packets, 0);
 		ck_assert_uint_eq(st.write_errors, 0);
 		ck_assert_int_eq(pkt_cache_destroy(c), 0);

@@ -108,8 +108,8 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	c->bucket_mask = nbuckets - 1;
 	/* the pool, the flusher's bounce buffer, one packet for pkt_cache_rescue_failed, the fill buffers */
 	size_t batch_sectors = (size_t)c->batch_packets * c->stride;
-	c->arena_len = ((size_t)c->pool_sectors + batch_sectors + (1 + FILL_BUFFERS) * (size_t)c->stride) *
-		       PKT_SECTOR_SIZE;
+	c->arena_len =
+		((size_t)c->pool_sectors + batch_sectors + (1 + FILL_BUFFERS) * (size_t)c->stride) * PKT_SECTOR_SIZE;
 	/* Preallocated and faulted in now: the write path never allocates or page-faults. */
 	c->arena = mmap(NULL, c->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	c->slots = calloc(c->nslots, sizeof(*c->slots));

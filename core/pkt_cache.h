@@ -53,17 +53,17 @@ struct pkt_cache_stats {
 	uint64_t relocated_packets;  /* packets written elsewhere after a write error (defect management) */
 	uint64_t worn_moved_packets; /* packets written elsewhere before they failed: worn (pkt_cache_move_worn) */
 	uint64_t read_errors;
-	uint64_t padded_sectors; /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
-	uint64_t next_writable;	 /* write-once media, now: the NWA once what the cache handed over is written */
-	uint64_t dirty_packets;	 /* now */
-	uint64_t cached_packets; /* now: packets of which the cache holds sectors */
+	uint64_t padded_sectors;   /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
+	uint64_t next_writable;	   /* write-once media, now: the NWA once what the cache handed over is written */
+	uint64_t dirty_packets;	   /* now */
+	uint64_t cached_packets;   /* now: packets of which the cache holds sectors */
 	uint64_t capacity_packets; /* packets of which it can hold sectors at once (slots; on rewritable
 				    * media more than the memory holds whole) */
 	uint64_t cache_bytes;	   /* preallocated: the sectors it holds (pool_sectors * sector size) */
 	uint64_t pool_sectors;
 	uint64_t pool_sectors_held;  /* now: sectors of the pool that hold data */
 	uint64_t pool_sectors_dirty; /* now */
-	int memory_locked;    /* the cache memory could be mlock'ed */
+	int memory_locked;	     /* the cache memory could be mlock'ed */
 };
 
 /* Creates the cache and starts its flusher.  On failure returns a negative errno and a one-line

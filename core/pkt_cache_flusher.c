@@ -224,8 +224,8 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		cache_append_advance(c, first_lba, count);
 	pthread_mutex_unlock(&c->lock);
 	for (uint32_t h = 0; h < nheld; h++)
-		memcpy(c->bounce + (size_t)c->wb_to[h] * PKT_SECTOR_SIZE, c->pool + (size_t)c->wb_from[h] * PKT_SECTOR_SIZE,
-		       PKT_SECTOR_SIZE);
+		memcpy(c->bounce + (size_t)c->wb_to[h] * PKT_SECTOR_SIZE,
+		       c->pool + (size_t)c->wb_from[h] * PKT_SECTOR_SIZE, PKT_SECTOR_SIZE);
 	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
 	pthread_mutex_lock(&c->lock);
 	if (c->append)

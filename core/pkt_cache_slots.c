@@ -368,7 +368,8 @@ int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_
 		if (rc == 0) {
 			for (uint32_t k = i; k < j; k++) {
 				if (!direct)
-					memcpy(sector_at(c, s, k), dst + (size_t)(k - i) * PKT_SECTOR_SIZE, PKT_SECTOR_SIZE);
+					memcpy(sector_at(c, s, k), dst + (size_t)(k - i) * PKT_SECTOR_SIZE,
+					       PKT_SECTOR_SIZE);
 				bit_set(s->valid, k);
 			}
 			s->nvalid += j - i;

@@ -66,7 +66,7 @@ enum {
 };
 
 struct slot {
-	uint64_t pkt; /* packet number, NO_PACKET when free */
+	uint64_t pkt;	 /* packet number, NO_PACKET when free */
 	uint32_t *sect;	 /* the pool sector of each of its nsect sectors, NO_SECTOR when not held */
 	uint64_t *valid; /* bitmaps of nsect bits */
 	uint64_t *dirty;
@@ -100,16 +100,16 @@ struct pkt_cache {
 	struct slot *slots;
 	uint8_t *arena; /* the pool, the bounce buffer, the rescue packet, the fill buffers */
 	size_t arena_len;
-	uint8_t *pool;	       /* pool_sectors sectors */
+	uint8_t *pool; /* pool_sectors sectors */
 	uint32_t pool_sectors;
-	uint32_t *pool_free;   /* stack of free pool sectors */
+	uint32_t *pool_free; /* stack of free pool sectors */
 	uint32_t nfree;
-	uint32_t *sect_tab;    /* the slots' sector tables, stride entries each */
-	uint8_t *bounce;       /* batch_packets * stride sectors: the flusher's image of a run */
-	uint8_t *rescue;       /* one packet, for pkt_cache_rescue_failed */
-	uint8_t *fill;	       /* FILL_BUFFERS packets that read misses are read into */
-	uint32_t fill_busy;    /* bit i: fill buffer i is in use */
-	uint32_t *wb_from;     /* flusher scratch: held sectors of a run (pool sector, bounce sector) */
+	uint32_t *sect_tab; /* the slots' sector tables, stride entries each */
+	uint8_t *bounce;    /* batch_packets * stride sectors: the flusher's image of a run */
+	uint8_t *rescue;    /* one packet, for pkt_cache_rescue_failed */
+	uint8_t *fill;	    /* FILL_BUFFERS packets that read misses are read into */
+	uint32_t fill_busy; /* bit i: fill buffer i is in use */
+	uint32_t *wb_from;  /* flusher scratch: held sectors of a run (pool sector, bounce sector) */
 	uint32_t *wb_to;
 	uint64_t *bits;
 	uint32_t *bucket;
@@ -128,10 +128,10 @@ struct pkt_cache {
 	bool release_hold; /* a flush found everything on the medium */
 	bool flusher_idle; /* flusher sleeps with no deadline */
 
-	uint32_t ncached; /* slots holding a packet (the statistics read it instead of scanning the slots) */
-	uint32_t ndirty;  /* dirty slots (including ones whose write failed) */
+	uint32_t ncached;     /* slots holding a packet (the statistics read it instead of scanning the slots) */
+	uint32_t ndirty;      /* dirty slots (including ones whose write failed) */
 	uint32_t ndirty_sect; /* dirty sectors */
-	uint32_t nerror;  /* dirty slots whose last write failed */
+	uint32_t nerror;      /* dirty slots whose last write failed */
 	uint32_t nwriteback;
 	uint32_t want_slot; /* operations waiting for a clean slot or pool sectors */
 	uint32_t nwaiting;  /* threads waiting on `changed` */

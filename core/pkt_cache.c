@@ -23,6 +23,7 @@ static void free_cache(struct pkt_cache *c)
 	free(c->sect_tab);
 	free(c->wb_from);
 	free(c->wb_to);
+	free(c->iov);
 	free(c);
 }
 
@@ -120,8 +121,9 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	c->sect_tab = malloc((size_t)c->nslots * c->stride * sizeof(uint32_t));
 	c->wb_from = malloc(batch_sectors * sizeof(uint32_t));
 	c->wb_to = malloc(batch_sectors * sizeof(uint32_t));
+	c->iov = malloc(batch_sectors * sizeof(struct iovec));
 	if (c->arena == MAP_FAILED || !c->slots || !c->bits || !c->bucket || !c->order || !c->pool_free ||
-	    !c->sect_tab || !c->wb_from || !c->wb_to) {
+	    !c->sect_tab || !c->wb_from || !c->wb_to || !c->iov) {
 		snprintf(err, errlen, "cannot allocate a cache of %" PRIu64 " bytes", (uint64_t)c->arena_len);
 		free_cache(c);
 		return -ENOMEM;

@@ -187,13 +187,26 @@ static uint32_t complete_run(struct pkt_cache *c, uint32_t n)
 	return ok;
 }
 
-/* Writes one run of packets: complete them, put their image in the bounce buffer, write, account.
- * A rewritable packet's held sectors are copied into the image after the lock is released: its
- * slot is in writeback meanwhile, which writers wait for (stable pages). */
+/* Adds the sector at p to the run's buffers for writev, merged with the one before where adjacent. */
+static void iov_add(struct iovec *iov, uint32_t *niov, uint8_t *p)
+{
+	if (*niov && (uint8_t *)iov[*niov - 1].iov_base + iov[*niov - 1].iov_len == p)
+		iov[*niov - 1].iov_len += PKT_SECTOR_SIZE;
+	else
+		iov[(*niov)++] = (struct iovec){p, PKT_SECTOR_SIZE};
+}
+
+/* Writes one run of packets: complete them, write, account.  On rewritable media the image of a
+ * run is its held sectors where they are in the pool and its gathered ones in the bounce buffer:
+ * written from there where the backend has writev (a streaming writer's sectors are adjacent in
+ * the pool, so the buffers are few and whole packets), else the held ones are copied into the
+ * bounce buffer; either after the lock is released, the slots being in writeback meanwhile, which
+ * writers wait for (stable pages).  Write-once media copy into the bounce buffer under the lock. */
 static void write_batch(struct pkt_cache *c, uint32_t n)
 {
 	uint32_t *idx = c->order;
-	uint32_t nheld = 0;
+	uint32_t nheld = 0, niov = 0;
+	bool vectored = !c->append && pkt_blockdev_has_writev(c->dev);
 	int rc = 0;
 
 	for (uint32_t k = 0; k < n; k++)
@@ -211,6 +224,11 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 			       (size_t)data * PKT_SECTOR_SIZE);
 		else
 			for (uint32_t i = 0; i < data; i++) {
+				if (vectored)
+					iov_add(c->iov, &niov,
+						bit_test(s->valid, i)
+							? sector_at(c, s, i)
+							: c->bounce + (size_t)(count + i) * PKT_SECTOR_SIZE);
 				if (!bit_test(s->valid, i))
 					continue;
 				c->wb_from[nheld] = s->sect[i];
@@ -223,10 +241,14 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	if (c->append)
 		cache_append_advance(c, first_lba, count);
 	pthread_mutex_unlock(&c->lock);
-	for (uint32_t h = 0; h < nheld; h++)
-		memcpy(c->bounce + (size_t)c->wb_to[h] * PKT_SECTOR_SIZE,
-		       c->pool + (size_t)c->wb_from[h] * PKT_SECTOR_SIZE, PKT_SECTOR_SIZE);
-	rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
+	if (vectored) {
+		rc = pkt_blockdev_writev_packets(c->dev, first_lba, count, c->iov, (int)niov);
+	} else {
+		for (uint32_t h = 0; h < nheld; h++)
+			memcpy(c->bounce + (size_t)c->wb_to[h] * PKT_SECTOR_SIZE,
+			       c->pool + (size_t)c->wb_from[h] * PKT_SECTOR_SIZE, PKT_SECTOR_SIZE);
+		rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->append)
 		cache_append_done(c, first_lba, count, padded, rc);

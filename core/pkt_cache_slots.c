@@ -85,7 +85,8 @@ static void drop_all_sectors(struct pkt_cache *c, struct slot *s)
 {
 	if (c->append)
 		return;
-	for (uint32_t i = 0; i < s->nsect; i++)
+	/* the last first: the stack gives them back in ascending order, adjacent for the next packet */
+	for (uint32_t i = s->nsect; i-- > 0;)
 		if (s->sect[i] != NO_SECTOR)
 			cache_drop_sector(c, s, i);
 }

@@ -111,6 +111,7 @@ struct pkt_cache {
 	uint32_t fill_busy; /* bit i: fill buffer i is in use */
 	uint32_t *wb_from;  /* flusher scratch: held sectors of a run (pool sector, bounce sector) */
 	uint32_t *wb_to;
+	struct iovec *iov; /* flusher scratch: a run's image, for a backend with writev */
 	uint64_t *bits;
 	uint32_t *bucket;
 	uint32_t bucket_mask;

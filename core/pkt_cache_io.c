@@ -100,10 +100,10 @@ static int for_each_segment(struct pkt_cache *c, union user_buf ub, size_t len, 
 			break;
 		rc = fn(c, s, hit, &g, ub);
 		cache_put_slot(c, s);
-		if (rc == SEG_WAIT_POOL)
-			rc = cache_wait_pool(c) ?: -EAGAIN;
-		else if (rc == SEG_WAIT_CONGESTED)
-			rc = wait_congestion(c, NULL) ?: -EAGAIN;
+		if (rc == SEG_WAIT_POOL || rc == SEG_WAIT_CONGESTED) {
+			int wrc = rc == SEG_WAIT_POOL ? cache_wait_pool(c) : wait_congestion(c, NULL);
+			rc = wrc ? wrc : -EAGAIN;
+		}
 		if (rc == -EAGAIN)
 			continue;
 		if (rc)

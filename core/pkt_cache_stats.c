@@ -26,7 +26,8 @@ void pkt_cache_get_stats(struct pkt_cache *c, struct pkt_cache_stats *st)
 	st->dirty_packets = c->ndirty;
 	st->next_writable = c->append ? c->accept : 0;
 	st->cached_packets = c->ncached;
-	st->pool_sectors_held = c->pool_sectors - c->nfree;
+	/* write-once media: a slot's sectors are its own, held while it holds a packet */
+	st->pool_sectors_held = c->append ? (uint64_t)c->ncached * c->stride : c->pool_sectors - c->nfree;
 	st->pool_sectors_dirty = c->ndirty_sect;
 	pthread_mutex_unlock(&c->lock);
 }

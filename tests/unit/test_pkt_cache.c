@@ -942,6 +942,48 @@ START_TEST(test_cache_rescue_moves_only_the_bad_packet)
 }
 END_TEST
 
+/* A failed write keeps the packet whole in the cache, even when that takes the memory of clean
+ * data: a medium whose write failed may not read back what it held, and the rescue must write
+ * the whole packet elsewhere.  One packet of memory: a sector of packet 3 dirty, 15 sectors of
+ * packet 0 clean (the pool full); the write of packet 3 fails, then the medium refuses every read. */
+START_TEST(test_cache_failed_write_keeps_packet_whole)
+{
+	struct fixture f;
+	struct faulty fd;
+	uint8_t one[2048], back[16 * 2048];
+
+	fixture_open(&f, 16 * 16, 16, 15);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 16 * 2048, 600000);
+	memset(one, 0x6B, sizeof(one));
+	ck_assert_int_eq(pkt_cache_write(c, one, sizeof(one), 2048 * (3 * 16 + 9)), 0);
+	memcpy(f.model + 2048 * (3 * 16 + 9), one, sizeof(one));
+	ck_assert_int_eq(pkt_cache_read(c, back, 15 * 2048, 0), 0);
+	ck_assert_mem_eq(back, f.model, 15 * 2048);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.pool_sectors_held, 16); /* the pool is full */
+	set_bad(&fd, 3 * 16 + 2);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	__atomic_store_n(&fd.fail_reads, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pkt_cache_read(c, back, sizeof(back), 2048 * 3 * 16), 0); /* all of it held */
+	ck_assert_mem_eq(back, f.model + 2048 * 3 * 16, sizeof(back));
+	struct relocations r = {.spare = 12 * 16};
+	ck_assert_int_eq(pkt_cache_rescue_failed(c, relocate_to_spare, &r), 0);
+	ck_assert_int_eq(r.calls, 1);
+	__atomic_store_n(&fd.fail_reads, 0, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 12 * 16, f.model + 2048 * 3 * 16, 16 * 2048); /* the packet, moved whole */
+	int fdimg = open(f.path, O_RDONLY);
+	ck_assert_int_ge(fdimg, 0);
+	ck_assert_int_eq(pread(fdimg, f.model + 2048 * 3 * 16, 16 * 2048, 2048 * 3 * 16), 16 * 2048);
+	close(fdimg); /* its old place: never written */
+	fixture_check_medium(&f);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
 /* Defect management moves a packet only for a medium error: a disc taken out of the drive
  * (-ENOMEDIUM) or another failure of the drive is no defect, and spares burnt on it would map the
  * data to places never written. */
@@ -1325,6 +1367,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_read_hits_and_misses);
 	tcase_add_test(t, test_cache_write_error_keeps_data);
 	tcase_add_test(t, test_cache_rescue_moves_only_the_bad_packet);
+	tcase_add_test(t, test_cache_failed_write_keeps_packet_whole);
 	tcase_add_test(t, test_cache_rescue_only_for_medium_errors);
 	tcase_add_test(t, test_cache_moves_worn_packets);
 	tcase_add_test(t, test_cache_flusher_leaves_worn_packets);

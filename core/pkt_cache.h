@@ -7,7 +7,8 @@
  * gathers the missing sectors of a dirty packet when writing it, and hands the backend only whole,
  * aligned packets.  A background flusher writes dirty packets in ascending order (an
  * elevator) when the dirty high watermark is reached (draining to the low watermark), when dirty data
- * grows older than the configured age, when a reader or writer needs a clean slot, and on flush.
+ * grows older than the configured age, when a reader or writer needs a clean slot or memory, and on
+ * flush.  Writing back never needs the cache's memory, so a cache full of dirty data drains.
  *
  * All memory is allocated by pkt_cache_create(): nothing on the read or write path allocates, so a
  * loop device over the block file cannot deadlock on memory reclaim through us.

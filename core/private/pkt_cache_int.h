@@ -72,7 +72,7 @@ struct slot {
 	uint64_t *dirty;
 	uint32_t nsect;	 /* sectors in this packet (the final packet may be short) */
 	uint32_t ndirty; /* dirty sectors; 0 = clean */
-	uint32_t nvalid;
+	uint32_t nvalid; /* rewritable media: the sectors it holds, but while LOADING */
 	uint32_t flags;
 	uint32_t refs;	  /* pinned by an operation in progress */
 	bool open_sector; /* the last write into it ended inside a sector: its writer may not be done */
@@ -102,7 +102,7 @@ struct pkt_cache {
 	size_t arena_len;
 	uint8_t *pool; /* pool_sectors sectors */
 	uint32_t pool_sectors;
-	uint32_t *pool_free; /* stack of free pool sectors */
+	uint32_t *pool_free; /* stack of free pool sectors (all of it under lock, as every field here) */
 	uint32_t nfree;
 	uint32_t *sect_tab; /* the slots' sector tables, stride entries each */
 	uint8_t *bounce;    /* batch_packets * stride sectors: the flusher's image of a run */

@@ -19,6 +19,10 @@ static void free_cache(struct pkt_cache *c)
 	free(c->bits);
 	free(c->bucket);
 	free(c->order);
+	free(c->pool_free);
+	free(c->sect_tab);
+	free(c->wb_from);
+	free(c->wb_to);
 	free(c->iov);
 	free(c);
 }
@@ -66,29 +70,36 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	c->npackets = (g->sector_count + c->phase + c->stride - 1) / c->stride;
 	c->words = (c->stride + 63) / 64;
 	uint64_t pbytes = (uint64_t)c->stride * PKT_SECTOR_SIZE;
-	uint64_t nslots = cache_bytes / pbytes;
-	if (nslots == 0)
-		nslots = 1;
-	if (nslots > c->npackets)
-		nslots = c->npackets; /* no point caching more than the medium holds */
-	if (nslots > (1u << 24)) {
-		snprintf(err, errlen, "cache of %" PRIu64 " packets is too large", nslots);
+	uint64_t whole = cache_bytes / pbytes; /* whole packets the memory holds */
+	if (whole == 0)
+		whole = 1;
+	if (whole > c->npackets)
+		whole = c->npackets; /* no point caching more than the medium holds */
+	/* Rewritable media: more slots than whole packets, so that the pool can hold the dirty sectors of
+	 * many packets (a slot costs its tables, not a packet); write-once media keep whole packets. */
+	uint64_t nslots = whole;
+	if (!c->append && whole * c->stride / 4 > nslots)
+		nslots = whole * c->stride / 4 < c->npackets ? whole * c->stride / 4 : c->npackets;
+	if (nslots > (1u << 24) || whole * c->stride > (1u << 30)) {
+		snprintf(err, errlen, "cache of %" PRIu64 " packets is too large", whole);
 		free(c);
 		return -EINVAL;
 	}
 	c->nslots = (uint32_t)nslots;
-	c->high = (uint32_t)(nslots * high_pct / 100);
+	c->pool_sectors = (uint32_t)(whole * c->stride);
+	uint64_t levels = c->append ? whole : c->pool_sectors; /* what dirty_level counts */
+	c->high = (uint32_t)(levels * high_pct / 100);
 	if (c->high == 0)
 		c->high = 1;
-	c->low = (uint32_t)(nslots * low_pct / 100);
+	c->low = (uint32_t)(levels * low_pct / 100);
 	if (c->low >= c->high)
 		c->low = c->high - 1;
 	c->age_ms = age;
 	c->batch_packets = (uint32_t)(batch_bytes / pbytes);
 	if (c->batch_packets == 0)
 		c->batch_packets = 1;
-	if (c->batch_packets > c->nslots)
-		c->batch_packets = c->nslots;
+	if (c->batch_packets > whole)
+		c->batch_packets = (uint32_t)whole;
 	if (c->append && g->link_sectors)
 		c->batch_packets = 1; /* each write command is one packet, and link sectors follow it */
 
@@ -96,29 +107,44 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	while (nbuckets < 2 * c->nslots)
 		nbuckets <<= 1;
 	c->bucket_mask = nbuckets - 1;
-	/* slots, the flusher's bounce buffer, and one packet for pkt_cache_rescue_failed */
-	c->arena_len = (size_t)(c->nslots + c->batch_packets + 1) * (size_t)pbytes;
+	/* the pool, the flusher's bounce buffer, one packet for pkt_cache_rescue_failed, the fill buffers */
+	size_t batch_sectors = (size_t)c->batch_packets * c->stride;
+	c->arena_len =
+		((size_t)c->pool_sectors + batch_sectors + (1 + FILL_BUFFERS) * (size_t)c->stride) * PKT_SECTOR_SIZE;
 	/* Preallocated and faulted in now: the write path never allocates or page-faults. */
 	c->arena = mmap(NULL, c->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	c->slots = calloc(c->nslots, sizeof(*c->slots));
 	c->bits = calloc((size_t)c->nslots * 2 * c->words, sizeof(uint64_t));
 	c->bucket = malloc(nbuckets * sizeof(uint32_t));
 	c->order = malloc(c->nslots * sizeof(uint32_t));
-	c->iov = malloc(c->batch_packets * sizeof(struct iovec));
-	if (c->arena == MAP_FAILED || !c->slots || !c->bits || !c->bucket || !c->order || !c->iov) {
+	c->pool_free = malloc((size_t)c->pool_sectors * sizeof(uint32_t));
+	c->sect_tab = malloc((size_t)c->nslots * c->stride * sizeof(uint32_t));
+	c->wb_from = malloc(batch_sectors * sizeof(uint32_t));
+	c->wb_to = malloc(batch_sectors * sizeof(uint32_t));
+	c->iov = malloc(batch_sectors * sizeof(struct iovec));
+	if (c->arena == MAP_FAILED || !c->slots || !c->bits || !c->bucket || !c->order || !c->pool_free ||
+	    !c->sect_tab || !c->wb_from || !c->wb_to || !c->iov) {
 		snprintf(err, errlen, "cannot allocate a cache of %" PRIu64 " bytes", (uint64_t)c->arena_len);
 		free_cache(c);
 		return -ENOMEM;
 	}
 	c->st.memory_locked = mlock(c->arena, c->arena_len) == 0;
-	c->bounce = c->arena + (size_t)c->nslots * pbytes;
-	c->rescue = c->bounce + (size_t)c->batch_packets * pbytes;
+	c->pool = c->arena;
+	c->bounce = c->pool + (size_t)c->pool_sectors * PKT_SECTOR_SIZE;
+	c->rescue = c->bounce + batch_sectors * PKT_SECTOR_SIZE;
+	c->fill = c->rescue + pbytes;
+	/* Popped from the top: the lowest sectors first, so that a streaming writer's are adjacent. */
+	c->nfree = c->append ? 0 : c->pool_sectors;
+	for (uint32_t i = 0; i < c->nfree; i++)
+		c->pool_free[i] = c->nfree - 1 - i;
 	for (uint32_t i = 0; i < nbuckets; i++)
 		c->bucket[i] = NO_SLOT;
 	for (uint32_t i = 0; i < c->nslots; i++) {
 		struct slot *s = &c->slots[i];
 		s->pkt = NO_PACKET;
-		s->data = c->arena + (size_t)i * pbytes;
+		s->sect = c->sect_tab + (size_t)i * c->stride;
+		for (uint32_t k = 0; k < c->stride; k++)
+			s->sect[k] = c->append ? i * c->stride + k : NO_SECTOR;
 		s->valid = c->bits + (size_t)i * 2 * c->words;
 		s->dirty = s->valid + c->words;
 		s->hnext = i + 1 < c->nslots ? i + 1 : NO_SLOT;
@@ -127,7 +153,8 @@ int pkt_cache_create(struct pkt_blockdev *dev, const struct pkt_cache_config *cf
 	c->free_head = 0;
 	c->lru_head = c->lru_tail = NO_SLOT;
 	c->st.capacity_packets = c->nslots;
-	c->st.cache_bytes = (uint64_t)c->nslots * pbytes;
+	c->st.cache_bytes = (uint64_t)c->pool_sectors * PKT_SECTOR_SIZE;
+	c->st.pool_sectors = c->pool_sectors;
 
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -2,11 +2,13 @@
 /*
  * The packet-aligned write-back cache.
  *
- * Users read and write any byte range; the cache holds whole packets with per-sector valid and dirty
- * bits, gathers the missing sectors of a dirty packet before writing it, and hands the backend only
- * whole, aligned packets.  A background flusher writes dirty packets in ascending order (an
+ * Users read and write any byte range; the cache holds the sectors of packets that are valid (on
+ * write-once media whole packets) with per-sector dirty bits in a preallocated pool of sectors,
+ * gathers the missing sectors of a dirty packet when writing it, and hands the backend only whole,
+ * aligned packets.  A background flusher writes dirty packets in ascending order (an
  * elevator) when the dirty high watermark is reached (draining to the low watermark), when dirty data
- * grows older than the configured age, when a reader or writer needs a clean slot, and on flush.
+ * grows older than the configured age, when a reader or writer needs a clean slot or memory, and on
+ * flush.  Writing back never needs the cache's memory, so a cache full of dirty data drains.
  *
  * All memory is allocated by pkt_cache_create(): nothing on the read or write path allocates, so a
  * loop device over the block file cannot deadlock on memory reclaim through us.
@@ -24,7 +26,7 @@ struct pkt_packet_wear; /* below */
 
 struct pkt_cache_config {
 	uint64_t cache_bytes;	  /* 0 → 32 MiB; rounded down to whole packets, at least one */
-	unsigned dirty_high_pct;  /* 0 → 75: writers wait while this share of packets is dirty */
+	unsigned dirty_high_pct;  /* 0 → 75: writers wait while this share of the memory is dirty */
 	unsigned dirty_low_pct;	  /* 0 → 50: the flusher drains to this share once started */
 	unsigned dirty_age_ms;	  /* 0 → 5000: dirty data older than this is written */
 	uint32_t max_batch_bytes; /* 0 → 1 MiB: largest single backend write (whole packets) */
@@ -46,18 +48,23 @@ struct pkt_cache_stats {
 	uint64_t syncs;		   /* backend sync calls */
 	uint64_t congestion_waits; /* writers that waited at the dirty high watermark */
 	uint64_t slot_waits;	   /* operations that waited for a clean packet slot */
+	uint64_t pool_waits;	   /* waits of operations for free sectors of the cache's memory */
 	uint64_t evictions;
 	uint64_t write_errors;
 	uint64_t relocated_packets;  /* packets written elsewhere after a write error (defect management) */
 	uint64_t worn_moved_packets; /* packets written elsewhere before they failed: worn (pkt_cache_move_worn) */
 	uint64_t read_errors;
-	uint64_t padded_sectors; /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
-	uint64_t next_writable;	 /* write-once media, now: the NWA once what the cache handed over is written */
-	uint64_t dirty_packets;	 /* now */
-	uint64_t cached_packets; /* now */
-	uint64_t capacity_packets;
-	uint64_t cache_bytes; /* preallocated */
-	int memory_locked;    /* the cache memory could be mlock'ed */
+	uint64_t padded_sectors;   /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
+	uint64_t next_writable;	   /* write-once media, now: the NWA once what the cache handed over is written */
+	uint64_t dirty_packets;	   /* now */
+	uint64_t cached_packets;   /* now: packets of which the cache holds sectors */
+	uint64_t capacity_packets; /* packets of which it can hold sectors at once (slots; on rewritable
+				    * media more than the memory holds whole) */
+	uint64_t cache_bytes;	   /* preallocated: the sectors it holds (pool_sectors * sector size) */
+	uint64_t pool_sectors;
+	uint64_t pool_sectors_held;  /* now: sectors of the pool that hold data */
+	uint64_t pool_sectors_dirty; /* now */
+	int memory_locked;	     /* the cache memory could be mlock'ed */
 };
 
 /* Creates the cache and starts its flusher.  On failure returns a negative errno and a one-line

@@ -103,10 +103,13 @@ static struct slot *worn_slot(struct pkt_cache *c)
  * written there alone.  Under lock (dropped while gathering); 0 or the gather's error (s unchanged). */
 static int rescue_begin(struct pkt_cache *c, struct slot *s)
 {
-	int rc = cache_fill_slot(c, s, true); /* the whole packet, as it may be written elsewhere */
+	/* the whole packet, as it may be written elsewhere: what the cache does not hold from the medium */
+	int rc = cache_gather_image(c, s, c->rescue);
 	if (rc)
 		return rc;
-	memcpy(c->rescue, s->data, (size_t)s->nsect * PKT_SECTOR_SIZE);
+	for (uint32_t i = 0; i < s->nsect; i++)
+		if (bit_test(s->valid, i))
+			memcpy(c->rescue + (size_t)i * PKT_SECTOR_SIZE, sector_at(c, s, i), PKT_SECTOR_SIZE);
 	cache_writeback_begin(c, s);
 	return 0;
 }
@@ -145,7 +148,7 @@ static void rescue_end(struct pkt_cache *c, struct slot *s, uint64_t at, int wrc
 		if (d && d != s && slot_evictable(d))
 			cache_release_slot(c, d);
 	}
-	cache_writeback_end(c, s, wrc == 0);
+	cache_writeback_end(c, s, wrc == 0, c->rescue);
 	if (wrc == 0) {
 		cache_count_writes(c, at, nsect);
 		c->st.packets_written++;

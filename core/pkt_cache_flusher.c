@@ -75,8 +75,13 @@ static uint32_t pick_run(struct pkt_cache *c, uint64_t now, bool keep_worn, uint
 	uint32_t limit = c->batch_packets;
 	if (!c->flush_waiters && (c->draining || c->want_slot)) {
 		uint32_t need = c->want_slot;
-		if (c->draining && c->ndirty > c->low && c->ndirty - c->low > need)
-			need = c->ndirty - c->low;
+		/* packets enough to take the dirty level down to low: on rewritable media, whole packets'
+		 * worth of dirty sectors (a run of sparse ones ends early, and the next run follows) */
+		uint32_t over = dirty_level(c) > c->low ? dirty_level(c) - c->low : 0;
+		if (!c->append)
+			over = (over + c->ps - 1) / c->ps;
+		if (c->draining && over > need)
+			need = over;
 		if (need < limit)
 			limit = need ? need : 1;
 	}
@@ -102,19 +107,17 @@ static uint32_t pick_batch(struct pkt_cache *c, uint64_t now, uint64_t *next_dea
 
 	if (n || !kept)
 		return n;
-	if (c->want_slot || c->ndirty >= c->high)
+	if (c->want_slot || dirty_level(c) >= c->high)
 		return pick_run(c, now, false, next_deadline, &kept);
 	c->draining = false; /* else it would write each new packet at once, young as it is */
 	return 0;
 }
 
-/* Writes one run of packets: gather what is missing, copy to the bounce buffer (a rewritable
- * medium's lone packet is written from its slot, and a run from its slots where the backend has
- * writev), write, account. */
 /* A dirty slot's data goes to the medium: clean while in flight, out of the dirty counts. */
 void cache_writeback_begin(struct pkt_cache *c, struct slot *s)
 {
 	memset(s->dirty, 0, c->words * sizeof(uint64_t));
+	c->ndirty_sect -= s->ndirty;
 	s->ndirty = 0;
 	s->wb_seq = s->dirty_seq;
 	s->flags |= SLOT_WRITEBACK;
@@ -124,12 +127,14 @@ void cache_writeback_begin(struct pkt_cache *c, struct slot *s)
 	c->nwriteback++;
 }
 
-/* The write of a slot in flight ended; a failed one makes the packet dirty again, whole, and
- * marked failed: data is never lost. */
-void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok)
+/* The write of a slot in flight ended; a failed one makes the packet dirty again, every sector of
+ * it that the cache holds (with the image that was written kept, cache_keep_image), and marked
+ * failed: data is never lost.  A successful one keeps the gathered sectors where the pool has room. */
+void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok, const uint8_t *img)
 {
 	s->flags &= ~(uint32_t)SLOT_WRITEBACK;
 	c->nwriteback--;
+	cache_keep_image(c, s, img, !ok);
 	if (ok) {
 		s->err_gen = 0;
 		return;
@@ -138,51 +143,97 @@ void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok)
 		c->ndirty++;
 		s->dirty_seq = s->wb_seq;
 	}
-	for (uint32_t i = 0; i < slot_data_sectors(c, s); i++)
-		bit_set(s->dirty, i);
-	s->ndirty = slot_data_sectors(c, s);
+	for (uint32_t i = 0; i < slot_data_sectors(c, s); i++) {
+		if (!bit_test(s->dirty, i) && (c->append || bit_test(s->valid, i))) {
+			bit_set(s->dirty, i);
+			s->ndirty++;
+			c->ndirty_sect++;
+		}
+	}
 	s->err_gen = c->flush_gen + 1;
 	c->nerror++;
 }
 
+/* A packet of the run that could not be read to complete it is not written: marked failed. */
+static void gather_failed(struct pkt_cache *c, struct slot *bad)
+{
+	if (bad->err_gen == 0)
+		c->nerror++;
+	bad->err_gen = c->flush_gen + 1;
+	c->st.write_errors++;
+}
+
+/* Completes each of the n pinned slots of c->order before it is written; returns how many can be
+ * written (the run is cut before a packet that cannot be read, which is unpinned and marked
+ * failed).  Write-once media fill their slots (zeros past the NWA); a rewritable packet's missing
+ * sectors are read straight into its place in the bounce buffer, so that writing back never needs
+ * pool sectors. */
+static uint32_t complete_run(struct pkt_cache *c, uint32_t n)
+{
+	uint32_t ok;
+	int rc = 0;
+
+	for (ok = 0; ok < n && rc == 0; ok += rc == 0) {
+		struct slot *s = &c->slots[c->order[ok]];
+		rc = c->append ? cache_fill_slot(c, s, true)
+			       : cache_gather_image(c, s, c->bounce + (size_t)ok * c->ps * PKT_SECTOR_SIZE);
+	}
+	if (ok < n) {
+		gather_failed(c, &c->slots[c->order[ok]]);
+		for (uint32_t k = ok; k < n; k++)
+			c->slots[c->order[k]].refs--;
+		wake_changed(c);
+	}
+	return ok;
+}
+
+/* Adds the sector at p to the run's buffers for writev, merged with the one before where adjacent. */
+static void iov_add(struct iovec *iov, uint32_t *niov, uint8_t *p)
+{
+	if (*niov && (uint8_t *)iov[*niov - 1].iov_base + iov[*niov - 1].iov_len == p)
+		iov[*niov - 1].iov_len += PKT_SECTOR_SIZE;
+	else
+		iov[(*niov)++] = (struct iovec){p, PKT_SECTOR_SIZE};
+}
+
+/* Writes one run of packets: complete them, write, account.  On rewritable media the image of a
+ * run is its held sectors where they are in the pool and its gathered ones in the bounce buffer:
+ * written from there where the backend has writev (a streaming writer's sectors are adjacent in
+ * the pool, so the buffers are few and whole packets), else the held ones are copied into the
+ * bounce buffer; either after the lock is released, the slots being in writeback meanwhile, which
+ * writers wait for (stable pages).  Write-once media copy into the bounce buffer under the lock. */
 static void write_batch(struct pkt_cache *c, uint32_t n)
 {
 	uint32_t *idx = c->order;
-	uint32_t ok = 0;
+	uint32_t nheld = 0, niov = 0;
+	bool vectored = !c->append && pkt_blockdev_has_writev(c->dev);
 	int rc = 0;
 
 	for (uint32_t k = 0; k < n; k++)
 		c->slots[idx[k]].refs++;
-	/* Gather first: a packet whose missing sectors cannot be read is not written at all. */
-	for (ok = 0; ok < n; ok++) {
-		rc = cache_fill_slot(c, &c->slots[idx[ok]], true);
-		if (rc)
-			break;
-	}
-	if (ok < n) {
-		/* The run is cut before the unreadable packet; that one is marked failed. */
-		struct slot *bad = &c->slots[idx[ok]];
-		if (bad->err_gen == 0)
-			c->nerror++;
-		bad->err_gen = c->flush_gen + 1;
-		c->st.write_errors++;
-		for (uint32_t k = ok; k < n; k++)
-			c->slots[idx[k]].refs--;
-		n = ok;
-		wake_changed(c);
-		if (n == 0)
-			return;
-	}
+	n = complete_run(c, n);
+	if (n == 0)
+		return;
 	uint64_t first_lba = packet_first(c, c->slots[idx[0]].pkt);
 	uint32_t count = 0, padded = 0;
-	/* Rewritable media keep a slot in writeback stable (write_segment waits for it), so its bytes
-	 * are copied, or written in place, outside the lock that every reader and writer needs. */
-	bool stable = !c->append;
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
 		uint32_t data = c->append ? cache_append_write_len(c, s) : slot_data_sectors(c, s);
-		if (!stable)
-			memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
+		if (c->append) /* a write-once slot's sectors are adjacent */
+			memcpy(c->bounce + (size_t)count * PKT_SECTOR_SIZE, sector_at(c, s, 0),
+			       (size_t)data * PKT_SECTOR_SIZE);
+		else
+			for (uint32_t i = 0; i < data; i++) {
+				if (vectored)
+					iov_add(c->iov, &niov,
+						bit_test(s->valid, i)
+							? sector_at(c, s, i)
+							: c->bounce + (size_t)(count + i) * PKT_SECTOR_SIZE);
+				if (!bit_test(s->valid, i))
+					continue;
+				c->wb_from[nheld] = s->sect[i];
+				c->wb_to[nheld++] = count + i;
+			}
 		count += data;
 		padded += data - s->ndirty; /* write-once media: sectors nobody wrote go as zeros */
 		cache_writeback_begin(c, s);
@@ -190,31 +241,20 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 	if (c->append)
 		cache_append_advance(c, first_lba, count);
 	pthread_mutex_unlock(&c->lock);
-	const uint8_t *src = c->bounce;
-	/* Straight from the slots where the backend can take several buffers, else one more copy. */
-	bool vectored = stable && n > 1 && pkt_blockdev_has_writev(c->dev);
-	if (stable && n == 1)
-		src = c->slots[idx[0]].data;
-	else if (vectored)
-		for (uint32_t k = 0; k < n; k++) {
-			const struct slot *s = &c->slots[idx[k]];
-			c->iov[k] = (struct iovec){s->data, (size_t)slot_data_sectors(c, s) * PKT_SECTOR_SIZE};
-		}
-	else if (stable)
-		for (uint32_t k = 0, at = 0; k < n; k++) {
-			const struct slot *s = &c->slots[idx[k]];
-			uint32_t data = slot_data_sectors(c, s);
-			memcpy(c->bounce + (size_t)at * PKT_SECTOR_SIZE, s->data, (size_t)data * PKT_SECTOR_SIZE);
-			at += data;
-		}
-	rc = vectored ? pkt_blockdev_writev_packets(c->dev, first_lba, count, c->iov, (int)n)
-		      : pkt_blockdev_write_packets(c->dev, first_lba, count, src);
+	if (vectored) {
+		rc = pkt_blockdev_writev_packets(c->dev, first_lba, count, c->iov, (int)niov);
+	} else {
+		for (uint32_t h = 0; h < nheld; h++)
+			memcpy(c->bounce + (size_t)c->wb_to[h] * PKT_SECTOR_SIZE,
+			       c->pool + (size_t)c->wb_from[h] * PKT_SECTOR_SIZE, PKT_SECTOR_SIZE);
+		rc = pkt_blockdev_write_packets(c->dev, first_lba, count, c->bounce);
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->append)
 		cache_append_done(c, first_lba, count, padded, rc);
 	for (uint32_t k = 0; k < n; k++) {
 		struct slot *s = &c->slots[idx[k]];
-		cache_writeback_end(c, s, rc == 0);
+		cache_writeback_end(c, s, rc == 0, c->append ? NULL : c->bounce + (size_t)k * c->ps * PKT_SECTOR_SIZE);
 		s->refs--;
 	}
 	if (rc == 0) {
@@ -252,9 +292,9 @@ void *cache_flusher_main(void *arg)
 			pthread_mutex_lock(&c->lock);
 			continue;
 		}
-		if (c->draining && c->ndirty <= c->low)
+		if (c->draining && dirty_level(c) <= c->low)
 			c->draining = false;
-		if (c->ndirty >= c->high)
+		if (dirty_level(c) >= c->high)
 			c->draining = true;
 		uint64_t now = now_ms(), deadline;
 		uint32_t zeros = 0;

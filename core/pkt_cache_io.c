@@ -9,6 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Copies n bytes at byte in of slot s to out (to_slot false) or from in to it, a sector at a time:
+ * the pool sectors of a packet are seldom adjacent.  Every sector touched is held. */
+static void copy_slot(struct pkt_cache *c, struct slot *s, uint64_t in, uint8_t *user, size_t n, bool to_slot)
+{
+	while (n) {
+		uint32_t i = (uint32_t)(in / PKT_SECTOR_SIZE), at = (uint32_t)(in % PKT_SECTOR_SIZE);
+		size_t k = PKT_SECTOR_SIZE - at < n ? PKT_SECTOR_SIZE - at : n;
+		uint8_t *p = sector_at(c, s, i) + at;
+		if (to_slot)
+			memcpy(p, user, k);
+		else
+			memcpy(user, p, k);
+		user += k;
+		in += k;
+		n -= k;
+	}
+}
+
 static bool range_valid(const struct slot *s, uint32_t first, uint32_t end)
 {
 	for (uint32_t i = first; i < end; i++)
@@ -55,8 +73,12 @@ union user_buf {
 };
 
 /* What a read or write does with one segment, on its slot pinned (the walk unpins it): 0 done,
- * -EAGAIN try the segment again, another negative errno fails the operation. */
+ * -EAGAIN try the segment again, SEG_WAIT_POOL or SEG_WAIT_CONGESTED wait with the slot unpinned
+ * (so that the flusher may write it) and try again, another negative errno fails the operation. */
+enum { SEG_WAIT_POOL = 1, SEG_WAIT_CONGESTED = 2 };
 typedef int (*segment_fn)(struct pkt_cache *c, struct slot *s, bool hit, const struct segment *g, union user_buf ub);
+
+static int wait_congestion(struct pkt_cache *c, const struct slot *s);
 
 /* Walks the byte range [off, off + len) a packet at a time under the lock, pinning each packet's
  * slot for fn; adds the bytes done to *bytes.  Stops at the first failure. */
@@ -78,6 +100,10 @@ static int for_each_segment(struct pkt_cache *c, union user_buf ub, size_t len, 
 			break;
 		rc = fn(c, s, hit, &g, ub);
 		cache_put_slot(c, s);
+		if (rc == SEG_WAIT_POOL || rc == SEG_WAIT_CONGESTED) {
+			int wrc = rc == SEG_WAIT_POOL ? cache_wait_pool(c) : wait_congestion(c, NULL);
+			rc = wrc ? wrc : -EAGAIN;
+		}
 		if (rc == -EAGAIN)
 			continue;
 		if (rc)
@@ -99,13 +125,14 @@ static int read_segment(struct pkt_cache *c, struct slot *s, bool hit, const str
 		c->st.cache_misses++;
 		int rc = cache_fill_slot(c, s, false);
 		/* A write-once medium's recorded part may hold unreadable sectors where our packets do not
-		 * (the link sectors of another writer's packets): then only what was asked for. */
-		if (rc && c->append)
+		 * (the link sectors of another writer's packets), and a pool full of dirty data may not
+		 * take the whole packet: then only what was asked for. */
+		if ((rc && c->append) || rc == -ENOBUFS)
 			rc = cache_fill_range(c, s, g->s0, g->s1, false);
 		if (rc)
-			return rc;
+			return rc == -ENOBUFS ? SEG_WAIT_POOL : rc;
 	}
-	memcpy(ub.out, s->data + g->in, g->n);
+	copy_slot(c, s, g->in, ub.out, g->n, false);
 	return 0;
 }
 
@@ -116,12 +143,13 @@ int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off)
 
 /* Waits at the dirty high watermark before the clean slot s becomes dirty.  Another writer may
  * dirty s meanwhile: then writing into it adds nothing dirty, and the wait ends, for a pinned dirty
- * slot is one the flusher cannot write (on write-once media the only one it may). */
+ * slot is one the flusher cannot write (on write-once media the only one it may).  s NULL: a writer
+ * that would add dirty sectors to a dirty slot, waiting with it unpinned (rewritable media). */
 static int wait_congestion(struct pkt_cache *c, const struct slot *s)
 {
 	bool waited = false;
 
-	while (c->ndirty >= c->high && s->ndirty == 0) {
+	while (dirty_level(c) >= c->high && (!s || s->ndirty == 0)) {
 		if (writeback_stuck(c))
 			return -EIO;
 		if (!waited) {
@@ -166,19 +194,39 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 	if (s->ndirty == 0) {
 		/* Waiting may let the flusher touch this slot; it stays pinned so it is not evicted. */
 		rc = wait_congestion(c, s);
-		if (rc == 0 && (s->flags & SLOT_LOADING))
-			rc = -EAGAIN;
+		if (rc == 0 && ((s->flags & SLOT_LOADING) || (!c->append && (s->flags & SLOT_WRITEBACK))))
+			rc = -EAGAIN; /* a rewritable slot in writeback: the check above waits for it */
 		if (rc)
 			return rc;
 	}
-	/* A sector written only in part needs its old contents first. */
+	/* Rewritable media count dirty sectors: one more into a dirty slot waits at the watermark too
+	 * (unpinned, as the flusher may have to write this very slot). */
+	if (!c->append && s->ndirty && dirty_level(c) >= c->high) {
+		for (uint32_t i = s0; i < s1; i++)
+			if (!bit_test(s->dirty, i))
+				return SEG_WAIT_CONGESTED;
+	}
+	/* A sector written only in part needs its old contents first: the packet is loaded whole, or
+	 * where the pool cannot take it now just those sectors. */
 	bool head_partial = in % PKT_SECTOR_SIZE != 0 && !bit_test(s->valid, s0);
 	bool tail_partial = (in + n) % PKT_SECTOR_SIZE != 0 && !bit_test(s->valid, s1 - 1);
 	if (head_partial || tail_partial) {
 		rc = cache_fill_slot(c, s, false);
+		if (rc == -ENOBUFS) {
+			rc = head_partial ? cache_fill_range(c, s, s0, s0 + 1, false) : 0;
+			if (rc == 0 && tail_partial)
+				rc = cache_fill_range(c, s, s1 - 1, s1, false);
+		}
 		if (rc)
-			return rc;
+			return rc == -ENOBUFS ? SEG_WAIT_POOL : rc;
+		/* The lock was dropped: the flusher may have begun writing this packet meanwhile. */
+		if (!c->append && (s->flags & SLOT_WRITEBACK)) {
+			wait_changed(c);
+			return -EAGAIN;
+		}
 	}
+	if (!cache_hold_sectors(c, s, s0, s1))
+		return SEG_WAIT_POOL;
 	if (c->append) {
 		/* Again: every wait above may have let the flusher move the NWA past it. */
 		if (append_refused(c, s, g))
@@ -186,7 +234,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		if (packet_first(c, s->pkt) + s1 > c->append_end)
 			c->append_end = packet_first(c, s->pkt) + s1;
 	}
-	memcpy(s->data + in, ub.in, n);
+	copy_slot(c, s, in, (uint8_t *)ub.in, n, true);
 	s->open_sector = (in + n) % PKT_SECTOR_SIZE != 0;
 	bool was_clean = s->ndirty == 0;
 	for (uint32_t i = s0; i < s1; i++) {
@@ -197,6 +245,7 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		if (!bit_test(s->dirty, i)) {
 			bit_set(s->dirty, i);
 			s->ndirty++;
+			c->ndirty_sect++;
 		}
 	}
 	if (was_clean) {
@@ -204,8 +253,10 @@ static int write_segment(struct pkt_cache *c, struct slot *s, bool hit, const st
 		s->dirty_seq = c->seq + 1;
 		s->dirty_ms = now_ms();
 		/* A flusher asleep with nothing to time must learn the new deadline. */
-		if (c->flusher_idle || c->ndirty >= c->high)
+		if (c->flusher_idle || dirty_level(c) >= c->high)
 			pthread_cond_signal(&c->kick);
+	} else if (!c->append && dirty_level(c) >= c->high) {
+		pthread_cond_signal(&c->kick);
 	} /* Write-once media: a packet completed at the NWA can go at once. */
 	if (c->append && c->flusher_idle && packet_first(c, s->pkt) == c->accept && slot_complete(c, s))
 		pthread_cond_signal(&c->kick);

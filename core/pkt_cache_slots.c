@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The packet cache's slots: index, LRU, free list, pinning and filling. */
+/* The packet cache's slots: index, LRU, free list, the sector pool, pinning and filling. */
 #define _GNU_SOURCE
 #include "pkt_cache_int.h"
 
@@ -68,14 +68,143 @@ static void hash_remove(struct pkt_cache *c, struct slot *s)
 	*pp = s->hnext;
 }
 
+/* ---- the sector pool (under c->lock; rewritable media: a write-once slot owns its sectors) ---- */
+
+void cache_drop_sector(struct pkt_cache *c, struct slot *s, uint32_t i)
+{
+	c->pool_free[c->nfree++] = s->sect[i];
+	s->sect[i] = NO_SECTOR;
+	if (bit_test(s->valid, i)) {
+		s->valid[i / 64] &= ~((uint64_t)1 << (i % 64));
+		s->nvalid--;
+	}
+}
+
+/* Every sector s holds back to the pool. */
+static void drop_all_sectors(struct pkt_cache *c, struct slot *s)
+{
+	if (c->append)
+		return;
+	/* the last first: the stack gives them back in ascending order, adjacent for the next packet */
+	for (uint32_t i = s->nsect; i-- > 0;)
+		if (s->sect[i] != NO_SECTOR)
+			cache_drop_sector(c, s, i);
+}
+
+static void evict_slot(struct pkt_cache *c, struct slot *s);
+
+/* Frees pool sectors until need are free: the least recently used clean, idle slots other than
+ * keep go whole, then the clean sectors of idle dirty ones (a dirty slot's data is kept; the rest
+ * of its packet is gathered again when it is written).  True when need are free. */
+static bool pool_reclaim(struct pkt_cache *c, uint32_t need, const struct slot *keep)
+{
+	for (uint32_t i = c->lru_tail; i != NO_SLOT && c->nfree < need;) {
+		struct slot *s = &c->slots[i];
+		i = s->lru_prev;
+		if (s != keep && slot_evictable(s)) {
+			evict_slot(c, s);
+			c->st.evictions++;
+		}
+	}
+	for (uint32_t i = c->lru_tail; i != NO_SLOT && c->nfree < need; i = c->slots[i].lru_prev) {
+		struct slot *s = &c->slots[i];
+		if (s == keep || s->refs || s->flags || s->nvalid == s->ndirty)
+			continue;
+		for (uint32_t k = 0; k < s->nsect && c->nfree < need; k++)
+			if (s->sect[k] != NO_SECTOR && !bit_test(s->dirty, k))
+				cache_drop_sector(c, s, k);
+	}
+	return c->nfree >= need;
+}
+
+bool cache_hold_sectors(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_t to)
+{
+	uint32_t need = 0;
+
+	if (c->append)
+		return true;
+	for (uint32_t i = from; i < to; i++)
+		need += s->sect[i] == NO_SECTOR;
+	if (need == 0)
+		return true;
+	if (c->nfree < need && !pool_reclaim(c, need, s))
+		return false;
+	for (uint32_t i = from; i < to; i++)
+		if (s->sect[i] == NO_SECTOR)
+			s->sect[i] = c->pool_free[--c->nfree];
+	return true;
+}
+
+int cache_wait_pool(struct pkt_cache *c)
+{
+	if (writeback_stuck(c))
+		return -EIO;
+	c->st.pool_waits++;
+	c->want_slot++;
+	pthread_cond_signal(&c->kick);
+	wait_changed(c);
+	c->want_slot--;
+	return 0;
+}
+
+int cache_gather_image(struct pkt_cache *c, struct slot *s, uint8_t *buf)
+{
+	uint64_t first = packet_first(c, s->pkt);
+	uint32_t data = slot_data_sectors(c, s);
+
+	/* The slot is pinned: no sector it holds is dropped meanwhile, and writers only add ones. */
+	for (uint32_t i = 0; i < data;) {
+		if (bit_test(s->valid, i)) {
+			i++;
+			continue;
+		}
+		uint32_t j = i;
+		while (j < data && !bit_test(s->valid, j))
+			j++;
+		pthread_mutex_unlock(&c->lock);
+		int rc = pkt_blockdev_read(c->dev, first + i, j - i, buf + (size_t)i * PKT_SECTOR_SIZE);
+		pthread_mutex_lock(&c->lock);
+		if (rc) {
+			c->st.read_errors++;
+			return rc;
+		}
+		c->st.gather_read_sectors += j - i;
+		c->st.gather_read_commands++;
+		i = j;
+	}
+	return 0;
+}
+
+void cache_keep_image(struct pkt_cache *c, struct slot *s, const uint8_t *img, bool reclaim)
+{
+	uint32_t data = slot_data_sectors(c, s);
+
+	/* A slot being filled: what the fill reads is the medium's; the retry gathers the rest. */
+	if (c->append || !img || (s->flags & SLOT_LOADING))
+		return;
+	for (uint32_t i = 0; i < data; i++) {
+		if (bit_test(s->valid, i) || (!reclaim && c->nfree == 0) || !cache_hold_sectors(c, s, i, i + 1))
+			continue;
+		memcpy(sector_at(c, s, i), img + (size_t)i * PKT_SECTOR_SIZE, PKT_SECTOR_SIZE);
+		bit_set(s->valid, i);
+		s->nvalid++;
+	}
+}
+
 void cache_release_slot(struct pkt_cache *c, struct slot *s)
 {
+	drop_all_sectors(c, s);
 	hash_remove(c, s);
 	lru_unlink(c, s);
 	s->pkt = NO_PACKET;
 	c->ncached--;
 	s->hnext = c->free_head;
 	c->free_head = slot_index(c, s);
+}
+
+static void evict_slot(struct pkt_cache *c, struct slot *s)
+{
+	cache_release_slot(c, s);
 }
 
 /* Takes a free slot, or evicts the least recently used clean one.  NULL when every slot is dirty or
@@ -97,9 +226,11 @@ static struct slot *take_slot(struct pkt_cache *c, uint64_t pkt)
 		}
 		if (!s)
 			return NULL;
-		hash_remove(c, s);
-		lru_unlink(c, s);
+		evict_slot(c, s);
 		c->st.evictions++;
+		s = &c->slots[c->free_head];
+		c->free_head = s->hnext;
+		c->ncached++;
 	}
 	s->pkt = pkt;
 	s->nsect = packet_sectors(c, pkt);
@@ -165,11 +296,11 @@ void cache_put_slot(struct pkt_cache *c, struct slot *s)
 }
 
 /* Write-once media: a packet at or past the NWA is not recorded, and reads as zeros. */
-static void zero_fill(struct slot *s)
+static void zero_fill(struct pkt_cache *c, struct slot *s)
 {
 	for (uint32_t i = 0; i < s->nsect; i++) {
 		if (!bit_test(s->valid, i)) {
-			memset(s->data + (size_t)i * PKT_SECTOR_SIZE, 0, PKT_SECTOR_SIZE);
+			memset(sector_at(c, s, i), 0, PKT_SECTOR_SIZE);
 			bit_set(s->valid, i);
 			s->nvalid++;
 		}
@@ -181,8 +312,28 @@ int cache_fill_slot(struct pkt_cache *c, struct slot *s, bool gather)
 	return cache_fill_range(c, s, 0, s->nsect, gather);
 }
 
-/* One backend read per run of invalid sectors.  Drops the lock meanwhile; the LOADING flag keeps
- * everyone else off the slot. */
+/* Whether the pool sectors of [i, j) of s are adjacent (always on write-once media). */
+static bool sectors_adjacent(const struct slot *s, uint32_t i, uint32_t j)
+{
+	for (uint32_t k = i + 1; k < j; k++)
+		if (s->sect[k] != s->sect[i] + (k - i))
+			return false;
+	return true;
+}
+
+/* A fill buffer, waiting for one (its holder is in a backend read); the lock is held. */
+static uint32_t take_fill_buffer(struct pkt_cache *c)
+{
+	while (c->fill_busy == (1u << FILL_BUFFERS) - 1)
+		wait_changed(c);
+	uint32_t b = (uint32_t)__builtin_ctz(~c->fill_busy);
+	c->fill_busy |= 1u << b;
+	return b;
+}
+
+/* One backend read per run of invalid sectors, straight into the pool where the run's sectors are
+ * adjacent, else through a fill buffer.  Drops the lock meanwhile; the LOADING flag keeps everyone
+ * else from filling the slot. */
 int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_t to, bool gather)
 {
 	int rc = 0;
@@ -194,9 +345,11 @@ int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_
 		return 0;
 	uint64_t first = packet_first(c, s->pkt);
 	if (c->append && first >= c->accept) {
-		zero_fill(s);
+		zero_fill(c, s);
 		return 0;
 	}
+	if (!cache_hold_sectors(c, s, from, to))
+		return -ENOBUFS;
 	s->flags |= SLOT_LOADING;
 	uint32_t i = from;
 	while (i < to && rc == 0) {
@@ -207,12 +360,19 @@ int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_
 		uint32_t j = i;
 		while (j < to && !bit_test(s->valid, j))
 			j++;
+		bool direct = sectors_adjacent(s, i, j);
+		uint32_t b = direct ? 0 : take_fill_buffer(c);
+		uint8_t *dst = direct ? sector_at(c, s, i) : c->fill + (size_t)b * c->stride * PKT_SECTOR_SIZE;
 		pthread_mutex_unlock(&c->lock);
-		rc = pkt_blockdev_read(c->dev, first + i, j - i, s->data + (size_t)i * PKT_SECTOR_SIZE);
+		rc = pkt_blockdev_read(c->dev, first + i, j - i, dst);
 		pthread_mutex_lock(&c->lock);
 		if (rc == 0) {
-			for (uint32_t k = i; k < j; k++)
+			for (uint32_t k = i; k < j; k++) {
+				if (!direct)
+					memcpy(sector_at(c, s, k), dst + (size_t)(k - i) * PKT_SECTOR_SIZE,
+					       PKT_SECTOR_SIZE);
 				bit_set(s->valid, k);
+			}
 			s->nvalid += j - i;
 			if (gather) {
 				c->st.gather_read_sectors += j - i;
@@ -224,8 +384,14 @@ int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_
 		} else {
 			c->st.read_errors++;
 		}
+		if (!direct)
+			c->fill_busy &= ~(1u << b);
 		i = j;
 	}
+	/* Rewritable media hold only valid sectors: the ones a failed read did not fill go back. */
+	for (uint32_t k = from; !c->append && k < to; k++)
+		if (s->sect[k] != NO_SECTOR && !bit_test(s->valid, k))
+			cache_drop_sector(c, s, k);
 	s->flags &= ~(uint32_t)SLOT_LOADING;
 	wake_changed(c);
 	return rc;

@@ -26,6 +26,9 @@ void pkt_cache_get_stats(struct pkt_cache *c, struct pkt_cache_stats *st)
 	st->dirty_packets = c->ndirty;
 	st->next_writable = c->append ? c->accept : 0;
 	st->cached_packets = c->ncached;
+	/* write-once media: a slot's sectors are its own, held while it holds a packet */
+	st->pool_sectors_held = c->append ? (uint64_t)c->ncached * c->stride : c->pool_sectors - c->nfree;
+	st->pool_sectors_dirty = c->ndirty_sect;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -49,6 +52,9 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     "cache_memory_locked: %d\n"
 		     "cached_packets: %" PRIu64 "\n"
 		     "dirty_packets: %" PRIu64 "\n"
+		     "pool_sectors: %" PRIu64 "\n"
+		     "pool_sectors_held: %" PRIu64 "\n"
+		     "pool_sectors_dirty: %" PRIu64 "\n"
 		     "user_read_bytes: %" PRIu64 "\n"
 		     "user_write_bytes: %" PRIu64 "\n"
 		     "medium_write_bytes: %" PRIu64 "\n"
@@ -64,6 +70,7 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     "syncs: %" PRIu64 "\n"
 		     "congestion_waits: %" PRIu64 "\n"
 		     "slot_waits: %" PRIu64 "\n"
+		     "pool_waits: %" PRIu64 "\n"
 		     "evictions: %" PRIu64 "\n"
 		     "write_errors: %" PRIu64 "\n"
 		     "relocated_packets: %" PRIu64 "\n"
@@ -72,10 +79,11 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     "write_amplification: %.3f\n",
 		     c->geo.sector_size, c->geo.packet_sectors, pkt_cache_capacity_bytes(c), c->geo.writable,
 		     s.cache_bytes, s.capacity_packets, s.memory_locked, s.cached_packets, s.dirty_packets,
-		     s.user_read_bytes, s.user_write_bytes, s.medium_write_bytes, s.packets_written, s.write_commands,
-		     s.gather_read_sectors, s.gather_read_commands, s.miss_read_sectors, s.miss_read_commands,
-		     s.cache_hits, s.cache_misses, s.flushes, s.syncs, s.congestion_waits, s.slot_waits, s.evictions,
-		     s.write_errors, s.relocated_packets, s.worn_moved_packets, s.read_errors, wa);
+		     s.pool_sectors, s.pool_sectors_held, s.pool_sectors_dirty, s.user_read_bytes, s.user_write_bytes,
+		     s.medium_write_bytes, s.packets_written, s.write_commands, s.gather_read_sectors,
+		     s.gather_read_commands, s.miss_read_sectors, s.miss_read_commands, s.cache_hits, s.cache_misses,
+		     s.flushes, s.syncs, s.congestion_waits, s.slot_waits, s.pool_waits, s.evictions, s.write_errors,
+		     s.relocated_packets, s.worn_moved_packets, s.read_errors, wa);
 	if (n < 0)
 		return 0;
 	used = (size_t)n < len ? (size_t)n : len - 1;

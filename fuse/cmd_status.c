@@ -64,8 +64,9 @@ static void print_view(const char *mnt, const char *raw)
 
 static void print_cache(const char *raw)
 {
-	uint64_t packet = V("packet_sectors") * V("sector_size"), size = V("cache_bytes");
-	uint64_t cached = V("cached_packets") * packet, dirty = V("dirty_packets") * packet;
+	/* the cache holds sectors, not whole packets: what its memory holds, and of that what is dirty */
+	uint64_t sector = V("sector_size"), size = V("cache_bytes");
+	uint64_t cached = V("pool_sectors_held") * sector, dirty = V("pool_sectors_dirty") * sector;
 	char c[32], s[32], d[32];
 
 	printf("  cache:   %s of %s in use (%u%%), ", pktfuse_format_bytes(cached, c, sizeof(c)),

@@ -2,22 +2,38 @@
 /*
  * The packet cache's insides, shared by its files (pkt_cache*.c) and nobody else.
  *
- * One mutex guards all metadata and the copies between user buffers and slots (a copy
- * of a packet costs microseconds; the medium costs milliseconds).  Backend I/O always runs without the
- * mutex, on slots marked LOADING (exclusive: only invalid sectors are filled, nobody else may touch the
- * slot) or WRITEBACK (shared: the data was copied to the flusher's bounce buffer, so users may keep
- * writing; the slot is only kept from eviction so a read miss cannot fetch stale data meanwhile).
+ * Memory.  The cache's memory is a pool of 2 KiB sectors, preallocated and mlock'ed; a slot is the
+ * metadata of one cached packet, with a table of the pool sectors it holds (NO_SECTOR: not held).
+ * On rewritable media a slot holds exactly its valid sectors (while LOADING also the ones being
+ * read), so the pool keeps the dirty sectors of many packets rather than few whole packets, and
+ * there are more slots than whole packets fit in the pool: the memory bound is the pool.  A
+ * sector is taken from the pool's free stack, else from the least recently used clean slots
+ * (evicted whole), else from the clean sectors of idle dirty slots (pool_reclaim).  On write-once
+ * media every slot owns a fixed, contiguous run of `stride` pool sectors from creation on (whole
+ * packets, as padding, link sectors and the NWA logic want), and there are only as many slots as
+ * fit.  The dirty watermarks count dirty pool sectors on rewritable media and dirty slots on
+ * write-once media (dirty_level).
+ *
+ * One mutex guards all metadata, the pool's free stack and the copies between user buffers and pool
+ * sectors (a copy of a packet costs microseconds; the medium costs milliseconds).  Backend I/O
+ * always runs without the mutex, on slots marked LOADING (exclusive: only invalid sectors are
+ * filled, into sectors taken before the lock was dropped, nobody else may fill the slot) or
+ * WRITEBACK (writers of a rewritable medium wait for it, so the held sectors being copied to the
+ * medium stay stable; the slot is kept from eviction and its sectors from being dropped, so that a
+ * read miss cannot fetch stale data meanwhile).  The flusher gathers a packet's missing sectors
+ * straight into its bounce buffer: writing back never needs pool sectors, so a pool full of dirty
+ * data always drains.
  * Who takes it: the threads that read and write through the cache (FUSE workers, the UDF engine's
  * callers), the flusher thread, the thread that flushes (fsync, the committer, unmount), and whichever
  * thread formats the statistics (the daemon's FUSE loop): pkt_cache_get_stats and pkt_cache_hot_packets
  * only copy counters under it, in constant time, and the backend's lines (describe) are asked for
  * after it is released; a backend answers them without waiting for its medium (mmc_dev.c).
  *
- * The files: pkt_cache.c (create, destroy), pkt_cache_slots.c (index, LRU, free list, pinning and
- * filling slots), pkt_cache_io.c (the read and write paths), pkt_cache_flusher.c (the flusher thread
- * and write-back), pkt_cache_flush.c (flush, rescue of failed packets, dropping clean ones),
- * pkt_cache_stats.c (statistics), pkt_cache_append.c (write-once media: what the medium can take
- * next, padding, sessions).
+ * The files: pkt_cache.c (create, destroy), pkt_cache_slots.c (index, LRU, free list, the sector
+ * pool, pinning and filling slots, building a packet's image for the medium), pkt_cache_io.c (the
+ * read and write paths), pkt_cache_flusher.c (the flusher thread and write-back), pkt_cache_flush.c
+ * (flush, rescue of failed packets, dropping clean ones), pkt_cache_stats.c (statistics),
+ * pkt_cache_append.c (write-once media: what the medium can take next, padding, sessions).
  *
  * Packet p covers sectors [p * stride - phase, (p + 1) * stride - phase) of the medium (clipped to
  * it).  On rewritable media stride is the packet size and phase 0: packets are aligned.  On
@@ -39,6 +55,10 @@
 
 #define NO_SLOT UINT32_MAX
 #define NO_PACKET UINT64_MAX
+#define NO_SECTOR UINT32_MAX
+/* Buffers that read misses fill through (the pool sectors of a run are seldom adjacent): as many
+ * concurrent fills as there are; a fill waits for one (its holder is in a backend read). */
+#define FILL_BUFFERS 4u
 
 enum {
 	SLOT_LOADING = 1u << 0,
@@ -46,13 +66,13 @@ enum {
 };
 
 struct slot {
-	uint64_t pkt; /* packet number, NO_PACKET when free */
-	uint8_t *data;
+	uint64_t pkt;	 /* packet number, NO_PACKET when free */
+	uint32_t *sect;	 /* the pool sector of each of its nsect sectors, NO_SECTOR when not held */
 	uint64_t *valid; /* bitmaps of nsect bits */
 	uint64_t *dirty;
 	uint32_t nsect;	 /* sectors in this packet (the final packet may be short) */
 	uint32_t ndirty; /* dirty sectors; 0 = clean */
-	uint32_t nvalid;
+	uint32_t nvalid; /* rewritable media: the sectors it holds, but while LOADING */
 	uint32_t flags;
 	uint32_t refs;	  /* pinned by an operation in progress */
 	bool open_sector; /* the last write into it ended inside a sector: its writer may not be done */
@@ -73,22 +93,31 @@ struct pkt_cache {
 	uint32_t phase;	   /* packet p starts at sector p * stride - phase */
 	uint32_t words;	   /* bitmap words per slot */
 	uint32_t nslots;
-	uint32_t high, low; /* dirty watermarks in slots */
+	uint32_t high, low; /* dirty watermarks, in the unit of dirty_level */
 	uint64_t age_ms;
 	uint32_t batch_packets;
 
 	struct slot *slots;
-	uint8_t *arena; /* nslots packets, then the bounce buffer */
+	uint8_t *arena; /* the pool, the bounce buffer, the rescue packet, the fill buffers */
 	size_t arena_len;
-	uint8_t *bounce;
-	uint8_t *rescue; /* one packet, for pkt_cache_rescue_failed */
+	uint8_t *pool; /* pool_sectors sectors */
+	uint32_t pool_sectors;
+	uint32_t *pool_free; /* stack of free pool sectors (all of it under lock, as every field here) */
+	uint32_t nfree;
+	uint32_t *sect_tab; /* the slots' sector tables, stride entries each */
+	uint8_t *bounce;    /* batch_packets * stride sectors: the flusher's image of a run */
+	uint8_t *rescue;    /* one packet, for pkt_cache_rescue_failed */
+	uint8_t *fill;	    /* FILL_BUFFERS packets that read misses are read into */
+	uint32_t fill_busy; /* bit i: fill buffer i is in use */
+	uint32_t *wb_from;  /* flusher scratch: held sectors of a run (pool sector, bounce sector) */
+	uint32_t *wb_to;
+	struct iovec *iov; /* flusher scratch: a run's image, for a backend with writev */
 	uint64_t *bits;
 	uint32_t *bucket;
 	uint32_t bucket_mask;
 	uint32_t free_head;
 	uint32_t lru_head, lru_tail; /* most recent at head */
 	uint32_t *order;	     /* flusher scratch: dirty slots sorted by packet */
-	struct iovec *iov;	     /* flusher scratch: a run's slots, for a backend with writev */
 
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* any slot state change: waiters re-check */
@@ -100,11 +129,12 @@ struct pkt_cache {
 	bool release_hold; /* a flush found everything on the medium */
 	bool flusher_idle; /* flusher sleeps with no deadline */
 
-	uint32_t ncached; /* slots holding a packet (the statistics read it instead of scanning the slots) */
-	uint32_t ndirty;  /* dirty slots (including ones whose write failed) */
-	uint32_t nerror;  /* dirty slots whose last write failed */
+	uint32_t ncached;     /* slots holding a packet (the statistics read it instead of scanning the slots) */
+	uint32_t ndirty;      /* dirty slots (including ones whose write failed) */
+	uint32_t ndirty_sect; /* dirty sectors */
+	uint32_t nerror;      /* dirty slots whose last write failed */
 	uint32_t nwriteback;
-	uint32_t want_slot; /* operations waiting for a clean slot */
+	uint32_t want_slot; /* operations waiting for a clean slot or pool sectors */
 	uint32_t nwaiting;  /* threads waiting on `changed` */
 	uint32_t flush_waiters;
 	uint64_t flush_gen;
@@ -174,6 +204,19 @@ static inline uint32_t hash_pkt(const struct pkt_cache *c, uint64_t pkt)
 	return (uint32_t)((pkt * 0x9E3779B97F4A7C15ull) >> 32) & c->bucket_mask;
 }
 
+/* Where sector i of slot s is held in the pool (s holds it). */
+static inline uint8_t *sector_at(const struct pkt_cache *c, const struct slot *s, uint32_t i)
+{
+	return c->pool + (size_t)s->sect[i] * PKT_SECTOR_SIZE;
+}
+
+/* What the dirty watermarks count: dirty pool sectors, or on write-once media (whole packets)
+ * dirty slots. */
+static inline uint32_t dirty_level(const struct pkt_cache *c)
+{
+	return c->append ? c->ndirty : c->ndirty_sect;
+}
+
 static inline bool slot_evictable(const struct slot *s)
 {
 	return s->ndirty == 0 && s->refs == 0 && s->flags == 0;
@@ -236,15 +279,36 @@ int cache_get_slot(struct pkt_cache *c, uint64_t pkt, struct slot **out, bool *h
 void cache_put_slot(struct pkt_cache *c, struct slot *s);
 /* Reads every invalid sector of a pinned slot (dropping the lock meanwhile); cache_fill_range only
  * those of [from, to).  On write-once media the sectors of a packet at or past c->accept are not
- * recorded: they are zeros, and nothing is read. */
+ * recorded: they are zeros, and nothing is read.  -ENOBUFS when the pool cannot give the sectors
+ * now (nothing was read): the caller unpins the slot and waits in cache_wait_pool. */
 int cache_fill_slot(struct pkt_cache *c, struct slot *s, bool gather);
 int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_t to, bool gather);
+/* Takes pool sectors for every sector of [from, to) that s does not hold (rewritable media; on
+ * write-once media a slot holds all of them).  False, taking none, when the pool cannot give them
+ * even by evicting clean slots other than s and dropping clean sectors of idle dirty ones. */
+bool cache_hold_sectors(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_t to);
+/* Gives the sector i of s back to the pool (rewritable media). */
+void cache_drop_sector(struct pkt_cache *c, struct slot *s, uint32_t i);
+/* Waits, holding no slot, until the flusher may have freed pool sectors or slots; -EIO when it
+ * never will (writeback_stuck). */
+int cache_wait_pool(struct pkt_cache *c);
+/* The flusher's and the rescue's image of the rewritable packet of pinned slot s in buf (its data
+ * sectors): the sectors it does not hold read from the medium at their offsets (one read per run,
+ * counted as gathering; the lock dropped meanwhile).  0 or the read's error. */
+int cache_gather_image(struct pkt_cache *c, struct slot *s, uint8_t *buf);
+/* After a write of s whose image was img, places the sectors it does not hold from img into pool
+ * sectors.  After a failed write (reclaim: taken from clean data if need be), so that a retry or a
+ * rescue writes the packet as it was (a medium whose write failed may not read back the same); where
+ * the pool cannot give them even so, the retry gathers them again.  After a successful one only
+ * into free sectors, so that a later partial write or read of the packet reads nothing. */
+void cache_keep_image(struct pkt_cache *c, struct slot *s, const uint8_t *img, bool reclaim);
 
 /* pkt_cache_flusher.c */
 /* A dirty slot the flusher may write now. */
 bool cache_flushable(const struct pkt_cache *c, const struct slot *s);
 void cache_writeback_begin(struct pkt_cache *c, struct slot *s);
-void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok);
+/* img: the image that was written (rewritable media), kept where the write failed */
+void cache_writeback_end(struct pkt_cache *c, struct slot *s, bool ok, const uint8_t *img);
 void *cache_flusher_main(void *arg);
 
 /* pkt_cache_append.c (write-once media) */

@@ -30,7 +30,7 @@ pct=$(( (free * 100 + blocks / 2) / blocks ))
 # written and dirty: the 3 MiB just written, not on the disc yet
 [ "$(r user_write_bytes)" -ge 3145728 ] || fail "raw user_write_bytes $(r user_write_bytes)"
 line written | grep -q '^3\.0 MiB by programs, ' || fail "written: $(line written)"
-dirty=$(( $(r dirty_packets) * $(r packet_sectors) * $(r sector_size) ))
+dirty=$(( $(r pool_sectors_dirty) * $(r sector_size) ))
 [ "$dirty" -ge 3145728 ] || fail "raw dirty bytes $dirty"
 line cache | grep -qF "of 32.0 MiB in use" || fail "cache size: $(line cache)"
 line cache | grep -qF "$(mib "$dirty") dirty ($(( (dirty * 100 + (32 << 19)) / (32 << 20) ))%): not on the disc yet" ||

@@ -452,6 +452,107 @@ START_TEST(test_cache_random_in_cache_writes_each_packet_once)
 }
 END_TEST
 
+/* Random single-sector writes over four times the packets the cache's memory holds whole: the
+ * memory keeps dirty sectors, not whole packets, so that each packet written carries several user
+ * writes.  With whole packets (8 slots, 6 dirty at the watermark, 32 packets) a packet written
+ * carries 1 / (1 - 6 / 32) = 1.23 writes (main: 2,512 packets for 3,000 writes).  With the 256
+ * sectors holding dirty sectors of all 32 packets and draining from 192 to 128, a packet written
+ * while more than 128 are dirty holds more than 128 / 32 = 4 of them on average: at least 4 writes
+ * a packet is asserted, the final flush included (measured: some 10).  Reads are checked on the
+ * way, and the medium against the model after the flush. */
+START_TEST(test_cache_random_sectors_fewer_packets)
+{
+	enum { PS = 32, CACHE_PACKETS = 8, PACKETS = 4 * CACHE_PACKETS, WRITES = 3000 };
+	uint8_t sec[2048], back[2048];
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct fixture f;
+		uint64_t rs = seed * 104729u;
+		fixture_open(&f, PS * PACKETS, PS, seed + 40);
+		struct pkt_cache *c = cache_new(f.dev, CACHE_PACKETS * PS * 2048, 600000);
+		for (int w = 0; w < WRITES; w++) {
+			uint64_t lba = rng_below(&rs, PS * PACKETS);
+			for (size_t i = 0; i < sizeof(sec); i++)
+				sec[i] = (uint8_t)rng_next(&rs);
+			ck_assert_int_eq(pkt_cache_write(c, sec, sizeof(sec), lba * 2048), 0);
+			memcpy(f.model + lba * 2048, sec, sizeof(sec));
+			if (w % 7 == 0) { /* and reads, of sectors held and not */
+				uint64_t at = rng_below(&rs, PS * PACKETS);
+				ck_assert_int_eq(pkt_cache_read(c, back, sizeof(back), at * 2048), 0);
+				ck_assert_msg(memcmp(back, f.model + at * 2048, sizeof(back)) == 0,
+					      "seed %" PRIu64 ": sector %" PRIu64 " read back wrong", seed, at);
+			}
+		}
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+		struct pkt_cache_stats st;
+		pkt_cache_get_stats(c, &st);
+		printf("random sectors, seed %" PRIu64 ": %d writes, %" PRIu64 " packets written, amplification %.2f\n",
+		       seed, WRITES, st.packets_written, (double)st.medium_write_bytes / (double)st.user_write_bytes);
+		ck_assert_msg(st.packets_written * 4 <= WRITES, "seed %" PRIu64 ": %" PRIu64 " packets for %d writes",
+			      seed, st.packets_written, WRITES);
+		ck_assert_uint_le(st.pool_sectors_held, st.pool_sectors); /* the memory stays bounded */
+		ck_assert_int_eq(pkt_cache_destroy(c), 0);
+		fixture_check_medium(&f);
+		fixture_close(&f);
+	}
+}
+END_TEST
+
+/* The pool full of dirty sectors, each slot's packet only partly written: a read or write of a
+ * packet the cache does not hold needs pool sectors and a slot, and writing any dirty packet back
+ * needs its missing sectors read, which must not need pool sectors (else nothing could ever
+ * drain).  Rounds of four sectors into each of the sixteen slots' packets (64 = the pool), then a
+ * read and a write elsewhere; every result checked against the model. */
+START_TEST(test_cache_pool_full_of_dirty_still_drains)
+{
+	enum { PS = 16, PACKETS = 64 };
+	uint8_t buf[4 * 2048], back[3 * 2048];
+
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		struct fixture f;
+		uint64_t rs = seed * 7907u;
+		fixture_open(&f, PS * PACKETS, PS, seed + 60);
+		struct pkt_cache_config cfg = {.cache_bytes = 4 * PS * 2048,
+					       .dirty_high_pct = 100,
+					       .dirty_low_pct = 90,
+					       .dirty_age_ms = 600000};
+		struct pkt_cache *c = NULL;
+		char err[256];
+		ck_assert_msg(pkt_cache_create(f.dev, &cfg, &c, err, sizeof(err)) == 0, "%s", err);
+		struct pkt_cache_stats st;
+		pkt_cache_get_stats(c, &st);
+		ck_assert_uint_eq(st.pool_sectors, 4 * PS);
+		ck_assert_uint_eq(st.capacity_packets, 16);
+		for (int round = 0; round < 8; round++) {
+			uint64_t base = rng_below(&rs, PACKETS);
+			for (uint64_t k = 0; k < 16; k++) {
+				uint64_t pkt = (base + k * 3) % PACKETS, lba = pkt * PS + rng_below(&rs, PS - 4);
+				for (size_t i = 0; i < sizeof(buf); i++)
+					buf[i] = (uint8_t)rng_next(&rs);
+				ck_assert_int_eq(pkt_cache_write(c, buf, sizeof(buf), lba * 2048), 0);
+				memcpy(f.model + lba * 2048, buf, sizeof(buf));
+			}
+			uint64_t at = rng_below(&rs, PS * PACKETS - 3) * 2048 + rng_below(&rs, 2048);
+			ck_assert_int_eq(pkt_cache_read(c, back, sizeof(back) - 2048, at), 0);
+			ck_assert_msg(memcmp(back, f.model + at, sizeof(back) - 2048) == 0,
+				      "seed %" PRIu64 ": read wrong", seed);
+			ck_assert_int_eq(pkt_cache_write(c, buf, 3000, at), 0);
+			memcpy(f.model + at, buf, 3000);
+			pkt_cache_get_stats(c, &st);
+			ck_assert_uint_le(st.pool_sectors_held, st.pool_sectors);
+		}
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+		pkt_cache_get_stats(c, &st);
+		ck_assert_msg(st.gather_read_sectors > 0 && st.pool_waits + st.slot_waits + st.congestion_waits > 0,
+			      "seed %" PRIu64 ": no pressure (gathered %" PRIu64 ")", seed, st.gather_read_sectors);
+		ck_assert_uint_eq(st.pool_sectors_dirty, 0);
+		ck_assert_int_eq(pkt_cache_destroy(c), 0);
+		fixture_check_medium(&f);
+		fixture_close(&f);
+	}
+}
+END_TEST
+
 /* A backend over the image that records where each write command went, in order. */
 struct recorder {
 	struct pkt_blockdev dev;
@@ -841,6 +942,48 @@ START_TEST(test_cache_rescue_moves_only_the_bad_packet)
 }
 END_TEST
 
+/* A failed write keeps the packet whole in the cache, even when that takes the memory of clean
+ * data: a medium whose write failed may not read back what it held, and the rescue must write
+ * the whole packet elsewhere.  One packet of memory: a sector of packet 3 dirty, 15 sectors of
+ * packet 0 clean (the pool full); the write of packet 3 fails, then the medium refuses every read. */
+START_TEST(test_cache_failed_write_keeps_packet_whole)
+{
+	struct fixture f;
+	struct faulty fd;
+	uint8_t one[2048], back[16 * 2048];
+
+	fixture_open(&f, 16 * 16, 16, 15);
+	faulty_init(&fd, f.dev);
+	struct pkt_cache *c = cache_new(&fd.dev, 16 * 2048, 600000);
+	memset(one, 0x6B, sizeof(one));
+	ck_assert_int_eq(pkt_cache_write(c, one, sizeof(one), 2048 * (3 * 16 + 9)), 0);
+	memcpy(f.model + 2048 * (3 * 16 + 9), one, sizeof(one));
+	ck_assert_int_eq(pkt_cache_read(c, back, 15 * 2048, 0), 0);
+	ck_assert_mem_eq(back, f.model, 15 * 2048);
+	struct pkt_cache_stats st;
+	pkt_cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.pool_sectors_held, 16); /* the pool is full */
+	set_bad(&fd, 3 * 16 + 2);
+	ck_assert_int_eq(pkt_cache_flush(c), -EIO);
+	__atomic_store_n(&fd.fail_reads, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pkt_cache_read(c, back, sizeof(back), 2048 * 3 * 16), 0); /* all of it held */
+	ck_assert_mem_eq(back, f.model + 2048 * 3 * 16, sizeof(back));
+	struct relocations r = {.spare = 12 * 16};
+	ck_assert_int_eq(pkt_cache_rescue_failed(c, relocate_to_spare, &r), 0);
+	ck_assert_int_eq(r.calls, 1);
+	__atomic_store_n(&fd.fail_reads, 0, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	memcpy(f.model + 2048 * 12 * 16, f.model + 2048 * 3 * 16, 16 * 2048); /* the packet, moved whole */
+	int fdimg = open(f.path, O_RDONLY);
+	ck_assert_int_ge(fdimg, 0);
+	ck_assert_int_eq(pread(fdimg, f.model + 2048 * 3 * 16, 16 * 2048, 2048 * 3 * 16), 16 * 2048);
+	close(fdimg); /* its old place: never written */
+	fixture_check_medium(&f);
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	fixture_close(&f);
+}
+END_TEST
+
 /* Defect management moves a packet only for a medium error: a disc taken out of the drive
  * (-ENOMEDIUM) or another failure of the drive is no defect, and spares burnt on it would map the
  * data to places never written. */
@@ -1153,30 +1296,44 @@ START_TEST(test_cache_flusher_leaves_worn_packets)
 END_TEST
 
 /* Media life: where the flusher needs the memory, a worn packet is written in place as before: the
- * dirty high watermark reached with only worn packets to write (75 %), and no clean slot left for a
- * new packet (100 %: every slot dirty); nothing waits for a barrier that may never come. */
+ * dirty high watermark reached with only worn packets to write (75 %: ten whole packets through four
+ * packets of memory), and no clean slot left for a new packet (100 %: twenty one-sector packets
+ * through the sixteen slots a cache of four packets' memory has); nothing waits for a barrier that
+ * may never come. */
 START_TEST(test_cache_flusher_writes_worn_under_pressure)
 {
-	static const unsigned high_pcts[] = {75, 100};
+	static const struct {
+		unsigned high_pct, packets, sectors; /* packets written, sectors of each */
+		uint64_t held;			     /* dirty packets at most: what fits */
+	} cases[] = {{75, 10, 16, 4}, {100, 20, 1, 16}};
 
-	for (size_t k = 0; k < sizeof(high_pcts) / sizeof(high_pcts[0]); k++) {
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		struct fixture f;
-		fixture_open(&f, 16 * 16, 16, 23 + k);
+		fixture_open(&f, 16 * 32, 16, 23 + k);
 		struct pkt_cache_config cfg = {
-			.cache_bytes = 4 * 16 * 2048, .dirty_high_pct = high_pcts[k], .dirty_age_ms = 600000};
+			.cache_bytes = 4 * 16 * 2048, .dirty_high_pct = cases[k].high_pct, .dirty_age_ms = 600000};
 		struct pkt_cache *c = NULL;
 		char err[256];
 		ck_assert_msg(pkt_cache_create(f.dev, &cfg, &c, err, sizeof(err)) == 0, "%s", err);
-		struct pkt_packet_wear past[10];
-		for (unsigned p = 0; p < 10; p++)
+		struct pkt_cache_stats st;
+		pkt_cache_get_stats(c, &st);
+		ck_assert_uint_eq(st.capacity_packets, 16);
+		struct pkt_packet_wear past[20];
+		for (unsigned p = 0; p < 20; p++)
 			past[p] = (struct pkt_packet_wear){.packet = p, .writes = 8};
-		pkt_cache_set_wear_limit(c, 8, past, 10);
-		for (unsigned p = 0; p < 10; p++) /* ten worn packets through four slots */
-			write_packet_once(c, &f, p, (uint8_t)(0x30 + p));
-		struct pkt_cache_stats st = wait_packets_written(c, 6);
-		ck_assert_msg(st.packets_written >= 6, "high %u%%: %" PRIu64 " packets written", high_pcts[k],
+		pkt_cache_set_wear_limit(c, 8, past, 20);
+		uint8_t buf[16 * 2048];
+		for (unsigned p = 0; p < cases[k].packets; p++) { /* every one worn */
+			size_t len = (size_t)cases[k].sectors * 2048, off = (size_t)p * 16 * 2048;
+			memset(buf, 0x30 + (int)p, len);
+			ck_assert_int_eq(pkt_cache_write(c, buf, len, off), 0);
+			memcpy(f.model + off, buf, len);
+		}
+		uint64_t least = cases[k].packets - cases[k].held;
+		st = wait_packets_written(c, least);
+		ck_assert_msg(st.packets_written >= least, "high %u%%: %" PRIu64 " packets written", cases[k].high_pct,
 			      st.packets_written);
-		ck_assert_uint_le(st.dirty_packets, 4);
+		ck_assert_uint_le(st.dirty_packets, cases[k].held);
 		ck_assert_uint_eq(st.worn_moved_packets, 0);
 		ck_assert_uint_eq(st.write_errors, 0);
 		ck_assert_int_eq(pkt_cache_destroy(c), 0);
@@ -1201,6 +1358,8 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_sub_sector_write_reads_old_data);
 	tcase_add_test(t, test_cache_sequential_no_amplification);
 	tcase_add_test(t, test_cache_random_in_cache_writes_each_packet_once);
+	tcase_add_test(t, test_cache_random_sectors_fewer_packets);
+	tcase_add_test(t, test_cache_pool_full_of_dirty_still_drains);
 	tcase_add_test(t, test_cache_flush_elevator_order);
 	tcase_add_test(t, test_cache_writeback_keeps_pages_stable);
 	tcase_add_test(t, test_cache_age_writes_back);
@@ -1208,6 +1367,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_read_hits_and_misses);
 	tcase_add_test(t, test_cache_write_error_keeps_data);
 	tcase_add_test(t, test_cache_rescue_moves_only_the_bad_packet);
+	tcase_add_test(t, test_cache_failed_write_keeps_packet_whole);
 	tcase_add_test(t, test_cache_rescue_only_for_medium_errors);
 	tcase_add_test(t, test_cache_moves_worn_packets);
 	tcase_add_test(t, test_cache_flusher_leaves_worn_packets);

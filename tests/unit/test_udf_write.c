@@ -1744,6 +1744,174 @@ START_TEST(new_entries_at_unmount_do_not_fold)
 }
 END_TEST
 
+/* check_chain, or (the chain folded back to give its blocks on a full disc) the medium's entry at
+ * its first block with no hops. */
+static void check_chain_if_any(struct udf_fs *fs, const struct mem *m, uint64_t ino, const char *when)
+{
+	struct node *n;
+	uint32_t l = (uint32_t)(ino - INO_BASE), last;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	if (n->nchain) {
+		check_chain(fs, m, ino, when);
+		return;
+	}
+	ck_assert_uint_eq(n->fe_lbn, l);
+	ck_assert_msg(img_hops(fs, m->dur, l, &last) == 0, "%s: entry %u has no chain, the medium's has hops", when, l);
+}
+
+/* What the reserve test keeps of an entry that moves, to see whether a commit moved it. */
+struct entry_place {
+	uint32_t fe_lbn, nchain;
+};
+
+static struct entry_place entry_place(struct udf_fs *fs, uint64_t ino)
+{
+	struct node *n;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	return (struct entry_place){n->fe_lbn, n->nchain};
+}
+
+/* The writer's reserve (the blocks the next commit needs to rewrite the directories) against moves,
+ * on a disc kept full: /d rewritten by every commit (a name removed, one renamed, one created), /log
+ * appended each commit, their entries, the root's and /fill's moving; before each commit /fill
+ * grows until only the reserve and 0-5 blocks (the seed's choice) are left free.  When no more
+ * than the two blocks of a pair are free beyond the reserve, no entry may move (the move would take
+ * what the directories' rewrite needs); the unlinks and renames that the reserve is for succeed,
+ * and so does every commit; after each commit a mount of the durable medium lists /d's names and reads /log
+ * exactly.  At the end /fill takes the disc to ENOSPC and an unlink, then a rename still commit,
+ * and the check finds nothing. */
+START_TEST(reserve_holds_with_moves)
+{
+	enum { COMMITS = 45, MAXN = 200, PIECE = 300, LOGMAX = COMMITS * PIECE, CHUNK = 64 * BS };
+	static char names[MAXN][64], got[MAXN][64];
+	static uint8_t logm[LOGMAX], back[LOGMAX + 1], chunk[CHUNK];
+	for (uint64_t seed = 1; seed <= 2; seed++) {
+		struct mem m;
+		struct stat st;
+		uint64_t d, lg, fl, ino, rng = seed * 31337 + 5, fill_size = 0;
+		int nn = 0, made = 0, tight = 0, moved = 0;
+		size_t loglen = 0;
+		char what[80];
+
+		fprintf(stderr, "reserve_holds_with_moves: seed %llu\n", (unsigned long long)seed);
+		fill(chunk, CHUNK, seed);
+		mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, seed);
+		struct udf_fs *fs = mount_mem(&m);
+		uint64_t root = fs->root_ino;
+		ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+		ck_assert_int_eq(udf_create(fs, root, "log", S_IFREG | 0644, 0, 0, NULL, &lg, &st), 0);
+		ck_assert_int_eq(udf_create(fs, root, "fill", S_IFREG | 0644, 0, 0, NULL, &fl, &st), 0);
+		for (; nn < 40; nn++, made++) {
+			snprintf(names[nn], 64, "a-name-that-fills-directory-blocks-%d", made);
+			ck_assert_int_eq(udf_create(fs, d, names[nn], S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		}
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(udf_sync(fs), 0); /* /fill's entry moves from its second commit on */
+		for (int k = 0; k < COMMITS; k++) {
+			snprintf(what, sizeof(what), "seed %llu commit %d", (unsigned long long)seed, k);
+			int i = (int)(rnd(&rng) % (uint64_t)nn), rc;
+			ck_assert_msg(udf_unlink(fs, d, names[i]) == 0, "%s: unlink %s", what, names[i]);
+			memcpy(names[i], names[--nn], 64);
+			i = (int)(rnd(&rng) % (uint64_t)nn);
+			char renamed[64];
+			snprintf(renamed, sizeof(renamed), "a-name-that-fills-directory-blocks-%d", made++);
+			rc = udf_rename(fs, d, names[i], d, renamed, 0);
+			ck_assert_msg(rc == 0, "%s: rename %s: %d", what, names[i], rc);
+			memcpy(names[i], renamed, 64);
+			snprintf(names[nn], 64, "a-name-that-fills-directory-blocks-%d", made++);
+			rc = udf_create(fs, d, names[nn], S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+			ck_assert_msg(rc == 0, "%s: create: %d", what, rc);
+			nn++;
+			fill(logm + loglen, PIECE, rnd(&rng));
+			ck_assert_int_eq(udf_write(fs, lg, loglen, PIECE, logm + loglen), PIECE);
+			loglen += PIECE;
+			/* /fill gives back 12 blocks (free after the commit) and takes what is free but
+			 * the reserve and `spare` blocks */
+			if (fill_size >= 12 * BS) {
+				fill_size -= 12 * BS;
+				struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = fill_size};
+				ck_assert_int_eq(udf_setattr(fs, fl, &sa, &st), 0);
+			}
+			uint64_t spare = rnd(&rng) % 6;
+			while (fs->w->free_blocks > fs->w->reserve + spare) {
+				uint64_t want = fs->w->free_blocks - fs->w->reserve - spare;
+				size_t len = want * BS < CHUNK ? want * BS : CHUNK;
+				ssize_t w = udf_write(fs, fl, fill_size, len, chunk);
+				ck_assert_msg(w > 0, "%s: /fill: %zd", what, w);
+				fill_size += (uint64_t)w;
+			}
+			uint64_t inos[4] = {root, d, lg, fl};
+			struct entry_place before[4];
+			for (int j = 0; j < 4; j++)
+				before[j] = entry_place(fs, inos[j]);
+			uint64_t free_before = fs->w->free_blocks, reserve = fs->w->reserve;
+			ck_assert_msg(free_before >= reserve, "%s: %llu blocks free, %llu reserved", what,
+				      (unsigned long long)free_before, (unsigned long long)reserve);
+			ck_assert_msg(udf_sync(fs) == 0, "%s: the commit failed", what);
+			bool any = false;
+			for (int j = 0; j < 4; j++) {
+				struct entry_place now = entry_place(fs, inos[j]);
+				any |= now.fe_lbn != before[j].fe_lbn || now.nchain != before[j].nchain;
+			}
+			if (free_before <= reserve + 2) {
+				tight++;
+				ck_assert_msg(!any, "%s: an entry moved with %llu blocks free and %llu reserved", what,
+					      (unsigned long long)free_before, (unsigned long long)reserve);
+			}
+			moved += any;
+			for (int j = 0; j < 4; j++)
+				check_chain_if_any(fs, &m, inos[j], what);
+			/* one mount of what the medium has for sure (the process killed now) */
+			struct mem c = durable_copy(&m);
+			struct udf_fs *dfs = mount_mem(&c);
+			struct list_ctx lc = {got, 0};
+			ck_assert_int_eq(udf_readdir(dfs, lookup_ino(dfs, dfs->root_ino, "d", NULL), 0, list_fill, &lc),
+					 0);
+			ck_assert_msg(lc.n == nn, "%s: the medium's /d has %d names, want %d", what, lc.n, nn);
+			qsort(got, (size_t)lc.n, 64, cmp_name);
+			for (int a = 0; a < nn; a++)
+				ck_assert_msg(bsearch(names[a], got, (size_t)lc.n, 64, cmp_name) != NULL,
+					      "%s: %s is not on the medium", what, names[a]);
+			ssize_t lgot =
+				udf_read(dfs, lookup_ino(dfs, dfs->root_ino, "log", NULL), 0, sizeof(back), back);
+			ck_assert_msg(lgot == (ssize_t)loglen && memcmp(back, logm, loglen) == 0,
+				      "%s: the medium's /log differs (%zd bytes, want %zu)", what, lgot, loglen);
+			udf_unmount(dfs);
+			mem_free(&c);
+		}
+		fprintf(stderr, "reserve_holds_with_moves: seed %llu: %d tight commits, %d with moves\n",
+			(unsigned long long)seed, tight, moved);
+		ck_assert_msg(tight >= COMMITS / 4 && moved >= COMMITS / 4,
+			      "seed %llu: %d tight commits, %d with moves: the test misses its case",
+			      (unsigned long long)seed, tight, moved);
+		/* the disc full to the last block: names can still go (the directory rewritten where
+		 * it is, the only way left), and after that commit (their entries free) one be renamed */
+		ssize_t w;
+		while ((w = udf_write(fs, fl, fill_size, CHUNK, chunk)) > 0)
+			fill_size += (uint64_t)w;
+		ck_assert_int_eq(w, -ENOSPC);
+		ck_assert_int_eq(udf_unlink(fs, d, names[--nn]), 0);
+		ck_assert_int_eq(udf_unlink(fs, d, names[--nn]), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(udf_rename(fs, d, names[0], d, "renamed-when-full", 0), 0);
+		snprintf(names[0], 64, "renamed-when-full");
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(names_on_medium(&m, "d", got, MAXN), nn);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		fs = mount_mem(&m);
+		for (int a = 0; a < nn; a++)
+			ck_assert_msg(lookup_ino(fs, d, names[a], NULL) != 0, "seed %llu: %s is missing",
+				      (unsigned long long)seed, names[a]);
+		udf_unmount(fs);
+		fsck_clean(&m, "reserve with moves");
+		mem_free(&m);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_write");
@@ -1774,6 +1942,7 @@ int main(void)
 	tcase_add_test(tc, new_entries_at_unmount_do_not_fold);
 	tcase_add_test(tc, power_cut_moves);
 	tcase_add_test(tc, full_disc_with_moves);
+	tcase_add_test(tc, reserve_holds_with_moves);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -247,6 +247,20 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 	return -ENOSPC;
 }
 
+void udf_alloc_undo(struct udf_fs *fs, unsigned flags, uint32_t lbn, uint32_t n)
+{
+	struct udf_w *w = space_of(fs->w, flags);
+
+	if (fs->w->vat)
+		return; /* handed out in order: the VAT's allocator takes nothing back */
+	for (uint64_t b = lbn; b < (uint64_t)lbn + n && b < w->nbits; b++)
+		if (!udf_bm_is_free(w, b)) {
+			bm_mark(w, fs->bs, b, true);
+			w->free_blocks++;
+		}
+	udf_update_sf(fs);
+}
+
 static int free_later_in(struct udf_fs *fs, struct udf_w *w, uint32_t lbn, uint32_t n)
 {
 	if (n == 0 || fs->w->vat)

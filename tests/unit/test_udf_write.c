@@ -1744,6 +1744,20 @@ START_TEST(new_entries_at_unmount_do_not_fold)
 }
 END_TEST
 
+/* The blocks a directory's contents hold on the medium now (up to max): a commit must not write them again while the reserve holds (a reader follows them until the
+ * commit's switch). */
+static uint32_t dir_blocks(struct udf_fs *fs, uint64_t ino, uint32_t *out, uint32_t max)
+{
+	struct node *n;
+	uint32_t k = 0;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	for (uint32_t i = 0; i < n->next; i++)
+		for (uint32_t b = 0; n->ext[i].type == 0 && b < blocks_of(fs, n->ext[i].len) && k < max; b++)
+			out[k++] = n->ext[i].lbn + b;
+	return k;
+}
+
 /* check_chain, or (the chain folded back to give its blocks on a full disc) the medium's entry at
  * its first block with no hops. */
 static void check_chain_if_any(struct udf_fs *fs, const struct mem *m, uint64_t ino, const char *when)
@@ -1779,7 +1793,8 @@ static struct entry_place entry_place(struct udf_fs *fs, uint64_t ino)
  * grows until only the reserve and 0-5 blocks (the seed's choice) are left free.  When no more
  * than the two blocks of a pair are free beyond the reserve, no entry may move (the move would take
  * what the directories' rewrite needs); the unlinks and renames that the reserve is for succeed,
- * and so does every commit; after each commit a mount of the durable medium lists /d's names and reads /log
+ * and so does every commit, which writes no directory block the medium named before it (with the
+ * free blocks in short runs, the directories go into several, not in place); after each commit a mount of the durable medium lists /d's names and reads /log
  * exactly.  At the end /fill takes the disc to ENOSPC and an unlink, then a rename still commit,
  * and the check finds nothing. */
 START_TEST(reserve_holds_with_moves)
@@ -1846,6 +1861,9 @@ START_TEST(reserve_holds_with_moves)
 			struct entry_place before[4];
 			for (int j = 0; j < 4; j++)
 				before[j] = entry_place(fs, inos[j]);
+			uint32_t dblk[2][64], ndblk[2] = {dir_blocks(fs, root, dblk[0], 64), dir_blocks(fs, d, dblk[1], 64)};
+			uint8_t *saved = malloc(m.size);
+			memcpy(saved, m.dur, m.size);
 			uint64_t free_before = fs->w->free_blocks, reserve = fs->w->reserve;
 			ck_assert_msg(free_before >= reserve, "%s: %llu blocks free, %llu reserved", what,
 				      (unsigned long long)free_before, (unsigned long long)reserve);
@@ -1861,6 +1879,13 @@ START_TEST(reserve_holds_with_moves)
 					      (unsigned long long)free_before, (unsigned long long)reserve);
 			}
 			moved += any;
+			for (int j = 0; j < 2; j++)
+				for (uint32_t b = 0; b < ndblk[j]; b++)
+					ck_assert_msg(memcmp(img_block(fs, saved, dblk[j][b]),
+							     img_block(fs, m.dur, dblk[j][b]), BS) == 0,
+						      "%s: block %u of %s was rewritten in place", what, dblk[j][b],
+						      j ? "/d" : "/");
+			free(saved);
 			for (int j = 0; j < 4; j++)
 				check_chain_if_any(fs, &m, inos[j], what);
 			/* one mount of what the medium has for sure (the process killed now) */

@@ -165,6 +165,8 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 /* A run of exactly nb free blocks anywhere (of the space flags choose), or -ENOSPC. */
 int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lbn);
 int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n);
+/* Blocks just allocated (with flags) that nothing was written to or names: free again at once. */
+void udf_alloc_undo(struct udf_fs *fs, unsigned flags, uint32_t lbn, uint32_t n);
 /* udf_free_later of blocks of partition map part (the metadata partition's or the physical one's). */
 int udf_free_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n);
 void udf_free_extents(struct udf_fs *fs, const struct node *n);

@@ -133,20 +133,40 @@ void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n)
 	take_run(fs, fs->w, b, n);
 }
 
+void udf_space_take(struct udf_fs *fs, struct udf_w *bw, uint64_t b, uint32_t n)
+{
+	take_run(fs, bw, b, n);
+}
+
+/* The first run of nb free blocks in [from, to) (it may end past to), or UINT64_MAX. */
+static uint64_t find_run(const struct udf_w *bw, uint32_t nb, uint64_t from, uint64_t to)
+{
+	for (uint64_t c = udf_bm_find(bw, from, to); c != UINT64_MAX; c = udf_bm_find(bw, c + 1, to)) {
+		uint32_t r = udf_bm_run(bw, c, nb);
+		if (r == nb)
+			return c;
+		c += r;
+	}
+	return UINT64_MAX;
+}
+
 int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lbn)
 {
 	struct udf_w *bw = space_of(fs->w, flags);
+	uint32_t *goal = flags & ALLOC_META ? &bw->meta_goal : &bw->data_goal;
+	/* from the cursor round, as udf_alloc_blocks: a search from block 0 would hand the same low
+	 * run (freed again by the next commit) to a directory rewritten by every commit, and wear
+	 * its packet (a small metadata partition's first packets took a write every 7 commits) */
+	uint64_t from = *goal < bw->nbits ? *goal : 0, c = find_run(bw, nb, from, bw->nbits);
 
-	for (uint64_t c = udf_bm_find(bw, 0, bw->nbits); c != UINT64_MAX; c = udf_bm_find(bw, c + 1, bw->nbits)) {
-		uint32_t r = udf_bm_run(bw, c, nb);
-		if (r == nb) {
-			take_run(fs, bw, c, nb);
-			*lbn = (uint32_t)c;
-			return 0;
-		}
-		c += r;
-	}
-	return -ENOSPC;
+	if (c == UINT64_MAX && from)
+		c = find_run(bw, nb, 0, from);
+	if (c == UINT64_MAX)
+		return -ENOSPC;
+	take_run(fs, bw, c, nb);
+	*goal = (uint32_t)(c + nb);
+	*lbn = (uint32_t)c;
+	return 0;
 }
 
 /*
@@ -247,6 +267,20 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 	return -ENOSPC;
 }
 
+void udf_alloc_undo(struct udf_fs *fs, unsigned flags, uint32_t lbn, uint32_t n)
+{
+	struct udf_w *w = space_of(fs->w, flags);
+
+	if (fs->w->vat)
+		return; /* handed out in order: the VAT's allocator takes nothing back */
+	for (uint64_t b = lbn; b < (uint64_t)lbn + n && b < w->nbits; b++)
+		if (!udf_bm_is_free(w, b)) {
+			bm_mark(w, fs->bs, b, true);
+			w->free_blocks++;
+		}
+	udf_update_sf(fs);
+}
+
 static int free_later_in(struct udf_fs *fs, struct udf_w *w, uint32_t lbn, uint32_t n)
 {
 	if (n == 0 || fs->w->vat)
@@ -328,12 +362,14 @@ void udf_update_sf(struct udf_fs *fs)
 		return;
 	}
 	struct udf_w *w = fs->w;
-	uint64_t f = w->free_blocks + w->pend_blocks + w->chain_blocks, keep = reserve_space(w) == w ? w->reserve : 0;
+	/* the chains of entries that move are in the space their entries are (udf_move.c) */
+	uint64_t f = w->free_blocks + w->pend_blocks + (w->meta ? 0 : w->chain_blocks);
+	uint64_t keep = reserve_space(w) == w ? w->reserve : 0;
 
 	fs->sf.free_blocks = f > keep ? f - keep : 0;
 	if (w->meta) {
 		struct udf_w *m = udf_meta_space(w);
-		uint64_t mf = m->free_blocks + m->pend_blocks;
+		uint64_t mf = m->free_blocks + m->pend_blocks + w->chain_blocks;
 		fs->sf.free_entries = mf > w->reserve ? mf - w->reserve : 0;
 	}
 }

@@ -25,11 +25,12 @@ static uint32_t run_len(const uint32_t *lbns, uint32_t n)
 }
 
 /* Write-once media with link blocks after every write unit (a CD-R in a drive), and a full
- * rewritable disc whose free blocks are in short runs: a directory longer than the first run
- * (lbn/got, already taken) goes into several runs, each its own allocation descriptor; every FID
- * is tagged with the block it starts in. */
+ * rewritable disc (or metadata partition) whose free blocks are in short runs: a directory longer
+ * than the first run (lbn/got, already taken) goes into several runs, each its own allocation
+ * descriptor; every FID is tagged with the block it starts in. */
 static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32_t nb, uint32_t lbn, uint32_t got)
 {
+	uint16_t part = udf_meta_part(fs); /* where ALLOC_META blocks are (write-once media: 0) */
 	uint32_t *lbns = malloc(nb * sizeof(*lbns)), have = 0;
 	uint8_t *data = calloc(nb, fs->bs);
 	int rc = lbns && data ? 0 : -ENOMEM;
@@ -45,7 +46,7 @@ static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32
 	if (rc == 0)
 		rc = udf_dir_build_at(fs, d, data, len, 0, false, lbns);
 	for (uint32_t i = 0, k; rc == 0 && i < nb; i += k)
-		rc = udf_write_run(fs, lbns[i], k = run_len(lbns + i, nb - i), data + (size_t)i * fs->bs);
+		rc = udf_write_in(fs, part, lbns[i], k = run_len(lbns + i, nb - i), data + (size_t)i * fs->bs);
 	bool placed = rc == 0;
 	if (rc == 0) {
 		udf_free_extents(fs, d);
@@ -54,6 +55,8 @@ static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32
 		d->next = 0;
 		for (uint32_t i = 0, k; rc == 0 && i < nb; i += k)
 			rc = udf_ext_set(fs, d, i, k = run_len(lbns + i, nb - i), 0, lbns[i]);
+		for (uint32_t i = 0; rc == 0 && fs->w->meta && i < d->next; i++)
+			d->ext[i].part = part;
 	}
 	if (rc == 0) {
 		d->size = len;
@@ -62,10 +65,66 @@ static int dir_commit_runs(struct udf_fs *fs, struct node *d, size_t len, uint32
 	}
 	if (rc && !placed && !fs->w->vat && lbns)
 		for (uint32_t i = 0; i < have; i++)
-			udf_free_in(fs, 0, lbns[i], 1); /* nothing names them */
+			udf_free_in(fs, part, lbns[i], 1); /* nothing names them */
 	free(lbns);
 	free(data);
 	return rc; /* a failure fails the commit: nothing of it is reachable without its VAT */
+}
+
+/* Whether directory d's recorded blocks (one run or several, of one partition) hold nb blocks. */
+static bool fits_in_place(const struct udf_fs *fs, const struct node *d, uint32_t nb)
+{
+	uint64_t have = 0;
+
+	for (uint32_t i = 0; i < d->next; i++) {
+		if (d->ext[i].type != 0 || d->ext[i].part != d->ext[0].part)
+			return false;
+		have += blocks_of(fs, d->ext[i].len);
+	}
+	return d->next > 0 && have >= nb;
+}
+
+/* The disc (or metadata partition) is full, the reserve fell short: a directory that shrank or kept
+ * its size is rewritten where it is, in its first nb blocks (fits_in_place), the rest freed.  Not
+ * atomic across its packets, but the only way left to record the deletions that free space. */
+static int dir_commit_in_place(struct udf_fs *fs, struct node *d, size_t len, uint32_t nb)
+{
+	uint16_t part = d->ext[0].part;
+	uint32_t *lbns = malloc(nb * sizeof(*lbns)), have = 0;
+	uint8_t *data = calloc(nb, fs->bs);
+	int rc = lbns && data ? 0 : -ENOMEM;
+
+	for (uint32_t i = 0; rc == 0 && i < d->next; i++)
+		for (uint32_t b = 0; b < blocks_of(fs, d->ext[i].len); b++) {
+			if (have < nb)
+				lbns[have++] = d->ext[i].lbn + b;
+		}
+	if (rc == 0)
+		rc = udf_dir_build_at(fs, d, data, len, 0, false, lbns);
+	for (uint32_t i = 0, k; rc == 0 && i < nb; i += k)
+		rc = udf_write_in(fs, part, lbns[i], k = run_len(lbns + i, nb - i), data + (size_t)i * fs->bs);
+	if (rc == 0) {
+		/* what is past the first nb blocks is free after the commit */
+		for (uint32_t i = 0, k = 0; i < d->next; i++)
+			for (uint32_t b = 0; b < blocks_of(fs, d->ext[i].len); b++)
+				if (k++ >= nb)
+					udf_free_in(fs, part, d->ext[i].lbn + b, 1);
+		free(d->inline_data);
+		d->inline_data = NULL;
+		d->next = 0;
+		for (uint32_t i = 0, k; rc == 0 && i < nb; i += k)
+			rc = udf_ext_set(fs, d, i, k = run_len(lbns + i, nb - i), 0, lbns[i]);
+		for (uint32_t i = 0; rc == 0 && i < d->next; i++)
+			d->ext[i].part = part;
+	}
+	if (rc == 0) {
+		d->size = len;
+		d->st.st_size = (off_t)len;
+		udf_recount_blocks(fs, d);
+	}
+	free(lbns);
+	free(data);
+	return rc;
 }
 
 /* Rewrites a directory's contents: embedded when it fits, else into newly allocated blocks. */
@@ -97,8 +156,8 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 	}
 	uint32_t nb = blocks_of(fs, len), lbn, got;
 	/* one contiguous run keeps the FID tag locations simple and the directory in one read */
-	bool in_place = false;
 	uint16_t part = udf_meta_part(fs);
+	const struct udf_w *space = fs->w->meta ? udf_meta_space(fs->w) : fs->w;
 	rc = udf_alloc_blocks(fs, UINT64_MAX, nb, ALLOC_META, &lbn, &got);
 	if (rc == 0 && got < nb && fs->w->vat)
 		return dir_commit_runs(fs, d, len, nb, lbn, got); /* link blocks after the unit: more runs */
@@ -106,26 +165,20 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 		/* look for a run of the full length elsewhere */
 		uint32_t first = lbn, first_got = got;
 		rc = udf_alloc_exact(fs, nb, ALLOC_META, &lbn);
-		bool grew = !(d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb);
-		if (rc == -ENOSPC && grew && !fs->w->meta)
-			return dir_commit_runs(fs, d, len, nb, first, first_got); /* a full disc: in several runs */
-		udf_free_in(fs, part, first, first_got);
+		/* a full disc: in several runs while the free blocks (in short runs) hold it, rather
+		 * than in place below, which a power cut can leave torn */
+		if (rc == -ENOSPC && (space->free_blocks >= nb - first_got || !fits_in_place(fs, d, nb)))
+			return dir_commit_runs(fs, d, len, nb, first, first_got);
+		/* nothing names the first run: the directories after this one may need it now */
+		udf_alloc_undo(fs, ALLOC_META, first, first_got);
 	}
-	if (rc == -ENOSPC && !fs->w->vat && d->next == 1 && d->ext[0].type == 0 && blocks_of(fs, d->ext[0].len) >= nb) {
-		/* The disc is full (the reserve fell short): a directory that shrank or kept its size is
-		 * rewritten where it is.  Not atomic across its packets, but the only way left to record
-		 * the deletions that free space. */
-		lbn = d->ext[0].lbn;
-		part = d->ext[0].part;
-		in_place = true;
-		rc = 0;
-	}
+	if (rc == -ENOSPC && !fs->w->vat && fits_in_place(fs, d, nb))
+		return dir_commit_in_place(fs, d, len, nb);
 	if (rc)
 		return rc;
 	data = calloc(nb, fs->bs);
 	if (!data) {
-		if (!in_place)
-			udf_free_in(fs, part, lbn, nb);
+		udf_free_in(fs, part, lbn, nb);
 		return -ENOMEM;
 	}
 	rc = udf_dir_build(fs, d, data, len, lbn, false);
@@ -133,16 +186,10 @@ int udf_dir_commit(struct udf_fs *fs, struct node *d)
 		rc = udf_write_in(fs, part, lbn, nb, data);
 	free(data);
 	if (rc) {
-		if (!in_place)
-			udf_free_in(fs, part, lbn, nb);
+		udf_free_in(fs, part, lbn, nb);
 		return rc;
 	}
-	if (in_place) {
-		uint32_t had = blocks_of(fs, d->ext[0].len);
-		udf_free_in(fs, part, lbn + nb, had - nb);
-	} else {
-		udf_free_extents(fs, d);
-	}
+	udf_free_extents(fs, d);
 	free(d->inline_data);
 	d->inline_data = NULL;
 	d->next = 0;

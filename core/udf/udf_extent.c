@@ -245,7 +245,8 @@ static int unembed(struct udf_fs *fs, struct node *n)
  * which the next commits' copies would write again. */
 static unsigned copy_flags(const struct udf_fs *fs)
 {
-	return fs->w->vat ? 0 : ALLOC_META;
+	/* on a volume with a metadata partition ALLOC_META is that partition: data stays out of it */
+	return fs->w->vat || fs->w->meta ? 0 : ALLOC_META;
 }
 
 /* File block fb (recorded, at lbn in part, already on the medium) gets a new home holding its old
@@ -283,15 +284,18 @@ static bool on_medium(struct udf_fs *fs, uint16_t part, uint32_t lbn)
  * synced, a file overwritten and synced) would still rewrite its changed data blocks in place at
  * every commit.  Its blocks on the medium are copied instead, as on write-once media, while the
  * allocation descriptors fit in the entry (beyond, in place: the extents would grow without bound)
- * and while space allows (near full, in place as before). */
+ * and while space allows (near full, in place as before).  With a metadata partition the copies
+ * are the partition's, where the reserve is not (it is kept in the metadata partition). */
 static bool cow_rewrites(struct udf_fs *fs, const struct node *n, uint32_t b0, uint32_t b1)
 {
 	const struct udf_w *w = fs->w;
+	uint64_t keep = w->meta ? 0 : w->reserve;
 
-	/* one copy splits an extent in three: two more descriptors (short ones on these layouts) */
-	return !w->vat && !w->meta && n->file_type == 5 && n->nchain > 0 && udf_ino_part(n->ino) == 0 &&
-	       (uint64_t)n->next + 3 <= udf_inline_cap(fs, n) / SAD_SIZE &&
-	       w->free_blocks > w->reserve + (uint64_t)(b1 - b0) + 4;
+	/* one copy splits an extent in three: two more descriptors (long ones from a metadata
+	 * partition's entries, else short) */
+	uint32_t ad = w->meta ? LAD_SIZE : SAD_SIZE;
+	return !w->vat && n->file_type == 5 && n->nchain > 0 && udf_ino_part(n->ino) == udf_meta_part(fs) &&
+	       (uint64_t)n->next + 3 <= udf_inline_cap(fs, n) / ad && w->free_blocks > keep + (uint64_t)(b1 - b0) + 4;
 }
 
 /* The recorded blocks of [b0, b1] that are on the medium already are not written again: those the

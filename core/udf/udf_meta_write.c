@@ -12,7 +12,10 @@
  * check (udf_check.c) rebuilds both bitmaps from the tree as read through the metadata file, which
  * the commit order keeps a whole state whenever the mirror may not be; then the mirror's blocks in
  * use that differ get the metadata file's (udf_meta_resync).
- * The metadata file does not grow: when it is full, a new file entry gets ENOSPC.  Under fs->lock.
+ * Entries that move (udf_move.c) take their chains' blocks from the metadata bitmap and write them
+ * through here like every other block of it.
+ * The metadata file does not grow: when it is full, a new file entry gets ENOSPC (and entries stop
+ * moving).  Under fs->lock.
  */
 #define _GNU_SOURCE
 #include "udf_check.h"

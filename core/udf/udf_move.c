@@ -22,8 +22,12 @@
  * Directories move when a commit rewrites their contents (their entry is what every commit in a
  * busy directory rewrites), regular files when a commit after the one that created them rewrites
  * their entry (a log appended and synced, a file overwritten and synced; their changed data blocks
- * are copied, udf_extent.c cow_rewrites), on the plain and sparable layouts: write-once media move
- * entries through the VAT, and the metadata partition's entries are left (not done).  Under fs->lock.
+ * are copied, udf_extent.c cow_rewrites), on the plain and sparable layouts and in a metadata
+ * partition (UDF 2.50+): there the chain's blocks are the metadata partition's, taken from and given
+ * back to its bitmap, and written through udf_write_in like every block of it, so the mirror gets
+ * each after the next barrier (udf_meta_write.c), before the switch that makes it reachable; when
+ * the metadata partition has no room (its file does not grow) the entry is rewritten in place.
+ * Write-once media move entries through the VAT.  Under fs->lock.
  */
 #define _GNU_SOURCE
 #include "udf_desc.h"
@@ -33,8 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The indirect entry at block `at`, naming block `to` (UINT32_MAX: a terminal one). */
-static void put_ie(struct udf_fs *fs, uint8_t *b, uint32_t at, uint32_t to)
+/* The indirect entry at block `at` of partition map part, naming block `to` there (UINT32_MAX: a
+ * terminal one). */
+static void put_ie(struct udf_fs *fs, uint8_t *b, uint16_t part, uint32_t at, uint32_t to)
 {
 	memset(b, 0, fs->bs);
 	put_le16(b + ICB_STRATEGY_TYPE, 4096);
@@ -45,23 +50,39 @@ static void put_ie(struct udf_fs *fs, uint8_t *b, uint32_t at, uint32_t to)
 		put_le32(b + IE_INDIRECT_ICB + AD_LEN, fs->bs);
 		put_le32(b + IE_INDIRECT_ICB + LAD_LBN, to);
 	}
-	put_le16(b + IE_INDIRECT_ICB + LAD_PART, 0);
+	put_le16(b + IE_INDIRECT_ICB + LAD_PART, part);
 	udf_put_vol_tag(fs, b, TAG_IE, at, IE_INDIRECT_ICB + LAD_SIZE - TAG_SIZE);
 	udf_tag_finish(b, fs->bs);
 }
 
-static int write_ie(struct udf_fs *fs, uint32_t at, uint32_t to)
+static int write_ie(struct udf_fs *fs, const struct node *n, uint32_t at, uint32_t to)
 {
 	uint8_t *b = fs->w->buf;
+	uint16_t part = udf_ino_part(n->ino);
 
-	put_ie(fs, b, at, to);
-	return udf_write_in(fs, 0, at, 1, b);
+	put_ie(fs, b, part, at, to);
+	return udf_write_in(fs, part, at, 1, b);
 }
 
-/* The layouts whose entries move: one partition, rewritable (no VAT, no metadata partition). */
+/* The layouts whose entries move: rewritable (no VAT), the entries where the writer puts new ones
+ * (the partition, or the metadata partition). */
 static bool layout_moves(const struct udf_fs *fs, const struct node *n)
 {
-	return !fs->w->vat && !fs->w->meta && udf_ino_part(n->ino) == 0;
+	return !fs->w->vat && udf_ino_part(n->ino) == udf_meta_part(fs);
+}
+
+/* The allocator's state of the space n's entry and chain are in. */
+static struct udf_w *space_of(struct udf_fs *fs, const struct node *n)
+{
+	struct udf_w *w = fs->w;
+
+	return w->meta && udf_ino_part(n->ino) == udf_meta_part(fs) ? udf_meta_space(w) : w;
+}
+
+/* After the next commit, count blocks from lbn of n's space are free. */
+static void free_later(struct udf_fs *fs, const struct node *n, uint32_t lbn, uint32_t count)
+{
+	udf_free_in(fs, udf_ino_part(n->ino), lbn, count);
 }
 
 static uint32_t icb_lbn(const struct node *n)
@@ -105,18 +126,18 @@ bool udf_move_strat4096(const struct node *n)
  * converts), with the blocks for it taken.  Never fails: without room it is rewritten in place. */
 void udf_move_plan(struct udf_fs *fs, struct node *n)
 {
-	struct udf_w *w = fs->w;
-
 	n->mv_kind = MV_NONE;
 	if (n->is_new || n->dead || n->ro_node || !n->hdr || !entry_rewritten(n) || !layout_moves(fs, n))
 		return;
-	if (w->free_blocks <= w->reserve + 2 + udf_aeds_needed(fs, n))
+	/* the reserve and continuation blocks are kept where entries are (ALLOC_META) */
+	struct udf_w *w = fs->w, *sw = space_of(fs, n);
+	if (sw->free_blocks <= w->reserve + 2 + udf_aeds_needed(fs, n))
 		return; /* what the commit needs to rewrite the directories and n's extents comes first */
 	if (n->nchain == 0) {
 		uint32_t l = icb_lbn(n);
-		if (n->fe_lbn != l || l + 1 >= w->nbits || !udf_bm_is_free(w, l + 1))
+		if (n->fe_lbn != l || l + 1 >= sw->nbits || !udf_bm_is_free(sw, l + 1))
 			return;
-		udf_take_run(fs, l + 1, 1);
+		udf_space_take(fs, sw, l + 1, 1);
 		n->mv_kind = MV_CONVERT;
 		return;
 	}
@@ -124,7 +145,7 @@ void udf_move_plan(struct udf_fs *fs, struct node *n)
 	if (udf_alloc_blocks(fs, UINT64_MAX, 2, ALLOC_META, &lbn, &got) != 0)
 		return;
 	if (got < 2) {
-		udf_free_later(fs, lbn, got);
+		free_later(fs, n, lbn, got);
 		if (udf_alloc_exact(fs, 2, ALLOC_META, &lbn) != 0)
 			return;
 	}
@@ -136,16 +157,17 @@ void udf_move_plan(struct udf_fs *fs, struct node *n)
 /* A new directory's or regular file's entry at L gets L+1 too when it is free: strategy 4096 from the start. */
 void udf_move_reserve_new(struct udf_fs *fs, struct node *n)
 {
-	struct udf_w *w = fs->w;
 	uint32_t l = icb_lbn(n);
 
-	if (!moves_kind(n) || !layout_moves(fs, n) || n->fe_lbn != l || l + 1 >= w->nbits ||
-	    !udf_bm_is_free(w, l + 1) || w->free_blocks <= w->reserve + 1)
+	if (!moves_kind(n) || !layout_moves(fs, n))
+		return;
+	struct udf_w *sw = space_of(fs, n);
+	if (n->fe_lbn != l || l + 1 >= sw->nbits || !udf_bm_is_free(sw, l + 1) || sw->free_blocks <= fs->w->reserve + 1)
 		return;
 	n->chain = malloc(4 * sizeof(*n->chain));
 	if (!n->chain)
 		return;
-	udf_take_run(fs, l + 1, 1);
+	udf_space_take(fs, sw, l + 1, 1);
 	n->chain[0] = l;
 	n->nchain = 1;
 	n->chain_cap = 4;
@@ -161,15 +183,15 @@ int udf_move_write_new(struct udf_fs *fs, struct node *n)
 	if (n->is_new) {
 		rc = udf_write_fe(fs, n);
 		if (rc == 0 && n->nchain)
-			rc = write_ie(fs, n->chain[0] + 1, UINT32_MAX);
+			rc = write_ie(fs, n, n->chain[0] + 1, UINT32_MAX);
 		return rc;
 	}
 	if (n->mv_kind == MV_MOVE) {
 		rc = udf_write_fe(fs, n);
 		if (rc == 0)
-			rc = write_ie(fs, n->mv_to + 1, UINT32_MAX);
+			rc = write_ie(fs, n, n->mv_to + 1, UINT32_MAX);
 	} else if (n->mv_kind == MV_CONVERT) {
-		rc = write_ie(fs, icb_lbn(n) + 1, UINT32_MAX);
+		rc = write_ie(fs, n, icb_lbn(n) + 1, UINT32_MAX);
 	}
 	return rc;
 }
@@ -185,26 +207,26 @@ int udf_move_switch(struct udf_fs *fs, struct node *n)
 	if (n->mv_kind != MV_MOVE)
 		return udf_write_fe(fs, n);
 	uint32_t after = udf_move_compacts(n) ? n->chain[0] : n->chain[n->nchain - 1];
-	return write_ie(fs, after + 1, n->mv_to);
+	return write_ie(fs, n, after + 1, n->mv_to);
 }
 
-static void free_pairs(struct udf_fs *fs, const uint32_t *lbns, uint32_t count)
+static void free_pairs(struct udf_fs *fs, const struct node *n, const uint32_t *lbns, uint32_t count)
 {
 	for (uint32_t i = 0; i < count; i++)
-		udf_free_later(fs, lbns[i], 2);
+		free_later(fs, n, lbns[i], 2);
 }
 
-/* Blocks nothing on the medium reaches any more (after a barrier): allocatable now. */
-static void free_now(struct udf_fs *fs, uint32_t lbn, uint32_t count)
+/* Blocks of n's space nothing on the medium reaches any more (after a barrier): allocatable now. */
+static void free_now(struct udf_fs *fs, const struct node *n, uint32_t lbn, uint32_t count)
 {
-	struct udf_w *w = fs->w;
+	struct udf_w *w = space_of(fs, n);
 
 	for (uint64_t b = lbn; b < (uint64_t)lbn + count && b < w->nbits; b++)
 		if (!udf_bm_is_free(w, b)) {
-			udf_bm_mark(fs, b, true);
+			udf_space_mark(fs, w, b, true);
 			w->free_blocks++;
 		}
-	w->bm_stale = true;
+	w->bm_stale = fs->w->bm_stale = true; /* udf_write_bitmap writes both bitmaps */
 }
 
 /* Before the last commit (unmount): new entries give back the L+1 they reserved (nothing on the
@@ -216,7 +238,7 @@ void udf_move_unreserve_new(struct udf_fs *fs)
 		if (!n->is_new || n->nchain != 1 || n->chain[0] != icb_lbn(n))
 			continue;
 		uint32_t before = udf_move_chain_extra(n);
-		free_now(fs, n->chain[0] + 1, 1);
+		free_now(fs, n, n->chain[0] + 1, 1);
 		n->nchain = 0;
 		chain_changed(fs, n, before);
 	}
@@ -251,9 +273,9 @@ void udf_move_finish(struct udf_fs *fs, struct node *n, bool ok)
 	if (!ok || n->dead) {
 		/* a dead node's chain went with it (udf_move_free_entry); only what this move took */
 		if (kind == MV_MOVE)
-			udf_free_later(fs, n->mv_to, 2);
+			free_later(fs, n, n->mv_to, 2);
 		else
-			udf_free_later(fs, l + 1, 1);
+			free_later(fs, n, l + 1, 1);
 		if (!ok && !n->dead)
 			n->fe_lbn = n->nchain ? n->chain[n->nchain - 1] : l;
 		return;
@@ -270,7 +292,7 @@ void udf_move_finish(struct udf_fs *fs, struct node *n, bool ok)
 	if (udf_move_compacts(n)) {
 		/* the commit is on the medium: nothing reaches the pairs between any more */
 		for (uint32_t k = 1; k < n->nchain; k++)
-			free_now(fs, n->chain[k], 2);
+			free_now(fs, n, n->chain[k], 2);
 		n->nchain = 1;
 	}
 	if (chain_push(n, n->mv_to) != 0) {
@@ -289,8 +311,8 @@ void udf_move_free_entry(struct udf_fs *fs, struct node *n)
 		return;
 	}
 	uint32_t before = udf_move_chain_extra(n);
-	udf_free_later(fs, n->chain[0], 2);
-	free_pairs(fs, n->chain + 1, n->nchain - 1);
+	free_later(fs, n, n->chain[0], 2);
+	free_pairs(fs, n, n->chain + 1, n->nchain - 1);
 	n->nchain = 0;
 	chain_changed(fs, n, before);
 }
@@ -343,9 +365,9 @@ int udf_move_fold_back(struct udf_fs *fs)
 				continue;
 			}
 			uint32_t before = udf_move_chain_extra(n);
-			free_now(fs, n->chain[0] + 1, 1);
+			free_now(fs, n, n->chain[0] + 1, 1);
 			for (uint32_t k = 1; k < n->nchain; k++)
-				free_now(fs, n->chain[k], 2);
+				free_now(fs, n, n->chain[k], 2);
 			n->nchain = 0;
 			chain_changed(fs, n, before);
 		}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Entries that move (core/udf/udf_move.c, ICB strategy 4096 chains): Debian's kernel (one kudf boot)
-# lists exactly the tree pktfuse wrote, at three states of each layout (plain, sparable):
+# lists exactly the tree pktfuse wrote, at three states of each layout (plain, sparable, and UDF 2.50
+# with a metadata partition, where the chains are the metadata partition's blocks; the kernel reads
+# 2.50 read-only, and udfinfo and udfclient read its unmounted state too):
 #   chain  — a directory's entry several hops down its chain (fsync'd files, the image as a killed
 #            daemon would leave it), and regular files' too: /log appended and fsync'd, /db (8 KiB)
 #            overwritten and fsync'd, /tiny (data embedded in its entry) overwritten and fsync'd;
@@ -29,13 +31,37 @@ keep() {
 	whats+=("$3")
 }
 
+# udfclient_reads IMG WHAT: udfclient (an independent UDF implementation) extracts /log and /db with
+# the bytes pktfuse's files view reads
+udfclient_reads() {
+	local img=$1 what=$2 vol w f
+	command -v udfclient > /dev/null || { note "$what: udfclient not installed: skipped"; return; }
+	w=$(mktemp -d "$T/uc.XXXXXX")
+	mkdir "$w/ours" "$w/theirs"
+	"$PKTFUSE" "$img" "$T/ro" -o ro 2> "$T/err" || { problem "$what: pktfuse cannot mount it: $(cat "$T/err")"; return; }
+	_mounts+=("$T/ro")
+	cp "$T/ro/log" "$T/ro/db" "$w/ours/"
+	"$PKTFUSE" umount "$T/ro" || problem "$what: pktfuse umount"
+	vol=$(printf 'ls\nquit\n' | udfclient -b 2048 "$img" 2> /dev/null | awk '/^d/ && $5 != "." && $5 != ".." {print $5; exit}')
+	[ -n "$vol" ] || { problem "$what: udfclient shows no volume"; return; }
+	printf 'lcd %s\ncd /%s\nget log\nget db\nquit\n' "$w/theirs" "$vol" | timeout 300 udfclient -b 2048 "$img" > "$w/log" 2>&1 ||
+		problem "$what: udfclient failed: $(tail -3 "$w/log")"
+	for f in log db; do
+		cmp -s "$w/ours/$f" "$w/theirs/$f" || problem "$what: udfclient reads another /$f"
+	done
+	note "$what: udfclient reads /log and /db as pktfuse does"
+}
+
 mkdir -p "$T/mnt"
 images=() whats=()
-for layout in hd cdrw; do
+for layout in hd cdrw hd250; do
 	img=$T/$layout.img
+	media=${layout%250}
+	rev=()
+	[ "$layout" = hd250 ] && rev=(--revision 2.50)
 	truncate -s 64M "$img"
-	"$PKTFUSE" format "$img" --media "$layout" --uid 0 --gid 0 > /dev/null || fail "$layout: format failed"
-	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$layout")"
+	"$PKTFUSE" format "$img" --media "$media" "${rev[@]}" --uid 0 --gid 0 > /dev/null || fail "$layout: format failed"
+	start_pktfuse "$img" "$T/mnt" -o "$(packet_opt "$media")"
 	mkdir "$T/mnt/d" "$T/mnt/d/sub"
 	fsyncs "$T/mnt/d" 0 6
 	fsyncs "$T/mnt" 0 3
@@ -75,7 +101,14 @@ for layout in hd cdrw; do
 			problem "$layout: after unmount $dir has $(hops "$img" "$dir") hops, strategy $(strategy "$img" "$dir")"
 	done
 	keep "$img" "$T/$layout-unmounted.img" "$layout, unmounted"
-	"$PKTFUSE" check "$img" > "$T/check" 2>&1 || problem "$layout: pktfuse check after unmount: $(cat "$T/check")"
+	if [ "$layout" = hd250 ]; then
+		# pktfuse check does not check a metadata partition yet: udfinfo and udfclient read it
+		out=$(udfinfo "$img" 2>&1) || problem "$layout: udfinfo rejects the image: $(echo "$out" | tail -3)"
+		grep -qx 'integrity=closed' <<< "$out" || problem "$layout: udfinfo: $(grep integrity <<< "$out")"
+		udfclient_reads "$img" "$layout, unmounted"
+	else
+		"$PKTFUSE" check "$img" > "$T/check" 2>&1 || problem "$layout: pktfuse check after unmount: $(cat "$T/check")"
+	fi
 	note "$layout: states written: /d $hchain hops (files:$hfiles), then /d $hcomp and /log $hlog after compaction, then none"
 done
 

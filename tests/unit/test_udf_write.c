@@ -1154,6 +1154,33 @@ static const uint8_t *img_block(const struct udf_fs *fs, const uint8_t *img, uin
 	return img + (fs->parts[0].start + lbn) * (uint64_t)BS;
 }
 
+/* The revisions the tests of entries that move run on (a loop test's _i): UDF 2.01, and 2.50 with
+ * its metadata partition (file entries and directories there, in the metadata file). */
+static unsigned move_rev(int i)
+{
+	return i ? 0x0250 : 0x0201;
+}
+
+/* The block of file entries (and directories) at lbn on img: of the metadata partition, through the
+ * metadata file's extents (it does not grow: the writer's in memory are the medium's), else of
+ * partition 0. */
+static const uint8_t *img_entry(const struct udf_fs *fs, const uint8_t *img, uint32_t lbn)
+{
+	uint32_t plbn = lbn;
+
+	if (fs->w && fs->w->meta) {
+		uint16_t mp = udf_meta_part(fs);
+		ck_assert_int_eq(udf_meta_file_block(fs, fs->parts[mp].meta, fs->parts[mp].phys, lbn, &plbn), 0);
+	}
+	return img_block(fs, img, plbn);
+}
+
+/* The allocator's state of the space file entries are in. */
+static struct udf_w *entry_space(struct udf_fs *fs)
+{
+	return fs->w->meta ? udf_meta_space(fs->w) : fs->w;
+}
+
 /* Follows the ICB at l on img as a reader does (strategy 4096, indirect entries after each entry):
  * the hops taken; *last: the entry reached. */
 static uint32_t img_hops(const struct udf_fs *fs, const uint8_t *img, uint32_t l, uint32_t *last)
@@ -1161,12 +1188,12 @@ static uint32_t img_hops(const struct udf_fs *fs, const uint8_t *img, uint32_t l
 	uint32_t hops = 0;
 
 	for (;;) {
-		const uint8_t *b = img_block(fs, img, l);
+		const uint8_t *b = img_entry(fs, img, l);
 		int tag = udf_tag_check(b, BS, l);
 		ck_assert_msg(tag == TAG_FE || tag == TAG_EFE, "block %u: tag %d, not a file entry", l, tag);
 		if (le16(b + ICB_STRATEGY_TYPE) != 4096)
 			break;
-		const uint8_t *ie = img_block(fs, img, l + 1);
+		const uint8_t *ie = img_entry(fs, img, l + 1);
 		ck_assert_msg(udf_tag_check(ie, BS, l + 1) == TAG_IE, "block %u: no indirect entry after 4096", l + 1);
 		if ((le32(ie + IE_INDIRECT_ICB + AD_LEN) & AD_LEN_MASK) == 0)
 			break;
@@ -1202,7 +1229,7 @@ static struct node *check_chain(struct udf_fs *fs, const struct mem *m, uint64_t
 		      when, hops, last, n->nchain - 1, n->fe_lbn);
 	for (uint32_t i = 0; i < n->nchain; i++)
 		for (uint32_t b = n->chain[i]; b < n->chain[i] + 2; b++)
-			ck_assert_msg(!udf_bm_is_free(fs->w, b) && !pending_free(fs->w, b),
+			ck_assert_msg(!udf_bm_is_free(entry_space(fs), b) && !pending_free(entry_space(fs), b),
 				      "%s: block %u of the chain is free", when, b);
 	return n;
 }
@@ -1291,11 +1318,25 @@ static void fsck_clean(struct mem *m, const char *when)
 		      (unsigned long long)r.problems);
 }
 
+/* pktfuse check finds nothing; it does not check a metadata partition yet: there the mirror holds
+ * exactly the metadata file, and a mount verifies both with the metadata bitmap (mount_mem asserts
+ * the volume writable: udf_meta_attach's checks). */
+static void fsck_clean_rev(struct mem *m, unsigned rev, const char *when)
+{
+	if (rev >= 0x0250) {
+		check_mirror_of(m, BS, when, 0, true); /* after a power cut, free blocks may differ */
+		udf_unmount(mount_mem(m));
+		return;
+	}
+	fsck_clean(m, when);
+}
+
 /* A full disc with a directory whose entry moves: the chains fold back to give their blocks (statfs
  * counted them free), and the last commit still rewrites the directory — a move never takes the
  * blocks kept for that. */
 START_TEST(full_disc_with_moves)
 {
+	const unsigned rev = move_rev(_i);
 	struct mem m;
 	struct stat st;
 	uint64_t ino, d;
@@ -1303,7 +1344,7 @@ START_TEST(full_disc_with_moves)
 	char name[32];
 
 	fill(chunk, 1 << 20, 9);
-	mem_init(&m, 8, UDF_MEDIA_HD, 0x0201, 7);
+	mem_init(&m, 8, UDF_MEDIA_HD, rev, 7);
 	struct udf_fs *fs = mount_mem(&m);
 	uint64_t root = udf_root_ino(fs);
 	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
@@ -1337,7 +1378,7 @@ START_TEST(full_disc_with_moves)
 		ck_assert_msg(lookup_ino(fs, d, name, NULL) != 0, "%s is missing", name);
 	}
 	udf_unmount(fs);
-	fsck_clean(&m, "full disc with moves");
+	fsck_clean_rev(&m, rev, "full disc with moves");
 	free(chunk);
 	mem_free(&m);
 }
@@ -1428,12 +1469,13 @@ static void check_cut_names(struct udf_fs *fs, uint64_t dir, char prefix, int st
  * another commit and a clean unmount, and the check then finds nothing. */
 START_TEST(power_cut_moves)
 {
+	const unsigned rev = move_rev(_i);
 	const int commits = 36;
 	struct mem m;
 	int done;
 	long setup, total;
 
-	mem_init(&m, 16, UDF_MEDIA_CDRW, 0x0201, 1);
+	mem_init(&m, 16, UDF_MEDIA_CDRW, rev, 1);
 	move_run(&m, commits, &done, &setup);
 	total = m.calls;
 	mem_free(&m);
@@ -1442,7 +1484,7 @@ START_TEST(power_cut_moves)
 	for (long cut = setup + 1; cut <= total; cut++) {
 		char what[64];
 		snprintf(what, sizeof(what), "cut at call %ld", cut);
-		mem_init(&m, 16, UDF_MEDIA_CDRW, 0x0201, (uint64_t)cut);
+		mem_init(&m, 16, UDF_MEDIA_CDRW, rev, (uint64_t)cut);
 		m.crash_at = cut;
 		move_run(&m, commits, &done, &setup);
 		ck_assert(m.crashed);
@@ -1470,7 +1512,7 @@ START_TEST(power_cut_moves)
 		check_cut_names(fs, d, 'f', 1, done, what);
 		check_cut_log(fs, done, what);
 		udf_unmount(fs);
-		fsck_clean(&m, what);
+		fsck_clean_rev(&m, rev, what);
 		mem_free(&m);
 	}
 }
@@ -1483,6 +1525,7 @@ END_TEST
  * finds nothing). */
 START_TEST(entries_move)
 {
+	const unsigned rev = move_rev(_i);
 	for (uint64_t seed = 1; seed <= 3; seed++) {
 		struct mem m;
 		uint64_t rng = seed * 7919 + 1;
@@ -1491,7 +1534,7 @@ START_TEST(entries_move)
 		uint32_t compactions = 0, max_hops = 0;
 
 		memset(&mn, 0, sizeof(mn));
-		mem_init(&m, 24, UDF_MEDIA_CDRW, 0x0201, seed);
+		mem_init(&m, 24, UDF_MEDIA_CDRW, rev, seed);
 		struct udf_fs *fs = mount_mem(&m);
 		uint64_t root = fs->root_ino, d, ino;
 		struct stat st;
@@ -1529,10 +1572,11 @@ START_TEST(entries_move)
 					compactions++;
 					for (uint32_t i = 1; i < nprev[j]; i++)
 						if (prev[j][i] != c->fe_lbn)
-							ck_assert_msg(udf_bm_is_free(fs->w, prev[j][i]) &&
-									      udf_bm_is_free(fs->w, prev[j][i] + 1),
-								      "%s: pair %u of the compacted chain is not free",
-								      what, prev[j][i]);
+							ck_assert_msg(
+								udf_bm_is_free(entry_space(fs), prev[j][i]) &&
+									udf_bm_is_free(entry_space(fs), prev[j][i] + 1),
+								"%s: pair %u of the compacted chain is not free", what,
+								prev[j][i]);
 				}
 				if (c->nchain - 1 > max_hops)
 					max_hops = c->nchain - 1;
@@ -1556,17 +1600,17 @@ START_TEST(entries_move)
 			uint32_t last, l = (uint32_t)(inos[j] - INO_BASE);
 			fs = mount_mem(&m);
 			ck_assert_uint_eq(img_hops(fs, m.dur, l, &last), 0);
-			ck_assert_uint_eq(le16(img_block(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
+			ck_assert_uint_eq(le16(img_entry(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
 			for (uint32_t i = 0; i < nprev[j]; i++)
 				for (uint32_t b = prev[j][i]; b < prev[j][i] + 2; b++)
-					ck_assert_msg(b == l || udf_bm_is_free(fs->w, b), "%s: block %u still used",
-						      what, b);
+					ck_assert_msg(b == l || udf_bm_is_free(entry_space(fs), b),
+						      "%s: block %u still used", what, b);
 			udf_statfs(fs, &after);
 			udf_unmount(fs);
 		}
 		ck_assert_uint_eq(after.free_blocks, before.free_blocks);
 		check_names(&m, &mn, what);
-		fsck_clean(&m, what);
+		fsck_clean_rev(&m, rev, what);
 		mem_free(&m);
 	}
 }
@@ -1607,6 +1651,7 @@ static uint32_t file_lbn(struct udf_fs *fs, uint64_t ino, uint32_t fb)
  * compaction frees the middle pairs; at unmount the chains fold back and the check finds nothing. */
 START_TEST(file_entries_move)
 {
+	const unsigned rev = move_rev(_i);
 	enum { LOG, DB, TINY, NFILES, DB_SIZE = 8192, LOG_MAX = 40000 };
 	static const char *const names[NFILES] = {"log", "db", "tiny"};
 	static uint8_t model[NFILES][LOG_MAX], back[LOG_MAX];
@@ -1619,7 +1664,7 @@ START_TEST(file_entries_move)
 		char what[80];
 
 		fprintf(stderr, "file_entries_move: seed %llu\n", (unsigned long long)seed);
-		mem_init(&m, 24, UDF_MEDIA_CDRW, 0x0201, seed);
+		mem_init(&m, 24, UDF_MEDIA_CDRW, rev, seed);
 		struct udf_fs *fs = mount_mem(&m);
 		for (int f = 0; f < NFILES; f++) {
 			ck_assert_int_eq(
@@ -1664,10 +1709,11 @@ START_TEST(file_entries_move)
 					compactions++;
 					for (uint32_t i = 1; i < nprev[f]; i++)
 						if (prev[f][i] != c->fe_lbn)
-							ck_assert_msg(udf_bm_is_free(fs->w, prev[f][i]) &&
-									      udf_bm_is_free(fs->w, prev[f][i] + 1),
-								      "%s: pair %u of %s's compacted chain is not free",
-								      what, prev[f][i], names[f]);
+							ck_assert_msg(
+								udf_bm_is_free(entry_space(fs), prev[f][i]) &&
+									udf_bm_is_free(entry_space(fs), prev[f][i] + 1),
+								"%s: pair %u of %s's compacted chain is not free", what,
+								prev[f][i], names[f]);
 				}
 				if (c->nchain - 1 > max_hops)
 					max_hops = c->nchain - 1;
@@ -1698,17 +1744,17 @@ START_TEST(file_entries_move)
 		for (int f = 0; f < NFILES; f++) {
 			uint32_t last, l = (uint32_t)(ino[f] - INO_BASE);
 			ck_assert_uint_eq(img_hops(fs, m.dur, l, &last), 0);
-			ck_assert_uint_eq(le16(img_block(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
+			ck_assert_uint_eq(le16(img_entry(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
 			for (uint32_t i = 0; i < nprev[f]; i++)
 				for (uint32_t b = prev[f][i]; b < prev[f][i] + 2; b++)
-					ck_assert_msg(b == l || udf_bm_is_free(fs->w, b), "%s: block %u still used",
-						      what, b);
+					ck_assert_msg(b == l || udf_bm_is_free(entry_space(fs), b),
+						      "%s: block %u still used", what, b);
 			ck_assert_int_eq(udf_read(fs, ino[f], 0, sizeof(back), back), (ssize_t)len[f]);
 			ck_assert_msg(memcmp(back, model[f], len[f]) == 0, "%s: %s differs", what, names[f]);
 		}
 		ck_assert_uint_eq(lookup_ino(fs, fs->root_ino, "db-link", NULL), ino[DB]);
 		udf_unmount(fs);
-		fsck_clean(&m, what);
+		fsck_clean_rev(&m, rev, what);
 		mem_free(&m);
 	}
 }
@@ -1719,11 +1765,12 @@ END_TEST
  * otherwise write each new entry a second time: a copy of many files, then unmount). */
 START_TEST(new_entries_at_unmount_do_not_fold)
 {
+	const unsigned rev = move_rev(_i);
 	struct mem m;
 	struct stat st;
 	uint64_t ino[2];
 
-	mem_init(&m, 8, UDF_MEDIA_CDRW, 0x0201, 3);
+	mem_init(&m, 8, UDF_MEDIA_CDRW, rev, 3);
 	struct udf_fs *fs = mount_mem(&m);
 	ck_assert_int_eq(udf_create(fs, fs->root_ino, "file", S_IFREG | 0644, 0, 0, NULL, &ino[0], &st), 0);
 	ck_assert_int_eq(udf_write(fs, ino[0], 0, 5, "hello"), 5);
@@ -1733,13 +1780,13 @@ START_TEST(new_entries_at_unmount_do_not_fold)
 	fs = mount_mem(&m);
 	for (int i = 0; i < 2; i++) {
 		uint32_t l = (uint32_t)(ino[i] - INO_BASE);
-		ck_assert_uint_eq(le16(img_block(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
-		ck_assert_msg(le16(img_block(fs, m.dur, l + 1)) != TAG_IE,
+		ck_assert_uint_eq(le16(img_entry(fs, m.dur, l) + ICB_STRATEGY_TYPE), 4);
+		ck_assert_msg(le16(img_entry(fs, m.dur, l + 1)) != TAG_IE,
 			      "entry %d: an indirect entry was written after it (then folded back)", i);
 	}
 	ck_assert_int_eq(udf_read(fs, ino[0], 0, 5, (uint8_t[5]){0}), 5);
 	udf_unmount(fs);
-	fsck_clean(&m, "new entries at unmount");
+	fsck_clean_rev(&m, rev, "new entries at unmount");
 	mem_free(&m);
 }
 END_TEST
@@ -1823,6 +1870,227 @@ START_TEST(lvid_open_keeps_other_writers_out)
 		udf_unmount(fs);
 		if (guard_layouts[r].rev < 0x0250) /* pktfuse check does not check metadata partitions yet */
 			fsck_clean(&m, what);
+		mem_free(&m);
+	}
+}
+END_TEST
+
+/* The blocks a directory's contents hold on the medium now (up to max; of the space entries are
+ * in): a commit must not write them again while the reserve holds (a reader follows them until the
+ * commit's switch). */
+static uint32_t dir_blocks(struct udf_fs *fs, uint64_t ino, uint32_t *out, uint32_t max)
+{
+	struct node *n;
+	uint32_t k = 0;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	for (uint32_t i = 0; i < n->next; i++)
+		for (uint32_t b = 0; n->ext[i].type == 0 && b < blocks_of(fs, n->ext[i].len) && k < max; b++)
+			out[k++] = n->ext[i].lbn + b;
+	return k;
+}
+
+/* check_chain, or (the chain folded back to give its blocks on a full disc) the medium's entry at
+ * its first block with no hops. */
+static void check_chain_if_any(struct udf_fs *fs, const struct mem *m, uint64_t ino, const char *when)
+{
+	struct node *n;
+	uint32_t l = (uint32_t)(ino - INO_BASE), last;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	if (n->nchain) {
+		check_chain(fs, m, ino, when);
+		return;
+	}
+	ck_assert_uint_eq(n->fe_lbn, l);
+	ck_assert_msg(img_hops(fs, m->dur, l, &last) == 0, "%s: entry %u has no chain, the medium's has hops", when, l);
+}
+
+/* What the reserve test keeps of an entry that moves, to see whether a commit moved it. */
+struct entry_place {
+	uint32_t fe_lbn, nchain;
+};
+
+static struct entry_place entry_place(struct udf_fs *fs, uint64_t ino)
+{
+	struct node *n;
+
+	ck_assert_int_eq(udf_get_node(fs, ino, &n), 0);
+	return (struct entry_place){n->fe_lbn, n->nchain};
+}
+
+/* The writer's reserve (the blocks the next commit needs to rewrite the directories) against moves,
+ * on a disc kept full: /d rewritten by every commit (a name removed, one renamed, one created), /log
+ * appended each commit, their entries, the root's and /fill's moving; before each commit /fill
+ * grows until only the reserve and 0-5 blocks (the seed's choice) are left free.  With a metadata
+ * partition (2.50) the reserve and the entries are there, and names in /e fill it instead.  When no more
+ * than the two blocks of a pair are free beyond the reserve, no entry may move (the move would take
+ * what the directories' rewrite needs); the unlinks and renames that the reserve is for succeed,
+ * and so does every commit, which writes no directory block the medium named before it (with the
+ * free blocks in short runs, the directories go into several, not in place); after each commit a mount of the durable medium lists /d's names and reads /log
+ * exactly.  At the end /fill takes the disc to ENOSPC and an unlink, then a rename still commit,
+ * and the check finds nothing. */
+START_TEST(reserve_holds_with_moves)
+{
+	const unsigned rev = move_rev(_i);
+	enum { COMMITS = 45, MAXN = 200, PIECE = 300, LOGMAX = COMMITS * PIECE, CHUNK = 64 * BS };
+	static char names[MAXN][64], got[MAXN][64];
+	static uint8_t logm[LOGMAX], back[LOGMAX + 1], chunk[CHUNK];
+	for (uint64_t seed = 1; seed <= 2; seed++) {
+		struct mem m;
+		struct stat st;
+		uint64_t d, lg, fl, ino, rng = seed * 31337 + 5, fill_size = 0;
+		int nn = 0, made = 0, tight = 0, moved = 0, emade = 0, egone = 0;
+		size_t loglen = 0;
+		char what[80];
+
+		fprintf(stderr, "reserve_holds_with_moves: seed %llu\n", (unsigned long long)seed);
+		fill(chunk, CHUNK, seed);
+		mem_init(&m, 8, UDF_MEDIA_HD, rev, seed);
+		struct udf_fs *fs = mount_mem(&m);
+		uint64_t root = fs->root_ino;
+		ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+		ck_assert_int_eq(udf_create(fs, root, "log", S_IFREG | 0644, 0, 0, NULL, &lg, &st), 0);
+		/* what fills the space entries are in: /fill's data, or names in /e (a metadata partition) */
+		bool meta = rev >= 0x0250;
+		ck_assert_int_eq(meta ? udf_create(fs, root, "e", S_IFDIR | 0755, 0, 0, NULL, &fl, &st)
+				      : udf_create(fs, root, "fill", S_IFREG | 0644, 0, 0, NULL, &fl, &st),
+				 0);
+		struct udf_w *sw = entry_space(fs);
+		for (; nn < 40; nn++, made++) {
+			snprintf(names[nn], 64, "a-name-that-fills-directory-blocks-%d", made);
+			ck_assert_int_eq(udf_create(fs, d, names[nn], S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		}
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(udf_sync(fs), 0); /* /fill's entry moves from its second commit on */
+		for (int k = 0; k < COMMITS; k++) {
+			snprintf(what, sizeof(what), "seed %llu commit %d", (unsigned long long)seed, k);
+			int i = (int)(rnd(&rng) % (uint64_t)nn), rc;
+			ck_assert_msg(udf_unlink(fs, d, names[i]) == 0, "%s: unlink %s", what, names[i]);
+			memcpy(names[i], names[--nn], 64);
+			i = (int)(rnd(&rng) % (uint64_t)nn);
+			char renamed[64];
+			snprintf(renamed, sizeof(renamed), "a-name-that-fills-directory-blocks-%d", made++);
+			rc = udf_rename(fs, d, names[i], d, renamed, 0);
+			ck_assert_msg(rc == 0, "%s: rename %s: %d", what, names[i], rc);
+			memcpy(names[i], renamed, 64);
+			snprintf(names[nn], 64, "a-name-that-fills-directory-blocks-%d", made++);
+			rc = udf_create(fs, d, names[nn], S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+			ck_assert_msg(rc == 0, "%s: create: %d", what, rc);
+			nn++;
+			fill(logm + loglen, PIECE, rnd(&rng));
+			ck_assert_int_eq(udf_write(fs, lg, loglen, PIECE, logm + loglen), PIECE);
+			loglen += PIECE;
+			/* /fill gives back 12 blocks (/e six names; free after the commit) and takes what
+			 * is free but the reserve and `spare` blocks */
+			uint64_t spare = rnd(&rng) % 6;
+			if (meta) {
+				char en[32];
+				for (int r = 0; r < 6 && egone < emade; r++) {
+					snprintf(en, sizeof(en), "e-%d", egone++);
+					ck_assert_int_eq(udf_unlink(fs, fl, en), 0);
+				}
+				for (rc = 0; sw->free_blocks > fs->w->reserve + spare && rc == 0;) {
+					snprintf(en, sizeof(en), "e-%d", emade);
+					rc = udf_create(fs, fl, en, S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+					ck_assert_msg(rc == 0 || rc == -ENOSPC, "%s: /e: %d", what, rc);
+					emade += rc == 0;
+				}
+			} else {
+				if (fill_size >= 12 * BS) {
+					fill_size -= 12 * BS;
+					struct udf_setattr sa = {.valid = UDF_SET_SIZE, .size = fill_size};
+					ck_assert_int_eq(udf_setattr(fs, fl, &sa, &st), 0);
+				}
+				while (sw->free_blocks > fs->w->reserve + spare) {
+					uint64_t want = sw->free_blocks - fs->w->reserve - spare;
+					size_t len = want * BS < CHUNK ? want * BS : CHUNK;
+					ssize_t w = udf_write(fs, fl, fill_size, len, chunk);
+					ck_assert_msg(w > 0, "%s: /fill: %zd", what, w);
+					fill_size += (uint64_t)w;
+				}
+			}
+			uint64_t inos[4] = {root, d, lg, fl};
+			struct entry_place before[4];
+			for (int j = 0; j < 4; j++)
+				before[j] = entry_place(fs, inos[j]);
+			uint32_t dblk[2][64],
+				ndblk[2] = {dir_blocks(fs, root, dblk[0], 64), dir_blocks(fs, d, dblk[1], 64)};
+			uint8_t *saved = malloc(m.size);
+			memcpy(saved, m.dur, m.size);
+			uint64_t free_before = sw->free_blocks, reserve = fs->w->reserve;
+			ck_assert_msg(udf_sync(fs) == 0, "%s: the commit failed", what);
+			bool any = false;
+			for (int j = 0; j < 4; j++) {
+				struct entry_place now = entry_place(fs, inos[j]);
+				any |= now.fe_lbn != before[j].fe_lbn || now.nchain != before[j].nchain;
+			}
+			if (free_before <= reserve + 2) {
+				tight++;
+				ck_assert_msg(!any, "%s: an entry moved with %llu blocks free and %llu reserved", what,
+					      (unsigned long long)free_before, (unsigned long long)reserve);
+			}
+			moved += any;
+			/* an unlink takes no room: after one the reserve may exceed what is free (then
+			 * the directory is rewritten in place, the only way left) */
+			for (int j = 0; j < 2 && free_before >= reserve; j++)
+				for (uint32_t b = 0; b < ndblk[j]; b++)
+					ck_assert_msg(memcmp(img_entry(fs, saved, dblk[j][b]),
+							     img_entry(fs, m.dur, dblk[j][b]), BS) == 0,
+						      "%s: block %u of %s was rewritten in place", what, dblk[j][b],
+						      j ? "/d" : "/");
+			free(saved);
+			for (int j = 0; j < 4; j++)
+				check_chain_if_any(fs, &m, inos[j], what);
+			/* one mount of what the medium has for sure (the process killed now) */
+			struct mem c = durable_copy(&m);
+			struct udf_fs *dfs = mount_mem(&c);
+			struct list_ctx lc = {got, 0};
+			ck_assert_int_eq(udf_readdir(dfs, lookup_ino(dfs, dfs->root_ino, "d", NULL), 0, list_fill, &lc),
+					 0);
+			ck_assert_msg(lc.n == nn, "%s: the medium's /d has %d names, want %d", what, lc.n, nn);
+			qsort(got, (size_t)lc.n, 64, cmp_name);
+			for (int a = 0; a < nn; a++)
+				ck_assert_msg(bsearch(names[a], got, (size_t)lc.n, 64, cmp_name) != NULL,
+					      "%s: %s is not on the medium", what, names[a]);
+			ssize_t lgot =
+				udf_read(dfs, lookup_ino(dfs, dfs->root_ino, "log", NULL), 0, sizeof(back), back);
+			ck_assert_msg(lgot == (ssize_t)loglen && memcmp(back, logm, loglen) == 0,
+				      "%s: the medium's /log differs (%zd bytes, want %zu)", what, lgot, loglen);
+			udf_unmount(dfs);
+			mem_free(&c);
+		}
+		fprintf(stderr, "reserve_holds_with_moves: seed %llu: %d tight commits, %d with moves\n",
+			(unsigned long long)seed, tight, moved);
+		ck_assert_msg(tight >= COMMITS / 4 && moved >= COMMITS / 4,
+			      "seed %llu: %d tight commits, %d with moves: the test misses its case",
+			      (unsigned long long)seed, tight, moved);
+		/* the disc full to the last block: names can still go (the directory rewritten where
+		 * it is, the only way left), and after that commit (their entries free) one be renamed */
+		ssize_t w;
+		char en[32];
+		do {
+			snprintf(en, sizeof(en), "e-%d", emade++);
+			w = meta ? udf_create(fs, fl, en, S_IFREG | 0644, 0, 0, NULL, &ino, &st)
+				 : udf_write(fs, fl, fill_size, CHUNK, chunk);
+			fill_size += w > 0 ? (uint64_t)w : 0;
+		} while (w >= 0);
+		ck_assert_int_eq(w, -ENOSPC);
+		ck_assert_int_eq(udf_unlink(fs, d, names[--nn]), 0);
+		ck_assert_int_eq(udf_unlink(fs, d, names[--nn]), 0);
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(udf_rename(fs, d, names[0], d, "renamed-when-full", 0), 0);
+		snprintf(names[0], 64, "renamed-when-full");
+		ck_assert_int_eq(udf_sync(fs), 0);
+		ck_assert_int_eq(names_on_medium(&m, "d", got, MAXN), nn);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		fs = mount_mem(&m);
+		for (int a = 0; a < nn; a++)
+			ck_assert_msg(lookup_ino(fs, d, names[a], NULL) != 0, "seed %llu: %s is missing",
+				      (unsigned long long)seed, names[a]);
+		udf_unmount(fs);
+		fsck_clean_rev(&m, rev, "reserve with moves");
 		mem_free(&m);
 	}
 }
@@ -1932,11 +2200,12 @@ int main(void)
 	tcase_add_test(tc, power_cut_meta_250);
 	tcase_add_test(tc, meta_not_verified_not_written);
 	tcase_add_test(tc, meta_partition_full);
-	tcase_add_test(tc, entries_move);
-	tcase_add_test(tc, file_entries_move);
-	tcase_add_test(tc, new_entries_at_unmount_do_not_fold);
-	tcase_add_test(tc, power_cut_moves);
-	tcase_add_test(tc, full_disc_with_moves);
+	tcase_add_loop_test(tc, entries_move, 0, 2);
+	tcase_add_loop_test(tc, file_entries_move, 0, 2);
+	tcase_add_loop_test(tc, new_entries_at_unmount_do_not_fold, 0, 2);
+	tcase_add_loop_test(tc, power_cut_moves, 0, 2);
+	tcase_add_loop_test(tc, full_disc_with_moves, 0, 2);
+	tcase_add_loop_test(tc, reserve_holds_with_moves, 0, 2);
 	tcase_add_test(tc, lvid_open_keeps_other_writers_out);
 	tcase_add_test(tc, lvid_guard_after_a_crash);
 	tcase_add_test(tc, lvid_left_open_by_another_writer);

@@ -96,7 +96,8 @@ struct udf_w {
 	size_t pend_floor; /* entries below belong to the running commit (w->snap): never extended */
 	uint64_t pend_blocks;
 	uint64_t chain_blocks; /* blocks of moving entries' chains besides their newest entries
-				* (udf_move.c): free after unmount, so statfs counts them free */
+				* (udf_move.c; in the metadata partition when there is one): free
+				* after unmount, so statfs counts them free */
 	uint64_t reserve;      /* blocks the next commit will need: only the commit may take them */
 	uint32_t meta_goal, data_goal, pkt;
 	uint32_t pkt_off; /* first partition block that starts a packet of the medium */
@@ -161,12 +162,16 @@ void udf_space_mark(struct udf_fs *fs, struct udf_w *bw, uint64_t b, bool free_)
 uint64_t udf_bm_find(const struct udf_w *w, uint64_t from, uint64_t to);
 uint32_t udf_bm_run(const struct udf_w *w, uint64_t b, uint32_t max);
 void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
+/* udf_take_run in the bitmap of space bw (the partition's, or the metadata partition's) */
+void udf_space_take(struct udf_fs *fs, struct udf_w *bw, uint64_t b, uint32_t n);
 bool udf_fresh_block(const struct udf_w *w, uint64_t b);
 void udf_fresh_reset(struct udf_w *w);
 int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got);
 /* A run of exactly nb free blocks anywhere (of the space flags choose), or -ENOSPC. */
 int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lbn);
 int udf_free_later(struct udf_fs *fs, uint32_t lbn, uint32_t n);
+/* Blocks just allocated (with flags) that nothing was written to or names: free again at once. */
+void udf_alloc_undo(struct udf_fs *fs, unsigned flags, uint32_t lbn, uint32_t n);
 /* udf_free_later of blocks of partition map part (the metadata partition's or the physical one's). */
 int udf_free_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n);
 void udf_free_extents(struct udf_fs *fs, const struct node *n);

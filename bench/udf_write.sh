@@ -77,12 +77,14 @@ echo "   and vs the FUSE floor (bench/fuse_floor: in memory, served as the files
 # interpreter's start-up, ~0.1 s of CPU, was a third of ext2's whole time).  Leaves in $W/fv_cost
 # what load does not change: the daemon's requests and CPU time per file copied.
 copy_to_files_view() {
-	local t0 t1 pid c0 c1 r0 r1
+	local t0 t1 pid c0 c1 r0 r1 g0 g1 s0 s1
 	new_udf "$W/udf.img" 512M
 	"$1" "$W/udf.img" "$W/mnt"
 	pid=$("$1" status --raw "$W/mnt" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
 	pin_daemon "$pid"
 	r0=$(requests "$1")
+	g0=$(raw_stat "$1" gather_read_commands)
+	s0=$(raw_stat "$1" gather_read_sectors)
 	c0=$(cpu_ticks "$pid")
 	t0=$(now)
 	on_copy_cpu cp -r "$W/src" "$W/mnt/copy"
@@ -90,6 +92,8 @@ copy_to_files_view() {
 	t1=$(now)
 	c1=$(cpu_ticks "$pid")
 	r1=$(requests "$1")
+	g1=$(raw_stat "$1" gather_read_commands)
+	s1=$(raw_stat "$1" gather_read_sectors)
 	"$1" umount "$W/mnt"
 	if [ -n "$r1" ]; then
 		awk -v r=$((r1 - r0)) -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$files" \
@@ -97,6 +101,8 @@ copy_to_files_view() {
 	else # a build without the request counts
 		awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$files" 'BEGIN { printf "%.0f µs CPU", c / hz / n * 1e6 }' > "$W/fv_cost"
 	fi
+	# what a drive would seek for: sectors read back to complete packets before writing them
+	printf ', %d gather reads (%d sectors)' $((g1 - g0)) $((s1 - s0)) >> "$W/fv_cost"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 # requests BINARY: every FUSE request the files view on $W/mnt served so far (empty if not counted)
@@ -104,6 +110,8 @@ requests() {
 	"$1" status --raw "$W/mnt" | awk -F': ' '$1 == "fuse_requests" { n = split($2, f, /[ =]/); s = 0
 		for (i = 2; i <= n; i += 2) s += f[i]; print s }'
 }
+# raw_stat BINARY NAME: one counter of `status --raw` of the files view on $W/mnt (0 if not counted)
+raw_stat() { "$1" status --raw "$W/mnt" | awk -F': ' -v k="$2" '$1 == k { n = $2 } END { print n + 0 }'; }
 # cpu_ticks PID: user + system time of a process and its threads, in clock ticks
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # copy_to_floor [OPTIONS] → seconds for the same copy and `sync FILE` into fuse_floor; leaves in

@@ -54,13 +54,14 @@ struct pkt_cache_stats {
 	uint64_t relocated_packets;  /* packets written elsewhere after a write error (defect management) */
 	uint64_t worn_moved_packets; /* packets written elsewhere before they failed: worn (pkt_cache_move_worn) */
 	uint64_t read_errors;
-	uint64_t padded_sectors;   /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
-	uint64_t next_writable;	   /* write-once media, now: the NWA once what the cache handed over is written */
-	uint64_t dirty_packets;	   /* now */
-	uint64_t cached_packets;   /* now: packets of which the cache holds sectors */
-	uint64_t capacity_packets; /* packets of which it can hold sectors at once (slots; on rewritable
+	uint64_t padded_sectors;      /* write-once media: zeros written where nobody wrote (a packet's rest, holes) */
+	uint64_t unused_zero_sectors; /* sectors pkt_cache_fill_unused made zeros instead of gathering them */
+	uint64_t next_writable;	      /* write-once media, now: the NWA once what the cache handed over is written */
+	uint64_t dirty_packets;	      /* now */
+	uint64_t cached_packets;      /* now: packets of which the cache holds sectors */
+	uint64_t capacity_packets;    /* packets of which it can hold sectors at once (slots; on rewritable
 				    * media more than the memory holds whole) */
-	uint64_t cache_bytes;	   /* preallocated: the sectors it holds (pool_sectors * sector size) */
+	uint64_t cache_bytes;	      /* preallocated: the sectors it holds (pool_sectors * sector size) */
 	uint64_t pool_sectors;
 	uint64_t pool_sectors_held;  /* now: sectors of the pool that hold data */
 	uint64_t pool_sectors_dirty; /* now */
@@ -80,6 +81,18 @@ int pkt_cache_destroy(struct pkt_cache *c);
  * whole or fails (-EIO for a medium error, -EROFS, -EINVAL for a range outside the medium). */
 int pkt_cache_read(struct pkt_cache *c, void *buf, size_t len, uint64_t off);
 int pkt_cache_write(struct pkt_cache *c, const void *buf, size_t len, uint64_t off);
+
+/* The caller says that nobody needs the old contents of the whole sectors in [off, off + len) (a
+ * file system: blocks free in its bitmap, referenced by no state that is or may become durable).
+ * Where such a sector's packet is cached and idle and the sector is not valid, it becomes valid and
+ * zeros, not dirty: nothing extra is written, but when the packet is written because it is dirty
+ * anyway, those sectors are zeros instead of being gathered from the medium.  A sector only partly
+ * inside the range, a valid (or dirty) one, and a packet that is not cached or is being loaded are
+ * left alone, and so are the rest once the pool has no free sector (nothing is evicted for zeros); so
+ * call it after writing into the packet.  Never waits for I/O (takes the cache's lock
+ * only); write-once media and read-only caches: nothing.  0, or -EINVAL for a range outside the
+ * medium. */
+int pkt_cache_fill_unused(struct pkt_cache *c, uint64_t off, size_t len);
 
 /* Writes every packet dirtied before the call, then syncs the backend: fsync semantics.  Returns
  * -EIO if any of that data could not be written (it stays cached and dirty; a later flush retries). */

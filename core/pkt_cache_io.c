@@ -270,3 +270,45 @@ int pkt_cache_write(struct pkt_cache *c, const void *buf, size_t len, uint64_t o
 		return -EROFS;
 	return for_each_segment(c, (union user_buf){.in = buf}, len, off, write_segment, &c->st.user_write_bytes);
 }
+
+/* Only metadata changes and a memset of sectors nobody reads: the lock is enough, and no slot is
+ * pinned (an idle slot cannot go away while the lock is held). */
+int pkt_cache_fill_unused(struct pkt_cache *c, uint64_t off, size_t len)
+{
+	int rc = check_range(c, len, off);
+
+	if (rc || c->append || !c->geo.writable)
+		return rc;
+	uint64_t first = (off + PKT_SECTOR_SIZE - 1) / PKT_SECTOR_SIZE, end = (off + len) / PKT_SECTOR_SIZE;
+	pthread_mutex_lock(&c->lock);
+	while (first < end) {
+		uint64_t pkt = packet_of(c, first), pstart = packet_first(c, pkt);
+		uint64_t pend = pstart + packet_sectors(c, pkt);
+		uint64_t stop = pend < end ? pend : end;
+		struct slot *s = cache_lookup(c, pkt);
+		/* LOADING: the loader fills the invalid sectors outside the lock; WRITEBACK: the data in
+		 * flight is whole, and so nothing is invalid. */
+		if (s && !(s->flags & (SLOT_LOADING | SLOT_WRITEBACK))) {
+			for (uint64_t lba = first; lba < stop; lba++) {
+				uint32_t i = (uint32_t)(lba - pstart);
+				if (bit_test(s->valid, i))
+					continue;
+				/* Only free pool sectors: a gather reads into the bounce buffer and needs
+				 * none, so evicting cached data for zeros would cost more than it saves. */
+				if (s->sect[i] == NO_SECTOR) {
+					if (c->nfree == 0)
+						goto out;
+					s->sect[i] = c->pool_free[--c->nfree];
+				}
+				memset(sector_at(c, s, i), 0, PKT_SECTOR_SIZE);
+				bit_set(s->valid, i);
+				s->nvalid++;
+				c->st.unused_zero_sectors++;
+			}
+		}
+		first = stop;
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}

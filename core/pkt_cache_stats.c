@@ -62,6 +62,7 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     "write_commands: %" PRIu64 "\n"
 		     "gather_read_sectors: %" PRIu64 "\n"
 		     "gather_read_commands: %" PRIu64 "\n"
+		     "unused_zero_sectors: %" PRIu64 "\n"
 		     "miss_read_sectors: %" PRIu64 "\n"
 		     "miss_read_commands: %" PRIu64 "\n"
 		     "cache_hits: %" PRIu64 "\n"
@@ -81,9 +82,9 @@ size_t pkt_cache_format_stats(struct pkt_cache *c, char *buf, size_t len)
 		     s.cache_bytes, s.capacity_packets, s.memory_locked, s.cached_packets, s.dirty_packets,
 		     s.pool_sectors, s.pool_sectors_held, s.pool_sectors_dirty, s.user_read_bytes, s.user_write_bytes,
 		     s.medium_write_bytes, s.packets_written, s.write_commands, s.gather_read_sectors,
-		     s.gather_read_commands, s.miss_read_sectors, s.miss_read_commands, s.cache_hits, s.cache_misses,
-		     s.flushes, s.syncs, s.congestion_waits, s.slot_waits, s.pool_waits, s.evictions, s.write_errors,
-		     s.relocated_packets, s.worn_moved_packets, s.read_errors, wa);
+		     s.gather_read_commands, s.unused_zero_sectors, s.miss_read_sectors, s.miss_read_commands,
+		     s.cache_hits, s.cache_misses, s.flushes, s.syncs, s.congestion_waits, s.slot_waits, s.pool_waits,
+		     s.evictions, s.write_errors, s.relocated_packets, s.worn_moved_packets, s.read_errors, wa);
 	if (n < 0)
 		return 0;
 	used = (size_t)n < len ? (size_t)n : len - 1;

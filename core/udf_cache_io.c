@@ -12,6 +12,11 @@ int udf_cache_write(void *ctx, uint64_t off, size_t len, const void *buf)
 	return pkt_cache_write(ctx, buf, len, off);
 }
 
+int udf_cache_fill_unused(void *ctx, uint64_t off, size_t len)
+{
+	return pkt_cache_fill_unused(ctx, off, len);
+}
+
 int udf_cache_flush(void *ctx)
 {
 	return pkt_cache_flush(ctx);
@@ -87,6 +92,7 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 		.rescue = udf_cache_rescue,
 		.move_worn = udf_cache_move_worn,
 		.worn_dirty = udf_cache_worn_dirty,
+		.fill_unused = writable ? udf_cache_fill_unused : NULL,
 		.ctx = cache,
 		.size = pkt_cache_capacity_bytes(cache),
 		.packet_blocks = g->packet_sectors,
@@ -97,5 +103,6 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 		io->rescue = NULL; /* no spare places: a sector is written once */
 		io->move_worn = NULL;
 		io->worn_dirty = NULL;
+		io->fill_unused = NULL; /* the cache never gathers there: it pads */
 	}
 }

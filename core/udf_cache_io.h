@@ -16,7 +16,7 @@
 /* Fills *io for cache: size and packet size from the cache, session 0 (rewritable media in packet
  * mode are single-session; on write-once media the engine finds the last session's start in
  * append_state); write is NULL unless writable.  On write-once media (geometry append_only):
- * append_state and link_blocks from the cache, and no rescue.  The packets the engine writes run
+ * append_state and link_blocks from the cache, and no rescue (nor fill_unused).  The packets the engine writes run
  * from the medium's NWA (append_state before anything is cached past it), packet_blocks each,
  * link_blocks lost after each: pkt_geometry_append_lba. */
 void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable);
@@ -25,6 +25,7 @@ void udf_cache_io_init(struct udf_io *io, struct pkt_cache *cache, bool writable
 int udf_cache_read(void *cache, uint64_t off, size_t len, void *buf);
 int udf_cache_write(void *cache, uint64_t off, size_t len, const void *buf);
 int udf_cache_flush(void *cache);
+int udf_cache_fill_unused(void *cache, uint64_t off, size_t len);
 int udf_cache_rescue(void *cache, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);
 bool udf_cache_worn_dirty(void *cache);
 int udf_cache_move_worn(void *cache, int (*relocate)(void *rctx, uint64_t off, uint64_t *to), void *rctx);

@@ -68,6 +68,11 @@ struct udf_io {
 	 * lost ones; reading past the recorded part fails.  NULL on rewritable media. */
 	int (*append_state)(void *ctx, struct udf_append_state *out);
 	uint32_t link_blocks;
+	/* Rewritable media: nobody needs the old contents of [off, off + len) (blocks free in the space
+	 * bitmap), so where a packet that holds them is written whole they may be zeros instead of
+	 * being read back first (pkt_cache_fill_unused).  Called after a write into the same packet.
+	 * A hint only: never fails the caller.  NULL: not offered. */
+	int (*fill_unused)(void *ctx, uint64_t off, size_t len);
 };
 
 struct udf_mount_opts {

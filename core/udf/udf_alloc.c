@@ -117,10 +117,37 @@ void udf_fresh_reset(struct udf_w *w)
 	w->fresh_lo = w->fresh_hi = 0;
 }
 
+/* Blocks [b, b+n) of the partition taken: nothing written there yet (a hint, so out of memory
+ * leaves it unrecorded). */
+static void unwritten_mark(struct udf_w *w, uint64_t b, uint32_t n)
+{
+	if (w->vat || n == 0)
+		return;
+	if (!w->unwritten && !(w->unwritten = calloc((w->nbits + 7) / 8, 1)))
+		return;
+	for (uint64_t k = b; k < b + n && k < w->nbits; k++)
+		w->unwritten[k / 8] |= (uint8_t)(1u << (k % 8));
+}
+
+bool udf_unwritten_block(const struct udf_w *w, uint64_t b)
+{
+	return w->unwritten && b < w->nbits && (w->unwritten[b / 8] >> (b % 8) & 1);
+}
+
+void udf_written(struct udf_w *w, uint64_t b, uint32_t n)
+{
+	if (!w->unwritten)
+		return;
+	for (uint64_t k = b; k < b + n && k < w->nbits; k++)
+		w->unwritten[k / 8] &= (uint8_t) ~(1u << (k % 8));
+}
+
 static void take_run(struct udf_fs *fs, struct udf_w *bw, uint64_t b, uint32_t n)
 {
-	if (bw == fs->w)
+	if (bw == fs->w) {
 		fresh_mark(bw, b, n);
+		unwritten_mark(bw, b, n);
+	}
 	for (uint32_t i = 0; i < n; i++)
 		bm_mark(bw, fs->bs, b + i, false);
 	bw->free_blocks -= n;

@@ -59,7 +59,7 @@ int udf_snap_write(struct udf_fs *fs, uint32_t lbn, uint64_t off, size_t len, co
 	if (!d)
 		return -ENOMEM;
 	memcpy(d, buf, len);
-	int rc = add_op(fs->w->snap, (struct snap_op){false, lbn, off, len, d});
+	int rc = add_op(fs->w->snap, (struct snap_op){.lbn = lbn, .off = off, .len = len, .data = d});
 	if (rc)
 		free(d);
 	return rc;
@@ -67,7 +67,7 @@ int udf_snap_write(struct udf_fs *fs, uint32_t lbn, uint64_t off, size_t len, co
 
 int udf_snap_barrier(struct udf_fs *fs)
 {
-	return add_op(fs->w->snap, (struct snap_op){true, UINT32_MAX, 0, 0, NULL});
+	return add_op(fs->w->snap, (struct snap_op){.barrier = true, .lbn = UINT32_MAX});
 }
 
 static void snap_free(struct commit_snap *s)
@@ -90,6 +90,86 @@ void udf_snap_abandon(struct udf_fs *fs, struct commit_snap *s)
 	free(s);
 	fs->w->snap = NULL;
 	pthread_cond_broadcast(&fs->commit_idle);
+}
+
+/*
+ * The commit's hints (io.fill_unused): after each write of a partition block, the free blocks of its
+ * packets, so that the cache writes zeros there instead of gathering them.  Computed when the
+ * encoding is done (the bitmap the commit records is encoded by then) and held -- marked used in
+ * memory only -- until the commit finishes: the run without fs->lock sends them while operations go
+ * on, and an operation that took such a block and wrote it, whose packet then went to the medium and
+ * left the cache, would otherwise see its data replaced by the late hint's zeros.  Held blocks count
+ * as used meanwhile (an operation short of space finishes the commit: udf_commit_take_over).
+ */
+struct hint_build {
+	struct udf_fs *fs;
+	struct commit_snap *out;
+	int rc;
+};
+
+static int add_hint(void *ctx, uint32_t lbn, uint64_t off, size_t len)
+{
+	struct hint_build *h = ctx;
+	struct udf_fs *fs = h->fs;
+	int rc = add_op(h->out, (struct snap_op){.lbn = lbn, .off = off, .len = len, .unused = true});
+
+	if (rc == 0) {
+		for (uint32_t k = 0; k < len / fs->bs; k++)
+			udf_bm_mark(fs, lbn + k, false);
+		fs->w->free_blocks -= len / fs->bs;
+	}
+	return rc;
+}
+
+static void hold_found(void *ctx, uint32_t b, uint32_t k)
+{
+	struct hint_build *h = ctx;
+
+	if (h->rc == 0)
+		h->rc = udf_map_unused(h->fs, b, k, add_hint, h);
+}
+
+/* The held blocks of s's hints are free again. */
+static void release_hints(struct udf_fs *fs, const struct commit_snap *s)
+{
+	struct udf_w *w = fs->w;
+
+	for (size_t i = 0; i < s->nops; i++) {
+		if (!s->ops[i].unused)
+			continue;
+		for (uint64_t b = s->ops[i].lbn; b < s->ops[i].lbn + s->ops[i].len / fs->bs; b++)
+			if (!udf_bm_is_free(w, b)) {
+				udf_bm_mark(fs, b, true);
+				w->free_blocks++;
+			}
+	}
+	udf_update_sf(fs);
+}
+
+/* Out of memory: no hints (the cache gathers, as without them). */
+static void add_hints(struct udf_fs *fs, struct commit_snap *s)
+{
+	struct commit_snap out = {0};
+	struct hint_build h = {fs, &out, 0};
+
+	if (!fs->io.fill_unused || fs->w->vat)
+		return;
+	for (size_t i = 0; i < s->nops && h.rc == 0; i++) {
+		const struct snap_op op = s->ops[i];
+		h.rc = add_op(&out, op);
+		if (h.rc == 0 && !op.barrier && op.lbn != UINT32_MAX)
+			udf_unused_runs(fs, op.lbn, (uint32_t)(op.len / fs->bs), false, hold_found, &h);
+	}
+	if (h.rc) {
+		release_hints(fs, &out);
+		free(out.ops); /* the data belongs to s->ops */
+		return;
+	}
+	free(s->ops);
+	s->ops = out.ops;
+	s->nops = out.nops;
+	s->capops = out.capops;
+	udf_update_sf(fs);
 }
 
 /* The encoding is done: the changed nodes leave the dirty list (kept in s, with what the commit
@@ -115,6 +195,7 @@ int udf_snap_detach(struct udf_fs *fs, struct commit_snap *s)
 		m->pend_floor = m->npend;
 	}
 	s->encoding = false;
+	add_hints(fs, s);
 	return 0;
 }
 
@@ -150,6 +231,14 @@ static int run_op(struct udf_fs *fs, struct commit_snap *s, const struct snap_op
 			return NEED_LOCK; /* moving a worn packet changes the sparing table */
 		int rc = fs->io.flush ? fs->io.flush(fs->io.ctx) : 0;
 		return rc == -EIO && s->can_rescue ? NEED_LOCK : rc;
+	}
+	if (op->unused) {
+		/* under the lock mapped again, as writes are (defect management may have moved it) */
+		if (locked)
+			udf_send_unused(fs, op->lbn, (uint32_t)(op->len / fs->bs));
+		else
+			fs->io.fill_unused(fs->io.ctx, op->off, op->len);
+		return 0; /* a hint: a refusal only costs a read */
 	}
 	if (locked && op->lbn != UINT32_MAX)
 		return udf_write_run(fs, op->lbn, (uint32_t)(op->len / fs->bs), op->data);
@@ -188,7 +277,7 @@ static void snap_finish(struct udf_fs *fs, struct commit_snap *s)
 	/* entries that moved: their chains as the medium has them now (freed pairs wait a commit) */
 	for (size_t i = 0; i < s->nnodes; i++)
 		udf_move_finish(fs, s->nodes[i].n, s->rc == 0);
-	udf_update_sf(fs);
+	release_hints(fs, s);
 	snap_free(s);
 	s->finished = true;
 	w->snap = NULL;

@@ -369,6 +369,7 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 				 resynced);
 		}
 	}
+	w->hints_trusted = fs->lvid_type == 1 || !fs->opts.no_recover;
 	udf_update_sf(fs);
 	return 0;
 }
@@ -385,6 +386,7 @@ void udf_w_detach(struct udf_fs *fs)
 	free(w->sbd_dirty);
 	free(w->pend);
 	free(w->fresh);
+	free(w->unwritten);
 	free(w->lvid);
 	free(w->buf);
 	free(w->buf2);

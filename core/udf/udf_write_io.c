@@ -21,6 +21,97 @@ static bool recording(const struct udf_fs *fs)
 	return fs->w && fs->w->snap && fs->w->snap->encoding;
 }
 
+/*
+ * Blocks nobody needs (free in the in-memory bitmap): the cache may write zeros there instead of
+ * reading them back to complete a packet.  Safe because a free block is referenced by no state
+ * that is or may become durable: frees wait for the commit that drops the block (apply_frees), a
+ * moving entry's chain stays marked used until a barrier made it unreachable (udf_move.c), and the
+ * check after an unclean shutdown only marks more blocks used.  So the hint zeros only blocks the
+ * allocator could hand out now, which it would overwrite without reading either; and only once the
+ * bitmap is trusted (w->hints_trusted: not before the check of a disc left open).  Also, where the
+ * hint is sent at once (under fs->lock), blocks taken by this mount and not written since
+ * (w->unwritten: the new entries a commit writes after the barrier that sends their packets' file
+ * data): never written, nothing is in them; any write marks its blocks written first, before the
+ * data can reach the cache, so a hint never zeros what someone wrote.  Partition blocks
+ * only: the volume structures, the sparing tables and the spares are outside, the metadata file and
+ * its mirror are used blocks of the partition (their unused blocks are not hinted), and write-once
+ * media never gather.
+ */
+static bool hintable(const struct udf_w *w, uint64_t b, bool unwritten_too)
+{
+	return udf_bm_is_free(w, b) || (unwritten_too && udf_unwritten_block(w, b));
+}
+
+void udf_unused_runs(struct udf_fs *fs, uint32_t lbn, uint32_t n, bool unwritten_too,
+		     void (*found)(void *ctx, uint32_t b, uint32_t k), void *ctx)
+{
+	struct udf_w *w = fs->w;
+
+	if (!w || !w->hints_trusted || w->vat || !fs->io.fill_unused || w->pkt <= 1 || n == 0)
+		return;
+	uint64_t last_start = UINT64_MAX;
+	for (int end = 0; end < 2; end++) {
+		uint64_t b = end ? (uint64_t)lbn + n - 1 : lbn;
+		/* the packet of b: [pkt_off + k * pkt, + pkt), and the one the partition starts inside */
+		uint64_t start = b < w->pkt_off ? 0 : w->pkt_off + (b - w->pkt_off) / w->pkt * w->pkt;
+		uint64_t stop = b < w->pkt_off ? w->pkt_off : start + w->pkt;
+		if (start == last_start)
+			break; /* the run starts and ends in one packet */
+		last_start = start;
+		if (stop > w->nbits)
+			stop = w->nbits;
+		for (uint64_t f = start; f < stop;) {
+			if (!hintable(w, f, unwritten_too)) {
+				f++;
+				continue;
+			}
+			uint32_t k = 1;
+			while (f + k < stop && hintable(w, f + k, unwritten_too))
+				k++;
+			found(ctx, (uint32_t)f, k);
+			f += k;
+		}
+	}
+}
+
+int udf_map_unused(struct udf_fs *fs, uint32_t lbn, uint32_t n,
+		   int (*add)(void *ctx, uint32_t lbn, uint64_t off, size_t len), void *ctx)
+{
+	for (uint32_t i = 0; i < n;) {
+		uint64_t s0, s;
+		if (udf_map_block(fs, 0, lbn + i, &s0) != 0)
+			return 0; /* not a block writes reach: no hint */
+		uint32_t k = 1;
+		while (i + k < n && udf_map_block(fs, 0, lbn + i + k, &s) == 0 && s == s0 + k)
+			k++;
+		int rc = add(ctx, lbn + i, s0 * fs->bs, (size_t)k * fs->bs);
+		if (rc)
+			return rc;
+		i += k;
+	}
+	return 0;
+}
+
+static int send_one(void *ctx, uint32_t lbn, uint64_t off, size_t len)
+{
+	struct udf_fs *fs = ctx;
+
+	(void)lbn;
+	fs->io.fill_unused(fs->io.ctx, off, len); /* a hint: a refusal only costs a read */
+	return 0;
+}
+
+void udf_send_unused(struct udf_fs *fs, uint32_t lbn, uint32_t n)
+{
+	if (fs->io.fill_unused)
+		udf_map_unused(fs, lbn, n, send_one, fs);
+}
+
+static void send_found(void *ctx, uint32_t b, uint32_t k)
+{
+	udf_send_unused(ctx, b, k);
+}
+
 int udf_write_lb(struct udf_fs *fs, uint32_t lbn, const void *buf)
 {
 	return udf_write_run(fs, lbn, 1, buf);
@@ -33,6 +124,9 @@ int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *bu
 
 	if (fs->w && fs->w->vat)
 		return udf_vat_stage(fs, lbn, n, buf);
+	/* written from now on, even while only recorded: a hint sent later must not zero them */
+	if (fs->w)
+		udf_written(fs->w, lbn, n);
 	while (i < n) {
 		uint64_t s0, s;
 		int rc = udf_map_block(fs, 0, lbn + i, &s0);
@@ -48,6 +142,10 @@ int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *bu
 			return rc;
 		i += k;
 	}
+	/* The packets written are cached now: the free rest of them need not be read back.  A commit
+	 * being encoded hints when its encoding ends (udf_commit_io.c), holding those blocks. */
+	if (!recording(fs))
+		udf_unused_runs(fs, lbn, n, true, send_found, fs);
 	return 0;
 }
 

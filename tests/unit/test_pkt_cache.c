@@ -330,6 +330,59 @@ END_TEST
 
 /* ---- gathering, amplification, ageing, congestion ---- */
 
+/* Sectors nobody needs become zeros instead of being gathered: only invalid sectors of cached
+ * packets, whole sectors only, never dirty (a packet only read is not written). */
+START_TEST(test_cache_fill_unused_instead_of_gather)
+{
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct fixture f;
+		uint8_t sec[2048], back[32 * 2048];
+		uint64_t rs = seed;
+
+		fprintf(stderr, "test_cache_fill_unused_instead_of_gather: seed %llu\n", (unsigned long long)seed);
+		fixture_open(&f, 32 * 5, 32, seed);
+		struct pkt_cache *c = cache_new(f.dev, 1 << 20, 60000);
+		memset(sec, (int)(0xA0 + seed), sizeof(sec));
+		uint32_t d1 = (uint32_t)rng_below(&rs, 32), d2 = 1 + (uint32_t)rng_below(&rs, 31);
+		/* packet 1: one dirty sector, the rest hinted whole */
+		ck_assert_int_eq(pkt_cache_write(c, sec, 2048, (32 + d1) * 2048), 0);
+		memcpy(f.model + (32 + d1) * 2048, sec, 2048);
+		ck_assert_int_eq(pkt_cache_fill_unused(c, 32 * 2048, 32 * 2048), 0);
+		for (uint32_t i = 0; i < 32; i++)
+			if (i != d1)
+				memset(f.model + (32 + i) * 2048, 0, 2048);
+		/* packet 2: the range starts inside its sector 0, which stays to be gathered */
+		ck_assert_int_eq(pkt_cache_write(c, sec, 2048, (64 + d2) * 2048), 0);
+		memcpy(f.model + (64 + d2) * 2048, sec, 2048);
+		ck_assert_int_eq(pkt_cache_fill_unused(c, 64 * 2048 + 1, 32 * 2048 - 1), 0);
+		for (uint32_t i = 1; i < 32; i++)
+			if (i != d2)
+				memset(f.model + (64 + i) * 2048, 0, 2048);
+		/* packet 3 read whole (valid, clean) and packet 0 not cached: nothing changes */
+		ck_assert_int_eq(pkt_cache_read(c, back, sizeof(back), 96 * 2048), 0);
+		ck_assert_int_eq(pkt_cache_fill_unused(c, 96 * 2048, 32 * 2048), 0);
+		ck_assert_int_eq(pkt_cache_fill_unused(c, 0, 32 * 2048), 0);
+		ck_assert_int_eq(pkt_cache_fill_unused(c, 5 * 32 * 2048, 2048), -EINVAL);
+		struct pkt_cache_stats st;
+		pkt_cache_get_stats(c, &st);
+		ck_assert_uint_eq(st.unused_zero_sectors, 31 + 30);
+		ck_assert_uint_eq(st.dirty_packets, 2);
+		ck_assert_int_eq(pkt_cache_read(c, back, sizeof(back), 0), 0);
+		ck_assert_mem_eq(back, f.model, sizeof(back));
+		ck_assert_int_eq(pkt_cache_read(c, back, sizeof(back), 32 * 2048), 0);
+		ck_assert_mem_eq(back, f.model + 32 * 2048, sizeof(back));
+		ck_assert_int_eq(pkt_cache_flush(c), 0);
+		pkt_cache_get_stats(c, &st);
+		ck_assert_uint_eq(st.packets_written, 2);
+		ck_assert_uint_eq(st.gather_read_sectors, 1); /* packet 2's sector 0 */
+		ck_assert_uint_eq(st.gather_read_commands, 1);
+		ck_assert_int_eq(pkt_cache_destroy(c), 0);
+		fixture_check_medium(&f);
+		fixture_close(&f);
+	}
+}
+END_TEST
+
 START_TEST(test_cache_gather_only_missing)
 {
 	struct fixture f;
@@ -1231,6 +1284,7 @@ START_TEST(test_cache_stats_text)
 	ck_assert_msg(strstr(text, "user_write_bytes: 4096\n"), "%s", text);
 	ck_assert_msg(strstr(text, "packets_written: 1\n"), "%s", text);
 	ck_assert_msg(strstr(text, "gather_read_sectors: 30\n"), "%s", text);
+	ck_assert_msg(strstr(text, "unused_zero_sectors: 0\n"), "%s", text);
 	ck_assert_msg(strstr(text, "write_amplification: 16.000\n"), "%s", text);
 	ck_assert_msg(strstr(text, "backend: image\n"), "%s", text);
 	/* A short buffer is cut, never overrun. */
@@ -1355,6 +1409,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, test_cache_random_model);
 	tcase_add_test(t, test_cache_concurrent);
 	tcase_add_test(t, test_cache_gather_only_missing);
+	tcase_add_test(t, test_cache_fill_unused_instead_of_gather);
 	tcase_add_test(t, test_cache_sub_sector_write_reads_old_data);
 	tcase_add_test(t, test_cache_sequential_no_amplification);
 	tcase_add_test(t, test_cache_random_in_cache_writes_each_packet_once);

@@ -65,6 +65,13 @@ static int io_flush(void *ctx)
 	return pkt_cache_flush(ctx);
 }
 
+/* As the daemon's udf_io has it (udf_cache_io_init): the engine's hints of blocks nobody needs, so
+ * that every cut also meets packets completed with zeros instead of gathered. */
+static int io_fill_unused(void *ctx, uint64_t off, size_t len)
+{
+	return pkt_cache_fill_unused(ctx, off, len);
+}
+
 static void stack_open(struct stack *s)
 {
 	char err[512];
@@ -97,6 +104,7 @@ static struct udf_fs *stack_mount(struct stack *s)
 	struct udf_io io = {.read = io_read,
 			    .write = io_write,
 			    .flush = io_flush,
+			    .fill_unused = io_fill_unused,
 			    .ctx = s->cache,
 			    .size = pkt_cache_capacity_bytes(s->cache),
 			    .packet_blocks = s->dev->geo.packet_sectors};

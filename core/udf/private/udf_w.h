@@ -55,6 +55,10 @@ struct snap_op {
 	uint64_t off; /* on the medium, bytes */
 	size_t len;   /* bytes */
 	uint8_t *data;
+	/* else a hint (io.fill_unused) that [off, off + len), partition blocks from lbn, holds nothing
+	 * anyone needs: those blocks are held (marked used) from the end of the encoding until the
+	 * commit finishes, so that no operation can take and write them before the hint is sent */
+	bool unused;
 };
 
 struct snap_node {
@@ -107,12 +111,19 @@ struct udf_w {
 	 * medium names them yet), [fresh_lo, fresh_hi) the span to clear; NULL until first needed */
 	uint8_t *fresh;
 	uint64_t fresh_lo, fresh_hi;
+	/* blocks of the partition taken by this mount and not written since (bit set): their contents,
+	 * never written, matter to nobody, so io.fill_unused may zero them (udf_write_io.c); NULL until
+	 * first needed */
+	uint8_t *unwritten;
 	uint8_t *lvid;
 	bool lvid_open;		/* the medium's LVID says open */
 	bool lvid_guarded;	/* ... and records UDF_GUARD_WRITE_REV (udf_lvid.c), or cannot record it */
 	uint16_t min_write_rev; /* the volume's own Minimum UDF Write Revision, recorded when closed */
 	uint64_t uniq_bound;	/* the next unique ID the medium's LVID records */
 	bool changed;		/* changes wait for a commit */
+	/* the bitmap can be trusted for io.fill_unused's hints: the volume was closed at mount, or the
+	 * check after an unclean shutdown has run (not with no_recover: the caller checks) */
+	bool hints_trusted;
 	bool in_commit;
 	struct node *dirty; /* nodes whose file entry (or directory) must be written */
 	int tz;		    /* minutes east of UTC, for timestamps */
@@ -153,6 +164,17 @@ int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *bu
 int udf_write_bytes(struct udf_fs *fs, uint64_t off, size_t len, const void *buf);
 int udf_barrier(struct udf_fs *fs);
 bool udf_can_rescue(const struct udf_fs *fs);
+/* The free blocks (unwritten_too: and the unwritten ones, w->unwritten) of the packets holding
+ * partition blocks lbn and lbn + n - 1: calls found(ctx, b, k) for each run [b, b + k) of them; the packets of the medium as the allocator sees them.  Nothing on
+ * write-once media, without io.fill_unused, or with packets of one block. */
+void udf_unused_runs(struct udf_fs *fs, uint32_t lbn, uint32_t n, bool unwritten_too,
+		     void (*found)(void *ctx, uint32_t b, uint32_t k), void *ctx);
+/* Sends io.fill_unused for partition blocks [lbn, lbn + n), mapped as writes are (the sparing table). */
+void udf_send_unused(struct udf_fs *fs, uint32_t lbn, uint32_t n);
+/* The same blocks mapped: add(ctx, first block, medium byte offset, bytes) for each run of consecutive
+ * medium sectors; stops at add's first non-zero return and returns it. */
+int udf_map_unused(struct udf_fs *fs, uint32_t lbn, uint32_t n,
+		   int (*add)(void *ctx, uint32_t lbn, uint64_t off, size_t len), void *ctx);
 
 /* udf_alloc.c */
 bool udf_bm_is_free(const struct udf_w *w, uint64_t b);
@@ -165,6 +187,9 @@ void udf_take_run(struct udf_fs *fs, uint64_t b, uint32_t n);
 /* udf_take_run in the bitmap of space bw (the partition's, or the metadata partition's) */
 void udf_space_take(struct udf_fs *fs, struct udf_w *bw, uint64_t b, uint32_t n);
 bool udf_fresh_block(const struct udf_w *w, uint64_t b);
+/* Whether partition block b was taken by this mount and not written since; udf_written: it is. */
+bool udf_unwritten_block(const struct udf_w *w, uint64_t b);
+void udf_written(struct udf_w *w, uint64_t b, uint32_t n);
 void udf_fresh_reset(struct udf_w *w);
 int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned flags, uint32_t *lbn, uint32_t *got);
 /* A run of exactly nb free blocks anywhere (of the space flags choose), or -ENOSPC. */

@@ -36,32 +36,35 @@ hot_at_most_tenth() {
 	note "$label$commits commits; the most-written packet (#$hot) took $hotn writes: $(python3 -c "print(round($hotn / $commits, 3))") per commit"
 	[ $((hotn * 10)) -le "$commits" ] || fail "${label}packet $hot written $hotn times in $commits commits: more than one per ten commits"
 }
+# small_files write|read LABEL: 200 small files in /small and 40 in the root of $T/mnt, each fsync'd
+# as it is written (the workload whose directories every commit rewrites), or read back exactly
+small_files() {
+	local what=$1 label=$2
+	python3 - "$T/mnt" "$what" << 'PY' || fail "${label}$([ "$what" = write ] && echo "writing the files" || echo "the files do not read back")"
+import os, sys
+d, what = sys.argv[1], sys.argv[2]
+if what == "write":
+    os.mkdir(f"{d}/small")
+for i in range(200):
+    for p in [f"/small/f{i:04d}"] + ([f"/r{i:04d}"] if i % 5 == 0 else []):
+        if what == "write":
+            with open(d + p, "wb") as f:
+                f.write(f"file {p}\n".encode())
+                f.flush()
+                os.fsync(f.fileno())
+        elif open(d + p, "rb").read() != f"file {p}\n".encode():
+            sys.exit(f"{p} does not hold what was written")
+PY
+}
 img=$T/cd.img
 log=$T/cd.log
 "$PKTFUSE" format "emu:cdrw:$img,size=64M" > /dev/null || fail "format"
 start_pktfuse "emu:cdrw:$img,log=$log" "$T/mnt"
-python3 - "$T/mnt" << 'PY' || fail "writing the files"
-import os, sys
-d = sys.argv[1]
-os.mkdir(f"{d}/small")
-for i in range(200):
-    for p in [f"/small/f{i:04d}"] + ([f"/r{i:04d}"] if i % 5 == 0 else []):
-        with open(d + p, "wb") as f:
-            f.write(f"file {p}\n".encode())
-            f.flush()
-            os.fsync(f.fileno())
-PY
+small_files write ""
 hot_at_most_tenth "" 240
 
 start_pktfuse "emu:cdrw:$img" "$T/mnt" -o ro
-python3 - "$T/mnt" << 'PY' || fail "the files do not read back"
-import sys
-d = sys.argv[1]
-for i in range(200):
-    for p in [f"/small/f{i:04d}"] + ([f"/r{i:04d}"] if i % 5 == 0 else []):
-        if open(d + p, "rb").read() != f"file {p}\n".encode():
-            sys.exit(f"{p} does not hold what was written")
-PY
+small_files read ""
 stop_pktfuse "$T/mnt"
 "$PKTFUSE" check "emu:cdrw:$img" > "$T/check" 2>&1 || fail "pktfuse check after the unmount: $(cat "$T/check")"
 # no chain left: the root's and /small's entries say strategy 4, no hops (tests/udf/udf_chain.py)
@@ -121,27 +124,10 @@ img=$T/bd.img
 log=$T/bd.log
 "$PKTFUSE" format "emu:bd-re:$img,size=1G" --revision 2.50 > /dev/null || fail "format (2.50)"
 start_pktfuse "emu:bd-re:$img,log=$log" "$T/mnt"
-python3 - "$T/mnt" << 'PY' || fail "2.50: writing the files"
-import os, sys
-d = sys.argv[1]
-os.mkdir(f"{d}/small")
-for i in range(200):
-    for p in [f"/small/f{i:04d}"] + ([f"/r{i:04d}"] if i % 5 == 0 else []):
-        with open(d + p, "wb") as f:
-            f.write(f"file {p}\n".encode())
-            f.flush()
-            os.fsync(f.fileno())
-PY
+small_files write "2.50: "
 hot_at_most_tenth "2.50: " 240
 start_pktfuse "emu:bd-re:$img" "$T/mnt" -o ro
-python3 - "$T/mnt" << 'PY' || fail "2.50: the files do not read back"
-import sys
-d = sys.argv[1]
-for i in range(200):
-    for p in [f"/small/f{i:04d}"] + ([f"/r{i:04d}"] if i % 5 == 0 else []):
-        if open(d + p, "rb").read() != f"file {p}\n".encode():
-            sys.exit(f"{p} does not hold what was written")
-PY
+small_files read "2.50: "
 stop_pktfuse "$T/mnt"
 python3 "$(dirname "$0")/../udf/udf_chain.py" "$img" > "$T/chains" || fail "2.50: udf_chain.py: $(cat "$T/chains")"
 [ "$(awk '$1 == "/" || $1 == "/small" { print $1, $2, $3 }' "$T/chains" | sort | tr '\n' ' ')" = "/ 0 4 /small 0 4 " ] ||

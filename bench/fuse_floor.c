@@ -25,6 +25,8 @@
 #define _GNU_SOURCE
 #include <fuse_lowlevel.h>
 
+#include "request_count.h"
+
 #include <errno.h>
 #include <linux/fuse.h>
 #include <poll.h>
@@ -45,7 +47,6 @@
 #define FLOOR_ENTRY_TIMEOUT 1.0
 #define FLOOR_ATTR_TIMEOUT 1.0
 #define FLOOR_NAME_MAX 255
-#define FLOOR_OPCODES 64
 
 struct floor_entry {
 	char *name;
@@ -602,7 +603,7 @@ static void follow_requester(pid_t pid, int *on_cpu)
 }
 
 /* As pktfuse_counting_loop (fuse/request_count.c): fuse_session_loop with a count per opcode. */
-static int counting_loop(struct fuse_session *se, unsigned long counts[FLOOR_OPCODES], long spin_ns, bool follow)
+static int counting_loop(struct fuse_session *se, unsigned long counts[PKTFUSE_OPCODES], long spin_ns, bool follow)
 {
 	unsigned long served = 0;
 	int on_cpu = -1;
@@ -621,7 +622,7 @@ static int counting_loop(struct fuse_session *se, unsigned long counts[FLOOR_OPC
 			break;
 		if (!(fbuf.flags & FUSE_BUF_IS_FD) && fbuf.size >= sizeof(struct fuse_in_header)) {
 			uint32_t op = ((const struct fuse_in_header *)fbuf.mem)->opcode;
-			counts[op < FLOOR_OPCODES ? op : 0]++;
+			counts[op < PKTFUSE_OPCODES ? op : 0]++;
 			if (follow && served++ % 64 == 0)
 				follow_requester((pid_t)((const struct fuse_in_header *)fbuf.mem)->pid, &on_cpu);
 		}
@@ -632,44 +633,16 @@ static int counting_loop(struct fuse_session *se, unsigned long counts[FLOOR_OPC
 	return res > 0 ? 0 : res;
 }
 
-static void print_counts(const unsigned long counts[FLOOR_OPCODES])
+/* "requests TOTAL NAME=N ...": the total for bench/udf_write.sh, the names as the files view's statistics */
+static void print_counts(const unsigned long counts[PKTFUSE_OPCODES])
 {
-	static const char *const names[FLOOR_OPCODES] = {
-		[FUSE_LOOKUP] = "LOOKUP",
-		[FUSE_FORGET] = "FORGET",
-		[FUSE_GETATTR] = "GETATTR",
-		[FUSE_SETATTR] = "SETATTR",
-		[FUSE_MKDIR] = "MKDIR",
-		[FUSE_OPEN] = "OPEN",
-		[FUSE_READ] = "READ",
-		[FUSE_WRITE] = "WRITE",
-		[FUSE_STATFS] = "STATFS",
-		[FUSE_RELEASE] = "RELEASE",
-		[FUSE_FSYNC] = "FSYNC",
-		[FUSE_GETXATTR] = "GETXATTR",
-		[FUSE_FLUSH] = "FLUSH",
-		[FUSE_INIT] = "INIT",
-		[FUSE_OPENDIR] = "OPENDIR",
-		[FUSE_READDIR] = "READDIR",
-		[FUSE_RELEASEDIR] = "RELEASEDIR",
-		[FUSE_ACCESS] = "ACCESS",
-		[FUSE_CREATE] = "CREATE",
-		[FUSE_BATCH_FORGET] = "BATCH_FORGET",
-		[FUSE_DESTROY] = "DESTROY",
-	};
 	unsigned long total = 0;
+	char line[2048];
 
-	for (int op = 0; op < FLOOR_OPCODES; op++)
+	for (int op = 0; op < PKTFUSE_OPCODES; op++)
 		total += counts[op];
-	printf("requests %lu", total);
-	for (int op = 0; op < FLOOR_OPCODES; op++)
-		if (counts[op]) {
-			if (names[op])
-				printf(" %s=%lu", names[op], counts[op]);
-			else
-				printf(" OP%d=%lu", op, counts[op]);
-		}
-	printf("\n");
+	pktfuse_render_requests(counts, line, sizeof(line));
+	printf("requests %lu %s\n", total, line);
 	fflush(stdout);
 }
 
@@ -746,7 +719,7 @@ int main(int argc, char **argv)
 
 	char *fuse_argv[] = {argv[0], "-o", "fsname=fuse_floor,subtype=fuse_floor", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fuse_argv);
-	unsigned long counts[FLOOR_OPCODES] = {0};
+	unsigned long counts[PKTFUSE_OPCODES] = {0};
 	int status = 1;
 	struct fuse_session *se = fuse_session_new(&args, &floor_ops, sizeof(floor_ops), &fs);
 	if (!se) {

@@ -1867,6 +1867,20 @@ static void assert_closed_as(const struct lvid_state *st, const struct lvid_stat
 		      st->min_write, st->max_write, clean->min_read, clean->min_write, clean->max_write);
 }
 
+/* The clean close of fs over m: the medium's LVID closed with the volume's own revisions (clean),
+ * the unmount, pktfuse check clean where it checks the layout (check_it), m freed. */
+static void close_as(struct udf_fs *fs, struct mem *m, const struct lvid_state *clean, bool check_it,
+		     const char *closed, const char *what)
+{
+	ck_assert_int_eq(udf_close(fs), 0);
+	struct lvid_state now = lvid_on(fs, m->dur);
+	assert_closed_as(&now, clean, closed);
+	udf_unmount(fs);
+	if (check_it)
+		fsck_clean(m, what);
+	mem_free(m);
+}
+
 static const struct {
 	enum udf_media media;
 	unsigned rev;
@@ -1894,13 +1908,8 @@ START_TEST(lvid_open_keeps_other_writers_out)
 		ck_assert_int_eq(udf_sync(fs), 0);
 		now = lvid_on(fs, m.dur);
 		assert_guarded(&now, &clean, what);
-		ck_assert_int_eq(udf_close(fs), 0);
-		now = lvid_on(fs, m.dur);
-		assert_closed_as(&now, &clean, what);
-		udf_unmount(fs);
-		if (guard_layouts[r].rev < 0x0250) /* pktfuse check does not check metadata partitions yet */
-			fsck_clean(&m, what);
-		mem_free(&m);
+		/* pktfuse check does not check metadata partitions yet */
+		close_as(fs, &m, &clean, guard_layouts[r].rev < 0x0250, what, what);
 	}
 }
 END_TEST
@@ -2158,13 +2167,8 @@ START_TEST(lvid_guard_after_a_crash)
 		ck_assert_int_eq(udf_sync(fs), 0);
 		now = lvid_on(fs, c.dur);
 		assert_guarded(&now, &clean, what);
-		ck_assert_int_eq(udf_close(fs), 0);
-		now = lvid_on(fs, c.dur);
-		assert_closed_as(&now, &clean, what);
-		udf_unmount(fs);
-		if (guard_layouts[r].rev < 0x0250) /* pktfuse check does not check metadata partitions yet */
-			fsck_clean(&c, what);
-		mem_free(&c);
+		/* pktfuse check does not check metadata partitions yet */
+		close_as(fs, &c, &clean, guard_layouts[r].rev < 0x0250, what, what);
 	}
 }
 END_TEST
@@ -2196,12 +2200,7 @@ START_TEST(lvid_left_open_by_another_writer)
 	ck_assert_int_eq(udf_create(fs, fs->root_ino, "file", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
 	now = lvid_on(fs, m.dur);
 	assert_guarded(&now, &clean, "left open by Linux, after the first change");
-	ck_assert_int_eq(udf_close(fs), 0);
-	now = lvid_on(fs, m.dur);
-	assert_closed_as(&now, &clean, "left open by Linux, closed by pktfuse");
-	udf_unmount(fs);
-	fsck_clean(&m, "left open by Linux");
-	mem_free(&m);
+	close_as(fs, &m, &clean, true, "left open by Linux, closed by pktfuse", "left open by Linux");
 }
 END_TEST
 

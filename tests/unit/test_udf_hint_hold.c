@@ -14,7 +14,8 @@
  * in each commit whose first hint names that place (at least one per seed; seeds vary how many
  * entries each commit writes).  Each file must read back as written, through the cache and after a
  * remount; once the commit ended, the blocks it hinted must be free again, and the count of free
- * blocks must be the bitmap's throughout.
+ * blocks must be the bitmap's throughout.  And an operation short of space while blocks are held
+ * finishes the commit and gets them (test_held_blocks_after_take_over).
  *
  * The packet cache is the daemon's, over a medium in memory.  No timing: the test waits for
  * conditions only, bounded so that a stuck engine fails the test instead of hanging it.
@@ -39,6 +40,7 @@
 #define WAIT_S 30 /* far beyond what any step takes, even under ThreadSanitizer on 2 busy cores */
 #define BS 2048u
 #define MAX_HINTS 256
+#define EMPTIES 6 /* test_held_blocks_after_take_over: the blocks left free on a full disc */
 
 /* The engine's udf_io over the cache; the first hint sent once armed waits until the gate opens. */
 struct gate_io {
@@ -53,11 +55,22 @@ struct gate_io {
 	uint64_t hint_lba[MAX_HINTS], hint_n[MAX_HINTS];
 	size_t nhints;
 	pthread_t tester;
+	bool open_on_read; /* the next read opens the gate (its caller holds the engine's lock) */
 };
 
 static int g_read(void *ctx, uint64_t off, size_t len, void *buf)
 {
-	return udf_cache_read(((struct gate_io *)ctx)->c, off, len, buf);
+	struct gate_io *g = ctx;
+
+	pthread_mutex_lock(&g->mu);
+	if (g->open_on_read) {
+		g->open_on_read = false;
+		g->armed = false;
+		g->open = true;
+		pthread_cond_broadcast(&g->cv);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return udf_cache_read(g->c, off, len, buf);
 }
 
 static int g_write(void *ctx, uint64_t off, size_t len, const void *buf)
@@ -365,6 +378,151 @@ START_TEST(test_hinted_blocks_held)
 }
 END_TEST
 
+static uint64_t fill_disc(struct udf_fs *fs, uint64_t dir, const char *name)
+{
+	static uint8_t chunk[1 << 20];
+	uint64_t ino, off = 0;
+	struct stat st;
+
+	ck_assert_int_eq(udf_create(fs, dir, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	for (;;) {
+		ssize_t w = udf_write(fs, ino, off, sizeof(chunk), chunk);
+		if (w <= 0)
+			break;
+		off += (uint64_t)w;
+	}
+	return off;
+}
+
+/* An operation on another thread: a new file in directory dir, which the mount has not read yet. */
+struct creator {
+	struct udf_fs *fs;
+	struct gate_io *g;
+	uint64_t dir;
+	int rc;
+	bool done;
+};
+
+static void *create_thread(void *arg)
+{
+	struct creator *p = arg;
+	uint64_t ino;
+	struct stat st;
+	int rc = udf_create(p->fs, p->dir, "b", S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+
+	pthread_mutex_lock(&p->g->mu);
+	p->rc = rc;
+	p->done = true;
+	pthread_cond_broadcast(&p->g->cv);
+	pthread_mutex_unlock(&p->g->mu);
+	return NULL;
+}
+
+/*
+ * Held blocks count as used while the commit runs, so an operation that needs them finishes the
+ * commit (udf_commit_for_space: udf_commit_take_over) and takes them then.  A disc full but for a few
+ * blocks of one packet: a commit writes a new entry there and holds the rest; in its gate an
+ * operation creates a file in a directory not read yet, so that the reads of that directory, under
+ * the engine's lock, open the gate: the commit's unlocked run then ends while the operation holds
+ * the lock, and the operation, short of space, finishes the commit itself.  The commit frees
+ * nothing, so only the held blocks, free again, give the operation its room.
+ */
+START_TEST(test_held_blocks_after_take_over)
+{
+	static const enum udf_media media[] = {UDF_MEDIA_CDRW, UDF_MEDIA_DVDRAM};
+	static const uint32_t packet[] = {32, 16};
+	struct mem_dev m;
+	struct gate_io g = {0};
+	char err[256], name[8];
+	uint64_t dir, ino;
+	struct stat st;
+
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	g.tester = pthread_self();
+	mem_dev_init(&m, SECTORS, packet[_i]);
+	g.c = cache_over(&m);
+	struct udf_format_opts fo = {.revision = 0x0201, .media = media[_i]};
+	if (media[_i] == UDF_MEDIA_CDRW)
+		fo.packet_len = packet[_i];
+	ck_assert_msg(udf_format(&fo, udf_cache_write, g.c, pkt_cache_capacity_bytes(g.c), err, sizeof(err)) == 0, "%s",
+		      err);
+	struct udf_fs *fs = mount_gated(&g);
+	uint64_t root = udf_root_ino(fs);
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &dir, &st), 0);
+	/* empty files: their entries, side by side, are what is free once the disc is full */
+	for (int i = 0; i < EMPTIES; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		ck_assert_int_eq(udf_create(fs, root, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	}
+	ck_assert_int_eq(udf_sync(fs), 0);
+	fill_disc(fs, root, "fill");
+	ck_assert_int_eq(udf_sync(fs), 0);
+	for (int i = 0; i < EMPTIES; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		ck_assert_int_eq(udf_unlink(fs, root, name), 0);
+	}
+	ck_assert_int_eq(udf_sync(fs), 0); /* their blocks are free now: no frees wait */
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
+	g.c = cache_over(&m);
+	fs = mount_gated(&g); /* /d is not read until the operation needs it */
+
+	ck_assert_int_eq(udf_create(fs, root, "a", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	arm_gate(&g);
+	struct syncer s = {.fs = fs, .g = &g};
+	struct creator p = {.fs = fs, .g = &g, .dir = dir};
+	pthread_t ts, tp;
+	ck_assert_int_eq(pthread_create(&ts, NULL, sync_thread, &s), 0);
+	bool held = wait_flag(&g, &g.held), started = false, p_done = false;
+	uint64_t free_in_gate = UINT64_MAX, npend_in_gate = UINT64_MAX;
+	if (held) {
+		check_free_count(fs, "in the gate", 0, 0);
+		free_in_gate = fs->w->free_blocks;
+		npend_in_gate = fs->w->npend;
+		pthread_mutex_lock(&g.mu);
+		g.open_on_read = true;
+		pthread_mutex_unlock(&g.mu);
+		started = pthread_create(&tp, NULL, create_thread, &p) == 0;
+		p_done = started && wait_flag(&g, &p.done);
+	}
+	open_gate(&g); /* whatever happened, nothing stays blocked */
+	bool s_done = wait_flag(&g, &s.done);
+	if (started && !p_done)
+		p_done = wait_flag(&g, &p.done);
+	if (s_done)
+		pthread_join(ts, NULL);
+	if (p_done)
+		pthread_join(tp, NULL);
+	ck_assert_msg(held, "the commit sent no hint");
+	ck_assert_msg(free_in_gate == 0 && npend_in_gate == 0,
+		      "the disc is not full but for the held blocks: %llu free, %llu frees pending in the gate",
+		      (unsigned long long)free_in_gate, (unsigned long long)npend_in_gate);
+	ck_assert_msg(started && p_done, "the operation did not end");
+	ck_assert_msg(!g.open_on_read, "the operation did not read /d: the gate stayed closed while it ran");
+	ck_assert_msg(s_done, "the commit did not end");
+	ck_assert_int_eq(s.rc, 0);
+	ck_assert_msg(p.rc == 0, "a new file in /d: %s, though the commit it finished left blocks free",
+		      strerror(-p.rc));
+	check_free_count(fs, "after the commit", 0, 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
+	g.c = cache_over(&m);
+	fs = mount_gated(&g);
+	ck_assert_int_eq(udf_lookup(fs, dir, "b", &ino, &st), 0);
+	ck_assert_int_eq(udf_lookup(fs, root, "a", &ino, &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
+	mem_dev_free(&m);
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_hint_hold");
@@ -372,6 +530,7 @@ int main(void)
 
 	tcase_set_timeout(t, 2 * SEEDS * ROUNDS * WAIT_S + 60);
 	tcase_add_loop_test(t, test_hinted_blocks_held, 0, 2);
+	tcase_add_loop_test(t, test_held_blocks_after_take_over, 0, 2);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);

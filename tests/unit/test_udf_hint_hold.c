@@ -351,12 +351,20 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 	ck_assert_msg(nwritten > 0, "seed %llu: no commit's hints named where file data goes next",
 		      (unsigned long long)seed);
 
-	/* the medium alone, after a clean close */
+	/* the medium alone, after a clean close: the free space the mount counted is what the medium
+	 * records (no held block left used) */
+	struct udf_statfs before, after;
 	ck_assert_int_eq(udf_close(fs), 0);
+	udf_statfs(fs, &before);
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
 	g.c = cache_over(&m);
 	fs = mount_gated(&g);
+	udf_statfs(fs, &after);
+	ck_assert_msg(after.free_blocks == before.free_blocks,
+		      "seed %llu: %llu blocks free before the remount, %llu after", (unsigned long long)seed,
+		      (unsigned long long)before.free_blocks, (unsigned long long)after.free_blocks);
+	check_free_count(fs, "after the remount", seed, ROUNDS);
 	for (int i = 0; i < nwritten; i++)
 		check_file(fs, seed, written[i], "after the remount");
 	ck_assert_int_eq(udf_close(fs), 0);

@@ -10,5 +10,5 @@ if [ "${1:-}" = --sanitizers ]; then
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPKTFUSE_SANITIZE=ON -DPKTFUSE_E2E=OFF >/dev/null
 	cmake --build build-asan -j "$jobs"
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPKTFUSE_TSAN=ON -DPKTFUSE_E2E=OFF >/dev/null
-	cmake --build build-tsan -j "$jobs" --target test_pkt_cache test_udf_commit_unlocked
+	cmake --build build-tsan -j "$jobs" --target test_pkt_cache test_udf_commit_unlocked test_udf_hint_hold
 fi

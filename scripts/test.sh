@@ -19,7 +19,7 @@ trap 'rm -rf "$results"' EXIT
 echo "== unit tests (ASan + UBSan)"
 (cd build-asan && ctest --output-on-failure -j 2 --output-junit "$results/1-asan.xml") || status=1
 echo "== concurrency tests (ThreadSanitizer)"
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'test_pkt_cache|test_udf_commit_unlocked' \
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'test_pkt_cache|test_udf_commit_unlocked|test_udf_hint_hold' \
 	--output-junit "$results/2-tsan.xml") || status=1
 echo "== all tests"
 # two at a time, one per core: what tests share is locked or kept apart (tests/CMakeLists.txt)

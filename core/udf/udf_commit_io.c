@@ -146,6 +146,15 @@ static void release_hints(struct udf_fs *fs, const struct commit_snap *s)
 	udf_update_sf(fs);
 }
 
+/* Whether s holds blocks for its hints (free again once it finishes). */
+static bool holds_hints(const struct commit_snap *s)
+{
+	for (size_t i = 0; i < s->nops; i++)
+		if (s->ops[i].unused)
+			return true;
+	return false;
+}
+
 /* Out of memory: no hints (the cache gathers, as without them). */
 static void add_hints(struct udf_fs *fs, struct commit_snap *s)
 {
@@ -315,7 +324,9 @@ void udf_commit_wait_idle(struct udf_fs *fs)
 
 /*
  * In the middle of an operation (fs->lock held throughout): lets the running commit's unlocked I/O
- * stop and finishes that commit here.  True when that made blocks allocatable.
+ * stop and finishes that commit here.  True when that made blocks allocatable: the frees it commits,
+ * when it succeeds, and the blocks its hints held, whatever its result (an operation short of space
+ * only because of those would otherwise fail with ENOSPC, with the blocks free again).
  */
 bool udf_commit_take_over(struct udf_fs *fs)
 {
@@ -327,7 +338,7 @@ bool udf_commit_take_over(struct udf_fs *fs)
 	while (!s->io_stopped)
 		pthread_cond_wait(&fs->io_cv, &fs->io_lock);
 	pthread_mutex_unlock(&fs->io_lock);
-	bool frees = s->changes && (s->npend || s->meta_npend);
+	bool frees = s->changes && (s->npend || s->meta_npend), held = holds_hints(s);
 	snap_finish(fs, s);
-	return frees && s->rc == 0;
+	return (frees && s->rc == 0) || held;
 }

@@ -38,33 +38,42 @@ void udf_fsck_plan_free(struct fsck_plan *p)
 	free(p->pfix);
 	free(p->orphans);
 	free(p->used);
+	free(p->mused);
 	memset(p, 0, sizeof(*p));
 }
 
-/* True when every block n owns is in the partition, owned by nothing reached, and marked used (and
- * they are no more than the partition holds). */
+/* Whether block b of part is in the partition, owned by nothing reached and marked used. */
+static bool free_to_own(const struct ck *ck, uint16_t part, uint64_t b)
+{
+	return b < fsck_nbits(ck, part) && !fsck_seen(ck, part, b) && !fsck_bm_free(ck, part, b);
+}
+
+/* True when every block n owns is in its partition, owned by nothing reached, and marked used (and
+ * they are no more than the partitions hold). */
 static bool owns_alone(const struct ck *ck, const struct node *n)
 {
+	uint16_t home = udf_ino_part(n->ino);
 	uint64_t total = 0;
 
-	if (n->fe_lbn >= ck->nbits || udf_seen_has(&ck->seen, n->fe_lbn) || fsck_bm_free(ck, n->fe_lbn))
+	if (!free_to_own(ck, home, n->fe_lbn))
 		return false;
 	for (uint32_t i = 0; i < n->nchain; i++)
 		for (uint64_t b = n->chain[i]; b < (uint64_t)n->chain[i] + 2; b++)
-			if (b != n->fe_lbn && (b >= ck->nbits || udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b)))
+			if (b != n->fe_lbn && !free_to_own(ck, home, b))
 				return false;
 	for (uint32_t i = 0; i < n->naed; i++)
-		if (n->aed[i] >= ck->nbits || udf_seen_has(&ck->seen, n->aed[i]) || fsck_bm_free(ck, n->aed[i]))
+		if (!free_to_own(ck, home, n->aed[i]))
 			return false;
 	for (uint32_t i = 0; i < n->next; i++) {
 		const struct extent *e = &n->ext[i];
 		if (e->type == 2)
 			continue;
 		uint64_t cnt = blocks_of(ck->fs, e->len);
-		if (e->part != 0 || e->lbn + cnt > ck->nbits || (total += cnt) > ck->nbits)
+		if (!fsck_has_part(ck, e->part) || e->lbn + cnt > fsck_nbits(ck, e->part) ||
+		    (total += cnt) > ck->nbits + ck->mnbits)
 			return false;
 		for (uint64_t b = e->lbn; b < e->lbn + cnt; b++)
-			if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b))
+			if (!free_to_own(ck, e->part, b))
 				return false;
 	}
 	return true;
@@ -76,66 +85,82 @@ static const char *kind_of(mode_t m)
 }
 
 /* An orphan found: said, walked (a directory's tree too), and planned for /lost+found. */
-static int adopt(struct ck *ck, struct node *c, uint32_t lbn)
+static int adopt(struct ck *ck, struct node *c)
 {
 	char path[64];
-	uint32_t *no = realloc(ck->plan.orphans, (ck->plan.norphans + 1) * sizeof(*no));
+	uint32_t lbn = c->fe_lbn;
+	uint64_t *no = realloc(ck->plan.orphans, (ck->plan.norphans + 1) * sizeof(*no));
 
 	if (!no)
 		return -ENOMEM;
 	ck->plan.orphans = no;
-	no[ck->plan.norphans++] = lbn;
-	PROBLEM(ck, "orphan: the %s at block %u (%llu bytes, link count %u) is reachable from no directory",
-		kind_of(c->st.st_mode), lbn, (unsigned long long)c->size,
-		(unsigned)c->st.st_nlink - (S_ISDIR(c->st.st_mode) ? 1 : 0));
+	no[ck->plan.norphans++] = c->ino;
+	PROBLEM(ck, "orphan: the %s at block %u%s (%llu bytes, link count %u) is reachable from no directory",
+		kind_of(c->st.st_mode), lbn, udf_ino_part(c->ino) ? " of the metadata partition" : "",
+		(unsigned long long)c->size, (unsigned)c->st.st_nlink - (S_ISDIR(c->st.st_mode) ? 1 : 0));
 	snprintf(path, sizeof(path), "(orphan #%u)", lbn);
 	int rc = fsck_reach(ck, c, path);
 	return rc ? rc : fsck_drain(ck);
 }
 
-static bool is_candidate_dir(struct udf_fs *fs, const uint32_t *cand, size_t n, uint64_t ino)
+static bool is_candidate_dir(struct udf_fs *fs, const uint64_t *cand, size_t n, uint64_t ino)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct node *c = udf_node_find(fs, udf_make_ino(0, cand[i]));
+		struct node *c = udf_node_find(fs, cand[i]);
 		if (c && c->ino == ino && S_ISDIR(c->st.st_mode))
 			return true;
 	}
 	return false;
 }
 
-/* File entries in blocks the bitmap calls used that nothing reached: those whose blocks are theirs
+/* Whether block b of part holds a volume structure, whatever the bitmap says: in the metadata
+ * partition the file set descriptor and its terminator. */
+static bool volume_structure(struct ck *ck, uint16_t part, uint64_t b)
+{
+	struct udf_fs *fs = ck->fs;
+
+	if (part == 0)
+		return udf_is_volume_structure(fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf);
+	return b == fs->fsd_lbn ||
+	       (b == (uint64_t)fs->fsd_lbn + 1 && udf_read_lb(fs, part, (uint32_t)b, ck->buf) == 0 &&
+		udf_tag_check(ck->buf, fs->bs, (uint32_t)b) == TAG_TD);
+}
+
+/* File entries in blocks the bitmaps call used that nothing reached: those whose blocks are theirs
  * alone are orphans (a directory's tree comes along); the others are stale (a file deleted by a
  * commit whose frees did not reach the bitmap) and their blocks leaked. */
 static int find_orphans(struct ck *ck)
 {
 	struct udf_fs *fs = ck->fs;
-	uint32_t *cand = NULL;
+	uint64_t *cand = NULL;
 	size_t nc = 0, capc = 0;
 	int rc = 0;
 
-	for (uint64_t b = 0; b < ck->nbits && rc == 0; b++) {
-		if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b) ||
-		    udf_is_volume_structure(fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf) ||
-		    udf_read_lb(fs, 0, (uint32_t)b, ck->buf) != 0)
-			continue;
-		int tag = udf_tag_check(ck->buf, fs->bs, (uint32_t)b);
-		if (tag != TAG_FE && tag != TAG_EFE)
-			continue;
-		if ((rc = fsck_grow((void **)&cand, &capc, nc, sizeof(*cand))) == 0)
-			cand[nc++] = (uint32_t)b;
+	for (int k = 0; k < (ck->mpart ? 2 : 1) && rc == 0; k++) {
+		uint16_t part = k ? ck->mpart : 0;
+		for (uint64_t b = 0; b < fsck_nbits(ck, part) && rc == 0; b++) {
+			if (fsck_seen(ck, part, b) || fsck_bm_free(ck, part, b) || volume_structure(ck, part, b) ||
+			    udf_read_lb(fs, part, (uint32_t)b, ck->buf) != 0)
+				continue;
+			int tag = udf_tag_check(ck->buf, fs->bs, (uint32_t)b);
+			if (tag != TAG_FE && tag != TAG_EFE)
+				continue;
+			if ((rc = fsck_grow((void **)&cand, &capc, nc, sizeof(*cand))) == 0)
+				cand[nc++] = udf_make_ino(part, (uint32_t)b);
+		}
 	}
 	/* directories first, each unless its parent entry names another candidate (it comes along) */
 	for (int pass = 0; pass < 2 && rc == 0; pass++) {
 		for (size_t i = 0; i < nc && rc == 0; i++) {
 			struct node *c;
-			if (udf_get_node(fs, udf_make_ino(0, cand[i]), &c) != 0 || c->refs ||
-			    fsck_rec_find(ck, c->ino) != SIZE_MAX || S_ISDIR(c->st.st_mode) != (pass == 0))
+			if (udf_get_node(fs, cand[i], &c) != 0 || c->refs || fsck_rec_find(ck, c->ino) != SIZE_MAX ||
+			    S_ISDIR(c->st.st_mode) != (pass == 0))
 				continue;
 			if (pass == 0 && (udf_dir_load(fs, c) != 0 ||
 					  (c->parent != c->ino && is_candidate_dir(fs, cand, nc, c->parent))))
 				continue;
 			if (owns_alone(ck, c))
-				rc = adopt(ck, c, cand[i]);
+				rc = adopt(ck, c);
 		}
 	}
 	free(cand);
@@ -161,39 +186,39 @@ static void check_links(struct ck *ck)
 	}
 }
 
-static uint64_t bitmap_free(const struct ck *ck)
+static uint64_t bitmap_free(const struct ck *ck, uint16_t part)
 {
 	uint64_t f = 0;
 
-	for (uint64_t b = 0; b < ck->nbits; b++)
-		f += fsck_bm_free(ck, b);
+	for (uint64_t b = 0; b < fsck_nbits(ck, part); b++)
+		f += fsck_bm_free(ck, part, b);
 	return f;
 }
 
-static void check_leaks(struct ck *ck)
+static void check_leaks(struct ck *ck, uint16_t part)
 {
 	uint64_t leaked = 0, first = 0;
+	const char *bm = part ? "metadata bitmap" : "space bitmap", *of = part ? " of the metadata partition" : "";
 
-	for (uint64_t b = 0; b < ck->nbits; b++) {
-		if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b) ||
-		    udf_is_volume_structure(ck->fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf))
+	for (uint64_t b = 0; b < fsck_nbits(ck, part); b++) {
+		if (fsck_seen(ck, part, b) || fsck_bm_free(ck, part, b) || volume_structure(ck, part, b))
 			continue;
 		if (leaked++ == 0)
 			first = b;
 	}
 	if (!leaked)
 		return;
-	if (ck->seen.no_reclaim)
+	if (ck->seen.no_reclaim || ck->mseen.no_reclaim)
 		PROBLEM(ck,
-			"%llu block%s marked used in the space bitmap but belonging to no file the check follows "
-			"(the first at block %llu; some files own structures it does not follow, so they are not "
+			"%llu block%s marked used in the %s but belonging to no file the check follows "
+			"(the first at block %llu%s; some files own structures it does not follow, so they are not "
 			"provably free)",
-			(unsigned long long)leaked, fsck_plural(leaked), (unsigned long long)first);
+			(unsigned long long)leaked, fsck_plural(leaked), bm, (unsigned long long)first, of);
 	else
 		PROBLEM(ck,
-			"%llu block%s marked used in the space bitmap but belonging to no file (leaked; the first "
-			"at block %llu)",
-			(unsigned long long)leaked, fsck_plural(leaked), (unsigned long long)first);
+			"%llu block%s marked used in the %s but belonging to no file (leaked; the first "
+			"at block %llu%s)",
+			(unsigned long long)leaked, fsck_plural(leaked), bm, (unsigned long long)first, of);
 }
 
 static void check_lvid(struct ck *ck)
@@ -219,7 +244,11 @@ static void check_lvid(struct ck *ck)
 		rfiles = le32(iu + LVIU_NUM_FILES);
 		rdirs = le32(iu + LVIU_NUM_DIRS);
 	}
-	uint64_t bfree = bitmap_free(ck), next = le64(b + LVID_NEXT_UNIQUE_ID);
+	uint64_t bfree = bitmap_free(ck, 0), next = le64(b + LVID_NEXT_UNIQUE_ID);
+	/* the metadata partition's free blocks are the second entry of the free space table */
+	bool msized = ck->mpart && sized && np > ck->mpart;
+	uint64_t rmfree = msized ? le32(b + LVID_FREE_SPACE + 4u * ck->mpart) : 0,
+		 mfree = ck->mpart ? bitmap_free(ck, ck->mpart) : 0;
 	if (le32(b + LVID_INTEGRITY_TYPE) != 1) {
 		PROBLEM(ck,
 			"the integrity descriptor says open: the disc was not cleanly unmounted (it records %llu "
@@ -237,6 +266,13 @@ static void check_lvid(struct ck *ck)
 			"disc has %llu, %llu and %llu free in the bitmap",
 			(unsigned long long)rfiles, (unsigned long long)rdirs, (unsigned long long)rfree,
 			(unsigned long long)ck->files, (unsigned long long)ck->dirs, (unsigned long long)bfree);
+	if (ck->mpart && !msized)
+		PROBLEM(ck, "the integrity descriptor records no free space for the metadata partition");
+	else if (ck->mpart && rmfree != mfree)
+		PROBLEM(ck,
+			"the integrity descriptor records %llu free blocks in the metadata partition; the metadata "
+			"bitmap has %llu",
+			(unsigned long long)rmfree, (unsigned long long)mfree);
 	if (ck->max_uniq && next <= ck->max_uniq)
 		PROBLEM(ck, "the integrity descriptor's next unique ID %llu is not past the ID %llu a file has",
 			(unsigned long long)next, (unsigned long long)ck->max_uniq);
@@ -329,13 +365,158 @@ static bool load_bitmap(struct ck *ck)
 	return true;
 }
 
+/* One of the metadata partition's three files (UDF 2.50 2.2.13): *out its entry, of file type ftype
+ * at block lbn of the physical partition, NULL after saying why not; 0 or -ENOMEM. */
+static int meta_file(struct ck *ck, uint32_t lbn, uint8_t ftype, const char *what, struct node **out)
+{
+	struct udf_fs *fs = ck->fs;
+	struct node *n = NULL;
+	int rc = lbn == 0xFFFFFFFFu ? -ENOENT : udf_load_node(fs, 0, lbn, &n);
+
+	*out = NULL;
+	if (rc == -ENOMEM)
+		return rc;
+	/* the metadata file and its mirror are whole blocks of the metadata partition */
+	if (rc || n->file_type != ftype || n->inline_data ||
+	    (ftype != META_BITMAP_FILE_TYPE && n->size % fs->bs != 0)) {
+		PROBLEM(ck, "the %s's entry at block %u cannot be read or is damaged", what, lbn);
+		ck->unreadable = true;
+		return 0;
+	}
+	*out = n;
+	return 0;
+}
+
+/* Loads the metadata partition's files and its metadata bitmap as recorded, and owns the three
+ * files' blocks in the physical partition: 0, 1 after saying why the check cannot go on, or
+ * -ENOMEM. */
+static int load_meta(struct ck *ck)
+{
+	struct udf_fs *fs = ck->fs;
+	const struct part *mp = &fs->parts[ck->mpart];
+	int rc;
+
+	/* the mount reads the tree through the metadata file, or its mirror when the file's entry is
+	 * damaged (said here) */
+	if ((rc = meta_file(ck, mp->meta_loc, META_FILE_TYPE, "metadata file", &ck->mfile)) != 0 ||
+	    (rc = meta_file(ck, mp->mirror_loc, META_MIRROR_FILE_TYPE, "metadata mirror file", &ck->mirror)) != 0 ||
+	    (rc = meta_file(ck, mp->mbm_loc, META_BITMAP_FILE_TYPE, "metadata bitmap file", &ck->mbmf)) != 0)
+		return rc;
+	if (!ck->mbmf || !mp->meta)
+		return 1;
+	uint64_t mblocks = mp->meta->size / fs->bs;
+	if (ck->mbmf->size < SBD_BITMAP || ck->mbmf->size > SBD_BITMAP + mblocks / 8 + 2ull * fs->bs) {
+		PROBLEM(ck, "the metadata bitmap's recorded size does not match the metadata partition");
+		return 1;
+	}
+	uint32_t nblk = blocks_of(fs, ck->mbmf->size);
+	if (!(ck->msbd = malloc((size_t)nblk * fs->bs)))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nblk; i++) {
+		uint32_t plbn;
+		if (udf_meta_file_block(fs, ck->mbmf, 0, i, &plbn) ||
+		    udf_read_lb(fs, 0, plbn, ck->msbd + (size_t)i * fs->bs)) {
+			PROBLEM(ck, "the metadata bitmap's block %u cannot be read", i);
+			return 1;
+		}
+	}
+	uint32_t nbytes = le32(ck->msbd + SBD_NUM_BYTES);
+	ck->mnbits = le32(ck->msbd + SBD_NUM_BITS);
+	if (udf_tag_check(ck->msbd, (size_t)nblk * fs->bs, UINT32_MAX) != TAG_SBD || nbytes < (ck->mnbits + 7) / 8 ||
+	    SBD_BITMAP + (uint64_t)nbytes > ck->mbmf->size) {
+		PROBLEM(ck, "the metadata bitmap is damaged");
+		return 1;
+	}
+	if (ck->mnbits != mblocks) {
+		PROBLEM(ck, "the metadata bitmap describes %llu blocks; the metadata partition has %llu",
+			(unsigned long long)ck->mnbits, (unsigned long long)mblocks);
+		ck->unreadable = true; /* the writer refuses it: nothing a repair could write */
+		if (ck->mnbits > mblocks)
+			ck->mnbits = mblocks;
+	}
+	if (ck->mfile)
+		fsck_own_meta_file(ck, ck->mfile, "(the UDF metadata file)");
+	/* without the duplicate flag the mirror may describe the metadata file's own blocks */
+	if (ck->mirror && (mp->meta_dup || mp->mirror_loc != mp->meta_loc))
+		fsck_own_meta_file(ck, ck->mirror, "(the UDF metadata mirror file)");
+	fsck_own_meta_file(ck, ck->mbmf, "(the UDF metadata bitmap file)");
+	return 0;
+}
+
+/* Where the mirror is meant to duplicate the metadata file, the blocks of the metadata partition in
+ * use (found by the walk, or marked used) hold the same in both.  A difference where the metadata
+ * file's copy passed the walk is renewed by the repair from it; one where the metadata file's copy
+ * is a damaged descriptor and the mirror's a whole one is left (the repair does not restore the
+ * metadata file from its mirror). */
+static int check_mirror(struct ck *ck)
+{
+	struct udf_fs *fs = ck->fs;
+	const struct part *mp = &fs->parts[ck->mpart];
+	uint64_t differ = 0, first = 0;
+
+	if (!mp->meta_dup || !ck->mfile || !ck->mirror)
+		return 0;
+	if (ck->mfile->size != ck->mirror->size) {
+		PROBLEM(ck, "the metadata file holds %llu bytes and its mirror %llu",
+			(unsigned long long)ck->mfile->size, (unsigned long long)ck->mirror->size);
+		ck->unreadable = true;
+		return 0;
+	}
+	uint8_t *mb = malloc(fs->bs);
+	if (!mb)
+		return -ENOMEM;
+	for (uint64_t k = 0; k < ck->mnbits; k++) {
+		uint32_t pa, pb;
+		if (!fsck_seen(ck, ck->mpart, k) && fsck_bm_free(ck, ck->mpart, k))
+			continue; /* a free block's contents do not matter */
+		if (udf_meta_file_block(fs, ck->mfile, 0, (uint32_t)k, &pa) ||
+		    udf_meta_file_block(fs, ck->mirror, 0, (uint32_t)k, &pb) || udf_read_lb(fs, 0, pa, ck->buf) ||
+		    udf_read_lb(fs, 0, pb, mb)) {
+			PROBLEM(ck,
+				"block %llu of the metadata partition cannot be read in the metadata file or its "
+				"mirror",
+				(unsigned long long)k);
+			ck->unreadable = true;
+			continue;
+		}
+		if (memcmp(ck->buf, mb, fs->bs) == 0)
+			continue;
+		if (differ++ == 0)
+			first = k;
+		/* a descriptor (its identifier in either copy) whose metadata file copy fails its checks */
+		bool tagged = le16(ck->buf + TAG_IDENT) != 0 || le16(mb + TAG_IDENT) != 0;
+		if (tagged && udf_tag_check(ck->buf, fs->bs, (uint32_t)k) <= 0 &&
+		    udf_tag_check(mb, fs->bs, (uint32_t)k) > 0) {
+			PROBLEM(ck,
+				"block %llu of the metadata partition: the metadata file's descriptor is damaged and "
+				"its "
+				"mirror's is whole (pktfuse check does not restore the metadata file from its mirror)",
+				(unsigned long long)k);
+			ck->unreadable = true;
+		}
+	}
+	free(mb);
+	if (differ) {
+		PROBLEM(ck,
+			"the metadata mirror differs from the metadata file in %llu block%s in use (the first at block "
+			"%llu of the metadata partition)",
+			(unsigned long long)differ, fsck_plural(differ), (unsigned long long)first);
+		ck->plan.resync = true;
+	}
+	return 0;
+}
+
 /* What the check covers; otherwise why not in err. */
 static bool covered(struct udf_fs *fs, char *err, size_t errlen)
 {
 	const struct part *p = &fs->parts[0];
 	const char *why = NULL;
+	/* a metadata partition (UDF 2.50+) over the one physical or sparable partition */
+	bool meta = fs->nparts == 2 && fs->parts[1].kind == PART_META && fs->parts[1].phys == 0;
 
-	if (fs->nparts != 1)
+	if (meta && fs->parts[1].mbm_loc == 0xFFFFFFFFu)
+		why = "a metadata partition without a metadata bitmap";
+	else if (fs->nparts != 1 && !meta)
 		why = fs->parts[fs->nparts - 1].kind == PART_VIRTUAL ? "a write-once disc with a VAT"
 		      : fs->parts[fs->nparts - 1].kind == PART_META  ? "a metadata partition (UDF 2.50+)"
 								     : "more than one partition";
@@ -371,7 +552,9 @@ static void ck_free(struct ck *ck)
 	free(ck->queue);
 	free(ck->pend);
 	free(ck->sbd);
+	free(ck->msbd);
 	free(ck->seen.bits);
+	free(ck->mseen.bits);
 	free(ck->buf);
 }
 
@@ -388,6 +571,18 @@ static int walk(struct ck *ck)
 	ck->seen = (struct udf_seen){calloc(ck->nbits / 8 + 1, 1), ck->nbits, false, NULL, 0};
 	if (!ck->seen.bits)
 		return -ENOMEM;
+	if (fs->nparts == 2 && fs->parts[1].kind == PART_META) {
+		ck->mpart = 1;
+		if ((rc = load_meta(ck)) != 0) {
+			ck->unreadable = true;
+			return rc < 0 ? rc : 0;
+		}
+		ck->mseen = (struct udf_seen){calloc(ck->mnbits / 8 + 1, 1), ck->mnbits, false, NULL, 0};
+		if (!ck->mseen.bits)
+			return -ENOMEM;
+		ck->seen.meta = &ck->mseen;
+		ck->seen.mpart = ck->mpart;
+	}
 	udf_seen_system_streams(fs, &ck->seen, ck->buf);
 	if ((rc = udf_get_node(fs, fs->root_ino, &root)) != 0)
 		return rc;
@@ -395,7 +590,12 @@ static int walk(struct ck *ck)
 	if ((rc = fsck_reach(ck, root, "/")) != 0 || (rc = fsck_drain(ck)) != 0 || (rc = find_orphans(ck)) != 0)
 		return rc;
 	check_links(ck);
-	check_leaks(ck);
+	check_leaks(ck, 0);
+	if (ck->mpart) {
+		check_leaks(ck, ck->mpart);
+		if ((rc = check_mirror(ck)) != 0)
+			return rc;
+	}
 	check_lvid(ck);
 	return check_sparing(ck);
 }
@@ -447,6 +647,9 @@ int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ct
 	plan.used = ck.seen.bits;
 	plan.nbits = ck.seen.nbits;
 	ck.seen.bits = NULL;
+	plan.mused = ck.mseen.bits;
+	plan.mnbits = ck.mseen.nbits;
+	ck.mseen.bits = NULL;
 	ck_free(&ck);
 	if (rc || !repair || res->problems == 0) {
 		udf_fsck_plan_free(&plan);

@@ -22,17 +22,17 @@
 
 #define SAY(kind, ...) udf_fsck_sayf(say, ctx, kind, __VA_ARGS__)
 
-/* Every block the check found in use is marked used before anything is allocated. */
-static uint64_t mark_used(struct udf_fs *fs, const struct fsck_plan *plan)
+/* Every block the check found in use in space bw (the partition's, or the metadata partition's) is
+ * marked used before anything is allocated. */
+static uint64_t mark_used(struct udf_fs *fs, struct udf_w *bw, const uint8_t *used, uint64_t nbits)
 {
-	struct udf_w *w = fs->w;
 	uint64_t marked = 0;
 
-	for (uint64_t b = 0; b < plan->nbits && b < w->nbits; b++) {
-		if ((plan->used[b / 8] >> (b % 8) & 1) && udf_bm_is_free(w, b)) {
-			udf_bm_mark(fs, b, false);
-			w->free_blocks--;
-			w->changed = true;
+	for (uint64_t b = 0; b < nbits && b < bw->nbits; b++) {
+		if ((used[b / 8] >> (b % 8) & 1) && udf_bm_is_free(bw, b)) {
+			udf_space_mark(fs, bw, b, false);
+			bw->free_blocks--;
+			fs->w->changed = true;
 			marked++;
 		}
 	}
@@ -130,8 +130,8 @@ static int adopt_orphans(struct udf_fs *fs, const struct fsck_plan *plan, udf_fs
 	}
 	for (size_t i = 0; i < plan->norphans; i++) {
 		char name[32];
-		uint64_t ino = udf_make_ino(0, plan->orphans[i]);
-		snprintf(name, sizeof(name), "#%u", plan->orphans[i]);
+		uint64_t ino = plan->orphans[i];
+		snprintf(name, sizeof(name), "#%u", lbn_of(ino));
 		rc = udf_getattr(fs, ino, &st);
 		if (rc == 0 && S_ISDIR(st.st_mode)) {
 			pthread_mutex_lock(&fs->lock);
@@ -143,10 +143,9 @@ static int adopt_orphans(struct udf_fs *fs, const struct fsck_plan *plan, udf_fs
 		if (rc == -ENOMEM)
 			return rc;
 		if (rc)
-			SAY(UDF_FSCK_LEFT, "the orphan at block %u stays unnamed (%s)", plan->orphans[i],
-			    strerror(-rc));
+			SAY(UDF_FSCK_LEFT, "the orphan at block %u stays unnamed (%s)", lbn_of(ino), strerror(-rc));
 		else
-			SAY(UDF_FSCK_REPAIR, "/lost+found/%s: the orphan at block %u named", name, plan->orphans[i]);
+			SAY(UDF_FSCK_REPAIR, "/lost+found/%s: the orphan at block %u named", name, lbn_of(ino));
 	}
 	return 0;
 }
@@ -168,9 +167,14 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 	pthread_mutex_lock(&fs->lock);
 	rc = udf_begin_change(fs); /* the medium says open before anything changes */
 	if (rc == 0) {
-		uint64_t marked = mark_used(fs, plan);
+		uint64_t marked = mark_used(fs, fs->w, plan->used, plan->nbits);
 		if (marked)
 			SAY(UDF_FSCK_REPAIR, "%llu block%s in use marked used in the space bitmap",
+			    (unsigned long long)marked, marked == 1 ? "" : "s");
+		marked = fs->w->meta && plan->mused ? mark_used(fs, udf_meta_space(fs->w), plan->mused, plan->mnbits)
+						    : 0;
+		if (marked)
+			SAY(UDF_FSCK_REPAIR, "%llu block%s in use marked used in the metadata bitmap",
 			    (unsigned long long)marked, marked == 1 ? "" : "s");
 		rc = fix_dirs(fs, plan, say, ctx);
 	}
@@ -180,6 +184,11 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 	pthread_mutex_lock(&fs->lock);
 	if (rc == 0)
 		rc = udf_recover(fs);
+	/* after the recount has rebuilt the metadata bitmap: the mirror's blocks in use that differ get
+	 * the metadata file's (the check read the tree through it; written at the close's barrier) */
+	long resynced = rc == 0 && fs->w->meta && plan->resync ? udf_meta_resync(fs) : 0;
+	if (resynced < 0)
+		rc = (int)resynced;
 	pthread_mutex_unlock(&fs->lock);
 	const char *recount = strstr(fs->note, ": ");
 	if (rc == 0)
@@ -188,6 +197,9 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 		struct udf_statfs sf;
 		udf_statfs(fs, &sf);
 		SAY(UDF_FSCK_REPAIR, "recount: %s", recount ? recount + 2 : fs->note);
+		if (resynced > 0)
+			SAY(UDF_FSCK_REPAIR, "%ld block%s of the metadata mirror renewed from the metadata file",
+			    resynced, resynced == 1 ? "" : "s");
 		SAY(UDF_FSCK_REPAIR,
 		    "the space bitmap written and the integrity descriptor closed (%llu files, %llu directories, "
 		    "%llu free blocks)",

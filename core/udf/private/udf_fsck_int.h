@@ -19,10 +19,13 @@ struct fsck_plan {
 	size_t ndup;
 	struct fsck_parent_fix *pfix;
 	size_t npfix;
-	uint32_t *orphans; /* file entries (partition blocks) no directory reaches */
+	uint64_t *orphans; /* file entries (inode numbers) no directory reaches */
 	size_t norphans;
 	uint8_t *used; /* the blocks the check found in use (orphans' included), one bit each */
 	uint64_t nbits;
+	uint8_t *mused; /* the same of the metadata partition (NULL: none) */
+	uint64_t mnbits;
+	bool resync; /* the metadata mirror differs where the metadata file passed the check: renewed */
 };
 
 void udf_fsck_plan_free(struct fsck_plan *p);

@@ -6,7 +6,9 @@
  * name recorded twice), reads every recorded block of every file, and marks the blocks each node owns;
  * then the
  * blocks the bitmap calls used that nothing owns are searched for file entries (orphans), and the
- * counts are compared with the integrity descriptor.  Under the mount's lock throughout.
+ * counts are compared with the integrity descriptor.  With a metadata partition, the same for its
+ * metadata bitmap, and its mirror compared with the metadata file.  Under the mount's lock
+ * throughout.
  */
 #define _GNU_SOURCE
 #include "udf_check.h"
@@ -39,6 +41,7 @@ void udf_fsck_plan_free(struct fsck_plan *p)
 	free(p->orphans);
 	free(p->used);
 	free(p->mused);
+	free(p->restore);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -445,9 +448,9 @@ static int load_meta(struct ck *ck)
 
 /* Where the mirror is meant to duplicate the metadata file, the blocks of the metadata partition in
  * use (found by the walk, or marked used) hold the same in both.  A difference where the metadata
- * file's copy passed the walk is renewed by the repair from it; one where the metadata file's copy
- * is a damaged descriptor and the mirror's a whole one is left (the repair does not restore the
- * metadata file from its mirror). */
+ * file's copy passed the walk is renewed by the repair from it; where the metadata file's copy is a
+ * damaged descriptor and the mirror's a whole one, the repair first restores the metadata file's
+ * from the mirror (plan.restore). */
 static int check_mirror(struct ck *ck)
 {
 	struct udf_fs *fs = ck->fs;
@@ -489,10 +492,15 @@ static int check_mirror(struct ck *ck)
 		    udf_tag_check(mb, fs->bs, (uint32_t)k) > 0) {
 			PROBLEM(ck,
 				"block %llu of the metadata partition: the metadata file's descriptor is damaged and "
-				"its "
-				"mirror's is whole (pktfuse check does not restore the metadata file from its mirror)",
+				"its mirror's is whole",
 				(unsigned long long)k);
-			ck->unreadable = true;
+			uint32_t *nr = realloc(ck->plan.restore, (ck->plan.nrestore + 1) * sizeof(*nr));
+			if (!nr) {
+				free(mb);
+				return -ENOMEM;
+			}
+			ck->plan.restore = nr;
+			nr[ck->plan.nrestore++] = (uint32_t)k;
 		}
 	}
 	free(mb);
@@ -632,6 +640,48 @@ static int check_pass(const struct udf_io *io, struct ck *ck, char *err, size_t 
 	return rc;
 }
 
+/* The plan of a check done, with the blocks it saw in use; ck is freed. */
+static struct fsck_plan take_plan(struct ck *ck)
+{
+	struct fsck_plan plan = ck->plan;
+
+	plan.used = ck->seen.bits;
+	plan.nbits = ck->seen.nbits;
+	ck->seen.bits = NULL;
+	plan.mused = ck->mseen.bits;
+	plan.mnbits = ck->mseen.nbits;
+	ck->mseen.bits = NULL;
+	ck_free(ck);
+	return plan;
+}
+
+/* Descriptors of the metadata file that are damaged where the mirror's are whole are restored from
+ * the mirror; then the tree as it reads now is checked again (quietly: its problems were said) for
+ * the repair to plan from.  0 with *plan the new one; 1: nothing was written (said why); 2: written,
+ * but the disc still holds what no repair can prove right (said); or a negative errno. */
+static int restore_then_recheck(const struct udf_io *io, struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx,
+				char *err, size_t errlen)
+{
+	int rc = udf_fsck_restore(io, plan, say, ctx, err, errlen);
+
+	udf_fsck_plan_free(plan);
+	if (rc)
+		return rc;
+	struct ck ck = {.problem = UDF_FSCK_PROBLEM, .quiet_info = true};
+	rc = check_pass(io, &ck, err, errlen);
+	bool unreadable = ck.unreadable;
+	*plan = take_plan(&ck);
+	if (rc == 0 && unreadable) {
+		udf_fsck_sayf(say, ctx, UDF_FSCK_LEFT,
+			      "after the restore from the mirror the disc still cannot be read fully, or holds damage "
+			      "no repair can prove right; nothing else was written");
+		rc = 2;
+	}
+	if (rc)
+		udf_fsck_plan_free(plan);
+	return rc;
+}
+
 int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ctx, struct udf_fsck_result *res,
 	     char *err, size_t errlen)
 {
@@ -643,19 +693,12 @@ int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ct
 	res->dirs = ck.dirs;
 	res->problems = res->left = ck.problems;
 	res->unreadable = ck.unreadable;
-	struct fsck_plan plan = ck.plan;
-	plan.used = ck.seen.bits;
-	plan.nbits = ck.seen.nbits;
-	ck.seen.bits = NULL;
-	plan.mused = ck.mseen.bits;
-	plan.mnbits = ck.mseen.nbits;
-	ck.mseen.bits = NULL;
-	ck_free(&ck);
+	struct fsck_plan plan = take_plan(&ck);
 	if (rc || !repair || res->problems == 0) {
 		udf_fsck_plan_free(&plan);
 		return rc;
 	}
-	if (res->unreadable) {
+	if (res->unreadable && !plan.nrestore) {
 		udf_fsck_sayf(say, ctx, UDF_FSCK_LEFT,
 			      "the disc cannot be read fully, or holds damage no repair can prove "
 			      "right; nothing was written");
@@ -667,11 +710,19 @@ int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ct
 		snprintf(err, errlen, "the source was opened read-only");
 		return -EROFS;
 	}
-	rc = udf_fsck_repair(io, &plan, say, ctx, err, errlen);
+	bool restored = false;
+	if (plan.nrestore) {
+		rc = restore_then_recheck(io, &plan, say, ctx, err, errlen);
+		if (rc < 0 || rc == 1)
+			return rc < 0 ? rc : 0;
+		restored = true;
+	}
+	if (rc == 0)
+		rc = udf_fsck_repair(io, &plan, say, ctx, err, errlen);
 	udf_fsck_plan_free(&plan);
 	if (rc < 0)
 		return rc;
-	res->repaired = rc == 0;
+	res->repaired = restored || rc == 0;
 	struct ck again = {.say = say, .ctx = ctx, .problem = UDF_FSCK_LEFT, .quiet_info = true};
 	rc = check_pass(io, &again, err, errlen);
 	res->left = again.problems;

@@ -150,6 +150,50 @@ static int adopt_orphans(struct udf_fs *fs, const struct fsck_plan *plan, udf_fs
 	return 0;
 }
 
+int udf_fsck_restore(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
+		     size_t errlen)
+{
+	struct udf_mount_opts mo = UDF_FSCK_MOUNT_OPTS;
+	struct udf_fs *fs;
+	struct node *mirror;
+	int rc = udf_mount(io, &mo, &fs, err, errlen);
+
+	if (rc)
+		return rc;
+	if (!fs->w || !fs->w->meta) {
+		SAY(UDF_FSCK_LEFT, "the metadata file cannot be restored from its mirror: %s; nothing was written",
+		    fs->w ? "no metadata partition is written" : fs->ro_reason);
+		udf_unmount(fs);
+		return 1;
+	}
+	const struct part *mp = &fs->parts[udf_meta_part(fs)];
+	pthread_mutex_lock(&fs->lock);
+	rc = udf_begin_change(fs); /* the medium says open first: the repair that follows closes it */
+	if (rc == 0)
+		rc = udf_load_node(fs, mp->phys, mp->mirror_loc, &mirror);
+	for (size_t i = 0; i < plan->nrestore && rc == 0; i++) {
+		uint32_t k = plan->restore[i], pa, pb;
+		/* the mirror's copy as the check found it: a whole descriptor of this block */
+		if ((rc = udf_meta_file_block(fs, mirror, mp->phys, k, &pb)) == 0 &&
+		    (rc = udf_meta_file_block(fs, mp->meta, mp->phys, k, &pa)) == 0 &&
+		    (rc = udf_read_lb(fs, mp->phys, pb, fs->w->buf)) == 0)
+			rc = udf_tag_check(fs->w->buf, fs->bs, k) > 0 ? udf_write_run(fs, pa, 1, fs->w->buf) : -EIO;
+		if (rc == 0)
+			SAY(UDF_FSCK_REPAIR,
+			    "block %u of the metadata partition: the metadata file's copy restored from its mirror", k);
+	}
+	if (rc == 0)
+		rc = udf_barrier(fs);
+	pthread_mutex_unlock(&fs->lock);
+	udf_unmount(fs); /* not closed: the repair that follows closes the integrity descriptor */
+	if (rc)
+		snprintf(err, errlen,
+			 "the metadata file could not be restored from its mirror (%s); the disc stays marked not "
+			 "cleanly unmounted",
+			 strerror(-rc));
+	return rc;
+}
+
 int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
 		    size_t errlen)
 {

@@ -453,12 +453,13 @@ static uint64_t rnd(uint64_t *s)
 }
 
 /* Random bytes in the blocks of the partition that hold descriptors (bitmap, file set, entries,
- * directories). */
+ * directories): on UDF 2.01, and on 2.50 where they are the metadata file's (and the metadata
+ * bitmap's), so that the copies differ too. */
 START_TEST(hostile_never_crash)
 {
 	struct disc d;
 	struct tree t;
-	make_disc(&d, UDF_MEDIA_HD, &t);
+	make_disc_rev(&d, UDF_MEDIA_HD, _i ? 0x0250 : 0, &t);
 	struct where w = where_of(&d);
 	uint8_t *clean = malloc(SIZE);
 	memcpy(clean, d.b, SIZE);
@@ -470,7 +471,7 @@ START_TEST(hostile_never_crash)
 			tagged[nt++] = lbn;
 	ck_assert_uint_gt(nt, 8);
 	uint64_t seed = 0x9E3779B97F4A7C15ull;
-	for (int round = 0; round < 400; round++) {
+	for (int round = 0; round < (_i ? 200 : 400); round++) {
 		memcpy(d.b, clean, SIZE);
 		int flips = 1 + (int)(rnd(&seed) % 8);
 		for (int k = 0; k < flips; k++) {
@@ -646,9 +647,26 @@ START_TEST(meta_mirror_differs)
 }
 END_TEST
 
-/* The metadata file's copy of /small's entry damaged, the mirror's whole: found, and nothing written
- * (the repair does not restore the metadata file from its mirror). */
-START_TEST(meta_file_damaged_left_alone)
+/* The metadata file's copy of /small's entry damaged, the mirror's whole: found; the repair restores
+ * the metadata file's copy from the mirror, and then repairs the rest. */
+START_TEST(meta_file_damaged_from_mirror)
+{
+	struct disc d;
+	struct tree t;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct where w = where_of(&d);
+	uint32_t k = meta_lbn(t.small);
+	uint8_t *fe = block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false));
+	fe[100] ^= 0x55;
+	check_repair_clean(&d, "the metadata file's descriptor is damaged and its mirror's is whole");
+	ck_assert_mem_eq(fe, block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false)), BS);
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/* Both copies of /small's entry damaged: reported, and nothing written. */
+START_TEST(meta_both_damaged_left_alone)
 {
 	struct disc d;
 	struct tree t;
@@ -658,9 +676,9 @@ START_TEST(meta_file_damaged_left_alone)
 	struct where w = where_of(&d);
 	uint32_t k = meta_lbn(t.small);
 	block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false))[100] ^= 0x55;
+	block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false))[100] ^= 0x55;
 	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-	ck_assert_msg(strstr(s.text, "the metadata file's descriptor is damaged and its mirror's is whole"), "%s",
-		      s.text);
+	ck_assert_msg(strstr(s.text, "/small: its file entry at block"), "%s", s.text);
 	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
 	ck_assert_int_eq(d.writes, 0);
 	free(d.b);
@@ -709,13 +727,14 @@ int main(void)
 	tcase_add_test(tc, unreadable_left_alone);
 	tcase_add_test(tc, cross_link_left_alone);
 	tcase_add_test(tc, repair_cut_anywhere);
-	tcase_add_test(tc, hostile_never_crash);
+	tcase_add_loop_test(tc, hostile_never_crash, 0, 2);
 	tcase_add_loop_test(tc, meta_clean_disc_is_clean, 0, 2);
 	tcase_add_loop_test(tc, meta_bitmap_says_free, 0, 2);
 	tcase_add_loop_test(tc, meta_bitmap_leaks, 0, 2);
 	tcase_add_loop_test(tc, meta_files_marked_free, 0, 2);
 	tcase_add_loop_test(tc, meta_mirror_differs, 0, 2);
-	tcase_add_loop_test(tc, meta_file_damaged_left_alone, 0, 2);
+	tcase_add_loop_test(tc, meta_file_damaged_from_mirror, 0, 2);
+	tcase_add_loop_test(tc, meta_both_damaged_left_alone, 0, 2);
 	tcase_add_loop_test(tc, meta_orphan_after_kill, 0, 2);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -86,5 +86,11 @@ int fsck_drain(struct ck *ck);
 /* One of the metadata partition's three files (what names it): its entry and extents owned in the
  * physical partition, as a file's are, but no file of the tree. */
 void fsck_own_meta_file(struct ck *ck, struct node *n, const char *what);
+/* udf_fsck_meta.c: the metadata partition's three files and its metadata bitmap as recorded (the
+ * three files' blocks owned): 0, 1 after saying why the check cannot go on, or -ENOMEM. */
+int fsck_load_meta(struct ck *ck);
+/* udf_fsck_meta.c: the mirror against the metadata file where the map says it duplicates it (after
+ * the walk: the blocks in use are known); differences said and planned: 0 or -ENOMEM. */
+int fsck_check_mirror(struct ck *ck);
 
 #endif

@@ -25,8 +25,8 @@ enum { CHECK_CLEAN = 0, CHECK_REPAIRED = 1, CHECK_LEFT = 4, CHECK_FAILED = 8 };
 	"Checks the UDF file system on SOURCE (an image file, emu:PROFILE:IMAGE or a drive), as after an\n"     \
 	"unclean shutdown, and more: the integrity descriptor, the space bitmap against the blocks in use,\n"   \
 	"link counts, orphans, names recorded twice, directories with two names, every extent read back,\n"     \
-	"the sparing table.  One line per finding, then a summary.  Without --repair SOURCE is opened\n"        \
-	"read-only and nothing is written.\n"                                                                   \
+	"the sparing table, a UDF 2.50/2.60 metadata partition's bitmap and mirror.  One line per finding,\n"   \
+	"then a summary.  Without --repair SOURCE is opened read-only and nothing is written.\n"                \
 	"\n"                                                                                                    \
 	"    --repair    fix what can be proven (the bitmap rebuilt, link counts, a directory's second name,\n" \
 	"                a name's second record, orphans into /lost+found, the integrity descriptor closed);\n" \

@@ -76,7 +76,9 @@ struct udf_io {
 };
 
 struct udf_mount_opts {
-	/* An open integrity descriptor does not start the check at mount: the caller checks (pktfuse check) */
+	/* An open integrity descriptor does not start the check at mount, and a metadata partition's
+	 * mirror and free count are not compared with its metadata file and bitmap: the caller checks
+	 * (pktfuse check) */
 	bool no_recover;
 	uid_t uid; /* owner shown for files whose owner is not recorded */
 	gid_t gid;

@@ -30,12 +30,15 @@ void udf_seen_mark(struct udf_seen *s, uint64_t lbn, uint64_t n)
 static void seen_own(struct udf_fs *fs, struct udf_seen *s, const struct node *n)
 {
 	struct udf_seen *m = s->meta; /* file entries and continuation blocks there */
+	/* the entry, its chain and its continuation blocks are where its inode number says: the
+	 * metadata partition's three files have theirs in the physical partition */
+	struct udf_seen *home = m && udf_ino_part(n->ino) == s->mpart ? m : s;
 
-	udf_seen_mark(m && udf_ino_part(n->ino) == s->mpart ? m : s, n->fe_lbn, 1);
+	udf_seen_mark(home, n->fe_lbn, 1);
 	for (uint32_t i = 0; i < n->nchain; i++) /* an entry that moves: each pair of its chain */
-		udf_seen_mark(m && udf_ino_part(n->ino) == s->mpart ? m : s, n->chain[i], 2);
+		udf_seen_mark(home, n->chain[i], 2);
 	for (uint32_t i = 0; i < n->naed; i++)
-		udf_seen_mark(m ? m : s, n->aed[i], 1);
+		udf_seen_mark(home, n->aed[i], 1);
 	for (uint32_t i = 0; i < n->next; i++) {
 		if (n->ext[i].type != 2 && n->ext[i].part == 0)
 			udf_seen_mark(s, n->ext[i].lbn, blocks_of(fs, n->ext[i].len));
@@ -73,8 +76,14 @@ void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n)
 		udf_for_attached(fs, n, seen_visit, &c);
 		s->no_reclaim = true;
 	}
-	if (n->ro_node)
-		s->no_reclaim = true; /* its indirect entries are not followed */
+	/* its indirect entries are not followed; the metadata partition's three files are read-only
+	 * nodes only because the writer never rewrites them, and of strategy 4 where their ICB is they
+	 * have none */
+	bool meta_file = n->file_type >= META_FILE_TYPE && n->file_type <= META_BITMAP_FILE_TYPE &&
+			 le16(n->hdr + ICB_STRATEGY_TYPE) == 4 &&
+			 udf_make_ino(udf_ino_part(n->ino), n->fe_lbn) == n->ino;
+	if (n->ro_node && !meta_file)
+		s->no_reclaim = true;
 }
 
 /* The file set's system stream directory (UDF 2.00+: unique ID mapping, non-allocatable space)
@@ -116,9 +125,12 @@ bool udf_is_volume_structure(struct udf_fs *fs, uint32_t sbd_lbn, uint32_t sbd_b
 		if (sec >= ext[i].loc && sec < ext[i].loc + blocks)
 			return true;
 	}
-	/* in the partition: the bitmap, the file set descriptor and its terminator */
+	/* in the partition: the bitmap, the file set descriptor and its terminator (those are blocks of
+	 * the metadata partition when there is one) */
 	if (b >= sbd_lbn && b < (uint64_t)sbd_lbn + sbd_blocks)
 		return true;
+	if (fs->nparts > 1 && fs->parts[fs->nparts - 1].kind == PART_META)
+		return false;
 	if (b == fs->fsd_lbn)
 		return true;
 	if (b == (uint64_t)fs->fsd_lbn + 1 && udf_read_lb(fs, 0, fs->fsd_lbn + 1, buf) == 0 &&

@@ -6,7 +6,9 @@
  * name recorded twice), reads every recorded block of every file, and marks the blocks each node owns;
  * then the
  * blocks the bitmap calls used that nothing owns are searched for file entries (orphans), and the
- * counts are compared with the integrity descriptor.  Under the mount's lock throughout.
+ * counts are compared with the integrity descriptor.  With a metadata partition, the same for its
+ * metadata bitmap, and its mirror compared with the metadata file.  Under the mount's lock
+ * throughout.
  */
 #define _GNU_SOURCE
 #include "udf_check.h"
@@ -38,33 +40,43 @@ void udf_fsck_plan_free(struct fsck_plan *p)
 	free(p->pfix);
 	free(p->orphans);
 	free(p->used);
+	free(p->mused);
+	free(p->restore);
 	memset(p, 0, sizeof(*p));
 }
 
-/* True when every block n owns is in the partition, owned by nothing reached, and marked used (and
- * they are no more than the partition holds). */
+/* Whether block b of part is in the partition, owned by nothing reached and marked used. */
+static bool free_to_own(const struct ck *ck, uint16_t part, uint64_t b)
+{
+	return b < fsck_nbits(ck, part) && !fsck_seen(ck, part, b) && !fsck_bm_free(ck, part, b);
+}
+
+/* True when every block n owns is in its partition, owned by nothing reached, and marked used (and
+ * they are no more than the partitions hold). */
 static bool owns_alone(const struct ck *ck, const struct node *n)
 {
+	uint16_t home = udf_ino_part(n->ino);
 	uint64_t total = 0;
 
-	if (n->fe_lbn >= ck->nbits || udf_seen_has(&ck->seen, n->fe_lbn) || fsck_bm_free(ck, n->fe_lbn))
+	if (!free_to_own(ck, home, n->fe_lbn))
 		return false;
 	for (uint32_t i = 0; i < n->nchain; i++)
 		for (uint64_t b = n->chain[i]; b < (uint64_t)n->chain[i] + 2; b++)
-			if (b != n->fe_lbn && (b >= ck->nbits || udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b)))
+			if (b != n->fe_lbn && !free_to_own(ck, home, b))
 				return false;
 	for (uint32_t i = 0; i < n->naed; i++)
-		if (n->aed[i] >= ck->nbits || udf_seen_has(&ck->seen, n->aed[i]) || fsck_bm_free(ck, n->aed[i]))
+		if (!free_to_own(ck, home, n->aed[i]))
 			return false;
 	for (uint32_t i = 0; i < n->next; i++) {
 		const struct extent *e = &n->ext[i];
 		if (e->type == 2)
 			continue;
 		uint64_t cnt = blocks_of(ck->fs, e->len);
-		if (e->part != 0 || e->lbn + cnt > ck->nbits || (total += cnt) > ck->nbits)
+		if (!fsck_has_part(ck, e->part) || e->lbn + cnt > fsck_nbits(ck, e->part) ||
+		    (total += cnt) > ck->nbits + ck->mnbits)
 			return false;
 		for (uint64_t b = e->lbn; b < e->lbn + cnt; b++)
-			if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b))
+			if (!free_to_own(ck, e->part, b))
 				return false;
 	}
 	return true;
@@ -76,66 +88,82 @@ static const char *kind_of(mode_t m)
 }
 
 /* An orphan found: said, walked (a directory's tree too), and planned for /lost+found. */
-static int adopt(struct ck *ck, struct node *c, uint32_t lbn)
+static int adopt(struct ck *ck, struct node *c)
 {
 	char path[64];
-	uint32_t *no = realloc(ck->plan.orphans, (ck->plan.norphans + 1) * sizeof(*no));
+	uint32_t lbn = c->fe_lbn;
+	uint64_t *no = realloc(ck->plan.orphans, (ck->plan.norphans + 1) * sizeof(*no));
 
 	if (!no)
 		return -ENOMEM;
 	ck->plan.orphans = no;
-	no[ck->plan.norphans++] = lbn;
-	PROBLEM(ck, "orphan: the %s at block %u (%llu bytes, link count %u) is reachable from no directory",
-		kind_of(c->st.st_mode), lbn, (unsigned long long)c->size,
-		(unsigned)c->st.st_nlink - (S_ISDIR(c->st.st_mode) ? 1 : 0));
+	no[ck->plan.norphans++] = c->ino;
+	PROBLEM(ck, "orphan: the %s at block %u%s (%llu bytes, link count %u) is reachable from no directory",
+		kind_of(c->st.st_mode), lbn, udf_ino_part(c->ino) ? " of the metadata partition" : "",
+		(unsigned long long)c->size, (unsigned)c->st.st_nlink - (S_ISDIR(c->st.st_mode) ? 1 : 0));
 	snprintf(path, sizeof(path), "(orphan #%u)", lbn);
 	int rc = fsck_reach(ck, c, path);
 	return rc ? rc : fsck_drain(ck);
 }
 
-static bool is_candidate_dir(struct udf_fs *fs, const uint32_t *cand, size_t n, uint64_t ino)
+static bool is_candidate_dir(struct udf_fs *fs, const uint64_t *cand, size_t n, uint64_t ino)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct node *c = udf_node_find(fs, udf_make_ino(0, cand[i]));
+		struct node *c = udf_node_find(fs, cand[i]);
 		if (c && c->ino == ino && S_ISDIR(c->st.st_mode))
 			return true;
 	}
 	return false;
 }
 
-/* File entries in blocks the bitmap calls used that nothing reached: those whose blocks are theirs
+/* Whether block b of part holds a volume structure, whatever the bitmap says: in the metadata
+ * partition the file set descriptor and its terminator. */
+static bool volume_structure(struct ck *ck, uint16_t part, uint64_t b)
+{
+	struct udf_fs *fs = ck->fs;
+
+	if (part == 0)
+		return udf_is_volume_structure(fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf);
+	return b == fs->fsd_lbn ||
+	       (b == (uint64_t)fs->fsd_lbn + 1 && udf_read_lb(fs, part, (uint32_t)b, ck->buf) == 0 &&
+		udf_tag_check(ck->buf, fs->bs, (uint32_t)b) == TAG_TD);
+}
+
+/* File entries in blocks the bitmaps call used that nothing reached: those whose blocks are theirs
  * alone are orphans (a directory's tree comes along); the others are stale (a file deleted by a
  * commit whose frees did not reach the bitmap) and their blocks leaked. */
 static int find_orphans(struct ck *ck)
 {
 	struct udf_fs *fs = ck->fs;
-	uint32_t *cand = NULL;
+	uint64_t *cand = NULL;
 	size_t nc = 0, capc = 0;
 	int rc = 0;
 
-	for (uint64_t b = 0; b < ck->nbits && rc == 0; b++) {
-		if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b) ||
-		    udf_is_volume_structure(fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf) ||
-		    udf_read_lb(fs, 0, (uint32_t)b, ck->buf) != 0)
-			continue;
-		int tag = udf_tag_check(ck->buf, fs->bs, (uint32_t)b);
-		if (tag != TAG_FE && tag != TAG_EFE)
-			continue;
-		if ((rc = fsck_grow((void **)&cand, &capc, nc, sizeof(*cand))) == 0)
-			cand[nc++] = (uint32_t)b;
+	for (int k = 0; k < (ck->mpart ? 2 : 1) && rc == 0; k++) {
+		uint16_t part = k ? ck->mpart : 0;
+		for (uint64_t b = 0; b < fsck_nbits(ck, part) && rc == 0; b++) {
+			if (fsck_seen(ck, part, b) || fsck_bm_free(ck, part, b) || volume_structure(ck, part, b) ||
+			    udf_read_lb(fs, part, (uint32_t)b, ck->buf) != 0)
+				continue;
+			int tag = udf_tag_check(ck->buf, fs->bs, (uint32_t)b);
+			if (tag != TAG_FE && tag != TAG_EFE)
+				continue;
+			if ((rc = fsck_grow((void **)&cand, &capc, nc, sizeof(*cand))) == 0)
+				cand[nc++] = udf_make_ino(part, (uint32_t)b);
+		}
 	}
 	/* directories first, each unless its parent entry names another candidate (it comes along) */
 	for (int pass = 0; pass < 2 && rc == 0; pass++) {
 		for (size_t i = 0; i < nc && rc == 0; i++) {
 			struct node *c;
-			if (udf_get_node(fs, udf_make_ino(0, cand[i]), &c) != 0 || c->refs ||
-			    fsck_rec_find(ck, c->ino) != SIZE_MAX || S_ISDIR(c->st.st_mode) != (pass == 0))
+			if (udf_get_node(fs, cand[i], &c) != 0 || c->refs || fsck_rec_find(ck, c->ino) != SIZE_MAX ||
+			    S_ISDIR(c->st.st_mode) != (pass == 0))
 				continue;
 			if (pass == 0 && (udf_dir_load(fs, c) != 0 ||
 					  (c->parent != c->ino && is_candidate_dir(fs, cand, nc, c->parent))))
 				continue;
 			if (owns_alone(ck, c))
-				rc = adopt(ck, c, cand[i]);
+				rc = adopt(ck, c);
 		}
 	}
 	free(cand);
@@ -161,39 +189,39 @@ static void check_links(struct ck *ck)
 	}
 }
 
-static uint64_t bitmap_free(const struct ck *ck)
+static uint64_t bitmap_free(const struct ck *ck, uint16_t part)
 {
 	uint64_t f = 0;
 
-	for (uint64_t b = 0; b < ck->nbits; b++)
-		f += fsck_bm_free(ck, b);
+	for (uint64_t b = 0; b < fsck_nbits(ck, part); b++)
+		f += fsck_bm_free(ck, part, b);
 	return f;
 }
 
-static void check_leaks(struct ck *ck)
+static void check_leaks(struct ck *ck, uint16_t part)
 {
 	uint64_t leaked = 0, first = 0;
+	const char *bm = part ? "metadata bitmap" : "space bitmap", *of = part ? " of the metadata partition" : "";
 
-	for (uint64_t b = 0; b < ck->nbits; b++) {
-		if (udf_seen_has(&ck->seen, b) || fsck_bm_free(ck, b) ||
-		    udf_is_volume_structure(ck->fs, ck->sbd_lbn, ck->sbd_blocks, b, ck->buf))
+	for (uint64_t b = 0; b < fsck_nbits(ck, part); b++) {
+		if (fsck_seen(ck, part, b) || fsck_bm_free(ck, part, b) || volume_structure(ck, part, b))
 			continue;
 		if (leaked++ == 0)
 			first = b;
 	}
 	if (!leaked)
 		return;
-	if (ck->seen.no_reclaim)
+	if (ck->seen.no_reclaim || ck->mseen.no_reclaim)
 		PROBLEM(ck,
-			"%llu block%s marked used in the space bitmap but belonging to no file the check follows "
-			"(the first at block %llu; some files own structures it does not follow, so they are not "
+			"%llu block%s marked used in the %s but belonging to no file the check follows "
+			"(the first at block %llu%s; some files own structures it does not follow, so they are not "
 			"provably free)",
-			(unsigned long long)leaked, fsck_plural(leaked), (unsigned long long)first);
+			(unsigned long long)leaked, fsck_plural(leaked), bm, (unsigned long long)first, of);
 	else
 		PROBLEM(ck,
-			"%llu block%s marked used in the space bitmap but belonging to no file (leaked; the first "
-			"at block %llu)",
-			(unsigned long long)leaked, fsck_plural(leaked), (unsigned long long)first);
+			"%llu block%s marked used in the %s but belonging to no file (leaked; the first "
+			"at block %llu%s)",
+			(unsigned long long)leaked, fsck_plural(leaked), bm, (unsigned long long)first, of);
 }
 
 static void check_lvid(struct ck *ck)
@@ -219,7 +247,11 @@ static void check_lvid(struct ck *ck)
 		rfiles = le32(iu + LVIU_NUM_FILES);
 		rdirs = le32(iu + LVIU_NUM_DIRS);
 	}
-	uint64_t bfree = bitmap_free(ck), next = le64(b + LVID_NEXT_UNIQUE_ID);
+	uint64_t bfree = bitmap_free(ck, 0), next = le64(b + LVID_NEXT_UNIQUE_ID);
+	/* the metadata partition's free blocks are the second entry of the free space table */
+	bool msized = ck->mpart && sized && np > ck->mpart;
+	uint64_t rmfree = msized ? le32(b + LVID_FREE_SPACE + 4u * ck->mpart) : 0,
+		 mfree = ck->mpart ? bitmap_free(ck, ck->mpart) : 0;
 	if (le32(b + LVID_INTEGRITY_TYPE) != 1) {
 		PROBLEM(ck,
 			"the integrity descriptor says open: the disc was not cleanly unmounted (it records %llu "
@@ -237,6 +269,13 @@ static void check_lvid(struct ck *ck)
 			"disc has %llu, %llu and %llu free in the bitmap",
 			(unsigned long long)rfiles, (unsigned long long)rdirs, (unsigned long long)rfree,
 			(unsigned long long)ck->files, (unsigned long long)ck->dirs, (unsigned long long)bfree);
+	if (ck->mpart && !msized)
+		PROBLEM(ck, "the integrity descriptor records no free space for the metadata partition");
+	else if (ck->mpart && rmfree != mfree)
+		PROBLEM(ck,
+			"the integrity descriptor records %llu free blocks in the metadata partition; the metadata "
+			"bitmap has %llu",
+			(unsigned long long)rmfree, (unsigned long long)mfree);
 	if (ck->max_uniq && next <= ck->max_uniq)
 		PROBLEM(ck, "the integrity descriptor's next unique ID %llu is not past the ID %llu a file has",
 			(unsigned long long)next, (unsigned long long)ck->max_uniq);
@@ -334,8 +373,12 @@ static bool covered(struct udf_fs *fs, char *err, size_t errlen)
 {
 	const struct part *p = &fs->parts[0];
 	const char *why = NULL;
+	/* a metadata partition (UDF 2.50+) over the one physical or sparable partition */
+	bool meta = fs->nparts == 2 && fs->parts[1].kind == PART_META && fs->parts[1].phys == 0;
 
-	if (fs->nparts != 1)
+	if (meta && fs->parts[1].mbm_loc == 0xFFFFFFFFu)
+		why = "a metadata partition without a metadata bitmap";
+	else if (fs->nparts != 1 && !meta)
 		why = fs->parts[fs->nparts - 1].kind == PART_VIRTUAL ? "a write-once disc with a VAT"
 		      : fs->parts[fs->nparts - 1].kind == PART_META  ? "a metadata partition (UDF 2.50+)"
 								     : "more than one partition";
@@ -371,7 +414,9 @@ static void ck_free(struct ck *ck)
 	free(ck->queue);
 	free(ck->pend);
 	free(ck->sbd);
+	free(ck->msbd);
 	free(ck->seen.bits);
+	free(ck->mseen.bits);
 	free(ck->buf);
 }
 
@@ -388,6 +433,18 @@ static int walk(struct ck *ck)
 	ck->seen = (struct udf_seen){calloc(ck->nbits / 8 + 1, 1), ck->nbits, false, NULL, 0};
 	if (!ck->seen.bits)
 		return -ENOMEM;
+	if (fs->nparts == 2 && fs->parts[1].kind == PART_META) {
+		ck->mpart = 1;
+		if ((rc = fsck_load_meta(ck)) != 0) {
+			ck->unreadable = true;
+			return rc < 0 ? rc : 0;
+		}
+		ck->mseen = (struct udf_seen){calloc(ck->mnbits / 8 + 1, 1), ck->mnbits, false, NULL, 0};
+		if (!ck->mseen.bits)
+			return -ENOMEM;
+		ck->seen.meta = &ck->mseen;
+		ck->seen.mpart = ck->mpart;
+	}
 	udf_seen_system_streams(fs, &ck->seen, ck->buf);
 	if ((rc = udf_get_node(fs, fs->root_ino, &root)) != 0)
 		return rc;
@@ -395,7 +452,12 @@ static int walk(struct ck *ck)
 	if ((rc = fsck_reach(ck, root, "/")) != 0 || (rc = fsck_drain(ck)) != 0 || (rc = find_orphans(ck)) != 0)
 		return rc;
 	check_links(ck);
-	check_leaks(ck);
+	check_leaks(ck, 0);
+	if (ck->mpart) {
+		check_leaks(ck, ck->mpart);
+		if ((rc = fsck_check_mirror(ck)) != 0)
+			return rc;
+	}
 	check_lvid(ck);
 	return check_sparing(ck);
 }
@@ -432,6 +494,48 @@ static int check_pass(const struct udf_io *io, struct ck *ck, char *err, size_t 
 	return rc;
 }
 
+/* The plan of a check done, with the blocks it saw in use; ck is freed. */
+static struct fsck_plan take_plan(struct ck *ck)
+{
+	struct fsck_plan plan = ck->plan;
+
+	plan.used = ck->seen.bits;
+	plan.nbits = ck->seen.nbits;
+	ck->seen.bits = NULL;
+	plan.mused = ck->mseen.bits;
+	plan.mnbits = ck->mseen.nbits;
+	ck->mseen.bits = NULL;
+	ck_free(ck);
+	return plan;
+}
+
+/* Descriptors of the metadata file that are damaged where the mirror's are whole are restored from
+ * the mirror; then the tree as it reads now is checked again (quietly: its problems were said) for
+ * the repair to plan from.  0 with *plan the new one; 1: nothing was written (said why); 2: written,
+ * but the disc still holds what no repair can prove right (said); or a negative errno. */
+static int restore_then_recheck(const struct udf_io *io, struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx,
+				char *err, size_t errlen)
+{
+	int rc = udf_fsck_restore(io, plan, say, ctx, err, errlen);
+
+	udf_fsck_plan_free(plan);
+	if (rc)
+		return rc;
+	struct ck ck = {.problem = UDF_FSCK_PROBLEM, .quiet_info = true};
+	rc = check_pass(io, &ck, err, errlen);
+	bool unreadable = ck.unreadable;
+	*plan = take_plan(&ck);
+	if (rc == 0 && unreadable) {
+		udf_fsck_sayf(say, ctx, UDF_FSCK_LEFT,
+			      "after the restore from the mirror the disc still cannot be read fully, or holds damage "
+			      "no repair can prove right; nothing else was written");
+		rc = 2;
+	}
+	if (rc)
+		udf_fsck_plan_free(plan);
+	return rc;
+}
+
 int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ctx, struct udf_fsck_result *res,
 	     char *err, size_t errlen)
 {
@@ -443,16 +547,12 @@ int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ct
 	res->dirs = ck.dirs;
 	res->problems = res->left = ck.problems;
 	res->unreadable = ck.unreadable;
-	struct fsck_plan plan = ck.plan;
-	plan.used = ck.seen.bits;
-	plan.nbits = ck.seen.nbits;
-	ck.seen.bits = NULL;
-	ck_free(&ck);
+	struct fsck_plan plan = take_plan(&ck);
 	if (rc || !repair || res->problems == 0) {
 		udf_fsck_plan_free(&plan);
 		return rc;
 	}
-	if (res->unreadable) {
+	if (res->unreadable && !plan.nrestore) {
 		udf_fsck_sayf(say, ctx, UDF_FSCK_LEFT,
 			      "the disc cannot be read fully, or holds damage no repair can prove "
 			      "right; nothing was written");
@@ -464,11 +564,19 @@ int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ct
 		snprintf(err, errlen, "the source was opened read-only");
 		return -EROFS;
 	}
-	rc = udf_fsck_repair(io, &plan, say, ctx, err, errlen);
+	bool restored = false;
+	if (plan.nrestore) {
+		rc = restore_then_recheck(io, &plan, say, ctx, err, errlen);
+		if (rc < 0 || rc == 1)
+			return rc < 0 ? rc : 0;
+		restored = true;
+	}
+	if (rc == 0)
+		rc = udf_fsck_repair(io, &plan, say, ctx, err, errlen);
 	udf_fsck_plan_free(&plan);
 	if (rc < 0)
 		return rc;
-	res->repaired = rc == 0;
+	res->repaired = restored || rc == 0;
 	struct ck again = {.say = say, .ctx = ctx, .problem = UDF_FSCK_LEFT, .quiet_info = true};
 	rc = check_pass(io, &again, err, errlen);
 	res->left = again.problems;

@@ -18,8 +18,10 @@
  * is in use and closes the integrity descriptor with the right counts; then it checks again.
  *
  * Volumes with one physical or sparable partition and a space bitmap are covered (UDF 1.02-2.01 as
- * pktfuse and the Linux kernel write them); anything else (a VAT, a metadata partition, a space
- * table) is refused with a reason.
+ * pktfuse and the Linux kernel write them), and UDF 2.50/2.60 ones with a metadata partition over it
+ * (its metadata bitmap checked as the space bitmap is, and the mirror against the metadata file);
+ * anything else (a VAT, a metadata partition without a metadata bitmap, a space table) is refused
+ * with a reason.
  */
 #ifndef PKTFUSE_UDF_FSCK_H
 #define PKTFUSE_UDF_FSCK_H

@@ -22,17 +22,17 @@
 
 #define SAY(kind, ...) udf_fsck_sayf(say, ctx, kind, __VA_ARGS__)
 
-/* Every block the check found in use is marked used before anything is allocated. */
-static uint64_t mark_used(struct udf_fs *fs, const struct fsck_plan *plan)
+/* Every block the check found in use in space bw (the partition's, or the metadata partition's) is
+ * marked used before anything is allocated. */
+static uint64_t mark_used(struct udf_fs *fs, struct udf_w *bw, const uint8_t *used, uint64_t nbits)
 {
-	struct udf_w *w = fs->w;
 	uint64_t marked = 0;
 
-	for (uint64_t b = 0; b < plan->nbits && b < w->nbits; b++) {
-		if ((plan->used[b / 8] >> (b % 8) & 1) && udf_bm_is_free(w, b)) {
-			udf_bm_mark(fs, b, false);
-			w->free_blocks--;
-			w->changed = true;
+	for (uint64_t b = 0; b < nbits && b < bw->nbits; b++) {
+		if ((used[b / 8] >> (b % 8) & 1) && udf_bm_is_free(bw, b)) {
+			udf_space_mark(fs, bw, b, false);
+			bw->free_blocks--;
+			fs->w->changed = true;
 			marked++;
 		}
 	}
@@ -130,8 +130,8 @@ static int adopt_orphans(struct udf_fs *fs, const struct fsck_plan *plan, udf_fs
 	}
 	for (size_t i = 0; i < plan->norphans; i++) {
 		char name[32];
-		uint64_t ino = udf_make_ino(0, plan->orphans[i]);
-		snprintf(name, sizeof(name), "#%u", plan->orphans[i]);
+		uint64_t ino = plan->orphans[i];
+		snprintf(name, sizeof(name), "#%u", lbn_of(ino));
 		rc = udf_getattr(fs, ino, &st);
 		if (rc == 0 && S_ISDIR(st.st_mode)) {
 			pthread_mutex_lock(&fs->lock);
@@ -143,12 +143,55 @@ static int adopt_orphans(struct udf_fs *fs, const struct fsck_plan *plan, udf_fs
 		if (rc == -ENOMEM)
 			return rc;
 		if (rc)
-			SAY(UDF_FSCK_LEFT, "the orphan at block %u stays unnamed (%s)", plan->orphans[i],
-			    strerror(-rc));
+			SAY(UDF_FSCK_LEFT, "the orphan at block %u stays unnamed (%s)", lbn_of(ino), strerror(-rc));
 		else
-			SAY(UDF_FSCK_REPAIR, "/lost+found/%s: the orphan at block %u named", name, plan->orphans[i]);
+			SAY(UDF_FSCK_REPAIR, "/lost+found/%s: the orphan at block %u named", name, lbn_of(ino));
 	}
 	return 0;
+}
+
+int udf_fsck_restore(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
+		     size_t errlen)
+{
+	struct udf_mount_opts mo = UDF_FSCK_MOUNT_OPTS;
+	struct udf_fs *fs;
+	struct node *mirror;
+	int rc = udf_mount(io, &mo, &fs, err, errlen);
+
+	if (rc)
+		return rc;
+	if (!fs->w || !fs->w->meta) {
+		SAY(UDF_FSCK_LEFT, "the metadata file cannot be restored from its mirror: %s; nothing was written",
+		    fs->w ? "no metadata partition is written" : fs->ro_reason);
+		udf_unmount(fs);
+		return 1;
+	}
+	const struct part *mp = &fs->parts[udf_meta_part(fs)];
+	pthread_mutex_lock(&fs->lock);
+	rc = udf_begin_change(fs); /* the medium says open first: the repair that follows closes it */
+	if (rc == 0)
+		rc = udf_load_node(fs, mp->phys, mp->mirror_loc, &mirror);
+	for (size_t i = 0; i < plan->nrestore && rc == 0; i++) {
+		uint32_t k = plan->restore[i], pa, pb;
+		/* the mirror's copy as the check found it: a whole descriptor of this block */
+		if ((rc = udf_meta_file_block(fs, mirror, mp->phys, k, &pb)) == 0 &&
+		    (rc = udf_meta_file_block(fs, mp->meta, mp->phys, k, &pa)) == 0 &&
+		    (rc = udf_read_lb(fs, mp->phys, pb, fs->w->buf)) == 0)
+			rc = udf_tag_check(fs->w->buf, fs->bs, k) > 0 ? udf_write_run(fs, pa, 1, fs->w->buf) : -EIO;
+		if (rc == 0)
+			SAY(UDF_FSCK_REPAIR,
+			    "block %u of the metadata partition: the metadata file's copy restored from its mirror", k);
+	}
+	if (rc == 0)
+		rc = udf_barrier(fs);
+	pthread_mutex_unlock(&fs->lock);
+	udf_unmount(fs); /* not closed: the repair that follows closes the integrity descriptor */
+	if (rc)
+		snprintf(err, errlen,
+			 "the metadata file could not be restored from its mirror (%s); the disc stays marked not "
+			 "cleanly unmounted",
+			 strerror(-rc));
+	return rc;
 }
 
 int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
@@ -168,9 +211,14 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 	pthread_mutex_lock(&fs->lock);
 	rc = udf_begin_change(fs); /* the medium says open before anything changes */
 	if (rc == 0) {
-		uint64_t marked = mark_used(fs, plan);
+		uint64_t marked = mark_used(fs, fs->w, plan->used, plan->nbits);
 		if (marked)
 			SAY(UDF_FSCK_REPAIR, "%llu block%s in use marked used in the space bitmap",
+			    (unsigned long long)marked, marked == 1 ? "" : "s");
+		marked = fs->w->meta && plan->mused ? mark_used(fs, udf_meta_space(fs->w), plan->mused, plan->mnbits)
+						    : 0;
+		if (marked)
+			SAY(UDF_FSCK_REPAIR, "%llu block%s in use marked used in the metadata bitmap",
 			    (unsigned long long)marked, marked == 1 ? "" : "s");
 		rc = fix_dirs(fs, plan, say, ctx);
 	}
@@ -180,6 +228,11 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 	pthread_mutex_lock(&fs->lock);
 	if (rc == 0)
 		rc = udf_recover(fs);
+	/* after the recount has rebuilt the metadata bitmap: the mirror's blocks in use that differ get
+	 * the metadata file's (the check read the tree through it; written at the close's barrier) */
+	long resynced = rc == 0 && fs->w->meta && plan->resync ? udf_meta_resync(fs) : 0;
+	if (resynced < 0)
+		rc = (int)resynced;
 	pthread_mutex_unlock(&fs->lock);
 	const char *recount = strstr(fs->note, ": ");
 	if (rc == 0)
@@ -188,6 +241,9 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 		struct udf_statfs sf;
 		udf_statfs(fs, &sf);
 		SAY(UDF_FSCK_REPAIR, "recount: %s", recount ? recount + 2 : fs->note);
+		if (resynced > 0)
+			SAY(UDF_FSCK_REPAIR, "%ld block%s of the metadata mirror renewed from the metadata file",
+			    resynced, resynced == 1 ? "" : "s");
 		SAY(UDF_FSCK_REPAIR,
 		    "the space bitmap written and the integrity descriptor closed (%llu files, %llu directories, "
 		    "%llu free blocks)",

@@ -34,9 +34,26 @@ const char *fsck_plural(uint64_t n)
 	return n == 1 ? "" : "s";
 }
 
-bool fsck_bm_free(const struct ck *ck, uint64_t b)
+bool fsck_has_part(const struct ck *ck, uint16_t part)
 {
-	return b < ck->nbits && (ck->sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
+	return part == 0 || (ck->mpart && part == ck->mpart);
+}
+
+uint64_t fsck_nbits(const struct ck *ck, uint16_t part)
+{
+	return part == 0 ? ck->nbits : ck->mnbits;
+}
+
+bool fsck_bm_free(const struct ck *ck, uint16_t part, uint64_t b)
+{
+	const uint8_t *sbd = part == 0 ? ck->sbd : ck->msbd;
+
+	return b < fsck_nbits(ck, part) && (sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
+}
+
+bool fsck_seen(const struct ck *ck, uint16_t part, uint64_t b)
+{
+	return udf_seen_has(part == 0 ? &ck->seen : &ck->mseen, b);
 }
 
 size_t fsck_rec_find(const struct ck *ck, uint64_t ino)
@@ -87,73 +104,89 @@ static int add_rec(struct ck *ck, struct node *n, const char *path, size_t *idx)
 	return ihash_put(ck, *idx);
 }
 
-/* Marks a run of blocks n owns: free in the bitmap is counted; outside the partition or owned
- * already is said once and stops the node's marking (a hostile node's extents could each cover the
- * whole partition). */
-static void own_run(struct ck *ck, const struct rec *r, uint64_t lbn, uint64_t cnt, uint64_t *freed, uint64_t *first,
-		    bool *said)
+/* What one node's marking found, apart for each bitmap (0: the space bitmap, 1: the metadata
+ * bitmap): blocks in use marked free, and whether a run outside or owned already was said. */
+struct owned {
+	uint64_t freed[2], first[2];
+	bool stop;
+};
+
+/* Marks a run of blocks of part n owns: free in its bitmap is counted; outside the partition or
+ * owned already is said once and stops the node's marking (a hostile node's extents could each
+ * cover the whole partition). */
+static void own_run(struct ck *ck, const struct rec *r, uint16_t part, uint64_t lbn, uint64_t cnt, struct owned *o)
 {
-	for (uint64_t b = lbn; b < lbn + cnt; b++) {
-		if (b >= ck->nbits) {
-			if (!said[0])
-				PROBLEM(ck, "%s: block %llu lies outside the partition", r->path,
-					(unsigned long long)b);
-			said[0] = true;
-			ck->unreadable = true;
-			return;
+	struct udf_seen *s = part == 0 ? &ck->seen : &ck->mseen;
+	const char *of = part == 0 ? "" : " of the metadata partition";
+	int k = part != 0;
+
+	for (uint64_t b = lbn; b < lbn + cnt && !o->stop; b++) {
+		if (b >= fsck_nbits(ck, part)) {
+			PROBLEM(ck, "%s: block %llu lies outside the %spartition", r->path, (unsigned long long)b,
+				part == 0 ? "" : "metadata ");
+			o->stop = ck->unreadable = true;
+		} else if (udf_seen_has(s, b)) {
+			PROBLEM(ck, "%s: block %llu%s is also used by another file (cross-linked)", r->path,
+				(unsigned long long)b, of);
+			o->stop = ck->unreadable = true; /* which owner is right is not provable */
+		} else {
+			if (fsck_bm_free(ck, part, b) && o->freed[k]++ == 0)
+				o->first[k] = b;
+			udf_seen_mark(s, b, 1);
 		}
-		if (udf_seen_has(&ck->seen, b)) {
-			if (!said[1])
-				PROBLEM(ck, "%s: block %llu is also used by another file (cross-linked)", r->path,
-					(unsigned long long)b);
-			said[1] = true;
-			ck->unreadable = true; /* which owner is right is not provable */
-			return;
-		}
-		if (fsck_bm_free(ck, b) && (*freed)++ == 0)
-			*first = b;
-		udf_seen_mark(&ck->seen, b, 1);
 	}
 }
 
-/* The blocks a node owns; then the engine's marking for what the walk does not follow.  False when
+/* The blocks a node owns; then the engine's marking for what the walk does not follow.  Its entry,
+ * the chain of an entry that moves and its continuation blocks are in the partition its inode
+ * number names (the writer takes them all from one allocator); its extents name theirs.  False when
  * they are not the node's alone (then its contents are not read either). */
 static bool own_node(struct ck *ck, const struct rec *r)
 {
 	struct node *n = r->n;
-	uint64_t freed = 0, first = 0;
-	bool said[2] = {false, false};
+	uint16_t home = udf_ino_part(n->ino);
+	struct owned o = {{0, 0}, {0, 0}, false};
 
-	own_run(ck, r, n->fe_lbn, 1, &freed, &first, said);
+	own_run(ck, r, home, n->fe_lbn, 1, &o);
 	/* an entry that moves: its chain's pairs (the newest's entry is fe_lbn) */
-	for (uint32_t i = 0; i < n->nchain && !said[0] && !said[1]; i++)
+	for (uint32_t i = 0; i < n->nchain && !o.stop; i++)
 		if (n->chain[i] == n->fe_lbn)
-			own_run(ck, r, n->chain[i] + 1, 1, &freed, &first, said);
+			own_run(ck, r, home, n->chain[i] + 1, 1, &o);
 		else
-			own_run(ck, r, n->chain[i], 2, &freed, &first, said);
-	for (uint32_t i = 0; i < n->naed && !said[0] && !said[1]; i++)
-		own_run(ck, r, n->aed[i], 1, &freed, &first, said);
-	for (uint32_t i = 0; i < n->next && !said[0] && !said[1]; i++) {
+			own_run(ck, r, home, n->chain[i], 2, &o);
+	for (uint32_t i = 0; i < n->naed && !o.stop; i++)
+		own_run(ck, r, home, n->aed[i], 1, &o);
+	for (uint32_t i = 0; i < n->next && !o.stop; i++) {
 		const struct extent *e = &n->ext[i];
 		if (e->type == 2)
 			continue;
-		if (e->part != 0) {
+		if (!fsck_has_part(ck, e->part)) {
 			PROBLEM(ck, "%s: an extent names partition %u, which this volume does not have", r->path,
 				e->part);
 			ck->unreadable = true;
 			continue;
 		}
-		own_run(ck, r, e->lbn, blocks_of(ck->fs, e->len), &freed, &first, said);
+		own_run(ck, r, e->part, e->lbn, blocks_of(ck->fs, e->len), &o);
 	}
-	if (freed) {
-		ck->used_free += freed;
-		PROBLEM(ck, "%s: %llu block%s in use marked free in the space bitmap (from block %llu)", r->path,
-			(unsigned long long)freed, fsck_plural(freed), (unsigned long long)first);
+	for (int k = 0; k < 2; k++) {
+		if (!o.freed[k])
+			continue;
+		ck->used_free += o.freed[k];
+		PROBLEM(ck, "%s: %llu block%s in use marked free in the %s (from block %llu%s)", r->path,
+			(unsigned long long)o.freed[k], fsck_plural(o.freed[k]), k ? "metadata bitmap" : "space bitmap",
+			(unsigned long long)o.first[k], k ? " of the metadata partition" : "");
 	}
-	if (said[0] || said[1])
+	if (o.stop)
 		return false;
 	udf_seen_node(ck->fs, &ck->seen, n);
 	return true;
+}
+
+void fsck_own_meta_file(struct ck *ck, struct node *n, const char *what)
+{
+	struct rec r = {n, (char *)what};
+
+	own_node(ck, &r);
 }
 
 /* Reads every recorded block of a file (a directory's contents are read when it is parsed). */
@@ -163,13 +196,13 @@ static void read_back(struct ck *ck, const struct rec *r)
 
 	for (uint32_t i = 0; i < n->next; i++) {
 		const struct extent *e = &n->ext[i];
-		if (e->type != 0 || e->part != 0)
+		if (e->type != 0 || !fsck_has_part(ck, e->part))
 			continue;
 		uint32_t blocks = blocks_of(ck->fs, e->len);
 		for (uint32_t k = 0; k < blocks; k++) {
-			if ((uint64_t)e->lbn + k >= ck->nbits)
+			if ((uint64_t)e->lbn + k >= fsck_nbits(ck, e->part))
 				return; /* said by own_run */
-			int rc = udf_read_lb(ck->fs, 0, e->lbn + k, ck->buf);
+			int rc = udf_read_lb(ck->fs, e->part, e->lbn + k, ck->buf);
 			if (rc) {
 				PROBLEM(ck, "%s: unreadable at byte %llu (block %u): %s", r->path,
 					(unsigned long long)(e->file_off + (uint64_t)k * ck->fs->bs), e->lbn + k,
@@ -228,7 +261,7 @@ static int entry(struct ck *ck, size_t di, const char *name, uint16_t part, uint
 	int rc;
 
 	snprintf(path, sizeof(path), "%s%s%s", dp, strcmp(dp, "/") ? "/" : "", name);
-	if (part != 0) {
+	if (!fsck_has_part(ck, part)) {
 		PROBLEM(ck, "%s: names partition %u, which this volume does not have", path, part);
 		ck->unreadable = true;
 		return 0;

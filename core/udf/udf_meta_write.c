@@ -172,7 +172,8 @@ static const char *load_meta_file(struct udf_fs *fs, struct udf_meta_w *m, uint3
 			snprintf(why, sizeof(m->why), "the UDF %s has an extent the writer cannot use", name);
 			return why;
 		}
-		for (uint64_t b = e->lbn; b < e->lbn + nb; b++) {
+		/* pktfuse check's repair (no_recover) marks them used before anything is allocated */
+		for (uint64_t b = e->lbn; b < e->lbn + nb && !fs->opts.no_recover; b++) {
 			if (udf_bm_is_free(fs->w, b)) {
 				snprintf(why, sizeof(m->why), "the space bitmap calls block %llu of the UDF %s free",
 					 (unsigned long long)b, name);

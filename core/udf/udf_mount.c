@@ -333,7 +333,9 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 		fs->next_uniq = 16;
 	if (meta) {
 		int merr;
-		const char *reason = udf_meta_attach(fs, fs->lvid_type != 1, &merr);
+		/* with no_recover the caller (pktfuse check) compares the copies and the counts itself, and
+		 * its repair renews them */
+		const char *reason = udf_meta_attach(fs, fs->lvid_type != 1 || fs->opts.no_recover, &merr);
 		if (reason) {
 			char mwhy[200]; /* the reason lives in the writer's state, freed by the detach */
 			snprintf(mwhy, sizeof(mwhy), "%.160s%s", reason, merr ? "" : ": mounted read-only");

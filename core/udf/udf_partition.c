@@ -221,6 +221,7 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 				p->meta_loc = le32(m + MPMAP_FILE_LOC);
 				p->mirror_loc = le32(m + MPMAP_MIRROR_LOC);
 				p->mbm_loc = le32(m + MPMAP_BITMAP_LOC);
+				p->meta_dup = m[MPMAP_FLAGS] & 1;
 			} else {
 				snprintf(err, errlen, "unknown UDF partition map type");
 				return -EIO;

@@ -117,9 +117,9 @@ static struct udf_fs *mount_rw(struct disc *d)
 	return fs;
 }
 
-static void make_disc(struct disc *d, enum udf_media media, struct tree *t)
+static void make_disc_rev(struct disc *d, enum udf_media media, unsigned revision, struct tree *t)
 {
-	struct udf_format_opts fo = {.media = media};
+	struct udf_format_opts fo = {.media = media, .revision = revision};
 	char err[256];
 	struct stat st;
 
@@ -138,6 +138,11 @@ static void make_disc(struct disc *d, enum udf_media media, struct tree *t)
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
 	d->writes = 0;
+}
+
+static void make_disc(struct disc *d, enum udf_media media, struct tree *t)
+{
+	make_disc_rev(d, media, 0, t);
 }
 
 /* Where things are, from a read-only mount (white box). */
@@ -385,60 +390,6 @@ static bool find_under(struct udf_fs *fs, uint64_t dir, const char *name, struct
 	return false;
 }
 
-/* The repair cut after each of its writes in turn: what it leaves is a valid disc, which a second
- * repair makes clean, with the orphan named and the untouched file intact. */
-START_TEST(repair_cut_anywhere)
-{
-	struct disc d;
-	struct tree t;
-	struct said s;
-	struct udf_fsck_result r;
-	make_disc(&d, UDF_MEDIA_HD, &t);
-	struct udf_fs *fs = mount_rw(&d);
-	udf_open(fs, t.big);
-	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
-	ck_assert_int_eq(udf_sync(fs), 0);
-	udf_unmount(fs); /* the kill: LVID open, an orphan */
-	struct where w = where_of(&d);
-	set_free(&d, &w, t.f1 - INO_BASE, true); /* and a block in use marked free */
-	uint8_t *damaged = malloc(SIZE);
-	memcpy(damaged, d.b, SIZE);
-	d.writes = 0;
-	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-	long total = d.writes;
-	ck_assert_int_gt(total, 3);
-	for (long cut = 1; cut < total; cut++) {
-		memcpy(d.b, damaged, SIZE);
-		d.writes = 0;
-		d.cut_after = cut;
-		int rc = fsck(&d, true, &s, &r);
-		ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut,
-			      total);
-		d.cut_after = 0;
-		ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
-		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
-		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
-		fs = mount_rw(&d);
-		char name[64];
-		uint64_t lf;
-		struct stat st;
-		uint8_t buf[5000];
-		snprintf(name, sizeof(name), "#%llu", (unsigned long long)(t.big - INO_BASE));
-		ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
-		ck_assert_msg(find_under(fs, lf, name, &st), "cut after write %ld: the orphan is not in lost+found",
-			      cut);
-		ck_assert_int_eq(st.st_size, 300000);
-		ck_assert_int_eq(udf_read(fs, t.f1, 0, sizeof(buf), buf), 5000);
-		for (size_t i = 0; i < sizeof(buf); i++)
-			ck_assert_uint_eq(buf[i], (uint8_t)(i * 7 + 5000));
-		udf_unmount(fs);
-	}
-	free(damaged);
-	free(d.b);
-}
-END_TEST
-
 static uint64_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -448,12 +399,13 @@ static uint64_t rnd(uint64_t *s)
 }
 
 /* Random bytes in the blocks of the partition that hold descriptors (bitmap, file set, entries,
- * directories). */
+ * directories): on UDF 2.01, and on 2.50 where they are the metadata file's (and the metadata
+ * bitmap's), so that the copies differ too. */
 START_TEST(hostile_never_crash)
 {
 	struct disc d;
 	struct tree t;
-	make_disc(&d, UDF_MEDIA_HD, &t);
+	make_disc_rev(&d, UDF_MEDIA_HD, _i ? 0x0250 : 0, &t);
 	struct where w = where_of(&d);
 	uint8_t *clean = malloc(SIZE);
 	memcpy(clean, d.b, SIZE);
@@ -465,7 +417,7 @@ START_TEST(hostile_never_crash)
 			tagged[nt++] = lbn;
 	ck_assert_uint_gt(nt, 8);
 	uint64_t seed = 0x9E3779B97F4A7C15ull;
-	for (int round = 0; round < 400; round++) {
+	for (int round = 0; round < (_i ? 200 : 400); round++) {
 		memcpy(d.b, clean, SIZE);
 		int flips = 1 + (int)(rnd(&seed) % 8);
 		for (int k = 0; k < flips; k++) {
@@ -490,6 +442,281 @@ START_TEST(hostile_never_crash)
 }
 END_TEST
 
+/* UDF 2.50 and 2.60: a metadata partition (map 1) holds the entries and directories; its metadata
+ * file, mirror and metadata bitmap file are files of the physical partition. */
+static const unsigned meta_revs[] = {0x0250, 0x0260};
+
+enum meta_which { MW_FILE, MW_MIRROR, MW_BITMAP };
+
+/* The physical partition's block holding block k of the metadata partition's file which (white
+ * box); with fe, the file's entry instead. */
+static uint32_t meta_phys(struct disc *d, enum meta_which which, uint32_t k, bool fe)
+{
+	struct udf_io io = io_of(d);
+	struct udf_mount_opts mo = {.read_only = true};
+	struct udf_fs *fs;
+	struct node *n;
+	char err[256];
+	uint32_t plbn;
+
+	io.write = NULL;
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	ck_assert_int_eq(fs->nparts, 2);
+	const struct part *p = &fs->parts[1];
+	ck_assert_int_eq(p->kind, PART_META);
+	uint32_t loc = which == MW_FILE ? p->meta_loc : which == MW_MIRROR ? p->mirror_loc : p->mbm_loc;
+	ck_assert_int_eq(udf_load_node(fs, 0, loc, &n), 0);
+	if (fe)
+		plbn = loc;
+	else
+		ck_assert_int_eq(udf_meta_file_block(fs, n, 0, k, &plbn), 0);
+	udf_unmount(fs);
+	return plbn;
+}
+
+/* Marks block k of the metadata partition free (or used) in the metadata bitmap. */
+static void set_meta_free(struct disc *d, const struct where *w, uint32_t k, bool free_)
+{
+	uint8_t *sbd = block_at(d, w->pstart, meta_phys(d, MW_BITMAP, 0, false));
+	ck_assert_uint_lt(SBD_BITMAP + k / 8, BS); /* the bitmap of a small disc is one block */
+	uint8_t *p = sbd + SBD_BITMAP + k / 8;
+
+	*p = free_ ? (uint8_t)(*p | 1u << (k % 8)) : (uint8_t)(*p & ~(1u << (k % 8)));
+	udf_tag_finish(sbd, BS);
+}
+
+static uint32_t meta_lbn(uint64_t ino)
+{
+	ck_assert_uint_eq((ino - INO_BASE) >> 32, 1); /* an entry of the metadata partition (map 1) */
+	return (uint32_t)(ino - INO_BASE);
+}
+
+/* The files of make_disc read back as written, through a new mount. */
+static void tree_reads_back(struct disc *d, const struct tree *t)
+{
+	struct udf_fs *fs = mount_rw(d);
+	uint8_t *buf = malloc(300000);
+	const struct {
+		uint64_t ino;
+		size_t len;
+	} f[] = {{t->f1, 5000}, {t->big, 300000}, {t->small, 10}};
+
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+		ck_assert_int_eq(udf_read(fs, f[k].ino, 0, f[k].len, buf), (ssize_t)f[k].len);
+		for (size_t i = 0; i < f[k].len; i++)
+			ck_assert_uint_eq(buf[i], (uint8_t)(i * 7 + f[k].len));
+	}
+	free(buf);
+	udf_unmount(fs);
+}
+
+START_TEST(meta_clean_disc_is_clean)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	ck_assert_msg(r.problems == 0 && !r.unreadable, "%s", s.text);
+	ck_assert_int_eq(r.files, 3);
+	ck_assert_int_eq(r.dirs, 3);
+	ck_assert_int_eq(d.writes, 0);
+	free(d.b);
+}
+END_TEST
+
+/* The metadata bitmap calls /d2/big's file entry free: found, marked used by the repair. */
+START_TEST(meta_bitmap_says_free)
+{
+	struct disc d;
+	struct tree t;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct where w = where_of(&d);
+	set_meta_free(&d, &w, meta_lbn(t.big), true);
+	check_repair_clean(&d, "/d2/big: 1 block in use marked free in the metadata bitmap");
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/* The metadata bitmap calls a block no entry uses used: leaked, freed by the repair. */
+START_TEST(meta_bitmap_leaks)
+{
+	struct disc d;
+	struct tree t;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct where w = where_of(&d);
+	set_meta_free(&d, &w, 200, false);
+	check_repair_clean(&d, "1 block marked used in the metadata bitmap but belonging to no file (leaked; the "
+			       "first at block 200 of the metadata partition)");
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/* The space bitmap calls blocks of the metadata file, its mirror and the metadata bitmap file free. */
+START_TEST(meta_files_marked_free)
+{
+	struct disc d;
+	struct tree t;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct where w = where_of(&d);
+	set_free(&d, &w, meta_phys(&d, MW_FILE, 3, false), true);
+	set_free(&d, &w, meta_phys(&d, MW_MIRROR, 0, true), true);
+	set_free(&d, &w, meta_phys(&d, MW_BITMAP, 0, false), true);
+	check_repair_clean(&d, "(the UDF metadata file): 1 block in use marked free in the space bitmap");
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/* The mirror's copy of /small's file entry differs (its tag still right): found; the repair renews
+ * the mirror from the metadata file. */
+START_TEST(meta_mirror_differs)
+{
+	struct disc d;
+	struct tree t;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct where w = where_of(&d);
+	uint32_t k = meta_lbn(t.small);
+	uint8_t *mb = block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false));
+	ck_assert_mem_eq(mb, block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false)), BS);
+	put_le16(mb + FE_LINK_COUNT, 9);
+	udf_tag_finish(mb, BS);
+	check_repair_clean(&d, "the metadata mirror differs from the metadata file in 1 block in use (the first at "
+			       "block");
+	ck_assert_mem_eq(mb, block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false)), BS);
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/* The metadata file's copy of /small's entry damaged, the mirror's whole: found; the repair restores
+ * the metadata file's copy from the mirror, and then repairs the rest. */
+START_TEST(meta_file_damaged_from_mirror)
+{
+	struct disc d;
+	struct tree t;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct where w = where_of(&d);
+	uint32_t k = meta_lbn(t.small);
+	uint8_t *fe = block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false));
+	fe[100] ^= 0x55;
+	check_repair_clean(&d, "the metadata file's descriptor is damaged and its mirror's is whole");
+	ck_assert_mem_eq(fe, block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false)), BS);
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/* Both copies of /small's entry damaged: reported, and nothing written. */
+START_TEST(meta_both_damaged_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct where w = where_of(&d);
+	uint32_t k = meta_lbn(t.small);
+	block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false))[100] ^= 0x55;
+	block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false))[100] ^= 0x55;
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	ck_assert_msg(strstr(s.text, "/small: its file entry at block"), "%s", s.text);
+	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
+	ck_assert_int_eq(d.writes, 0);
+	free(d.b);
+}
+END_TEST
+
+/* The repair cut after each of its writes in turn: what it leaves is a valid disc, which a second
+ * repair makes clean, with the orphan named and the untouched file intact; on UDF 2.01, and on 2.50
+ * (the entries, and the block marked free, are the metadata partition's). */
+START_TEST(repair_cut_anywhere)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	make_disc_rev(&d, UDF_MEDIA_HD, _i ? 0x0250 : 0, &t);
+	struct udf_fs *fs = mount_rw(&d);
+	udf_open(fs, t.big);
+	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	udf_unmount(fs); /* the kill: LVID open, an orphan */
+	struct where w = where_of(&d);
+	if (_i) /* and a block in use marked free */
+		set_meta_free(&d, &w, meta_lbn(t.f1), true);
+	else
+		set_free(&d, &w, t.f1 - INO_BASE, true);
+	uint8_t *damaged = malloc(SIZE);
+	memcpy(damaged, d.b, SIZE);
+	d.writes = 0;
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	long total = d.writes;
+	ck_assert_int_gt(total, 3);
+	for (long cut = 1; cut < total; cut++) {
+		memcpy(d.b, damaged, SIZE);
+		d.writes = 0;
+		d.cut_after = cut;
+		int rc = fsck(&d, true, &s, &r);
+		ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut,
+			      total);
+		d.cut_after = 0;
+		ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
+		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
+		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
+		fs = mount_rw(&d);
+		char name[64];
+		uint64_t lf;
+		struct stat st;
+		uint8_t buf[5000];
+		snprintf(name, sizeof(name), "#%u", (uint32_t)(t.big - INO_BASE));
+		ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
+		ck_assert_msg(find_under(fs, lf, name, &st), "cut after write %ld: the orphan is not in lost+found",
+			      cut);
+		ck_assert_int_eq(st.st_size, 300000);
+		ck_assert_int_eq(udf_read(fs, t.f1, 0, sizeof(buf), buf), 5000);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			ck_assert_uint_eq(buf[i], (uint8_t)(i * 7 + 5000));
+		udf_unmount(fs);
+	}
+	free(damaged);
+	free(d.b);
+}
+END_TEST
+
+/* A file unlinked while open and the daemon killed: its entry in the metadata partition is an orphan,
+ * the integrity descriptor says open; the repair names it and the check is clean after. */
+START_TEST(meta_orphan_after_kill)
+{
+	struct disc d;
+	struct tree t;
+	struct stat st;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct udf_fs *fs = mount_rw(&d);
+	udf_open(fs, t.big);
+	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	udf_unmount(fs); /* no close: the kill */
+	d.writes = 0;
+	check_repair_clean(&d, "of the metadata partition (300000 bytes, link count 1) is reachable from no directory");
+	fs = mount_rw(&d);
+	char name[64];
+	uint64_t lf, ino;
+	snprintf(name, sizeof(name), "#%u", meta_lbn(t.big));
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
+	ck_assert_int_eq(udf_lookup(fs, lf, name, &ino, &st), 0);
+	ck_assert_int_eq(st.st_size, 300000);
+	udf_unmount(fs);
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_fsck");
@@ -503,8 +730,16 @@ int main(void)
 	tcase_add_test(tc, orphan_to_lost_found);
 	tcase_add_test(tc, unreadable_left_alone);
 	tcase_add_test(tc, cross_link_left_alone);
-	tcase_add_test(tc, repair_cut_anywhere);
-	tcase_add_test(tc, hostile_never_crash);
+	tcase_add_loop_test(tc, repair_cut_anywhere, 0, 2);
+	tcase_add_loop_test(tc, hostile_never_crash, 0, 2);
+	tcase_add_loop_test(tc, meta_clean_disc_is_clean, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_says_free, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_leaks, 0, 2);
+	tcase_add_loop_test(tc, meta_files_marked_free, 0, 2);
+	tcase_add_loop_test(tc, meta_mirror_differs, 0, 2);
+	tcase_add_loop_test(tc, meta_file_damaged_from_mirror, 0, 2);
+	tcase_add_loop_test(tc, meta_both_damaged_left_alone, 0, 2);
+	tcase_add_loop_test(tc, meta_orphan_after_kill, 0, 2);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

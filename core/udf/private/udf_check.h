@@ -35,7 +35,8 @@ void udf_seen_node(struct udf_fs *fs, struct udf_seen *s, struct node *n);
 void udf_seen_system_streams(struct udf_fs *fs, struct udf_seen *s, uint8_t *buf);
 /* True when partition block b holds (part of) a volume structure (anchors, descriptor sequences, the
  * integrity sequence, sparing tables, the space bitmap of sbd_blocks at sbd_lbn, the file set
- * descriptor and its terminator), whatever the bitmap says; buf is a block of scratch. */
+ * descriptor and its terminator unless they are in a metadata partition), whatever the bitmap says;
+ * buf is a block of scratch. */
 bool udf_is_volume_structure(struct udf_fs *fs, uint32_t sbd_lbn, uint32_t sbd_blocks, uint64_t b, uint8_t *buf);
 
 #endif

@@ -19,10 +19,16 @@ struct fsck_plan {
 	size_t ndup;
 	struct fsck_parent_fix *pfix;
 	size_t npfix;
-	uint32_t *orphans; /* file entries (partition blocks) no directory reaches */
+	uint64_t *orphans; /* file entries (inode numbers) no directory reaches */
 	size_t norphans;
 	uint8_t *used; /* the blocks the check found in use (orphans' included), one bit each */
 	uint64_t nbits;
+	uint8_t *mused; /* the same of the metadata partition (NULL: none) */
+	uint64_t mnbits;
+	bool resync;	   /* the metadata mirror differs where the metadata file passed the check: renewed */
+	uint32_t *restore; /* blocks of the metadata partition whose metadata file copy is a damaged
+			    * descriptor and whose mirror copy a whole one */
+	size_t nrestore;
 };
 
 void udf_fsck_plan_free(struct fsck_plan *p);
@@ -36,6 +42,11 @@ void udf_fsck_plan_free(struct fsck_plan *p);
 /* Formats a line and hands it to say. */
 void udf_fsck_sayf(udf_fsck_say_fn say, void *ctx, enum udf_fsck_line kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* udf_fsck_repair.c: the metadata file's blocks plan->restore written from the mirror (the integrity
+ * descriptor marked open first); 0, 1 when nothing was written (said why), or -errno with err. */
+int udf_fsck_restore(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
+		     size_t errlen);
 
 /* udf_fsck_repair.c: applies plan and the recount onto io; 0, or -errno with err. */
 int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,

@@ -36,7 +36,14 @@ struct ck {
 	uint8_t *sbd;
 	uint32_t sbd_lbn, sbd_blocks;
 	uint64_t nbits;
-	struct udf_seen seen;
+	struct udf_seen seen; /* the physical partition's blocks in use (.meta: mseen, with mpart) */
+	/* a metadata partition (UDF 2.50+): its map (0: none), its metadata bitmap as recorded (bit set
+	 * = free, mnbits blocks) and the blocks of it in use; the entries of its three files */
+	uint16_t mpart;
+	uint8_t *msbd;
+	uint64_t mnbits;
+	struct udf_seen mseen;
+	struct node *mfile, *mirror, *mbmf;
 	uint8_t *buf;
 	struct rec *recs;
 	size_t nrecs, caprecs;
@@ -60,8 +67,15 @@ struct ck {
 int fsck_grow(void **arr, size_t *cap, size_t n, size_t elem);
 /* "s" after a count other than one. */
 const char *fsck_plural(uint64_t n);
-/* Whether the space bitmap as recorded calls partition block b free. */
-bool fsck_bm_free(const struct ck *ck, uint64_t b);
+/* Whether part is a partition the check covers: the physical one (0) or the metadata partition. */
+bool fsck_has_part(const struct ck *ck, uint16_t part);
+/* The blocks of part (fsck_has_part) the check knows of. */
+uint64_t fsck_nbits(const struct ck *ck, uint16_t part);
+/* Whether the bitmap of part as recorded (the space bitmap, or the metadata bitmap) calls block b
+ * free. */
+bool fsck_bm_free(const struct ck *ck, uint16_t part, uint64_t b);
+/* Whether block b of part was seen in use. */
+bool fsck_seen(const struct ck *ck, uint16_t part, uint64_t b);
 /* The index in ck->recs of the node ino, SIZE_MAX when it was not reached. */
 size_t fsck_rec_find(const struct ck *ck, uint64_t ino);
 /* A node reached for the first time: recorded, its blocks owned, its contents read or queued. */
@@ -69,5 +83,14 @@ int fsck_reach(struct ck *ck, struct node *c, const char *path);
 /* Parses queued directories until none is left, then settles the pending ones (which may queue
  * more). */
 int fsck_drain(struct ck *ck);
+/* One of the metadata partition's three files (what names it): its entry and extents owned in the
+ * physical partition, as a file's are, but no file of the tree. */
+void fsck_own_meta_file(struct ck *ck, struct node *n, const char *what);
+/* udf_fsck_meta.c: the metadata partition's three files and its metadata bitmap as recorded (the
+ * three files' blocks owned): 0, 1 after saying why the check cannot go on, or -ENOMEM. */
+int fsck_load_meta(struct ck *ck);
+/* udf_fsck_meta.c: the mirror against the metadata file where the map says it duplicates it (after
+ * the walk: the blocks in use are known); differences said and planned: 0 or -ENOMEM. */
+int fsck_check_mirror(struct ck *ck);
 
 #endif

@@ -58,6 +58,7 @@ struct part {
 	uint16_t phys;
 	uint32_t meta_loc, mirror_loc; /* metadata: the metadata file and its mirror in `phys` */
 	uint32_t mbm_loc;	       /* metadata: the metadata bitmap file in `phys`, FFFFFFFFh: none */
+	bool meta_dup;		       /* metadata: the mirror duplicates the metadata file (the map's flag) */
 	struct node *meta;	       /* metadata: the file whose extents map this partition */
 };
 

@@ -199,8 +199,10 @@ int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lb
 /*
  * New file entries and directories of one commit interval go into packets that held nothing when
  * the interval began: a commit writes them in its first step and the entries that already existed
- * in its second, so each packet is written once per commit.  Returns false when no wholly free
- * packet is left (then any free block will do).
+ * in its second, so each packet is written once per commit.  So do the copies of file data that a
+ * moving file's commits make (ALLOC_FRESH): on a volume with a metadata partition they are the
+ * physical partition's, whose w->mp_start and w->meta_goal then serve them alone.  Returns false
+ * when no wholly free packet is left (then any free block will do).
  */
 static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
 {
@@ -256,7 +258,7 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 	}
 	if (goal < w->nbits && udf_bm_is_free(w, goal))
 		b = goal;
-	if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
+	if (b == UINT64_MAX && (flags & (ALLOC_META | ALLOC_FRESH)) && meta_fresh(w, want, &b)) {
 		*got = udf_bm_run(w, b, want);
 		*lbn = (uint32_t)b;
 		take_run(fs, w, b, *got);

@@ -199,8 +199,11 @@ int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lb
 /*
  * New file entries and directories of one commit interval go into packets that held nothing when
  * the interval began: a commit writes them in its first step and the entries that already existed
- * in its second, so each packet is written once per commit.  Returns false when no wholly free
- * packet is left (then any free block will do).
+ * in its second, so each packet is written once per commit.  So do the copies of file data that a
+ * moving file's commits make (ALLOC_FRESH): on a volume with a metadata partition they are the
+ * physical partition's, whose w->mp_start and w->meta_goal then serve them alone.  With no wholly
+ * free packet left, a packet with room for want; returns false when none has (then any free block
+ * will do).
  */
 static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
 {
@@ -227,6 +230,21 @@ static bool meta_fresh(struct udf_w *w, uint32_t want, uint64_t *b)
 			*b = c;
 			return true;
 		}
+	}
+	/* none wholly free (a small metadata partition whose packets each hold a pair of a moving
+	 * entry's chain): the next packet with room, round the partition from the same cursor, so
+	 * that the commits still take one packet after another (the first free block after the cursor
+	 * would put some fifteen commits' pairs in a row into one packet) */
+	for (uint64_t i = 0; i < npk; i++) {
+		uint64_t c = w->pkt_off + ((first + i) % npk) * w->pkt;
+		for (uint64_t f = udf_bm_find(w, c, c + w->pkt); f != UINT64_MAX; f = udf_bm_find(w, f + 1, c + w->pkt))
+			if (udf_bm_run(w, f, want) == want && f + want <= c + w->pkt) {
+				w->mp_valid = true;
+				w->mp_start = c;
+				w->meta_goal = (uint32_t)(c + w->pkt);
+				*b = f;
+				return true;
+			}
 	}
 	return false;
 }
@@ -256,7 +274,7 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 	}
 	if (goal < w->nbits && udf_bm_is_free(w, goal))
 		b = goal;
-	if (b == UINT64_MAX && (flags & ALLOC_META) && meta_fresh(w, want, &b)) {
+	if (b == UINT64_MAX && (flags & (ALLOC_META | ALLOC_FRESH)) && meta_fresh(w, want, &b)) {
 		*got = udf_bm_run(w, b, want);
 		*lbn = (uint32_t)b;
 		take_run(fs, w, b, *got);

@@ -240,13 +240,17 @@ static int unembed(struct udf_fs *fs, struct node *n)
 	return 0;
 }
 
-/* Where copies go: on rewritable media into the packet this commit interval's new entries go to
- * (udf_alloc.c meta_fresh), written once by the commit, not into the packet the data cursor is in,
- * which the next commits' copies would write again. */
+/* Where copies go: on rewritable media into a packet that held nothing when this commit interval
+ * began (udf_alloc.c meta_fresh), written once by the commit, not into the packet the data cursor
+ * is in, which the next commits' copies would write again (a log appended and synced: one block
+ * further each commit, so one packet took some thirty commits' copies in a row). */
 static unsigned copy_flags(const struct udf_fs *fs)
 {
-	/* on a volume with a metadata partition ALLOC_META is that partition: data stays out of it */
-	return fs->w->vat || fs->w->meta ? 0 : ALLOC_META;
+	if (fs->w->vat)
+		return 0;
+	/* with a metadata partition ALLOC_META is that partition, which data stays out of: the
+	 * physical partition's own fresh packet; else the one the interval's new entries go to */
+	return fs->w->meta ? ALLOC_FRESH : ALLOC_META;
 }
 
 /* File block fb (recorded, at lbn in part, already on the medium) gets a new home holding its old

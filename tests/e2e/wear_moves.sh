@@ -11,10 +11,12 @@
 # data blocks are copied rather than rewritten): the same bound, the same checks.
 # Last, UDF 2.50 with a metadata partition on an emulated BD-RE (as Windows formats BD-RE): the
 # entries and their chains are the metadata partition's (written twice: the metadata file and its
-# mirror); the directory workload, the same bound (a 1 GB disc: its metadata file of 8,192 blocks;
-# the 64 MB one's 1,024 hold too few free packets to spread the moves); after it the files read
-# back, pktfuse check is clean (the metadata bitmap and the mirror too) and no chain is left.  (An
-# appended log on 2.50 does not meet the bound yet: its copied data blocks are not spread.)
+# mirror); the directory workload and the two regular files, the same bound (a 1 GB disc: its
+# metadata file of 8,192 blocks; the 64 MB one's 1,024 hold too few free packets to spread the
+# moves); after each the files read back, pktfuse check is clean (the metadata bitmap and the
+# mirror too) and no chain is left.  There the files' copied data blocks are the physical partition's,
+# each commit's in a packet free when its interval began (a log's copies that followed the data
+# cursor put one block further into the same packet each commit: 31 writes in 200 commits).
 . "$(dirname "$0")/lib.sh"
 need_root
 # the most-written 32-sector packet of a drive log, mount to unmount (a CD-RW's packet, a BD-RE's
@@ -73,13 +75,18 @@ python3 "$(dirname "$0")/../udf/udf_chain.py" "$img" > "$T/chains" || fail "udf_
 	fail "a chain is left after the unmount: $(cat "$T/chains")"
 note "after the unmount: the files read back, pktfuse check is clean, no chain is left"
 
-# Regular files: a log appended and synced, a file overwritten in place and synced.
-for wl in append overwrite; do
-	img=$T/$wl.img
-	log=$T/$wl.log
-	"$PKTFUSE" format "emu:cdrw:$img,size=64M" > /dev/null || fail "format ($wl)"
-	start_pktfuse "emu:cdrw:$img,log=$log" "$T/mnt"
-	python3 - "$T/mnt" "$wl" << 'PY' || fail "the $wl workload"
+# file_rows PROFILE SIZE LABEL [FORMAT OPTIONS…]: regular files on an emulated PROFILE disc of SIZE,
+# one row each: a log appended and synced, a file overwritten in place and synced; after each the
+# file reads back, pktfuse check is clean and no chain is left.
+file_rows() {
+	local prof=$1 size=$2 label=$3 wl f
+	shift 3
+	for wl in append overwrite; do
+		img=$T/$wl-$prof.img
+		log=$T/$wl-$prof.log
+		"$PKTFUSE" format "emu:$prof:$img,size=$size" "$@" > /dev/null || fail "${label}format ($wl)"
+		start_pktfuse "emu:$prof:$img,log=$log" "$T/mnt"
+		python3 - "$T/mnt" "$wl" << 'PY' || fail "${label}the $wl workload"
 import os, sys
 d, wl = sys.argv[1], sys.argv[2]
 if wl == "append":
@@ -95,9 +102,9 @@ else:
         os.fsync(fd)
     os.close(fd)
 PY
-	hot_at_most_tenth "$wl: " 200
-	start_pktfuse "emu:cdrw:$img" "$T/mnt" -o ro
-	python3 - "$T/mnt" "$wl" << 'PY' || fail "$wl: the file does not read back"
+		hot_at_most_tenth "$label$wl: " 200
+		start_pktfuse "emu:$prof:$img" "$T/mnt" -o ro
+		python3 - "$T/mnt" "$wl" << 'PY' || fail "$label$wl: the file does not read back"
 import sys
 d, wl = sys.argv[1], sys.argv[2]
 if wl == "append":
@@ -109,15 +116,19 @@ else:
 if got != want:
     sys.exit(f"{wl}: {len(got)} bytes read back, not what was written")
 PY
-	stop_pktfuse "$T/mnt"
-	"$PKTFUSE" check "emu:cdrw:$img" > "$T/check" 2>&1 || fail "$wl: pktfuse check after the unmount: $(cat "$T/check")"
-	python3 "$(dirname "$0")/../udf/udf_chain.py" "$img" > "$T/chains" || fail "udf_chain.py: $(cat "$T/chains")"
-	f=/log
-	[ "$wl" = append ] || f=/db
-	[ "$(awk -v f="$f" '$1 == f { print $2, $3 }' "$T/chains")" = "0 4" ] ||
-		fail "$wl: a chain is left after the unmount: $(cat "$T/chains")"
-	note "$wl: after the unmount the file reads back, pktfuse check is clean, no chain is left"
-done
+		stop_pktfuse "$T/mnt"
+		"$PKTFUSE" check "emu:$prof:$img" > "$T/check" 2>&1 ||
+			fail "$label$wl: pktfuse check after the unmount: $(cat "$T/check")"
+		python3 "$(dirname "$0")/../udf/udf_chain.py" "$img" > "$T/chains" || fail "${label}udf_chain.py: $(cat "$T/chains")"
+		f=/log
+		[ "$wl" = append ] || f=/db
+		[ "$(awk -v f="$f" '$1 == f { print $2, $3 }' "$T/chains")" = "0 4" ] ||
+			fail "$label$wl: a chain is left after the unmount: $(cat "$T/chains")"
+		note "$label$wl: after the unmount the file reads back, pktfuse check is clean, no chain is left"
+		rm -f "$img" "$log"
+	done
+}
+file_rows cdrw 64M ""
 
 # UDF 2.50, a metadata partition, BD-RE: the directory workload
 img=$T/bd.img
@@ -134,3 +145,6 @@ python3 "$(dirname "$0")/../udf/udf_chain.py" "$img" > "$T/chains" || fail "2.50
 [ "$(awk '$1 == "/" || $1 == "/small" { print $1, $2, $3 }' "$T/chains" | sort | tr '\n' ' ')" = "/ 0 4 /small 0 4 " ] ||
 	fail "2.50: a chain is left after the unmount: $(cat "$T/chains")"
 note "2.50: after the unmount the files read back, pktfuse check is clean, no chain is left"
+
+# UDF 2.50: regular files, their copied data blocks in the physical partition
+file_rows bd-re 1G "2.50: " --revision 2.50

@@ -48,6 +48,12 @@ struct mem {
 	uint64_t rng;
 	unsigned long writes; /* write calls */
 	uint64_t hinted;      /* bytes the engine said nobody needs (io.fill_unused) */
+	/* media life, when a test sets them (mem_count_packets): per packet, the barriers before which
+	 * it was written, as the packet cache writes a dirty packet once per barrier; pkt_seen: the
+	 * barrier that counted it last */
+	uint32_t *pkt_writes;
+	long *pkt_seen;
+	long barriers;
 };
 
 static void pend_clear(struct mem *m)
@@ -155,6 +161,15 @@ static int mem_flush(void *ctx)
 	m->calls++;
 	if (!m->crashed && m->crash_at && m->calls == m->crash_at)
 		power_cut(m);
+	m->barriers++;
+	for (size_t i = 0; i < m->npend && m->pkt_writes; i++) {
+		uint64_t pbytes = (uint64_t)m->pkt * SECTOR;
+		for (uint64_t p = m->pend[i].off / pbytes; p <= (m->pend[i].off + m->pend[i].len - 1) / pbytes; p++)
+			if (m->pkt_seen[p] != m->barriers) {
+				m->pkt_seen[p] = m->barriers;
+				m->pkt_writes[p]++;
+			}
+	}
 	if (!m->crashed) {
 		for (size_t i = 0; i < m->npend; i++)
 			memcpy(m->dur + m->pend[i].off, m->pend[i].data, m->pend[i].len);
@@ -198,6 +213,31 @@ static void mem_free(struct mem *m)
 	free(m->cur);
 	free(m->dur);
 	free(m->cut);
+	free(m->pkt_writes);
+	free(m->pkt_seen);
+}
+
+/* From now on m counts each packet's writes (m->pkt_writes); mem_hottest the most-written one. */
+static void mem_count_packets(struct mem *m)
+{
+	size_t npk = (m->size + (size_t)m->pkt * SECTOR - 1) / ((size_t)m->pkt * SECTOR);
+
+	m->pkt_writes = calloc(npk, sizeof(*m->pkt_writes));
+	m->pkt_seen = calloc(npk, sizeof(*m->pkt_seen));
+	ck_assert(m->pkt_writes && m->pkt_seen);
+}
+
+static uint32_t mem_hottest(const struct mem *m, size_t *pkt)
+{
+	size_t npk = (m->size + (size_t)m->pkt * SECTOR - 1) / ((size_t)m->pkt * SECTOR);
+	uint32_t most = 0;
+
+	for (size_t p = 0; p < npk; p++)
+		if (m->pkt_writes[p] > most) {
+			most = m->pkt_writes[p];
+			*pkt = p;
+		}
+	return most;
 }
 
 static struct udf_fs *mount_mem(struct mem *m)
@@ -1278,6 +1318,8 @@ static struct mem durable_copy(const struct mem *m)
 	c.cut = NULL;
 	c.crash_at = 0;
 	c.crashed = false;
+	c.pkt_writes = NULL; /* not counted: the copy is for reading */
+	c.pkt_seen = NULL;
 	return c;
 }
 
@@ -1790,6 +1832,66 @@ START_TEST(file_entries_move)
 }
 END_TEST
 
+/* Media life, issue 13's stretch, counted as the packet cache writes (a packet written before a
+ * barrier: one write): a log appended 100 bytes and synced 200 times, e2e_wear_moves's workload.
+ * Its entry moves, and its last, partly filled data block is copied by every commit; each commit's
+ * copy must land in a packet no earlier commit wrote lately (on 2.50 the copies are the physical
+ * partition's, while the commit's new entries are the metadata partition's: copies that follow the
+ * data cursor instead put some thirty commits' copies into one packet), and each move's pair in a
+ * packet the last commits did not take (where the metadata file has fewer packets than a chain
+ * has pairs, pairs that took the first free block after the cursor crowded into one packet).  At
+ * most one write per ten commits for any packet; then the log reads back, its chain folds at
+ * unmount, the disc is sound. */
+START_TEST(appended_log_spreads_its_writes)
+{
+	/* UDF 2.01; 2.50 on a disc whose metadata file has 2,048 blocks (64 packets: a chain's 33 pairs
+	 * each in a packet of their own); 2.50 with a metadata file of 1,024 blocks, 32 packets, so
+	 * that the pairs must share packets */
+	static const struct {
+		unsigned rev;
+		size_t mib;
+	} cases[] = {{0x0201, 24}, {0x0250, 256}, {0x0250, 64}};
+	const unsigned rev = cases[_i].rev;
+	enum { COMMITS = 200, REC = 100 };
+	static uint8_t model[COMMITS * REC], back[COMMITS * REC + 1];
+	struct mem m;
+	struct stat st;
+	uint64_t ino;
+	uint32_t last;
+
+	mem_init(&m, cases[_i].mib, UDF_MEDIA_CDRW, rev, 5);
+	struct udf_fs *fs = mount_mem(&m);
+	ck_assert_int_eq(udf_create(fs, fs->root_ino, "log", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	mem_count_packets(&m);
+	fill(model, sizeof(model), 13);
+	for (int k = 0; k < COMMITS; k++) {
+		ck_assert_int_eq(udf_write(fs, ino, (uint64_t)k * REC, REC, model + k * REC), REC);
+		ck_assert_int_eq(udf_sync(fs), 0);
+	}
+	size_t hot = 0;
+	uint32_t most = mem_hottest(&m, &hot);
+	fprintf(stderr,
+		"appended_log_spreads_its_writes: UDF %x, %zu MiB: the most-written packet (#%zu) took %u writes in %d "
+		"commits\n",
+		rev, cases[_i].mib, hot, most, COMMITS);
+	ck_assert_msg(most * 10 <= COMMITS,
+		      "UDF %x, %zu MiB: packet %zu written %u times in %d commits: more than one per ten", rev,
+		      cases[_i].mib, hot, most, COMMITS);
+	check_chain(fs, &m, ino, "after the commits");
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	fs = mount_mem(&m);
+	ck_assert_int_eq(udf_read(fs, ino, 0, sizeof(back), back), (ssize_t)sizeof(model));
+	ck_assert_msg(memcmp(back, model, sizeof(model)) == 0, "UDF %x: the log does not read back", rev);
+	ck_assert_uint_eq(img_hops(fs, m.dur, (uint32_t)(ino - INO_BASE), &last), 0);
+	ck_assert_uint_eq(le16(img_entry(fs, m.dur, (uint32_t)(ino - INO_BASE)) + ICB_STRATEGY_TYPE), 4);
+	udf_unmount(fs);
+	fsck_clean_rev(&m, rev, "after the unmount");
+	mem_free(&m);
+}
+END_TEST
+
 /* Entries created after the last commit and unmounted: the unmount's commit writes them with
  * strategy 4 and never writes the indirect entry their L+1 was reserved for (the fold-back would
  * otherwise write each new entry a second time: a copy of many files, then unmount). */
@@ -2231,6 +2333,7 @@ int main(void)
 	tcase_add_test(tc, meta_partition_full);
 	tcase_add_loop_test(tc, entries_move, 0, 2);
 	tcase_add_loop_test(tc, file_entries_move, 0, 2);
+	tcase_add_loop_test(tc, appended_log_spreads_its_writes, 0, 3);
 	tcase_add_loop_test(tc, new_entries_at_unmount_do_not_fold, 0, 2);
 	tcase_add_loop_test(tc, power_cut_moves, 0, 2);
 	tcase_add_loop_test(tc, full_disc_with_moves, 0, 2);

@@ -143,7 +143,11 @@ struct udf_w {
 
 #define EFE_HDR ((uint32_t)EFE_SIZE)
 
-enum { ALLOC_META = 1, ALLOC_ALIGN = 2 };
+/* ALLOC_META: file entries, directories, continuation blocks (the metadata partition's, if any), into
+ * the commit interval's fresh packet; ALLOC_ALIGN: a whole packet of data; ALLOC_FRESH: into the
+ * interval's fresh packet of the space the other flags choose, as new entries are (udf_alloc.c
+ * meta_fresh) -- the copies of file data on a volume with a metadata partition (udf_extent.c). */
+enum { ALLOC_META = 1, ALLOC_ALIGN = 2, ALLOC_FRESH = 4 };
 
 static inline struct timespec now(void)
 {

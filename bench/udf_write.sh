@@ -19,7 +19,9 @@
 # FUSE_FLOOR=BINARY another fuse_floor; FLOOR_ALT="OPTIONS" also times a fuse_floor run with those
 # options (e.g. --pin=0, --mt, --writeback; fuse_floor.c lists them) in the same rounds;
 # PIN_COPY=CPU runs row 1's cp and sync on that CPU, PIN_DAEMON=CPU the files view's and the floor's
-# daemons (all their threads): e.g. both 0 to see the copy without cross-CPU wakeups
+# daemons (all their threads): e.g. both 0 to see the copy without cross-CPU wakeups; ALT_UNPINNED=1
+# leaves FLOOR_ALT's daemon out of PIN_DAEMON (for --uring, whose queue threads pin themselves each
+# to its CPU: moving them all to one would undo what it measures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -122,7 +124,7 @@ copy_to_floor() {
 	pid=$!
 	for _ in $(seq 100); do mountpoint -q "$W/floor" && break; sleep 0.05; done
 	mountpoint -q "$W/floor" || { echo "fuse_floor did not mount" >&2; exit 1; }
-	pin_daemon "$pid"
+	[ $# -gt 0 ] && [ -n "${ALT_UNPINNED:-}" ] || pin_daemon "$pid"
 	c0=$(cpu_ticks "$pid")
 	t0=$(now)
 	on_copy_cpu cp -r "$W/src" "$W/floor/copy"
@@ -137,7 +139,7 @@ copy_to_floor() {
 }
 [ -z "${PKTFUSE_OLD:-}" ] || echo "   (and the files view of PKTFUSE_OLD=$PKTFUSE_OLD in the same rounds)"
 [ -z "${FLOOR_ALT:-}" ] || echo "   (and fuse_floor $FLOOR_ALT in the same rounds)"
-[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any})"
+[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any}${ALT_UNPINNED:+ but fuse_floor $FLOOR_ALT}${ALT_UNPINNED:+ (its own pinning)})"
 r1=()
 r1o=()
 r1f=()  # FUSE floor / ext2

@@ -23,8 +23,10 @@
  * libfuse decodes each request from the /dev/fuse layout (fuse_in_header, then the arguments, back
  * to back), so each is rebuilt that way in front of its payload and handed to
  * fuse_session_process_buf; libfuse's replies come through the session's custom writev
- * (fuse_session_custom_io), which puts a reply to the request the calling thread is serving into
- * that request's ring entry and sends everything else to /dev/fuse.
+ * (fuse_session_custom_io), which puts a reply to a request served from the ring into that
+ * request's ring entry and sends everything else to /dev/fuse.  A reply may come after its handler
+ * returned, from another thread (pktfuse answers fsync from its committer): the entry waits, and the
+ * reply wakes the queue's thread (an eventfd read in its ring), the only one that may submit to it.
  */
 #define _GNU_SOURCE
 #include "fuse_uring.h"
@@ -42,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
@@ -88,7 +91,10 @@ _Static_assert(SQE_CMD_OFFSET + sizeof(struct uring_cmd_req) <= SQE128_SIZE, "th
 #define ENTS_PER_QUEUE 4
 /* Room in front of an entry's payload where its request is rebuilt: fuse_in_header and op_in. */
 #define HDR_ROOM 256
+_Static_assert(ENTS_PER_QUEUE <= 32, "the ready mask has 32 bits");
 _Static_assert(HDR_ROOM >= sizeof(struct fuse_in_header) + URING_OP_IN_OUT_SZ, "room for the headers");
+/* user_data of the eventfd read that wakes a queue thread for a reply from another thread */
+#define EV_TAG UINT64_MAX
 /* How long a queue thread waits for a completion before it looks at the stop flag again (only
  * pktfuse_uring_stop before the unmount needs it; the unmount itself completes every command). */
 #define WAIT_SEC 1
@@ -114,8 +120,15 @@ struct ent {
 	char *mem;     /* HDR_ROOM + the payload buffer */
 	char *payload; /* mem + HDR_ROOM */
 	struct iovec iov[2];
-	uint64_t unique; /* the request being served */
-	bool replied;
+	/* Under the queue's lock: */
+	enum {
+		ENT_KERNEL,   /* the kernel holds it (waiting for a request, or a commit on its way) */
+		ENT_SERVING,  /* its request is in its handler */
+		ENT_DEFERRED, /* the handler returned without a reply: one will come from another thread */
+	} state;
+	uint64_t unique;    /* the request it holds */
+	uint64_t commit_id; /* the kernel's for it */
+	bool replied;	    /* the reply is in the entry */
 };
 
 struct queue {
@@ -124,6 +137,10 @@ struct queue {
 	pthread_t thread;
 	bool started;
 	struct ring ring;
+	pthread_mutex_t lock; /* the entries' state; ready */
+	unsigned ready;	      /* entries (bits) whose deferred reply is in: to commit */
+	int efd;	      /* eventfd: written when ready gains a bit */
+	uint64_t ev_val;      /* the eventfd read's buffer */
 	struct ent ents[ENTS_PER_QUEUE];
 	unsigned live;	      /* entries the kernel still holds or that are being served */
 	unsigned long served; /* atomic: read by pktfuse_uring_served */
@@ -163,6 +180,11 @@ static struct {
 
 /* The ring entry whose request the calling thread is serving (NULL: none, e.g. the /dev/fuse loop). */
 static _Thread_local struct ent *serving;
+
+/* The running transport, for replies from threads that serve no ring entry; active_lock keeps it
+ * from going while such a reply looks for its entry. */
+static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pktfuse_uring *active;
 
 static void count_opcode(unsigned long *counts, size_t ncounts, uint32_t op)
 {
@@ -210,9 +232,10 @@ static void ask_for_uring(struct iovec *iov, int count)
 	init_state.asked = true;
 }
 
-/* A reply to the request this thread serves from entry e: into e (committed when the handler
- * returns).  A reply larger than the payload buffer (cannot be: the kernel asks for no more than it
- * sized the buffer for) becomes EIO rather than a request that never ends. */
+/* Puts a reply into entry e, whose queue's lock the caller holds and whose request it is: it is
+ * committed when its handler returns, or (deferred) by the queue's thread, woken here.  A reply
+ * larger than the payload buffer (cannot be: the kernel asks for no more than it sized the buffer
+ * for) becomes EIO rather than a request that never ends. */
 static ssize_t reply_into_ent(struct ent *e, const struct iovec *iov, int count)
 {
 	struct fuse_out_header oh;
@@ -238,11 +261,55 @@ static ssize_t reply_into_ent(struct ent *e, const struct iovec *iov, int count)
 	memcpy(e->hdr->in_out, &oh, sizeof(oh));
 	e->hdr->ring_ent_in_out.payload_sz = (uint32_t)n;
 	e->replied = true;
+	if (e->state == ENT_DEFERRED) {
+		uint64_t one = 1;
+		e->q->ready |= 1u << e->idx;
+		if (write(e->q->efd, &one, sizeof(one)) != sizeof(one)) /* cannot fail: a counter far from full */
+			fuse_log(FUSE_LOG_ERR, "fuse_uring: cannot wake queue %u\n", e->q->qid);
+	}
 	if (!fits) {
 		errno = EIO;
 		return -1;
 	}
 	return (ssize_t)total;
+}
+
+/* e's request, not yet answered, is the one with this unique (the caller holds e's queue's lock). */
+static bool awaits(const struct ent *e, uint64_t unique)
+{
+	return e->state != ENT_KERNEL && !e->replied && e->unique == unique;
+}
+
+/* A reply to a request from the ring: into its entry, *res what writev returns; false when no
+ * entry holds that request (the reply goes to /dev/fuse). */
+static bool reply_to_ring(uint64_t unique, const struct iovec *iov, int count, ssize_t *res)
+{
+	struct ent *e = serving;
+	bool done = false;
+
+	if (e) { /* the usual case: the handler replies on the thread serving the request */
+		pthread_mutex_lock(&e->q->lock);
+		done = awaits(e, unique);
+		if (done)
+			*res = reply_into_ent(e, iov, count);
+		pthread_mutex_unlock(&e->q->lock);
+		if (done)
+			return true;
+	}
+	pthread_mutex_lock(&active_lock);
+	struct pktfuse_uring *u = active;
+	for (unsigned i = 0; u && !done && i < u->nq; i++) {
+		struct queue *q = &u->qs[i];
+		pthread_mutex_lock(&q->lock);
+		for (unsigned k = 0; !done && k < ENTS_PER_QUEUE; k++) {
+			done = awaits(&q->ents[k], unique);
+			if (done)
+				*res = reply_into_ent(&q->ents[k], iov, count);
+		}
+		pthread_mutex_unlock(&q->lock);
+	}
+	pthread_mutex_unlock(&active_lock);
+	return done;
 }
 
 static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -251,13 +318,13 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 	if (count < 1 || iov[0].iov_len < sizeof(struct fuse_out_header))
 		return writev(fd, iov, count);
 	const struct fuse_out_header *oh = iov[0].iov_base;
-	struct ent *e = serving;
-	if (e && !e->replied && oh->unique == e->unique)
-		return reply_into_ent(e, iov, count);
+	ssize_t res;
+	if (oh->unique != 0 && reply_to_ring(oh->unique, iov, count, &res)) /* 0: a notification */
+		return res;
 	bool init = init_state.seen && !init_state.replied && oh->unique == init_state.unique;
 	if (init)
 		ask_for_uring(iov, count);
-	ssize_t res = writev(fd, iov, count);
+	res = writev(fd, iov, count);
 	if (init)
 		init_state.replied = true;
 	return res;
@@ -395,16 +462,20 @@ static void uring_cmd(struct ring *r, struct io_uring_sqe *sqe, int fd, uint32_t
 
 /* --- serving --- */
 
-/* Entry e's reply, when its handler sent none: EIO (the kernel's request must end). */
-static void reply_error(struct ent *e, int err)
+/* Queues the commit of entry e's reply (and the fetch of its next request). */
+static void commit(struct queue *q, struct ent *e)
 {
-	struct fuse_out_header oh = {.len = sizeof(oh), .error = -err, .unique = e->unique};
-	memcpy(e->hdr->in_out, &oh, sizeof(oh));
-	e->hdr->ring_ent_in_out.payload_sz = 0;
-	e->replied = true;
+	struct io_uring_sqe *sqe = ring_sqe(&q->ring);
+	if (!sqe) { /* cannot be: at most ENTS_PER_QUEUE + 1 commands, the ring has more SQEs */
+		fuse_log(FUSE_LOG_ERR, "fuse_uring: queue %u: no free SQE\n", q->qid);
+		q->live--;
+		return;
+	}
+	struct uring_cmd_req req = {.commit_id = e->commit_id, .qid = (uint16_t)q->qid};
+	uring_cmd(&q->ring, sqe, q->u->fd, URING_CMD_COMMIT_AND_FETCH, &req, e->idx);
 }
 
-/* Serves the request the kernel put in e, then queues the commit of its reply (and fetch). */
+/* Serves the request the kernel put in e; commits its reply if the handler gave one. */
 static void serve(struct queue *q, struct ent *e)
 {
 	struct pktfuse_uring *u = q->u;
@@ -412,15 +483,22 @@ static void serve(struct queue *q, struct ent *e)
 	const size_t ih = sizeof(in);
 
 	memcpy(&in, e->hdr->in_out, ih);
-	uint64_t commit_id = e->hdr->ring_ent_in_out.commit_id;
 	size_t psz = e->hdr->ring_ent_in_out.payload_sz;
+	pthread_mutex_lock(&q->lock);
+	e->state = ENT_SERVING;
 	e->unique = in.unique;
+	e->commit_id = e->hdr->ring_ent_in_out.commit_id;
 	e->replied = false;
+	pthread_mutex_unlock(&q->lock);
 	/* in.len is the whole request as /dev/fuse would carry it: the header, op_in, the payload */
 	if (psz > u->payload_cap || in.len < ih + psz || in.len - ih - psz > URING_OP_IN_OUT_SZ) {
 		fuse_log(FUSE_LOG_ERR, "fuse_uring: request %llu of opcode %u has inconsistent sizes\n",
 			 (unsigned long long)in.unique, in.opcode);
-		reply_error(e, EIO);
+		struct fuse_out_header oh = {.len = sizeof(oh), .error = -EIO, .unique = in.unique};
+		struct iovec iov = {.iov_base = &oh, .iov_len = sizeof(oh)};
+		pthread_mutex_lock(&q->lock);
+		reply_into_ent(e, &iov, 1);
+		pthread_mutex_unlock(&q->lock);
 	} else {
 		size_t op = in.len - ih - psz;
 		char *start = e->payload - op - ih;
@@ -436,19 +514,43 @@ static void serve(struct queue *q, struct ent *e)
 		fuse_session_process_buf(u->se, &fb);
 		serving = NULL;
 		__atomic_add_fetch(&q->served, 1, __ATOMIC_RELAXED);
-		if (!e->replied) {
-			fuse_log(FUSE_LOG_ERR, "fuse_uring: opcode %u was not answered by its handler\n", in.opcode);
-			reply_error(e, EIO);
-		}
 	}
+	pthread_mutex_lock(&q->lock);
+	bool replied = e->replied;
+	e->state = replied ? ENT_KERNEL : ENT_DEFERRED;
+	pthread_mutex_unlock(&q->lock);
+	if (replied)
+		commit(q, e);
+}
+
+/* (Re)arms the read of the queue's eventfd. */
+static int arm_wakeup(struct queue *q)
+{
 	struct io_uring_sqe *sqe = ring_sqe(&q->ring);
-	if (!sqe) { /* cannot be: at most ENTS_PER_QUEUE commands, the ring has as many SQEs */
-		fuse_log(FUSE_LOG_ERR, "fuse_uring: queue %u: no free SQE\n", q->qid);
-		q->live--;
-		return;
-	}
-	struct uring_cmd_req req = {.commit_id = commit_id, .qid = (uint16_t)q->qid};
-	uring_cmd(&q->ring, sqe, u->fd, URING_CMD_COMMIT_AND_FETCH, &req, e->idx);
+	if (!sqe)
+		return -ENOSPC;
+	sqe->opcode = IORING_OP_READ;
+	sqe->fd = q->efd;
+	sqe->addr = (uint64_t)(uintptr_t)&q->ev_val;
+	sqe->len = sizeof(q->ev_val);
+	sqe->user_data = EV_TAG;
+	ring_push(&q->ring);
+	return 0;
+}
+
+/* The eventfd was written: commits the deferred entries whose replies came in. */
+static void commit_ready(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	unsigned ready = q->ready;
+	q->ready = 0;
+	for (unsigned k = 0; k < ENTS_PER_QUEUE; k++)
+		if (ready & (1u << k))
+			q->ents[k].state = ENT_KERNEL;
+	pthread_mutex_unlock(&q->lock);
+	for (unsigned k = 0; k < ENTS_PER_QUEUE; k++)
+		if (ready & (1u << k))
+			commit(q, &q->ents[k]);
 }
 
 /* Takes every completion there is; the first error of an entry's command (its end: the unmount's
@@ -466,6 +568,12 @@ static void reap(struct queue *q, int *first_err)
 		uint64_t ud = cqe->user_data;
 		int res = cqe->res;
 		__atomic_store_n(r->cq_head, ++head, __ATOMIC_RELEASE);
+		if (ud == EV_TAG) {
+			if (res >= 0 && arm_wakeup(q) != 0)
+				fuse_log(FUSE_LOG_ERR, "fuse_uring: queue %u: cannot rearm its wakeup\n", q->qid);
+			commit_ready(q);
+			continue;
+		}
 		if (ud >= ENTS_PER_QUEUE)
 			continue;
 		if (res < 0) {
@@ -493,7 +601,10 @@ static int register_queue(struct queue *q)
 		sqe->len = 2;
 	}
 	q->live = ENTS_PER_QUEUE;
-	int err = ring_enter(&q->ring, false);
+	int err = arm_wakeup(q);
+	if (err)
+		return err;
+	err = ring_enter(&q->ring, false);
 	if (err)
 		return err;
 	if (q->ring.to_submit)
@@ -531,7 +642,7 @@ static void *queue_main(void *arg)
 	CPU_SET(q->qid, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	/* the ring is made here: with SINGLE_ISSUER its maker is the one thread that may use it */
-	int err = ring_setup(&q->ring, ENTS_PER_QUEUE);
+	int err = ring_setup(&q->ring, 2 * ENTS_PER_QUEUE); /* the entries' commands, the wakeup read */
 	if (!report_and_wait(u, &u->rings_made, err, !err) || err)
 		return NULL;
 	err = register_queue(q);
@@ -585,6 +696,9 @@ static void free_uring(struct pktfuse_uring *u)
 	for (unsigned i = 0; u->qs && i < u->nq; i++) {
 		struct queue *q = &u->qs[i];
 		ring_close(&q->ring);
+		if (q->efd >= 0)
+			close(q->efd);
+		pthread_mutex_destroy(&q->lock);
 		for (unsigned k = 0; k < ENTS_PER_QUEUE; k++) {
 			free(q->ents[k].hdr);
 			free(q->ents[k].mem);
@@ -716,8 +830,16 @@ static struct pktfuse_uring *make_uring(struct fuse_session *se, unsigned long *
 		q->u = u;
 		q->qid = i;
 		q->ring.fd = -1;
+		pthread_mutex_init(&q->lock, NULL);
+		q->efd = eventfd(0, EFD_CLOEXEC);
+		if (q->efd < 0 && !*err)
+			*err = -errno;
 		for (unsigned k = 0; k < ENTS_PER_QUEUE; k++)
 			q->ents[k] = (struct ent){.q = q, .idx = k};
+	}
+	if (*err) {
+		free_uring(u);
+		return NULL;
 	}
 	for (unsigned i = 0; !*err && i < u->nq; i++) {
 		*err = -pthread_create(&u->qs[i].thread, NULL, queue_main, &u->qs[i]);
@@ -758,10 +880,16 @@ int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t n
 		free_uring(u);
 		return err ? err : -EOPNOTSUPP;
 	}
+	pthread_mutex_lock(&active_lock);
+	active = u;
+	pthread_mutex_unlock(&active_lock);
 	release_threads(u, true);
 	err = wait_step(u, &u->registered, started);
 	if (err) {
 		/* a refused registration turns io_uring off for the connection: /dev/fuse goes on */
+		pthread_mutex_lock(&active_lock);
+		active = NULL;
+		pthread_mutex_unlock(&active_lock);
 		stop_threads(u);
 		free_uring(u);
 		return err;
@@ -787,6 +915,10 @@ void pktfuse_uring_stop(struct pktfuse_uring *u)
 {
 	if (!u)
 		return;
+	pthread_mutex_lock(&active_lock);
+	if (active == u)
+		active = NULL;
+	pthread_mutex_unlock(&active_lock);
 	stop_threads(u);
 	free_uring(u);
 }

@@ -84,7 +84,7 @@ copy_to_files_view() {
 	new_udf "$W/udf.img" 512M
 	"$1" ${2:+-o "$2"} "$W/udf.img" "$W/mnt"
 	pid=$("$1" status --raw "$W/mnt" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
-	[ -n "${2:-}" ] && [ -n "${ALT_UNPINNED:-}" ] || pin_daemon "$pid"
+	if [ -z "${2:-}" ] || [ -z "${ALT_UNPINNED:-}" ]; then pin_daemon "$pid"; fi
 	r0=$(requests "$1")
 	g0=$(raw_stat "$1" gather_read_commands)
 	s0=$(raw_stat "$1" gather_read_sectors)
@@ -125,7 +125,7 @@ copy_to_floor() {
 	pid=$!
 	for _ in $(seq 100); do mountpoint -q "$W/floor" && break; sleep 0.05; done
 	mountpoint -q "$W/floor" || { echo "fuse_floor did not mount" >&2; exit 1; }
-	[ $# -gt 0 ] && [ -n "${ALT_UNPINNED:-}" ] || pin_daemon "$pid"
+	if [ $# -eq 0 ] || [ -z "${ALT_UNPINNED:-}" ]; then pin_daemon "$pid"; fi
 	c0=$(cpu_ticks "$pid")
 	t0=$(now)
 	on_copy_cpu cp -r "$W/src" "$W/floor/copy"
@@ -141,7 +141,7 @@ copy_to_floor() {
 [ -z "${PKTFUSE_OLD:-}" ] || echo "   (and the files view of PKTFUSE_OLD=$PKTFUSE_OLD in the same rounds)"
 [ -z "${FLOOR_ALT:-}" ] || echo "   (and fuse_floor $FLOOR_ALT in the same rounds)"
 [ -z "${FV_ALT:-}" ] || echo "   (and the files view with -o $FV_ALT in the same rounds)"
-[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any}${ALT_UNPINNED:+ but FLOOR_ALT's and FV_ALT's: their own pinning})"
+[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any}${ALT_UNPINNED:+ but those of FLOOR_ALT and FV_ALT unpinned})"
 r1=()
 r1o=()
 r1f=()  # FUSE floor / ext2

@@ -108,7 +108,6 @@ struct ring {
 	char *sqes; /* SQE128_SIZE bytes each */
 	void *sq_map, *cq_map;
 	size_t sq_map_len, cq_map_len, sqes_len;
-	unsigned to_submit; /* SQEs queued and not yet taken by the kernel */
 };
 
 struct queue;
@@ -431,7 +430,13 @@ static struct io_uring_sqe *ring_sqe(struct ring *r)
 static void ring_push(struct ring *r)
 {
 	__atomic_store_n(r->sq_tail, *r->sq_tail + 1, __ATOMIC_RELEASE);
-	r->to_submit++;
+}
+
+/* SQEs queued and not yet taken by the kernel (counted from the ring itself: io_uring_enter may
+ * take them and still fail, e.g. when its wait times out). */
+static unsigned ring_unsubmitted(const struct ring *r)
+{
+	return *r->sq_tail - __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
 }
 
 /* Submits what is queued; with wait, then waits up to WAIT_SEC for a completion.  0 or -errno
@@ -440,13 +445,10 @@ static int ring_enter(struct ring *r, bool wait)
 {
 	struct __kernel_timespec ts = {.tv_sec = WAIT_SEC};
 	struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
-	long n = syscall(__NR_io_uring_enter, r->fd, r->to_submit, wait ? 1 : 0,
+	long n = syscall(__NR_io_uring_enter, r->fd, ring_unsubmitted(r), wait ? 1 : 0,
 			 wait ? IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG : 0, wait ? &arg : NULL,
 			 wait ? sizeof(arg) : 0);
-	if (n < 0)
-		return -errno;
-	r->to_submit -= (unsigned)n < r->to_submit ? (unsigned)n : r->to_submit;
-	return 0;
+	return n < 0 ? -errno : 0;
 }
 
 static void uring_cmd(struct ring *r, struct io_uring_sqe *sqe, int fd, uint32_t op, const struct uring_cmd_req *req,
@@ -607,7 +609,7 @@ static int register_queue(struct queue *q)
 	err = ring_enter(&q->ring, false);
 	if (err)
 		return err;
-	if (q->ring.to_submit)
+	if (ring_unsubmitted(&q->ring))
 		return -EAGAIN;
 	int first = 0;
 	reap(q, &first);

@@ -86,9 +86,12 @@ _Static_assert(sizeof(struct uring_cmd_req) == 24, "fuse_uring_cmd_req is 24 byt
 #define SQE_CMD_OFFSET offsetof(struct io_uring_sqe, cmd) /* the command area: 80 bytes */
 _Static_assert(SQE_CMD_OFFSET + sizeof(struct uring_cmd_req) <= SQE128_SIZE, "the command fits an SQE128");
 
-/* Ring entries per queue: cp runs one request at a time per CPU; a few more let writeback or a
- * second process on the same CPU go on while one is served. */
-#define ENTS_PER_QUEUE 4
+/* Ring entries per queue: cp runs one request at a time per CPU; more let background requests and
+ * other processes on the same CPU go on while one is served, and while fsyncs wait for their
+ * commit: an entry whose reply is deferred stays held until then, and a queue with none free
+ * keeps its CPU's requests in the kernel.  Their buffers are touched only as far as requests and
+ * replies fill them (a 1 MiB payload each with libfuse's max_write). */
+#define ENTS_PER_QUEUE 8
 /* Room in front of an entry's payload where its request is rebuilt: fuse_in_header and op_in. */
 #define HDR_ROOM 256
 _Static_assert(ENTS_PER_QUEUE <= 32, "the ready mask has 32 bits");

@@ -454,15 +454,20 @@ static int ring_enter(struct ring *r, bool wait)
 	return n < 0 ? -errno : 0;
 }
 
+/* Fills sqe with a command to /dev/fuse (iov: REGISTER's two iovecs, else NULL) and queues it. */
 static void uring_cmd(struct ring *r, struct io_uring_sqe *sqe, int fd, uint32_t op, const struct uring_cmd_req *req,
-		      uint64_t user_data)
+		      const struct iovec *iov, uint64_t user_data)
 {
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = fd;
 	sqe->cmd_op = op;
+	if (iov) {
+		sqe->addr = (uint64_t)(uintptr_t)iov;
+		sqe->len = 2;
+	}
 	sqe->user_data = user_data;
 	memcpy((char *)sqe + SQE_CMD_OFFSET, req, sizeof(*req));
-	ring_push(r);
+	ring_push(r); /* after the SQE is whole: the tail's store publishes it */
 }
 
 /* --- serving --- */
@@ -477,7 +482,7 @@ static void commit(struct queue *q, struct ent *e)
 		return;
 	}
 	struct uring_cmd_req req = {.commit_id = e->commit_id, .qid = (uint16_t)q->qid};
-	uring_cmd(&q->ring, sqe, q->u->fd, URING_CMD_COMMIT_AND_FETCH, &req, e->idx);
+	uring_cmd(&q->ring, sqe, q->u->fd, URING_CMD_COMMIT_AND_FETCH, &req, NULL, e->idx);
 }
 
 /* Serves the request the kernel put in e; commits its reply if the handler gave one. */
@@ -601,9 +606,7 @@ static int register_queue(struct queue *q)
 		if (!sqe)
 			return -ENOSPC;
 		struct uring_cmd_req req = {.qid = (uint16_t)q->qid};
-		uring_cmd(&q->ring, sqe, u->fd, URING_CMD_REGISTER, &req, i);
-		sqe->addr = (uint64_t)(uintptr_t)q->ents[i].iov;
-		sqe->len = 2;
+		uring_cmd(&q->ring, sqe, u->fd, URING_CMD_REGISTER, &req, q->ents[i].iov, i);
 	}
 	q->live = ENTS_PER_QUEUE;
 	int err = arm_wakeup(q);

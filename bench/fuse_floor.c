@@ -15,9 +15,14 @@
  *   --writeback   asks the kernel for FUSE_CAP_WRITEBACK_CACHE
  *   --spin=USEC   before each blocking read of /dev/fuse, polls it for up to USEC microseconds
  *   --follow      every 64 requests, moves the loop to the CPU its requester last ran on
+ *   --uring       FUSE over io_uring (fuse/fuse_uring.c: a queue per CPU, its thread on that CPU)
+ *                 next to the single-threaded loop, which still serves what the kernel sends to
+ *                 /dev/fuse; when the kernel refuses it, one line on stderr and /dev/fuse alone
  * (--spin and --follow apply to the single-threaded loop.)  At the end that loop prints to stdout
  * one line: "requests N" and each opcode's count (e.g. "LOOKUP=5050"), as pktfuse status prints
- * its fuse_requests; libfuse's multithreaded loop counts nothing.
+ * its fuse_requests (with --uring, those the ring served too); libfuse's multithreaded loop counts
+ * nothing.  With --uring a second line: "uring_requests N queues Q" (N: served through the ring; 0
+ * and 0 when it was not in use).
  *
  * Files keep their bytes in memory (the copy does the same memcpy work as into a cache); nodes live
  * until the unmount (FORGET is not needed for a copy: libfuse answers it without a handler).
@@ -25,6 +30,7 @@
 #define _GNU_SOURCE
 #include <fuse_lowlevel.h>
 
+#include "fuse_uring.h"
 #include "request_count.h"
 
 #include <errno.h>
@@ -622,7 +628,8 @@ static int counting_loop(struct fuse_session *se, unsigned long counts[PKTFUSE_O
 			break;
 		if (!(fbuf.flags & FUSE_BUF_IS_FD) && fbuf.size >= sizeof(struct fuse_in_header)) {
 			uint32_t op = ((const struct fuse_in_header *)fbuf.mem)->opcode;
-			counts[op < PKTFUSE_OPCODES ? op : 0]++;
+			/* atomically: with --uring the ring's threads count into the same slots */
+			__atomic_add_fetch(&counts[op < PKTFUSE_OPCODES ? op : 0], 1, __ATOMIC_RELAXED);
 			if (follow && served++ % 64 == 0)
 				follow_requester((pid_t)((const struct fuse_in_header *)fbuf.mem)->pid, &on_cpu);
 		}
@@ -665,14 +672,14 @@ static bool number_option(const char *arg, const char *prefix, long max, long *o
 static void usage(void)
 {
 	fprintf(stderr, "usage: fuse_floor [--mt[=N]] [--clone-fd] [--pin=CPU] [--writeback] [--spin=USEC] [--follow] "
-			"MOUNTPOINT\n");
+			"[--uring] MOUNTPOINT\n");
 }
 
 int main(int argc, char **argv)
 {
 	struct floor_fs fs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	const char *mountpoint = NULL;
-	bool mt = false, clone_fd = false, follow = false;
+	bool mt = false, clone_fd = false, follow = false, uring = false;
 	long max_threads = 0, pin = -1, spin_us = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -685,6 +692,8 @@ int main(int argc, char **argv)
 			;
 		else if (strcmp(a, "--follow") == 0)
 			follow = true;
+		else if (strcmp(a, "--uring") == 0)
+			uring = true;
 		else if (strcmp(a, "--writeback") == 0)
 			fs.writeback = true;
 		else if (number_option(a, "--spin=", 1000000, &spin_us))
@@ -697,7 +706,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!mountpoint) {
+	if (!mountpoint || (uring && mt)) { /* the ring goes with the single-threaded /dev/fuse loop */
 		usage();
 		return 2;
 	}
@@ -742,11 +751,26 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_set_clone_fd(lc, clone_fd);
 		rc = fuse_session_loop_mt(se, lc); /* no counts: libfuse's loop reads the requests */
 		fuse_loop_cfg_destroy(lc);
+		fuse_session_unmount(se);
 	} else {
+		struct pktfuse_uring *ring = NULL;
+		if (uring) {
+			int err = pktfuse_uring_start(se, counts, PKTFUSE_OPCODES, &ring);
+			if (err)
+				fprintf(stderr, "fuse_floor: FUSE over io_uring not in use (%s): /dev/fuse alone\n",
+					strerror(-err));
+		}
 		rc = counting_loop(se, counts, spin_us * 1000, follow);
+		fuse_session_unmount(se);
+		/* after the unmount, which ends the ring's commands; before the session goes */
+		unsigned long served = pktfuse_uring_served(ring);
+		unsigned queues = pktfuse_uring_queues(ring);
+		pktfuse_uring_stop(ring);
 		print_counts(counts);
+		if (uring)
+			printf("uring_requests %lu queues %u\n", served, queues);
+		fflush(stdout);
 	}
-	fuse_session_unmount(se);
 	status = rc < 0 ? 1 : 0;
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -16,10 +16,13 @@
 #      ratio 100k/10k, target ≤ 11
 # Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows; PKTFUSE_OLD=BINARY
 # also times row 1's files view of another build in the same rounds (before/after side by side);
-# FUSE_FLOOR=BINARY another fuse_floor; FLOOR_ALT="OPTIONS" also times a fuse_floor run with those
+# FV_ALT=OPTIONS also times row 1's files view mounted with -o OPTIONS (e.g. io_uring) in the same
+# rounds; FUSE_FLOOR=BINARY another fuse_floor; FLOOR_ALT="OPTIONS" also times a fuse_floor run with those
 # options (e.g. --pin=0, --mt, --writeback; fuse_floor.c lists them) in the same rounds;
 # PIN_COPY=CPU runs row 1's cp and sync on that CPU, PIN_DAEMON=CPU the files view's and the floor's
-# daemons (all their threads): e.g. both 0 to see the copy without cross-CPU wakeups
+# daemons (all their threads): e.g. both 0 to see the copy without cross-CPU wakeups; ALT_UNPINNED=1
+# leaves FLOOR_ALT's and FV_ALT's daemons out of PIN_DAEMON (for --uring, whose queue threads pin themselves each
+# to its CPU: moving them all to one would undo what it measures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -72,16 +75,16 @@ if row 1; then
 echo
 echo "1. cp -r of $files files ($((bytes / 1024)) KiB) + sync: files view vs ext2 on a loop device over a plain file,"
 echo "   and vs the FUSE floor (bench/fuse_floor: in memory, served as the files view is)"
-# copy_to_files_view BINARY → seconds for the copy and the fsync that commits it.  The fsync is
+# copy_to_files_view BINARY [OPTIONS] → seconds for the copy and the fsync that commits it.  The fsync is
 # coreutils' `sync FILE`, as ext2's is `sync -f`: the same small program on both sides (a Python
 # interpreter's start-up, ~0.1 s of CPU, was a third of ext2's whole time).  Leaves in $W/fv_cost
 # what load does not change: the daemon's requests and CPU time per file copied.
 copy_to_files_view() {
 	local t0 t1 pid c0 c1 r0 r1 g0 g1 s0 s1
 	new_udf "$W/udf.img" 512M
-	"$1" "$W/udf.img" "$W/mnt"
+	"$1" ${2:+-o "$2"} "$W/udf.img" "$W/mnt"
 	pid=$("$1" status --raw "$W/mnt" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
-	pin_daemon "$pid"
+	if [ -z "${2:-}" ] || [ -z "${ALT_UNPINNED:-}" ]; then pin_daemon "$pid"; fi
 	r0=$(requests "$1")
 	g0=$(raw_stat "$1" gather_read_commands)
 	s0=$(raw_stat "$1" gather_read_sectors)
@@ -122,7 +125,7 @@ copy_to_floor() {
 	pid=$!
 	for _ in $(seq 100); do mountpoint -q "$W/floor" && break; sleep 0.05; done
 	mountpoint -q "$W/floor" || { echo "fuse_floor did not mount" >&2; exit 1; }
-	pin_daemon "$pid"
+	if [ $# -eq 0 ] || [ -z "${ALT_UNPINNED:-}" ]; then pin_daemon "$pid"; fi
 	c0=$(cpu_ticks "$pid")
 	t0=$(now)
 	on_copy_cpu cp -r "$W/src" "$W/floor/copy"
@@ -137,12 +140,14 @@ copy_to_floor() {
 }
 [ -z "${PKTFUSE_OLD:-}" ] || echo "   (and the files view of PKTFUSE_OLD=$PKTFUSE_OLD in the same rounds)"
 [ -z "${FLOOR_ALT:-}" ] || echo "   (and fuse_floor $FLOOR_ALT in the same rounds)"
-[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any})"
+[ -z "${FV_ALT:-}" ] || echo "   (and the files view with -o $FV_ALT in the same rounds)"
+[ -z "${PIN_COPY:-}${PIN_DAEMON:-}" ] || echo "   (cp and sync on CPU ${PIN_COPY:-any}, the FUSE daemons on CPU ${PIN_DAEMON:-any}${ALT_UNPINNED:+ but those of FLOOR_ALT and FV_ALT unpinned})"
 r1=()
 r1o=()
 r1f=()  # FUSE floor / ext2
 r1vf=() # files view / FUSE floor
 r1a=()  # FLOOR_ALT's floor / the floor
+r1x=()  # FV_ALT's files view / ext2
 s1v=()
 s1f=()
 s1e=()
@@ -179,6 +184,11 @@ for i in $(seq "$ROUNDS"); do
 		r1a+=("$(ratio "$a" "$f")")
 		printf "   floor %s %7ss (per file: %s)   /floor %s" "$FLOOR_ALT" "$a" "$(cat "$W/floor_cost")" "$(ratio "$a" "$f")"
 	fi
+	if [ -n "${FV_ALT:-}" ]; then
+		x=$(copy_to_files_view "$PKTFUSE" "$FV_ALT")
+		r1x+=("$(ratio "$x" "$e")")
+		printf "   files view -o %s %7ss (per file: %s)   time ratio %s" "$FV_ALT" "$x" "$(cat "$W/fv_cost")" "$(ratio "$x" "$e")"
+	fi
 	if [ -n "${PKTFUSE_OLD:-}" ]; then
 		o=$(copy_to_files_view "$PKTFUSE_OLD")
 		r1o+=("$(ratio "$o" "$e")")
@@ -192,6 +202,8 @@ echo "   time ratio FUSE floor / ext2: median $(echo "${r1f[@]}" | median), lowe
 echo "   time ratio files view / FUSE floor: median $(echo "${r1vf[@]}" | median), lowest $(echo "${r1vf[@]}" | lowest)   (pktfuse's own cost on top of FUSE)"
 [ -z "${FLOOR_ALT:-}" ] ||
 	echo "   time ratio fuse_floor $FLOOR_ALT / FUSE floor: median $(echo "${r1a[@]}" | median), lowest $(echo "${r1a[@]}" | lowest)"
+[ -z "${FV_ALT:-}" ] ||
+	echo "   time ratio files view -o $FV_ALT / ext2: median $(echo "${r1x[@]}" | median), lowest $(echo "${r1x[@]}" | lowest)   (target ≤ 1.5)"
 [ -z "${PKTFUSE_OLD:-}" ] ||
 	echo "   time ratio of PKTFUSE_OLD's files view / ext2: median $(echo "${r1o[@]}" | median), lowest $(echo "${r1o[@]}" | lowest)"
 fi

@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "disc_lock.h"
 #include "eject_button.h"
+#include "fuse_uring.h"
 #include "log.h"
 #include "image_dev.h"
 #include "info_print.h"
@@ -455,13 +456,30 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 }
 
 /* The FUSE loop, single- or multithreaded as the options say; its result.  The single-threaded one
- * (the files view's) counts the requests it serves. */
+ * (the files view's) counts the requests it serves; with -o io_uring the ring's threads serve next
+ * to it (fuse_uring.h), and it serves what the kernel still sends to /dev/fuse (FORGET, INTERRUPT),
+ * or everything when the kernel refuses the ring.  Several threads serving at once is safe: the
+ * engine takes its one lock in each call (udf.h), the counts are atomic, fsync's deferred reply
+ * finds its ring entry from the committer's thread. */
 static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
 {
 	const struct pktfuse_opts *o = &pf->opts;
 
-	if (o->singlethread)
+	if (o->singlethread) {
+		if (o->io_uring && !o->image_view) {
+			int err = pktfuse_uring_start(se, pf->fuse_requests, PKTFUSE_OPCODES, &pf->uring);
+			if (err == -EOPNOTSUPP)
+				pktfuse_log(LOG_NOTICE,
+					    "%s: -o io_uring: the kernel does not offer FUSE over io_uring (the fuse "
+					    "module's enable_uring is N?): serving /dev/fuse",
+					    o->source);
+			else if (err)
+				pktfuse_log(LOG_NOTICE,
+					    "%s: -o io_uring: FUSE over io_uring failed (%s): serving /dev/fuse",
+					    o->source, strerror(-err));
+		}
 		return pktfuse_counting_loop(se, pf->fuse_requests);
+	}
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	/* fuse_parse_cmdline leaves UINT_MAX for "not given" */
 	if (o->max_idle_threads && o->max_idle_threads != UINT_MAX)
@@ -599,6 +617,9 @@ int run_daemon(int argc, char **argv)
 	int loop_rc = run_session_loop(se, &pf);
 	eject_pressed = pktfuse_button_stop(&pf);
 	fuse_session_unmount(se);
+	/* after the unmount, which ends the ring's commands; before the session goes */
+	pktfuse_uring_stop(pf.uring);
+	pf.uring = NULL;
 	/* A new daemon for this disc may start now; it waits until this one has written its cache. */
 	disc_lock_unmounted();
 	/* After SIGINT, SIGTERM or SIGHUP the loop returns the signal's number: a clean end too. */

@@ -39,8 +39,10 @@ struct pktfuse {
 	struct pktfuse_button *button;	 /* eject_button.c; NULL: not watched */
 	struct pktfuse_wear *wear;	 /* wear.h: the disc's write counts across mounts; NULL: none kept */
 	bool spares_gone_told;		 /* the log said that the mount turned read-only (atomic) */
-	/* the single-threaded loop's requests by opcode (request_count.h; atomic) */
+	/* the single-threaded loop's requests by opcode (request_count.h; atomic), with -o io_uring
+	 * those of the ring too */
 	unsigned long fuse_requests[PKTFUSE_OPCODES];
+	struct pktfuse_uring *uring; /* -o io_uring in use (fuse_uring.h); NULL: /dev/fuse alone */
 };
 
 /* stats.c: after a commit: logs once that the mount used the disc's last spare and is read-only now. */

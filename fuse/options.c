@@ -13,6 +13,7 @@
 enum {
 	KEY_IMAGE,
 	KEY_STRICT,
+	KEY_IO_URING,
 	KEY_RO,
 	KEY_HELP,
 	KEY_VERSION,
@@ -41,6 +42,7 @@ static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("wear_rating=%s", wear_rating_str),
 	FUSE_OPT_KEY("image", KEY_IMAGE),
 	FUSE_OPT_KEY("strict", KEY_STRICT),
+	FUSE_OPT_KEY("io_uring", KEY_IO_URING),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
@@ -106,6 +108,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 0;
 	case KEY_STRICT:
 		o->strict = true;
+		return 0;
+	case KEY_IO_URING:
+		o->io_uring = true;
 		return 0;
 	case FUSE_OPT_KEY_OPT:
 		return strncmp(arg, "x-", 2) == 0 ? 0 : 1; /* x-*: fstab's options for other programs */
@@ -403,6 +408,9 @@ void pktfuse_usage(const char *prog)
 	       "    -o dirty_high=PCT    writers wait while this share of the cache is dirty (default 75)\n"
 	       "    -o dirty_low=PCT     the flusher then drains to this share (default 50)\n"
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"
+	       "    -o io_uring          the files view serves FUSE over io_uring, a queue per CPU (Linux\n"
+	       "                         6.14 or later, with the fuse module's enable_uring=Y; else, with\n"
+	       "                         one line in the log, over /dev/fuse as without it)\n"
 	       "    -o ro                read-only\n"
 	       "    -o snapshot=N        a write-once disc as it was N commits before its newest (0 the\n"
 	       "                         newest; `pktfuse info SOURCE` lists them), read-only\n"

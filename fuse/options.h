@@ -21,6 +21,7 @@ struct pktfuse_opts {
 	/* FUSE's own -o allow_other, allow_root, default_permissions (left in args for FUSE too) */
 	bool allow_other, allow_root, default_permissions;
 	bool strict;	       /* -o strict: the image backend refuses non-packet writes */
+	bool io_uring;	       /* -o io_uring: the files view's requests over io_uring (fuse_uring.h) */
 	unsigned packet;       /* -o packet=N sectors (image sources), 0 = default */
 	unsigned speed;	       /* -o speed=N (drives), 0 = the drive's choice */
 	uint64_t cache_bytes;  /* -o cache=SIZE */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 /* The statistics text and the extended attribute on the root that carries it (`pktfuse status`). */
 #include "daemon.h"
+#include "fuse_uring.h"
 #include "udf.h"
 #include "log.h"
 #include "wear.h"
@@ -30,6 +31,9 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		used += pktfuse_render_requests(pf->fuse_requests, buf + used, len - used - 1);
 		used += (size_t)snprintf(buf + used, len - used, "\n");
 	}
+	if (pf->uring && used + 64 < len) /* -o io_uring in use: what the ring served (fuse_uring.h) */
+		used += (size_t)snprintf(buf + used, len - used, "fuse_uring: %lu requests, %u queues\n",
+					 pktfuse_uring_served(pf->uring), pktfuse_uring_queues(pf->uring));
 	if (pf->udf && used < len) {
 		struct udf_statfs sf;
 		char why[256] = "";

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * FUSE over io_uring (Linux >= 6.14) under libfuse 3's request decoding: one ring queue per CPU, each
+ * served by a thread pinned to that CPU, so that a request is answered on the CPU that issued it (no
+ * cross-CPU wakeup per round trip).  Knows libfuse, nothing of pktfuse's engine.  See fuse_uring.c.
+ */
+#ifndef PKTFUSE_FUSE_URING_H
+#define PKTFUSE_FUSE_URING_H
+
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+
+struct pktfuse_uring;
+
+/*
+ * On a session just mounted (fuse_session_mount, no request read yet): serves its first requests
+ * from /dev/fuse up to and including INIT (counting each in counts[opcode], as the ring does, when
+ * counts is not NULL: ncounts slots, opcodes at or above ncounts in slot 0, atomically), asking the
+ * kernel for FUSE over io_uring when it offers it, then registers the ring queues.
+ *
+ * 0: the ring serves requests; *out is it.  The caller still runs its /dev/fuse loop (the kernel
+ * sends FORGET and INTERRUPT there), and after that loop and fuse_session_unmount calls
+ * pktfuse_uring_stop before fuse_session_destroy.  Request handlers must reply before they return
+ * (a reply is committed into the ring entry of its request when the handler is done).
+ *
+ * A negative errno: the ring is not in use (-EOPNOTSUPP: the kernel did not offer it or refused the
+ * registration, e.g. /sys/module/fuse/parameters/enable_uring is N); *out is NULL and the session
+ * goes on over /dev/fuse alone: the caller runs its loop as without this module.  -ENODEV: the
+ * session ended before INIT.  One session per process may use this (libfuse's custom I/O hooks
+ * carry no pointer of their own).
+ */
+int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t ncounts, struct pktfuse_uring **out);
+
+/* Requests served through the ring so far (all queues). */
+unsigned long pktfuse_uring_served(const struct pktfuse_uring *u);
+
+/* Number of ring queues (one per possible CPU). */
+unsigned pktfuse_uring_queues(const struct pktfuse_uring *u);
+
+/* Ends the queue threads (the unmount has normally ended them already), joins them and frees u. */
+void pktfuse_uring_stop(struct pktfuse_uring *u);
+
+#endif

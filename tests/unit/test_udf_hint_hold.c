@@ -113,17 +113,6 @@ static void open_gate(struct gate_io *g)
 	pthread_mutex_unlock(&g->gate.mu);
 }
 
-static struct pkt_cache *cache_over(struct mem_dev *m)
-{
-	/* nothing is written back on its own: what reaches the medium is what the test forces */
-	struct pkt_cache_config cc = {.dirty_age_ms = 600000};
-	struct pkt_cache *c;
-	char err[256];
-
-	ck_assert_int_eq(pkt_cache_create(&m->dev, &cc, &c, err, sizeof(err)), 0);
-	return c;
-}
-
 static struct udf_fs *mount_gated(struct gate_io *g)
 {
 	struct udf_io io;
@@ -243,7 +232,7 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 	io_gate_init(&g.gate);
 	g.tester = pthread_self();
 	mem_dev_init(&m, SECTORS, packet);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	struct udf_format_opts fo = {.revision = 0x0201, .media = media};
 	if (media == UDF_MEDIA_CDRW)
 		fo.packet_len = packet;
@@ -303,7 +292,7 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 	udf_statfs(fs, &before);
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	fs = mount_gated(&g);
 	udf_statfs(fs, &after);
 	ck_assert_msg(after.free_blocks == before.free_blocks,
@@ -389,7 +378,7 @@ START_TEST(test_held_blocks_after_take_over)
 	io_gate_init(&g.gate);
 	g.tester = pthread_self();
 	mem_dev_init(&m, SECTORS, packet[_i]);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	struct udf_format_opts fo = {.revision = 0x0201, .media = media[_i]};
 	if (media[_i] == UDF_MEDIA_CDRW)
 		fo.packet_len = packet[_i];
@@ -414,7 +403,7 @@ START_TEST(test_held_blocks_after_take_over)
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	fs = mount_gated(&g); /* /d is not read until the operation needs it */
 
 	ck_assert_int_eq(udf_create(fs, root, "a", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
@@ -458,7 +447,7 @@ START_TEST(test_held_blocks_after_take_over)
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	fs = mount_gated(&g);
 	ck_assert_int_eq(udf_lookup(fs, dir, "b", &ino, &st), 0);
 	ck_assert_int_eq(udf_lookup(fs, root, "a", &ino, &st), 0);

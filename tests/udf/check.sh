@@ -29,6 +29,40 @@ listing() {
 	(cd "$1" && find . -path ./lost+found -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
 
+# churn_until_commits PREFIX SIZE WHAT: on the daemon serving $T/mnt, files $T/mnt/w/fN of SIZE
+# bytes ($PATTERN PREFIXN), each fsync'd, every third deleting the one written two before, until
+# the daemon has made 20 commits (60 s at the most); fails with WHAT when it has not
+churn_until_commits() {
+	local prefix=$1 size=$2 what=$3 writer c
+	rm -f "$T/stop"
+	(
+		i=0
+		while [ ! -e "$T/stop" ]; do
+			"$PATTERN" "$prefix$i" "$size" > "$T/mnt/w/f$i"
+			[ $((i % 3)) -ne 2 ] || rm -f "$T/mnt/w/f$((i - 2))"
+			fsync_path "$T/mnt/w/f$i"
+			i=$((i + 1))
+		done
+	) &
+	writer=$!
+	for _ in $(seq 1 600); do
+		c=$(stat_of "$T/mnt" udf_commits)
+		[ "${c:-0}" -lt 20 ] || break
+		sleep 0.1
+	done
+	touch "$T/stop"
+	wait "$writer" || fail "$what: the writes failed"
+	[ "${c:-0}" -ge 20 ] || fail "$what: only ${c:-0} commits in 60 s"
+}
+
+# kill_daemon PID: the daemon serving $T/mnt killed (SIGKILL, no unmount of its own), and its dead
+# mount taken down
+kill_daemon() {
+	kill -KILL "$1"
+	wait_gone "$1"
+	fusermount3 -u "$T/mnt" 2> /dev/null || umount -l "$T/mnt" 2> /dev/null || true
+}
+
 # The base disc: a small tree through the files view.
 img0="$T/clean.img"
 truncate -s 64M "$img0"
@@ -196,31 +230,12 @@ cp "$img0" "$img"
 start_pktfuse "$img" "$T/mnt"
 pid=$(pid_of_mount "$T/mnt")
 mkdir "$T/mnt/w"
-(
-	i=0
-	while [ ! -e "$T/stop" ]; do
-		"$PATTERN" "w$i" 70000 > "$T/mnt/w/f$i"
-		[ $((i % 3)) -ne 2 ] || rm -f "$T/mnt/w/f$((i - 2))"
-		fsync_path "$T/mnt/w/f$i"
-		i=$((i + 1))
-	done
-) &
-writer=$!
-for _ in $(seq 1 600); do
-	c=$(stat_of "$T/mnt" udf_commits)
-	[ "${c:-0}" -lt 20 ] || break
-	sleep 0.1
-done
-touch "$T/stop"
-wait "$writer" || fail "killed daemon: the writes failed"
-[ "${c:-0}" -ge 20 ] || fail "killed daemon: only ${c:-0} commits in 60 s"
+churn_until_commits w 70000 "killed daemon"
 "$PATTERN" r1 300000 > "$T/mnt/w/rewritten"
 fsync_path "$T/mnt/w/rewritten"
 "$PATTERN" r2 200000 > "$T/mnt/w/rewritten"
 fsync_path "$T/mnt/w/rewritten"
-kill -KILL "$pid"
-wait_gone "$pid"
-fusermount3 -u "$T/mnt" 2> /dev/null || umount -l "$T/mnt" 2> /dev/null || true
+kill_daemon "$pid"
 cycle "a daemon killed after writes" "$img" "integrity descriptor says open"
 grep -qE "^/w/rewritten: [0-9]+ blocks? in use marked free" "$T/check1.out" ||
 	{ cat "$T/check1.out"; fail "killed daemon: the bitmap's lag (the rewritten file's blocks) not reported"; }
@@ -240,29 +255,9 @@ for rev in 2.50 2.60; do
 	start_pktfuse "$img" "$T/mnt"
 	pid=$(pid_of_mount "$T/mnt")
 	mkdir "$T/mnt/w"
-	rm -f "$T/stop"
-	(
-		i=0
-		while [ ! -e "$T/stop" ]; do
-			"$PATTERN" "m$i" 30000 > "$T/mnt/w/f$i"
-			[ $((i % 3)) -ne 2 ] || rm -f "$T/mnt/w/f$((i - 2))"
-			fsync_path "$T/mnt/w/f$i"
-			i=$((i + 1))
-		done
-	) &
-	writer=$!
-	for _ in $(seq 1 600); do
-		c=$(stat_of "$T/mnt" udf_commits)
-		[ "${c:-0}" -lt 20 ] || break
-		sleep 0.1
-	done
-	touch "$T/stop"
-	wait "$writer" || fail "UDF $rev killed: the writes failed"
-	[ "${c:-0}" -ge 20 ] || fail "UDF $rev killed: only ${c:-0} commits in 60 s"
+	churn_until_commits m 30000 "UDF $rev killed"
 	listing "$T/mnt" > "$T/meta.list"
-	kill -KILL "$pid"
-	wait_gone "$pid"
-	fusermount3 -u "$T/mnt" 2> /dev/null || umount -l "$T/mnt" 2> /dev/null || true
+	kill_daemon "$pid"
 	cycle "UDF $rev: a daemon killed after writes" "$img" "integrity descriptor says open"
 	grep -qE "^/w: [0-9]+ blocks? in use marked free in the metadata bitmap" "$T/check1.out" ||
 		{ cat "$T/check1.out"; fail "UDF $rev killed: the metadata bitmap's lag (the directory's blocks) not reported"; }
@@ -288,9 +283,7 @@ pid=$(pid_of_mount "$T/mnt")
 	done
 	exit 1
 ) || fail "power cut: all 200 files were written: the cut came too late"
-kill -KILL "$pid"
-wait_gone "$pid"
-fusermount3 -u "$T/mnt" 2> /dev/null || umount -l "$T/mnt" 2> /dev/null || true
+kill_daemon "$pid"
 # the plain check of the emulated drive sends it no write command
 : > "$T/check.log"
 expect_check 4 "power cut: the check through the emulator" "$S,log=$T/check.log"

@@ -5,6 +5,7 @@
 #define PKTFUSE_TEST_MEM_DEV_H
 
 #include "blockdev.h"
+#include "pkt_cache.h"
 
 #include <check.h>
 #include <errno.h>
@@ -64,6 +65,18 @@ static void mem_dev_init(struct mem_dev *m, uint64_t sectors, uint32_t packet_se
 static void mem_dev_free(struct mem_dev *m)
 {
 	free(m->data);
+}
+
+/* The packet cache over m that writes nothing back on its own (its dirty age is ten minutes): what
+ * reaches the medium is what the test forces. */
+static inline struct pkt_cache *mem_dev_cache(struct mem_dev *m)
+{
+	struct pkt_cache_config cc = {.dirty_age_ms = 600000};
+	struct pkt_cache *c;
+	char err[256];
+
+	ck_assert_int_eq(pkt_cache_create(&m->dev, &cc, &c, err, sizeof(err)), 0);
+	return c;
 }
 
 #endif

@@ -13,23 +13,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-static struct pkt_cache *cache_over(struct mem_dev *m)
-{
-	struct pkt_cache_config cc = {.dirty_age_ms = 600000};
-	struct pkt_cache *c;
-	char err[256];
-
-	ck_assert_int_eq(pkt_cache_create(&m->dev, &cc, &c, err, sizeof(err)), 0);
-	return c;
-}
-
 START_TEST(test_init_fills_io)
 {
 	struct mem_dev m;
 	struct udf_io io;
 
 	mem_dev_init(&m, 16 * 8, 16);
-	struct pkt_cache *c = cache_over(&m);
+	struct pkt_cache *c = mem_dev_cache(&m);
 	udf_cache_io_init(&io, c, false);
 	ck_assert_ptr_eq(io.ctx, c);
 	ck_assert_ptr_null(io.write); /* a read-only mount never writes */
@@ -58,7 +48,7 @@ START_TEST(test_bytes_through_the_cache)
 	uint8_t b[5000], r[5000];
 
 	mem_dev_init(&m, 16 * 8, 16);
-	struct pkt_cache *c = cache_over(&m);
+	struct pkt_cache *c = mem_dev_cache(&m);
 	udf_cache_io_init(&io, c, true);
 	for (size_t i = 0; i < sizeof(b); i++)
 		b[i] = (uint8_t)(i * 13 + 1);
@@ -100,7 +90,7 @@ START_TEST(test_rescue_speaks_bytes_to_the_engine)
 	uint8_t b[2048];
 
 	mem_dev_init(&m, 16 * 8, 16);
-	struct pkt_cache *c = cache_over(&m);
+	struct pkt_cache *c = mem_dev_cache(&m);
 	udf_cache_io_init(&io, c, true);
 	memset(b, 0xA5, sizeof(b));
 	ck_assert_int_eq(io.write(io.ctx, 3 * 16 * PKT_SECTOR_SIZE + 100, sizeof(b), b), 0);
@@ -180,7 +170,7 @@ static void format_over(struct mem_dev *m, enum udf_media media)
 {
 	struct udf_format_opts uo = {.revision = 0x0201, .media = media};
 	char err[256];
-	struct pkt_cache *c = cache_over(m);
+	struct pkt_cache *c = mem_dev_cache(m);
 
 	if (media == UDF_MEDIA_CDRW)
 		uo.packet_len = m->dev.geo.packet_sectors;
@@ -232,7 +222,7 @@ START_TEST(test_new_files_gather_nothing)
 				(unsigned long long)seed);
 			mem_dev_init(&m, 32 * 256, media[mi] == UDF_MEDIA_CDRW ? 32 : 16);
 			format_over(&m, media[mi]);
-			struct pkt_cache *c = cache_over(&m);
+			struct pkt_cache *c = mem_dev_cache(&m);
 			struct udf_fs *fs = mount_over(c, &io, true);
 			ck_assert_int_eq(udf_sync(fs), 0); /* what the mount itself writes */
 			pkt_cache_get_stats(c, &before);
@@ -261,7 +251,7 @@ START_TEST(test_new_files_gather_nothing)
 			mem_dev_init(&durable, m.dev.geo.sector_count, m.dev.geo.packet_sectors);
 			memcpy(durable.data, m.data, m.dev.geo.sector_count * PKT_SECTOR_SIZE);
 			struct udf_io dio;
-			struct pkt_cache *dc = cache_over(&durable);
+			struct pkt_cache *dc = mem_dev_cache(&durable);
 			struct udf_fs *dfs = mount_over(dc, &dio, false);
 			ck_assert_int_eq(udf_lookup(dfs, udf_root_ino(dfs), "d", &dir, &st), 0);
 			for (int i = 0; i < NEW_FILES; i++) {

@@ -8,6 +8,7 @@
  * test instead of hanging it.
  */
 #define _GNU_SOURCE
+#include "gate_io.h"
 #include "udf.h"
 #include "udf_format.h"
 
@@ -17,21 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DISC (16u << 20)
-#define WAIT_S 30 /* far beyond what any step takes, even under ThreadSanitizer on 2 busy cores */
 
-/* A medium in memory whose flush blocks while `gate` is closed and `hold_flush` says which one. */
+/* A medium in memory whose flush blocks in `gate` while it is closed and `hold_flush` says which one. */
 struct medium {
 	uint8_t *data;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct io_gate gate; /* its lock also guards data and the counts */
 	unsigned flushes;    /* flushes begun */
 	unsigned hold_flush; /* this flush (1-based count) blocks until the gate opens; 0: none */
 	unsigned fail_flush; /* this flush fails with -EIO; 0: none */
-	bool held;	     /* a flush is blocked now */
-	bool open;
 };
 
 static int m_read(void *ctx, uint64_t off, size_t len, void *buf)
@@ -40,9 +36,9 @@ static int m_read(void *ctx, uint64_t off, size_t len, void *buf)
 
 	if (off + len > DISC)
 		return -EIO;
-	pthread_mutex_lock(&m->mu);
+	pthread_mutex_lock(&m->gate.mu);
 	memcpy(buf, m->data + off, len);
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->gate.mu);
 	return 0;
 }
 
@@ -52,9 +48,9 @@ static int m_write(void *ctx, uint64_t off, size_t len, const void *buf)
 
 	if (off + len > DISC)
 		return -EIO;
-	pthread_mutex_lock(&m->mu);
+	pthread_mutex_lock(&m->gate.mu);
 	memcpy(m->data + off, buf, len);
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->gate.mu);
 	return 0;
 }
 
@@ -67,9 +63,9 @@ static int m_fill_unused(void *ctx, uint64_t off, size_t len)
 
 	if (off + len > DISC)
 		return -EINVAL;
-	pthread_mutex_lock(&m->mu);
+	pthread_mutex_lock(&m->gate.mu);
 	memset(m->data + off, 0, len);
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->gate.mu);
 	return 0;
 }
 
@@ -77,51 +73,15 @@ static int m_flush(void *ctx)
 {
 	struct medium *m = ctx;
 
-	pthread_mutex_lock(&m->mu);
+	pthread_mutex_lock(&m->gate.mu);
 	if (++m->flushes == m->fail_flush) {
-		pthread_mutex_unlock(&m->mu);
+		pthread_mutex_unlock(&m->gate.mu);
 		return -EIO;
 	}
-	if (m->flushes == m->hold_flush) {
-		m->held = true;
-		pthread_cond_broadcast(&m->cv);
-		while (!m->open)
-			pthread_cond_wait(&m->cv, &m->mu);
-		m->held = false;
-	}
-	pthread_mutex_unlock(&m->mu);
+	if (m->flushes == m->hold_flush)
+		io_gate_stop_locked(&m->gate);
+	pthread_mutex_unlock(&m->gate.mu);
 	return 0;
-}
-
-static struct timespec deadline(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += WAIT_S;
-	return t;
-}
-
-/* Waits (bounded) until *flag, under m->mu; its value then. */
-static bool wait_flag(struct medium *m, const bool *flag)
-{
-	struct timespec t = deadline();
-	int rc = 0;
-
-	pthread_mutex_lock(&m->mu);
-	while (!*flag && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&m->cv, &m->mu, &t);
-	bool v = *flag;
-	pthread_mutex_unlock(&m->mu);
-	return v;
-}
-
-static void open_gate(struct medium *m)
-{
-	pthread_mutex_lock(&m->mu);
-	m->open = true;
-	pthread_cond_broadcast(&m->cv);
-	pthread_mutex_unlock(&m->mu);
 }
 
 static struct udf_fs *mount_it(struct medium *m)
@@ -150,27 +110,6 @@ static uint64_t make_file(struct udf_fs *fs, uint64_t dir, const char *name, con
 	ck_assert_int_eq(udf_create(fs, dir, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
 	ck_assert_int_eq(udf_write(fs, ino, 0, strlen(text), text), (ssize_t)strlen(text));
 	return ino;
-}
-
-/* A thread that runs udf_sync and records its result. */
-struct syncer {
-	struct udf_fs *fs;
-	struct medium *m;
-	int rc;
-	bool done;
-};
-
-static void *sync_thread(void *arg)
-{
-	struct syncer *s = arg;
-	int rc = udf_sync(s->fs);
-
-	pthread_mutex_lock(&s->m->mu);
-	s->rc = rc;
-	s->done = true;
-	pthread_cond_broadcast(&s->m->cv);
-	pthread_mutex_unlock(&s->m->mu);
-	return NULL;
 }
 
 static int count_entry(void *ctx, const char *name, uint64_t ino, mode_t type, uint64_t next)
@@ -213,11 +152,8 @@ static void *reader_thread(void *arg)
 		if (rc == 0)
 			rc = udf_write(r->fs, ino, 0, 6, "during") == 6 ? 0 : -EIO;
 	}
-	pthread_mutex_lock(&r->m->mu);
 	r->rc = rc;
-	r->done = true;
-	pthread_cond_broadcast(&r->m->cv);
-	pthread_mutex_unlock(&r->m->mu);
+	io_gate_post(&r->m->gate, &r->done);
 	return NULL;
 }
 
@@ -241,8 +177,7 @@ START_TEST(test_cached_ops_while_commit_blocks)
 	char err[256];
 
 	ck_assert_ptr_nonnull(m.data);
-	pthread_mutex_init(&m.mu, NULL);
-	pthread_cond_init(&m.cv, NULL);
+	io_gate_init(&m.gate);
 	struct udf_format_opts fo = {.revision = revisions[_i], .media = UDF_MEDIA_CDRW};
 	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
 
@@ -259,35 +194,35 @@ START_TEST(test_cached_ops_while_commit_blocks)
 	make_file(fs, dir, "before", "before"); /* what the blocked commit records */
 
 	/* The commit's second barrier (after the new places) blocks: it has recorded everything. */
-	pthread_mutex_lock(&m.mu);
+	pthread_mutex_lock(&m.gate.mu);
 	m.hold_flush = m.flushes + 2;
-	pthread_mutex_unlock(&m.mu);
-	struct syncer first = {.fs = fs, .m = &m}, second = {.fs = fs, .m = &m};
+	pthread_mutex_unlock(&m.gate.mu);
+	struct gate_syncer first = {.fs = fs, .g = &m.gate}, second = {.fs = fs, .g = &m.gate};
 	pthread_t t1, t2, tr;
-	ck_assert_int_eq(pthread_create(&t1, NULL, sync_thread, &first), 0);
-	bool held = wait_flag(&m, &m.held);
+	ck_assert_int_eq(pthread_create(&t1, NULL, gate_sync_thread, &first), 0);
+	bool held = io_gate_wait(&m.gate, &m.gate.held);
 	struct reader r = {.fs = fs, .m = &m, .dir = dir};
 	bool reader_done = false;
 	if (held) {
 		ck_assert_int_eq(pthread_create(&tr, NULL, reader_thread, &r), 0);
-		reader_done = wait_flag(&m, &r.done);
+		reader_done = io_gate_wait(&m.gate, &r.done);
 	}
-	pthread_mutex_lock(&m.mu);
-	bool still_held = m.held;
-	pthread_mutex_unlock(&m.mu);
+	pthread_mutex_lock(&m.gate.mu);
+	bool still_held = m.gate.held;
+	pthread_mutex_unlock(&m.gate.mu);
 	/* A second fsync while the first commit is stuck: it waits for that one, then commits "during". */
 	if (reader_done)
-		ck_assert_int_eq(pthread_create(&t2, NULL, sync_thread, &second), 0);
-	open_gate(&m); /* whatever happened, nothing stays blocked */
-	bool first_done = wait_flag(&m, &first.done);
+		ck_assert_int_eq(pthread_create(&t2, NULL, gate_sync_thread, &second), 0);
+	io_gate_open(&m.gate); /* whatever happened, nothing stays blocked */
+	bool first_done = io_gate_wait(&m.gate, &first.done);
 	if (held) {
-		bool rd = wait_flag(&m, &r.done);
+		bool rd = io_gate_wait(&m.gate, &r.done);
 		if (rd)
 			pthread_join(tr, NULL);
 	}
 	if (first_done)
 		pthread_join(t1, NULL);
-	bool second_done = reader_done && wait_flag(&m, &second.done);
+	bool second_done = reader_done && io_gate_wait(&m.gate, &second.done);
 	if (second_done)
 		pthread_join(t2, NULL);
 	ck_assert_msg(held, "the commit never reached its second barrier");
@@ -316,8 +251,7 @@ START_TEST(test_cached_ops_while_commit_blocks)
 	check_file(fs, dir, "during", "during");
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
-	pthread_cond_destroy(&m.cv);
-	pthread_mutex_destroy(&m.mu);
+	io_gate_destroy(&m.gate);
 	free(m.data);
 }
 END_TEST
@@ -330,8 +264,7 @@ START_TEST(test_failed_commit_stays_dirty)
 	char err[256];
 
 	ck_assert_ptr_nonnull(m.data);
-	pthread_mutex_init(&m.mu, NULL);
-	pthread_cond_init(&m.cv, NULL);
+	io_gate_init(&m.gate);
 	struct udf_format_opts fo = {.revision = revisions[_i], .media = UDF_MEDIA_CDRW};
 	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
 	struct udf_fs *fs = mount_it(&m);
@@ -355,8 +288,7 @@ START_TEST(test_failed_commit_stays_dirty)
 	check_file(fs, dir, "y", "y-data");
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
-	pthread_cond_destroy(&m.cv);
-	pthread_mutex_destroy(&m.mu);
+	io_gate_destroy(&m.gate);
 	free(m.data);
 }
 END_TEST
@@ -397,19 +329,13 @@ static void *space_thread(void *arg)
 	uint64_t ino;
 	struct stat st;
 
-	pthread_mutex_lock(&p->m->mu);
-	p->started = true;
-	pthread_cond_broadcast(&p->m->cv);
-	pthread_mutex_unlock(&p->m->mu);
+	io_gate_post(&p->m->gate, &p->started);
 	memset(data, 'n', sizeof(data));
 	int rc = udf_create(p->fs, p->dir, "new", S_IFREG | 0644, 0, 0, NULL, &ino, &st);
 	ssize_t w = rc ? 0 : udf_write(p->fs, ino, 0, sizeof(data), data);
-	pthread_mutex_lock(&p->m->mu);
 	p->rc = rc;
 	p->wrote = w;
-	p->done = true;
-	pthread_cond_broadcast(&p->m->cv);
-	pthread_mutex_unlock(&p->m->mu);
+	io_gate_post(&p->m->gate, &p->done);
 	return NULL;
 }
 
@@ -422,8 +348,7 @@ START_TEST(test_space_during_blocked_commit)
 	char err[256];
 
 	ck_assert_ptr_nonnull(m.data);
-	pthread_mutex_init(&m.mu, NULL);
-	pthread_cond_init(&m.cv, NULL);
+	io_gate_init(&m.gate);
 	struct udf_format_opts fo = {.revision = revisions[_i], .media = UDF_MEDIA_CDRW};
 	ck_assert_msg(udf_format(&fo, m_write, &m, DISC, err, sizeof(err)) == 0, "%s", err);
 	struct udf_fs *fs = mount_it(&m);
@@ -434,22 +359,22 @@ START_TEST(test_space_during_blocked_commit)
 	ck_assert_int_eq(udf_sync(fs), 0);
 	ck_assert_int_eq(udf_unlink(fs, dir, "fill"), 0); /* its blocks: allocatable after the commit */
 
-	pthread_mutex_lock(&m.mu);
+	pthread_mutex_lock(&m.gate.mu);
 	m.hold_flush = m.flushes + 2;
-	pthread_mutex_unlock(&m.mu);
-	struct syncer first = {.fs = fs, .m = &m};
+	pthread_mutex_unlock(&m.gate.mu);
+	struct gate_syncer first = {.fs = fs, .g = &m.gate};
 	struct spacer p = {.fs = fs, .m = &m, .dir = dir};
 	pthread_t t1, tp;
-	ck_assert_int_eq(pthread_create(&t1, NULL, sync_thread, &first), 0);
-	bool held = wait_flag(&m, &m.held);
+	ck_assert_int_eq(pthread_create(&t1, NULL, gate_sync_thread, &first), 0);
+	bool held = io_gate_wait(&m.gate, &m.gate.held);
 	bool started = false;
 	if (held) {
 		ck_assert_int_eq(pthread_create(&tp, NULL, space_thread, &p), 0);
-		started = wait_flag(&m, &p.started);
+		started = io_gate_wait(&m.gate, &p.started);
 	}
-	open_gate(&m);
-	bool first_done = wait_flag(&m, &first.done);
-	bool p_done = started && wait_flag(&m, &p.done);
+	io_gate_open(&m.gate);
+	bool first_done = io_gate_wait(&m.gate, &first.done);
+	bool p_done = started && io_gate_wait(&m.gate, &p.done);
 	if (first_done)
 		pthread_join(t1, NULL);
 	if (p_done)
@@ -469,8 +394,7 @@ START_TEST(test_space_during_blocked_commit)
 	ck_assert_int_ne(udf_lookup(fs, dir, "fill", &ino, &st), 0);
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
-	pthread_cond_destroy(&m.cv);
-	pthread_mutex_destroy(&m.mu);
+	io_gate_destroy(&m.gate);
 	free(m.data);
 }
 END_TEST
@@ -480,7 +404,7 @@ int main(void)
 	Suite *s = suite_create("udf_commit_unlocked");
 	TCase *tc = tcase_create("core");
 
-	tcase_set_timeout(tc, 4 * WAIT_S + 60);
+	tcase_set_timeout(tc, 4 * GATE_WAIT_S + 60);
 	tcase_add_loop_test(tc, test_cached_ops_while_commit_blocks, 0, 2);
 	tcase_add_loop_test(tc, test_failed_commit_stays_dirty, 0, 2);
 	tcase_add_loop_test(tc, test_space_during_blocked_commit, 0, 2);

@@ -164,6 +164,50 @@ static struct where where_of(struct disc *d)
 	return w;
 }
 
+/* A fresh disc (make_disc_rev) to damage, and where things are on it. */
+static struct where make_disc_where(struct disc *d, enum udf_media media, unsigned revision, struct tree *t)
+{
+	make_disc_rev(d, media, revision, t);
+	return where_of(d);
+}
+
+/* The integrity descriptor made to say open, as a daemon killed before its close leaves it. */
+static void set_lvid_open(struct disc *d, const struct where *w)
+{
+	uint8_t *l = d->b + w->lvid * BS;
+
+	put_le32(l + LVID_INTEGRITY_TYPE, 0);
+	udf_tag_finish(l, BS);
+}
+
+/* A daemon killed with /d2/big open and unlinked: its entry is an orphan, the integrity descriptor
+ * says open; the count of writes starts again from there. */
+static void kill_with_orphan(struct disc *d, const struct tree *t)
+{
+	struct udf_fs *fs = mount_rw(d);
+
+	udf_open(fs, t->big);
+	ck_assert_int_eq(udf_unlink(fs, t->d2, "big"), 0);
+	ck_assert_int_eq(udf_sync(fs), 0);
+	udf_unmount(fs); /* no close: the kill */
+	d->writes = 0;
+}
+
+/* After the repair, the orphan /d2/big was is /lost+found/#block (block: its entry's, in its
+ * partition), as big as it was; its stat in *st. */
+static void orphan_in_lost_found(struct disc *d, uint32_t block, struct stat *st)
+{
+	struct udf_fs *fs = mount_rw(d);
+	char name[64];
+	uint64_t lf, found;
+
+	snprintf(name, sizeof(name), "#%u", block);
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, st), 0);
+	ck_assert_int_eq(udf_lookup(fs, lf, name, &found, st), 0);
+	ck_assert_int_eq(st->st_size, 300000);
+	udf_unmount(fs);
+}
+
 /* The partition block holding byte off of the file ino (white box). */
 static uint64_t data_block(struct disc *d, uint64_t ino, uint64_t off)
 {
@@ -215,6 +259,19 @@ static void check_repair_clean(struct disc *d, const char *expect)
 	ck_assert_msg(r.problems == 0, "not clean after the repair:\n%s", s.text);
 }
 
+/* A damage the repair must not touch: reported (expect in what is said) as unreadable, nothing
+ * repaired, every problem left, nothing written. */
+static void check_left_alone(struct disc *d, const char *expect)
+{
+	struct said s;
+	struct udf_fsck_result r;
+
+	ck_assert_int_eq(fsck(d, true, &s, &r), 0);
+	ck_assert_msg(strstr(s.text, expect), "%s", s.text);
+	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
+	ck_assert_int_eq(d->writes, 0);
+}
+
 START_TEST(clean_disc_is_clean)
 {
 	struct disc d;
@@ -238,11 +295,8 @@ START_TEST(lvid_open)
 {
 	struct disc d;
 	struct tree t;
-	make_disc(&d, UDF_MEDIA_HD, &t);
-	struct where w = where_of(&d);
-	uint8_t *l = d.b + w.lvid * BS;
-	put_le32(l + LVID_INTEGRITY_TYPE, 0);
-	udf_tag_finish(l, BS);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, 0, &t);
+	set_lvid_open(&d, &w);
 	check_repair_clean(&d, "integrity descriptor says open");
 	free(d.b);
 }
@@ -252,8 +306,7 @@ START_TEST(bitmap_says_free)
 {
 	struct disc d;
 	struct tree t;
-	make_disc(&d, UDF_MEDIA_HD, &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, 0, &t);
 	set_free(&d, &w, t.big - INO_BASE, true);
 	check_repair_clean(&d, "/d2/big: 1 block in use marked free");
 	free(d.b);
@@ -264,8 +317,7 @@ START_TEST(bitmap_leaks)
 {
 	struct disc d;
 	struct tree t;
-	make_disc(&d, UDF_MEDIA_CDRW, &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_CDRW, 0, &t);
 	set_free(&d, &w, 4000, false);
 	set_free(&d, &w, 4001, false);
 	check_repair_clean(&d, "2 blocks marked used in the space bitmap but belonging to no file");
@@ -277,8 +329,7 @@ START_TEST(link_count)
 {
 	struct disc d;
 	struct tree t;
-	make_disc(&d, UDF_MEDIA_HD, &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, 0, &t);
 	uint8_t *fe = block_at(&d, w.pstart, t.f1 - INO_BASE);
 	put_le16(fe + FE_LINK_COUNT, 7);
 	udf_tag_finish(fe, BS);
@@ -294,22 +345,10 @@ START_TEST(orphan_to_lost_found)
 	struct tree t;
 	struct stat st;
 	make_disc(&d, UDF_MEDIA_HD, &t);
-	struct udf_fs *fs = mount_rw(&d);
-	udf_open(fs, t.big);
-	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
-	ck_assert_int_eq(udf_sync(fs), 0);
-	udf_unmount(fs); /* no close: the kill */
-	d.writes = 0;
+	kill_with_orphan(&d, &t);
 	check_repair_clean(&d, "orphan: the regular file at block");
-	fs = mount_rw(&d);
-	char name[64];
-	uint64_t lf, ino;
-	snprintf(name, sizeof(name), "#%llu", (unsigned long long)(t.big - INO_BASE));
-	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
-	ck_assert_int_eq(udf_lookup(fs, lf, name, &ino, &st), 0);
-	ck_assert_int_eq(st.st_size, 300000);
+	orphan_in_lost_found(&d, (uint32_t)(t.big - INO_BASE), &st);
 	ck_assert_int_eq(st.st_nlink, 1);
-	udf_unmount(fs);
 	free(d.b);
 }
 END_TEST
@@ -319,19 +358,11 @@ START_TEST(unreadable_left_alone)
 {
 	struct disc d;
 	struct tree t;
-	struct said s;
-	struct udf_fsck_result r;
-	make_disc(&d, UDF_MEDIA_HD, &t);
-	struct where w = where_of(&d);
-	uint8_t *l = d.b + w.lvid * BS;
-	put_le32(l + LVID_INTEGRITY_TYPE, 0);
-	udf_tag_finish(l, BS);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, 0, &t);
+	set_lvid_open(&d, &w);
 	d.bad_lo = (w.pstart + data_block(&d, t.big, 100000)) * BS;
 	d.bad_hi = d.bad_lo + BS;
-	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
-	ck_assert_msg(strstr(s.text, "/d2/big: unreadable at byte 98304"), "%s", s.text);
-	ck_assert_int_eq(d.writes, 0);
+	check_left_alone(&d, "/d2/big: unreadable at byte 98304");
 	free(d.b);
 }
 END_TEST
@@ -341,20 +372,14 @@ START_TEST(cross_link_left_alone)
 {
 	struct disc d;
 	struct tree t;
-	struct said s;
-	struct udf_fsck_result r;
-	make_disc(&d, UDF_MEDIA_HD, &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, 0, &t);
 	uint8_t *fe = block_at(&d, w.pstart, t.big - INO_BASE);
 	bool efe = le16(fe + TAG_IDENT) == TAG_EFE;
 	uint32_t ad = (efe ? EFE_SIZE : FE_SIZE) + le32(fe + (efe ? EFE_EA_LEN : FE_EA_LEN));
 	ck_assert_uint_eq(le16(fe + ICB_FLAGS) & 7, 0); /* short allocation descriptors */
 	put_le32(fe + ad + SAD_POS, (uint32_t)data_block(&d, t.f1, 0));
 	udf_tag_finish(fe, BS);
-	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-	ck_assert_msg(strstr(s.text, "is also used by another file (cross-linked)"), "%s", s.text);
-	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
-	ck_assert_int_eq(d.writes, 0);
+	check_left_alone(&d, "is also used by another file (cross-linked)");
 	free(d.b);
 }
 END_TEST
@@ -405,8 +430,7 @@ START_TEST(hostile_never_crash)
 {
 	struct disc d;
 	struct tree t;
-	make_disc_rev(&d, UDF_MEDIA_HD, _i ? 0x0250 : 0, &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, _i ? 0x0250 : 0, &t);
 	uint8_t *clean = malloc(SIZE);
 	memcpy(clean, d.b, SIZE);
 	/* the blocks holding descriptors (bitmap, file set, entries, directories) */
@@ -491,6 +515,12 @@ static uint32_t meta_lbn(uint64_t ino)
 	return (uint32_t)(ino - INO_BASE);
 }
 
+/* /small's file entry: the copy in the metadata file, or in its mirror (white box). */
+static uint8_t *small_entry(struct disc *d, const struct where *w, const struct tree *t, enum meta_which which)
+{
+	return block_at(d, w->pstart, meta_phys(d, which, meta_lbn(t->small), false));
+}
+
 /* The files of make_disc read back as written, through a new mount. */
 static void tree_reads_back(struct disc *d, const struct tree *t)
 {
@@ -532,8 +562,7 @@ START_TEST(meta_bitmap_says_free)
 {
 	struct disc d;
 	struct tree t;
-	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
 	set_meta_free(&d, &w, meta_lbn(t.big), true);
 	check_repair_clean(&d, "/d2/big: 1 block in use marked free in the metadata bitmap");
 	tree_reads_back(&d, &t);
@@ -546,8 +575,7 @@ START_TEST(meta_bitmap_leaks)
 {
 	struct disc d;
 	struct tree t;
-	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
 	set_meta_free(&d, &w, 200, false);
 	check_repair_clean(&d, "1 block marked used in the metadata bitmap but belonging to no file (leaked; the "
 			       "first at block 200 of the metadata partition)");
@@ -561,8 +589,7 @@ START_TEST(meta_files_marked_free)
 {
 	struct disc d;
 	struct tree t;
-	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
-	struct where w = where_of(&d);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
 	set_free(&d, &w, meta_phys(&d, MW_FILE, 3, false), true);
 	set_free(&d, &w, meta_phys(&d, MW_MIRROR, 0, true), true);
 	set_free(&d, &w, meta_phys(&d, MW_BITMAP, 0, false), true);
@@ -578,16 +605,14 @@ START_TEST(meta_mirror_differs)
 {
 	struct disc d;
 	struct tree t;
-	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
-	struct where w = where_of(&d);
-	uint32_t k = meta_lbn(t.small);
-	uint8_t *mb = block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false));
-	ck_assert_mem_eq(mb, block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false)), BS);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	uint8_t *mb = small_entry(&d, &w, &t, MW_MIRROR);
+	ck_assert_mem_eq(mb, small_entry(&d, &w, &t, MW_FILE), BS);
 	put_le16(mb + FE_LINK_COUNT, 9);
 	udf_tag_finish(mb, BS);
 	check_repair_clean(&d, "the metadata mirror differs from the metadata file in 1 block in use (the first at "
 			       "block");
-	ck_assert_mem_eq(mb, block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false)), BS);
+	ck_assert_mem_eq(mb, small_entry(&d, &w, &t, MW_FILE), BS);
 	tree_reads_back(&d, &t);
 	free(d.b);
 }
@@ -599,13 +624,11 @@ START_TEST(meta_file_damaged_from_mirror)
 {
 	struct disc d;
 	struct tree t;
-	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
-	struct where w = where_of(&d);
-	uint32_t k = meta_lbn(t.small);
-	uint8_t *fe = block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false));
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	uint8_t *fe = small_entry(&d, &w, &t, MW_FILE);
 	fe[100] ^= 0x55;
 	check_repair_clean(&d, "the metadata file's descriptor is damaged and its mirror's is whole");
-	ck_assert_mem_eq(fe, block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false)), BS);
+	ck_assert_mem_eq(fe, small_entry(&d, &w, &t, MW_MIRROR), BS);
 	tree_reads_back(&d, &t);
 	free(d.b);
 }
@@ -616,17 +639,10 @@ START_TEST(meta_both_damaged_left_alone)
 {
 	struct disc d;
 	struct tree t;
-	struct said s;
-	struct udf_fsck_result r;
-	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
-	struct where w = where_of(&d);
-	uint32_t k = meta_lbn(t.small);
-	block_at(&d, w.pstart, meta_phys(&d, MW_FILE, k, false))[100] ^= 0x55;
-	block_at(&d, w.pstart, meta_phys(&d, MW_MIRROR, k, false))[100] ^= 0x55;
-	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-	ck_assert_msg(strstr(s.text, "/small: its file entry at block"), "%s", s.text);
-	ck_assert_msg(r.unreadable && !r.repaired && r.left == r.problems, "%s", s.text);
-	ck_assert_int_eq(d.writes, 0);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	small_entry(&d, &w, &t, MW_FILE)[100] ^= 0x55;
+	small_entry(&d, &w, &t, MW_MIRROR)[100] ^= 0x55;
+	check_left_alone(&d, "/small: its file entry at block");
 	free(d.b);
 }
 END_TEST
@@ -641,11 +657,7 @@ START_TEST(repair_cut_anywhere)
 	struct said s;
 	struct udf_fsck_result r;
 	make_disc_rev(&d, UDF_MEDIA_HD, _i ? 0x0250 : 0, &t);
-	struct udf_fs *fs = mount_rw(&d);
-	udf_open(fs, t.big);
-	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
-	ck_assert_int_eq(udf_sync(fs), 0);
-	udf_unmount(fs); /* the kill: LVID open, an orphan */
+	kill_with_orphan(&d, &t);
 	struct where w = where_of(&d);
 	if (_i) /* and a block in use marked free */
 		set_meta_free(&d, &w, meta_lbn(t.f1), true);
@@ -669,7 +681,7 @@ START_TEST(repair_cut_anywhere)
 		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
 		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
 		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
-		fs = mount_rw(&d);
+		struct udf_fs *fs = mount_rw(&d);
 		char name[64];
 		uint64_t lf;
 		struct stat st;
@@ -697,21 +709,9 @@ START_TEST(meta_orphan_after_kill)
 	struct tree t;
 	struct stat st;
 	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
-	struct udf_fs *fs = mount_rw(&d);
-	udf_open(fs, t.big);
-	ck_assert_int_eq(udf_unlink(fs, t.d2, "big"), 0);
-	ck_assert_int_eq(udf_sync(fs), 0);
-	udf_unmount(fs); /* no close: the kill */
-	d.writes = 0;
+	kill_with_orphan(&d, &t);
 	check_repair_clean(&d, "of the metadata partition (300000 bytes, link count 1) is reachable from no directory");
-	fs = mount_rw(&d);
-	char name[64];
-	uint64_t lf, ino;
-	snprintf(name, sizeof(name), "#%u", meta_lbn(t.big));
-	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), 0);
-	ck_assert_int_eq(udf_lookup(fs, lf, name, &ino, &st), 0);
-	ck_assert_int_eq(st.st_size, 300000);
-	udf_unmount(fs);
+	orphan_in_lost_found(&d, meta_lbn(t.big), &st);
 	tree_reads_back(&d, &t);
 	free(d.b);
 }

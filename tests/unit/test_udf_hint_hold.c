@@ -21,6 +21,7 @@
  * conditions only, bounded so that a stuck engine fails the test instead of hanging it.
  */
 #define _GNU_SOURCE
+#include "gate_io.h"
 #include "mem_dev.h"
 #include "test_rng.h"
 #include "udf_cache_io.h"
@@ -32,12 +33,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define SECTORS 8192u /* 16 MiB */
 #define ROUNDS 12     /* commits, each stopped in the gate */
 #define SEEDS 3
-#define WAIT_S 30 /* far beyond what any step takes, even under ThreadSanitizer on 2 busy cores */
 #define BS 2048u
 #define MAX_HINTS 256
 #define EMPTIES 6 /* test_held_blocks_after_take_over: the blocks left free on a full disc */
@@ -45,11 +44,8 @@
 /* The engine's udf_io over the cache; the first hint sent once armed waits until the gate opens. */
 struct gate_io {
 	struct pkt_cache *c;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool armed; /* the next hint stops in the gate */
-	bool held;  /* a hint waits in the gate now */
-	bool open;
+	struct io_gate gate; /* its lock also guards the fields below */
+	bool armed;	     /* the next hint stops in the gate */
 	/* the hints the commit sent since the gate was armed (not those of the test's own thread, which
 	 * runs the operation): medium sectors */
 	uint64_t hint_lba[MAX_HINTS], hint_n[MAX_HINTS];
@@ -62,14 +58,13 @@ static int g_read(void *ctx, uint64_t off, size_t len, void *buf)
 {
 	struct gate_io *g = ctx;
 
-	pthread_mutex_lock(&g->mu);
+	pthread_mutex_lock(&g->gate.mu);
 	if (g->open_on_read) {
 		g->open_on_read = false;
 		g->armed = false;
-		g->open = true;
-		pthread_cond_broadcast(&g->cv);
+		io_gate_open_locked(&g->gate);
 	}
-	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_unlock(&g->gate.mu);
 	return udf_cache_read(g->c, off, len, buf);
 }
 
@@ -87,74 +82,35 @@ static int g_fill_unused(void *ctx, uint64_t off, size_t len)
 {
 	struct gate_io *g = ctx;
 
-	pthread_mutex_lock(&g->mu);
+	pthread_mutex_lock(&g->gate.mu);
 	if (!pthread_equal(pthread_self(), g->tester) && g->nhints < MAX_HINTS) {
 		g->hint_lba[g->nhints] = off / BS;
 		g->hint_n[g->nhints++] = len / BS;
 	}
 	if (g->armed) {
 		g->armed = false;
-		g->held = true;
-		pthread_cond_broadcast(&g->cv);
-		while (!g->open)
-			pthread_cond_wait(&g->cv, &g->mu);
-		g->held = false;
+		io_gate_stop_locked(&g->gate);
 	}
-	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_unlock(&g->gate.mu);
 	return udf_cache_fill_unused(g->c, off, len);
-}
-
-static struct timespec deadline(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += WAIT_S;
-	return t;
-}
-
-/* Waits (bounded) until *flag, under g->mu; its value then. */
-static bool wait_flag(struct gate_io *g, const bool *flag)
-{
-	struct timespec t = deadline();
-	int rc = 0;
-
-	pthread_mutex_lock(&g->mu);
-	while (!*flag && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&g->cv, &g->mu, &t);
-	bool v = *flag;
-	pthread_mutex_unlock(&g->mu);
-	return v;
 }
 
 /* The next hint stops in the gate; the log starts empty. */
 static void arm_gate(struct gate_io *g)
 {
-	pthread_mutex_lock(&g->mu);
+	pthread_mutex_lock(&g->gate.mu);
 	g->armed = true;
-	g->open = false;
+	g->gate.open = false;
 	g->nhints = 0;
-	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_unlock(&g->gate.mu);
 }
 
 static void open_gate(struct gate_io *g)
 {
-	pthread_mutex_lock(&g->mu);
+	pthread_mutex_lock(&g->gate.mu);
 	g->armed = false;
-	g->open = true;
-	pthread_cond_broadcast(&g->cv);
-	pthread_mutex_unlock(&g->mu);
-}
-
-static struct pkt_cache *cache_over(struct mem_dev *m)
-{
-	/* nothing is written back on its own: what reaches the medium is what the test forces */
-	struct pkt_cache_config cc = {.dirty_age_ms = 600000};
-	struct pkt_cache *c;
-	char err[256];
-
-	ck_assert_int_eq(pkt_cache_create(&m->dev, &cc, &c, err, sizeof(err)), 0);
-	return c;
+	io_gate_open_locked(&g->gate);
+	pthread_mutex_unlock(&g->gate.mu);
 }
 
 static struct udf_fs *mount_gated(struct gate_io *g)
@@ -176,27 +132,6 @@ static struct udf_fs *mount_gated(struct gate_io *g)
 	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
 	ck_assert(udf_writable(fs, err, sizeof(err)));
 	return fs;
-}
-
-/* A thread that runs udf_sync and records its result. */
-struct syncer {
-	struct udf_fs *fs;
-	struct gate_io *g;
-	int rc;
-	bool done;
-};
-
-static void *sync_thread(void *arg)
-{
-	struct syncer *s = arg;
-	int rc = udf_sync(s->fs);
-
-	pthread_mutex_lock(&s->g->mu);
-	s->rc = rc;
-	s->done = true;
-	pthread_cond_broadcast(&s->g->cv);
-	pthread_mutex_unlock(&s->g->mu);
-	return NULL;
 }
 
 /* The count of free blocks the writer keeps is the bitmap's (held blocks are marked used and not
@@ -294,11 +229,10 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 	int written[ROUNDS], nwritten = 0; /* the rounds that wrote a file */
 
 	fprintf(stderr, "test_hinted_blocks_held: media %d seed %llu\n", (int)media, (unsigned long long)seed);
-	pthread_mutex_init(&g.mu, NULL);
-	pthread_cond_init(&g.cv, NULL);
+	io_gate_init(&g.gate);
 	g.tester = pthread_self();
 	mem_dev_init(&m, SECTORS, packet);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	struct udf_format_opts fo = {.revision = 0x0201, .media = media};
 	if (media == UDF_MEDIA_CDRW)
 		fo.packet_len = packet;
@@ -315,10 +249,10 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 					 0);
 		}
 		arm_gate(&g);
-		struct syncer s = {.fs = fs, .g = &g};
+		struct gate_syncer s = {.fs = fs, .g = &g.gate};
 		pthread_t t;
-		ck_assert_int_eq(pthread_create(&t, NULL, sync_thread, &s), 0);
-		bool held = wait_flag(&g, &g.held), op = false;
+		ck_assert_int_eq(pthread_create(&t, NULL, gate_sync_thread, &s), 0);
+		bool held = io_gate_wait(&g.gate, &g.gate.held), op = false;
 		if (held) {
 			check_free_count(fs, "in the gate", seed, round);
 			/* the hint in the gate is the first one logged */
@@ -334,7 +268,7 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 			}
 		}
 		open_gate(&g); /* whatever happened, nothing stays blocked */
-		bool done = wait_flag(&g, &s.done);
+		bool done = io_gate_wait(&g.gate, &s.done);
 		if (done)
 			pthread_join(t, NULL);
 		ck_assert_msg(held, "seed %llu round %d: the commit sent no hint", (unsigned long long)seed, round);
@@ -358,7 +292,7 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 	udf_statfs(fs, &before);
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	fs = mount_gated(&g);
 	udf_statfs(fs, &after);
 	ck_assert_msg(after.free_blocks == before.free_blocks,
@@ -371,8 +305,7 @@ static void run_seed(enum udf_media media, uint32_t packet, uint64_t seed)
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
 	mem_dev_free(&m);
-	pthread_cond_destroy(&g.cv);
-	pthread_mutex_destroy(&g.mu);
+	io_gate_destroy(&g.gate);
 }
 
 /* CD-RW (32-sector packets, sparable) and DVD-RAM (16-sector blocks of ECC, no sparing) */
@@ -418,11 +351,8 @@ static void *create_thread(void *arg)
 	struct stat st;
 	int rc = udf_create(p->fs, p->dir, "b", S_IFREG | 0644, 0, 0, NULL, &ino, &st);
 
-	pthread_mutex_lock(&p->g->mu);
 	p->rc = rc;
-	p->done = true;
-	pthread_cond_broadcast(&p->g->cv);
-	pthread_mutex_unlock(&p->g->mu);
+	io_gate_post(&p->g->gate, &p->done);
 	return NULL;
 }
 
@@ -445,11 +375,10 @@ START_TEST(test_held_blocks_after_take_over)
 	uint64_t dir, ino;
 	struct stat st;
 
-	pthread_mutex_init(&g.mu, NULL);
-	pthread_cond_init(&g.cv, NULL);
+	io_gate_init(&g.gate);
 	g.tester = pthread_self();
 	mem_dev_init(&m, SECTORS, packet[_i]);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	struct udf_format_opts fo = {.revision = 0x0201, .media = media[_i]};
 	if (media[_i] == UDF_MEDIA_CDRW)
 		fo.packet_len = packet[_i];
@@ -474,31 +403,31 @@ START_TEST(test_held_blocks_after_take_over)
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	fs = mount_gated(&g); /* /d is not read until the operation needs it */
 
 	ck_assert_int_eq(udf_create(fs, root, "a", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
 	arm_gate(&g);
-	struct syncer s = {.fs = fs, .g = &g};
+	struct gate_syncer s = {.fs = fs, .g = &g.gate};
 	struct creator p = {.fs = fs, .g = &g, .dir = dir};
 	pthread_t ts, tp;
-	ck_assert_int_eq(pthread_create(&ts, NULL, sync_thread, &s), 0);
-	bool held = wait_flag(&g, &g.held), started = false, p_done = false;
+	ck_assert_int_eq(pthread_create(&ts, NULL, gate_sync_thread, &s), 0);
+	bool held = io_gate_wait(&g.gate, &g.gate.held), started = false, p_done = false;
 	uint64_t free_in_gate = UINT64_MAX, npend_in_gate = UINT64_MAX;
 	if (held) {
 		check_free_count(fs, "in the gate", 0, 0);
 		free_in_gate = fs->w->free_blocks;
 		npend_in_gate = fs->w->npend;
-		pthread_mutex_lock(&g.mu);
+		pthread_mutex_lock(&g.gate.mu);
 		g.open_on_read = true;
-		pthread_mutex_unlock(&g.mu);
+		pthread_mutex_unlock(&g.gate.mu);
 		started = pthread_create(&tp, NULL, create_thread, &p) == 0;
-		p_done = started && wait_flag(&g, &p.done);
+		p_done = started && io_gate_wait(&g.gate, &p.done);
 	}
 	open_gate(&g); /* whatever happened, nothing stays blocked */
-	bool s_done = wait_flag(&g, &s.done);
+	bool s_done = io_gate_wait(&g.gate, &s.done);
 	if (started && !p_done)
-		p_done = wait_flag(&g, &p.done);
+		p_done = io_gate_wait(&g.gate, &p.done);
 	if (s_done)
 		pthread_join(ts, NULL);
 	if (p_done)
@@ -518,7 +447,7 @@ START_TEST(test_held_blocks_after_take_over)
 	ck_assert_int_eq(udf_close(fs), 0);
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
-	g.c = cache_over(&m);
+	g.c = mem_dev_cache(&m);
 	fs = mount_gated(&g);
 	ck_assert_int_eq(udf_lookup(fs, dir, "b", &ino, &st), 0);
 	ck_assert_int_eq(udf_lookup(fs, root, "a", &ino, &st), 0);
@@ -526,8 +455,7 @@ START_TEST(test_held_blocks_after_take_over)
 	udf_unmount(fs);
 	ck_assert_int_eq(pkt_cache_destroy(g.c), 0);
 	mem_dev_free(&m);
-	pthread_cond_destroy(&g.cv);
-	pthread_mutex_destroy(&g.mu);
+	io_gate_destroy(&g.gate);
 }
 END_TEST
 
@@ -536,7 +464,7 @@ int main(void)
 	Suite *s = suite_create("udf_hint_hold");
 	TCase *t = tcase_create("hold");
 
-	tcase_set_timeout(t, 2 * SEEDS * ROUNDS * WAIT_S + 60);
+	tcase_set_timeout(t, 2 * SEEDS * ROUNDS * GATE_WAIT_S + 60);
 	tcase_add_loop_test(t, test_hinted_blocks_held, 0, 2);
 	tcase_add_loop_test(t, test_held_blocks_after_take_over, 0, 2);
 	suite_add_tcase(s, t);

@@ -203,9 +203,13 @@ void cache_write_zeros(struct pkt_cache *c, uint32_t zeros)
 
 	memset(c->bounce, 0, (size_t)zeros * PKT_SECTOR_SIZE);
 	cache_append_advance(c, lba, zeros);
+	/* A reader of these packets meanwhile gets zeros, as the medium will hold (append_reads_zeros). */
+	c->zeros_from = lba;
+	c->zeros_to = c->accept;
 	pthread_mutex_unlock(&c->lock);
 	int rc = pkt_blockdev_write_packets(c->dev, lba, zeros, c->bounce);
 	pthread_mutex_lock(&c->lock);
+	c->zeros_from = c->zeros_to = 0;
 	cache_append_done(c, lba, zeros, zeros, rc);
 	if (rc == 0) {
 		c->st.packets_written += (zeros + c->ps - 1) / c->ps;

@@ -295,7 +295,7 @@ void cache_put_slot(struct pkt_cache *c, struct slot *s)
 	wake_changed(c);
 }
 
-/* Write-once media: a packet at or past the NWA is not recorded, and reads as zeros. */
+/* Write-once media: a packet at or past the NWA is not recorded (append_reads_zeros), and reads as zeros. */
 static void zero_fill(struct pkt_cache *c, struct slot *s)
 {
 	for (uint32_t i = 0; i < s->nsect; i++) {
@@ -344,7 +344,7 @@ int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_
 	if (s->nvalid == s->nsect)
 		return 0;
 	uint64_t first = packet_first(c, s->pkt);
-	if (c->append && first >= c->accept) {
+	if (c->append && append_reads_zeros(c, first)) {
 		zero_fill(c, s);
 		return 0;
 	}

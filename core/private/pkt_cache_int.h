@@ -143,12 +143,14 @@ struct pkt_cache {
 
 	/* Write-once media (geo.append_only). */
 	bool append;
-	uint64_t accept;     /* the NWA the medium will have once what was handed to it is written:
+	uint64_t accept;	       /* the NWA the medium will have once what was handed to it is written:
 			      * writes below it fail with -EROFS */
-	uint64_t append_end; /* past the highest sector a user wrote */
-	uint32_t congested;  /* writers waiting at the dirty high watermark */
-	uint64_t short_end;  /* the NWA after a short last packet, off the grid until it is laid anew;
+	uint64_t append_end;	       /* past the highest sector a user wrote */
+	uint32_t congested;	       /* writers waiting at the dirty high watermark */
+	uint64_t short_end;	       /* the NWA after a short last packet, off the grid until it is laid anew;
 			      * 0 when none */
+	uint64_t zeros_from, zeros_to; /* the zeros being written (cache_write_zeros), no slot holding
+					* them: below accept, yet not on the medium; empty when equal */
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
@@ -271,6 +273,15 @@ static inline bool slot_complete(const struct pkt_cache *c, const struct slot *s
 	return s->ndirty >= slot_data_sectors(c, s) && !s->open_sector;
 }
 
+/* Write-once media: whether the packet starting at sector first reads as zeros without a read of the
+ * medium: nothing recorded there yet, nor handed to the medium but zeros now on their way (a read
+ * meanwhile would find the medium blank; a packet handed to it with data is in a slot in
+ * writeback, which reads hit). */
+static inline bool append_reads_zeros(const struct pkt_cache *c, uint64_t first)
+{
+	return first >= c->accept || (first >= c->zeros_from && first < c->zeros_to);
+}
+
 /* pkt_cache_slots.c: the index, LRU and free list, and pinned slots (all under c->lock) */
 struct slot *cache_lookup(struct pkt_cache *c, uint64_t pkt);
 void cache_release_slot(struct pkt_cache *c, struct slot *s);
@@ -279,7 +290,8 @@ int cache_get_slot(struct pkt_cache *c, uint64_t pkt, struct slot **out, bool *h
 void cache_put_slot(struct pkt_cache *c, struct slot *s);
 /* Reads every invalid sector of a pinned slot (dropping the lock meanwhile); cache_fill_range only
  * those of [from, to).  On write-once media the sectors of a packet at or past c->accept are not
- * recorded: they are zeros, and nothing is read.  -ENOBUFS when the pool cannot give the sectors
+ * recorded, nor those of the zeros being written: they are zeros, and nothing is read
+ * (append_reads_zeros).  -ENOBUFS when the pool cannot give the sectors
  * now (nothing was read): the caller unpins the slot and waits in cache_wait_pool. */
 int cache_fill_slot(struct pkt_cache *c, struct slot *s, bool gather);
 int cache_fill_range(struct pkt_cache *c, struct slot *s, uint32_t from, uint32_t to, bool gather);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A gate for the tests of what the engine lets run while a commit waits for the medium
- * (test_udf_commit_unlocked, test_udf_hint_hold): one of the test's wrappers of the engine's I/O
+ * (test_udf_commit_unlocked, test_udf_hint_hold), and of what the packet cache answers while its
+ * flusher waits for the medium (test_append_cache): one of the test's wrappers of the engine's I/O
  * callbacks stops in the gate until the test opens it, and the test's threads post what they have
  * done under the gate's lock.  No timing: every wait is for a condition, bounded (GATE_WAIT_S) only
  * so that a stuck engine fails the test instead of hanging it.

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "append_dev.h"
+#include "gate_io.h"
 #include "image_dev.h"
 #include "pkt_cache.h"
 #include "test_rng.h"
@@ -331,6 +332,89 @@ START_TEST(test_append_write_error_blocks_and_retries)
 }
 END_TEST
 
+/* A medium whose first write stops in a gate until the test opens it (the append_dev first: priv
+ * is both). */
+struct gated_append {
+	struct append_dev a;
+	struct io_gate g;
+	uint64_t held_lba; /* the write that stopped */
+	uint32_t held_n;
+};
+
+static int gated_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void *buf)
+{
+	struct gated_append *ga = d->priv;
+
+	pthread_mutex_lock(&ga->g.mu);
+	if (!ga->g.open) {
+		ga->held_lba = lba;
+		ga->held_n = n;
+		io_gate_stop_locked(&ga->g);
+	}
+	pthread_mutex_unlock(&ga->g.mu);
+	return ad_write(d, lba, n, buf);
+}
+
+static const struct pkt_blockdev_ops gated_append_ops = {.read = ad_read,
+							 .write = gated_write,
+							 .sync = ad_sync,
+							 .append_state = ad_append_state,
+							 .close_session = ad_close_session};
+
+struct flush_call {
+	struct pkt_cache *c;
+	struct io_gate *g;
+	int rc;
+	bool done;
+};
+
+static void *flush_thread(void *arg)
+{
+	struct flush_call *f = arg;
+
+	f->rc = pkt_cache_flush(f->c);
+	io_gate_post(f->g, &f->done);
+	return NULL;
+}
+
+/* A read of a hole while the flusher writes zeros over it (a flush pads below a dirty packet): the
+ * cache has moved its NWA past them, but the medium records them only when the write ends; they
+ * read as zeros meanwhile, not from the blank medium (-EIO). */
+START_TEST(test_append_read_during_zeros)
+{
+	struct gated_append ga;
+	struct flush_call f = {.g = &ga.g};
+	uint8_t buf[S], back[16 * S];
+	pthread_t t;
+
+	append_dev_init(&ga.a, 1000, 16, 0, 0);
+	ga.a.dev.ops = &gated_append_ops;
+	io_gate_init(&ga.g);
+	f.c = cache_on(&ga.a, 8, 60000);
+	fill(buf, 1, 0x66);
+	ck_assert_int_eq(pkt_cache_write(f.c, buf, S, 32 * S), 0); /* packet 2: packets 0 and 1 a hole */
+	ck_assert_int_eq(pthread_create(&t, NULL, flush_thread, &f), 0);
+	ck_assert(io_gate_wait(&ga.g, &ga.g.held));
+	ck_assert_uint_eq(ga.held_lba, 0); /* the zeros, packet 0 among them, on their way */
+	ck_assert_int_eq(pkt_cache_read(f.c, back, 16 * S, 0), 0);
+	ck_assert(all_bytes(back, 16 * S, 0));
+	ck_assert_uint_eq(ga.a.unrecorded_reads, 0);
+	io_gate_open(&ga.g);
+	ck_assert(io_gate_wait(&ga.g, &f.done));
+	pthread_join(t, NULL);
+	ck_assert_int_eq(f.rc, 0);
+	ck_assert_str_eq(ga.a.broken, "");
+	ck_assert_uint_eq(ga.a.nwa, 48);
+	ck_assert(all_bytes(ga.a.data, 32 * S, 0));
+	ck_assert(all_bytes(ga.a.data + 32 * S, S, 0x66));
+	ck_assert_int_eq(pkt_cache_read(f.c, back, 16 * S, 0), 0);
+	ck_assert(all_bytes(back, 16 * S, 0));
+	ck_assert_int_eq(pkt_cache_destroy(f.c), 0);
+	io_gate_destroy(&ga.g);
+	append_dev_free(&ga.a);
+}
+END_TEST
+
 /* Closing a session flushes, and the next session starts past the medium's gap, on a new grid. */
 START_TEST(test_append_close_session)
 {
@@ -526,6 +610,8 @@ struct model {
 	uint8_t *v;	     /* expected a sector (see expected_byte) */
 	uint8_t *unreadable; /* link sectors, session gaps: never read */
 	uint64_t refused;    /* writes that met a padded packet */
+	uint32_t slots;	     /* the cache's size, and the sectors recorded before: the cfg a failure names */
+	uint64_t recorded;
 };
 
 static void model_write(struct model *m, uint64_t lba, uint32_t n, uint8_t *buf)
@@ -553,7 +639,21 @@ static void model_read_check(struct model *m, uint64_t lba, uint32_t n, uint8_t 
 		if (m->unreadable[lba + i])
 			return;
 	int rc = pkt_cache_read(m->c, buf, (size_t)n * S, lba * S);
-	ck_assert_msg(rc == 0, "seed %" PRIu64 ": read %u at %" PRIu64 ": %d", m->seed, n, lba, rc);
+	if (rc) {
+		/* what the medium says of the first sector after the read: it may have changed meanwhile */
+		pthread_mutex_lock(&m->a->lock);
+		unsigned state = m->a->state[lba];
+		uint64_t nwa = m->a->nwa;
+		pthread_mutex_unlock(&m->a->lock);
+		const struct pkt_geometry *g = pkt_cache_geometry(m->c);
+		ck_abort_msg("seed %" PRIu64 " (unit %u, link %u, slots %u, recorded %" PRIu64 "): read %u at %" PRIu64
+			     ": %d; after it sector %" PRIu64 " is %s (written %u), the medium's NWA %" PRIu64,
+			     m->seed, g->packet_sectors, g->link_sectors, m->slots, m->recorded, n, lba, rc, lba,
+			     state == AD_RECORDED ? "recorded"
+			     : state == AD_LOST	  ? "lost"
+						  : "blank",
+			     m->v[lba], nwa);
+	}
 	for (uint32_t i = 0; i < n; i++)
 		ck_assert_msg(all_bytes(buf + (size_t)i * S, S, expected_byte(lba + i, m->v[lba + i])),
 			      "seed %" PRIu64 ": sector %" PRIu64 " reads wrong (want %u, got %u)", m->seed, lba + i,
@@ -608,7 +708,7 @@ static void run_model(uint64_t seed, uint32_t unit, uint32_t link, uint32_t slot
 {
 	const uint64_t sectors = 3000;
 	struct append_dev a;
-	struct model m = {.seed = seed, .rs = seed * 2654435761u + 17, .a = &a};
+	struct model m = {.seed = seed, .rs = seed * 2654435761u + 17, .a = &a, .slots = slots, .recorded = recorded};
 	uint8_t *buf = malloc(96 * S);
 
 	append_dev_init(&a, sectors, unit, link, recorded);
@@ -706,6 +806,7 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_full_cache_of_waiting_packets);
 	tcase_add_test(t, test_append_ascending_writer_never_refused);
 	tcase_add_test(t, test_append_write_error_blocks_and_retries);
+	tcase_add_test(t, test_append_read_during_zeros);
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);
 	tcase_add_test(t, test_append_image_file);

@@ -143,14 +143,15 @@ struct pkt_cache {
 
 	/* Write-once media (geo.append_only). */
 	bool append;
-	uint64_t accept;	       /* the NWA the medium will have once what was handed to it is written:
+	uint64_t accept;     /* the NWA the medium will have once what was handed to it is written:
 			      * writes below it fail with -EROFS */
-	uint64_t append_end;	       /* past the highest sector a user wrote */
-	uint32_t congested;	       /* writers waiting at the dirty high watermark */
-	uint64_t short_end;	       /* the NWA after a short last packet, off the grid until it is laid anew;
+	uint64_t append_end; /* past the highest sector a user wrote */
+	uint32_t congested;  /* writers waiting at the dirty high watermark */
+	uint64_t short_end;  /* the NWA after a short last packet, off the grid until it is laid anew;
 			      * 0 when none */
-	uint64_t zeros_from, zeros_to; /* the zeros being written (cache_write_zeros), no slot holding
-					* them: below accept, yet not on the medium; empty when equal */
+	/* the zeros being written (cache_write_zeros), no slot holding them: below accept, yet not on
+	 * the medium; empty when equal */
+	uint64_t zeros_from, zeros_to;
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only

@@ -202,8 +202,6 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
 	return read(fd, buf, len);
 }
 
-/* libfuse 3.14 knows no init flag above FUSE_CAP_* of 32 bits and offers no way to set flags2: the
- * only place where the reply can ask for FUSE_OVER_IO_URING is the reply itself, on its way out. */
 static int alloc_entries(struct pktfuse_uring *u, size_t payload_cap);
 
 /* libfuse 3.14 knows no init flag above FUSE_CAP_* of 32 bits and offers no way to set flags2: the

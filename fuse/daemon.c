@@ -750,17 +750,20 @@ static void *committer(void *arg)
 			pthread_mutex_lock(&pf->commit_lock);
 			continue;
 		}
-		struct timespec t;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_sec += ms / 1000;
-		t.tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
+		if (!pf->commit_due) {
+			struct timespec t;
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_sec += ms / 1000;
+			t.tv_nsec += (long)(ms % 1000) * 1000000L;
+			if (t.tv_nsec >= 1000000000L) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000L;
+			}
+			int w = pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
+			if (pf->commit_stop || pf->fsyncs || (w != ETIMEDOUT && !pf->commit_due))
+				continue;
 		}
-		int w = pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
-		if (pf->commit_stop || pf->fsyncs || w != ETIMEDOUT)
-			continue;
+		pf->commit_due = false;
 		pthread_mutex_unlock(&pf->commit_lock);
 		/* A failed commit leaves everything dirty: it is tried again, and fsync reports it. */
 		if (udf_dirty(pf->udf)) {
@@ -778,6 +781,29 @@ static void *committer(void *arg)
 	return NULL;
 }
 
+/* The engine's udf_set_commit_due callback: inside its lock, so only this. */
+static void commit_due(void *arg)
+{
+	struct pktfuse *pf = arg;
+
+	pthread_mutex_lock(&pf->commit_lock);
+	pf->commit_due = true;
+	pthread_cond_signal(&pf->commit_cond);
+	pthread_mutex_unlock(&pf->commit_lock);
+}
+
+/* Files and directories changed that make a commit due before its interval: a commit records every
+ * entry it writes until its writes are done (a block each), and the fsync after a copy writes what
+ * is uncommitted.  512 of them (about 1-2 MiB recorded) where commits cost nothing but the writes;
+ * 4096 on media that wear out, whose packets each commit rewrites some of (and a real CD-RW's
+ * flush takes seconds); never on write-once media, where each commit costs space. */
+static uint32_t commit_due_nodes(const struct pktfuse *pf)
+{
+	if (pf->dev->geo.append_only)
+		return 0;
+	return medium_wears(mmc_dev_profile(pf->dev)) ? 4096 : 512;
+}
+
 int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen)
 {
 	pf->udf_rw = true;
@@ -785,6 +811,7 @@ int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen)
 	pthread_mutex_init(&pf->commit_lock, NULL);
 	pthread_cond_init(&pf->commit_cond, NULL);
 	pf->commit_stop = false;
+	pf->commit_due = false;
 	pf->fsyncs = NULL;
 	int rc = pthread_create(&pf->committer, NULL, committer, pf);
 	if (rc != 0) {
@@ -792,6 +819,7 @@ int pktfuse_files_start(struct pktfuse *pf, char *err, size_t errlen)
 		return -rc;
 	}
 	pf->committer_running = true;
+	udf_set_commit_due(pf->udf, commit_due_nodes(pf), commit_due, pf);
 	return 0;
 }
 
@@ -799,6 +827,7 @@ void pktfuse_files_stop(struct pktfuse *pf)
 {
 	if (!pf->committer_running)
 		return;
+	udf_set_commit_due(pf->udf, 0, NULL, NULL);
 	pthread_mutex_lock(&pf->commit_lock);
 	pf->commit_stop = true;
 	pthread_cond_signal(&pf->commit_cond);

@@ -29,10 +29,13 @@ struct pktfuse {
 	bool committer_running;
 	bool udf_rw;		 /* the files view can be written */
 	bool kernel_permissions; /* default_permissions: the kernel checks access */
+	/* commit_lock: taken by the committer, the fsync handlers and, inside the engine's lock, by its
+	 * commit_due callback (so never held across a call into the engine) */
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
 	bool commit_stop;
-	unsigned commit_ms;		 /* the committer's interval (0: none runs) */
+	bool commit_due;    /* the engine asked for a commit by size (udf_set_commit_due; under commit_lock) */
+	unsigned commit_ms; /* the committer's interval (0: none runs) */
 	struct pktfuse_fsync *fsyncs;	 /* files view: fsyncs the committer answers (under commit_lock) */
 	unsigned long getxattr_requests; /* files view: how often the kernel asked (atomic) */
 	unsigned long lookup_requests;	 /* files view: LOOKUPs (atomic) */

@@ -219,6 +219,12 @@ int udf_sync(struct udf_fs *fs);
 int udf_sync_volume(struct udf_fs *fs);
 /* True when changes wait for udf_sync. */
 bool udf_dirty(struct udf_fs *fs);
+/* A commit due by size: due(ctx) is called once `nodes` files and directories wait for a commit
+ * (once per commit; 0 or a NULL due: never).  What a commit holds in memory while it writes, and how
+ * long the fsync after a large copy takes, grow with them; the caller commits (udf_sync) from its own
+ * thread.  due runs under the mount's lock, inside the call that changed the last of them: it may
+ * only take a lock of its own that is never held across a call into this engine, and signal. */
+void udf_set_commit_due(struct udf_fs *fs, uint32_t nodes, void (*due)(void *ctx), void *ctx);
 /* Final commit and the integrity descriptor marked closed: the clean unmount. */
 int udf_close(struct udf_fs *fs);
 

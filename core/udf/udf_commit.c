@@ -46,6 +46,8 @@ void udf_mark_dirty(struct udf_fs *fs, struct node *n)
 		fs->w->dirty = n;
 		if (fs->w->vat)
 			fs->w->vat->ndirty++;
+		if (++fs->w->ndirty == fs->w->due_nodes && fs->w->due)
+			fs->w->due(fs->w->due_ctx);
 	}
 	fs->w->changed = true;
 }
@@ -130,6 +132,7 @@ void udf_commit_clear(struct udf_fs *fs)
 		n->dnext = NULL;
 	}
 	w->dirty = NULL;
+	w->ndirty = 0;
 	w->changed = false;
 	w->reserve = 0;
 	udf_fresh_reset(w);

@@ -812,6 +812,17 @@ int udf_sync(struct udf_fs *fs)
 	return rc;
 }
 
+void udf_set_commit_due(struct udf_fs *fs, uint32_t nodes, void (*due)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (fs->w) {
+		fs->w->due_nodes = due ? nodes : 0;
+		fs->w->due = due;
+		fs->w->due_ctx = ctx;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
 bool udf_dirty(struct udf_fs *fs)
 {
 	pthread_mutex_lock(&fs->lock);

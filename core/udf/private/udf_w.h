@@ -126,8 +126,13 @@ struct udf_w {
 	bool hints_trusted;
 	bool in_commit;
 	struct node *dirty; /* nodes whose file entry (or directory) must be written */
-	int tz;		    /* minutes east of UTC, for timestamps */
-	uint8_t *buf;	    /* one block of scratch */
+	uint32_t ndirty;    /* nodes on it */
+	/* udf_set_commit_due: due(due_ctx) when ndirty reaches due_nodes (0: never), under fs->lock */
+	uint32_t due_nodes;
+	void (*due)(void *ctx);
+	void *due_ctx;
+	int tz;	      /* minutes east of UTC, for timestamps */
+	uint8_t *buf; /* one block of scratch */
 	uint8_t *buf2;
 	struct udf_vat_w *vat;	 /* write-once media, else NULL */
 	struct udf_meta_w *meta; /* a metadata partition (UDF 2.50+, udf_meta_write.c), else NULL */

@@ -110,7 +110,8 @@ struct udf_statfs {
 
 struct udf_fs;
 
-/* Mounts the UDF file system on io.  On failure returns a negative errno and a one-line reason. */
+/* Mounts the UDF file system on io.  On failure returns a negative errno and a one-line reason;
+ * -EUCLEAN when both copies of a metadata partition's entry are damaged (no copy left to read). */
 int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct udf_fs **out, char *err,
 	      size_t errlen);
 void udf_unmount(struct udf_fs *fs);

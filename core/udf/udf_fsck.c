@@ -42,6 +42,9 @@ void udf_fsck_plan_free(struct fsck_plan *p)
 	free(p->used);
 	free(p->mused);
 	free(p->restore);
+	if (p->metafe)
+		free(p->metafe->block);
+	free(p->metafe);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -449,7 +452,8 @@ static int walk(struct ck *ck)
 	if ((rc = udf_get_node(fs, fs->root_ino, &root)) != 0)
 		return rc;
 	root->refs = 1;
-	if ((rc = fsck_reach(ck, root, "/")) != 0 || (rc = fsck_drain(ck)) != 0 || (rc = find_orphans(ck)) != 0)
+	if ((rc = fsck_reach(ck, root, "/")) != 0 || (rc = fsck_drain(ck)) != 0 || (rc = find_orphans(ck)) != 0 ||
+	    (rc = fsck_meta_entry(ck)) != 0)
 		return rc;
 	check_links(ck);
 	check_leaks(ck, 0);
@@ -474,6 +478,13 @@ static int check_pass(const struct udf_io *io, struct ck *ck, char *err, size_t 
 	rio.rescue = NULL;
 	rio.move_worn = NULL;
 	int rc = udf_mount(&rio, &mo, &fs, err, errlen);
+	if (rc == -EUCLEAN) {
+		/* both copies of the metadata partition's entry damaged: a finding no repair can prove
+		 * right (nothing says where the partition lies), not a failure of the check */
+		PROBLEM(ck, "%s", err);
+		ck->unreadable = true;
+		return 0;
+	}
 	if (rc)
 		return rc;
 	if (!covered(fs, err, errlen)) {
@@ -509,14 +520,16 @@ static struct fsck_plan take_plan(struct ck *ck)
 	return plan;
 }
 
-/* Descriptors of the metadata file that are damaged where the mirror's are whole are restored from
- * the mirror; then the tree as it reads now is checked again (quietly: its problems were said) for
- * the repair to plan from.  0 with *plan the new one; 1: nothing was written (said why); 2: written,
- * but the disc still holds what no repair can prove right (said); or a negative errno. */
+/* The metadata file's or mirror's damaged entry is rebuilt from the other's, or descriptors of the
+ * metadata file that are damaged where the mirror's are whole are restored from the mirror; then
+ * the tree as it reads now is checked again (quietly: its problems were said) for the repair to plan
+ * from.  0 with *plan the new one; 1: nothing was written (said why); 2: written, but the disc still
+ * holds what no repair can prove right (said); or a negative errno. */
 static int restore_then_recheck(const struct udf_io *io, struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx,
 				char *err, size_t errlen)
 {
-	int rc = udf_fsck_restore(io, plan, say, ctx, err, errlen);
+	int rc = plan->metafe ? udf_fsck_write_entry(io, plan, say, ctx, err, errlen)
+			      : udf_fsck_restore(io, plan, say, ctx, err, errlen);
 
 	udf_fsck_plan_free(plan);
 	if (rc)
@@ -552,7 +565,7 @@ int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ct
 		udf_fsck_plan_free(&plan);
 		return rc;
 	}
-	if (res->unreadable && !plan.nrestore) {
+	if (res->unreadable && !plan.nrestore && !plan.metafe) {
 		udf_fsck_sayf(say, ctx, UDF_FSCK_LEFT,
 			      "the disc cannot be read fully, or holds damage no repair can prove "
 			      "right; nothing was written");
@@ -565,7 +578,7 @@ int udf_fsck(const struct udf_io *io, bool repair, udf_fsck_say_fn say, void *ct
 		return -EROFS;
 	}
 	bool restored = false;
-	if (plan.nrestore) {
+	if (plan.nrestore || plan.metafe) {
 		rc = restore_then_recheck(io, &plan, say, ctx, err, errlen);
 		if (rc < 0 || rc == 1)
 			return rc < 0 ? rc : 0;

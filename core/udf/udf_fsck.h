@@ -19,7 +19,8 @@
  *
  * Volumes with one physical or sparable partition and a space bitmap are covered (UDF 1.02-2.01 as
  * pktfuse and the Linux kernel write them), and UDF 2.50/2.60 ones with a metadata partition over it
- * (its metadata bitmap checked as the space bitmap is, and the mirror against the metadata file);
+ * (its metadata bitmap checked as the space bitmap is, and the mirror against the metadata file; a
+ * damaged entry of either rebuilt from the other's where the damaged file's data can be proved);
  * anything else (a VAT, a metadata partition without a metadata bitmap, a space table) is refused
  * with a reason.
  */

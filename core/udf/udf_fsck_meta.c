@@ -48,9 +48,18 @@ int fsck_load_meta(struct ck *ck)
 
 	/* the mount reads the tree through the metadata file, or its mirror when the file's entry is
 	 * damaged (said here) */
+	bool unreadable = ck->unreadable;
 	if ((rc = meta_file(ck, mp->meta_loc, META_FILE_TYPE, "metadata file", &ck->mfile)) != 0 ||
-	    (rc = meta_file(ck, mp->mirror_loc, META_MIRROR_FILE_TYPE, "metadata mirror file", &ck->mirror)) != 0 ||
-	    (rc = meta_file(ck, mp->mbm_loc, META_BITMAP_FILE_TYPE, "metadata bitmap file", &ck->mbmf)) != 0)
+	    (rc = meta_file(ck, mp->mirror_loc, META_MIRROR_FILE_TYPE, "metadata mirror file", &ck->mirror)) != 0)
+		return rc;
+	/* one of the two entries damaged where the other is whole and duplicates it (UDF 2.50 2.2.13.1:
+	 * the mirror is there for this): not beyond proof yet, fsck_meta_entry may rebuild it */
+	if (mp->meta_dup && mp->meta_loc != mp->mirror_loc && mp->meta_loc != 0xFFFFFFFFu &&
+	    mp->mirror_loc != 0xFFFFFFFFu && !ck->mfile != !ck->mirror) {
+		ck->bad_entry = ck->mfile ? META_MIRROR_FILE_TYPE : META_FILE_TYPE;
+		ck->unreadable = unreadable;
+	}
+	if ((rc = meta_file(ck, mp->mbm_loc, META_BITMAP_FILE_TYPE, "metadata bitmap file", &ck->mbmf)) != 0)
 		return rc;
 	if (!ck->mbmf || !mp->meta)
 		return 1;

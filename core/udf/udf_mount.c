@@ -106,8 +106,9 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 					mn = NULL;
 			}
 			if (!mn) {
+				/* damage, not an I/O error: pktfuse check reports it as a finding */
 				snprintf(err, errlen, "both the UDF metadata file and its mirror are damaged");
-				rc = -EIO;
+				rc = -EUCLEAN;
 				goto fail;
 			}
 			p->meta = mn;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pktfuse check on discs damaged on purpose, every kind: a daemon killed during writes (SIGKILL), a
 # commit cut by the emulated drive's power cut, a bitmap that lies both ways, two names for one
-# directory, a name recorded twice, a wrong link count, an orphan, an integrity descriptor left open.
+# directory, a name recorded twice, a wrong link count, an orphan, an integrity descriptor left open,
+# a UDF 2.50 metadata file's (or mirror's) entry zeroed.
 # For each: the plain check names the damage, exits 4 and writes nothing (the image's checksum; on
 # the emulator its log shows no write command); --repair exits 1; a second check exits 0; pktfuse
 # mounts the repaired disc read-write and reads every file, and what the damage did not touch is
@@ -264,6 +265,30 @@ for rev in 2.50 2.60; do
 	# every file there at the kill was fsync'd (a delete need not be: a deleted file may come back)
 	comm -23 "$T/meta.list" "$T/got.list" > "$T/diff"
 	[ ! -s "$T/diff" ] || { cat "$T/diff"; fail "UDF $rev killed: fsync'd files lost or changed"; }
+done
+
+# UDF 2.50: the metadata file's entry (and, on a second disc, its mirror's) zeroed by dd.  The mount
+# reads through the other copy; the check names the damaged entry, the repair rebuilds it from the
+# other's with extents where its own data lies, and every file reads back.
+img="$T/metafe-base.img"
+truncate -s 64M "$img"
+"$PKTFUSE" format "$img" --revision 2.50 > /dev/null || fail "UDF 2.50: pktfuse format failed"
+start_pktfuse "$img" "$T/mnt"
+mkdir -p "$T/mnt/d1"
+"$PATTERN" mf1 300000 > "$T/mnt/d1/f1"
+echo "small" > "$T/mnt/small"
+listing "$T/mnt" > "$T/metafe.list"
+stop_pktfuse "$T/mnt"
+for which in file mirror; do
+	dimg="$T/kept/metafe-$which.img"
+	cp "$img" "$dimg"
+	sec=$("${DAMAGE[@]}" "$dimg" meta-entry "$which")
+	dd if=/dev/zero of="$dimg" bs=2048 seek="$sec" count=1 conv=notrunc status=none
+	[ "$which" = file ] && name="metadata file" || name="metadata mirror file"
+	cycle "UDF 2.50: the $name's entry zeroed" "$dimg" "^the $name's entry at block [0-9]+ cannot be read"
+	grep -qE "^repaired: the $name's entry at block [0-9]+ rebuilt from" "$T/repair.out" ||
+		{ cat "$T/repair.out"; fail "UDF 2.50 $which entry: the repair does not say it rebuilt the entry"; }
+	diff "$T/metafe.list" "$T/got.list" > "$T/diff" || { cat "$T/diff"; fail "UDF 2.50 $which entry: files changed"; }
 done
 
 # A commit cut by the emulated drive's power cut: the drive goes dark a few commands into a run of

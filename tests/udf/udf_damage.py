@@ -17,6 +17,8 @@ Actions:
   parent DIRPATH OTHERDIR   DIRPATH's parent entry (its "..") names OTHERDIR
   lvid-files N              the integrity descriptor records N files
   blocks PATH               prints the partition blocks PATH's file entry and data use
+  meta-entry file|mirror    prints the sector of a UDF 2.50+ metadata partition's metadata file's
+                            (or mirror's) entry, for dd to damage (the tree is not read)
 """
 import os
 import re
@@ -82,6 +84,7 @@ class Image:
                 phd = E["PD_CONTENTS_USE"] + E["PHD_UNALLOC_BITMAP"]
                 self.sbd_len, self.sbd_lbn = u32(d, phd) & E["AD_LEN_MASK"], u32(d, phd + E["SAD_POS"])
             elif t == TAG_LVD:
+                self.lvd = d
                 self.fsd_lbn = u32(d, E["LVD_FSD"] + E["LAD_LBN"])
                 self.lvid_ext = (u32(d, E["LVD_INTEGRITY_SEQ"] + E["EXT_LOC"]),
                                  u32(d, E["LVD_INTEGRITY_SEQ"] + E["EXT_LEN"]))
@@ -89,10 +92,24 @@ class Image:
                 break
         if self.pstart is None:
             die("no partition descriptor")
+
+    def tree(self):
+        """The root, from the file set descriptor in the physical partition (no metadata partition)."""
         fsd = self.block(self.fsd_lbn)
         if u16(fsd, 0) != TAG_FSD:
             die("no file set descriptor")
         self.root = u32(fsd, E["FSD_ROOT_ICB"] + E["LAD_LBN"])
+
+    def meta_map(self):
+        """The metadata partition map's bytes (UDF 2.50+), or die."""
+        o, end = E["LVD_PARTITION_MAPS"], E["LVD_PARTITION_MAPS"] + u32(self.lvd, E["LVD_MAP_TABLE_LENGTH"])
+        while o < end and self.lvd[o + E["PMAP_LENGTH"]]:
+            m = self.lvd[o : o + self.lvd[o + E["PMAP_LENGTH"]]]
+            ident = E["PMAP2_IDENT"] + E["REGID_IDENT"]
+            if m[E["PMAP_TYPE"]] == 2 and m[ident : ident + 23] == b"*UDF Metadata Partition":
+                return m
+            o += len(m)
+        die("no metadata partition map")
 
     def sector(self, s, n=1):
         self.f.seek(s * self.bs)
@@ -240,6 +257,12 @@ def main():
     if len(sys.argv) < 3:
         die("usage: udf_damage.py IMAGE ACTION ARGS...")
     img, act, a = Image(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    if act == "meta-entry":
+        m = img.meta_map()
+        print(img.pstart + u32(m, E["MPMAP_FILE_LOC" if a[0] == "file" else "MPMAP_MIRROR_LOC"]))
+        img.f.close()
+        return
+    img.tree()
     if act == "lvid-open":
         s = img.lvid()
         d = img.sector(s)

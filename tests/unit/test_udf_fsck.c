@@ -647,6 +647,89 @@ START_TEST(meta_both_damaged_left_alone)
 }
 END_TEST
 
+/* How a metadata file's (or mirror's) entry is damaged: its tag checksum, its CRC, or the whole
+ * block zeroed. */
+enum fe_damage { FD_CHECKSUM, FD_CRC, FD_ZERO };
+
+static void damage_entry(uint8_t *fe, enum fe_damage how)
+{
+	if (how == FD_CHECKSUM)
+		fe[TAG_CHECKSUM] ^= 0x01;
+	else if (how == FD_CRC)
+		fe[TAG_CRC] ^= 0x01;
+	else
+		memset(fe, 0, BS);
+}
+
+/* The disc writes again: the writer attached to the metadata partition (neither copy's entry
+ * refused). */
+static void writable_again(struct disc *d)
+{
+	struct udf_fs *fs = mount_rw(d);
+	char why[256] = "";
+	ck_assert_msg(udf_writable(fs, why, sizeof(why)), "read-only: %s", why);
+	udf_unmount(fs);
+}
+
+/* The entry of the metadata file (or of its mirror) damaged three ways on 2.50 and 2.60: found; the
+ * repair rebuilds it from the other copy's entry with extents where its own data lies (found by its
+ * contents: the same as the other copy's wherever the metadata partition is in use), so it is again
+ * the entry the format wrote; then the check is clean, every file reads back, the disc is writable. */
+START_TEST(meta_entry_rebuilt)
+{
+	struct disc d;
+	struct tree t;
+	enum meta_which which = _i / 6 ? MW_MIRROR : MW_FILE;
+	enum fe_damage how = (enum fe_damage)(_i / 2 % 3);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i % 2], &t);
+	uint8_t *fe = block_at(&d, w.pstart, meta_phys(&d, which, 0, true)), orig[BS];
+
+	memcpy(orig, fe, BS);
+	damage_entry(fe, how);
+	check_repair_clean(&d, which == MW_FILE ? "the metadata file's entry at block"
+						: "the metadata mirror file's entry at block");
+	ck_assert_mem_eq(fe, orig, BS);
+	tree_reads_back(&d, &t);
+	writable_again(&d);
+	free(d.b);
+}
+END_TEST
+
+/* One entry damaged, and the copy of /small's file entry that belongs to the damaged file changed
+ * (tag right): the damaged file's data can no longer be proved to be where it is (it differs from the
+ * other copy in a block in use), so the entry is not rebuilt and nothing is written. */
+START_TEST(meta_entry_unproved_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	enum meta_which which = _i / 2 ? MW_MIRROR : MW_FILE;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i % 2], &t);
+	uint8_t *mb = small_entry(&d, &w, &t, which);
+
+	put_le16(mb + FE_LINK_COUNT, 9);
+	udf_tag_finish(mb, BS);
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, which, 0, true)), FD_ZERO);
+	check_left_alone(&d, "cannot be rebuilt");
+	free(d.b);
+}
+END_TEST
+
+/* Both entries damaged: no copy says where the metadata partition lies.  Reported as damage the
+ * repair cannot prove right (fsck's exit 4, not an operational error), nothing written. */
+START_TEST(meta_both_entries_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	uint32_t mfe = meta_phys(&d, MW_FILE, 0, true), mirfe = meta_phys(&d, MW_MIRROR, 0, true);
+
+	damage_entry(block_at(&d, w.pstart, mfe), FD_ZERO);
+	damage_entry(block_at(&d, w.pstart, mirfe), FD_CHECKSUM);
+	check_left_alone(&d, "both the UDF metadata file and its mirror are damaged");
+	free(d.b);
+}
+END_TEST
+
 /* The repair cut after each of its writes in turn: what it leaves is a valid disc, which a second
  * repair makes clean, with the orphan named and the untouched file intact; on UDF 2.01, and on 2.50
  * (the entries, and the block marked free, are the metadata partition's). */
@@ -740,6 +823,9 @@ int main(void)
 	tcase_add_loop_test(tc, meta_file_damaged_from_mirror, 0, 2);
 	tcase_add_loop_test(tc, meta_both_damaged_left_alone, 0, 2);
 	tcase_add_loop_test(tc, meta_orphan_after_kill, 0, 2);
+	tcase_add_loop_test(tc, meta_entry_rebuilt, 0, 12);
+	tcase_add_loop_test(tc, meta_entry_unproved_left_alone, 0, 4);
+	tcase_add_loop_test(tc, meta_both_entries_left_alone, 0, 2);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

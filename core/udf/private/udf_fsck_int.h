@@ -29,6 +29,16 @@ struct fsck_plan {
 	uint32_t *restore; /* blocks of the metadata partition whose metadata file copy is a damaged
 			    * descriptor and whose mirror copy a whole one */
 	size_t nrestore;
+	struct fsck_meta_entry *metafe; /* the metadata file's or mirror's entry, rebuilt (NULL: none) */
+};
+
+/* A damaged entry of the metadata file or its mirror, rebuilt from the other's (udf_fsck_metafe.c). */
+struct fsck_meta_entry {
+	uint8_t *block;	 /* the whole entry, tag finished */
+	uint64_t sector; /* where it goes on the medium */
+	uint32_t bs, loc;
+	uint8_t ftype;		    /* META_FILE_TYPE or META_MIRROR_FILE_TYPE */
+	uint32_t data_lbn, nblocks; /* its data: blocks of the physical partition */
 };
 
 void udf_fsck_plan_free(struct fsck_plan *p);
@@ -47,6 +57,11 @@ void udf_fsck_sayf(udf_fsck_say_fn say, void *ctx, enum udf_fsck_line kind, cons
  * descriptor marked open first); 0, 1 when nothing was written (said why), or -errno with err. */
 int udf_fsck_restore(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
 		     size_t errlen);
+
+/* udf_fsck_metafe.c: the rebuilt entry plan->metafe written in place (one block); 0 or -errno with
+ * err. */
+int udf_fsck_write_entry(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx,
+			 char *err, size_t errlen);
 
 /* udf_fsck_repair.c: applies plan and the recount onto io; 0, or -errno with err. */
 int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,

@@ -44,6 +44,8 @@ struct ck {
 	uint64_t mnbits;
 	struct udf_seen mseen;
 	struct node *mfile, *mirror, *mbmf;
+	uint8_t bad_entry; /* META_FILE_TYPE or META_MIRROR_FILE_TYPE: that entry is damaged, the other
+			    * whole and meant to duplicate it (fsck_meta_entry rebuilds it); 0: neither */
 	uint8_t *buf;
 	struct rec *recs;
 	size_t nrecs, caprecs;
@@ -92,5 +94,10 @@ int fsck_load_meta(struct ck *ck);
 /* udf_fsck_meta.c: the mirror against the metadata file where the map says it duplicates it (after
  * the walk: the blocks in use are known); differences said and planned: 0 or -ENOMEM. */
 int fsck_check_mirror(struct ck *ck);
+
+/* udf_fsck_metafe.c: where ck->bad_entry is set, after the walk (the blocks in use are known): the
+ * damaged file's data found by its contents and its entry rebuilt into ck->plan.metafe, the blocks
+ * owned; or said why not (unreadable).  0 or -ENOMEM. */
+int fsck_meta_entry(struct ck *ck);
 
 #endif

@@ -152,6 +152,13 @@ struct pkt_cache {
 	/* the zeros being written (cache_write_zeros), no slot holding them: below accept, yet not on
 	 * the medium; empty when equal */
 	uint64_t zeros_from, zeros_to;
+	/* Of the congested writers, the ones whose wait no packet written since has eased: what padding
+	 * is for.  The flusher's write of a packet takes them all off as it wakes them
+	 * (cache_congestion_eased), for a woken one takes itself off `congested` only when it runs; one
+	 * that must wait again counts itself again.  congested_gen: how often that happened, so that a
+	 * waiter knows whether it was taken off. */
+	uint32_t congested_unmet;
+	uint64_t congested_gen;
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
@@ -315,6 +322,10 @@ int cache_gather_image(struct pkt_cache *c, struct slot *s, uint8_t *buf);
  * the pool cannot give them even so, the retry gathers them again.  After a successful one only
  * into free sectors, so that a later partial write or read of the packet reads nothing. */
 void cache_keep_image(struct pkt_cache *c, struct slot *s, const uint8_t *img, bool reclaim);
+
+/* pkt_cache_io.c: the flusher wrote a packet, which lowered the dirty level (under lock, before it
+ * wakes the waiters on `changed`). */
+void cache_congestion_eased(struct pkt_cache *c);
 
 /* pkt_cache_flusher.c */
 /* A dirty slot the flusher may write now. */

@@ -415,6 +415,155 @@ START_TEST(test_append_read_during_zeros)
 }
 END_TEST
 
+/* A medium whose writes stop in a gate one at a time: write k goes on once the test allows more than
+ * k of them; what each asked for is kept (the append_dev first: priv is both). */
+#define STEP_WRITES 16
+struct stepped_append {
+	struct append_dev a;
+	struct io_gate g;
+	uint32_t arrived, allowed; /* under g.mu */
+	bool at[STEP_WRITES];	   /* write k has reached the gate */
+	uint64_t lba[STEP_WRITES];
+	uint32_t n[STEP_WRITES];
+};
+
+static int stepped_write(struct pkt_blockdev *d, uint64_t lba, uint32_t n, const void *buf)
+{
+	struct stepped_append *sa = d->priv;
+
+	pthread_mutex_lock(&sa->g.mu);
+	uint32_t k = sa->arrived++;
+	if (k < STEP_WRITES) {
+		sa->lba[k] = lba;
+		sa->n[k] = n;
+		sa->at[k] = true;
+	}
+	pthread_cond_broadcast(&sa->g.cv);
+	while (k >= sa->allowed)
+		pthread_cond_wait(&sa->g.cv, &sa->g.mu);
+	pthread_mutex_unlock(&sa->g.mu);
+	return ad_write(d, lba, n, buf);
+}
+
+static const struct pkt_blockdev_ops stepped_append_ops = {.read = ad_read,
+							   .write = stepped_write,
+							   .sync = ad_sync,
+							   .append_state = ad_append_state,
+							   .close_session = ad_close_session};
+
+static void step_allow(struct stepped_append *sa, uint32_t allowed)
+{
+	pthread_mutex_lock(&sa->g.mu);
+	sa->allowed = allowed;
+	pthread_cond_broadcast(&sa->g.cv);
+	pthread_mutex_unlock(&sa->g.mu);
+}
+
+static uint32_t step_arrived(struct stepped_append *sa)
+{
+	pthread_mutex_lock(&sa->g.mu);
+	uint32_t k = sa->arrived;
+	pthread_mutex_unlock(&sa->g.mu);
+	return k;
+}
+
+struct write_call {
+	struct pkt_cache *c;
+	struct io_gate *g;
+	uint64_t off;
+	uint8_t buf[S];
+	int rc;
+	bool done;
+};
+
+static void *write_thread(void *arg)
+{
+	struct write_call *w = arg;
+
+	w->rc = pkt_cache_write(w->c, w->buf, S, w->off);
+	io_gate_post(w->g, &w->done);
+	return NULL;
+}
+
+/* One writer waits for what only padding can give: at the dirty high watermark (high_pct 75: 6 of the
+ * 8 packets dirty), or for a slot (high_pct 100: all 8 dirty), each dirty packet waiting for packet
+ * 0, which is incomplete at the NWA.  The flusher pads packet 0, which is all the writer needed, and
+ * nothing more: packet 1, the hole before the next dirty packet, stays writable.  Every write stops
+ * in the gate, and the writer sleeps through the write of packet 0, whose end wakes it; so the
+ * flusher decides what comes next with the writer not yet run, every time. */
+static void one_waiter_pads_one_packet(unsigned high_pct)
+{
+	const uint32_t dirty = high_pct == 100 ? 8 : 6;
+	struct stepped_append sa;
+	struct write_call w = {.g = &sa.g, .off = 2 * dirty * 16 * S};
+	struct pkt_cache_config cfg = {.cache_bytes = 8 * 16 * S, .dirty_age_ms = 60000, .dirty_high_pct = high_pct};
+	struct pkt_cache *c = NULL;
+	char err[256];
+	uint8_t buf[S];
+	pthread_t t;
+
+	memset(&sa, 0, sizeof(sa));
+	append_dev_init(&sa.a, 1000, 16, 0, 0);
+	sa.a.dev.ops = &stepped_append_ops;
+	io_gate_init(&sa.g);
+	ck_assert_msg(pkt_cache_create(&sa.a.dev, &cfg, &c, err, sizeof(err)) == 0, "%s", err);
+	w.c = c;
+	fill(w.buf, 1, 0xc1);
+	for (uint64_t p = 0; p < 2 * dirty; p += 2) { /* one sector of packets 0, 2, ..: holes between */
+		fill(buf, 1, (uint8_t)(0xa0 + p));
+		ck_assert_int_eq(pkt_cache_write(c, buf, S, p * 16 * S), 0);
+	}
+	ck_assert_uint_eq(stats_of(c).congestion_waits + stats_of(c).slot_waits, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, write_thread, &w), 0);
+	/* Only the waiting writer makes the flusher pad: packet 0, the 15 sectors nobody wrote as zeros. */
+	ck_assert(io_gate_wait(&sa.g, &sa.at[0]));
+	ck_assert_uint_eq(sa.lba[0], 0);
+	ck_assert_uint_eq(sa.n[0], 16);
+	step_allow(&sa, 1);
+	ck_assert(io_gate_wait(&sa.g, &w.done));
+	pthread_join(t, NULL);
+	ck_assert_int_eq(w.rc, 0);
+	struct pkt_cache_stats st = stats_of(c);
+	ck_assert_uint_eq(st.congestion_waits, high_pct == 100 ? 0 : 1);
+	ck_assert_uint_eq(st.slot_waits, high_pct == 100 ? 1 : 0);
+	if (st.next_writable != 16) {
+		/* the medium has been handed more: which write, from the gate's record */
+		ck_assert(io_gate_wait(&sa.g, &sa.at[1]));
+		ck_abort_msg("high %u%%: the writer went on after packet 0 (%" PRIu64 " sectors padded), yet the "
+			     "flusher then wrote %u sectors of zeros at %" PRIu64 ": next_writable %" PRIu64 ", not 16",
+			     high_pct, st.padded_sectors, sa.n[1], sa.lba[1], st.next_writable);
+	}
+	ck_assert_uint_eq(st.padded_sectors, 15);
+	ck_assert_uint_eq(step_arrived(&sa), 1);
+	/* What is left goes at the flush: each hole as zeros, each later packet padded. */
+	step_allow(&sa, UINT32_MAX);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(sa.a.broken, "");
+	ck_assert_uint_eq(sa.a.nwa, (2 * dirty + 1) * 16);
+	ck_assert_uint_eq(stats_of(c).padded_sectors, 15 + dirty * 16 + dirty * 15);
+	for (uint64_t p = 0; p < 2 * dirty; p += 2)
+		ck_assert(all_bytes(sa.a.data + p * 16 * S, S, (uint8_t)(0xa0 + p)));
+	ck_assert(all_bytes(sa.a.data + w.off, S, 0xc1));
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	io_gate_destroy(&sa.g);
+	append_dev_free(&sa.a);
+}
+
+/* It used to count a congested writer that the write of packet 0 had woken as still waiting (the
+ * writer takes itself off the count only when it runs), and wrote packet 1 as zeros too. */
+START_TEST(test_append_congested_writer_pads_one_packet)
+{
+	one_waiter_pads_one_packet(75);
+}
+END_TEST
+
+/* A writer waiting for a slot was never counted so: the flusher pads only while every slot is dirty. */
+START_TEST(test_append_slot_waiter_pads_one_packet)
+{
+	one_waiter_pads_one_packet(100);
+}
+END_TEST
+
 /* Closing a session flushes, and the next session starts past the medium's gap, on a new grid. */
 START_TEST(test_append_close_session)
 {
@@ -807,6 +956,8 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_ascending_writer_never_refused);
 	tcase_add_test(t, test_append_write_error_blocks_and_retries);
 	tcase_add_test(t, test_append_read_during_zeros);
+	tcase_add_test(t, test_append_congested_writer_pads_one_packet);
+	tcase_add_test(t, test_append_slot_waiter_pads_one_packet);
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);
 	tcase_add_test(t, test_append_image_file);

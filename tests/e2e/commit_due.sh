@@ -8,19 +8,23 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
+# commits_after N → the commits of the mount on $T/mnt once there are N: the committer thread commits
+# in the background (a condition, bounded only so that a daemon that never commits fails, not hangs)
+commits_after() {
+	for _ in $(seq 1 600); do
+		[ "$(stat_of "$T/mnt" udf_commits)" -ge "$1" ] && break
+		sleep 0.1
+	done
+	stat_of "$T/mnt" udf_commits
+}
+
 truncate -s 64M "$T/disc.img"
 "$PKTFUSE" format "$T/disc.img" > /dev/null || fail "format"
 start_pktfuse "$T/disc.img" "$T/mnt" -o commit=3600,dirty_age=3600,auto_unmount
 pid=$(pid_of_mount "$T/mnt")
 mkdir "$T/mnt/d"
 for i in $(seq 1 1300); do echo "file $i" > "$T/mnt/d/f$i"; done
-# The committer thread commits in the background: wait for it (a condition, bounded only so that a
-# daemon that never commits fails instead of hanging)
-for _ in $(seq 1 600); do
-	[ "$(stat_of "$T/mnt" udf_commits)" -ge 2 ] && break
-	sleep 0.1
-done
-commits=$(stat_of "$T/mnt" udf_commits)
+commits=$(commits_after 2)
 [ "$commits" -ge 2 ] || fail "1,300 new files, no fsync: $commits commits (expected 2 by size: 512 nodes each)"
 [ "$commits" -le 3 ] || fail "1,300 new files: $commits commits (expected 2, 3 at most)"
 note "1,300 new files without an fsync: $commits commits by size"
@@ -49,11 +53,7 @@ stop_pktfuse "$T/mnt"
 start_pktfuse "$T/disc.img" "$T/mnt" -o commit=3600,dirty_age=3600
 mkdir "$T/mnt/e"
 for i in $(seq 1 1100); do echo "more $i" > "$T/mnt/e/g$i"; done
-for _ in $(seq 1 600); do
-	[ "$(stat_of "$T/mnt" udf_commits)" -ge 2 ] && break
-	sleep 0.1
-done
-before=$(stat_of "$T/mnt" udf_commits)
+before=$(commits_after 2)
 [ "$before" -ge 2 ] || fail "1,100 new files, no fsync: $before commits (expected 2)"
 sync "$T/mnt/e/g1"
 [ "$(stat_of "$T/mnt" udf_uncommitted)" = 0 ] || fail "after the fsync: uncommitted changes"

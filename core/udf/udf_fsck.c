@@ -359,10 +359,8 @@ static bool load_bitmap(struct ck *ck)
 			return false;
 		}
 	}
-	uint32_t nbytes = le32(ck->sbd + SBD_NUM_BYTES);
-	ck->nbits = le32(ck->sbd + SBD_NUM_BITS);
-	if (udf_tag_check(ck->sbd, (size_t)ck->sbd_blocks * fs->bs, ck->sbd_lbn) != TAG_SBD ||
-	    nbytes < (ck->nbits + 7) / 8 || SBD_BITMAP + (uint64_t)nbytes > (uint64_t)ck->sbd_blocks * fs->bs) {
+	size_t len = (size_t)ck->sbd_blocks * fs->bs;
+	if (!fsck_sbd_whole(ck->sbd, len, ck->sbd_lbn, len, &ck->nbits)) {
 		PROBLEM(ck, "the space bitmap at block %u is damaged", ck->sbd_lbn);
 		return false;
 	}

@@ -79,10 +79,8 @@ int fsck_load_meta(struct ck *ck)
 			return 1;
 		}
 	}
-	uint32_t nbytes = le32(ck->msbd + SBD_NUM_BYTES);
-	ck->mnbits = le32(ck->msbd + SBD_NUM_BITS);
-	if (udf_tag_check(ck->msbd, (size_t)nblk * fs->bs, UINT32_MAX) != TAG_SBD || nbytes < (ck->mnbits + 7) / 8 ||
-	    SBD_BITMAP + (uint64_t)nbytes > ck->mbmf->size) {
+	/* the bitmap's bytes are the file's: its size bounds them, not its last block's end */
+	if (!fsck_sbd_whole(ck->msbd, (size_t)nblk * fs->bs, UINT32_MAX, ck->mbmf->size, &ck->mnbits)) {
 		PROBLEM(ck, "the metadata bitmap is damaged");
 		return 1;
 	}
@@ -150,13 +148,12 @@ int fsck_check_mirror(struct ck *ck)
 				"block %llu of the metadata partition: the metadata file's descriptor is damaged and "
 				"its mirror's is whole",
 				(unsigned long long)k);
-			uint32_t *nr = realloc(ck->plan.restore, (ck->plan.nrestore + 1) * sizeof(*nr));
-			if (!nr) {
+			if (fsck_grow((void **)&ck->plan.restore, &ck->caprestore, ck->plan.nrestore,
+				      sizeof(*ck->plan.restore))) {
 				free(mb);
 				return -ENOMEM;
 			}
-			ck->plan.restore = nr;
-			nr[ck->plan.nrestore++] = (uint32_t)k;
+			ck->plan.restore[ck->plan.nrestore++] = (uint32_t)k;
 		}
 	}
 	free(mb);

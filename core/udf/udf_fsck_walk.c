@@ -51,6 +51,15 @@ bool fsck_bm_free(const struct ck *ck, uint16_t part, uint64_t b)
 	return b < fsck_nbits(ck, part) && (sbd[SBD_BITMAP + b / 8] >> (b % 8) & 1);
 }
 
+bool fsck_sbd_whole(const uint8_t *d, size_t len, uint32_t loc, uint64_t room, uint64_t *nbits)
+{
+	uint32_t nbytes = le32(d + SBD_NUM_BYTES);
+
+	*nbits = le32(d + SBD_NUM_BITS);
+	return udf_tag_check(d, len, loc) == TAG_SBD && nbytes >= (*nbits + 7) / 8 &&
+	       SBD_BITMAP + (uint64_t)nbytes <= room;
+}
+
 bool fsck_seen(const struct ck *ck, uint16_t part, uint64_t b)
 {
 	return udf_seen_has(part == 0 ? &ck->seen : &ck->mseen, b);

@@ -63,6 +63,59 @@ static void pend_clear(struct mem *m)
 	m->npend = 0;
 }
 
+/* Whole-disc images come and go by the thousand here (a fresh disc per power cut, a durable copy
+ * per check of what a mount of the medium reads): an image freed is kept for the next of its size,
+ * so that its pages stay mapped.  A fresh allocation of 16 MiB costs 4,096 page faults and its free
+ * a trim of the heap (under ASan an mmap and munmap each): they were most of this test's time.
+ * Images above IMG_POOL_MAX_BYTES are not kept: they are few, and zeroing one for reuse would touch
+ * pages that calloc leaves unmapped. */
+enum { IMG_POOL = 6, IMG_POOL_MAX_BYTES = 32 << 20 };
+static struct {
+	uint8_t *p;
+	size_t size;
+} img_pool[IMG_POOL];
+static size_t img_npool;
+
+/* An image of size bytes, zeroed when zero is set (else its contents are whatever it held). */
+static uint8_t *img_get(size_t size, bool zero)
+{
+	for (size_t i = img_npool; i-- > 0;)
+		if (img_pool[i].size == size) {
+			uint8_t *p = img_pool[i].p;
+			img_pool[i] = img_pool[--img_npool];
+			if (zero)
+				memset(p, 0, size);
+			return p;
+		}
+	uint8_t *p = zero ? calloc(1, size) : malloc(size);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static void img_put(uint8_t *p, size_t size)
+{
+	if (!p)
+		return;
+	if (size > IMG_POOL_MAX_BYTES) {
+		free(p);
+		return;
+	}
+	if (img_npool == IMG_POOL) { /* full: the oldest goes */
+		free(img_pool[0].p);
+		memmove(img_pool, img_pool + 1, (IMG_POOL - 1) * sizeof(img_pool[0]));
+		img_npool--;
+	}
+	img_pool[img_npool].p = p;
+	img_pool[img_npool++].size = size;
+}
+
+/* After each test (the checked fixture's teardown): the kept images freed. */
+static void img_pool_drain(void)
+{
+	while (img_npool > 0)
+		free(img_pool[--img_npool].p);
+}
+
 /* The medium at the cut: each packet holds its state after some prefix of the writes since the
  * last barrier (the cache writes a packet back whenever it likes, never an older copy after a
  * newer one). */
@@ -71,7 +124,7 @@ static void power_cut(struct mem *m)
 	size_t pbytes = (size_t)m->pkt * SECTOR;
 
 	m->crashed = true;
-	m->cut = malloc(m->size);
+	m->cut = img_get(m->size, false);
 	memcpy(m->cut, m->dur, m->size);
 	size_t npk = (m->size + pbytes - 1) / pbytes;
 	for (size_t p = 0; p < npk; p++) {
@@ -92,6 +145,22 @@ static void power_cut(struct mem *m)
 			memcpy(m->cut + a, w->data + (a - w->off), b - a);
 		}
 	}
+}
+
+/* The medium as the cut left it, for the mounts that follow: the cut becomes what is durable
+ * (taken, not copied) and what reads see; nothing pending, no cut to come. */
+static void mem_take_cut(struct mem *m)
+{
+	uint8_t *old = m->dur;
+
+	ck_assert_ptr_nonnull(m->cut);
+	m->dur = m->cut;
+	m->cut = NULL;
+	img_put(old, m->size);
+	memcpy(m->cur, m->dur, m->size);
+	pend_clear(m);
+	m->crashed = false;
+	m->crash_at = 0;
 }
 
 static int mem_read(void *ctx, uint64_t off, size_t len, void *buf)
@@ -194,8 +263,8 @@ static void mem_init_bs(struct mem *m, size_t mib, enum udf_media media, unsigne
 
 	memset(m, 0, sizeof(*m));
 	m->size = mib << 20;
-	m->cur = calloc(1, m->size);
-	m->dur = calloc(1, m->size);
+	m->cur = img_get(m->size, true);
+	m->dur = img_get(m->size, true);
 	m->pkt = media == UDF_MEDIA_CDRW ? 32 : 16;
 	m->rng = seed * 2654435761u + 1;
 	ck_assert_msg(udf_format(&fo, fmt_write, m, m->size, err, sizeof(err)) == 0, "format: %s", err);
@@ -210,9 +279,9 @@ static void mem_free(struct mem *m)
 {
 	pend_clear(m);
 	free(m->pend);
-	free(m->cur);
-	free(m->dur);
-	free(m->cut);
+	img_put(m->cur, m->size);
+	img_put(m->dur, m->size);
+	img_put(m->cut, m->size);
 	free(m->pkt_writes);
 	free(m->pkt_seen);
 }
@@ -504,15 +573,10 @@ static void run_cut(enum udf_media media, uint64_t seed)
 	}
 	udf_unmount(fs); /* the process is gone: nothing more reaches the medium */
 	if (!m.cut) {
-		m.cut = malloc(m.size);
+		m.cut = img_get(m.size, false);
 		memcpy(m.cut, m.dur, m.size);
 	}
-	/* the disc as the cut left it */
-	memcpy(m.cur, m.cut, m.size);
-	memcpy(m.dur, m.cut, m.size);
-	pend_clear(&m);
-	m.crashed = false;
-	m.crash_at = 0;
+	mem_take_cut(&m); /* the disc as the cut left it */
 	/* a fresh disc's free space, for the check that emptying gives it all back */
 	struct mem fresh;
 	struct udf_statfs fresh_sf;
@@ -563,7 +627,7 @@ static void run_cut_meta(uint64_t seed)
 	}
 	udf_unmount(fs);
 	if (!m.cut) {
-		m.cut = malloc(m.size);
+		m.cut = img_get(m.size, false);
 		memcpy(m.cut, m.dur, m.size);
 	}
 	pend_clear(&m);
@@ -690,8 +754,8 @@ START_TEST(meta_not_verified_not_written)
 	struct meta_where w = meta_where(good.dur, BS);
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		struct mem m = good;
-		m.cur = malloc(good.size);
-		m.dur = malloc(good.size);
+		m.cur = img_get(good.size, false);
+		m.dur = img_get(good.size, false);
 		m.pend = NULL;
 		m.npend = m.cap = 0;
 		m.cut = NULL;
@@ -744,8 +808,8 @@ START_TEST(meta_not_verified_not_written)
 		udf_unmount(fs);
 		ck_assert_msg(memcmp(m.cur, m.dur, m.size) == 0 && m.writes == 0, "%s: the disc was written",
 			      cases[c].damage);
-		free(m.cur);
-		free(m.dur);
+		img_put(m.cur, m.size);
+		img_put(m.dur, m.size);
 	}
 	mem_free(&good);
 }
@@ -1309,8 +1373,8 @@ static struct node *check_chain(struct udf_fs *fs, const struct mem *m, uint64_t
 static struct mem durable_copy(const struct mem *m)
 {
 	struct mem c = *m;
-	c.cur = malloc(m->size);
-	c.dur = malloc(m->size);
+	c.cur = img_get(m->size, false);
+	c.dur = img_get(m->size, false);
 	memcpy(c.cur, m->dur, m->size);
 	memcpy(c.dur, m->dur, m->size);
 	c.pend = NULL;
@@ -1560,11 +1624,7 @@ START_TEST(power_cut_moves)
 		m.crash_at = cut;
 		move_run(&m, commits, &done, &setup);
 		ck_assert(m.crashed);
-		memcpy(m.cur, m.cut, m.size);
-		memcpy(m.dur, m.cut, m.size);
-		pend_clear(&m);
-		m.crashed = false;
-		m.crash_at = 0;
+		mem_take_cut(&m);
 		struct udf_fs *fs = mount_mem(&m);
 		uint64_t d = lookup_ino(fs, fs->root_ino, "d", NULL), ino;
 		ck_assert_msg(d != 0, "%s: /d is missing", what);
@@ -1753,7 +1813,7 @@ START_TEST(file_entries_move)
 			for (int f = 0; f < NFILES; f++)
 				for (uint32_t fb = 0; fb < 24; fb++)
 					before[f][fb] = file_lbn(fs, ino[f], fb);
-			uint8_t *saved = malloc(m.size);
+			uint8_t *saved = img_get(m.size, false);
 			memcpy(saved, m.dur, m.size);
 			size_t add = 1 + rnd(&rng) % 700;
 			if (len[LOG] + add > LOG_MAX)
@@ -1792,7 +1852,7 @@ START_TEST(file_entries_move)
 				memcpy(prev[f], c->chain, c->nchain * sizeof(uint32_t));
 				nprev[f] = c->nchain;
 			}
-			free(saved);
+			img_put(saved, m.size);
 			if (k % 4 == 0 || k > 70)
 				for (int f = 0; f < NFILES; f++) {
 					ssize_t got = file_on_medium(&m, names[f], back, sizeof(back));
@@ -2157,7 +2217,7 @@ START_TEST(reserve_holds_with_moves)
 				before[j] = entry_place(fs, inos[j]);
 			uint32_t dblk[2][64],
 				ndblk[2] = {dir_blocks(fs, root, dblk[0], 64), dir_blocks(fs, d, dblk[1], 64)};
-			uint8_t *saved = malloc(m.size);
+			uint8_t *saved = img_get(m.size, false);
 			memcpy(saved, m.dur, m.size);
 			uint64_t free_before = sw->free_blocks, reserve = fs->w->reserve;
 			ck_assert_msg(udf_sync(fs) == 0, "%s: the commit failed", what);
@@ -2180,7 +2240,7 @@ START_TEST(reserve_holds_with_moves)
 							     img_entry(fs, m.dur, dblk[j][b]), BS) == 0,
 						      "%s: block %u of %s was rewritten in place", what, dblk[j][b],
 						      j ? "/d" : "/");
-			free(saved);
+			img_put(saved, m.size);
 			for (int j = 0; j < 4; j++)
 				check_chain_if_any(fs, &m, inos[j], what);
 			/* one mount of what the medium has for sure (the process killed now) */
@@ -2312,6 +2372,7 @@ int main(void)
 	TCase *tc = tcase_create("writer");
 
 	tcase_set_timeout(tc, 600);
+	tcase_add_checked_fixture(tc, NULL, img_pool_drain);
 	tcase_add_test(tc, posix_rules);
 	tcase_add_test(tc, names_too_long);
 	tcase_add_test(tc, fragmented_files);

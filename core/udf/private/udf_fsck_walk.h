@@ -57,6 +57,7 @@ struct ck {
 	size_t npend, cappend;
 	uint64_t files, dirs, used_free, max_uniq;
 	struct fsck_plan plan;
+	size_t caprestore; /* the room of plan.restore (fsck_grow) */
 };
 
 #define PROBLEM(ck, ...)                                                         \
@@ -76,6 +77,11 @@ uint64_t fsck_nbits(const struct ck *ck, uint16_t part);
 /* Whether the bitmap of part as recorded (the space bitmap, or the metadata bitmap) calls block b
  * free. */
 bool fsck_bm_free(const struct ck *ck, uint16_t part, uint64_t b);
+/* Whether the Space Bitmap Descriptor d (len bytes read; its tag at block loc, UINT32_MAX where
+ * nothing records one: the metadata bitmap file's) is whole (ECMA-167 4/14.12): its tag, and a
+ * count of bytes that holds its count of bits and fits room bytes (what records it).  *nbits: its
+ * count of bits, whole or not.  Both bitmaps, the space bitmap and the metadata bitmap. */
+bool fsck_sbd_whole(const uint8_t *d, size_t len, uint32_t loc, uint64_t room, uint64_t *nbits);
 /* Whether block b of part was seen in use. */
 bool fsck_seen(const struct ck *ck, uint16_t part, uint64_t b);
 /* The index in ck->recs of the node ino, SIZE_MAX when it was not reached. */

@@ -109,6 +109,7 @@ START_TEST(test_due_once_per_commit)
 
 	udf_set_commit_due(fs, 0, NULL, NULL);
 	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
 	free(disc);
 }
 END_TEST
@@ -130,6 +131,7 @@ START_TEST(test_due_off)
 		new_file(fs, root, "c", i);
 	ck_assert_msg(calls == 0, "called %u times while off", calls);
 	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
 	free(disc);
 }
 END_TEST

@@ -733,7 +733,26 @@ static void answer_fsyncs(struct pktfuse *pf, struct pktfuse_fsync *batch)
 	}
 }
 
-/* Commits every commit_ms, and answers queued fsyncs (also those queued before a stop). */
+/* Under commit_lock: waits until ms have passed or a commit is due by size (udf_set_commit_due);
+ * false when woken for anything else (stop, an fsync, a spurious wakeup): the caller looks again. */
+static bool commit_wait(struct pktfuse *pf, unsigned ms)
+{
+	if (pf->commit_due)
+		return true;
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	int w = pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
+	return !pf->commit_stop && !pf->fsyncs && (w == ETIMEDOUT || pf->commit_due);
+}
+
+/* Commits every commit_ms and when a commit is due by size, and answers queued fsyncs (also those
+ * queued before a stop). */
 static void *committer(void *arg)
 {
 	struct pktfuse *pf = arg;
@@ -750,19 +769,8 @@ static void *committer(void *arg)
 			pthread_mutex_lock(&pf->commit_lock);
 			continue;
 		}
-		if (!pf->commit_due) {
-			struct timespec t;
-			clock_gettime(CLOCK_REALTIME, &t);
-			t.tv_sec += ms / 1000;
-			t.tv_nsec += (long)(ms % 1000) * 1000000L;
-			if (t.tv_nsec >= 1000000000L) {
-				t.tv_sec++;
-				t.tv_nsec -= 1000000000L;
-			}
-			int w = pthread_cond_timedwait(&pf->commit_cond, &pf->commit_lock, &t);
-			if (pf->commit_stop || pf->fsyncs || (w != ETIMEDOUT && !pf->commit_due))
-				continue;
-		}
+		if (!commit_wait(pf, ms))
+			continue;
 		pf->commit_due = false;
 		pthread_mutex_unlock(&pf->commit_lock);
 		/* A failed commit leaves everything dirty: it is tried again, and fsync reports it. */

@@ -44,8 +44,6 @@ void udf_mark_dirty(struct udf_fs *fs, struct node *n)
 		n->dirty = true;
 		n->dnext = fs->w->dirty;
 		fs->w->dirty = n;
-		if (fs->w->vat)
-			fs->w->vat->ndirty++;
 		if (++fs->w->ndirty == fs->w->due_nodes && fs->w->due)
 			fs->w->due(fs->w->due_ctx);
 	}

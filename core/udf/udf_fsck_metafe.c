@@ -200,23 +200,19 @@ int fsck_meta_entry(struct ck *ck)
 			      found ? "more than one run of blocks holds the same data"
 				    : "no run of blocks the space bitmap calls used and no file owns holds the same "
 				      "data wherever the metadata partition is in use");
+	uint64_t sector;
+	if (udf_map_block(fs, 0, loc, &sector))
+		return refuse(ck, "its block has no place on the medium");
 	const char *why = NULL;
 	uint8_t *e = build_entry(ck, good, ftype, loc, (uint32_t)base, &why, &rc);
 	if (!e)
 		return rc ? rc : refuse(ck, why);
 	struct fsck_meta_entry *m = malloc(sizeof(*m));
-	uint64_t sector;
 	if (!m) {
 		free(e);
 		return -ENOMEM;
 	}
-	*m = (struct fsck_meta_entry){e, 0, fs->bs, loc, ftype, (uint32_t)base, n};
-	if (udf_map_block(fs, 0, loc, &sector)) {
-		free(e);
-		free(m);
-		return refuse(ck, "its block has no place on the medium");
-	}
-	m->sector = sector;
+	*m = (struct fsck_meta_entry){e, sector, fs->bs, loc, ftype, (uint32_t)base, n};
 	ck->plan.metafe = m;
 	udf_seen_mark(&ck->seen, base, n);
 	if (!ck->quiet_info)

@@ -62,11 +62,11 @@ uint64_t udf_vat_keep(const struct udf_fs *fs)
 {
 	const struct udf_w *w = fs->w;
 	const struct udf_vat_w *v = w->vat;
-	uint64_t vat_bytes = UDF_VAT_HDR_LEN + 4ull * (fs->parts[v->vpart].nvat + v->ndirty);
+	uint64_t vat_bytes = UDF_VAT_HDR_LEN + 4ull * (fs->parts[v->vpart].nvat + w->ndirty);
 	uint64_t vat_blocks = (vat_bytes + fs->bs - 1) / fs->bs + 1;
 
 	/* and a few allocation extent descriptors of fragmented files */
-	return w->reserve + v->ndirty + vat_blocks + 2ull * v->unit + 8;
+	return w->reserve + w->ndirty + vat_blocks + 2ull * v->unit + 8;
 }
 
 uint64_t udf_vat_avail(struct udf_fs *fs)
@@ -509,7 +509,6 @@ int udf_vat_commit(struct udf_fs *fs)
 		return rc;
 	}
 	next_run(fs);
-	v->ndirty = 0;
 	/* the virtual blocks of deleted file entries can be given out again, now that the VAT on the
 	 * disc no longer maps them */
 	for (struct node *n = w->dirty; n; n = n->dnext)

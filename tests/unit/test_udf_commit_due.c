@@ -41,8 +41,11 @@ static int m_flush(void *ctx)
 
 static const unsigned revisions[] = {0x0201, 0x0250};
 
-static struct udf_fs *format_and_mount(uint8_t *disc, unsigned revision)
+/* A disc in memory (*disc_out, freed by close_and_free), formatted and mounted. */
+static struct udf_fs *format_and_mount(uint8_t **disc_out, unsigned revision)
 {
+	uint8_t *disc = *disc_out = calloc(1, DISC);
+	ck_assert_ptr_nonnull(disc);
 	struct udf_format_opts fo = {.revision = revision, .media = UDF_MEDIA_CDRW};
 	struct udf_io io = {
 		.read = m_read, .write = m_write, .flush = m_flush, .ctx = disc, .size = DISC, .packet_blocks = 32};
@@ -54,6 +57,13 @@ static struct udf_fs *format_and_mount(uint8_t *disc, unsigned revision)
 	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
 	ck_assert(udf_writable(fs, err, sizeof(err)));
 	return fs;
+}
+
+static void close_and_free(struct udf_fs *fs, uint8_t *disc)
+{
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	free(disc);
 }
 
 static void count_call(void *ctx)
@@ -75,9 +85,8 @@ static void new_file(struct udf_fs *fs, uint64_t dir, const char *prefix, int i)
 /* Each new file is one more node waiting, its directory one (once) */
 START_TEST(test_due_once_per_commit)
 {
-	uint8_t *disc = calloc(1, DISC);
-	ck_assert_ptr_nonnull(disc);
-	struct udf_fs *fs = format_and_mount(disc, revisions[_i]);
+	uint8_t *disc;
+	struct udf_fs *fs = format_and_mount(&disc, revisions[_i]);
 	uint64_t root = udf_root_ino(fs);
 	unsigned calls = 0;
 
@@ -108,17 +117,14 @@ START_TEST(test_due_once_per_commit)
 	ck_assert_msg(calls == 2, "writes to one file counted as new nodes: %u calls", calls);
 
 	udf_set_commit_due(fs, 0, NULL, NULL);
-	ck_assert_int_eq(udf_close(fs), 0);
-	udf_unmount(fs);
-	free(disc);
+	close_and_free(fs, disc);
 }
 END_TEST
 
 START_TEST(test_due_off)
 {
-	uint8_t *disc = calloc(1, DISC);
-	ck_assert_ptr_nonnull(disc);
-	struct udf_fs *fs = format_and_mount(disc, revisions[_i]);
+	uint8_t *disc;
+	struct udf_fs *fs = format_and_mount(&disc, revisions[_i]);
 	uint64_t root = udf_root_ino(fs);
 	unsigned calls = 0;
 
@@ -130,9 +136,7 @@ START_TEST(test_due_off)
 	for (int i = 50; i < 100; i++)
 		new_file(fs, root, "c", i);
 	ck_assert_msg(calls == 0, "called %u times while off", calls);
-	ck_assert_int_eq(udf_close(fs), 0);
-	udf_unmount(fs);
-	free(disc);
+	close_and_free(fs, disc);
 }
 END_TEST
 

@@ -36,7 +36,6 @@ struct udf_vat_w {
 	uint64_t flushed; /* of which on the medium (whole units) */
 	uint8_t **stage;  /* stage[k - flushed]; NULL: padding, or handed out and not written yet */
 	size_t stage_cap;
-	uint32_t ndirty; /* nodes whose file entry the next commit writes */
 	uint32_t *vfree; /* virtual blocks no file entry uses (freed by an earlier commit): used again */
 	uint32_t nvfree, capvfree;
 	bool broken; /* a commit failed part way: the medium's state is unknown, no more writes */
@@ -126,7 +125,7 @@ struct udf_w {
 	bool hints_trusted;
 	bool in_commit;
 	struct node *dirty; /* nodes whose file entry (or directory) must be written */
-	uint32_t ndirty;    /* nodes on it */
+	uint32_t ndirty;    /* nodes on it (what the next commit writes: udf_set_commit_due, udf_vat_keep) */
 	/* udf_set_commit_due: due(due_ctx) when ndirty reaches due_nodes (0: never), under fs->lock */
 	uint32_t due_nodes;
 	void (*due)(void *ctx);

@@ -284,7 +284,9 @@ static void check_lvid(struct ck *ck)
 			(unsigned long long)next, (unsigned long long)ck->max_uniq);
 }
 
-/* The sparing table: every copy readable, and how many spares are used (the only wear recorded). */
+/* The sparing table: every copy the same table as the one the mount reads (the newest that
+ * verifies), each other planned to be renewed from it; and how many spares are used (the only wear
+ * recorded). */
 static int check_sparing(struct ck *ck)
 {
 	struct udf_fs *fs = ck->fs;
@@ -296,45 +298,43 @@ static int check_sparing(struct ck *ck)
 				      "wear: this disc records none (no sparing table)");
 		return 0;
 	}
-	size_t blocks = (p->stable_len + fs->bs - 1) / fs->bs;
-	uint8_t *tbl = malloc(blocks ? blocks * fs->bs : 1);
+	const uint8_t *ref = p->stable_raw; /* the check's mount keeps it (it may be written) */
+	if (!ref)
+		return -EIO;
+	uint8_t *tbl = malloc(p->stable_bytes);
 	if (!tbl)
 		return -ENOMEM;
-	bool counted = false;
-	for (uint32_t t = 0; t < p->nstable; t++) {
-		uint32_t loc = p->stable_loc[t];
-		bool ok = blocks > 0;
-		for (size_t k = 0; k < blocks && ok; k++)
-			ok = (uint64_t)loc + k < fs->nblocks &&
-			     read_sector(fs, (uint64_t)loc + k, tbl + k * fs->bs) == 0;
-		uint16_t n = ok ? le16(tbl + ST_NUM_ENTRIES) : 0;
-		ok = ok && udf_tag_check(tbl, blocks * fs->bs, loc) == 0 &&
-		     memcmp(tbl + ST_IDENT + REGID_IDENT, "*UDF Sparing Table", 18) == 0 &&
-		     (size_t)ST_MAP + (size_t)STE_SIZE * n <= blocks * fs->bs;
-		if (!ok) {
+	for (unsigned t = 0; t < p->nstable; t++) {
+		if (!(p->stable_stale & 1u << t))
+			continue;
+		if (udf_sparing_read_copy(fs, p, t, tbl) != 0)
 			PROBLEM(ck, "the sparing table's copy %u at sector %u cannot be read or is damaged", t + 1,
-				loc);
-			continue;
-		}
-		if (counted || ck->quiet_info)
-			continue;
-		uint32_t used = 0, avail = 0, bad = 0;
-		for (uint16_t i = 0; i < n; i++) {
-			uint32_t orig = le32(tbl + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
-			if (orig == 0xFFFFFFFFu)
-				avail++;
-			else if (orig >= 0xFFFFFFF0u)
-				bad++;
-			else
-				used++;
-		}
-		udf_fsck_sayf(ck->say, ck->ctx, UDF_FSCK_INFO,
-			      "sparing table: %u of %u spare packets of %u blocks in use, %u left, %u defective (the "
-			      "wear this disc records)",
-			      used, n, p->packet_len, avail, bad);
-		counted = true;
+				p->stable_loc[t]);
+		else
+			PROBLEM(ck,
+				"the sparing table's copy %u at sector %u (sequence number %u) differs from copy %u "
+				"(sequence number %u), which is the one read",
+				t + 1, p->stable_loc[t], le32(tbl + ST_SEQ_NUM), p->stable_ref + 1,
+				le32(ref + ST_SEQ_NUM));
 	}
+	ck->plan.sparing_renew = p->stable_stale;
 	free(tbl);
+	if (ck->quiet_info)
+		return 0;
+	uint32_t n = le16(ref + ST_NUM_ENTRIES), used = 0, avail = 0, bad = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t orig = le32(ref + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
+		if (orig == 0xFFFFFFFFu)
+			avail++;
+		else if (orig >= 0xFFFFFFF0u)
+			bad++;
+		else
+			used++;
+	}
+	udf_fsck_sayf(ck->say, ck->ctx, UDF_FSCK_INFO,
+		      "sparing table: %u of %u spare packets of %u blocks in use, %u left, %u defective (the wear "
+		      "this disc records)",
+		      used, n, p->packet_len, avail, bad);
 	return 0;
 }
 

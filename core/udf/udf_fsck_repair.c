@@ -150,6 +150,20 @@ static int adopt_orphans(struct udf_fs *fs, const struct fsck_plan *plan, udf_fs
 	return 0;
 }
 
+/* The copies of the sparing table that are damaged or differ from the one the mount reads get it
+ * (the others stay as they are: a cut leaves at least the one read whole). */
+static int renew_sparing(struct udf_fs *fs, unsigned copies, udf_fsck_say_fn say, void *ctx)
+{
+	const struct part *p = &fs->parts[0];
+	int rc = p->stable_raw ? udf_sparing_write(fs, copies) : -EIO;
+
+	for (unsigned t = 0; t < p->nstable && rc == 0; t++)
+		if (copies & 1u << t)
+			SAY(UDF_FSCK_REPAIR, "the sparing table's copy %u at sector %u renewed from copy %u", t + 1,
+			    p->stable_loc[t], p->stable_ref + 1);
+	return rc;
+}
+
 int udf_fsck_restore(const struct udf_io *io, const struct fsck_plan *plan, udf_fsck_say_fn say, void *ctx, char *err,
 		     size_t errlen)
 {
@@ -222,6 +236,8 @@ int udf_fsck_repair(const struct udf_io *io, const struct fsck_plan *plan, udf_f
 			    (unsigned long long)marked, marked == 1 ? "" : "s");
 		rc = fix_dirs(fs, plan, say, ctx);
 	}
+	if (rc == 0 && plan->sparing_renew)
+		rc = renew_sparing(fs, plan->sparing_renew, say, ctx);
 	pthread_mutex_unlock(&fs->lock);
 	if (rc == 0 && plan->norphans)
 		rc = adopt_orphans(fs, plan, say, ctx);

@@ -68,7 +68,7 @@ int udf_mount(const struct udf_io *io, const struct udf_mount_opts *opts, struct
 	udf_dstring(v->lvd + LVD_LOGICAL_VOLUME_IDENT, 128, fs->sf.label, sizeof(fs->sf.label));
 	fs->sf.revision = le16(v->lvd + LVD_DOMAIN_IDENT + REGID_UDF_REVISION);
 	fs->sf.block_size = fs->bs;
-	if (udf_setup_partitions(fs, v, buf, err, errlen)) {
+	if (udf_setup_partitions(fs, v, err, errlen)) {
 		rc = -EIO;
 		goto fail;
 	}
@@ -370,6 +370,15 @@ int udf_w_attach(struct udf_fs *fs, const struct udf_mount_opts *opts, char *err
 			size_t len = strlen(fs->note);
 			snprintf(fs->note + len, sizeof(fs->note) - len, "; %ld blocks of the metadata mirror renewed",
 				 resynced);
+		}
+		/* a move to a spare cut short may have left a copy of the sparing table behind (the kernel
+		 * reads the first copy that verifies, whatever its age) */
+		struct part *sp = &fs->parts[0];
+		unsigned stale = sp->kind == PART_SPARABLE && sp->stable_raw ? sp->stable_stale : 0;
+		if (stale && udf_sparing_write(fs, stale) == 0) {
+			size_t len = strlen(fs->note);
+			snprintf(fs->note + len, sizeof(fs->note) - len, "; %d of the sparing table's copies renewed",
+				 __builtin_popcount(stale));
 		}
 	}
 	w->hints_trusted = fs->lvid_type == 1 || !fs->opts.no_recover;

@@ -107,7 +107,34 @@ int udf_read_lb(struct udf_fs *fs, uint16_t pref, uint32_t lbn, void *buf)
 	return rc ? rc : read_sector(fs, sector, buf);
 }
 
-static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, uint8_t *buf)
+/* Copy t of the sparing table into tbl (its whole blocks): 0, -EIO when it cannot be read, or
+ * -EILSEQ when it is not a whole sparing table recorded at its place (tag, CRC, identifier, entries
+ * that fit). */
+int udf_sparing_read_copy(struct udf_fs *fs, const struct part *p, unsigned t, uint8_t *tbl)
+{
+	size_t blocks = (p->stable_len + fs->bs - 1) / fs->bs;
+	uint32_t loc = p->stable_loc[t];
+
+	for (size_t b = 0; b < blocks; b++)
+		if ((uint64_t)loc + b >= fs->nblocks || read_sector(fs, (uint64_t)loc + b, tbl + b * fs->bs) != 0)
+			return -EIO;
+	if (blocks == 0 || udf_tag_check(tbl, blocks * fs->bs, loc) != 0 ||
+	    memcmp(tbl + ST_IDENT + REGID_IDENT, "*UDF Sparing Table", 18) != 0 ||
+	    (size_t)ST_MAP + (size_t)STE_SIZE * le16(tbl + ST_NUM_ENTRIES) > blocks * fs->bs)
+		return -EILSEQ;
+	return 0;
+}
+
+/* Whether two whole copies record the same table: all but the tag's checksum and location, which
+ * differ from copy to copy. */
+bool udf_sparing_same(const struct part *p, const uint8_t *a, const uint8_t *b)
+{
+	return memcmp(a, b, TAG_CHECKSUM) == 0 &&
+	       memcmp(a + TAG_CHECKSUM + 1, b + TAG_CHECKSUM + 1, TAG_LOCATION - TAG_CHECKSUM - 1) == 0 &&
+	       memcmp(a + TAG_SIZE, b + TAG_SIZE, p->stable_len - TAG_SIZE) == 0;
+}
+
+static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map)
 {
 	unsigned ntables = map[SPMAP_NUM_TABLES];
 	uint32_t table_size = le32(map + SPMAP_TABLE_SIZE);
@@ -119,53 +146,60 @@ static int load_sparing(struct udf_fs *fs, struct part *p, const uint8_t *map, u
 
 	if (ntables < 1 || ntables > 4 || table_size < ST_MAP || table_size > (1u << 20))
 		return -EIO;
-	size_t blocks = (table_size + fs->bs - 1) / fs->bs;
-	uint8_t *tbl = malloc(blocks * fs->bs);
-	if (!tbl)
+	size_t bytes = (table_size + fs->bs - 1) / fs->bs * fs->bs;
+	uint8_t *tbl = malloc(bytes), *best = malloc(bytes);
+	if (!tbl || !best) {
+		free(tbl);
+		free(best);
 		return -ENOMEM;
-	/* Use the first copy that verifies; the others exist for exactly this. */
-	for (unsigned t = 0; t < ntables; t++) {
-		uint32_t loc = le32(map + SPMAP_TABLE_LOCS + 4 * t);
-		bool ok = true;
-		for (size_t b = 0; b < blocks && ok; b++)
-			ok = (uint64_t)loc + b < fs->nblocks &&
-			     read_sector(fs, (uint64_t)loc + b, tbl + b * fs->bs) == 0;
-		if (!ok)
-			continue;
-		uint16_t crc_len = le16(tbl + TAG_CRC_LENGTH);
-		if (crc_len + (unsigned)TAG_SIZE > blocks * fs->bs || udf_tag_check(tbl, blocks * fs->bs, loc) != 0)
-			continue;
-		if (memcmp(tbl + ST_IDENT + REGID_IDENT, "*UDF Sparing Table", 18) != 0)
-			continue;
-		uint16_t n = le16(tbl + ST_NUM_ENTRIES);
-		if ((unsigned)ST_MAP + (unsigned)STE_SIZE * n > blocks * fs->bs)
-			continue;
-		p->spare = calloc(n ? n : 1, sizeof(*p->spare));
-		if (!p->spare) {
-			free(tbl);
-			return -ENOMEM;
-		}
-		p->nspare_cap = n ? n : 1;
-		for (uint16_t i = 0; i < n; i++) {
-			uint32_t orig = le32(tbl + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
-			if (orig >= 0xFFFFFFF0u)
-				continue; /* free or defective spare */
-			p->spare[p->nspare].orig = orig;
-			p->spare[p->nspare].mapped = le32(tbl + ST_MAP + STE_SIZE * i + STE_MAPPED);
-			p->nspare++;
-		}
-		if (keep_raw(fs)) {
-			/* the writer moves packets that fail into spares, and records it in every copy */
-			p->stable_raw = tbl;
-			p->stable_bytes = blocks * fs->bs;
-		} else {
-			free(tbl);
-		}
-		return 0;
 	}
+	/* The copy that verifies with the highest sequence number (the first of equals): the writer
+	 * records a change in every copy in turn, and a copy it could not write keeps an older table. */
+	int found = -1;
+	for (unsigned t = 0; t < p->nstable; t++) {
+		if (udf_sparing_read_copy(fs, p, t, tbl) != 0 ||
+		    (found >= 0 && le32(tbl + ST_SEQ_NUM) <= le32(best + ST_SEQ_NUM)))
+			continue;
+		uint8_t *swap = best;
+		best = tbl;
+		tbl = swap;
+		found = (int)t;
+	}
+	if (found < 0) {
+		free(tbl);
+		free(best);
+		return -EIO;
+	}
+	p->stable_ref = (unsigned)found;
+	p->stable_stale = 0;
+	for (unsigned t = 0; t < p->nstable; t++)
+		if (t != p->stable_ref &&
+		    (udf_sparing_read_copy(fs, p, t, tbl) != 0 || !udf_sparing_same(p, tbl, best)))
+			p->stable_stale |= 1u << t;
 	free(tbl);
-	(void)buf;
-	return -EIO;
+	uint16_t n = le16(best + ST_NUM_ENTRIES);
+	p->spare = calloc(n ? n : 1, sizeof(*p->spare));
+	if (!p->spare) {
+		free(best);
+		return -ENOMEM;
+	}
+	p->nspare_cap = n ? n : 1;
+	for (uint16_t i = 0; i < n; i++) {
+		uint32_t orig = le32(best + ST_MAP + STE_SIZE * i + STE_ORIGINAL);
+		if (orig >= 0xFFFFFFF0u)
+			continue; /* free or defective spare */
+		p->spare[p->nspare].orig = orig;
+		p->spare[p->nspare].mapped = le32(best + ST_MAP + STE_SIZE * i + STE_MAPPED);
+		p->nspare++;
+	}
+	if (keep_raw(fs)) {
+		/* the writer moves packets that fail into spares, and records it in every copy */
+		p->stable_raw = best;
+		p->stable_bytes = bytes;
+	} else {
+		free(best);
+	}
+	return 0;
 }
 
 /* A partition that runs past the end of the medium (a dd of a partly written disc): what is there is
@@ -180,7 +214,7 @@ static void cut_short(struct udf_fs *fs, uint16_t num, uint64_t there, uint64_t 
 	snprintf(fs->note, sizeof(fs->note), "%s", fs->ro_reason);
 }
 
-int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *err, size_t errlen)
+int udf_setup_partitions(struct udf_fs *fs, struct vds *v, char *err, size_t errlen)
 {
 	const uint8_t *lvd = v->lvd;
 	uint32_t mt_len = le32(lvd + LVD_MAP_TABLE_LENGTH), nmaps = le32(lvd + LVD_NUM_PARTITION_MAPS);
@@ -210,7 +244,7 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *e
 						 p->packet_len);
 					return -EIO;
 				}
-				if (load_sparing(fs, p, m, buf)) {
+				if (load_sparing(fs, p, m)) {
 					snprintf(err, errlen, "no readable UDF sparing table");
 					return -EIO;
 				}

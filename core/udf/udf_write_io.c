@@ -217,14 +217,32 @@ static int relocate_packet(void *ctx, uint64_t off, uint64_t *to)
 		if (o < 0xFFFFFFF0u)
 			p->spare[p->nspare++] = (struct sparing_entry){o, le32(t + ST_MAP + STE_SIZE * i + STE_MAPPED)};
 	}
-	for (uint32_t c = 0; c < p->nstable; c++) {
-		put_le32(t + TAG_LOCATION, p->stable_loc[c]);
-		udf_tag_finish(t, p->stable_bytes);
-		/* a copy that cannot be written leaves the others; the next flush reports it */
-		fs->io.write(fs->io.ctx, (uint64_t)p->stable_loc[c] * fs->bs, p->stable_bytes, t);
-	}
+	/* a copy that cannot be written leaves the others; the next flush reports it */
+	udf_sparing_write(fs, (1u << p->nstable) - 1);
 	fs->sf.relocated++;
 	return 0;
+}
+
+int udf_sparing_write(struct udf_fs *fs, unsigned copies)
+{
+	struct part *p = &fs->parts[0];
+	uint8_t *t = p->stable_raw;
+	int first = 0;
+
+	for (uint32_t c = 0; c < p->nstable; c++) {
+		if (!(copies & 1u << c))
+			continue;
+		put_le32(t + TAG_LOCATION, p->stable_loc[c]);
+		udf_tag_finish(t, p->stable_bytes);
+		int rc = fs->io.write(fs->io.ctx, (uint64_t)p->stable_loc[c] * fs->bs, p->stable_bytes, t);
+		if (rc == 0)
+			p->stable_stale &= ~(1u << c);
+		else
+			p->stable_stale |= 1u << c;
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
 }
 
 /* Free spares that early moves never take, so that packets which fail with a real defect (or wear

@@ -291,6 +291,22 @@ for which in file mirror; do
 	diff "$T/metafe.list" "$T/got.list" > "$T/diff" || { cat "$T/diff"; fail "UDF 2.50 $which entry: files changed"; }
 done
 
+# A CD-RW's sparing table: its second copy zeroed by dd.  The mount reads the first; the check names
+# the damaged copy, the repair writes it again from the first.
+simg="$T/kept/sparing-copy.img"
+"$PKTFUSE" format "emu:cdrw:$simg,size=80M" > "$T/format.out" 2>&1 || fail "pktfuse format: $(cat "$T/format.out")"
+start_pktfuse "emu:cdrw:$simg" "$T/mnt"
+"$PATTERN" sp1 300000 > "$T/mnt/sp1"
+listing "$T/mnt" > "$T/sparing.list"
+stop_pktfuse "$T/mnt"
+sec=$("${DAMAGE[@]}" "$simg" sparing-copy 2)
+dd if=/dev/zero of="$simg" bs=2048 seek="$sec" count=1 conv=notrunc status=none
+cycle "the sparing table's second copy zeroed" "$simg" "^the sparing table's copy 2 at sector $sec cannot be read" \
+	"emu:cdrw:$simg"
+grep -qE "^repaired: the sparing table's copy 2 at sector $sec renewed from copy 1" "$T/repair.out" ||
+	{ cat "$T/repair.out"; fail "sparing copy: the repair does not say it renewed the copy"; }
+diff "$T/sparing.list" "$T/got.list" > "$T/diff" || { cat "$T/diff"; fail "sparing copy: files changed"; }
+
 # A commit cut by the emulated drive's power cut: the drive goes dark a few commands into a run of
 # writes, and everything in its volatile cache that did not reach the medium is lost.
 eimg="$T/kept/power-cut.img"

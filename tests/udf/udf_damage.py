@@ -19,6 +19,8 @@ Actions:
   blocks PATH               prints the partition blocks PATH's file entry and data use
   meta-entry file|mirror    prints the sector of a UDF 2.50+ metadata partition's metadata file's
                             (or mirror's) entry, for dd to damage (the tree is not read)
+  sparing-copy N            prints the sector of copy N (1, 2...) of a sparable partition's sparing
+                            table, for dd to damage (the tree is not read)
 """
 import os
 import re
@@ -100,16 +102,20 @@ class Image:
             die("no file set descriptor")
         self.root = u32(fsd, E["FSD_ROOT_ICB"] + E["LAD_LBN"])
 
-    def meta_map(self):
-        """The metadata partition map's bytes (UDF 2.50+), or die."""
+    def type2_map(self, name):
+        """The bytes of the type 2 partition map whose identifier is name, or die."""
         o, end = E["LVD_PARTITION_MAPS"], E["LVD_PARTITION_MAPS"] + u32(self.lvd, E["LVD_MAP_TABLE_LENGTH"])
         while o < end and self.lvd[o + E["PMAP_LENGTH"]]:
             m = self.lvd[o : o + self.lvd[o + E["PMAP_LENGTH"]]]
             ident = E["PMAP2_IDENT"] + E["REGID_IDENT"]
-            if m[E["PMAP_TYPE"]] == 2 and m[ident : ident + 23] == b"*UDF Metadata Partition":
+            if m[E["PMAP_TYPE"]] == 2 and m[ident : ident + len(name)] == name:
                 return m
             o += len(m)
-        die("no metadata partition map")
+        die("no partition map " + name.decode())
+
+    def meta_map(self):
+        """The metadata partition map's bytes (UDF 2.50+), or die."""
+        return self.type2_map(b"*UDF Metadata Partition")
 
     def sector(self, s, n=1):
         self.f.seek(s * self.bs)
@@ -260,6 +266,10 @@ def main():
     if act == "meta-entry":
         m = img.meta_map()
         print(img.pstart + u32(m, E["MPMAP_FILE_LOC" if a[0] == "file" else "MPMAP_MIRROR_LOC"]))
+        img.f.close()
+        return
+    if act == "sparing-copy":
+        print(u32(img.type2_map(b"*UDF Sparable Partition"), E["SPMAP_TABLE_LOCS"] + 4 * (int(a[0]) - 1)))
         img.f.close()
         return
     img.tree()

@@ -800,6 +800,133 @@ START_TEST(meta_orphan_after_kill)
 }
 END_TEST
 
+/* Where the two copies of a CD-RW disc's sparing table are, and their length in bytes. */
+static void sparing_copies(struct disc *d, uint32_t loc[2], uint32_t *len)
+{
+	struct udf_io io = io_of(d);
+	struct udf_mount_opts mo = {.read_only = true};
+	struct udf_fs *fs;
+	char err[256];
+
+	io.write = NULL;
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	ck_assert_int_eq(fs->parts[0].kind, PART_SPARABLE);
+	ck_assert_uint_eq(fs->parts[0].nstable, 2);
+	loc[0] = fs->parts[0].stable_loc[0];
+	loc[1] = fs->parts[0].stable_loc[1];
+	*len = fs->parts[0].stable_len;
+	udf_unmount(fs);
+}
+
+/* Both copies whole at their places and recording the same table. */
+static void sparing_copies_agree(struct disc *d)
+{
+	uint32_t loc[2], len;
+
+	sparing_copies(d, loc, &len);
+	const uint8_t *a = d->b + (uint64_t)loc[0] * BS, *b = d->b + (uint64_t)loc[1] * BS;
+	size_t room = (len + BS - 1) / BS * BS;
+	ck_assert_int_eq(udf_tag_check(a, room, loc[0]), 0);
+	ck_assert_int_eq(udf_tag_check(b, room, loc[1]), 0);
+	ck_assert(memcmp(a + TAG_SIZE, b + TAG_SIZE, len - TAG_SIZE) == 0);
+}
+
+/* A copy of the sparing table whose CRC fails (_i: the first or the second copy): the mount reads the
+ * other, the check says which, the repair writes it again from the one read. */
+START_TEST(sparing_copy_damaged)
+{
+	struct disc d;
+	struct tree t;
+	uint32_t loc[2], len;
+	char expect[96];
+
+	make_disc(&d, UDF_MEDIA_CDRW, &t);
+	sparing_copies(&d, loc, &len);
+	d.b[(uint64_t)loc[_i] * BS + ST_MAP + 2] ^= 0x5a; /* a map entry's byte: the CRC no longer holds */
+	snprintf(expect, sizeof(expect), "the sparing table's copy %d at sector %u cannot be read or is damaged",
+		 _i + 1, loc[_i]);
+	check_repair_clean(&d, expect);
+	sparing_copies_agree(&d);
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/*
+ * The second copy records a packet of /d2/big moved to a spare (its sequence number one higher), the
+ * first does not: as when the first copy's write failed while the writer moved a worn packet.  The
+ * packet's data is in the spare only (the original zeroed, as a packet that no longer takes writes).
+ * The mount reads through the newer copy, the check says the first differs, the repair renews it; then
+ * the file still reads back with the second copy damaged.
+ */
+static uint8_t *move_packet_in_second_copy(struct disc *d, const struct tree *t, const struct where *w)
+{
+	uint32_t loc[2], len;
+	const uint32_t pkt = 32; /* CD-RW as udf_format makes it */
+
+	sparing_copies(d, loc, &len);
+	uint64_t b0 = data_block(d, t->big, 0), p = (b0 + pkt - 1) / pkt * pkt;
+	ck_assert_uint_eq(data_block(d, t->big, (p + pkt - 1 - b0) * BS), p + pkt - 1); /* wholly big's */
+	uint8_t *copy2 = d->b + (uint64_t)loc[1] * BS, *e = copy2 + ST_MAP;
+	ck_assert_uint_eq(le32(e + STE_ORIGINAL), 0xFFFFFFFFu); /* a fresh disc: the first entry free */
+	uint32_t spare = le32(e + STE_MAPPED);
+	uint8_t *orig = block_at(d, w->pstart, p);
+	memcpy(d->b + (uint64_t)spare * BS, orig, (size_t)pkt * BS);
+	memset(orig, 0, (size_t)pkt * BS);
+	put_le32(e + STE_ORIGINAL, (uint32_t)p);
+	put_le32(copy2 + ST_SEQ_NUM, le32(copy2 + ST_SEQ_NUM) + 1);
+	udf_tag_finish(copy2, (len + BS - 1) / BS * BS);
+	return copy2;
+}
+
+START_TEST(sparing_newer_copy_is_read)
+{
+	struct disc d;
+	struct tree t;
+
+	make_disc(&d, UDF_MEDIA_CDRW, &t);
+	struct where w = where_of(&d);
+	uint8_t *copy2 = move_packet_in_second_copy(&d, &t, &w);
+
+	tree_reads_back(&d, &t); /* through the spare: the newer copy is the one read */
+	d.writes = 0;
+	check_repair_clean(&d, "the sparing table's copy 1 at sector");
+	struct said s;
+	struct udf_fsck_result r;
+	sparing_copies_agree(&d);
+	copy2[ST_MAP + 2] ^= 0x5a;
+	tree_reads_back(&d, &t); /* the renewed first copy moves the packet too */
+	ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
+	ck_assert_msg(strstr(s.text, "copy 2 at sector") && strstr(s.text, "1 of 32 spare packets"), "%s", s.text);
+	free(d.b);
+}
+END_TEST
+
+/* The same left by a daemon killed while it moved the packet: the next writable mount, which checks
+ * the tree after an unclean shutdown, renews the first copy itself and says so. */
+START_TEST(sparing_renewed_after_unclean_shutdown)
+{
+	struct disc d;
+	struct tree t;
+
+	make_disc(&d, UDF_MEDIA_CDRW, &t);
+	struct where w = where_of(&d);
+	move_packet_in_second_copy(&d, &t, &w);
+	set_lvid_open(&d, &w);
+	struct udf_fs *fs = mount_rw(&d);
+	ck_assert_msg(strstr(udf_mount_note(fs), "1 of the sparing table's copies renewed"), "%s", udf_mount_note(fs));
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	sparing_copies_agree(&d);
+	struct said s;
+	struct udf_fsck_result r;
+	ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
+	ck_assert_msg(r.problems == 0, "%s", s.text);
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("udf_fsck");
@@ -826,6 +953,9 @@ int main(void)
 	tcase_add_loop_test(tc, meta_entry_rebuilt, 0, 12);
 	tcase_add_loop_test(tc, meta_entry_unproved_left_alone, 0, 4);
 	tcase_add_loop_test(tc, meta_both_entries_left_alone, 0, 2);
+	tcase_add_loop_test(tc, sparing_copy_damaged, 0, 2);
+	tcase_add_test(tc, sparing_newer_copy_is_read);
+	tcase_add_test(tc, sparing_renewed_after_unclean_shutdown);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -30,6 +30,8 @@ struct fsck_plan {
 			    * descriptor and whose mirror copy a whole one */
 	size_t nrestore;
 	struct fsck_meta_entry *metafe; /* the metadata file's or mirror's entry, rebuilt (NULL: none) */
+	unsigned sparing_renew;		/* copies of the sparing table (bit t: copy t) damaged or not the
+					 * one read: written from the one read */
 };
 
 /* A damaged entry of the metadata file or its mirror, rebuilt from the other's (udf_fsck_metafe.c). */

@@ -41,7 +41,9 @@ struct part {
 	uint32_t ust_len;	   /* unallocated space table, unsupported for writing */
 	uint16_t packet_len;	   /* sparable */
 	uint32_t stable_loc[4], stable_len, nstable; /* sparable: the sparing tables */
-	uint8_t *stable_raw;			     /* writable mounts: the sparing table as read (stable_bytes) */
+	unsigned stable_ref;			     /* the copy read: the newest that verifies */
+	unsigned stable_stale; /* the other copies (bit t: copy t) damaged or not recording the same table */
+	uint8_t *stable_raw;   /* writable mounts: the sparing table as read (stable_bytes) */
 	size_t stable_bytes;
 	uint32_t nspare_cap;
 	struct sparing_entry *spare;
@@ -175,7 +177,7 @@ struct udf_fs {
 	uint16_t tag_version, tag_serial;
 	struct udf_w *w; /* writer state, NULL on a read-only mount */
 	char ro_reason[200];
-	char note[200]; /* what the mount found and did, for the log */
+	char note[400]; /* what the mount found and did, for the log */
 	/* where the volume structures are (medium sectors), so that nothing frees them */
 	uint32_t vds_loc[2], vds_len[2], lvid_ext_loc, lvid_ext_len;
 };
@@ -213,6 +215,10 @@ int udf_link_target(struct udf_fs *fs, struct node *n, char *buf, size_t len);
 
 /* Free entries of a sparable partition's sparing table (as read or since changed); 0 without one. */
 uint32_t udf_sparing_free(const struct part *p);
+/* Copy t of p's sparing table into tbl (room for its whole blocks): 0, -EIO (unreadable) or -EILSEQ
+ * (not a whole table at its place); and whether two such copies record the same table. */
+int udf_sparing_read_copy(struct udf_fs *fs, const struct part *p, unsigned t, uint8_t *tbl);
+bool udf_sparing_same(const struct part *p, const uint8_t *a, const uint8_t *b);
 
 struct vds {
 	bool have_pvd, have_lvd;
@@ -229,7 +235,7 @@ struct vds {
 };
 
 /* udf_partition.c */
-int udf_setup_partitions(struct udf_fs *fs, struct vds *v, uint8_t *buf, char *err, size_t errlen);
+int udf_setup_partitions(struct udf_fs *fs, struct vds *v, char *err, size_t errlen);
 int udf_find_vat(struct udf_fs *fs, struct part *v, uint16_t phys);
 
 /* udf_volume.c */

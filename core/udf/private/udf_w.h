@@ -172,6 +172,10 @@ int udf_write_run(struct udf_fs *fs, uint32_t lbn, uint32_t n, const uint8_t *bu
 int udf_write_bytes(struct udf_fs *fs, uint64_t off, size_t len, const void *buf);
 int udf_barrier(struct udf_fs *fs);
 bool udf_can_rescue(const struct udf_fs *fs);
+/* The sparable partition's table as the mount read it or the writer changed it (parts[0].stable_raw)
+ * written to each copy whose bit is set in copies (bit t: copy t), at its place with its own tag
+ * location; every copy is tried; 0 or the first write's -errno. */
+int udf_sparing_write(struct udf_fs *fs, unsigned copies);
 /* The free blocks (unwritten_too: and the unwritten ones, w->unwritten) of the packets holding
  * partition blocks lbn and lbn + n - 1: calls found(ctx, b, k) for each run [b, b + k) of them; the packets of the medium as the allocator sees them.  Nothing on
  * write-once media, without io.fill_unused, or with packets of one block. */

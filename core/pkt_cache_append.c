@@ -110,9 +110,10 @@ static uint32_t zeros_before(const struct pkt_cache *c, uint64_t to)
 uint32_t cache_pick_append(struct pkt_cache *c, uint64_t now, uint64_t *next_deadline, uint32_t *zeros)
 {
 	/* Somebody waits for what only padding may give (see the top of this file): a slot, when every
-	 * one is dirty (busy ones come free on their own); a writer at the high watermark, unless a
-	 * packet written since it began to wait has woken it (one more pad would be lost to it). */
-	bool pad = c->flush_waiters || c->congested_unmet || (c->want_slot && c->ndirty >= c->nslots);
+	 * one is dirty (busy ones come free on their own), or a writer at the high watermark; either
+	 * unless a packet written since it began to wait has woken it (one more pad would be lost to
+	 * it: it may find what it wants in the slot that another waiter woken with it took). */
+	bool pad = c->flush_waiters || c->congested_unmet || (c->slot_unmet && c->ndirty >= c->nslots);
 	bool urgent = pad || c->draining || c->want_slot;
 	struct slot *low = lowest_dirty(c);
 

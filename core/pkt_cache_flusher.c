@@ -263,7 +263,7 @@ static void write_batch(struct pkt_cache *c, uint32_t n)
 		c->st.medium_write_bytes += (uint64_t)count * PKT_SECTOR_SIZE;
 		c->st.write_commands++;
 		c->elevator = c->slots[idx[n - 1]].pkt + 1;
-		cache_congestion_eased(c);
+		cache_waiters_eased(c);
 	} else {
 		c->st.write_errors++;
 	}

@@ -160,21 +160,23 @@ static int wait_congestion(struct pkt_cache *c, const struct slot *s)
 		pthread_cond_signal(&c->kick);
 		c->congested++;
 		c->congested_unmet++;
-		uint64_t gen = c->congested_gen;
+		uint64_t gen = c->eased_gen;
 		wait_changed(c);
 		c->congested--;
-		if (c->congested_gen == gen) /* else the flusher took it off as it woke it */
+		if (c->eased_gen == gen) /* else the flusher took it off as it woke it */
 			c->congested_unmet--;
 	}
 	return 0;
 }
 
-void cache_congestion_eased(struct pkt_cache *c)
+void cache_waiters_eased(struct pkt_cache *c)
 {
 	/* Every waiter is woken next (wake_changed) and looks again: the ones still over the watermark
-	 * count themselves again (and kick the flusher) before they wait, so that none is forgotten. */
+	 * or still without a slot count themselves again (and kick the flusher) before they wait, so
+	 * that none is forgotten. */
 	c->congested_unmet = 0;
-	c->congested_gen++;
+	c->slot_unmet = 0;
+	c->eased_gen++;
 }
 
 /* Write-once media: below the NWA to be everything is on the medium or on its way, and the link

@@ -280,9 +280,13 @@ int cache_get_slot(struct pkt_cache *c, uint64_t pkt, struct slot **out, bool *h
 			waited = true;
 		}
 		c->want_slot++;
+		c->slot_unmet++; /* write-once media pad for it (pkt_cache_int.h) */
+		uint64_t gen = c->eased_gen;
 		pthread_cond_signal(&c->kick);
 		wait_changed(c);
 		c->want_slot--;
+		if (c->eased_gen == gen) /* else the flusher took it off as it woke it */
+			c->slot_unmet--;
 	}
 }
 

@@ -152,13 +152,15 @@ struct pkt_cache {
 	/* the zeros being written (cache_write_zeros), no slot holding them: below accept, yet not on
 	 * the medium; empty when equal */
 	uint64_t zeros_from, zeros_to;
-	/* Of the congested writers, the ones whose wait no packet written since has eased: what padding
-	 * is for.  The flusher's write of a packet takes them all off as it wakes them
-	 * (cache_congestion_eased), for a woken one takes itself off `congested` only when it runs; one
-	 * that must wait again counts itself again.  congested_gen: how often that happened, so that a
-	 * waiter knows whether it was taken off. */
+	/* Of the writers congested and of the operations waiting for a slot (want_slot), the ones whose
+	 * wait no packet written since has eased: what padding is for.  The flusher's write of a packet
+	 * takes them all off as it wakes them (cache_waiters_eased), for a woken one takes itself off
+	 * `congested` or want_slot only when it runs (and may not need what it waited for then: another
+	 * waiter may have dirtied the very packet it wants); one that must wait again counts itself
+	 * again.  eased_gen: how often that happened, so that a waiter knows whether it was taken off. */
 	uint32_t congested_unmet;
-	uint64_t congested_gen;
+	uint32_t slot_unmet;
+	uint64_t eased_gen;
 
 	struct pkt_cache_stats st;
 	/* Writes per packet by this cache, for the wear record: the hottest PKT_WEAR_TRACKED packets only
@@ -323,9 +325,9 @@ int cache_gather_image(struct pkt_cache *c, struct slot *s, uint8_t *buf);
  * into free sectors, so that a later partial write or read of the packet reads nothing. */
 void cache_keep_image(struct pkt_cache *c, struct slot *s, const uint8_t *img, bool reclaim);
 
-/* pkt_cache_io.c: the flusher wrote a packet, which lowered the dirty level (under lock, before it
- * wakes the waiters on `changed`). */
-void cache_congestion_eased(struct pkt_cache *c);
+/* pkt_cache_io.c: the flusher wrote a packet, which lowered the dirty level and cleaned a slot
+ * (under lock, before it wakes the waiters on `changed`). */
+void cache_waiters_eased(struct pkt_cache *c);
 
 /* pkt_cache_flusher.c */
 /* A dirty slot the flusher may write now. */

@@ -16,8 +16,12 @@
 #include "test_rng.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,10 +561,235 @@ START_TEST(test_append_congested_writer_pads_one_packet)
 }
 END_TEST
 
-/* A writer waiting for a slot was never counted so: the flusher pads only while every slot is dirty. */
+/* A writer waiting for a slot: the same, and passed before slot_unmet too (the pad needs every slot
+ * dirty, and the write of packet 0 leaves one clean). */
 START_TEST(test_append_slot_waiter_pads_one_packet)
 {
 	one_waiter_pads_one_packet(100);
+}
+END_TEST
+
+/* ---- two waiters for one slot ---- */
+
+/* A thread parked where it is: SIGUSR1 runs park_handler in it, which waits (in sigsuspend, the
+ * one place SIGUSR2 is let in) until the test sets park_release and sends SIGUSR2.  A thread
+ * parked inside pthread_cond_wait and woken meanwhile does not run until then, as one that the
+ * scheduler has not yet given a CPU: a deterministic stand-in for that. */
+static atomic_bool park_release;
+static sem_t park_entered;
+
+static void park_handler(int sig)
+{
+	sigset_t let_in;
+
+	(void)sig;
+	pthread_sigmask(SIG_BLOCK, NULL, &let_in);
+	sigdelset(&let_in, SIGUSR2);
+	sem_post(&park_entered);
+	while (!atomic_load(&park_release))
+		sigsuspend(&let_in);
+}
+
+static void unpark_handler(int sig)
+{
+	(void)sig;
+}
+
+static void park_setup(void)
+{
+	struct sigaction park = {.sa_handler = park_handler}, unpark = {.sa_handler = unpark_handler};
+
+	sigemptyset(&park.sa_mask);
+	sigaddset(&park.sa_mask, SIGUSR2); /* kept pending until the handler's sigsuspend */
+	sigemptyset(&unpark.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &park, NULL), 0);
+	ck_assert_int_eq(sigaction(SIGUSR2, &unpark, NULL), 0);
+	ck_assert_int_eq(sem_init(&park_entered, 0, 0), 0);
+	atomic_store(&park_release, false);
+}
+
+static void park_thread(pthread_t t)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += GATE_WAIT_S;
+	ck_assert_int_eq(pthread_kill(t, SIGUSR1), 0);
+	ck_assert_msg(sem_timedwait(&park_entered, &until) == 0, "the thread did not park");
+}
+
+static void unpark_thread(pthread_t t)
+{
+	atomic_store(&park_release, true);
+	ck_assert_int_eq(pthread_kill(t, SIGUSR2), 0);
+}
+
+/* The threads of this process (their ids in /proc/self/task), at most max of them. */
+static size_t list_threads(pid_t *tids, size_t max)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && n < max)
+			tids[n++] = (pid_t)atoi(e->d_name);
+	closedir(d);
+	return n;
+}
+
+/* The one thread that pkt_cache_create started: its flusher. */
+static pid_t flusher_of(const pid_t *before, size_t nbefore)
+{
+	pid_t after[64], found = 0;
+	size_t n = list_threads(after, 64), fresh = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool old = false;
+		for (size_t j = 0; j < nbefore; j++)
+			old = old || after[i] == before[j];
+		if (!old) {
+			found = after[i];
+			fresh++;
+		}
+	}
+	ck_assert_uint_eq(fresh, 1);
+	return found;
+}
+
+/* Waits (bounded) until thread tid sleeps: its state in /proc is S.  For the flusher once a writer
+ * has kicked it and let go of the cache's lock: it runs until it sleeps again, in the gate (a write)
+ * or waiting for the next kick, for with every other thread parked, done or in this loop nobody
+ * holds a lock it could wait for; so S says that it has looked at what it may write. */
+static void wait_asleep(pid_t tid)
+{
+	char path[64], line[512];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	for (long i = 0; i < GATE_WAIT_S * 10000L; i++) {
+		FILE *f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		size_t n = fread(line, 1, sizeof(line) - 1, f);
+		fclose(f);
+		line[n] = 0;
+		const char *paren = strrchr(line, ')'); /* the state follows the name in parentheses */
+		ck_assert_ptr_nonnull(paren);
+		if (paren[1] == ' ' && paren[2] == 'S')
+			return;
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
+	ck_abort_msg("thread %d never slept", (int)tid);
+}
+
+/* Two writers wait for a slot (all 8 dirty, high watermark 100%), each dirty packet one sector of
+ * packets 0, 2, .., 14 (holes between), so that only padding frees a slot; then the first packet
+ * written frees one, and the writer that runs first takes it.
+ *
+ * Both for packet 16 (same_packet): the slot that the first takes serves the second too, so one
+ * padded packet is the minimum and all it takes: packet 0, the lowest dirty one and at the NWA, with
+ * its 15 sectors nobody wrote as zeros.  Packet 1, the hole before packet 2, must stay writable.
+ * The second is parked (park_thread) from before that write until the flusher has looked again
+ * after the first dirtied packet 16: it was woken and still counts as waiting for a slot, yet has
+ * not run; every write stops in the gate; so what the flusher does is the same every time.
+ *
+ * For packets 16 and 17: two slots, so two dirty packets written are the minimum: packet 0 padded
+ * (15 sectors) and packet 2 (packet 1 before it as zeros, 16, and its 15 as zeros): 46 sectors,
+ * the NWA at 48; no third, whichever writer runs first. */
+static void two_slot_waiters(bool same_packet)
+{
+	const uint32_t dirty = 8;
+	struct stepped_append sa;
+	struct write_call wa = {.g = &sa.g, .off = 16 * 16 * S};
+	struct write_call wb = {.g = &sa.g, .off = same_packet ? 16 * 16 * S + S : 17 * 16 * S};
+	struct pkt_cache_config cfg = {.cache_bytes = 8 * 16 * S, .dirty_age_ms = 60000, .dirty_high_pct = 100};
+	struct pkt_cache *c = NULL;
+	char err[256];
+	uint8_t buf[S];
+	pid_t before[64];
+	pthread_t ta, tb;
+
+	memset(&sa, 0, sizeof(sa));
+	append_dev_init(&sa.a, 1000, 16, 0, 0);
+	sa.a.dev.ops = &stepped_append_ops;
+	io_gate_init(&sa.g);
+	park_setup();
+	size_t nbefore = list_threads(before, 64);
+	ck_assert_msg(pkt_cache_create(&sa.a.dev, &cfg, &c, err, sizeof(err)) == 0, "%s", err);
+	pid_t flusher = flusher_of(before, nbefore);
+	wa.c = wb.c = c;
+	fill(wa.buf, 1, 0xc1);
+	fill(wb.buf, 1, 0xc2);
+	for (uint64_t p = 0; p < 2 * dirty; p += 2) {
+		fill(buf, 1, (uint8_t)(0xa0 + p));
+		ck_assert_int_eq(pkt_cache_write(c, buf, S, p * 16 * S), 0);
+	}
+	ck_assert_uint_eq(stats_of(c).slot_waits, 0);
+	/* The first waits for a slot, and makes the flusher pad packet 0; the second comes to wait
+	 * while that write is stopped in the gate. */
+	ck_assert_int_eq(pthread_create(&ta, NULL, write_thread, &wa), 0);
+	ck_assert(io_gate_wait(&sa.g, &sa.at[0]));
+	ck_assert_uint_eq(sa.lba[0], 0);
+	ck_assert_uint_eq(sa.n[0], 16);
+	ck_assert_int_eq(pthread_create(&tb, NULL, write_thread, &wb), 0);
+	while (stats_of(c).slot_waits < 2) /* counted under the lock that its wait releases */
+		sched_yield();
+	if (same_packet) {
+		park_thread(tb);
+		step_allow(&sa, 1);
+		ck_assert(io_gate_wait(&sa.g, &wa.done));
+		ck_assert_int_eq(wa.rc, 0);
+		/* The first woke the flusher as it dirtied packet 16 (every slot dirty again). */
+		wait_asleep(flusher);
+		struct pkt_cache_stats st = stats_of(c);
+		if (step_arrived(&sa) > 1)
+			ck_abort_msg("two waiters for packet 16: the first went on after packet 0 (%" PRIu64
+				     " sectors padded), yet for the second, which its slot serves, the flusher "
+				     "wrote %u sectors of zeros at %" PRIu64 ": next_writable %" PRIu64 ", not 16",
+				     st.padded_sectors, sa.n[1], sa.lba[1], st.next_writable);
+		ck_assert_uint_eq(st.next_writable, 16);
+		unpark_thread(tb);
+	} else {
+		step_allow(&sa, UINT32_MAX);
+		ck_assert(io_gate_wait(&sa.g, &wa.done));
+	}
+	ck_assert(io_gate_wait(&sa.g, &wb.done));
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ck_assert_int_eq(wa.rc, 0);
+	ck_assert_int_eq(wb.rc, 0);
+	struct pkt_cache_stats st = stats_of(c);
+	ck_assert_uint_eq(st.slot_waits, 2);
+	ck_assert_uint_eq(st.next_writable, same_packet ? 16 : 48);
+	ck_assert_uint_eq(st.padded_sectors, same_packet ? 15 : 46);
+	ck_assert_uint_eq(step_arrived(&sa), same_packet ? 1 : 3);
+	/* What is left goes at the flush: each hole as zeros, each later packet padded. */
+	step_allow(&sa, UINT32_MAX);
+	ck_assert_int_eq(pkt_cache_flush(c), 0);
+	ck_assert_str_eq(sa.a.broken, "");
+	ck_assert_uint_eq(sa.a.nwa, (same_packet ? 17 : 18) * 16);
+	for (uint64_t p = 0; p < 2 * dirty; p += 2)
+		ck_assert(all_bytes(sa.a.data + p * 16 * S, S, (uint8_t)(0xa0 + p)));
+	ck_assert(all_bytes(sa.a.data + wa.off, S, 0xc1));
+	ck_assert(all_bytes(sa.a.data + wb.off, S, 0xc2));
+	ck_assert_int_eq(pkt_cache_destroy(c), 0);
+	sem_destroy(&park_entered);
+	io_gate_destroy(&sa.g);
+	append_dev_free(&sa.a);
+}
+
+/* The slot that the first waiter took also serves the second: one padded packet, not two. */
+START_TEST(test_append_two_slot_waiters_one_packet_pad_once)
+{
+	two_slot_waiters(true);
+}
+END_TEST
+
+/* Two waiters for two packets: two padded packets, not three. */
+START_TEST(test_append_two_slot_waiters_two_packets_pad_twice)
+{
+	two_slot_waiters(false);
 }
 END_TEST
 
@@ -958,6 +1187,8 @@ static Suite *append_suite(void)
 	tcase_add_test(t, test_append_read_during_zeros);
 	tcase_add_test(t, test_append_congested_writer_pads_one_packet);
 	tcase_add_test(t, test_append_slot_waiter_pads_one_packet);
+	tcase_add_test(t, test_append_two_slot_waiters_one_packet_pad_once);
+	tcase_add_test(t, test_append_two_slot_waiters_two_packets_pad_twice);
 	tcase_add_test(t, test_append_close_session);
 	tcase_add_test(t, test_append_calls_on_rewritable);
 	tcase_add_test(t, test_append_image_file);

@@ -44,14 +44,16 @@ bool fsck_mbm_lost(const struct ck *ck)
 
 /* Whether the metadata bitmap file's entry, which meta_file refused, may be rebuilt
  * (fsck_meta_bitmap_entry): its block is in the partition and holds no descriptor whose tag
- * verifies there (its checksum or CRC wrong, or zeroed: not another structure to overwrite), no other
- * entry is damaged (one is rebuilt at a time) and the metadata file's entry is there to model it on. */
-static bool bitmap_entry_rebuildable(struct ck *ck, uint32_t lbn)
+ * verifies there (its checksum or CRC wrong, or zeroed: not another structure to overwrite), no
+ * other entry is damaged (with two damaged neither is rebuilt), the metadata file's entry is there
+ * to model it on, and the metadata partition's mblocks blocks (the stand-in bitmap's) fit the
+ * physical partition. */
+static bool bitmap_entry_rebuildable(struct ck *ck, uint32_t lbn, uint64_t mblocks)
 {
 	struct udf_fs *fs = ck->fs;
 
-	return !ck->bad_entry && ck->mfile && lbn < ck->nbits && udf_read_lb(fs, 0, lbn, ck->buf) == 0 &&
-	       udf_tag_check(ck->buf, fs->bs, lbn) < 0;
+	return !ck->bad_entry && ck->mfile && mblocks > 0 && mblocks <= ck->nbits && lbn < ck->nbits &&
+	       udf_read_lb(fs, 0, lbn, ck->buf) == 0 && udf_tag_check(ck->buf, fs->bs, lbn) < 0;
 }
 
 /* The metadata file and its mirror own their blocks of the physical partition. */
@@ -95,7 +97,7 @@ int fsck_load_meta(struct ck *ck)
 		return 1;
 	uint64_t mblocks = mp->meta->size / fs->bs;
 	if (!ck->mbmf) {
-		if (unreadable || !bitmap_entry_rebuildable(ck, mp->mbm_loc))
+		if (unreadable || !bitmap_entry_rebuildable(ck, mp->mbm_loc, mblocks))
 			return 1;
 		/* the walk goes on without the bitmap: one calling every block used stands in, so that no
 		 * block in use is called free; leaks, orphans and the mirror's blocks the walk did not

@@ -827,6 +827,25 @@ START_TEST(meta_bitmap_entry_ambiguous_left_alone)
 }
 END_TEST
 
+/* The metadata bitmap file's entry block holds a whole descriptor of another kind (a terminating
+ * descriptor whose tag verifies there): not a damaged entry but a structure the check cannot place,
+ * so it is not overwritten and nothing is written. */
+START_TEST(meta_bitmap_entry_other_descriptor_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	uint32_t loc = meta_phys(&d, MW_BITMAP, 0, true);
+	uint8_t *fe = block_at(&d, w.pstart, loc);
+
+	memset(fe, 0, BS);
+	udf_put_tag(fe, TAG_TD, 3, 1, loc, 512 - TAG_SIZE);
+	udf_tag_finish(fe, BS);
+	check_left_alone(&d, "the metadata bitmap file's entry at block");
+	free(d.b);
+}
+END_TEST
+
 /* A daemon killed with /d2/big unlinked while open, and the metadata bitmap file's entry damaged:
  * the repair rebuilds the entry over the bitmap's data, then (checking again with the bitmap) names
  * the orphan. */
@@ -1145,6 +1164,7 @@ int main(void)
 	tcase_add_loop_test(tc, meta_bitmap_entry_rebuilt, 0, 6);
 	tcase_add_loop_test(tc, meta_bitmap_entry_new_data, 0, 2);
 	tcase_add_loop_test(tc, meta_bitmap_entry_ambiguous_left_alone, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_entry_other_descriptor_left_alone, 0, 2);
 	tcase_add_loop_test(tc, meta_bitmap_entry_orphan_named, 0, 2);
 	tcase_add_loop_test(tc, meta_bitmap_new_data_deleted_stays_deleted, 0, 2);
 	tcase_add_loop_test(tc, meta_bitmap_new_data_cut_anywhere, 0, 2);

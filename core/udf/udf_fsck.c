@@ -42,8 +42,11 @@ void udf_fsck_plan_free(struct fsck_plan *p)
 	free(p->used);
 	free(p->mused);
 	free(p->restore);
-	if (p->metafe)
+	if (p->metafe) {
 		free(p->metafe->block);
+		free(p->metafe->data);
+		free(p->metafe->data_sectors);
+	}
 	free(p->metafe);
 	memset(p, 0, sizeof(*p));
 }
@@ -142,7 +145,9 @@ static int find_orphans(struct ck *ck)
 	size_t nc = 0, capc = 0;
 	int rc = 0;
 
-	for (int k = 0; k < (ck->mpart ? 2 : 1) && rc == 0; k++) {
+	/* without the metadata bitmap an orphan's entry cannot be told from one a delete left behind
+	 * (the bitmap said which): the metadata partition's wait for the check after its rebuild */
+	for (int k = 0; k < (ck->mpart && !fsck_mbm_lost(ck) ? 2 : 1) && rc == 0; k++) {
 		uint16_t part = k ? ck->mpart : 0;
 		for (uint64_t b = 0; b < fsck_nbits(ck, part) && rc == 0; b++) {
 			if (fsck_seen(ck, part, b) || fsck_bm_free(ck, part, b) || volume_structure(ck, part, b) ||
@@ -272,7 +277,9 @@ static void check_lvid(struct ck *ck)
 			"disc has %llu, %llu and %llu free in the bitmap",
 			(unsigned long long)rfiles, (unsigned long long)rdirs, (unsigned long long)rfree,
 			(unsigned long long)ck->files, (unsigned long long)ck->dirs, (unsigned long long)bfree);
-	if (ck->mpart && !msized)
+	if (ck->mpart && fsck_mbm_lost(ck))
+		; /* no metadata bitmap to compare with (its rebuild is planned) */
+	else if (ck->mpart && !msized)
 		PROBLEM(ck, "the integrity descriptor records no free space for the metadata partition");
 	else if (ck->mpart && rmfree != mfree)
 		PROBLEM(ck,
@@ -456,7 +463,8 @@ static int walk(struct ck *ck)
 	check_links(ck);
 	check_leaks(ck, 0);
 	if (ck->mpart) {
-		check_leaks(ck, ck->mpart);
+		if (!fsck_mbm_lost(ck)) /* else every block unowned would be called leaked */
+			check_leaks(ck, ck->mpart);
 		if ((rc = fsck_check_mirror(ck)) != 0)
 			return rc;
 	}

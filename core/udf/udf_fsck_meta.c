@@ -37,6 +37,37 @@ static int meta_file(struct ck *ck, uint32_t lbn, uint8_t ftype, const char *wha
 	return 0;
 }
 
+bool fsck_mbm_lost(const struct ck *ck)
+{
+	return ck->bad_entry == META_BITMAP_FILE_TYPE;
+}
+
+/* Whether the metadata bitmap file's entry, which meta_file refused, may be rebuilt
+ * (fsck_meta_bitmap_entry): its block is in the partition and holds no descriptor whose tag
+ * verifies there (its checksum or CRC wrong, or zeroed: not another structure to overwrite), no
+ * other entry is damaged (with two damaged neither is rebuilt), the metadata file's entry is there
+ * to model it on, and the metadata partition's mblocks blocks (the stand-in bitmap's) fit the
+ * physical partition. */
+static bool bitmap_entry_rebuildable(struct ck *ck, uint32_t lbn, uint64_t mblocks)
+{
+	struct udf_fs *fs = ck->fs;
+
+	return !ck->bad_entry && ck->mfile && mblocks > 0 && mblocks <= ck->nbits && lbn < ck->nbits &&
+	       udf_read_lb(fs, 0, lbn, ck->buf) == 0 && udf_tag_check(ck->buf, fs->bs, lbn) < 0;
+}
+
+/* The metadata file and its mirror own their blocks of the physical partition. */
+static void own_copies(struct ck *ck)
+{
+	const struct part *mp = &ck->fs->parts[ck->mpart];
+
+	if (ck->mfile)
+		fsck_own_meta_file(ck, ck->mfile, "(the UDF metadata file)");
+	/* without the duplicate flag the mirror may describe the metadata file's own blocks */
+	if (ck->mirror && (mp->meta_dup || mp->mirror_loc != mp->meta_loc))
+		fsck_own_meta_file(ck, ck->mirror, "(the UDF metadata mirror file)");
+}
+
 /* Loads the metadata partition's files and its metadata bitmap as recorded, and owns the three
  * files' blocks in the physical partition: 0, 1 after saying why the check cannot go on, or
  * -ENOMEM. */
@@ -59,11 +90,26 @@ int fsck_load_meta(struct ck *ck)
 		ck->bad_entry = ck->mfile ? META_MIRROR_FILE_TYPE : META_FILE_TYPE;
 		ck->unreadable = unreadable;
 	}
+	unreadable = ck->unreadable;
 	if ((rc = meta_file(ck, mp->mbm_loc, META_BITMAP_FILE_TYPE, "metadata bitmap file", &ck->mbmf)) != 0)
 		return rc;
-	if (!ck->mbmf || !mp->meta)
+	if (!mp->meta)
 		return 1;
 	uint64_t mblocks = mp->meta->size / fs->bs;
+	if (!ck->mbmf) {
+		if (unreadable || !bitmap_entry_rebuildable(ck, mp->mbm_loc, mblocks))
+			return 1;
+		/* the walk goes on without the bitmap: one calling every block used stands in, so that no
+		 * block in use is called free; leaks, orphans and the mirror's blocks the walk did not
+		 * reach wait for the check after the rebuild (fsck_mbm_lost) */
+		ck->bad_entry = META_BITMAP_FILE_TYPE;
+		ck->unreadable = false;
+		ck->mnbits = mblocks;
+		if (!(ck->msbd = calloc(1, SBD_BITMAP + mblocks / 8 + 1)))
+			return -ENOMEM;
+		own_copies(ck);
+		return 0;
+	}
 	if (ck->mbmf->size < SBD_BITMAP || ck->mbmf->size > SBD_BITMAP + mblocks / 8 + 2ull * fs->bs) {
 		PROBLEM(ck, "the metadata bitmap's recorded size does not match the metadata partition");
 		return 1;
@@ -91,11 +137,7 @@ int fsck_load_meta(struct ck *ck)
 		if (ck->mnbits > mblocks)
 			ck->mnbits = mblocks;
 	}
-	if (ck->mfile)
-		fsck_own_meta_file(ck, ck->mfile, "(the UDF metadata file)");
-	/* without the duplicate flag the mirror may describe the metadata file's own blocks */
-	if (ck->mirror && (mp->meta_dup || mp->mirror_loc != mp->meta_loc))
-		fsck_own_meta_file(ck, ck->mirror, "(the UDF metadata mirror file)");
+	own_copies(ck);
 	fsck_own_meta_file(ck, ck->mbmf, "(the UDF metadata bitmap file)");
 	return 0;
 }
@@ -124,8 +166,8 @@ int fsck_check_mirror(struct ck *ck)
 		return -ENOMEM;
 	for (uint64_t k = 0; k < ck->mnbits; k++) {
 		uint32_t pa, pb;
-		if (!fsck_seen(ck, ck->mpart, k) && fsck_bm_free(ck, ck->mpart, k))
-			continue; /* a free block's contents do not matter */
+		if (!fsck_seen(ck, ck->mpart, k) && (fsck_bm_free(ck, ck->mpart, k) || fsck_mbm_lost(ck)))
+			continue; /* a free block's contents do not matter (without the bitmap: the walk's) */
 		if (udf_meta_file_block(fs, ck->mfile, 0, (uint32_t)k, &pa) ||
 		    udf_meta_file_block(fs, ck->mirror, 0, (uint32_t)k, &pb) || udf_read_lb(fs, 0, pa, ck->buf) ||
 		    udf_read_lb(fs, 0, pb, mb)) {

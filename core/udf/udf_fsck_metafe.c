@@ -29,7 +29,9 @@
 
 static const char *file_name(uint8_t ftype)
 {
-	return ftype == META_FILE_TYPE ? "metadata file" : "metadata mirror file";
+	return ftype == META_FILE_TYPE		? "metadata file"
+	       : ftype == META_MIRROR_FILE_TYPE ? "metadata mirror file"
+						: "metadata bitmap file";
 }
 
 static const char *other_name(uint8_t ftype)
@@ -37,9 +39,8 @@ static const char *other_name(uint8_t ftype)
 	return ftype == META_FILE_TYPE ? "its mirror" : "the metadata file";
 }
 
-/* Whether block b of the physical partition may be the damaged file's data: marked used, owned by
- * nothing the check found, and not the space bitmap. */
-static bool unowned_used(const struct ck *ck, uint64_t b)
+/* Whether block b may be the damaged file's data (udf_fsck_walk.h). */
+bool fsck_unowned_used(const struct ck *ck, uint64_t b)
 {
 	return !fsck_seen(ck, 0, b) && !fsck_bm_free(ck, 0, b) &&
 	       !(b >= ck->sbd_lbn && b < (uint64_t)ck->sbd_lbn + ck->sbd_blocks);
@@ -77,12 +78,12 @@ static int find_data(struct ck *ck, const struct node *good, uint32_t n, uint32_
 
 	*found = 0;
 	for (uint64_t rs = 0; rc == 0 && rs < ck->nbits && *found < 2;) {
-		if (!unowned_used(ck, rs)) {
+		if (!fsck_unowned_used(ck, rs)) {
 			rs++;
 			continue;
 		}
 		uint64_t re = rs;
-		while (re < ck->nbits && unowned_used(ck, re))
+		while (re < ck->nbits && fsck_unowned_used(ck, re))
 			re++;
 		for (uint64_t s = rs; s + n <= re && *found < 2; s++) {
 			if (udf_read_lb(fs, 0, (uint32_t)(s + anchor), a) || memcmp(a, ref, fs->bs) != 0 ||
@@ -165,6 +166,8 @@ int fsck_meta_entry(struct ck *ck)
 
 	if (!ftype || ck->unreadable)
 		return 0; /* nothing damaged, or a repair would not run anyway */
+	if (ftype == META_BITMAP_FILE_TYPE)
+		return fsck_meta_bitmap_entry(ck);
 	const struct node *good = ftype == META_FILE_TYPE ? ck->mirror : ck->mfile;
 	uint32_t loc = ftype == META_FILE_TYPE ? mp->meta_loc : mp->mirror_loc, n = (uint32_t)(good->size / fs->bs);
 	uint64_t sum = 0;
@@ -212,7 +215,7 @@ int fsck_meta_entry(struct ck *ck)
 		free(e);
 		return -ENOMEM;
 	}
-	*m = (struct fsck_meta_entry){e, sector, fs->bs, loc, ftype, (uint32_t)base, n};
+	*m = (struct fsck_meta_entry){e, sector, fs->bs, loc, ftype, (uint32_t)base, n, NULL, NULL};
 	ck->plan.metafe = m;
 	udf_seen_mark(&ck->seen, base, n);
 	if (!ck->quiet_info)
@@ -234,8 +237,22 @@ int udf_fsck_write_entry(const struct udf_io *io, const struct fsck_plan *plan, 
 			 char *err, size_t errlen)
 {
 	const struct fsck_meta_entry *m = plan->metafe;
-	int rc = io->write(io->ctx, m->sector * m->bs, m->bs, m->block);
+	int rc = 0;
 
+	/* the metadata bitmap file's new data first, into blocks the space bitmap calls free and nothing
+	 * owns: cut before the entry, the disc is as it was.  After it they stay marked free until the
+	 * repair that follows marks them used (a check says so; meanwhile the writer refuses the disc,
+	 * so nothing allocates them) */
+	for (uint32_t k = 0; m->data && k < m->nblocks && rc == 0; k++)
+		rc = io->write(io->ctx, m->data_sectors[k] * m->bs, m->bs, m->data + (size_t)k * m->bs);
+	if (rc == 0 && m->data && io->flush)
+		rc = io->flush(io->ctx);
+	if (rc) {
+		snprintf(err, errlen, "the %s's new data could not be written (%s)", file_name(m->ftype),
+			 strerror(-rc));
+		return rc;
+	}
+	rc = io->write(io->ctx, m->sector * m->bs, m->bs, m->block);
 	if (rc == 0 && io->flush)
 		rc = io->flush(io->ctx);
 	if (rc) {
@@ -243,7 +260,12 @@ int udf_fsck_write_entry(const struct udf_io *io, const struct fsck_plan *plan, 
 			 strerror(-rc));
 		return rc;
 	}
-	SAY(UDF_FSCK_REPAIR, "the %s's entry at block %u rebuilt from %s's (its data at blocks %u-%u)",
-	    file_name(m->ftype), m->loc, other_name(m->ftype), m->data_lbn, m->data_lbn + m->nblocks - 1);
+	if (m->ftype == META_BITMAP_FILE_TYPE)
+		SAY(UDF_FSCK_REPAIR, "the %s's entry at block %u rebuilt (its data at blocks %u-%u%s)",
+		    file_name(m->ftype), m->loc, m->data_lbn, m->data_lbn + m->nblocks - 1,
+		    m->data ? ", a new space bitmap of the metadata partition written there" : "");
+	else
+		SAY(UDF_FSCK_REPAIR, "the %s's entry at block %u rebuilt from %s's (its data at blocks %u-%u)",
+		    file_name(m->ftype), m->loc, other_name(m->ftype), m->data_lbn, m->data_lbn + m->nblocks - 1);
 	return 0;
 }

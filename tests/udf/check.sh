@@ -2,7 +2,7 @@
 # pktfuse check on discs damaged on purpose, every kind: a daemon killed during writes (SIGKILL), a
 # commit cut by the emulated drive's power cut, a bitmap that lies both ways, two names for one
 # directory, a name recorded twice, a wrong link count, an orphan, an integrity descriptor left open,
-# a UDF 2.50 metadata file's (or mirror's) entry zeroed.
+# a UDF 2.50 metadata file's (or mirror's, or metadata bitmap file's) entry zeroed.
 # For each: the plain check names the damage, exits 4 and writes nothing (the image's checksum; on
 # the emulator its log shows no write command); --repair exits 1; a second check exits 0; pktfuse
 # mounts the repaired disc read-write and reads every file, and what the damage did not touch is
@@ -269,7 +269,9 @@ done
 
 # UDF 2.50: the metadata file's entry (and, on a second disc, its mirror's) zeroed by dd.  The mount
 # reads through the other copy; the check names the damaged entry, the repair rebuilds it from the
-# other's with extents where its own data lies, and every file reads back.
+# other's with extents where its own data lies, and every file reads back.  On a third disc the
+# metadata bitmap file's entry: the mount is read-only, the repair rebuilds the entry over the
+# bitmap's data (found by its contents).
 img="$T/metafe-base.img"
 truncate -s 64M "$img"
 "$PKTFUSE" format "$img" --revision 2.50 > /dev/null || fail "UDF 2.50: pktfuse format failed"
@@ -279,14 +281,18 @@ mkdir -p "$T/mnt/d1"
 echo "small" > "$T/mnt/small"
 listing "$T/mnt" > "$T/metafe.list"
 stop_pktfuse "$T/mnt"
-for which in file mirror; do
+for which in file mirror bitmap; do
 	dimg="$T/kept/metafe-$which.img"
 	cp "$img" "$dimg"
 	sec=$("${DAMAGE[@]}" "$dimg" meta-entry "$which")
 	dd if=/dev/zero of="$dimg" bs=2048 seek="$sec" count=1 conv=notrunc status=none
-	[ "$which" = file ] && name="metadata file" || name="metadata mirror file"
+	case $which in
+	file) name="metadata file" ;;
+	mirror) name="metadata mirror file" ;;
+	*) name="metadata bitmap file" ;;
+	esac
 	cycle "UDF 2.50: the $name's entry zeroed" "$dimg" "^the $name's entry at block [0-9]+ cannot be read"
-	grep -qE "^repaired: the $name's entry at block [0-9]+ rebuilt from" "$T/repair.out" ||
+	grep -qE "^repaired: the $name's entry at block [0-9]+ rebuilt" "$T/repair.out" ||
 		{ cat "$T/repair.out"; fail "UDF 2.50 $which entry: the repair does not say it rebuilt the entry"; }
 	diff "$T/metafe.list" "$T/got.list" > "$T/diff" || { cat "$T/diff"; fail "UDF 2.50 $which entry: files changed"; }
 done

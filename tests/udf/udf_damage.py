@@ -17,8 +17,10 @@ Actions:
   parent DIRPATH OTHERDIR   DIRPATH's parent entry (its "..") names OTHERDIR
   lvid-files N              the integrity descriptor records N files
   blocks PATH               prints the partition blocks PATH's file entry and data use
-  meta-entry file|mirror    prints the sector of a UDF 2.50+ metadata partition's metadata file's
-                            (or mirror's) entry, for dd to damage (the tree is not read)
+  meta-entry file|mirror|bitmap
+                            prints the sector of a UDF 2.50+ metadata partition's metadata file's
+                            (or mirror's, or metadata bitmap file's) entry, for dd to damage (the
+                            tree is not read)
   sparing-copy N            prints the sector of copy N (1, 2...) of a sparable partition's sparing
                             table, for dd to damage (the tree is not read)
 """
@@ -265,7 +267,8 @@ def main():
     img, act, a = Image(sys.argv[1]), sys.argv[2], sys.argv[3:]
     if act == "meta-entry":
         m = img.meta_map()
-        print(img.pstart + u32(m, E["MPMAP_FILE_LOC" if a[0] == "file" else "MPMAP_MIRROR_LOC"]))
+        field = {"file": "MPMAP_FILE_LOC", "mirror": "MPMAP_MIRROR_LOC", "bitmap": "MPMAP_BITMAP_LOC"}[a[0]]
+        print(img.pstart + u32(m, E[field]))
         img.f.close()
         return
     if act == "sparing-copy":

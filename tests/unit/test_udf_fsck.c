@@ -730,6 +730,211 @@ START_TEST(meta_both_entries_left_alone)
 }
 END_TEST
 
+/* The metadata bitmap file's data: its first block (white box; a small disc's bitmap is one). */
+static uint8_t *meta_bitmap_data(struct disc *d, const struct where *w)
+{
+	return block_at(d, w->pstart, meta_phys(d, MW_BITMAP, 0, false));
+}
+
+/* A disc whose metadata bitmap file's entry is damaged mounts, reads every file and is read-only:
+ * the writer needs the metadata bitmap.  Nothing is written. */
+static void readable_not_writable(struct disc *d, const struct tree *t)
+{
+	struct udf_fs *fs = mount_rw(d);
+	char why[256] = "";
+	ck_assert_msg(!udf_writable(fs, why, sizeof(why)), "writable with the metadata bitmap file's entry damaged");
+	ck_assert_msg(strstr(why, "metadata bitmap file"), "read-only, but: %s", why);
+	udf_unmount(fs);
+	tree_reads_back(d, t);
+	ck_assert_int_eq(d->writes, 0);
+}
+
+/* The metadata bitmap file's entry (type 252) damaged three ways on 2.50 and 2.60: found; the repair
+ * finds its data by its contents (a space bitmap of the metadata partition's blocks in blocks marked
+ * used that nothing owns) and writes the entry again, the entry the format wrote byte for byte; then
+ * the check is clean, every file reads back, the disc is writable. */
+START_TEST(meta_bitmap_entry_rebuilt)
+{
+	struct disc d;
+	struct tree t;
+	enum fe_damage how = (enum fe_damage)(_i / 2);
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i % 2], &t);
+	uint8_t *fe = block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, true)), orig[BS];
+
+	memcpy(orig, fe, BS);
+	damage_entry(fe, how);
+	readable_not_writable(&d, &t);
+	check_repair_clean(&d, "the metadata bitmap file's entry at block");
+	ck_assert_mem_eq(fe, orig, BS);
+	tree_reads_back(&d, &t);
+	writable_again(&d);
+	free(d.b);
+}
+END_TEST
+
+/* The metadata bitmap file's entry and its data zeroed: nothing holds a space bitmap of the metadata
+ * partition, so the repair writes one (from what the check found in use) into a free run of the
+ * physical partition, marks it used, and points a new entry there: the formatted entry but for its
+ * extent's position (and its tag's checksum and CRC); the bitmap the same as before but for its tag's
+ * location.  Then the check is clean (the zeroed block freed), the files read back, the disc writes. */
+START_TEST(meta_bitmap_entry_new_data)
+{
+	struct disc d;
+	struct tree t;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	uint32_t old_lbn = meta_phys(&d, MW_BITMAP, 0, false);
+	uint8_t *fe = block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, true)), orig[BS], orig_data[BS];
+
+	memcpy(orig, fe, BS);
+	memcpy(orig_data, block_at(&d, w.pstart, old_lbn), BS);
+	damage_entry(fe, FD_ZERO);
+	damage_entry(block_at(&d, w.pstart, old_lbn), FD_ZERO);
+	check_repair_clean(&d, "the metadata bitmap file's entry at block");
+	uint32_t new_lbn = meta_phys(&d, MW_BITMAP, 0, false);
+	ck_assert_uint_ne(new_lbn, old_lbn);
+	ck_assert_uint_eq(le32(fe + EFE_SIZE + SAD_POS), new_lbn);
+	/* what differs: the extent's position, the tag's checksum and CRC */
+	ck_assert_mem_eq(fe + TAG_SERIAL, orig + TAG_SERIAL, TAG_CRC - TAG_SERIAL);
+	ck_assert_mem_eq(fe + TAG_CRC_LENGTH, orig + TAG_CRC_LENGTH, EFE_SIZE + SAD_POS - TAG_CRC_LENGTH);
+	ck_assert_mem_eq(fe + EFE_SIZE + SAD_SIZE, orig + EFE_SIZE + SAD_SIZE, BS - EFE_SIZE - SAD_SIZE);
+	uint8_t *data = block_at(&d, w.pstart, new_lbn);
+	ck_assert_uint_eq(le32(data + TAG_LOCATION), new_lbn);
+	ck_assert_mem_eq(data + TAG_SERIAL, orig_data + TAG_SERIAL, TAG_CRC - TAG_SERIAL);
+	ck_assert_mem_eq(data + TAG_CRC_LENGTH, orig_data + TAG_CRC_LENGTH, TAG_LOCATION - TAG_CRC_LENGTH);
+	ck_assert_mem_eq(data + TAG_SIZE, orig_data + TAG_SIZE, BS - TAG_SIZE);
+	tree_reads_back(&d, &t);
+	writable_again(&d);
+	free(d.b);
+}
+END_TEST
+
+/* The metadata bitmap file's entry damaged and a second copy of its data in a block marked used that
+ * nothing owns: which is the file's cannot be told, so nothing is written. */
+START_TEST(meta_bitmap_entry_ambiguous_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	uint32_t spare = (uint32_t)(w.sbd + 1); /* the metadata file's entry follows the space bitmap */
+
+	while (!(block_at(&d, w.pstart, w.sbd)[SBD_BITMAP + spare / 8] >> (spare % 8) & 1))
+		spare++; /* the first free block */
+	memcpy(block_at(&d, w.pstart, spare), meta_bitmap_data(&d, &w), BS);
+	set_free(&d, &w, spare, false);
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, true)), FD_CRC);
+	check_left_alone(&d, "more than one");
+	free(d.b);
+}
+END_TEST
+
+/* The metadata bitmap file's entry block holds a whole descriptor of another kind (a terminating
+ * descriptor whose tag verifies there): not a damaged entry but a structure the check cannot place,
+ * so it is not overwritten and nothing is written. */
+START_TEST(meta_bitmap_entry_other_descriptor_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	uint32_t loc = meta_phys(&d, MW_BITMAP, 0, true);
+	uint8_t *fe = block_at(&d, w.pstart, loc);
+
+	memset(fe, 0, BS);
+	udf_put_tag(fe, TAG_TD, 3, 1, loc, 512 - TAG_SIZE);
+	udf_tag_finish(fe, BS);
+	check_left_alone(&d, "the metadata bitmap file's entry at block");
+	free(d.b);
+}
+END_TEST
+
+/* A daemon killed with /d2/big unlinked while open, and the metadata bitmap file's entry damaged:
+ * the repair rebuilds the entry over the bitmap's data, then (checking again with the bitmap) names
+ * the orphan. */
+START_TEST(meta_bitmap_entry_orphan_named)
+{
+	struct disc d;
+	struct tree t;
+	struct stat st;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	kill_with_orphan(&d, &t);
+	struct where w = where_of(&d);
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, true)), FD_CHECKSUM);
+	check_repair_clean(&d, "the metadata bitmap file's entry at block");
+	orphan_in_lost_found(&d, meta_lbn(t.big), &st);
+	writable_again(&d);
+	free(d.b);
+}
+END_TEST
+
+/* An empty file deleted (its entry left in the metadata partition, as a delete leaves it), then the
+ * metadata bitmap file's entry and data zeroed: nothing says the entry was freed rather than orphaned,
+ * so the new bitmap calls used only what the tree reaches and the deleted file does not come back in
+ * /lost+found. */
+START_TEST(meta_bitmap_new_data_deleted_stays_deleted)
+{
+	struct disc d;
+	struct tree t;
+	struct stat st;
+	uint64_t ino, lf;
+	make_disc_rev(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	struct udf_fs *fs = mount_rw(&d);
+	ck_assert_int_eq(udf_create(fs, t.d1, "gone", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	struct where w = where_of(&d);
+	uint8_t *fe = block_at(&d, w.pstart, meta_phys(&d, MW_FILE, meta_lbn(ino), false));
+	fs = mount_rw(&d);
+	ck_assert_int_eq(udf_unlink(fs, t.d1, "gone"), 0);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	ck_assert_int_eq(udf_tag_check(fe, BS, meta_lbn(ino)), TAG_EFE); /* the entry is still there */
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, false)), FD_ZERO);
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, true)), FD_ZERO);
+	d.writes = 0;
+	check_repair_clean(&d, "the metadata bitmap file's entry at block");
+	fs = mount_rw(&d);
+	ck_assert_int_eq(udf_lookup(fs, udf_root_ino(fs), "lost+found", &lf, &st), -ENOENT);
+	udf_unmount(fs);
+	tree_reads_back(&d, &t);
+	free(d.b);
+}
+END_TEST
+
+/* The new-data repair (the metadata bitmap file's entry and data zeroed) cut after each of its writes
+ * in turn: a second repair makes the disc clean, and every file reads back. */
+START_TEST(meta_bitmap_new_data_cut_anywhere)
+{
+	struct disc d;
+	struct tree t;
+	struct said s;
+	struct udf_fsck_result r;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i], &t);
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, false)), FD_ZERO);
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, MW_BITMAP, 0, true)), FD_ZERO);
+	uint8_t *damaged = malloc(SIZE);
+	memcpy(damaged, d.b, SIZE);
+	d.writes = 0;
+	ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+	long total = d.writes;
+	ck_assert_int_gt(total, 2);
+	for (long cut = 1; cut < total; cut++) {
+		memcpy(d.b, damaged, SIZE);
+		d.writes = 0;
+		d.cut_after = cut;
+		int rc = fsck(&d, true, &s, &r);
+		ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut,
+			      total);
+		d.cut_after = 0;
+		ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
+		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
+		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
+		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
+		tree_reads_back(&d, &t);
+	}
+	free(damaged);
+	free(d.b);
+}
+END_TEST
+
 /* The repair cut after each of its writes in turn: what it leaves is a valid disc, which a second
  * repair makes clean, with the orphan named and the untouched file intact; on UDF 2.01, and on 2.50
  * (the entries, and the block marked free, are the metadata partition's). */
@@ -956,6 +1161,13 @@ int main(void)
 	tcase_add_loop_test(tc, sparing_copy_damaged, 0, 2);
 	tcase_add_test(tc, sparing_newer_copy_is_read);
 	tcase_add_test(tc, sparing_renewed_after_unclean_shutdown);
+	tcase_add_loop_test(tc, meta_bitmap_entry_rebuilt, 0, 6);
+	tcase_add_loop_test(tc, meta_bitmap_entry_new_data, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_entry_ambiguous_left_alone, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_entry_other_descriptor_left_alone, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_entry_orphan_named, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_new_data_deleted_stays_deleted, 0, 2);
+	tcase_add_loop_test(tc, meta_bitmap_new_data_cut_anywhere, 0, 2);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -34,13 +34,18 @@ struct fsck_plan {
 					 * one read: written from the one read */
 };
 
-/* A damaged entry of the metadata file or its mirror, rebuilt from the other's (udf_fsck_metafe.c). */
+/* A damaged entry of the metadata file or its mirror, rebuilt from the other's (udf_fsck_metafe.c),
+ * or of the metadata bitmap file (udf_fsck_mbmfe.c). */
 struct fsck_meta_entry {
 	uint8_t *block;	 /* the whole entry, tag finished */
 	uint64_t sector; /* where it goes on the medium */
 	uint32_t bs, loc;
-	uint8_t ftype;		    /* META_FILE_TYPE or META_MIRROR_FILE_TYPE */
+	uint8_t ftype;		    /* META_FILE_TYPE, META_MIRROR_FILE_TYPE or META_BITMAP_FILE_TYPE */
 	uint32_t data_lbn, nblocks; /* its data: blocks of the physical partition */
+	/* the metadata bitmap file's new data (nblocks blocks, written before the entry) and each
+	 * block's sector; NULL: the data stays where it was found */
+	uint8_t *data;
+	uint64_t *data_sectors;
 };
 
 void udf_fsck_plan_free(struct fsck_plan *p);

@@ -45,7 +45,10 @@ struct ck {
 	struct udf_seen mseen;
 	struct node *mfile, *mirror, *mbmf;
 	uint8_t bad_entry; /* META_FILE_TYPE or META_MIRROR_FILE_TYPE: that entry is damaged, the other
-			    * whole and meant to duplicate it (fsck_meta_entry rebuilds it); 0: neither */
+			    * whole and meant to duplicate it (fsck_meta_entry rebuilds it);
+			    * META_BITMAP_FILE_TYPE: the metadata bitmap file's entry fails its tag check,
+			    * msbd stands in calling every block used (fsck_meta_bitmap_entry rebuilds it);
+			    * 0: none */
 	uint8_t *buf;
 	struct rec *recs;
 	size_t nrecs, caprecs;
@@ -105,5 +108,17 @@ int fsck_check_mirror(struct ck *ck);
  * damaged file's data found by its contents and its entry rebuilt into ck->plan.metafe, the blocks
  * owned; or said why not (unreadable).  0 or -ENOMEM. */
 int fsck_meta_entry(struct ck *ck);
+/* udf_fsck_metafe.c: whether block b of the physical partition is marked used, owned by nothing the
+ * check found, and not the space bitmap. */
+bool fsck_unowned_used(const struct ck *ck, uint64_t b);
+/* Whether the metadata bitmap as recorded is not known (its file's entry damaged): msbd then calls
+ * every block used, and the metadata partition's leaks, orphans and the mirror's blocks the walk did
+ * not reach are left to the check after the rebuild. */
+bool fsck_mbm_lost(const struct ck *ck);
+/* udf_fsck_mbmfe.c: where the metadata bitmap file's entry is damaged (fsck_mbm_lost), after the
+ * walk: its data found by its contents, or a new space bitmap of the metadata partition planned in
+ * free blocks, and its entry rebuilt into ck->plan.metafe, the blocks owned; or said why not
+ * (unreadable).  0 or -ENOMEM. */
+int fsck_meta_bitmap_entry(struct ck *ck);
 
 #endif

@@ -142,11 +142,11 @@ void udf_move_plan(struct udf_fs *fs, struct node *n)
 		return;
 	}
 	uint32_t lbn, got;
-	if (udf_alloc_blocks(fs, UINT64_MAX, 2, ALLOC_META, &lbn, &got) != 0)
+	if (udf_alloc_blocks(fs, UINT64_MAX, 2, ALLOC_META | ALLOC_NO_GROW, &lbn, &got) != 0)
 		return;
 	if (got < 2) {
 		free_later(fs, n, lbn, got);
-		if (udf_alloc_exact(fs, 2, ALLOC_META, &lbn) != 0)
+		if (udf_alloc_exact(fs, 2, ALLOC_META | ALLOC_NO_GROW, &lbn) != 0)
 			return;
 	}
 	n->mv_kind = MV_MOVE;

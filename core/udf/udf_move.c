@@ -26,7 +26,7 @@
  * partition (UDF 2.50+): there the chain's blocks are the metadata partition's, taken from and given
  * back to its bitmap, and written through udf_write_in like every block of it, so the mirror gets
  * each after the next barrier (udf_meta_write.c), before the switch that makes it reachable; when
- * the metadata partition has no room (its file does not grow) the entry is rewritten in place.
+ * the metadata partition has no room (a move never grows its file: ALLOC_NO_GROW) the entry is rewritten in place.
  * Write-once media move entries through the VAT.  Under fs->lock.
  */
 #define _GNU_SOURCE

@@ -1502,7 +1502,7 @@ static unsigned move_rev(int i)
 }
 
 /* The block of file entries (and directories) at lbn on img: of the metadata partition, through the
- * metadata file's extents (it does not grow: the writer's in memory are the medium's), else of
+ * metadata file's extents (the writer's in memory: a growth only appends to them), else of
  * partition 0. */
 static const uint8_t *img_entry(const struct udf_fs *fs, const uint8_t *img, uint32_t lbn)
 {

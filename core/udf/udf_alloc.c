@@ -165,6 +165,20 @@ void udf_space_take(struct udf_fs *fs, struct udf_w *bw, uint64_t b, uint32_t n)
 	take_run(fs, bw, b, n);
 }
 
+/* Space bw (the metadata partition's) is short of `short_by` blocks for an allocation with flags:
+ * grown when what the next commit frees would not cover it (the operations commit first: see
+ * udf_commit_for_space; inside the commit nothing pending can be used).  True when it grew. */
+static bool grow_for(struct udf_fs *fs, const struct udf_w *bw, uint64_t short_by, unsigned flags)
+{
+	struct udf_w *w = fs->w;
+
+	if (!w->meta || w->vat || bw != udf_meta_space(w) || (flags & ALLOC_NO_GROW) || short_by == 0)
+		return false;
+	if (!w->in_commit && bw->pend_blocks + w->chain_blocks >= short_by)
+		return false;
+	return udf_meta_grow(fs, short_by) == 0;
+}
+
 /* The first run of nb free blocks in [from, to) (it may end past to), or UINT64_MAX. */
 static uint64_t find_run(const struct udf_w *bw, uint32_t nb, uint64_t from, uint64_t to)
 {
@@ -188,6 +202,10 @@ int udf_alloc_exact(struct udf_fs *fs, uint32_t nb, unsigned flags, uint32_t *lb
 
 	if (c == UINT64_MAX && from)
 		c = find_run(bw, nb, 0, from);
+	/* too few free blocks for the run (not merely in short runs: the callers use those), grown: the
+	 * new blocks are one run at the metadata partition's end */
+	if (c == UINT64_MAX && bw->free_blocks < nb && grow_for(fs, bw, nb - bw->free_blocks, flags))
+		c = find_run(bw, nb, 0, bw->nbits);
 	if (c == UINT64_MAX)
 		return -ENOSPC;
 	take_run(fs, bw, c, nb);
@@ -267,6 +285,8 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 		 * a full disc can still commit (and so free space) */
 		uint64_t keep = w == reserve_space(fw) ? fw->reserve : 0;
 		uint64_t avail = w->free_blocks > keep ? w->free_blocks - keep : 0;
+		if (avail == 0 && grow_for(fs, w, keep + 1 - w->free_blocks, flags))
+			avail = w->free_blocks > keep ? w->free_blocks - keep : 0;
 		if (avail == 0)
 			return -ENOSPC; /* an operation may commit and try again */
 		if (want > avail)
@@ -298,6 +318,8 @@ int udf_alloc_blocks(struct udf_fs *fs, uint64_t goal, uint32_t want, unsigned f
 		if (b == UINT64_MAX)
 			b = udf_bm_find(w, 0, cur);
 	}
+	if (b == UINT64_MAX && fw->in_commit && grow_for(fs, w, want, flags))
+		b = udf_bm_find(w, 0, w->nbits); /* inside the commit: no avail check above */
 	if (b != UINT64_MAX) {
 		uint32_t n = udf_bm_run(w, b, want);
 		take_run(fs, w, b, n);
@@ -433,5 +455,8 @@ int udf_check_room(struct udf_fs *fs, struct node *d, uint32_t blocks, size_t fi
 		reserve += udf_vat_keep(fs) - w->reserve + 2; /* the node's file entry and its directory's */
 	}
 
-	return reserve_space(w)->free_blocks >= reserve + blocks ? 0 : -ENOSPC;
+	struct udf_w *rs = reserve_space(w);
+	if (rs->free_blocks < reserve + blocks && !w->vat)
+		grow_for(fs, rs, reserve + blocks - rs->free_blocks, 0);
+	return rs->free_blocks >= reserve + blocks ? 0 : -ENOSPC;
 }

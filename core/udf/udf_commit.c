@@ -7,7 +7,7 @@
  *   1. barrier: file data written so far reaches the medium;
  *   2. everything not yet reachable is written: file entries of new nodes, directory contents
  *      (always rewritten into newly allocated blocks, never in place), allocation extent
- *      descriptors; barrier;
+ *      descriptors, a grown metadata file's and mirror's entries; barrier;
  *   3. the file entries of nodes that already existed, each a single block (the atomic switch to
  *      the new contents), directories that gained entries before those that lost some (a crash
  *      between leaves an entry twice, never lost); the integrity descriptor; barrier;
@@ -152,7 +152,8 @@ static int commit_encode(struct udf_fs *fs)
 
 	/* 1. file data first */
 	rc = udf_barrier(fs);
-	/* 2. new places: directory contents, continuation blocks (all allocation happens here) */
+	/* 2. new places: directory contents, continuation blocks (all allocation happens here; a full
+	 *    metadata partition grows here too) */
 	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
 		if (!n->dead)
 			rc = udf_commit_place(fs, n);
@@ -160,6 +161,9 @@ static int commit_encode(struct udf_fs *fs)
 	for (struct node *n = w->dirty; n && rc == 0; n = n->dnext)
 		if (!n->dead)
 			rc = udf_move_write_new(fs, n);
+	/* a grown metadata file: both entries before anything reachable names a new block (step 3) */
+	if (rc == 0 && w->meta)
+		rc = udf_meta_write_entries(fs);
 	if (rc == 0)
 		rc = udf_barrier(fs);
 	/* 3. the switch: existing entries, those that gained first */

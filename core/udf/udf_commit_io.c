@@ -277,6 +277,8 @@ static void snap_finish(struct udf_fs *fs, struct commit_snap *s)
 		fs->sf.commits++;
 		/* 4. freed blocks become allocatable */
 		udf_apply_frees(fs, s->npend, s->meta_npend);
+		if (s->meta_entries)
+			udf_meta_entries_written(fs, s->meta_gen);
 	} else if (s->rc) {
 		restore_dirty(fs, s);
 	}

@@ -215,7 +215,7 @@ uint32_t udf_media_packet(enum udf_media m)
 
 /* The metadata file's size: the writer's metadata zone of 1/64 of the partition, at least 1024
  * blocks where that is at most a sixteenth of the partition (small images hold many small files,
- * each a block of the metadata partition).  It does not grow. */
+ * each a block of the metadata partition).  The writer grows it when it is full (udf_meta_grow). */
 static uint32_t meta_size(uint32_t part_len, uint32_t unit)
 {
 	uint64_t m = part_len / 64, floor_ = part_len / 16 < 1024 ? part_len / 16 : 1024;

@@ -26,7 +26,7 @@
  * partition (UDF 2.50+): there the chain's blocks are the metadata partition's, taken from and given
  * back to its bitmap, and written through udf_write_in like every block of it, so the mirror gets
  * each after the next barrier (udf_meta_write.c), before the switch that makes it reachable; when
- * the metadata partition has no room (its file does not grow) the entry is rewritten in place.
+ * the metadata partition has no room (a move never grows its file: ALLOC_NO_GROW) the entry is rewritten in place.
  * Write-once media move entries through the VAT.  Under fs->lock.
  */
 #define _GNU_SOURCE
@@ -142,11 +142,11 @@ void udf_move_plan(struct udf_fs *fs, struct node *n)
 		return;
 	}
 	uint32_t lbn, got;
-	if (udf_alloc_blocks(fs, UINT64_MAX, 2, ALLOC_META, &lbn, &got) != 0)
+	if (udf_alloc_blocks(fs, UINT64_MAX, 2, ALLOC_META | ALLOC_NO_GROW, &lbn, &got) != 0)
 		return;
 	if (got < 2) {
 		free_later(fs, n, lbn, got);
-		if (udf_alloc_exact(fs, 2, ALLOC_META, &lbn) != 0)
+		if (udf_alloc_exact(fs, 2, ALLOC_META | ALLOC_NO_GROW, &lbn) != 0)
 			return;
 	}
 	n->mv_kind = MV_MOVE;

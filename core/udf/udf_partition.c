@@ -256,6 +256,8 @@ int udf_setup_partitions(struct udf_fs *fs, struct vds *v, char *err, size_t err
 				p->mirror_loc = le32(m + MPMAP_MIRROR_LOC);
 				p->mbm_loc = le32(m + MPMAP_BITMAP_LOC);
 				p->meta_dup = m[MPMAP_FLAGS] & 1;
+				p->meta_alloc_unit = le32(m + MPMAP_ALLOC_UNIT);
+				p->meta_align_unit = le16(m + MPMAP_ALIGN_UNIT);
 			} else {
 				snprintf(err, errlen, "unknown UDF partition map type");
 				return -EIO;

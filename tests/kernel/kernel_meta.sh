@@ -3,7 +3,8 @@
 # tests/kernel/kudf.sh) mounts what `pktfuse format --revision 2.50|2.60` writes (plain and sparable
 # layouts, 2048- and 4096-byte blocks) and lists exactly the tree pktfuse's engine (udf_manifest)
 # lists; udf_meta_check.py verifies each image.  As root with /dev/fuse also images written through
-# the files view in two sessions (copies, a directory tree, renames, deletions, links, a big file).
+# the files view in two sessions (copies, a directory tree, renames, deletions, links, a big file),
+# and images whose metadata file grew (2,000 files on 64 MB, UDF 2.50 and 2.60).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKTFUSE=${PKTFUSE:?}
@@ -58,6 +59,21 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
 		mkdir "$mnt/src/more" && mv "$mnt/big" "$mnt/src/more/big" && rm "$mnt/vat.c" "$mnt"/src/deep/n1* &&
 			ln "$mnt/src/udf_node.c" "$mnt/hard" && echo hi > "$mnt/hi" || problem "$what: the second session's changes failed"
 		"$PKTFUSE" umount "$mnt" || problem "$what: the second pktfuse umount"
+		kernel_lists "$img" "$what"
+	done
+	# a grown metadata file (udf_meta_grow): 2,000 empty files where 1,024 blocks held some 1,020
+	# entries, a directory with a file in it; its metadata file and mirror then have more extents
+	for rev in 2.50 2.60; do
+		img=$W/grown-$rev.img
+		truncate -s 64M "$img"
+		what="hd 2048 UDF $rev with its metadata file grown"
+		"$PKTFUSE" format --media hd --revision "$rev" --uid 0 --gid 0 "$img" > /dev/null ||
+			{ problem "$what: format failed"; continue; }
+		"$PKTFUSE" "$img" "$mnt" || { problem "$what: pktfuse cannot mount it"; continue; }
+		for i in $(seq 1 2000); do : > "$mnt/f$i" || { problem "$what: file $i"; break; }; done
+		mkdir "$mnt/dir" && echo grown > "$mnt/dir/x" || problem "$what: the directory"
+		"$PKTFUSE" umount "$mnt" || problem "$what: pktfuse umount"
+		"$PKTFUSE" check "$img" > "$W/check" 2>&1 || problem "$what: pktfuse check: $(tail -3 "$W/check")"
 		kernel_lists "$img" "$what"
 	done
 fi

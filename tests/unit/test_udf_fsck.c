@@ -714,6 +714,79 @@ START_TEST(meta_entry_unproved_left_alone)
 }
 END_TEST
 
+/* The runs of consecutive blocks of the physical partition that the metadata partition's file
+ * which lies in (its extents, those that follow each other counted as one), and its size in blocks. */
+static unsigned meta_runs(struct disc *d, enum meta_which which, uint32_t *blocks)
+{
+	struct udf_io io = io_of(d);
+	struct udf_mount_opts mo = {.read_only = true};
+	struct udf_fs *fs;
+	struct node *node;
+	char err[256];
+	uint32_t plbn, prev = UINT32_MAX;
+	unsigned runs = 0;
+
+	io.write = NULL;
+	ck_assert_msg(udf_mount(&io, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	const struct part *p = &fs->parts[1];
+	ck_assert_int_eq(udf_load_node(fs, 0, which == MW_FILE ? p->meta_loc : p->mirror_loc, &node), 0);
+	*blocks = (uint32_t)(node->size / BS);
+	for (uint32_t k = 0; k < *blocks; k++) {
+		ck_assert_int_eq(udf_meta_file_block(fs, node, 0, k, &plbn), 0);
+		runs += plbn != prev + 1;
+		prev = plbn;
+	}
+	udf_unmount(fs);
+	return runs;
+}
+
+/* A metadata file grown (800 empty files on a disc whose metadata file holds 480 blocks) and
+ * one of the two entries damaged: the other copy's extents are cut as the growth left them, and the
+ * damaged file's data may lie in several runs.  In one run it is found and the entry rebuilt over
+ * it (check clean after, files read back, the disc writable); in several nothing proves where it
+ * lies: said, nothing written. */
+START_TEST(meta_grown_entry_rebuilt_or_left_alone)
+{
+	struct disc d;
+	struct tree t;
+	struct stat st;
+	uint64_t ino;
+	char name[16];
+	enum meta_which which = _i / 2 ? MW_MIRROR : MW_FILE;
+	struct where w = make_disc_where(&d, UDF_MEDIA_HD, meta_revs[_i % 2], &t);
+	uint32_t size0, size;
+
+	meta_runs(&d, MW_FILE, &size0);
+	struct udf_fs *fs = mount_rw(&d);
+	for (int i = 0; i < 800; i++) {
+		snprintf(name, sizeof(name), "g%03d", i);
+		ck_assert_int_eq(udf_create(fs, udf_root_ino(fs), name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	}
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	unsigned runs = meta_runs(&d, which, &size);
+	ck_assert_msg(size > size0 && size >= 800, "the metadata file: %u blocks, %u before", size, size0);
+	struct said s;
+	struct udf_fsck_result r;
+	ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
+	ck_assert_msg(r.problems == 0 && !r.unreadable, "grown to %u blocks:\n%s", size, s.text);
+	d.writes = 0;
+	damage_entry(block_at(&d, w.pstart, meta_phys(&d, which, 0, true)), FD_ZERO);
+	if (runs > 1) {
+		check_left_alone(&d, "cannot be rebuilt");
+	} else {
+		check_repair_clean(&d, which == MW_FILE ? "the metadata file's entry at block"
+							: "the metadata mirror file's entry at block");
+		tree_reads_back(&d, &t);
+		writable_again(&d);
+	}
+	fprintf(stderr, "meta_grown_entry_rebuilt_or_left_alone: UDF %x, the %s in %u run%s of %u blocks: %s\n",
+		meta_revs[_i % 2], which == MW_FILE ? "metadata file" : "mirror", runs, runs == 1 ? "" : "s", size,
+		runs > 1 ? "left alone" : "rebuilt");
+	free(d.b);
+}
+END_TEST
+
 /* Both entries damaged: no copy says where the metadata partition lies.  Reported as damage the
  * repair cannot prove right (fsck's exit 4, not an operational error), nothing written. */
 START_TEST(meta_both_entries_left_alone)
@@ -1157,6 +1230,7 @@ int main(void)
 	tcase_add_loop_test(tc, meta_orphan_after_kill, 0, 2);
 	tcase_add_loop_test(tc, meta_entry_rebuilt, 0, 12);
 	tcase_add_loop_test(tc, meta_entry_unproved_left_alone, 0, 4);
+	tcase_add_loop_test(tc, meta_grown_entry_rebuilt_or_left_alone, 0, 4);
 	tcase_add_loop_test(tc, meta_both_entries_left_alone, 0, 2);
 	tcase_add_loop_test(tc, sparing_copy_damaged, 0, 2);
 	tcase_add_test(tc, sparing_newer_copy_is_read);

@@ -329,7 +329,9 @@ static struct udf_fs *mount_mem(struct mem *m)
 	return fs;
 }
 
-/* The extents (up to 8) of the metadata partition's file of type ftype whose Extended File Entry is
+enum { MAX_META_EXT = 64 }; /* a grown metadata file's extents, as many as its entry has room for */
+
+/* The extents (up to MAX_META_EXT) of the metadata partition's file of type ftype whose Extended File Entry is
  * at partition block lbn of a durable image d: blocks of the partition from pstart. */
 static unsigned meta_file_extents(const uint8_t *d, uint32_t bs, uint32_t pstart, uint32_t lbn, uint8_t ftype,
 				  uint32_t ext[][2])
@@ -339,7 +341,7 @@ static unsigned meta_file_extents(const uint8_t *d, uint32_t bs, uint32_t pstart
 
 	ck_assert_int_eq(udf_tag_check(fe, bs, lbn), TAG_EFE);
 	ck_assert_int_eq(fe[ICB_FILE_TYPE], ftype);
-	for (uint32_t o = 0; o < le32(fe + EFE_AD_LEN) && n < 8; o += SAD_SIZE, n++) {
+	for (uint32_t o = 0; o < le32(fe + EFE_AD_LEN) && n < MAX_META_EXT; o += SAD_SIZE, n++) {
 		const uint8_t *ad = fe + EFE_SIZE + le32(fe + EFE_EA_LEN) + o;
 		ext[n][0] = le32(ad + SAD_POS);
 		ext[n][1] = (le32(ad + AD_LEN) & AD_LEN_MASK) / bs;
@@ -383,29 +385,41 @@ static bool meta_used(const uint8_t *d, uint32_t bs, const struct meta_where *w,
 	return !(sbd[SBD_BITMAP + k / 8] >> (k % 8) & 1);
 }
 
+/* Block k of the metadata partition through extents ext[n] (a grown file's may be cut otherwise
+ * than its copy's: only the sizes are equal), as a block of the physical partition. */
+static uint32_t meta_block_at(const uint32_t ext[][2], unsigned n, uint32_t k)
+{
+	for (unsigned e = 0; e < n; k -= ext[e][1], e++)
+		if (k < ext[e][1])
+			return ext[e][0] + k;
+	ck_abort_msg("block %u of the metadata partition is past its end", k);
+	return 0;
+}
+
 /* UDF 2.50+: the mirror on the medium (what a power cut would leave) holds exactly the metadata
  * file's blocks (used_only: those the metadata bitmap calls used, as after a check that renewed
- * the mirror). */
+ * the mirror); both are as long. */
 static void check_mirror_of(const struct mem *m, uint32_t bs, const char *when, uint64_t seed, bool used_only)
 {
 	const uint8_t *d = m->dur;
 	struct meta_where w = meta_where(d, bs);
-	uint32_t pstart = w.pstart, meta = w.meta, mirror = w.mirror, k0 = 0;
+	uint32_t pstart = w.pstart, meta = w.meta, mirror = w.mirror, nk = 0, nk2 = 0;
 
-	uint32_t me[8][2], mi[8][2];
+	uint32_t me[MAX_META_EXT][2], mi[MAX_META_EXT][2];
 	unsigned nme = meta_file_extents(d, bs, pstart, meta, 250, me);
 	unsigned nmi = meta_file_extents(d, bs, pstart, mirror, 251, mi);
-	ck_assert_uint_eq(nme, nmi);
-	for (unsigned e = 0; e < nme; e++) {
-		ck_assert_uint_eq(me[e][1], mi[e][1]);
-		for (uint32_t k = 0; k < me[e][1]; k++)
-			ck_assert_msg((used_only && !meta_used(d, bs, &w, k0 + k)) ||
-					      memcmp(d + (uint64_t)(pstart + me[e][0] + k) * bs,
-						     d + (uint64_t)(pstart + mi[e][0] + k) * bs, bs) == 0,
-				      "seed %llu, %s: the mirror differs at block %u of the metadata file",
-				      (unsigned long long)seed, when, k0 + k);
-		k0 += me[e][1];
-	}
+	for (unsigned e = 0; e < nme; e++)
+		nk += me[e][1];
+	for (unsigned e = 0; e < nmi; e++)
+		nk2 += mi[e][1];
+	ck_assert_msg(nk == nk2, "seed %llu, %s: the metadata file has %u blocks, its mirror %u",
+		      (unsigned long long)seed, when, nk, nk2);
+	for (uint32_t k = 0; k < nk; k++)
+		ck_assert_msg((used_only && !meta_used(d, bs, &w, k)) ||
+				      memcmp(d + (uint64_t)(pstart + meta_block_at(me, nme, k)) * bs,
+					     d + (uint64_t)(pstart + meta_block_at(mi, nmi, k)) * bs, bs) == 0,
+			      "seed %llu, %s: the mirror differs at block %u of the metadata file",
+			      (unsigned long long)seed, when, k);
 }
 
 static void check_mirror(const struct mem *m, uint32_t bs, const char *when, uint64_t seed)
@@ -687,9 +701,13 @@ START_TEST(power_cut_meta_250)
 }
 END_TEST
 
-/* A full metadata partition: a new file gets ENOSPC although data blocks are free; after deletions it
- * is created (the operation commits, so that the freed file entries can be used again), and the
- * volume stays sound across a remount. */
+static void fsck_clean(struct mem *m, const char *when);
+
+/* A full metadata partition on a disc too full to grow it: empty files fill it, grown while the
+ * partition has room for both copies' extents (more files than it held at first), then a new file
+ * gets ENOSPC with what is left of the data blocks short of that; after deletions one is created
+ * (the operation commits, so that the freed file entries can be used again), and the volume stays
+ * sound across a remount and for pktfuse check. */
 START_TEST(meta_partition_full)
 {
 	struct mem m;
@@ -706,11 +724,13 @@ START_TEST(meta_partition_full)
 					    0, 0, NULL, &ino, &st)) == 0)
 		n++;
 	ck_assert_int_eq(rc, -ENOSPC);
-	ck_assert_msg(n > 100 && n < 5000, "%d files fit", n);
+	ck_assert_msg(n > 2 * (int)sf0.free_entries && n < 5000, "%d files fit (%llu at first)", n,
+		      (unsigned long long)sf0.free_entries);
 	struct udf_statfs sf;
 	udf_statfs(fs, &sf);
 	ck_assert_uint_eq(sf.free_entries, 0); /* df -i says full */
-	ck_assert_msg(sf.free_blocks > 1000, "only %llu data blocks free", (unsigned long long)sf.free_blocks);
+	/* the copies took the partition, but for what is not free in aligned runs of 32 blocks */
+	ck_assert_msg(sf.free_blocks < 8 * 32, "%llu data blocks free", (unsigned long long)sf.free_blocks);
 	for (int i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "f%04d", i);
 		ck_assert_int_eq(udf_unlink(fs, root, name), 0);
@@ -725,6 +745,202 @@ START_TEST(meta_partition_full)
 	ck_assert_int_eq(st.st_size, 5);
 	ck_assert_int_eq(count_entries(fs, root), n - 20 + 1);
 	udf_unmount(fs);
+	fsck_clean(&m, "a grown metadata partition full");
+	mem_free(&m);
+}
+END_TEST
+
+/* The metadata file's and its mirror's extents on durable image d as the growth must leave them:
+ * whole allocation units of unit blocks, each starting at a multiple of it, as many blocks in each
+ * copy, none of the mirror's overlapping one of the metadata file's; the metadata file's blocks and
+ * extents. */
+static uint32_t grown_extents(const uint8_t *d, uint32_t bs, uint32_t unit, unsigned *nextents)
+{
+	struct meta_where w = meta_where(d, bs);
+	uint32_t me[MAX_META_EXT][2], mi[MAX_META_EXT][2], total = 0, total2 = 0;
+	unsigned nme = meta_file_extents(d, bs, w.pstart, w.meta, 250, me);
+	unsigned nmi = meta_file_extents(d, bs, w.pstart, w.mirror, 251, mi);
+
+	for (unsigned e = 0; e < nme + nmi; e++) {
+		const uint32_t *x = e < nme ? me[e] : mi[e - nme];
+		ck_assert_msg(x[1] % unit == 0 && x[0] % unit == 0, "extent %u at %u, %u blocks: not whole units of %u",
+			      e, x[0], x[1], unit);
+	}
+	for (unsigned e = 0; e < nme; e++) {
+		for (unsigned f = 0; f < nmi; f++)
+			ck_assert_msg(me[e][0] + me[e][1] <= mi[f][0] || mi[f][0] + mi[f][1] <= me[e][0],
+				      "the mirror's extent %u overlaps the metadata file's %u", f, e);
+		total += me[e][1];
+	}
+	for (unsigned f = 0; f < nmi; f++)
+		total2 += mi[f][1];
+	ck_assert_uint_eq(total, total2);
+	*nextents = nme;
+	return total;
+}
+
+/* UDF 2.50 and 2.60 (plain and sparable): a metadata file of 1,024 blocks or less (32 MB, as formatted) takes 2,000 empty files
+ * (a file entry each, and the root's directory): it grows (before, the 1,000th or so got ENOSPC
+ * with the data blocks free), statfs's free entries with it; the medium's metadata file and mirror
+ * have more extents, apart; a remount reads every file, with no check needed; pktfuse check finds
+ * nothing; the disc stays writable and sound. */
+START_TEST(meta_partition_grows)
+{
+	/* plain, and sparable (CD-RW's packets of 32, DVD-RW's of 16: the allocation unit) */
+	static const struct {
+		enum udf_media media;
+		unsigned rev, unit;
+	} runs[] = {{UDF_MEDIA_HD, 0x0250, 32},
+		    {UDF_MEDIA_HD, 0x0260, 32},
+		    {UDF_MEDIA_CDRW, 0x0250, 32},
+		    {UDF_MEDIA_DVDRW, 0x0260, 16}};
+	const unsigned rev = runs[_i].rev, unit = runs[_i].unit;
+	struct mem m;
+	char name[32], when[64];
+	uint64_t ino;
+	struct stat st;
+	struct udf_statfs sf0, sf;
+
+	mem_init(&m, 32, runs[_i].media, rev, 41);
+	unsigned next0;
+	uint32_t size0 = grown_extents(m.dur, BS, unit, &next0);
+	ck_assert_msg(size0 <= 1024, "the metadata file: %u blocks as formatted", size0);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	udf_statfs(fs, &sf0);
+	ck_assert_msg(sf0.free_entries < 1100, "room for %llu file entries", (unsigned long long)sf0.free_entries);
+	uint64_t prev = sf0.free_entries;
+	/* creates after which statfs has many more free entries than before: growths, 32 packets at
+	 * least (what a commit gives back of the root's reserve is less than 64 blocks here) */
+	int rises = 0;
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "f%04d", i);
+		int rc = udf_create(fs, root, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+		ck_assert_msg(rc == 0, "UDF %x: file %d: %s", rev, i, strerror(-rc));
+		udf_statfs(fs, &sf);
+		rises += sf.free_entries > prev + 256;
+		prev = sf.free_entries;
+		if (i % 256 == 255)
+			ck_assert_int_eq(udf_sync(fs), 0);
+	}
+	ck_assert_msg(rises > 0, "UDF %x: statfs's free entries never rose", rev);
+	udf_statfs(fs, &sf);
+	ck_assert_msg(sf.files == 2000 && sf.files + sf.free_entries > sf0.free_entries,
+		      "%llu files, %llu entries free", (unsigned long long)sf.files,
+		      (unsigned long long)sf.free_entries);
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	unsigned next;
+	uint32_t size = grown_extents(m.dur, BS, unit, &next);
+	ck_assert_msg(size > 2000 && next >= next0, "the metadata file: %u blocks in %u extents", size, next);
+	check_mirror(&m, BS, "grown", 41);
+	snprintf(when, sizeof(when), "UDF %x grown to %u blocks", rev, size);
+	fsck_clean(&m, when);
+	fs = mount_mem(&m);
+	ck_assert_str_eq(udf_mount_note(fs), "");
+	root = udf_root_ino(fs);
+	ck_assert_int_eq(count_entries(fs, root), 2000);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "f%04d", i);
+		ck_assert_msg(udf_lookup(fs, root, name, &ino, &st) == 0, "%s: %s", when, name);
+	}
+	/* writable still: a directory with a file in it, deletions */
+	uint64_t d;
+	ck_assert_int_eq(udf_create(fs, root, "d", S_IFDIR | 0755, 0, 0, NULL, &d, &st), 0);
+	ck_assert_int_eq(udf_create(fs, d, "x", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	ck_assert_int_eq(udf_write(fs, ino, 0, 5, "grown"), 5);
+	for (int i = 0; i < 2000; i += 3) {
+		snprintf(name, sizeof(name), "f%04d", i);
+		ck_assert_int_eq(udf_unlink(fs, root, name), 0);
+	}
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	check_mirror(&m, BS, "grown, then changed", 41);
+	fsck_clean(&m, when);
+	fs = mount_mem(&m);
+	ck_assert_int_eq(count_entries(fs, udf_root_ino(fs)), 2000 - 667 + 1);
+	udf_unmount(fs);
+	mem_free(&m);
+}
+END_TEST
+
+/* A power cut anywhere in the commits that grow the metadata file (UDF 2.50, as above): the disc
+ * mounts writable (the check after an unclean shutdown fits the bitmap to the metadata file, takes
+ * the smaller size when the cut left one entry grown and not the other), every file synced before
+ * the cut is there, a further session closes cleanly, pktfuse check finds nothing, and a remount
+ * needs no check. */
+START_TEST(power_cut_meta_grows)
+{
+	const unsigned rev = 0x0250;
+	struct mem m;
+	char name[32], when[96];
+	uint64_t ino;
+	struct stat st;
+	struct udf_statfs sf;
+
+	/* the disc just before the growth: its metadata file nearly full */
+	mem_init(&m, 32, UDF_MEDIA_HD, rev, 51);
+	struct udf_fs *fs = mount_mem(&m);
+	uint64_t root = udf_root_ino(fs);
+	int base = 0;
+	for (udf_statfs(fs, &sf); sf.free_entries > 40; udf_statfs(fs, &sf), base++) {
+		snprintf(name, sizeof(name), "f%04d", base);
+		ck_assert_int_eq(udf_create(fs, root, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+	}
+	ck_assert_int_eq(udf_close(fs), 0);
+	udf_unmount(fs);
+	uint8_t *full = malloc(m.size);
+	ck_assert_ptr_nonnull(full);
+	memcpy(full, m.dur, m.size);
+	/* the calls a run makes without a cut: where the cuts go */
+	long span = 0;
+	for (uint64_t seed = 0; seed <= 48; seed++) {
+		memcpy(m.cur, full, m.size);
+		memcpy(m.dur, full, m.size);
+		pend_clear(&m);
+		m.rng = seed * 2654435761u + 1;
+		fs = mount_mem(&m);
+		long start = m.calls;
+		m.crash_at = seed ? start + 1 + (long)(rnd(&m.rng) % (uint64_t)span) : 0;
+		int synced = base;
+		for (int i = base; i < base + 400 && !m.crashed; i++) {
+			snprintf(name, sizeof(name), "f%04d", i);
+			int rc = udf_create(fs, root, name, S_IFREG | 0644, 0, 0, NULL, &ino, &st);
+			ck_assert_msg(rc == 0, "seed %llu: file %d: %s", (unsigned long long)seed, i, strerror(-rc));
+			if (i % 40 == 39) {
+				ck_assert_int_eq(udf_sync(fs), 0);
+				if (!m.crashed)
+					synced = i + 1;
+			}
+		}
+		if (!seed) {
+			span = m.calls - start;
+			ck_assert_int_eq(udf_close(fs), 0);
+		}
+		udf_unmount(fs);
+		if (!m.cut) {
+			m.cut = img_get(m.size, false);
+			memcpy(m.cut, m.dur, m.size);
+		}
+		snprintf(when, sizeof(when), "seed %llu (cut at call %ld of %ld)", (unsigned long long)seed,
+			 seed ? m.crash_at - start : 0, span);
+		mem_take_cut(&m);
+		fs = mount_mem(&m);
+		root = udf_root_ino(fs);
+		for (int i = 0; i < synced; i++) {
+			snprintf(name, sizeof(name), "f%04d", i);
+			ck_assert_msg(udf_lookup(fs, root, name, &ino, &st) == 0, "%s: %s lost", when, name);
+		}
+		ck_assert_int_eq(udf_create(fs, root, "after", S_IFREG | 0644, 0, 0, NULL, &ino, &st), 0);
+		ck_assert_int_eq(udf_close(fs), 0);
+		udf_unmount(fs);
+		check_mirror_of(&m, BS, when, seed, true); /* after the cut, free blocks may differ */
+		fsck_clean(&m, when);
+		fs = mount_mem(&m);
+		ck_assert_str_eq(udf_mount_note(fs), "");
+		udf_unmount(fs);
+	}
+	free(full);
 	mem_free(&m);
 }
 END_TEST
@@ -1296,7 +1512,7 @@ static unsigned move_rev(int i)
 }
 
 /* The block of file entries (and directories) at lbn on img: of the metadata partition, through the
- * metadata file's extents (it does not grow: the writer's in memory are the medium's), else of
+ * metadata file's extents (the writer's in memory: a growth only appends to them), else of
  * partition 0. */
 static const uint8_t *img_entry(const struct udf_fs *fs, const uint8_t *img, uint32_t lbn)
 {
@@ -2141,7 +2357,7 @@ START_TEST(reserve_holds_with_moves)
 		struct mem m;
 		struct stat st;
 		uint64_t d, lg, fl, ino, rng = seed * 31337 + 5, fill_size = 0;
-		int nn = 0, made = 0, tight = 0, moved = 0, emade = 0, egone = 0;
+		int nn = 0, made = 0, tight = 0, moved = 0, emade = 0, egone = 0, grown = 0;
 		size_t loglen = 0;
 		char what[80];
 
@@ -2219,14 +2435,18 @@ START_TEST(reserve_holds_with_moves)
 				ndblk[2] = {dir_blocks(fs, root, dblk[0], 64), dir_blocks(fs, d, dblk[1], 64)};
 			uint8_t *saved = img_get(m.size, false);
 			memcpy(saved, m.dur, m.size);
-			uint64_t free_before = sw->free_blocks, reserve = fs->w->reserve;
+			uint64_t free_before = sw->free_blocks, reserve = fs->w->reserve, nbits_before = sw->nbits;
 			ck_assert_msg(udf_sync(fs) == 0, "%s: the commit failed", what);
+			/* a metadata partition short of blocks for a directory (an unlink left the reserve
+			 * above what is free) grows in the commit: then there is room for moves after it */
+			bool grew = sw->nbits > nbits_before;
+			grown += grew;
 			bool any = false;
 			for (int j = 0; j < 4; j++) {
 				struct entry_place now = entry_place(fs, inos[j]);
 				any |= now.fe_lbn != before[j].fe_lbn || now.nchain != before[j].nchain;
 			}
-			if (free_before <= reserve + 2) {
+			if (free_before <= reserve + 2 && !grew) {
 				tight++;
 				ck_assert_msg(!any, "%s: an entry moved with %llu blocks free and %llu reserved", what,
 					      (unsigned long long)free_before, (unsigned long long)reserve);
@@ -2261,8 +2481,8 @@ START_TEST(reserve_holds_with_moves)
 			udf_unmount(dfs);
 			mem_free(&c);
 		}
-		fprintf(stderr, "reserve_holds_with_moves: seed %llu: %d tight commits, %d with moves\n",
-			(unsigned long long)seed, tight, moved);
+		fprintf(stderr, "reserve_holds_with_moves: seed %llu: %d tight commits, %d with moves, %d grew\n",
+			(unsigned long long)seed, tight, moved, grown);
 		ck_assert_msg(tight >= COMMITS / 4 && moved >= COMMITS / 4,
 			      "seed %llu: %d tight commits, %d with moves: the test misses its case",
 			      (unsigned long long)seed, tight, moved);
@@ -2392,6 +2612,8 @@ int main(void)
 	tcase_add_test(tc, power_cut_meta_250);
 	tcase_add_test(tc, meta_not_verified_not_written);
 	tcase_add_test(tc, meta_partition_full);
+	tcase_add_loop_test(tc, meta_partition_grows, 0, 4);
+	tcase_add_test(tc, power_cut_meta_grows);
 	tcase_add_loop_test(tc, entries_move, 0, 2);
 	tcase_add_loop_test(tc, file_entries_move, 0, 2);
 	tcase_add_loop_test(tc, appended_log_spreads_its_writes, 0, 3);

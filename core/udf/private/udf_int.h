@@ -61,6 +61,8 @@ struct part {
 	uint32_t meta_loc, mirror_loc; /* metadata: the metadata file and its mirror in `phys` */
 	uint32_t mbm_loc;	       /* metadata: the metadata bitmap file in `phys`, FFFFFFFFh: none */
 	bool meta_dup;		       /* metadata: the mirror duplicates the metadata file (the map's flag) */
+	uint32_t meta_alloc_unit;      /* metadata: blocks the metadata file grows by (the map's) */
+	uint16_t meta_align_unit;      /* metadata: blocks its extents start at multiples of (the map's) */
 	struct node *meta;	       /* metadata: the file whose extents map this partition */
 };
 

@@ -79,6 +79,8 @@ struct commit_snap {
 	size_t nnodes;
 	size_t npend;	   /* the first npend entries of w->pend become allocatable when it succeeds */
 	size_t meta_npend; /* the same of the metadata partition's pending frees (udf_meta_space) */
+	bool meta_entries; /* it writes the grown metadata file's and mirror's entries ... */
+	uint32_t meta_gen; /* ... as they were after this many growths (udf_meta_write_entries) */
 	bool io_stopped;   /* under fs->io_lock: the run without fs->lock is over (fs->io_cv) */
 	bool finished;	   /* under fs->lock */
 };
@@ -150,8 +152,9 @@ struct udf_w {
 /* ALLOC_META: file entries, directories, continuation blocks (the metadata partition's, if any), into
  * the commit interval's fresh packet; ALLOC_ALIGN: a whole packet of data; ALLOC_FRESH: into the
  * interval's fresh packet of the space the other flags choose, as new entries are (udf_alloc.c
- * meta_fresh) -- the copies of file data on a volume with a metadata partition (udf_extent.c). */
-enum { ALLOC_META = 1, ALLOC_ALIGN = 2, ALLOC_FRESH = 4 };
+ * meta_fresh) -- the copies of file data on a volume with a metadata partition (udf_extent.c);
+ * ALLOC_NO_GROW: a full metadata partition is not grown for it (the pairs of entries that move). */
+enum { ALLOC_META = 1, ALLOC_ALIGN = 2, ALLOC_FRESH = 4, ALLOC_NO_GROW = 8 };
 
 static inline struct timespec now(void)
 {
@@ -345,6 +348,16 @@ int udf_write_in(struct udf_fs *fs, uint16_t part, uint32_t lbn, uint32_t n, con
 /* Blocks written to the metadata file since the last barrier go to the mirror: 1 when some did. */
 int udf_meta_mirror(struct udf_fs *fs);
 int udf_meta_write_bitmap(struct udf_fs *fs);
+/* The metadata file and its mirror grown by at least need blocks (whole allocation units, aligned;
+ * the larger of 32 packets and an eighth of the size when there is room), the metadata bitmap with
+ * them, all in memory: the next commit writes the two entries (udf_meta_write_entries), the bitmap
+ * file follows with the bitmap.  0, -ENOSPC (no room in the partition, or no duplicate to grow
+ * apart), or the integrity descriptor's failure. */
+int udf_meta_grow(struct udf_fs *fs, uint64_t need);
+/* Step 2 of a commit: the metadata file's and mirror's entries when a growth changed them. */
+int udf_meta_write_entries(struct udf_fs *fs);
+/* The commit that wrote them (after gen growths) completed. */
+void udf_meta_entries_written(struct udf_fs *fs, uint32_t gen);
 /* The metadata partition's free blocks and size, for the integrity descriptor. */
 void udf_meta_counts(const struct udf_fs *fs, uint32_t *free_blocks, uint32_t *size);
 

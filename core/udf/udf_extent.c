@@ -22,7 +22,7 @@ static uint32_t ext_blocks(const struct udf_fs *fs, const struct node *n)
 	return blocks_of(fs, e->file_off + e->len);
 }
 
-static int ext_reserve(struct node *n, uint32_t need)
+int udf_ext_reserve(struct node *n, uint32_t need)
 {
 	if (need <= n->ext_cap)
 		return 0;
@@ -90,14 +90,14 @@ static int ext_set_one(struct udf_fs *fs, struct node *n, uint32_t fb, uint32_t 
 			n->ext[n->next - 1].len += ne.len;
 			return 0;
 		}
-		int rc = ext_reserve(n, n->next + 1);
+		int rc = udf_ext_reserve(n, n->next + 1);
 		if (rc)
 			return rc;
 		n->ext[n->next++] = ne;
 		return 0;
 	}
 	/* general case: rebuild the list around the new piece */
-	int rc = ext_reserve(n, n->next + 3);
+	int rc = udf_ext_reserve(n, n->next + 3);
 	if (rc)
 		return rc;
 	struct extent *old = malloc(n->next * sizeof(*old));

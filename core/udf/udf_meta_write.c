@@ -166,20 +166,6 @@ int udf_meta_write_bitmap(struct udf_fs *fs)
 	return 0;
 }
 
-/* Room in n's extents for one more. */
-static int ext_room(struct node *n)
-{
-	if (n->next < n->ext_cap)
-		return 0;
-	uint32_t nc = n->ext_cap ? n->ext_cap * 2 : 8;
-	struct extent *e = realloc(n->ext, nc * sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	n->ext = e;
-	n->ext_cap = nc;
-	return 0;
-}
-
 /* Short allocation descriptors the entry of n has room for (the three files keep theirs in it). */
 static uint32_t entry_ad_room(const struct udf_fs *fs, const struct node *n)
 {
@@ -200,7 +186,7 @@ static int add_run(struct udf_fs *fs, struct node *n, uint16_t ppart, uint32_t l
 	}
 	if (n->next + 1 > entry_ad_room(fs, n))
 		return -ENOSPC; /* continuation blocks for these files: not written */
-	int rc = ext_room(n);
+	int rc = udf_ext_reserve(n, n->next + 1);
 	if (rc)
 		return rc;
 	uint64_t off = l ? l->file_off + blocks_of(fs, l->len) * (uint64_t)fs->bs : 0;
@@ -370,7 +356,7 @@ int udf_meta_grow(struct udf_fs *fs, uint64_t need)
 	/* each copy gets one extent more, recorded in its entry (no continuation blocks for these) */
 	if (mf->next + 1 > entry_ad_room(fs, mf) || mi->next + 1 > entry_ad_room(fs, mi))
 		return -ENOSPC;
-	if ((rc = ext_room(mf)) != 0 || (rc = ext_room(mi)) != 0)
+	if ((rc = udf_ext_reserve(mf, mf->next + 1)) != 0 || (rc = udf_ext_reserve(mi, mi->next + 1)) != 0)
 		return rc;
 	uint32_t au = m->alloc_unit, al = m->align_unit;
 	uint64_t cur = s->nbits, pkt = w->pkt > 1 ? w->pkt : 1;

@@ -241,6 +241,25 @@ static void set_free(struct disc *d, const struct where *w, uint64_t lbn, bool f
 	udf_tag_finish(sbd, BS * 2);
 }
 
+/* The damaged disc's repair cut after write cut of total: it does not say it finished; a second
+ * repair leaves nothing, and a check then finds the disc clean. */
+static void repair_cut_then_finished(struct disc *d, const uint8_t *damaged, long cut, long total)
+{
+	struct said s;
+	struct udf_fsck_result r;
+
+	memcpy(d->b, damaged, SIZE);
+	d->writes = 0;
+	d->cut_after = cut;
+	int rc = fsck(d, true, &s, &r);
+	ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut, total);
+	d->cut_after = 0;
+	ck_assert_int_eq(fsck(d, true, &s, &r), 0);
+	ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
+	ck_assert_int_eq(fsck(d, false, &s, &r), 0);
+	ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
+}
+
 /* The cycle every damage must pass: found (exit 4's case) with the plain check writing nothing,
  * repaired, clean after. */
 static void check_repair_clean(struct disc *d, const char *expect)
@@ -990,17 +1009,7 @@ START_TEST(meta_bitmap_new_data_cut_anywhere)
 	long total = d.writes;
 	ck_assert_int_gt(total, 2);
 	for (long cut = 1; cut < total; cut++) {
-		memcpy(d.b, damaged, SIZE);
-		d.writes = 0;
-		d.cut_after = cut;
-		int rc = fsck(&d, true, &s, &r);
-		ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut,
-			      total);
-		d.cut_after = 0;
-		ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
-		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
-		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
+		repair_cut_then_finished(&d, damaged, cut, total);
 		tree_reads_back(&d, &t);
 	}
 	free(damaged);
@@ -1031,17 +1040,7 @@ START_TEST(repair_cut_anywhere)
 	long total = d.writes;
 	ck_assert_int_gt(total, 3);
 	for (long cut = 1; cut < total; cut++) {
-		memcpy(d.b, damaged, SIZE);
-		d.writes = 0;
-		d.cut_after = cut;
-		int rc = fsck(&d, true, &s, &r);
-		ck_assert_msg(rc < 0 || r.left > 0, "cut after write %ld of %ld: the repair says it finished", cut,
-			      total);
-		d.cut_after = 0;
-		ck_assert_int_eq(fsck(&d, true, &s, &r), 0);
-		ck_assert_msg(r.left == 0, "cut after write %ld: the second repair left:\n%s", cut, s.text);
-		ck_assert_int_eq(fsck(&d, false, &s, &r), 0);
-		ck_assert_msg(r.problems == 0, "cut after write %ld: not clean:\n%s", cut, s.text);
+		repair_cut_then_finished(&d, damaged, cut, total);
 		struct udf_fs *fs = mount_rw(&d);
 		char name[64];
 		uint64_t lf;

@@ -205,6 +205,8 @@ extern const struct udf_file_type udf_file_types[6];
 mode_t udf_mode(uint32_t perm, uint16_t icbflags, uint8_t ftype);
 int udf_load_node(struct udf_fs *fs, uint16_t part, uint32_t lbn, struct node **out);
 uint32_t udf_ext_index(const struct node *n, uint64_t off);
+/* Room in n's extent array for need extents: 0, -EFBIG past MAX_EXTENTS, or -ENOMEM. */
+int udf_ext_reserve(struct node *n, uint32_t need);
 ssize_t udf_node_read(struct udf_fs *fs, struct node *n, uint64_t off, size_t len, uint8_t *buf);
 uint32_t udf_name_hash(const char *s);
 struct dirent_ *udf_dir_find(struct node *d, const char *name);

@@ -18,6 +18,8 @@
  *   --uring       FUSE over io_uring (fuse/fuse_uring.c: a queue per CPU, its thread on that CPU)
  *                 next to the single-threaded loop, which still serves what the kernel sends to
  *                 /dev/fuse; when the kernel refuses it, one line on stderr and /dev/fuse alone
+ *   --linger=USEC with --uring, a queue thread's linger after serving a requester that moved to its
+ *                 CPU (pktfuse's -o uring_linger; default, as there, 300; 0: never)
  * (--spin and --follow apply to the single-threaded loop.)  At the end that loop prints to stdout
  * one line: "requests N" and each opcode's count (e.g. "LOOKUP=5050"), as pktfuse status prints
  * its fuse_requests (with --uring, those the ring served too); libfuse's multithreaded loop counts
@@ -672,7 +674,7 @@ static bool number_option(const char *arg, const char *prefix, long max, long *o
 static void usage(void)
 {
 	fprintf(stderr, "usage: fuse_floor [--mt[=N]] [--clone-fd] [--pin=CPU] [--writeback] [--spin=USEC] [--follow] "
-			"[--uring] MOUNTPOINT\n");
+			"[--uring [--linger=USEC]] MOUNTPOINT\n");
 }
 
 int main(int argc, char **argv)
@@ -680,7 +682,7 @@ int main(int argc, char **argv)
 	struct floor_fs fs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	const char *mountpoint = NULL;
 	bool mt = false, clone_fd = false, follow = false, uring = false;
-	long max_threads = 0, pin = -1, spin_us = 0;
+	long max_threads = 0, pin = -1, spin_us = 0, linger_us = PKTFUSE_URING_LINGER_US;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -697,6 +699,8 @@ int main(int argc, char **argv)
 		else if (strcmp(a, "--writeback") == 0)
 			fs.writeback = true;
 		else if (number_option(a, "--spin=", 1000000, &spin_us))
+			;
+		else if (number_option(a, "--linger=", 10000, &linger_us))
 			;
 		else if (a[0] != '-' && !mountpoint)
 			mountpoint = a;
@@ -755,7 +759,7 @@ int main(int argc, char **argv)
 	} else {
 		struct pktfuse_uring *ring = NULL;
 		if (uring) {
-			int err = pktfuse_uring_start(se, counts, PKTFUSE_OPCODES, &ring);
+			int err = pktfuse_uring_start(se, counts, PKTFUSE_OPCODES, (unsigned)linger_us, &ring);
 			if (err)
 				fprintf(stderr, "fuse_floor: FUSE over io_uring not in use (%s): /dev/fuse alone\n",
 					strerror(-err));

@@ -467,7 +467,8 @@ static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
 
 	if (o->singlethread) {
 		if (o->io_uring && !o->image_view) {
-			int err = pktfuse_uring_start(se, pf->fuse_requests, PKTFUSE_OPCODES, &pf->uring);
+			int err = pktfuse_uring_start(se, pf->fuse_requests, PKTFUSE_OPCODES, o->uring_linger_us,
+						      &pf->uring);
 			if (err == -EOPNOTSUPP)
 				pktfuse_log(LOG_NOTICE,
 					    "%s: -o io_uring: the kernel does not offer FUSE over io_uring (the fuse "

@@ -27,9 +27,20 @@
  * request's ring entry and sends everything else to /dev/fuse.  A reply may come after its handler
  * returned, from another thread (pktfuse answers fsync from its committer): the entry waits, and the
  * reply wakes the queue's thread (an eventfd read in its ring), the only one that may submit to it.
+ *
+ * A queue thread lingers after serving a requester that has just moved to its CPU (uring_linger):
+ * for that long it stays runnable, yielding, and takes what its ring receives without sleeping.
+ * Why: on a machine whose CPUs are idle between requests, the scheduler wakes a requester whose
+ * CPU is busy (its queue thread is still replying) on the idle CPU it used last.  There the other
+ * queue serves its next request, whose reply sends it back, and so on: once it has moved, every
+ * round trip moves it again and costs an interrupt to wake a halted CPU and cold caches (measured:
+ * cp -r of 5,000 small files, 4,000-12,000 moves and 1.0-1.4 s; see docs/design.md).  A CPU whose
+ * queue thread lingers is not idle, so the requester stays where the reply finds it; a requester
+ * that stays triggers no linger.
  */
 #define _GNU_SOURCE
 #include "fuse_uring.h"
+#include "requester_moves.h"
 
 #include <errno.h>
 #include <linux/fuse.h>
@@ -48,6 +59,7 @@
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The kernel's uapi for FUSE over io_uring (include/uapi/linux/fuse.h, protocol 7.42), which the
@@ -144,8 +156,10 @@ struct queue {
 	int efd;	      /* eventfd: written when ready gains a bit */
 	uint64_t ev_val;      /* the eventfd read's buffer */
 	struct ent ents[ENTS_PER_QUEUE];
-	unsigned live;	      /* entries the kernel still holds or that are being served */
-	unsigned long served; /* atomic: read by pktfuse_uring_served */
+	unsigned live;		      /* entries the kernel still holds or that are being served */
+	bool moved_here;	      /* this thread's: a request it served came from a requester that moved */
+	unsigned long served;	      /* atomic: read by pktfuse_uring_served */
+	unsigned long moved, lingers; /* atomic: read by pktfuse_uring_moves */
 };
 
 struct pktfuse_uring {
@@ -156,6 +170,8 @@ struct pktfuse_uring {
 	struct queue *qs;
 	unsigned long *counts;
 	size_t ncounts;
+	uint64_t linger_ns;	      /* see the top of the file; 0: never */
+	struct requester_moves moves; /* every queue thread's */
 	/* The queue threads start before INIT, so that a kernel refusing io_uring itself (no ring can
 	 * be made: io_uring_disabled, a seccomp filter) is known before the INIT reply asks for it: once
 	 * asked, the kernel holds every request until all queues are registered or one registration
@@ -452,6 +468,19 @@ static int ring_enter(struct ring *r, bool wait)
 	return n < 0 ? -errno : 0;
 }
 
+/* Submits what is queued and takes the completions there are without waiting (with DEFER_TASKRUN
+ * the kernel's work for the ring, which posts them, runs here).  0 or -errno. */
+static int ring_poll(struct ring *r)
+{
+	long n = syscall(__NR_io_uring_enter, r->fd, ring_unsubmitted(r), 0, IORING_ENTER_GETEVENTS, NULL, 0);
+	return n < 0 ? -errno : 0;
+}
+
+static bool ring_has_completion(const struct ring *r)
+{
+	return *r->cq_head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
+}
+
 /* Fills sqe with a command to /dev/fuse (iov: REGISTER's two iovecs, else NULL) and queues it. */
 static void uring_cmd(struct ring *r, struct io_uring_sqe *sqe, int fd, uint32_t op, const struct uring_cmd_req *req,
 		      const struct iovec *iov, uint64_t user_data)
@@ -518,6 +547,10 @@ static void serve(struct queue *q, struct ent *e)
 		memcpy(start + ih, e->hdr->op_in, op);
 		struct fuse_buf fb = {.size = in.len, .mem = start};
 		count_opcode(u->counts, u->ncounts, in.opcode);
+		if (requester_moved(&u->moves, q->qid, in.pid)) {
+			q->moved_here = true;
+			__atomic_add_fetch(&q->moved, 1, __ATOMIC_RELAXED);
+		}
 		serving = e;
 		fuse_session_process_buf(u->se, &fb);
 		serving = NULL;
@@ -594,6 +627,36 @@ static void reap(struct queue *q, int *first_err)
 	}
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* After serving a requester that moved here: stays runnable for u->linger_ns, serving what comes,
+ * and starts again after each request from another mover.  sched_yield gives the CPU to whatever
+ * else is runnable on it (the requester itself, most often), so lingering takes no time from it. */
+static void linger(struct queue *q)
+{
+	uint64_t start = monotonic_ns();
+
+	__atomic_add_fetch(&q->lingers, 1, __ATOMIC_RELAXED);
+	while (monotonic_ns() - start < q->u->linger_ns && !__atomic_load_n(&q->u->stop, __ATOMIC_ACQUIRE)) {
+		sched_yield();
+		if (ring_poll(&q->ring) != 0)
+			return; /* the loop's wait reports it */
+		if (!ring_has_completion(&q->ring))
+			continue;
+		q->moved_here = false;
+		reap(q, NULL);
+		if (q->moved_here)
+			start = monotonic_ns();
+		if (q->live == 0)
+			return;
+	}
+}
+
 /* Registers the queue's entries; 0 or the kernel's -errno (a refused registration completes at once). */
 static int register_queue(struct queue *q)
 {
@@ -661,7 +724,10 @@ static void *queue_main(void *arg)
 			fuse_log(FUSE_LOG_ERR, "fuse_uring: queue %u: io_uring_enter: %s\n", q->qid, strerror(-err));
 			break;
 		}
+		q->moved_here = false;
 		reap(q, NULL);
+		if (q->moved_here && u->linger_ns)
+			linger(q);
 	}
 	return NULL;
 }
@@ -811,7 +877,7 @@ static void stop_threads(struct pktfuse_uring *u)
 
 /* The transport with its queue threads started, their rings made (or NULL, *err why). */
 static struct pktfuse_uring *make_uring(struct fuse_session *se, unsigned long *counts, size_t ncounts,
-					unsigned *started, int *err)
+					unsigned linger_us, unsigned *started, int *err)
 {
 	struct pktfuse_uring *u = calloc(1, sizeof(*u));
 	*started = 0;
@@ -822,6 +888,7 @@ static struct pktfuse_uring *make_uring(struct fuse_session *se, unsigned long *
 	u->fd = fuse_session_fd(se);
 	u->counts = counts;
 	u->ncounts = ncounts;
+	u->linger_ns = (uint64_t)linger_us * 1000u;
 	u->nq = possible_cpus();
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
@@ -863,7 +930,8 @@ static struct pktfuse_uring *make_uring(struct fuse_session *se, unsigned long *
 	return u;
 }
 
-int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t ncounts, struct pktfuse_uring **out)
+int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t ncounts, unsigned linger_us,
+			struct pktfuse_uring **out)
 {
 	static const struct fuse_custom_io io = {.writev = hook_writev, .read = hook_read};
 	unsigned started;
@@ -875,7 +943,7 @@ int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t n
 	if (err)
 		return err < 0 ? err : -EINVAL;
 	/* without rings, INIT is served as usual and the reply asks for nothing */
-	init_state.u = make_uring(se, counts, ncounts, &started, &ring_err);
+	init_state.u = make_uring(se, counts, ncounts, linger_us, &started, &ring_err);
 	err = serve_until_init(se, counts, ncounts);
 	struct pktfuse_uring *u = init_state.u;
 	init_state.u = NULL;
@@ -910,6 +978,15 @@ unsigned long pktfuse_uring_served(const struct pktfuse_uring *u)
 	for (unsigned i = 0; u && i < u->nq; i++)
 		n += __atomic_load_n(&u->qs[i].served, __ATOMIC_RELAXED);
 	return n;
+}
+
+void pktfuse_uring_moves(const struct pktfuse_uring *u, unsigned long *moved, unsigned long *lingers)
+{
+	*moved = *lingers = 0;
+	for (unsigned i = 0; u && i < u->nq; i++) {
+		*moved += __atomic_load_n(&u->qs[i].moved, __ATOMIC_RELAXED);
+		*lingers += __atomic_load_n(&u->qs[i].lingers, __ATOMIC_RELAXED);
+	}
 }
 
 unsigned pktfuse_uring_queues(const struct pktfuse_uring *u)

@@ -12,6 +12,11 @@
 
 struct pktfuse_uring;
 
+/* The default linger (below): longer than a requester's turn between two round trips here (the wake
+ * of a halted CPU, its own work, the next request served: ~50-100 us), short against what a
+ * lingering thread keeps from other programs (measured: docs/design.md, FUSE over io_uring). */
+#define PKTFUSE_URING_LINGER_US 300
+
 /*
  * On a session just mounted (fuse_session_mount, no request read yet): serves its first requests
  * from /dev/fuse up to and including INIT (counting each in counts[opcode], as the ring does, when
@@ -27,12 +32,18 @@ struct pktfuse_uring;
  * registration, e.g. /sys/module/fuse/parameters/enable_uring is N); *out is NULL and the session
  * goes on over /dev/fuse alone: the caller runs its loop as without this module.  -ENODEV: the
  * session ended before INIT.  One session per process may use this (libfuse's custom I/O hooks
- * carry no pointer of their own).
+ * carry no pointer of their own).  linger_us: how long a queue thread stays runnable after serving a
+ * requester that has just moved to its CPU (0: never; fuse_uring.c says why).
  */
-int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t ncounts, struct pktfuse_uring **out);
+int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t ncounts, unsigned linger_us,
+			struct pktfuse_uring **out);
 
 /* Requests served through the ring so far (all queues). */
 unsigned long pktfuse_uring_served(const struct pktfuse_uring *u);
+
+/* Of those, the requests whose requester had been served on another queue before (it moved to
+ * another CPU) and how often a queue thread lingered after one (linger_us above). */
+void pktfuse_uring_moves(const struct pktfuse_uring *u, unsigned long *moved, unsigned long *lingers);
 
 /* Number of ring queues (one per possible CPU). */
 unsigned pktfuse_uring_queues(const struct pktfuse_uring *u);

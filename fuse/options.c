@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "options.h"
 
+#include "fuse_uring.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -40,6 +42,7 @@ static const struct fuse_opt pkt_opts[] = {
 	PKT_OPT("snapshot=%s", snapshot_str),
 	PKT_OPT("close=%s", close_str),
 	PKT_OPT("wear_rating=%s", wear_rating_str),
+	PKT_OPT("uring_linger=%s", linger_str),
 	FUSE_OPT_KEY("image", KEY_IMAGE),
 	FUSE_OPT_KEY("strict", KEY_STRICT),
 	FUSE_OPT_KEY("io_uring", KEY_IO_URING),
@@ -267,6 +270,9 @@ static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
 	if (o->wear_rating_str && pktfuse_parse_uint(o->wear_rating_str, 10, 100000000, &o->wear_rating))
 		return bad(err, errlen, "wear_rating", o->wear_rating_str,
 			   "overwrites per packet from 10 to 100000000");
+	o->uring_linger_us = PKTFUSE_URING_LINGER_US;
+	if (o->linger_str && pktfuse_parse_uint(o->linger_str, 0, 10000, &o->uring_linger_us))
+		return bad(err, errlen, "uring_linger", o->linger_str, "microseconds from 0 to 10000");
 	if (o->high_str && pktfuse_parse_uint(o->high_str, 2, 100, &o->dirty_high))
 		return bad(err, errlen, "dirty_high", o->high_str, "a percentage from 2 to 100");
 	if (o->low_str && pktfuse_parse_uint(o->low_str, 1, 99, &o->dirty_low))
@@ -370,6 +376,7 @@ void pktfuse_free_options(struct pktfuse_opts *o)
 	free(o->snapshot_str);
 	free(o->close_str);
 	free(o->wear_rating_str);
+	free(o->linger_str);
 }
 
 void pktfuse_usage(const char *prog)
@@ -411,6 +418,9 @@ void pktfuse_usage(const char *prog)
 	       "    -o io_uring          the files view serves FUSE over io_uring, a queue per CPU (Linux\n"
 	       "                         6.14 or later, with the fuse module's enable_uring=Y; else, with\n"
 	       "                         one line in the log, over /dev/fuse as without it)\n"
+	       "    -o uring_linger=US   with io_uring, a queue's thread stays awake this long after serving\n"
+	       "                         a program that has just moved to its CPU, so that the program\n"
+	       "                         stops moving (default 300; 0: never)\n"
 	       "    -o ro                read-only\n"
 	       "    -o snapshot=N        a write-once disc as it was N commits before its newest (0 the\n"
 	       "                         newest; `pktfuse info SOURCE` lists them), read-only\n"

@@ -20,8 +20,12 @@ struct pktfuse_opts {
 	bool read_only;	 /* -o ro */
 	/* FUSE's own -o allow_other, allow_root, default_permissions (left in args for FUSE too) */
 	bool allow_other, allow_root, default_permissions;
-	bool strict;	       /* -o strict: the image backend refuses non-packet writes */
-	bool io_uring;	       /* -o io_uring: the files view's requests over io_uring (fuse_uring.h) */
+	bool strict;   /* -o strict: the image backend refuses non-packet writes */
+	bool io_uring; /* -o io_uring: the files view's requests over io_uring (fuse_uring.h) */
+	/* -o uring_linger=US: a ring queue's thread stays runnable this long after serving a requester
+	 * that moved to its CPU (fuse_uring.h: PKTFUSE_URING_LINGER_US), 0 = never */
+	unsigned uring_linger_us;
+	char *linger_str;
 	unsigned packet;       /* -o packet=N sectors (image sources), 0 = default */
 	unsigned speed;	       /* -o speed=N (drives), 0 = the drive's choice */
 	uint64_t cache_bytes;  /* -o cache=SIZE */

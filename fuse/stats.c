@@ -31,9 +31,15 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		used += pktfuse_render_requests(pf->fuse_requests, buf + used, len - used - 1);
 		used += (size_t)snprintf(buf + used, len - used, "\n");
 	}
-	if (pf->uring && used + 64 < len) /* -o io_uring in use: what the ring served (fuse_uring.h) */
-		used += (size_t)snprintf(buf + used, len - used, "fuse_uring: %lu requests, %u queues\n",
-					 pktfuse_uring_served(pf->uring), pktfuse_uring_queues(pf->uring));
+	if (pf->uring && used + 128 < len) { /* -o io_uring in use: what the ring served (fuse_uring.h) */
+		unsigned long moved, lingers;
+		pktfuse_uring_moves(pf->uring, &moved, &lingers);
+		used += (size_t)snprintf(buf + used, len - used,
+					 "fuse_uring: %lu requests, %u queues, %lu from requesters that moved CPU, "
+					 "%lu lingers\n",
+					 pktfuse_uring_served(pf->uring), pktfuse_uring_queues(pf->uring), moved,
+					 lingers);
+	}
 	if (pf->udf && used < len) {
 		struct udf_statfs sf;
 		char why[256] = "";

@@ -84,9 +84,54 @@ for i in $(seq 0 4); do
 	rm "$T/mnt/copy/fsynced$i"
 done
 note "files view, enable_uring=Y: fuse_uring: $ring"
+
+# A requester that moves to another CPU before each request (sched_setaffinity) reaches another
+# queue each time: every request but its first counts as from a requester that moved, and a queue
+# thread lingers after such a request (-o uring_linger, default 300 µs); with uring_linger=0 none
+# does.  Each request is a LOOKUP of a name not seen before (a missing name's negative entry would
+# keep the next stat of it in the kernel).
+# mover_requests MOUNTPOINT TAG: 60 such lookups from one thread, alternating between two CPUs
+mover_requests() {
+	python3 - "$1" "$2" << 'EOF'
+import os, sys
+cpus = sorted(os.sched_getaffinity(0))[:2]
+for i in range(60):
+    os.sched_setaffinity(0, {cpus[i % 2]})
+    try:
+        os.stat(f"{sys.argv[1]}/missing-{sys.argv[2]}-{i}")
+    except FileNotFoundError:
+        pass
+EOF
+}
+# ring_field MOUNTPOINT WORDS: the number before WORDS in the fuse_uring line
+ring_field() { stat_of "$1" fuse_uring | grep -o "[0-9]* $2" | cut -d' ' -f1; }
+two_cpus=$(python3 -c 'import os; print(int(len(os.sched_getaffinity(0)) >= 2))')
+if [ "$two_cpus" = 1 ]; then
+	m0=$(ring_field "$T/mnt" "from requesters")
+	l0=$(ring_field "$T/mnt" lingers)
+	mover_requests "$T/mnt" linger
+	m1=$(ring_field "$T/mnt" "from requesters")
+	l1=$(ring_field "$T/mnt" lingers)
+	[ $((m1 - m0)) -ge 59 ] || fail "60 requests from a thread that changed CPU before each: $((m1 - m0)) counted as moved ($(stat_of "$T/mnt" fuse_uring))"
+	[ $((l1 - l0)) -ge 1 ] || fail "no queue thread lingered after $((m1 - m0)) requests from a requester that moved"
+	note "a requester moving before each of 60 requests: $((m1 - m0)) moved, $((l1 - l0)) lingers"
+fi
 stop_pktfuse "$T/mnt"
 _mounts=()
 _pids=()
+if [ "$two_cpus" = 1 ]; then
+	start_pktfuse "$T/disc.img" "$T/mnt" -o io_uring,uring_linger=0
+	mover_requests "$T/mnt" nolinger
+	m1=$(ring_field "$T/mnt" "from requesters")
+	l1=$(ring_field "$T/mnt" lingers)
+	[ "${m1:-0}" -ge 59 ] || fail "uring_linger=0: 60 requests from a moving thread, ${m1:-no} counted as moved"
+	[ "$l1" = 0 ] || fail "uring_linger=0: a queue thread lingered ($l1)"
+	stop_pktfuse "$T/mnt"
+	_mounts=()
+	_pids=()
+else
+	note "one CPU: the moving requester's part is left out"
+fi
 # what the ring carried is on the medium: read back over /dev/fuse
 echo N > "$PARAM"
 start_pktfuse "$T/disc.img" "$T/mnt"

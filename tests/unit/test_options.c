@@ -116,6 +116,19 @@ START_TEST(test_command_lines)
 	ck_assert_str_eq(err,
 			 "invalid value '5' for -o wear_rating (expected overwrites per packet from 10 to 100000000)");
 	pktfuse_free_options(&o);
+	char *plain[] = {"pktfuse", "disc.img", "/tmp"};
+	ck_assert_int_eq(parse(&o, 3, plain), 0);
+	ck_assert_uint_eq(o.uring_linger_us, 300);
+	pktfuse_free_options(&o);
+	char *linger[] = {"pktfuse", "disc.img", "/tmp", "-o", "io_uring,uring_linger=0"};
+	ck_assert_int_eq(parse(&o, 5, linger), 0);
+	ck_assert(o.io_uring);
+	ck_assert_uint_eq(o.uring_linger_us, 0);
+	pktfuse_free_options(&o);
+	char *bad_linger[] = {"pktfuse", "disc.img", "/tmp", "-o", "uring_linger=10001"};
+	ck_assert_int_eq(parse(&o, 5, bad_linger), -EINVAL);
+	ck_assert_str_eq(err, "invalid value '10001' for -o uring_linger (expected microseconds from 0 to 10000)");
+	pktfuse_free_options(&o);
 	char *bad_marks[] = {"pktfuse", "disc.img", "/tmp", "-o", "dirty_high=50,dirty_low=50"};
 	ck_assert_int_eq(parse(&o, 5, bad_marks), -EINVAL);
 	ck_assert_str_eq(err, "-o dirty_low=50 must be below dirty_high=50");

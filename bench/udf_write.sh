@@ -16,8 +16,9 @@
 #      ratio 100k/10k, target ≤ 11
 # Usage: bench/udf_write.sh [ROUNDS] (default 3); ROWS="1 3" runs only those rows; PKTFUSE_OLD=BINARY
 # also times row 1's files view of another build in the same rounds (before/after side by side);
-# FV_ALT=OPTIONS also times row 1's files view mounted with -o OPTIONS (e.g. io_uring) in the same
-# rounds; FUSE_FLOOR=BINARY another fuse_floor; FLOOR_ALT="OPTIONS" also times a fuse_floor run with those
+# FV_ALT=OPTIONS also times row 1's files view mounted with -o OPTIONS (e.g. no_io_uring, or
+# uring_linger=0) in the same rounds (the files view serves FUSE over io_uring by default where the
+# kernel offers it: the per-file figures say "over io_uring" then); FUSE_FLOOR=BINARY another fuse_floor; FLOOR_ALT="OPTIONS" also times a fuse_floor run with those
 # options (e.g. --pin=0, --mt, --writeback; fuse_floor.c lists them) in the same rounds;
 # PIN_COPY=CPU runs row 1's cp and sync on that CPU, PIN_DAEMON=CPU the files view's and the floor's
 # daemons (all their threads): e.g. both 0 to see the copy without cross-CPU wakeups; ALT_UNPINNED=1
@@ -80,7 +81,7 @@ echo "   and vs the FUSE floor (bench/fuse_floor: in memory, served as the files
 # interpreter's start-up, ~0.1 s of CPU, was a third of ext2's whole time).  Leaves in $W/fv_cost
 # what load does not change: the daemon's requests and CPU time per file copied.
 copy_to_files_view() {
-	local t0 t1 pid c0 c1 r0 r1 g0 g1 s0 s1
+	local t0 t1 pid c0 c1 r0 r1 g0 g1 s0 s1 ring
 	new_udf "$W/udf.img" 512M
 	"$1" ${2:+-o "$2"} "$W/udf.img" "$W/mnt"
 	pid=$("$1" status --raw "$W/mnt" | awk -F': ' '$1 == "daemon_pid" { print $2 }')
@@ -97,6 +98,7 @@ copy_to_files_view() {
 	r1=$(requests "$1")
 	g1=$(raw_stat "$1" gather_read_commands)
 	s1=$(raw_stat "$1" gather_read_sectors)
+	ring=$("$1" status --raw "$W/mnt" | grep -c '^fuse_uring:')
 	"$1" umount "$W/mnt"
 	if [ -n "$r1" ]; then
 		awk -v r=$((r1 - r0)) -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$files" \
@@ -106,6 +108,7 @@ copy_to_files_view() {
 	fi
 	# what a drive would seek for: sectors read back to complete packets before writing them
 	printf ', %d gather reads (%d sectors)' $((g1 - g0)) $((s1 - s0)) >> "$W/fv_cost"
+	[ "$ring" = 0 ] || printf ', over io_uring' >> "$W/fv_cost"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 # requests BINARY: every FUSE request the files view on $W/mnt served so far (empty if not counted)

@@ -456,9 +456,12 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 }
 
 /* The FUSE loop, single- or multithreaded as the options say; its result.  The single-threaded one
- * (the files view's) counts the requests it serves; with -o io_uring the ring's threads serve next
- * to it (fuse_uring.h), and it serves what the kernel still sends to /dev/fuse (FORGET, INTERRUPT),
- * or everything when the kernel refuses the ring.  Several threads serving at once is safe: the
+ * (the files view's) counts the requests it serves; where the kernel offers FUSE over io_uring
+ * (unless -o no_io_uring) the ring's threads serve next to it (fuse_uring.h), and it serves what the
+ * kernel still sends to /dev/fuse (FORGET, INTERRUPT), or everything when the kernel refuses the
+ * ring.  A kernel that does not offer it is logged only when -o io_uring asked for it (most do not:
+ * the fuse module's enable_uring is N by default), and then no ring is even made; a ring that fails
+ * on a kernel that offers it always is.  Several threads serving at once is safe: the
  * engine takes its one lock in each call (udf.h), the counts are atomic, fsync's deferred reply
  * finds its ring entry from the committer's thread. */
 static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
@@ -466,17 +469,18 @@ static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
 	const struct pktfuse_opts *o = &pf->opts;
 
 	if (o->singlethread) {
-		if (o->io_uring && !o->image_view) {
+		if (!o->no_io_uring && !o->image_view && (o->io_uring || pktfuse_uring_may_be_offered())) {
 			int err = pktfuse_uring_start(se, pf->fuse_requests, PKTFUSE_OPCODES, o->uring_linger_us,
 						      &pf->uring);
-			if (err == -EOPNOTSUPP)
+			if (err == -EOPNOTSUPP && !o->io_uring)
+				; /* not offered, not asked for */
+			else if (err == -EOPNOTSUPP)
 				pktfuse_log(LOG_NOTICE,
 					    "%s: -o io_uring: the kernel does not offer FUSE over io_uring (the fuse "
 					    "module's enable_uring is N?): serving /dev/fuse",
 					    o->source);
 			else if (err)
-				pktfuse_log(LOG_NOTICE,
-					    "%s: -o io_uring: FUSE over io_uring failed (%s): serving /dev/fuse",
+				pktfuse_log(LOG_NOTICE, "%s: FUSE over io_uring failed (%s): serving /dev/fuse",
 					    o->source, strerror(-err));
 		}
 		return pktfuse_counting_loop(se, pf->fuse_requests);

@@ -947,8 +947,8 @@ int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t n
 	err = serve_until_init(se, counts, ncounts);
 	struct pktfuse_uring *u = init_state.u;
 	init_state.u = NULL;
-	if (!u)
-		return err ? err : ring_err ? ring_err : -EOPNOTSUPP;
+	if (!u) /* a ring that cannot be made matters only where the kernel offers it */
+		return err ? err : ring_err && init_state.offered ? ring_err : -EOPNOTSUPP;
 	if (err || !init_state.asked) {
 		stop_threads(u);
 		free_uring(u);
@@ -970,6 +970,18 @@ int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t n
 	}
 	*out = u;
 	return 0;
+}
+
+bool pktfuse_uring_may_be_offered(void)
+{
+	char c = 0;
+	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+
+	if (!f)
+		return true;
+	bool n = fread(&c, 1, 1, f) == 1 && c == 'N';
+	fclose(f);
+	return !n;
 }
 
 unsigned long pktfuse_uring_served(const struct pktfuse_uring *u)

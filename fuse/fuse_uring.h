@@ -8,6 +8,7 @@
 #define PKTFUSE_FUSE_URING_H
 
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct pktfuse_uring;
@@ -28,8 +29,9 @@ struct pktfuse_uring;
  * pktfuse_uring_stop before fuse_session_destroy.  Request handlers must reply before they return
  * (a reply is committed into the ring entry of its request when the handler is done).
  *
- * A negative errno: the ring is not in use (-EOPNOTSUPP: the kernel did not offer it or refused the
- * registration, e.g. /sys/module/fuse/parameters/enable_uring is N); *out is NULL and the session
+ * A negative errno: the ring is not in use (-EOPNOTSUPP: the kernel did not offer it, e.g.
+ * /sys/module/fuse/parameters/enable_uring is N, whether or not a ring could be made; else the
+ * error of making the rings or the kernel's refusal of the registration); *out is NULL and the session
  * goes on over /dev/fuse alone: the caller runs its loop as without this module.  -ENODEV: the
  * session ended before INIT.  One session per process may use this (libfuse's custom I/O hooks
  * carry no pointer of their own).  linger_us: how long a queue thread stays runnable after serving a
@@ -37,6 +39,11 @@ struct pktfuse_uring;
  */
 int pktfuse_uring_start(struct fuse_session *se, unsigned long *counts, size_t ncounts, unsigned linger_us,
 			struct pktfuse_uring **out);
+
+/* False when the fuse module says it will not offer FUSE over io_uring (its enable_uring parameter
+ * reads N), so that pktfuse_uring_start need not be tried; true otherwise (Y, or it cannot be read:
+ * INIT will tell). */
+bool pktfuse_uring_may_be_offered(void);
 
 /* Requests served through the ring so far (all queues). */
 unsigned long pktfuse_uring_served(const struct pktfuse_uring *u);

@@ -16,6 +16,7 @@ enum {
 	KEY_IMAGE,
 	KEY_STRICT,
 	KEY_IO_URING,
+	KEY_NO_IO_URING,
 	KEY_RO,
 	KEY_HELP,
 	KEY_VERSION,
@@ -46,6 +47,7 @@ static const struct fuse_opt pkt_opts[] = {
 	FUSE_OPT_KEY("image", KEY_IMAGE),
 	FUSE_OPT_KEY("strict", KEY_STRICT),
 	FUSE_OPT_KEY("io_uring", KEY_IO_URING),
+	FUSE_OPT_KEY("no_io_uring", KEY_NO_IO_URING),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
@@ -114,6 +116,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 0;
 	case KEY_IO_URING:
 		o->io_uring = true;
+		return 0;
+	case KEY_NO_IO_URING:
+		o->no_io_uring = true;
 		return 0;
 	case FUSE_OPT_KEY_OPT:
 		return strncmp(arg, "x-", 2) == 0 ? 0 : 1; /* x-*: fstab's options for other programs */
@@ -270,6 +275,10 @@ static int check_values(struct pktfuse_opts *o, char *err, size_t errlen)
 	if (o->wear_rating_str && pktfuse_parse_uint(o->wear_rating_str, 10, 100000000, &o->wear_rating))
 		return bad(err, errlen, "wear_rating", o->wear_rating_str,
 			   "overwrites per packet from 10 to 100000000");
+	if (o->io_uring && o->no_io_uring) {
+		snprintf(err, errlen, "-o io_uring and -o no_io_uring contradict each other");
+		return -EINVAL;
+	}
 	o->uring_linger_us = PKTFUSE_URING_LINGER_US;
 	if (o->linger_str && pktfuse_parse_uint(o->linger_str, 0, 10000, &o->uring_linger_us))
 		return bad(err, errlen, "uring_linger", o->linger_str, "microseconds from 0 to 10000");
@@ -415,9 +424,11 @@ void pktfuse_usage(const char *prog)
 	       "    -o dirty_high=PCT    writers wait while this share of the cache is dirty (default 75)\n"
 	       "    -o dirty_low=PCT     the flusher then drains to this share (default 50)\n"
 	       "    -o strict            refuse (and count) any backend write that is not whole packets\n"
-	       "    -o io_uring          the files view serves FUSE over io_uring, a queue per CPU (Linux\n"
-	       "                         6.14 or later, with the fuse module's enable_uring=Y; else, with\n"
-	       "                         one line in the log, over /dev/fuse as without it)\n"
+	       "    -o io_uring          the files view serves FUSE over io_uring, a queue per CPU, as it\n"
+	       "                         does by default wherever the kernel offers it (Linux 6.14 or\n"
+	       "                         later, the fuse module's enable_uring=Y); with the option a\n"
+	       "                         kernel that does not is named in the log\n"
+	       "    -o no_io_uring       the files view serves /dev/fuse alone\n"
 	       "    -o uring_linger=US   with io_uring, a queue's thread stays awake this long after serving\n"
 	       "                         a program that has just moved to its CPU, so that the program\n"
 	       "                         stops moving (default 300; 0: never)\n"

@@ -20,8 +20,10 @@ struct pktfuse_opts {
 	bool read_only;	 /* -o ro */
 	/* FUSE's own -o allow_other, allow_root, default_permissions (left in args for FUSE too) */
 	bool allow_other, allow_root, default_permissions;
-	bool strict;   /* -o strict: the image backend refuses non-packet writes */
-	bool io_uring; /* -o io_uring: the files view's requests over io_uring (fuse_uring.h) */
+	bool strict; /* -o strict: the image backend refuses non-packet writes */
+	/* The files view's requests go over io_uring (fuse_uring.h) wherever the kernel offers it;
+	 * -o io_uring: and the log says so where it does not; -o no_io_uring: never */
+	bool io_uring, no_io_uring;
 	/* -o uring_linger=US: a ring queue's thread stays runnable this long after serving a requester
 	 * that moved to its CPU (fuse_uring.h: PKTFUSE_URING_LINGER_US), 0 = never */
 	unsigned uring_linger_us;

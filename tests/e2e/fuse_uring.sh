@@ -2,9 +2,10 @@
 # FUSE over io_uring (fuse/fuse_uring.c): with the fuse module's enable_uring=Y, bench/fuse_floor
 # --uring and the files view's -o io_uring serve a copied tree (and its fsyncs, which the files view
 # answers from its committer's thread) through the ring, counted by the ring itself, and read it
-# back the same; with enable_uring=N both fall back to /dev/fuse, say so, and work as before.  The
-# parameter is global: it is set for this test only and restored on exit (Y only makes the kernel
-# offer the ring in INIT; daemons that do not ask for it, every other test's, are not affected).
+# back the same; the files view uses the ring without the option too, and not with -o no_io_uring;
+# with enable_uring=N both fall back to /dev/fuse, -o io_uring saying so, the default silent.  The
+# parameter is global: it is set for this test only and restored on exit, and the test runs alone
+# (RUN_SERIAL), as every files view mounted meanwhile would take the ring.
 # Counts, not times: nothing here depends on the machine's speed or load.
 # Usage: fuse_uring.sh FUSE_FLOOR
 . "$(dirname "$0")/lib.sh"
@@ -132,15 +133,37 @@ if [ "$two_cpus" = 1 ]; then
 else
 	note "one CPU: the moving requester's part is left out"
 fi
-# what the ring carried is on the medium: read back over /dev/fuse
-echo N > "$PARAM"
+# the ring is the files view's default where the kernel offers it; -o no_io_uring keeps to /dev/fuse
 start_pktfuse "$T/disc.img" "$T/mnt"
-tree_sums "$T/mnt/copy" > "$T/got"
-diff -u "$T/want" "$T/got" || fail "the tree written through the ring reads back differently after a remount"
-[ -z "$(stat_of "$T/mnt" fuse_uring)" ] || fail "a mount without -o io_uring has a fuse_uring line"
+[ -n "$(stat_of "$T/mnt" fuse_uring)" ] || fail "enable_uring=Y: a mount without options does not use the ring"
 stop_pktfuse "$T/mnt"
 _mounts=()
 _pids=()
+start_pktfuse "$T/disc.img" "$T/mnt" -o no_io_uring
+tree_sums "$T/mnt/copy" > "$T/got"
+diff -u "$T/want" "$T/got" || fail "the tree written through the ring reads back differently over /dev/fuse"
+[ -z "$(stat_of "$T/mnt" fuse_uring)" ] || fail "-o no_io_uring: the mount has a fuse_uring line: $(stat_of "$T/mnt" fuse_uring)"
+stop_pktfuse "$T/mnt"
+_mounts=()
+_pids=()
+out=$("$PKTFUSE" -o io_uring,no_io_uring "$T/disc.img" "$T/mnt" 2>&1) && fail "-o io_uring,no_io_uring mounted"
+[[ $out == *"contradict"* ]] || fail "-o io_uring,no_io_uring: $out"
+# what the ring carried is on the medium: read back with the kernel not offering the ring, and then
+# the default says nothing of it
+echo N > "$PARAM"
+mkdir -p "$T/mnt"
+"$PKTFUSE" -f "$T/disc.img" "$T/mnt" 2> "$T/default.err" &
+_pids+=("$!")
+for _ in $(seq 100); do [ -n "$(stat_of "$T/mnt" daemon_pid 2> /dev/null)" ] && break; sleep 0.1; done
+_mounts+=("$T/mnt")
+tree_sums "$T/mnt/copy" > "$T/got"
+diff -u "$T/want" "$T/got" || fail "the tree written through the ring reads back differently after a remount"
+[ -z "$(stat_of "$T/mnt" fuse_uring)" ] || fail "enable_uring=N: a mount has a fuse_uring line"
+fusermount3 -u "$T/mnt" || fail "fusermount3 -u failed (default, enable_uring=N)"
+_mounts=()
+wait "${_pids[0]}" || { cat "$T/default.err"; fail "pktfuse -f exited with an error (default, enable_uring=N)"; }
+_pids=()
+! grep -q 'io_uring' "$T/default.err" || fail "enable_uring=N, no -o io_uring: the log speaks of it: $(cat "$T/default.err")"
 
 # --- the kernel refuses: the fallback ---
 floor_copy N
@@ -170,4 +193,4 @@ _mounts=()
 wait "$fg" || { cat "$T/fg.err"; fail "pktfuse -f -o io_uring exited with an error (fallback)"; }
 _pids=()
 note "fallback: $(grep io_uring "$T/fg.err")"
-echo "PASS: $files files through FUSE over io_uring (fuse_floor --uring, the files view -o io_uring) and back; the fallback with enable_uring=N"
+echo "PASS: $files files through FUSE over io_uring (fuse_floor --uring, the files view -o io_uring) and back; the ring by default, -o no_io_uring; the fallback with enable_uring=N"

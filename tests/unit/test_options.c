@@ -125,6 +125,14 @@ START_TEST(test_command_lines)
 	ck_assert(o.io_uring);
 	ck_assert_uint_eq(o.uring_linger_us, 0);
 	pktfuse_free_options(&o);
+	char *both[] = {"pktfuse", "disc.img", "/tmp", "-o", "io_uring,no_io_uring"};
+	ck_assert_int_eq(parse(&o, 5, both), -EINVAL);
+	ck_assert_str_eq(err, "-o io_uring and -o no_io_uring contradict each other");
+	pktfuse_free_options(&o);
+	char *none[] = {"pktfuse", "disc.img", "/tmp", "-o", "no_io_uring"};
+	ck_assert_int_eq(parse(&o, 5, none), 0);
+	ck_assert(o.no_io_uring && !o.io_uring);
+	pktfuse_free_options(&o);
 	char *bad_linger[] = {"pktfuse", "disc.img", "/tmp", "-o", "uring_linger=10001"};
 	ck_assert_int_eq(parse(&o, 5, bad_linger), -EINVAL);
 	ck_assert_str_eq(err, "invalid value '10001' for -o uring_linger (expected microseconds from 0 to 10000)");

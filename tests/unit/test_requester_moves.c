@@ -23,9 +23,9 @@ START_TEST(test_stay_and_move)
 	ck_assert(!requester_moved(&m, 0, 4000));
 	ck_assert(!requester_moved(&m, 0, 4000)); /* stays: never a move */
 	ck_assert(!requester_moved(&m, 0, 4000));
-	ck_assert(requester_moved(&m, 1, 4000)); /* moved to queue 1 */
+	ck_assert(requester_moved(&m, 1, 4000));  /* moved to queue 1 */
 	ck_assert(!requester_moved(&m, 1, 4000)); /* and stays there */
-	ck_assert(requester_moved(&m, 0, 4000)); /* back */
+	ck_assert(requester_moved(&m, 0, 4000));  /* back */
 	/* ping-pong: each request a move */
 	for (unsigned i = 1; i <= 100; i++)
 		ck_assert(requester_moved(&m, i % 2, 4000));

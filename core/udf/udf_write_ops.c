@@ -817,6 +817,7 @@ void udf_set_commit_due(struct udf_fs *fs, uint32_t nodes, void (*due)(void *ctx
 	pthread_mutex_lock(&fs->lock);
 	if (fs->w) {
 		fs->w->due_nodes = due ? nodes : 0;
+		fs->w->due_check = fs->w->due_nodes;
 		fs->w->due = due;
 		fs->w->due_ctx = ctx;
 	}

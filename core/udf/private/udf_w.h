@@ -128,8 +128,9 @@ struct udf_w {
 	bool in_commit;
 	struct node *dirty; /* nodes whose file entry (or directory) must be written */
 	uint32_t ndirty;    /* nodes on it (what the next commit writes: udf_set_commit_due, udf_vat_keep) */
-	/* udf_set_commit_due: due(due_ctx) when ndirty reaches due_nodes (0: never), under fs->lock */
-	uint32_t due_nodes;
+	/* udf_set_commit_due: due(due_ctx) when ndirty reaches due_nodes (0: never) and the directory
+	 * rewrites allow (udf_commit.c's check_commit_due, at ndirty == due_check), under fs->lock */
+	uint32_t due_nodes, due_check;
 	void (*due)(void *ctx);
 	void *due_ctx;
 	int tz;	      /* minutes east of UTC, for timestamps */
@@ -144,6 +145,10 @@ struct udf_w {
 #define MAX_EXT_BYTES(bs) ((AD_LEN_MASK / (bs)) * (bs))
 
 #define UNIQ_AHEAD 65536u
+/* A commit due by size waits until its directory rewrites come to at most this many bytes per node
+ * waiting (udf_commit.c's check_commit_due): a FID of a short name is ~50 bytes, so a directory of up
+ * to ~10,000 entries changes nothing at 512 nodes, and one of 100,000 commits every ~5,000. */
+#define UDF_DUE_DIR_BYTES_PER_NODE 1024u
 
 #define FE_HDR ((uint32_t)FE_SIZE)
 

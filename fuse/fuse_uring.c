@@ -635,19 +635,22 @@ static uint64_t monotonic_ns(void)
 }
 
 /* After serving a requester that moved here: stays runnable for u->linger_ns, serving what comes,
- * and starts again after each request from another mover.  sched_yield gives the CPU to whatever
- * else is runnable on it (the requester itself, most often), so lingering takes no time from it. */
+ * and starts again after each further request from a requester that moved.  Replies are submitted
+ * before anything else (each turn starts with ring_poll); only a turn with nothing to do yields, and
+ * sched_yield gives the CPU to whatever else is runnable on it (the requester itself, most often), so
+ * lingering takes no time from it. */
 static void linger(struct queue *q)
 {
 	uint64_t start = monotonic_ns();
 
 	__atomic_add_fetch(&q->lingers, 1, __ATOMIC_RELAXED);
 	while (monotonic_ns() - start < q->u->linger_ns && !__atomic_load_n(&q->u->stop, __ATOMIC_ACQUIRE)) {
-		sched_yield();
 		if (ring_poll(&q->ring) != 0)
 			return; /* the loop's wait reports it */
-		if (!ring_has_completion(&q->ring))
+		if (!ring_has_completion(&q->ring)) {
+			sched_yield();
 			continue;
+		}
 		q->moved_here = false;
 		reap(q, NULL);
 		if (q->moved_here)

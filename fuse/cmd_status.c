@@ -62,6 +62,25 @@ static void print_view(const char *mnt, const char *raw)
 	       ndirs == 1 ? "y" : "ies");
 }
 
+/* "over io_uring, 2 queues" or "over /dev/fuse: -o no_io_uring" (why it is not the ring) */
+static void print_fuse(const char *raw)
+{
+	char transport[32], why[256], ring[256];
+
+	pktfuse_stats_value(raw, "fuse_transport", transport, sizeof(transport));
+	pktfuse_stats_value(raw, "fuse_transport_why", why, sizeof(why));
+	pktfuse_stats_value(raw, "fuse_uring", ring, sizeof(ring));
+	if (!*transport)
+		return; /* a daemon of an older build */
+	const char *queues = strstr(ring, " requests, ");
+	if (!strcmp(transport, "io_uring") && queues)
+		printf("  fuse:    over io_uring, %.*s\n", (int)strcspn(queues + 11, ","), queues + 11);
+	else if (*why && strcmp(why, "-") != 0)
+		printf("  fuse:    over %s: %s\n", transport, why);
+	else
+		printf("  fuse:    over %s\n", transport);
+}
+
 static void print_cache(const char *raw)
 {
 	/* the cache holds sectors, not whole packets: what its memory holds, and of that what is dirty */
@@ -146,6 +165,7 @@ static void print_human(const char *mnt, const char *raw)
 	printf("%s: %s\n", mnt, source);
 	print_medium(raw);
 	print_view(mnt, raw);
+	print_fuse(raw);
 	print_cache(raw);
 	print_io(raw);
 	print_errors(raw);

@@ -464,24 +464,35 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
  * on a kernel that offers it always is.  Several threads serving at once is safe: the
  * engine takes its one lock in each call (udf.h), the counts are atomic, fsync's deferred reply
  * finds its ring entry from the committer's thread. */
+/* why /dev/fuse serves alone: the fuse module's parameter says so, or the kernel refused the ring */
+#define URING_OFF_IN_KERNEL                                                                                \
+	"the kernel does not offer FUSE over io_uring (the fuse module's enable_uring is N; root can set " \
+	"/sys/module/fuse/parameters/enable_uring to Y)"
+#define URING_NOT_OFFERED "the kernel does not offer FUSE over io_uring (enable_uring N, or a kernel before 6.14)"
 static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
 {
 	const struct pktfuse_opts *o = &pf->opts;
 
 	if (o->singlethread) {
-		if (!o->no_io_uring && !o->image_view && (o->io_uring || pktfuse_uring_may_be_offered())) {
+		char *why = pf->dev_fuse_why;
+		size_t whylen = sizeof(pf->dev_fuse_why);
+		if (o->image_view)
+			;
+		else if (o->no_io_uring)
+			snprintf(why, whylen, "-o no_io_uring");
+		else if (!o->io_uring && !pktfuse_uring_may_be_offered())
+			snprintf(why, whylen, "%s", URING_OFF_IN_KERNEL);
+		else {
 			int err = pktfuse_uring_start(se, pf->fuse_requests, PKTFUSE_OPCODES, o->uring_linger_us,
 						      &pf->uring);
-			if (err == -EOPNOTSUPP && !o->io_uring)
-				; /* not offered, not asked for */
-			else if (err == -EOPNOTSUPP)
-				pktfuse_log(LOG_NOTICE,
-					    "%s: -o io_uring: the kernel does not offer FUSE over io_uring (the fuse "
-					    "module's enable_uring is N?): serving /dev/fuse",
-					    o->source);
+			if (err == -EOPNOTSUPP)
+				snprintf(why, whylen, "%s", URING_NOT_OFFERED);
 			else if (err)
-				pktfuse_log(LOG_NOTICE, "%s: FUSE over io_uring failed (%s): serving /dev/fuse",
-					    o->source, strerror(-err));
+				snprintf(why, whylen, "FUSE over io_uring failed (%s)", strerror(-err));
+			/* logged when asked for, or when it failed on a kernel that offers it */
+			if (err && (err != -EOPNOTSUPP || o->io_uring))
+				pktfuse_log(LOG_NOTICE, "%s: %s%s: serving /dev/fuse", o->source,
+					    o->io_uring ? "-o io_uring: " : "", why);
 		}
 		return pktfuse_counting_loop(se, pf->fuse_requests);
 	}

@@ -46,6 +46,9 @@ struct pktfuse {
 	 * those of the ring too */
 	unsigned long fuse_requests[PKTFUSE_OPCODES];
 	struct pktfuse_uring *uring; /* -o io_uring in use (fuse_uring.h); NULL: /dev/fuse alone */
+	/* files view: why /dev/fuse serves alone ("" while the ring serves, and in the block view); set
+	 * by run_session_loop before the loop serves, so read without a lock (stats.c) */
+	char dev_fuse_why[160];
 };
 
 /* stats.c: after a commit: logs once that the mount used the disc's last spare and is read-only now. */

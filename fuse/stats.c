@@ -31,7 +31,11 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		used += pktfuse_render_requests(pf->fuse_requests, buf + used, len - used - 1);
 		used += (size_t)snprintf(buf + used, len - used, "\n");
 	}
-	if (pf->uring && used + 128 < len) { /* -o io_uring in use: what the ring served (fuse_uring.h) */
+	if (used + 200 < len) /* what carries the FUSE requests, and in the files view why not the ring */
+		used += (size_t)snprintf(buf + used, len - used, "fuse_transport: %s\nfuse_transport_why: %s\n",
+					 pf->uring ? "io_uring" : "/dev/fuse",
+					 pf->dev_fuse_why[0] ? pf->dev_fuse_why : "-");
+	if (pf->uring && used + 128 < len) { /* the ring in use: what it served (fuse_uring.h) */
 		unsigned long moved, lingers;
 		pktfuse_uring_moves(pf->uring, &moved, &lingers);
 		used += (size_t)snprintf(buf + used, len - used,

@@ -136,6 +136,9 @@ fi
 # the ring is the files view's default where the kernel offers it; -o no_io_uring keeps to /dev/fuse
 start_pktfuse "$T/disc.img" "$T/mnt"
 [ -n "$(stat_of "$T/mnt" fuse_uring)" ] || fail "enable_uring=Y: a mount without options does not use the ring"
+[ "$(stat_of "$T/mnt" fuse_transport)" = io_uring ] || fail "enable_uring=Y: fuse_transport $(stat_of "$T/mnt" fuse_transport)"
+"$PKTFUSE" status "$T/mnt" | grep -qE '^  fuse: +over io_uring, [1-9][0-9]* queues$' ||
+	fail "enable_uring=Y: pktfuse status does not say the ring serves: $("$PKTFUSE" status "$T/mnt")"
 stop_pktfuse "$T/mnt"
 _mounts=()
 _pids=()
@@ -143,6 +146,8 @@ start_pktfuse "$T/disc.img" "$T/mnt" -o no_io_uring
 tree_sums "$T/mnt/copy" > "$T/got"
 diff -u "$T/want" "$T/got" || fail "the tree written through the ring reads back differently over /dev/fuse"
 [ -z "$(stat_of "$T/mnt" fuse_uring)" ] || fail "-o no_io_uring: the mount has a fuse_uring line: $(stat_of "$T/mnt" fuse_uring)"
+"$PKTFUSE" status "$T/mnt" | grep -qxF '  fuse:    over /dev/fuse: -o no_io_uring' ||
+	fail "-o no_io_uring: pktfuse status does not say why /dev/fuse serves: $("$PKTFUSE" status "$T/mnt")"
 stop_pktfuse "$T/mnt"
 _mounts=()
 _pids=()
@@ -159,6 +164,9 @@ _mounts+=("$T/mnt")
 tree_sums "$T/mnt/copy" > "$T/got"
 diff -u "$T/want" "$T/got" || fail "the tree written through the ring reads back differently after a remount"
 [ -z "$(stat_of "$T/mnt" fuse_uring)" ] || fail "enable_uring=N: a mount has a fuse_uring line"
+[ "$(stat_of "$T/mnt" fuse_transport)" = /dev/fuse ] || fail "enable_uring=N: fuse_transport $(stat_of "$T/mnt" fuse_transport)"
+[[ $(stat_of "$T/mnt" fuse_transport_why) == "the kernel does not offer FUSE over io_uring (the fuse module's enable_uring is N;"* ]] ||
+	fail "enable_uring=N: fuse_transport_why $(stat_of "$T/mnt" fuse_transport_why)"
 fusermount3 -u "$T/mnt" || fail "fusermount3 -u failed (default, enable_uring=N)"
 _mounts=()
 wait "${_pids[0]}" || { cat "$T/default.err"; fail "pktfuse -f exited with an error (default, enable_uring=N)"; }
@@ -186,6 +194,8 @@ sync "$T/mnt/copy/a/file1" || fail "sync FILE failed with enable_uring=N"
 tree_sums "$T/mnt/copy" > "$T/got"
 diff -u "$T/want" "$T/got" || fail "the tree read back from the files view (fallback) differs"
 [ -z "$(stat_of "$T/mnt" fuse_uring)" ] || fail "the fallback has a fuse_uring line: $(stat_of "$T/mnt" fuse_uring)"
+[[ $(stat_of "$T/mnt" fuse_transport_why) == "the kernel does not offer FUSE over io_uring"* ]] ||
+	fail "-o io_uring, enable_uring=N: fuse_transport_why $(stat_of "$T/mnt" fuse_transport_why)"
 grep -q 'io_uring' "$T/fg.err" || fail "the daemon did not log its fallback: $(cat "$T/fg.err")"
 [ "$(grep -c 'io_uring' "$T/fg.err")" = 1 ] || fail "the fallback took more than one log line: $(cat "$T/fg.err")"
 fusermount3 -u "$T/mnt" || fail "fusermount3 -u failed (fallback)"

@@ -32,6 +32,18 @@ pct=$(( (free * 100 + blocks / 2) / blocks ))
 line written | grep -q '^3\.0 MiB by programs, ' || fail "written: $(line written)"
 dirty=$(( $(r pool_sectors_dirty) * $(r sector_size) ))
 [ "$dirty" -ge 3145728 ] || fail "raw dirty bytes $dirty"
+# fuse: what carries the FUSE requests, in the daemon's words: the ring and its queues, or /dev/fuse
+# and why not the ring
+if [ -n "$(r fuse_uring)" ]; then
+	[ "$(line fuse)" = "over io_uring, $(r fuse_uring | grep -o '[0-9]* queues')" ] || fail "fuse: $(line fuse) (raw: $(r fuse_uring))"
+else
+	[ "$(line fuse)" = "over $(r fuse_transport): $(r fuse_transport_why)" ] ||
+		fail "fuse: $(line fuse) (raw: $(r fuse_transport), $(r fuse_transport_why))"
+	if [ "$(cat /sys/module/fuse/parameters/enable_uring 2> /dev/null)" = N ]; then
+		line fuse | grep -qF "/dev/fuse: the kernel does not offer FUSE over io_uring (the fuse module's enable_uring is N" ||
+			fail "fuse, enable_uring N: $(line fuse)"
+	fi
+fi
 line cache | grep -qF "of 32.0 MiB in use" || fail "cache size: $(line cache)"
 line cache | grep -qF "$(mib "$dirty") dirty ($(( (dirty * 100 + (32 << 19)) / (32 << 20) ))%): not on the disc yet" ||
 	fail "cache: $(line cache) (raw dirty $dirty)"

@@ -455,20 +455,22 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 	return pktfuse_files_start(pf, err, errlen);
 }
 
+/* why /dev/fuse serves alone: the fuse module's parameter says so, or the kernel refused the ring */
+#define URING_OFF_IN_KERNEL                                                                                \
+	"the kernel does not offer FUSE over io_uring (the fuse module's enable_uring is N; root can set " \
+	"/sys/module/fuse/parameters/enable_uring to Y)"
+#define URING_NOT_OFFERED "the kernel does not offer FUSE over io_uring (enable_uring N, or a kernel before 6.14)"
+
 /* The FUSE loop, single- or multithreaded as the options say; its result.  The single-threaded one
  * (the files view's) counts the requests it serves; where the kernel offers FUSE over io_uring
  * (unless -o no_io_uring) the ring's threads serve next to it (fuse_uring.h), and it serves what the
  * kernel still sends to /dev/fuse (FORGET, INTERRUPT), or everything when the kernel refuses the
  * ring.  A kernel that does not offer it is logged only when -o io_uring asked for it (most do not:
  * the fuse module's enable_uring is N by default), and then no ring is even made; a ring that fails
- * on a kernel that offers it always is.  Several threads serving at once is safe: the
+ * on a kernel that offers it always is; why /dev/fuse serves alone is kept for `pktfuse status`
+ * (dev_fuse_why) either way.  Several threads serving at once is safe: the
  * engine takes its one lock in each call (udf.h), the counts are atomic, fsync's deferred reply
  * finds its ring entry from the committer's thread. */
-/* why /dev/fuse serves alone: the fuse module's parameter says so, or the kernel refused the ring */
-#define URING_OFF_IN_KERNEL                                                                                \
-	"the kernel does not offer FUSE over io_uring (the fuse module's enable_uring is N; root can set " \
-	"/sys/module/fuse/parameters/enable_uring to Y)"
-#define URING_NOT_OFFERED "the kernel does not offer FUSE over io_uring (enable_uring N, or a kernel before 6.14)"
 static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
 {
 	const struct pktfuse_opts *o = &pf->opts;

@@ -31,7 +31,8 @@ size_t pktfuse_render_stats(struct pktfuse *pf, char *buf, size_t len)
 		used += pktfuse_render_requests(pf->fuse_requests, buf + used, len - used - 1);
 		used += (size_t)snprintf(buf + used, len - used, "\n");
 	}
-	if (used + 200 < len) /* what carries the FUSE requests, and in the files view why not the ring */
+	/* what carries the FUSE requests, and in the files view why not the ring */
+	if (used + sizeof(pf->dev_fuse_why) + 64 < len)
 		used += (size_t)snprintf(buf + used, len - used, "fuse_transport: %s\nfuse_transport_why: %s\n",
 					 pf->uring ? "io_uring" : "/dev/fuse",
 					 pf->dev_fuse_why[0] ? pf->dev_fuse_why : "-");

@@ -72,9 +72,9 @@ static void print_fuse(const char *raw)
 	pktfuse_stats_value(raw, "fuse_uring", ring, sizeof(ring));
 	if (!*transport)
 		return; /* a daemon of an older build */
-	const char *queues = strstr(ring, " requests, ");
-	if (!strcmp(transport, "io_uring") && queues)
-		printf("  fuse:    over io_uring, %.*s\n", (int)strcspn(queues + 11, ","), queues + 11);
+	unsigned queues;
+	if (!strcmp(transport, "io_uring") && sscanf(ring, "%*u requests, %u queues", &queues) == 1)
+		printf("  fuse:    over io_uring, %u queues\n", queues);
 	else if (*why && strcmp(why, "-") != 0)
 		printf("  fuse:    over %s: %s\n", transport, why);
 	else

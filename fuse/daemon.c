@@ -461,6 +461,34 @@ static int mount_files_view(struct pktfuse *pf, struct fuse_args *args, char *no
 	"/sys/module/fuse/parameters/enable_uring to Y)"
 #define URING_NOT_OFFERED "the kernel does not offer FUSE over io_uring (enable_uring N, or a kernel before 6.14)"
 
+/* The files view's ring, where it may serve; else why not in pf->dev_fuse_why, and in the log when
+ * -o io_uring asked for it or a ring the kernel offered failed. */
+static void start_ring_or_say_why(struct fuse_session *se, struct pktfuse *pf)
+{
+	const struct pktfuse_opts *o = &pf->opts;
+	char *why = pf->dev_fuse_why;
+	size_t whylen = sizeof(pf->dev_fuse_why);
+
+	if (o->no_io_uring) {
+		snprintf(why, whylen, "-o no_io_uring");
+		return;
+	}
+	if (!o->io_uring && !pktfuse_uring_may_be_offered()) {
+		snprintf(why, whylen, "%s", URING_OFF_IN_KERNEL);
+		return;
+	}
+	int err = pktfuse_uring_start(se, pf->fuse_requests, PKTFUSE_OPCODES, o->uring_linger_us, &pf->uring);
+	if (!err)
+		return;
+	if (err == -EOPNOTSUPP)
+		snprintf(why, whylen, "%s", URING_NOT_OFFERED);
+	else
+		snprintf(why, whylen, "FUSE over io_uring failed (%s)", strerror(-err));
+	if (err != -EOPNOTSUPP || o->io_uring)
+		pktfuse_log(LOG_NOTICE, "%s: %s%s: serving /dev/fuse", o->source, o->io_uring ? "-o io_uring: " : "",
+			    why);
+}
+
 /* The FUSE loop, single- or multithreaded as the options say; its result.  The single-threaded one
  * (the files view's) counts the requests it serves; where the kernel offers FUSE over io_uring
  * (unless -o no_io_uring) the ring's threads serve next to it (fuse_uring.h), and it serves what the
@@ -476,26 +504,8 @@ static int run_session_loop(struct fuse_session *se, struct pktfuse *pf)
 	const struct pktfuse_opts *o = &pf->opts;
 
 	if (o->singlethread) {
-		char *why = pf->dev_fuse_why;
-		size_t whylen = sizeof(pf->dev_fuse_why);
-		if (o->image_view)
-			;
-		else if (o->no_io_uring)
-			snprintf(why, whylen, "-o no_io_uring");
-		else if (!o->io_uring && !pktfuse_uring_may_be_offered())
-			snprintf(why, whylen, "%s", URING_OFF_IN_KERNEL);
-		else {
-			int err = pktfuse_uring_start(se, pf->fuse_requests, PKTFUSE_OPCODES, o->uring_linger_us,
-						      &pf->uring);
-			if (err == -EOPNOTSUPP)
-				snprintf(why, whylen, "%s", URING_NOT_OFFERED);
-			else if (err)
-				snprintf(why, whylen, "FUSE over io_uring failed (%s)", strerror(-err));
-			/* logged when asked for, or when it failed on a kernel that offers it */
-			if (err && (err != -EOPNOTSUPP || o->io_uring))
-				pktfuse_log(LOG_NOTICE, "%s: %s%s: serving /dev/fuse", o->source,
-					    o->io_uring ? "-o io_uring: " : "", why);
-		}
+		if (!o->image_view)
+			start_ring_or_say_why(se, pf);
 		return pktfuse_counting_loop(se, pf->fuse_requests);
 	}
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
